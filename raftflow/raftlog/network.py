@@ -20,7 +20,7 @@ import hmac
 import logging
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 
@@ -50,10 +50,10 @@ class _Inbound(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        self._network.inbound.add(transport)
-        transport.write(self._nonce)
+        # uvloop's transports do not subclass asyncio.Transport; they do implement it.
+        self._transport = cast(asyncio.Transport, transport)
+        self._network.inbound.add(self._transport)
+        self._transport.write(self._nonce)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._transport is not None:
@@ -90,8 +90,7 @@ class _Outbound(asyncio.Protocol):
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         assert self.transport is not None

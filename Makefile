@@ -1,0 +1,32 @@
+# raftflow developer tasks. Every target is idempotent; `make install` is quick when nothing changed.
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+# Touched after a successful install: pip runs again only when pyproject.toml is newer.
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint bench
+
+install: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# A local 3-node cluster; node i serves HTTP on 8080 + i. Stop it with Ctrl-C.
+run: install
+	$(BIN)/raftflow dev --nodes 3 --data-dir data --http-port 8080
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check raftflow tests
+	$(BIN)/mypy raftflow
+
+bench: install
+	$(BIN)/python -m raftflow.bench.starts

@@ -1,0 +1,72 @@
+"""The aiohttp application of one node: routes, error mapping, metrics. Frozen after start-up."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from raftflow.api import admin_handlers as admin
+from raftflow.api import task_handlers as tasks
+from raftflow.api import workflow_handlers as workflows
+from raftflow.api.errors import InternalError, error_response
+from raftflow.api.metrics import Metrics, metrics_handler, metrics_middleware
+from raftflow.api.polling import TaskPoller
+from raftflow.api.routing import Gateway
+from raftflow.protocol.errors import RaftflowError
+
+log = logging.getLogger(__name__)
+
+NS = "/api/v1/namespaces/{namespace}"
+WF = NS + "/workflows/{workflow_id}"
+TQ = NS + "/task-queues/{task_queue}"
+
+
+class NodeForApp(admin.NodeView):
+    metrics: Metrics
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one catch boundary of the HTTP shell: typed errors become their JSON answer."""
+    try:
+        return await handler(request)
+    except RaftflowError as error:
+        return error_response(error)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(InternalError())
+
+
+def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp) -> web.Application:
+    app = web.Application(middlewares=[metrics_middleware(node.metrics), error_middleware],
+                          client_max_size=4 * 1024 * 1024)
+    app[workflows.GATEWAY_KEY] = gateway
+    app[tasks.POLLER_KEY] = poller
+    app[admin.NODE_KEY] = node
+    app.router.add_post(NS + "/workflows", workflows.start_workflow)
+    app.router.add_get(NS + "/workflows", workflows.list_workflows)
+    app.router.add_get(NS + "/shards/{shard}/workflows", workflows.list_shard_workflows)
+    app.router.add_get(WF, workflows.describe_workflow)
+    app.router.add_get(WF + "/history", workflows.workflow_history)
+    app.router.add_post(WF + "/signal", workflows.signal_workflow)
+    app.router.add_post(WF + "/cancel", workflows.cancel_workflow)
+    app.router.add_post(WF + "/terminate", workflows.terminate_workflow)
+    app.router.add_post(TQ + "/workflow-tasks/poll", tasks.poll_workflow_task)
+    app.router.add_post(TQ + "/activity-tasks/poll", tasks.poll_activity_task)
+    app.router.add_post("/api/v1/tasks/workflow/complete", tasks.complete_workflow_task)
+    app.router.add_post("/api/v1/tasks/workflow/fail", tasks.fail_workflow_task)
+    app.router.add_post("/api/v1/tasks/activity/complete", tasks.complete_activity_task)
+    app.router.add_post("/api/v1/tasks/activity/fail", tasks.fail_activity_task)
+    app.router.add_post("/api/v1/tasks/activity/canceled", tasks.cancel_activity_task)
+    app.router.add_post("/api/v1/tasks/activity/heartbeat", tasks.heartbeat_activity_task)
+    app.router.add_get("/api/v1/cluster/status", admin.cluster_status)
+    app.router.add_get("/api/v1/node/status", admin.node_status)
+    app.router.add_get("/api/v1/openapi.json", admin.openapi)
+    app.router.add_get("/healthz", admin.healthz)
+    app.router.add_get("/metrics", metrics_handler(node.metrics))
+    app.freeze()
+    return app

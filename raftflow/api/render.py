@@ -1,0 +1,126 @@
+"""JSON shapes of the public API, built from protocol values (and task tokens, both ways).
+
+User payloads travel inside the engine as the bytes of their JSON text; here, at the edge, they
+become JSON values again. Task tokens are opaque to workers: base64url of a msgpack array.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import UTC, datetime
+
+import msgpack
+
+from raftflow.api.errors import InvalidArgumentError
+from raftflow.protocol.commands import TaskKind, TaskToken
+from raftflow.protocol.events import HistoryEvent
+from raftflow.protocol.results import ActivityTaskInfo, WorkflowDescription, WorkflowTaskInfo
+
+JsonValue = object
+
+TOKEN_BYTES_MAX = 8 * 1024
+
+
+def payload_json(data: bytes) -> JsonValue:
+    """A payload's JSON value (None for an empty payload)."""
+    if not data:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        # Only payloads that entered through this API reach here, so they are JSON; keep any
+        # other bytes visible rather than failing the whole response.
+        return {"base64": base64.b64encode(data).decode()}
+
+
+def _plain(value: object) -> JsonValue:
+    if isinstance(value, bytes):
+        return payload_json(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def timestamp(time_ms: int) -> str:
+    return datetime.fromtimestamp(time_ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+def event_json(event: HistoryEvent) -> dict[str, JsonValue]:
+    return {"event_id": event.event_id, "event_type": event.event_type,
+            "timestamp": timestamp(event.time_ms), "attributes": _plain(event.attributes)}
+
+
+def description_json(d: WorkflowDescription) -> dict[str, JsonValue]:
+    body: dict[str, JsonValue] = {
+        "workflow_id": d.workflow_id, "run_id": d.run_id, "workflow_type": d.workflow_type,
+        "task_queue": d.task_queue, "status": d.status.value.upper(),
+        "history_length": d.history_length, "start_time": timestamp(d.start_time_ms),
+        "close_time": None if d.close_time_ms is None else timestamp(d.close_time_ms),
+        "pending_activity_count": d.pending_activity_count,
+        "pending_timer_count": d.pending_timer_count,
+        "continued_execution_run_id": d.continued_execution_run_id,
+    }
+    close = d.close_event
+    if close is not None:
+        attributes = _plain(close.attributes)
+        assert isinstance(attributes, dict)
+        if d.status.value == "completed":
+            body["result"] = attributes.get("result")
+        elif "failure" in attributes:
+            body["failure"] = attributes["failure"]
+        elif "reason" in attributes:
+            body["reason"] = attributes["reason"]
+    return body
+
+
+def encode_token(token: TaskToken) -> str:
+    packed = msgpack.packb([token.namespace, token.workflow_id, token.run_id,
+                            token.scheduled_event_id, token.attempt, token.kind.value])
+    return base64.urlsafe_b64encode(packed).decode().rstrip("=")
+
+
+def decode_token(text: str, field: str = "task_token") -> TaskToken:
+    if not text or len(text) > TOKEN_BYTES_MAX:
+        raise InvalidArgumentError(f"{field} must be a task token from a poll", field)
+    try:
+        raw = msgpack.unpackb(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        namespace, workflow_id, run_id, scheduled_event_id, attempt, kind = raw
+        token = TaskToken(namespace=str(namespace), workflow_id=str(workflow_id),
+                          run_id=str(run_id), scheduled_event_id=int(scheduled_event_id),
+                          attempt=int(attempt), kind=TaskKind(kind))
+    except (ValueError, TypeError, binascii.Error, msgpack.UnpackException) as error:
+        raise InvalidArgumentError(f"{field} is not a valid task token", field) from error
+    return token
+
+
+def workflow_task_json(task: WorkflowTaskInfo) -> dict[str, JsonValue]:
+    return {
+        "task_token": encode_token(task.token), "namespace": task.namespace,
+        "workflow_id": task.workflow_id, "run_id": task.run_id,
+        "workflow_type": task.workflow_type, "task_queue": task.task_queue,
+        "attempt": task.attempt, "scheduled_event_id": task.scheduled_event_id,
+        "started_event_id": task.started_event_id,
+        "previous_started_event_id": task.previous_started_event_id,
+        "history": [event_json(e) for e in task.history],
+    }
+
+
+def activity_task_json(task: ActivityTaskInfo) -> dict[str, JsonValue]:
+    return {
+        "task_token": encode_token(task.token), "namespace": task.namespace,
+        "workflow_id": task.workflow_id, "run_id": task.run_id,
+        "workflow_type": task.workflow_type, "activity_id": task.activity_id,
+        "activity_type": task.activity_type, "task_queue": task.task_queue,
+        "input": payload_json(task.input), "attempt": task.attempt,
+        "heartbeat_details": payload_json(task.heartbeat_details),
+        "scheduled_time": timestamp(task.scheduled_time_ms),
+        "current_attempt_scheduled_time": timestamp(task.current_attempt_scheduled_time_ms),
+        "started_time": timestamp(task.started_time_ms),
+        "schedule_to_close_timeout_ms": task.schedule_to_close_timeout_ms,
+        "start_to_close_timeout_ms": task.start_to_close_timeout_ms,
+        "heartbeat_timeout_ms": task.heartbeat_timeout_ms,
+    }

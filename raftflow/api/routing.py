@@ -1,0 +1,86 @@
+"""Routing: which node leads a shard, and forwarding a call there in one hop.
+
+A call for shard S is handled locally when this node's replica of S leads it; otherwise it is
+forwarded once to the leader this node knows of, marked with `X-Raftflow-Forwarded`. A node
+that receives a forwarded call for a shard it does not lead answers 503 not_leader with
+Retry-After instead of forwarding again, so a stale view can cost a retry but never a loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol
+
+import aiohttp
+from aiohttp import web
+
+from raftflow.actors.errors import NotLeaderError
+from raftflow.shards.actor import ShardActor
+
+FORWARDED_HEADER = "X-Raftflow-Forwarded"
+# A forwarded call may wait for a commit or a long poll; the caller's own timeout still rules.
+FORWARD_TIMEOUT_S = 75.0
+_PASSED_HEADERS = ("Content-Type", "Retry-After")
+
+
+class ShardDirectory(Protocol):
+    """What the gateway needs to know about the cluster (implemented by the node runtime)."""
+
+    @property
+    def node_id(self) -> str: ...
+
+    @property
+    def shard_count(self) -> int: ...
+
+    def actor(self, shard: int) -> ShardActor | None:
+        """This node's replica of `shard`, if it holds one."""
+
+    def leader_of(self, shard: int) -> str | None:
+        """The node this node believes leads `shard`."""
+
+    def http_address(self, node_id: str) -> str | None: ...
+
+    def node_ids(self) -> list[str]: ...
+
+
+class Gateway:
+    def __init__(self, directory: ShardDirectory, session: aiohttp.ClientSession) -> None:
+        self.directory = directory
+        self.session = session
+
+    def now_ms(self) -> int:
+        """This node's clock: the `now_ms` of commands it proposes (DESIGN §2.8)."""
+        return int(time.time() * 1000)
+
+    def local_leader(self, shard: int) -> ShardActor | None:
+        actor = self.directory.actor(shard)
+        if actor is not None and actor.is_leader():
+            return actor
+        return None
+
+    async def forward(self, request: web.Request, shard: int) -> web.StreamResponse:
+        """Send the call to the shard's leader and relay its answer (one hop at most)."""
+        if request.headers.get(FORWARDED_HEADER):
+            raise NotLeaderError(shard, "forwarded call reached a non-leader")
+        leader = self.directory.leader_of(shard)
+        address = None if leader is None else self.directory.http_address(leader)
+        if leader is None or leader == self.directory.node_id or address is None:
+            raise NotLeaderError(shard, "no leader known yet")
+        return await self.relay(request, address)
+
+    async def relay(self, request: web.Request, address: str) -> web.StreamResponse:
+        body = await request.read()
+        headers = {FORWARDED_HEADER: self.directory.node_id}
+        if request.content_type:
+            headers["Content-Type"] = request.content_type
+        try:
+            async with self.session.request(
+                request.method, address + request.path_qs, data=body, headers=headers,
+                timeout=aiohttp.ClientTimeout(total=FORWARD_TIMEOUT_S),
+            ) as answer:
+                payload = await answer.read()
+                passed = {h: answer.headers[h] for h in _PASSED_HEADERS if h in answer.headers}
+                return web.Response(status=answer.status, body=payload, headers=passed)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            raise NotLeaderError(None, f"node at {address} unreachable ({type(error).__name__})") from error

@@ -1,0 +1,156 @@
+"""Worker endpoints: long-poll for tasks, complete or fail them, heartbeat activities."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from raftflow.api import validation as v
+from raftflow.api.errors import InvalidArgumentError, error_for_code
+from raftflow.api.polling import POLL_TIMEOUT_S_MAX, TaskPoller
+from raftflow.api.render import decode_token
+from raftflow.api.routing import FORWARDED_HEADER
+from raftflow.api.task_bodies import parse_commands, parse_failure
+from raftflow.api.workflow_handlers import GATEWAY_KEY
+from raftflow.cluster.ring import shard_for
+from raftflow.protocol.commands import (
+    Command,
+    RecordActivityTaskHeartbeat,
+    RespondActivityTaskCanceled,
+    RespondActivityTaskCompleted,
+    RespondActivityTaskFailed,
+    RespondWorkflowTaskCompleted,
+    RespondWorkflowTaskFailed,
+    TaskKind,
+    TaskToken,
+)
+from raftflow.protocol.results import HeartbeatResult, Rejected
+
+POLLER_KEY: web.AppKey[TaskPoller] = web.AppKey("poller", TaskPoller)
+
+POLL = v.BodySchema(name="poll", fields=(
+    v.FieldRule(name="identity", kind=v.FieldKind.STRING, required=False, length_max=v.NAME_LENGTH_MAX),
+    v.FieldRule(name="wait_ms", kind=v.FieldKind.INTEGER, required=False, minimum=0,
+                maximum=int(POLL_TIMEOUT_S_MAX * 1000)),
+))
+POLL_TIMEOUT_MS_DEFAULT = 30_000
+
+
+async def poll_workflow_task(request: web.Request) -> web.StreamResponse:
+    return await _poll(request, TaskKind.WORKFLOW)
+
+
+async def poll_activity_task(request: web.Request) -> web.StreamResponse:
+    return await _poll(request, TaskKind.ACTIVITY)
+
+
+async def _poll(request: web.Request, kind: TaskKind) -> web.StreamResponse:
+    poller = request.app[POLLER_KEY]
+    namespace = v.check_path_id("namespace", request.match_info["namespace"])
+    task_queue = v.check_path_id("task_queue", request.match_info["task_queue"])
+    body = v.validate(POLL, v.parse_json_body(await request.read()))
+    identity = body.optional_string("identity") or request.remote or ""
+    wait_ms = body.optional_integer("wait_ms")
+    timeout_s = (POLL_TIMEOUT_MS_DEFAULT if wait_ms is None else wait_ms) / 1000
+    local_only = request.query.get("local") == "1" or bool(request.headers.get(FORWARDED_HEADER))
+    if local_only:
+        task = await poller.poll_local(namespace, task_queue, kind, identity, timeout_s)
+    else:
+        task = await poller.poll_cluster(namespace, task_queue, kind, identity, timeout_s)
+    if task is None:
+        return web.Response(status=204)  # nothing within the wait: the worker polls again
+    return web.json_response(task)
+
+
+async def _respond(request: web.Request, kind: TaskKind) -> tuple[TaskToken, dict[str, object]]:
+    body = v.parse_json_body(await request.read())
+    raw = body.get("task_token")
+    if not isinstance(raw, str):
+        raise InvalidArgumentError("field 'task_token': is required (a string from a poll)",
+                                   "task_token")
+    token = decode_token(raw)
+    if token.kind is not kind:
+        raise InvalidArgumentError(f"field 'task_token': is not a {kind.value} task token",
+                                   "task_token")
+    return token, body
+
+
+async def _execute(request: web.Request, token: TaskToken, command: Command) -> object:
+    gateway = request.app[GATEWAY_KEY]
+    shard = shard_for(token.namespace, token.workflow_id, gateway.directory.shard_count)
+    actor = gateway.local_leader(shard)
+    if actor is None:
+        return await gateway.forward(request, shard)
+    result = await actor.execute(command)
+    if isinstance(result, Rejected):
+        raise error_for_code(result.code, result.message, result.field)
+    return result
+
+
+async def _answer(request: web.Request, token: TaskToken, command: Command,
+                  ) -> web.StreamResponse:
+    result = await _execute(request, token, command)
+    if isinstance(result, web.StreamResponse):
+        return result
+    return web.json_response({})
+
+
+async def complete_workflow_task(request: web.Request) -> web.StreamResponse:
+    token, body = await _respond(request, TaskKind.WORKFLOW)
+    commands = parse_commands(body.get("commands"))
+    now = request.app[GATEWAY_KEY].now_ms()
+    return await _answer(request, token, RespondWorkflowTaskCompleted(
+        now_ms=now, token=token, commands=commands, identity=_identity(body)))
+
+
+async def fail_workflow_task(request: web.Request) -> web.StreamResponse:
+    token, body = await _respond(request, TaskKind.WORKFLOW)
+    failure = v.encode_payload(body.get("failure"), field="failure")
+    cause = body.get("cause") or "WorkflowWorkerUnhandledFailure"
+    if not isinstance(cause, str):
+        raise InvalidArgumentError("field 'cause': must be a string", "cause")
+    now = request.app[GATEWAY_KEY].now_ms()
+    return await _answer(request, token, RespondWorkflowTaskFailed(
+        now_ms=now, token=token, cause=cause, failure=failure, identity=_identity(body)))
+
+
+async def complete_activity_task(request: web.Request) -> web.StreamResponse:
+    token, body = await _respond(request, TaskKind.ACTIVITY)
+    result = v.encode_payload(body.get("result"), field="result")
+    now = request.app[GATEWAY_KEY].now_ms()
+    return await _answer(request, token, RespondActivityTaskCompleted(
+        now_ms=now, token=token, result=result, identity=_identity(body)))
+
+
+async def fail_activity_task(request: web.Request) -> web.StreamResponse:
+    token, body = await _respond(request, TaskKind.ACTIVITY)
+    failure = parse_failure(body.get("failure"), "failure")
+    now = request.app[GATEWAY_KEY].now_ms()
+    return await _answer(request, token, RespondActivityTaskFailed(
+        now_ms=now, token=token, failure=failure, identity=_identity(body)))
+
+
+async def cancel_activity_task(request: web.Request) -> web.StreamResponse:
+    token, body = await _respond(request, TaskKind.ACTIVITY)
+    details = v.encode_payload(body.get("details"), field="details")
+    now = request.app[GATEWAY_KEY].now_ms()
+    return await _answer(request, token, RespondActivityTaskCanceled(
+        now_ms=now, token=token, details=details, identity=_identity(body)))
+
+
+async def heartbeat_activity_task(request: web.Request) -> web.StreamResponse:
+    token, body = await _respond(request, TaskKind.ACTIVITY)
+    details = v.encode_payload(body.get("details"), field="details")
+    now = request.app[GATEWAY_KEY].now_ms()
+    result = await _execute(request, token, RecordActivityTaskHeartbeat(
+        now_ms=now, token=token, details=details))
+    if isinstance(result, web.StreamResponse):
+        return result
+    assert isinstance(result, HeartbeatResult), result
+    return web.json_response({"cancel_requested": result.cancel_requested})
+
+
+def _identity(body: dict[str, object]) -> str:
+    identity = body.get("identity", "")
+    if not isinstance(identity, str) or len(identity) > v.NAME_LENGTH_MAX:
+        raise InvalidArgumentError("field 'identity': must be a short string", "identity")
+    return identity

@@ -1,0 +1,331 @@
+"""The `raftflow` command: run nodes, inspect the cluster, drive workflows over the HTTP API.
+
+`raftflow node` and `raftflow dev` start servers (their code lives in `raftflow.cluster` and is
+imported only when used). Every other subcommand is an HTTP client of one node (`--address`):
+human-readable output by default, exactly one JSON object on stdout with `--json`. An API error
+`{"error": {"code", "message"}}` prints `error: <code>: <message>` on stderr and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import json
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from raftflow.cluster.config import ClusterConfig, resolve_config
+
+ADDRESS_DEFAULT = "http://127.0.0.1:8080"
+NAMESPACE_DEFAULT = "default"
+REQUEST_TIMEOUT_S_DEFAULT = 30.0
+HISTORY_PAGES_MAX = 10_000  # a history of 51,200 events needs far fewer pages; stops a loop.
+ERROR_BODY_BYTES_MAX = 64 * 1024
+
+JsonObject = dict[str, object]
+
+
+class CliError(Exception):
+    """A failure to report as `error: <code>: <message>` with exit status 1."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class ApiClient:
+    """A small blocking JSON client of one node's `/api/v1`."""
+
+    def __init__(self, address: str, timeout_s: float) -> None:
+        self._base = address.rstrip("/")
+        self._timeout_s = timeout_s
+
+    def call(self, method: str, path: str, body: JsonObject | None = None,
+             query: dict[str, str] | None = None) -> JsonObject:
+        """Send one request; return the decoded JSON object (empty for an empty 2xx body)."""
+        url = self._base + path
+        pairs = {k: v for k, v in (query or {}).items() if v}
+        if pairs:
+            url += "?" + urllib.parse.urlencode(pairs)
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        request = urllib.request.Request(url, data=data, method=method,
+                                         headers={"Accept": "application/json"})
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:
+                raw: bytes = response.read()
+        except urllib.error.HTTPError as err:
+            raise _api_error(err.code, err.read(ERROR_BODY_BYTES_MAX)) from None
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
+            reason = getattr(err, "reason", err)
+            raise CliError("unavailable", f"cannot reach {self._base}: {reason}") from None
+        if not raw.strip():
+            return {}
+        try:
+            decoded = json.loads(raw)
+        except ValueError:
+            raise CliError("bad_response", f"{method} {path} did not return JSON") from None
+        if not isinstance(decoded, dict):
+            raise CliError("bad_response", f"{method} {path} did not return a JSON object")
+        return decoded
+
+
+def _api_error(status: int, raw: bytes) -> CliError:
+    try:
+        error = json.loads(raw)["error"]
+        return CliError(str(error["code"]), str(error["message"]))
+    except (ValueError, KeyError, TypeError):
+        text = raw.decode("utf-8", "replace").strip() or "no details"
+        return CliError(f"http_{status}", text)
+
+
+def _workflows_path(namespace: str, *parts: str) -> str:
+    quoted = [urllib.parse.quote(part, safe="") for part in (namespace, *parts)]
+    return f"/api/v1/namespaces/{quoted[0]}/workflows" + "".join(
+        "/" + part for part in quoted[1:])
+
+
+def _json_arg(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {err}") from None
+
+
+def _print_table(out: TextIO, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    cells = [[str(h) for h in headers], *[["-" if c is None else str(c) for c in r] for r in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    for row in cells:
+        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
+
+
+def _joined(value: object) -> str:
+    return ",".join(str(item) for item in value) if isinstance(value, list) else str(value)
+
+
+def _records(value: object) -> list[JsonObject]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+# --- client subcommands: each returns the JSON object that `--json` prints -----------------
+
+def _cluster_status(args: argparse.Namespace, api: ApiClient, out: TextIO) -> JsonObject:
+    status = api.call("GET", "/api/v1/cluster/status")
+    if not args.json:
+        _print_table(out, ("NODE", "ADDRESS", "PID", "ALIVE"), [
+            (n.get("id"), n.get("address"), n.get("pid"), n.get("alive"))
+            for n in _records(status.get("nodes"))])
+        out.write("\n")
+        _print_table(out, ("SHARD", "LEADER", "REPLICAS", "TERM", "COMMIT"), [
+            (s.get("shard"), s.get("leader"), _joined(s.get("replicas")), s.get("term"),
+             s.get("commit_index"))
+            for s in _records(status.get("shards"))])
+    return status
+
+
+def _workflow_start(args: argparse.Namespace, api: ApiClient, out: TextIO) -> JsonObject:
+    body: JsonObject = {"workflow_id": args.workflow_id, "workflow_type": args.type,
+                        "task_queue": args.task_queue, "input": args.input,
+                        "request_id": args.request_id or str(uuid.uuid4())}
+    started = api.call("POST", _workflows_path(args.namespace), body)
+    if not args.json:
+        out.write(f"started workflow {started.get('workflow_id', args.workflow_id)} "
+                  f"run {started.get('run_id')}\n")
+    return started
+
+
+def _workflow_describe(args: argparse.Namespace, api: ApiClient, out: TextIO) -> JsonObject:
+    described = api.call("GET", _workflows_path(args.namespace, args.workflow_id))
+    if not args.json:
+        width = max((len(k) for k in described), default=0) + 1
+        for key, value in described.items():
+            shown = value if isinstance(value, str) else json.dumps(value)
+            out.write(f"{key + ':':<{width}} {shown}\n")
+    return described
+
+
+def _workflow_show(args: argparse.Namespace, api: ApiClient, out: TextIO) -> JsonObject:
+    events: list[JsonObject] = []
+    token = ""
+    for _ in range(HISTORY_PAGES_MAX):
+        page = api.call("GET", _workflows_path(args.namespace, args.workflow_id, "history"),
+                        query={"next_page_token": token})
+        events.extend(_records(page.get("events")))
+        next_token = page.get("next_page_token")
+        if not next_token:
+            break
+        token = str(next_token)
+    else:
+        raise CliError("bad_response", f"history did not end after {HISTORY_PAGES_MAX} pages")
+    if not args.json:
+        _print_table(out, ("ID", "TIME", "TYPE", "ATTRIBUTES"), [
+            (e.get("event_id"), e.get("timestamp"), e.get("event_type"),
+             json.dumps(e.get("attributes", {}), separators=(",", ":")))
+            for e in events])
+    return {"workflow_id": args.workflow_id, "events": events}
+
+
+def _workflow_signal(args: argparse.Namespace, api: ApiClient, out: TextIO) -> JsonObject:
+    body: JsonObject = {"signal_name": args.name, "input": args.input,
+                        "request_id": args.request_id or str(uuid.uuid4())}
+    answer = api.call("POST", _workflows_path(args.namespace, args.workflow_id, "signal"), body)
+    if not args.json:
+        out.write(f"signalled workflow {args.workflow_id} with {args.name}\n")
+    return answer
+
+
+def _workflow_terminate(args: argparse.Namespace, api: ApiClient, out: TextIO) -> JsonObject:
+    answer = api.call("POST", _workflows_path(args.namespace, args.workflow_id, "terminate"),
+                      {"reason": args.reason})
+    if not args.json:
+        out.write(f"terminated workflow {args.workflow_id}\n")
+    return answer
+
+
+def _workflow_list(args: argparse.Namespace, api: ApiClient, out: TextIO) -> JsonObject:
+    listed = api.call("GET", _workflows_path(args.namespace),
+                      query={"status": args.status or "", "limit": str(args.limit)})
+    if not args.json:
+        _print_table(out, ("WORKFLOW ID", "RUN ID", "TYPE", "TASK QUEUE", "STATUS"), [
+            (w.get("workflow_id"), w.get("run_id"), w.get("workflow_type"),
+             w.get("task_queue"), w.get("status"))
+            for w in _records(listed.get("workflows"))])
+    return listed
+
+
+# --- server subcommands: implemented in raftflow.cluster, imported on use --------------------
+
+def _run_server(module: str, function: str, args: argparse.Namespace) -> int:
+    try:
+        imported = importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name != module:
+            raise
+        raise CliError("unavailable", f"{module} is not part of this build") from None
+    code = getattr(imported, function)(args)
+    if inspect.iscoroutine(code):  # an async entry point runs on a fresh event loop
+        code = asyncio.run(code)
+    return 0 if code is None else int(code)
+
+
+def node_cluster_config(args: argparse.Namespace) -> ClusterConfig:
+    """The cluster configuration described by `raftflow node` flags (file and/or flags).
+
+    Raises InvalidClusterConfigError with a message for the operator.
+    """
+    return resolve_config(
+        config_file=Path(args.config) if args.config else None, peers=args.peers,
+        cluster_id=args.cluster_id, shard_count=args.shards, secret=args.secret)
+
+
+# --- argument parsing ---------------------------------------------------------------------
+
+ClientCommand = Callable[[argparse.Namespace, ApiClient, TextIO], JsonObject]
+
+
+def _client_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+                   command: ClientCommand, help_text: str) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(name, help=help_text, description=help_text)
+    parser.add_argument("--address", default=ADDRESS_DEFAULT,
+                        help=f"base URL of any node (default {ADDRESS_DEFAULT})")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--timeout", type=float, default=REQUEST_TIMEOUT_S_DEFAULT,
+                        help="seconds to wait for each HTTP answer")
+    parser.set_defaults(client_command=command)
+    return parser
+
+
+def _workflow_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+                     command: ClientCommand, help_text: str) -> argparse.ArgumentParser:
+    parser = _client_parser(subparsers, name, command, help_text)
+    parser.add_argument("-n", "--namespace", default=NAMESPACE_DEFAULT)
+    if name != "list":
+        parser.add_argument("-w", "--workflow-id", required=True)
+    return parser
+
+
+def _add_server_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    node = commands.add_parser("node", help="run one node of a cluster")
+    node.add_argument("--id", required=True, help="this node's id, as listed in the peers")
+    node.add_argument("--data-dir", required=True, help="directory for logs and snapshots")
+    peers = node.add_mutually_exclusive_group(required=True)
+    peers.add_argument("--config", metavar="FILE", help="cluster config file (.json or .toml)")
+    peers.add_argument("--peers", help='all nodes: "id=host:http_port:raft_port,..."')
+    node.add_argument("--shards", type=int, default=None,
+                      help="shard count (default 16, or the config file's value)")
+    node.add_argument("--cluster-id", default=None)
+    node.add_argument("--secret", default=None, help="shared secret of the cluster's Raft links")
+    node.set_defaults(server=("raftflow.cluster.node_main", "run_node"))
+
+    dev = commands.add_parser("dev", help="run a local development cluster")
+    dev.add_argument("--nodes", type=int, default=3, help="number of nodes (default 3)")
+    dev.add_argument("--data-dir", default="data", help="directory holding one dir per node")
+    dev.add_argument("--http-port", type=int, default=8080,
+                     help="node i serves HTTP on this port + i (default 8080)")
+    dev.add_argument("--shards", type=int, default=16, help="shard count (default 16)")
+    dev.set_defaults(server=("raftflow.cluster.dev", "run_dev"))
+    for parser in (node, dev):
+        parser.add_argument("--log-level", default="info",
+                            choices=("debug", "info", "warning", "error"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full `raftflow` argument parser."""
+    parser = argparse.ArgumentParser(prog="raftflow", description="A durable workflow engine.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_server_parsers(commands)
+
+    cluster = commands.add_parser("cluster", help="inspect the cluster")
+    cluster_commands = cluster.add_subparsers(dest="cluster_command", required=True)
+    _client_parser(cluster_commands, "status", _cluster_status, "nodes, shards and leaders")
+
+    workflow = commands.add_parser("workflow", help="start, inspect and control workflows")
+    wf = workflow.add_subparsers(dest="workflow_command", required=True)
+    start = _workflow_parser(wf, "start", _workflow_start, "start a workflow")
+    start.add_argument("-t", "--type", required=True, help="workflow type")
+    start.add_argument("-q", "--task-queue", required=True)
+    start.add_argument("-i", "--input", type=_json_arg, default=None, help="input as JSON")
+    start.add_argument("--request-id", default=None, help="idempotency key (default: random)")
+    _workflow_parser(wf, "describe", _workflow_describe, "show a workflow's status")
+    _workflow_parser(wf, "show", _workflow_show, "print a workflow's full history")
+    signal = _workflow_parser(wf, "signal", _workflow_signal, "send a signal to a workflow")
+    signal.add_argument("--name", required=True, help="signal name")
+    signal.add_argument("-i", "--input", type=_json_arg, default=None, help="input as JSON")
+    signal.add_argument("--request-id", default=None, help="idempotency key (default: random)")
+    terminate = _workflow_parser(wf, "terminate", _workflow_terminate, "terminate a workflow")
+    terminate.add_argument("--reason", default="", help="recorded in the history")
+    listing = _workflow_parser(wf, "list", _workflow_list, "list workflows")
+    listing.add_argument("--status", default=None, help="only workflows in this status")
+    listing.add_argument("--limit", type=int, default=100)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `raftflow` console script; returns the process exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        if getattr(args, "server", None) is not None:
+            module, function = args.server
+            return _run_server(module, function, args)
+        api = ApiClient(args.address, args.timeout)
+        answer = args.client_command(args, api, sys.stdout)
+        if args.json:
+            sys.stdout.write(json.dumps(answer) + "\n")
+        return 0
+    except CliError as err:
+        sys.stderr.write(f"error: {err.code}: {err.message}\n")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""`raftflow dev`: a local cluster of N node processes on 127.0.0.1, until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from raftflow.cluster.launcher import LocalCluster, load_or_create_dev_config
+
+
+def run_dev(args: argparse.Namespace) -> int:
+    data_dir = Path(args.data_dir).resolve()
+    config = load_or_create_dev_config(data_dir, nodes=args.nodes, http_port=args.http_port,
+                                       shards=args.shards)
+    cluster = LocalCluster(config, data_dir)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    cluster.start()
+    try:
+        status = cluster.wait_ready()
+        addresses = ", ".join(cluster.address(n) for n in cluster.node_ids)
+        print(f"raftflow dev cluster ready: {len(cluster.node_ids)} nodes, "
+              f"{len(status['shards'])} shards, data in {data_dir}", flush=True)  # type: ignore[arg-type]
+        print(f"  HTTP: {addresses}", flush=True)
+        print("  stop with Ctrl-C", flush=True)
+        while not stop.wait(0.5):
+            pass
+    except (TimeoutError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        cluster.stop()
+        return 1
+    print("stopping the dev cluster", flush=True)
+    cluster.stop()
+    return 0

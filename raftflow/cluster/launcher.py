@@ -1,0 +1,124 @@
+"""Start and stop a cluster of real node processes on this machine (dev mode, tests, chaos).
+
+Each node runs as `python -m raftflow node ...` in its own session (process group), so a test
+or the chaos harness can SIGKILL, SIGSTOP or restart exactly the processes it started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from raftflow.cluster.config import ClusterConfig, dev_cluster_config
+
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+DEV_CONFIG_FILE = "dev-cluster.json"
+
+
+def load_or_create_dev_config(data_dir: Path, *, nodes: int, http_port: int, shards: int,
+                              raft_port_base: int | None = None) -> ClusterConfig:
+    """The dev cluster's config: created once per data dir (secret, cluster id, shard count),
+    with this run's node count and ports."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / DEV_CONFIG_FILE
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    secret = stored.get("secret") or secrets.token_hex(16)
+    cluster_id = stored.get("cluster_id") or f"dev-{secrets.token_hex(4)}"
+    shard_count = int(stored.get("shard_count") or shards)
+    config = dev_cluster_config(node_count=nodes, http_port_base=http_port, shard_count=shard_count,
+                                secret=secret, cluster_id=cluster_id, raft_port_base=raft_port_base)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(config.to_dict(), indent=2))
+    os.replace(tmp, path)
+    return config
+
+
+class LocalCluster:
+    def __init__(self, config: ClusterConfig, data_dir: Path, *, log_dir: Path | None = None) -> None:
+        self.config = config
+        self.data_dir = data_dir
+        self.log_dir = log_dir or data_dir
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.config_path = data_dir / DEV_CONFIG_FILE
+        if not self.config_path.exists():
+            self.config_path.write_text(json.dumps(config.to_dict(), indent=2))
+
+    def address(self, node_id: str) -> str:
+        return self.config.node(node_id).http_address
+
+    @property
+    def node_ids(self) -> list[str]:
+        return [n.id for n in self.config.nodes]
+
+    def start_node(self, node_id: str) -> subprocess.Popen[bytes]:
+        assert node_id not in self.processes or self.processes[node_id].poll() is not None
+        log = open(self.log_dir / f"{node_id}.log", "ab")  # noqa: SIM115 (owned by the child)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "raftflow", "node", "--id", node_id,
+             "--data-dir", str(self.data_dir / node_id), "--config", str(self.config_path)],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        self.processes[node_id] = process
+        return process
+
+    def start(self) -> None:
+        for node_id in self.node_ids:
+            self.start_node(node_id)
+
+    def kill(self, node_id: str, sig: int = signal.SIGKILL) -> None:
+        process = self.processes[node_id]
+        if process.poll() is None:
+            os.killpg(process.pid, sig)
+        if sig == signal.SIGKILL:
+            process.wait()
+
+    def stop(self) -> None:
+        """SIGTERM every node this launcher started, then SIGKILL any that lingers."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGCONT)
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    def status(self, node_id: str | None = None) -> dict[str, object] | None:
+        """`GET /api/v1/cluster/status` from one live node, or None if none answers."""
+        candidates = [node_id] if node_id else self.live_nodes()
+        for candidate in candidates:
+            try:
+                with urllib.request.urlopen(self.address(candidate) + "/api/v1/cluster/status",
+                                            timeout=3) as answer:
+                    return dict(json.loads(answer.read()))
+            except (OSError, urllib.error.URLError, ValueError):
+                continue
+        return None
+
+    def live_nodes(self) -> list[str]:
+        return [n for n, p in self.processes.items() if p.poll() is None]
+
+    def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> dict[str, object]:
+        """Wait until every shard has a leader that a live node reports."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for node_id, process in self.processes.items():
+                if process.poll() is not None and process.returncode not in (-9, 0):
+                    raise RuntimeError(f"{node_id} exited with {process.returncode}; see its log")
+            status = self.status()
+            if status is not None and all(s["leader"] for s in status["shards"]):  # type: ignore[index, union-attr]
+                return status
+            time.sleep(0.1)
+        raise TimeoutError(f"cluster not ready within {timeout_s} s")

@@ -1,0 +1,170 @@
+"""One raftflow node: its Raft host, the shard actors it replicates, the matcher and the gateway.
+
+Start-up order matters for I1 and I4: the data directory is bound to the cluster first (a node
+refuses another cluster's data), then the WAL is recovered and every replica group rebuilt
+before the HTTP gateway accepts a single call. The incarnation number, bumped durably at every
+start, keeps a restarted node from taking an entry proposed by its previous life for its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from raftflow.api.app import make_app
+from raftflow.api.metrics import Metrics
+from raftflow.api.polling import TaskPoller
+from raftflow.api.routing import Gateway
+from raftflow.cluster.config import ClusterConfig, check_or_persist
+from raftflow.cluster.ring import place_replicas
+from raftflow.raftlog.host import RaftHost
+from raftflow.raftlog.interface import LogStatus, ShardId
+from raftflow.raftlog.wal import fsync_directory
+from raftflow.shards.actor import ShardActor
+from raftflow.shards.matcher import Matcher
+
+log = logging.getLogger(__name__)
+
+REPLICATION_FACTOR = 3
+# For shards this node does not replicate (clusters of more than 3 nodes), the leader is learnt
+# from the replicas' status this often.
+LEADER_REFRESH_S = 0.5
+
+
+def bump_incarnation(data_dir: Path) -> int:
+    """Read, increment and durably store this node's incarnation number."""
+    path = data_dir / "incarnation"
+    previous = int(path.read_text()) if path.exists() else 0
+    tmp = data_dir / "incarnation.tmp"
+    with open(tmp, "w") as f:
+        f.write(str(previous + 1))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_directory(str(data_dir))
+    return previous + 1
+
+
+class NodeRuntime:
+    """Implements the gateway's `ShardDirectory` for this node."""
+
+    def __init__(self, config: ClusterConfig, node_id: str, data_dir: Path) -> None:
+        self.config = check_or_persist(data_dir, config, node_id)
+        self._node_id = node_id
+        self._data_dir = data_dir
+        self.spec = self.config.node(node_id)
+        node_ids = [n.id for n in self.config.nodes]
+        self.placement = place_replicas(node_ids, self.config.shard_count, REPLICATION_FACTOR)
+        self.metrics = Metrics()
+        self.matcher = Matcher()
+        self.actors: dict[int, ShardActor] = {}
+        self.host: RaftHost | None = None
+        self._leader_cache: dict[int, str] = {}
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._poller: TaskPoller | None = None
+        self._refresher: asyncio.Task[None] | None = None
+
+    # -- ShardDirectory ------------------------------------------------------------------------
+
+    @property
+    def node_id(self) -> str:
+        return self._node_id
+
+    @property
+    def shard_count(self) -> int:
+        return self.config.shard_count
+
+    def actor(self, shard: int) -> ShardActor | None:
+        return self.actors.get(shard)
+
+    def leader_of(self, shard: int) -> str | None:
+        assert self.host is not None
+        group = self.host.groups.get(shard)
+        if group is not None:
+            return group.leader()
+        return self._leader_cache.get(shard)
+
+    def http_address(self, node_id: str) -> str | None:
+        for spec in self.config.nodes:
+            if spec.id == node_id:
+                return spec.http_address
+        return None
+
+    def node_ids(self) -> list[str]:
+        return [n.id for n in self.config.nodes]
+
+    def local_status(self) -> list[LogStatus]:
+        assert self.host is not None
+        return [g.status() for _, g in sorted(self.host.groups.items())]
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        incarnation = bump_incarnation(self._data_dir)
+        peers = {n.id: (n.host, n.raft_port) for n in self.config.nodes if n.id != self._node_id}
+        self.host = RaftHost(node_id=self._node_id, data_dir=str(self._data_dir),
+                             listen=(self.spec.host, self.spec.raft_port), peers=peers,
+                             secret=self.config.secret.encode())
+        for shard, replicas in sorted(self.placement.items()):
+            if self._node_id not in replicas:
+                continue
+            actor = ShardActor(shard=shard, node_id=self._node_id, incarnation=incarnation,
+                               sink=self.matcher, observer=self.metrics)
+            actor.bind(self.host.add_group(ShardId(shard), list(replicas), actor))
+            self.actors[shard] = actor
+        await self.host.start()
+        self._session = aiohttp.ClientSession()
+        self._poller = TaskPoller(self, self.matcher, self._session)
+        app = make_app(gateway=Gateway(self, self._session), poller=self._poller, node=self)
+        # Cancelling a handler when its client leaves lets a cancelled long poll hand its
+        # task to the next poller instead of starting it for nobody (polling.py).
+        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.spec.host, self.spec.http_port).start()
+        self._refresher = asyncio.get_running_loop().create_task(self._refresh_leaders())
+        log.info("node %s serving %s (%d shard replicas, incarnation %d)", self._node_id,
+                 self.spec.http_address, len(self.actors), incarnation)
+
+    async def stop(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._poller is not None:
+            await self._poller.close()
+        if self._session is not None:
+            await self._session.close()
+        if self.host is not None:
+            await self.host.stop()
+
+    def all_local_shards_have_leaders(self) -> bool:
+        return all(self.leader_of(s) is not None for s in self.actors)
+
+    async def _refresh_leaders(self) -> None:
+        """Learn leaders of shards replicated elsewhere (only in clusters above 3 nodes)."""
+        remote = [s for s in self.placement if s not in self.actors]
+        if not remote:
+            return
+        assert self._session is not None
+        while True:
+            for node in self.config.nodes:
+                if node.id == self._node_id:
+                    continue
+                try:
+                    async with self._session.get(
+                        node.http_address + "/api/v1/node/status",
+                        timeout=aiohttp.ClientTimeout(total=1.0),
+                    ) as answer:
+                        payload = await answer.json()
+                except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+                    continue
+                for shard in payload.get("shards", []):
+                    if shard.get("is_leader") and shard["shard"] not in self.actors:
+                        self._leader_cache[int(shard["shard"])] = node.id
+            await asyncio.sleep(LEADER_REFRESH_S)

@@ -1,0 +1,207 @@
+"""msgpack codec for protocol types: the only place that turns them into bytes and back.
+
+Theory of operation. A dataclass value is packed as an array `[tag, field_1, ..., field_n]` in
+field-declaration order, where `tag` is the class name. Encoding lets msgpack's C packer walk the
+value and calls `_default` only for dataclasses (no `asdict` deep copies). Decoding is
+schema-driven: at import, each registered class gets a field plan built from its type hints
+(which fields hold nested dataclasses, tuples of them, enums), so the decoder touches only those.
+
+`SchemaCodec` is generic over a set of dataclasses so the core's snapshot can reuse it for its
+mutable state classes; fields whose metadata says `{"transient": True}` are derived caches and
+are neither packed nor passed to the constructor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable, Iterable
+from enum import Enum
+
+import msgpack
+
+from raftflow.protocol import commands as c
+from raftflow.protocol import effects as e
+from raftflow.protocol import results as r
+from raftflow.protocol.events import HistoryEvent
+
+Decoder = Callable[[object], object]
+
+
+class SchemaCodec:
+    """Packs and unpacks a closed set of dataclasses (and values built from them)."""
+
+    def __init__(self, classes: Iterable[type]) -> None:
+        self._by_type: dict[type, tuple[str, tuple[str, ...]]] = {}
+        self._plans: dict[str, tuple[type, tuple[tuple[str, Decoder | None], ...]]] = {}
+        classes = tuple(classes)
+        for cls in classes:
+            assert dataclasses.is_dataclass(cls), cls
+            names = tuple(
+                f.name for f in dataclasses.fields(cls) if not f.metadata.get("transient")
+            )
+            self._by_type[cls] = (cls.__name__, names)
+        for cls in classes:
+            hints = typing.get_type_hints(cls)
+            plan = tuple((name, self._decoder_for(hints[name])) for name in self._by_type[cls][1])
+            self._plans[cls.__name__] = (cls, plan)
+        assert len(self._plans) == len(classes), "tags (class names) must be unique"
+
+    def _default(self, value: object) -> object:
+        spec = self._by_type.get(type(value))
+        if spec is None:
+            raise TypeError(f"cannot encode {type(value).__name__}")
+        tag, names = spec
+        return [tag, *[getattr(value, name) for name in names]]
+
+    def pack(self, value: object) -> bytes:
+        return msgpack.packb(value, default=self._default, use_bin_type=True)  # type: ignore[no-any-return]
+
+    def unpack(self, data: bytes, decode: Decoder) -> object:
+        raw = msgpack.unpackb(data, raw=False, use_list=False, strict_map_key=False)
+        return decode(raw)
+
+    def decode_tagged(self, raw: object) -> object:
+        """Rebuild one dataclass value from its `[tag, *fields]` array."""
+        assert isinstance(raw, tuple) and raw and isinstance(raw[0], str), raw
+        cls, plan = self._plans[raw[0]]
+        assert len(raw) == len(plan) + 1, (raw[0], len(raw))
+        kwargs: dict[str, object] = {}
+        for index, (name, decode) in enumerate(plan, start=1):
+            value = raw[index]
+            kwargs[name] = value if decode is None else decode(value)
+        return cls(**kwargs)
+
+    def _decoder_for(self, hint: object) -> Decoder | None:
+        """How to rebuild a field of type `hint` from unpacked msgpack; None means as-is."""
+        origin = typing.get_origin(hint)
+        args = typing.get_args(hint)
+        if isinstance(hint, type) and hint in self._by_type:
+            return self.decode_tagged
+        if isinstance(hint, type) and issubclass(hint, Enum):
+            return hint
+        if origin in (typing.Union, types.UnionType):
+            return self._union_decoder(args)
+        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+            item = self._decoder_for(args[0])
+            if item is None:
+                return None
+            return lambda raw: tuple(map(item, raw))  # type: ignore[call-overload]
+        if origin is list:
+            item = self._decoder_for(args[0])
+            if item is None:
+                return list  # type: ignore[return-value]
+            return lambda raw: list(map(item, raw))  # type: ignore[call-overload]
+        if origin is dict:
+            return self._dict_decoder(args[0], args[1])
+        if hint is object:
+            return _plain
+        return None
+
+    def _union_decoder(self, args: tuple[object, ...]) -> Decoder | None:
+        members = [a for a in args if a is not type(None)]
+        if all(isinstance(a, type) and a in self._by_type for a in members):
+            decode = self.decode_tagged
+            return lambda raw: None if raw is None else decode(raw)
+        assert len(members) == 1, f"unsupported union {args}"
+        inner = self._decoder_for(members[0])
+        if inner is None:
+            return None
+        return lambda raw: None if raw is None else inner(raw)
+
+    def _dict_decoder(self, key_hint: object, value_hint: object) -> Decoder:
+        key = self._decoder_for(key_hint)
+        value = self._decoder_for(value_hint)
+        if key is None and value is None:
+            return dict  # type: ignore[return-value]
+        k = key or (lambda x: x)
+        v = value or (lambda x: x)
+        return lambda raw: {k(a): v(b) for a, b in raw.items()}  # type: ignore[attr-defined]
+
+
+def _plain(raw: object) -> object:
+    """Free-form data (event attributes): arrays come back as lists, as they were built."""
+    if isinstance(raw, tuple):
+        return [_plain(item) for item in raw]
+    if isinstance(raw, dict):
+        return {key: _plain(value) for key, value in raw.items()}
+    return raw
+
+
+PROTOCOL_CLASSES: tuple[type, ...] = (
+    c.TaskToken, c.Failure, c.RetryPolicy,
+    c.ScheduleActivityTask, c.RequestCancelActivityTask, c.StartTimer, c.CancelTimer,
+    c.CompleteWorkflowExecution, c.FailWorkflowExecution, c.CancelWorkflowExecution,
+    c.ContinueAsNewWorkflowExecution, c.RecordMarker,
+    c.StartWorkflow, c.SignalWorkflow, c.RequestCancelWorkflow, c.TerminateWorkflow,
+    c.RecordWorkflowTaskStarted, c.RespondWorkflowTaskCompleted, c.RespondWorkflowTaskFailed,
+    c.RecordActivityTaskStarted, c.RespondActivityTaskCompleted, c.RespondActivityTaskFailed,
+    c.RespondActivityTaskCanceled, c.RecordActivityTaskHeartbeat, c.FireTimers, c.Barrier,
+    c.Proposal,
+    HistoryEvent,
+    e.DispatchWorkflowTask, e.DispatchActivityTask, e.ArmTimer, e.WorkflowClosed,
+    r.Ack, r.Rejected, r.WorkflowStartedResult, r.WorkflowTaskInfo, r.WorkflowTaskStartedResult,
+    r.ActivityTaskInfo, r.ActivityTaskStartedResult, r.HeartbeatResult, r.WorkflowDescription,
+)
+
+PROTOCOL = SchemaCodec(PROTOCOL_CLASSES)
+
+_COMMAND_TYPES = typing.get_args(c.Command)
+_RESULT_TYPES = typing.get_args(r.Result)
+_EFFECT_TYPES = typing.get_args(e.Effect)
+
+
+def encode_proposal(proposal: c.Proposal) -> bytes:
+    assert isinstance(proposal, c.Proposal), type(proposal)
+    assert proposal.seq >= 0 and proposal.incarnation >= 0, proposal
+    return PROTOCOL.pack(proposal)
+
+
+def decode_proposal(data: bytes) -> c.Proposal:
+    proposal = PROTOCOL.unpack(data, PROTOCOL.decode_tagged)
+    assert isinstance(proposal, c.Proposal), type(proposal)
+    assert all(isinstance(command, _COMMAND_TYPES) for command in proposal.commands)
+    return proposal
+
+
+def encode_command(command: c.Command) -> bytes:
+    assert isinstance(command, _COMMAND_TYPES), type(command)
+    return PROTOCOL.pack(command)
+
+
+def decode_command(data: bytes) -> c.Command:
+    command = PROTOCOL.unpack(data, PROTOCOL.decode_tagged)
+    assert isinstance(command, _COMMAND_TYPES), type(command)
+    return typing.cast(c.Command, command)
+
+
+def encode_result(result: r.Result) -> bytes:
+    assert isinstance(result, _RESULT_TYPES), type(result)
+    return PROTOCOL.pack(result)
+
+
+def decode_result(data: bytes) -> r.Result:
+    result = PROTOCOL.unpack(data, PROTOCOL.decode_tagged)
+    assert isinstance(result, _RESULT_TYPES), type(result)
+    return typing.cast(r.Result, result)
+
+
+def encode_effect(effect: e.Effect) -> bytes:
+    assert isinstance(effect, _EFFECT_TYPES), type(effect)
+    return PROTOCOL.pack(effect)
+
+
+def decode_effect(data: bytes) -> e.Effect:
+    effect = PROTOCOL.unpack(data, PROTOCOL.decode_tagged)
+    assert isinstance(effect, _EFFECT_TYPES), type(effect)
+    return typing.cast(e.Effect, effect)
+
+
+def encode_value(value: object) -> bytes:
+    """Encode any protocol value (e.g. a `WorkflowDescription` or a `HistoryEvent`)."""
+    return PROTOCOL.pack(value)
+
+
+def decode_value(data: bytes) -> object:
+    return PROTOCOL.unpack(data, PROTOCOL.decode_tagged)

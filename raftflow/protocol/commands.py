@@ -1,0 +1,312 @@
+"""Commands proposed to a shard's log, and the commands a workflow task answers with.
+
+Theory of operation. A shard's state is a deterministic function of its committed commands
+(DESIGN §4 I2). So every command carries `now_ms`, chosen once by the proposer (the leader's
+clock), and every new identifier (`run_id`) it needs; the core reads nothing else. Commands are
+small frozen values; `codec.py` is the only place that turns them into bytes.
+
+A mailbox drain becomes one `Proposal(proposer, incarnation, seq, commands)` log entry: the
+(proposer, incarnation, seq) triple identifies the entry for the proposer's waiting futures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class IdReusePolicy(StrEnum):
+    """What `StartWorkflow` does when the workflow id was used before (Temporal's policies)."""
+
+    ALLOW_DUPLICATE = "allow_duplicate"
+    ALLOW_DUPLICATE_FAILED_ONLY = "allow_duplicate_failed_only"
+    REJECT_DUPLICATE = "reject_duplicate"
+    TERMINATE_IF_RUNNING = "terminate_if_running"
+
+
+class TaskKind(StrEnum):
+    WORKFLOW = "workflow"
+    ACTIVITY = "activity"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskToken:
+    """Names one attempt of one task. A completion whose token is not the current attempt of a
+    started task is stale and changes nothing (DESIGN §4 I3)."""
+
+    namespace: str
+    workflow_id: str
+    run_id: str
+    scheduled_event_id: int
+    attempt: int
+    kind: TaskKind
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Failure:
+    message: str
+    type: str = ""
+    non_retryable: bool = False
+    details: bytes = b""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """Temporal's retry policy. `maximum_interval_ms=None` means 100x the initial interval;
+    `maximum_attempts=0` means unlimited (bounded by the schedule-to-close timeout, if any)."""
+
+    initial_interval_ms: int = 1000
+    backoff_coefficient: float = 2.0
+    maximum_interval_ms: int | None = None
+    maximum_attempts: int = 0
+    non_retryable_error_types: tuple[str, ...] = ()
+
+
+# --- Commands a workflow task completes with (Temporal's names) ---------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleActivityTask:
+    """At least one of schedule_to_close / start_to_close must be set (as in Temporal).
+    An empty `task_queue` means the workflow's own task queue."""
+
+    activity_id: str
+    activity_type: str
+    task_queue: str = ""
+    input: bytes = b""
+    schedule_to_close_timeout_ms: int | None = None
+    schedule_to_start_timeout_ms: int | None = None
+    start_to_close_timeout_ms: int | None = None
+    heartbeat_timeout_ms: int | None = None
+    retry_policy: RetryPolicy | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestCancelActivityTask:
+    scheduled_event_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartTimer:
+    timer_id: str
+    start_to_fire_timeout_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelTimer:
+    timer_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompleteWorkflowExecution:
+    result: bytes = b""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FailWorkflowExecution:
+    failure: Failure
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelWorkflowExecution:
+    details: bytes = b""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContinueAsNewWorkflowExecution:
+    """Empty workflow_type / task_queue and None timeouts mean "same as the current run".
+    The new run id is derived in the core from the old run id and the close event id."""
+
+    workflow_type: str = ""
+    task_queue: str = ""
+    input: bytes = b""
+    run_timeout_ms: int | None = None
+    task_timeout_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordMarker:
+    marker_name: str
+    details: bytes = b""
+
+
+WorkflowCommand = (
+    ScheduleActivityTask
+    | RequestCancelActivityTask
+    | StartTimer
+    | CancelTimer
+    | CompleteWorkflowExecution
+    | FailWorkflowExecution
+    | CancelWorkflowExecution
+    | ContinueAsNewWorkflowExecution
+    | RecordMarker
+)
+
+
+# --- Commands proposed to a shard log ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartWorkflow:
+    now_ms: int
+    namespace: str
+    workflow_id: str
+    workflow_type: str
+    task_queue: str
+    input: bytes = b""
+    request_id: str
+    run_id: str
+    id_reuse_policy: IdReusePolicy = IdReusePolicy.ALLOW_DUPLICATE
+    execution_timeout_ms: int | None = None
+    run_timeout_ms: int | None = None
+    task_timeout_ms: int = 10_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignalWorkflow:
+    now_ms: int
+    namespace: str
+    workflow_id: str
+    run_id: str | None = None
+    signal_name: str
+    input: bytes = b""
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestCancelWorkflow:
+    now_ms: int
+    namespace: str
+    workflow_id: str
+    run_id: str | None = None
+    reason: str = ""
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TerminateWorkflow:
+    now_ms: int
+    namespace: str
+    workflow_id: str
+    run_id: str | None = None
+    reason: str = ""
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordWorkflowTaskStarted:
+    now_ms: int
+    namespace: str
+    workflow_id: str
+    run_id: str
+    scheduled_event_id: int
+    identity: str = ""
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RespondWorkflowTaskCompleted:
+    now_ms: int
+    token: TaskToken
+    commands: tuple[WorkflowCommand, ...] = ()
+    identity: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RespondWorkflowTaskFailed:
+    now_ms: int
+    token: TaskToken
+    cause: str = "WorkflowWorkerUnhandledFailure"
+    failure: bytes = b""
+    identity: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordActivityTaskStarted:
+    now_ms: int
+    namespace: str
+    workflow_id: str
+    run_id: str
+    scheduled_event_id: int
+    attempt: int
+    identity: str = ""
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RespondActivityTaskCompleted:
+    now_ms: int
+    token: TaskToken
+    result: bytes = b""
+    identity: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RespondActivityTaskFailed:
+    now_ms: int
+    token: TaskToken
+    failure: Failure
+    identity: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RespondActivityTaskCanceled:
+    now_ms: int
+    token: TaskToken
+    details: bytes = b""
+    identity: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordActivityTaskHeartbeat:
+    now_ms: int
+    token: TaskToken
+    details: bytes = b""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FireTimers:
+    """Fire every durable timer due at or before `now_ms` (proposed by the leader's clock)."""
+
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Barrier:
+    """No-op marker proposed by a new leader and behind linearizable reads (DESIGN §4 I6)."""
+
+    now_ms: int
+    leader_node: str
+    term: int
+
+
+Command = (
+    StartWorkflow
+    | SignalWorkflow
+    | RequestCancelWorkflow
+    | TerminateWorkflow
+    | RecordWorkflowTaskStarted
+    | RespondWorkflowTaskCompleted
+    | RespondWorkflowTaskFailed
+    | RecordActivityTaskStarted
+    | RespondActivityTaskCompleted
+    | RespondActivityTaskFailed
+    | RespondActivityTaskCanceled
+    | RecordActivityTaskHeartbeat
+    | FireTimers
+    | Barrier
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Proposal:
+    """One log entry: a mailbox drain, applied command by command in order.
+
+    (proposer, incarnation, seq) names the entry so the proposing node can resolve its waiting
+    futures; another node or an older incarnation of the same node just applies it.
+    """
+
+    proposer: str
+    incarnation: int
+    seq: int
+    commands: tuple[Command, ...]

@@ -1,0 +1,54 @@
+"""Effects: orders from the core to the leader's shell, produced by `apply`.
+
+Effects are hints, state is truth: followers drop them, and a new leader rebuilds the same
+orders from state with `raftflow.shards.core.pending_effects(state)`. A dispatch may therefore
+be repeated; the matcher's `RecordTaskStarted` command is what makes a hand-out count, and a
+stale one is rejected by the core.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DispatchWorkflowTask:
+    """A workflow task was scheduled and waits for a worker polling `task_queue`."""
+
+    namespace: str
+    task_queue: str
+    workflow_id: str
+    run_id: str
+    scheduled_event_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DispatchActivityTask:
+    """An activity attempt was scheduled and waits for a worker polling `task_queue`."""
+
+    namespace: str
+    task_queue: str
+    workflow_id: str
+    run_id: str
+    scheduled_event_id: int
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArmTimer:
+    """Propose `FireTimers(now_ms >= fire_at_ms)` once the leader's clock reaches `fire_at_ms`.
+    Keeping only the earliest pending wake-up is enough: each FireTimers answer re-arms the next."""
+
+    fire_at_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkflowClosed:
+    """A run closed; wake whoever waits for its result."""
+
+    namespace: str
+    workflow_id: str
+    run_id: str
+
+
+Effect = DispatchWorkflowTask | DispatchActivityTask | ArmTimer | WorkflowClosed

@@ -1,0 +1,66 @@
+"""Error codes shared by the core, the gateway and the SDK.
+
+The core never raises for an operating error: it returns `Rejected(code, message, field)`
+(see `results.py`). Shells turn a code into an HTTP status with `http_status(code)` or raise a
+`RaftflowError` carrying it. Codes are stable strings: clients match on them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Why a command was refused. The value is the wire name."""
+
+    INVALID_ARGUMENT = "invalid_argument"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    NOT_FOUND = "not_found"
+    WORKFLOW_ALREADY_STARTED = "workflow_already_started"
+    WORKFLOW_NOT_RUNNING = "workflow_not_running"
+    STALE_TASK = "stale_task"
+    # The one rejection that changes state: the workflow task carried a close command while new
+    # events arrived; the task is failed (WorkflowTaskFailed, cause UnhandledCommand) and a new
+    # workflow task is scheduled, as Temporal does. The worker just polls again.
+    UNHANDLED_COMMAND = "unhandled_command"
+    LIMIT_EXCEEDED = "limit_exceeded"
+    OVERLOADED = "overloaded"
+    NOT_LEADER = "not_leader"
+    TIMEOUT = "timeout"
+    INTERNAL = "internal"
+
+
+_HTTP_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.INVALID_ARGUMENT: 400,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.WORKFLOW_ALREADY_STARTED: 409,
+    ErrorCode.WORKFLOW_NOT_RUNNING: 409,
+    ErrorCode.STALE_TASK: 409,
+    ErrorCode.UNHANDLED_COMMAND: 409,
+    ErrorCode.LIMIT_EXCEEDED: 400,
+    ErrorCode.OVERLOADED: 503,
+    ErrorCode.NOT_LEADER: 503,
+    ErrorCode.TIMEOUT: 504,
+    ErrorCode.INTERNAL: 500,
+}
+assert set(_HTTP_STATUS) == set(ErrorCode), "every error code needs exactly one HTTP status"
+
+
+def http_status(code: ErrorCode) -> int:
+    """The one HTTP status a code maps to (h11-style status hint)."""
+    return _HTTP_STATUS[code]
+
+
+class RaftflowError(Exception):
+    """Base of typed errors raised by shells; carries a stable `code` and its HTTP status."""
+
+    def __init__(self, code: ErrorCode, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+    @property
+    def http_status(self) -> int:
+        return http_status(self.code)

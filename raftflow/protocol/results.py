@@ -1,0 +1,137 @@
+"""Results: the answer `apply` gives the proposer of each command, and read-side views.
+
+A refusal is a value, `Rejected(code, message, field)`, never an exception. Every refusal
+except `unhandled_command` changes nothing (see `errors.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from raftflow.protocol.commands import TaskToken
+from raftflow.protocol.errors import ErrorCode
+from raftflow.protocol.events import HistoryEvent
+
+
+class WorkflowStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    TERMINATED = "terminated"
+    CONTINUED_AS_NEW = "continued_as_new"
+    TIMED_OUT = "timed_out"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ack:
+    pass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rejected:
+    code: ErrorCode
+    message: str = ""
+    field: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkflowStartedResult:
+    """`created` is False when an open run with the same request id was found."""
+
+    run_id: str
+    created: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkflowTaskInfo:
+    """Everything a worker needs to run one workflow task.
+
+    `history` holds every event of the run up to and including this task's WorkflowTaskStarted;
+    events after `previous_started_event_id` are new to a worker that kept the replayed state.
+    """
+
+    token: TaskToken
+    namespace: str
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    task_queue: str
+    attempt: int
+    scheduled_event_id: int
+    started_event_id: int
+    previous_started_event_id: int
+    history: tuple[HistoryEvent, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkflowTaskStartedResult:
+    task: WorkflowTaskInfo
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActivityTaskInfo:
+    """Everything a worker needs to run one activity attempt."""
+
+    token: TaskToken
+    namespace: str
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    activity_id: str
+    activity_type: str
+    task_queue: str
+    input: bytes
+    attempt: int
+    heartbeat_details: bytes
+    scheduled_time_ms: int
+    current_attempt_scheduled_time_ms: int
+    started_time_ms: int
+    schedule_to_close_timeout_ms: int | None
+    start_to_close_timeout_ms: int
+    heartbeat_timeout_ms: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActivityTaskStartedResult:
+    task: ActivityTaskInfo
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeartbeatResult:
+    cancel_requested: bool
+
+
+Result = (
+    Ack
+    | Rejected
+    | WorkflowStartedResult
+    | WorkflowTaskStartedResult
+    | ActivityTaskStartedResult
+    | HeartbeatResult
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkflowDescription:
+    """A read-side view of one run (`raftflow.shards.core.queries.describe`).
+
+    `close_event` is the run's last event once it closed (carries result / failure / reason).
+    """
+
+    namespace: str
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    task_queue: str
+    status: WorkflowStatus
+    start_time_ms: int
+    close_time_ms: int | None
+    history_length: int
+    pending_activity_count: int
+    pending_timer_count: int
+    workflow_task_pending: bool
+    first_execution_run_id: str
+    continued_execution_run_id: str | None
+    close_event: HistoryEvent | None

@@ -1,0 +1,109 @@
+"""Theory of operation: a shard is a deterministic function of its log.
+
+Every replica applies the same committed commands in the same order and must end with
+byte-identical state (DESIGN §4 I2). So nothing here reads a clock, draws a random number or does
+IO: the proposer puts `now_ms` and new ids into the command. `apply` routes one command to its
+`on_<command>` handler; handlers decide first and write after (a refusal changes nothing).
+`pending_effects` re-derives, from state alone, every order a new leader's shell needs.
+"""
+
+from __future__ import annotations
+
+from typing import assert_never
+
+from raftflow.protocol.commands import (
+    Barrier,
+    Command,
+    FireTimers,
+    RecordActivityTaskHeartbeat,
+    RecordActivityTaskStarted,
+    RecordWorkflowTaskStarted,
+    RequestCancelWorkflow,
+    RespondActivityTaskCanceled,
+    RespondActivityTaskCompleted,
+    RespondActivityTaskFailed,
+    RespondWorkflowTaskCompleted,
+    RespondWorkflowTaskFailed,
+    SignalWorkflow,
+    StartWorkflow,
+    TerminateWorkflow,
+)
+from raftflow.protocol.effects import ArmTimer, Effect
+from raftflow.protocol.results import Ack
+from raftflow.shards.core import on_activity, on_requests, on_workflow_task
+from raftflow.shards.core.on_start import on_start_workflow
+from raftflow.shards.core.on_task_completed import on_respond_workflow_task_completed
+from raftflow.shards.core.on_timers import on_fire_timers
+from raftflow.shards.core.output import Output
+from raftflow.shards.core.state import ActivityPhase, ShardState
+from raftflow.shards.core.writes import dispatch_activity_task, dispatch_workflow_task
+
+__all__ = ["Output", "apply", "pending_effects"]
+
+
+def apply(state: ShardState, command: Command) -> Output:
+    """Apply one committed command. Raises only on a broken invariant (a bug): the shell then
+    crashes the shard actor, which is rebuilt from snapshot + log."""
+    applied_index = state.applied_index
+    assert command.now_ms >= 0, command
+    output = _route(state, command)
+    state.applied_index = applied_index + 1
+    assert all(e.event_id >= 1 for e in output.events)
+    return output
+
+
+def _route(state: ShardState, command: Command) -> Output:
+    match command:
+        case StartWorkflow():
+            return on_start_workflow(state, command)
+        case SignalWorkflow():
+            return on_requests.on_signal_workflow(state, command)
+        case RequestCancelWorkflow():
+            return on_requests.on_request_cancel_workflow(state, command)
+        case TerminateWorkflow():
+            return on_requests.on_terminate_workflow(state, command)
+        case RecordWorkflowTaskStarted():
+            return on_workflow_task.on_record_workflow_task_started(state, command)
+        case RespondWorkflowTaskCompleted():
+            return on_respond_workflow_task_completed(state, command)
+        case RespondWorkflowTaskFailed():
+            return on_workflow_task.on_respond_workflow_task_failed(state, command)
+        case RecordActivityTaskStarted():
+            return on_activity.on_record_activity_task_started(state, command)
+        case RespondActivityTaskCompleted():
+            return on_activity.on_respond_activity_task_completed(state, command)
+        case RespondActivityTaskFailed():
+            return on_activity.on_respond_activity_task_failed(state, command)
+        case RespondActivityTaskCanceled():
+            return on_activity.on_respond_activity_task_canceled(state, command)
+        case RecordActivityTaskHeartbeat():
+            return on_activity.on_record_activity_task_heartbeat(state, command)
+        case FireTimers():
+            return on_fire_timers(state, command)
+        case Barrier():
+            return Output(result=Ack())
+        case _:
+            assert_never(command)
+
+
+def pending_effects(state: ShardState) -> list[Effect]:
+    """Every order the leader's shell must hold, rebuilt from state (effects are hints).
+
+    One dispatch per scheduled-not-started workflow task and activity attempt, in open-run
+    order, then one `ArmTimer` for the earliest durable timer, if any.
+    """
+    effects: list[Effect] = []
+    for run_id in state.open_runs.values():
+        execution = state.executions[run_id]
+        assert execution.is_open, run_id
+        task = execution.workflow_task
+        if task is not None and task.started_event_id == 0:
+            effects.append(dispatch_workflow_task(execution))
+        for activity in execution.activities.values():
+            if activity.phase is ActivityPhase.SCHEDULED:
+                effects.append(dispatch_activity_task(execution, activity))
+    earliest = state.earliest_timer()
+    if earliest is not None:
+        effects.append(ArmTimer(fire_at_ms=earliest[0]))
+    assert sum(isinstance(e, ArmTimer) for e in effects) <= 1
+    return effects

@@ -1,0 +1,135 @@
+"""`check_invariants(state)`: the shard's safety properties, checked as a whole.
+
+Used by tests after every step, by the simulator, and by the shard actor under a debug flag. It
+walks the whole state (cost linear in its size), raising `InvariantViolation` on the first broken
+property. Checked (DESIGN §4 I3, I5, I7):
+- event ids of every history are 1..n, no gap or repeat (times may go back: an event buffered
+  during a workflow task keeps its arrival time and is written after the task's closing event);
+- a run has at most one close event, it is the last event, and a run is open iff it has none;
+- at most one open run per (namespace, workflow_id), and `open_runs` lists exactly the open runs;
+- every pending workflow task, activity, user timer and buffered event belongs to an open run
+  and matches its scheduling event; every armed timer refers to an open run and a live owner;
+- the request table and closed-run retention stay within their named limits.
+"""
+
+from __future__ import annotations
+
+from raftflow.protocol.events import CLOSE_EVENT_TYPES, EventType
+from raftflow.shards.core import limits
+from raftflow.shards.core.state import (
+    ActivityPhase,
+    Execution,
+    ShardState,
+    TimerKind,
+)
+
+
+class InvariantViolation(AssertionError):
+    """A broken safety property: a bug. The shard actor crashes and is rebuilt."""
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise InvariantViolation(message)
+
+
+def check_invariants(state: ShardState) -> None:
+    open_seen: dict[tuple[str, str], str] = {}
+    for run_id, execution in state.executions.items():
+        _require(run_id == execution.run_id, f"run {run_id} stored under the wrong key")
+        _check_history(execution)
+        if execution.is_open:
+            _require(execution.key not in open_seen, f"two open runs for {execution.key}")
+            open_seen[execution.key] = run_id
+            _check_pending(execution)
+        else:
+            _check_closed(state, execution)
+    _require(open_seen == state.open_runs, "open_runs does not list exactly the open runs")
+    for key, run_id in state.latest_runs.items():
+        _require(state.executions[run_id].key == key, f"latest run of {key} mislabelled")
+    for key, run_id in state.open_runs.items():
+        _require(state.latest_runs.get(key) == run_id, f"open run of {key} is not its latest")
+    _check_timers(state)
+    _require(len(state.request_results) <= limits.REQUEST_IDS_PER_SHARD_MAX, "request table")
+    _require(len(state.closed_runs) <= limits.CLOSED_RUNS_PER_SHARD_MAX, "closed runs")
+
+
+def _check_history(execution: Execution) -> None:
+    history = execution.history
+    _require(bool(history), f"run {execution.run_id} has no history")
+    _require(history[0].event_type == EventType.WORKFLOW_EXECUTION_STARTED, "first event")
+    for position, event in enumerate(history, start=1):
+        _require(event.event_id == position,
+                 f"run {execution.run_id}: event {event.event_id} at position {position}")
+        _require(event.time_ms >= 0, f"negative time at {event.event_id}")
+        is_close = event.event_type in CLOSE_EVENT_TYPES
+        _require(not is_close or position == len(history),
+                 f"run {execution.run_id}: close event {event.event_id} is not last")
+    closed = history[-1].event_type in CLOSE_EVENT_TYPES
+    _require(closed != execution.is_open, f"run {execution.run_id}: status vs close event")
+    _require(len(history) <= limits.HISTORY_EVENTS_MAX + limits.HISTORY_EVENTS_SERVER_SLACK,
+             f"run {execution.run_id}: history beyond its limit")
+
+
+def _check_pending(execution: Execution) -> None:
+    history = execution.history
+    task = execution.workflow_task
+    if task is not None:
+        scheduled = history[task.scheduled_event_id - 1]
+        _require(scheduled.event_type == EventType.WORKFLOW_TASK_SCHEDULED, "task scheduled id")
+        if task.started_event_id:
+            started = history[task.started_event_id - 1]
+            _require(started.event_type == EventType.WORKFLOW_TASK_STARTED, "task started id")
+            _require(task.started_event_id == len(history), "events after a started task")
+    _require(not execution.buffered or execution.task_started(), "buffer without started task")
+    _require(len(execution.activities) <= limits.PENDING_ACTIVITIES_MAX, "pending activities")
+    _require(len(execution.activity_ids) == len(execution.activities), "activity id index")
+    for sid, activity in execution.activities.items():
+        _require(history[sid - 1].event_type == EventType.ACTIVITY_TASK_SCHEDULED,
+                 f"activity {sid} has no scheduled event")
+        _require(execution.activity_ids[activity.activity_id] == sid, "activity id index")
+        _require(activity.attempt >= 1, "activity attempt")
+    for timer_id, started_id in execution.timers.items():
+        started = history[started_id - 1]
+        _require(started.event_type == EventType.TIMER_STARTED
+                 and started.attributes["timer_id"] == timer_id, f"timer {timer_id}")
+
+
+def _check_closed(state: ShardState, execution: Execution) -> None:
+    _require(execution.workflow_task is None and not execution.activities
+             and not execution.timers and not execution.buffered,
+             f"closed run {execution.run_id} keeps pending work")
+    _require(execution.run_id in state.closed_runs, "closed run not in retention order")
+    _require(execution.close_time_ms is not None, "closed run without close time")
+
+
+def _check_timers(state: ShardState) -> None:
+    for (run_id, kind, ref), fire_at_ms in state.timers.items():
+        execution = state.executions.get(run_id)
+        _require(execution is not None and execution.is_open,
+                 f"timer {kind}/{ref} refers to run {run_id} that is not open")
+        assert execution is not None
+        _require(fire_at_ms >= 0, "timer instant")
+        _check_timer_owner(execution, TimerKind(kind), ref)
+
+
+def _check_timer_owner(execution: Execution, kind: TimerKind, ref: int) -> None:
+    if kind is TimerKind.USER:
+        _require(ref in execution.timers.values(), f"user timer {ref} has no owner")
+    elif kind is TimerKind.WORKFLOW_TASK_START_TO_CLOSE:
+        task = execution.workflow_task
+        _require(task is not None and task.scheduled_event_id == ref
+                 and task.started_event_id > 0, f"workflow task timer {ref} has no owner")
+    elif kind in (TimerKind.RUN_TIMEOUT, TimerKind.EXECUTION_TIMEOUT):
+        _require(ref == 0, "run timer ref")
+    else:
+        activity = execution.activities.get(ref)
+        _require(activity is not None, f"activity timer {kind}/{ref} has no owner")
+        assert activity is not None
+        expected = {
+            TimerKind.ACTIVITY_SCHEDULE_TO_START: (ActivityPhase.SCHEDULED,),
+            TimerKind.ACTIVITY_START_TO_CLOSE: (ActivityPhase.STARTED,),
+            TimerKind.ACTIVITY_HEARTBEAT: (ActivityPhase.STARTED,),
+            TimerKind.ACTIVITY_RETRY: (ActivityPhase.BACKOFF,),
+        }.get(kind, tuple(ActivityPhase))
+        _require(activity.phase in expected, f"activity timer {kind} in phase {activity.phase}")

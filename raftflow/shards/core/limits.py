@@ -1,0 +1,60 @@
+"""Every bound the shard core enforces, with why it has that value (DESIGN §4 I7).
+
+Beyond a client-facing limit a command is refused with `payload_too_large` or `limit_exceeded`
+naming the limit, and changes nothing. Relations between limits are asserted at import.
+"""
+
+from __future__ import annotations
+
+# Temporal's blob size limit: a payload larger than this is a design smell (pass a reference) and
+# would make one log entry, one snapshot chunk and one worker response dangerously large.
+PAYLOAD_BYTES_MAX = 2 * 1024 * 1024
+
+# Temporal's default history count limit: a worker replays the whole history on a cache miss, so
+# replay time and snapshot size grow with it; long-lived workflows must continue-as-new.
+HISTORY_EVENTS_MAX = 51_200
+
+# Events the server itself may add after a run reached HISTORY_EVENTS_MAX (timeouts firing for
+# every pending activity and timer, then the terminate event): server-driven events cannot be
+# refused, so the run is terminated instead and this bounds how far it overshoots.
+HISTORY_EVENTS_SERVER_SLACK = 2 * 2_000 + 2_000 + 16
+
+# Temporal's default pending-activities limit per run: each one holds timers and state in memory.
+PENDING_ACTIVITIES_MAX = 2_000
+
+# Same reasoning for user timers: each is an entry in the shard's timer index.
+PENDING_TIMERS_MAX = 2_000
+
+# One workflow task answer: bounds the work (and events) of one command application.
+COMMANDS_PER_TASK_MAX = 1_000
+
+# Remembered request ids per shard for deduplicating start/signal/cancel/terminate retries (I5).
+# Clients retry within seconds to minutes; at ~10k changes/s/shard the window is about a second
+# at full load and much longer at normal load. Oldest evicted first, deterministically.
+REQUEST_IDS_PER_SHARD_MAX = 10_000
+
+# Closed runs kept per shard for describe/history/reuse policies (Temporal's retention, by count
+# instead of time because the core has no clock). Oldest closed run evicted first.
+CLOSED_RUNS_PER_SHARD_MAX = 10_000
+
+# Open runs per shard: each holds mutable state in memory on every replica.
+OPEN_RUNS_PER_SHARD_MAX = 100_000
+
+# Temporal's id length limit (workflow id, type names, task queues, activity and timer ids).
+ID_LENGTH_MAX = 1_000
+
+# Longest accepted duration (timeouts, timers, retry intervals): ~10 years, guards overflow and
+# nonsense inputs; timer instants stay far below 2**63 ms.
+DURATION_MS_MAX = 10 * 365 * 24 * 3600 * 1000
+
+# Default workflow task start-to-close timeout when the caller gives none (Temporal's 10 s).
+WORKFLOW_TASK_TIMEOUT_MS_DEFAULT = 10_000
+
+# Ceiling of the workflow task timeout (Temporal caps it at 120 s).
+WORKFLOW_TASK_TIMEOUT_MS_MAX = 120_000
+
+assert HISTORY_EVENTS_SERVER_SLACK >= 2 * PENDING_ACTIVITIES_MAX + PENDING_TIMERS_MAX
+assert PENDING_ACTIVITIES_MAX < HISTORY_EVENTS_MAX and PENDING_TIMERS_MAX < HISTORY_EVENTS_MAX
+assert COMMANDS_PER_TASK_MAX < HISTORY_EVENTS_MAX
+assert WORKFLOW_TASK_TIMEOUT_MS_DEFAULT <= WORKFLOW_TASK_TIMEOUT_MS_MAX <= DURATION_MS_MAX
+assert DURATION_MS_MAX * 4 < 2**62, "deadlines must stay msgpack int64"

@@ -1,0 +1,241 @@
+"""Activity task lifecycle: hand-out, heartbeat, completion, failure with server-side retry.
+
+Theory of operation. An activity is pending from ActivityTaskScheduled until it closes. Each
+attempt is SCHEDULED (dispatched), then STARTED (a worker holds it), and on a retryable failure
+or timeout goes to BACKOFF until its retry timer fires and it is dispatched again with
+attempt+1. As in Temporal, retries write no history: ActivityTaskStarted is written only when
+the activity closes, with the final attempt, immediately before its closing event
+(Completed / Failed / TimedOut / Canceled). A token that does not name the current started
+attempt is stale and changes nothing (I3).
+"""
+
+from __future__ import annotations
+
+from raftflow.protocol.commands import (
+    Failure,
+    RecordActivityTaskHeartbeat,
+    RecordActivityTaskStarted,
+    RespondActivityTaskCanceled,
+    RespondActivityTaskCompleted,
+    RespondActivityTaskFailed,
+    TaskKind,
+    TaskToken,
+)
+from raftflow.protocol.errors import ErrorCode
+from raftflow.protocol.events import EventType
+from raftflow.protocol.results import (
+    ActivityTaskInfo,
+    ActivityTaskStartedResult,
+    HeartbeatResult,
+    Rejected,
+)
+from raftflow.shards.core import retry, validate
+from raftflow.shards.core.on_task_completed import do_remove_activity, failure_map
+from raftflow.shards.core.output import Output
+from raftflow.shards.core.state import (
+    ActivityPhase,
+    ActivityState,
+    Execution,
+    ShardState,
+    TimerKind,
+)
+from raftflow.shards.core.writes import (
+    PREVIOUS_EVENT_ID,
+    Changes,
+    Delivery,
+    do_arm,
+    do_deliver,
+    do_disarm,
+)
+
+# Events an activity's close writes: ActivityTaskStarted, the closing event, and possibly a
+# WorkflowTaskScheduled to deliver them.
+_CLOSE_EVENTS = 3
+
+
+def check_activity_token(state: ShardState,
+                         token: TaskToken) -> tuple[Execution, ActivityState] | Rejected:
+    """The open run and started activity attempt a token names, or stale_task."""
+    if token.kind is not TaskKind.ACTIVITY:
+        return Rejected(code=ErrorCode.INVALID_ARGUMENT, field="token.kind",
+                        message="not an activity task token")
+    execution = state.executions.get(token.run_id)
+    if execution is None or execution.key != (token.namespace, token.workflow_id):
+        return validate.stale(f"run {token.run_id} unknown")
+    activity = execution.activities.get(token.scheduled_event_id)
+    if not execution.is_open or activity is None:
+        return validate.stale(f"no pending activity {token.scheduled_event_id}")
+    if activity.attempt != token.attempt or activity.phase is not ActivityPhase.STARTED:
+        return validate.stale(f"attempt {token.attempt} of activity {token.scheduled_event_id} "
+                              f"is not running (attempt {activity.attempt}, {activity.phase})")
+    assert state.open_runs[execution.key] == execution.run_id
+    return execution, activity
+
+
+def activity_info(execution: Execution, activity: ActivityState) -> ActivityTaskInfo:
+    assert activity.phase is ActivityPhase.STARTED, activity.phase
+    token = TaskToken(namespace=execution.namespace, workflow_id=execution.workflow_id,
+                      run_id=execution.run_id, scheduled_event_id=activity.scheduled_event_id,
+                      attempt=activity.attempt, kind=TaskKind.ACTIVITY)
+    return ActivityTaskInfo(
+        token=token, namespace=execution.namespace, workflow_id=execution.workflow_id,
+        run_id=execution.run_id, workflow_type=execution.workflow_type,
+        activity_id=activity.activity_id, activity_type=activity.activity_type,
+        task_queue=activity.task_queue, input=activity.input, attempt=activity.attempt,
+        heartbeat_details=activity.heartbeat_details, scheduled_time_ms=activity.scheduled_time_ms,
+        current_attempt_scheduled_time_ms=activity.attempt_scheduled_time_ms,
+        started_time_ms=activity.started_time_ms,
+        schedule_to_close_timeout_ms=activity.schedule_to_close_timeout_ms,
+        start_to_close_timeout_ms=activity.start_to_close_timeout_ms,
+        heartbeat_timeout_ms=activity.heartbeat_timeout_ms)
+
+
+def on_record_activity_task_started(state: ShardState,
+                                    command: RecordActivityTaskStarted) -> Output:
+    execution = state.executions.get(command.run_id)
+    if execution is None or execution.key != (command.namespace, command.workflow_id):
+        return Output(result=validate.not_found(f"run {command.run_id} not found"))
+    activity = execution.activities.get(command.scheduled_event_id)
+    if not execution.is_open or activity is None or activity.attempt != command.attempt:
+        return Output(result=validate.stale("no such pending activity attempt"))
+    if activity.phase is ActivityPhase.STARTED and activity.request_id == command.request_id:
+        return Output(result=ActivityTaskStartedResult(task=activity_info(execution, activity)))
+    if activity.phase is not ActivityPhase.SCHEDULED:
+        return Output(result=validate.stale(f"activity attempt is {activity.phase.value}"))
+    rejected = validate.check_id("request_id", command.request_id)
+    if rejected is not None:
+        return Output(result=rejected)
+    changes = Changes()
+    run_id, sid, now_ms = execution.run_id, activity.scheduled_event_id, command.now_ms
+    activity.phase = ActivityPhase.STARTED
+    activity.started_time_ms = now_ms
+    activity.request_id = command.request_id
+    activity.identity = command.identity
+    do_disarm(state, (run_id, TimerKind.ACTIVITY_SCHEDULE_TO_START, sid))
+    do_arm(state, changes, (run_id, TimerKind.ACTIVITY_START_TO_CLOSE, sid),
+           now_ms + activity.start_to_close_timeout_ms)
+    if activity.heartbeat_timeout_ms is not None:
+        do_arm(state, changes, (run_id, TimerKind.ACTIVITY_HEARTBEAT, sid),
+               now_ms + activity.heartbeat_timeout_ms)
+    return Output.of(ActivityTaskStartedResult(task=activity_info(execution, activity)), changes)
+
+
+def started_attributes(activity: ActivityState) -> dict[str, object]:
+    return {"scheduled_event_id": activity.scheduled_event_id, "identity": activity.identity,
+            "request_id": activity.request_id, "attempt": activity.attempt,
+            "last_failure": failure_map(activity.last_failure)}
+
+
+def do_close_activity(state: ShardState, execution: Execution, changes: Changes, now_ms: int,
+                      activity: ActivityState,
+                      closing: tuple[EventType, dict[str, object]]) -> None:
+    """Remove the activity and deliver its closing event, preceded by ActivityTaskStarted
+    when an attempt was running (its id fills the closing event's started_event_id)."""
+    event_type, attributes = closing
+    deliveries: tuple[Delivery, ...]
+    if activity.phase is ActivityPhase.STARTED:
+        deliveries = ((EventType.ACTIVITY_TASK_STARTED, started_attributes(activity)),
+                      (event_type, {**attributes, "started_event_id": PREVIOUS_EVENT_ID}))
+    else:
+        deliveries = ((event_type, {**attributes, "started_event_id": 0}),)
+    do_remove_activity(state, execution, activity)
+    do_deliver(state, execution, changes, now_ms, deliveries)
+    assert activity.scheduled_event_id not in execution.activities
+
+
+def do_retry_activity(state: ShardState, changes: Changes, execution: Execution,
+                      activity: ActivityState, retry_at_ms: int, failure: Failure) -> None:
+    """End the running attempt and wait for the retry timer (no history event)."""
+    assert activity.phase is ActivityPhase.STARTED and retry_at_ms > activity.started_time_ms
+    run_id, sid = execution.run_id, activity.scheduled_event_id
+    do_disarm(state, (run_id, TimerKind.ACTIVITY_START_TO_CLOSE, sid))
+    do_disarm(state, (run_id, TimerKind.ACTIVITY_HEARTBEAT, sid))
+    activity.phase = ActivityPhase.BACKOFF
+    activity.attempt += 1
+    activity.last_failure = failure
+    activity.request_id = ""
+    activity.identity = ""
+    do_arm(state, changes, (run_id, TimerKind.ACTIVITY_RETRY, sid), retry_at_ms)
+
+
+def on_respond_activity_task_completed(state: ShardState,
+                                       command: RespondActivityTaskCompleted) -> Output:
+    checked = check_activity_token(state, command.token)
+    if isinstance(checked, Rejected):
+        return Output(result=checked)
+    execution, activity = checked
+    rejected = validate.check_payload("result", command.result)
+    rejected = rejected or validate.history_room(len(execution.history),
+                                                 len(execution.buffered), _CLOSE_EVENTS)
+    if rejected is not None:
+        return Output(result=rejected)
+    changes = Changes()
+    do_close_activity(state, execution, changes, command.now_ms, activity, (
+        EventType.ACTIVITY_TASK_COMPLETED, {
+            "scheduled_event_id": activity.scheduled_event_id, "result": command.result,
+            "identity": command.identity}))
+    return Output.of(validate.ack(), changes)
+
+
+def on_respond_activity_task_failed(state: ShardState,
+                                    command: RespondActivityTaskFailed) -> Output:
+    checked = check_activity_token(state, command.token)
+    if isinstance(checked, Rejected):
+        return Output(result=checked)
+    execution, activity = checked
+    rejected = validate.check_failure("failure", command.failure)
+    retry_at_ms = retry.next_retry_at_ms(activity, command.failure, command.now_ms)
+    if rejected is None and retry_at_ms is None:
+        rejected = validate.history_room(len(execution.history), len(execution.buffered),
+                                         _CLOSE_EVENTS)
+    if rejected is not None:
+        return Output(result=rejected)
+    changes = Changes()
+    if retry_at_ms is not None:
+        do_retry_activity(state, changes, execution, activity, retry_at_ms, command.failure)
+        return Output.of(validate.ack(), changes)
+    do_close_activity(state, execution, changes, command.now_ms, activity, (
+        EventType.ACTIVITY_TASK_FAILED, {
+            "scheduled_event_id": activity.scheduled_event_id,
+            "failure": failure_map(command.failure), "identity": command.identity,
+            "retry_state": retry.retry_state(activity, command.failure)}))
+    return Output.of(validate.ack(), changes)
+
+
+def on_respond_activity_task_canceled(state: ShardState,
+                                      command: RespondActivityTaskCanceled) -> Output:
+    checked = check_activity_token(state, command.token)
+    if isinstance(checked, Rejected):
+        return Output(result=checked)
+    execution, activity = checked
+    rejected = validate.check_payload("details", command.details)
+    rejected = rejected or validate.history_room(len(execution.history),
+                                                 len(execution.buffered), _CLOSE_EVENTS)
+    if rejected is not None:
+        return Output(result=rejected)
+    changes = Changes()
+    do_close_activity(state, execution, changes, command.now_ms, activity, (
+        EventType.ACTIVITY_TASK_CANCELED, {
+            "scheduled_event_id": activity.scheduled_event_id,
+            "latest_cancel_requested_event_id": activity.cancel_requested_event_id,
+            "details": command.details, "identity": command.identity}))
+    return Output.of(validate.ack(), changes)
+
+
+def on_record_activity_task_heartbeat(state: ShardState,
+                                      command: RecordActivityTaskHeartbeat) -> Output:
+    checked = check_activity_token(state, command.token)
+    if isinstance(checked, Rejected):
+        return Output(result=checked)
+    execution, activity = checked
+    rejected = validate.check_payload("details", command.details)
+    if rejected is not None:
+        return Output(result=rejected)
+    changes = Changes()
+    activity.heartbeat_details = command.details
+    if activity.heartbeat_timeout_ms is not None:
+        do_arm(state, changes, (execution.run_id, TimerKind.ACTIVITY_HEARTBEAT,
+                                activity.scheduled_event_id),
+               command.now_ms + activity.heartbeat_timeout_ms)
+    result = HeartbeatResult(cancel_requested=activity.cancel_requested_event_id > 0)
+    return Output.of(result, changes)

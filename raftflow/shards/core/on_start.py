@@ -1,0 +1,171 @@
+"""StartWorkflow: open a new run, honouring request-id dedupe and workflow-id reuse policies.
+
+Theory of operation. At most one run per (namespace, workflow_id) is open (DESIGN §4 I5). A
+start retried with the same request id gets the first answer back; a start whose request id is
+the one that opened the current run answers that run with `created=False` even after the
+request table evicted it. Otherwise the reuse policy decides, from the open run (only
+terminate_if_running may replace it) or from the latest closed run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from raftflow.protocol.commands import IdReusePolicy, StartWorkflow
+from raftflow.protocol.errors import ErrorCode
+from raftflow.protocol.events import EventType
+from raftflow.protocol.results import Rejected, WorkflowStartedResult, WorkflowStatus
+from raftflow.shards.core import limits, validate
+from raftflow.shards.core.output import Output
+from raftflow.shards.core.state import Execution, ShardState, TimerKind
+from raftflow.shards.core.writes import (
+    Changes,
+    do_append,
+    do_arm,
+    do_close_run,
+    do_remember,
+    do_schedule_workflow_task,
+)
+
+_FAILED_STATUSES = frozenset({WorkflowStatus.FAILED, WorkflowStatus.CANCELED,
+                              WorkflowStatus.TERMINATED, WorkflowStatus.TIMED_OUT})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSpec:
+    """Everything needed to open a run (from StartWorkflow or ContinueAsNew)."""
+
+    namespace: str
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    task_queue: str
+    input: bytes
+    request_id: str
+    task_timeout_ms: int
+    run_timeout_ms: int | None
+    execution_timeout_ms: int | None
+    execution_expire_ms: int | None
+    first_execution_run_id: str
+    continued_execution_run_id: str | None
+
+
+def on_start_workflow(state: ShardState, command: StartWorkflow) -> Output:
+    request_key = ("start", command.namespace, command.workflow_id, command.request_id)
+    previous = state.request_results.get(request_key)
+    if previous is not None:
+        return Output(result=previous)
+    rejected = _check_start(state, command)
+    if rejected is not None:
+        return Output(result=rejected)
+    open_run = state.open_execution(command.namespace, command.workflow_id)
+    if open_run is not None:
+        started = open_run.history[0].attributes
+        if started.get("request_id") == command.request_id:
+            return Output(result=WorkflowStartedResult(run_id=open_run.run_id, created=False))
+        if command.id_reuse_policy is not IdReusePolicy.TERMINATE_IF_RUNNING:
+            return Output(result=Rejected(code=ErrorCode.WORKFLOW_ALREADY_STARTED,
+                                          message=f"run {open_run.run_id} is open"))
+    elif (rejected := _check_reuse(state, command)) is not None:
+        return Output(result=rejected)
+    if open_run is None and len(state.open_runs) >= limits.OPEN_RUNS_PER_SHARD_MAX:
+        return Output(result=validate.limit_exceeded("OPEN_RUNS_PER_SHARD_MAX",
+                                                     limits.OPEN_RUNS_PER_SHARD_MAX))
+    spec = _spec_from(command)
+    result = WorkflowStartedResult(run_id=command.run_id, created=True)
+    # Commit: every refusal is behind us.
+    changes = Changes()
+    if open_run is not None:
+        do_close_run(state, open_run, changes, command.now_ms, (
+            EventType.WORKFLOW_EXECUTION_TERMINATED, WorkflowStatus.TERMINATED,
+            {"reason": "terminate_if_running", "request_id": command.request_id}))
+    do_start_run(state, changes, spec, command.now_ms)
+    do_remember(state, request_key, result)
+    return Output.of(result, changes)
+
+
+def _check_start(state: ShardState, command: StartWorkflow) -> Rejected | None:
+    rejected = validate.check_ids(namespace=command.namespace, workflow_id=command.workflow_id,
+                                  workflow_type=command.workflow_type,
+                                  task_queue=command.task_queue, request_id=command.request_id,
+                                  run_id=command.run_id)
+    rejected = rejected or validate.check_payload("input", command.input)
+    rejected = rejected or validate.check_duration("execution_timeout_ms",
+                                                   command.execution_timeout_ms)
+    rejected = rejected or validate.check_duration("run_timeout_ms", command.run_timeout_ms)
+    if rejected is not None:
+        return rejected
+    if not 1 <= command.task_timeout_ms <= limits.WORKFLOW_TASK_TIMEOUT_MS_MAX:
+        return Rejected(code=ErrorCode.INVALID_ARGUMENT, field="task_timeout_ms",
+                        message=f"task_timeout_ms must be in [1, WORKFLOW_TASK_TIMEOUT_MS_MAX="
+                                f"{limits.WORKFLOW_TASK_TIMEOUT_MS_MAX}]")
+    if command.run_id in state.executions:
+        return Rejected(code=ErrorCode.INVALID_ARGUMENT, field="run_id",
+                        message=f"run id {command.run_id} already used in this shard")
+    return None
+
+
+def _check_reuse(state: ShardState, command: StartWorkflow) -> Rejected | None:
+    """Reuse policy against the latest closed run of this workflow id (none open)."""
+    latest_run_id = state.latest_runs.get((command.namespace, command.workflow_id))
+    if latest_run_id is None:
+        return None
+    latest = state.executions[latest_run_id]
+    assert not latest.is_open, latest_run_id
+    policy = command.id_reuse_policy
+    refused = (policy is IdReusePolicy.REJECT_DUPLICATE
+               or (policy is IdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
+                   and latest.status not in _FAILED_STATUSES))
+    if refused:
+        return Rejected(code=ErrorCode.WORKFLOW_ALREADY_STARTED,
+                        message=f"reuse policy {policy.value} refuses after run "
+                                f"{latest_run_id} ({latest.status.value})")
+    return None
+
+
+def _spec_from(command: StartWorkflow) -> RunSpec:
+    execution_expire_ms = None
+    if command.execution_timeout_ms is not None:
+        execution_expire_ms = command.now_ms + command.execution_timeout_ms
+    return RunSpec(namespace=command.namespace, workflow_id=command.workflow_id,
+                   run_id=command.run_id, workflow_type=command.workflow_type,
+                   task_queue=command.task_queue, input=command.input,
+                   request_id=command.request_id, task_timeout_ms=command.task_timeout_ms,
+                   run_timeout_ms=command.run_timeout_ms,
+                   execution_timeout_ms=command.execution_timeout_ms,
+                   execution_expire_ms=execution_expire_ms,
+                   first_execution_run_id=command.run_id, continued_execution_run_id=None)
+
+
+def do_start_run(state: ShardState, changes: Changes, spec: RunSpec, now_ms: int) -> Execution:
+    """Open a run: WorkflowExecutionStarted, first WorkflowTaskScheduled, run timers."""
+    key = (spec.namespace, spec.workflow_id)
+    assert key not in state.open_runs and spec.run_id not in state.executions, spec.run_id
+    execution = Execution(
+        namespace=spec.namespace, workflow_id=spec.workflow_id, run_id=spec.run_id,
+        workflow_type=spec.workflow_type, task_queue=spec.task_queue, start_time_ms=now_ms,
+        task_timeout_ms=spec.task_timeout_ms, run_timeout_ms=spec.run_timeout_ms,
+        execution_timeout_ms=spec.execution_timeout_ms,
+        execution_expire_ms=spec.execution_expire_ms,
+        first_execution_run_id=spec.first_execution_run_id,
+        continued_execution_run_id=spec.continued_execution_run_id)
+    state.executions[spec.run_id] = execution
+    state.open_runs[key] = spec.run_id
+    state.latest_runs.pop(key, None)  # keep latest_runs ordered by last start
+    state.latest_runs[key] = spec.run_id
+    do_append(execution, changes, EventType.WORKFLOW_EXECUTION_STARTED, now_ms, {
+        "workflow_type": spec.workflow_type, "task_queue": spec.task_queue, "input": spec.input,
+        "workflow_id": spec.workflow_id, "namespace": spec.namespace,
+        "request_id": spec.request_id, "execution_timeout_ms": spec.execution_timeout_ms,
+        "run_timeout_ms": spec.run_timeout_ms, "task_timeout_ms": spec.task_timeout_ms,
+        "continued_execution_run_id": spec.continued_execution_run_id,
+        "first_execution_run_id": spec.first_execution_run_id, "attempt": 1})
+    do_schedule_workflow_task(state, execution, changes, now_ms, attempt=1)
+    if spec.run_timeout_ms is not None:
+        do_arm(state, changes, (spec.run_id, TimerKind.RUN_TIMEOUT, 0),
+               now_ms + spec.run_timeout_ms)
+    if spec.execution_expire_ms is not None:
+        do_arm(state, changes, (spec.run_id, TimerKind.EXECUTION_TIMEOUT, 0),
+               spec.execution_expire_ms)
+    assert execution.history[-1].event_id == len(execution.history) == 2
+    return execution

@@ -1,0 +1,251 @@
+"""RespondWorkflowTaskCompleted: turn a workflow task's commands into history, in one commit.
+
+Theory of operation. The token must name the current started attempt of an open run, else the
+completion is stale and changes nothing (I3). All commands are validated first
+(`task_commands.check_commands`); then WorkflowTaskCompleted is written and each command becomes
+its events in order. If the task asked to close the run while new events were buffered during
+the task, the close would lose them: as Temporal does, the whole answer is refused with
+`unhandled_command`, the task is recorded as WorkflowTaskFailed (cause UnhandledCommand), the
+buffered events are written and a new task is scheduled, so the workflow sees them first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+from raftflow.protocol.commands import (
+    CancelTimer,
+    CancelWorkflowExecution,
+    CompleteWorkflowExecution,
+    ContinueAsNewWorkflowExecution,
+    Failure,
+    FailWorkflowExecution,
+    RecordMarker,
+    RequestCancelActivityTask,
+    RespondWorkflowTaskCompleted,
+    RetryPolicy,
+    ScheduleActivityTask,
+    StartTimer,
+    WorkflowCommand,
+)
+from raftflow.protocol.errors import ErrorCode
+from raftflow.protocol.events import EventType
+from raftflow.protocol.results import Rejected, WorkflowStatus
+from raftflow.shards.core import validate
+from raftflow.shards.core.on_start import RunSpec, do_start_run
+from raftflow.shards.core.on_workflow_task import (
+    check_workflow_token,
+    do_end_workflow_task,
+    do_retry_workflow_task,
+)
+from raftflow.shards.core.output import Output
+from raftflow.shards.core.state import (
+    ActivityState,
+    Execution,
+    ShardState,
+    TimerKind,
+)
+from raftflow.shards.core.task_commands import CLOSE_COMMANDS, check_commands
+from raftflow.shards.core.writes import (
+    Changes,
+    dispatch_activity_task,
+    do_append,
+    do_arm,
+    do_close_run,
+    do_disarm,
+    do_disarm_activity,
+    do_flush_buffered,
+    do_schedule_workflow_task,
+)
+
+
+def failure_map(failure: Failure | None) -> dict[str, object] | None:
+    if failure is None:
+        return None
+    return {"message": failure.message, "type": failure.type,
+            "non_retryable": failure.non_retryable, "details": failure.details}
+
+
+def retry_policy_map(policy: RetryPolicy) -> dict[str, object]:
+    return {"initial_interval_ms": policy.initial_interval_ms,
+            "backoff_coefficient": policy.backoff_coefficient,
+            "maximum_interval_ms": policy.maximum_interval_ms,
+            "maximum_attempts": policy.maximum_attempts,
+            "non_retryable_error_types": list(policy.non_retryable_error_types)}
+
+
+def continued_run_id(run_id: str, started_event_id: int) -> str:
+    """The new run id of a continue-as-new: derived, so every replica picks the same (I2)."""
+    digest = hashlib.sha256(f"{run_id}/{started_event_id}".encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
+def on_respond_workflow_task_completed(state: ShardState,
+                                       command: RespondWorkflowTaskCompleted) -> Output:
+    checked = check_workflow_token(state, command.token)
+    if isinstance(checked, Rejected):
+        return Output(result=checked)
+    execution, task = checked
+    events, rejected = check_commands(execution, command.commands)
+    # WorkflowTaskCompleted, the commands' events, buffered events, the next WorkflowTaskScheduled.
+    rejected = rejected or validate.history_room(len(execution.history),
+                                                 len(execution.buffered), events + 2)
+    new_run_id = continued_run_id(execution.run_id, task.started_event_id)
+    if rejected is None and new_run_id in state.executions:
+        rejected = Rejected(code=ErrorCode.INTERNAL, message="derived run id collides")
+    if rejected is not None:
+        return Output(result=rejected)
+    closes = bool(command.commands) and isinstance(command.commands[-1], CLOSE_COMMANDS)
+    changes = Changes()
+    if closes and execution.buffered:
+        do_append(execution, changes, EventType.WORKFLOW_TASK_FAILED, command.now_ms, {
+            "scheduled_event_id": task.scheduled_event_id,
+            "started_event_id": task.started_event_id, "cause": "UnhandledCommand",
+            "failure": b"", "identity": command.identity})
+        do_end_workflow_task(state, execution, changes)
+        do_retry_workflow_task(state, execution, changes, command.now_ms, attempt=1)
+        result = Rejected(code=ErrorCode.UNHANDLED_COMMAND,
+                          message="new events arrived during the task; a new task is scheduled")
+        return Output.of(result, changes)
+    completed = do_append(execution, changes, EventType.WORKFLOW_TASK_COMPLETED, command.now_ms, {
+        "scheduled_event_id": task.scheduled_event_id, "started_event_id": task.started_event_id,
+        "identity": command.identity})
+    do_end_workflow_task(state, execution, changes)
+    execution.previous_started_event_id = task.started_event_id
+    for workflow_command in command.commands:
+        _do_command(state, execution, changes, command.now_ms, completed.event_id,
+                    workflow_command, new_run_id)
+    if execution.is_open and do_flush_buffered(execution, changes) > 0:
+        do_schedule_workflow_task(state, execution, changes, command.now_ms, attempt=1)
+    assert not closes or not execution.is_open
+    return Output.of(validate.ack(), changes)
+
+
+def _do_command(state: ShardState, execution: Execution, changes: Changes, now_ms: int,
+                completed_id: int, command: WorkflowCommand, new_run_id: str) -> None:
+    """Write one validated command's events."""
+    assert execution.is_open and execution.workflow_task is None, execution.run_id
+    wtc = {"workflow_task_completed_event_id": completed_id}
+    match command:
+        case ScheduleActivityTask():
+            _do_schedule_activity(state, execution, changes, now_ms, completed_id, command)
+        case RequestCancelActivityTask():
+            _do_cancel_activity(state, execution, changes, now_ms, completed_id, command)
+        case StartTimer():
+            event = do_append(execution, changes, EventType.TIMER_STARTED, now_ms, {
+                "timer_id": command.timer_id,
+                "start_to_fire_timeout_ms": command.start_to_fire_timeout_ms, **wtc})
+            execution.timers[command.timer_id] = event.event_id
+            do_arm(state, changes, (execution.run_id, TimerKind.USER, event.event_id),
+                   now_ms + command.start_to_fire_timeout_ms)
+        case CancelTimer():
+            started_id = execution.timers.pop(command.timer_id)
+            do_disarm(state, (execution.run_id, TimerKind.USER, started_id))
+            do_append(execution, changes, EventType.TIMER_CANCELED, now_ms, {
+                "timer_id": command.timer_id, "started_event_id": started_id, **wtc})
+        case RecordMarker():
+            do_append(execution, changes, EventType.MARKER_RECORDED, now_ms, {
+                "marker_name": command.marker_name, "details": command.details, **wtc})
+        case CompleteWorkflowExecution():
+            do_close_run(state, execution, changes, now_ms, (
+                EventType.WORKFLOW_EXECUTION_COMPLETED, WorkflowStatus.COMPLETED,
+                {"result": command.result, **wtc}))
+        case FailWorkflowExecution():
+            do_close_run(state, execution, changes, now_ms, (
+                EventType.WORKFLOW_EXECUTION_FAILED, WorkflowStatus.FAILED,
+                {"failure": failure_map(command.failure), **wtc}))
+        case CancelWorkflowExecution():
+            do_close_run(state, execution, changes, now_ms, (
+                EventType.WORKFLOW_EXECUTION_CANCELED, WorkflowStatus.CANCELED,
+                {"details": command.details, **wtc}))
+        case ContinueAsNewWorkflowExecution():
+            _do_continue_as_new(state, execution, changes, now_ms, completed_id, command,
+                                new_run_id)
+
+
+def _do_schedule_activity(state: ShardState, execution: Execution, changes: Changes,
+                          now_ms: int, completed_id: int, command: ScheduleActivityTask) -> None:
+    policy = command.retry_policy or RetryPolicy()
+    task_queue = command.task_queue or execution.task_queue
+    start_to_close_ms = command.start_to_close_timeout_ms or command.schedule_to_close_timeout_ms
+    assert start_to_close_ms is not None, "validated: one of the two is set"
+    event = do_append(execution, changes, EventType.ACTIVITY_TASK_SCHEDULED, now_ms, {
+        "activity_id": command.activity_id, "activity_type": command.activity_type,
+        "task_queue": task_queue, "input": command.input,
+        "schedule_to_close_timeout_ms": command.schedule_to_close_timeout_ms,
+        "schedule_to_start_timeout_ms": command.schedule_to_start_timeout_ms,
+        "start_to_close_timeout_ms": start_to_close_ms,
+        "heartbeat_timeout_ms": command.heartbeat_timeout_ms,
+        "retry_policy": retry_policy_map(policy),
+        "workflow_task_completed_event_id": completed_id})
+    sid = event.event_id
+    activity = ActivityState(
+        scheduled_event_id=sid, activity_id=command.activity_id,
+        activity_type=command.activity_type, task_queue=task_queue, input=command.input,
+        schedule_to_close_timeout_ms=command.schedule_to_close_timeout_ms,
+        schedule_to_start_timeout_ms=command.schedule_to_start_timeout_ms,
+        start_to_close_timeout_ms=start_to_close_ms,
+        heartbeat_timeout_ms=command.heartbeat_timeout_ms, retry_policy=policy,
+        scheduled_time_ms=now_ms, attempt_scheduled_time_ms=now_ms)
+    assert sid not in execution.activities and command.activity_id not in execution.activity_ids
+    execution.activities[sid] = activity
+    execution.activity_ids[command.activity_id] = sid
+    if command.schedule_to_start_timeout_ms is not None:
+        do_arm(state, changes, (execution.run_id, TimerKind.ACTIVITY_SCHEDULE_TO_START, sid),
+               now_ms + command.schedule_to_start_timeout_ms)
+    if command.schedule_to_close_timeout_ms is not None:
+        do_arm(state, changes, (execution.run_id, TimerKind.ACTIVITY_SCHEDULE_TO_CLOSE, sid),
+               now_ms + command.schedule_to_close_timeout_ms)
+    changes.effects.append(dispatch_activity_task(execution, activity))
+
+
+def _do_cancel_activity(state: ShardState, execution: Execution, changes: Changes, now_ms: int,
+                        completed_id: int, command: RequestCancelActivityTask) -> None:
+    """A running attempt learns of the request through its heartbeat; any other is canceled
+    at once (Temporal: ActivityTaskCancelRequested then ActivityTaskCanceled)."""
+    sid = command.scheduled_event_id
+    activity = execution.activities[sid]
+    requested = do_append(execution, changes, EventType.ACTIVITY_TASK_CANCEL_REQUESTED, now_ms, {
+        "scheduled_event_id": sid, "workflow_task_completed_event_id": completed_id})
+    if activity.phase == "started":
+        activity.cancel_requested_event_id = requested.event_id
+        return
+    do_append(execution, changes, EventType.ACTIVITY_TASK_CANCELED, now_ms, {
+        "scheduled_event_id": sid, "started_event_id": 0,
+        "latest_cancel_requested_event_id": requested.event_id, "details": b"",
+        "identity": ""})
+    do_remove_activity(state, execution, activity)
+
+
+def do_remove_activity(state: ShardState, execution: Execution, activity: ActivityState) -> None:
+    sid = activity.scheduled_event_id
+    do_disarm_activity(state, execution.run_id, sid)
+    del execution.activities[sid]
+    del execution.activity_ids[activity.activity_id]
+    assert sid not in execution.activities
+
+
+def _do_continue_as_new(state: ShardState, execution: Execution, changes: Changes, now_ms: int,
+                        completed_id: int, command: ContinueAsNewWorkflowExecution,
+                        new_run_id: str) -> None:
+    spec = RunSpec(
+        namespace=execution.namespace, workflow_id=execution.workflow_id, run_id=new_run_id,
+        workflow_type=command.workflow_type or execution.workflow_type,
+        task_queue=command.task_queue or execution.task_queue, input=command.input,
+        request_id="", task_timeout_ms=command.task_timeout_ms or execution.task_timeout_ms,
+        run_timeout_ms=command.run_timeout_ms or execution.run_timeout_ms,
+        execution_timeout_ms=execution.execution_timeout_ms,
+        execution_expire_ms=execution.execution_expire_ms,
+        first_execution_run_id=execution.first_execution_run_id,
+        continued_execution_run_id=execution.run_id)
+    do_close_run(state, execution, changes, now_ms, (
+        EventType.WORKFLOW_EXECUTION_CONTINUED_AS_NEW, WorkflowStatus.CONTINUED_AS_NEW, {
+            "new_execution_run_id": new_run_id, "workflow_type": spec.workflow_type,
+            "task_queue": spec.task_queue, "input": spec.input,
+            "run_timeout_ms": spec.run_timeout_ms, "task_timeout_ms": spec.task_timeout_ms,
+            "workflow_task_completed_event_id": completed_id}))
+    new_run = do_start_run(state, changes, spec, now_ms)
+    assert new_run.is_open and not execution.is_open
+
+

@@ -1,0 +1,155 @@
+"""Workflow task lifecycle: hand-out (RecordWorkflowTaskStarted), failure, timeout.
+
+Theory of operation. A run has at most one workflow task, scheduled then started. Handing it to
+a worker is a committed command: it writes WorkflowTaskStarted and arms the start-to-close
+timer. The answer names the attempt in its token; a completion or failure that does not name
+the current started attempt of the current open run is stale and changes nothing (I3). A retry
+of the hand-out with the same request id gets the same task again (Temporal's behaviour).
+When a task ends (completed, failed, timed out) the events buffered meanwhile are written and,
+if there were any, a new task is scheduled so the workflow sees them.
+"""
+
+from __future__ import annotations
+
+from raftflow.protocol.commands import (
+    RecordWorkflowTaskStarted,
+    RespondWorkflowTaskFailed,
+    TaskKind,
+    TaskToken,
+)
+from raftflow.protocol.errors import ErrorCode
+from raftflow.protocol.events import EventType
+from raftflow.protocol.results import (
+    Rejected,
+    WorkflowTaskInfo,
+    WorkflowTaskStartedResult,
+)
+from raftflow.shards.core import validate
+from raftflow.shards.core.output import Output
+from raftflow.shards.core.state import Execution, ShardState, TimerKind, WorkflowTaskState
+from raftflow.shards.core.writes import (
+    Changes,
+    do_append,
+    do_arm,
+    do_disarm,
+    do_flush_buffered,
+    do_schedule_workflow_task,
+)
+
+
+def check_workflow_token(state: ShardState,
+                         token: TaskToken) -> tuple[Execution, WorkflowTaskState] | Rejected:
+    """The open run and started workflow task a token names, or stale_task."""
+    execution = state.executions.get(token.run_id)
+    if token.kind is not TaskKind.WORKFLOW:
+        return Rejected(code=ErrorCode.INVALID_ARGUMENT, field="token.kind",
+                        message="not a workflow task token")
+    if execution is None or execution.key != (token.namespace, token.workflow_id):
+        return validate.stale(f"run {token.run_id} unknown")
+    task = execution.workflow_task
+    if not execution.is_open or task is None or task.started_event_id == 0:
+        return validate.stale(f"run {token.run_id} has no started workflow task")
+    if task.scheduled_event_id != token.scheduled_event_id or task.attempt != token.attempt:
+        return validate.stale(f"workflow task {token.scheduled_event_id}/{token.attempt} is not "
+                              f"the current one ({task.scheduled_event_id}/{task.attempt})")
+    assert state.open_runs[execution.key] == execution.run_id
+    return execution, task
+
+
+def task_info(execution: Execution, task: WorkflowTaskState) -> WorkflowTaskInfo:
+    assert task.started_event_id > 0, task
+    assert execution.history[task.started_event_id - 1].event_type == "WorkflowTaskStarted"
+    token = TaskToken(namespace=execution.namespace, workflow_id=execution.workflow_id,
+                      run_id=execution.run_id, scheduled_event_id=task.scheduled_event_id,
+                      attempt=task.attempt, kind=TaskKind.WORKFLOW)
+    return WorkflowTaskInfo(
+        token=token, namespace=execution.namespace, workflow_id=execution.workflow_id,
+        run_id=execution.run_id, workflow_type=execution.workflow_type,
+        task_queue=execution.task_queue, attempt=task.attempt,
+        scheduled_event_id=task.scheduled_event_id, started_event_id=task.started_event_id,
+        previous_started_event_id=execution.previous_started_event_id,
+        history=tuple(execution.history[:task.started_event_id]))
+
+
+def on_record_workflow_task_started(state: ShardState,
+                                    command: RecordWorkflowTaskStarted) -> Output:
+    execution = state.executions.get(command.run_id)
+    if execution is None or execution.key != (command.namespace, command.workflow_id):
+        return Output(result=validate.not_found(f"run {command.run_id} not found"))
+    task = execution.workflow_task
+    if not execution.is_open or task is None:
+        return Output(result=validate.stale(f"run {command.run_id} has no workflow task"))
+    if task.scheduled_event_id != command.scheduled_event_id:
+        return Output(result=validate.stale(f"workflow task {command.scheduled_event_id} is "
+                                            f"not the scheduled one"))
+    if task.started_event_id > 0:
+        if task.request_id == command.request_id:  # a retried hand-out: same task again
+            return Output(result=WorkflowTaskStartedResult(task=task_info(execution, task)))
+        return Output(result=validate.stale("workflow task already started"))
+    rejected = validate.check_id("request_id", command.request_id)
+    if rejected is not None:
+        return Output(result=rejected)
+    changes = Changes()
+    event = do_append(execution, changes, EventType.WORKFLOW_TASK_STARTED, command.now_ms, {
+        "scheduled_event_id": task.scheduled_event_id, "identity": command.identity,
+        "request_id": command.request_id})
+    task.started_event_id = event.event_id
+    task.started_time_ms = command.now_ms
+    task.request_id = command.request_id
+    task.identity = command.identity
+    do_arm(state, changes, (execution.run_id, TimerKind.WORKFLOW_TASK_START_TO_CLOSE,
+                            task.scheduled_event_id), command.now_ms + execution.task_timeout_ms)
+    result = WorkflowTaskStartedResult(task=task_info(execution, task))
+    return Output.of(result, changes)
+
+
+def do_end_workflow_task(state: ShardState, execution: Execution, changes: Changes) -> None:
+    """Forget the current task (its closing event is already written) and its timer."""
+    task = execution.workflow_task
+    assert task is not None and task.started_event_id > 0, execution.run_id
+    do_disarm(state, (execution.run_id, TimerKind.WORKFLOW_TASK_START_TO_CLOSE,
+                      task.scheduled_event_id))
+    execution.workflow_task = None
+    assert not execution.task_started()
+
+
+def do_retry_workflow_task(state: ShardState, execution: Execution, changes: Changes,
+                           now_ms: int, *, attempt: int) -> None:
+    """After a failed or timed-out task: write buffered events, schedule the next attempt."""
+    assert execution.workflow_task is None and execution.is_open, execution.run_id
+    do_flush_buffered(execution, changes)
+    do_schedule_workflow_task(state, execution, changes, now_ms, attempt=attempt)
+    assert execution.workflow_task is not None
+
+
+def on_respond_workflow_task_failed(state: ShardState,
+                                    command: RespondWorkflowTaskFailed) -> Output:
+    checked = check_workflow_token(state, command.token)
+    if isinstance(checked, Rejected):
+        return Output(result=checked)
+    execution, task = checked
+    rejected = validate.check_payload("failure", command.failure)
+    rejected = rejected or validate.history_room(len(execution.history),
+                                                 len(execution.buffered), 2)
+    if rejected is not None:
+        return Output(result=rejected)
+    changes = Changes()
+    do_append(execution, changes, EventType.WORKFLOW_TASK_FAILED, command.now_ms, {
+        "scheduled_event_id": task.scheduled_event_id, "started_event_id": task.started_event_id,
+        "cause": command.cause, "failure": command.failure, "identity": command.identity})
+    do_end_workflow_task(state, execution, changes)
+    do_retry_workflow_task(state, execution, changes, command.now_ms, attempt=task.attempt + 1)
+    return Output.of(validate.ack(), changes)
+
+
+def on_workflow_task_timeout(state: ShardState, execution: Execution, changes: Changes,
+                             now_ms: int, scheduled_event_id: int) -> None:
+    """The start-to-close timer of a started workflow task fired."""
+    task = execution.workflow_task
+    assert task is not None and task.scheduled_event_id == scheduled_event_id, execution.run_id
+    assert task.started_event_id > 0, "the timer is armed only once the task started"
+    do_append(execution, changes, EventType.WORKFLOW_TASK_TIMED_OUT, now_ms, {
+        "scheduled_event_id": task.scheduled_event_id, "started_event_id": task.started_event_id,
+        "timeout_type": "StartToClose"})
+    do_end_workflow_task(state, execution, changes)
+    do_retry_workflow_task(state, execution, changes, now_ms, attempt=task.attempt + 1)

@@ -1,0 +1,179 @@
+"""Mutable state of one shard: executions, the timer index and the request-id table.
+
+Theory of operation. Only `apply` and the `do_*` writes mutate these objects, always after every
+refusal has been decided (compute, then commit). Every dict here is insertion-ordered and
+insertion order is itself deterministic (it follows the log), so iteration order is identical on
+every replica and survives a snapshot round trip (the snapshot keeps order, DESIGN §4 I2).
+
+The timer index maps a `TimerKey` to its due instant. `timer_heap` is a derived cache (not in the
+snapshot) with lazy deletion: an entry is live only if the index still holds the same key at the
+same instant. Timers fire in (fire_at_ms, key) order, a total order, so the heap's shape never
+matters.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from raftflow.protocol.commands import Failure, RetryPolicy
+from raftflow.protocol.events import HistoryEvent
+from raftflow.protocol.results import Result, WorkflowStatus
+
+
+class TimerKind(StrEnum):
+    USER = "user"
+    ACTIVITY_SCHEDULE_TO_START = "activity_schedule_to_start"
+    ACTIVITY_START_TO_CLOSE = "activity_start_to_close"
+    ACTIVITY_SCHEDULE_TO_CLOSE = "activity_schedule_to_close"
+    ACTIVITY_HEARTBEAT = "activity_heartbeat"
+    ACTIVITY_RETRY = "activity_retry"
+    WORKFLOW_TASK_START_TO_CLOSE = "workflow_task_start_to_close"
+    RUN_TIMEOUT = "run_timeout"
+    EXECUTION_TIMEOUT = "execution_timeout"
+
+
+ACTIVITY_TIMER_KINDS: tuple[TimerKind, ...] = (
+    TimerKind.ACTIVITY_SCHEDULE_TO_START,
+    TimerKind.ACTIVITY_START_TO_CLOSE,
+    TimerKind.ACTIVITY_SCHEDULE_TO_CLOSE,
+    TimerKind.ACTIVITY_HEARTBEAT,
+    TimerKind.ACTIVITY_RETRY,
+)
+
+# (run_id, kind, ref): ref is the TimerStarted event id (user timers), the scheduled event id
+# (activity and workflow task timers) or 0 (run and execution timeouts).
+TimerKey = tuple[str, str, int]
+WorkflowKey = tuple[str, str]  # (namespace, workflow_id)
+RequestKey = tuple[str, str, str, str]  # (command kind, namespace, workflow_id, request_id)
+
+
+class ActivityPhase(StrEnum):
+    SCHEDULED = "scheduled"  # dispatched, waiting for RecordActivityTaskStarted
+    STARTED = "started"  # a worker runs the current attempt
+    BACKOFF = "backoff"  # waiting for the retry timer before the next attempt
+
+
+@dataclass(slots=True, kw_only=True)
+class WorkflowTaskState:
+    scheduled_event_id: int
+    attempt: int
+    scheduled_time_ms: int
+    started_event_id: int = 0  # 0 while scheduled and not started
+    started_time_ms: int = 0
+    request_id: str = ""
+    identity: str = ""
+
+
+@dataclass(slots=True, kw_only=True)
+class ActivityState:
+    scheduled_event_id: int
+    activity_id: str
+    activity_type: str
+    task_queue: str
+    input: bytes
+    schedule_to_close_timeout_ms: int | None
+    schedule_to_start_timeout_ms: int | None
+    start_to_close_timeout_ms: int
+    heartbeat_timeout_ms: int | None
+    retry_policy: RetryPolicy
+    scheduled_time_ms: int
+    attempt: int = 1
+    attempt_scheduled_time_ms: int
+    phase: ActivityPhase = ActivityPhase.SCHEDULED
+    started_time_ms: int = 0
+    request_id: str = ""
+    identity: str = ""
+    heartbeat_details: bytes = b""
+    last_failure: Failure | None = None
+    cancel_requested_event_id: int = 0  # 0 unless the workflow asked to cancel it
+
+
+@dataclass(slots=True, kw_only=True)
+class BufferedEvent:
+    """An event that arrived while a workflow task was started; written after that task closes
+    (Temporal's buffered events), so a started task's history never changes under it."""
+
+    event_type: str
+    time_ms: int
+    attributes: dict[str, object]
+
+
+@dataclass(slots=True, kw_only=True)
+class Execution:
+    namespace: str
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    task_queue: str
+    status: WorkflowStatus = WorkflowStatus.RUNNING
+    start_time_ms: int
+    close_time_ms: int | None = None
+    task_timeout_ms: int
+    run_timeout_ms: int | None
+    execution_timeout_ms: int | None
+    execution_expire_ms: int | None  # shared by the whole continue-as-new chain
+    first_execution_run_id: str
+    continued_execution_run_id: str | None = None
+    history: list[HistoryEvent] = field(default_factory=list)
+    buffered: list[BufferedEvent] = field(default_factory=list)
+    workflow_task: WorkflowTaskState | None = None
+    previous_started_event_id: int = 0  # started id of the last completed workflow task
+    activities: dict[int, ActivityState] = field(default_factory=dict)
+    activity_ids: dict[str, int] = field(default_factory=dict)
+    timers: dict[str, int] = field(default_factory=dict)  # timer_id -> TimerStarted event id
+    cancel_requested: bool = False
+
+    @property
+    def key(self) -> WorkflowKey:
+        return (self.namespace, self.workflow_id)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is WorkflowStatus.RUNNING
+
+    def task_started(self) -> bool:
+        return self.workflow_task is not None and self.workflow_task.started_event_id > 0
+
+
+@dataclass(slots=True, kw_only=True)
+class ShardState:
+    shard_id: int
+    applied_index: int = 0
+    executions: dict[str, Execution] = field(default_factory=dict)  # run_id -> run
+    open_runs: dict[WorkflowKey, str] = field(default_factory=dict)
+    latest_runs: dict[WorkflowKey, str] = field(default_factory=dict)
+    closed_runs: dict[str, int] = field(default_factory=dict)  # run_id -> close time, FIFO
+    request_results: dict[RequestKey, Result] = field(default_factory=dict)  # FIFO
+    timers: dict[TimerKey, int] = field(default_factory=dict)  # key -> fire_at_ms
+    timer_heap: list[tuple[int, str, str, int]] = field(
+        default_factory=list, metadata={"transient": True}
+    )
+
+    @staticmethod
+    def empty(shard_id: int) -> ShardState:
+        assert shard_id >= 0, shard_id
+        return ShardState(shard_id=shard_id)
+
+    def open_execution(self, namespace: str, workflow_id: str) -> Execution | None:
+        run_id = self.open_runs.get((namespace, workflow_id))
+        return None if run_id is None else self.executions[run_id]
+
+    def rebuild_timer_heap(self) -> None:
+        """Recompute the derived heap from the timer index (after a snapshot restore)."""
+        self.timer_heap = [(at, k[0], k[1], k[2]) for k, at in self.timers.items()]
+        heapq.heapify(self.timer_heap)
+        assert len(self.timer_heap) == len(self.timers)
+
+    def earliest_timer(self) -> tuple[int, TimerKey] | None:
+        """The next timer due, dropping stale heap entries on the way (cache upkeep only)."""
+        heap = self.timer_heap
+        while heap:
+            at, run_id, kind, ref = heap[0]
+            key = (run_id, kind, ref)
+            if self.timers.get(key) == at:
+                return at, key
+            heapq.heappop(heap)
+        assert not self.timers, "timer index and heap disagree"
+        return None

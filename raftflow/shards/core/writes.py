@@ -1,0 +1,207 @@
+"""Primitive writes (`do_*`) shared by the handlers, and the `Changes` they collect.
+
+Theory of operation. Handlers decide first (every refusal returns before any write), then call
+these writes. Each write keeps one invariant local: event ids stay 1..n (DESIGN §4 I3), nothing
+is appended after a close event, every timer in the index belongs to an open run, and every
+effect produced is recorded in `Changes` for the `Output`.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+from raftflow.protocol.effects import (
+    DispatchActivityTask,
+    DispatchWorkflowTask,
+    Effect,
+    WorkflowClosed,
+)
+from raftflow.protocol.events import CLOSE_EVENT_TYPES, EventType, HistoryEvent
+from raftflow.protocol.results import Result, WorkflowStatus
+from raftflow.shards.core import limits
+from raftflow.shards.core.state import (
+    ACTIVITY_TIMER_KINDS,
+    ActivityState,
+    BufferedEvent,
+    Execution,
+    RequestKey,
+    ShardState,
+    TimerKey,
+    TimerKind,
+    WorkflowTaskState,
+)
+
+
+@dataclass(slots=True)
+class Changes:
+    """What one command wrote: events appended (all runs), effects, earliest timer armed."""
+
+    events: list[HistoryEvent] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+    armed_at_ms: int | None = None
+
+
+def do_append(execution: Execution, changes: Changes, event_type: EventType, time_ms: int,
+              attributes: dict[str, object]) -> HistoryEvent:
+    """Append one event to the history; the only place event ids are assigned."""
+    history = execution.history
+    assert execution.is_open, (execution.run_id, event_type)
+    assert not history or history[-1].event_type not in CLOSE_EVENT_TYPES
+    event = HistoryEvent(event_id=len(history) + 1, event_type=event_type, time_ms=time_ms,
+                         attributes=attributes)
+    history.append(event)
+    changes.events.append(event)
+    return event
+
+
+# Placeholder for "the id of the event written just before this one": an activity's closing
+# event names its ActivityTaskStarted event, written right before it, whose id is known only
+# when the pair leaves the buffer (Temporal fixes these ids up on flush the same way).
+PREVIOUS_EVENT_ID = -1
+
+Delivery = tuple[EventType, dict[str, object]]
+
+
+def _resolve(execution: Execution, attributes: dict[str, object]) -> dict[str, object]:
+    if attributes.get("started_event_id") != PREVIOUS_EVENT_ID:
+        return attributes
+    assert execution.history[-1].event_type == EventType.ACTIVITY_TASK_STARTED
+    return {**attributes, "started_event_id": len(execution.history)}
+
+
+def do_deliver(state: ShardState, execution: Execution, changes: Changes, time_ms: int,
+               deliveries: tuple[Delivery, ...]) -> None:
+    """Record events for the workflow to see: buffered while a task is started, else written;
+    then make sure a workflow task is scheduled to deliver them (Temporal semantics)."""
+    assert execution.is_open and deliveries, execution.run_id
+    if execution.task_started():
+        execution.buffered.extend(
+            BufferedEvent(event_type=event_type, time_ms=time_ms, attributes=attributes)
+            for event_type, attributes in deliveries)
+        return
+    for event_type, attributes in deliveries:
+        do_append(execution, changes, event_type, time_ms, _resolve(execution, attributes))
+    if execution.workflow_task is None:
+        do_schedule_workflow_task(state, execution, changes, time_ms, attempt=1)
+    assert execution.workflow_task is not None
+
+
+def do_flush_buffered(execution: Execution, changes: Changes) -> int:
+    """Write the buffered events after a workflow task closed; returns how many."""
+    assert not execution.task_started(), execution.run_id
+    buffered = execution.buffered
+    for item in buffered:
+        do_append(execution, changes, EventType(item.event_type), item.time_ms,
+                  _resolve(execution, item.attributes))
+    count = len(buffered)
+    execution.buffered = []
+    return count
+
+
+def do_schedule_workflow_task(state: ShardState, execution: Execution, changes: Changes,
+                              now_ms: int, *, attempt: int) -> None:
+    assert execution.workflow_task is None, execution.run_id
+    assert attempt >= 1, attempt
+    event = do_append(execution, changes, EventType.WORKFLOW_TASK_SCHEDULED, now_ms, {
+        "task_queue": execution.task_queue,
+        "start_to_close_timeout_ms": execution.task_timeout_ms,
+        "attempt": attempt,
+    })
+    execution.workflow_task = WorkflowTaskState(
+        scheduled_event_id=event.event_id, attempt=attempt, scheduled_time_ms=now_ms)
+    changes.effects.append(dispatch_workflow_task(execution))
+
+
+def dispatch_workflow_task(execution: Execution) -> DispatchWorkflowTask:
+    task = execution.workflow_task
+    assert task is not None and task.started_event_id == 0, execution.run_id
+    return DispatchWorkflowTask(namespace=execution.namespace, task_queue=execution.task_queue,
+                                workflow_id=execution.workflow_id, run_id=execution.run_id,
+                                scheduled_event_id=task.scheduled_event_id)
+
+
+def dispatch_activity_task(execution: Execution, activity: ActivityState) -> DispatchActivityTask:
+    assert activity.phase == "scheduled", activity.phase
+    return DispatchActivityTask(namespace=execution.namespace, task_queue=activity.task_queue,
+                                workflow_id=execution.workflow_id, run_id=execution.run_id,
+                                scheduled_event_id=activity.scheduled_event_id,
+                                attempt=activity.attempt)
+
+
+def do_arm(state: ShardState, changes: Changes, key: TimerKey, fire_at_ms: int) -> None:
+    """Arm (or re-arm) one durable timer."""
+    assert state.executions[key[0]].is_open, key
+    assert 0 <= fire_at_ms < 2**62, fire_at_ms
+    state.timers.pop(key, None)  # re-arming moves the timer to the end of the index order
+    state.timers[key] = fire_at_ms
+    heapq.heappush(state.timer_heap, (fire_at_ms, key[0], key[1], key[2]))
+    if changes.armed_at_ms is None or fire_at_ms < changes.armed_at_ms:
+        changes.armed_at_ms = fire_at_ms
+
+
+def do_disarm(state: ShardState, key: TimerKey) -> None:
+    """Forget a timer if armed; its heap entry turns stale and is dropped lazily."""
+    state.timers.pop(key, None)
+    assert key not in state.timers
+    if len(state.timer_heap) > 2 * len(state.timers) + 64:
+        state.rebuild_timer_heap()
+
+
+def do_disarm_activity(state: ShardState, run_id: str, scheduled_event_id: int) -> None:
+    for kind in ACTIVITY_TIMER_KINDS:
+        do_disarm(state, (run_id, kind, scheduled_event_id))
+
+
+def do_remember(state: ShardState, key: RequestKey, result: Result) -> None:
+    """Remember a request's first answer (I5), evicting the oldest beyond the named limit."""
+    assert key not in state.request_results, key
+    state.request_results[key] = result
+    while len(state.request_results) > limits.REQUEST_IDS_PER_SHARD_MAX:
+        del state.request_results[next(iter(state.request_results))]
+    assert len(state.request_results) <= limits.REQUEST_IDS_PER_SHARD_MAX
+
+
+def do_close_run(state: ShardState, execution: Execution, changes: Changes, now_ms: int,
+                 close: tuple[EventType, WorkflowStatus, dict[str, object]]) -> HistoryEvent:
+    """Close a run: write buffered events then the close event (last, once: I3), drop every
+    pending task and timer of the run, and free the workflow id."""
+    event_type, status, attributes = close
+    assert event_type in CLOSE_EVENT_TYPES and status is not WorkflowStatus.RUNNING
+    assert state.open_runs.get(execution.key) == execution.run_id, execution.run_id
+    run_id = execution.run_id
+    if execution.workflow_task is not None:
+        do_disarm(state, (run_id, TimerKind.WORKFLOW_TASK_START_TO_CLOSE,
+                          execution.workflow_task.scheduled_event_id))
+        execution.workflow_task = None  # any completion of it is now stale
+    do_flush_buffered(execution, changes)
+    event = do_append(execution, changes, event_type, now_ms, attributes)
+    for scheduled_event_id in execution.activities:
+        do_disarm_activity(state, run_id, scheduled_event_id)
+    for started_event_id in execution.timers.values():
+        do_disarm(state, (run_id, TimerKind.USER, started_event_id))
+    do_disarm(state, (run_id, TimerKind.RUN_TIMEOUT, 0))
+    do_disarm(state, (run_id, TimerKind.EXECUTION_TIMEOUT, 0))
+    execution.activities.clear()
+    execution.activity_ids.clear()
+    execution.timers.clear()
+    execution.status = status
+    execution.close_time_ms = now_ms
+    del state.open_runs[execution.key]
+    state.closed_runs[run_id] = now_ms
+    changes.effects.append(WorkflowClosed(namespace=execution.namespace,
+                                          workflow_id=execution.workflow_id, run_id=run_id))
+    do_evict_closed(state)
+    return event
+
+
+def do_evict_closed(state: ShardState) -> None:
+    """Retention by count: forget the oldest closed runs beyond the named limit."""
+    while len(state.closed_runs) > limits.CLOSED_RUNS_PER_SHARD_MAX:
+        run_id = next(iter(state.closed_runs))
+        del state.closed_runs[run_id]
+        execution = state.executions.pop(run_id)
+        assert not execution.is_open, run_id
+        if state.latest_runs.get(execution.key) == run_id:
+            del state.latest_runs[execution.key]
+    assert len(state.closed_runs) <= limits.CLOSED_RUNS_PER_SHARD_MAX

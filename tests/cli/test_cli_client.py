@@ -1,0 +1,260 @@
+"""Goal: the `raftflow` client subcommands speak the HTTP API correctly, print readable text by
+default and exactly one JSON object with `--json`, and turn API errors into
+`error: <code>: <message>` on stderr with exit status 1.
+
+Method: a tiny fake aiohttp server (its own event loop on a background thread, bound to
+127.0.0.1 on a free port) records each request and answers canned bodies, including a paged
+history and error bodies; `main(argv)` runs in-process and pytest captures its output. The
+server subcommands are checked with stand-in `node_main`/`dev` modules in `sys.modules`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import sys
+import threading
+import types
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from aiohttp import web
+
+from raftflow.cli import build_parser, main, node_cluster_config
+
+NS = "/api/v1/namespaces/{ns}/workflows"
+HISTORY_PAGES = {"": ("p2", [1, 2]), "p2": ("p3", [3]), "p3": (None, [4, 5])}
+
+
+@dataclass
+class Fake:
+    base_url: str = ""
+    requests: list[tuple[str, str, dict[str, str], object]] = field(default_factory=list)
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    body = {"error": {"code": code, "message": message, "field": None}}
+    return web.json_response(body, status=status)
+
+
+def _app(fake: Fake) -> web.Application:
+    async def record(request: web.Request) -> object:
+        body = await request.json() if request.can_read_body else None
+        fake.requests.append((request.method, request.path, dict(request.query), body))
+        return body
+
+    async def status(request: web.Request) -> web.Response:
+        await record(request)
+        return web.json_response({
+            "nodes": [{"id": "n1", "address": "127.0.0.1:8080", "pid": 11, "alive": True}],
+            "shards": [{"shard": 0, "leader": "n1", "replicas": ["n1", "n2"], "term": 3,
+                        "commit_index": 42}]})
+
+    async def start(request: web.Request) -> web.Response:
+        body = await record(request)
+        assert isinstance(body, dict)
+        if body["workflow_id"] == "dup":
+            return _error(409, "workflow_already_started", "workflow 'dup' is running")
+        return web.json_response({"workflow_id": body["workflow_id"], "run_id": "run-1"},
+                                 status=201)
+
+    async def describe(request: web.Request) -> web.Response:
+        await record(request)
+        workflow_id = request.match_info["id"]
+        if workflow_id == "missing":
+            return _error(404, "not_found", "no workflow 'missing'")
+        if workflow_id == "busy":
+            return web.json_response({"error": {"code": "overloaded", "message": "try later"}},
+                                     status=503, headers={"Retry-After": "1"})
+        if workflow_id == "broken":
+            return web.Response(status=500, text="Internal Server Error")
+        return web.json_response({"workflow_id": workflow_id, "run_id": "run-1",
+                                  "workflow_type": "Checkout", "task_queue": "orders",
+                                  "status": "running", "history_length": 5, "result": None})
+
+    async def history(request: web.Request) -> web.Response:
+        await record(request)
+        token, ids = HISTORY_PAGES[request.query.get("next_page_token", "")]
+        events = [{"event_id": i, "event_type": f"E{i}", "timestamp": "t", "attributes": {}}
+                  for i in ids]
+        return web.json_response({"events": events, "next_page_token": token})
+
+    async def ok(request: web.Request) -> web.Response:
+        await record(request)
+        return web.json_response({})
+
+    async def listing(request: web.Request) -> web.Response:
+        await record(request)
+        return web.json_response({"workflows": [
+            {"workflow_id": "a", "run_id": "r", "workflow_type": "T", "task_queue": "q",
+             "status": "running"}]})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/cluster/status", status)
+    app.router.add_post("/api/v1/namespaces/{ns}/workflows", start)
+    app.router.add_get("/api/v1/namespaces/{ns}/workflows", listing)
+    app.router.add_get("/api/v1/namespaces/{ns}/workflows/{id}", describe)
+    app.router.add_get("/api/v1/namespaces/{ns}/workflows/{id}/history", history)
+    app.router.add_post("/api/v1/namespaces/{ns}/workflows/{id}/signal", ok)
+    app.router.add_post("/api/v1/namespaces/{ns}/workflows/{id}/terminate", ok)
+    return app
+
+
+@pytest.fixture
+def fake() -> Iterator[Fake]:
+    fake = Fake()
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(_app(fake))
+    loop.run_until_complete(runner.setup())
+    site = web.TCPSite(runner, "127.0.0.1", 0)  # port 0: the kernel picks a free port
+    loop.run_until_complete(site.start())
+    host, port = runner.addresses[0][:2]
+    fake.base_url = f"http://{host}:{port}"
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.run_until_complete(runner.cleanup())
+        loop.close()
+
+
+def run(fake: Fake, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main([*argv, "--address", fake.base_url])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cluster_status_table_and_json(fake: Fake, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(fake, capsys, "cluster", "status")
+    assert code == 0
+    assert "n1,n2" in out and "COMMIT" in out and "127.0.0.1:8080" in out
+    code, out, _ = run(fake, capsys, "cluster", "status", "--json")
+    assert json.loads(out)["shards"][0]["commit_index"] == 42
+    assert out.count("\n") == 1
+
+
+def test_start_sends_the_documented_body(fake: Fake, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(fake, capsys, "workflow", "start", "-w", "order 1/a", "-t", "Checkout",
+                       "-q", "orders", "-i", '{"items": [1]}', "--request-id", "r-1",
+                       "-n", "shop")
+    assert (code, out) == (0, "started workflow order 1/a run run-1\n")
+    method, path, _, body = fake.requests[-1]
+    assert (method, path) == ("POST", "/api/v1/namespaces/shop/workflows")
+    assert body == {"workflow_id": "order 1/a", "workflow_type": "Checkout",
+                    "task_queue": "orders", "input": {"items": [1]}, "request_id": "r-1"}
+
+
+def test_start_without_request_id_sends_a_fresh_one(
+    fake: Fake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for _ in range(2):
+        run(fake, capsys, "workflow", "start", "-w", "a", "-t", "T", "-q", "q", "--json")
+    ids = {req[3]["request_id"] for req in fake.requests}  # type: ignore[index]
+    assert len(ids) == 2
+
+
+def test_describe_quotes_the_workflow_id(fake: Fake, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(fake, capsys, "workflow", "describe", "-w", "order 1/a")
+    assert code == 0
+    assert "status:         running" in out
+    assert fake.requests[-1][1] == "/api/v1/namespaces/default/workflows/order 1/a"
+    code, out, _ = run(fake, capsys, "workflow", "describe", "-w", "x", "--json")
+    assert json.loads(out)["history_length"] == 5
+
+
+def test_show_follows_next_page_token(fake: Fake, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(fake, capsys, "workflow", "show", "-w", "wf", "--json")
+    assert code == 0
+    assert [e["event_id"] for e in json.loads(out)["events"]] == [1, 2, 3, 4, 5]
+    assert [req[2] for req in fake.requests] == [{}, {"next_page_token": "p2"},
+                                                 {"next_page_token": "p3"}]
+    code, out, _ = run(fake, capsys, "workflow", "show", "-w", "wf")
+    assert [line.split()[0] for line in out.splitlines()] == ["ID", "1", "2", "3", "4", "5"]
+
+
+def test_signal_terminate_and_list(fake: Fake, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(fake, capsys, "workflow", "signal", "-w", "wf", "--name", "approve",
+                       "-i", "true", "--request-id", "s-1")
+    assert (code, out) == (0, "signalled workflow wf with approve\n")
+    assert fake.requests[-1][3] == {"signal_name": "approve", "input": True, "request_id": "s-1"}
+    code, out, _ = run(fake, capsys, "workflow", "terminate", "-w", "wf", "--reason", "stop")
+    assert (code, out) == (0, "terminated workflow wf\n")
+    assert fake.requests[-1][1:] == ("/api/v1/namespaces/default/workflows/wf/terminate", {},
+                                     {"reason": "stop"})
+    code, out, _ = run(fake, capsys, "workflow", "list", "--status", "running", "--limit", "5")
+    assert code == 0 and out.splitlines()[1].split() == ["a", "r", "T", "q", "running"]
+    assert fake.requests[-1][2] == {"status": "running", "limit": "5"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "stderr"),
+    [
+        (("workflow", "start", "-w", "dup", "-t", "T", "-q", "q"),
+         "error: workflow_already_started: workflow 'dup' is running\n"),
+        (("workflow", "describe", "-w", "missing"), "error: not_found: no workflow 'missing'\n"),
+        (("workflow", "describe", "-w", "busy", "--json"), "error: overloaded: try later\n"),
+        (("workflow", "describe", "-w", "broken"), "error: http_500: Internal Server Error\n"),
+    ],
+)
+def test_api_errors_go_to_stderr_with_exit_1(
+    fake: Fake, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...], stderr: str
+) -> None:
+    assert run(fake, capsys, *argv) == (1, "", stderr)
+
+
+def test_unreachable_node_is_reported(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as probe:  # a port that was free a moment ago and has no listener
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert main(["cluster", "status", "--address", f"http://127.0.0.1:{port}"]) == 1
+    expected = f"error: unavailable: cannot reach http://127.0.0.1:{port}"
+    assert capsys.readouterr().err.startswith(expected)
+
+
+def test_bad_json_input_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["workflow", "start", "-w", "a", "-t", "T", "-q", "q", "-i", "{oops"])
+    assert caught.value.code == 2
+    assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_server_subcommands_call_the_lead_modules(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[object] = []
+    node_main = types.ModuleType("raftflow.cluster.node_main")
+
+    def run_node(args: object) -> int:
+        seen.append(args)
+        return 3
+
+    node_main.run_node = run_node  # type: ignore[attr-defined]
+    dev = types.ModuleType("raftflow.cluster.dev")
+
+    async def run_dev(args: object) -> None:
+        seen.append(args)
+
+    dev.run_dev = run_dev  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "raftflow.cluster.node_main", node_main)
+    monkeypatch.setitem(sys.modules, "raftflow.cluster.dev", dev)
+    peers = "n1=127.0.0.1:8080:9080"
+    assert main(["node", "--id", "n1", "--data-dir", "d", "--peers", peers, "--cluster-id", "c",
+                 "--secret", "s"]) == 3
+    assert main(["dev", "--nodes", "1"]) == 0
+    node_args, dev_args = seen
+    assert isinstance(node_args, argparse.Namespace)
+    config = node_cluster_config(node_args)
+    assert (config.cluster_id, config.shard_count, config.nodes[0].raft_port) == ("c", 16, 9080)
+    assert isinstance(dev_args, argparse.Namespace)
+    assert (dev_args.nodes, dev_args.http_port, dev_args.shards, dev_args.data_dir) == (
+        1, 8080, 16, "data")
+
+
+def test_node_requires_config_or_peers(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["node", "--id", "n1", "--data-dir", "d"])
+    assert "--config" in capsys.readouterr().err

@@ -1,0 +1,160 @@
+"""Goal: the protocol codec round-trips every command, result and effect exactly.
+
+Method: one sample value per type (nested ones included) is encoded and decoded and compared
+for equality; a hypothesis strategy then draws whole proposals from the command types; error
+codes are checked to map to exactly one HTTP status.
+"""
+
+from __future__ import annotations
+
+import typing
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from raftflow.protocol import codec
+from raftflow.protocol import commands as c
+from raftflow.protocol import effects as e
+from raftflow.protocol import results as r
+from raftflow.protocol.errors import ErrorCode, RaftflowError, http_status
+from raftflow.protocol.events import HistoryEvent
+
+TOKEN = c.TaskToken(namespace="ns", workflow_id="wf", run_id="r1", scheduled_event_id=2,
+                    attempt=3, kind=c.TaskKind.ACTIVITY)
+FAILURE = c.Failure(message="boom", type="IOError", non_retryable=True, details=b"\x00\xff")
+POLICY = c.RetryPolicy(initial_interval_ms=5, backoff_coefficient=1.5, maximum_interval_ms=50,
+                       maximum_attempts=4, non_retryable_error_types=("A", "B"))
+WORKFLOW_COMMANDS: tuple[c.WorkflowCommand, ...] = (
+    c.ScheduleActivityTask(activity_id="a", activity_type="t", task_queue="q", input=b"1",
+                           schedule_to_close_timeout_ms=9, schedule_to_start_timeout_ms=8,
+                           start_to_close_timeout_ms=7, heartbeat_timeout_ms=6,
+                           retry_policy=POLICY),
+    c.ScheduleActivityTask(activity_id="b", activity_type="t"),
+    c.RequestCancelActivityTask(scheduled_event_id=5),
+    c.StartTimer(timer_id="t", start_to_fire_timeout_ms=10),
+    c.CancelTimer(timer_id="t"),
+    c.RecordMarker(marker_name="m", details=b"d"),
+    c.CompleteWorkflowExecution(result=b"r"),
+    c.FailWorkflowExecution(failure=FAILURE),
+    c.CancelWorkflowExecution(details=b"x"),
+    c.ContinueAsNewWorkflowExecution(workflow_type="w", task_queue="q", input=b"i",
+                                     run_timeout_ms=5, task_timeout_ms=None),
+)
+COMMANDS: tuple[c.Command, ...] = (
+    c.StartWorkflow(now_ms=1, namespace="ns", workflow_id="wf", workflow_type="W",
+                    task_queue="q", input=b"{}", request_id="req", run_id="r1",
+                    id_reuse_policy=c.IdReusePolicy.TERMINATE_IF_RUNNING,
+                    execution_timeout_ms=100, run_timeout_ms=None, task_timeout_ms=5),
+    c.SignalWorkflow(now_ms=2, namespace="ns", workflow_id="wf", run_id=None, signal_name="s",
+                     input=b"1", request_id="q"),
+    c.RequestCancelWorkflow(now_ms=3, namespace="ns", workflow_id="wf", run_id="r1",
+                            reason="why", request_id="q2"),
+    c.TerminateWorkflow(now_ms=4, namespace="ns", workflow_id="wf", reason="x", request_id="q3"),
+    c.RecordWorkflowTaskStarted(now_ms=5, namespace="ns", workflow_id="wf", run_id="r1",
+                                scheduled_event_id=2, identity="w", request_id="p"),
+    c.RespondWorkflowTaskCompleted(now_ms=6, token=TOKEN, commands=WORKFLOW_COMMANDS,
+                                   identity="w"),
+    c.RespondWorkflowTaskFailed(now_ms=7, token=TOKEN, cause="c", failure=b"f", identity="w"),
+    c.RecordActivityTaskStarted(now_ms=8, namespace="ns", workflow_id="wf", run_id="r1",
+                                scheduled_event_id=5, attempt=2, identity="w", request_id="p"),
+    c.RespondActivityTaskCompleted(now_ms=9, token=TOKEN, result=b"r", identity="w"),
+    c.RespondActivityTaskFailed(now_ms=10, token=TOKEN, failure=FAILURE, identity="w"),
+    c.RespondActivityTaskCanceled(now_ms=11, token=TOKEN, details=b"d", identity="w"),
+    c.RecordActivityTaskHeartbeat(now_ms=12, token=TOKEN, details=b"h"),
+    c.FireTimers(now_ms=13),
+    c.Barrier(now_ms=14, leader_node="n1", term=3),
+)
+EVENT = HistoryEvent(event_id=1, event_type="WorkflowExecutionStarted", time_ms=5,
+                     attributes={"input": b"x", "n": None, "map": {"a": 1}})
+WF_INFO = r.WorkflowTaskInfo(token=TOKEN, namespace="ns", workflow_id="wf", run_id="r1",
+                             workflow_type="W", task_queue="q", attempt=1, scheduled_event_id=2,
+                             started_event_id=3, previous_started_event_id=0, history=(EVENT,))
+ACT_INFO = r.ActivityTaskInfo(token=TOKEN, namespace="ns", workflow_id="wf", run_id="r1",
+                              workflow_type="W", activity_id="a", activity_type="t",
+                              task_queue="q", input=b"i", attempt=2, heartbeat_details=b"h",
+                              scheduled_time_ms=1, current_attempt_scheduled_time_ms=2,
+                              started_time_ms=3, schedule_to_close_timeout_ms=None,
+                              start_to_close_timeout_ms=4, heartbeat_timeout_ms=5)
+RESULTS: tuple[r.Result, ...] = (
+    r.Ack(), r.Rejected(code=ErrorCode.STALE_TASK, message="m", field="f"),
+    r.WorkflowStartedResult(run_id="r", created=False),
+    r.WorkflowTaskStartedResult(task=WF_INFO), r.ActivityTaskStartedResult(task=ACT_INFO),
+    r.HeartbeatResult(cancel_requested=True),
+)
+EFFECTS: tuple[e.Effect, ...] = (
+    e.DispatchWorkflowTask(namespace="ns", task_queue="q", workflow_id="wf", run_id="r",
+                           scheduled_event_id=2),
+    e.DispatchActivityTask(namespace="ns", task_queue="q", workflow_id="wf", run_id="r",
+                           scheduled_event_id=5, attempt=2),
+    e.ArmTimer(fire_at_ms=7), e.WorkflowClosed(namespace="ns", workflow_id="wf", run_id="r"),
+)
+
+
+def test_every_command_type_has_a_sample() -> None:
+    assert {type(x) for x in COMMANDS} == set(typing.get_args(c.Command))
+    assert {type(x) for x in WORKFLOW_COMMANDS} == set(typing.get_args(c.WorkflowCommand))
+    assert {type(x) for x in RESULTS} == set(typing.get_args(r.Result))
+    assert {type(x) for x in EFFECTS} == set(typing.get_args(e.Effect))
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda x: type(x).__name__)
+def test_command_round_trip(command: c.Command) -> None:
+    decoded = codec.decode_command(codec.encode_command(command))
+    assert decoded == command
+    assert type(decoded) is type(command)
+
+
+@pytest.mark.parametrize("result", RESULTS, ids=lambda x: type(x).__name__)
+def test_result_round_trip(result: r.Result) -> None:
+    assert codec.decode_result(codec.encode_result(result)) == result
+
+
+@pytest.mark.parametrize("effect", EFFECTS, ids=lambda x: type(x).__name__)
+def test_effect_round_trip(effect: e.Effect) -> None:
+    assert codec.decode_effect(codec.encode_effect(effect)) == effect
+
+
+def test_proposal_round_trip_keeps_order_and_enums() -> None:
+    proposal = c.Proposal(proposer="node-1", incarnation=7, seq=42, commands=COMMANDS)
+    decoded = codec.decode_proposal(codec.encode_proposal(proposal))
+    assert decoded == proposal
+    start = decoded.commands[0]
+    assert isinstance(start, c.StartWorkflow)
+    assert start.id_reuse_policy is c.IdReusePolicy.TERMINATE_IF_RUNNING
+
+
+def test_decoding_garbage_is_refused() -> None:
+    with pytest.raises((AssertionError, KeyError, ValueError, TypeError)):
+        codec.decode_command(codec.encode_value(EVENT))
+
+
+_names = st.text(min_size=1, max_size=8)
+_bytes = st.binary(max_size=16)
+_small = st.integers(min_value=0, max_value=2**40)
+_commands = st.one_of(
+    st.builds(c.FireTimers, now_ms=_small),
+    st.builds(c.SignalWorkflow, now_ms=_small, namespace=_names, workflow_id=_names,
+              run_id=st.none() | _names, signal_name=_names, input=_bytes, request_id=_names),
+    st.builds(c.RespondActivityTaskFailed, now_ms=_small,
+              token=st.builds(c.TaskToken, namespace=_names, workflow_id=_names, run_id=_names,
+                              scheduled_event_id=_small, attempt=_small,
+                              kind=st.sampled_from(c.TaskKind)),
+              failure=st.builds(c.Failure, message=_names, type=_names, details=_bytes)),
+    st.sampled_from(COMMANDS),
+)
+
+
+@settings(max_examples=100, derandomize=True, deadline=None)
+@given(commands=st.lists(_commands, max_size=6), seq=_small)
+def test_random_proposals_round_trip(commands: list[c.Command], seq: int) -> None:
+    proposal = c.Proposal(proposer="n", incarnation=1, seq=seq, commands=tuple(commands))
+    assert codec.decode_proposal(codec.encode_proposal(proposal)) == proposal
+
+
+def test_every_error_code_has_one_http_status() -> None:
+    assert http_status(ErrorCode.PAYLOAD_TOO_LARGE) == 413
+    assert http_status(ErrorCode.STALE_TASK) == 409
+    assert {http_status(code) for code in ErrorCode} <= {400, 404, 409, 413, 500, 503, 504}
+    error = RaftflowError(ErrorCode.NOT_FOUND, "gone")
+    assert error.http_status == 404 and error.code is ErrorCode.NOT_FOUND

@@ -1,0 +1,266 @@
+"""Goal: under any command sequence the shard core keeps its invariants (I2, I3, I5), refusals
+change nothing, and replicas fed the same log stay byte-identical.
+
+Method: a hypothesis RuleBasedStateMachine proposes random commands - starts with every reuse
+policy and retried request ids, signals, cancels, terminates, task hand-outs, completions with
+random workflow commands, activity answers, heartbeats, and FireTimers with an increasing clock.
+Worker answers reuse any token ever handed out, so stale and duplicate answers are frequent.
+Each command is applied to the primary state and, after a codec round trip, to a replica; after
+every step: `check_invariants`, equal outputs and digests, a refusal (other than
+unhandled_command) left the digest unchanged; snapshots are round-tripped along the way.
+Derandomized, so a failure reproduces on every run; hypothesis prints the failing steps.
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from raftflow.protocol import codec
+from raftflow.protocol.commands import (
+    CancelTimer,
+    CancelWorkflowExecution,
+    Command,
+    CompleteWorkflowExecution,
+    ContinueAsNewWorkflowExecution,
+    Failure,
+    FailWorkflowExecution,
+    FireTimers,
+    IdReusePolicy,
+    RecordActivityTaskHeartbeat,
+    RecordActivityTaskStarted,
+    RecordMarker,
+    RecordWorkflowTaskStarted,
+    RequestCancelActivityTask,
+    RequestCancelWorkflow,
+    RespondActivityTaskCanceled,
+    RespondActivityTaskCompleted,
+    RespondActivityTaskFailed,
+    RespondWorkflowTaskCompleted,
+    RespondWorkflowTaskFailed,
+    RetryPolicy,
+    ScheduleActivityTask,
+    SignalWorkflow,
+    StartTimer,
+    StartWorkflow,
+    TaskToken,
+    TerminateWorkflow,
+    WorkflowCommand,
+)
+from raftflow.protocol.errors import ErrorCode
+from raftflow.protocol.results import (
+    ActivityTaskStartedResult,
+    Rejected,
+    WorkflowTaskStartedResult,
+)
+from raftflow.shards.core import ShardState, apply, snapshot
+from raftflow.shards.core.digest import state_digest
+from raftflow.shards.core.invariants import check_invariants
+
+NS = "ns"
+WORKFLOW_IDS = st.sampled_from(["w1", "w2", "w3"])
+REQUEST_IDS = st.sampled_from([f"q{i}" for i in range(6)])
+ACTIVITY_IDS = st.sampled_from(["a1", "a2", "a3"])
+TIMER_IDS = st.sampled_from(["t1", "t2"])
+SHORT_MS = st.integers(min_value=1, max_value=20_000)
+OPTIONAL_MS = st.none() | SHORT_MS
+FAILURES = st.builds(Failure, message=st.just("x"), type=st.sampled_from(["E", "Fatal"]),
+                     non_retryable=st.booleans())
+POLICIES = st.none() | st.builds(
+    RetryPolicy, initial_interval_ms=st.integers(1, 3_000),
+    backoff_coefficient=st.sampled_from([1.0, 1.5, 2.0]), maximum_attempts=st.integers(0, 3),
+    non_retryable_error_types=st.sampled_from([(), ("Fatal",)]))
+SCHEDULE = st.builds(ScheduleActivityTask, activity_id=ACTIVITY_IDS, activity_type=st.just("A"),
+                     schedule_to_close_timeout_ms=OPTIONAL_MS,
+                     schedule_to_start_timeout_ms=OPTIONAL_MS,
+                     start_to_close_timeout_ms=st.one_of(SHORT_MS, SHORT_MS, SHORT_MS, st.none()),
+                     heartbeat_timeout_ms=OPTIONAL_MS,
+                     retry_policy=POLICIES)
+OPEN_COMMANDS: st.SearchStrategy[WorkflowCommand] = st.one_of(
+    SCHEDULE, SCHEDULE,
+    st.builds(StartTimer, timer_id=TIMER_IDS, start_to_fire_timeout_ms=SHORT_MS),
+    st.builds(RecordMarker, marker_name=st.just("m")),
+)
+CANCEL_COMMANDS: st.SearchStrategy[WorkflowCommand] = st.one_of(
+    st.builds(CancelTimer, timer_id=TIMER_IDS),
+    st.builds(RequestCancelActivityTask, scheduled_event_id=st.integers(5, 12)),
+)
+CLOSE_COMMANDS: st.SearchStrategy[WorkflowCommand] = st.one_of(
+    st.builds(CompleteWorkflowExecution, result=st.just(b"1")),
+    st.builds(FailWorkflowExecution, failure=FAILURES),
+    st.builds(CancelWorkflowExecution),
+    st.builds(ContinueAsNewWorkflowExecution, run_timeout_ms=OPTIONAL_MS),
+)
+
+
+def _sometimes(strategy: st.SearchStrategy[WorkflowCommand],
+               ) -> st.SearchStrategy[WorkflowCommand | None]:
+    """`strategy` one time in four, else None (one_of alone would pick it half the time)."""
+    return st.sampled_from([False, False, False, True]).flatmap(
+        lambda chosen: strategy if chosen else st.none())
+
+
+TASK_COMMANDS = st.tuples(
+    _sometimes(CANCEL_COMMANDS), st.lists(OPEN_COMMANDS, max_size=3), _sometimes(CLOSE_COMMANDS),
+).map(lambda t: tuple(c for c in (t[0], *t[1], t[2]) if c is not None))
+
+
+class ShardMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.state = ShardState.empty(3)
+        self.replica = ShardState.empty(3)
+        self.now_ms = 1_000
+        self.runs = 0
+        self.workflow_tokens: list[TaskToken] = []
+        self.activity_tokens: list[TaskToken] = []
+
+    def _apply(self, command: Command) -> object:
+        self.state.applied_index += 1
+        before = state_digest(self.state)
+        self.state.applied_index -= 1
+        output = apply(self.state, command)
+        replayed = apply(self.replica, codec.decode_command(codec.encode_command(command)))
+        assert replayed == output
+        unchanged_expected = (isinstance(output.result, Rejected)
+                              and output.result.code is not ErrorCode.UNHANDLED_COMMAND)
+        if unchanged_expected:
+            assert not output.events and not output.effects
+            assert state_digest(self.state) == before, f"refusal changed state: {command}"
+        return output.result
+
+    @staticmethod
+    def _pick(data: st.DataObject, tokens: list[TaskToken]) -> TaskToken:
+        """Mostly the newest token (likely current), sometimes any older one (stale)."""
+        if data.draw(st.booleans()):
+            return tokens[-1]
+        return data.draw(st.sampled_from(tokens))
+
+    def _open_run(self, workflow_id: str) -> str | None:
+        return self.state.open_runs.get((NS, workflow_id))
+
+    @rule(workflow_id=WORKFLOW_IDS, request_id=REQUEST_IDS,
+          policy=st.sampled_from(IdReusePolicy),
+          run_timeout_ms=st.sampled_from([None, None, None, 30_000, 200_000]))
+    def start(self, workflow_id: str, request_id: str, policy: IdReusePolicy,
+              run_timeout_ms: int | None) -> None:
+        self.runs += 1
+        self._apply(StartWorkflow(now_ms=self.now_ms, namespace=NS, workflow_id=workflow_id,
+                                  workflow_type="W", task_queue="q", request_id=request_id,
+                                  run_id=f"run-{self.runs}", id_reuse_policy=policy,
+                                  run_timeout_ms=run_timeout_ms, task_timeout_ms=5_000))
+
+    @rule(workflow_id=WORKFLOW_IDS, request_id=REQUEST_IDS, kind=st.sampled_from(
+        ["signal", "cancel", "terminate"]))
+    def client_request(self, workflow_id: str, request_id: str, kind: str) -> None:
+        fields = {"now_ms": self.now_ms, "namespace": NS, "workflow_id": workflow_id,
+                  "request_id": request_id}
+        if kind == "signal":
+            self._apply(SignalWorkflow(**fields, signal_name="s"))  # type: ignore[arg-type]
+        elif kind == "cancel":
+            self._apply(RequestCancelWorkflow(**fields))  # type: ignore[arg-type]
+        else:
+            self._apply(TerminateWorkflow(**fields))  # type: ignore[arg-type]
+
+    @rule(workflow_id=WORKFLOW_IDS, request_id=REQUEST_IDS, skew=st.sampled_from([0, 0, 0, 1]))
+    def poll_workflow_task(self, workflow_id: str, request_id: str, skew: int) -> None:
+        run_id = self._open_run(workflow_id)
+        if run_id is None:
+            return
+        task = self.state.executions[run_id].workflow_task
+        scheduled = (task.scheduled_event_id if task is not None else 2) + skew
+        result = self._apply(RecordWorkflowTaskStarted(
+            now_ms=self.now_ms, namespace=NS, workflow_id=workflow_id, run_id=run_id,
+            scheduled_event_id=scheduled, request_id=request_id))
+        if isinstance(result, WorkflowTaskStartedResult):
+            self.workflow_tokens.append(result.task.token)
+
+    @rule(workflow_id=WORKFLOW_IDS, request_id=REQUEST_IDS, commands=TASK_COMMANDS)
+    def run_workflow_task(self, workflow_id: str, request_id: str,
+                          commands: tuple[WorkflowCommand, ...]) -> None:
+        """A well-behaved worker: hand-out then completion, so runs make progress."""
+        self.poll_workflow_task(workflow_id, request_id, 0)
+        run_id = self._open_run(workflow_id)
+        token = self.workflow_tokens[-1] if self.workflow_tokens else None
+        if run_id is not None and token is not None and token.run_id == run_id:
+            self._apply(RespondWorkflowTaskCompleted(now_ms=self.now_ms, token=token,
+                                                     commands=commands))
+
+    @precondition(lambda self: bool(self.workflow_tokens))
+    @rule(data=st.data(), commands=TASK_COMMANDS)
+    def complete_workflow_task(self, data: st.DataObject,
+                               commands: tuple[WorkflowCommand, ...]) -> None:
+        token = self._pick(data, self.workflow_tokens)
+        self._apply(RespondWorkflowTaskCompleted(now_ms=self.now_ms, token=token,
+                                                 commands=commands))
+
+    @precondition(lambda self: bool(self.workflow_tokens))
+    @rule(data=st.data())
+    def fail_workflow_task(self, data: st.DataObject) -> None:
+        token = self._pick(data, self.workflow_tokens)
+        self._apply(RespondWorkflowTaskFailed(now_ms=self.now_ms, token=token))
+
+    @rule(workflow_id=WORKFLOW_IDS, request_id=REQUEST_IDS, data=st.data())
+    def poll_activity(self, workflow_id: str, request_id: str, data: st.DataObject) -> None:
+        run_id = self._open_run(workflow_id)
+        if run_id is None or not self.state.executions[run_id].activities:
+            return
+        activities = self.state.executions[run_id].activities
+        sid = data.draw(st.sampled_from(sorted(activities)))
+        attempt = activities[sid].attempt + data.draw(st.sampled_from([0, 0, 0, -1]))
+        result = self._apply(RecordActivityTaskStarted(
+            now_ms=self.now_ms, namespace=NS, workflow_id=workflow_id, run_id=run_id,
+            scheduled_event_id=sid, attempt=attempt, request_id=request_id))
+        if isinstance(result, ActivityTaskStartedResult):
+            self.activity_tokens.append(result.task.token)
+
+    @rule(workflow_id=WORKFLOW_IDS, request_id=REQUEST_IDS, data=st.data(),
+          answer=st.sampled_from(["completed", "failed", "canceled", "beat"]), failure=FAILURES)
+    def run_activity(self, workflow_id: str, request_id: str, data: st.DataObject, answer: str,
+                     failure: Failure) -> None:
+        """A well-behaved activity worker: hand-out of a current attempt, then an answer."""
+        count = len(self.activity_tokens)
+        self.poll_activity(workflow_id, request_id, data)
+        if len(self.activity_tokens) > count:
+            self.answer_activity(data, answer, failure)
+
+    @precondition(lambda self: bool(self.activity_tokens))
+    @rule(data=st.data(), answer=st.sampled_from(["completed", "failed", "canceled", "beat"]),
+          failure=FAILURES)
+    def answer_activity(self, data: st.DataObject, answer: str, failure: Failure) -> None:
+        token = self._pick(data, self.activity_tokens)
+        now_ms = self.now_ms
+        if answer == "completed":
+            self._apply(RespondActivityTaskCompleted(now_ms=now_ms, token=token, result=b"r"))
+        elif answer == "failed":
+            self._apply(RespondActivityTaskFailed(now_ms=now_ms, token=token, failure=failure))
+        elif answer == "canceled":
+            self._apply(RespondActivityTaskCanceled(now_ms=now_ms, token=token))
+        else:
+            self._apply(RecordActivityTaskHeartbeat(now_ms=now_ms, token=token, details=b"h"))
+
+    @rule(advance_ms=st.sampled_from([0, 1, 500, 1_000, 5_000, 20_000, 100_000]))
+    def fire_timers(self, advance_ms: int) -> None:
+        self.now_ms += advance_ms
+        self._apply(FireTimers(now_ms=self.now_ms))
+        earliest = self.state.earliest_timer()
+        assert earliest is None or earliest[0] > self.now_ms
+
+    @rule()
+    def restore_replica_from_snapshot(self) -> None:
+        data = snapshot.to_bytes(self.replica)
+        self.replica = snapshot.from_bytes(data)
+        assert snapshot.to_bytes(self.replica) == data
+
+    @invariant()
+    def replicas_agree_and_invariants_hold(self) -> None:
+        check_invariants(self.state)
+        check_invariants(self.replica)
+        assert state_digest(self.state) == state_digest(self.replica)
+
+
+ShardMachine.TestCase.settings = settings(
+    max_examples=200, stateful_step_count=60, deadline=None, derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+TestShardCore = ShardMachine.TestCase
