@@ -1,0 +1,76 @@
+"""`raftflow dev` and `raftflow cluster status` as a user runs them.
+
+Goal: the contract of the dev command — node i on HTTP port P+i, a line containing "ready" once
+every shard has a leader, exit 0 on SIGTERM, and all state recovered when started again on the
+same data dir — and the JSON shape of `raftflow cluster status --json`.
+Method: run the real commands as subprocesses on free loopback ports; stop them by their PID.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.integration.conftest import free_port_block
+
+
+def _start_dev(data_dir: Path, port: int) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "raftflow", "dev", "--nodes", "3", "--data-dir", str(data_dir),
+         "--http-port", str(port), "--shards", "4"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if "ready" in line:
+            return process
+        assert line or process.poll() is None, "dev exited before it was ready"
+    process.kill()
+    raise AssertionError("no ready line within 60 s")
+
+
+def _stop_dev(process: subprocess.Popen[str]) -> int:
+    process.send_signal(signal.SIGTERM)
+    return process.wait(timeout=30)
+
+
+def _http(method: str, url: str, body: dict[str, object] | None = None) -> tuple[int, dict[str, object]]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return answer.status, json.loads(answer.read())
+
+
+def test_dev_cluster_serves_stops_cleanly_and_recovers(tmp_path: Path) -> None:
+    port = free_port_block(3)
+    process = _start_dev(tmp_path, port)
+    try:
+        status, started = _http("POST", f"http://127.0.0.1:{port + 2}/api/v1/namespaces/default/workflows",
+                                {"workflow_id": "dev-1", "workflow_type": "T", "task_queue": "q"})
+        assert status == 201
+        cli = subprocess.run(
+            [sys.executable, "-m", "raftflow", "cluster", "status", "--address",
+             f"http://127.0.0.1:{port + 1}", "--json"], capture_output=True, text=True, timeout=30)
+        assert cli.returncode == 0, cli.stderr
+        report = json.loads(cli.stdout)
+        assert [n["address"] for n in report["nodes"]] == [f"http://127.0.0.1:{port + i}" for i in range(3)]
+        assert all(n["alive"] and isinstance(n["pid"], int) for n in report["nodes"])
+        assert [s["shard"] for s in report["shards"]] == [0, 1, 2, 3]
+        for shard in report["shards"]:
+            assert shard["leader"] in shard["replicas"] and len(shard["replicas"]) == 3
+            assert shard["term"] >= 1 and shard["commit_index"] >= 1
+    finally:
+        assert _stop_dev(process) == 0
+    again = _start_dev(tmp_path, port)
+    try:
+        status, described = _http("GET", f"http://127.0.0.1:{port}/api/v1/namespaces/default/workflows/dev-1")
+        assert status == 200 and described["run_id"] == started["run_id"]
+    finally:
+        assert _stop_dev(again) == 0
