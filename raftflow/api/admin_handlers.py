@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import web
@@ -31,7 +31,7 @@ class NodeView(Protocol):
     def node_ids(self) -> list[str]: ...
 
 
-NODE_KEY: web.AppKey[NodeView] = web.AppKey("node", NodeView)  # type: ignore[type-abstract]
+NODE_KEY: web.AppKey[NodeView] = web.AppKey("node", NodeView)
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:
@@ -62,31 +62,30 @@ async def cluster_status(request: web.Request) -> web.StreamResponse:
     node = request.app[NODE_KEY]
     session = request.app[GATEWAY_KEY].session
 
-    async def ask(node_id: str) -> tuple[str, dict[str, object] | None]:
+    async def ask(node_id: str) -> tuple[str, dict[str, Any] | None]:
         address = node.http_address(node_id)
         try:
             async with session.get(f"{address}/api/v1/node/status",
                                    timeout=aiohttp.ClientTimeout(total=STATUS_TIMEOUT_S)) as answer:
                 return node_id, await answer.json() if answer.status == 200 else None
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        except (aiohttp.ClientError, TimeoutError, ValueError):
             return node_id, None
 
     views = dict(await asyncio.gather(*(ask(n) for n in node.node_ids())))
     nodes = [{"id": n, "address": node.http_address(n),
               "pid": None if views[n] is None else views[n]["pid"],  # type: ignore[index]
               "alive": views[n] is not None} for n in node.node_ids()]
-    best: dict[int, dict[str, object]] = {}
-    for view in views.values():
-        for shard in (view or {}).get("shards", []):  # type: ignore[union-attr]
-            current = best.setdefault(shard["shard"], {"term": -1, "leader": None, "commit_index": 0})
-            if shard["commit_index"] > current["commit_index"]:  # type: ignore[operator]
-                current["commit_index"] = shard["commit_index"]
-            if shard["is_leader"] and shard["term"] >= current["term"]:  # type: ignore[operator]
-                current["leader"], current["term"] = shard["leader"], shard["term"]
-            elif shard["term"] > current["term"] and current["leader"] is None:  # type: ignore[operator]
-                current["term"] = shard["term"]
-    shards = [{"shard": s, "leader": best.get(s, {}).get("leader"),
-               "replicas": list(replicas), "term": max(0, int(best.get(s, {}).get("term", 0))),  # type: ignore[call-overload]
-               "commit_index": best.get(s, {}).get("commit_index", 0)}
+    reports = [shard for view in views.values() if view for shard in view["shards"]]
+    shards = [_merge_shard(s, replicas, [r for r in reports if r["shard"] == s])
               for s, replicas in sorted(node.placement.items())]
     return web.json_response({"nodes": nodes, "shards": shards})
+
+
+def _merge_shard(shard: int, replicas: tuple[str, ...], reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """One shard's line: a leader only if a live replica claims it, the highest term wins."""
+    leaders = [r for r in reports if r["is_leader"]]
+    leader = max(leaders, key=lambda r: r["term"]) if leaders else None
+    return {"shard": shard, "leader": None if leader is None else leader["leader"],
+            "replicas": list(replicas),
+            "term": max((r["term"] for r in reports), default=0),
+            "commit_index": max((r["commit_index"] for r in reports), default=0)}

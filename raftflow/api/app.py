@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -10,7 +11,7 @@ from aiohttp.typedefs import Handler
 from raftflow.api import admin_handlers as admin
 from raftflow.api import task_handlers as tasks
 from raftflow.api import workflow_handlers as workflows
-from raftflow.api.errors import InternalError, error_response
+from raftflow.api.errors import InternalError, PayloadTooLargeError, error_response
 from raftflow.api.metrics import Metrics, metrics_handler, metrics_middleware
 from raftflow.api.polling import TaskPoller
 from raftflow.api.routing import Gateway
@@ -21,10 +22,13 @@ log = logging.getLogger(__name__)
 NS = "/api/v1/namespaces/{namespace}"
 WF = NS + "/workflows/{workflow_id}"
 TQ = NS + "/task-queues/{task_queue}"
+# aiohttp's own body bound, above validation.BODY_BYTES_MAX so that our check answers first.
+CLIENT_MAX_SIZE_BYTES = 4 * 1024 * 1024
 
 
-class NodeForApp(admin.NodeView):
-    metrics: Metrics
+class NodeForApp(admin.NodeView, Protocol):
+    @property
+    def metrics(self) -> Metrics: ...
 
 
 @web.middleware
@@ -34,6 +38,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except RaftflowError as error:
         return error_response(error)
+    except web.HTTPRequestEntityTooLarge:
+        # aiohttp refuses bodies above client_max_size before our own check sees them; the
+        # caller still gets the JSON error of every other refusal (DESIGN §5).
+        return error_response(PayloadTooLargeError(
+            f"request body is larger than {CLIENT_MAX_SIZE_BYTES} bytes"))
     except web.HTTPException:
         raise
     except Exception:
@@ -43,7 +52,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp) -> web.Application:
     app = web.Application(middlewares=[metrics_middleware(node.metrics), error_middleware],
-                          client_max_size=4 * 1024 * 1024)
+                          client_max_size=CLIENT_MAX_SIZE_BYTES)
     app[workflows.GATEWAY_KEY] = gateway
     app[tasks.POLLER_KEY] = poller
     app[admin.NODE_KEY] = node

@@ -19,13 +19,18 @@ import contextlib
 import time
 import uuid
 from collections import deque
+from functools import partial
 
 import aiohttp
 
 from raftflow.actors.errors import NotLeaderError
 from raftflow.api.render import JsonValue, activity_task_json, workflow_task_json
 from raftflow.api.routing import FORWARDED_HEADER, ShardDirectory
-from raftflow.protocol.commands import RecordActivityTaskStarted, RecordWorkflowTaskStarted, TaskKind
+from raftflow.protocol.commands import (
+    RecordActivityTaskStarted,
+    RecordWorkflowTaskStarted,
+    TaskKind,
+)
 from raftflow.protocol.effects import DispatchActivityTask
 from raftflow.protocol.errors import RaftflowError
 from raftflow.protocol.results import ActivityTaskStartedResult, WorkflowTaskStartedResult
@@ -99,7 +104,7 @@ class TaskPoller:
             try:
                 task = await asyncio.shield(claim)
             except asyncio.CancelledError:
-                claim.add_done_callback(lambda c, k=key: self._buffer_claim(k, c))
+                claim.add_done_callback(partial(self._buffer_claim, key))
                 raise
             if task is not None:
                 return task
@@ -143,7 +148,7 @@ class TaskPoller:
                     await asyncio.sleep(min(1.0, timeout_s))  # that node is down or busy
                     return None
                 payload = await answer.json()
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+        except (TimeoutError, aiohttp.ClientError, ValueError):
             await asyncio.sleep(min(1.0, timeout_s))
             return None
         return payload if isinstance(payload, dict) else None

@@ -8,7 +8,6 @@ Retry-After instead of forwarding again, so a stale view can cost a retry but ne
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Protocol
 
@@ -82,5 +81,5 @@ class Gateway:
                 payload = await answer.read()
                 passed = {h: answer.headers[h] for h in _PASSED_HEADERS if h in answer.headers}
                 return web.Response(status=answer.status, body=payload, headers=passed)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+        except (TimeoutError, aiohttp.ClientError) as error:
             raise NotLeaderError(None, f"node at {address} unreachable ({type(error).__name__})") from error

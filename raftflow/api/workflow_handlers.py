@@ -23,7 +23,13 @@ from raftflow.protocol.commands import (
     StartWorkflow,
     TerminateWorkflow,
 )
-from raftflow.protocol.results import Rejected, WorkflowDescription, WorkflowStartedResult, WorkflowStatus
+from raftflow.protocol.errors import ErrorCode
+from raftflow.protocol.results import (
+    Rejected,
+    WorkflowDescription,
+    WorkflowStartedResult,
+    WorkflowStatus,
+)
 from raftflow.shards.core import queries
 
 GATEWAY_KEY: web.AppKey[Gateway] = web.AppKey("gateway", Gateway)
@@ -214,8 +220,7 @@ def _list_filters(request: web.Request) -> tuple[WorkflowStatus | None, int]:
     return status, limit
 
 
-def _code(payload: object) -> object:
-    from raftflow.protocol.errors import ErrorCode
+def _code(payload: object) -> ErrorCode:
     try:
         return ErrorCode(payload["error"]["code"])  # type: ignore[index]
     except (KeyError, TypeError, ValueError):

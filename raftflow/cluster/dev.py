@@ -24,7 +24,7 @@ def run_dev(args: argparse.Namespace) -> int:
         status = cluster.wait_ready()
         addresses = ", ".join(cluster.address(n) for n in cluster.node_ids)
         print(f"raftflow dev cluster ready: {len(cluster.node_ids)} nodes, "
-              f"{len(status['shards'])} shards, data in {data_dir}", flush=True)  # type: ignore[arg-type]
+              f"{len(status['shards'])} shards, data in {data_dir}", flush=True)
         print(f"  HTTP: {addresses}", flush=True)
         print("  stop with Ctrl-C", flush=True)
         while not stop.wait(0.5):

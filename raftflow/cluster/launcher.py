@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from raftflow.cluster.config import ClusterConfig, dev_cluster_config
 
@@ -95,7 +96,7 @@ class LocalCluster:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
 
-    def status(self, node_id: str | None = None) -> dict[str, object] | None:
+    def status(self, node_id: str | None = None) -> dict[str, Any] | None:
         """`GET /api/v1/cluster/status` from one live node, or None if none answers."""
         candidates = [node_id] if node_id else self.live_nodes()
         for candidate in candidates:
@@ -110,7 +111,7 @@ class LocalCluster:
     def live_nodes(self) -> list[str]:
         return [n for n, p in self.processes.items() if p.poll() is None]
 
-    def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> dict[str, object]:
+    def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> dict[str, Any]:
         """Wait until every shard has a leader that a live node reports."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -118,7 +119,7 @@ class LocalCluster:
                 if process.poll() is not None and process.returncode not in (-9, 0):
                     raise RuntimeError(f"{node_id} exited with {process.returncode}; see its log")
             status = self.status()
-            if status is not None and all(s["leader"] for s in status["shards"]):  # type: ignore[index, union-attr]
+            if status is not None and all(s["leader"] for s in status["shards"]):
                 return status
             time.sleep(0.1)
         raise TimeoutError(f"cluster not ready within {timeout_s} s")

@@ -162,7 +162,7 @@ class NodeRuntime:
                         timeout=aiohttp.ClientTimeout(total=1.0),
                     ) as answer:
                         payload = await answer.json()
-                except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+                except (TimeoutError, aiohttp.ClientError, ValueError):
                     continue
                 for shard in payload.get("shards", []):
                     if shard.get("is_leader") and shard["shard"] not in self.actors:

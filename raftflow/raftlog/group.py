@@ -142,14 +142,13 @@ class _SyncGroup(SyncObj):  # type: ignore[misc]
         self._owner = owner
         super().__init__(self_node, others, conf, nodeClass=Node, transport=transport)
 
-    @replicated  # type: ignore[misc]
+    @replicated  # type: ignore[untyped-decorator]
     def apply_data(self, data: bytes) -> None:
         # pysyncobj increments raftLastApplied after this returns: this entry's index is +1.
         self._owner.on_apply(self._SyncObj__raftLastApplied + 1, data)
 
     def install_journal(self, journal: GroupJournal) -> None:
         """Replace the in-memory journal __init__ made by ours (see the module docstring)."""
-        assert isinstance(self._SyncObj__raftLog, list) or hasattr(self._SyncObj__raftLog, "add")
         self._SyncObj__raftLog = journal
         self._SyncObj__raftCurrentTerm = max(journal.getCurrentTerm(), journal[-1][2])
         self._SyncObj__votedForNodeId = journal.getVotedForNodeId()

@@ -15,6 +15,7 @@ to each peer and only receives on accepted ones, so each direction is authentica
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -148,10 +149,8 @@ class PeerNetwork:
         for task in self._dialers.values():
             task.cancel()
         for task in self._dialers.values():
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
         self._dialers.clear()
         for out in self._out.values():
             if out.transport is not None:

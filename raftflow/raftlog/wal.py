@@ -79,7 +79,7 @@ class RecoveredGroup:
 
 
 def encode_record(record: list[object]) -> bytes:
-    body = msgpack.packb(record, use_bin_type=True)
+    body: bytes = msgpack.packb(record, use_bin_type=True)
     return _FRAME_HEADER.pack(len(body), zlib.crc32(body)) + body
 
 

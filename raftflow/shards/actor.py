@@ -21,6 +21,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Protocol, TypeVar
 
 from raftflow.actors import limits
@@ -170,14 +171,15 @@ class ShardActor:
                                 commands=tuple(commands))
             self.stats.proposals += 1
             self.stats.commands += len(commands)
-            self._log.propose(encode_proposal(proposal),
-                              lambda reason, seq=seq: self._proposal_failed(seq, reason))
+            self._log.propose(encode_proposal(proposal), partial(self._proposal_failed, seq))
         self._ensure_expiry_check()
 
     def _proposal_failed(self, seq: int, reason: str) -> None:
         # The entry may still commit later (Raft cannot tell); its commands carry idempotency
         # keys, so the caller's retry with the same request id gets the first answer.
         self._mailbox.fail(seq, NotLeaderError(self.shard, reason))
+        # The failed batch freed an in-flight slot: commands waiting behind the cap go now.
+        self._schedule_drain()
 
     def _ensure_expiry_check(self) -> None:
         if self._expiry is None and self._mailbox.in_flight:
@@ -187,6 +189,8 @@ class ShardActor:
         self._expiry = None
         for seq in self._mailbox.expired(time.monotonic()):
             self._mailbox.fail(seq, ProposalTimeoutError(self.shard))
+        if len(self._mailbox):
+            self._schedule_drain()  # expired batches freed in-flight slots
         self._ensure_expiry_check()
 
     # -- LogConsumer ---------------------------------------------------------------------------

@@ -12,12 +12,18 @@ change; its schedule-to-start timeout, if set, still fires).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from raftflow.protocol.commands import TaskKind
-from raftflow.protocol.effects import DispatchActivityTask, DispatchWorkflowTask, Effect, WorkflowClosed
+from raftflow.protocol.effects import (
+    DispatchActivityTask,
+    DispatchWorkflowTask,
+    Effect,
+    WorkflowClosed,
+)
 
 # Ready tasks held per (namespace, task queue, kind). Beyond it dispatches are dropped (see above).
 QUEUE_TASKS_MAX = 100_000
@@ -99,18 +105,26 @@ class Matcher:
             return None
         waiter: asyncio.Future[ReadyTask] = asyncio.get_running_loop().create_future()
         pollers.append(waiter)
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows the caller's
+        # cancellation when the waiter was handed a task in the same instant, so the task
+        # would be started for a caller that is gone instead of being offered again.
         try:
-            return await asyncio.wait_for(asyncio.shield(waiter), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await asyncio.shield(waiter)
         except TimeoutError:
             if waiter.done() and not waiter.cancelled():
                 return waiter.result()  # handed over in the same instant: do not lose it
-            waiter.cancel()
             return None
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self._offer(waiter.result())  # our caller left: give the task to someone else
-            waiter.cancel()
             raise
+        finally:
+            waiter.cancel()
+            # A poller that left frees its slot at once (else POLLERS_PER_QUEUE_MAX polls that
+            # timed out on an idle queue would refuse every later poller until a task arrives).
+            with contextlib.suppress(ValueError):
+                pollers.remove(waiter)
 
     async def wait_closed(self, namespace: str, workflow_id: str, timeout_s: float) -> bool:
         """Wait until the shard leader on this node reports the workflow closed."""

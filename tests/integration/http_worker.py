@@ -64,7 +64,7 @@ class HttpWorker:
                         continue
                     payload = await answer.json() if answer.status != 204 else None
                     return answer.status, payload
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 self._turn += 1
                 await asyncio.sleep(0.2)
         raise AssertionError(f"no node answered {path}")

@@ -59,7 +59,8 @@ class AckWatcher:
             self.violations.append(f"log ends at {status.last_index} below acked {acked}")
 
 
-async def _pipelined_run(tmp_path: Any, normalize: bool, seed: int) -> tuple[Cluster, list[AckWatcher]]:
+async def _pipelined_run(tmp_path: Any, normalize: bool, seed: int,
+                         ) -> tuple[Cluster, list[AckWatcher], list[str]]:
     cluster = Cluster(str(tmp_path), size=3)
     await cluster.start()
     leader = await cluster.wait_leader()
@@ -74,27 +75,35 @@ async def _pipelined_run(tmp_path: Any, normalize: bool, seed: int) -> tuple[Clu
         leader.groups[0].propose(b"entry-%d" % i, failures.append)
         if i % 5 == 0:
             await asyncio.sleep(0.001)
-    await cluster.wait_for(lambda: all(len(c.applied) >= 3000 for c in cluster.consumers.values())
-                           or bool(failures), timeout_s=30)
-    assert not failures
-    return cluster, watchers
+    # A starved loop can cost the leader its term (proposals then fail): wait for quiet instead
+    # of for a count, then check what every replica applied.
+    await cluster.wait_for(lambda: len({(h.groups[0].status().commit_index,
+                                         h.groups[0].status().applied_index)
+                                        for h in cluster.hosts.values()}) == 1
+                           and all(len(c.applied) > 0 for c in cluster.consumers.values()),
+                           timeout_s=30)
+    return cluster, watchers, failures
 
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_no_follower_drops_below_an_acknowledged_index(tmp_path: Any, seed: int) -> None:
     async def main() -> None:
-        cluster, watchers = await _pipelined_run(tmp_path, normalize=True, seed=seed)
+        cluster, watchers, failures = await _pipelined_run(tmp_path, normalize=True, seed=seed)
         try:
             assert sum(w.replays for w in watchers) > 50  # the stale path really ran
             assert [v for w in watchers for v in w.violations] == []
             # Quiet: every replica holds the same log and applied the same entries in order.
-            await cluster.wait_for(lambda: len({h.groups[0].status().commit_index
-                                                for h in cluster.hosts.values()}) == 1)
             logs = {tuple(h.groups[0].journal[:]) for h in cluster.hosts.values()}
             assert len(logs) == 1
             applied = {tuple(c.applied) for c in cluster.consumers.values()}
             assert len(applied) == 1
-            assert [d for _, d in next(iter(applied))] == [b"entry-%d" % i for i in range(3000)]
+            data = [d for _, d in next(iter(applied))]
+            proposed = [b"entry-%d" % i for i in range(3000)]
+            index_of = {d: i for i, d in enumerate(proposed)}
+            positions = [index_of[d] for d in data]
+            assert positions == sorted(set(positions))  # in proposal order, none twice
+            if not failures:  # no leader change: every proposal applied
+                assert data == proposed
         finally:
             await cluster.stop()
 
@@ -104,7 +113,7 @@ def test_no_follower_drops_below_an_acknowledged_index(tmp_path: Any, seed: int)
 def test_without_normalisation_the_same_run_drops_acknowledged_entries(tmp_path: Any) -> None:
     # Shows the check above can fail: pysyncobj's own handling truncates acknowledged entries.
     async def main() -> None:
-        cluster, watchers = await _pipelined_run(tmp_path, normalize=False, seed=1)
+        cluster, watchers, _ = await _pipelined_run(tmp_path, normalize=False, seed=1)
         try:
             assert [v for w in watchers for v in w.violations] != []
         finally:
