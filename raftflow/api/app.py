@@ -30,6 +30,8 @@ class NodeForApp(admin.NodeView, Protocol):
     @property
     def metrics(self) -> Metrics: ...
 
+    def mailbox_depths(self) -> dict[int, int]: ...
+
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -48,6 +50,18 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(InternalError())
+
+
+def _metrics(node: NodeForApp) -> Handler:
+    render = metrics_handler(node.metrics)
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        # Gauges are read at scrape time rather than updated on every enqueue.
+        for shard, depth in node.mailbox_depths().items():
+            node.metrics.set_mailbox_depth(shard, depth)
+        return await render(request)
+
+    return handle
 
 
 def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp) -> web.Application:
@@ -76,6 +90,6 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp) -> web.A
     app.router.add_get("/api/v1/node/status", admin.node_status)
     app.router.add_get("/api/v1/openapi.json", admin.openapi)
     app.router.add_get("/healthz", admin.healthz)
-    app.router.add_get("/metrics", metrics_handler(node.metrics))
+    app.router.add_get("/metrics", _metrics(node))
     app.freeze()
     return app

@@ -20,6 +20,7 @@ import time
 import uuid
 from collections import deque
 from functools import partial
+from typing import Protocol
 
 import aiohttp
 
@@ -41,12 +42,19 @@ BUFFERED_TASKS_PER_QUEUE_MAX = 256
 POLL_TIMEOUT_S_MAX = 60.0
 
 Task = dict[str, JsonValue]
+
+
+class DispatchCounter(Protocol):
+    def record_tasks_dispatched(self, kind: str, count: int = 1) -> None: ...
+
+
 QueueKey = tuple[str, str, TaskKind]
 
 
 class TaskPoller:
     def __init__(self, directory: ShardDirectory, matcher: Matcher,
-                 session: aiohttp.ClientSession) -> None:
+                 session: aiohttp.ClientSession, metrics: DispatchCounter | None = None) -> None:
+        self._metrics = metrics
         self._directory = directory
         self._matcher = matcher
         self._session = session
@@ -126,9 +134,11 @@ class TaskPoller:
                 result = await actor.execute(RecordWorkflowTaskStarted(**common))  # type: ignore[arg-type]
         except (NotLeaderError, RaftflowError):
             return None
-        if isinstance(result, WorkflowTaskStartedResult):
-            return workflow_task_json(result.task)
-        if isinstance(result, ActivityTaskStartedResult):
+        if isinstance(result, WorkflowTaskStartedResult | ActivityTaskStartedResult):
+            if self._metrics is not None:
+                self._metrics.record_tasks_dispatched(ready.kind.value)
+            if isinstance(result, WorkflowTaskStartedResult):
+                return workflow_task_json(result.task)
             return activity_task_json(result.task)
         return None  # Rejected: stale dispatch (already started, closed, superseded)
 

@@ -99,6 +99,9 @@ class NodeRuntime:
     def node_ids(self) -> list[str]:
         return [n.id for n in self.config.nodes]
 
+    def mailbox_depths(self) -> dict[int, int]:
+        return {shard: actor.mailbox_depth for shard, actor in self.actors.items()}
+
     def local_status(self) -> list[LogStatus]:
         assert self.host is not None
         return [g.status() for _, g in sorted(self.host.groups.items())]
@@ -120,7 +123,7 @@ class NodeRuntime:
             self.actors[shard] = actor
         await self.host.start()
         self._session = aiohttp.ClientSession()
-        self._poller = TaskPoller(self, self.matcher, self._session)
+        self._poller = TaskPoller(self, self.matcher, self._session, self.metrics)
         app = make_app(gateway=Gateway(self, self._session), poller=self._poller, node=self)
         # Cancelling a handler when its client leaves lets a cancelled long poll hand its
         # task to the next poller instead of starting it for nobody (polling.py).

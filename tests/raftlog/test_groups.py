@@ -194,3 +194,45 @@ def test_peer_with_wrong_secret_is_never_connected(tmp_path: Any) -> None:
         await cluster.stop()
 
     asyncio.run(main())
+
+
+def test_peer_port_is_bound_to_the_configured_address_only(tmp_path: Any) -> None:
+    # pysyncobj binds 0.0.0.0 by default; 127.0.0.2 is loopback too, so it reaches a wildcard
+    # bind but not one on 127.0.0.1.
+    async def main() -> None:
+        cluster = Cluster(str(tmp_path), size=3)
+        await cluster.start()
+        try:
+            _, port = cluster.addresses["n0"]
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            with pytest.raises(OSError):
+                await asyncio.open_connection("127.0.0.2", port)
+        finally:
+            await cluster.stop()
+
+    asyncio.run(main())
+
+
+def test_an_isolated_leader_steps_down_within_the_fallback_timeout(tmp_path: Any) -> None:
+    # pysyncobj's default leaderFallbackTimeout is 30 s: a cut-off leader would go on believing
+    # in itself (and answering) that long. Ours is limits.LEADER_FALLBACK_TIMEOUT_S.
+    from raftflow.raftlog import limits
+
+    async def main() -> None:
+        cluster = Cluster(str(tmp_path), size=3)
+        await cluster.start()
+        try:
+            leader = await cluster.wait_leader()
+            leader.network.send_batch = lambda *args: None  # type: ignore[method-assign]
+            leader.network._on_frame = lambda *args: None  # drops everything it receives
+            cut_at = asyncio.get_running_loop().time()
+            await cluster.wait_for(lambda: not leader.groups[0].is_leader(), timeout_s=5)
+            stepped_down_s = asyncio.get_running_loop().time() - cut_at
+            assert stepped_down_s < limits.LEADER_FALLBACK_TIMEOUT_S + 0.5
+            others = [h for h in cluster.hosts.values() if h is not leader]
+            await cluster.wait_for(lambda: any(h.groups[0].is_leader() for h in others))
+        finally:
+            await cluster.stop()
+
+    asyncio.run(main())
