@@ -137,3 +137,31 @@ def test_no_message_or_answer_leaves_before_its_wal_bytes_are_synced(tmp_path: A
         assert violations == []
 
     asyncio.run(main())
+
+
+def test_snapshot_file_and_directory_are_synced_before_entries_are_dropped(
+        tmp_path: Any, monkeypatch: Any) -> None:
+    # pysyncobj renames the snapshot into place without fsync; the journal must make file and
+    # directory durable before compaction or a snapshot install forgets the entries it covers.
+    from raftflow.raftlog import journal as journal_module
+
+    snapshot = tmp_path / "shard-7.snapshot"
+    snapshot.write_bytes(b"state")
+    wal = NodeWal(str(tmp_path / "wal"))
+    journal = GroupJournal(wal, 7, str(snapshot))
+    for i in range(2, 10):
+        journal.add(b"x", i, 1)
+    calls: list[str] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(journal_module.os, "fsync",
+                        lambda fd: (calls.append(f"fsync {os.readlink(f'/proc/self/fd/{fd}')}"),
+                                    real_fsync(fd))[1])
+    monkeypatch.setattr(journal_module, "fsync_directory", lambda d: calls.append(f"dir {d}"))
+    pending_before = len(wal.take_pending())
+    journal.deleteEntriesTo(4)
+    assert calls == [f"fsync {snapshot}", f"dir {tmp_path}"]
+    assert wal.has_pending() and pending_before > 0  # the COMPACT record follows the syncs
+    calls.clear()
+    journal.clear()
+    assert calls == [f"fsync {snapshot}", f"dir {tmp_path}"]
+    wal.close()
