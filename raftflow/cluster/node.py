@@ -113,7 +113,7 @@ class NodeRuntime:
         peers = {n.id: (n.host, n.raft_port) for n in self.config.nodes if n.id != self._node_id}
         self.host = RaftHost(node_id=self._node_id, data_dir=str(self._data_dir),
                              listen=(self.spec.host, self.spec.raft_port), peers=peers,
-                             secret=self.config.secret.encode())
+                             secret=self.config.secret.encode(), on_fatal=self._fatal)
         for shard, replicas in sorted(self.placement.items()):
             if self._node_id not in replicas:
                 continue
@@ -133,6 +133,12 @@ class NodeRuntime:
         self._refresher = asyncio.get_running_loop().create_task(self._refresh_leaders())
         log.info("node %s serving %s (%d shard replicas, incarnation %d)", self._node_id,
                  self.spec.http_address, len(self.actors), incarnation)
+
+    def _fatal(self, error: BaseException) -> None:
+        # A broken invariant in a shard: stop serving at once rather than answer from a state
+        # that may have diverged; a restart rebuilds every shard from snapshot + log.
+        log.critical("node %s stops after a fatal error: %r", self._node_id, error)
+        os._exit(70)
 
     async def stop(self) -> None:
         if self._refresher is not None:

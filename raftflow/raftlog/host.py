@@ -45,8 +45,10 @@ class HostStats:
 
 class RaftHost:
     def __init__(self, *, node_id: str, data_dir: str, listen: tuple[str, int],
-                 peers: dict[str, tuple[str, int]], secret: bytes) -> None:
+                 peers: dict[str, tuple[str, int]], secret: bytes,
+                 on_fatal: Callable[[BaseException], None] | None = None) -> None:
         self.node_id = node_id
+        self._on_fatal = on_fatal
         self._data_dir = data_dir
         self.wal = NodeWal(os.path.join(data_dir, "raft"))
         self.network = PeerNetwork(node_id=node_id, listen=listen, peers=peers, secret=secret,
@@ -60,7 +62,7 @@ class RaftHost:
         self._round_wanted = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-sync")
         self._tasks: list[asyncio.Task[None]] = []
-        self._round_in_flight = False
+        self.failed: BaseException | None = None
 
     async def start(self) -> None:
         await self.network.start()
@@ -131,8 +133,24 @@ class RaftHost:
         for shard in shards:
             group = self.groups.get(shard)
             if group is not None:
-                group.tick()
+                self._tick(group)
         self._after_ticks()
+
+    def _tick(self, group: RaftGroup) -> None:
+        """Tick one group; a failure while applying is fatal for the whole node (fail-stop).
+
+        An exception out of apply leaves the entry half-applied and pysyncobj would apply it
+        again on the next tick: the replica must stop and be rebuilt from snapshot + log.
+        """
+        try:
+            group.tick()
+        except Exception as error:
+            log.critical("shard %s failed on node %s; stopping the node", group.shard,
+                         self.node_id, exc_info=True)
+            self.failed = error
+            self.groups.clear()  # nothing ticks or applies any more
+            if self._on_fatal is not None:
+                self._on_fatal(error)
 
     def _after_ticks(self) -> None:
         if self.wal.has_pending() or self._outbox or self._callbacks:
@@ -142,7 +160,7 @@ class RaftHost:
         while True:
             await asyncio.sleep(limits.TICK_PERIOD_S)
             for group in list(self.groups.values()):
-                group.tick()
+                self._tick(group)
             self._after_ticks()
 
     async def _round_loop(self) -> None:

@@ -236,3 +236,28 @@ def test_an_isolated_leader_steps_down_within_the_fallback_timeout(tmp_path: Any
             await cluster.stop()
 
     asyncio.run(main())
+
+
+def test_a_failing_apply_stops_the_node_instead_of_reapplying(tmp_path: Any) -> None:
+    # pysyncobj would retry a half-applied entry on the next tick; the host must fail-stop.
+    async def main() -> None:
+        cluster = Cluster(str(tmp_path), size=3)
+        await cluster.start()
+        try:
+            leader = await cluster.wait_leader()
+            victim = next(h for h in cluster.hosts.values() if h is not leader)
+            fatal: list[BaseException] = []
+            victim._on_fatal = fatal.append
+            consumer = cluster.consumers[(victim.node_id, 0)]
+
+            def broken_apply(index: int, data: bytes) -> None:
+                raise AssertionError("invariant broken")
+
+            consumer.apply_entry = broken_apply  # type: ignore[method-assign]
+            leader.groups[0].propose(b"boom", pytest.fail)
+            await cluster.wait_for(lambda: bool(fatal))
+            assert isinstance(victim.failed, AssertionError) and victim.groups == {}
+        finally:
+            await cluster.stop()
+
+    asyncio.run(main())
