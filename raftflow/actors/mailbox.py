@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -31,8 +31,12 @@ class _Parked(Generic[R]):
 
 class Mailbox(Generic[C, R]):
     def __init__(self, *, shard: int, commands_max: int, batch_max: int, in_flight_max: int,
-                 timeout_s: float) -> None:
+                 timeout_s: float, batch_bytes_max: int | None = None,
+                 size_of: Callable[[C], int] | None = None) -> None:
         assert 0 < batch_max <= commands_max and in_flight_max > 0
+        assert (batch_bytes_max is None) == (size_of is None)
+        self._batch_bytes_max = batch_bytes_max
+        self._size_of = size_of
         self._shard = shard
         self._commands_max = commands_max
         self._batch_max = batch_max
@@ -63,8 +67,16 @@ class Mailbox(Generic[C, R]):
             return None
         commands: list[C] = []
         futures: list[asyncio.Future[R]] = []
+        batch_bytes = 0
         while self._queue and len(commands) < self._batch_max:
-            command, future = self._queue.popleft()
+            command, future = self._queue[0]
+            if not future.cancelled() and self._size_of is not None:
+                assert self._batch_bytes_max is not None
+                size = self._size_of(command)
+                if commands and batch_bytes + size > self._batch_bytes_max:
+                    break  # the log refuses larger entries: the rest goes in the next batch
+                batch_bytes += size
+            self._queue.popleft()
             if future.cancelled():
                 continue  # the caller gave up before it was proposed: nothing to undo
             commands.append(command)

@@ -104,6 +104,7 @@ def _client_schemas() -> dict[str, Schema]:
         "SignalRequest": _object(("signal_name",), signal_name=_string(minLength=1),
                                  input=any_json, request_id=_id(), run_id=_id()),
         "TerminateRequest": _object((), reason=_string(10_000), request_id=_id(), run_id=_id()),
+        "CancelRequest": _object((), reason=_string(10_000), request_id=_id(), run_id=_id()),
         "Empty": {"type": "object"},
         "ClusterStatus": _object(
             ("nodes", "shards"),
@@ -243,6 +244,9 @@ def _paths() -> dict[str, Schema]:
                                      "from the previous page")))},
         one + "/signal": {"post": _operation("Signal a workflow (idempotent by request_id)", 200,
                                              "Empty", body="SignalRequest", errors=conflict,
+                                             parameters=(ns, wf))},
+        one + "/cancel": {"post": _operation("Request cancellation (the workflow decides how)",
+                                             200, "Empty", body="CancelRequest", errors=conflict,
                                              parameters=(ns, wf))},
         one + "/terminate": {"post": _operation("Terminate a workflow", 200, "Empty",
                                                 body="TerminateRequest", errors=conflict,

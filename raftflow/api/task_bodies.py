@@ -55,9 +55,10 @@ def _ms(body: Mapping[str, object], name: str, where: str, *, required: bool = F
         if required:
             raise InvalidArgumentError(f"field '{where}.{name}': is required", f"{where}.{name}")
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= v.INTEGER_MAX:
         raise InvalidArgumentError(
-            f"field '{where}.{name}': must be a non-negative integer (milliseconds)", f"{where}.{name}")
+            f"field '{where}.{name}': must be a non-negative integer (milliseconds) of at most "
+            f"{v.INTEGER_MAX}", f"{where}.{name}")
     return value
 
 

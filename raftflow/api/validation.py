@@ -29,6 +29,9 @@ ID_LENGTH_MAX = 1000  # workflow ids, request ids, namespaces (Temporal's limit 
 NAME_LENGTH_MAX = 1000  # workflow types, task queues, signal names.
 REASON_LENGTH_MAX = 10_000
 QUERY_LIMIT_MAX = 1000  # `?limit=` on list endpoints.
+# Largest integer a command may carry: log entries are msgpack, whose integers are 64-bit. A
+# larger one would fail to encode and take the whole batch of its shard down with it.
+INTEGER_MAX = 2**63 - 1
 assert BODY_BYTES_MAX > PAYLOAD_BYTES_MAX > ID_LENGTH_MAX
 
 
@@ -150,6 +153,8 @@ def _check(rule: FieldRule, value: object) -> str | int | bool | bytes:
                 raise _invalid(rule, f"must be at least {rule.minimum}, got {value}")
             if rule.maximum is not None and value > rule.maximum:
                 raise _invalid(rule, f"must be at most {rule.maximum}, got {value}")
+            if not -INTEGER_MAX <= value <= INTEGER_MAX:
+                raise _invalid(rule, f"must fit in a signed 64-bit integer, got {value}")
             return value
         case FieldKind.BOOLEAN:
             if not isinstance(value, bool):
@@ -257,6 +262,11 @@ SIGNAL_WORKFLOW = BodySchema(name="signal workflow", fields=(
     _id("request_id", required=False), _id("run_id", required=False),
 ))
 TERMINATE_WORKFLOW = BodySchema(name="terminate workflow", fields=(
+    FieldRule(name="reason", kind=FieldKind.STRING, required=False,
+              length_max=REASON_LENGTH_MAX),
+    _id("request_id", required=False), _id("run_id", required=False),
+))
+CANCEL_WORKFLOW = BodySchema(name="cancel workflow", fields=(
     FieldRule(name="reason", kind=FieldKind.STRING, required=False,
               length_max=REASON_LENGTH_MAX),
     _id("request_id", required=False), _id("run_id", required=False),

@@ -34,14 +34,6 @@ from raftflow.shards.core import queries
 
 GATEWAY_KEY: web.AppKey[Gateway] = web.AppKey("gateway", Gateway)
 
-CANCEL_WORKFLOW = v.BodySchema(name="cancel workflow", fields=(
-    v.FieldRule(name="reason", kind=v.FieldKind.STRING, required=False,
-                length_max=v.REASON_LENGTH_MAX),
-    v.FieldRule(name="request_id", kind=v.FieldKind.STRING, required=False, length_min=1,
-                length_max=v.ID_LENGTH_MAX),
-    v.FieldRule(name="run_id", kind=v.FieldKind.STRING, required=False, length_min=1,
-                length_max=v.ID_LENGTH_MAX),
-))
 HISTORY_PAGE_SIZE_DEFAULT = 1000
 
 
@@ -147,7 +139,7 @@ async def terminate_workflow(request: web.Request) -> web.StreamResponse:
 
 
 async def cancel_workflow(request: web.Request) -> web.StreamResponse:
-    return await _close_request(request, CANCEL_WORKFLOW, terminate=False)
+    return await _close_request(request, v.CANCEL_WORKFLOW, terminate=False)
 
 
 async def _close_request(request: web.Request, schema: v.BodySchema,

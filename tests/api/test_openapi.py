@@ -13,7 +13,13 @@ import json
 import pytest
 
 from raftflow.api.openapi import openapi_document
-from raftflow.api.validation import SIGNAL_WORKFLOW, START_WORKFLOW, TERMINATE_WORKFLOW, BodySchema
+from raftflow.api.validation import (
+    CANCEL_WORKFLOW,
+    SIGNAL_WORKFLOW,
+    START_WORKFLOW,
+    TERMINATE_WORKFLOW,
+    BodySchema,
+)
 
 WF = "/api/v1/namespaces/{ns}/workflows"
 TQ = "/api/v1/namespaces/{ns}/task-queues/{tq}"
@@ -22,6 +28,7 @@ EXPECTED = {
     ("/api/v1/cluster/status", "get"), (WF, "post"), (WF, "get"),
     (WF + "/{workflow_id}", "get"), (WF + "/{workflow_id}/history", "get"),
     (WF + "/{workflow_id}/signal", "post"), (WF + "/{workflow_id}/terminate", "post"),
+    (WF + "/{workflow_id}/cancel", "post"),
     (TQ + "/workflow-tasks/poll", "post"), (TQ + "/activity-tasks/poll", "post"),
     ("/api/v1/tasks/workflow/complete", "post"), ("/api/v1/tasks/workflow/fail", "post"),
     ("/api/v1/tasks/activity/complete", "post"), ("/api/v1/tasks/activity/fail", "post"),
@@ -85,7 +92,7 @@ def test_document_is_json_and_fresh_per_call() -> None:
 @pytest.mark.parametrize(
     ("name", "schema"),
     [("StartWorkflowRequest", START_WORKFLOW), ("SignalRequest", SIGNAL_WORKFLOW),
-     ("TerminateRequest", TERMINATE_WORKFLOW)],
+     ("TerminateRequest", TERMINATE_WORKFLOW), ("CancelRequest", CANCEL_WORKFLOW)],
 )
 def test_request_schemas_match_the_validators(name: str, schema: BodySchema) -> None:
     documented = _schemas()[name]
