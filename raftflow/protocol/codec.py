@@ -6,6 +6,10 @@ value and calls `_default` only for dataclasses (no `asdict` deep copies). Decod
 schema-driven: at import, each registered class gets a field plan built from its type hints
 (which fields hold nested dataclasses, tuples of them, enums), so the decoder touches only those.
 
+For speed each class's
+decoder is a small generated function (`cls(a=raw[1], b=decode_b(raw[2]), ...)`, the technique
+`dataclasses` itself uses), built once at import from field names, never from input data.
+
 `SchemaCodec` is generic over a set of dataclasses so the core's snapshot can reuse it for its
 mutable state classes; fields whose metadata says `{"transient": True}` are derived caches and
 are neither packed nor passed to the constructor.
@@ -34,7 +38,7 @@ class SchemaCodec:
 
     def __init__(self, classes: Iterable[type]) -> None:
         self._by_type: dict[type, tuple[str, tuple[str, ...]]] = {}
-        self._plans: dict[str, tuple[type, tuple[tuple[str, Decoder | None], ...]]] = {}
+        self._builders: dict[str, tuple[Decoder, int]] = {}  # tag -> (builder, array length)
         classes = tuple(classes)
         for cls in classes:
             assert dataclasses.is_dataclass(cls), cls
@@ -45,8 +49,8 @@ class SchemaCodec:
         for cls in classes:
             hints = typing.get_type_hints(cls)
             plan = tuple((name, self._decoder_for(hints[name])) for name in self._by_type[cls][1])
-            self._plans[cls.__name__] = (cls, plan)
-        assert len(self._plans) == len(classes), "tags (class names) must be unique"
+            self._builders[cls.__name__] = (_make_builder(cls, plan), len(plan) + 1)
+        assert len(self._builders) == len(classes), "tags (class names) must be unique"
 
     def _default(self, value: object) -> object:
         spec = self._by_type.get(type(value))
@@ -64,14 +68,10 @@ class SchemaCodec:
 
     def decode_tagged(self, raw: object) -> object:
         """Rebuild one dataclass value from its `[tag, *fields]` array."""
-        assert isinstance(raw, tuple) and raw and isinstance(raw[0], str), raw
-        cls, plan = self._plans[raw[0]]
-        assert len(raw) == len(plan) + 1, (raw[0], len(raw))
-        kwargs: dict[str, object] = {}
-        for index, (name, decode) in enumerate(plan, start=1):
-            value = raw[index]
-            kwargs[name] = value if decode is None else decode(value)
-        return cls(**kwargs)
+        assert type(raw) is tuple and raw, raw
+        builder, length = self._builders[raw[0]]
+        assert len(raw) == length, (raw[0], len(raw))
+        return builder(raw)
 
     def _decoder_for(self, hint: object) -> Decoder | None:
         """How to rebuild a field of type `hint` from unpacked msgpack; None means as-is."""
@@ -120,12 +120,33 @@ class SchemaCodec:
         return lambda raw: {k(a): v(b) for a, b in raw.items()}  # type: ignore[attr-defined]
 
 
+def _make_builder(cls: type, plan: tuple[tuple[str, Decoder | None], ...]) -> Decoder:
+    """Generate `lambda raw: cls(f1=raw[1], f2=d2(raw[2]), ...)` for one class."""
+    namespace: dict[str, object] = {"cls": cls}
+    arguments = []
+    for index, (name, decode) in enumerate(plan, start=1):
+        assert name.isidentifier(), name
+        if decode is None:
+            arguments.append(f"{name}=raw[{index}]")
+        else:
+            namespace[f"d{index}"] = decode
+            arguments.append(f"{name}=d{index}(raw[{index}])")
+    source = f"def build(raw):\n    return cls({', '.join(arguments)})\n"
+    exec(source, namespace)  # noqa: S102 - source built from field names only
+    builder = namespace["build"]
+    assert callable(builder)
+    return builder
+
+
+_NESTED = (tuple, dict)
+
+
 def _plain(raw: object) -> object:
     """Free-form data (event attributes): arrays come back as lists, as they were built."""
-    if isinstance(raw, tuple):
-        return [_plain(item) for item in raw]
-    if isinstance(raw, dict):
-        return {key: _plain(value) for key, value in raw.items()}
+    if type(raw) is dict:
+        return {k: (_plain(v) if type(v) in _NESTED else v) for k, v in raw.items()}
+    if type(raw) is tuple:
+        return [_plain(v) if type(v) in _NESTED else v for v in raw]
     return raw
 
 

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
-from core_driver import NAMESPACE, Shard, activity
 
 from raftflow.protocol.commands import (
+    Command,
     CompleteWorkflowExecution,
     Failure,
     RecordActivityTaskHeartbeat,
@@ -31,6 +31,7 @@ from raftflow.protocol.effects import ArmTimer, DispatchActivityTask
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.results import ActivityTaskStartedResult, HeartbeatResult
 from raftflow.shards.core import retry
+from tests.core.core_driver import NAMESPACE, Shard, activity
 
 
 def _types(output_events: tuple[object, ...]) -> list[str]:
@@ -272,7 +273,7 @@ def test_stale_activity_answers_change_nothing(
     run_id = shard.start()
     shard.decide(run_id, activity("a"))
     token = make_stale(shard, run_id, shard.poll_activity(run_id, "a").token)
-    commands = {
+    commands: dict[str, Command] = {
         "failed": RespondActivityTaskFailed(now_ms=shard.now_ms, token=token,
                                             failure=Failure(message="late")),
         "completed": RespondActivityTaskCompleted(now_ms=shard.now_ms, token=token),

@@ -10,7 +10,6 @@ answers are stale.
 from __future__ import annotations
 
 import pytest
-from core_driver import NAMESPACE, Shard, activity
 
 from raftflow.protocol.commands import (
     CancelWorkflowExecution,
@@ -25,6 +24,7 @@ from raftflow.protocol.effects import DispatchWorkflowTask, WorkflowClosed
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.results import Ack, WorkflowStatus
 from raftflow.shards.core import limits, queries
+from tests.core.core_driver import NAMESPACE, Shard, activity
 
 
 def _cancel(shard: Shard, request_id: str = "c1", run_id: str | None = None,
@@ -56,6 +56,18 @@ def test_cancel_request_then_workflow_cancels_itself() -> None:
     assert shard.run_unchanged(_cancel(shard, "c3")).code is ErrorCode.WORKFLOW_NOT_RUNNING
 
 
+def test_retried_cancel_gets_its_first_answer_on_a_later_run() -> None:
+    shard = Shard()
+    shard.start()
+    shard.run(_cancel(shard, "c1"))
+    assert shard.run(_cancel(shard, "c2")).result == Ack()  # already requested
+    shard.run(_terminate(shard))
+    shard.start(run_id="run-2", request_id="req-2")
+    retried = shard.run(_cancel(shard, "c2"))
+    assert retried.result == Ack() and not retried.events
+    assert not shard.execution("run-2").cancel_requested
+
+
 def test_terminate_closes_at_once_and_makes_tasks_stale() -> None:
     shard = Shard()
     run_id = shard.start()
@@ -65,8 +77,10 @@ def test_terminate_closes_at_once_and_makes_tasks_stale() -> None:
     task = shard.poll_workflow_task(run_id)
     assert shard.run(_cancel(shard)).events == ()  # buffered while the task runs
     output = shard.run(_terminate(shard))
-    assert [e.event_type for e in output.events] == ["WorkflowExecutionCancelRequested",
+    assert [e.event_type for e in output.events] == ["WorkflowTaskFailed",
+                                                     "WorkflowExecutionCancelRequested",
                                                      "WorkflowExecutionTerminated"]
+    assert output.events[0].attributes["cause"] == "ForceCloseCommand"
     assert WorkflowClosed(namespace=NAMESPACE, workflow_id="wf", run_id=run_id) in output.effects
     assert shard.run(_terminate(shard)).result == Ack()  # retried: first answer
     late_task = RespondWorkflowTaskCompleted(now_ms=shard.now_ms, token=task.token)

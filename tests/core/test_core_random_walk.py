@@ -49,6 +49,7 @@ from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.results import (
     ActivityTaskStartedResult,
     Rejected,
+    Result,
     WorkflowTaskStartedResult,
 )
 from raftflow.shards.core import ShardState, apply, snapshot
@@ -69,8 +70,21 @@ class Walk:
         self.runs = 0
         self.workflow_tokens: list[TaskToken] = []
         self.activity_tokens: list[TaskToken] = []
+        self.answers: dict[tuple[str, str, str], Result] = {}  # model of I5
 
-    def apply(self, command: Command) -> object:
+    def client_apply(self, kind: str, command: Command, workflow_id: str,
+                     request_id: str) -> None:
+        """A retried request id must get its first accepted answer and write nothing."""
+        key = (kind, workflow_id, request_id)
+        length = sum(len(e.history) for e in self.state.executions.values())
+        result = self.apply(command)
+        if key in self.answers:
+            assert result == self.answers[key], (key, result)
+            assert sum(len(e.history) for e in self.state.executions.values()) == length
+        elif not isinstance(result, Rejected):
+            self.answers[key] = result
+
+    def apply(self, command: Command) -> Result:
         self.state.applied_index += 1
         expected = state_digest(self.state)
         self.state.applied_index -= 1
@@ -91,25 +105,28 @@ class Walk:
     def start(self) -> None:
         self.runs += 1
         rng = self.rng
-        self.apply(StartWorkflow(
-            now_ms=self.now_ms, namespace=NS, workflow_id=rng.choice("abcd"), workflow_type="W",
-            task_queue="q", request_id=f"s{rng.randrange(30)}", run_id=f"run{self.runs}",
+        workflow_id, request_id = rng.choice("abcd"), f"s{rng.randrange(30)}"
+        self.client_apply("start", StartWorkflow(
+            now_ms=self.now_ms, namespace=NS, workflow_id=workflow_id, workflow_type="W",
+            task_queue="q", request_id=request_id, run_id=f"run{self.runs}",
             id_reuse_policy=rng.choice(list(IdReusePolicy)),
             run_timeout_ms=rng.choice([None, None, None, 200_000]),
             execution_timeout_ms=rng.choice([None, None, None, 400_000]),
-            task_timeout_ms=rng.choice([5_000, 10_000])))
+            task_timeout_ms=rng.choice([5_000, 10_000])), workflow_id, request_id)
 
     def client(self) -> None:
         rng = self.rng
         fields = {"now_ms": self.now_ms, "namespace": NS, "workflow_id": rng.choice("abcd"),
                   "request_id": f"c{rng.randrange(60)}"}
         kind = rng.choices(["signal", "cancel", "terminate"], [8, 2, 1])[0]
+        command: Command
         if kind == "signal":
-            self.apply(SignalWorkflow(**fields, signal_name="s", input=b"1"))  # type: ignore[arg-type]
+            command = SignalWorkflow(**fields, signal_name="s", input=b"1")  # type: ignore[arg-type]
         elif kind == "cancel":
-            self.apply(RequestCancelWorkflow(**fields))  # type: ignore[arg-type]
+            command = RequestCancelWorkflow(**fields)  # type: ignore[arg-type]
         else:
-            self.apply(TerminateWorkflow(**fields))  # type: ignore[arg-type]
+            command = TerminateWorkflow(**fields)  # type: ignore[arg-type]
+        self.client_apply(kind, command, str(fields["workflow_id"]), str(fields["request_id"]))
 
     def workflow_worker(self) -> None:
         open_runs = [run for run in self.state.open_runs.values()

@@ -8,8 +8,6 @@ same further commands to original and restored copies and compare digests again.
 
 from __future__ import annotations
 
-from core_driver import NAMESPACE, Shard, activity
-
 from raftflow.protocol.commands import (
     CompleteWorkflowExecution,
     Failure,
@@ -23,6 +21,7 @@ from raftflow.protocol.results import Rejected, WorkflowDescription, WorkflowSta
 from raftflow.shards.core import apply, pending_effects, queries, snapshot
 from raftflow.shards.core.digest import state_digest
 from raftflow.shards.core.invariants import check_invariants
+from tests.core.core_driver import NAMESPACE, Shard, activity
 
 
 def _busy_shard() -> Shard:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from core_driver import Shard, start_command
 
 from raftflow.protocol.commands import (
     CompleteWorkflowExecution,
@@ -22,6 +21,7 @@ from raftflow.protocol.effects import ArmTimer, DispatchWorkflowTask
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.results import WorkflowStartedResult, WorkflowStatus
 from raftflow.shards.core import limits
+from tests.core.core_driver import Shard, start_command
 
 
 def test_start_writes_started_and_scheduled_and_dispatches() -> None:
@@ -125,7 +125,7 @@ def test_invalid_start_is_refused_and_changes_nothing(field: str, fields: dict[s
                                                       code: ErrorCode) -> None:
     shard = Shard()
     shard.start("other")
-    rejected = shard.run_unchanged(replace(start_command(), **fields))
+    rejected = shard.run_unchanged(replace(start_command(), **fields))  # type: ignore[arg-type]
     assert rejected.code is code
     assert rejected.field == field
 

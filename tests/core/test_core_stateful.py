@@ -52,6 +52,7 @@ from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.results import (
     ActivityTaskStartedResult,
     Rejected,
+    Result,
     WorkflowTaskStartedResult,
 )
 from raftflow.shards.core import ShardState, apply, snapshot
@@ -115,8 +116,21 @@ class ShardMachine(RuleBasedStateMachine):
         self.runs = 0
         self.workflow_tokens: list[TaskToken] = []
         self.activity_tokens: list[TaskToken] = []
+        # Model of I5: the first accepted answer per (command kind, workflow id, request id).
+        self.answers: dict[tuple[str, str, str], Result] = {}
 
-    def _apply(self, command: Command) -> object:
+    def _client(self, kind: str, command: Command, workflow_id: str, request_id: str) -> None:
+        """Apply a client command; a retried request id must get its first answer, unchanged."""
+        key = (kind, workflow_id, request_id)
+        events_before = sum(len(e.history) for e in self.state.executions.values())
+        result = self._apply(command)
+        if key in self.answers:
+            assert result == self.answers[key], (key, result)
+            assert sum(len(e.history) for e in self.state.executions.values()) == events_before
+        elif not isinstance(result, Rejected):
+            self.answers[key] = result
+
+    def _apply(self, command: Command) -> Result:
         self.state.applied_index += 1
         before = state_digest(self.state)
         self.state.applied_index -= 1
@@ -146,22 +160,25 @@ class ShardMachine(RuleBasedStateMachine):
     def start(self, workflow_id: str, request_id: str, policy: IdReusePolicy,
               run_timeout_ms: int | None) -> None:
         self.runs += 1
-        self._apply(StartWorkflow(now_ms=self.now_ms, namespace=NS, workflow_id=workflow_id,
-                                  workflow_type="W", task_queue="q", request_id=request_id,
-                                  run_id=f"run-{self.runs}", id_reuse_policy=policy,
-                                  run_timeout_ms=run_timeout_ms, task_timeout_ms=5_000))
+        command = StartWorkflow(now_ms=self.now_ms, namespace=NS, workflow_id=workflow_id,
+                                workflow_type="W", task_queue="q", request_id=request_id,
+                                run_id=f"run-{self.runs}", id_reuse_policy=policy,
+                                run_timeout_ms=run_timeout_ms, task_timeout_ms=5_000)
+        self._client("start", command, workflow_id, request_id)
 
     @rule(workflow_id=WORKFLOW_IDS, request_id=REQUEST_IDS, kind=st.sampled_from(
         ["signal", "cancel", "terminate"]))
     def client_request(self, workflow_id: str, request_id: str, kind: str) -> None:
         fields = {"now_ms": self.now_ms, "namespace": NS, "workflow_id": workflow_id,
                   "request_id": request_id}
+        command: Command
         if kind == "signal":
-            self._apply(SignalWorkflow(**fields, signal_name="s"))  # type: ignore[arg-type]
+            command = SignalWorkflow(**fields, signal_name="s")  # type: ignore[arg-type]
         elif kind == "cancel":
-            self._apply(RequestCancelWorkflow(**fields))  # type: ignore[arg-type]
+            command = RequestCancelWorkflow(**fields)  # type: ignore[arg-type]
         else:
-            self._apply(TerminateWorkflow(**fields))  # type: ignore[arg-type]
+            command = TerminateWorkflow(**fields)  # type: ignore[arg-type]
+        self._client(kind, command, workflow_id, request_id)
 
     @rule(workflow_id=WORKFLOW_IDS, request_id=REQUEST_IDS, skew=st.sampled_from([0, 0, 0, 1]))
     def poll_workflow_task(self, workflow_id: str, request_id: str, skew: int) -> None:

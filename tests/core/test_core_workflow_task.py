@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
-from core_driver import NAMESPACE, Shard, activity
 
 from raftflow.protocol.commands import (
     CancelTimer,
@@ -30,6 +29,7 @@ from raftflow.protocol.commands import (
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.results import Rejected, WorkflowTaskStartedResult
 from raftflow.shards.core import limits
+from tests.core.core_driver import NAMESPACE, Shard, activity
 
 
 def _signal(shard: Shard, request_id: str = "sig-1", workflow_id: str = "wf") -> SignalWorkflow:

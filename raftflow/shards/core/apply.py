@@ -53,6 +53,7 @@ def apply(state: ShardState, command: Command) -> Output:
 
 
 def _route(state: ShardState, command: Command) -> Output:
+    """One `on_<command>` handler per command type; assert_never keeps the match total."""
     match command:
         case StartWorkflow():
             return on_start_workflow(state, command)

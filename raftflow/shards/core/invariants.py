@@ -6,6 +6,8 @@ property. Checked (DESIGN §4 I3, I5, I7):
 - event ids of every history are 1..n, no gap or repeat (times may go back: an event buffered
   during a workflow task keeps its arrival time and is written after the task's closing event);
 - a run has at most one close event, it is the last event, and a run is open iff it has none;
+- a WorkflowTaskStarted is immediately followed by its task's Completed/Failed/TimedOut event
+  (or is the last event while the task runs): buffering keeps a started task's view stable;
 - at most one open run per (namespace, workflow_id), and `open_runs` lists exactly the open runs;
 - every pending workflow task, activity, user timer and buffered event belongs to an open run
   and matches its scheduling event; every armed timer refers to an open run and a live owner;
@@ -22,6 +24,11 @@ from raftflow.shards.core.state import (
     ShardState,
     TimerKind,
 )
+
+# A started workflow task's very next event closes it: events arriving meanwhile are buffered.
+_TASK_CLOSE_EVENT_TYPES = frozenset({EventType.WORKFLOW_TASK_COMPLETED,
+                                     EventType.WORKFLOW_TASK_FAILED,
+                                     EventType.WORKFLOW_TASK_TIMED_OUT})
 
 
 class InvariantViolation(AssertionError):
@@ -62,6 +69,9 @@ def _check_history(execution: Execution) -> None:
         _require(event.event_id == position,
                  f"run {execution.run_id}: event {event.event_id} at position {position}")
         _require(event.time_ms >= 0, f"negative time at {event.event_id}")
+        if event.event_type == EventType.WORKFLOW_TASK_STARTED and position < len(history):
+            _require(history[position].event_type in _TASK_CLOSE_EVENT_TYPES,
+                     f"run {execution.run_id}: task started at {position} not closed next")
         is_close = event.event_type in CLOSE_EVENT_TYPES
         _require(not is_close or position == len(history),
                  f"run {execution.run_id}: close event {event.event_id} is not last")

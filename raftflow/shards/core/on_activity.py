@@ -65,6 +65,7 @@ def check_activity_token(state: ShardState,
     activity = execution.activities.get(token.scheduled_event_id)
     if not execution.is_open or activity is None:
         return validate.stale(f"no pending activity {token.scheduled_event_id}")
+    assert activity.scheduled_event_id == token.scheduled_event_id
     if activity.attempt != token.attempt or activity.phase is not ActivityPhase.STARTED:
         return validate.stale(f"attempt {token.attempt} of activity {token.scheduled_event_id} "
                               f"is not running (attempt {activity.attempt}, {activity.phase})")
@@ -74,6 +75,7 @@ def check_activity_token(state: ShardState,
 
 def activity_info(execution: Execution, activity: ActivityState) -> ActivityTaskInfo:
     assert activity.phase is ActivityPhase.STARTED, activity.phase
+    assert activity.scheduled_event_id in execution.activities, activity.scheduled_event_id
     token = TaskToken(namespace=execution.namespace, workflow_id=execution.workflow_id,
                       run_id=execution.run_id, scheduled_event_id=activity.scheduled_event_id,
                       attempt=activity.attempt, kind=TaskKind.ACTIVITY)
@@ -105,6 +107,7 @@ def on_record_activity_task_started(state: ShardState,
     rejected = validate.check_id("request_id", command.request_id)
     if rejected is not None:
         return Output(result=rejected)
+    assert execution.is_open and activity.phase is ActivityPhase.SCHEDULED
     changes = Changes()
     run_id, sid, now_ms = execution.run_id, activity.scheduled_event_id, command.now_ms
     activity.phase = ActivityPhase.STARTED
@@ -117,6 +120,7 @@ def on_record_activity_task_started(state: ShardState,
     if activity.heartbeat_timeout_ms is not None:
         do_arm(state, changes, (run_id, TimerKind.ACTIVITY_HEARTBEAT, sid),
                now_ms + activity.heartbeat_timeout_ms)
+    assert (run_id, TimerKind.ACTIVITY_START_TO_CLOSE, sid) in state.timers
     return Output.of(ActivityTaskStartedResult(task=activity_info(execution, activity)), changes)
 
 
@@ -138,6 +142,7 @@ def do_close_activity(state: ShardState, execution: Execution, changes: Changes,
                       (event_type, {**attributes, "started_event_id": PREVIOUS_EVENT_ID}))
     else:
         deliveries = ((event_type, {**attributes, "started_event_id": 0}),)
+    assert execution.is_open and activity.scheduled_event_id in execution.activities
     do_remove_activity(state, execution, activity)
     do_deliver(state, execution, changes, now_ms, deliveries)
     assert activity.scheduled_event_id not in execution.activities
@@ -170,10 +175,12 @@ def on_respond_activity_task_completed(state: ShardState,
     if rejected is not None:
         return Output(result=rejected)
     changes = Changes()
+    assert activity.phase is ActivityPhase.STARTED
     do_close_activity(state, execution, changes, command.now_ms, activity, (
         EventType.ACTIVITY_TASK_COMPLETED, {
             "scheduled_event_id": activity.scheduled_event_id, "result": command.result,
             "identity": command.identity}))
+    assert execution.workflow_task is not None, "the completion must reach the workflow"
     return Output.of(validate.ack(), changes)
 
 
@@ -191,8 +198,12 @@ def on_respond_activity_task_failed(state: ShardState,
     if rejected is not None:
         return Output(result=rejected)
     changes = Changes()
+    assert activity.phase is ActivityPhase.STARTED
     if retry_at_ms is not None:
         do_retry_activity(state, changes, execution, activity, retry_at_ms, command.failure)
+        assert not changes.events, "a retry writes no history"
+        assert (execution.run_id, TimerKind.ACTIVITY_RETRY, activity.scheduled_event_id) in (
+            state.timers)
         return Output.of(validate.ack(), changes)
     do_close_activity(state, execution, changes, command.now_ms, activity, (
         EventType.ACTIVITY_TASK_FAILED, {
@@ -214,11 +225,13 @@ def on_respond_activity_task_canceled(state: ShardState,
     if rejected is not None:
         return Output(result=rejected)
     changes = Changes()
+    assert activity.phase is ActivityPhase.STARTED
     do_close_activity(state, execution, changes, command.now_ms, activity, (
         EventType.ACTIVITY_TASK_CANCELED, {
             "scheduled_event_id": activity.scheduled_event_id,
             "latest_cancel_requested_event_id": activity.cancel_requested_event_id,
             "details": command.details, "identity": command.identity}))
+    assert activity.scheduled_event_id not in execution.activities
     return Output.of(validate.ack(), changes)
 
 
@@ -232,10 +245,12 @@ def on_record_activity_task_heartbeat(state: ShardState,
     if rejected is not None:
         return Output(result=rejected)
     changes = Changes()
+    assert activity.phase is ActivityPhase.STARTED and execution.is_open
     activity.heartbeat_details = command.details
     if activity.heartbeat_timeout_ms is not None:
         do_arm(state, changes, (execution.run_id, TimerKind.ACTIVITY_HEARTBEAT,
                                 activity.scheduled_event_id),
                command.now_ms + activity.heartbeat_timeout_ms)
     result = HeartbeatResult(cancel_requested=activity.cancel_requested_event_id > 0)
+    assert not changes.events, "a heartbeat writes no history"
     return Output.of(result, changes)

@@ -10,7 +10,7 @@ run at once; a worker still holding a task for it will find its completion stale
 from __future__ import annotations
 
 from raftflow.protocol.commands import RequestCancelWorkflow, SignalWorkflow, TerminateWorkflow
-from raftflow.protocol.events import EventType
+from raftflow.protocol.events import CLOSE_EVENT_TYPES, EventType
 from raftflow.protocol.results import Ack, Rejected, WorkflowStatus
 from raftflow.shards.core import validate
 from raftflow.shards.core.output import Output
@@ -34,6 +34,7 @@ def resolve_run(state: ShardState, namespace: str, workflow_id: str,
     if not execution.is_open:
         return validate.not_running(f"run {execution.run_id} is {execution.status.value}")
     assert state.open_runs[execution.key] == execution.run_id
+    assert execution.history[-1].event_type not in CLOSE_EVENT_TYPES
     return execution
 
 
@@ -62,6 +63,7 @@ def on_signal_workflow(state: ShardState, command: SignalWorkflow) -> Output:
     rejected = validate.history_room(len(target.history), len(target.buffered), 2)
     if rejected is not None:
         return Output(result=rejected)
+    assert target.is_open
     changes = Changes()
     do_deliver(state, target, changes, command.now_ms, ((EventType.WORKFLOW_EXECUTION_SIGNALED, {
         "signal_name": command.signal_name, "input": command.input,
@@ -77,11 +79,13 @@ def on_request_cancel_workflow(state: ShardState, command: RequestCancelWorkflow
     target = _prelude(state, key, command.run_id, None)
     if isinstance(target, Output):
         return target
-    if target.cancel_requested:
-        return Output(result=Ack())  # already requested: nothing new to tell the workflow
+    if target.cancel_requested:  # already requested: nothing new to tell the workflow
+        do_remember(state, key, Ack())  # but a retry of this request must still get Ack (I5)
+        return Output(result=Ack())
     rejected = validate.history_room(len(target.history), len(target.buffered), 2)
     if rejected is not None:
         return Output(result=rejected)
+    assert target.is_open and not target.cancel_requested
     changes = Changes()
     target.cancel_requested = True
     do_deliver(state, target, changes, command.now_ms, (

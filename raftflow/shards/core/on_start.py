@@ -74,6 +74,8 @@ def on_start_workflow(state: ShardState, command: StartWorkflow) -> Output:
     spec = _spec_from(command)
     result = WorkflowStartedResult(run_id=command.run_id, created=True)
     # Commit: every refusal is behind us.
+    assert open_run is None or open_run.is_open
+    assert command.run_id not in state.executions, "checked by _check_start"
     changes = Changes()
     if open_run is not None:
         do_close_run(state, open_run, changes, command.now_ms, (
@@ -81,6 +83,7 @@ def on_start_workflow(state: ShardState, command: StartWorkflow) -> Output:
             {"reason": "terminate_if_running", "request_id": command.request_id}))
     do_start_run(state, changes, spec, command.now_ms)
     do_remember(state, request_key, result)
+    assert state.open_runs[(command.namespace, command.workflow_id)] == command.run_id
     return Output.of(result, changes)
 
 
@@ -102,6 +105,7 @@ def _check_start(state: ShardState, command: StartWorkflow) -> Rejected | None:
     if command.run_id in state.executions:
         return Rejected(code=ErrorCode.INVALID_ARGUMENT, field="run_id",
                         message=f"run id {command.run_id} already used in this shard")
+    assert command.now_ms >= 0 and command.task_timeout_ms >= 1
     return None
 
 
@@ -112,6 +116,7 @@ def _check_reuse(state: ShardState, command: StartWorkflow) -> Rejected | None:
         return None
     latest = state.executions[latest_run_id]
     assert not latest.is_open, latest_run_id
+    assert latest.key == (command.namespace, command.workflow_id), latest_run_id
     policy = command.id_reuse_policy
     refused = (policy is IdReusePolicy.REJECT_DUPLICATE
                or (policy is IdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY

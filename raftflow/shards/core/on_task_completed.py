@@ -105,6 +105,7 @@ def on_respond_workflow_task_completed(state: ShardState,
             "failure": b"", "identity": command.identity})
         do_end_workflow_task(state, execution, changes)
         do_retry_workflow_task(state, execution, changes, command.now_ms, attempt=1)
+        assert execution.is_open and not execution.buffered
         result = Rejected(code=ErrorCode.UNHANDLED_COMMAND,
                           message="new events arrived during the task; a new task is scheduled")
         return Output.of(result, changes)
@@ -162,6 +163,7 @@ def _do_command(state: ShardState, execution: Execution, changes: Changes, now_m
         case ContinueAsNewWorkflowExecution():
             _do_continue_as_new(state, execution, changes, now_ms, completed_id, command,
                                 new_run_id)
+    assert execution.history[-1].event_id == len(execution.history)
 
 
 def _do_schedule_activity(state: ShardState, execution: Execution, changes: Changes,
@@ -206,6 +208,7 @@ def _do_cancel_activity(state: ShardState, execution: Execution, changes: Change
     at once (Temporal: ActivityTaskCancelRequested then ActivityTaskCanceled)."""
     sid = command.scheduled_event_id
     activity = execution.activities[sid]
+    assert activity.cancel_requested_event_id == 0, "validated: not requested twice"
     requested = do_append(execution, changes, EventType.ACTIVITY_TASK_CANCEL_REQUESTED, now_ms, {
         "scheduled_event_id": sid, "workflow_task_completed_event_id": completed_id})
     if activity.phase == "started":
@@ -216,6 +219,8 @@ def _do_cancel_activity(state: ShardState, execution: Execution, changes: Change
         "latest_cancel_requested_event_id": requested.event_id, "details": b"",
         "identity": ""})
     do_remove_activity(state, execution, activity)
+    assert not any(key[2] == sid and key[0] == execution.run_id for key in state.timers
+                   if key[1].startswith("activity"))
 
 
 def do_remove_activity(state: ShardState, execution: Execution, activity: ActivityState) -> None:

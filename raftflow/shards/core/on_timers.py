@@ -70,6 +70,8 @@ def on_fire_timers(state: ShardState, command: FireTimers) -> Output:
 def _fire(state: ShardState, execution: Execution, changes: Changes, now_ms: int,
           key: TimerKey) -> None:
     kind, ref = TimerKind(key[1]), key[2]
+    assert execution.is_open and key[0] == execution.run_id, key
+    assert key not in state.timers, "a timer fires once"
     if kind is TimerKind.USER:
         timer_id = next(t for t, started in execution.timers.items() if started == ref)
         del execution.timers[timer_id]

@@ -53,6 +53,7 @@ def check_workflow_token(state: ShardState,
         return validate.stale(f"workflow task {token.scheduled_event_id}/{token.attempt} is not "
                               f"the current one ({task.scheduled_event_id}/{task.attempt})")
     assert state.open_runs[execution.key] == execution.run_id
+    assert task.started_event_id == len(execution.history), "started task sees all history"
     return execution, task
 
 
@@ -89,6 +90,7 @@ def on_record_workflow_task_started(state: ShardState,
     rejected = validate.check_id("request_id", command.request_id)
     if rejected is not None:
         return Output(result=rejected)
+    assert not execution.buffered and task.started_event_id == 0
     changes = Changes()
     event = do_append(execution, changes, EventType.WORKFLOW_TASK_STARTED, command.now_ms, {
         "scheduled_event_id": task.scheduled_event_id, "identity": command.identity,
@@ -100,6 +102,7 @@ def on_record_workflow_task_started(state: ShardState,
     do_arm(state, changes, (execution.run_id, TimerKind.WORKFLOW_TASK_START_TO_CLOSE,
                             task.scheduled_event_id), command.now_ms + execution.task_timeout_ms)
     result = WorkflowTaskStartedResult(task=task_info(execution, task))
+    assert execution.task_started() and result.task.history[-1].event_id == event.event_id
     return Output.of(result, changes)
 
 
@@ -134,11 +137,13 @@ def on_respond_workflow_task_failed(state: ShardState,
     if rejected is not None:
         return Output(result=rejected)
     changes = Changes()
+    assert execution.workflow_task is task
     do_append(execution, changes, EventType.WORKFLOW_TASK_FAILED, command.now_ms, {
         "scheduled_event_id": task.scheduled_event_id, "started_event_id": task.started_event_id,
         "cause": command.cause, "failure": command.failure, "identity": command.identity})
     do_end_workflow_task(state, execution, changes)
     do_retry_workflow_task(state, execution, changes, command.now_ms, attempt=task.attempt + 1)
+    assert execution.workflow_task is not None and execution.workflow_task.attempt > 1
     return Output.of(validate.ack(), changes)
 
 

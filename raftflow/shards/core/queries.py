@@ -36,6 +36,7 @@ def _find(state: ShardState, namespace: str, workflow_id: str,
 def _description(execution: Execution) -> WorkflowDescription:
     close_event = None if execution.is_open else execution.history[-1]
     assert close_event is None or execution.close_time_ms is not None
+    assert execution.history, execution.run_id
     return WorkflowDescription(
         namespace=execution.namespace, workflow_id=execution.workflow_id,
         run_id=execution.run_id, workflow_type=execution.workflow_type,
@@ -72,6 +73,7 @@ def history(state: ShardState, namespace: str, workflow_id: str, run_id: str | N
     if isinstance(found, Rejected):
         return found
     size = min(page_size, HISTORY_PAGE_SIZE_MAX)
+    assert size >= 1
     events = found.history[first_event_id - 1:first_event_id - 1 + size]
     end = first_event_id - 1 + len(events)
     next_event_id = end + 1 if end < len(found.history) else None

@@ -44,6 +44,8 @@ def next_retry_at_ms(activity: ActivityState, failure: Failure | None, now_ms: i
     """
     policy = activity.retry_policy
     assert activity.attempt >= 1, activity.attempt
+    if activity.cancel_requested_event_id:
+        return None  # the workflow asked for cancellation: no further attempt
     if failure is not None and (failure.non_retryable
                                 or failure.type in policy.non_retryable_error_types):
         return None
@@ -61,6 +63,8 @@ def next_retry_at_ms(activity: ActivityState, failure: Failure | None, now_ms: i
 def retry_state(activity: ActivityState, failure: Failure | None) -> str:
     """Temporal's RetryState name explaining why no further attempt happens."""
     policy = activity.retry_policy
+    if activity.cancel_requested_event_id:
+        return "CancelRequested"
     if failure is not None and (failure.non_retryable
                                 or failure.type in policy.non_retryable_error_types):
         return "NonRetryableFailure"

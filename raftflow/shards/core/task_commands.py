@@ -50,6 +50,7 @@ def check_commands(execution: Execution,
     """(events the commands will write, first refusal or None)."""
     if len(commands) > limits.COMMANDS_PER_TASK_MAX:
         return 0, validate.limit_exceeded("COMMANDS_PER_TASK_MAX", limits.COMMANDS_PER_TASK_MAX)
+    assert execution.is_open, execution.run_id
     scratch = _Scratch(activity_ids=set(execution.activity_ids), timer_ids=set(execution.timers))
     for index, command in enumerate(commands):
         where = f"commands[{index}]"
@@ -68,6 +69,7 @@ def check_commands(execution: Execution,
 
 def _check_one(execution: Execution, scratch: _Scratch, where: str,
                command: WorkflowCommand) -> Rejected | None:
+    assert execution.is_open and scratch.events >= 0
     scratch.events += 1
     match command:
         case ScheduleActivityTask():
@@ -126,10 +128,12 @@ def _check_schedule(scratch: _Scratch, where: str,
     if command.schedule_to_close_timeout_ms is None and command.start_to_close_timeout_ms is None:
         return _invalid(f"{where}.start_to_close_timeout_ms", "set schedule_to_close_timeout_ms "
                         "or start_to_close_timeout_ms")
+    assert command.retry_policy is None or command.retry_policy.initial_interval_ms >= 1
     if command.activity_id in scratch.activity_ids:
         return _invalid(f"{where}.activity_id", f"activity {command.activity_id} is pending")
     scratch.activity_ids.add(command.activity_id)
     scratch.activities_added += 1
+    assert len(scratch.activity_ids) >= scratch.activities_added
     return None
 
 

@@ -72,10 +72,12 @@ def check_retry_policy(field: str, policy: RetryPolicy) -> Rejected | None:
     if policy.maximum_attempts < 0:
         return Rejected(code=ErrorCode.INVALID_ARGUMENT, message="maximum_attempts must be >= 0",
                         field=f"{field}.maximum_attempts")
+    assert policy.initial_interval_ms >= 1
     maximum = policy.maximum_interval_ms
     if maximum is not None and maximum < policy.initial_interval_ms:
         return Rejected(code=ErrorCode.INVALID_ARGUMENT, message="maximum_interval_ms must be "
                         ">= initial_interval_ms", field=f"{field}.maximum_interval_ms")
+    assert policy.backoff_coefficient >= 1.0
     return None
 
 

@@ -164,15 +164,22 @@ def do_remember(state: ShardState, key: RequestKey, result: Result) -> None:
 
 def do_close_run(state: ShardState, execution: Execution, changes: Changes, now_ms: int,
                  close: tuple[EventType, WorkflowStatus, dict[str, object]]) -> HistoryEvent:
-    """Close a run: write buffered events then the close event (last, once: I3), drop every
-    pending task and timer of the run, and free the workflow id."""
+    """Close a run: fail a started workflow task (cause ForceCloseCommand, as Temporal does when
+    a run is closed under a running task), write buffered events, then the close event (last,
+    once: I3); drop every pending task and timer of the run, and free the workflow id."""
     event_type, status, attributes = close
     assert event_type in CLOSE_EVENT_TYPES and status is not WorkflowStatus.RUNNING
     assert state.open_runs.get(execution.key) == execution.run_id, execution.run_id
     run_id = execution.run_id
-    if execution.workflow_task is not None:
+    task = execution.workflow_task
+    if task is not None:
         do_disarm(state, (run_id, TimerKind.WORKFLOW_TASK_START_TO_CLOSE,
-                          execution.workflow_task.scheduled_event_id))
+                          task.scheduled_event_id))
+        if task.started_event_id:
+            do_append(execution, changes, EventType.WORKFLOW_TASK_FAILED, now_ms, {
+                "scheduled_event_id": task.scheduled_event_id,
+                "started_event_id": task.started_event_id, "cause": "ForceCloseCommand",
+                "failure": b"", "identity": ""})
         execution.workflow_task = None  # any completion of it is now stale
     do_flush_buffered(execution, changes)
     event = do_append(execution, changes, event_type, now_ms, attributes)
