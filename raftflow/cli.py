@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from raftflow.bench.options import add_starts_arguments
 from raftflow.cluster.config import ClusterConfig, resolve_config
 
 ADDRESS_DEFAULT = "http://127.0.0.1:8080"
@@ -307,6 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
     listing = _workflow_parser(wf, "list", _workflow_list, "list workflows")
     listing.add_argument("--status", default=None, help="only workflows in this status")
     listing.add_argument("--limit", type=int, default=100)
+
+    bench = commands.add_parser("bench", help="measure a cluster's throughput and latency")
+    bench_commands = bench.add_subparsers(dest="bench_command", required=True)
+    starts = bench_commands.add_parser("starts", help="workflow starts per second over HTTP")
+    add_starts_arguments(starts)
+    starts.set_defaults(server=("raftflow.bench.starts", "run_cli"))
     return parser
 
 

@@ -1,0 +1,71 @@
+"""Command-line options of `raftflow bench starts` and `python -m raftflow.bench.starts`.
+
+Kept free of heavy imports so that `raftflow.cli` can build its parser without loading aiohttp.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+NODES_DEFAULT = 3
+SHARDS_DEFAULT = 16
+CONCURRENCY_DEFAULT = 64
+CONCURRENCY_MAX = 4096  # one coroutine and one keep-alive connection each
+DURATION_S_DEFAULT = 20.0
+WARMUP_S_DEFAULT = 3.0
+NAMESPACE_DEFAULT = "default"
+ROUTE_ROUND_ROBIN = "round-robin"
+ROUTE_LEADER = "leader"
+ROUTES = (ROUTE_ROUND_ROBIN, ROUTE_LEADER)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= CONCURRENCY_MAX:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {CONCURRENCY_MAX}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def add_starts_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the workflow-start benchmark's options to `parser`."""
+    parser.add_argument(
+        "--address", action="extend", nargs="+", default=None, metavar="URL",
+        help="base URLs of the nodes (--address A B C or repeated); "
+             "default: launch a local cluster")
+    parser.add_argument("--nodes", type=int, default=NODES_DEFAULT,
+                        help=f"nodes of the launched cluster (default {NODES_DEFAULT})")
+    parser.add_argument("--shards", type=int, default=SHARDS_DEFAULT,
+                        help=f"shards of the launched cluster (default {SHARDS_DEFAULT})")
+    parser.add_argument("--concurrency", type=_positive_int, default=CONCURRENCY_DEFAULT,
+                        help=f"concurrent clients (default {CONCURRENCY_DEFAULT})")
+    parser.add_argument("--duration", type=_non_negative_float, default=DURATION_S_DEFAULT,
+                        help=f"measured seconds (default {DURATION_S_DEFAULT:g})")
+    parser.add_argument("--warmup", type=_non_negative_float, default=WARMUP_S_DEFAULT,
+                        help=f"unmeasured seconds first (default {WARMUP_S_DEFAULT:g})")
+    parser.add_argument("--route", choices=ROUTES, default=ROUTE_ROUND_ROBIN,
+                        help="round-robin over nodes (default; the gateway forwards to the "
+                             "leader) or leader (send each start to its shard's leader, as "
+                             "read from cluster status once at the start)")
+    parser.add_argument("--namespace", default=NAMESPACE_DEFAULT)
+    parser.add_argument("--data-dir", default=None,
+                        help="parent directory of the launched cluster's temporary data "
+                             "(default: the system temp dir); removed afterwards")
+    parser.add_argument("--keep-data", action="store_true",
+                        help="keep the launched cluster's data and logs, print where")
+    parser.add_argument("--json", action="store_true",
+                        help="human output on stderr, one JSON object on stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="raftflow bench starts",
+        description="Throughput and latency of workflow starts over HTTP.")
+    add_starts_arguments(parser)
+    return parser
