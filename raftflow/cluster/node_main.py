@@ -11,6 +11,7 @@ from pathlib import Path
 
 import uvloop
 
+from raftflow.cluster import gc_tuning
 from raftflow.cluster.config import ClusterConfig, ClusterConfigError, resolve_config
 from raftflow.cluster.node import NodeRuntime
 
@@ -30,9 +31,12 @@ async def serve(config: ClusterConfig, node_id: str, data_dir: Path) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await runtime.start()
+    gc_tuning.install()
+    collector = loop.create_task(gc_tuning.collect_forever())
     try:
         await stop.wait()
     finally:
+        collector.cancel()
         log.info("node %s stopping", node_id)
         await runtime.stop()
 

@@ -218,6 +218,13 @@ class RaftGroup:
         self._host.request_tick(self)
 
     def after_durable(self, callback: Callable[[], None]) -> None:
+        if self._sync.otherNodes:
+            # Committed with followers means durable here already: the leader's WAL round
+            # synced the entry before the AppendEntries that carried it left this node, and a
+            # follower acknowledges only after its own sync (sync-before-send, host.py).
+            callback()
+            return
+        # A single-replica group commits in the tick that appends: wait for the WAL round.
         self._host.after_durable(callback)
 
     def is_leader(self) -> bool:
