@@ -227,6 +227,27 @@ class RaftGroup:
         # A single-replica group commits in the tick that appends: wait for the WAL round.
         self._host.after_durable(callback)
 
+    def add_member(self, node_id: NodeId, on_done: Callable[[str | None], None]) -> None:
+        self._change_membership(self._sync.addNodeToCluster, node_id, on_done)
+
+    def remove_member(self, node_id: NodeId, on_done: Callable[[str | None], None]) -> None:
+        if node_id == self._host.node_id:
+            on_done("request_denied")  # a leader cannot remove itself (DESIGN §8)
+            return
+        self._change_membership(self._sync.removeNodeFromCluster, node_id, on_done)
+
+    def _change_membership(self, change: Callable[..., None], node_id: str,
+                           on_done: Callable[[str | None], None]) -> None:
+        if not self.is_leader():
+            on_done("not_leader")
+            return
+
+        def callback(result: object, error: int) -> None:
+            on_done(None if error == FAIL_REASON.SUCCESS else FAIL_REASON_NAMES.get(error, str(error)))
+
+        change(Node(node_id), callback=callback)
+        self._host.request_tick(self)
+
     def is_leader(self) -> bool:
         return bool(self._sync._isLeader())
 

@@ -70,6 +70,16 @@ class ReplicatedLog(Protocol):
     def after_durable(self, callback: Callable[[], None]) -> None:
         """Run `callback` once everything written to this node's log so far is fsynced."""
 
+    def add_member(self, node_id: NodeId, on_done: Callable[[str | None], None]) -> None:
+        """Propose adding a replica; `on_done(None)` once committed, else `on_done(reason)`.
+
+        One change at a time: "request_denied" means a previous change (or the new leader's
+        first entry) is not applied yet; retry. The new replica must already run the group with
+        the target membership; it catches up from a snapshot and the log."""
+
+    def remove_member(self, node_id: NodeId, on_done: Callable[[str | None], None]) -> None:
+        """Propose removing a replica (not the leader itself: transfer leadership first)."""
+
     def is_leader(self) -> bool: ...
 
     def leader(self) -> NodeId | None: ...

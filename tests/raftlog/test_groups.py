@@ -261,3 +261,51 @@ def test_a_failing_apply_stops_the_node_instead_of_reapplying(tmp_path: Any) -> 
             await cluster.stop()
 
     asyncio.run(main())
+
+
+def test_membership_change_adds_a_replica_that_catches_up_and_removes_one(tmp_path: Any) -> None:
+    async def main() -> None:
+        from raftflow.raftlog.interface import NodeId, ShardId
+        from tests.raftlog.harness import ListConsumer
+
+        cluster = Cluster(str(tmp_path), size=3, groups=0)
+        await cluster.start()
+        try:
+            first, second, third = sorted(cluster.hosts)
+            consumers = {n: ListConsumer() for n in (first, second, third)}
+            for name in (first, second):
+                cluster.hosts[name].add_group(ShardId(0), [first, second], consumers[name])
+            await cluster.wait_for(lambda: any(cluster.hosts[n].groups[0].is_leader()
+                                               for n in (first, second)))
+            leader = next(cluster.hosts[n] for n in (first, second)
+                          if cluster.hosts[n].groups[0].is_leader())
+            for i in range(50):
+                leader.groups[0].propose(b"before-%d" % i, pytest.fail)
+            await cluster.wait_for(lambda: len(consumers[leader.node_id].applied) == 50)
+            # The new replica starts with the target membership and an empty log.
+            cluster.hosts[third].add_group(ShardId(0), [first, second, third], consumers[third])
+            done: list[str | None] = []
+            leader.groups[0].add_member(NodeId(third), done.append)
+            await cluster.wait_for(lambda: bool(done))
+            assert done == [None]
+            for i in range(50):
+                leader.groups[0].propose(b"after-%d" % i, pytest.fail)
+            expected = [b"before-%d" % i for i in range(50)] + [b"after-%d" % i for i in range(50)]
+            await cluster.wait_for(lambda: [d for _, d in consumers[third].applied] == expected)
+            assert leader.groups[0].status().members == (first, second, third)
+            # Removing the other old replica leaves a two-member group that still commits.
+            other = second if leader.node_id == first else first
+            removed: list[str | None] = []
+            leader.groups[0].remove_member(NodeId(other), removed.append)
+            await cluster.wait_for(lambda: bool(removed))
+            assert removed == [None]
+            assert set(leader.groups[0].status().members) == {leader.node_id, third}
+            leader.groups[0].propose(b"last", pytest.fail)
+            await cluster.wait_for(lambda: consumers[third].applied[-1][1] == b"last")
+            refused: list[str | None] = []
+            leader.groups[0].remove_member(NodeId(leader.node_id), refused.append)
+            assert refused == ["request_denied"]
+        finally:
+            await cluster.stop()
+
+    asyncio.run(main())
