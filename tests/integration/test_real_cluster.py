@@ -140,8 +140,27 @@ def test_workflow_completes_after_its_shard_leader_is_killed(cluster: LocalClust
             assert done["status"] == "COMPLETED", done
             assert done["run_id"] == started["run_id"]
             _check_order_history(await _history(session, survivors, "order-2"))
+            # The killed node restarts from its WAL and catches up with the others.
+            cluster.start_node(leader)
+            deadline = time.monotonic() + 30
+            while not await _caught_up(session, addresses, leader):
+                assert time.monotonic() < deadline, "restarted node did not catch up"
+                await asyncio.sleep(0.2)
 
     asyncio.run(main())
+
+
+async def _caught_up(session: aiohttp.ClientSession, addresses: dict[str, str], node: str) -> bool:
+    """Every shard replica on `node` has applied as far as the highest commit index reported."""
+    views = {}
+    for name, address in addresses.items():
+        try:
+            async with session.get(address + "/api/v1/node/status") as answer:
+                views[name] = {s["shard"]: s for s in (await answer.json())["shards"]}
+        except (aiohttp.ClientError, ValueError):
+            return False
+    return all(views[node][shard]["applied_index"] >= max(v[shard]["commit_index"] for v in views.values())
+               for shard in views[node])
 
 
 def test_kill_all_nodes_and_restart_keeps_every_acknowledged_change(cluster: LocalCluster) -> None:
