@@ -21,9 +21,9 @@ from raftflow.api.metrics import Metrics
 from raftflow.api.polling import TaskPoller
 from raftflow.api.routing import Gateway
 from raftflow.cluster.config import ClusterConfig, check_or_persist
-from raftflow.cluster.ring import place_replicas
+from raftflow.cluster.ring import place_replicas, preferred_leader
 from raftflow.raftlog.host import RaftHost
-from raftflow.raftlog.interface import LogStatus, ShardId
+from raftflow.raftlog.interface import LogStatus, NodeId, ShardId
 from raftflow.raftlog.wal import fsync_directory
 from raftflow.shards.actor import ShardActor
 from raftflow.shards.matcher import Matcher
@@ -34,6 +34,11 @@ REPLICATION_FACTOR = 3
 # For shards this node does not replicate (clusters of more than 3 nodes), the leader is learnt
 # from the replicas' status this often.
 LEADER_REFRESH_S = 0.5
+# Leaders move back to the ring's preferred replica so load spreads evenly (Raft itself elects
+# whoever times out first). Checked this often; one attempt per shard per back-off at most, so
+# a preferred node that cannot keep leadership does not make the shard flap.
+LEADER_BALANCE_S = 2.0
+LEADER_BALANCE_BACKOFF_S = 30.0
 
 
 def bump_incarnation(data_dir: Path) -> int:
@@ -69,6 +74,7 @@ class NodeRuntime:
         self._session: aiohttp.ClientSession | None = None
         self._poller: TaskPoller | None = None
         self._refresher: asyncio.Task[None] | None = None
+        self._balancer: asyncio.Task[None] | None = None
 
     # -- ShardDirectory ------------------------------------------------------------------------
 
@@ -131,6 +137,7 @@ class NodeRuntime:
         await self._runner.setup()
         await web.TCPSite(self._runner, self.spec.host, self.spec.http_port).start()
         self._refresher = asyncio.get_running_loop().create_task(self._refresh_leaders())
+        self._balancer = asyncio.get_running_loop().create_task(self._balance_leaders())
         log.info("node %s serving %s (%d shard replicas, incarnation %d)", self._node_id,
                  self.spec.http_address, len(self.actors), incarnation)
 
@@ -141,8 +148,9 @@ class NodeRuntime:
         os._exit(70)
 
     async def stop(self) -> None:
-        if self._refresher is not None:
-            self._refresher.cancel()
+        for task in (self._refresher, self._balancer):
+            if task is not None:
+                task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
         if self._poller is not None:
@@ -154,6 +162,24 @@ class NodeRuntime:
 
     def all_local_shards_have_leaders(self) -> bool:
         return all(self.leader_of(s) is not None for s in self.actors)
+
+    async def _balance_leaders(self) -> None:
+        """Hand leadership of each shard this node leads to the shard's preferred replica."""
+        assert self.host is not None
+        attempted: dict[int, float] = {}
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(LEADER_BALANCE_S)
+            for shard, actor in self.actors.items():
+                preferred = preferred_leader(self.placement, shard)
+                if (preferred == self._node_id or not actor.is_ready_leader()
+                        or not self.host.peer_is_up(preferred)
+                        or loop.time() - attempted.get(shard, -LEADER_BALANCE_BACKOFF_S)
+                        < LEADER_BALANCE_BACKOFF_S):
+                    continue
+                attempted[shard] = loop.time()
+                log.info("shard %d: handing leadership to preferred replica %s", shard, preferred)
+                self.host.groups[shard].transfer_leadership(NodeId(preferred), lambda _: None)
 
     async def _refresh_leaders(self) -> None:
         """Learn leaders of shards replicated elsewhere (only in clusters above 3 nodes)."""

@@ -228,15 +228,18 @@ class RaftGroup:
         self._host.after_durable(callback)
 
     def add_member(self, node_id: NodeId, on_done: Callable[[str | None], None]) -> None:
-        self._change_membership(self._sync.addNodeToCluster, node_id, on_done)
+        self._leader_request(self._sync.addNodeToCluster, node_id, on_done)
 
     def remove_member(self, node_id: NodeId, on_done: Callable[[str | None], None]) -> None:
         if node_id == self._host.node_id:
             on_done("request_denied")  # a leader cannot remove itself (DESIGN §8)
             return
-        self._change_membership(self._sync.removeNodeFromCluster, node_id, on_done)
+        self._leader_request(self._sync.removeNodeFromCluster, node_id, on_done)
 
-    def _change_membership(self, change: Callable[..., None], node_id: str,
+    def transfer_leadership(self, node_id: NodeId, on_done: Callable[[str | None], None]) -> None:
+        self._leader_request(self._sync.transferLeadership, node_id, on_done)
+
+    def _leader_request(self, change: Callable[..., None], node_id: str,
                            on_done: Callable[[str | None], None]) -> None:
         if not self.is_leader():
             on_done("not_leader")

@@ -80,6 +80,10 @@ class ReplicatedLog(Protocol):
     def remove_member(self, node_id: NodeId, on_done: Callable[[str | None], None]) -> None:
         """Propose removing a replica (not the leader itself: transfer leadership first)."""
 
+    def transfer_leadership(self, node_id: NodeId, on_done: Callable[[str | None], None]) -> None:
+        """Ask a caught-up follower to take over (best effort: `on_done(None)` means the
+        request was sent; the new leader shows in `status()` once elected)."""
+
     def is_leader(self) -> bool: ...
 
     def leader(self) -> NodeId | None: ...

@@ -232,3 +232,19 @@ def test_every_shard_has_a_new_leader_within_10s_after_the_busiest_node_dies(
         time.sleep(0.05)
     elapsed = time.monotonic() - killed_at
     print(f"all shards led again {elapsed:.2f} s after kill -9 of {busiest} (led {led})")
+
+
+def test_leaders_move_to_their_preferred_replicas(cluster: LocalCluster) -> None:
+    # Raft elects whichever replica times out first; the nodes then hand each shard to the
+    # ring's preferred replica (the first listed), so leadership spreads evenly.
+    deadline = time.monotonic() + 20
+    while True:
+        status = cluster.status()
+        assert status is not None
+        misplaced = [s["shard"] for s in status["shards"] if s["leader"] != s["replicas"][0]]
+        if not misplaced:
+            break
+        assert time.monotonic() < deadline, f"shards not led by their preferred replica: {misplaced}"
+        time.sleep(0.2)
+    leaders = Counter(s["leader"] for s in status["shards"])
+    assert max(leaders.values()) - min(leaders.values()) <= 1, leaders
