@@ -9,13 +9,16 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from raftflow.api import admin_handlers as admin
+from raftflow.api import query_handlers as query
 from raftflow.api import task_handlers as tasks
 from raftflow.api import workflow_handlers as workflows
 from raftflow.api.errors import InternalError, PayloadTooLargeError, error_response
 from raftflow.api.metrics import Metrics, metrics_handler, metrics_middleware
 from raftflow.api.polling import TaskPoller
+from raftflow.api.query_broker import QueryBroker
 from raftflow.api.routing import Gateway
 from raftflow.protocol.errors import RaftflowError
+from raftflow.shards.matcher import Matcher
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,9 @@ class NodeForApp(admin.NodeView, Protocol):
     def metrics(self) -> Metrics: ...
 
     def mailbox_depths(self) -> dict[int, int]: ...
+
+    @property
+    def matcher(self) -> Matcher: ...
 
 
 @web.middleware
@@ -70,6 +76,8 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp) -> web.A
     app[workflows.GATEWAY_KEY] = gateway
     app[tasks.POLLER_KEY] = poller
     app[admin.NODE_KEY] = node
+    app[query.MATCHER_KEY] = node.matcher
+    app[query.BROKER_KEY] = QueryBroker(node.node_id, node.matcher)
     app.router.add_post(NS + "/workflows", workflows.start_workflow)
     app.router.add_get(NS + "/workflows", workflows.list_workflows)
     app.router.add_get(NS + "/shards/{shard}/workflows", workflows.list_shard_workflows)
@@ -78,6 +86,9 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp) -> web.A
     app.router.add_post(WF + "/signal", workflows.signal_workflow)
     app.router.add_post(WF + "/cancel", workflows.cancel_workflow)
     app.router.add_post(WF + "/terminate", workflows.terminate_workflow)
+    app.router.add_get(WF + "/result", query.workflow_result)
+    app.router.add_post(WF + "/query", query.query_workflow)
+    app.router.add_post("/api/v1/tasks/query/respond", query.respond_query)
     app.router.add_post(TQ + "/workflow-tasks/poll", tasks.poll_workflow_task)
     app.router.add_post(TQ + "/activity-tasks/poll", tasks.poll_activity_task)
     app.router.add_post("/api/v1/tasks/workflow/complete", tasks.complete_workflow_task)

@@ -105,6 +105,11 @@ def _client_schemas() -> dict[str, Schema]:
                                  input=any_json, request_id=_id(), run_id=_id()),
         "TerminateRequest": _object((), reason=_string(10_000), request_id=_id(), run_id=_id()),
         "CancelRequest": _object((), reason=_string(10_000), request_id=_id(), run_id=_id()),
+        "QueryRequest": _object(("query_type",), query_type=_string(minLength=1), args=any_json,
+                                run_id=_id(), timeout_ms=_count()),
+        "QueryResponse": _object(("result",), result=any_json),
+        "QueryAnswer": _object(("query_id",), query_id=_string(), result=any_json,
+                               error=_object((), message=_string(32_768), type=_string())),
         "Empty": {"type": "object"},
         "ClusterStatus": _object(
             ("nodes", "shards"),
@@ -199,6 +204,19 @@ def _query_param(name: str, schema: Schema, description: str) -> Schema:
             "description": description}
 
 
+def _result_operation(ns: Schema, wf: Schema) -> Schema:
+    operation = _operation(
+        "Wait for a run to close (long poll); the description once closed", 200,
+        "WorkflowDescription", errors=(400, 404, 503, 504), parameters=(
+            ns, wf, _query_param("run_id", {"type": "string"}, "this run, not the latest"),
+            _query_param("wait_ms", {"type": "integer", "minimum": 0, "maximum": 60_000},
+                         "how long to wait (default 30000)")))
+    responses = operation["responses"]
+    assert isinstance(responses, dict)
+    responses["204"] = {"description": "Still running after wait_ms; ask again."}
+    return operation
+
+
 def _paths() -> dict[str, Schema]:
     ns, wf, tq = _path_param("ns"), _path_param("workflow_id"), _path_param("tq")
     workflows = "/api/v1/namespaces/{ns}/workflows"
@@ -248,6 +266,12 @@ def _paths() -> dict[str, Schema]:
         one + "/cancel": {"post": _operation("Request cancellation (the workflow decides how)",
                                              200, "Empty", body="CancelRequest", errors=conflict,
                                              parameters=(ns, wf))},
+        one + "/result": {"get": _result_operation(ns, wf)},
+        one + "/query": {"post": _operation(
+            "Query a workflow through a worker of its task queue (not logged)", 200,
+            "QueryResponse", body="QueryRequest", errors=(400, 404, 503, 504),
+            parameters=(ns, wf))},
+        "/api/v1/tasks/query/respond": respond("Answer a query task", "QueryAnswer"),
         one + "/terminate": {"post": _operation("Terminate a workflow", 200, "Empty",
                                                 body="TerminateRequest", errors=conflict,
                                                 parameters=(ns, wf))},

@@ -35,7 +35,7 @@ from raftflow.protocol.commands import (
 from raftflow.protocol.effects import DispatchActivityTask
 from raftflow.protocol.errors import RaftflowError
 from raftflow.protocol.results import ActivityTaskStartedResult, WorkflowTaskStartedResult
-from raftflow.shards.matcher import Matcher, ReadyTask
+from raftflow.shards.matcher import Matcher, QueryTask, ReadyTask
 
 BUFFERED_TASK_AGE_S = 5.0
 BUFFERED_TASKS_PER_QUEUE_MAX = 256
@@ -106,6 +106,8 @@ class TaskPoller:
             ready = await self._matcher.take(namespace, task_queue, kind, remaining)
             if ready is None:
                 return None
+            if isinstance(ready, QueryTask):
+                return ready.payload  # not durable, nothing to commit
             claim = asyncio.ensure_future(self._claim(ready, identity))
             self._claims.add(claim)
             claim.add_done_callback(self._claims.discard)

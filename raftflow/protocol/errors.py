@@ -24,6 +24,8 @@ class ErrorCode(StrEnum):
     # workflow task is scheduled, as Temporal does. The worker just polls again.
     UNHANDLED_COMMAND = "unhandled_command"
     LIMIT_EXCEEDED = "limit_exceeded"
+    # A workflow query reached a worker and the worker's query handler raised.
+    QUERY_FAILED = "query_failed"
     OVERLOADED = "overloaded"
     NOT_LEADER = "not_leader"
     TIMEOUT = "timeout"
@@ -39,6 +41,7 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.STALE_TASK: 409,
     ErrorCode.UNHANDLED_COMMAND: 409,
     ErrorCode.LIMIT_EXCEEDED: 400,
+    ErrorCode.QUERY_FAILED: 400,
     ErrorCode.OVERLOADED: 503,
     ErrorCode.NOT_LEADER: 503,
     ErrorCode.TIMEOUT: 504,

@@ -7,15 +7,20 @@ or reorder dispatches without harm to correctness; a new leader re-derives them 
 Queues are per (namespace, task queue, kind) and bounded; a dispatch beyond the bound is
 dropped and counted (the task stays scheduled in state and is re-derived on the next leader
 change; its schedule-to-start timeout, if set, still fires).
+
+Query tasks share the workflow-task queues but are not durable: a `QueryTask` lives only in
+this node's memory until a poller takes it or its deadline passes (the caller then gets a
+timeout and may retry).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 from raftflow.protocol.commands import TaskKind
 from raftflow.protocol.effects import (
@@ -52,6 +57,35 @@ class ReadyTask:
         return (self.shard, d.run_id, d.scheduled_event_id, attempt)
 
 
+@dataclass(frozen=True, slots=True)
+class QueryTask:
+    """A query for a worker of the workflow's task queue (handed out on workflow-task polls)."""
+
+    shard: int
+    namespace: str
+    task_queue: str
+    query_id: str
+    payload: dict[str, object] = field(hash=False, compare=False)
+    deadline: float  # time.monotonic() after which nobody waits for the answer
+
+    @property
+    def kind(self) -> TaskKind:
+        return TaskKind.WORKFLOW
+
+    @property
+    def identity(self) -> tuple[int, str, int, int]:
+        return (self.shard, self.query_id, -1, -1)
+
+
+Item = ReadyTask | QueryTask
+
+
+def _key(item: Item) -> QueueKey:
+    if isinstance(item, QueryTask):
+        return (item.namespace, item.task_queue, TaskKind.WORKFLOW)
+    return (item.dispatch.namespace, item.dispatch.task_queue, item.kind)
+
+
 class MatcherStats:
     __slots__ = ("dispatched", "dropped")
 
@@ -62,9 +96,9 @@ class MatcherStats:
 
 class Matcher:
     def __init__(self) -> None:
-        self._queues: dict[QueueKey, deque[ReadyTask]] = {}
+        self._queues: dict[QueueKey, deque[Item]] = {}
         self._queued: set[tuple[int, str, int, int]] = set()
-        self._pollers: dict[QueueKey, deque[asyncio.Future[ReadyTask]]] = {}
+        self._pollers: dict[QueueKey, deque[asyncio.Future[Item]]] = {}
         self._close_waiters: dict[tuple[str, str], list[asyncio.Future[None]]] = {}
         self.stats = MatcherStats()
 
@@ -92,18 +126,20 @@ class Matcher:
     # -- pollers -------------------------------------------------------------------------------
 
     async def take(self, namespace: str, task_queue: str, kind: TaskKind,
-                   timeout_s: float) -> ReadyTask | None:
+                   timeout_s: float) -> Item | None:
         """The next ready task of that queue, waiting up to `timeout_s`; None on timeout."""
         key = (namespace, task_queue, kind)
         queue = self._queues.get(key)
-        if queue:
+        while queue:
             task = queue.popleft()
             self._queued.discard(task.identity)
+            if isinstance(task, QueryTask) and task.deadline < time.monotonic():
+                continue  # nobody waits for this answer any more
             return task
         pollers = self._pollers.setdefault(key, deque())
         if len(pollers) >= POLLERS_PER_QUEUE_MAX or timeout_s <= 0:
             return None
-        waiter: asyncio.Future[ReadyTask] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[Item] = asyncio.get_running_loop().create_future()
         pollers.append(waiter)
         # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows the caller's
         # cancellation when the waiter was handed a task in the same instant, so the task
@@ -126,31 +162,48 @@ class Matcher:
             with contextlib.suppress(ValueError):
                 pollers.remove(waiter)
 
-    async def wait_closed(self, namespace: str, workflow_id: str, timeout_s: float) -> bool:
-        """Wait until the shard leader on this node reports the workflow closed."""
-        waiters = self._close_waiters.setdefault((namespace, workflow_id), [])
+    def offer_query(self, query: QueryTask) -> None:
+        self._offer(query)
+
+    @contextlib.contextmanager
+    def watch_close(self, namespace: str, workflow_id: str) -> Iterator[asyncio.Future[None]]:
+        """A future set when the shard leader on this node reports the workflow closed.
+
+        Register before reading the workflow's status, then wait: a close that happens between
+        the read and the wait is not missed. Raises OverflowError beyond CLOSE_WAITERS_MAX.
+        """
+        key = (namespace, workflow_id)
+        waiters = self._close_waiters.setdefault(key, [])
         if len(waiters) >= CLOSE_WAITERS_MAX:
-            return False
+            raise OverflowError("too many callers wait for this workflow")
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         waiters.append(waiter)
         try:
-            await asyncio.wait_for(waiter, timeout_s)
-            return True
-        except TimeoutError:
-            return False
+            yield waiter
         finally:
+            waiter.cancel()
             if waiter in waiters:
                 waiters.remove(waiter)
-            if not waiters:
-                self._close_waiters.pop((namespace, workflow_id), None)
+            if not waiters and self._close_waiters.get(key) is waiters:
+                del self._close_waiters[key]
+
+    async def wait_closed(self, namespace: str, workflow_id: str, timeout_s: float) -> bool:
+        """Wait until the shard leader on this node reports the workflow closed."""
+        try:
+            with self.watch_close(namespace, workflow_id) as closed:
+                async with asyncio.timeout(timeout_s):
+                    await closed
+                return True
+        except (TimeoutError, OverflowError):
+            return False
 
     def depth(self) -> int:
         return sum(len(q) for q in self._queues.values())
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _offer(self, task: ReadyTask) -> None:
-        key = (task.dispatch.namespace, task.dispatch.task_queue, task.kind)
+    def _offer(self, task: Item) -> None:
+        key = _key(task)
         pollers = self._pollers.get(key)
         while pollers:
             waiter = pollers.popleft()

@@ -1,0 +1,68 @@
+"""Workflow queries: asked on the shard leader's node, answered by a worker, never logged.
+
+A query reads workflow state that only worker code can compute, so the leader hands a query
+task (with the run's full history) to a worker polling the workflow's task queue and waits for
+the answer with a deadline. Nothing is proposed to the log: a query changes nothing. The query
+id names the node that waits (`<node>~<random>`), so an answer that reaches another node is
+forwarded there in one hop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from raftflow.actors.errors import MailboxFullError
+from raftflow.shards.matcher import Matcher, QueryTask
+
+# Queries waiting for a worker on this node; more are refused with 503 (I7).
+QUERIES_PENDING_MAX = 1_000
+QUERY_TIMEOUT_S_DEFAULT = 10.0
+QUERY_TIMEOUT_S_MAX = 60.0
+_SEPARATOR = "~"
+
+
+class QueryTimeoutError(Exception):
+    """No worker answered in time."""
+
+
+class QueryBroker:
+    def __init__(self, node_id: str, matcher: Matcher) -> None:
+        assert _SEPARATOR not in node_id
+        self._node_id = node_id
+        self._matcher = matcher
+        self._pending: dict[str, asyncio.Future[dict[str, object]]] = {}
+
+    @staticmethod
+    def node_of(query_id: str) -> str | None:
+        node, separator, _ = query_id.partition(_SEPARATOR)
+        return node if separator else None
+
+    async def ask(self, *, shard: int, namespace: str, task_queue: str,
+                  payload: dict[str, object], timeout_s: float) -> dict[str, object]:
+        """Offer a query task and wait for the worker's answer body (raises QueryTimeoutError)."""
+        if len(self._pending) >= QUERIES_PENDING_MAX:
+            raise MailboxFullError(shard)
+        query_id = f"{self._node_id}{_SEPARATOR}{uuid.uuid4().hex}"
+        answer: asyncio.Future[dict[str, object]] = asyncio.get_running_loop().create_future()
+        self._pending[query_id] = answer
+        try:
+            self._matcher.offer_query(QueryTask(
+                shard=shard, namespace=namespace, task_queue=task_queue, query_id=query_id,
+                payload={"query_id": query_id, **payload},
+                deadline=time.monotonic() + timeout_s))
+            async with asyncio.timeout(timeout_s):
+                return await answer
+        except TimeoutError:
+            raise QueryTimeoutError from None
+        finally:
+            self._pending.pop(query_id, None)
+
+    def answer(self, query_id: str, body: dict[str, object]) -> bool:
+        """Deliver a worker's answer; False if nobody waits for it (late or unknown)."""
+        waiting = self._pending.get(query_id)
+        if waiting is None or waiting.done():
+            return False
+        waiting.set_result(body)
+        return True

@@ -1,0 +1,150 @@
+"""Waiting for a workflow's result, and querying a workflow through a worker (SDK support)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from aiohttp import web
+
+from raftflow.api import validation as v
+from raftflow.api.errors import (
+    DeadlineExceededError,
+    InvalidArgumentError,
+    NotFoundError,
+    OverloadedError,
+)
+from raftflow.api.query_broker import (
+    QUERY_TIMEOUT_S_DEFAULT,
+    QUERY_TIMEOUT_S_MAX,
+    QueryBroker,
+    QueryTimeoutError,
+)
+from raftflow.api.render import description_json, event_json
+from raftflow.api.workflow_handlers import GATEWAY_KEY, _path, _rejected
+from raftflow.cluster.ring import shard_for
+from raftflow.protocol.errors import ErrorCode, RaftflowError
+from raftflow.protocol.events import HistoryEvent
+from raftflow.protocol.results import Rejected, WorkflowDescription, WorkflowStatus
+from raftflow.shards.core import queries
+from raftflow.shards.core.state import ShardState
+from raftflow.shards.matcher import Matcher
+
+MATCHER_KEY: web.AppKey[Matcher] = web.AppKey("matcher", Matcher)
+BROKER_KEY: web.AppKey[QueryBroker] = web.AppKey("broker", QueryBroker)
+
+RESULT_WAIT_MS_DEFAULT = 30_000
+RESULT_WAIT_MS_MAX = 60_000
+
+QUERY = v.BodySchema(name="query workflow", fields=(
+    v.FieldRule(name="query_type", kind=v.FieldKind.STRING, length_min=1),
+    v.FieldRule(name="args", kind=v.FieldKind.JSON, required=False),
+    v.FieldRule(name="run_id", kind=v.FieldKind.STRING, required=False, length_min=1,
+                length_max=v.ID_LENGTH_MAX),
+    v.FieldRule(name="timeout_ms", kind=v.FieldKind.INTEGER, required=False, minimum=1,
+                maximum=int(QUERY_TIMEOUT_S_MAX * 1000)),
+))
+
+
+async def workflow_result(request: web.Request) -> web.StreamResponse:
+    """The run's description once it is closed (200), or 204 if still running after wait_ms."""
+    gateway = request.app[GATEWAY_KEY]
+    namespace, workflow_id = _path(request)
+    run_id = request.query.get("run_id") or None
+    wait_ms = v.parse_query_int("wait_ms", request.query.get("wait_ms"),
+                                default=RESULT_WAIT_MS_DEFAULT, minimum=0, maximum=RESULT_WAIT_MS_MAX)
+    shard = shard_for(namespace, workflow_id, gateway.directory.shard_count)
+    actor = gateway.local_leader(shard)
+    if actor is None:
+        return await gateway.forward(request, shard)
+    matcher = request.app[MATCHER_KEY]
+    deadline = time.monotonic() + wait_ms / 1000
+    while True:
+        try:
+            with matcher.watch_close(namespace, workflow_id) as closed:
+                found = await actor.read(lambda s: queries.describe(s, namespace, workflow_id, run_id))
+                _rejected(found)
+                assert isinstance(found, WorkflowDescription)
+                if found.status is not WorkflowStatus.RUNNING:
+                    return web.json_response(description_json(found))
+                remaining_s = deadline - time.monotonic()
+                if remaining_s <= 0:
+                    return web.Response(status=204)
+                try:
+                    async with asyncio.timeout(remaining_s):
+                        await closed
+                except TimeoutError:
+                    return web.Response(status=204)
+        except OverflowError:
+            raise OverloadedError("too many callers wait for this workflow's result") from None
+
+
+def _run_and_history(state: ShardState, namespace: str, workflow_id: str, run_id: str | None,
+                     ) -> tuple[WorkflowDescription, list[HistoryEvent]] | Rejected:
+    found = queries.describe(state, namespace, workflow_id, run_id)
+    if isinstance(found, Rejected):
+        return found
+    events: list[HistoryEvent] = []
+    next_id: int | None = 1
+    while next_id is not None:
+        page = queries.history(state, namespace, workflow_id, found.run_id, next_id)
+        assert not isinstance(page, Rejected)
+        events.extend(page[0])
+        next_id = page[1]
+    return found, events
+
+
+async def query_workflow(request: web.Request) -> web.StreamResponse:
+    gateway = request.app[GATEWAY_KEY]
+    namespace, workflow_id = _path(request)
+    body = v.validate(QUERY, v.parse_json_body(await request.read()))
+    shard = shard_for(namespace, workflow_id, gateway.directory.shard_count)
+    actor = gateway.local_leader(shard)
+    if actor is None:
+        return await gateway.forward(request, shard)
+    run_id = body.optional_string("run_id")
+    found = await actor.read(lambda s: _run_and_history(s, namespace, workflow_id, run_id))
+    _rejected(found)
+    assert not isinstance(found, Rejected)
+    description, events = found
+    args = json.loads(body.json_bytes("args")) if body.values.get("args") is not None else []
+    if not isinstance(args, list):
+        raise InvalidArgumentError("field 'args': must be a list of arguments", "args")
+    timeout_ms = body.optional_integer("timeout_ms")
+    try:
+        answer = await request.app[BROKER_KEY].ask(
+            shard=shard, namespace=namespace, task_queue=description.task_queue,
+            timeout_s=QUERY_TIMEOUT_S_DEFAULT if timeout_ms is None else timeout_ms / 1000,
+            payload={"query_type": body.string("query_type"), "args": args,
+                     "namespace": namespace, "workflow_id": workflow_id,
+                     "run_id": description.run_id, "workflow_type": description.workflow_type,
+                     "task_queue": description.task_queue,
+                     "history": [event_json(e) for e in events]})
+    except QueryTimeoutError:
+        raise DeadlineExceededError(
+            f"no worker of task queue {description.task_queue!r} answered the query in time"
+        ) from None
+    error = answer.get("error")
+    if error is not None:
+        message = error.get("message", "") if isinstance(error, dict) else str(error)
+        raise RaftflowError(ErrorCode.QUERY_FAILED, f"the query failed in the worker: {message}")
+    return web.json_response({"result": answer.get("result")})
+
+
+async def respond_query(request: web.Request) -> web.StreamResponse:
+    body = v.parse_json_body(await request.read())
+    query_id = body.get("query_id")
+    if not isinstance(query_id, str) or not query_id:
+        raise InvalidArgumentError("field 'query_id': is required (from a query task)", "query_id")
+    gateway = request.app[GATEWAY_KEY]
+    broker = request.app[BROKER_KEY]
+    node = broker.node_of(query_id)
+    if node is not None and node != gateway.directory.node_id:
+        address = gateway.directory.http_address(node)
+        if address is None:
+            raise NotFoundError(f"query {query_id!r} belongs to no known node", "query_id")
+        return await gateway.relay(request, address)
+    if not broker.answer(query_id, body):
+        raise NotFoundError(f"nobody waits for query {query_id!r} any more", "query_id")
+    return web.json_response({})
