@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,6 +21,35 @@ from pathlib import Path
 from typing import Any
 
 from raftflow.cluster.config import ClusterConfig, dev_cluster_config
+
+LOOPBACK = "127.0.0.1"
+# Below Linux's ephemeral range (32768-60999) so that the benchmark's own outgoing connections
+# cannot take a port between our probe and the node's bind.
+PORT_BASE_MIN = 20_000
+PORT_BASE_MAX = 30_000
+RAFT_PORT_OFFSET = 1_000  # raft ports sit this far above the HTTP ports, as in `raftflow dev`
+PORT_PROBES_MAX = 200
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_block(count: int, rng: random.Random) -> int:
+    """A base port such that base..base+count-1 and the matching raft ports are all free."""
+    assert 1 <= count <= RAFT_PORT_OFFSET
+    for _ in range(PORT_PROBES_MAX):
+        base = rng.randrange(PORT_BASE_MIN, PORT_BASE_MAX - count)
+        ports = [base + i for i in range(count)]
+        ports += [port + RAFT_PORT_OFFSET for port in ports]
+        if all(_port_free(port) for port in ports):
+            return base
+    raise RuntimeError(f"no block of {count} free loopback ports after {PORT_PROBES_MAX} probes")
 
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0

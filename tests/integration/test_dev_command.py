@@ -9,6 +9,7 @@ Method: run the real commands as subprocesses on free loopback ports; stop them 
 from __future__ import annotations
 
 import json
+import random
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.integration.conftest import free_port_block
+from raftflow.cluster.launcher import free_port_block
 
 
 def _start_dev(data_dir: Path, port: int) -> subprocess.Popen[str]:
@@ -49,7 +50,7 @@ def _http(method: str, url: str, body: dict[str, object] | None = None) -> tuple
 
 
 def test_dev_cluster_serves_stops_cleanly_and_recovers(tmp_path: Path) -> None:
-    port = free_port_block(3)
+    port = free_port_block(3, random.Random())
     process = _start_dev(tmp_path, port)
     try:
         status, started = _http("POST", f"http://127.0.0.1:{port + 2}/api/v1/namespaces/default/workflows",
