@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 import msgpack
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
-from pysyncobj.config import SERIALIZER_STATE
 from pysyncobj.node import Node
 from pysyncobj.transport import Transport
 
@@ -52,7 +51,6 @@ FAIL_REASON_NAMES = {
     FAIL_REASON.UNKNOWN_OUTCOME: "unknown_outcome",
 }
 
-_ = SERIALIZER_STATE  # imported to document that useFork is off whenever a serializer is set
 
 
 class _NullPoller:
@@ -323,8 +321,9 @@ class RaftGroup:
         # pysyncobj clears the whole journal on load unless it starts exactly at the snapshot's
         # two entries; a crash between the snapshot rename and the compaction record would then
         # throw away committed entries after the snapshot. Compact up to them first.
-        journal = self.journal if hasattr(self, "journal") else None
-        if journal is None or len(journal) < 2:
+        # Only called from pysyncobj's first tick or a snapshot install: after __init__ set it.
+        journal = self.journal
+        if len(journal) < 2:
             return
         index = previous_entry[1]
         position = index - journal.first_index
