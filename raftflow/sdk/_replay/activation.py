@@ -1,0 +1,226 @@
+"""Theory of operation: one activation = one workflow task's worth of progress.
+
+`activate` sets workflow time to the task's WorkflowTaskStarted time, applies the task's input
+events in history order (each resolves a future or schedules a handler on the loop's FIFO
+queue, so wake-ups happen in history order), then runs the loop until every coroutine waits on
+history again, re-checking `wait_condition` predicates whenever the queue empties. When the
+run coroutine ends, its outcome becomes the single close command, produced last; a signal
+handler's failure closes the run the same way.
+
+Outcome of an exception (`outcome`): ContinueAsNewError → continue-as-new; CancelledError after
+a cancel request → CancelWorkflowExecution; a FailureError or an instance of the definition's
+`failure_exception_types` → FailWorkflowExecution; anything else fails the workflow *task*
+(the server retries it, so a fixed deployment can continue the run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable, Coroutine, Mapping
+from datetime import datetime
+from typing import Any
+
+from raftflow.sdk import errors
+from raftflow.sdk._replay import commands
+from raftflow.sdk._replay.commands import Command, Event
+from raftflow.sdk._replay.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+_ACTIVITY_CLOSES = frozenset({"ActivityTaskCompleted", "ActivityTaskFailed",
+                              "ActivityTaskTimedOut", "ActivityTaskCanceled"})
+
+
+def input_args(value: object) -> list[object]:
+    """Positional arguments from a payload: a JSON list is the argument list (the SDK's
+    convention); null means none; any other value is one argument (plain HTTP starts)."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def event_time(event: Event) -> datetime:
+    return datetime.fromisoformat(str(event["timestamp"]))
+
+
+def activate(rt: Runtime, started: Event, inputs: list[Event], *, replaying: bool,
+             recorded: list[Event]) -> None:
+    """Run one workflow task. Raises WorkflowTaskError when the task must fail."""
+    assert started["event_type"] == "WorkflowTaskStarted", started
+    rt.state.now = event_time(started)
+    rt.state.history_length = int(str(started["event_id"]))
+    rt.state.replaying = replaying
+    rt.recorded = recorded
+    undo = rt.loop.enter()
+    try:
+        for event in inputs:
+            if not rt.state.closed:
+                _apply(rt, event)
+    except (AssertionError, errors.WorkflowTaskError):
+        raise
+    except Exception as error:  # e.g. the workflow class's __init__ raised
+        raise errors.WorkflowTaskError(f"applying event {event['event_id']} failed: "
+                                       f"{error!r}") from error
+    finally:
+        undo()
+
+    def stop() -> bool:
+        return rt.state.closed or rt.task_failure is not None
+
+    while not stop():
+        rt.loop.drain(stop)
+        if stop() or not rt.check_conditions():
+            break
+    if rt.task_failure is not None:
+        failure, rt.task_failure = rt.task_failure, None
+        if isinstance(failure, errors.WorkflowTaskError):
+            raise failure
+        raise errors.WorkflowTaskError(f"workflow task failed: {failure!r}") from failure
+
+
+def _apply(rt: Runtime, event: Event) -> None:
+    event_type = str(event["event_type"])
+    attrs = commands.attributes(event)
+    if event_type == "WorkflowExecutionStarted":
+        _start(rt, attrs)
+    elif event_type in _ACTIVITY_CLOSES:
+        _resolve_activity(rt, event_type, attrs)
+    elif event_type == "TimerFired":
+        timer = rt.timers.pop(int(str(attrs["started_event_id"])), None)
+        if timer is not None and not timer.done:
+            timer.done = True
+            timer.fire()
+    elif event_type == "WorkflowExecutionSignaled":
+        _signal(rt, str(attrs["signal_name"]), input_args(attrs.get("input")))
+    elif event_type == "WorkflowExecutionCancelRequested":
+        rt.state.cancel_requested = True
+        if rt.main is not None and not rt.main.done():
+            rt.main.cancel()
+    # ActivityTaskStarted and unknown event types carry nothing for the code.
+
+
+async def _call(fn: Callable[..., Coroutine[Any, Any, object]], args: list[object]) -> object:
+    # Binding errors (wrong argument count) surface inside the task, like any other error.
+    return await fn(*args)
+
+
+def _start(rt: Runtime, attrs: Mapping[str, object]) -> None:
+    assert rt.instance is None, "WorkflowExecutionStarted applied twice"
+    rt.state.started = attrs
+    rt.instance = rt.definition.cls()
+    run = getattr(rt.instance, rt.definition.run_method)
+    rt.main = rt.loop.create_task(_call(run, input_args(attrs.get("input"))),
+                                  name=f"workflow {rt.definition.name}")
+    rt.main.add_done_callback(lambda task: _on_main_done(rt, task))
+
+
+def _resolve_activity(rt: Runtime, event_type: str, attrs: Mapping[str, object]) -> None:
+    scheduled_event_id = int(str(attrs["scheduled_event_id"]))
+    op = rt.activities.pop(scheduled_event_id, None)
+    assert op is not None, f"{event_type} for unknown activity {scheduled_event_id}"
+    future = op.future
+    if future is None or future.done():
+        return  # cancelled by the workflow already (TRY_CANCEL resolves at once)
+    if event_type == "ActivityTaskCompleted":
+        future.set_result(attrs.get("result"))
+        return
+    cause: BaseException
+    if event_type == "ActivityTaskFailed":
+        failure = attrs.get("failure")
+        cause = errors.from_failure(failure if isinstance(failure, Mapping) else None)
+    elif event_type == "ActivityTaskTimedOut":
+        last = attrs.get("last_failure")
+        timeout_type = str(attrs.get("timeout_type"))
+        cause = errors.TimeoutError(
+            f"activity {timeout_type} timeout", timeout_type=timeout_type,
+            last_failure=errors.from_failure(last) if isinstance(last, Mapping) else None)
+    else:
+        cause = asyncio.CancelledError()
+    future.set_exception(errors.ActivityError(
+        f"activity {op.activity_type} ({op.activity_id}) failed: {cause}", cause=cause,
+        activity_id=op.activity_id, activity_type=op.activity_type,
+        scheduled_event_id=scheduled_event_id, retry_state=str(attrs.get("retry_state") or "")))
+
+
+def _signal(rt: Runtime, name: str, args: list[object]) -> None:
+    method = rt.definition.signals.get(name)
+    if method is None:
+        if not rt.state.replaying:
+            log.warning("workflow %s (%s) has no handler for signal %r; dropped",
+                        rt.ids.workflow_id, rt.definition.name, name)
+        return
+    handler = getattr(rt.instance, method)
+    if inspect.iscoroutinefunction(handler):
+        task = rt.loop.create_task(_call(handler, args), name=f"signal {name}")
+        task.add_done_callback(lambda done: _on_handler_done(rt, done))
+    else:
+        rt.loop.call_soon(_run_sync_handler, rt, handler, args)
+
+
+def _run_sync_handler(rt: Runtime, handler: Callable[..., object], args: list[object]) -> None:
+    try:
+        handler(*args)
+    except BaseException as error:  # noqa: BLE001 - classified by outcome(), never dropped
+        _close_or_fail(rt, error)
+
+
+def _on_handler_done(rt: Runtime, task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        error = task.exception()
+        assert error is not None
+        _close_or_fail(rt, error)
+
+
+def _on_main_done(rt: Runtime, task: asyncio.Task[Any]) -> None:
+    error: BaseException | None = (asyncio.CancelledError() if task.cancelled()
+                                   else task.exception())
+    if error is None:
+        try:
+            _close(rt, commands.complete(task.result()))
+            return
+        except TypeError as encode_error:
+            error = encode_error
+    _close_or_fail(rt, error)
+
+
+def _close_or_fail(rt: Runtime, error: BaseException) -> None:
+    if rt.state.closed or rt.task_failure is not None:
+        return
+    command = outcome(rt, error)
+    if command is None:
+        rt.task_failure = error
+    else:
+        _close(rt, command)
+
+
+def _close(rt: Runtime, command: Command) -> None:
+    assert command["type"] in commands.CLOSE_COMMANDS, command
+    if rt.state.closed or rt.task_failure is not None:
+        return
+    rt.emit(command)
+    rt.state.closed = True
+
+
+def outcome(rt: Runtime, error: BaseException) -> Command | None:
+    """The close command an exception out of workflow code means; None to fail the task."""
+    if isinstance(error, errors.ContinueAsNewError):
+        command: Command = {"type": "ContinueAsNewWorkflowExecution",
+                            "input": commands.checked_payload(error.input, "continue-as-new input")}
+        for name, value in (("workflow_type", error.workflow_type),
+                            ("task_queue", error.task_queue),
+                            ("run_timeout_ms", error.run_timeout_ms),
+                            ("task_timeout_ms", error.task_timeout_ms)):
+            if value is not None:
+                command[name] = value
+        return command
+    if isinstance(error, asyncio.CancelledError) and rt.state.cancel_requested:
+        return commands.cancel()
+    if isinstance(error, errors.WorkflowTaskError | errors.QueryFailedError):
+        return None
+    failing = (errors.FailureError, asyncio.CancelledError,
+               *rt.definition.failure_exception_types)
+    if isinstance(error, failing):
+        return commands.fail(errors.to_failure(error))
+    return None

@@ -1,0 +1,198 @@
+"""Theory of operation: feeding history to a run, and checking its commands against history.
+
+`WorkflowRunner.activate(events)` walks new history events in order (each exactly once across
+calls, ids 1..n). Events fall in three groups:
+- *inputs* (activity results, fired timers, signals, cancel requests, the start) are queued
+  until the next workflow task runs;
+- *WorkflowTaskStarted* runs an activation over the queued inputs, unless the next event shows
+  that task failed or timed out (its commands never reached history, so the code must not run
+  with that batch: the inputs move on to the next task, as they did on the server). With no
+  next event the task is the one being worked on now: its commands are the answer;
+- *command events* (ActivityTaskScheduled, TimerStarted, MarkerRecorded, close events...) must
+  match, in order, the commands the code produced: else `NondeterminismError` naming the event.
+  A task's leftover commands are caught at the next WorkflowTaskScheduled/Started.
+
+The same walk serves replay (a full history from a cache miss) and sticky execution (only new
+events): the code runs identically because inputs are batched by the same task boundaries. If
+a task we answered is later recorded as failed or timed out (our answer was refused, or came
+too late), or an earlier call raised, the runner rebuilds itself from the whole history it has
+seen, so its state always equals a fresh replay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from raftflow.sdk import errors
+from raftflow.sdk._replay import activation, commands
+from raftflow.sdk._replay.commands import Command, Event
+from raftflow.sdk._replay.definition import definition_of
+from raftflow.sdk._replay.runtime import RunIds, Runtime
+
+_TASK_FAILURES = frozenset({"WorkflowTaskFailed", "WorkflowTaskTimedOut"})
+_SERVER_CLOSES = frozenset({"WorkflowExecutionTerminated", "WorkflowExecutionTimedOut"})
+_TASK_BOUNDARIES = frozenset({"WorkflowTaskScheduled", "WorkflowTaskStarted"})
+
+
+class _RestartReplay(Exception):
+    """A task this runner answered was recorded as failed: rebuild from the full history."""
+
+
+class _Replay:
+    """The walk over history for one Runtime (see module docstring)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.last_event_id = 0
+        self.inputs: list[Event] = []
+        self.activated_started_id = 0
+
+    def feed(self, events: Sequence[Event]) -> None:
+        for index, event in enumerate(events):
+            event_id = int(str(event["event_id"]))
+            if event_id != self.last_event_id + 1:
+                raise ValueError(f"history events must have ids 1..n without gaps: "
+                                 f"{event_id} follows {self.last_event_id}")
+            self.last_event_id = event_id
+            self._one(events, index)
+
+    def _one(self, events: Sequence[Event], index: int) -> None:
+        event = events[index]
+        event_type = str(event["event_type"])
+        if event_type in commands.COMMAND_EVENTS:
+            self._match(event)
+        elif event_type == "WorkflowTaskStarted":
+            self._check_no_leftover(event)
+            self._activate(events, index)
+        elif event_type in _TASK_FAILURES:
+            started_id = commands.attributes(event).get("started_event_id")
+            if started_id == self.activated_started_id:
+                raise _RestartReplay()
+        elif event_type in _TASK_BOUNDARIES or event_type in _SERVER_CLOSES:
+            self._check_no_leftover(event)
+            if event_type in _SERVER_CLOSES:
+                self.runtime.state.closed = True
+        elif event_type != "WorkflowTaskCompleted":
+            self.inputs.append(event)
+
+    def _match(self, event: Event) -> None:
+        pending = self.runtime.pop_pending()
+        if pending is None or not commands.corresponds(event, pending.command):
+            raise errors.NondeterminismError(
+                int(str(event["event_id"])), commands.describe_event(event),
+                commands.describe_command(None if pending is None else pending.command))
+        self.runtime.bind(event, pending)
+
+    def _check_no_leftover(self, event: Event) -> None:
+        sent = [p for p in self.runtime.pending if p.sent]
+        if sent:
+            raise errors.NondeterminismError(
+                int(str(event["event_id"])),
+                f"no further command ({event['event_type']} follows)",
+                commands.describe_command(sent[0].command))
+
+    def _activate(self, events: Sequence[Event], index: int) -> None:
+        following = events[index + 1] if index + 1 < len(events) else None
+        if following is not None and following["event_type"] in _TASK_FAILURES:
+            return  # this task's answer never reached history; its inputs go to the next
+        recorded: list[Event] = []
+        for later_index in range(index + 2, len(events)):  # no slicing: O(task), not O(history)
+            later = events[later_index]
+            if later["event_type"] in _TASK_BOUNDARIES:
+                break
+            if later["event_type"] in commands.COMMAND_EVENTS:
+                recorded.append(later)
+        inputs, self.inputs = self.inputs, []
+        self.activated_started_id = int(str(events[index]["event_id"]))
+        activation.activate(self.runtime, events[index], inputs,
+                            replaying=following is not None, recorded=recorded)
+        # Everything produced while replaying is checked against the events that follow;
+        # mark it sent so it is never returned as new work.
+        if following is not None:
+            self.runtime.take_unsent()
+
+
+class WorkflowRunner:
+    """Runs one workflow run's code over its history, deterministically.
+
+    Guarantees: the same history always yields the same commands; commands produced while
+    replaying are checked against history in order; signals reach handlers in history order,
+    exactly once per event. Pure: no IO, no clock, no host event loop.
+    """
+
+    def __init__(self, workflow_cls: type, *, namespace: str, workflow_id: str, run_id: str,
+                 workflow_type: str, task_queue: str) -> None:
+        self._definition = definition_of(workflow_cls)
+        self._ids = RunIds(namespace=namespace, workflow_id=workflow_id, run_id=run_id,
+                           workflow_type=workflow_type, task_queue=task_queue)
+        self._history: list[Event] = []
+        self._replay = _Replay(Runtime(self._definition, self._ids))
+        self._broken = False
+
+    @property
+    def last_event_id(self) -> int:
+        """Id of the last event fed; the next `activate` must start at this + 1."""
+        return len(self._history)
+
+    @property
+    def is_done(self) -> bool:
+        """True once the run produced its close command or history shows it closed."""
+        return self._replay.runtime.state.closed
+
+    def activate(self, events: Sequence[Mapping[str, Any]]) -> list[Command]:
+        """Feed new history events; return the commands of the workflow task they end with.
+
+        Raises:
+            NondeterminismError: replayed code diverged from history (fail the task).
+            WorkflowTaskError: the code failed in a way that fails the task, not the workflow.
+            ValueError: events are not the continuation of what was fed before.
+        """
+        if events and int(events[0]["event_id"]) != self.last_event_id + 1:
+            raise ValueError(f"history must continue at event {self.last_event_id + 1}, "
+                             f"got {events[0]['event_id']}")
+        self._history.extend(events)
+        try:
+            if self._broken:
+                self._rebuild()
+            else:
+                try:
+                    self._replay.feed(events)
+                except _RestartReplay:
+                    self._rebuild()
+        except BaseException:
+            self._broken = True
+            raise
+        return self._replay.runtime.take_unsent()
+
+    def _rebuild(self) -> None:
+        self._replay = _Replay(Runtime(self._definition, self._ids))
+        self._broken = False
+        self._replay.feed(self._history)
+
+    def query(self, name: str, args: Sequence[object]) -> object:
+        """Answer a query from the state after the last activation.
+
+        Raises QueryFailedError for an unknown name, a handler that raised or tried to issue
+        a command, or a result JSON cannot carry.
+        """
+        runtime = self._replay.runtime
+        method = self._definition.queries.get(name)
+        if method is None:
+            raise errors.QueryFailedError(
+                f"workflow {self._definition.name} has no query {name!r} "
+                f"(known: {sorted(self._definition.queries)})")
+        if runtime.instance is None:
+            raise errors.QueryFailedError("the workflow has not started yet")
+        runtime.state.in_query = True
+        undo = runtime.loop.enter()
+        try:
+            result = getattr(runtime.instance, method)(*args)
+            return commands.checked_payload(result, f"result of query {name}")
+        except errors.QueryFailedError:
+            raise
+        except Exception as error:
+            raise errors.QueryFailedError(f"query {name} failed: {error!r}") from error
+        finally:
+            undo()
+            runtime.state.in_query = False

@@ -1,0 +1,188 @@
+"""Errors of the Python SDK, and how failures cross the wire.
+
+Two families, kept apart as the house style asks:
+- *Remote failures* (`FailureError` subclasses) are values that travel in history as failure maps
+  `{"message", "type", "non_retryable", "details"}`: `ApplicationError` (raised by user code),
+  `ActivityError` (an activity failed, timed out or was canceled; `cause` says which) and
+  `TimeoutError`. Raising a `FailureError` out of workflow code fails the workflow.
+- *Local errors*: misuse or a broken contract on this side (`NondeterminismError`,
+  `WorkflowTaskError`, `QueryFailedError`) and client-side answers (`WorkflowFailureError`,
+  `WorkflowAlreadyStartedError`, `RPCError`).
+
+`to_failure(exc)` and `from_failure(map)` are the one place a failure map is built or read; the
+worker uses them for activity failures and the client for a failed workflow's result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+
+class FailureError(Exception):
+    """Base of failures that are recorded in history and can cross process boundaries."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    @property
+    def cause(self) -> BaseException | None:
+        """The failure that caused this one (also `__cause__`)."""
+        return self.__cause__
+
+
+class ApplicationError(FailureError):
+    """A failure raised on purpose by workflow or activity code.
+
+    Args:
+        message: human-readable text.
+        *details: JSON-serializable values carried with the failure.
+        type: a name for the failure kind, matched by `RetryPolicy.non_retryable_error_types`
+            (defaults to the class name on the wire).
+        non_retryable: in an activity, stops server-side retries at once.
+    """
+
+    def __init__(self, message: str, *details: object, type: str | None = None,
+                 non_retryable: bool = False) -> None:
+        super().__init__(message)
+        self.details: tuple[object, ...] = details
+        self.type = type
+        self.non_retryable = non_retryable
+
+    def __repr__(self) -> str:
+        return (f"ApplicationError({self.message!r}, type={self.type!r}, "
+                f"non_retryable={self.non_retryable})")
+
+
+class TimeoutError(FailureError):  # noqa: A001 - Temporal's name; distinct from the builtin
+    """An activity timed out (`timeout_type`: StartToClose, ScheduleToStart, ScheduleToClose or
+    Heartbeat). `last_failure` is the failure of the last attempt, if it failed before."""
+
+    def __init__(self, message: str, *, timeout_type: str,
+                 last_failure: ApplicationError | None = None) -> None:
+        super().__init__(message)
+        self.timeout_type = timeout_type
+        self.last_failure = last_failure
+
+
+class ActivityError(FailureError):
+    """An activity ended without a result; `cause` is an `ApplicationError` (it failed),
+    a `TimeoutError` (it timed out) or `asyncio.CancelledError` (it was canceled)."""
+
+    def __init__(self, message: str, *, cause: BaseException, activity_id: str,
+                 activity_type: str, scheduled_event_id: int, retry_state: str = "") -> None:
+        super().__init__(message)
+        self.__cause__ = cause
+        self.activity_id = activity_id
+        self.activity_type = activity_type
+        self.scheduled_event_id = scheduled_event_id
+        self.retry_state = retry_state
+
+
+class ContinueAsNewError(BaseException):
+    """Raised by `workflow.continue_as_new`; a BaseException so `except Exception` in workflow
+    code does not swallow it. The runner turns it into a ContinueAsNewWorkflowExecution."""
+
+    def __init__(self, args: Sequence[object], *, workflow_type: str | None,
+                 task_queue: str | None, run_timeout_ms: int | None,
+                 task_timeout_ms: int | None) -> None:
+        super().__init__("continue as new")
+        self.input = list(args)
+        self.workflow_type = workflow_type
+        self.task_queue = task_queue
+        self.run_timeout_ms = run_timeout_ms
+        self.task_timeout_ms = task_timeout_ms
+
+
+class WorkflowTaskError(Exception):
+    """The current workflow task must fail (the server retries it): the workflow code hit a
+    bug that is not a workflow failure, or misused the SDK. `__cause__` holds the original."""
+
+
+class NondeterminismError(WorkflowTaskError):
+    """Replayed workflow code asked for something other than what history recorded.
+
+    Attributes:
+        event_id: the history event where the divergence was found.
+        expected: what history recorded there, e.g. "ActivityTaskScheduled(activity_id='1', ...)".
+        produced: what the code produced instead, e.g. "StartTimer(timer_id='1', ...)".
+    """
+
+    def __init__(self, event_id: int, expected: str, produced: str) -> None:
+        super().__init__(f"nondeterminism at event {event_id}: history recorded {expected}, "
+                         f"the workflow code now produces {produced}")
+        self.event_id = event_id
+        self.expected = expected
+        self.produced = produced
+
+
+class QueryFailedError(Exception):
+    """A query could not be answered: unknown name, the handler raised, or no worker replied."""
+
+
+class WorkflowFailureError(Exception):
+    """Client side: the workflow closed without a result (failed, canceled, terminated, timed
+    out). `cause` (also `__cause__`) is the decoded failure when there is one."""
+
+    def __init__(self, message: str = "workflow execution failed", *,
+                 cause: BaseException | None = None, status: str = "FAILED",
+                 workflow_id: str = "", run_id: str = "") -> None:
+        super().__init__(message)
+        self.__cause__ = cause
+        self.status = status
+        self.workflow_id = workflow_id
+        self.run_id = run_id
+
+    @property
+    def cause(self) -> BaseException | None:
+        return self.__cause__
+
+
+class WorkflowAlreadyStartedError(Exception):
+    """Client side: a run with this workflow id is open (or the reuse policy refuses)."""
+
+    def __init__(self, workflow_id: str, message: str = "") -> None:
+        super().__init__(message or f"workflow {workflow_id!r} already started")
+        self.workflow_id = workflow_id
+
+
+class RPCError(Exception):
+    """Client side: the server answered with an error body `{"error": {"code", "message"}}`."""
+
+    def __init__(self, code: str, message: str, status: int) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def to_failure(error: BaseException) -> dict[str, object]:
+    """The failure map of an exception (the shape `FailWorkflowExecution` and
+    `/tasks/activity/fail` take). Non-SDK exceptions are named by their class."""
+    failure: dict[str, object] = {"message": str(error), "type": type(error).__name__,
+                                  "non_retryable": False}
+    if isinstance(error, ApplicationError):
+        failure["type"] = error.type or "ApplicationError"
+        failure["non_retryable"] = error.non_retryable
+        if error.details:
+            failure["details"] = list(error.details)
+    return failure
+
+
+def from_failure(failure: Mapping[str, object] | None) -> ApplicationError:
+    """An `ApplicationError` carrying a failure map's message, type, details and
+    non-retryable flag (inverse of `to_failure` for application errors)."""
+    if not failure:
+        return ApplicationError("unknown failure")
+    details = failure.get("details")
+    detail_values: tuple[object, ...]
+    if details is None:
+        detail_values = ()
+    elif isinstance(details, list):
+        detail_values = tuple(details)
+    else:
+        detail_values = (details,)
+    failure_type = failure.get("type")
+    return ApplicationError(str(failure.get("message") or ""), *detail_values,
+                            type=str(failure_type) if failure_type else None,
+                            non_retryable=bool(failure.get("non_retryable", False)))

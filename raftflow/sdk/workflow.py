@@ -1,0 +1,291 @@
+"""Workflow authoring: `@workflow.defn` classes and the calls workflow code makes.
+
+Workflow code must be deterministic: given the same history it must make the same calls in the
+same order. Use `workflow.now()`, `workflow.random()`, `workflow.uuid4()` and
+`workflow.sleep()` instead of the clock, `random`, `uuid` and `time.sleep`; do IO only in
+activities. `asyncio.gather`, `asyncio.wait_for`, `asyncio.sleep` and task cancellation work
+(on a deterministic loop of the SDK: timers are durable server timers).
+
+    @workflow.defn
+    class Order:
+        @workflow.run
+        async def run(self, order_id: str) -> str:
+            await workflow.execute_activity(charge, order_id,
+                                            start_to_close_timeout=timedelta(seconds=10))
+            return "done"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random as _random
+import uuid as _uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, NoReturn, TypeVar, overload
+
+from raftflow.sdk import activity as _activity
+from raftflow.sdk import errors
+from raftflow.sdk._replay import commands as _commands
+from raftflow.sdk._replay import definition as _definition
+from raftflow.sdk._replay.loop import WorkflowLoop
+from raftflow.sdk._replay.runtime import Runtime
+from raftflow.sdk.retry import RetryPolicy, duration_ms
+
+__all__ = ["WorkflowInfo", "continue_as_new", "defn", "deprecate_patch", "execute_activity",
+           "info", "is_replaying", "now", "patched", "query", "random", "run", "signal",
+           "sleep", "uuid4", "wait_condition"]
+
+ClassT = TypeVar("ClassT", bound=type)
+CallableT = TypeVar("CallableT", bound=Callable[..., Any])
+ReturnT = TypeVar("ReturnT")
+
+
+# -- definition ------------------------------------------------------------------------------
+
+@overload
+def defn(cls: ClassT, /) -> ClassT: ...
+@overload
+def defn(*, name: str | None = None,
+         failure_exception_types: tuple[type[BaseException], ...] = (),
+         ) -> Callable[[ClassT], ClassT]: ...
+def defn(cls: ClassT | None = None, /, *, name: str | None = None,
+         failure_exception_types: tuple[type[BaseException], ...] = (),
+         ) -> ClassT | Callable[[ClassT], ClassT]:
+    """Mark a class as a workflow; its type name is `name` or the class name.
+
+    An exception escaping the run method fails the workflow (FailWorkflowExecution) when it is
+    an `ApplicationError`/`ActivityError` or an instance of `failure_exception_types`; any
+    other exception (a bug) fails only the workflow task, which the server retries, so a fixed
+    deployment can resume the run. That is Temporal's rule; pass `(Exception,)` to fail the
+    workflow on any exception instead.
+    """
+
+    def mark(target: ClassT) -> ClassT:
+        _definition.define(target, name, failure_exception_types)
+        return target
+
+    return mark if cls is None else mark(cls)
+
+
+def run(fn: CallableT) -> CallableT:
+    """Mark the `async def` entry method; its arguments are the workflow's input list."""
+    _definition.mark_run(fn)
+    return fn
+
+
+@overload
+def signal(fn: CallableT, /) -> CallableT: ...
+@overload
+def signal(*, name: str | None = None) -> Callable[[CallableT], CallableT]: ...
+def signal(fn: CallableT | None = None, /, *,
+           name: str | None = None) -> CallableT | Callable[[CallableT], CallableT]:
+    """Mark a signal handler (`def` or `async def`). Signals are delivered in history order,
+    exactly once per WorkflowExecutionSignaled event; the signal's input list is its args."""
+
+    def mark(target: CallableT) -> CallableT:
+        _definition.mark_signal(target, name)
+        return target
+
+    return mark if fn is None else mark(fn)
+
+
+@overload
+def query(fn: CallableT, /) -> CallableT: ...
+@overload
+def query(*, name: str | None = None) -> Callable[[CallableT], CallableT]: ...
+def query(fn: CallableT | None = None, /, *,
+          name: str | None = None) -> CallableT | Callable[[CallableT], CallableT]:
+    """Mark a query handler: a plain `def` that reads state and returns a JSON value."""
+
+    def mark(target: CallableT) -> CallableT:
+        _definition.mark_query(target, name)
+        return target
+
+    return mark if fn is None else mark(fn)
+
+
+# -- inside workflow code -----------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkflowInfo:
+    """The run's identity and where it is in its history."""
+
+    namespace: str
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    task_queue: str
+    attempt: int
+    history_length: int  # id of the current task's WorkflowTaskStarted event
+    continued_run_id: str | None
+    first_execution_run_id: str | None
+
+
+def _runtime() -> Runtime:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    if not isinstance(loop, WorkflowLoop) or not isinstance(loop.timer_port, Runtime):
+        raise RuntimeError("not in workflow code: raftflow.sdk.workflow functions work only "
+                           "inside a @workflow.defn class run by a Worker")
+    return loop.timer_port
+
+
+def now() -> datetime:
+    """Workflow time: the time history recorded for the current workflow task (UTC)."""
+    return _runtime().state.now
+
+
+def random() -> _random.Random:
+    """A random generator seeded from the run id: same numbers on every replay."""
+    rt = _runtime()
+    if rt.state.in_query:  # a draw would shift every later draw of the run
+        raise errors.QueryFailedError("a query handler may not draw random numbers")
+    return rt.random
+
+
+def uuid4() -> _uuid.UUID:
+    """A version-4 UUID drawn from `random()`: same value on every replay."""
+    return _uuid.UUID(int=random().getrandbits(128), version=4)
+
+
+def is_replaying() -> bool:
+    """True while the code re-runs a task history already recorded (e.g. to skip logging)."""
+    return _runtime().state.replaying
+
+
+def info() -> WorkflowInfo:
+    rt = _runtime()
+    started = rt.state.started
+
+    def text(name: str) -> str | None:
+        value = started.get(name)
+        return str(value) if value else None
+
+    attempt = started.get("attempt")
+    return WorkflowInfo(namespace=rt.ids.namespace, workflow_id=rt.ids.workflow_id,
+                        run_id=rt.ids.run_id, workflow_type=rt.ids.workflow_type,
+                        task_queue=rt.ids.task_queue,
+                        attempt=attempt if isinstance(attempt, int) else 1,
+                        history_length=rt.state.history_length,
+                        continued_run_id=text("continued_execution_run_id"),
+                        first_execution_run_id=text("first_execution_run_id"))
+
+
+def _optional_ms(value: timedelta | None) -> int | None:
+    return None if value is None else duration_ms(value)
+
+
+@overload
+async def execute_activity(activity: Callable[..., Awaitable[ReturnT]], *args: Any,
+                           start_to_close_timeout: timedelta | None = None,
+                           schedule_to_close_timeout: timedelta | None = None,
+                           schedule_to_start_timeout: timedelta | None = None,
+                           heartbeat_timeout: timedelta | None = None,
+                           retry_policy: RetryPolicy | None = None,
+                           task_queue: str | None = None,
+                           activity_id: str | None = None) -> ReturnT: ...
+@overload
+async def execute_activity(activity: Callable[..., ReturnT], *args: Any,
+                           start_to_close_timeout: timedelta | None = None,
+                           schedule_to_close_timeout: timedelta | None = None,
+                           schedule_to_start_timeout: timedelta | None = None,
+                           heartbeat_timeout: timedelta | None = None,
+                           retry_policy: RetryPolicy | None = None,
+                           task_queue: str | None = None,
+                           activity_id: str | None = None) -> ReturnT: ...
+@overload
+async def execute_activity(activity: str, *args: Any,
+                           start_to_close_timeout: timedelta | None = None,
+                           schedule_to_close_timeout: timedelta | None = None,
+                           schedule_to_start_timeout: timedelta | None = None,
+                           heartbeat_timeout: timedelta | None = None,
+                           retry_policy: RetryPolicy | None = None,
+                           task_queue: str | None = None,
+                           activity_id: str | None = None) -> Any: ...
+async def execute_activity(activity: Callable[..., Any] | str, *args: Any,
+                           start_to_close_timeout: timedelta | None = None,
+                           schedule_to_close_timeout: timedelta | None = None,
+                           schedule_to_start_timeout: timedelta | None = None,
+                           heartbeat_timeout: timedelta | None = None,
+                           retry_policy: RetryPolicy | None = None,
+                           task_queue: str | None = None,
+                           activity_id: str | None = None) -> Any:
+    """Run an activity and return its result (a JSON value).
+
+    One of `start_to_close_timeout` / `schedule_to_close_timeout` is required. The server
+    retries failed attempts per `retry_policy`; when it gives up, this raises `ActivityError`
+    whose `cause` is the last `ApplicationError` or a `TimeoutError`. Cancelling the awaiting
+    task asks the server to cancel the activity and raises `CancelledError` at once.
+    """
+    if start_to_close_timeout is None and schedule_to_close_timeout is None:
+        raise ValueError("execute_activity needs start_to_close_timeout or "
+                         "schedule_to_close_timeout")
+    activity_type = (activity if isinstance(activity, str)
+                     else _activity.definition_of(activity).name)
+    timeouts_ms = {"start_to_close_timeout_ms": _optional_ms(start_to_close_timeout),
+                   "schedule_to_close_timeout_ms": _optional_ms(schedule_to_close_timeout),
+                   "schedule_to_start_timeout_ms": _optional_ms(schedule_to_start_timeout),
+                   "heartbeat_timeout_ms": _optional_ms(heartbeat_timeout)}
+    policy = None if retry_policy is None else retry_policy.to_json()
+
+    def build(assigned_id: str) -> _commands.Command:
+        return _commands.schedule_activity(
+            activity_id=assigned_id, activity_type=activity_type, args=list(args),
+            task_queue=task_queue, timeouts_ms=timeouts_ms, retry_policy=policy)
+
+    return await _runtime().schedule_activity(activity_type, activity_id, build)
+
+
+async def sleep(duration: float | timedelta) -> None:
+    """Wait on a durable timer (StartTimer); survives worker and server restarts."""
+    seconds = duration.total_seconds() if isinstance(duration, timedelta) else float(duration)
+    _runtime()
+    await asyncio.sleep(seconds)
+
+
+async def wait_condition(fn: Callable[[], bool], *,
+                         timeout: float | timedelta | None = None) -> None:
+    """Wait until `fn()` is true; it is re-checked whenever the workflow made progress.
+
+    With `timeout`, raises `asyncio.TimeoutError` when a durable timer fires first.
+    """
+    rt = _runtime()
+    if fn():
+        return
+    future = rt.add_condition(fn)
+    if timeout is None:
+        await future
+        return
+    seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
+    await asyncio.wait_for(future, seconds)
+
+
+def continue_as_new(*args: Any, workflow: type | Callable[..., Any] | str | None = None,
+                    task_queue: str | None = None, run_timeout: timedelta | None = None,
+                    task_timeout: timedelta | None = None) -> NoReturn:
+    """End this run and start a new one of the same workflow id with `args` (fresh history)."""
+    _runtime()
+    raise errors.ContinueAsNewError(
+        args, workflow_type=None if workflow is None else _definition.workflow_type_of(workflow),
+        task_queue=task_queue, run_timeout_ms=_optional_ms(run_timeout),
+        task_timeout_ms=_optional_ms(task_timeout))
+
+
+def patched(patch_id: str) -> bool:
+    """True if this run should take the new code path of `patch_id`.
+
+    A run that reaches this call for the first time on new code records a marker and gets
+    True; a run replaying history recorded by old code gets False (no marker there), and keeps
+    that answer for the rest of the run. Remove the old path once no such run is open.
+    """
+    return _runtime().patched(patch_id, deprecated=False)
+
+
+def deprecate_patch(patch_id: str) -> None:
+    """Step two of removing a patch: the old path is gone, accept histories with or without
+    the marker of `patch_id`."""
+    _runtime().patched(patch_id, deprecated=True)
