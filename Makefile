@@ -17,9 +17,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# A local 3-node cluster; node i serves HTTP on 8080 + i. Stop it with Ctrl-C.
+# A local 3-node cluster (node i serves HTTP on 8080 + i) and the sample worker of
+# examples/order_app.py. Stop both with Ctrl-C.
 run: install
-	$(BIN)/raftflow dev --nodes 3 --data-dir data --http-port 8080
+	$(BIN)/raftflow dev --nodes 3 --data-dir data --http-port 8080 \
+		--worker-command "$(BIN)/python examples/order_app.py worker"
 
 test: install
 	$(BIN)/pytest

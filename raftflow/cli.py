@@ -274,6 +274,9 @@ def _add_server_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPa
     dev.add_argument("--http-port", type=int, default=8080,
                      help="node i serves HTTP on this port + i (default 8080)")
     dev.add_argument("--shards", type=int, default=16, help="shard count (default 16)")
+    dev.add_argument("--worker-command", default=None, metavar="CMD",
+                     help="a worker to run once the cluster is ready (its environment gets "
+                          "RAFTFLOW_ADDRESSES=url,url,...); stopped with the cluster")
     dev.set_defaults(server=("raftflow.cluster.dev", "run_dev"))
     for parser in (node, dev):
         parser.add_argument("--log-level", default="info",

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -26,9 +29,12 @@ def run_dev(args: argparse.Namespace) -> int:
         print(f"raftflow dev cluster ready: {len(cluster.node_ids)} nodes, "
               f"{len(status['shards'])} shards, data in {data_dir}", flush=True)
         print(f"  HTTP: {addresses}", flush=True)
+        worker = _start_worker(args.worker_command, [cluster.address(n) for n in cluster.node_ids])
         print("  stop with Ctrl-C", flush=True)
         while not stop.wait(0.5):
             pass
+        if worker is not None:
+            _stop_worker(worker)
     except (TimeoutError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         cluster.stop()
@@ -36,3 +42,22 @@ def run_dev(args: argparse.Namespace) -> int:
     print("stopping the dev cluster", flush=True)
     cluster.stop()
     return 0
+
+
+def _start_worker(command: str | None, addresses: list[str]) -> subprocess.Popen[bytes] | None:
+    if not command:
+        return None
+    env = {**os.environ, "RAFTFLOW_ADDRESSES": ",".join(addresses)}
+    worker = subprocess.Popen(shlex.split(command), env=env, start_new_session=True)
+    print(f"  worker: {command} (pid {worker.pid})", flush=True)
+    return worker
+
+
+def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is None:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()

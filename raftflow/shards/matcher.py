@@ -116,6 +116,12 @@ class Matcher:
     def on_leadership(self, shard: int, is_leader: bool) -> None:
         if is_leader:
             return
+        # Callers waiting for a close on this node would never be woken once another node
+        # leads: wake them all (closes are not keyed by shard), they re-read and get routed.
+        for waiters in self._close_waiters.values():
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
         for key, queue in self._queues.items():
             kept = deque(t for t in queue if t.shard != shard)
             for task in queue:

@@ -186,3 +186,18 @@ def test_close_waiters_are_woken_by_workflow_closed() -> None:
         assert await m.wait_closed(NS, "wf-r2", timeout_s=0.01) is False
 
     asyncio.run(main())
+
+
+def test_losing_leadership_wakes_close_waiters_so_they_re_route() -> None:
+    # A result long poll waits on the node that led the shard; once another node leads, the
+    # close would be reported there, so waiters here must wake, re-read and get routed.
+    async def main() -> None:
+        m = Matcher()
+        with m.watch_close(NS, "wf-moved") as closed:
+            m.on_leadership(3, True)
+            await asyncio.sleep(0)
+            assert not closed.done()
+            m.on_leadership(3, False)
+            assert closed.done()
+
+    asyncio.run(main())

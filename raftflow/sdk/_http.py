@@ -1,0 +1,187 @@
+"""The SDK's HTTP transport: one aiohttp connection pool over several node addresses.
+
+Any node answers any call (docs/api.md "Any node"), so a call that meets a dead node
+(connection error, time-out) or an unavailable one (502/503/504) moves to the next address
+and tries again, with the same body and so the same `request_id`: the server returns the first
+answer to a retried id (DESIGN §4 I5), which is what makes the retry safe. Callers say which
+statuses are worth another node (`retry_statuses`): a query's 504 means "no worker answered",
+not "this node is down", so it is not retried.
+
+`Retry-After` is honoured, except that `not_leader` waits at most NOT_LEADER_WAIT_S_MAX: an
+election takes 0.3-0.9 s here (DESIGN §8) and the next node may already know the new leader.
+API errors become `RPCError(code, message, status)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from raftflow.sdk.errors import RPCError
+
+log = logging.getLogger(__name__)
+
+# Each limit bounds one thing; together they bound how long a call can hide an outage.
+CONNECTIONS_MAX = 200  # pooled connections over all nodes (workers hold one per long poll)
+CALL_ATTEMPTS_MAX = 60  # tries of one call across nodes (dead nodes fail fast) before it gives up
+CALL_DEADLINE_S = 60.0  # wall-clock budget of one call's retries (a leader election is < 1 s)
+REQUEST_TIMEOUT_S = 30.0  # one attempt of an ordinary call (writes wait for a Raft commit)
+RETRY_AFTER_S_MAX = 5.0  # longest Retry-After we honour for `overloaded`
+NOT_LEADER_WAIT_S_MAX = 0.5  # an election is short and another node may know the leader now
+ROUND_BACKOFF_S_MIN = 0.05  # pause after every node failed once, doubled per round...
+ROUND_BACKOFF_S_MAX = 1.0  # ... up to this
+assert NOT_LEADER_WAIT_S_MAX <= RETRY_AFTER_S_MAX < CALL_DEADLINE_S
+
+RETRYABLE_STATUSES = frozenset({502, 503, 504})
+UNAVAILABLE_STATUSES = frozenset({502, 503})
+NO_RETRY: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A 2xx answer: its status and decoded JSON body (None for an empty body, e.g. 204)."""
+
+    status: int
+    body: Any
+
+
+def normalize_address(address: str) -> str:
+    """`host:port` or `http://host:port/` → `http://host:port`."""
+    address = address.strip().rstrip("/")
+    if "://" not in address:
+        address = "http://" + address
+    return address
+
+
+def _error_of(status: int, text: str) -> RPCError:
+    try:
+        body = json.loads(text) if text else None
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return RPCError(str(error.get("code") or "unknown"), str(error.get("message") or ""),
+                        status)
+    return RPCError("internal" if status >= 500 else "unknown", text[:200], status)
+
+
+def _wait_s(error: RPCError, retry_after: str | None) -> float:
+    try:
+        wanted_s = float(retry_after) if retry_after else 0.0
+    except ValueError:
+        wanted_s = 0.0
+    cap_s = NOT_LEADER_WAIT_S_MAX if error.code == "not_leader" else RETRY_AFTER_S_MAX
+    return max(0.0, min(wanted_s, cap_s))
+
+
+class Transport:
+    """HTTP calls to a cluster given as several node addresses.
+
+    Guarantees: a call is sent again only with the same method, path and body; it is retried
+    only on connection errors, time-outs and the statuses the caller allows, at most
+    CALL_ATTEMPTS_MAX times within `deadline_s` (CALL_DEADLINE_S by default). Later calls start at the node that last
+    answered.
+    """
+
+    def __init__(self, addresses: Sequence[str]) -> None:
+        if not addresses:
+            raise ValueError("at least one node address is needed")
+        self.addresses: tuple[str, ...] = tuple(dict.fromkeys(
+            normalize_address(a) for a in addresses))
+        self._session: aiohttp.ClientSession | None = None
+        self._preferred = 0
+
+    def _open_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=CONNECTIONS_MAX)
+            self._session = aiohttp.ClientSession(connector=connector)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def call(self, method: str, path: str, *, body: Mapping[str, object] | None = None,
+                   params: Mapping[str, str] | None = None,
+                   retry_statuses: frozenset[int] = RETRYABLE_STATUSES,
+                   timeout_s: float = REQUEST_TIMEOUT_S,
+                   deadline_s: float = CALL_DEADLINE_S) -> Answer:
+        """Send one call, moving to the next node on connection errors and `retry_statuses`.
+
+        Raises:
+            RPCError: the server refused the call, or kept failing it past the retry budget.
+            aiohttp.ClientError / TimeoutError: no node could be reached within the budget.
+        """
+        data = None if body is None else json.dumps(body).encode()
+        deadline = time.monotonic() + deadline_s
+        start = self._preferred
+        last_error: BaseException | None = None
+        for attempt in range(CALL_ATTEMPTS_MAX):
+            index = (start + attempt) % len(self.addresses)
+            if attempt and index == start % len(self.addresses):
+                rounds = attempt // len(self.addresses)
+                await asyncio.sleep(min(ROUND_BACKOFF_S_MAX, ROUND_BACKOFF_S_MIN * 2 ** rounds))
+            if time.monotonic() > deadline:
+                break
+            try:
+                return await self._once(self.addresses[index], method, path, data, params,
+                                        timeout_s)
+            except _Retryable as retryable:
+                last_error = retryable.error
+                if (isinstance(retryable.error, RPCError)
+                        and retryable.error.status not in retry_statuses):
+                    raise retryable.error from None
+                log.debug("%s %s on %s: %s; trying the next node", method, path,
+                          self.addresses[index], retryable.error)
+                await asyncio.sleep(retryable.wait_s)
+        assert last_error is not None
+        raise last_error
+
+    async def call_node(self, address: str, method: str, path: str, *,
+                        body: Mapping[str, object] | None = None,
+                        params: Mapping[str, str] | None = None,
+                        timeout_s: float = REQUEST_TIMEOUT_S) -> Answer:
+        """One attempt on one node, no retry (long polls pinned to a node use this)."""
+        data = None if body is None else json.dumps(body).encode()
+        try:
+            return await self._once(address, method, path, data, params, timeout_s)
+        except _Retryable as retryable:
+            raise retryable.error from None
+
+    async def _once(self, address: str, method: str, path: str, data: bytes | None,
+                    params: Mapping[str, str] | None, timeout_s: float) -> Answer:
+        session = self._open_session()
+        headers = {"Content-Type": "application/json"} if data is not None else None
+        try:
+            async with session.request(method, address + path, data=data, params=params,
+                                       headers=headers,
+                                       timeout=aiohttp.ClientTimeout(total=timeout_s)) as answer:
+                text = await answer.text()
+                if 200 <= answer.status < 300:
+                    self._preferred = self.addresses.index(address) if (
+                        address in self.addresses) else self._preferred
+                    return Answer(answer.status, json.loads(text) if text else None)
+                error = _error_of(answer.status, text)
+                if answer.status in RETRYABLE_STATUSES:
+                    raise _Retryable(error, _wait_s(error, answer.headers.get("Retry-After")))
+                raise error
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError,
+                TimeoutError) as error:
+            raise _Retryable(error, 0.0) from error
+
+
+class _Retryable(Exception):
+    """An attempt failed in a way another node (or a later try) may not."""
+
+    def __init__(self, error: BaseException, wait_s: float) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.wait_s = wait_s

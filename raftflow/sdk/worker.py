@@ -1,0 +1,476 @@
+"""The worker: polls a task queue on every node, runs workflow tasks and activities.
+
+    async with Worker(client, task_queue="orders", workflows=[Order], activities=[charge]):
+        await client.execute_workflow(Order.run, "o-1", id="order-1", task_queue="orders")
+
+Theory of operation. A task is ready only on its shard's leader, so the worker long-polls
+every node (the client's addresses and the nodes `/api/v1/cluster/status` lists at start-up)
+with `?local=1` (no fan-out on the server, one hop per task). Slots bound
+the work: a poller takes a slot before it polls, so a task is never taken that cannot start
+at once, and the slot is given back when the task is answered.
+
+Workflow tasks: the worker keeps a bounded LRU of `WorkflowRunner`s by run id and feeds a
+cached runner only the events after `runner.last_event_id` (sticky in the worker); a cache
+miss, or a history whose ids do not continue the runner's, replays the whole history. Any
+error while running the code (a bug, `NondeterminismError`) fails the workflow task (the
+server retries it) and drops the runner. Runners run on the worker's event loop, never in a
+thread: activation is short pure code, and one thread means a runner is never used by a
+workflow task and a query at the same time.
+
+Query tasks arrive on the workflow-task poll (they carry `query_id`): answered from the cached
+runner when it has seen exactly the query's history, else from a fresh replay.
+
+Activities: `async def` ones run on the loop, `def` ones in a thread pool, inside the activity
+context (`activity.info()`, `activity.heartbeat()`). Heartbeats are throttled and sent in the
+background; an answer `cancel_requested` cancels an async activity (reported as canceled).
+
+Shutdown: stop polling (polls in flight are dropped; a task the server handed to a dropped
+poll is kept for the next poll on that node or retried after its timeout), let tasks in
+flight finish within the grace period, then cancel what is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import json
+import logging
+import os
+import socket
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+
+from raftflow.sdk import _http, errors
+from raftflow.sdk import activity as _activity
+from raftflow.sdk._activity_context import ActivityContext, ActivityInfo, bind
+from raftflow.sdk._replay import WorkflowRunner
+from raftflow.sdk._replay.definition import definition_of
+from raftflow.sdk.client import Client
+
+__all__ = ["Worker"]
+
+log = logging.getLogger(__name__)
+
+POLL_WAIT_MS = 20_000  # one long poll; the server allows up to 60 s
+POLLERS_PER_NODE = 2  # concurrent polls per node and task kind (one waits while one answers)
+POLL_BACKOFF_S_MIN = 0.2  # after a failed poll (node down), doubled per failure...
+POLL_BACKOFF_S_MAX = 5.0  # ... up to this
+HEARTBEAT_THROTTLE_S_MAX = 1.0  # send heartbeats at most this often (sooner learns cancel)
+HEARTBEAT_TIMEOUT_SHARE = 0.8  # ... and at 80 % of the heartbeat timeout if that is shorter
+GRACEFUL_SHUTDOWN_S_DEFAULT = 10.0
+# The server schedules the next attempt of a failed workflow task at once and records every
+# failure, so a broken deployment would spin and fill the history; the worker waits before
+# reporting a repeated failure: 0.1 s at attempt 2, doubled per attempt, up to this (which is
+# below the default 10 s workflow task timeout, so the wait never turns into a time-out).
+WORKFLOW_TASK_FAIL_BACKOFF_S_MIN = 0.1
+WORKFLOW_TASK_FAIL_BACKOFF_S_MAX = 5.0
+
+Task = dict[str, Any]
+
+
+class _Heartbeater:
+    """Sends an activity's latest heartbeat details, throttled, from a background task.
+
+    `record` may be called from the activity's thread; it never blocks.
+    """
+
+    def __init__(self, worker: Worker, task: Task, on_cancel: Callable[[], None]) -> None:
+        self._worker = worker
+        self._token = str(task["task_token"])
+        timeout_ms = task.get("heartbeat_timeout_ms")
+        self._throttle_s = HEARTBEAT_THROTTLE_S_MAX
+        if isinstance(timeout_ms, int) and timeout_ms > 0:
+            self._throttle_s = min(self._throttle_s, timeout_ms / 1000 * HEARTBEAT_TIMEOUT_SHARE)
+        self._loop = asyncio.get_running_loop()
+        self._pending: list[object] | None = None
+        self._wake = asyncio.Event()
+        self._on_cancel = on_cancel
+        self.context: ActivityContext | None = None
+        self.active = True  # False once the activity returned: nothing left to cancel
+
+    def record(self, details: list[object]) -> None:
+        self._loop.call_soon_threadsafe(self._set, details)
+
+    def _set(self, details: list[object]) -> None:
+        self._pending = details
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            await self.flush()
+            await asyncio.sleep(self._throttle_s)
+
+    async def flush(self) -> None:
+        self._wake.clear()
+        details, self._pending = self._pending, None
+        if details is None:
+            return
+        try:
+            answer = await self._worker.client.transport.call(
+                "POST", "/api/v1/tasks/activity/heartbeat",
+                body={"task_token": self._token, "details": details})
+        except errors.RPCError as error:
+            if error.code in ("stale_task", "not_found", "workflow_not_running"):
+                self._cancel()  # the attempt is over on the server: stop the work
+                return
+            log.warning("heartbeat refused: %s", error)
+            return
+        except (aiohttp.ClientError, TimeoutError) as error:
+            log.warning("heartbeat not delivered: %r", error)
+            return
+        if isinstance(answer.body, dict) and answer.body.get("cancel_requested"):
+            self._cancel()
+
+    def _cancel(self) -> None:
+        if self.context is not None:
+            self.context.cancel_requested = True
+        if self.active:
+            self._on_cancel()
+
+
+class Worker:
+    """Runs workflows and activities of one task queue for a client's cluster.
+
+    Guarantees: at most `max_concurrent_workflow_tasks` workflow tasks (and queries) and
+    `max_concurrent_activities` activities run at once; each task is answered at most once;
+    a task this worker cannot finish is retried by the server after its timeout.
+    """
+
+    def __init__(self, client: Client, *, task_queue: str, workflows: Sequence[type] = (),
+                 activities: Sequence[Callable[..., Any]] = (),
+                 max_concurrent_activities: int = 100,
+                 max_concurrent_workflow_tasks: int = 100,
+                 max_cached_workflows: int = 1000,
+                 graceful_shutdown_timeout: timedelta = timedelta(
+                     seconds=GRACEFUL_SHUTDOWN_S_DEFAULT),
+                 identity: str | None = None) -> None:
+        if not workflows and not activities:
+            raise ValueError("a worker needs at least one workflow or activity")
+        if min(max_concurrent_activities, max_concurrent_workflow_tasks) < 1:
+            raise ValueError("concurrency limits must be at least 1")
+        if max_cached_workflows < 0:
+            raise ValueError("max_cached_workflows must be >= 0")
+        self.client = client
+        self.task_queue = task_queue
+        self._workflows = {definition_of(w).name: w for w in workflows}
+        self._activities = {d.name: d for d in map(_activity.definition_of, activities)}
+        self._activity_slots = asyncio.Semaphore(max_concurrent_activities)
+        self._workflow_slots = asyncio.Semaphore(max_concurrent_workflow_tasks)
+        self._max_concurrent_activities = max_concurrent_activities
+        self._cache: OrderedDict[str, WorkflowRunner] = OrderedDict()
+        self._cache_max = max_cached_workflows
+        self._grace_s = graceful_shutdown_timeout.total_seconds()
+        self.identity = identity or f"{os.getpid()}@{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        self._stopping = asyncio.Event()
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._run_task: asyncio.Task[None] | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._started = False
+        self._finished = asyncio.Event()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Poll and run tasks until `shutdown()`; then finish in-flight tasks (grace period)."""
+        if self._started:
+            raise RuntimeError("a Worker runs once; create a new one")
+        self._started = True
+        base = f"/api/v1/namespaces/{self.client.namespace}/task-queues/{self.task_queue}"
+        self._pool = ThreadPoolExecutor(max_workers=self._max_concurrent_activities,
+                                        thread_name_prefix="raftflow-activity")
+        try:
+            addresses = await self._poll_targets()
+            async with asyncio.TaskGroup() as pollers:
+                for address in addresses:
+                    for _ in range(POLLERS_PER_NODE):
+                        if self._workflows:
+                            pollers.create_task(self._poll_loop(
+                                address, base + "/workflow-tasks/poll", self._workflow_slots,
+                                self._handle_workflow_task))
+                        if self._activities:
+                            pollers.create_task(self._poll_loop(
+                                address, base + "/activity-tasks/poll", self._activity_slots,
+                                self._handle_activity_task))
+                pollers.create_task(self._stop_on_shutdown())
+        except* _Stop:
+            pass
+        finally:
+            await self._drain()
+            # Threads of sync activities cut off by the grace period are not waited for.
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._finished.set()
+
+    async def _poll_targets(self) -> tuple[str, ...]:
+        """The client's addresses plus every node the cluster reports (a worker given one
+        address must still reach the leaders of every shard, each on its own node)."""
+        addresses = list(self.client.addresses)
+        try:
+            status = (await self.client.transport.call("GET", "/api/v1/cluster/status")).body
+        except (errors.RPCError, aiohttp.ClientError, TimeoutError) as error:
+            log.warning("cluster status unavailable, polling only the given nodes: %r", error)
+            return tuple(addresses)
+        for node in status.get("nodes", []) if isinstance(status, dict) else []:
+            address = node.get("address") if isinstance(node, dict) else None
+            if isinstance(address, str) and address:
+                addresses.append(_http.normalize_address(address))
+        return tuple(dict.fromkeys(addresses))
+
+    async def _stop_on_shutdown(self) -> None:
+        await self._stopping.wait()
+        raise _Stop()  # ends the task group: every poll loop is cancelled
+
+    async def shutdown(self) -> None:
+        """Stop polling and wait for `run()` to finish the tasks in flight."""
+        self._stopping.set()
+        if self._run_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._run_task
+        elif self._started:
+            await self._finished.wait()
+
+    async def __aenter__(self) -> Worker:
+        self._run_task = asyncio.create_task(self.run())
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.shutdown()
+
+    async def _drain(self) -> None:
+        if not self._in_flight:
+            return
+        _, late = await asyncio.wait(set(self._in_flight), timeout=self._grace_s)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late)
+
+    # -- polling -----------------------------------------------------------------------------
+
+    async def _poll_loop(self, address: str, path: str, slots: asyncio.Semaphore,
+                         handle: Callable[[str, Task], Awaitable[None]]) -> None:
+        backoff_s = POLL_BACKOFF_S_MIN
+        while not self._stopping.is_set():
+            await slots.acquire()
+            try:
+                answer = await self.client.transport.call_node(
+                    address, "POST", path, params={"local": "1"},
+                    body={"identity": self.identity, "wait_ms": POLL_WAIT_MS},
+                    timeout_s=POLL_WAIT_MS / 1000 + _http.REQUEST_TIMEOUT_S)
+            except (errors.RPCError, aiohttp.ClientError, TimeoutError) as error:
+                slots.release()
+                log.debug("poll %s%s failed: %r", address, path, error)
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(POLL_BACKOFF_S_MAX, backoff_s * 2)
+                continue
+            except BaseException:
+                slots.release()
+                raise
+            backoff_s = POLL_BACKOFF_S_MIN
+            if answer.status != 200 or not isinstance(answer.body, dict):
+                slots.release()
+                continue
+            job = asyncio.create_task(self._run_task_in_slot(slots, handle, address, answer.body))
+            self._in_flight.add(job)
+            job.add_done_callback(self._in_flight.discard)
+
+    async def _run_task_in_slot(self, slots: asyncio.Semaphore,
+                                handle: Callable[[str, Task], Awaitable[None]],
+                                address: str, task: Task) -> None:
+        try:
+            await handle(address, task)
+        except (errors.RPCError, aiohttp.ClientError, TimeoutError) as error:
+            log.warning("task of %s/%s not answered: %r", task.get("workflow_id"),
+                        task.get("run_id"), error)
+        except Exception:  # the one catch boundary of a task: log it, keep the worker alive
+            log.exception("task of %s/%s crashed the worker's handler",
+                          task.get("workflow_id"), task.get("run_id"))
+        finally:
+            slots.release()
+
+    async def _post(self, path: str, body: dict[str, object]) -> _http.Answer:
+        return await self.client.transport.call("POST", path, body=body)
+
+    # -- workflow tasks ----------------------------------------------------------------------
+
+    def _runner_for(self, task: Task) -> tuple[WorkflowRunner, list[Task]]:
+        """The runner for this task's run and the events it has not seen yet."""
+        history: list[Task] = task["history"]
+        run_id = str(task["run_id"])
+        runner = self._cache.pop(run_id, None)
+        if runner is not None:
+            seen = runner.last_event_id
+            new = [e for e in history if int(e["event_id"]) > seen]
+            if new and int(new[0]["event_id"]) == seen + 1 and not runner.is_done:
+                return runner, new
+        return self._fresh_runner(task), history
+
+    def _fresh_runner(self, task: Task) -> WorkflowRunner:
+        workflow_type = str(task["workflow_type"])
+        workflow_cls = self._workflows.get(workflow_type)
+        if workflow_cls is None:
+            raise errors.WorkflowTaskError(
+                f"workflow type {workflow_type!r} is not registered with this worker "
+                f"(known: {sorted(self._workflows)})")
+        return WorkflowRunner(workflow_cls, namespace=self.client.namespace,
+                              workflow_id=str(task["workflow_id"]), run_id=str(task["run_id"]),
+                              workflow_type=workflow_type, task_queue=self.task_queue)
+
+    def _keep(self, run_id: str, runner: WorkflowRunner) -> None:
+        if self._cache_max == 0 or runner.is_done:
+            return
+        self._cache[run_id] = runner
+        self._cache.move_to_end(run_id)
+        while len(self._cache) > self._cache_max:
+            self._cache.popitem(last=False)
+
+    async def _handle_workflow_task(self, address: str, task: Task) -> None:
+        if "query_id" in task:
+            await self._answer_query(address, task)
+            return
+        run_id = str(task["run_id"])
+        try:
+            runner, events = self._runner_for(task)
+            commands = runner.activate(events)
+        except Exception as error:  # fail the task: the server retries it (I4)
+            cause = ("NonDeterministicError" if isinstance(error, errors.NondeterminismError)
+                     else "WorkflowWorkerUnhandledFailure")
+            log.warning("workflow task of %s/%s failed: %r", task["workflow_id"], run_id, error)
+            await asyncio.sleep(_fail_backoff_s(int(task.get("attempt") or 1)))
+            await self._post("/api/v1/tasks/workflow/fail", {
+                "task_token": task["task_token"], "cause": cause,
+                "failure": errors.to_failure(error), "identity": self.identity})
+            return
+        try:
+            await self._post("/api/v1/tasks/workflow/complete", {
+                "task_token": task["task_token"], "commands": commands,
+                "identity": self.identity})
+        except errors.RPCError as error:
+            # Refused (stale, or new events arrived): the runner may be ahead of history.
+            log.info("completion of %s/%s refused: %s", task["workflow_id"], run_id, error)
+            return
+        self._keep(run_id, runner)
+
+    async def _answer_query(self, address: str, task: Task) -> None:
+        reply: dict[str, object] = {"query_id": task["query_id"]}
+        try:
+            reply["result"] = self._query(task)
+        except Exception as error:
+            reply["error"] = {"message": str(error), "type": type(error).__name__}
+        # Any node relays the answer to the node where the caller waits.
+        await self._post("/api/v1/tasks/query/respond", reply)
+
+    def _query(self, task: Task) -> object:
+        history: list[Task] = task["history"]
+        runner = self._cache.get(str(task["run_id"]))
+        if runner is None or runner.last_event_id != len(history):
+            runner = self._fresh_runner(task)  # a replay just for this query, never cached
+            runner.activate(history)
+        return runner.query(str(task["query_type"]), list(task.get("args") or []))
+
+    # -- activities --------------------------------------------------------------------------
+
+    async def _handle_activity_task(self, address: str, task: Task) -> None:
+        token = str(task["task_token"])
+        definition = self._activities.get(str(task["activity_type"]))
+        if definition is None:
+            await self._post("/api/v1/tasks/activity/fail", {"task_token": token, "failure": {
+                "message": f"activity type {task['activity_type']!r} is not registered with "
+                           f"this worker (known: {sorted(self._activities)})",
+                "type": "NotFoundError", "non_retryable": False}, "identity": self.identity})
+            return
+        attempt = asyncio.current_task()
+        assert attempt is not None
+        heartbeater = _Heartbeater(self, task, on_cancel=lambda: self._cancel_attempt(
+            attempt, definition.is_async))
+        context = ActivityContext(info=_activity_info(self, task), heartbeat=heartbeater.record)
+        heartbeater.context = context
+        sender = asyncio.create_task(heartbeater.run())
+        outcome: tuple[str, dict[str, object]]
+        try:
+            result = await self._invoke(definition, context, list(task.get("input") or []))
+            json.dumps(result)  # a result JSON cannot carry fails the attempt, not the worker
+            outcome = ("complete", {"result": result})
+        except asyncio.CancelledError:
+            if not context.cancel_requested:
+                outcome = ("fail", {"failure": {"message": "worker shut down",
+                                                "type": "WorkerShutdown",
+                                                "non_retryable": False}})
+            else:
+                outcome = ("canceled", {"details": None})
+            attempt.uncancel()
+        except Exception as error:
+            outcome = ("fail", {"failure": errors.to_failure(error)})
+        finally:
+            heartbeater.active = False
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+        await heartbeater.flush()  # the last details reach the next attempt (I4)
+        kind, body = outcome
+        await self._post(f"/api/v1/tasks/activity/{kind}",
+                         {"task_token": token, "identity": self.identity, **body})
+
+    def _cancel_attempt(self, attempt: asyncio.Task[None], is_async: bool) -> None:
+        if is_async:
+            attempt.cancel()
+        # A sync activity cannot be interrupted: it sees `activity.is_cancelled()`.
+
+    async def _invoke(self, definition: _activity.ActivityDefinition, context: ActivityContext,
+                      args: list[Any]) -> Any:
+        if definition.is_async:
+            with bind(context):
+                return await definition.fn(*args)
+        assert self._pool is not None, "activities run only while the worker runs"
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, contextvars.copy_context().run,
+                                          _call_bound, definition.fn, context, args)
+
+
+class _Stop(Exception):
+    """Ends the poller task group on shutdown."""
+
+
+def _fail_backoff_s(attempt: int) -> float:
+    if attempt <= 1:
+        return 0.0
+    exponent = min(attempt - 2, 16)  # bounded: 2**16 * 0.1 s is far above the cap already
+    backoff_s: float = WORKFLOW_TASK_FAIL_BACKOFF_S_MIN * 2.0 ** exponent
+    return min(WORKFLOW_TASK_FAIL_BACKOFF_S_MAX, backoff_s)
+
+
+def _call_bound(fn: Callable[..., Any], context: ActivityContext, args: list[Any]) -> Any:
+    with bind(context):
+        return fn(*args)
+
+
+def _timestamp(value: object) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def _millis(value: object) -> timedelta | None:
+    return timedelta(milliseconds=value) if isinstance(value, int) and value > 0 else None
+
+
+def _activity_info(worker: Worker, task: Task) -> ActivityInfo:
+    details = task.get("heartbeat_details")
+    return ActivityInfo(
+        activity_id=str(task["activity_id"]), activity_type=str(task["activity_type"]),
+        attempt=int(task["attempt"]), namespace=worker.client.namespace,
+        workflow_id=str(task["workflow_id"]), run_id=str(task["run_id"]),
+        workflow_type=str(task.get("workflow_type", "")),
+        task_queue=str(task.get("task_queue") or worker.task_queue),
+        task_token=str(task["task_token"]),
+        heartbeat_details=details if isinstance(details, list) else
+        ([] if details is None else [details]),
+        scheduled_time=_timestamp(task.get("scheduled_time")),
+        started_time=_timestamp(task.get("started_time")),
+        start_to_close_timeout=_millis(task.get("start_to_close_timeout_ms")),
+        heartbeat_timeout=_millis(task.get("heartbeat_timeout_ms")))
