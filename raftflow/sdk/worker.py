@@ -42,14 +42,15 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
 
 from raftflow.sdk import _http, errors
 from raftflow.sdk import activity as _activity
-from raftflow.sdk._activity_context import ActivityContext, ActivityInfo, bind
+from raftflow.sdk._activity_context import ActivityContext, bind
+from raftflow.sdk._activity_support import Heartbeater, activity_info, call_bound
 from raftflow.sdk._replay import WorkflowRunner
 from raftflow.sdk._replay.definition import definition_of
 from raftflow.sdk.client import Client
@@ -62,8 +63,6 @@ POLL_WAIT_MS = 20_000  # one long poll; the server allows up to 60 s
 POLLERS_PER_NODE = 2  # concurrent polls per node and task kind (one waits while one answers)
 POLL_BACKOFF_S_MIN = 0.2  # after a failed poll (node down), doubled per failure...
 POLL_BACKOFF_S_MAX = 5.0  # ... up to this
-HEARTBEAT_THROTTLE_S_MAX = 1.0  # send heartbeats at most this often (sooner learns cancel)
-HEARTBEAT_TIMEOUT_SHARE = 0.8  # ... and at 80 % of the heartbeat timeout if that is shorter
 GRACEFUL_SHUTDOWN_S_DEFAULT = 10.0
 # The server schedules the next attempt of a failed workflow task at once and records every
 # failure, so a broken deployment would spin and fill the history; the worker waits before
@@ -73,67 +72,6 @@ WORKFLOW_TASK_FAIL_BACKOFF_S_MIN = 0.1
 WORKFLOW_TASK_FAIL_BACKOFF_S_MAX = 5.0
 
 Task = dict[str, Any]
-
-
-class _Heartbeater:
-    """Sends an activity's latest heartbeat details, throttled, from a background task.
-
-    `record` may be called from the activity's thread; it never blocks.
-    """
-
-    def __init__(self, worker: Worker, task: Task, on_cancel: Callable[[], None]) -> None:
-        self._worker = worker
-        self._token = str(task["task_token"])
-        timeout_ms = task.get("heartbeat_timeout_ms")
-        self._throttle_s = HEARTBEAT_THROTTLE_S_MAX
-        if isinstance(timeout_ms, int) and timeout_ms > 0:
-            self._throttle_s = min(self._throttle_s, timeout_ms / 1000 * HEARTBEAT_TIMEOUT_SHARE)
-        self._loop = asyncio.get_running_loop()
-        self._pending: list[object] | None = None
-        self._wake = asyncio.Event()
-        self._on_cancel = on_cancel
-        self.context: ActivityContext | None = None
-        self.active = True  # False once the activity returned: nothing left to cancel
-
-    def record(self, details: list[object]) -> None:
-        self._loop.call_soon_threadsafe(self._set, details)
-
-    def _set(self, details: list[object]) -> None:
-        self._pending = details
-        self._wake.set()
-
-    async def run(self) -> None:
-        while True:
-            await self._wake.wait()
-            await self.flush()
-            await asyncio.sleep(self._throttle_s)
-
-    async def flush(self) -> None:
-        self._wake.clear()
-        details, self._pending = self._pending, None
-        if details is None:
-            return
-        try:
-            answer = await self._worker.client.transport.call(
-                "POST", "/api/v1/tasks/activity/heartbeat",
-                body={"task_token": self._token, "details": details})
-        except errors.RPCError as error:
-            if error.code in ("stale_task", "not_found", "workflow_not_running"):
-                self._cancel()  # the attempt is over on the server: stop the work
-                return
-            log.warning("heartbeat refused: %s", error)
-            return
-        except (aiohttp.ClientError, TimeoutError) as error:
-            log.warning("heartbeat not delivered: %r", error)
-            return
-        if isinstance(answer.body, dict) and answer.body.get("cancel_requested"):
-            self._cancel()
-
-    def _cancel(self) -> None:
-        if self.context is not None:
-            self.context.cancel_requested = True
-        if self.active:
-            self._on_cancel()
 
 
 class Worker:
@@ -388,9 +326,9 @@ class Worker:
             return
         attempt = asyncio.current_task()
         assert attempt is not None
-        heartbeater = _Heartbeater(self, task, on_cancel=lambda: self._cancel_attempt(
+        heartbeater = Heartbeater(self.client, task, on_cancel=lambda: self._cancel_attempt(
             attempt, definition.is_async))
-        context = ActivityContext(info=_activity_info(self, task), heartbeat=heartbeater.record)
+        context = ActivityContext(info=activity_info(task, self.client.namespace, self.task_queue), heartbeat=heartbeater.record)
         heartbeater.context = context
         sender = asyncio.create_task(heartbeater.run())
         outcome: tuple[str, dict[str, object]]
@@ -431,7 +369,7 @@ class Worker:
         assert self._pool is not None, "activities run only while the worker runs"
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, contextvars.copy_context().run,
-                                          _call_bound, definition.fn, context, args)
+                                          call_bound, definition.fn, context, args)
 
 
 class _Stop(Exception):
@@ -444,33 +382,3 @@ def _fail_backoff_s(attempt: int) -> float:
     exponent = min(attempt - 2, 16)  # bounded: 2**16 * 0.1 s is far above the cap already
     backoff_s: float = WORKFLOW_TASK_FAIL_BACKOFF_S_MIN * 2.0 ** exponent
     return min(WORKFLOW_TASK_FAIL_BACKOFF_S_MAX, backoff_s)
-
-
-def _call_bound(fn: Callable[..., Any], context: ActivityContext, args: list[Any]) -> Any:
-    with bind(context):
-        return fn(*args)
-
-
-def _timestamp(value: object) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
-
-
-def _millis(value: object) -> timedelta | None:
-    return timedelta(milliseconds=value) if isinstance(value, int) and value > 0 else None
-
-
-def _activity_info(worker: Worker, task: Task) -> ActivityInfo:
-    details = task.get("heartbeat_details")
-    return ActivityInfo(
-        activity_id=str(task["activity_id"]), activity_type=str(task["activity_type"]),
-        attempt=int(task["attempt"]), namespace=worker.client.namespace,
-        workflow_id=str(task["workflow_id"]), run_id=str(task["run_id"]),
-        workflow_type=str(task.get("workflow_type", "")),
-        task_queue=str(task.get("task_queue") or worker.task_queue),
-        task_token=str(task["task_token"]),
-        heartbeat_details=details if isinstance(details, list) else
-        ([] if details is None else [details]),
-        scheduled_time=_timestamp(task.get("scheduled_time")),
-        started_time=_timestamp(task.get("started_time")),
-        start_to_close_timeout=_millis(task.get("start_to_close_timeout_ms")),
-        heartbeat_timeout=_millis(task.get("heartbeat_timeout_ms")))

@@ -1,0 +1,115 @@
+"""What the worker needs to run one activity attempt: its info, its context, its heartbeats."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from raftflow.sdk import errors
+from raftflow.sdk._activity_context import ActivityContext, ActivityInfo, bind
+
+if TYPE_CHECKING:
+    from raftflow.sdk.client import Client
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_THROTTLE_S_MAX = 1.0  # send heartbeats at most this often (sooner learns cancel)
+HEARTBEAT_TIMEOUT_SHARE = 0.8  # ... and at 80 % of the heartbeat timeout if that is shorter
+
+Task = dict[str, Any]
+
+
+class Heartbeater:
+    """Sends an activity's latest heartbeat details, throttled, from a background task.
+
+    `record` may be called from the activity's thread; it never blocks.
+    """
+
+    def __init__(self, client: Client, task: Task, on_cancel: Callable[[], None]) -> None:
+        self._client = client
+        self._token = str(task["task_token"])
+        timeout_ms = task.get("heartbeat_timeout_ms")
+        self._throttle_s = HEARTBEAT_THROTTLE_S_MAX
+        if isinstance(timeout_ms, int) and timeout_ms > 0:
+            self._throttle_s = min(self._throttle_s, timeout_ms / 1000 * HEARTBEAT_TIMEOUT_SHARE)
+        self._loop = asyncio.get_running_loop()
+        self._pending: list[object] | None = None
+        self._wake = asyncio.Event()
+        self._on_cancel = on_cancel
+        self.context: ActivityContext | None = None
+        self.active = True  # False once the activity returned: nothing left to cancel
+
+    def record(self, details: list[object]) -> None:
+        self._loop.call_soon_threadsafe(self._set, details)
+
+    def _set(self, details: list[object]) -> None:
+        self._pending = details
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            await self.flush()
+            await asyncio.sleep(self._throttle_s)
+
+    async def flush(self) -> None:
+        self._wake.clear()
+        details, self._pending = self._pending, None
+        if details is None:
+            return
+        try:
+            answer = await self._client.transport.call(
+                "POST", "/api/v1/tasks/activity/heartbeat",
+                body={"task_token": self._token, "details": details})
+        except errors.RPCError as error:
+            if error.code in ("stale_task", "not_found", "workflow_not_running"):
+                self._cancel()  # the attempt is over on the server: stop the work
+                return
+            log.warning("heartbeat refused: %s", error)
+            return
+        except (aiohttp.ClientError, TimeoutError) as error:
+            log.warning("heartbeat not delivered: %r", error)
+            return
+        if isinstance(answer.body, dict) and answer.body.get("cancel_requested"):
+            self._cancel()
+
+    def _cancel(self) -> None:
+        if self.context is not None:
+            self.context.cancel_requested = True
+        if self.active:
+            self._on_cancel()
+
+
+def call_bound(fn: Callable[..., Any], context: ActivityContext, args: list[Any]) -> Any:
+    with bind(context):
+        return fn(*args)
+
+
+def _timestamp(value: object) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def _millis(value: object) -> timedelta | None:
+    return timedelta(milliseconds=value) if isinstance(value, int) and value > 0 else None
+
+
+def activity_info(task: Task, namespace: str, task_queue: str) -> ActivityInfo:
+    details = task.get("heartbeat_details")
+    return ActivityInfo(
+        activity_id=str(task["activity_id"]), activity_type=str(task["activity_type"]),
+        attempt=int(task["attempt"]), namespace=namespace,
+        workflow_id=str(task["workflow_id"]), run_id=str(task["run_id"]),
+        workflow_type=str(task.get("workflow_type", "")),
+        task_queue=str(task.get("task_queue") or task_queue),
+        task_token=str(task["task_token"]),
+        heartbeat_details=details if isinstance(details, list) else
+        ([] if details is None else [details]),
+        scheduled_time=_timestamp(task.get("scheduled_time")),
+        started_time=_timestamp(task.get("started_time")),
+        start_to_close_timeout=_millis(task.get("start_to_close_timeout_ms")),
+        heartbeat_timeout=_millis(task.get("heartbeat_timeout_ms")))
