@@ -308,6 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
     signal.add_argument("--request-id", default=None, help="idempotency key (default: random)")
     terminate = _workflow_parser(wf, "terminate", _workflow_terminate, "terminate a workflow")
     terminate.add_argument("--reason", default="", help="recorded in the history")
+    replay = wf.add_parser("replay", help="replay a saved history against current code")
+    replay.add_argument("--history", required=True, help="JSON file (raftflow workflow show --json)")
+    replay.add_argument("--workflows", required=True, nargs="+", metavar="MODULE:CLASS",
+                        help="workflow classes to replay with")
+    replay.add_argument("--json", action="store_true", help="print one JSON object")
+    replay.set_defaults(server=("raftflow.sdk.replayer", "run_cli"))
     listing = _workflow_parser(wf, "list", _workflow_list, "list workflows")
     listing.add_argument("--status", default=None, help="only workflows in this status")
     listing.add_argument("--limit", type=int, default=100)
