@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TextIO
 
 from raftflow.bench.options import add_starts_arguments
+from raftflow.bench.workflows import add_arguments as add_workflows_arguments
 from raftflow.cluster.config import ClusterConfig, resolve_config
 
 ADDRESS_DEFAULT = "http://127.0.0.1:8080"
@@ -318,8 +319,11 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--status", default=None, help="only workflows in this status")
     listing.add_argument("--limit", type=int, default=100)
 
-    bench = commands.add_parser("bench", help="measure a cluster's throughput and latency")
-    bench_commands = bench.add_subparsers(dest="bench_command", required=True)
+    bench = commands.add_parser(
+        "bench", help="measure a cluster: workflows/s (default) or `bench starts`")
+    add_workflows_arguments(bench)
+    bench.set_defaults(server=("raftflow.bench.workflows", "run_cli"))
+    bench_commands = bench.add_subparsers(dest="bench_command", required=False)
     starts = bench_commands.add_parser("starts", help="workflow starts per second over HTTP")
     add_starts_arguments(starts)
     starts.set_defaults(server=("raftflow.bench.starts", "run_cli"))
