@@ -15,6 +15,7 @@ import math
 
 from aiohttp import web
 
+from raftflow.actors.errors import NotLeaderError
 from raftflow.protocol.errors import ErrorCode, RaftflowError, http_status
 
 __all__ = [
@@ -34,8 +35,6 @@ __all__ = [
 ]
 
 RETRY_AFTER_S_DEFAULT = 1.0
-# A leader election takes 0.3-0.9 s here (DESIGN §8), so one second is enough to find the new one.
-NOT_LEADER_RETRY_AFTER_S = 1.0
 _STATUSES_WITH_RETRY_AFTER = frozenset({429, 503})
 
 
@@ -84,17 +83,6 @@ class OverloadedError(RaftflowError):
         self.retry_after_s = retry_after_s
 
 
-class NotLeaderError(RaftflowError):
-    """503 + Retry-After: this node does not lead the shard and could not forward the call."""
-
-    def __init__(self, message: str, leader: str | None = None,
-                 retry_after_s: float = NOT_LEADER_RETRY_AFTER_S) -> None:
-        assert retry_after_s > 0
-        super().__init__(ErrorCode.NOT_LEADER, message)
-        self.leader = leader
-        self.retry_after_s = retry_after_s
-
-
 class DeadlineExceededError(RaftflowError):
     """504: the call's deadline passed first; the change may still be applied (idempotent retry)."""
 
@@ -123,7 +111,7 @@ def error_for_code(code: ErrorCode, message: str, field: str | None = None) -> R
         case ErrorCode.OVERLOADED:
             return OverloadedError(message)
         case ErrorCode.NOT_LEADER:
-            return NotLeaderError(message)
+            return NotLeaderError(None, message)
         case ErrorCode.TIMEOUT:
             return DeadlineExceededError(message)
         case ErrorCode.INTERNAL:

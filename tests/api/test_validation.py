@@ -139,7 +139,7 @@ def test_body_and_query_helpers() -> None:
         (InvalidArgumentError("bad", field="x"), 400, None),
         (ConflictError(ErrorCode.WORKFLOW_ALREADY_STARTED, "dup"), 409, None),
         (OverloadedError("full", retry_after_s=2.5), 503, "3"),
-        (NotLeaderError("moved", leader="n2"), 503, "1"),
+        (NotLeaderError(3, "moved"), 503, "1"),
         (DeadlineExceededError("slow"), 504, None),
     ],
 )
