@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from enum import Enum
 
 import msgpack
@@ -177,6 +177,20 @@ def encode_proposal(proposal: c.Proposal) -> bytes:
     assert isinstance(proposal, c.Proposal), type(proposal)
     assert proposal.seq >= 0 and proposal.incarnation >= 0, proposal
     return PROTOCOL.pack(proposal)
+
+
+_PACKER = msgpack.Packer(use_bin_type=True)
+
+
+def encode_proposal_parts(*, proposer: str, incarnation: int, seq: int,
+                          encoded_commands: Sequence[bytes]) -> bytes:
+    """The bytes of `encode_proposal(Proposal(...))` built from commands already encoded with
+    `encode_command`, so the proposer encodes each command once (it sizes batches by them)."""
+    assert seq >= 0 and incarnation >= 0, (seq, incarnation)
+    pack = _PACKER.pack
+    return b"".join((_PACKER.pack_array_header(5), pack(c.Proposal.__name__), pack(proposer),
+                     pack(incarnation), pack(seq),
+                     _PACKER.pack_array_header(len(encoded_commands)), *encoded_commands))
 
 
 def decode_proposal(data: bytes) -> c.Proposal:

@@ -27,7 +27,7 @@ from typing import Protocol, TypeVar
 from raftflow.actors import limits
 from raftflow.actors.errors import NotLeaderError, ProposalTimeoutError
 from raftflow.actors.mailbox import Mailbox
-from raftflow.protocol.codec import decode_proposal, encode_command, encode_proposal
+from raftflow.protocol.codec import decode_proposal, encode_command, encode_proposal_parts
 from raftflow.protocol.commands import Barrier, Command, FireTimers, Proposal
 from raftflow.protocol.effects import ArmTimer, Effect
 from raftflow.protocol.errors import ErrorCode, RaftflowError
@@ -50,15 +50,6 @@ _TIMER_RETRY_S = 0.1
 
 # Room in a log entry for the proposal's own fields (tag, proposer, incarnation, seq, list).
 _PROPOSAL_OVERHEAD_BYTES = 4096
-
-
-def encoded_bytes(command: Command) -> int:
-    """A command's size inside a log entry. Entries above raftlog's PROPOSAL_BYTES_MAX are
-    refused, so batches are cut by it (msgpack is fast: cheaper than estimating)."""
-    try:
-        return len(encode_command(command))
-    except (TypeError, ValueError, OverflowError):
-        return raftlog_limits.PROPOSAL_BYTES_MAX  # alone in its batch, which `_drain` fails
 
 
 def wall_clock_ms() -> int:
@@ -117,10 +108,13 @@ class ShardActor:
         self._clock = clock
         self._state = ShardState.empty(shard)
         self._log: ReplicatedLog | None = None
-        self._mailbox: Mailbox[Command, Result] = Mailbox(
+        # The mailbox holds commands already encoded for the log: each is encoded once, at
+        # submit, and batches are cut by those exact sizes (entries above the log's limit are
+        # refused by the Raft group).
+        self._mailbox: Mailbox[bytes, Result] = Mailbox(
             shard=shard, commands_max=limits.MAILBOX_COMMANDS_MAX,
             batch_max=limits.BATCH_COMMANDS_MAX, in_flight_max=limits.PROPOSALS_IN_FLIGHT_MAX,
-            timeout_s=limits.PROPOSAL_TIMEOUT_S, size_of=encoded_bytes,
+            timeout_s=limits.PROPOSAL_TIMEOUT_S, size_of=len,
             batch_bytes_max=raftlog_limits.PROPOSAL_BYTES_MAX - _PROPOSAL_OVERHEAD_BYTES)
         self._drain_scheduled = False
         self._leader_term: int | None = None  # set while this replica leads
@@ -155,7 +149,17 @@ class ShardActor:
         assert self._log is not None
         if not self._log.is_leader():
             raise NotLeaderError(self.shard)
-        future = self._mailbox.put(command)
+        try:
+            encoded = encode_command(command)
+        except (TypeError, ValueError, OverflowError) as error:
+            # A value the codec refuses slipped past validation (a bug upstream): fail this
+            # command alone, at once; nothing batched with it is affected.
+            log.exception("shard %d: cannot encode a command", self.shard)
+            failed: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+            failed.set_exception(RaftflowError(
+                ErrorCode.INTERNAL, f"shard {self.shard} could not encode a command: {error}"))
+            return failed
+        future = self._mailbox.put(encoded)
         self._schedule_drain()
         return future
 
@@ -183,17 +187,8 @@ class ShardActor:
         assert self._log is not None
         while (batch := self._mailbox.take_batch()) is not None:
             seq, commands = batch
-            proposal = Proposal(proposer=self._node_id, incarnation=self._incarnation, seq=seq,
-                                commands=tuple(commands))
-            try:
-                data = encode_proposal(proposal)
-            except (TypeError, ValueError, OverflowError) as error:
-                # A value the codec refuses slipped past validation (a bug upstream). Answer
-                # this batch at once instead of parking it until its deadline; keep draining.
-                log.exception("shard %d: cannot encode proposal %d", self.shard, seq)
-                self._mailbox.fail(seq, RaftflowError(
-                    ErrorCode.INTERNAL, f"shard {self.shard} could not encode a command: {error}"))
-                continue
+            data = encode_proposal_parts(proposer=self._node_id, incarnation=self._incarnation,
+                                         seq=seq, encoded_commands=commands)
             self.stats.proposals += 1
             self.stats.commands += len(commands)
             self._log.propose(data, partial(self._proposal_failed, seq))
@@ -276,7 +271,7 @@ class ShardActor:
         if self._leader_term != term or self._log is None or not self._log.is_leader():
             return
         barrier = Barrier(now_ms=self._clock(), leader_node=self._node_id, term=term)
-        future = self._mailbox.put(barrier)
+        future = self._mailbox.put(encode_command(barrier))
         future.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
         self._schedule_drain()
 
