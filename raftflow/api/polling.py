@@ -24,7 +24,6 @@ from typing import Protocol
 
 import aiohttp
 
-from raftflow.actors.errors import NotLeaderError
 from raftflow.api.render import JsonValue, activity_task_json, workflow_task_json
 from raftflow.api.routing import FORWARDED_HEADER, ShardDirectory
 from raftflow.protocol.commands import (
@@ -134,7 +133,7 @@ class TaskPoller:
                 result = await actor.execute(RecordActivityTaskStarted(attempt=d.attempt, **common))  # type: ignore[arg-type]
             else:
                 result = await actor.execute(RecordWorkflowTaskStarted(**common))  # type: ignore[arg-type]
-        except (NotLeaderError, RaftflowError):
+        except RaftflowError:  # not leader any more, overloaded, timed out
             return None
         if isinstance(result, WorkflowTaskStartedResult | ActivityTaskStartedResult):
             if self._metrics is not None:
