@@ -19,6 +19,7 @@ from raftflow.api.validation import (
 )
 from raftflow.protocol.commands import IdReusePolicy
 from raftflow.protocol.results import WorkflowStatus
+from raftflow.shards.core.limits import EAGER_ACTIVITIES_MAX
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "1"
@@ -131,7 +132,10 @@ def _worker_schemas() -> dict[str, Schema]:
     return {
         "PollRequest": _object(
             ("identity",), identity=_string(),
-            wait_ms={**_count(), "description": "Long-poll wait, capped by the server."}),
+            wait_ms={**_count(), "description": "Long-poll wait, capped by the server."},
+            sticky_queue={**_string(), "description": (
+                "This worker's sticky queue: a workflow task of a run whose last task this "
+                "worker completed carries only the events it has not seen.")}),
         "WorkflowTask": _object(
             ("task_token", "workflow_id", "run_id", "workflow_type", "history"),
             task_token=_token(), namespace=_id(), workflow_id=_id(), run_id=_id(),
@@ -152,6 +156,12 @@ def _worker_schemas() -> dict[str, Schema]:
         "Failure": failure,
         "CompleteWorkflowTaskRequest": _object(
             ("task_token", "commands"), task_token=_token(), identity=_string(),
+            sticky_queue={**_string(), "description": "This worker keeps the run replayed."},
+            eager_task_queue={**_string(), "description": (
+                "Activities scheduled on this queue are started for this worker in the same "
+                "commit and returned in activity_tasks.")},
+            eager_activities_max={"type": "integer", "minimum": 0,
+                                  "maximum": EAGER_ACTIVITIES_MAX},
             commands={"type": "array", "items": _object(
                 ("command_type",), command_type={"type": "string", "enum": [
                     "ScheduleActivityTask", "RequestCancelActivityTask", "StartTimer",
@@ -162,8 +172,15 @@ def _worker_schemas() -> dict[str, Schema]:
         "FailWorkflowTaskRequest": _object(("task_token", "cause"), task_token=_token(),
                                            cause=_string(), failure=_ref("Failure"),
                                            identity=_string()),
-        "CompleteActivityTaskRequest": _object(("task_token",), task_token=_token(),
-                                               result=any_json, identity=_string()),
+        "CompleteActivityTaskRequest": _object(
+            ("task_token",), task_token=_token(), result=any_json, identity=_string(),
+            eager_task_queue={**_string(), "description": (
+                "If the completion schedules the run's next workflow task on this queue, it "
+                "is started for this worker and returned in workflow_task.")},
+            sticky_queue=_string()),
+        "CompleteWorkflowTaskResponse": _object(
+            (), activity_tasks={"type": "array", "items": _ref("ActivityTask")}),
+        "CompleteActivityTaskResponse": _object((), workflow_task=_ref("WorkflowTask")),
         "FailActivityTaskRequest": _object(("task_token", "failure"), task_token=_token(),
                                            failure=_ref("Failure"), identity=_string()),
         "ActivityTaskCanceledRequest": _object(("task_token",), task_token=_token(),
@@ -278,11 +295,13 @@ def _paths() -> dict[str, Schema]:
         queues + "/workflow-tasks/poll": poll("workflow", "WorkflowTask"),
         queues + "/activity-tasks/poll": poll("activity", "ActivityTask"),
         "/api/v1/tasks/workflow/complete": respond("Complete a workflow task with commands",
-                                                   "CompleteWorkflowTaskRequest"),
+                                                   "CompleteWorkflowTaskRequest",
+                                                   "CompleteWorkflowTaskResponse"),
         "/api/v1/tasks/workflow/fail": respond("Fail a workflow task",
                                                "FailWorkflowTaskRequest"),
         "/api/v1/tasks/activity/complete": respond("Complete an activity task",
-                                                   "CompleteActivityTaskRequest"),
+                                                   "CompleteActivityTaskRequest",
+                                                   "CompleteActivityTaskResponse"),
         "/api/v1/tasks/activity/fail": respond("Fail an activity task (retried by policy)",
                                                "FailActivityTaskRequest"),
         "/api/v1/tasks/activity/canceled": respond("Report an activity canceled",

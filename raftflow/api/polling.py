@@ -19,6 +19,7 @@ import contextlib
 import time
 import uuid
 from collections import deque
+from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
 
@@ -50,6 +51,15 @@ class DispatchCounter(Protocol):
 QueueKey = tuple[str, str, TaskKind]
 
 
+@dataclass(frozen=True, slots=True)
+class Poller:
+    """Who polls: the worker's identity and its sticky queue (which decides whether a workflow
+    task carries the whole history or only the events that worker has not seen)."""
+
+    identity: str
+    sticky_queue: str = ""
+
+
 class TaskPoller:
     def __init__(self, directory: ShardDirectory, matcher: Matcher,
                  session: aiohttp.ClientSession, metrics: DispatchCounter | None = None) -> None:
@@ -68,17 +78,17 @@ class TaskPoller:
                 await claim
 
     async def poll_cluster(self, namespace: str, task_queue: str, kind: TaskKind,
-                           identity: str, timeout_s: float) -> Task | None:
+                           worker: Poller, timeout_s: float) -> Task | None:
         buffered = self._take_buffered((namespace, task_queue, kind))
         if buffered is not None:
             return buffered
         attempts = [asyncio.ensure_future(
-            self.poll_local(namespace, task_queue, kind, identity, timeout_s))]
+            self.poll_local(namespace, task_queue, kind, worker, timeout_s))]
         for node_id in self._directory.node_ids():
             address = self._directory.http_address(node_id)
             if node_id != self._directory.node_id and address is not None:
                 attempts.append(asyncio.ensure_future(self._poll_remote(
-                    address, namespace, task_queue, kind, identity, timeout_s)))
+                    address, namespace, task_queue, kind, worker, timeout_s)))
         try:
             pending = set(attempts)
             while pending:
@@ -93,7 +103,7 @@ class TaskPoller:
             for attempt in attempts:
                 attempt.cancel()  # a task claimed meanwhile lands in the buffer (poll_local)
 
-    async def poll_local(self, namespace: str, task_queue: str, kind: TaskKind, identity: str,
+    async def poll_local(self, namespace: str, task_queue: str, kind: TaskKind, worker: Poller,
                          timeout_s: float) -> Task | None:
         """A task from the shards this node leads, waiting up to `timeout_s`."""
         key = (namespace, task_queue, kind)
@@ -107,7 +117,7 @@ class TaskPoller:
                 return None
             if isinstance(ready, QueryTask):
                 return ready.payload  # not durable, nothing to commit
-            claim = asyncio.ensure_future(self._claim(ready, identity))
+            claim = asyncio.ensure_future(self._claim(ready, worker))
             self._claims.add(claim)
             claim.add_done_callback(self._claims.discard)
             try:
@@ -119,7 +129,7 @@ class TaskPoller:
                 return task
         return None
 
-    async def _claim(self, ready: ReadyTask, identity: str) -> Task | None:
+    async def _claim(self, ready: ReadyTask, worker: Poller) -> Task | None:
         """Commit the hand-out; None when the dispatch went stale or the shard moved."""
         actor = self._directory.actor(ready.shard)
         if actor is None:
@@ -127,12 +137,13 @@ class TaskPoller:
         d = ready.dispatch
         common = dict(now_ms=actor.now_ms(), namespace=d.namespace, workflow_id=d.workflow_id,
                       run_id=d.run_id, scheduled_event_id=d.scheduled_event_id,
-                      identity=identity, request_id=uuid.uuid4().hex)
+                      identity=worker.identity, request_id=uuid.uuid4().hex)
         try:
             if isinstance(d, DispatchActivityTask):
                 result = await actor.execute(RecordActivityTaskStarted(attempt=d.attempt, **common))  # type: ignore[arg-type]
             else:
-                result = await actor.execute(RecordWorkflowTaskStarted(**common))  # type: ignore[arg-type]
+                result = await actor.execute(RecordWorkflowTaskStarted(
+                    sticky_queue=worker.sticky_queue, **common))  # type: ignore[arg-type]
         except RaftflowError:  # not leader any more, overloaded, timed out
             return None
         if isinstance(result, WorkflowTaskStartedResult | ActivityTaskStartedResult):
@@ -144,10 +155,11 @@ class TaskPoller:
         return None  # Rejected: stale dispatch (already started, closed, superseded)
 
     async def _poll_remote(self, address: str, namespace: str, task_queue: str, kind: TaskKind,
-                           identity: str, timeout_s: float) -> Task | None:
+                           worker: Poller, timeout_s: float) -> Task | None:
         url = (f"{address}/api/v1/namespaces/{namespace}/task-queues/{task_queue}/"
                f"{kind.value}-tasks/poll?local=1")
-        body = {"identity": identity, "wait_ms": int(timeout_s * 1000)}
+        body = {"identity": worker.identity, "sticky_queue": worker.sticky_queue,
+                "wait_ms": int(timeout_s * 1000)}
         try:
             async with self._session.post(
                 url, json=body, headers={FORWARDED_HEADER: self._directory.node_id},

@@ -6,8 +6,8 @@ from aiohttp import web
 
 from raftflow.api import validation as v
 from raftflow.api.errors import InvalidArgumentError, error_for_code
-from raftflow.api.polling import POLL_TIMEOUT_S_MAX, TaskPoller
-from raftflow.api.render import decode_token
+from raftflow.api.polling import POLL_TIMEOUT_S_MAX, Poller, TaskPoller
+from raftflow.api.render import activity_task_json, decode_token, workflow_task_json
 from raftflow.api.routing import FORWARDED_HEADER
 from raftflow.api.task_bodies import parse_commands, parse_failure
 from raftflow.api.workflow_handlers import GATEWAY_KEY
@@ -23,12 +23,20 @@ from raftflow.protocol.commands import (
     TaskKind,
     TaskToken,
 )
-from raftflow.protocol.results import HeartbeatResult, Rejected
+from raftflow.protocol.results import (
+    ActivityTaskCompletedResult,
+    HeartbeatResult,
+    Rejected,
+    WorkflowTaskCompletedResult,
+)
+from raftflow.shards.core.limits import EAGER_ACTIVITIES_MAX
 
 POLLER_KEY: web.AppKey[TaskPoller] = web.AppKey("poller", TaskPoller)
 
 POLL = v.BodySchema(name="poll", fields=(
     v.FieldRule(name="identity", kind=v.FieldKind.STRING, required=False, length_max=v.NAME_LENGTH_MAX),
+    v.FieldRule(name="sticky_queue", kind=v.FieldKind.STRING, required=False,
+                length_max=v.NAME_LENGTH_MAX),
     v.FieldRule(name="wait_ms", kind=v.FieldKind.INTEGER, required=False, minimum=0,
                 maximum=int(POLL_TIMEOUT_S_MAX * 1000)),
 ))
@@ -49,13 +57,14 @@ async def _poll(request: web.Request, kind: TaskKind) -> web.StreamResponse:
     task_queue = v.check_path_id("task_queue", request.match_info["task_queue"])
     body = v.validate(POLL, v.parse_json_body(await request.read()))
     identity = body.optional_string("identity") or request.remote or ""
+    worker = Poller(identity=identity, sticky_queue=body.optional_string("sticky_queue") or "")
     wait_ms = body.optional_integer("wait_ms")
     timeout_s = (POLL_TIMEOUT_MS_DEFAULT if wait_ms is None else wait_ms) / 1000
     local_only = request.query.get("local") == "1" or bool(request.headers.get(FORWARDED_HEADER))
     if local_only:
-        task = await poller.poll_local(namespace, task_queue, kind, identity, timeout_s)
+        task = await poller.poll_local(namespace, task_queue, kind, worker, timeout_s)
     else:
-        task = await poller.poll_cluster(namespace, task_queue, kind, identity, timeout_s)
+        task = await poller.poll_cluster(namespace, task_queue, kind, worker, timeout_s)
     if task is None:
         return web.Response(status=204)  # nothing within the wait: the worker polls again
     return web.json_response(task)
@@ -91,15 +100,28 @@ async def _answer(request: web.Request, token: TaskToken, command: Command,
     result = await _execute(request, token, command)
     if isinstance(result, web.StreamResponse):
         return result
+    # Tasks started eagerly for this worker in the same commit ride on the answer.
+    if isinstance(result, WorkflowTaskCompletedResult):
+        return web.json_response(
+            {"activity_tasks": [activity_task_json(t) for t in result.activity_tasks]})
+    if isinstance(result, ActivityTaskCompletedResult) and result.workflow_task is not None:
+        return web.json_response({"workflow_task": workflow_task_json(result.workflow_task)})
     return web.json_response({})
 
 
 async def complete_workflow_task(request: web.Request) -> web.StreamResponse:
     token, body = await _respond(request, TaskKind.WORKFLOW)
     commands = parse_commands(body.get("commands"))
+    eager_max = body.get("eager_activities_max", 0)
+    if type(eager_max) is not int or not 0 <= eager_max <= EAGER_ACTIVITIES_MAX:
+        raise InvalidArgumentError(
+            f"field 'eager_activities_max': must be an integer in [0, {EAGER_ACTIVITIES_MAX}]",
+            "eager_activities_max")
     now = request.app[GATEWAY_KEY].now_ms()
     return await _answer(request, token, RespondWorkflowTaskCompleted(
-        now_ms=now, token=token, commands=commands, identity=_identity(body)))
+        now_ms=now, token=token, commands=commands, identity=_identity(body),
+        sticky_queue=_queue_name(body, "sticky_queue"),
+        eager_task_queue=_queue_name(body, "eager_task_queue"), eager_activities_max=eager_max))
 
 
 async def fail_workflow_task(request: web.Request) -> web.StreamResponse:
@@ -118,7 +140,9 @@ async def complete_activity_task(request: web.Request) -> web.StreamResponse:
     result = v.encode_payload(body.get("result"), field="result")
     now = request.app[GATEWAY_KEY].now_ms()
     return await _answer(request, token, RespondActivityTaskCompleted(
-        now_ms=now, token=token, result=result, identity=_identity(body)))
+        now_ms=now, token=token, result=result, identity=_identity(body),
+        eager_task_queue=_queue_name(body, "eager_task_queue"),
+        sticky_queue=_queue_name(body, "sticky_queue")))
 
 
 async def fail_activity_task(request: web.Request) -> web.StreamResponse:
@@ -147,6 +171,16 @@ async def heartbeat_activity_task(request: web.Request) -> web.StreamResponse:
         return result
     assert isinstance(result, HeartbeatResult), result
     return web.json_response({"cancel_requested": result.cancel_requested})
+
+
+def _queue_name(body: dict[str, object], name: str) -> str:
+    value = body.get(name, "")
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > v.NAME_LENGTH_MAX:
+        raise InvalidArgumentError(
+            f"field '{name}': must be a string of at most {v.NAME_LENGTH_MAX} characters", name)
+    return value
 
 
 def _identity(body: dict[str, object]) -> str:

@@ -163,7 +163,8 @@ PROTOCOL_CLASSES: tuple[type, ...] = (
     HistoryEvent,
     e.DispatchWorkflowTask, e.DispatchActivityTask, e.ArmTimer, e.WorkflowClosed,
     r.Ack, r.Rejected, r.WorkflowStartedResult, r.WorkflowTaskInfo, r.WorkflowTaskStartedResult,
-    r.ActivityTaskInfo, r.ActivityTaskStartedResult, r.HeartbeatResult, r.WorkflowDescription,
+    r.ActivityTaskInfo, r.ActivityTaskStartedResult, r.WorkflowTaskCompletedResult,
+    r.ActivityTaskCompletedResult, r.HeartbeatResult, r.WorkflowDescription,
 )
 
 PROTOCOL = SchemaCodec(PROTOCOL_CLASSES)

@@ -202,6 +202,9 @@ class RecordWorkflowTaskStarted:
     scheduled_event_id: int
     identity: str = ""
     request_id: str
+    # The poller's sticky queue (one per worker process): when it is the one that completed
+    # the run's last task, the task carries only the events that worker has not seen.
+    sticky_queue: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -210,6 +213,13 @@ class RespondWorkflowTaskCompleted:
     token: TaskToken
     commands: tuple[WorkflowCommand, ...] = ()
     identity: str = ""
+    # Sticky execution: the completing worker keeps the replayed run under this queue name.
+    sticky_queue: str = ""
+    # Eager activities: up to `eager_activities_max` of the activities these commands schedule
+    # on `eager_task_queue` are started for the completing worker in the same commit and
+    # returned in the answer (Temporal's eager activity execution), saving a poll and a commit.
+    eager_task_queue: str = ""
+    eager_activities_max: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -239,6 +249,11 @@ class RespondActivityTaskCompleted:
     token: TaskToken
     result: bytes = b""
     identity: str = ""
+    # Eager workflow task: if the completion schedules the run's next workflow task on
+    # `eager_task_queue`, it is started for this worker in the same commit and returned; the
+    # worker's sticky queue decides whether the task carries the full history or only new events.
+    eager_task_queue: str = ""
+    sticky_queue: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -48,8 +48,10 @@ class WorkflowStartedResult:
 class WorkflowTaskInfo:
     """Everything a worker needs to run one workflow task.
 
-    `history` holds every event of the run up to and including this task's WorkflowTaskStarted;
-    events after `previous_started_event_id` are new to a worker that kept the replayed state.
+    `history` holds the events of the run up to and including this task's WorkflowTaskStarted,
+    starting at `history[0].event_id`: event 1 (the full history), or, for the sticky worker
+    that completed the previous task, the event after `previous_started_event_id` (only the
+    events that worker has not seen).
     """
 
     token: TaskToken
@@ -99,6 +101,20 @@ class ActivityTaskStartedResult:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WorkflowTaskCompletedResult:
+    """The activities started eagerly for the completing worker (may be empty)."""
+
+    activity_tasks: tuple[ActivityTaskInfo, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActivityTaskCompletedResult:
+    """The run's next workflow task, started eagerly for the completing worker, if any."""
+
+    workflow_task: WorkflowTaskInfo | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HeartbeatResult:
     cancel_requested: bool
 
@@ -109,6 +125,8 @@ Result = (
     | WorkflowStartedResult
     | WorkflowTaskStartedResult
     | ActivityTaskStartedResult
+    | WorkflowTaskCompletedResult
+    | ActivityTaskCompletedResult
     | HeartbeatResult
 )
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Callable
+from concurrent.futures import Executor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +16,7 @@ from raftflow.sdk import errors
 from raftflow.sdk._activity_context import ActivityContext, ActivityInfo, bind
 
 if TYPE_CHECKING:
+    from raftflow.sdk.activity import ActivityDefinition
     from raftflow.sdk.client import Client
 
 log = logging.getLogger(__name__)
@@ -113,3 +116,14 @@ def activity_info(task: Task, namespace: str, task_queue: str) -> ActivityInfo:
         started_time=_timestamp(task.get("started_time")),
         start_to_close_timeout=_millis(task.get("start_to_close_timeout_ms")),
         heartbeat_timeout=_millis(task.get("heartbeat_timeout_ms")))
+
+
+async def invoke(definition: ActivityDefinition, context: ActivityContext, args: list[Any],
+                 pool: Executor) -> Any:
+    """Run one attempt in its activity context: `async def` on the loop, `def` in the pool."""
+    if definition.is_async:
+        with bind(context):
+            return await definition.fn(*args)
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(pool, contextvars.copy_context().run,
+                                      call_bound, definition.fn, context, args)

@@ -5,17 +5,19 @@
 
 Theory of operation. A task is ready only on its shard's leader, so the worker long-polls
 every node (the client's addresses and the nodes `/api/v1/cluster/status` lists at start-up)
-with `?local=1` (no fan-out on the server, one hop per task). Slots bound
-the work: a poller takes a slot before it polls, so a task is never taken that cannot start
-at once, and the slot is given back when the task is answered.
+with `?local=1` (one hop per task; `_worker_policy.poll_plan`). Slots bound the work: a
+poller takes a slot before it polls, so a task is never taken that cannot start at once.
 
-Workflow tasks: the worker keeps a bounded LRU of `WorkflowRunner`s by run id and feeds a
-cached runner only the events after `runner.last_event_id` (sticky in the worker); a cache
-miss, or a history whose ids do not continue the runner's, replays the whole history. Any
-error while running the code (a bug, `NondeterminismError`) fails the workflow task (the
-server retries it) and drops the runner. Runners run on the worker's event loop, never in a
-thread: activation is short pure code, and one thread means a runner is never used by a
-workflow task and a query at the same time.
+Eager tasks: a workflow task completion asks the server to start, in the same commit, the
+activities it schedules that this worker can run (slots reserved first), and an activity
+completion asks for the workflow task it schedules; both arrive in the answer, skipping a poll
+and a commit each. Answers go to the node the task came from (it leads the shard).
+
+Workflow tasks: replayed runs stay in a bounded cache (`_runner_cache`); the server sends this
+worker (its `sticky_queue`) only new events for runs it completed last. Any error while running
+the code (a bug, `NondeterminismError`) fails the workflow task (the server retries it) and
+drops the runner. Runners run on the worker's event loop, never in a thread, so a runner is
+never used by a workflow task and a query at the same time.
 
 Query tasks arrive on the workflow-task poll (they carry `query_id`): answered from the cached
 runner when it has seen exactly the query's history, else from a fresh replay.
@@ -33,13 +35,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import json
 import logging
 import os
 import socket
 import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -49,27 +49,24 @@ import aiohttp
 
 from raftflow.sdk import _http, errors
 from raftflow.sdk import activity as _activity
-from raftflow.sdk._activity_context import ActivityContext, bind
-from raftflow.sdk._activity_support import Heartbeater, activity_info, call_bound
-from raftflow.sdk._replay import WorkflowRunner
+from raftflow.sdk._activity_context import ActivityContext
+from raftflow.sdk._activity_support import Heartbeater, activity_info, invoke
 from raftflow.sdk._replay.definition import definition_of
+from raftflow.sdk._runner_cache import RunnerCache
+from raftflow.sdk._worker_policy import (
+    GRACEFUL_SHUTDOWN_S_DEFAULT,
+    POLL_BACKOFF_S_MAX,
+    POLL_BACKOFF_S_MIN,
+    POLL_WAIT_MS,
+    eager_activities_wanted,
+    fail_backoff_s,
+    poll_plan,
+)
 from raftflow.sdk.client import Client
 
 __all__ = ["Worker"]
 
 log = logging.getLogger(__name__)
-
-POLL_WAIT_MS = 20_000  # one long poll; the server allows up to 60 s
-POLLERS_PER_NODE = 8  # concurrent polls per node and task kind (2 capped `raftflow bench` at 26/s)
-POLL_BACKOFF_S_MIN = 0.2  # after a failed poll (node down), doubled per failure...
-POLL_BACKOFF_S_MAX = 5.0  # ... up to this
-GRACEFUL_SHUTDOWN_S_DEFAULT = 10.0
-# The server schedules the next attempt of a failed workflow task at once and records every
-# failure, so a broken deployment would spin and fill the history; the worker waits before
-# reporting a repeated failure: 0.1 s at attempt 2, doubled per attempt, up to this (which is
-# below the default 10 s workflow task timeout, so the wait never turns into a time-out).
-WORKFLOW_TASK_FAIL_BACKOFF_S_MIN = 0.1
-WORKFLOW_TASK_FAIL_BACKOFF_S_MAX = 5.0
 
 Task = dict[str, Any]
 
@@ -103,10 +100,16 @@ class Worker:
         self._activity_slots = asyncio.Semaphore(max_concurrent_activities)
         self._workflow_slots = asyncio.Semaphore(max_concurrent_workflow_tasks)
         self._max_concurrent_activities = max_concurrent_activities
-        self._cache: OrderedDict[str, WorkflowRunner] = OrderedDict()
-        self._cache_max = max_cached_workflows
+        self._workflow_slots_max = max_concurrent_workflow_tasks
+        self._cache = RunnerCache(self._workflows, namespace=client.namespace,
+                                  task_queue=task_queue, size_max=max_cached_workflows,
+                                  fetch_history=self._fetch_history)
         self._grace_s = graceful_shutdown_timeout.total_seconds()
         self.identity = identity or f"{os.getpid()}@{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        # Names this worker process's cache to the server: a run whose last task this worker
+        # completed gets its next task with only the new events. Unique per Worker object, so
+        # a restarted worker (empty cache) is never mistaken for the one that held the run.
+        self.sticky_queue = f"sticky-{uuid.uuid4().hex}"
         self._stopping = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._run_task: asyncio.Task[None] | None = None
@@ -127,16 +130,16 @@ class Worker:
         try:
             addresses = await self._poll_targets()
             async with asyncio.TaskGroup() as pollers:
-                for address in addresses:
-                    for _ in range(POLLERS_PER_NODE):
-                        if self._workflows:
-                            pollers.create_task(self._poll_loop(
-                                address, base + "/workflow-tasks/poll", self._workflow_slots,
-                                self._handle_workflow_task))
-                        if self._activities:
-                            pollers.create_task(self._poll_loop(
-                                address, base + "/activity-tasks/poll", self._activity_slots,
-                                self._handle_activity_task))
+                if self._workflows:
+                    for address, local in poll_plan(addresses, self._workflow_slots_max):
+                        pollers.create_task(self._poll_loop(
+                            address, base + "/workflow-tasks/poll", local,
+                            self._workflow_slots, self._handle_workflow_task))
+                if self._activities:
+                    for address, local in poll_plan(addresses, self._max_concurrent_activities):
+                        pollers.create_task(self._poll_loop(
+                            address, base + "/activity-tasks/poll", local,
+                            self._activity_slots, self._handle_activity_task))
                 pollers.create_task(self._stop_on_shutdown())
         except* _Stop:
             pass
@@ -192,15 +195,16 @@ class Worker:
 
     # -- polling -----------------------------------------------------------------------------
 
-    async def _poll_loop(self, address: str, path: str, slots: asyncio.Semaphore,
+    async def _poll_loop(self, address: str, path: str, local: bool, slots: asyncio.Semaphore,
                          handle: Callable[[str, Task], Awaitable[None]]) -> None:
         backoff_s = POLL_BACKOFF_S_MIN
+        body = {"identity": self.identity, "sticky_queue": self.sticky_queue,
+                "wait_ms": POLL_WAIT_MS}
         while not self._stopping.is_set():
             await slots.acquire()
             try:
                 answer = await self.client.transport.call_node(
-                    address, "POST", path, params={"local": "1"},
-                    body={"identity": self.identity, "wait_ms": POLL_WAIT_MS},
+                    address, "POST", path, params={"local": "1"} if local else None, body=body,
                     timeout_s=POLL_WAIT_MS / 1000 + _http.REQUEST_TIMEOUT_S)
             except (errors.RPCError, aiohttp.ClientError, TimeoutError) as error:
                 slots.release()
@@ -215,9 +219,14 @@ class Worker:
             if answer.status != 200 or not isinstance(answer.body, dict):
                 slots.release()
                 continue
-            job = asyncio.create_task(self._run_task_in_slot(slots, handle, address, answer.body))
-            self._in_flight.add(job)
-            job.add_done_callback(self._in_flight.discard)
+            self._spawn(slots, handle, address, answer.body)
+
+    def _spawn(self, slots: asyncio.Semaphore, handle: Callable[[str, Task], Awaitable[None]],
+               address: str, task: Task) -> None:
+        """Run a task in a slot the caller already holds (released when the task ends)."""
+        job = asyncio.create_task(self._run_task_in_slot(slots, handle, address, task))
+        self._in_flight.add(job)
+        job.add_done_callback(self._in_flight.discard)
 
     async def _run_task_in_slot(self, slots: asyncio.Semaphore,
                                 handle: Callable[[str, Task], Awaitable[None]],
@@ -236,38 +245,33 @@ class Worker:
     async def _post(self, path: str, body: dict[str, object]) -> _http.Answer:
         return await self.client.transport.call("POST", path, body=body)
 
+    async def _post_to(self, address: str, path: str, body: dict[str, object]) -> _http.Answer:
+        """Answer a task on the node it came from: that node led the task's shard a moment
+        ago, so the answer usually needs no forwarding hop. Any other node will do if it is
+        down or no longer leads (the same body: a completion that did commit is then refused
+        as stale, never applied twice)."""
+        try:
+            return await self.client.transport.call_node(address, "POST", path, body=body)
+        except errors.RPCError as error:
+            if error.status not in _http.RETRYABLE_STATUSES:
+                raise
+        except (aiohttp.ClientError, TimeoutError):
+            pass
+        return await self._post(path, body)
+
+    async def _reserve(self, slots: asyncio.Semaphore, wanted: int) -> int:
+        """Take up to `wanted` free slots without waiting; returns how many were taken."""
+        taken = 0
+        while taken < wanted and not slots.locked():
+            await slots.acquire()  # returns at once: a slot is free and nobody queues for it
+            taken += 1
+        return taken
+
     # -- workflow tasks ----------------------------------------------------------------------
 
-    def _runner_for(self, task: Task) -> tuple[WorkflowRunner, list[Task]]:
-        """The runner for this task's run and the events it has not seen yet."""
-        history: list[Task] = task["history"]
-        run_id = str(task["run_id"])
-        runner = self._cache.pop(run_id, None)
-        if runner is not None:
-            seen = runner.last_event_id
-            new = [e for e in history if int(e["event_id"]) > seen]
-            if new and int(new[0]["event_id"]) == seen + 1 and not runner.is_done:
-                return runner, new
-        return self._fresh_runner(task), history
-
-    def _fresh_runner(self, task: Task) -> WorkflowRunner:
-        workflow_type = str(task["workflow_type"])
-        workflow_cls = self._workflows.get(workflow_type)
-        if workflow_cls is None:
-            raise errors.WorkflowTaskError(
-                f"workflow type {workflow_type!r} is not registered with this worker "
-                f"(known: {sorted(self._workflows)})")
-        return WorkflowRunner(workflow_cls, namespace=self.client.namespace,
-                              workflow_id=str(task["workflow_id"]), run_id=str(task["run_id"]),
-                              workflow_type=workflow_type, task_queue=self.task_queue)
-
-    def _keep(self, run_id: str, runner: WorkflowRunner) -> None:
-        if self._cache_max == 0 or runner.is_done:
-            return
-        self._cache[run_id] = runner
-        self._cache.move_to_end(run_id)
-        while len(self._cache) > self._cache_max:
-            self._cache.popitem(last=False)
+    async def _fetch_history(self, workflow_id: str, run_id: str) -> list[Task]:
+        handle = self.client.get_workflow_handle(workflow_id, run_id=run_id)
+        return list((await handle.history()).events)
 
     async def _handle_workflow_task(self, address: str, task: Task) -> None:
         if "query_id" in task:
@@ -275,26 +279,43 @@ class Worker:
             return
         run_id = str(task["run_id"])
         try:
-            runner, events = self._runner_for(task)
+            runner, events = await self._cache.take(task)
             commands = runner.activate(events)
         except Exception as error:  # fail the task: the server retries it (I4)
             cause = ("NonDeterministicError" if isinstance(error, errors.NondeterminismError)
                      else "WorkflowWorkerUnhandledFailure")
             log.warning("workflow task of %s/%s failed: %r", task["workflow_id"], run_id, error)
-            await asyncio.sleep(_fail_backoff_s(int(task.get("attempt") or 1)))
+            await asyncio.sleep(fail_backoff_s(int(task.get("attempt") or 1)))
             await self._post("/api/v1/tasks/workflow/fail", {
                 "task_token": task["task_token"], "cause": cause,
                 "failure": errors.to_failure(error), "identity": self.identity})
             return
+        wanted = 0 if self._stopping.is_set() else eager_activities_wanted(
+            commands, self.task_queue, self._activities)
+        eager = await self._reserve(self._activity_slots, wanted)
         try:
-            await self._post("/api/v1/tasks/workflow/complete", {
+            answer = await self._post_to(address, "/api/v1/tasks/workflow/complete", {
                 "task_token": task["task_token"], "commands": commands,
-                "identity": self.identity})
-        except errors.RPCError as error:
+                "identity": self.identity, "sticky_queue": self.sticky_queue,
+                "eager_task_queue": self.task_queue if eager else "",
+                "eager_activities_max": eager})
+        except BaseException as error:
+            for _ in range(eager):
+                self._activity_slots.release()
+            if not isinstance(error, errors.RPCError):
+                raise
             # Refused (stale, or new events arrived): the runner may be ahead of history.
             log.info("completion of %s/%s refused: %s", task["workflow_id"], run_id, error)
             return
-        self._keep(run_id, runner)
+        self._cache.keep(run_id, runner)
+        body = answer.body if isinstance(answer.body, dict) else {}
+        started = body.get("activity_tasks") or []
+        assert len(started) <= eager, (len(started), eager)
+        for activity_task in started:
+            self._spawn(self._activity_slots, self._handle_activity_task, address, activity_task)
+        for _ in range(eager - len(started)):
+            self._activity_slots.release()
+
 
     async def _answer_query(self, address: str, task: Task) -> None:
         reply: dict[str, object] = {"query_id": task["query_id"]}
@@ -309,7 +330,7 @@ class Worker:
         history: list[Task] = task["history"]
         runner = self._cache.get(str(task["run_id"]))
         if runner is None or runner.last_event_id != len(history):
-            runner = self._fresh_runner(task)  # a replay just for this query, never cached
+            runner = self._cache.fresh(task)  # a replay just for this query, never cached
             runner.activate(history)
         return runner.query(str(task["query_type"]), list(task.get("args") or []))
 
@@ -333,7 +354,8 @@ class Worker:
         sender = asyncio.create_task(heartbeater.run())
         outcome: tuple[str, dict[str, object]]
         try:
-            result = await self._invoke(definition, context, list(task.get("input") or []))
+            assert self._pool is not None, "activities run only while the worker runs"
+            result = await invoke(definition, context, list(task.get("input") or []), self._pool)
             json.dumps(result)  # a result JSON cannot carry fails the attempt, not the worker
             outcome = ("complete", {"result": result})
         except asyncio.CancelledError:
@@ -353,32 +375,30 @@ class Worker:
                 await sender
         await heartbeater.flush()  # the last details reach the next attempt (I4)
         kind, body = outcome
-        await self._post(f"/api/v1/tasks/activity/{kind}",
-                         {"task_token": token, "identity": self.identity, **body})
+        eager = False
+        if kind == "complete" and self._workflows and not self._stopping.is_set():
+            eager = await self._reserve(self._workflow_slots, 1) == 1
+        if eager:  # the workflow task this completion schedules may run here at once
+            body = {**body, "eager_task_queue": self.task_queue,
+                    "sticky_queue": self.sticky_queue}
+        try:
+            answer = await self._post_to(address, f"/api/v1/tasks/activity/{kind}",
+                                         {"task_token": token, "identity": self.identity, **body})
+        except BaseException:
+            if eager:
+                self._workflow_slots.release()
+            raise
+        workflow_task = answer.body.get("workflow_task") if isinstance(answer.body, dict) else None
+        if eager and isinstance(workflow_task, dict):
+            self._spawn(self._workflow_slots, self._handle_workflow_task, address, workflow_task)
+        elif eager:
+            self._workflow_slots.release()
 
     def _cancel_attempt(self, attempt: asyncio.Task[None], is_async: bool) -> None:
         if is_async:
             attempt.cancel()
         # A sync activity cannot be interrupted: it sees `activity.is_cancelled()`.
 
-    async def _invoke(self, definition: _activity.ActivityDefinition, context: ActivityContext,
-                      args: list[Any]) -> Any:
-        if definition.is_async:
-            with bind(context):
-                return await definition.fn(*args)
-        assert self._pool is not None, "activities run only while the worker runs"
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, contextvars.copy_context().run,
-                                          call_bound, definition.fn, context, args)
-
 
 class _Stop(Exception):
     """Ends the poller task group on shutdown."""
-
-
-def _fail_backoff_s(attempt: int) -> float:
-    if attempt <= 1:
-        return 0.0
-    exponent = min(attempt - 2, 16)  # bounded: 2**16 * 0.1 s is far above the cap already
-    backoff_s: float = WORKFLOW_TASK_FAIL_BACKOFF_S_MIN * 2.0 ** exponent
-    return min(WORKFLOW_TASK_FAIL_BACKOFF_S_MAX, backoff_s)

@@ -101,12 +101,24 @@ def test_start_to_close_timeout_is_retried_then_reported(cluster: LocalCluster) 
 
 
 def test_worker_with_a_cache_of_one_completes_interleaved_workflows(cluster: LocalCluster) -> None:
+    """The server sends this (sticky) worker only new events; a run evicted from its cache of
+    one meanwhile must be replayed from the whole history, which the worker fetches."""
     async def body(client: Client, queue: str) -> None:
-        async with Worker(client, task_queue=queue, workflows=[Stepper], activities=[],
-                          max_cached_workflows=1):
+        worker = Worker(client, task_queue=queue, workflows=[Stepper], activities=[],
+                        max_cached_workflows=1)
+        fetched: list[str] = []
+        fetch = worker._cache._fetch_history
+
+        async def counting_fetch(workflow_id: str, run_id: str) -> list[dict[str, Any]]:
+            fetched.append(workflow_id)
+            return await fetch(workflow_id, run_id)
+
+        worker._cache._fetch_history = counting_fetch
+        async with worker:
             results = await asyncio.wait_for(asyncio.gather(*(
                 client.execute_workflow(Stepper.run, n, id=f"{queue}-{n}", task_queue=queue)
                 for n in range(4))), 60)
         assert results == [[0, 1, 2]] * 4
+        assert fetched, "interleaved runs in a cache of one: some sticky task missed the cache"
 
     _run(cluster, body)

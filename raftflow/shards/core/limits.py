@@ -27,6 +27,9 @@ PENDING_TIMERS_MAX = 2_000
 
 # One workflow task answer: bounds the work (and events) of one command application.
 COMMANDS_PER_TASK_MAX = 1_000
+# Activities one workflow task completion may start eagerly for its worker (the rest are
+# dispatched to pollers); bounds the answer's size and one worker's grab of a fan-out.
+EAGER_ACTIVITIES_MAX = 16
 
 # Remembered request ids per shard for deduplicating start/signal/cancel/terminate retries (I5).
 # Clients retry within seconds to minutes; at ~10k changes/s/shard the window is about a second

@@ -21,16 +21,20 @@ from raftflow.protocol.commands import (
     TaskKind,
     TaskToken,
 )
+from raftflow.protocol.effects import DispatchWorkflowTask
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import EventType
 from raftflow.protocol.results import (
-    ActivityTaskInfo,
+    ActivityTaskCompletedResult,
     ActivityTaskStartedResult,
     HeartbeatResult,
     Rejected,
+    WorkflowTaskInfo,
 )
 from raftflow.shards.core import retry, validate
+from raftflow.shards.core.activity_start import activity_info, do_start_activity
 from raftflow.shards.core.on_task_completed import do_remove_activity, failure_map
+from raftflow.shards.core.on_workflow_task import do_start_workflow_task
 from raftflow.shards.core.output import Output
 from raftflow.shards.core.state import (
     ActivityPhase,
@@ -73,25 +77,6 @@ def check_activity_token(state: ShardState,
     return execution, activity
 
 
-def activity_info(execution: Execution, activity: ActivityState) -> ActivityTaskInfo:
-    assert activity.phase is ActivityPhase.STARTED, activity.phase
-    assert activity.scheduled_event_id in execution.activities, activity.scheduled_event_id
-    token = TaskToken(namespace=execution.namespace, workflow_id=execution.workflow_id,
-                      run_id=execution.run_id, scheduled_event_id=activity.scheduled_event_id,
-                      attempt=activity.attempt, kind=TaskKind.ACTIVITY)
-    return ActivityTaskInfo(
-        token=token, namespace=execution.namespace, workflow_id=execution.workflow_id,
-        run_id=execution.run_id, workflow_type=execution.workflow_type,
-        activity_id=activity.activity_id, activity_type=activity.activity_type,
-        task_queue=activity.task_queue, input=activity.input, attempt=activity.attempt,
-        heartbeat_details=activity.heartbeat_details, scheduled_time_ms=activity.scheduled_time_ms,
-        current_attempt_scheduled_time_ms=activity.attempt_scheduled_time_ms,
-        started_time_ms=activity.started_time_ms,
-        schedule_to_close_timeout_ms=activity.schedule_to_close_timeout_ms,
-        start_to_close_timeout_ms=activity.start_to_close_timeout_ms,
-        heartbeat_timeout_ms=activity.heartbeat_timeout_ms)
-
-
 def on_record_activity_task_started(state: ShardState,
                                     command: RecordActivityTaskStarted) -> Output:
     execution = state.executions.get(command.run_id)
@@ -107,21 +92,10 @@ def on_record_activity_task_started(state: ShardState,
     rejected = validate.check_id("request_id", command.request_id)
     if rejected is not None:
         return Output(result=rejected)
-    assert execution.is_open and activity.phase is ActivityPhase.SCHEDULED
     changes = Changes()
-    run_id, sid, now_ms = execution.run_id, activity.scheduled_event_id, command.now_ms
-    activity.phase = ActivityPhase.STARTED
-    activity.started_time_ms = now_ms
-    activity.request_id = command.request_id
-    activity.identity = command.identity
-    do_disarm(state, (run_id, TimerKind.ACTIVITY_SCHEDULE_TO_START, sid))
-    do_arm(state, changes, (run_id, TimerKind.ACTIVITY_START_TO_CLOSE, sid),
-           now_ms + activity.start_to_close_timeout_ms)
-    if activity.heartbeat_timeout_ms is not None:
-        do_arm(state, changes, (run_id, TimerKind.ACTIVITY_HEARTBEAT, sid),
-               now_ms + activity.heartbeat_timeout_ms)
-    assert (run_id, TimerKind.ACTIVITY_START_TO_CLOSE, sid) in state.timers
-    return Output.of(ActivityTaskStartedResult(task=activity_info(execution, activity)), changes)
+    info = do_start_activity(state, execution, activity, changes, command.now_ms,
+                             (command.request_id, command.identity))
+    return Output.of(ActivityTaskStartedResult(task=info), changes)
 
 
 def started_attributes(activity: ActivityState) -> dict[str, object]:
@@ -170,8 +144,11 @@ def on_respond_activity_task_completed(state: ShardState,
         return Output(result=checked)
     execution, activity = checked
     rejected = validate.check_payload("result", command.result)
+    rejected = rejected or validate.check_optional_id("eager_task_queue",
+                                                      command.eager_task_queue)
+    rejected = rejected or validate.check_optional_id("sticky_queue", command.sticky_queue)
     rejected = rejected or validate.history_room(len(execution.history),
-                                                 len(execution.buffered), _CLOSE_EVENTS)
+                                                 len(execution.buffered), _CLOSE_EVENTS + 1)
     if rejected is not None:
         return Output(result=rejected)
     changes = Changes()
@@ -181,7 +158,30 @@ def on_respond_activity_task_completed(state: ShardState,
             "scheduled_event_id": activity.scheduled_event_id, "result": command.result,
             "identity": command.identity}))
     assert execution.workflow_task is not None, "the completion must reach the workflow"
-    return Output.of(validate.ack(), changes)
+    eager = _try_start_eager_workflow_task(state, execution, changes, command)
+    result = validate.ack() if eager is None else ActivityTaskCompletedResult(workflow_task=eager)
+    return Output.of(result, changes)
+
+
+def _try_start_eager_workflow_task(state: ShardState, execution: Execution, changes: Changes,
+                                   command: RespondActivityTaskCompleted,
+                                   ) -> WorkflowTaskInfo | None:
+    """Start the workflow task this completion scheduled for the completing worker, when that
+    worker runs workflows of the run's queue (it asked with `eager_task_queue`). A task that
+    was scheduled earlier is left to the pollers it was dispatched to."""
+    task = execution.workflow_task
+    if (not command.eager_task_queue or command.eager_task_queue != execution.task_queue
+            or task is None or task.started_event_id > 0):
+        return None
+    dispatches = [e for e in changes.effects if isinstance(e, DispatchWorkflowTask)
+                  and e.run_id == execution.run_id]
+    if not dispatches:
+        return None
+    assert len(dispatches) == 1 and dispatches[0].scheduled_event_id == task.scheduled_event_id
+    changes.effects.remove(dispatches[0])
+    request_id = f"eager-{command.token.scheduled_event_id}-{command.token.attempt}"
+    return do_start_workflow_task(state, execution, changes, command.now_ms, (
+        request_id, command.identity, command.sticky_queue))
 
 
 def on_respond_activity_task_failed(state: ShardState,

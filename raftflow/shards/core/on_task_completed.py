@@ -31,8 +31,16 @@ from raftflow.protocol.commands import (
 )
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import EventType
-from raftflow.protocol.results import Rejected, WorkflowStatus
+from raftflow.protocol.results import (
+    ActivityTaskInfo,
+    Rejected,
+    Result,
+    WorkflowStatus,
+    WorkflowTaskCompletedResult,
+)
 from raftflow.shards.core import validate
+from raftflow.shards.core.activity_start import do_start_activity, drop_activity_dispatch
+from raftflow.shards.core.limits import EAGER_ACTIVITIES_MAX
 from raftflow.shards.core.on_start import RunSpec, do_start_run
 from raftflow.shards.core.on_workflow_task import (
     check_workflow_token,
@@ -88,6 +96,12 @@ def on_respond_workflow_task_completed(state: ShardState,
         return Output(result=checked)
     execution, task = checked
     events, rejected = check_commands(execution, command.commands)
+    rejected = rejected or validate.check_optional_id("sticky_queue", command.sticky_queue)
+    rejected = rejected or validate.check_optional_id("eager_task_queue",
+                                                      command.eager_task_queue)
+    if rejected is None and not 0 <= command.eager_activities_max <= EAGER_ACTIVITIES_MAX:
+        rejected = Rejected(code=ErrorCode.INVALID_ARGUMENT, field="eager_activities_max",
+                            message=f"must be in [0, EAGER_ACTIVITIES_MAX={EAGER_ACTIVITIES_MAX}]")
     # WorkflowTaskCompleted, the commands' events, buffered events, the next WorkflowTaskScheduled.
     rejected = rejected or validate.history_room(len(execution.history),
                                                  len(execution.buffered), events + 2)
@@ -114,23 +128,54 @@ def on_respond_workflow_task_completed(state: ShardState,
         "identity": command.identity})
     do_end_workflow_task(state, execution, changes)
     execution.previous_started_event_id = task.started_event_id
+    execution.sticky_queue = command.sticky_queue
+    scheduled: list[ActivityState] = []
     for workflow_command in command.commands:
-        _do_command(state, execution, changes, command.now_ms, completed.event_id,
-                    workflow_command, new_run_id)
+        activity = _do_command(state, execution, changes, command.now_ms, completed.event_id,
+                               workflow_command, new_run_id)
+        if activity is not None:
+            scheduled.append(activity)
     if execution.is_open and do_flush_buffered(execution, changes) > 0:
         do_schedule_workflow_task(state, execution, changes, command.now_ms, attempt=1)
     assert not closes or not execution.is_open
-    return Output.of(validate.ack(), changes)
+    eager = _do_start_eager(state, execution, changes, command, scheduled)
+    # A plain Ack when nothing started eagerly (the answer of a worker that asked for none).
+    answer: Result = WorkflowTaskCompletedResult(activity_tasks=eager) if eager else validate.ack()
+    return Output.of(answer, changes)
+
+
+def _do_start_eager(state: ShardState, execution: Execution, changes: Changes,
+                    command: RespondWorkflowTaskCompleted,
+                    scheduled: list[ActivityState]) -> tuple[ActivityTaskInfo, ...]:
+    """Start for the completing worker the activities it asked to run itself (in order, on its
+    queue, at most as many as it has free slots); the others wait for pollers as usual."""
+    if not execution.is_open or not command.eager_task_queue:
+        return ()
+    started: list[ActivityTaskInfo] = []
+    for activity in scheduled:
+        if len(started) >= command.eager_activities_max:
+            break
+        if activity.task_queue != command.eager_task_queue:
+            continue
+        assert activity.scheduled_event_id in execution.activities
+        drop_activity_dispatch(changes, execution, activity)
+        request_id = f"eager-{activity.scheduled_event_id}-{activity.attempt}"
+        started.append(do_start_activity(state, execution, activity, changes, command.now_ms,
+                                         (request_id, command.identity)))
+    assert len(started) <= EAGER_ACTIVITIES_MAX
+    return tuple(started)
 
 
 def _do_command(state: ShardState, execution: Execution, changes: Changes, now_ms: int,
-                completed_id: int, command: WorkflowCommand, new_run_id: str) -> None:
-    """Write one validated command's events."""
+                completed_id: int, command: WorkflowCommand,
+                new_run_id: str) -> ActivityState | None:
+    """Write one validated command's events; returns the activity it scheduled, if any."""
     assert execution.is_open and execution.workflow_task is None, execution.run_id
     wtc = {"workflow_task_completed_event_id": completed_id}
     match command:
         case ScheduleActivityTask():
-            _do_schedule_activity(state, execution, changes, now_ms, completed_id, command)
+            return _do_schedule_activity(state, execution, changes, now_ms, completed_id,
+                                         command)
         case RequestCancelActivityTask():
             _do_cancel_activity(state, execution, changes, now_ms, completed_id, command)
         case StartTimer():
@@ -164,10 +209,12 @@ def _do_command(state: ShardState, execution: Execution, changes: Changes, now_m
             _do_continue_as_new(state, execution, changes, now_ms, completed_id, command,
                                 new_run_id)
     assert execution.history[-1].event_id == len(execution.history)
+    return None
 
 
 def _do_schedule_activity(state: ShardState, execution: Execution, changes: Changes,
-                          now_ms: int, completed_id: int, command: ScheduleActivityTask) -> None:
+                          now_ms: int, completed_id: int,
+                          command: ScheduleActivityTask) -> ActivityState:
     policy = command.retry_policy or RetryPolicy()
     task_queue = command.task_queue or execution.task_queue
     start_to_close_ms = command.start_to_close_timeout_ms or command.schedule_to_close_timeout_ms
@@ -200,6 +247,7 @@ def _do_schedule_activity(state: ShardState, execution: Execution, changes: Chan
         do_arm(state, changes, (execution.run_id, TimerKind.ACTIVITY_SCHEDULE_TO_CLOSE, sid),
                now_ms + command.schedule_to_close_timeout_ms)
     changes.effects.append(dispatch_activity_task(execution, activity))
+    return activity
 
 
 def _do_cancel_activity(state: ShardState, execution: Execution, changes: Changes, now_ms: int,

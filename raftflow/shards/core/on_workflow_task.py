@@ -57,9 +57,15 @@ def check_workflow_token(state: ShardState,
     return execution, task
 
 
-def task_info(execution: Execution, task: WorkflowTaskState) -> WorkflowTaskInfo:
+def task_info(execution: Execution, task: WorkflowTaskState,
+              sticky_queue: str = "") -> WorkflowTaskInfo:
+    """The task for a worker; the sticky worker of the run gets only the events it has not
+    seen (after the previous task's WorkflowTaskStarted), any other the whole history."""
     assert task.started_event_id > 0, task
     assert execution.history[task.started_event_id - 1].event_type == "WorkflowTaskStarted"
+    sticky = bool(sticky_queue) and sticky_queue == execution.sticky_queue
+    first_index = execution.previous_started_event_id if sticky else 0
+    assert 0 <= first_index < task.started_event_id, (first_index, task.started_event_id)
     token = TaskToken(namespace=execution.namespace, workflow_id=execution.workflow_id,
                       run_id=execution.run_id, scheduled_event_id=task.scheduled_event_id,
                       attempt=task.attempt, kind=TaskKind.WORKFLOW)
@@ -69,7 +75,7 @@ def task_info(execution: Execution, task: WorkflowTaskState) -> WorkflowTaskInfo
         task_queue=execution.task_queue, attempt=task.attempt,
         scheduled_event_id=task.scheduled_event_id, started_event_id=task.started_event_id,
         previous_started_event_id=execution.previous_started_event_id,
-        history=tuple(execution.history[:task.started_event_id]))
+        history=tuple(execution.history[first_index:task.started_event_id]))
 
 
 def on_record_workflow_task_started(state: ShardState,
@@ -85,25 +91,38 @@ def on_record_workflow_task_started(state: ShardState,
                                             f"not the scheduled one"))
     if task.started_event_id > 0:
         if task.request_id == command.request_id:  # a retried hand-out: same task again
-            return Output(result=WorkflowTaskStartedResult(task=task_info(execution, task)))
+            return Output(result=WorkflowTaskStartedResult(
+                task=task_info(execution, task, command.sticky_queue)))
         return Output(result=validate.stale("workflow task already started"))
     rejected = validate.check_id("request_id", command.request_id)
+    rejected = rejected or validate.check_optional_id("sticky_queue", command.sticky_queue)
     if rejected is not None:
         return Output(result=rejected)
-    assert not execution.buffered and task.started_event_id == 0
     changes = Changes()
-    event = do_append(execution, changes, EventType.WORKFLOW_TASK_STARTED, command.now_ms, {
-        "scheduled_event_id": task.scheduled_event_id, "identity": command.identity,
-        "request_id": command.request_id})
+    info = do_start_workflow_task(state, execution, changes, command.now_ms, (
+        command.request_id, command.identity, command.sticky_queue))
+    return Output.of(WorkflowTaskStartedResult(task=info), changes)
+
+
+def do_start_workflow_task(state: ShardState, execution: Execution, changes: Changes,
+                           now_ms: int, worker: tuple[str, str, str]) -> WorkflowTaskInfo:
+    """Hand the scheduled task to a worker (request id, identity, sticky queue): write
+    WorkflowTaskStarted and arm its start-to-close timer."""
+    request_id, identity, sticky_queue = worker
+    task = execution.workflow_task
+    assert task is not None and task.started_event_id == 0 and not execution.buffered
+    event = do_append(execution, changes, EventType.WORKFLOW_TASK_STARTED, now_ms, {
+        "scheduled_event_id": task.scheduled_event_id, "identity": identity,
+        "request_id": request_id})
     task.started_event_id = event.event_id
-    task.started_time_ms = command.now_ms
-    task.request_id = command.request_id
-    task.identity = command.identity
+    task.started_time_ms = now_ms
+    task.request_id = request_id
+    task.identity = identity
     do_arm(state, changes, (execution.run_id, TimerKind.WORKFLOW_TASK_START_TO_CLOSE,
-                            task.scheduled_event_id), command.now_ms + execution.task_timeout_ms)
-    result = WorkflowTaskStartedResult(task=task_info(execution, task))
-    assert execution.task_started() and result.task.history[-1].event_id == event.event_id
-    return Output.of(result, changes)
+                            task.scheduled_event_id), now_ms + execution.task_timeout_ms)
+    info = task_info(execution, task, sticky_queue)
+    assert execution.task_started() and info.history[-1].event_id == event.event_id
+    return info
 
 
 def do_end_workflow_task(state: ShardState, execution: Execution, changes: Changes) -> None:
@@ -120,6 +139,9 @@ def do_retry_workflow_task(state: ShardState, execution: Execution, changes: Cha
                            now_ms: int, *, attempt: int) -> None:
     """After a failed or timed-out task: write buffered events, schedule the next attempt."""
     assert execution.workflow_task is None and execution.is_open, execution.run_id
+    # The worker that held the run may be gone or ahead of history: the next task goes to
+    # whoever polls, with the whole history (Temporal resets stickiness the same way).
+    execution.sticky_queue = ""
     do_flush_buffered(execution, changes)
     do_schedule_workflow_task(state, execution, changes, now_ms, attempt=attempt)
     assert execution.workflow_task is not None

@@ -120,6 +120,7 @@ class Execution:
     buffered: list[BufferedEvent] = field(default_factory=list)
     workflow_task: WorkflowTaskState | None = None
     previous_started_event_id: int = 0  # started id of the last completed workflow task
+    sticky_queue: str = ""  # the worker that completed the last task keeps the run replayed
     activities: dict[int, ActivityState] = field(default_factory=dict)
     activity_ids: dict[str, int] = field(default_factory=dict)
     timers: dict[str, int] = field(default_factory=dict)  # timer_id -> TimerStarted event id

@@ -22,6 +22,11 @@ def check_id(field: str, value: str) -> Rejected | None:
     return None
 
 
+def check_optional_id(field: str, value: str) -> Rejected | None:
+    """An id that may be left empty (not used), but is bounded when given."""
+    return None if not value else check_id(field, value)
+
+
 def check_ids(**values: str) -> Rejected | None:
     for field, value in values.items():
         rejected = check_id(field, value)

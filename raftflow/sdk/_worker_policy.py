@@ -1,0 +1,57 @@
+"""How the worker polls and backs off: numbers and small pure rules, kept apart from the IO.
+
+The poll plan decides how many long polls go to which node; the back-off rules keep a broken
+deployment or a dead node from turning the worker into a busy loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+
+POLL_WAIT_MS = 20_000  # one long poll; the server allows up to 60 s
+POLLERS_PER_NODE = 8  # concurrent polls per node and task kind (2 capped `raftflow bench` at 26/s)
+POLL_BACKOFF_S_MIN = 0.2  # after a failed poll (node down), doubled per failure...
+POLL_BACKOFF_S_MAX = 5.0  # ... up to this
+GRACEFUL_SHUTDOWN_S_DEFAULT = 10.0
+# The server schedules the next attempt of a failed workflow task at once and records every
+# failure, so a broken deployment would spin and fill the history; the worker waits before
+# reporting a repeated failure: 0.1 s at attempt 2, doubled per attempt, up to this (which is
+# below the default 10 s workflow task timeout, so the wait never turns into a time-out).
+WORKFLOW_TASK_FAIL_BACKOFF_S_MIN = 0.1
+WORKFLOW_TASK_FAIL_BACKOFF_S_MAX = 5.0
+# Activities one workflow task completion asks to run here at once (eager activities; the
+# server allows up to 16). Each needs a free activity slot, reserved before asking.
+EAGER_ACTIVITIES_PER_TASK_MAX = 8
+
+
+def poll_plan(addresses: Sequence[str], slots: int) -> list[tuple[str, bool]]:
+    """(address, local) of each poller. With a slot for at least one poller per node, every
+    node gets its own local pollers (one hop per task); with fewer slots than nodes, a poller
+    pinned to one node would leave tasks of the others waiting, so each poller asks the
+    server to fan out to every node instead."""
+    if slots >= len(addresses):
+        per_node = max(1, min(POLLERS_PER_NODE, slots // len(addresses)))
+        return [(address, True) for address in addresses for _ in range(per_node)]
+    return [(addresses[index % len(addresses)], False) for index in range(slots)]
+
+
+def fail_backoff_s(attempt: int) -> float:
+    if attempt <= 1:
+        return 0.0
+    exponent = min(attempt - 2, 16)  # bounded: 2**16 * 0.1 s is far above the cap already
+    backoff_s: float = WORKFLOW_TASK_FAIL_BACKOFF_S_MIN * 2.0 ** exponent
+    return min(WORKFLOW_TASK_FAIL_BACKOFF_S_MAX, backoff_s)
+
+
+def eager_activities_wanted(commands: Sequence[Mapping[str, object]], task_queue: str,
+                            activity_types: Collection[str]) -> int:
+    """How many activities these commands (the flat JSON of _replay/commands.py) schedule
+    that a worker of `task_queue` running `activity_types` could start itself at once."""
+    wanted = 0
+    for command in commands:
+        if command.get("type") != "ScheduleActivityTask":
+            continue
+        if (command.get("task_queue") or task_queue) == task_queue and (
+                command.get("activity_type") in activity_types):
+            wanted += 1
+    return min(wanted, EAGER_ACTIVITIES_PER_TASK_MAX)

@@ -1,0 +1,50 @@
+"""The worker's pure policy: how polls spread over nodes, how many eager activities to ask for.
+
+Goal: every node always has a poller or a fan-out poll covers it (a worker with fewer slots
+than nodes must not leave one node's tasks waiting for a long poll to expire), pollers never
+exceed the slots, and eager activities are asked for only for this worker's queue and types.
+Method: table-driven checks of `_worker_policy`.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from raftflow.sdk._worker_policy import (
+    EAGER_ACTIVITIES_PER_TASK_MAX,
+    POLLERS_PER_NODE,
+    eager_activities_wanted,
+    poll_plan,
+)
+
+NODES = ("http://a", "http://b", "http://c")
+
+
+@pytest.mark.parametrize("slots", [1, 2, 3, 4, 7, 24, 25, 100, 1000])
+def test_poll_plan_covers_every_node_within_the_slots(slots: int) -> None:
+    plan = poll_plan(NODES, slots)
+    assert 1 <= len(plan) <= slots
+    local = [address for address, is_local in plan if is_local]
+    if slots >= len(NODES):
+        assert len(local) == len(plan), "enough slots: every poll is local to its node"
+        assert set(local) == set(NODES)
+        counts = {address: local.count(address) for address in NODES}
+        assert len(set(counts.values())) == 1 and max(counts.values()) <= POLLERS_PER_NODE
+    else:
+        assert not local, "fewer slots than nodes: each poll fans out on the server"
+
+
+def test_eager_activities_only_for_this_queue_and_known_types() -> None:
+    def schedule(activity_type: str, queue: str | None = None) -> dict[str, object]:
+        command: dict[str, object] = {"type": "ScheduleActivityTask", "activity_id": "x",
+                                      "activity_type": activity_type}
+        if queue is not None:
+            command["task_queue"] = queue
+        return command
+
+    commands = [schedule("step"), schedule("step", "q"), schedule("step", "other"),
+                schedule("unknown"), {"type": "StartTimer", "timer_id": "t"}]
+    assert eager_activities_wanted(commands, "q", {"step"}) == 2
+    assert eager_activities_wanted(commands, "q", set()) == 0
+    many = [schedule("step")] * (EAGER_ACTIVITIES_PER_TASK_MAX + 5)
+    assert eager_activities_wanted(many, "q", {"step"}) == EAGER_ACTIVITIES_PER_TASK_MAX
