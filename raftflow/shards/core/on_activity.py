@@ -148,7 +148,7 @@ def on_respond_activity_task_completed(state: ShardState,
                                                       command.eager_task_queue)
     rejected = rejected or validate.check_optional_id("sticky_queue", command.sticky_queue)
     rejected = rejected or validate.history_room(len(execution.history),
-                                                 len(execution.buffered), _CLOSE_EVENTS + 1)
+                                                 len(execution.buffered), _CLOSE_EVENTS)
     if rejected is not None:
         return Output(result=rejected)
     changes = Changes()
@@ -173,6 +173,8 @@ def _try_start_eager_workflow_task(state: ShardState, execution: Execution, chan
     if (not command.eager_task_queue or command.eager_task_queue != execution.task_queue
             or task is None or task.started_event_id > 0):
         return None
+    if validate.history_room(len(execution.history), len(execution.buffered), 1) is not None:
+        return None  # no room for WorkflowTaskStarted: the task waits for a poller (who fails)
     dispatches = [e for e in changes.effects if isinstance(e, DispatchWorkflowTask)
                   and e.run_id == execution.run_id]
     if not dispatches:
