@@ -12,6 +12,7 @@ The shells call the `record_*` methods; `GET /metrics` serves `render()`.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -53,16 +54,27 @@ class Metrics:
         self.timers_fired = Counter(
             "raftflow_timers_fired", "Durable timers fired, per shard.",
             ("shard",), registry=self.registry)
+        self._commit_children: dict[int, tuple[Any, Any]] = {}
+        self._request_children: dict[tuple[str, str, int], Any] = {}
 
     def observe_request(self, route: str, method: str, status: int, duration_s: float) -> None:
         assert duration_s >= 0
-        self.request_duration.labels(route, method, str(status)).observe(duration_s)
+        key = (route, method, status)
+        child = self._request_children.get(key)
+        if child is None:  # bounded: route patterns x methods x statuses
+            child = self._request_children[key] = self.request_duration.labels(
+                route, method, str(status))
+        child.observe(duration_s)
 
     def record_commit(self, shard: int, batch_commands: int) -> None:
         """One committed entry holding `batch_commands` commands was applied on `shard`."""
         assert batch_commands >= 1, "an entry holds at least one command"
-        self.commits.labels(str(shard)).inc()
-        self.batch_commands.labels(str(shard)).observe(batch_commands)
+        children = self._commit_children.get(shard)
+        if children is None:  # the label lookup is a lock and a dict walk: once per shard
+            children = (self.commits.labels(str(shard)), self.batch_commands.labels(str(shard)))
+            self._commit_children[shard] = children
+        children[0].inc()
+        children[1].observe(batch_commands)
 
     def set_mailbox_depth(self, shard: int, depth: int) -> None:
         assert depth >= 0

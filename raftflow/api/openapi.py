@@ -93,9 +93,13 @@ def _client_schemas() -> dict[str, Schema]:
             request_id={**_id(), "description": "Idempotency key: a retry gets the first answer."},
             id_reuse_policy={"type": "string",
                              "enum": [policy.value for policy in IdReusePolicy]},
-            execution_timeout_ms=_count(), run_timeout_ms=_count(), task_timeout_ms=_count()),
+            execution_timeout_ms=_count(), run_timeout_ms=_count(), task_timeout_ms=_count(),
+            eager_task_queue={**_string(), "description": (
+                "Eager start: when this is the task_queue, the first workflow task is started "
+                "for the caller's worker (eager_identity) and returned in workflow_task.")},
+            eager_identity=_string()),
         "StartWorkflowResponse": _object(("workflow_id", "run_id"), workflow_id=_id(),
-                                         run_id=_id()),
+                                         run_id=_id(), workflow_task=_ref("WorkflowTask")),
         "WorkflowDescription": description,
         "WorkflowList": _object(("workflows",), workflows={"type": "array",
                                                            "items": _ref("WorkflowDescription")}),

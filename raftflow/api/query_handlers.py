@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 
@@ -55,27 +56,33 @@ async def workflow_result(request: web.Request) -> web.StreamResponse:
     wait_ms = v.parse_query_int("wait_ms", request.query.get("wait_ms"),
                                 default=RESULT_WAIT_MS_DEFAULT, minimum=0, maximum=RESULT_WAIT_MS_MAX)
     shard = shard_for(namespace, workflow_id, gateway.directory.shard_count)
-    actor = gateway.local_leader(shard)
-    if actor is None:
-        return await gateway.forward(request, shard)
     matcher = request.app[MATCHER_KEY]
     deadline = time.monotonic() + wait_ms / 1000
     while True:
+        actor = gateway.local_leader(shard)
+        if actor is None:  # at the start, or this node lost the shard while we waited
+            return await gateway.forward(request, shard)
         try:
             with matcher.watch_close(namespace, workflow_id) as closed:
+                # A close in the applied state is committed and final: it is answered with no
+                # log barrier. A local "running" is only a reason to wait; the answers
+                # "not found" and "still running" (204) are confirmed behind a barrier (I6).
+                local = queries.describe(actor.state, namespace, workflow_id, run_id)
+                if isinstance(local, WorkflowDescription):
+                    if local.status is not WorkflowStatus.RUNNING:
+                        return web.json_response(description_json(local))
+                    remaining_s = deadline - time.monotonic()
+                    if remaining_s > 0:
+                        with contextlib.suppress(TimeoutError):
+                            async with asyncio.timeout(remaining_s):
+                                await closed
+                        continue
                 found = await actor.read(lambda s: queries.describe(s, namespace, workflow_id, run_id))
                 _rejected(found)
                 assert isinstance(found, WorkflowDescription)
                 if found.status is not WorkflowStatus.RUNNING:
                     return web.json_response(description_json(found))
-                remaining_s = deadline - time.monotonic()
-                if remaining_s <= 0:
-                    return web.Response(status=204)
-                try:
-                    async with asyncio.timeout(remaining_s):
-                        await closed
-                except TimeoutError:
-                    return web.Response(status=204)
+                return web.Response(status=204)
         except OverflowError:
             raise OverloadedError("too many callers wait for this workflow's result") from None
 

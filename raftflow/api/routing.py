@@ -17,6 +17,8 @@ from aiohttp import web
 from raftflow.actors.errors import NotLeaderError
 from raftflow.shards.actor import ShardActor
 
+# Set on a relayed answer: the HTTP address of the node (the shard's leader) that gave it.
+SERVED_BY_HEADER = "X-Raftflow-Served-By"
 FORWARDED_HEADER = "X-Raftflow-Forwarded"
 # A forwarded call may wait for a commit or a long poll; the caller's own timeout still rules.
 FORWARD_TIMEOUT_S = 75.0
@@ -80,6 +82,9 @@ class Gateway:
             ) as answer:
                 payload = await answer.read()
                 passed = {h: answer.headers[h] for h in _PASSED_HEADERS if h in answer.headers}
+                # Who really answered: a worker handed a task in this answer (eager start)
+                # sends the task's completion there, with no forwarding hop.
+                passed[SERVED_BY_HEADER] = address
                 return web.Response(status=answer.status, body=payload, headers=passed)
         except (TimeoutError, aiohttp.ClientError) as error:
             raise NotLeaderError(None, f"node at {address} unreachable ({type(error).__name__})") from error

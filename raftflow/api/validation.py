@@ -255,6 +255,11 @@ START_WORKFLOW = BodySchema(name="start workflow", fields=(
     FieldRule(name="execution_timeout_ms", kind=FieldKind.INTEGER, required=False, minimum=1),
     FieldRule(name="run_timeout_ms", kind=FieldKind.INTEGER, required=False, minimum=1),
     FieldRule(name="task_timeout_ms", kind=FieldKind.INTEGER, required=False, minimum=1),
+    # Eager start: the caller's own worker (its identity) runs the first workflow task.
+    FieldRule(name="eager_task_queue", kind=FieldKind.STRING, required=False,
+              length_max=NAME_LENGTH_MAX),
+    FieldRule(name="eager_identity", kind=FieldKind.STRING, required=False,
+              length_max=NAME_LENGTH_MAX),
 ))
 SIGNAL_WORKFLOW = BodySchema(name="signal workflow", fields=(
     _name("signal_name"),

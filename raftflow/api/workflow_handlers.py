@@ -13,7 +13,7 @@ from aiohttp import web
 
 from raftflow.api import validation as v
 from raftflow.api.errors import InvalidArgumentError, error_for_code
-from raftflow.api.render import description_json, event_json
+from raftflow.api.render import description_json, event_json, workflow_task_json
 from raftflow.api.routing import Gateway
 from raftflow.cluster.ring import shard_for
 from raftflow.protocol.commands import (
@@ -76,12 +76,16 @@ async def start_workflow(request: web.Request) -> web.StreamResponse:
         execution_timeout_ms=body.optional_integer("execution_timeout_ms"),
         run_timeout_ms=body.optional_integer("run_timeout_ms"),
         task_timeout_ms=body.optional_integer("task_timeout_ms") or 10_000,
+        eager_task_queue=body.optional_string("eager_task_queue") or "",
+        eager_identity=body.optional_string("eager_identity") or "",
     )
     result = await actor.execute(command)
     _rejected(result)
     assert isinstance(result, WorkflowStartedResult), result
-    return web.json_response({"workflow_id": workflow_id, "run_id": result.run_id},
-                             status=201 if result.created else 200)
+    answer: dict[str, object] = {"workflow_id": workflow_id, "run_id": result.run_id}
+    if result.workflow_task is not None:
+        answer["workflow_task"] = workflow_task_json(result.workflow_task)
+    return web.json_response(answer, status=201 if result.created else 200)
 
 
 async def describe_workflow(request: web.Request) -> web.StreamResponse:

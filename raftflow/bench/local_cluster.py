@@ -10,10 +10,12 @@ from __future__ import annotations
 import contextlib
 import random
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 from raftflow.cluster.launcher import (
     RAFT_PORT_OFFSET,
@@ -39,6 +41,21 @@ def _launch(data_dir: Path, *, nodes: int, shards: int, rng: random.Random) -> L
         cluster.stop()
         raise
     return cluster
+
+
+@contextlib.contextmanager
+def sigterm_raises_interrupt() -> Iterator[None]:
+    """SIGTERM ends the run like Ctrl-C does, so that `finally` blocks stop the cluster
+    (`timeout` and CI runners stop a benchmark with SIGTERM)."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager

@@ -19,20 +19,17 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
-from types import FrameType
 from typing import TextIO
 
 import aiohttp
 import uvloop
 
 from raftflow.bench.load import Recorder, StartLoad, percentile
-from raftflow.bench.local_cluster import launched_cluster
+from raftflow.bench.local_cluster import launched_cluster, sigterm_raises_interrupt
 from raftflow.bench.observe import (
     BATCH_COUNT,
     BATCH_SUM,
@@ -233,20 +230,6 @@ def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "none"
 
 
-@contextmanager
-def _sigterm_raises_interrupt() -> Iterator[None]:
-    """SIGTERM ends the run like Ctrl-C does, so that `finally` blocks stop the cluster."""
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _bench(addresses: list[str], args: argparse.Namespace, out: TextIO) -> int:
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         result = runner.run(run_benchmark(
@@ -265,7 +248,7 @@ def run_cli(args: argparse.Namespace) -> int:
     if args.duration <= 0:
         out.write("error: --duration must be positive\n")
         return 2
-    with _sigterm_raises_interrupt():
+    with sigterm_raises_interrupt():
         try:
             if args.address:
                 return _bench(list(args.address), args, out)

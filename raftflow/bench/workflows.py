@@ -2,10 +2,14 @@
 
 Starts N workflows of a built-in type (K activities one after another) through the SDK client
 with C in flight, runs them with an in-process SDK worker, and measures each from start to
-result. Without `--address` it launches its own 3-node cluster (always torn down). Progress goes
-to stderr once a second; with `--json` the last stdout line is `{"workflows", "completed",
-"failed", "seconds", "workflows_per_sec", "p50_ms", "p99_ms"}`. Numbers belong in
-docs/benchmarks.md, never in test assertions.
+result. Without `--address` it launches its own 3-node cluster (always torn down). Before
+measuring it waits until shard leadership has settled (workflow_cost.py). Progress goes to
+stderr once a second; with `--json` the last stdout line is `{"workflows", "completed",
+"failed", "seconds", "workflows_per_sec", "p50_ms", "p99_ms"}`. The cost per completed workflow
+over the measured window (`commits_per_workflow`, `commands_per_workflow`,
+`http_requests_per_workflow`, `cpu_ms_per_workflow` {"client", "nodes"},
+`machine_busy_fraction`, `leader_changes`; workflow_cost.py) goes to stderr, as a sentence and
+as one `cost: {...}` JSON line. Numbers belong in docs/benchmarks.md, never in test assertions.
 """
 
 from __future__ import annotations
@@ -18,15 +22,25 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 
+import aiohttp
 import uvloop
 
 from raftflow.bench.load import percentile
-from raftflow.bench.local_cluster import launched_cluster
+from raftflow.bench.local_cluster import launched_cluster, sigterm_raises_interrupt
+from raftflow.bench.observe import discover_nodes
+from raftflow.bench.workflow_cost import (
+    cost_summary,
+    describe_cost,
+    mark_window,
+    wait_for_settled_leaders,
+)
 from raftflow.sdk import Client, Worker, activity, workflow
 
 STEP_TIMEOUT = timedelta(seconds=30)
+WORKER_SLOTS_MIN = 100  # the SDK worker's default
 
 
 @activity.defn(name="bench-step")
@@ -45,55 +59,80 @@ class BenchWorkflow:
         return value
 
 
-async def _drive(addresses: Sequence[str], *, workflows: int, concurrency: int,
-                 activities: int) -> dict[str, object]:
-    task_queue = f"bench-{uuid.uuid4().hex[:8]}"
-    latencies_ms: list[float] = []
-    failed = 0
+@dataclass
+class _Tally:
+    latencies_ms: list[float] = field(default_factory=list)  # completed workflows only
+    failed: int = 0
+
+
+async def _run_workflows(client: Client, tally: _Tally, *, task_queue: str, workflows: int,
+                         concurrency: int, activities: int, eager_start: bool) -> None:
+    """`concurrency` loops, each starting the next workflow once its last one answered."""
     remaining = iter(range(workflows))
-    async with await Client.connect(list(addresses)) as client:
-        worker = Worker(client, task_queue=task_queue, workflows=[BenchWorkflow],
-                        activities=[bench_step], max_concurrent_activities=concurrency * 2,
-                        max_concurrent_workflow_tasks=concurrency * 2)
-        async with worker:
-            started = time.monotonic()
 
-            async def one_client() -> None:
-                nonlocal failed
-                for index in remaining:
-                    begin = time.monotonic()
-                    try:
-                        result = await client.execute_workflow(
-                            BenchWorkflow.run, activities, id=f"{task_queue}-{index}",
-                            task_queue=task_queue)
-                        assert result == activities, result
-                        latencies_ms.append((time.monotonic() - begin) * 1000)
-                    except Exception as error:  # counted and shown, the run goes on
-                        failed += 1
-                        print(f"workflow {index} failed: {error!r}", file=sys.stderr, flush=True)
-
-            async def progress() -> None:
-                while True:
-                    await asyncio.sleep(1)
-                    elapsed = time.monotonic() - started
-                    print(f"[{elapsed:6.1f} s] completed {len(latencies_ms):7d} "
-                          f"({len(latencies_ms) / elapsed:7.1f}/s) failed {failed}",
-                          file=sys.stderr, flush=True)
-
-            reporter = asyncio.create_task(progress())
+    async def one_client() -> None:
+        for index in remaining:
+            begin = time.monotonic()
             try:
-                await asyncio.gather(*(one_client() for _ in range(concurrency)))
+                result = await client.execute_workflow(
+                    BenchWorkflow.run, activities, id=f"{task_queue}-{index}",
+                    task_queue=task_queue, request_eager_start=eager_start)
+                assert result == activities, result
+                tally.latencies_ms.append((time.monotonic() - begin) * 1000)
+            except Exception as error:  # counted and shown, the run goes on
+                tally.failed += 1
+                print(f"workflow {index} failed: {error!r}", file=sys.stderr, flush=True)
+
+    await asyncio.gather(*(one_client() for _ in range(concurrency)))
+
+
+async def _progress(tally: _Tally, started: float) -> None:
+    while True:
+        await asyncio.sleep(1)
+        elapsed = time.monotonic() - started
+        print(f"[{elapsed:6.1f} s] completed {len(tally.latencies_ms):7d} "
+              f"({len(tally.latencies_ms) / elapsed:7.1f}/s) failed {tally.failed}",
+              file=sys.stderr, flush=True)
+
+
+async def _drive(addresses: Sequence[str], *, workflows: int, concurrency: int,
+                 activities: int, eager_start: bool,
+                 ) -> tuple[dict[str, object], dict[str, object]]:
+    task_queue = f"bench-{uuid.uuid4().hex[:8]}"
+    tally = _Tally()
+    # The observer session (status, metrics) is not the SDK's: its requests are not counted.
+    async with aiohttp.ClientSession() as observer, \
+            await Client.connect(list(addresses)) as client:
+        nodes = await discover_nodes(observer, list(addresses))
+        await wait_for_settled_leaders(observer, list(addresses), sys.stderr)
+        # Slots well above the workflows in flight: idle long polls hold slots too, and a
+        # worker without a free slot cannot take the eager tasks its answers offer.
+        slots = max(WORKER_SLOTS_MIN, concurrency * 2)
+        worker = Worker(client, task_queue=task_queue, workflows=[BenchWorkflow],
+                        activities=[bench_step], max_concurrent_activities=slots,
+                        max_concurrent_workflow_tasks=slots)
+        async with worker:
+            before = await mark_window(observer, nodes, client.transport)
+            started = time.monotonic()
+            reporter = asyncio.create_task(_progress(tally, started))
+            try:
+                await _run_workflows(client, tally, task_queue=task_queue, workflows=workflows,
+                                     concurrency=concurrency, activities=activities,
+                                     eager_start=eager_start)
             finally:
                 reporter.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reporter
             seconds = time.monotonic() - started
-    latencies_ms.sort()
-    return {"workflows": workflows, "completed": len(latencies_ms), "failed": failed,
-            "seconds": round(seconds, 2),
-            "workflows_per_sec": round(len(latencies_ms) / seconds, 1) if seconds else 0.0,
-            "p50_ms": round(percentile(latencies_ms, 0.50), 1) if latencies_ms else None,
-            "p99_ms": round(percentile(latencies_ms, 0.99), 1) if latencies_ms else None}
+            after = await mark_window(observer, nodes, client.transport)
+    latencies_ms = sorted(tally.latencies_ms)
+    summary: dict[str, object] = {
+        "workflows": workflows, "completed": len(latencies_ms), "failed": tally.failed,
+        "seconds": round(seconds, 2),
+        "workflows_per_sec": round(len(latencies_ms) / seconds, 1) if seconds else 0.0,
+        "p50_ms": round(percentile(latencies_ms, 0.50), 1) if latencies_ms else None,
+        "p99_ms": round(percentile(latencies_ms, 0.99), 1) if latencies_ms else None}
+    return summary, cost_summary(nodes, before, after, len(latencies_ms))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -102,28 +141,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workflows", type=int, default=2000, help="workflows to run")
     parser.add_argument("--concurrency", type=int, default=64, help="workflows in flight")
     parser.add_argument("--activities", type=int, default=3, help="sequential activities each")
+    parser.add_argument("--shards", type=int, default=16,
+                        help="shards of the launched cluster (ignored with --address)")
+    parser.add_argument("--no-eager-start", dest="eager_start", action="store_false",
+                        help="start workflows without handing the first task to the in-process "
+                             "worker in the same commit (Temporal's eager start; on by default)")
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    if args.workflows < 1 or args.concurrency < 1 or args.activities < 0:
-        print("error: --workflows and --concurrency must be >= 1, --activities >= 0",
+    if args.workflows < 1 or args.concurrency < 1 or args.activities < 0 or args.shards < 1:
+        print("error: --workflows, --concurrency and --shards must be >= 1, --activities >= 0",
               file=sys.stderr)
         return 2
 
-    def measure(addresses: Sequence[str]) -> dict[str, object]:
+    def measure(addresses: Sequence[str]) -> tuple[dict[str, object], dict[str, object]]:
         return uvloop.run(_drive(addresses, workflows=args.workflows,
-                                 concurrency=args.concurrency, activities=args.activities))
+                                 concurrency=args.concurrency, activities=args.activities,
+                                 eager_start=args.eager_start))
 
-    if args.address:
-        summary = measure(args.address)
-    else:
-        with launched_cluster(nodes=3, shards=16, parent_dir=None, keep_data=False) as addresses:
-            summary = measure(addresses)
+    with sigterm_raises_interrupt():
+        try:
+            if args.address:
+                summary, cost = measure(args.address)
+            else:
+                with launched_cluster(nodes=3, shards=args.shards, parent_dir=None,
+                                      keep_data=False) as addresses:
+                    summary, cost = measure(addresses)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr, flush=True)
+            return 130
     print(f"completed {summary['completed']} of {summary['workflows']} workflows "
           f"({args.activities} activities each) in {summary['seconds']} s: "
           f"{summary['workflows_per_sec']}/s, p50 {summary['p50_ms']} ms, "
           f"p99 {summary['p99_ms']} ms, failed {summary['failed']}", file=sys.stderr, flush=True)
+    print(describe_cost(cost), file=sys.stderr, flush=True)
+    print(f"cost: {json.dumps(cost)}", file=sys.stderr, flush=True)
     if args.json:
         print(json.dumps(summary), flush=True)
     return 0 if summary["failed"] == 0 else 1

@@ -39,6 +39,9 @@ class SchemaCodec:
     def __init__(self, classes: Iterable[type]) -> None:
         self._by_type: dict[type, tuple[str, tuple[str, ...]]] = {}
         self._builders: dict[str, tuple[Decoder, int]] = {}  # tag -> (builder, array length)
+        # tag -> packed defaults of its trailing fields that have a plain default, so that an
+        # array written before those fields existed still decodes (fields are only appended).
+        self._tails: dict[str, tuple[object, ...]] = {}
         classes = tuple(classes)
         for cls in classes:
             assert dataclasses.is_dataclass(cls), cls
@@ -50,6 +53,7 @@ class SchemaCodec:
             hints = typing.get_type_hints(cls)
             plan = tuple((name, self._decoder_for(hints[name])) for name in self._by_type[cls][1])
             self._builders[cls.__name__] = (_make_builder(cls, plan), len(plan) + 1)
+            self._tails[cls.__name__] = _default_tail(cls, self._by_type[cls][1])
         assert len(self._builders) == len(classes), "tags (class names) must be unique"
 
     def _default(self, value: object) -> object:
@@ -70,6 +74,11 @@ class SchemaCodec:
         """Rebuild one dataclass value from its `[tag, *fields]` array."""
         assert type(raw) is tuple and raw, raw
         builder, length = self._builders[raw[0]]
+        if len(raw) < length:  # written before its last fields were added: their defaults
+            missing = length - len(raw)
+            tail = self._tails[raw[0]]
+            assert missing <= len(tail), (raw[0], len(raw), length)
+            raw = raw + tail[len(tail) - missing:]
         assert len(raw) == length, (raw[0], len(raw))
         return builder(raw)
 
@@ -118,6 +127,19 @@ class SchemaCodec:
         k = key or (lambda x: x)
         v = value or (lambda x: x)
         return lambda raw: {k(a): v(b) for a, b in raw.items()}  # type: ignore[attr-defined]
+
+
+def _default_tail(cls: type, names: tuple[str, ...]) -> tuple[object, ...]:
+    """Defaults of the longest run of trailing fields whose default is a plain packed value."""
+    by_name = {f.name: f for f in dataclasses.fields(cls)}
+    tail: list[object] = []
+    for name in reversed(names):
+        default = by_name[name].default
+        if default is dataclasses.MISSING or not isinstance(default, str | int | float | bool
+                                                             | type(None)):
+            break
+        tail.append(default.value if isinstance(default, Enum) else default)
+    return tuple(reversed(tail))
 
 
 def _make_builder(cls: type, plan: tuple[tuple[str, Decoder | None], ...]) -> Decoder:

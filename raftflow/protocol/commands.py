@@ -160,6 +160,11 @@ class StartWorkflow:
     execution_timeout_ms: int | None = None
     run_timeout_ms: int | None = None
     task_timeout_ms: int = 10_000
+    # Eager workflow start (Temporal's): when `eager_task_queue` is the run's task queue, the
+    # first workflow task is started in the same commit for the worker named by
+    # `eager_identity`, which lives in the starting client's process, and returned.
+    eager_task_queue: str = ""
+    eager_identity: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -38,10 +38,16 @@ class Rejected:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WorkflowStartedResult:
-    """`created` is False when an open run with the same request id was found."""
+    """`created` is False when an open run with the same request id was found.
+
+    `workflow_task` is the first workflow task when it was started eagerly for the caller; it
+    is given only in the first answer (a retried start gets the answer without it, and the
+    task, if nobody runs it, is retried after its timeout).
+    """
 
     run_id: str
     created: bool
+    workflow_task: WorkflowTaskInfo | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

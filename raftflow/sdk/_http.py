@@ -39,6 +39,7 @@ ROUND_BACKOFF_S_MIN = 0.05  # pause after every node failed once, doubled per ro
 ROUND_BACKOFF_S_MAX = 1.0  # ... up to this
 assert NOT_LEADER_WAIT_S_MAX <= RETRY_AFTER_S_MAX < CALL_DEADLINE_S
 
+SERVED_BY_HEADER = "X-Raftflow-Served-By"  # the API's header (the SDK talks HTTP only)
 RETRYABLE_STATUSES = frozenset({502, 503, 504})
 UNAVAILABLE_STATUSES = frozenset({502, 503})
 NO_RETRY: frozenset[int] = frozenset()
@@ -46,10 +47,12 @@ NO_RETRY: frozenset[int] = frozenset()
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A 2xx answer: its status and decoded JSON body (None for an empty body, e.g. 204)."""
+    """A 2xx answer: its status, decoded JSON body (None for an empty body, e.g. 204) and the
+    node that gave it."""
 
     status: int
     body: Any
+    address: str = ""
 
 
 def normalize_address(address: str) -> str:
@@ -97,6 +100,8 @@ class Transport:
             normalize_address(a) for a in addresses))
         self._session: aiohttp.ClientSession | None = None
         self._preferred = 0
+        # HTTP requests sent (attempts, retries and long polls included); read by `raftflow bench`.
+        self.requests_sent = 0
 
     def _open_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -160,6 +165,7 @@ class Transport:
                     params: Mapping[str, str] | None, timeout_s: float) -> Answer:
         session = self._open_session()
         headers = {"Content-Type": "application/json"} if data is not None else None
+        self.requests_sent += 1
         try:
             async with session.request(method, address + path, data=data, params=params,
                                        headers=headers,
@@ -168,7 +174,10 @@ class Transport:
                 if 200 <= answer.status < 300:
                     self._preferred = self.addresses.index(address) if (
                         address in self.addresses) else self._preferred
-                    return Answer(answer.status, json.loads(text) if text else None)
+                    # A relayed answer names the node that gave it (the shard's leader).
+                    served_by = answer.headers.get(SERVED_BY_HEADER) or address
+                    return Answer(answer.status, json.loads(text) if text else None,
+                                  normalize_address(served_by))
                 error = _error_of(answer.status, text)
                 if answer.status in RETRYABLE_STATUSES:
                     raise _Retryable(error, _wait_s(error, answer.headers.get("Retry-After")))

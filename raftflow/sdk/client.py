@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from raftflow.sdk import _http, errors
@@ -94,12 +94,28 @@ def _seconds_ms(value: timedelta | float | None) -> int | None:
     return max(1, round(seconds * 1000))
 
 
+class EagerWorker(Protocol):
+    """What a client needs of a worker running on it to hand it eagerly started tasks."""
+
+    task_queue: str
+    identity: str
+
+    async def reserve_workflow_slot(self) -> bool: ...
+
+    def release_workflow_slot(self) -> None: ...
+
+    def accept_workflow_task(self, address: str, task: object) -> None:
+        """Run `task` (a workflow task JSON, or None: release the slot) in the reserved slot."""
+
+
 class Client:
     """A connection to a raftflow cluster for one namespace. Use `await Client.connect(...)`."""
 
     def __init__(self, transport: _http.Transport, namespace: str) -> None:
         self._transport = transport
         self.namespace = namespace
+        # Workers running on this client, by task queue: the targets of eager starts.
+        self._local_workers: dict[str, EagerWorker] = {}
 
     @staticmethod
     async def connect(address: str | Sequence[str], *, namespace: str = "default") -> Client:
@@ -129,6 +145,13 @@ class Client:
     async def close(self) -> None:
         await self._transport.close()
 
+    def _register_worker(self, worker: EagerWorker) -> None:
+        self._local_workers.setdefault(worker.task_queue, worker)
+
+    def _unregister_worker(self, worker: EagerWorker) -> None:
+        if self._local_workers.get(worker.task_queue) is worker:
+            del self._local_workers[worker.task_queue]
+
     async def __aenter__(self) -> Client:
         return self
 
@@ -143,12 +166,17 @@ class Client:
                              id_reuse_policy: str | None = None,
                              execution_timeout: timedelta | float | None = None,
                              run_timeout: timedelta | float | None = None,
-                             task_timeout: timedelta | float | None = None) -> WorkflowHandle:
+                             task_timeout: timedelta | float | None = None,
+                             request_eager_start: bool = False) -> WorkflowHandle:
         """Start a run of `workflow` (its `@workflow.run` method, class, or type name).
 
         Idempotent: retried with the same `request_id` (one is chosen if not given), the call
         returns the first run. Raises `WorkflowAlreadyStartedError` if a run with this id is
         open (or `id_reuse_policy` refuses a new one).
+
+        `request_eager_start` (as in Temporal): if a `Worker` of `task_queue` runs on this
+        client and has a free slot, the server starts the first workflow task for it in the
+        same commit as the start, saving a poll and a commit; otherwise it is ignored.
         """
         body: dict[str, object] = {
             "workflow_id": id, "workflow_type": workflow_type_of(workflow),
@@ -160,12 +188,25 @@ class Client:
                            ("task_timeout_ms", _seconds_ms(task_timeout))):
             if value is not None:
                 body[key] = value
+        worker = self._local_workers.get(task_queue) if request_eager_start else None
+        if worker is not None and await worker.reserve_workflow_slot():
+            body.update(eager_task_queue=task_queue, eager_identity=worker.identity)
+        else:
+            worker = None
         try:
             answer = await self._transport.call("POST", self._path(), body=body)
         except errors.RPCError as error:
+            if worker is not None:
+                worker.release_workflow_slot()
             if error.code == "workflow_already_started":
                 raise errors.WorkflowAlreadyStartedError(id, error.message) from error
             raise
+        except BaseException:
+            if worker is not None:
+                worker.release_workflow_slot()
+            raise
+        if worker is not None:  # the task, if started for us, runs in the reserved slot
+            worker.accept_workflow_task(answer.address, answer.body.get("workflow_task"))
         run_id = str(answer.body["run_id"])
         return WorkflowHandle(self, id, run_id=None, result_run_id=run_id,
                               first_execution_run_id=run_id)
@@ -173,12 +214,14 @@ class Client:
     async def execute_workflow(self, workflow: Callable[..., Any] | type | str, *args: Any,
                                id: str, task_queue: str, request_id: str | None = None,
                                id_reuse_policy: str | None = None,
-                               execution_timeout: timedelta | float | None = None) -> Any:
+                               execution_timeout: timedelta | float | None = None,
+                               request_eager_start: bool = False) -> Any:
         """`start_workflow` then `result()`."""
         handle = await self.start_workflow(workflow, *args, id=id, task_queue=task_queue,
                                            request_id=request_id,
                                            id_reuse_policy=id_reuse_policy,
-                                           execution_timeout=execution_timeout)
+                                           execution_timeout=execution_timeout,
+                                           request_eager_start=request_eager_start)
         return await handle.result()
 
     def get_workflow_handle(self, workflow_id: str, run_id: str | None = None,

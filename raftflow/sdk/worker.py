@@ -127,6 +127,7 @@ class Worker:
         base = f"/api/v1/namespaces/{self.client.namespace}/task-queues/{self.task_queue}"
         self._pool = ThreadPoolExecutor(max_workers=self._max_concurrent_activities,
                                         thread_name_prefix="raftflow-activity")
+        self.client._register_worker(self)  # eager starts of this client come here
         try:
             addresses = await self._poll_targets()
             async with asyncio.TaskGroup() as pollers:
@@ -144,6 +145,7 @@ class Worker:
         except* _Stop:
             pass
         finally:
+            self.client._unregister_worker(self)
             await self._drain()
             # Threads of sync activities cut off by the grace period are not waited for.
             self._pool.shutdown(wait=False, cancel_futures=True)
@@ -178,6 +180,9 @@ class Worker:
             await self._finished.wait()
 
     async def __aenter__(self) -> Worker:
+        # Registered at once, not when the run task first runs: a start right after
+        # `async with worker:` may already ask for an eager first task.
+        self.client._register_worker(self)
         self._run_task = asyncio.create_task(self.run())
         return self
 
@@ -258,6 +263,20 @@ class Worker:
         except (aiohttp.ClientError, TimeoutError):
             pass
         return await self._post(path, body)
+
+    # -- eager starts (client.EagerWorker) ---------------------------------------------------
+
+    async def reserve_workflow_slot(self) -> bool:
+        return not self._stopping.is_set() and await self._reserve(self._workflow_slots, 1) == 1
+
+    def release_workflow_slot(self) -> None:
+        self._workflow_slots.release()
+
+    def accept_workflow_task(self, address: str, task: object) -> None:
+        if isinstance(task, dict):
+            self._spawn(self._workflow_slots, self._handle_workflow_task, address, task)
+        else:
+            self._workflow_slots.release()
 
     async def _reserve(self, slots: asyncio.Semaphore, wanted: int) -> int:
         """Take up to `wanted` free slots without waiting; returns how many were taken."""

@@ -131,3 +131,36 @@ def test_bad_eager_fields_are_400_and_change_nothing(node: LiveCluster) -> None:
         assert status == 200
 
     _drive(node, node.url(node.nodes[0]), scenario)
+
+
+def test_eager_start_hands_the_first_task_to_the_caller_once(node: LiveCluster) -> None:
+    async def scenario(call: Call) -> None:
+        wid, queue = _wid("eager-start"), _wid("tq")
+        tq = f"{API}/namespaces/{NS}/task-queues/{queue}"
+        body = _start_body(wid, task_queue=queue, request_id=_wid("req"),
+                           eager_task_queue=queue, eager_identity="me")
+        status, started, _ = await call("POST", f"{API}/namespaces/{NS}/workflows", json=body)
+        assert status == 201
+        task = started["workflow_task"]
+        assert task["run_id"] == started["run_id"] and _ids(task) == [1, 2, 3]
+        assert task["history"][2]["attributes"]["identity"] == "me"
+        status, nothing, _ = await call("POST", f"{tq}/workflow-tasks/poll", json={"wait_ms": 200})
+        assert status == 204, nothing  # not also offered to pollers
+        # A retry of the start (same request id) gets the first answer, without the task.
+        status, again, _ = await call("POST", f"{API}/namespaces/{NS}/workflows", json=body)
+        assert status in (200, 201) and again == {"workflow_id": wid, "run_id": started["run_id"]}
+        # Another queue asks for nothing eager: the task goes to pollers as usual.
+        other = _start_body(_wid("eager-other"), task_queue=queue, eager_task_queue="elsewhere")
+        status, plain, _ = await call("POST", f"{API}/namespaces/{NS}/workflows", json=other)
+        assert status == 201 and "workflow_task" not in plain
+        status, polled, _ = await call("POST", f"{tq}/workflow-tasks/poll", json={"wait_ms": 5000})
+        assert status == 200 and polled["run_id"] == plain["run_id"]
+        status, _, _ = await call("POST", f"{API}/tasks/workflow/complete", json={
+            "task_token": task["task_token"],
+            "commands": [{"type": "CompleteWorkflowExecution", "result": 1}]})
+        assert status == 200
+        status, body, _ = await call("POST", f"{API}/namespaces/{NS}/workflows", json=_start_body(
+            _wid("eager-bad"), task_queue=queue, eager_identity="x" * 1001))
+        assert status == 400 and body["error"]["field"] == "eager_identity", body
+
+    _drive(node, node.url(node.nodes[0]), scenario)

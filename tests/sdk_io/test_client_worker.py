@@ -268,3 +268,26 @@ def test_client_and_worker_survive_kill_9_of_a_node(cluster: LocalCluster) -> No
         _run(cluster, body)
     finally:
         cluster.start_node(victim)
+
+
+def test_eager_start_runs_the_first_task_on_the_clients_own_worker(
+        cluster: LocalCluster) -> None:
+    async def body(client: Client, queue: str) -> None:
+        async with _worker(client, queue):
+            eager = await client.start_workflow(Counter.run, 2, 2, id=f"eager-{queue}",
+                                                task_queue=queue, request_eager_start=True)
+            assert await asyncio.wait_for(eager.result(), RESULT_TIMEOUT_S) == 2
+            # A client with no worker of that queue: the request is ignored, a poll serves it.
+            async with await Client.connect(_addresses(cluster)) as other:
+                plain = await other.start_workflow(Counter.run, 2, 2, id=f"plain-{queue}",
+                                                   task_queue=queue, request_eager_start=True)
+                assert await asyncio.wait_for(plain.result(), RESULT_TIMEOUT_S) == 2
+        first_started = {}
+        for handle in (eager, plain):
+            events = (await handle.history()).events
+            started = next(e for e in events if e["event_type"] == "WorkflowTaskStarted")
+            first_started[handle.id] = started["attributes"]["request_id"]
+        assert first_started[f"eager-{queue}"].startswith("eager-start-"), first_started
+        assert not first_started[f"plain-{queue}"].startswith("eager-"), first_started
+
+    _run(cluster, body)

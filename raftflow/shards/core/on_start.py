@@ -12,10 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from raftflow.protocol.commands import IdReusePolicy, StartWorkflow
+from raftflow.protocol.effects import DispatchWorkflowTask
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import EventType
 from raftflow.protocol.results import Rejected, WorkflowStartedResult, WorkflowStatus
 from raftflow.shards.core import limits, validate
+from raftflow.shards.core.on_workflow_task import do_start_workflow_task
 from raftflow.shards.core.output import Output
 from raftflow.shards.core.state import Execution, ShardState, TimerKind
 from raftflow.shards.core.writes import (
@@ -81,10 +83,27 @@ def on_start_workflow(state: ShardState, command: StartWorkflow) -> Output:
         do_close_run(state, open_run, changes, command.now_ms, (
             EventType.WORKFLOW_EXECUTION_TERMINATED, WorkflowStatus.TERMINATED,
             {"reason": "terminate_if_running", "request_id": command.request_id}))
-    do_start_run(state, changes, spec, command.now_ms)
+    execution = do_start_run(state, changes, spec, command.now_ms)
     do_remember(state, request_key, result)
     assert state.open_runs[(command.namespace, command.workflow_id)] == command.run_id
+    if command.eager_task_queue and command.eager_task_queue == command.task_queue:
+        return Output.of(_do_start_eager(state, execution, changes, command, result), changes)
     return Output.of(result, changes)
+
+
+def _do_start_eager(state: ShardState, execution: Execution, changes: Changes,
+                    command: StartWorkflow, result: WorkflowStartedResult,
+                    ) -> WorkflowStartedResult:
+    """Start the run's first workflow task for the caller's own worker (eager start): its
+    dispatch to pollers is dropped, and the remembered answer (I5) stays without the task."""
+    dispatches = [e for e in changes.effects if isinstance(e, DispatchWorkflowTask)
+                  and e.run_id == execution.run_id]
+    assert len(dispatches) == 1, dispatches
+    changes.effects.remove(dispatches[0])
+    task = do_start_workflow_task(state, execution, changes, command.now_ms, (
+        f"eager-start-{command.request_id}", command.eager_identity, ""))
+    assert task.history[0].event_id == 1 and task.started_event_id == 3
+    return WorkflowStartedResult(run_id=result.run_id, created=True, workflow_task=task)
 
 
 def _check_start(state: ShardState, command: StartWorkflow) -> Rejected | None:
@@ -93,6 +112,8 @@ def _check_start(state: ShardState, command: StartWorkflow) -> Rejected | None:
                                   task_queue=command.task_queue, request_id=command.request_id,
                                   run_id=command.run_id)
     rejected = rejected or validate.check_payload("input", command.input)
+    rejected = rejected or validate.check_optional_id("eager_task_queue", command.eager_task_queue)
+    rejected = rejected or validate.check_optional_id("eager_identity", command.eager_identity)
     rejected = rejected or validate.check_duration("execution_timeout_ms",
                                                    command.execution_timeout_ms)
     rejected = rejected or validate.check_duration("run_timeout_ms", command.run_timeout_ms)

@@ -120,11 +120,13 @@ class Execution:
     buffered: list[BufferedEvent] = field(default_factory=list)
     workflow_task: WorkflowTaskState | None = None
     previous_started_event_id: int = 0  # started id of the last completed workflow task
-    sticky_queue: str = ""  # the worker that completed the last task keeps the run replayed
     activities: dict[int, ActivityState] = field(default_factory=dict)
     activity_ids: dict[str, int] = field(default_factory=dict)
     timers: dict[str, int] = field(default_factory=dict)  # timer_id -> TimerStarted event id
     cancel_requested: bool = False
+    # Fields added later go last: the codec fills missing trailing fields with their defaults,
+    # so snapshots and log entries written before them stay readable.
+    sticky_queue: str = ""  # the worker that completed the last task keeps the run replayed
 
     @property
     def key(self) -> WorkflowKey:

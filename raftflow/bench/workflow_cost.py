@@ -1,0 +1,178 @@
+"""What one workflow of `raftflow bench` costs, and waiting for settled shard leadership.
+
+Cost is read over the measured window only (from just after the worker started to the last
+result): Raft log entries and commands from the nodes' group-commit metrics, HTTP requests the
+SDK's `Transport` sent, CPU of this process and of each local node, the whole machine's busy
+fraction and leader changes, each divided by the workflows that completed.
+
+Before the window, `wait_for_settled_leaders` waits until the cluster has moved shard leaders to
+their preferred replicas (cluster/node.py `_balance_leaders`, a few seconds after start): a
+transfer during the run makes a task claimed on the old leader wait for its timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import TextIO
+
+import aiohttp
+
+from raftflow.bench.observe import (
+    BATCH_COUNT,
+    BATCH_SUM,
+    LEADER_CHANGES,
+    STATUS_TIMEOUT_S,
+    NodeRef,
+    Snapshot,
+    take_snapshot,
+)
+from raftflow.sdk._http import Transport
+
+SETTLE_STABLE_S = 2.0  # the leader of every shard unchanged this long counts as settled
+SETTLE_TIMEOUT_S = 20.0  # then start anyway, and say so
+SETTLE_POLL_S = 0.25
+# Shard replicas per shard, as cluster/node.py REPLICATION_FACTOR (not imported: that module
+# pulls in the whole node).
+REPLICATION_FACTOR = 3
+
+JsonObject = dict[str, object]
+Leaders = tuple[str | None, ...]  # per shard (index = shard number), the leader's node id
+
+
+async def _leaders(session: aiohttp.ClientSession, addresses: list[str]) -> Leaders | None:
+    """Each shard's leader from the first node that answers `GET /api/v1/cluster/status`."""
+    timeout = aiohttp.ClientTimeout(total=STATUS_TIMEOUT_S)
+    for address in addresses:
+        try:
+            async with session.get(f"{address}/api/v1/cluster/status", timeout=timeout) as answer:
+                if answer.status != 200:
+                    continue
+                status = await answer.json()
+        except (TimeoutError, aiohttp.ClientError, ValueError):
+            continue
+        shards = sorted(status.get("shards", []), key=lambda s: int(s["shard"]))
+        return tuple(None if s.get("leader") is None else str(s["leader"]) for s in shards)
+    return None
+
+
+async def wait_for_settled_leaders(session: aiohttp.ClientSession, addresses: list[str],
+                                   out: TextIO) -> bool:
+    """Poll cluster status until every shard has a leader and no leader changed for
+    SETTLE_STABLE_S; give up after SETTLE_TIMEOUT_S. Says which on `out`; True if settled."""
+    began = time.monotonic()
+    last: Leaders | None = None
+    stable_since: float | None = None
+    changes = 0
+    while True:
+        leaders = await _leaders(session, addresses)
+        now = time.monotonic()
+        if leaders != last:
+            if last is not None and leaders is not None:
+                changes += sum(a != b for a, b in zip(last, leaders, strict=False))
+            last, stable_since = leaders, now
+        complete = last is not None and len(last) > 0 and None not in last
+        settled = complete and stable_since is not None and now - stable_since >= SETTLE_STABLE_S
+        if settled or now - began >= SETTLE_TIMEOUT_S:
+            break
+        await asyncio.sleep(SETTLE_POLL_S)
+    spread = Counter(last or ())
+    where = ", ".join(f"{node}: {count}" for node, count in sorted(spread.items(), key=str))
+    verdict = "settled" if settled else f"NOT settled within {SETTLE_TIMEOUT_S:.0f} s"
+    out.write(f"shard leadership {verdict} after {now - began:.1f} s "
+              f"({len(last or ())} shards; leaders {where or 'unknown'}; "
+              f"{changes} leader moves seen while waiting)\n")
+    out.flush()
+    return settled
+
+
+@dataclass(frozen=True, slots=True)
+class WindowMark:
+    """One edge of the measured window: SDK requests sent so far, CPU and node metrics."""
+
+    requests_sent: int
+    snapshot: Snapshot
+
+
+async def mark_window(session: aiohttp.ClientSession, nodes: list[NodeRef],
+                      transport: Transport) -> WindowMark:
+    # The request counter first, then take_snapshot reads CPU before it scrapes the nodes.
+    requests_sent = transport.requests_sent
+    return WindowMark(requests_sent=requests_sent, snapshot=await take_snapshot(session, nodes))
+
+
+def _metric_deltas(nodes: list[NodeRef], before: Snapshot, after: Snapshot,
+                   name: str) -> list[float | None]:
+    deltas: list[float | None] = []
+    for node in nodes:
+        old, new = before.node_metrics[node.node_id], after.node_metrics[node.node_id]
+        deltas.append(None if old is None or new is None else new[name] - old[name])
+    return deltas
+
+
+def _log_total(deltas: list[float | None]) -> float | None:
+    """Entries (or commands) the cluster committed, from each node's applied-entries delta.
+
+    Every replica applies every entry of the shards it replicates. With at most
+    REPLICATION_FACTOR nodes (the bench's own cluster: 3 nodes, replication factor 3; fewer
+    nodes also replicate every shard) each node sees all entries, so the total is the largest
+    node's delta (max, not any one, in case a follower had not applied the tail yet). With more
+    nodes each entry is applied by REPLICATION_FACTOR nodes: the sum over nodes divided by it.
+    """
+    known = [d for d in deltas if d is not None]
+    if len(deltas) <= REPLICATION_FACTOR:
+        return max(known) if known else None
+    return sum(known) / REPLICATION_FACTOR if len(known) == len(deltas) else None
+
+
+def _per(value: float | None, completed: int, scale: float = 1.0) -> float | None:
+    return None if value is None or completed == 0 else round(value * scale / completed, 3)
+
+
+def cost_summary(nodes: list[NodeRef], before: WindowMark, after: WindowMark,
+                 completed: int) -> JsonObject:
+    """Per completed workflow: log entries, commands, HTTP requests, CPU ms; and the machine."""
+    old, new = before.snapshot, after.snapshot
+    node_cpu: float | None = 0.0
+    for node in nodes:
+        cpu_old, cpu_new = old.node_cpu_s[node.node_id], new.node_cpu_s[node.node_id]
+        # A remote node (no pid) or a vanished one has no CPU reading: no node total then.
+        node_cpu = None if node_cpu is None or cpu_old is None or cpu_new is None \
+            else node_cpu + cpu_new - cpu_old
+    changes = _metric_deltas(nodes, old, new, LEADER_CHANGES)
+    wall_s = new.taken_s - old.taken_s
+    machine_cores_s = wall_s * (os.cpu_count() or 1)
+    return {
+        "commits_per_workflow": _per(_log_total(_metric_deltas(nodes, old, new, BATCH_COUNT)),
+                                     completed),
+        "commands_per_workflow": _per(_log_total(_metric_deltas(nodes, old, new, BATCH_SUM)),
+                                      completed),
+        # Requests this process's SDK client and worker sent (retries and long polls included);
+        # a node forwarding a call to the shard's leader sends another, not counted here.
+        "http_requests_per_workflow": _per(after.requests_sent - before.requests_sent,
+                                           completed),
+        # Client and worker share this process, so "client" is both.
+        "cpu_ms_per_workflow": {"client": _per(new.client_cpu_s - old.client_cpu_s, completed,
+                                               1000.0),
+                                "nodes": _per(node_cpu, completed, 1000.0)},
+        "machine_busy_fraction": (round((new.machine_busy_cpu_s - old.machine_busy_cpu_s)
+                                        / machine_cores_s, 3) if machine_cores_s > 0 else None),
+        "leader_changes": (None if None in changes
+                           else round(sum(c for c in changes if c is not None))),
+    }
+
+
+def describe_cost(cost: JsonObject) -> str:
+    """One human line for stderr."""
+    cpu = cost["cpu_ms_per_workflow"]
+    assert isinstance(cpu, dict)
+    busy = cost["machine_busy_fraction"]
+    busy_text = "n/a" if not isinstance(busy, float) else f"{100 * busy:.0f}%"
+    return (f"per workflow: {cost['commits_per_workflow']} log entries, "
+            f"{cost['commands_per_workflow']} commands, "
+            f"{cost['http_requests_per_workflow']} SDK HTTP requests, CPU ms client+worker "
+            f"{cpu['client']} / nodes {cpu['nodes']}; machine busy {busy_text}; "
+            f"leader changes {cost['leader_changes']}")
