@@ -30,5 +30,8 @@ lint: install
 	$(BIN)/ruff check raftflow tests
 	$(BIN)/mypy raftflow
 
+# The standard configurations recorded in docs/benchmarks.md: workflow starts, then workflows
+# of 3 sequential activities (each launches and tears down its own 3-node cluster).
 bench: install
-	$(BIN)/python -m raftflow.bench.starts
+	$(BIN)/python -m raftflow.bench.starts --concurrency 64 --duration 20 --warmup 3 --json
+	$(BIN)/raftflow bench --workflows 2000 --concurrency 64 --activities 3 --json
