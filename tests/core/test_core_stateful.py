@@ -13,6 +13,8 @@ Derandomized, so a failure reproduces on every run; hypothesis prints the failin
 
 from __future__ import annotations
 
+import dataclasses
+
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -50,9 +52,13 @@ from raftflow.protocol.commands import (
 )
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.results import (
+    ActivityTaskCompletedResult,
     ActivityTaskStartedResult,
     Rejected,
     Result,
+    WorkflowStartedResult,
+    WorkflowTaskCompletedResult,
+    WorkflowTaskInfo,
     WorkflowTaskStartedResult,
 )
 from raftflow.shards.core import ShardState, apply, snapshot
@@ -102,6 +108,11 @@ def _sometimes(strategy: st.SearchStrategy[WorkflowCommand],
         lambda chosen: strategy if chosen else st.none())
 
 
+# Eager and sticky fields: mostly off, sometimes the run's queue "q", sometimes another queue.
+EAGER_QUEUES = st.sampled_from(["", "q", "q", "other"])
+STICKY_QUEUES = st.sampled_from(["", "s1", "s1", "s2"])
+EAGER = st.tuples(EAGER_QUEUES, st.integers(min_value=0, max_value=3), STICKY_QUEUES)
+
 TASK_COMMANDS = st.tuples(
     _sometimes(CANCEL_COMMANDS), st.lists(OPEN_COMMANDS, max_size=3), _sometimes(CLOSE_COMMANDS),
 ).map(lambda t: tuple(c for c in (t[0], *t[1], t[2]) if c is not None))
@@ -124,6 +135,11 @@ class ShardMachine(RuleBasedStateMachine):
         key = (kind, workflow_id, request_id)
         events_before = sum(len(e.history) for e in self.state.executions.values())
         result = self._apply(command)
+        if isinstance(result, WorkflowStartedResult) and result.workflow_task is not None:
+            # An eager start: the first answer alone carries the task (retries get the rest).
+            assert key not in self.answers and result.workflow_task.started_event_id == 3
+            self.workflow_tokens.append(result.workflow_task.token)
+            result = dataclasses.replace(result, workflow_task=None)
         if key in self.answers:
             assert result == self.answers[key], (key, result)
             assert sum(len(e.history) for e in self.state.executions.values()) == events_before
@@ -156,14 +172,16 @@ class ShardMachine(RuleBasedStateMachine):
 
     @rule(workflow_id=WORKFLOW_IDS, request_id=REQUEST_IDS,
           policy=st.sampled_from(IdReusePolicy),
-          run_timeout_ms=st.sampled_from([None, None, None, 30_000, 200_000]))
+          run_timeout_ms=st.sampled_from([None, None, None, 30_000, 200_000]),
+          eager_queue=EAGER_QUEUES)
     def start(self, workflow_id: str, request_id: str, policy: IdReusePolicy,
-              run_timeout_ms: int | None) -> None:
+              run_timeout_ms: int | None, eager_queue: str) -> None:
         self.runs += 1
         command = StartWorkflow(now_ms=self.now_ms, namespace=NS, workflow_id=workflow_id,
                                 workflow_type="W", task_queue="q", request_id=request_id,
                                 run_id=f"run-{self.runs}", id_reuse_policy=policy,
-                                run_timeout_ms=run_timeout_ms, task_timeout_ms=5_000)
+                                run_timeout_ms=run_timeout_ms, task_timeout_ms=5_000,
+                                eager_task_queue=eager_queue, eager_identity="me")
         self._client("start", command, workflow_id, request_id)
 
     @rule(workflow_id=WORKFLOW_IDS, request_id=REQUEST_IDS, kind=st.sampled_from(
@@ -180,8 +198,10 @@ class ShardMachine(RuleBasedStateMachine):
             command = TerminateWorkflow(**fields)  # type: ignore[arg-type]
         self._client(kind, command, workflow_id, request_id)
 
-    @rule(workflow_id=WORKFLOW_IDS, request_id=REQUEST_IDS, skew=st.sampled_from([0, 0, 0, 1]))
-    def poll_workflow_task(self, workflow_id: str, request_id: str, skew: int) -> None:
+    @rule(workflow_id=WORKFLOW_IDS, request_id=REQUEST_IDS, skew=st.sampled_from([0, 0, 0, 1]),
+          sticky=STICKY_QUEUES)
+    def poll_workflow_task(self, workflow_id: str, request_id: str, skew: int,
+                           sticky: str = "") -> None:
         run_id = self._open_run(workflow_id)
         if run_id is None:
             return
@@ -189,28 +209,47 @@ class ShardMachine(RuleBasedStateMachine):
         scheduled = (task.scheduled_event_id if task is not None else 2) + skew
         result = self._apply(RecordWorkflowTaskStarted(
             now_ms=self.now_ms, namespace=NS, workflow_id=workflow_id, run_id=run_id,
-            scheduled_event_id=scheduled, request_id=request_id))
+            scheduled_event_id=scheduled, request_id=request_id, sticky_queue=sticky))
         if isinstance(result, WorkflowTaskStartedResult):
+            self._check_task_history(run_id, result.task)
             self.workflow_tokens.append(result.task.token)
 
-    @rule(workflow_id=WORKFLOW_IDS, request_id=REQUEST_IDS, commands=TASK_COMMANDS)
+    def _check_task_history(self, run_id: str, task: WorkflowTaskInfo) -> None:
+        """A task's history is the run's from event 1, or (sticky) from the event after the
+        previous task's WorkflowTaskStarted, and always ends with this task's start."""
+        history = self.state.executions[run_id].history
+        first = task.history[0].event_id
+        assert first in (1, task.previous_started_event_id + 1), (first, task)
+        assert list(task.history) == history[first - 1:task.started_event_id]
+
+    def _complete(self, token: TaskToken, commands: tuple[WorkflowCommand, ...],
+                  eager: tuple[str, int, str]) -> None:
+        eager_queue, eager_max, sticky = eager
+        result = self._apply(RespondWorkflowTaskCompleted(
+            now_ms=self.now_ms, token=token, commands=commands, sticky_queue=sticky,
+            eager_task_queue=eager_queue, eager_activities_max=eager_max))
+        if isinstance(result, WorkflowTaskCompletedResult):
+            assert 1 <= len(result.activity_tasks) <= eager_max and eager_queue
+            self.activity_tokens.extend(t.token for t in result.activity_tasks)
+
+    @rule(workflow_id=WORKFLOW_IDS, request_id=REQUEST_IDS, commands=TASK_COMMANDS,
+          eager=EAGER)
     def run_workflow_task(self, workflow_id: str, request_id: str,
-                          commands: tuple[WorkflowCommand, ...]) -> None:
+                          commands: tuple[WorkflowCommand, ...],
+                          eager: tuple[str, int, str]) -> None:
         """A well-behaved worker: hand-out then completion, so runs make progress."""
-        self.poll_workflow_task(workflow_id, request_id, 0)
+        self.poll_workflow_task(workflow_id, request_id, 0, eager[2])
         run_id = self._open_run(workflow_id)
         token = self.workflow_tokens[-1] if self.workflow_tokens else None
         if run_id is not None and token is not None and token.run_id == run_id:
-            self._apply(RespondWorkflowTaskCompleted(now_ms=self.now_ms, token=token,
-                                                     commands=commands))
+            self._complete(token, commands, eager)
 
     @precondition(lambda self: bool(self.workflow_tokens))
-    @rule(data=st.data(), commands=TASK_COMMANDS)
+    @rule(data=st.data(), commands=TASK_COMMANDS, eager=EAGER)
     def complete_workflow_task(self, data: st.DataObject,
-                               commands: tuple[WorkflowCommand, ...]) -> None:
-        token = self._pick(data, self.workflow_tokens)
-        self._apply(RespondWorkflowTaskCompleted(now_ms=self.now_ms, token=token,
-                                                 commands=commands))
+                               commands: tuple[WorkflowCommand, ...],
+                               eager: tuple[str, int, str]) -> None:
+        self._complete(self._pick(data, self.workflow_tokens), commands, eager)
 
     @precondition(lambda self: bool(self.workflow_tokens))
     @rule(data=st.data())
@@ -249,7 +288,14 @@ class ShardMachine(RuleBasedStateMachine):
         token = self._pick(data, self.activity_tokens)
         now_ms = self.now_ms
         if answer == "completed":
-            self._apply(RespondActivityTaskCompleted(now_ms=now_ms, token=token, result=b"r"))
+            eager_queue, sticky = data.draw(EAGER_QUEUES), data.draw(STICKY_QUEUES)
+            result = self._apply(RespondActivityTaskCompleted(
+                now_ms=now_ms, token=token, result=b"r", eager_task_queue=eager_queue,
+                sticky_queue=sticky))
+            if isinstance(result, ActivityTaskCompletedResult):
+                assert result.workflow_task is not None and eager_queue == "q"
+                self._check_task_history(token.run_id, result.workflow_task)
+                self.workflow_tokens.append(result.workflow_task.token)
         elif answer == "failed":
             self._apply(RespondActivityTaskFailed(now_ms=now_ms, token=token, failure=failure))
         elif answer == "canceled":
