@@ -10,6 +10,7 @@ import asyncio
 import os
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -116,11 +117,9 @@ async def discover_nodes(session: aiohttp.ClientSession, addresses: list[str]) -
     return refs
 
 
-async def shard_leaders(session: aiohttp.ClientSession, addresses: list[str]) -> list[str]:
-    """Per shard (index = shard number), the HTTP address of its leader, from cluster status.
-
-    Raises RuntimeError if no node answers or a shard has no leader.
-    """
+async def cluster_status(session: aiohttp.ClientSession,
+                         addresses: list[str]) -> dict[str, Any] | None:
+    """`GET /api/v1/cluster/status` from the first node that answers, or None."""
     timeout = aiohttp.ClientTimeout(total=STATUS_TIMEOUT_S)
     for address in addresses:
         try:
@@ -130,14 +129,26 @@ async def shard_leaders(session: aiohttp.ClientSession, addresses: list[str]) ->
                 status = await answer.json()
         except (TimeoutError, aiohttp.ClientError, ValueError):
             continue
-        node_addresses = {str(n["id"]): str(n["address"]) for n in status["nodes"]}
-        shards = sorted(status["shards"], key=lambda s: int(s["shard"]))
-        assert [int(s["shard"]) for s in shards] == list(range(len(shards)))
-        leaders = [node_addresses.get(str(s["leader"])) for s in shards]
-        if all(leaders):
-            return [leader for leader in leaders if leader]
+        if isinstance(status, dict):
+            return status
+    return None
+
+
+async def shard_leaders(session: aiohttp.ClientSession, addresses: list[str]) -> list[str]:
+    """Per shard (index = shard number), the HTTP address of its leader, from cluster status.
+
+    Raises RuntimeError if no node answers or a shard has no leader.
+    """
+    status = await cluster_status(session, addresses)
+    if status is None:
+        raise RuntimeError("no node answered /api/v1/cluster/status")
+    node_addresses = {str(n["id"]): str(n["address"]) for n in status["nodes"]}
+    shards = sorted(status["shards"], key=lambda s: int(s["shard"]))
+    assert [int(s["shard"]) for s in shards] == list(range(len(shards)))
+    leaders = [node_addresses.get(str(s["leader"])) for s in shards]
+    if not all(leaders):
         raise RuntimeError("a shard has no leader; cannot route to leaders")
-    raise RuntimeError("no node answered /api/v1/cluster/status")
+    return [leader for leader in leaders if leader]
 
 
 async def _scrape(session: aiohttp.ClientSession, address: str) -> dict[str, float] | None:

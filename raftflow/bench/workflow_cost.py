@@ -25,9 +25,9 @@ from raftflow.bench.observe import (
     BATCH_COUNT,
     BATCH_SUM,
     LEADER_CHANGES,
-    STATUS_TIMEOUT_S,
     NodeRef,
     Snapshot,
+    cluster_status,
     take_snapshot,
 )
 from raftflow.sdk._http import Transport
@@ -45,18 +45,11 @@ Leaders = tuple[str | None, ...]  # per shard (index = shard number), the leader
 
 async def _leaders(session: aiohttp.ClientSession, addresses: list[str]) -> Leaders | None:
     """Each shard's leader from the first node that answers `GET /api/v1/cluster/status`."""
-    timeout = aiohttp.ClientTimeout(total=STATUS_TIMEOUT_S)
-    for address in addresses:
-        try:
-            async with session.get(f"{address}/api/v1/cluster/status", timeout=timeout) as answer:
-                if answer.status != 200:
-                    continue
-                status = await answer.json()
-        except (TimeoutError, aiohttp.ClientError, ValueError):
-            continue
-        shards = sorted(status.get("shards", []), key=lambda s: int(s["shard"]))
-        return tuple(None if s.get("leader") is None else str(s["leader"]) for s in shards)
-    return None
+    status = await cluster_status(session, addresses)
+    if status is None:
+        return None
+    shards = sorted(status.get("shards", []), key=lambda s: int(s["shard"]))
+    return tuple(None if s.get("leader") is None else str(s["leader"]) for s in shards)
 
 
 async def wait_for_settled_leaders(session: aiohttp.ClientSession, addresses: list[str],
