@@ -36,9 +36,6 @@ class RunnerCache:
     def __len__(self) -> int:
         return len(self._runners)
 
-    def get(self, run_id: str) -> WorkflowRunner | None:
-        return self._runners.get(run_id)
-
     async def take(self, task: Task) -> tuple[WorkflowRunner, list[Task]]:
         """The runner for this task's run (out of the cache) and the events it has not seen."""
         history: list[Task] = task["history"]
@@ -62,6 +59,16 @@ class RunnerCache:
         while len(self._runners) > self._size_max:
             self._runners.popitem(last=False)
         assert len(self._runners) <= self._size_max
+
+    def query(self, task: Task) -> object:
+        """Answer a query task from the cached runner if it has seen exactly the query's
+        history, else from a replay made just for it (never cached)."""
+        history: list[Task] = task["history"]
+        runner = self._runners.get(str(task["run_id"]))
+        if runner is None or runner.last_event_id != len(history):
+            runner = self.fresh(task)
+            runner.activate(history)
+        return runner.query(str(task["query_type"]), list(task.get("args") or []))
 
     def fresh(self, task: Task) -> WorkflowRunner:
         workflow_type = str(task["workflow_type"])

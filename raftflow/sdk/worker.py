@@ -339,19 +339,11 @@ class Worker:
     async def _answer_query(self, address: str, task: Task) -> None:
         reply: dict[str, object] = {"query_id": task["query_id"]}
         try:
-            reply["result"] = self._query(task)
+            reply["result"] = self._cache.query(task)
         except Exception as error:
             reply["error"] = {"message": str(error), "type": type(error).__name__}
         # Any node relays the answer to the node where the caller waits.
         await self._post("/api/v1/tasks/query/respond", reply)
-
-    def _query(self, task: Task) -> object:
-        history: list[Task] = task["history"]
-        runner = self._cache.get(str(task["run_id"]))
-        if runner is None or runner.last_event_id != len(history):
-            runner = self._cache.fresh(task)  # a replay just for this query, never cached
-            runner.activate(history)
-        return runner.query(str(task["query_type"]), list(task.get("args") or []))
 
     # -- activities --------------------------------------------------------------------------
 

@@ -238,11 +238,13 @@ def test_always_failing_activity_ends_by_its_schedule_to_close_deadline(
         [scheduled] = events["ActivityTaskScheduled"]
         started = events.get("ActivityTaskStarted", [])  # the final attempt, if it started
         if result["cause"] == "ApplicationError":
-            # The last failure's retry would have started after the deadline: closed at once.
+            # The last failure's retry would have started at or after the deadline: closed at
+            # once. (The failure may itself arrive just after the deadline, before the leader
+            # fired the schedule-to-close timer: the first to commit decides, as in Temporal.)
             assert result["failure_type"] == "Transient", result
             [closed] = events["ActivityTaskFailed"]
             assert closed["attributes"]["retry_state"] == "Timeout"
-            assert _seconds_between(scheduled, closed) < deadline_s
+            assert round(_seconds_between(scheduled, closed) + interval_s, 3) >= deadline_s
         else:
             # The deadline fell inside the last attempt (running, or waiting for a worker).
             assert result == {"cause": "TimeoutError", "retry_state": "Timeout",
