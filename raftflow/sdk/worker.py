@@ -330,8 +330,9 @@ class Worker:
         body = answer.body if isinstance(answer.body, dict) else {}
         started = body.get("activity_tasks") or []
         assert len(started) <= eager, (len(started), eager)
-        for activity_task in started:
-            self._spawn(self._activity_slots, self._handle_activity_task, address, activity_task)
+        for activity_task in started:  # answered where they were started (the shard leader)
+            self._spawn(self._activity_slots, self._handle_activity_task,
+                        answer.address or address, activity_task)
         for _ in range(eager - len(started)):
             self._activity_slots.release()
 
@@ -401,7 +402,8 @@ class Worker:
             raise
         workflow_task = answer.body.get("workflow_task") if isinstance(answer.body, dict) else None
         if eager and isinstance(workflow_task, dict):
-            self._spawn(self._workflow_slots, self._handle_workflow_task, address, workflow_task)
+            self._spawn(self._workflow_slots, self._handle_workflow_task,
+                        answer.address or address, workflow_task)
         elif eager:
             self._workflow_slots.release()
 
