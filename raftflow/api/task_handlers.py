@@ -113,6 +113,8 @@ async def complete_workflow_task(request: web.Request) -> web.StreamResponse:
     token, body = await _respond(request, TaskKind.WORKFLOW)
     commands = parse_commands(body.get("commands"))
     eager_max = body.get("eager_activities_max", 0)
+    # Checked here too, not only in the core: an integer beyond 64 bits cannot even be encoded
+    # into the log entry (it would be a 500, not a 400 naming the field).
     if type(eager_max) is not int or not 0 <= eager_max <= EAGER_ACTIVITIES_MAX:
         raise InvalidArgumentError(
             f"field 'eager_activities_max': must be an integer in [0, {EAGER_ACTIVITIES_MAX}]",

@@ -35,9 +35,6 @@ from raftflow.sdk._http import Transport
 SETTLE_STABLE_S = 2.0  # the leader of every shard unchanged this long counts as settled
 SETTLE_TIMEOUT_S = 20.0  # then start anyway, and say so
 SETTLE_POLL_S = 0.25
-# Shard replicas per shard, as cluster/node.py REPLICATION_FACTOR (not imported: that module
-# pulls in the whole node).
-REPLICATION_FACTOR = 3
 
 JsonObject = dict[str, object]
 Leaders = tuple[str | None, ...]  # per shard (index = shard number), the leader's node id
@@ -50,6 +47,15 @@ async def _leaders(session: aiohttp.ClientSession, addresses: list[str]) -> Lead
         return None
     shards = sorted(status.get("shards", []), key=lambda s: int(s["shard"]))
     return tuple(None if s.get("leader") is None else str(s["leader"]) for s in shards)
+
+
+async def replicas_per_shard(session: aiohttp.ClientSession, addresses: list[str]) -> int:
+    """How many replicas each shard has, from cluster status (the same for every shard)."""
+    status = await cluster_status(session, addresses)
+    counts = {len(s["replicas"]) for s in (status or {}).get("shards", [])}
+    if len(counts) != 1:
+        raise RuntimeError(f"cannot tell the replicas per shard from cluster status: {counts}")
+    return counts.pop()
 
 
 async def wait_for_settled_leaders(session: aiohttp.ClientSession, addresses: list[str],
@@ -106,19 +112,13 @@ def _metric_deltas(nodes: list[NodeRef], before: Snapshot, after: Snapshot,
     return deltas
 
 
-def _log_total(deltas: list[float | None]) -> float | None:
-    """Entries (or commands) the cluster committed, from each node's applied-entries delta.
-
-    Every replica applies every entry of the shards it replicates. With at most
-    REPLICATION_FACTOR nodes (the bench's own cluster: 3 nodes, replication factor 3; fewer
-    nodes also replicate every shard) each node sees all entries, so the total is the largest
-    node's delta (max, not any one, in case a follower had not applied the tail yet). With more
-    nodes each entry is applied by REPLICATION_FACTOR nodes: the sum over nodes divided by it.
-    """
-    known = [d for d in deltas if d is not None]
-    if len(deltas) <= REPLICATION_FACTOR:
-        return max(known) if known else None
-    return sum(known) / REPLICATION_FACTOR if len(known) == len(deltas) else None
+def _log_total(deltas: list[float | None], replicas_per_shard: int) -> float | None:
+    """Entries (or commands) the cluster committed: every entry is applied once by each of its
+    shard's replicas, so the nodes' applied-entries deltas add up to replicas x entries."""
+    assert replicas_per_shard >= 1, replicas_per_shard
+    if None in deltas:
+        return None
+    return sum(d for d in deltas if d is not None) / replicas_per_shard
 
 
 def _per(value: float | None, completed: int, scale: float = 1.0) -> float | None:
@@ -126,7 +126,7 @@ def _per(value: float | None, completed: int, scale: float = 1.0) -> float | Non
 
 
 def cost_summary(nodes: list[NodeRef], before: WindowMark, after: WindowMark,
-                 completed: int) -> JsonObject:
+                 completed: int, replicas_per_shard: int) -> JsonObject:
     """Per completed workflow: log entries, commands, HTTP requests, CPU ms; and the machine."""
     old, new = before.snapshot, after.snapshot
     node_cpu: float | None = 0.0
@@ -139,10 +139,10 @@ def cost_summary(nodes: list[NodeRef], before: WindowMark, after: WindowMark,
     wall_s = new.taken_s - old.taken_s
     machine_cores_s = wall_s * (os.cpu_count() or 1)
     return {
-        "commits_per_workflow": _per(_log_total(_metric_deltas(nodes, old, new, BATCH_COUNT)),
-                                     completed),
-        "commands_per_workflow": _per(_log_total(_metric_deltas(nodes, old, new, BATCH_SUM)),
-                                      completed),
+        "commits_per_workflow": _per(_log_total(
+            _metric_deltas(nodes, old, new, BATCH_COUNT), replicas_per_shard), completed),
+        "commands_per_workflow": _per(_log_total(
+            _metric_deltas(nodes, old, new, BATCH_SUM), replicas_per_shard), completed),
         # Requests this process's SDK client and worker sent (retries and long polls included);
         # a node forwarding a call to the shard's leader sends another, not counted here.
         "http_requests_per_workflow": _per(after.requests_sent - before.requests_sent,

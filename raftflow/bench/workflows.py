@@ -35,6 +35,7 @@ from raftflow.bench.workflow_cost import (
     cost_summary,
     describe_cost,
     mark_window,
+    replicas_per_shard,
     wait_for_settled_leaders,
 )
 from raftflow.sdk import Client, Worker, activity, workflow
@@ -105,6 +106,7 @@ async def _drive(addresses: Sequence[str], *, workflows: int, concurrency: int,
             await Client.connect(list(addresses)) as client:
         nodes = await discover_nodes(observer, list(addresses))
         await wait_for_settled_leaders(observer, list(addresses), sys.stderr)
+        replicas = await replicas_per_shard(observer, list(addresses))
         # Slots well above the workflows in flight: idle long polls hold slots too, and a
         # worker without a free slot cannot take the eager tasks its answers offer.
         slots = max(WORKER_SLOTS_MIN, concurrency * 2)
@@ -132,7 +134,7 @@ async def _drive(addresses: Sequence[str], *, workflows: int, concurrency: int,
         "workflows_per_sec": round(len(latencies_ms) / seconds, 1) if seconds else 0.0,
         "p50_ms": round(percentile(latencies_ms, 0.50), 1) if latencies_ms else None,
         "p99_ms": round(percentile(latencies_ms, 0.99), 1) if latencies_ms else None}
-    return summary, cost_summary(nodes, before, after, len(latencies_ms))
+    return summary, cost_summary(nodes, before, after, len(latencies_ms), replicas)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

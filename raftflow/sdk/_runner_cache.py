@@ -33,9 +33,6 @@ class RunnerCache:
         self._fetch_history = fetch_history
         self._runners: OrderedDict[str, WorkflowRunner] = OrderedDict()
 
-    def __len__(self) -> int:
-        return len(self._runners)
-
     async def take(self, task: Task) -> tuple[WorkflowRunner, list[Task]]:
         """The runner for this task's run (out of the cache) and the events it has not seen."""
         history: list[Task] = task["history"]

@@ -190,9 +190,15 @@ class Worker:
         await self.shutdown()
 
     async def _drain(self) -> None:
-        if not self._in_flight:
-            return
-        _, late = await asyncio.wait(set(self._in_flight), timeout=self._grace_s)
+        # A task answered during the grace period may bring an eager task with it (spawned
+        # into _in_flight): wait for those too, within the same grace period.
+        deadline = asyncio.get_running_loop().time() + self._grace_s
+        while self._in_flight:
+            remaining_s = deadline - asyncio.get_running_loop().time()
+            if remaining_s <= 0:
+                break
+            await asyncio.wait(set(self._in_flight), timeout=remaining_s)
+        late = set(self._in_flight)
         for task in late:
             task.cancel()
         if late:

@@ -118,6 +118,7 @@ def test_bad_eager_fields_are_400_and_change_nothing(node: LiveCluster) -> None:
         status, task, _ = await call("POST", f"{tq}/workflow-tasks/poll", json={"wait_ms": 5000})
         assert status == 200
         for field, value in (("eager_activities_max", 17), ("eager_activities_max", "2"),
+                             ("eager_activities_max", 2**70),
                              ("eager_task_queue", 5), ("sticky_queue", "x" * 1001)):
             status, body, _ = await call("POST", f"{API}/tasks/workflow/complete", json={
                 "task_token": task["task_token"], "commands": [_schedule("a1", queue)],

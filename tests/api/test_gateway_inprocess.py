@@ -38,6 +38,7 @@ from raftflow.cluster.config import dev_cluster_config
 from raftflow.cluster.node import NodeRuntime
 from raftflow.cluster.ring import shard_for
 from raftflow.protocol.commands import Barrier
+from raftflow.sdk._http import SERVED_BY_HEADER as SDK_SERVED_BY_HEADER
 
 T = TypeVar("T")
 NS = "default"
@@ -493,9 +494,12 @@ def test_a_call_to_a_non_leader_is_forwarded_once(three: LiveCluster) -> None:
     wid, leader, other = _placed(three, "fwd")
 
     async def scenario(call: Call) -> None:
-        status, started, _ = await call("POST", f"{API}/namespaces/{NS}/workflows",
-                                        json=_start_body(wid, request_id="once"))
+        status, started, headers = await call("POST", f"{API}/namespaces/{NS}/workflows",
+                                              json=_start_body(wid, request_id="once"))
         assert status == 201
+        # The relayed answer names the node that gave it (workers answer eager tasks there),
+        # under the header name the SDK reads.
+        assert headers.get(SDK_SERVED_BY_HEADER) == three.url(leader), dict(headers)
         status, described, _ = await call("GET", f"{API}/namespaces/{NS}/workflows/{wid}")
         assert status == 200 and described["run_id"] == started["run_id"]
         status, again, _ = await call("POST", f"{API}/namespaces/{NS}/workflows",

@@ -4,13 +4,13 @@ Theory of operation. An attempt goes from SCHEDULED to STARTED when a worker tak
 through `RecordActivityTaskStarted` (a poll) or, eagerly, inside the workflow task completion
 that scheduled it (the completing worker asked to run it itself). Both write no history (as in
 Temporal, ActivityTaskStarted is written when the activity closes), stop the schedule-to-start
-timer and arm start-to-close and heartbeat timers, so the two paths cannot differ.
+timer and arm start-to-close and heartbeat timers, so the two paths cannot differ. An eager
+start drops the dispatch its own command made, so pollers are never offered the attempt.
 """
 
 from __future__ import annotations
 
 from raftflow.protocol.commands import TaskKind, TaskToken
-from raftflow.protocol.effects import DispatchActivityTask
 from raftflow.protocol.results import ActivityTaskInfo
 from raftflow.shards.core.state import (
     ActivityPhase,
@@ -19,7 +19,13 @@ from raftflow.shards.core.state import (
     ShardState,
     TimerKind,
 )
-from raftflow.shards.core.writes import Changes, do_arm, do_disarm
+from raftflow.shards.core.writes import (
+    Changes,
+    dispatch_activity_task,
+    do_arm,
+    do_disarm,
+    drop_dispatch,
+)
 
 
 def activity_info(execution: Execution, activity: ActivityState) -> ActivityTaskInfo:
@@ -43,9 +49,11 @@ def activity_info(execution: Execution, activity: ActivityState) -> ActivityTask
 
 def do_start_activity(state: ShardState, execution: Execution, activity: ActivityState,
                       changes: Changes, now_ms: int, worker: tuple[str, str]) -> ActivityTaskInfo:
-    """Give the scheduled attempt to a worker (request id, identity) and arm its timers."""
+    """Give the scheduled attempt to a worker (request id, identity) and arm its timers; a
+    dispatch of it by this same command (an eager start) is dropped."""
     request_id, identity = worker
     assert execution.is_open and activity.phase is ActivityPhase.SCHEDULED, activity.phase
+    drop_dispatch(changes, dispatch_activity_task(execution, activity))
     run_id, sid = execution.run_id, activity.scheduled_event_id
     activity.phase = ActivityPhase.STARTED
     activity.started_time_ms = now_ms
@@ -59,14 +67,3 @@ def do_start_activity(state: ShardState, execution: Execution, activity: Activit
                now_ms + activity.heartbeat_timeout_ms)
     assert (run_id, TimerKind.ACTIVITY_START_TO_CLOSE, sid) in state.timers
     return activity_info(execution, activity)
-
-
-def drop_activity_dispatch(changes: Changes, execution: Execution,
-                           activity: ActivityState) -> None:
-    """An attempt started in the same command needs no dispatch to pollers: drop the order,
-    which would only cost a poller a claim that the core refuses as stale."""
-    before = len(changes.effects)
-    changes.effects = [e for e in changes.effects if not (
-        isinstance(e, DispatchActivityTask) and e.run_id == execution.run_id
-        and e.scheduled_event_id == activity.scheduled_event_id)]
-    assert len(changes.effects) == before - 1, "the activity was dispatched by this command"

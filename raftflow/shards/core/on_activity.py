@@ -21,7 +21,6 @@ from raftflow.protocol.commands import (
     TaskKind,
     TaskToken,
 )
-from raftflow.protocol.effects import DispatchWorkflowTask
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import EventType
 from raftflow.protocol.results import (
@@ -153,12 +152,14 @@ def on_respond_activity_task_completed(state: ShardState,
         return Output(result=rejected)
     changes = Changes()
     assert activity.phase is ActivityPhase.STARTED
+    task_was_pending = execution.workflow_task is not None
     do_close_activity(state, execution, changes, command.now_ms, activity, (
         EventType.ACTIVITY_TASK_COMPLETED, {
             "scheduled_event_id": activity.scheduled_event_id, "result": command.result,
             "identity": command.identity}))
     assert execution.workflow_task is not None, "the completion must reach the workflow"
-    eager = _try_start_eager_workflow_task(state, execution, changes, command)
+    eager = None if task_was_pending else _try_start_eager_workflow_task(
+        state, execution, changes, command)
     result = validate.ack() if eager is None else ActivityTaskCompletedResult(workflow_task=eager)
     return Output.of(result, changes)
 
@@ -166,21 +167,15 @@ def on_respond_activity_task_completed(state: ShardState,
 def _try_start_eager_workflow_task(state: ShardState, execution: Execution, changes: Changes,
                                    command: RespondActivityTaskCompleted,
                                    ) -> WorkflowTaskInfo | None:
-    """Start the workflow task this completion scheduled for the completing worker, when that
-    worker runs workflows of the run's queue (it asked with `eager_task_queue`). A task that
-    was scheduled earlier is left to the pollers it was dispatched to."""
+    """Start the workflow task this completion just scheduled for the completing worker, when
+    that worker runs workflows of the run's queue (it asked with `eager_task_queue`). The
+    caller leaves a task scheduled earlier to the pollers it was dispatched to."""
     task = execution.workflow_task
-    if (not command.eager_task_queue or command.eager_task_queue != execution.task_queue
-            or task is None or task.started_event_id > 0):
+    assert task is not None and task.started_event_id == 0, "scheduled by this completion"
+    if not command.eager_task_queue or command.eager_task_queue != execution.task_queue:
         return None
     if validate.history_room(len(execution.history), len(execution.buffered), 1) is not None:
         return None  # no room for WorkflowTaskStarted: the task waits for a poller (who fails)
-    dispatches = [e for e in changes.effects if isinstance(e, DispatchWorkflowTask)
-                  and e.run_id == execution.run_id]
-    if not dispatches:
-        return None
-    assert len(dispatches) == 1 and dispatches[0].scheduled_event_id == task.scheduled_event_id
-    changes.effects.remove(dispatches[0])
     request_id = f"eager-{command.token.scheduled_event_id}-{command.token.attempt}"
     return do_start_workflow_task(state, execution, changes, command.now_ms, (
         request_id, command.identity, command.sticky_queue))

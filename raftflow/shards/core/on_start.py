@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from raftflow.protocol.commands import IdReusePolicy, StartWorkflow
-from raftflow.protocol.effects import DispatchWorkflowTask
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import EventType
 from raftflow.protocol.results import Rejected, WorkflowStartedResult, WorkflowStatus
@@ -94,12 +93,8 @@ def on_start_workflow(state: ShardState, command: StartWorkflow) -> Output:
 def _do_start_eager(state: ShardState, execution: Execution, changes: Changes,
                     command: StartWorkflow, result: WorkflowStartedResult,
                     ) -> WorkflowStartedResult:
-    """Start the run's first workflow task for the caller's own worker (eager start): its
-    dispatch to pollers is dropped, and the remembered answer (I5) stays without the task."""
-    dispatches = [e for e in changes.effects if isinstance(e, DispatchWorkflowTask)
-                  and e.run_id == execution.run_id]
-    assert len(dispatches) == 1, dispatches
-    changes.effects.remove(dispatches[0])
+    """Start the run's first workflow task for the caller's own worker (eager start; the
+    start drops its own dispatch to pollers). The remembered answer (I5) stays without it."""
     task = do_start_workflow_task(state, execution, changes, command.now_ms, (
         f"eager-start-{command.request_id}", command.eager_identity, ""))
     assert task.history[0].event_id == 1 and task.started_event_id == 3

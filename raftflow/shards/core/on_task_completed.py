@@ -39,7 +39,7 @@ from raftflow.protocol.results import (
     WorkflowTaskCompletedResult,
 )
 from raftflow.shards.core import validate
-from raftflow.shards.core.activity_start import do_start_activity, drop_activity_dispatch
+from raftflow.shards.core.activity_start import do_start_activity
 from raftflow.shards.core.limits import EAGER_ACTIVITIES_MAX
 from raftflow.shards.core.on_start import RunSpec, do_start_run
 from raftflow.shards.core.on_workflow_task import (
@@ -160,7 +160,6 @@ def _do_start_eager(state: ShardState, execution: Execution, changes: Changes,
         if activity.task_queue != command.eager_task_queue:
             continue
         assert activity.scheduled_event_id in execution.activities
-        drop_activity_dispatch(changes, execution, activity)
         request_id = f"eager-{activity.scheduled_event_id}-{activity.attempt}"
         started.append(do_start_activity(state, execution, activity, changes, command.now_ms,
                                          (request_id, command.identity)))

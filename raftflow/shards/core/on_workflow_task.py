@@ -29,11 +29,13 @@ from raftflow.shards.core.output import Output
 from raftflow.shards.core.state import Execution, ShardState, TimerKind, WorkflowTaskState
 from raftflow.shards.core.writes import (
     Changes,
+    dispatch_workflow_task,
     do_append,
     do_arm,
     do_disarm,
     do_flush_buffered,
     do_schedule_workflow_task,
+    drop_dispatch,
 )
 
 
@@ -107,10 +109,12 @@ def on_record_workflow_task_started(state: ShardState,
 def do_start_workflow_task(state: ShardState, execution: Execution, changes: Changes,
                            now_ms: int, worker: tuple[str, str, str]) -> WorkflowTaskInfo:
     """Hand the scheduled task to a worker (request id, identity, sticky queue): write
-    WorkflowTaskStarted and arm its start-to-close timer."""
+    WorkflowTaskStarted and arm its start-to-close timer; a dispatch of the task by this same
+    command (an eager start) is dropped."""
     request_id, identity, sticky_queue = worker
     task = execution.workflow_task
     assert task is not None and task.started_event_id == 0 and not execution.buffered
+    drop_dispatch(changes, dispatch_workflow_task(execution))
     event = do_append(execution, changes, EventType.WORKFLOW_TASK_STARTED, now_ms, {
         "scheduled_event_id": task.scheduled_event_id, "identity": identity,
         "request_id": request_id})

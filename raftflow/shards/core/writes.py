@@ -113,6 +113,16 @@ def do_schedule_workflow_task(state: ShardState, execution: Execution, changes: 
     changes.effects.append(dispatch_workflow_task(execution))
 
 
+def drop_dispatch(changes: Changes, dispatch: DispatchWorkflowTask | DispatchActivityTask,
+                  ) -> None:
+    """A task started by the same command that dispatched it (an eager start) needs no
+    poller: drop that order, which would only cost a claim the core refuses as stale. A
+    no-op when this command did not dispatch the task (a poll's hand-out)."""
+    if dispatch in changes.effects:
+        changes.effects.remove(dispatch)
+    assert dispatch not in changes.effects, dispatch
+
+
 def dispatch_workflow_task(execution: Execution) -> DispatchWorkflowTask:
     task = execution.workflow_task
     assert task is not None and task.started_event_id == 0, execution.run_id
