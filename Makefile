@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Touched after a successful install: pip runs again only when pyproject.toml is newer.
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench
+.PHONY: install run test lint bench chaos
 
 install: $(STAMP)
 
@@ -35,3 +35,8 @@ lint: install
 bench: install
 	$(BIN)/python -m raftflow.bench.starts --concurrency 64 --duration 20 --warmup 3 --json
 	$(BIN)/raftflow bench --workflows 2000 --concurrency 64 --activities 3 --json
+
+# The standard chaos run recorded in docs/chaos.md: 10 minutes of every fault kind against a
+# 3-node cluster under load; the report lands in chaos-report/. A short run is part of `make test`.
+chaos: install
+	$(BIN)/raftflow chaos run --nodes 3 --duration 600 --faults all --seed 1 --report chaos-report --json

@@ -24,6 +24,7 @@ from typing import TextIO
 
 from raftflow.bench.options import add_starts_arguments
 from raftflow.bench.workflows import add_arguments as add_workflows_arguments
+from raftflow.chaos.cli import add_arguments as add_chaos_arguments
 from raftflow.cluster.config import ClusterConfig, resolve_config
 
 ADDRESS_DEFAULT = "http://127.0.0.1:8080"
@@ -267,6 +268,13 @@ def _add_server_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPa
                       help="shard count (default 16, or the config file's value)")
     node.add_argument("--cluster-id", default=None)
     node.add_argument("--secret", default=None, help="shared secret of the cluster's Raft links")
+    node.add_argument("--dial", default=None, metavar="PEERS",
+                      help="reach these peers at other addresses than their own, same format "
+                           "as --peers (the chaos harness routes links through fault proxies)")
+    node.add_argument("--clock-skew-file", default=None, metavar="FILE",
+                      help="shift this node's wall clock by the milliseconds in FILE, re-read "
+                           "while running (chaos clock-skew fault; the monotonic clock is "
+                           "never shifted)")
     node.set_defaults(server=("raftflow.cluster.node_main", "run_node"))
 
     dev = commands.add_parser("dev", help="run a local development cluster")
@@ -278,6 +286,9 @@ def _add_server_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPa
     dev.add_argument("--worker-command", default=None, metavar="CMD",
                      help="a worker to run once the cluster is ready (its environment gets "
                           "RAFTFLOW_ADDRESSES=url,url,...); stopped with the cluster")
+    dev.add_argument("--no-restart", action="store_true",
+                     help="leave a node that dies dead (by default it is restarted, with "
+                          "back-off from 0.5 s up to 10 s)")
     dev.set_defaults(server=("raftflow.cluster.dev", "run_dev"))
     for parser in (node, dev):
         parser.add_argument("--log-level", default="info",
@@ -327,6 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
     starts = bench_commands.add_parser("starts", help="workflow starts per second over HTTP")
     add_starts_arguments(starts)
     starts.set_defaults(server=("raftflow.bench.starts", "run_cli"))
+
+    chaos = commands.add_parser("chaos", help="fault-injection runs against a real cluster")
+    chaos_commands = chaos.add_subparsers(dest="chaos_command", required=True)
+    chaos_run = chaos_commands.add_parser(
+        "run", help="start a cluster, inject seeded faults under load, check the invariants")
+    add_chaos_arguments(chaos_run)
+    chaos_run.set_defaults(server=("raftflow.chaos.cli", "run_cli"))
     return parser
 
 

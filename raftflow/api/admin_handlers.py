@@ -28,7 +28,11 @@ class NodeView(Protocol):
 
     def http_address(self, node_id: str) -> str | None: ...
 
+    def public_address(self, node_id: str) -> str | None: ...
+
     def node_ids(self) -> list[str]: ...
+
+    def replica_digests(self) -> list[tuple[int, int, str]]: ...
 
 
 NODE_KEY: web.AppKey[NodeView] = web.AppKey("node", NodeView)
@@ -52,8 +56,20 @@ def _status_json(status: LogStatus) -> dict[str, object]:
 async def node_status(request: web.Request) -> web.StreamResponse:
     node = request.app[NODE_KEY]
     return web.json_response({
-        "id": node.node_id, "address": node.http_address(node.node_id), "pid": os.getpid(),
+        "id": node.node_id, "address": node.public_address(node.node_id), "pid": os.getpid(),
         "shards": [_status_json(s) for s in node.local_status()],
+    })
+
+
+async def node_digests(request: web.Request) -> web.StreamResponse:
+    """Each local replica's applied index and state digest (DESIGN §4 I2: replicas that applied
+    the same index hold byte-identical state). Costs a full serialisation of every shard, so it
+    is for checks at quiescence (the chaos checker), not for monitoring."""
+    node = request.app[NODE_KEY]
+    return web.json_response({
+        "id": node.node_id,
+        "shards": [{"shard": shard, "applied_index": index, "digest": digest}
+                   for shard, index, digest in node.replica_digests()],
     })
 
 
@@ -72,7 +88,7 @@ async def cluster_status(request: web.Request) -> web.StreamResponse:
             return node_id, None
 
     views = dict(await asyncio.gather(*(ask(n) for n in node.node_ids())))
-    nodes = [{"id": n, "address": node.http_address(n),
+    nodes = [{"id": n, "address": node.public_address(n),
               "pid": None if views[n] is None else views[n]["pid"],  # type: ignore[index]
               "alive": views[n] is not None} for n in node.node_ids()]
     reports = [shard for view in views.values() if view for shard in view["shards"]]

@@ -99,6 +99,7 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp) -> web.A
     app.router.add_post("/api/v1/tasks/activity/heartbeat", tasks.heartbeat_activity_task)
     app.router.add_get("/api/v1/cluster/status", admin.cluster_status)
     app.router.add_get("/api/v1/node/status", admin.node_status)
+    app.router.add_get("/api/v1/node/digests", admin.node_digests)
     app.router.add_get("/api/v1/openapi.json", admin.openapi)
     app.router.add_get("/healthz", admin.healthz)
     app.router.add_get("/metrics", _metrics(node))

@@ -79,6 +79,7 @@ def _client_schemas() -> dict[str, Schema]:
         history_length=_count(), start_time=_time(),
         close_time={**_time(), "type": ["string", "null"]},
         pending_activity_count=_count(), pending_timer_count=_count(),
+        workflow_task_pending={"type": "boolean"},
         continued_execution_run_id={"type": ["string", "null"]},
         result={**any_json, "description": "Present when status is COMPLETED."},
         failure={"type": "object", "description": "Present when the run failed."},
@@ -265,6 +266,9 @@ def _paths() -> dict[str, Schema]:
         "/api/v1/openapi.json": {"get": _operation("This document", 200, None, errors=())},
         "/api/v1/cluster/status": {"get": _operation("Nodes, shards, leaders and terms", 200,
                                                      "ClusterStatus", errors=(503,))},
+        "/api/v1/node/digests": {"get": _operation(
+            "This node's replicas: applied index and state digest (costly; for checks)", 200,
+            None, errors=())},
         workflows: {
             "post": _operation("Start a workflow (idempotent by request_id)", 201,
                                "StartWorkflowResponse", body="StartWorkflowRequest",

@@ -62,6 +62,7 @@ def description_json(d: WorkflowDescription) -> dict[str, JsonValue]:
         "close_time": None if d.close_time_ms is None else timestamp(d.close_time_ms),
         "pending_activity_count": d.pending_activity_count,
         "pending_timer_count": d.pending_timer_count,
+        "workflow_task_pending": d.workflow_task_pending,
         "continued_execution_run_id": d.continued_execution_run_id,
     }
     close = d.close_event

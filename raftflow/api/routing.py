@@ -8,12 +8,12 @@ Retry-After instead of forwarding again, so a stale view can cost a retry but ne
 
 from __future__ import annotations
 
-import time
 from typing import Protocol
 
 import aiohttp
 from aiohttp import web
 
+from raftflow.actors import wall_clock
 from raftflow.actors.errors import NotLeaderError
 from raftflow.shards.actor import ShardActor
 
@@ -40,7 +40,11 @@ class ShardDirectory(Protocol):
     def leader_of(self, shard: int) -> str | None:
         """The node this node believes leads `shard`."""
 
-    def http_address(self, node_id: str) -> str | None: ...
+    def http_address(self, node_id: str) -> str | None:
+        """Where this node reaches `node_id`'s HTTP API (a chaos run may route it via a proxy)."""
+
+    def public_address(self, node_id: str) -> str | None:
+        """`node_id`'s own address, as clients reach it (named in `X-Raftflow-Served-By`)."""
 
     def node_ids(self) -> list[str]: ...
 
@@ -52,7 +56,7 @@ class Gateway:
 
     def now_ms(self) -> int:
         """This node's clock: the `now_ms` of commands it proposes (DESIGN §2.8)."""
-        return int(time.time() * 1000)
+        return wall_clock.now_ms()
 
     def local_leader(self, shard: int) -> ShardActor | None:
         actor = self.directory.actor(shard)
@@ -68,9 +72,11 @@ class Gateway:
         address = None if leader is None else self.directory.http_address(leader)
         if leader is None or leader == self.directory.node_id or address is None:
             raise NotLeaderError(shard, "no leader known yet")
-        return await self.relay(request, address)
+        return await self.relay(request, address,
+                                served_by=self.directory.public_address(leader))
 
-    async def relay(self, request: web.Request, address: str) -> web.StreamResponse:
+    async def relay(self, request: web.Request, address: str, *,
+                    served_by: str | None = None) -> web.StreamResponse:
         body = await request.read()
         headers = {FORWARDED_HEADER: self.directory.node_id}
         if request.content_type:
@@ -84,7 +90,7 @@ class Gateway:
                 passed = {h: answer.headers[h] for h in _PASSED_HEADERS if h in answer.headers}
                 # Who really answered: a worker handed a task in this answer (eager start)
                 # sends the task's completion there, with no forwarding hop.
-                passed[SERVED_BY_HEADER] = address
+                passed[SERVED_BY_HEADER] = served_by or address
                 return web.Response(status=answer.status, body=payload, headers=passed)
         except (TimeoutError, aiohttp.ClientError) as error:
             raise NotLeaderError(None, f"node at {address} unreachable ({type(error).__name__})") from error

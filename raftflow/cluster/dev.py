@@ -9,9 +9,14 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from raftflow.cluster.launcher import LocalCluster, load_or_create_dev_config
+from raftflow.cluster.supervisor import RestartPolicy, Supervisor
+
+# How often the main loop wakes to check for SIGINT/SIGTERM and for dead nodes.
+TICK_S = 0.5
 
 
 def run_dev(args: argparse.Namespace) -> int:
@@ -30,17 +35,19 @@ def run_dev(args: argparse.Namespace) -> int:
               f"{len(status['shards'])} shards, data in {data_dir}", flush=True)
         print(f"  HTTP: {addresses}", flush=True)
         worker = _start_worker(args.worker_command, [cluster.address(n) for n in cluster.node_ids])
+        supervisor = Supervisor(cluster, None if args.no_restart else RestartPolicy(), stop,
+                                now_s=time.monotonic())
         print("  stop with Ctrl-C", flush=True)
-        while not stop.wait(0.5):
-            pass
+        while not stop.wait(TICK_S):
+            supervisor.tick(time.monotonic())
         if worker is not None:
             _stop_worker(worker)
+        print("stopping the dev cluster", flush=True)
     except (TimeoutError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
-        cluster.stop()
         return 1
-    print("stopping the dev cluster", flush=True)
-    cluster.stop()
+    finally:  # whatever went wrong, no node process outlives the command
+        cluster.stop()
     return 0
 
 

@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +76,12 @@ def load_or_create_dev_config(data_dir: Path, *, nodes: int, http_port: int, sha
 
 
 class LocalCluster:
-    def __init__(self, config: ClusterConfig, data_dir: Path, *, log_dir: Path | None = None) -> None:
+    def __init__(self, config: ClusterConfig, data_dir: Path, *, log_dir: Path | None = None,
+                 node_args: Mapping[str, Sequence[str]] | None = None) -> None:
         self.config = config
+        # Extra `raftflow node` flags per node id (the chaos harness adds --dial and
+        # --clock-skew-file).
+        self.node_args = {node_id: list(args) for node_id, args in (node_args or {}).items()}
         self.data_dir = data_dir
         self.log_dir = log_dir or data_dir
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -96,7 +101,8 @@ class LocalCluster:
         log = open(self.log_dir / f"{node_id}.log", "ab")  # noqa: SIM115 (owned by the child)
         process = subprocess.Popen(
             [sys.executable, "-m", "raftflow", "node", "--id", node_id,
-             "--data-dir", str(self.data_dir / node_id), "--config", str(self.config_path)],
+             "--data-dir", str(self.data_dir / node_id), "--config", str(self.config_path),
+             *self.node_args.get(node_id, ())],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         self.processes[node_id] = process

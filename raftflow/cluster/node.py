@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import aiohttp
@@ -20,12 +21,13 @@ from raftflow.api.app import make_app
 from raftflow.api.metrics import Metrics
 from raftflow.api.polling import TaskPoller
 from raftflow.api.routing import Gateway
-from raftflow.cluster.config import ClusterConfig, check_or_persist
+from raftflow.cluster.config import ClusterConfig, NodeSpec, check_or_persist
 from raftflow.cluster.ring import place_replicas, preferred_leader
 from raftflow.raftlog.host import RaftHost
 from raftflow.raftlog.interface import LogStatus, NodeId, ShardId
 from raftflow.raftlog.wal import fsync_directory
 from raftflow.shards.actor import ShardActor
+from raftflow.shards.core.digest import state_digest
 from raftflow.shards.matcher import Matcher
 
 log = logging.getLogger(__name__)
@@ -58,8 +60,12 @@ def bump_incarnation(data_dir: Path) -> int:
 class NodeRuntime:
     """Implements the gateway's `ShardDirectory` for this node."""
 
-    def __init__(self, config: ClusterConfig, node_id: str, data_dir: Path) -> None:
+    def __init__(self, config: ClusterConfig, node_id: str, data_dir: Path, *,
+                 dial: Mapping[str, NodeSpec] | None = None) -> None:
         self.config = check_or_persist(data_dir, config, node_id)
+        # Where to reach each peer, when it is not its own address: the chaos harness puts a
+        # fault-injecting proxy on every directed link. Routing only, so it is not persisted.
+        self._dial = dict(dial or {})
         self._node_id = node_id
         self._data_dir = data_dir
         self.spec = self.config.node(node_id)
@@ -97,10 +103,23 @@ class NodeRuntime:
         return self._leader_cache.get(shard)
 
     def http_address(self, node_id: str) -> str | None:
+        via = self._dial.get(node_id)
+        if via is not None and node_id != self._node_id:
+            return via.http_address
+        return self.public_address(node_id)
+
+    def public_address(self, node_id: str) -> str | None:
         for spec in self.config.nodes:
             if spec.id == node_id:
                 return spec.http_address
         return None
+
+    def replica_digests(self) -> list[tuple[int, int, str]]:
+        """(shard, applied index, state digest) of every local replica, read in one go on the
+        event loop, so each digest is the state as of exactly that index."""
+        assert self.host is not None
+        return [(shard, self.host.groups[shard].status().applied_index,
+                 state_digest(actor.state)) for shard, actor in sorted(self.actors.items())]
 
     def node_ids(self) -> list[str]:
         return [n.id for n in self.config.nodes]
@@ -116,7 +135,8 @@ class NodeRuntime:
 
     async def start(self) -> None:
         incarnation = bump_incarnation(self._data_dir)
-        peers = {n.id: (n.host, n.raft_port) for n in self.config.nodes if n.id != self._node_id}
+        peers = {n.id: (self._dial.get(n.id, n).host, self._dial.get(n.id, n).raft_port)
+                 for n in self.config.nodes if n.id != self._node_id}
         self.host = RaftHost(node_id=self._node_id, data_dir=str(self._data_dir),
                              listen=(self.spec.host, self.spec.raft_port), peers=peers,
                              secret=self.config.secret.encode(), on_fatal=self._fatal)
@@ -193,7 +213,7 @@ class NodeRuntime:
                     continue
                 try:
                     async with self._session.get(
-                        node.http_address + "/api/v1/node/status",
+                        f"{self.http_address(node.id)}/api/v1/node/status",
                         timeout=aiohttp.ClientTimeout(total=1.0),
                     ) as answer:
                         payload = await answer.json()

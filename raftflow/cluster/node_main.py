@@ -7,12 +7,20 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import uvloop
 
+from raftflow.actors import wall_clock
 from raftflow.cluster import gc_tuning
-from raftflow.cluster.config import ClusterConfig, ClusterConfigError, resolve_config
+from raftflow.cluster.config import (
+    ClusterConfig,
+    ClusterConfigError,
+    NodeSpec,
+    parse_peers,
+    resolve_config,
+)
 from raftflow.cluster.node import NodeRuntime
 
 log = logging.getLogger("raftflow.node")
@@ -24,19 +32,26 @@ def config_from_args(args: argparse.Namespace) -> ClusterConfig:
         cluster_id=args.cluster_id, shard_count=args.shards, secret=args.secret)
 
 
-async def serve(config: ClusterConfig, node_id: str, data_dir: Path) -> None:
-    runtime = NodeRuntime(config, node_id, data_dir)
+async def serve(config: ClusterConfig, node_id: str, data_dir: Path, *,
+                dial: Mapping[str, NodeSpec] | None = None,
+                clock_skew_file: Path | None = None) -> None:
+    runtime = NodeRuntime(config, node_id, data_dir, dial=dial)
+    if clock_skew_file is not None:
+        wall_clock.set_skew_ms(wall_clock.read_skew_file(clock_skew_file))  # before any command
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await runtime.start()
     gc_tuning.install()
-    collector = loop.create_task(gc_tuning.collect_forever())
+    background = [loop.create_task(gc_tuning.collect_forever())]
+    if clock_skew_file is not None:
+        background.append(loop.create_task(wall_clock.watch(clock_skew_file)))
     try:
         await stop.wait()
     finally:
-        collector.cancel()
+        for task in background:
+            task.cancel()
         log.info("node %s stopping", node_id)
         await runtime.stop()
 
@@ -47,7 +62,9 @@ def run_node(args: argparse.Namespace) -> int:
     try:
         config = config_from_args(args)
         data_dir = Path(args.data_dir)
-        uvloop.run(serve(config, args.id, data_dir))
+        dial = {spec.id: spec for spec in parse_peers(args.dial)} if args.dial else None
+        skew_file = Path(args.clock_skew_file) if args.clock_skew_file else None
+        uvloop.run(serve(config, args.id, data_dir, dial=dial, clock_skew_file=skew_file))
     except ClusterConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -328,14 +328,16 @@ class WorkflowHandle:
             f"workflow {self.id!r} {status.value.lower()}", cause=cause, status=status.value,
             workflow_id=self.id, run_id=str(closed.get("run_id", "")))
 
-    async def signal(self, signal: Callable[..., Any] | str, *args: Any) -> None:
+    async def signal(self, signal: Callable[..., Any] | str, *args: Any,
+                     request_id: str | None = None) -> None:
         """Send a signal; delivered exactly once, in the order the server accepted signals.
 
         Retries (connection loss, 503/504) reuse this call's request id, so a signal that was
-        accepted but whose answer was lost is not delivered twice.
+        accepted but whose answer was lost is not delivered twice. A caller that retries after
+        this call raised passes the same `request_id` (one is chosen if not given).
         """
         body: dict[str, object] = {"signal_name": signal_name_of(signal), "input": list(args),
-                                   "request_id": uuid.uuid4().hex}
+                                   "request_id": request_id or uuid.uuid4().hex}
         if self.run_id is not None:
             body["run_id"] = self.run_id
         await self._transport().call("POST", self._path("/signal"), body=body)

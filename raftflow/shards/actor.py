@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Protocol, TypeVar
 
-from raftflow.actors import limits
+from raftflow.actors import limits, wall_clock
 from raftflow.actors.errors import NotLeaderError, ProposalTimeoutError
 from raftflow.actors.mailbox import Mailbox
 from raftflow.protocol.codec import decode_proposal, encode_command, encode_proposal_parts
@@ -52,8 +52,7 @@ _TIMER_RETRY_S = 0.1
 _PROPOSAL_OVERHEAD_BYTES = 4096
 
 
-def wall_clock_ms() -> int:
-    return int(time.time() * 1000)
+wall_clock_ms = wall_clock.now_ms
 
 
 class EffectSink(Protocol):

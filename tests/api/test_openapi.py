@@ -25,7 +25,8 @@ WF = "/api/v1/namespaces/{ns}/workflows"
 TQ = "/api/v1/namespaces/{ns}/task-queues/{tq}"
 EXPECTED = {
     ("/healthz", "get"), ("/metrics", "get"), ("/api/v1/openapi.json", "get"),
-    ("/api/v1/cluster/status", "get"), (WF, "post"), (WF, "get"),
+    ("/api/v1/cluster/status", "get"),
+    ("/api/v1/node/digests", "get"), (WF, "post"), (WF, "get"),
     (WF + "/{workflow_id}", "get"), (WF + "/{workflow_id}/history", "get"),
     (WF + "/{workflow_id}/signal", "post"), (WF + "/{workflow_id}/terminate", "post"),
     (WF + "/{workflow_id}/cancel", "post"), (WF + "/{workflow_id}/result", "get"),
