@@ -1,0 +1,112 @@
+"""Reads the cluster's side of the evidence once a chaos run is quiet: runs, histories, digests.
+
+Runs are read through the public API (linearizable reads on each shard's leader): the run of
+every acknowledged start, and the latest run of every workflow id the cluster lists as still
+RUNNING (that catches a run nobody was told about, and a second run of one id).
+
+Replica digests are only comparable at the same applied index. Committed entries reach the
+followers a heartbeat or so after the leader, so the collector asks every node until, for every
+shard, all its replicas report one applied index twice in a row (or the wait runs out, and the
+checker then reports the replicas that never converged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from raftflow.chaos.observations import ReplicaDigest, RunRecord, StartAck
+from raftflow.sdk import Client
+
+READ_CONCURRENCY = 16
+DIGEST_WAIT_S = 30.0
+DIGEST_POLL_S = 0.5
+LIST_LIMIT = 1000  # the API's maximum; more open runs at quiescence is a failed run anyway
+
+
+async def read_runs(client: Client, starts: Iterable[StartAck]) -> tuple[list[RunRecord], list[str]]:
+    """Every run worth checking, and the ids of the workflows the cluster lists as open."""
+    listed = await client.transport.call(
+        "GET", "/api/v1/namespaces/default/workflows",
+        params={"status": "RUNNING", "limit": str(LIST_LIMIT)})
+    listed_ids = sorted({str(w["workflow_id"]) for w in listed.body["workflows"]})
+    wanted: dict[tuple[str, str | None], None] = {(wid, None): None for wid in listed_ids}
+    for start in starts:
+        wanted[(start.plan.workflow_id, start.run_id)] = None
+    gate = asyncio.Semaphore(READ_CONCURRENCY)
+
+    async def one(workflow_id: str, run_id: str | None) -> RunRecord | None:
+        async with gate:
+            return await _read_run(client, workflow_id, run_id)
+
+    found = await asyncio.gather(*(one(wid, rid) for wid, rid in wanted))
+    unique = {(r.workflow_id, r.run_id): r for r in found if r is not None}
+    return sorted(unique.values(), key=lambda r: (r.workflow_id, r.run_id)), listed_ids
+
+
+async def _read_run(client: Client, workflow_id: str, run_id: str | None) -> RunRecord | None:
+    path = f"/api/v1/namespaces/default/workflows/{quote(workflow_id, safe='')}"
+    params = {} if run_id is None else {"run_id": run_id}
+    try:
+        described = (await client.transport.call("GET", path, params=params)).body
+    except Exception as error:  # noqa: BLE001 - a run the cluster cannot find is evidence
+        if getattr(error, "code", None) == "not_found":
+            return None
+        raise
+    history = await client.get_workflow_handle(
+        workflow_id, run_id=str(described["run_id"])).history()
+    return RunRecord(
+        workflow_id=workflow_id, run_id=str(described["run_id"]),
+        status=str(described["status"]), result=described.get("result"),
+        pending_activity_count=int(described["pending_activity_count"]),
+        pending_timer_count=int(described["pending_timer_count"]),
+        pending_workflow_task=bool(described.get("workflow_task_pending")),
+        history=tuple(history.events))
+
+
+async def read_digests(addresses: dict[str, str]) -> list[ReplicaDigest]:
+    """Digests of every replica, once each shard's replicas agree on the applied index."""
+    deadline = time.monotonic() + DIGEST_WAIT_S
+    previous: list[ReplicaDigest] | None = None
+    async with aiohttp.ClientSession() as session:
+        while True:
+            current = await _digests_once(session, addresses)
+            if previous is not None and _converged(previous, current):
+                return current
+            if time.monotonic() > deadline:
+                return current
+            previous = current
+            await asyncio.sleep(DIGEST_POLL_S)
+
+
+async def _digests_once(session: aiohttp.ClientSession,
+                        addresses: dict[str, str]) -> list[ReplicaDigest]:
+    async def one(node: str, address: str) -> list[ReplicaDigest]:
+        try:
+            async with session.get(f"{address}/api/v1/node/digests",
+                                   timeout=aiohttp.ClientTimeout(total=10)) as answer:
+                body: dict[str, Any] = await answer.json()
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return []
+        return [ReplicaDigest(shard=int(s["shard"]), node=node,
+                              applied_index=int(s["applied_index"]), digest=str(s["digest"]))
+                for s in body["shards"]]
+
+    per_node = await asyncio.gather(*(one(n, a) for n, a in addresses.items()))
+    return sorted((d for digests in per_node for d in digests), key=lambda d: (d.shard, d.node))
+
+
+def _converged(previous: list[ReplicaDigest], current: list[ReplicaDigest]) -> bool:
+    """Same readings twice, and within each shard one applied index."""
+    if [(d.shard, d.node, d.applied_index) for d in previous] != [
+            (d.shard, d.node, d.applied_index) for d in current]:
+        return False
+    by_shard: dict[int, set[int]] = {}
+    for digest in current:
+        by_shard.setdefault(digest.shard, set()).add(digest.applied_index)
+    return all(len(indexes) == 1 for indexes in by_shard.values())
