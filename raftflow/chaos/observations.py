@@ -13,7 +13,7 @@ acknowledgements, fault windows and samples on one axis.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 JsonValue = Any  # a value decoded from JSON (dict, list, str, int, float, bool, None)
@@ -154,7 +154,7 @@ class Violation:
 
     invariant: str
     subject: str
-    detail: str = field(compare=False)
+    detail: str
 
     def to_json(self) -> dict[str, str]:
         return {"invariant": self.invariant, "subject": self.subject, "detail": self.detail}

@@ -124,6 +124,7 @@ async def _run_on(cluster: ChaosCluster, root: Path, options: ChaosOptions) -> C
                     max_concurrent_workflow_tasks=WORKER_SLOTS)
     background.append(asyncio.ensure_future(worker.run()))
     workload = Workload(client, seed=options.seed, t0_monotonic=t0)
+    background.append(asyncio.ensure_future(workload.count_errors()))
     nemesis = Nemesis(cluster, sampler, plan, t0_monotonic=t0, phase_start_s=WARMUP_S)
     fault_end_s = WARMUP_S + options.duration_s
     settle_end_s = fault_end_s + options.settle_s

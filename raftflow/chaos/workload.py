@@ -38,6 +38,7 @@ SIGNALS_MAX = 3
 SENDERS = ("alpha", "beta")
 RETRY_PAUSE_S = 0.5  # between a failed call (after the SDK's own retries) and the next try
 WORKFLOWS_MAX = 100_000  # a bound on what one run records
+ERROR_SAMPLE_S = 0.5
 
 
 @dataclass(slots=True)
@@ -69,6 +70,17 @@ class Workload:
 
     def now_s(self) -> float:
         return time.monotonic() - self._t0
+
+    async def count_errors(self) -> None:
+        """Until cancelled: failed attempts of the SDK (client and worker; each is retried)
+        become error marks on the timeline. The workload's own retries come on top."""
+        transport = self._client.transport
+        seen = transport.attempts_failed
+        while True:
+            await asyncio.sleep(ERROR_SAMPLE_S)
+            failed = transport.attempts_failed
+            self.record.timeline.errors_s.extend([self.now_s()] * (failed - seen))
+            seen = failed
 
     async def session(self, deadline_s: float) -> None:
         """Run workflows one after another until the fault phase ends; finish the last one

@@ -102,6 +102,9 @@ class Transport:
         self._preferred = 0
         # HTTP requests sent (attempts, retries and long polls included); read by `raftflow bench`.
         self.requests_sent = 0
+        # Attempts that failed and were retried (connection errors, 502-504); the chaos
+        # harness draws them as the error rate.
+        self.attempts_failed = 0
 
     def _open_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -141,6 +144,7 @@ class Transport:
                                         timeout_s)
             except _Retryable as retryable:
                 last_error = retryable.error
+                self.attempts_failed += 1
                 if (isinstance(retryable.error, RPCError)
                         and retryable.error.status not in retry_statuses):
                     raise retryable.error from None
