@@ -35,6 +35,10 @@ from raftflow.shards.core.activity_start import activity_info, do_start_activity
 from raftflow.shards.core.on_task_completed import do_remove_activity, failure_map
 from raftflow.shards.core.on_workflow_task import do_start_workflow_task
 from raftflow.shards.core.output import Output
+from raftflow.shards.core.retried_completions import (
+    eager_request_id,
+    workflow_task_of_retried_activity_completion,
+)
 from raftflow.shards.core.state import (
     ActivityPhase,
     ActivityState,
@@ -140,7 +144,9 @@ def on_respond_activity_task_completed(state: ShardState,
                                        command: RespondActivityTaskCompleted) -> Output:
     checked = check_activity_token(state, command.token)
     if isinstance(checked, Rejected):
-        return Output(result=checked)
+        again = workflow_task_of_retried_activity_completion(state, command)
+        return Output(result=checked if again is None else
+                      ActivityTaskCompletedResult(workflow_task=again))
     execution, activity = checked
     rejected = validate.check_payload("result", command.result)
     rejected = rejected or validate.check_optional_id("eager_task_queue",
@@ -176,9 +182,9 @@ def _try_start_eager_workflow_task(state: ShardState, execution: Execution, chan
         return None
     if validate.history_room(len(execution.history), len(execution.buffered), 1) is not None:
         return None  # no room for WorkflowTaskStarted: the task waits for a poller (who fails)
-    request_id = f"eager-{command.token.scheduled_event_id}-{command.token.attempt}"
     return do_start_workflow_task(state, execution, changes, command.now_ms, (
-        request_id, command.identity, command.sticky_queue))
+        eager_request_id(command.token.scheduled_event_id, command.token.attempt),
+        command.identity, command.sticky_queue))
 
 
 def on_respond_activity_task_failed(state: ShardState,

@@ -48,6 +48,10 @@ from raftflow.shards.core.on_workflow_task import (
     do_retry_workflow_task,
 )
 from raftflow.shards.core.output import Output
+from raftflow.shards.core.retried_completions import (
+    activities_of_retried_workflow_task_completion,
+    eager_request_id,
+)
 from raftflow.shards.core.state import (
     ActivityState,
     Execution,
@@ -93,7 +97,9 @@ def on_respond_workflow_task_completed(state: ShardState,
                                        command: RespondWorkflowTaskCompleted) -> Output:
     checked = check_workflow_token(state, command.token)
     if isinstance(checked, Rejected):
-        return Output(result=checked)
+        again = activities_of_retried_workflow_task_completion(state, command)
+        return Output(result=checked if again is None else
+                      WorkflowTaskCompletedResult(activity_tasks=again))
     execution, task = checked
     events, rejected = check_commands(execution, command.commands)
     rejected = rejected or validate.check_optional_id("sticky_queue", command.sticky_queue)
@@ -160,7 +166,7 @@ def _do_start_eager(state: ShardState, execution: Execution, changes: Changes,
         if activity.task_queue != command.eager_task_queue:
             continue
         assert activity.scheduled_event_id in execution.activities
-        request_id = f"eager-{activity.scheduled_event_id}-{activity.attempt}"
+        request_id = eager_request_id(activity.scheduled_event_id, activity.attempt)
         started.append(do_start_activity(state, execution, activity, changes, command.now_ms,
                                          (request_id, command.identity)))
     assert len(started) <= EAGER_ACTIVITIES_MAX

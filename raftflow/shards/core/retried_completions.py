@@ -1,0 +1,87 @@
+"""Answers to task completions retried after their first attempt committed.
+
+A worker retries a completion when it did not get the answer: the leader moved mid-call, or a
+slow link outlasted the HTTP timeout. If the first attempt committed, the token is stale by
+then and the retry is refused as `stale_task`, which is right for the completion itself (it is
+applied once) but loses what the first answer carried: a task the same commit started eagerly
+for this worker. That task then sits started, with nobody running it, until its start-to-close
+timeout (found by the chaos harness: 10 s stalls of workflows after `loss` faults).
+
+These functions find such a task from state alone and return it again, as the first answer
+did. An eager task's request id names the exact task attempt whose completion started it
+(`eager_request_id`), and its identity must be the retrying worker's, so no other completion
+can claim it. They change nothing; they only read.
+"""
+
+from __future__ import annotations
+
+from raftflow.protocol.commands import (
+    RespondActivityTaskCompleted,
+    RespondWorkflowTaskCompleted,
+    TaskToken,
+)
+from raftflow.protocol.events import EventType
+from raftflow.protocol.results import ActivityTaskInfo, WorkflowTaskInfo
+from raftflow.shards.core.activity_start import activity_info
+from raftflow.shards.core.on_workflow_task import task_info
+from raftflow.shards.core.state import ActivityPhase, Execution, ShardState
+
+
+def eager_request_id(scheduled_event_id: int, attempt: int) -> str:
+    """The request id of a task started eagerly. For an eager workflow task the ids are those
+    of the activity attempt whose completion started it; for an eager activity, its own (only
+    attempt 1 is ever started eagerly)."""
+    return f"eager-{scheduled_event_id}-{attempt}"
+
+
+def _open_run(state: ShardState, token: TaskToken) -> Execution | None:
+    execution = state.executions.get(token.run_id)
+    if (execution is None or not execution.is_open
+            or execution.key != (token.namespace, token.workflow_id)):
+        return None
+    return execution
+
+
+def workflow_task_of_retried_activity_completion(
+        state: ShardState, command: RespondActivityTaskCompleted) -> WorkflowTaskInfo | None:
+    """The workflow task the committed first attempt of this completion started eagerly, if
+    it is still started."""
+    execution = _open_run(state, command.token) if command.eager_task_queue else None
+    task = None if execution is None else execution.workflow_task
+    if (execution is None or task is None or task.started_event_id == 0
+            or task.request_id != eager_request_id(command.token.scheduled_event_id,
+                                                   command.token.attempt)
+            or task.identity != command.identity):
+        return None
+    return task_info(execution, task, command.sticky_queue)
+
+
+def activities_of_retried_workflow_task_completion(
+        state: ShardState, command: RespondWorkflowTaskCompleted,
+) -> tuple[ActivityTaskInfo, ...] | None:
+    """The activities the committed first attempt of this workflow task completion started
+    eagerly and that are still running that first attempt; None if there are none."""
+    token = command.token
+    execution = _open_run(state, token) if command.eager_task_queue else None
+    if execution is None or not 1 <= token.scheduled_event_id <= len(execution.history):
+        return None
+    scheduled = execution.history[token.scheduled_event_id - 1]
+    if (scheduled.event_type != EventType.WORKFLOW_TASK_SCHEDULED
+            or scheduled.attributes.get("attempt") != token.attempt):
+        return None
+    completed_id = next((e.event_id for e in execution.history
+                         if e.event_type == EventType.WORKFLOW_TASK_COMPLETED
+                         and e.attributes.get("scheduled_event_id") == token.scheduled_event_id),
+                        None)
+    if completed_id is None:
+        return None
+    started = [
+        activity for activity in execution.activities.values()
+        if activity.phase is ActivityPhase.STARTED and activity.identity == command.identity
+        and activity.request_id == eager_request_id(activity.scheduled_event_id, activity.attempt)
+        and execution.history[activity.scheduled_event_id - 1].attributes.get(
+            "workflow_task_completed_event_id") == completed_id]
+    if not started or len(started) > command.eager_activities_max:
+        return None  # a retry carries the first attempt's body; anything else is not one
+    return tuple(activity_info(execution, a)
+                 for a in sorted(started, key=lambda a: a.scheduled_event_id))
