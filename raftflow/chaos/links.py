@@ -21,6 +21,9 @@ Only bytes are shaped: connection set-up is not delayed. Memory per connection i
 each direction holds at most CONNECTION_BUFFER_BYTES_MAX queued plus one read, and as much in
 the outgoing transport's buffer, before it stops reading.
 
+If stdin is a pipe (as `LinkProxyProcess` starts it), the proxy also exits when the pipe
+closes, so it does not outlive a killed harness.
+
 Seeds: each link draws jitter and loss from `random.Random(f"{seed}/{name}")`, one draw per
 chunk, so the same seed and the same chunk sequence give the same holds. Chunk boundaries
 depend on scheduling, so a real run's timing still varies from run to run.
@@ -33,10 +36,12 @@ import asyncio
 import io
 import json
 import math
+import os
 import random
 import select
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -548,12 +553,25 @@ class _Proxy:
             writer.close()
 
 
+class _ParentWatch(asyncio.Protocol):
+    """Stops the proxy when its stdin pipe closes: the parent holding the other end is gone,
+    so a killed harness does not leave proxies holding the next run's ports."""
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        self.stop = stop
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.stop.set()
+
+
 async def _serve(specs: Sequence[LinkSpec], control_port: int, seed: int) -> None:
     proxy = _Proxy(specs, seed)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    if stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode):
+        await loop.connect_read_pipe(lambda: _ParentWatch(stop), sys.stdin)
     try:
         await proxy.start(control_port)
         print("ready", flush=True)
@@ -689,7 +707,7 @@ class LinkProxyProcess:
             argv += ["--link", format_link_spec(spec)]
         log = open(log_path, "ab") if log_path is not None else None  # noqa: SIM115
         try:  # the child keeps its own copy of the log's descriptor
-            process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                        stderr=log, start_new_session=True)
         finally:
             if log is not None:
@@ -724,7 +742,10 @@ class LinkProxyProcess:
                 return self._process.wait(timeout_s)
             except subprocess.TimeoutExpired:
                 self._process.kill()
-        return self._process.wait()
+        code = self._process.wait()
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        return code
 
     def __enter__(self) -> LinkProxyProcess:
         return self
