@@ -57,6 +57,19 @@ def _run(raw: dict[str, Any], workflow_id: str) -> dict[str, Any]:
     return next(r for r in raw["runs"] if r["workflow_id"] == workflow_id)
 
 
+def _insert_copy_before_close(history: list[dict[str, Any]], event_type: str) -> None:
+    """Repeat the first `event_type` event just before the close event, ids renumbered 1..n
+    (so only the repeat itself is wrong)."""
+    original = next(e for e in history if e["event_type"] == event_type)
+    history.insert(-1, copy.deepcopy(original))
+    _renumber(history)
+
+
+def _renumber(history: list[dict[str, Any]]) -> None:
+    for position, event in enumerate(history, start=1):
+        event["event_id"] = position
+
+
 def _only(violations: tuple[Violation, ...], invariant: str, subject: str) -> Violation:
     """The `invariant` violations, all about `subject`, as one (details joined by newlines)."""
     matching = [v for v in violations if v.invariant == invariant]
@@ -119,8 +132,7 @@ def test_a_close_event_that_is_not_last_or_twice_is_reported() -> None:
     raw = _load()
     history = _run(raw, RETRIED)["history"]
     history[-2], history[-1] = history[-1], history[-2]
-    for position, event in enumerate(history, start=1):
-        event["event_id"] = position
+    _renumber(history)
     violation = _only(checker.check(_observations(raw)), "history_well_formed", RETRIED)
     assert "not the last" in violation.detail
     raw = _load()
@@ -132,10 +144,7 @@ def test_a_close_event_that_is_not_last_or_twice_is_reported() -> None:
 def test_an_activity_completed_twice_or_for_nothing_scheduled_is_reported() -> None:
     raw = _load()
     history = _run(raw, RETRIED)["history"]
-    completed = next(e for e in history if e["event_type"] == "ActivityTaskCompleted")
-    history.insert(-1, {**copy.deepcopy(completed), "event_id": 0})
-    for position, event in enumerate(history, start=1):
-        event["event_id"] = position
+    _insert_copy_before_close(history, "ActivityTaskCompleted")
     violations = checker.check(_observations(raw))
     assert "closed 2 times" in _only(violations, "history_well_formed", RETRIED).detail
     raw = _load()
@@ -160,10 +169,7 @@ def test_an_activity_result_no_execution_produced_is_reported() -> None:
 def test_a_signal_delivered_twice_is_reported() -> None:
     raw = _load()
     history = _run(raw, SIGNALLED)["history"]
-    signaled = next(e for e in history if e["event_type"] == "WorkflowExecutionSignaled")
-    history.insert(-1, copy.deepcopy(signaled))
-    for position, event in enumerate(history, start=1):
-        event["event_id"] = position
+    _insert_copy_before_close(history, "WorkflowExecutionSignaled")
     violations = checker.check(_observations(raw))
     detail = _only(violations, "signals_exactly_once", SIGNALLED).detail
     assert "more than once" in detail or "duplicate" in detail
@@ -245,9 +251,6 @@ def test_violations_are_sorted_and_serialisable() -> None:
 def test_a_timer_fired_twice_is_reported() -> None:
     raw = _load()
     history = _run(raw, SIGNALLED)["history"]
-    fired = next(e for e in history if e["event_type"] == "TimerFired")
-    history.insert(-1, copy.deepcopy(fired))
-    for position, event in enumerate(history, start=1):
-        event["event_id"] = position
+    _insert_copy_before_close(history, "TimerFired")
     violation = _only(checker.check(_observations(raw)), "history_well_formed", SIGNALLED)
     assert "fired 2 times" in violation.detail
