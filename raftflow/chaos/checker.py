@@ -1,21 +1,39 @@
 """The chaos checker: compares what clients were told and what activities did with what the
-cluster reports, and names every broken invariant. Pure: `check(observations)` does no IO, so
-tests feed it doctored evidence.
+cluster reports, and names every broken invariant.
 
-Workload conventions it relies on (raftflow/chaos/workload_defs.py): a workflow's activity ids
-are the plan index as a string ("0", "1", ...); a signal's input is `[sender, seq]`; a
-completed workflow's result is `{"activities": [token...], "signals": [[sender, seq]...]}`.
+Theory of operation. `check(observations)` evaluates each invariant of `INVARIANTS` on its own
+over the same evidence, so one fault can break (and be counted under) several invariants: a
+lost run is both a lost acknowledgement and a start that never completed. Violations are
+deduplicated and sorted. Pure: no IO, no clock, so tests feed it doctored evidence.
+
+Subjects: a workflow id; `workflow_id/run_id` when the rule is about one run's history or
+state (history_well_formed, no_stuck_workflow); `shard N` for replicas and leaders.
+
+Workload conventions it relies on (raftflow/chaos/workload_defs.py):
+- a workflow's activity ids are its plan indexes as strings ("0", "1", ...; `plan_index`);
+- a signal's input (its args) is `[sender, seq]`;
+- a completed run's result is `{"activities": [token, ...], "signals": [[sender, seq], ...]}`,
+  tokens in plan order, signals in the order the workflow received them;
+- the workload never continues as new, but a chain of runs is followed anyway.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
-from raftflow.chaos.history_checks import history_problems
-from raftflow.chaos.observations import Observations, RunRecord, StartAck, Violation
+from raftflow.chaos.history_checks import (
+    Pair,
+    activity_completions,
+    attributes_of,
+    close_event,
+    history_problems,
+    order_problems,
+    signal_events,
+    signal_pair,
+)
+from raftflow.chaos.observations import JsonValue, Observations, RunRecord, StartAck, Violation
 
 INVARIANTS: tuple[tuple[str, str], ...] = (
     ("acked_start_completes",
@@ -30,35 +48,47 @@ INVARIANTS: tuple[tuple[str, str], ...] = (
      "acknowledged signals are delivered exactly once, in order per sender"),
     ("one_open_run", "at most one open run per workflow id"),
     ("no_stuck_workflow",
-     "no open workflow is left without a pending workflow task, activity or timer"),
+     "no open run is left without a pending workflow task, activity or timer"),
     ("replicas_agree", "replicas of a shard end at one applied index with identical digests"),
     ("one_leader_per_term", "at most one leader per shard and term"),
 )
 _NAMES = frozenset(name for name, _ in INVARIANTS)
 LISTED_MAX = 5  # items quoted in one detail
-
+VALUE_CHARS_MAX = 160  # a quoted value (a result, an input) is cut to this many characters
 
 def check(observations: Observations) -> tuple[Violation, ...]:
+    """Every broken invariant, sorted, each reported once."""
     evidence = _Evidence.of(observations)
     found: set[Violation] = set()
-    for checker in (_acked_starts, _lost_acks, _histories, _activity_results, _signals,
-                    _open_runs, _stuck, _replicas, _leaders):
-        found.update(checker(evidence))
+    for invariant in (_acked_starts_complete, _no_lost_ack, _histories_well_formed,
+                      _activity_results_produced, _signals_exactly_once, _one_open_run,
+                      _no_stuck_workflow, _replicas_agree, _one_leader_per_term):
+        found.update(invariant(evidence))
     assert all(v.invariant in _NAMES for v in found), found
     return tuple(sorted(found))
 
 
 def invariant_counts(violations: Iterable[Violation]) -> dict[str, int]:
+    """Violations per invariant, every invariant present (0 when none), in table order."""
     counts = dict.fromkeys((name for name, _ in INVARIANTS), 0)
     for violation in violations:
         counts[violation.invariant] += 1
     return counts
 
 
-def _quote(items: Iterable[Any]) -> str:
+def _show(value: JsonValue) -> str:
+    text = repr(value)
+    return text if len(text) <= VALUE_CHARS_MAX else text[:VALUE_CHARS_MAX - 3] + "..."
+
+
+def _quote(items: Iterable[JsonValue]) -> str:
     listed = list(items)
     more = f" and {len(listed) - LISTED_MAX} more" if len(listed) > LISTED_MAX else ""
-    return ", ".join(repr(i) for i in listed[:LISTED_MAX]) + more
+    return ", ".join(_show(i) for i in listed[:LISTED_MAX]) + more
+
+
+def _result_part(run: RunRecord, key: str) -> JsonValue:
+    return run.result.get(key) if isinstance(run.result, dict) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +98,8 @@ class _Evidence:
     obs: Observations
     runs: dict[tuple[str, str], RunRecord]
     by_id: dict[str, list[RunRecord]]
-    tokens: dict[tuple[str, int], set[str]]
+    tokens: dict[tuple[str, int], set[str]]  # (workflow id, activity index) -> tokens
+    acked_signals: dict[str, dict[str, Pair]]  # workflow id -> request id -> (sender, seq)
 
     @staticmethod
     def of(observations: Observations) -> _Evidence:
@@ -78,193 +109,233 @@ class _Evidence:
         tokens: dict[tuple[str, int], set[str]] = defaultdict(set)
         for execution in observations.executions:
             tokens[(execution.workflow_id, execution.activity_index)].add(execution.token)
+        acked: dict[str, dict[str, Pair]] = defaultdict(dict)
+        for signal in observations.signals:
+            acked[signal.workflow_id][signal.request_id] = (signal.sender, signal.seq)
         return _Evidence(obs=observations,
                          runs={(r.workflow_id, r.run_id): r for r in observations.runs},
-                         by_id=by_id, tokens=tokens)
+                         by_id=by_id, tokens=tokens, acked_signals=acked)
 
     def run_of(self, start: StartAck) -> RunRecord | None:
         return self.runs.get((start.plan.workflow_id, start.run_id))
 
+    def produced(self, workflow_id: str, index: int, token: JsonValue) -> bool:
+        return isinstance(token, str) and token in self.tokens.get((workflow_id, index), ())
 
-def _delivered_signals(run: RunRecord) -> list[tuple[str, Any]]:
-    """(request id, input) of each WorkflowExecutionSignaled event, in history order."""
-    return [(str(e["attributes"].get("request_id")), e["attributes"].get("input"))
-            for e in run.history if e.get("event_type") == "WorkflowExecutionSignaled"]
+    def last_of_chain(self, start: StartAck) -> tuple[RunRecord | None, str]:
+        """The acked run, or the run it continued as new into (transitively), with the run id
+        that was looked for last (missing when the run is None)."""
+        run_id = start.run_id
+        run = self.runs.get((start.plan.workflow_id, run_id))
+        for _ in range(len(self.obs.runs)):  # a chain visits each run at most once
+            close = close_event(run.history) if run is not None else None
+            if run is None or close is None or run.status != "CONTINUED_AS_NEW":
+                break
+            run_id = str(attributes_of(close).get("new_execution_run_id"))
+            run = self.runs.get((start.plan.workflow_id, run_id))
+        return run, run_id
 
 
-# -- the invariants -------------------------------------------------------------------------------
+# -- client acknowledgements against the cluster --------------------------------------------------
 
 
-def _acked_starts(ev: _Evidence) -> Iterator[Violation]:
-    name = "acked_start_completes"
-    signals_acked: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    for signal in ev.obs.signals:
-        signals_acked[signal.workflow_id].append((signal.sender, signal.seq))
+def _acked_starts_complete(ev: _Evidence) -> Iterator[Violation]:
     for start in ev.obs.starts:
         wid = start.plan.workflow_id
-        run = ev.run_of(start)
+        run, run_id = ev.last_of_chain(start)
         if run is None:
-            continue  # reported as a lost acknowledgement
-        if run.status != "COMPLETED":
-            yield Violation(invariant=name, subject=wid,
-                            detail=f"run {run.run_id} is {run.status}, expected COMPLETED")
-            continue
-        result = run.result if isinstance(run.result, dict) else {}
-        activities = result.get("activities")
-        if not isinstance(activities, list) or len(activities) != start.plan.activity_count:
-            yield Violation(invariant=name, subject=wid, detail=(
-                f"result has activities {activities!r}, expected "
-                f"{start.plan.activity_count} tokens"))
-        received = result.get("signals")
-        if not isinstance(received, list) or len(received) < start.plan.signals:
-            yield Violation(invariant=name, subject=wid, detail=(
-                f"result has signals {received!r}, expected at least {start.plan.signals}"))
-        missing = sorted(set(signals_acked[wid]) - {tuple(s) for s in received or []
-                                                    if isinstance(s, list)})
-        if missing:
-            yield Violation(invariant=name, subject=wid, detail=(
-                f"acknowledged signals {_quote(missing)} are not in the result"))
+            via = "" if run_id == start.run_id else f", continued from acked run {start.run_id},"
+            yield _start_violation(wid, f"expected run {run_id}{via} to be COMPLETED; the "
+                                        "cluster has no such run")
+        elif run.status != "COMPLETED":
+            yield _start_violation(wid, f"run {run.run_id} is {run.status} at quiescence, "
+                                        "expected COMPLETED")
+        else:
+            yield from (_start_violation(wid, f"run {run.run_id} completed but {problem}")
+                        for problem in _result_problems(ev, start, run))
 
 
-def _lost_acks(ev: _Evidence) -> Iterator[Violation]:
+def _start_violation(workflow_id: str, detail: str) -> Violation:
+    return Violation(invariant="acked_start_completes", subject=workflow_id, detail=detail)
+
+
+def _result_problems(ev: _Evidence, start: StartAck, run: RunRecord) -> Iterator[str]:
+    plan, wid = start.plan, start.plan.workflow_id
+    activities = _result_part(run, "activities")
+    if not isinstance(activities, list) or len(activities) != plan.activity_count:
+        yield (f"its result has activities {_show(activities)}, expected a list of "
+               f"{plan.activity_count} tokens")
+    else:
+        wrong = [i for i, token in enumerate(activities) if not ev.produced(wid, i, token)]
+        if wrong:
+            yield (f"its result's tokens at indexes {_quote(wrong)} were not produced by an "
+                   "execution of that activity index")
+    received = _result_part(run, "signals")
+    pairs = {signal_pair(s) for s in received} if isinstance(received, list) else set()
+    if not isinstance(received, list) or len(received) < plan.signals:
+        yield f"its result has signals {_show(received)}, expected at least {plan.signals}"
+    missing = sorted(p for p in ev.acked_signals.get(wid, {}).values() if p not in pairs)
+    if missing:
+        yield f"acknowledged signals {_quote(missing)} are not in its result"
+
+
+def _no_lost_ack(ev: _Evidence) -> Iterator[Violation]:
     name = "no_lost_ack"
     for start in ev.obs.starts:
         if ev.run_of(start) is None:
             yield Violation(invariant=name, subject=start.plan.workflow_id, detail=(
                 f"start acknowledged with run {start.run_id} at {start.acked_at_s:.1f} s; "
-                "the cluster has no such run"))
-    runs = ev.by_id
+                "expected that run in the cluster, it has none"))
     for signal in ev.obs.signals:
-        delivered = {rid for run in runs.get(signal.workflow_id, [])
-                     for rid, _ in _delivered_signals(run)}
+        delivered = {s.request_id for run in ev.by_id.get(signal.workflow_id, [])
+                     for s in signal_events(run.history)}
         if signal.request_id not in delivered:
             yield Violation(invariant=name, subject=signal.workflow_id, detail=(
-                f"signal {signal.sender}#{signal.seq} (request {signal.request_id}) was "
-                f"acknowledged at {signal.acked_at_s:.1f} s but is in no history"))
+                f"signal {signal.sender}#{signal.seq} (request {signal.request_id}) acknowledged "
+                f"at {signal.acked_at_s:.1f} s; expected a WorkflowExecutionSignaled with that "
+                "request id, no history has one"))
     for told in ev.obs.client_results:
-        run = next((r for r in runs.get(told.workflow_id, []) if r.run_id == told.run_id), None)
+        run = ev.runs.get((told.workflow_id, told.run_id))
         if run is None or run.status != "COMPLETED" or run.result != told.result:
-            seen = "no such run" if run is None else f"{run.status} with {run.result!r}"
+            seen = "no such run" if run is None else f"{run.status} with {_show(run.result)}"
             yield Violation(invariant=name, subject=told.workflow_id, detail=(
-                f"the client was told run {told.run_id} completed with {told.result!r}; "
-                f"the cluster has {seen}"))
+                f"the client was told at {told.at_s:.1f} s that run {told.run_id} completed "
+                f"with {_show(told.result)}; the cluster has {seen}"))
 
 
-def _histories(ev: _Evidence) -> Iterator[Violation]:
+# -- one run's history and state ------------------------------------------------------------------
+
+
+def _histories_well_formed(ev: _Evidence) -> Iterator[Violation]:
     for run in ev.obs.runs:
-        for problem in history_problems(run.history, open_run=run.status == "RUNNING"):
+        for problem in history_problems(run.history, status=run.status):
             yield Violation(invariant="history_well_formed",
                             subject=f"{run.workflow_id}/{run.run_id}", detail=problem)
 
 
-def _activity_results(ev: _Evidence) -> Iterator[Violation]:
+def _activity_results_produced(ev: _Evidence) -> Iterator[Violation]:
     name = "activity_result_produced"
-    tokens = ev.tokens
     for run in ev.obs.runs:
-        activity_of: dict[int, str] = {}
-        for event in run.history:
-            kind, attributes = event.get("event_type"), event.get("attributes", {})
-            if kind == "ActivityTaskScheduled":
-                activity_of[int(event["event_id"])] = str(attributes.get("activity_id"))
-            elif kind == "ActivityTaskCompleted":
-                activity_id = activity_of.get(attributes.get("scheduled_event_id"), "?")
-                index = int(activity_id) if activity_id.isdigit() else -1
-                if attributes.get("result") not in tokens.get((run.workflow_id, index), set()):
-                    yield Violation(invariant=name, subject=run.workflow_id, detail=(
-                        f"activity {activity_id} completed with {attributes.get('result')!r} "
-                        f"(event {event.get('event_id')}), which no execution produced"))
-        result = run.result if isinstance(run.result, dict) else {}
-        for index, token in enumerate(result.get("activities") or []):
-            if token not in tokens.get((run.workflow_id, index), set()):
-                yield Violation(invariant=name, subject=run.workflow_id, detail=(
-                    f"result's activity {index} is {token!r}, which no execution produced"))
+        wid = run.workflow_id
+        for done in activity_completions(run.history):
+            index = plan_index(done.activity_id)
+            if index is None or not ev.produced(wid, index, done.result):
+                yield Violation(invariant=name, subject=wid, detail=(
+                    f"run {run.run_id} event {done.event_id}: activity {done.activity_id!r} "
+                    f"completed with {_show(done.result)}, expected a token an execution of "
+                    "that activity index logged"))
+        activities = _result_part(run, "activities")
+        for index, token in enumerate(activities if isinstance(activities, list) else []):
+            if run.status == "COMPLETED" and not ev.produced(wid, index, token):
+                yield Violation(invariant=name, subject=wid, detail=(
+                    f"run {run.run_id}'s result has {_show(token)} for activity {index}, "
+                    "expected a token an execution of that activity index logged"))
     for start in ev.obs.starts:
-        acked_run = ev.run_of(start)
-        if acked_run is None or acked_run.status != "COMPLETED":
-            continue
-        never = [i for i in range(start.plan.activity_count)
-                 if not tokens.get((start.plan.workflow_id, i))]
-        if never:
-            yield Violation(invariant=name, subject=start.plan.workflow_id, detail=(
-                f"completed, but activities {never} have no execution in the log"))
+        final, _ = ev.last_of_chain(start)
+        wid = start.plan.workflow_id
+        never = [i for i in range(start.plan.activity_count) if not ev.tokens.get((wid, i))]
+        if final is not None and final.status == "COMPLETED" and never:
+            yield Violation(invariant=name, subject=wid, detail=(
+                f"run {final.run_id} completed, but activity indexes {_quote(never)} of "
+                f"{start.plan.activity_count} have no execution in the log, expected each to "
+                "have run at least once"))
 
 
-def _signals(ev: _Evidence) -> Iterator[Violation]:
-    name = "signals_exactly_once"  # unacknowledged signals may appear too, at most once
+def plan_index(activity_id: str | None) -> int | None:
+    """The plan index an activity id names. Workload convention: the activity id is
+    `str(index)` ("0", "1", ...), so anything else ("07", "x", None) names no index."""
+    if activity_id is None or not activity_id.isdigit() or str(int(activity_id)) != activity_id:
+        return None
+    return int(activity_id)
+
+
+def _signals_exactly_once(ev: _Evidence) -> Iterator[Violation]:
+    name = "signals_exactly_once"
     for run in ev.obs.runs:
-        delivered = _delivered_signals(run)
-        counts: dict[str, int] = defaultdict(int)
-        for request_id, _ in delivered:
-            counts[request_id] += 1
-        twice = sorted(r for r, n in counts.items() if n > 1)
-        if twice:
-            yield Violation(invariant=name, subject=run.workflow_id, detail=(
-                f"signals delivered more than once: {_quote(twice)}"))
-        inputs = [tuple(i) for _, i in delivered if isinstance(i, list) and len(i) == 2]
-        yield from _order_violations(name, run.workflow_id, "history", inputs)
-        result = run.result if isinstance(run.result, dict) else {}
-        received = [tuple(s) for s in result.get("signals") or [] if isinstance(s, list)]
-        yield from _order_violations(name, run.workflow_id, "result", received)
-
-
-def _order_violations(name: str, workflow_id: str, where: str,
-                      pairs: list[tuple[Any, ...]]) -> Iterator[Violation]:
-    """Per sender, sequence numbers must strictly increase (no repeat, no reordering)."""
-    last: dict[Any, int] = {}
-    for sender, seq in pairs:
-        if not isinstance(seq, int):
-            yield Violation(invariant=name, subject=workflow_id,
-                            detail=f"{where}: signal from {sender!r} has seq {seq!r}")
+        wid, acked = run.workflow_id, ev.acked_signals.get(run.workflow_id, {})
+        delivered = signal_events(run.history)
+        counts = Counter(s.request_id for s in delivered if s.request_id is not None)
+        for request_id, n in sorted(counts.items()):
+            if n > 1:
+                kind = "acknowledged" if request_id in acked else "unacknowledged"
+                yield Violation(invariant=name, subject=wid, detail=(
+                    f"run {run.run_id}: {kind} signal request {request_id} delivered {n} "
+                    "times, expected once"))
+        for s in delivered:
+            want = acked.get(s.request_id) if s.request_id is not None else None
+            if want is not None and signal_pair(s.input) != want:
+                yield Violation(invariant=name, subject=wid, detail=(
+                    f"run {run.run_id} event {s.event_id}: signal request {s.request_id} has "
+                    f"input {_show(s.input)}, expected {list(want)}"))
+        history_pairs = [signal_pair(s.input) for s in delivered]
+        for problem in order_problems([p for p in history_pairs if p is not None]):
+            yield Violation(invariant=name, subject=wid,
+                            detail=f"run {run.run_id} history: {problem}")
+        received = _result_part(run, "signals")
+        if run.status != "COMPLETED" or not isinstance(received, list):
             continue
-        if sender in last and seq <= last[sender]:
-            yield Violation(invariant=name, subject=workflow_id, detail=(
-                f"{where}: signal {sender}#{seq} after {sender}#{last[sender]} "
-                "(duplicate or out of order)"))
-        last[sender] = max(seq, last.get(sender, seq))
+        result_pairs = [signal_pair(s) for s in received]
+        for problem in order_problems([p for p in result_pairs if p is not None]):
+            yield Violation(invariant=name, subject=wid,
+                            detail=f"run {run.run_id} result: {problem}")
+        if result_pairs != history_pairs[:len(result_pairs)]:
+            yield Violation(invariant=name, subject=wid, detail=(
+                f"run {run.run_id}: result's signals {_quote(received)} are not the first "
+                f"{len(received)} signals of its history ({_quote(history_pairs)}), expected "
+                "the order the history delivered them"))
 
 
-def _open_runs(ev: _Evidence) -> Iterator[Violation]:
+def _one_open_run(ev: _Evidence) -> Iterator[Violation]:
     for workflow_id, runs in sorted(ev.by_id.items()):
         open_runs = sorted({r.run_id for r in runs if r.status == "RUNNING"})
         if len(open_runs) > 1:
-            yield Violation(invariant="one_open_run", subject=workflow_id,
-                            detail=f"{len(open_runs)} open runs: {_quote(open_runs)}")
+            yield Violation(invariant="one_open_run", subject=workflow_id, detail=(
+                f"{len(open_runs)} RUNNING runs ({_quote(open_runs)}), expected at most one"))
 
 
-def _stuck(ev: _Evidence) -> Iterator[Violation]:
+def _no_stuck_workflow(ev: _Evidence) -> Iterator[Violation]:
     for run in ev.obs.runs:
         if run.status == "RUNNING" and not (run.pending_workflow_task
-                                            or run.pending_activity_count
-                                            or run.pending_timer_count):
+                                            or run.pending_activity_count > 0
+                                            or run.pending_timer_count > 0):
             yield Violation(invariant="no_stuck_workflow",
                             subject=f"{run.workflow_id}/{run.run_id}", detail=(
-                                f"open with {len(run.history)} events and no pending workflow "
-                                "task, activity or timer: nothing will ever move it"))
+                                f"RUNNING at quiescence with {len(run.history)} events and no "
+                                "pending workflow task, activity or timer (0, 0, 0), expected "
+                                "closed or something pending to move it"))
 
 
-def _replicas(ev: _Evidence) -> Iterator[Violation]:
+# -- the cluster's own agreement ------------------------------------------------------------------
+
+
+def _replicas_agree(ev: _Evidence) -> Iterator[Violation]:
     by_shard: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
     for digest in ev.obs.digests:
-        by_shard[digest.shard].append((digest.applied_index, digest.digest, digest.node))
+        by_shard[digest.shard].append((digest.applied_index, digest.node, digest.digest))
     for shard, readings in sorted(by_shard.items()):
-        indexes = {index for index, _, _ in readings}
-        if len(indexes) > 1:
+        readings.sort()
+        if len({index for index, _, _ in readings}) > 1:
             yield Violation(invariant="replicas_agree", subject=f"shard {shard}", detail=(
-                "replicas never converged: applied indexes "
-                + ", ".join(f"{node}={index}" for index, _, node in sorted(readings))))
-            continue
-        digests = {digest for _, digest, _ in readings}
-        if len(digests) > 1:
-            yield Violation(invariant="replicas_agree", subject=f"shard {shard}", detail=(
-                f"different state at applied index {indexes.pop()}: "
-                + ", ".join(f"{node}={digest[:12]}" for _, digest, node in sorted(readings))))
+                "replicas at different applied indexes after convergence ("
+                + ", ".join(f"{node}={index}" for index, node, _ in readings[:LISTED_MAX])
+                + "), expected one index"))
+        for index in sorted({index for index, _, _ in readings}):
+            at_index = [(node, digest) for i, node, digest in readings if i == index]
+            if len({digest for _, digest in at_index}) > 1:
+                yield Violation(invariant="replicas_agree", subject=f"shard {shard}", detail=(
+                    f"different digests at applied index {index} ("
+                    + ", ".join(f"{node}={digest[:12]}" for node, digest in at_index[:LISTED_MAX])
+                    + "), expected one"))
 
 
-def _leaders(ev: _Evidence) -> Iterator[Violation]:
-    leaders: dict[tuple[int, int], set[str]] = defaultdict(set)
-    for sample in ev.obs.leader_samples:
-        leaders[(sample.shard, sample.term)].add(sample.node)
-    for (shard, term), nodes in sorted(leaders.items()):
-        if len(nodes) > 1:
-            yield Violation(invariant="one_leader_per_term", subject=f"shard {shard}",
-                            detail=f"term {term} has leaders {_quote(sorted(nodes))}")
+def _one_leader_per_term(ev: _Evidence) -> Iterator[Violation]:
+    first_claim: dict[tuple[int, int], dict[str, float]] = defaultdict(dict)
+    for sample in sorted(ev.obs.leader_samples, key=lambda s: s.at_s):
+        first_claim[(sample.shard, sample.term)].setdefault(sample.node, sample.at_s)
+    for (shard, term), claims in sorted(first_claim.items()):
+        if len(claims) > 1:
+            yield Violation(invariant="one_leader_per_term", subject=f"shard {shard}", detail=(
+                f"term {term} has {len(claims)} leaders ("
+                + ", ".join(f"{node} from {at_s:.1f} s"
+                            for node, at_s in sorted(claims.items())[:LISTED_MAX])
+                + "), expected at most one"))

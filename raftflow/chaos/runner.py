@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 WARMUP_S = 3.0
 WORKER_SLOTS = 64
+LEADERS_WAIT_S = 60.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,6 +142,7 @@ async def _run_on(cluster: ChaosCluster, root: Path, options: ChaosOptions) -> C
         await asyncio.gather(*sessions)
         settled_s = workload.now_s()
         windows = await nemesis.finish()
+        await _until_every_shard_led(sampler)
         runs, listed = await collect.read_runs(client, workload.record.starts)
         digests = await collect.read_digests(addresses)
     finally:
@@ -172,6 +174,15 @@ async def _run_on(cluster: ChaosCluster, root: Path, options: ChaosOptions) -> C
         violations=violations, workflows_started=len(record.starts),
         workflows_completed=len(record.results),
         recovery_p50_s=_quantile(recoveries, 0.5), recovery_p99_s=_quantile(recoveries, 0.99))
+
+
+async def _until_every_shard_led(sampler: Sampler) -> None:
+    """Reads go to shard leaders: wait (bounded) until every shard has one again, so that a
+    shard still electing after the last heal does not fail the collection."""
+    since_s = sampler.now_s()
+    deadline_s = since_s + LEADERS_WAIT_S
+    while not sampler.all_led(excluded=set(), since_s=since_s) and sampler.now_s() < deadline_s:
+        await asyncio.sleep(0.2)
 
 
 def _quantile(values: list[float], fraction: float) -> float | None:
