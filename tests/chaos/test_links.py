@@ -12,6 +12,8 @@ from __future__ import annotations
 import random
 import socket
 import socketserver
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -275,6 +277,23 @@ def test_stop_reaps_the_process_even_when_used_as_a_context_manager() -> None:
         proxy.control.delay("x->y", 1)
     assert proxy.poll() == 0  # SIGTERM is an orderly exit
     assert proxy.stop() == 0  # and stopping twice is harmless
+
+
+def test_proxy_exits_when_its_parent_goes_away() -> None:
+    # Closing stdin is what the kernel does for us when the harness is killed.
+    argv = [sys.executable, "-m", "raftflow.chaos.links", "--control-port", str(_free_port()),
+            "--seed", str(PROXY_SEED), "--link", f"x->y={_free_port()}:{_free_port()}"]
+    process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               start_new_session=True)
+    try:
+        assert process.stdout is not None and process.stdin is not None
+        assert process.stdout.readline() == b"ready\n"
+        process.stdin.close()
+        assert process.wait(TIMEOUT_S) == 0
+    finally:
+        process.kill()
+        process.wait()
+        process.stdout.close()  # type: ignore[union-attr]
 
 
 def test_start_fails_cleanly_when_a_port_is_taken() -> None:
