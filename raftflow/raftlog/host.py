@@ -68,11 +68,29 @@ class RaftHost:
         await self.network.start()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._tick_loop()), loop.create_task(self._round_loop())]
+        for task in self._tasks:
+            task.add_done_callback(self._loop_ended)
+
+    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+        """The tick and round loops run for the host's whole life: one that ends with an error
+        leaves a node that answers HTTP but never ticks, writes its WAL or sends (found by the
+        chaos harness: a replica that silently fell behind for good). Fail-stop instead."""
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        assert error is not None
+        log.critical("a raft host loop of node %s failed; stopping the node", self.node_id,
+                     exc_info=error)
+        self.failed = error
+        if self._on_fatal is not None:
+            self._on_fatal(error)
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                continue  # already reported as fatal by _loop_ended
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.network.stop()

@@ -177,6 +177,10 @@ class PeerNetwork:
         out = self._out.get(peer)
         if out is None or not out.authenticated or out.transport is None:
             return
+        if out.transport.is_closing():
+            # Lost, but its dialer has not run its cleanup yet: uvloop raises on such a write,
+            # and the raise once killed the WAL round loop (a replica that never acked again).
+            return
         if out.transport.get_write_buffer_size() > limits.PEER_SEND_BUFFER_BYTES_MAX:
             return
         pack = self._packer.pack
