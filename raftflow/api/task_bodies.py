@@ -25,8 +25,7 @@ from raftflow.protocol.commands import (
     StartTimer,
     WorkflowCommand,
 )
-
-COMMANDS_PER_TASK_MAX = 1_000
+from raftflow.protocol.limits import COMMANDS_PER_TASK_MAX
 
 
 def _obj(value: object, where: str) -> Mapping[str, object]:

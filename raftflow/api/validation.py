@@ -19,14 +19,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from raftflow.api.errors import InvalidArgumentError, PayloadTooLargeError
+from raftflow.protocol.limits import ID_LENGTH_MAX, PAYLOAD_BYTES_MAX
 
-# Temporal's default blob size limit: large enough for real inputs, small enough that one
-# payload cannot stall a shard's log (every byte is replicated and fsynced on a majority).
-PAYLOAD_BYTES_MAX = 2 * 1024 * 1024
 # A body carries at most one payload plus ids and names; 256 KiB of headroom covers them.
 BODY_BYTES_MAX = PAYLOAD_BYTES_MAX + 256 * 1024
-ID_LENGTH_MAX = 1000  # workflow ids, request ids, namespaces (Temporal's limit for ids).
-NAME_LENGTH_MAX = 1000  # workflow types, task queues, signal names.
+NAME_LENGTH_MAX = ID_LENGTH_MAX  # workflow types, task queues, signal names: the core's bound.
 REASON_LENGTH_MAX = 10_000
 QUERY_LIMIT_MAX = 1000  # `?limit=` on list endpoints.
 # Largest integer a command may carry: log entries are msgpack, whose integers are 64-bit. A

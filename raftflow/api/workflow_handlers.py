@@ -24,6 +24,7 @@ from raftflow.protocol.commands import (
     TerminateWorkflow,
 )
 from raftflow.protocol.errors import ErrorCode
+from raftflow.protocol.limits import WORKFLOW_TASK_TIMEOUT_MS_DEFAULT
 from raftflow.protocol.results import (
     Rejected,
     WorkflowDescription,
@@ -75,7 +76,8 @@ async def start_workflow(request: web.Request) -> web.StreamResponse:
         run_id=uuid.uuid4().hex, id_reuse_policy=policy,
         execution_timeout_ms=body.optional_integer("execution_timeout_ms"),
         run_timeout_ms=body.optional_integer("run_timeout_ms"),
-        task_timeout_ms=body.optional_integer("task_timeout_ms") or 10_000,
+        task_timeout_ms=(body.optional_integer("task_timeout_ms")
+                         or WORKFLOW_TASK_TIMEOUT_MS_DEFAULT),
         eager_task_queue=body.optional_string("eager_task_queue") or "",
         eager_identity=body.optional_string("eager_identity") or "",
     )

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from raftflow.protocol.limits import WORKFLOW_TASK_TIMEOUT_MS_DEFAULT
+
 
 class IdReusePolicy(StrEnum):
     """What `StartWorkflow` does when the workflow id was used before (Temporal's policies)."""
@@ -159,7 +161,7 @@ class StartWorkflow:
     id_reuse_policy: IdReusePolicy = IdReusePolicy.ALLOW_DUPLICATE
     execution_timeout_ms: int | None = None
     run_timeout_ms: int | None = None
-    task_timeout_ms: int = 10_000
+    task_timeout_ms: int = WORKFLOW_TASK_TIMEOUT_MS_DEFAULT
     # Eager workflow start (Temporal's): when `eager_task_queue` is the run's task queue, the
     # first workflow task is started in the same commit for the worker named by
     # `eager_identity`, which lives in the starting client's process, and returned.

@@ -25,6 +25,7 @@ from raftflow.protocol.commands import (
     SignalWorkflow,
     TaskToken,
 )
+from raftflow.protocol.effects import ArmTimer
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.results import Ack
 from raftflow.shards.core import limits, pending_effects
@@ -103,3 +104,24 @@ def test_limits_are_consistent() -> None:
     assert limits.PENDING_ACTIVITIES_MAX == 2_000
     assert limits.PAYLOAD_BYTES_MAX == 2 * 1024 * 1024
     assert limits.HISTORY_EVENTS_SERVER_SLACK >= 2 * limits.PENDING_ACTIVITIES_MAX
+
+
+def test_fire_timers_fires_at_most_the_limit_and_points_at_the_rest(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Five runs whose run timeouts are all due; a FireTimers may close only three of them, and
+    # must leave the shell a wake-up that is already due, so the next one closes the others.
+    monkeypatch.setattr(limits, "TIMERS_PER_FIRE_MAX", 3)
+    shard = Shard()
+    runs = [shard.start(f"wf-{i}", run_timeout_ms=1_000 + i) for i in range(5)]
+    first = shard.run(FireTimers(now_ms=shard.now_ms + 10_000))
+    timed_out = [r for r in runs if "WorkflowExecutionTimedOut" in shard.event_types(r)]
+    assert timed_out == runs[:3]  # oldest deadlines first
+    wake_ups = [e for e in first.effects if isinstance(e, ArmTimer)]
+    assert wake_ups == [ArmTimer(fire_at_ms=1_000 + shard.now_ms + 3)]  # already due
+    shard.run(FireTimers(now_ms=shard.now_ms + 10_000))
+    assert all("WorkflowExecutionTimedOut" in shard.event_types(r) for r in runs)
+    assert shard.state.earliest_timer() is None
+
+
+def test_timer_limit_is_named_and_bounded() -> None:
+    assert 0 < limits.TIMERS_PER_FIRE_MAX <= limits.PENDING_TIMERS_MAX

@@ -6,9 +6,19 @@ naming the limit, and changes nothing. Relations between limits are asserted at 
 
 from __future__ import annotations
 
-# Temporal's blob size limit: a payload larger than this is a design smell (pass a reference) and
-# would make one log entry, one snapshot chunk and one worker response dangerously large.
-PAYLOAD_BYTES_MAX = 2 * 1024 * 1024
+# Wire limits, defined once in protocol; re-exported so the core reads every bound from here.
+from raftflow.protocol.limits import (
+    COMMANDS_PER_TASK_MAX as COMMANDS_PER_TASK_MAX,
+)
+from raftflow.protocol.limits import (
+    ID_LENGTH_MAX as ID_LENGTH_MAX,
+)
+from raftflow.protocol.limits import (
+    PAYLOAD_BYTES_MAX as PAYLOAD_BYTES_MAX,
+)
+from raftflow.protocol.limits import (
+    WORKFLOW_TASK_TIMEOUT_MS_DEFAULT as WORKFLOW_TASK_TIMEOUT_MS_DEFAULT,
+)
 
 # Temporal's default history count limit: a worker replays the whole history on a cache miss, so
 # replay time and snapshot size grow with it; long-lived workflows must continue-as-new.
@@ -25,8 +35,6 @@ PENDING_ACTIVITIES_MAX = 2_000
 # Same reasoning for user timers: each is an entry in the shard's timer index.
 PENDING_TIMERS_MAX = 2_000
 
-# One workflow task answer: bounds the work (and events) of one command application.
-COMMANDS_PER_TASK_MAX = 1_000
 # Activities one workflow task completion may start eagerly for its worker (the rest are
 # dispatched to pollers); bounds the answer's size and one worker's grab of a fan-out.
 EAGER_ACTIVITIES_MAX = 16
@@ -43,15 +51,14 @@ CLOSED_RUNS_PER_SHARD_MAX = 10_000
 # Open runs per shard: each holds mutable state in memory on every replica.
 OPEN_RUNS_PER_SHARD_MAX = 100_000
 
-# Temporal's id length limit (workflow id, type names, task queues, activity and timer ids).
-ID_LENGTH_MAX = 1_000
-
 # Longest accepted duration (timeouts, timers, retry intervals): ~10 years, guards overflow and
 # nonsense inputs; timer instants stay far below 2**63 ms.
 DURATION_MS_MAX = 10 * 365 * 24 * 3600 * 1000
 
-# Default workflow task start-to-close timeout when the caller gives none (Temporal's 10 s).
-WORKFLOW_TASK_TIMEOUT_MS_DEFAULT = 10_000
+# Timers one FireTimers command fires: bounds the time of one apply (each fire writes a few
+# events) so the shard's loop keeps answering heartbeats well inside an election timeout; more
+# due timers are fired by the next FireTimers, proposed at once.
+TIMERS_PER_FIRE_MAX = 512
 
 # Ceiling of the workflow task timeout (Temporal caps it at 120 s).
 WORKFLOW_TASK_TIMEOUT_MS_MAX = 120_000
@@ -59,5 +66,6 @@ WORKFLOW_TASK_TIMEOUT_MS_MAX = 120_000
 assert HISTORY_EVENTS_SERVER_SLACK >= 2 * PENDING_ACTIVITIES_MAX + PENDING_TIMERS_MAX
 assert PENDING_ACTIVITIES_MAX < HISTORY_EVENTS_MAX and PENDING_TIMERS_MAX < HISTORY_EVENTS_MAX
 assert COMMANDS_PER_TASK_MAX < HISTORY_EVENTS_MAX
+assert 0 < TIMERS_PER_FIRE_MAX <= PENDING_TIMERS_MAX
 assert WORKFLOW_TASK_TIMEOUT_MS_DEFAULT <= WORKFLOW_TASK_TIMEOUT_MS_MAX <= DURATION_MS_MAX
 assert DURATION_MS_MAX * 4 < 2**62, "deadlines must stay msgpack int64"

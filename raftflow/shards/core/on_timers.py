@@ -1,4 +1,5 @@
-"""FireTimers: fire every durable timer due at or before the proposer's `now_ms`.
+"""FireTimers: fire the durable timers due at or before the proposer's `now_ms`, oldest first,
+at most `TIMERS_PER_FIRE_MAX` of them.
 
 Theory of operation. Timers live in the shard state (the timer index), never in a shell clock,
 so they survive leader changes: a new leader re-arms its wake-up from `pending_effects`. Timers
@@ -47,7 +48,10 @@ _TIMEOUT_TYPES = {
 def on_fire_timers(state: ShardState, command: FireTimers) -> Output:
     changes = Changes()
     fired = 0
-    while (due := state.earliest_timer()) is not None and due[0] <= command.now_ms:
+    # At most TIMERS_PER_FIRE_MAX per command, so one apply stays short (I7); the rest stay
+    # due, `armed_at_ms` points at them and the leader proposes the next FireTimers at once.
+    while (fired < limits.TIMERS_PER_FIRE_MAX and (due := state.earliest_timer()) is not None
+           and due[0] <= command.now_ms):
         at_ms, key = due
         heapq.heappop(state.timer_heap)
         del state.timers[key]
@@ -63,7 +67,8 @@ def on_fire_timers(state: ShardState, command: FireTimers) -> Output:
         assert at_ms <= command.now_ms
     nxt = state.earliest_timer()
     changes.armed_at_ms = None if nxt is None else nxt[0]
-    assert nxt is None or nxt[0] > command.now_ms
+    assert fired <= limits.TIMERS_PER_FIRE_MAX
+    assert nxt is None or nxt[0] > command.now_ms or fired == limits.TIMERS_PER_FIRE_MAX
     return Output.of(Ack(), changes)
 
 
