@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from raftflow.api.errors import InvalidArgumentError, PayloadTooLargeError
-from raftflow.protocol.limits import ID_LENGTH_MAX, PAYLOAD_BYTES_MAX
+# Defined once in protocol (the core enforces the same bounds); re-exported for the gateway.
+from raftflow.protocol.limits import ID_LENGTH_MAX as ID_LENGTH_MAX
+from raftflow.protocol.limits import PAYLOAD_BYTES_MAX as PAYLOAD_BYTES_MAX
 
 # A body carries at most one payload plus ids and names; 256 KiB of headroom covers them.
 BODY_BYTES_MAX = PAYLOAD_BYTES_MAX + 256 * 1024

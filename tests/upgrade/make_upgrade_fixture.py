@@ -16,6 +16,7 @@ release renders them (`expected.json`), and stops the cluster.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import sys
@@ -49,10 +50,8 @@ async def _before_snapshot(client: Client) -> None:
                                          task_queue=uw.TASK_QUEUE) == "ECHO ONE"
     fails = await client.start_workflow(uw.UpgradeFails, "x", id="fails-1",
                                         task_queue=uw.TASK_QUEUE)
-    try:
+    with contextlib.suppress(Exception):  # the workflow fails on purpose
         await fails.result()
-    except Exception:  # noqa: BLE001 (the workflow fails on purpose)
-        pass
     waiter = await client.start_workflow(uw.UpgradeWaiter, "first", id="waiter-1",
                                          task_queue=uw.TASK_QUEUE)
     await waiter.signal(uw.UpgradeWaiter.go, "a")
