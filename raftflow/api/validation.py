@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from raftflow.api.errors import InvalidArgumentError, PayloadTooLargeError
+
 # Defined once in protocol (the core enforces the same bounds); re-exported for the gateway.
 from raftflow.protocol.limits import ID_LENGTH_MAX as ID_LENGTH_MAX
 from raftflow.protocol.limits import PAYLOAD_BYTES_MAX as PAYLOAD_BYTES_MAX
