@@ -17,7 +17,9 @@ import random
 import signal
 from pathlib import Path
 
-from raftflow.chaos.links import LinkControl, LinkProxyProcess, LinkSpec
+from raftflow.chaos.link_control import LinkControl
+from raftflow.chaos.link_faults import LinkSpec
+from raftflow.chaos.link_process import LinkProxyProcess
 from raftflow.cluster.config import ClusterConfig, dev_cluster_config
 from raftflow.cluster.launcher import RAFT_PORT_OFFSET, LocalCluster, free_port_block
 

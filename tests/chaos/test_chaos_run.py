@@ -16,20 +16,27 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SUMMARY_KEYS = {"seed", "duration_s", "faults_injected", "workflows_started",
                 "workflows_completed", "violations"}
 # Kinds whose schedule for this seed fits in 45 s: node faults, a partition and link faults.
 SHORT_RUN_S = 45
 SEED = 11
+SUBPROCESS_TIMEOUT_S = 300
 
 
+# The run's own budget (45 s of faults, up to 90 s of settling, start-up and checking) is the
+# subprocess timeout below; pytest's default 120 s would cut a slow but healthy run short and
+# leave its nodes behind.
+@pytest.mark.timeout(SUBPROCESS_TIMEOUT_S + 30)
 def test_a_short_run_with_faults_finds_no_violation_and_reports(tmp_path: Path) -> None:
     report = tmp_path / "report"
     command = [sys.executable, "-m", "raftflow", "chaos", "run", "--nodes", "3",
                "--duration", str(SHORT_RUN_S), "--faults", "all", "--seed", str(SEED),
                "--report", str(report), "--json", "--settle", "90"]
     env = {**os.environ, "TMPDIR": str(tmp_path)}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S, env=env)
     assert done.returncode == 0, done.stderr[-4000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(summary) == SUMMARY_KEYS

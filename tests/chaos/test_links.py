@@ -21,24 +21,27 @@ from dataclasses import dataclass
 
 import pytest
 
-from raftflow.chaos.links import (
+from raftflow.chaos.link_control import (
+    Heal,
+    LinkControl,
+    LinkControlError,
+    SetDelay,
+    parse_control_request,
+)
+from raftflow.chaos.link_faults import (
+    Fault,
+    LinkSpec,
+    chunk_hold_s,
+    format_link_spec,
+    parse_link_spec,
+)
+from raftflow.chaos.link_limits import (
     CONNECTION_BUFFER_BYTES_MAX,
     DELAY_MS_MAX,
     LOSS_STALL_MS_MAX,
     LOSS_STALL_MS_MIN,
-    Fault,
-    Heal,
-    LinkControl,
-    LinkControlError,
-    LinkProxyProcess,
-    LinkProxyStartError,
-    LinkSpec,
-    SetDelay,
-    chunk_hold_s,
-    format_link_spec,
-    parse_control_request,
-    parse_link_spec,
 )
+from raftflow.chaos.link_process import LinkProxyProcess, LinkProxyStartError
 
 PROXY_SEED = 1
 TIMEOUT_S = 5.0
