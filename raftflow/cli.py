@@ -1,7 +1,7 @@
 """The `raftflow` command: run nodes, inspect the cluster, drive workflows over the HTTP API.
 
-`raftflow node` and `raftflow dev` start servers (their code lives in `raftflow.cluster` and is
-imported only when used). Every other subcommand is an HTTP client of one node (`--address`):
+`raftflow node` and `raftflow dev` start servers (their code lives in `raftflow.node` and
+`raftflow.cluster`, imported only when used). Every other subcommand is an HTTP client of one node (`--address`):
 human-readable output by default, exactly one JSON object on stdout with `--json`. An API error
 `{"error": {"code", "message"}}` prints `error: <code>: <message>` on stderr and exits 1.
 """
@@ -187,12 +187,29 @@ def _workflow_signal(args: argparse.Namespace, api: ApiClient, out: TextIO) -> J
     return answer
 
 
+def _workflow_cancel(args: argparse.Namespace, api: ApiClient, out: TextIO) -> JsonObject:
+    answer = api.call("POST", _workflows_path(args.namespace, args.workflow_id, "cancel"),
+                      _close_body(args))
+    if not args.json:
+        out.write(f"requested cancellation of workflow {args.workflow_id}\n")
+    return answer
+
+
 def _workflow_terminate(args: argparse.Namespace, api: ApiClient, out: TextIO) -> JsonObject:
     answer = api.call("POST", _workflows_path(args.namespace, args.workflow_id, "terminate"),
-                      {"reason": args.reason})
+                      _close_body(args))
     if not args.json:
         out.write(f"terminated workflow {args.workflow_id}\n")
     return answer
+
+
+def _close_body(args: argparse.Namespace) -> JsonObject:
+    # Sent only when given: this command makes one attempt, so an id of its own would never
+    # be reused; a user re-running it after a lost answer passes the same --request-id (I5).
+    body: JsonObject = {"reason": args.reason}
+    if args.request_id:
+        body["request_id"] = args.request_id
+    return body
 
 
 def _workflow_list(args: argparse.Namespace, api: ApiClient, out: TextIO) -> JsonObject:
@@ -206,7 +223,7 @@ def _workflow_list(args: argparse.Namespace, api: ApiClient, out: TextIO) -> Jso
     return listed
 
 
-# --- server subcommands: implemented in raftflow.cluster, imported on use --------------------
+# --- server subcommands: implemented in raftflow.node/cluster, imported on use --------------
 
 def _run_server(module: str, function: str, args: argparse.Namespace) -> int:
     try:
@@ -275,7 +292,7 @@ def _add_server_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPa
                       help="shift this node's wall clock by the milliseconds in FILE, re-read "
                            "while running (chaos clock-skew fault; the monotonic clock is "
                            "never shifted)")
-    node.set_defaults(server=("raftflow.cluster.node_main", "run_node"))
+    node.set_defaults(server=("raftflow.node.serve", "run_node"))
 
     dev = commands.add_parser("dev", help="run a local development cluster")
     dev.add_argument("--nodes", type=int, default=3, help="number of nodes (default 3)")
@@ -318,8 +335,13 @@ def build_parser() -> argparse.ArgumentParser:
     signal.add_argument("--name", required=True, help="signal name")
     signal.add_argument("-i", "--input", type=_json_arg, default=None, help="input as JSON")
     signal.add_argument("--request-id", default=None, help="idempotency key (default: random)")
+    cancel = _workflow_parser(wf, "cancel", _workflow_cancel,
+                              "ask a workflow to cancel (its code decides how)")
     terminate = _workflow_parser(wf, "terminate", _workflow_terminate, "terminate a workflow")
-    terminate.add_argument("--reason", default="", help="recorded in the history")
+    for closing in (cancel, terminate):
+        closing.add_argument("--reason", default="", help="recorded in the history")
+        closing.add_argument("--request-id", default=None,
+                             help="idempotency key: a repeated id gets the first answer")
     replay = wf.add_parser("replay", help="replay a saved history against current code")
     replay.add_argument("--history", required=True, help="JSON file (raftflow workflow show --json)")
     replay.add_argument("--workflows", required=True, nargs="+", metavar="MODULE:CLASS",

@@ -13,7 +13,6 @@ from typing import Protocol
 import aiohttp
 from aiohttp import web
 
-from raftflow.actors import wall_clock
 from raftflow.actors.errors import NotLeaderError
 from raftflow.shards.actor import ShardActor
 
@@ -37,6 +36,9 @@ class ShardDirectory(Protocol):
     def actor(self, shard: int) -> ShardActor | None:
         """This node's replica of `shard`, if it holds one."""
 
+    def now_ms(self) -> int:
+        """This node's wall clock (the one its actors propose with; a chaos run may skew it)."""
+
     def leader_of(self, shard: int) -> str | None:
         """The node this node believes leads `shard`."""
 
@@ -56,7 +58,7 @@ class Gateway:
 
     def now_ms(self) -> int:
         """This node's clock: the `now_ms` of commands it proposes (DESIGN §2.8)."""
-        return wall_clock.now_ms()
+        return self.directory.now_ms()
 
     def local_leader(self, shard: int) -> ShardActor | None:
         actor = self.directory.actor(shard)

@@ -6,7 +6,7 @@ SDK's `Transport` sent, CPU of this process and of each local node, the whole ma
 fraction and leader changes, each divided by the workflows that completed.
 
 Before the window, `wait_for_settled_leaders` waits until the cluster has moved shard leaders to
-their preferred replicas (cluster/node.py `_balance_leaders`, a few seconds after start): a
+their preferred replicas (node/runtime.py `_balance_leaders`, a few seconds after start): a
 transfer during the run makes a task claimed on the old leader wait for its timeout.
 """
 

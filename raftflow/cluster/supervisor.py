@@ -24,7 +24,8 @@ RESTART_DELAY_MIN_S = 0.5
 RESTART_DELAY_MAX_S = 10.0
 # A run this long counts as healthy: the next death starts the back-off from the minimum again.
 STABLE_UPTIME_S = 30.0
-# `raftflow node` exits with 2 on a configuration error (node_main.run_node); restarting cannot help.
+# `raftflow node` exits with 2 on a configuration error (raftflow.node.serve.run_node);
+# restarting cannot help.
 EXIT_CODE_CONFIG_ERROR = 2
 # Exits remembered per node. Only the trailing quick deaths matter, and more of them than this
 # already give the maximum delay (asserted below).

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgpack
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
@@ -30,12 +30,10 @@ from pysyncobj.node import Node
 from pysyncobj.transport import Transport
 
 from raftflow.raftlog import limits
+from raftflow.raftlog.group_host import GroupHost
 from raftflow.raftlog.interface import LogConsumer, LogStatus, NodeId, ShardId
 from raftflow.raftlog.journal import GroupJournal
 from raftflow.raftlog.normalize import normalize_append_entries
-
-if TYPE_CHECKING:
-    from raftflow.raftlog.host import RaftHost
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +67,7 @@ class _NullPoller:
 class GroupTransport(Transport):  # type: ignore[misc]
     """pysyncobj Transport for one group over the node's shared peer network."""
 
-    def __init__(self, host: RaftHost, group: int, other_nodes: list[Node]) -> None:
+    def __init__(self, host: GroupHost, group: int, other_nodes: list[Node]) -> None:
         super().__init__(None, None, other_nodes)
         self._host = host
         self._group = group
@@ -157,7 +155,7 @@ class _SyncGroup(SyncObj):  # type: ignore[misc]
 class RaftGroup:
     """`ReplicatedLog` for one shard on pysyncobj."""
 
-    def __init__(self, *, host: RaftHost, shard: ShardId, node_id: str, members: list[str],
+    def __init__(self, *, host: GroupHost, shard: ShardId, node_id: str, members: list[str],
                  directory: str, consumer: LogConsumer) -> None:
         assert node_id in members
         os.makedirs(directory, exist_ok=True)
@@ -213,7 +211,7 @@ class RaftGroup:
                 on_failed(FAIL_REASON_NAMES.get(error, f"error_{error}"))
 
         self._sync.apply_data(data, callback=callback)
-        self._host.request_tick(self)
+        self._host.request_tick(self._shard)
 
     def after_durable(self, callback: Callable[[], None]) -> None:
         if self._sync.otherNodes:
@@ -247,7 +245,7 @@ class RaftGroup:
             on_done(None if error == FAIL_REASON.SUCCESS else FAIL_REASON_NAMES.get(error, str(error)))
 
         change(Node(node_id), callback=callback)
-        self._host.request_tick(self)
+        self._host.request_tick(self._shard)
 
     def is_leader(self) -> bool:
         return bool(self._sync._isLeader())
@@ -291,7 +289,7 @@ class RaftGroup:
         is_leader = new == _RAFT_LEADER
         if is_leader != self._was_leader:
             self._was_leader = is_leader
-            self._host.note_leader_change(self)
+            self._host.note_leader_change(self._shard)
             self._consumer.on_leadership(is_leader, int(self._sync.raftCurrentTerm))
 
     def _write_snapshot(self, path: str, raft_data: tuple[Any, Any, Any]) -> None:
@@ -313,7 +311,8 @@ class RaftGroup:
             body = msgpack.unpackb(f.read(), raw=False)
         assert body["v"] == 1
         last_entry, previous_entry = tuple(body["last"]), tuple(body["previous"])
-        self._consumer.restore_snapshot(body["state"])
+        # An entry is (command, index, term): the snapshot covers the log up to `last`.
+        self._consumer.restore_snapshot(body["state"], int(last_entry[1]))
         self._align_journal_with_snapshot(previous_entry)
         return last_entry, previous_entry, [Node(i) for i in body["cluster"]]
 

@@ -109,7 +109,7 @@ class RaftHost:
     def peer_is_up(self, peer: str) -> bool:
         return self.network.is_up(peer)
 
-    # -- called by groups ----------------------------------------------------------------------
+    # -- GroupHost (group_host.py): called by groups -----------------------------------------------
 
     def enqueue(self, peer: str, group: int, message: dict[str, Any]) -> None:
         self._outbox.setdefault(peer, []).append((group, message))
@@ -119,13 +119,13 @@ class RaftHost:
         self._callbacks.append(callback)
         self._round_wanted.set()
 
-    def request_tick(self, group: RaftGroup) -> None:
-        self._tick_requested.add(group.shard)
+    def request_tick(self, shard: ShardId) -> None:
+        self._tick_requested.add(shard)
         if not self._tick_scheduled:
             self._tick_scheduled = True
             asyncio.get_running_loop().call_soon(self._tick_requested_groups)
 
-    def note_leader_change(self, group: RaftGroup) -> None:
+    def note_leader_change(self, shard: ShardId) -> None:
         self.stats.leader_changes += 1
 
     # -- network callbacks ---------------------------------------------------------------------
@@ -137,7 +137,7 @@ class RaftHost:
         group.transport.deliver(peer, message)
         if self.wal.has_pending():
             self._round_wanted.set()
-        self.request_tick(group)
+        self.request_tick(group.shard)
 
     def _on_peer(self, peer: str, up: bool) -> None:
         for group in self.groups.values():

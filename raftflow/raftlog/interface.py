@@ -51,8 +51,11 @@ class LogConsumer(Protocol):
     def take_snapshot(self) -> bytes:
         """Serialise the state as of the last applied entry (msgpack, never pickle)."""
 
-    def restore_snapshot(self, data: bytes) -> None:
-        """Replace the state with a snapshot taken by `take_snapshot` on some replica."""
+    def restore_snapshot(self, data: bytes, index: int) -> None:
+        """Replace the state with a snapshot taken by `take_snapshot` on some replica.
+
+        `index` is the last log index the snapshot covers: every entry applied after it has a
+        greater index (the consumer may assert so)."""
 
     def on_leadership(self, is_leader: bool, term: int) -> None:
         """Called when this replica gains or loses leadership (or the term changes)."""

@@ -1,6 +1,7 @@
 """ShardActor over a simulated log: group commit, answers after sync, leadership, reads, timers.
 
-Goal: pin down the shell duties of `raftflow.shards.actor.ShardActor` that the pure core cannot
+Goal: pin down the shell duties of `raftflow.shards.actor.ShardActor` (the actor runtime of
+`raftflow.actors.runtime` over the shard core) that the pure core cannot
 check — one proposal per mailbox drain, no answer before the WAL is synced (I1), effects only
 after the leader's own barrier (I4), reads behind a committed barrier (I6), durable timers fired
 by the leader, and byte-identical replicas (I2).
@@ -24,7 +25,7 @@ from raftflow.protocol.effects import DispatchWorkflowTask, Effect
 from raftflow.protocol.errors import RaftflowError
 from raftflow.protocol.results import WorkflowStartedResult, WorkflowStatus
 from raftflow.raftlog import limits as raftlog_limits
-from raftflow.shards.actor import ShardActor
+from raftflow.shards.actor import new_shard_actor
 from raftflow.shards.core import queries
 from raftflow.shards.core.digest import state_digest
 from raftflow.shards.core.state import ShardState
@@ -47,11 +48,21 @@ class RecordingSink:
         self.leadership.append(is_leader)
 
 
+class FakeClock:
+    """The test's wall clock: reads whatever the test last put in the shared cell."""
+
+    def __init__(self, cell: list[int]) -> None:
+        self._cell = cell
+
+    def now_ms(self) -> int:
+        return self._cell[0]
+
+
 class Replica:
     def __init__(self, group: SimGroup, node_id: str, clock: list[int]) -> None:
         self.sink = RecordingSink()
-        self.actor = ShardActor(shard=SHARD, node_id=node_id, incarnation=1, sink=self.sink,
-                                clock=lambda: clock[0])
+        self.actor = new_shard_actor(shard=SHARD, node_id=node_id, incarnation=1,
+                                     sink=self.sink, clock=FakeClock(clock))
         self.log: SimLog = group.replica(node_id, self.actor)
         self.actor.bind(self.log)
 
@@ -224,8 +235,9 @@ def test_snapshot_round_trip_keeps_the_digest() -> None:
         await _until(lambda: bool(a.log.proposed))
         group.commit()
         await done
-        other = ShardActor(shard=SHARD, node_id="c", incarnation=1, sink=RecordingSink())
-        other.restore_snapshot(a.actor.take_snapshot())
+        other = new_shard_actor(shard=SHARD, node_id="c", incarnation=1, sink=RecordingSink(),
+                                clock=FakeClock([0]))
+        other.restore_snapshot(a.actor.take_snapshot(), len(group.entries))
         assert state_digest(other.state) == state_digest(a.actor.state)
         assert state_digest(ShardState.empty(SHARD)) != state_digest(a.actor.state)
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from raftflow.actors import wall_clock
 from raftflow.cluster.config import NodeSpec, dev_cluster_config
-from raftflow.cluster.node import NodeRuntime
+from raftflow.node import wall_clock
+from raftflow.node.runtime import NodeRuntime
 from tests.api.test_gateway_inprocess import (
     API,
     NS,
@@ -97,14 +97,16 @@ def test_the_wall_clock_skew_shifts_proposed_timestamps(three: LiveCluster) -> N
 
     async def scenario(call: Call) -> None:
         wid = _wid("skew")
-        wall_clock.set_skew_ms(skew_ms)  # every in-process node shares the module's clock
+        for node in three.nodes:  # each node has its own clock; whichever leads proposes
+            node.clock.set_skew_ms(skew_ms)
         try:
             await call("POST", f"{API}/namespaces/{NS}/workflows", json=_start_body(wid))
         finally:
-            wall_clock.set_skew_ms(0)
+            for node in three.nodes:
+                node.clock.set_skew_ms(0)
         _, body, _ = await call("GET", f"{API}/namespaces/{NS}/workflows/{wid}/history")
         started = datetime.fromisoformat(body["events"][0]["timestamp"]).timestamp() * 1000
-        assert started - wall_clock.now_ms() > skew_ms - 60_000
+        assert started - three.nodes[0].clock.now_ms() > skew_ms - 60_000
 
     _drive(three, three.url(three.nodes[0]), scenario)
 
@@ -114,9 +116,10 @@ def test_skew_file_parsing_and_bounds(tmp_path: Path) -> None:
     assert wall_clock.read_skew_file(path) == 0
     path.write_text("-2500\n")
     assert wall_clock.read_skew_file(path) == -2500
+    clock = wall_clock.SkewableWallClock()
     with pytest.raises(ValueError):
-        wall_clock.set_skew_ms(wall_clock.SKEW_MS_MAX + 1)
-    assert wall_clock.skew_ms() == 0
+        clock.set_skew_ms(wall_clock.SKEW_MS_MAX + 1)
+    assert clock.skew_ms == 0
 
 
 def test_peers_are_dialled_at_their_override_but_named_by_their_own_address(

@@ -35,8 +35,8 @@ from raftflow.api.openapi import openapi_document
 from raftflow.api.polling import TaskPoller
 from raftflow.api.routing import FORWARDED_HEADER, Gateway
 from raftflow.cluster.config import dev_cluster_config
-from raftflow.cluster.node import NodeRuntime
 from raftflow.cluster.ring import shard_for
+from raftflow.node.runtime import NodeRuntime
 from raftflow.protocol.commands import Barrier
 from raftflow.sdk._http import SERVED_BY_HEADER as SDK_SERVED_BY_HEADER
 
@@ -563,7 +563,7 @@ def test_cluster_status_of_three_nodes(three: LiveCluster) -> None:
 
 
 # Served for the nodes themselves (cluster status fan-out, list fan-out), not for clients.
-_INTERNAL_ROUTES = {("GET", "/api/v1/node/status"),
+_INTERNAL_ROUTES = {("GET", "/api/v1/node/status"), ("POST", "/api/v1/tasks/poll/end"),
                     ("GET", "/api/v1/namespaces/{ns}/shards/{shard}/workflows")}
 
 

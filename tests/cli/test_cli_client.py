@@ -5,7 +5,7 @@ default and exactly one JSON object with `--json`, and turn API errors into
 Method: a tiny fake aiohttp server (its own event loop on a background thread, bound to
 127.0.0.1 on a free port) records each request and answers canned bodies, including a paged
 history and error bodies; `main(argv)` runs in-process and pytest captures its output. The
-server subcommands are checked with stand-in `node_main`/`dev` modules in `sys.modules`.
+server subcommands are checked with stand-in `node.serve`/`cluster.dev` modules in `sys.modules`.
 """
 
 from __future__ import annotations
@@ -100,6 +100,7 @@ def _app(fake: Fake) -> web.Application:
     app.router.add_get("/api/v1/namespaces/{ns}/workflows/{id}/history", history)
     app.router.add_post("/api/v1/namespaces/{ns}/workflows/{id}/signal", ok)
     app.router.add_post("/api/v1/namespaces/{ns}/workflows/{id}/terminate", ok)
+    app.router.add_post("/api/v1/namespaces/{ns}/workflows/{id}/cancel", ok)
     return app
 
 
@@ -192,6 +193,18 @@ def test_signal_terminate_and_list(fake: Fake, capsys: pytest.CaptureFixture[str
     assert fake.requests[-1][2] == {"status": "running", "limit": "5"}
 
 
+def test_cancel_and_terminate_send_the_given_request_id(
+        fake: Fake, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(fake, capsys, "workflow", "cancel", "-w", "wf", "--request-id", "c-1")
+    assert (code, out) == (0, "requested cancellation of workflow wf\n")
+    assert fake.requests[-1][1:] == ("/api/v1/namespaces/default/workflows/wf/cancel", {},
+                                     {"reason": "", "request_id": "c-1"})
+    code, _, _ = run(fake, capsys, "workflow", "terminate", "-w", "wf", "--reason", "stop",
+                     "--request-id", "t-1")
+    assert code == 0
+    assert fake.requests[-1][3] == {"reason": "stop", "request_id": "t-1"}
+
+
 @pytest.mark.parametrize(
     ("argv", "stderr"),
     [
@@ -226,7 +239,7 @@ def test_bad_json_input_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
 
 def test_server_subcommands_call_the_lead_modules(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[object] = []
-    node_main = types.ModuleType("raftflow.cluster.node_main")
+    node_main = types.ModuleType("raftflow.node.serve")
 
     def run_node(args: object) -> int:
         seen.append(args)
@@ -239,7 +252,7 @@ def test_server_subcommands_call_the_lead_modules(monkeypatch: pytest.MonkeyPatc
         seen.append(args)
 
     dev.run_dev = run_dev  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "raftflow.cluster.node_main", node_main)
+    monkeypatch.setitem(sys.modules, "raftflow.node.serve", node_main)
     monkeypatch.setitem(sys.modules, "raftflow.cluster.dev", dev)
     peers = "n1=127.0.0.1:8080:9080"
     assert main(["node", "--id", "n1", "--data-dir", "d", "--peers", peers, "--cluster-id", "c",

@@ -35,8 +35,10 @@ class ListConsumer:
     def take_snapshot(self) -> bytes:
         return bytes(msgpack.packb(self.applied, use_bin_type=True))
 
-    def restore_snapshot(self, data: bytes) -> None:
+    def restore_snapshot(self, data: bytes, index: int) -> None:
         self.applied = [(i, d) for i, d in msgpack.unpackb(data, raw=False)]
+        # The snapshot covers the log up to `index`: nothing in it was applied beyond that.
+        assert not self.applied or self.applied[-1][0] <= index, (self.applied[-1][0], index)
 
     def on_leadership(self, is_leader: bool, term: int) -> None:
         self.leader = is_leader

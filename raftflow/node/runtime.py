@@ -23,12 +23,13 @@ from raftflow.api.polling import TaskPoller
 from raftflow.api.routing import Gateway
 from raftflow.cluster.config import ClusterConfig, NodeSpec, check_or_persist
 from raftflow.cluster.ring import place_replicas, preferred_leader
+from raftflow.matching.matcher import Matcher
+from raftflow.node.wall_clock import SkewableWallClock
 from raftflow.raftlog.host import RaftHost
 from raftflow.raftlog.interface import LogStatus, NodeId, ShardId
 from raftflow.raftlog.wal import fsync_directory
-from raftflow.shards.actor import ShardActor
+from raftflow.shards.actor import ShardActor, new_shard_actor
 from raftflow.shards.core.digest import state_digest
-from raftflow.shards.matcher import Matcher
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,12 @@ class NodeRuntime:
     """Implements the gateway's `ShardDirectory` for this node."""
 
     def __init__(self, config: ClusterConfig, node_id: str, data_dir: Path, *,
-                 dial: Mapping[str, NodeSpec] | None = None) -> None:
+                 dial: Mapping[str, NodeSpec] | None = None,
+                 clock: SkewableWallClock | None = None) -> None:
         self.config = check_or_persist(data_dir, config, node_id)
+        # The `now_ms` of every command this node proposes, shared by its actors and gateway;
+        # each node has its own, so in-process nodes of one test can be skewed apart.
+        self.clock = clock or SkewableWallClock()
         # Where to reach each peer, when it is not its own address: the chaos harness puts a
         # fault-injecting proxy on every directed link. Routing only, so it is not persisted.
         self._dial = dict(dial or {})
@@ -94,6 +99,9 @@ class NodeRuntime:
 
     def actor(self, shard: int) -> ShardActor | None:
         return self.actors.get(shard)
+
+    def now_ms(self) -> int:
+        return self.clock.now_ms()
 
     def leader_of(self, shard: int) -> str | None:
         assert self.host is not None
@@ -143,8 +151,8 @@ class NodeRuntime:
         for shard, replicas in sorted(self.placement.items()):
             if self._node_id not in replicas:
                 continue
-            actor = ShardActor(shard=shard, node_id=self._node_id, incarnation=incarnation,
-                               sink=self.matcher, observer=self.metrics)
+            actor = new_shard_actor(shard=shard, node_id=self._node_id, incarnation=incarnation,
+                                    sink=self.matcher, clock=self.clock, observer=self.metrics)
             actor.bind(self.host.add_group(ShardId(shard), list(replicas), actor))
             self.actors[shard] = actor
         await self.host.start()

@@ -12,8 +12,6 @@ from pathlib import Path
 
 import uvloop
 
-from raftflow.actors import wall_clock
-from raftflow.cluster import gc_tuning
 from raftflow.cluster.config import (
     ClusterConfig,
     ClusterConfigError,
@@ -21,7 +19,9 @@ from raftflow.cluster.config import (
     parse_peers,
     resolve_config,
 )
-from raftflow.cluster.node import NodeRuntime
+from raftflow.node import gc_tuning
+from raftflow.node.runtime import NodeRuntime
+from raftflow.node.wall_clock import SkewableWallClock, read_skew_file, watch_skew_file
 
 log = logging.getLogger("raftflow.node")
 
@@ -35,9 +35,10 @@ def config_from_args(args: argparse.Namespace) -> ClusterConfig:
 async def serve(config: ClusterConfig, node_id: str, data_dir: Path, *,
                 dial: Mapping[str, NodeSpec] | None = None,
                 clock_skew_file: Path | None = None) -> None:
-    runtime = NodeRuntime(config, node_id, data_dir, dial=dial)
+    clock = SkewableWallClock()
+    runtime = NodeRuntime(config, node_id, data_dir, dial=dial, clock=clock)
     if clock_skew_file is not None:
-        wall_clock.set_skew_ms(wall_clock.read_skew_file(clock_skew_file))  # before any command
+        clock.set_skew_ms(read_skew_file(clock_skew_file))  # before any command
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -46,7 +47,7 @@ async def serve(config: ClusterConfig, node_id: str, data_dir: Path, *,
     gc_tuning.install()
     background = [loop.create_task(gc_tuning.collect_forever())]
     if clock_skew_file is not None:
-        background.append(loop.create_task(wall_clock.watch(clock_skew_file)))
+        background.append(loop.create_task(watch_skew_file(clock, clock_skew_file)))
     try:
         await stop.wait()
     finally:
