@@ -5,19 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from raftflow.sdk import errors
+from raftflow.sdk import _http, errors
 from raftflow.sdk._activity_context import ActivityContext, ActivityInfo, bind
 
 if TYPE_CHECKING:
     from raftflow.sdk.activity import ActivityDefinition
-    from raftflow.sdk.client import Client
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +24,7 @@ HEARTBEAT_THROTTLE_S_MAX = 1.0  # send heartbeats at most this often (sooner lea
 HEARTBEAT_TIMEOUT_SHARE = 0.8  # ... and at 80 % of the heartbeat timeout if that is shorter
 
 Task = dict[str, Any]
+Post = Callable[[str, dict[str, object]], Awaitable[_http.Answer]]  # (path, body) to any node
 
 
 class Heartbeater:
@@ -33,8 +33,8 @@ class Heartbeater:
     `record` may be called from the activity's thread; it never blocks.
     """
 
-    def __init__(self, client: Client, task: Task, on_cancel: Callable[[], None]) -> None:
-        self._client = client
+    def __init__(self, post: Post, task: Task, on_cancel: Callable[[], None]) -> None:
+        self._post = post
         self._token = str(task["task_token"])
         timeout_ms = task.get("heartbeat_timeout_ms")
         self._throttle_s = HEARTBEAT_THROTTLE_S_MAX
@@ -66,9 +66,8 @@ class Heartbeater:
         if details is None:
             return
         try:
-            answer = await self._client.transport.call(
-                "POST", "/api/v1/tasks/activity/heartbeat",
-                body={"task_token": self._token, "details": details})
+            answer = await self._post("/api/v1/tasks/activity/heartbeat",
+                                      {"task_token": self._token, "details": details})
         except errors.RPCError as error:
             if error.code in ("stale_task", "not_found", "workflow_not_running"):
                 self._cancel()  # the attempt is over on the server: stop the work

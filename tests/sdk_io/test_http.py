@@ -2,7 +2,8 @@
 
 Goal: a call survives a dead node and `503 not_leader` by moving to the next address with the
 same body (so the same request_id); `Retry-After` of not_leader is capped at 0.5 s; errors the
-caller did not mark retryable (a query's 504, a 409) reach it at once as a typed RPCError.
+caller did not mark retryable (a query's 504, a 409) reach it at once as a typed RPCError; a
+handle's cancel/terminate keeps one request_id across its retries.
 Method: an aiohttp server on loopback answers from a script and records every body it saw.
 """
 
@@ -18,6 +19,8 @@ import pytest
 from aiohttp import web
 
 from raftflow.sdk import _http
+from raftflow.sdk._cluster_connection import ClusterConnection
+from raftflow.sdk.client import WorkflowHandle
 from raftflow.sdk.errors import RPCError
 
 Reply = tuple[int, dict[str, object], dict[str, str]]
@@ -105,3 +108,27 @@ def test_every_node_down_gives_up_with_the_connection_error() -> None:
             await transport.close()
 
     asyncio.run(test())
+
+
+def test_cancel_and_terminate_resend_their_own_request_id_on_retry() -> None:
+    """A handle's write picks one request id per call (none given): the retry after a 503
+    resends it, and the next call picks a new one (DESIGN §4 I5)."""
+    seen: list[object] = []
+
+    async def test(address: str) -> None:
+        transport = _http.Transport([address])
+        handle = WorkflowHandle(ClusterConnection(transport=transport, namespace="default"),
+                                "wf", run_id=None, result_run_id=None,
+                                first_execution_run_id=None)
+        try:
+            await handle.cancel("a")
+            await handle.terminate("b")
+            await handle.terminate("c", request_id="t-1")
+        finally:
+            await transport.close()
+
+    _serve([NOT_LEADER, (200, {}, {}), NOT_LEADER], seen, test)
+    ids = [body["request_id"] for body in seen if isinstance(body, dict)]
+    assert len(seen) == len(ids) == 5  # cancel twice, terminate twice, terminate once
+    assert ids[0] == ids[1] != ids[2] == ids[3] != ids[4] == "t-1"
+    assert [body["reason"] for body in seen if isinstance(body, dict)] == list("aabbc")

@@ -1,0 +1,147 @@
+"""How a worker trades tasks with the cluster: polls to every node, slots, answers, drain.
+
+Theory of operation. A task is ready only on its shard's leader, so the worker long-polls
+every node (`poll_targets`); how many polls go to each node, and whether one is pinned to its
+node (`?local=1`), is `_worker_policy.poll_plan`'s call. A poller takes a slot before it
+polls, so a task is never taken that cannot start at once; the slot is released when the
+task's handler returns. Answers go to the node the task came from (it led the shard a moment
+ago), any node if that one fails. At shutdown, tasks in flight get a grace period, then are
+cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+
+from raftflow.sdk import _http, errors
+from raftflow.sdk._worker_policy import POLL_BACKOFF_S_MAX, POLL_BACKOFF_S_MIN, POLL_WAIT_MS
+
+log = logging.getLogger(__name__)
+
+Task = dict[str, Any]
+TaskHandler = Callable[[str, Task], Awaitable[None]]  # (address the task came from, task)
+
+
+async def reserve_slots(slots: asyncio.Semaphore, wanted: int) -> int:
+    """Take up to `wanted` free slots without waiting; returns how many were taken."""
+    taken = 0
+    while taken < wanted and not slots.locked():
+        await slots.acquire()  # returns at once: a slot is free and nobody queues for it
+        taken += 1
+    return taken
+
+
+class TaskExchange:
+    """One worker's polls, tasks in flight and answers.
+
+    Guarantees: every task runs in a slot taken for it (released exactly once when it ends);
+    `drain` returns only when no task is left in flight.
+    """
+
+    def __init__(self, transport: _http.Transport, *, identity: str,
+                 sticky_queue: str) -> None:
+        self._transport = transport
+        self.identity = identity
+        self.sticky_queue = sticky_queue
+        self.stopping = asyncio.Event()  # set at shutdown: no new polls, no eager tasks
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    async def poll_targets(self) -> tuple[str, ...]:
+        """The client's addresses plus every node the cluster reports (a worker given one
+        address must still reach the leaders of every shard, each on its own node)."""
+        addresses = list(self._transport.addresses)
+        try:
+            status = (await self._transport.call("GET", "/api/v1/cluster/status")).body
+        except (errors.RPCError, aiohttp.ClientError, TimeoutError) as error:
+            log.warning("cluster status unavailable, polling only the given nodes: %r", error)
+            return tuple(addresses)
+        for node in status.get("nodes", []) if isinstance(status, dict) else []:
+            address = node.get("address") if isinstance(node, dict) else None
+            if isinstance(address, str) and address:
+                addresses.append(_http.normalize_address(address))
+        return tuple(dict.fromkeys(addresses))
+
+    async def poll_loop(self, address: str, path: str, local: bool, slots: asyncio.Semaphore,
+                        handle: TaskHandler) -> None:
+        backoff_s = POLL_BACKOFF_S_MIN
+        body = {"identity": self.identity, "sticky_queue": self.sticky_queue,
+                "wait_ms": POLL_WAIT_MS}
+        while not self.stopping.is_set():
+            await slots.acquire()
+            try:
+                answer = await self._transport.call_node(
+                    address, "POST", path, params={"local": "1"} if local else None, body=body,
+                    timeout_s=POLL_WAIT_MS / 1000 + _http.REQUEST_TIMEOUT_S)
+            except (errors.RPCError, aiohttp.ClientError, TimeoutError) as error:
+                slots.release()
+                log.debug("poll %s%s failed: %r", address, path, error)
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(POLL_BACKOFF_S_MAX, backoff_s * 2)
+                continue
+            except BaseException:
+                slots.release()
+                raise
+            backoff_s = POLL_BACKOFF_S_MIN
+            if answer.status != 200 or not isinstance(answer.body, dict):
+                slots.release()
+                continue
+            self.spawn(slots, handle, address, answer.body)
+
+    def spawn(self, slots: asyncio.Semaphore, handle: TaskHandler, address: str,
+              task: Task) -> None:
+        """Run a task in a slot the caller already holds (released when the task ends)."""
+        job = asyncio.create_task(self._run_in_slot(slots, handle, address, task))
+        self._in_flight.add(job)
+        job.add_done_callback(self._in_flight.discard)
+
+    async def _run_in_slot(self, slots: asyncio.Semaphore, handle: TaskHandler, address: str,
+                           task: Task) -> None:
+        try:
+            await handle(address, task)
+        except (errors.RPCError, aiohttp.ClientError, TimeoutError) as error:
+            log.warning("task of %s/%s not answered: %r", task.get("workflow_id"),
+                        task.get("run_id"), error)
+        except Exception:  # the one catch boundary of a task: log it, keep the worker alive
+            log.exception("task of %s/%s crashed the worker's handler",
+                          task.get("workflow_id"), task.get("run_id"))
+        finally:
+            slots.release()
+
+    async def drain(self, grace_s: float) -> None:
+        # A task answered during the grace period may bring an eager task with it (spawned
+        # into _in_flight): wait for those too, within the same grace period.
+        deadline = asyncio.get_running_loop().time() + grace_s
+        while self._in_flight:
+            remaining_s = deadline - asyncio.get_running_loop().time()
+            if remaining_s <= 0:
+                break
+            await asyncio.wait(set(self._in_flight), timeout=remaining_s)
+        late = set(self._in_flight)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late)
+        assert not self._in_flight or all(t.done() for t in self._in_flight)
+
+    async def post(self, path: str, body: dict[str, object]) -> _http.Answer:
+        """Send to any node (retried across nodes with the same body)."""
+        return await self._transport.call("POST", path, body=body)
+
+    async def post_to(self, address: str, path: str, body: dict[str, object]) -> _http.Answer:
+        """Answer a task on the node it came from: that node led the task's shard a moment
+        ago, so the answer usually needs no forwarding hop. Any other node will do if it is
+        down or no longer leads (the same body: a completion that did commit is then refused
+        as stale, never applied twice)."""
+        try:
+            return await self._transport.call_node(address, "POST", path, body=body)
+        except errors.RPCError as error:
+            if error.status not in _http.RETRYABLE_STATUSES:
+                raise
+        except (aiohttp.ClientError, TimeoutError):
+            pass
+        return await self.post(path, body)

@@ -1,0 +1,200 @@
+"""A handle on one workflow: wait for its result, signal, query, describe, cancel, terminate.
+
+Public as `raftflow.sdk.WorkflowHandle` / `raftflow.sdk.client.WorkflowHandle`; users get one
+from `Client.start_workflow` or `Client.get_workflow_handle`. A handle holds only the client's
+`ClusterConnection` and ids, so it is cheap and any number may exist.
+
+Writes (signal, cancel, terminate) carry a request id chosen once per call: the transport's
+retries on another node resend the same body, so a write whose answer was lost is applied
+once (DESIGN §4 I5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from raftflow.sdk import _http, errors
+from raftflow.sdk._cluster_connection import ClusterConnection
+from raftflow.sdk._replay.definition import query_name_of, signal_name_of
+from raftflow.sdk._workflow_execution import (
+    WorkflowExecution,
+    WorkflowExecutionStatus,
+    WorkflowHistory,
+)
+from raftflow.sdk.retry import duration_ms
+
+RESULT_WAIT_MS = 30_000  # one result long poll; the server allows up to 60 s
+HISTORY_PAGE_SIZE = 1_000  # events per history page (the server's default page)
+CONTINUE_AS_NEW_FOLLOW_MAX = 10_000  # runs one result() follows before it gives up
+QUERY_WAIT_MS_DEFAULT = 10_000  # the server's query time-out when the caller gives none
+
+
+class WorkflowHandle:
+    """A workflow id (and optionally one run) to act on.
+
+    `run_id` is the run that signal/query/cancel/terminate/describe target (None: the latest
+    run); `result_run_id` is where `result()` starts following the chain of runs.
+    """
+
+    def __init__(self, connection: ClusterConnection, workflow_id: str, *, run_id: str | None,
+                 result_run_id: str | None, first_execution_run_id: str | None) -> None:
+        self._connection = connection
+        self._transport = connection.transport
+        self.id = workflow_id
+        self.run_id = run_id
+        self.result_run_id = result_run_id
+        self.first_execution_run_id = first_execution_run_id
+
+    def __repr__(self) -> str:
+        return f"WorkflowHandle(id={self.id!r}, run_id={self.run_id!r})"
+
+    def _path(self, suffix: str = "") -> str:
+        return self._connection.workflow_path(self.id, suffix)
+
+    def _run_params(self, run_id: str | None) -> dict[str, str]:
+        return {} if run_id is None else {"run_id": run_id}
+
+    async def result(self, *, follow_runs: bool = True) -> Any:
+        """Wait for the run to close and return its result (a JSON value).
+
+        Waits on the server (long poll, no busy polling) and follows continue-as-new to the
+        last run. Raises `WorkflowFailureError` if it failed, timed out, was terminated or
+        canceled; its `cause` is the decoded failure.
+        """
+        run_id = self.result_run_id
+        for _ in range(CONTINUE_AS_NEW_FOLLOW_MAX):
+            closed = await self._wait_closed(run_id)
+            status = WorkflowExecutionStatus(str(closed["status"]))
+            if status is WorkflowExecutionStatus.COMPLETED:
+                return closed.get("result")
+            if status is WorkflowExecutionStatus.CONTINUED_AS_NEW and follow_runs:
+                close_event = await self._last_event(closed)
+                run_id = str(close_event["attributes"]["new_execution_run_id"])
+                continue
+            raise await self._failure(closed, status)
+        raise RuntimeError(f"workflow {self.id!r} continued as new more than "
+                           f"{CONTINUE_AS_NEW_FOLLOW_MAX} times")
+
+    async def _wait_closed(self, run_id: str | None) -> dict[str, Any]:
+        params = {**self._run_params(run_id), "wait_ms": str(RESULT_WAIT_MS)}
+        while True:
+            answer = await self._transport.call(
+                "GET", self._path("/result"), params=params,
+                timeout_s=RESULT_WAIT_MS / 1000 + _http.REQUEST_TIMEOUT_S)
+            if answer.status == 200:
+                return dict(answer.body)
+            assert answer.status == 204, answer.status  # still running: wait again
+
+    async def _last_event(self, described: dict[str, Any]) -> dict[str, Any]:
+        length = int(described["history_length"])
+        answer = await self._transport.call("GET", self._path("/history"), params={
+            "run_id": str(described["run_id"]), "next_page_token": str(length),
+            "page_size": "1"})
+        events = answer.body["events"]
+        assert events and events[-1]["event_id"] == length, events
+        return dict(events[-1])
+
+    async def _failure(self, closed: dict[str, Any],
+                       status: WorkflowExecutionStatus) -> errors.WorkflowFailureError:
+        cause: BaseException
+        if status is WorkflowExecutionStatus.FAILED:
+            cause = errors.from_failure(closed.get("failure"))
+        elif status is WorkflowExecutionStatus.TIMED_OUT:
+            attributes = (await self._last_event(closed))["attributes"]
+            cause = errors.TimeoutError("workflow execution timed out",
+                                        timeout_type=str(attributes.get("timeout_type", "")))
+        elif status is WorkflowExecutionStatus.CANCELED:
+            cause = asyncio.CancelledError("workflow execution canceled")
+        else:
+            cause = errors.ApplicationError(str(closed.get("reason") or status.value.lower()),
+                                            type=status.value.capitalize(), non_retryable=True)
+        return errors.WorkflowFailureError(
+            f"workflow {self.id!r} {status.value.lower()}", cause=cause, status=status.value,
+            workflow_id=self.id, run_id=str(closed.get("run_id", "")))
+
+    async def signal(self, signal: Callable[..., Any] | str, *args: Any,
+                     request_id: str | None = None) -> None:
+        """Send a signal; delivered exactly once, in the order the server accepted signals.
+
+        Retries (connection loss, 503/504) reuse this call's request id, so a signal that was
+        accepted but whose answer was lost is not delivered twice. A caller that retries after
+        this call raised passes the same `request_id` (one is chosen if not given).
+        """
+        body: dict[str, object] = {"signal_name": signal_name_of(signal), "input": list(args),
+                                   "request_id": request_id or uuid.uuid4().hex}
+        if self.run_id is not None:
+            body["run_id"] = self.run_id
+        await self._transport.call("POST", self._path("/signal"), body=body)
+
+    async def query(self, query: Callable[..., Any] | str, *args: Any,
+                    timeout: timedelta | float | None = None) -> Any:
+        """Ask a worker to run a query handler on the workflow's current state.
+
+        Raises `QueryFailedError` if the handler raised, the name is unknown, or no worker of
+        the workflow's task queue answered in time.
+        """
+        body: dict[str, object] = {"query_type": query_name_of(query), "args": list(args)}
+        if self.run_id is not None:
+            body["run_id"] = self.run_id
+        timeout_ms = None if timeout is None else duration_ms(timeout)
+        if timeout_ms is not None:
+            body["timeout_ms"] = timeout_ms
+        wait_s = (timeout_ms or QUERY_WAIT_MS_DEFAULT) / 1000 + _http.REQUEST_TIMEOUT_S
+        try:
+            answer = await self._transport.call(
+                "POST", self._path("/query"), body=body, timeout_s=wait_s,
+                retry_statuses=_http.UNAVAILABLE_STATUSES)
+        except errors.RPCError as error:
+            if error.code in ("query_failed", "timeout"):
+                raise errors.QueryFailedError(error.message) from error
+            raise
+        return answer.body.get("result")
+
+    async def describe(self) -> WorkflowExecution:
+        answer = await self._transport.call("GET", self._path(),
+                                            params=self._run_params(self.run_id))
+        return WorkflowExecution.from_json(dict(answer.body))
+
+    async def cancel(self, reason: str = "", *, request_id: str | None = None) -> None:
+        """Ask the workflow to cancel; its code decides how (CancelledError in the workflow).
+
+        Idempotent like `signal`: retries reuse this call's request id, and a caller that
+        retries after this call raised passes the same `request_id` (one is chosen if not
+        given). A repeated id gets the first answer, even once the run has closed, and records
+        no second cancel request.
+        """
+        await self._close_request("/cancel", reason, request_id)
+
+    async def terminate(self, reason: str = "", *, request_id: str | None = None) -> None:
+        """End the run at once; no workflow code runs.
+
+        Idempotent like `signal`: a repeated `request_id` gets the first answer (success)
+        although the run is closed by then; one is chosen per call if not given.
+        """
+        await self._close_request("/terminate", reason, request_id)
+
+    async def _close_request(self, suffix: str, reason: str, request_id: str | None) -> None:
+        body: dict[str, object] = {"reason": reason,
+                                   "request_id": request_id or uuid.uuid4().hex}
+        if self.run_id is not None:
+            body["run_id"] = self.run_id
+        await self._transport.call("POST", self._path(suffix), body=body)
+
+    async def history(self) -> WorkflowHistory:
+        """Every event of the run, all pages."""
+        # Pin the run first: pages of "the latest run" could straddle a new run.
+        run_id = self.run_id or (await self.describe()).run_id
+        events: list[dict[str, Any]] = []
+        token: str | None = "1"
+        while token:
+            params = {"run_id": run_id, "next_page_token": token,
+                      "page_size": str(HISTORY_PAGE_SIZE)}
+            answer = await self._transport.call("GET", self._path("/history"), params=params)
+            events.extend(answer.body["events"])
+            next_token = answer.body.get("next_page_token")
+            token = str(next_token) if next_token else None
+        return WorkflowHistory(workflow_id=self.id, run_id=run_id, events=events)
