@@ -17,8 +17,8 @@ from raftflow.api.metrics import Metrics, metrics_handler, metrics_middleware
 from raftflow.api.polling import TaskPoller
 from raftflow.api.query_broker import QueryBroker
 from raftflow.api.routing import Gateway
+from raftflow.matching.matcher import Matcher
 from raftflow.protocol.errors import RaftflowError
-from raftflow.shards.matcher import Matcher
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,7 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp) -> web.A
     app.router.add_post("/api/v1/tasks/query/respond", query.respond_query)
     app.router.add_post(TQ + "/workflow-tasks/poll", tasks.poll_workflow_task)
     app.router.add_post(TQ + "/activity-tasks/poll", tasks.poll_activity_task)
+    app.router.add_post("/api/v1/tasks/poll/end", tasks.end_polls)  # internal (polling.py)
     app.router.add_post("/api/v1/tasks/workflow/complete", tasks.complete_workflow_task)
     app.router.add_post("/api/v1/tasks/workflow/fail", tasks.fail_workflow_task)
     app.router.add_post("/api/v1/tasks/activity/complete", tasks.complete_activity_task)

@@ -1,32 +1,43 @@
 """Long polls for workflow and activity tasks, across every shard of the cluster.
 
 A worker connected to any one node must receive tasks from every shard (DESIGN §5), but a
-task is ready only on its shard's leader. So a poll waits on this node's matcher and, at the
-same time, asks every other node for a task of that queue (`?local=1`: theirs only). The first
-task wins; the other attempts are cancelled.
+task is ready only on its shard's leader. One mechanism spreads a poll over the cluster: the
+gateway's. A poll takes a task ready on its own node first (no hop); otherwise it waits on
+every node at once, under one poll id: here on this node's matcher, elsewhere through a leg
+(`poll_fanout.RemotePolls`, `?local=1`, served by that node's `poll_local`).
 
 Handing a task out is the `Record*TaskStarted` command, committed before the task leaves the
-node (so a task is never given twice). Once that command is proposed it runs to completion even
-if the caller leaves; a task started for a caller that is gone is kept in a small per-queue
-buffer and given to the next poll here (the same worker polls again at once). A buffered task
-nobody takes is dropped after `BUFFERED_TASK_AGE_S`: the server's task timeout retries it.
+node (so a task is never given twice). A task claimed for a poll reaches that poll's caller or
+is given back at once, never parked where no poll looks:
+- the first task any leg brings is the answer; the poll id is then ended on every node whose
+  leg still waits, and each such leg answers nothing or the task it claimed meanwhile;
+- every task beyond the answer (legs finishing together, late answers) goes back into this
+  node's matcher as a `StartedTask`, which a poll waiting here gets at once and which every
+  poll reaching this node (its own first look, any gateway's leg) takes before ready tasks;
+- a claim whose caller left (its handler cancelled) is given back the same way where it ran.
+A given-back task nobody takes within `matching.limits.STARTED_TASK_AGE_S` is dropped, and
+the server's task timeout retries it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
-from collections import deque
-from dataclasses import dataclass
+from collections.abc import Iterable
 from functools import partial
 from typing import Protocol
 
 import aiohttp
 
-from raftflow.api.render import JsonValue, activity_task_json, workflow_task_json
-from raftflow.api.routing import FORWARDED_HEADER, ShardDirectory
+from raftflow.api.poll_fanout import LEG_GRACE_S, RemotePolls
+from raftflow.api.poll_types import POLL_TIMEOUT_S_MAX, PolledTask, Poller
+from raftflow.api.render import activity_task_json, workflow_task_json
+from raftflow.api.routing import ShardDirectory
+from raftflow.matching.items import QueueKey, ReadyTask, StartedTask
+from raftflow.matching.matcher import Matcher
 from raftflow.protocol.commands import (
     RecordActivityTaskStarted,
     RecordWorkflowTaskStarted,
@@ -35,29 +46,14 @@ from raftflow.protocol.commands import (
 from raftflow.protocol.effects import DispatchActivityTask
 from raftflow.protocol.errors import RaftflowError
 from raftflow.protocol.results import ActivityTaskStartedResult, WorkflowTaskStartedResult
-from raftflow.shards.matcher import Matcher, QueryTask, ReadyTask
 
-BUFFERED_TASK_AGE_S = 5.0
-BUFFERED_TASKS_PER_QUEUE_MAX = 256
-POLL_TIMEOUT_S_MAX = 60.0
+log = logging.getLogger(__name__)
 
-Task = dict[str, JsonValue]
+Leg = asyncio.Future[PolledTask | None]
 
 
 class DispatchCounter(Protocol):
     def record_tasks_dispatched(self, kind: str, count: int = 1) -> None: ...
-
-
-QueueKey = tuple[str, str, TaskKind]
-
-
-@dataclass(frozen=True, slots=True)
-class Poller:
-    """Who polls: the worker's identity and its sticky queue (which decides whether a workflow
-    task carries the whole history or only the events that worker has not seen)."""
-
-    identity: str
-    sticky_queue: str = ""
 
 
 class TaskPoller:
@@ -66,70 +62,84 @@ class TaskPoller:
         self._metrics = metrics
         self._directory = directory
         self._matcher = matcher
-        self._session = session
-        self._buffer: dict[QueueKey, deque[tuple[float, Task]]] = {}
-        self._claims: set[asyncio.Task[Task | None]] = set()
+        self._remote = RemotePolls(session, directory.node_id)
+        self._claims: set[asyncio.Future[PolledTask | None]] = set()
+        self._late_legs: set[Leg] = set()  # legs still running after their poll answered
 
     async def close(self) -> None:
-        for claim in list(self._claims):
-            claim.cancel()
-        for claim in list(self._claims):
+        await self._remote.close()
+        running = [*self._claims, *self._late_legs]
+        for future in running:
+            future.cancel()
+        for future in running:
             with contextlib.suppress(asyncio.CancelledError, RaftflowError):
-                await claim
+                await future
 
     async def poll_cluster(self, namespace: str, task_queue: str, kind: TaskKind,
-                           worker: Poller, timeout_s: float) -> Task | None:
-        buffered = self._take_buffered((namespace, task_queue, kind))
-        if buffered is not None:
-            return buffered
-        attempts = [asyncio.ensure_future(
-            self.poll_local(namespace, task_queue, kind, worker, timeout_s))]
-        for node_id in self._directory.node_ids():
-            address = self._directory.http_address(node_id)
-            if node_id != self._directory.node_id and address is not None:
-                attempts.append(asyncio.ensure_future(self._poll_remote(
-                    address, namespace, task_queue, kind, worker, timeout_s)))
-        try:
-            pending = set(attempts)
-            while pending:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for attempt in done:
-                    if not attempt.cancelled() and attempt.exception() is None:
-                        task = attempt.result()
-                        if task is not None:
-                            return task
+                           worker: Poller, timeout_s: float) -> PolledTask | None:
+        """A task from any node, waiting up to `timeout_s`; one ready here goes first."""
+        here = await self.poll_local(namespace, task_queue, kind, worker, 0.0)
+        if here is not None:
+            return here
+        timeout_s = min(timeout_s, POLL_TIMEOUT_S_MAX)
+        if timeout_s <= 0:
             return None
+        others = self._other_nodes()
+        if not others:
+            return await self.poll_local(namespace, task_queue, kind, worker, timeout_s)
+        key = (namespace, task_queue, kind)
+        poll_id = uuid.uuid4().hex
+        legs: dict[Leg, str | None] = {asyncio.ensure_future(self.poll_local(
+            namespace, task_queue, kind, worker, timeout_s, poll_id)): None}
+        for address in others:
+            legs[asyncio.ensure_future(self._remote.leg(
+                address, namespace, task_queue, kind, worker, timeout_s, poll_id))] = address
+        winner: Leg | None = None
+        try:
+            winner = await _first_with_task(legs, timeout_s + LEG_GRACE_S)
+            return None if winner is None else winner.result()
         finally:
-            for attempt in attempts:
-                attempt.cancel()  # a task claimed meanwhile lands in the buffer (poll_local)
+            # Also when our caller left (cancelled): no leg is cut, each is ended instead.
+            self._end_poll(key, poll_id, legs, winner)
 
     async def poll_local(self, namespace: str, task_queue: str, kind: TaskKind, worker: Poller,
-                         timeout_s: float) -> Task | None:
-        """A task from the shards this node leads, waiting up to `timeout_s`."""
+                         timeout_s: float, poll_id: str | None = None) -> PolledTask | None:
+        """A task from this node's matcher, waiting up to `timeout_s` (0: only one ready now);
+        None on timeout or once the poll `poll_id` is ended here."""
         key = (namespace, task_queue, kind)
-        buffered = self._take_buffered(key)
-        if buffered is not None:
-            return buffered
         deadline = time.monotonic() + min(timeout_s, POLL_TIMEOUT_S_MAX)
-        while (remaining := deadline - time.monotonic()) > 0:
-            ready = await self._matcher.take(namespace, task_queue, kind, remaining)
-            if ready is None:
+        while True:  # each turn takes one task; a stale one (claim refused) is skipped
+            remaining_s = max(0.0, deadline - time.monotonic())
+            item = await self._matcher.take(namespace, task_queue, kind, remaining_s, poll_id)
+            if item is None:
                 return None
-            if isinstance(ready, QueryTask):
-                return ready.payload  # not durable, nothing to commit
-            claim = asyncio.ensure_future(self._claim(ready, worker))
-            self._claims.add(claim)
-            claim.add_done_callback(self._claims.discard)
-            try:
-                task = await asyncio.shield(claim)
-            except asyncio.CancelledError:
-                claim.add_done_callback(partial(self._buffer_claim, key))
-                raise
+            if isinstance(item, StartedTask):
+                return PolledTask(payload=item.payload, served_by=item.served_by)
+            if not isinstance(item, ReadyTask):
+                return PolledTask(payload=item.payload, served_by=self._served_by())  # a query
+            task = await self._claim_for_caller(key, item, worker)
             if task is not None:
                 return task
-        return None
 
-    async def _claim(self, ready: ReadyTask, worker: Poller) -> Task | None:
+    def end_polls(self, poll_ids: Iterable[str]) -> None:
+        """End those gateway polls here: their legs answer now (nothing, or a claimed task)."""
+        for poll_id in poll_ids:
+            self._matcher.end_poll(poll_id)
+
+    async def _claim_for_caller(self, key: QueueKey, ready: ReadyTask,
+                                worker: Poller) -> PolledTask | None:
+        # The claim runs to completion even if our caller leaves: a cancelled proposal may
+        # still commit, so its outcome is awaited and a started task is given back.
+        claim = asyncio.ensure_future(self._claim(ready, worker))
+        self._claims.add(claim)
+        claim.add_done_callback(self._claims.discard)
+        try:
+            return await asyncio.shield(claim)
+        except asyncio.CancelledError:
+            claim.add_done_callback(partial(self._give_back_result, key))
+            raise
+
+    async def _claim(self, ready: ReadyTask, worker: Poller) -> PolledTask | None:
         """Commit the hand-out; None when the dispatch went stale or the shard moved."""
         actor = self._directory.actor(ready.shard)
         if actor is None:
@@ -150,47 +160,64 @@ class TaskPoller:
             if self._metrics is not None:
                 self._metrics.record_tasks_dispatched(ready.kind.value)
             if isinstance(result, WorkflowTaskStartedResult):
-                return workflow_task_json(result.task)
-            return activity_task_json(result.task)
+                payload = workflow_task_json(result.task)
+            else:
+                payload = activity_task_json(result.task)
+            return PolledTask(payload=payload, served_by=self._served_by())
         return None  # Rejected: stale dispatch (already started, closed, superseded)
 
-    async def _poll_remote(self, address: str, namespace: str, task_queue: str, kind: TaskKind,
-                           worker: Poller, timeout_s: float) -> Task | None:
-        url = (f"{address}/api/v1/namespaces/{namespace}/task-queues/{task_queue}/"
-               f"{kind.value}-tasks/poll?local=1")
-        body = {"identity": worker.identity, "sticky_queue": worker.sticky_queue,
-                "wait_ms": int(timeout_s * 1000)}
-        try:
-            async with self._session.post(
-                url, json=body, headers={FORWARDED_HEADER: self._directory.node_id},
-                timeout=aiohttp.ClientTimeout(total=timeout_s + 5),
-            ) as answer:
-                if answer.status == 204:
-                    return None
-                if answer.status != 200:
-                    await asyncio.sleep(min(1.0, timeout_s))  # that node is down or busy
-                    return None
-                payload = await answer.json()
-        except (TimeoutError, aiohttp.ClientError, ValueError):
-            await asyncio.sleep(min(1.0, timeout_s))
+    def _end_poll(self, key: QueueKey, poll_id: str, legs: dict[Leg, str | None],
+                  winner: Leg | None) -> None:
+        """Every leg but the winner's: ended where it still waits, its task given back."""
+        self._matcher.end_poll(poll_id)
+        for leg, address in legs.items():
+            if leg is winner:
+                continue
+            if not leg.done():
+                if address is not None:
+                    self._remote.end(address, poll_id)
+                self._late_legs.add(leg)
+            leg.add_done_callback(partial(self._give_back_result, key))
+
+    def _give_back_result(self, key: QueueKey, future: asyncio.Future[PolledTask | None]) -> None:
+        self._late_legs.discard(future)
+        if future.cancelled():
+            return
+        error = future.exception()
+        if error is not None:
+            log.error("poll of %s ended in an error", key, exc_info=error)
+            return
+        task = future.result()
+        if task is not None:
+            namespace, task_queue, kind = key
+            self._matcher.offer_started(StartedTask(
+                namespace=namespace, task_queue=task_queue, kind=kind, payload=task.payload,
+                served_by=task.served_by, offered_at=time.monotonic()))
+
+    def _other_nodes(self) -> list[str]:
+        addresses = []
+        for node_id in self._directory.node_ids():
+            address = self._directory.http_address(node_id)
+            if node_id != self._directory.node_id and address is not None:
+                addresses.append(address)
+        return addresses
+
+    def _served_by(self) -> str:
+        return self._directory.public_address(self._directory.node_id) or ""
+
+
+async def _first_with_task(legs: Iterable[Leg], timeout_s: float) -> Leg | None:
+    """The first leg to finish with a task; None once all finished empty, or at `timeout_s`
+    (a leg hung past its own deadline). Legs that finish together: one wins, the caller
+    gives back the others."""
+    pending = set(legs)
+    deadline = time.monotonic() + timeout_s
+    while pending:
+        done, pending = await asyncio.wait(pending, timeout=max(0.0, deadline - time.monotonic()),
+                                           return_when=asyncio.FIRST_COMPLETED)
+        if not done:
             return None
-        return payload if isinstance(payload, dict) else None
-
-    def _buffer_claim(self, key: QueueKey, claim: asyncio.Future[Task | None]) -> None:
-        if claim.cancelled() or claim.exception() is not None:
-            return
-        task = claim.result()
-        if task is None:
-            return
-        buffer = self._buffer.setdefault(key, deque())
-        if len(buffer) < BUFFERED_TASKS_PER_QUEUE_MAX:
-            buffer.append((time.monotonic(), task))
-
-    def _take_buffered(self, key: QueueKey) -> Task | None:
-        buffer = self._buffer.get(key)
-        now = time.monotonic()
-        while buffer:
-            received, task = buffer.popleft()
-            if now - received < BUFFERED_TASK_AGE_S:
-                return task
-        return None
+        for leg in done:
+            if not leg.cancelled() and leg.exception() is None and leg.result() is not None:
+                return leg
+    return None

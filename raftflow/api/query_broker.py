@@ -14,7 +14,8 @@ import time
 import uuid
 
 from raftflow.actors.errors import MailboxFullError
-from raftflow.shards.matcher import Matcher, QueryTask
+from raftflow.matching.items import QueryTask
+from raftflow.matching.matcher import Matcher
 
 # Queries waiting for a worker on this node; more are refused with 503 (I7).
 QUERIES_PENDING_MAX = 1_000

@@ -25,12 +25,12 @@ from raftflow.api.query_broker import (
 from raftflow.api.render import description_json, event_json
 from raftflow.api.workflow_handlers import GATEWAY_KEY, _path, _rejected
 from raftflow.cluster.ring import shard_for
+from raftflow.matching.matcher import Matcher
 from raftflow.protocol.errors import ErrorCode, RaftflowError
 from raftflow.protocol.events import HistoryEvent
 from raftflow.protocol.results import Rejected, WorkflowDescription, WorkflowStatus
 from raftflow.shards.core import queries
 from raftflow.shards.core.state import ShardState
-from raftflow.shards.matcher import Matcher
 
 MATCHER_KEY: web.AppKey[Matcher] = web.AppKey("matcher", Matcher)
 BROKER_KEY: web.AppKey[QueryBroker] = web.AppKey("broker", QueryBroker)

@@ -6,9 +6,11 @@ from aiohttp import web
 
 from raftflow.api import validation as v
 from raftflow.api.errors import InvalidArgumentError, error_for_code
-from raftflow.api.polling import POLL_TIMEOUT_S_MAX, Poller, TaskPoller
+from raftflow.api.poll_fanout import POLL_ENDS_PER_CALL_MAX
+from raftflow.api.poll_types import POLL_ID_LENGTH_MAX, POLL_TIMEOUT_S_MAX, Poller
+from raftflow.api.polling import TaskPoller
 from raftflow.api.render import activity_task_json, decode_token, workflow_task_json
-from raftflow.api.routing import FORWARDED_HEADER
+from raftflow.api.routing import FORWARDED_HEADER, SERVED_BY_HEADER
 from raftflow.api.task_bodies import parse_commands, parse_failure
 from raftflow.api.workflow_handlers import GATEWAY_KEY
 from raftflow.cluster.ring import shard_for
@@ -60,14 +62,34 @@ async def _poll(request: web.Request, kind: TaskKind) -> web.StreamResponse:
     worker = Poller(identity=identity, sticky_queue=body.optional_string("sticky_queue") or "")
     wait_ms = body.optional_integer("wait_ms")
     timeout_s = (POLL_TIMEOUT_MS_DEFAULT if wait_ms is None else wait_ms) / 1000
+    # `local=1` is the leg of another node's gateway poll (polling.py), named by its poll id.
     local_only = request.query.get("local") == "1" or bool(request.headers.get(FORWARDED_HEADER))
+    poll_id = request.query.get("poll_id") or None
+    if poll_id is not None and len(poll_id) > POLL_ID_LENGTH_MAX:
+        raise InvalidArgumentError(
+            f"query 'poll_id': must be at most {POLL_ID_LENGTH_MAX} characters", "poll_id")
     if local_only:
-        task = await poller.poll_local(namespace, task_queue, kind, worker, timeout_s)
+        task = await poller.poll_local(namespace, task_queue, kind, worker, timeout_s, poll_id)
     else:
         task = await poller.poll_cluster(namespace, task_queue, kind, worker, timeout_s)
     if task is None:
         return web.Response(status=204)  # nothing within the wait: the worker polls again
-    return web.json_response(task)
+    # The node that claimed the task leads its shard: the completion goes there directly.
+    headers = {SERVED_BY_HEADER: task.served_by} if task.served_by else None
+    return web.json_response(task.payload, headers=headers)
+
+
+async def end_polls(request: web.Request) -> web.StreamResponse:
+    """Internal: a gateway poll has its answer; its legs waiting here answer now (polling.py)."""
+    body = v.parse_json_body(await request.read())
+    poll_ids = body.get("poll_ids")
+    if not isinstance(poll_ids, list) or len(poll_ids) > POLL_ENDS_PER_CALL_MAX or not all(
+            isinstance(i, str) and 0 < len(i) <= POLL_ID_LENGTH_MAX for i in poll_ids):
+        raise InvalidArgumentError(
+            f"field 'poll_ids': must be a list of at most {POLL_ENDS_PER_CALL_MAX} poll ids",
+            "poll_ids")
+    request.app[POLLER_KEY].end_polls(poll_ids)
+    return web.Response(status=204)
 
 
 async def _respond(request: web.Request, kind: TaskKind) -> tuple[TaskToken, dict[str, object]]:

@@ -1,11 +1,12 @@
 """How a worker trades tasks with the cluster: polls to every node, slots, answers, drain.
 
 Theory of operation. A task is ready only on its shard's leader, so the worker long-polls
-every node (`poll_targets`); how many polls go to each node, and whether one is pinned to its
-node (`?local=1`), is `_worker_policy.poll_plan`'s call. A poller takes a slot before it
+every node (`poll_targets`); the server fans each poll out to every node, and how many polls
+go to each node is `_worker_policy.poll_plan`'s call. A poller takes a slot before it
 polls, so a task is never taken that cannot start at once; the slot is released when the
-task's handler returns. Answers go to the node the task came from (it led the shard a moment
-ago), any node if that one fails. At shutdown, tasks in flight get a grace period, then are
+task's handler returns. Answers go to the node that handed the task out (named in the poll
+answer's `X-Raftflow-Served-By`: it led the shard a moment ago, so no forwarding hop), any
+node if that one fails. At shutdown, tasks in flight get a grace period, then are
 cancelled.
 """
 
@@ -66,7 +67,7 @@ class TaskExchange:
                 addresses.append(_http.normalize_address(address))
         return tuple(dict.fromkeys(addresses))
 
-    async def poll_loop(self, address: str, path: str, local: bool, slots: asyncio.Semaphore,
+    async def poll_loop(self, address: str, path: str, slots: asyncio.Semaphore,
                         handle: TaskHandler) -> None:
         backoff_s = POLL_BACKOFF_S_MIN
         body = {"identity": self.identity, "sticky_queue": self.sticky_queue,
@@ -75,7 +76,7 @@ class TaskExchange:
             await slots.acquire()
             try:
                 answer = await self._transport.call_node(
-                    address, "POST", path, params={"local": "1"} if local else None, body=body,
+                    address, "POST", path, body=body,
                     timeout_s=POLL_WAIT_MS / 1000 + _http.REQUEST_TIMEOUT_S)
             except (errors.RPCError, aiohttp.ClientError, TimeoutError) as error:
                 slots.release()
@@ -90,7 +91,7 @@ class TaskExchange:
             if answer.status != 200 or not isinstance(answer.body, dict):
                 slots.release()
                 continue
-            self.spawn(slots, handle, address, answer.body)
+            self.spawn(slots, handle, answer.address or address, answer.body)
 
     def spawn(self, slots: asyncio.Semaphore, handle: TaskHandler, address: str,
               task: Task) -> None:

@@ -24,15 +24,17 @@ WORKFLOW_TASK_FAIL_BACKOFF_S_MAX = 5.0
 EAGER_ACTIVITIES_PER_TASK_MAX = 8
 
 
-def poll_plan(addresses: Sequence[str], slots: int) -> list[tuple[str, bool]]:
-    """(address, local) of each poller. With a slot for at least one poller per node, every
-    node gets its own local pollers (one hop per task); with fewer slots than nodes, a poller
-    pinned to one node would leave tasks of the others waiting, so each poller asks the
-    server to fan out to every node instead."""
-    if slots >= len(addresses):
-        per_node = max(1, min(POLLERS_PER_NODE, slots // len(addresses)))
-        return [(address, True) for address in addresses for _ in range(per_node)]
-    return [(addresses[index % len(addresses)], False) for index in range(slots)]
+def poll_plan(addresses: Sequence[str], slots: int) -> list[str]:
+    """The node each poller sends its polls to: spread evenly over the nodes, never more
+    pollers than slots.
+
+    The server fans every poll out to all nodes and takes a task ready on the polled node
+    first, so one poll waits on every shard: the only fan-out there is. The worker pins no
+    poll to its node, which would be a second one and leave other nodes' tasks waiting
+    whenever the worker's polls do not cover every node."""
+    per_node = max(1, min(POLLERS_PER_NODE, slots // len(addresses)))
+    polls = min(slots, per_node * len(addresses))
+    return [addresses[index % len(addresses)] for index in range(polls)]
 
 
 def fail_backoff_s(attempt: int) -> float:

@@ -120,14 +120,14 @@ class Worker:
     def _start_pollers(self, pollers: asyncio.TaskGroup, addresses: Sequence[str]) -> None:
         path = self._connection.task_queue_path
         if self._workflow_slots_max:
-            for address, local in poll_plan(addresses, self._workflow_slots_max):
+            for address in poll_plan(addresses, self._workflow_slots_max):
                 pollers.create_task(self._exchange.poll_loop(
-                    address, path(self.task_queue, "/workflow-tasks/poll"), local,
+                    address, path(self.task_queue, "/workflow-tasks/poll"),
                     self._workflow_slots, self._workflow_tasks.handle))
         if self._activity_slots_max:
-            for address, local in poll_plan(addresses, self._activity_slots_max):
+            for address in poll_plan(addresses, self._activity_slots_max):
                 pollers.create_task(self._exchange.poll_loop(
-                    address, path(self.task_queue, "/activity-tasks/poll"), local,
+                    address, path(self.task_queue, "/activity-tasks/poll"),
                     self._activity_slots, self._activity_tasks.handle))
 
     async def _stop_on_shutdown(self) -> None:

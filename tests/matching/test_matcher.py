@@ -13,10 +13,11 @@ import asyncio
 
 import pytest
 
+from raftflow.matching import limits
+from raftflow.matching.items import Item
+from raftflow.matching.matcher import Matcher
 from raftflow.protocol.commands import TaskKind
 from raftflow.protocol.effects import DispatchActivityTask, DispatchWorkflowTask, WorkflowClosed
-from raftflow.shards import matcher as matcher_module
-from raftflow.shards.matcher import Matcher, ReadyTask
 
 NS = "default"
 
@@ -32,7 +33,7 @@ def _act(run: str, event: int = 5, attempt: int = 1) -> DispatchActivityTask:
 
 
 async def _take(m: Matcher, kind: TaskKind = TaskKind.WORKFLOW, timeout_s: float = 0.0,
-                queue: str = "q") -> ReadyTask | None:
+                queue: str = "q") -> Item | None:
     return await m.take(NS, queue, kind, timeout_s)
 
 
@@ -129,7 +130,7 @@ def test_re_derived_dispatches_are_queued_once() -> None:
 
 def test_the_queue_bound_drops_and_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     async def main() -> None:
-        monkeypatch.setattr(matcher_module, "QUEUE_TASKS_MAX", 2)
+        monkeypatch.setattr(limits, "QUEUE_TASKS_MAX", 2)
         m = Matcher()
         m.on_effects(1, [_wf("r1"), _wf("r2"), _wf("r3")])
         assert m.depth() == 2 and m.stats.dropped == 1
@@ -141,7 +142,7 @@ def test_the_queue_bound_drops_and_counts(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_the_poller_bound_answers_extra_pollers_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     async def main() -> None:
-        monkeypatch.setattr(matcher_module, "POLLERS_PER_QUEUE_MAX", 2)
+        monkeypatch.setattr(limits, "POLLERS_PER_QUEUE_MAX", 2)
         m = Matcher()
         parked = [asyncio.ensure_future(_take(m, timeout_s=5)) for _ in range(2)]
         await asyncio.sleep(0)
@@ -158,7 +159,7 @@ def test_pollers_that_left_do_not_count_against_the_bound(
     POLLERS_PER_QUEUE_MAX short polls refuses every later poller until a task arrives."""
 
     async def main() -> None:
-        monkeypatch.setattr(matcher_module, "POLLERS_PER_QUEUE_MAX", 2)
+        monkeypatch.setattr(limits, "POLLERS_PER_QUEUE_MAX", 2)
         m = Matcher()
         for _ in range(2):
             assert await _take(m, timeout_s=0.01) is None

@@ -1,0 +1,1 @@
+"""Task matching on one node: ready tasks of the shards it leads meet the polls waiting here."""
