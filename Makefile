@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Touched after a successful install: pip runs again only when pyproject.toml is newer.
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench chaos
+.PHONY: install run test lint fuzz bench chaos
 
 install: $(STAMP)
 
@@ -26,9 +26,16 @@ run: install
 test: install
 	$(BIN)/pytest
 
+# Style, types and the package layers (import-linter contracts in pyproject.toml); CI runs it
+# before the tests.
 lint: install
 	$(BIN)/ruff check raftflow tests
 	$(BIN)/mypy raftflow
+	$(BIN)/lint-imports
+
+# Schemathesis against the OpenAPI document a live 3-node dev cluster serves (docs/api.md).
+fuzz: install
+	$(BIN)/python -m tests.fuzz.fuzz_openapi
 
 # The standard configurations recorded in docs/benchmarks.md: workflow starts, then workflows
 # of 3 sequential activities (each launches and tears down its own 3-node cluster).
