@@ -1,178 +1,34 @@
 """msgpack codec for protocol types: the only place that turns them into bytes and back.
 
-Theory of operation. A dataclass value is packed as an array `[tag, field_1, ..., field_n]` in
-field-declaration order, where `tag` is the class name. Encoding lets msgpack's C packer walk the
-value and calls `_default` only for dataclasses (no `asdict` deep copies). Decoding is
-schema-driven: at import, each registered class gets a field plan built from its type hints
-(which fields hold nested dataclasses, tuples of them, enums), so the decoder touches only those.
+Theory of operation. Every protocol type is a frozen `msgspec.Struct` declared with
+`array_like=True` and its class name as `tag`, so msgspec packs a value as the array
+`[ClassName, field_1, ..., field_n]` in field-declaration order: byte for byte the layout that
+release 0.1's hand-written codec wrote (tests/protocol/test_codec_compat.py holds its bytes). An
+array that lacks trailing fields with defaults (written before those fields were appended)
+decodes with the defaults; fields are therefore only ever appended, never reordered or removed.
+Enums travel as their values, bytes as msgpack bin, tuples as arrays, dicts in insertion order.
 
-For speed each class's
-decoder is a small generated function (`cls(a=raw[1], b=decode_b(raw[2]), ...)`, the technique
-`dataclasses` itself uses), built once at import from field names, never from input data.
+Decoders are typed: each knows the closed union it accepts, and msgspec validates every field
+while it builds the value, so a malformed or foreign entry raises `msgspec.ValidationError` (a
+`ValueError`) instead of yielding a half-built object. Free-form history attributes
+(`dict[str, object]`) decode arrays as lists, as the old codec did.
 
-`SchemaCodec` is generic over a set of dataclasses so the core's snapshot can reuse it for its
-mutable state classes; fields whose metadata says `{"transient": True}` are derived caches and
-are neither packed nor passed to the constructor.
+Encoders and decoders are built once, at import; they hold no state between calls.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
 import typing
-from collections.abc import Callable, Iterable, Sequence
-from enum import Enum
+from collections.abc import Sequence
 
-import msgpack
+import msgspec
 
 from raftflow.protocol import commands as c
 from raftflow.protocol import effects as e
 from raftflow.protocol import results as r
 from raftflow.protocol.events import HistoryEvent
 
-Decoder = Callable[[object], object]
-
-
-class SchemaCodec:
-    """Packs and unpacks a closed set of dataclasses (and values built from them)."""
-
-    def __init__(self, classes: Iterable[type]) -> None:
-        self._by_type: dict[type, tuple[str, tuple[str, ...]]] = {}
-        self._builders: dict[str, tuple[Decoder, int]] = {}  # tag -> (builder, array length)
-        # tag -> packed defaults of its trailing fields that have a plain default, so that an
-        # array written before those fields existed still decodes (fields are only appended).
-        self._tails: dict[str, tuple[object, ...]] = {}
-        classes = tuple(classes)
-        for cls in classes:
-            assert dataclasses.is_dataclass(cls), cls
-            names = tuple(
-                f.name for f in dataclasses.fields(cls) if not f.metadata.get("transient")
-            )
-            self._by_type[cls] = (cls.__name__, names)
-        for cls in classes:
-            hints = typing.get_type_hints(cls)
-            plan = tuple((name, self._decoder_for(hints[name])) for name in self._by_type[cls][1])
-            self._builders[cls.__name__] = (_make_builder(cls, plan), len(plan) + 1)
-            self._tails[cls.__name__] = _default_tail(cls, self._by_type[cls][1])
-        assert len(self._builders) == len(classes), "tags (class names) must be unique"
-
-    def _default(self, value: object) -> object:
-        spec = self._by_type.get(type(value))
-        if spec is None:
-            raise TypeError(f"cannot encode {type(value).__name__}")
-        tag, names = spec
-        return [tag, *[getattr(value, name) for name in names]]
-
-    def pack(self, value: object) -> bytes:
-        return msgpack.packb(value, default=self._default, use_bin_type=True)  # type: ignore[no-any-return]
-
-    def unpack(self, data: bytes, decode: Decoder) -> object:
-        raw = msgpack.unpackb(data, raw=False, use_list=False, strict_map_key=False)
-        return decode(raw)
-
-    def decode_tagged(self, raw: object) -> object:
-        """Rebuild one dataclass value from its `[tag, *fields]` array."""
-        assert type(raw) is tuple and raw, raw
-        builder, length = self._builders[raw[0]]
-        if len(raw) < length:  # written before its last fields were added: their defaults
-            missing = length - len(raw)
-            tail = self._tails[raw[0]]
-            assert missing <= len(tail), (raw[0], len(raw), length)
-            raw = raw + tail[len(tail) - missing:]
-        assert len(raw) == length, (raw[0], len(raw))
-        return builder(raw)
-
-    def _decoder_for(self, hint: object) -> Decoder | None:
-        """How to rebuild a field of type `hint` from unpacked msgpack; None means as-is."""
-        origin = typing.get_origin(hint)
-        args = typing.get_args(hint)
-        if isinstance(hint, type) and hint in self._by_type:
-            return self.decode_tagged
-        if isinstance(hint, type) and issubclass(hint, Enum):
-            return hint
-        if origin in (typing.Union, types.UnionType):
-            return self._union_decoder(args)
-        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-            item = self._decoder_for(args[0])
-            if item is None:
-                return None
-            return lambda raw: tuple(map(item, raw))  # type: ignore[call-overload]
-        if origin is list:
-            item = self._decoder_for(args[0])
-            if item is None:
-                return list  # type: ignore[return-value]
-            return lambda raw: list(map(item, raw))  # type: ignore[call-overload]
-        if origin is dict:
-            return self._dict_decoder(args[0], args[1])
-        if hint is object:
-            return _plain
-        return None
-
-    def _union_decoder(self, args: tuple[object, ...]) -> Decoder | None:
-        members = [a for a in args if a is not type(None)]
-        if all(isinstance(a, type) and a in self._by_type for a in members):
-            decode = self.decode_tagged
-            return lambda raw: None if raw is None else decode(raw)
-        assert len(members) == 1, f"unsupported union {args}"
-        inner = self._decoder_for(members[0])
-        if inner is None:
-            return None
-        return lambda raw: None if raw is None else inner(raw)
-
-    def _dict_decoder(self, key_hint: object, value_hint: object) -> Decoder:
-        key = self._decoder_for(key_hint)
-        value = self._decoder_for(value_hint)
-        if key is None and value is None:
-            return dict  # type: ignore[return-value]
-        k = key or (lambda x: x)
-        v = value or (lambda x: x)
-        return lambda raw: {k(a): v(b) for a, b in raw.items()}  # type: ignore[attr-defined]
-
-
-def _default_tail(cls: type, names: tuple[str, ...]) -> tuple[object, ...]:
-    """Defaults of the longest run of trailing fields whose default is a plain packed value."""
-    by_name = {f.name: f for f in dataclasses.fields(cls)}
-    tail: list[object] = []
-    for name in reversed(names):
-        default = by_name[name].default
-        if default is dataclasses.MISSING or not isinstance(default, str | int | float | bool
-                                                             | type(None)):
-            break
-        tail.append(default.value if isinstance(default, Enum) else default)
-    return tuple(reversed(tail))
-
-
-def _make_builder(cls: type, plan: tuple[tuple[str, Decoder | None], ...]) -> Decoder:
-    """Generate `lambda raw: cls(f1=raw[1], f2=d2(raw[2]), ...)` for one class."""
-    namespace: dict[str, object] = {"cls": cls}
-    arguments = []
-    for index, (name, decode) in enumerate(plan, start=1):
-        assert name.isidentifier(), name
-        if decode is None:
-            arguments.append(f"{name}=raw[{index}]")
-        else:
-            namespace[f"d{index}"] = decode
-            arguments.append(f"{name}=d{index}(raw[{index}])")
-    source = f"def build(raw):\n    return cls({', '.join(arguments)})\n"
-    exec(source, namespace)  # noqa: S102 - source built from field names only
-    builder = namespace["build"]
-    assert callable(builder)
-    return builder
-
-
-_NESTED = (tuple, dict)
-
-
-def _plain(raw: object) -> object:
-    """Free-form data (event attributes): arrays come back as lists, as they were built."""
-    if type(raw) is dict:
-        return {k: (_plain(v) if type(v) in _NESTED else v) for k, v in raw.items()}
-    if type(raw) is tuple:
-        return [_plain(v) if type(v) in _NESTED else v for v in raw]
-    return raw
-
-
-PROTOCOL_CLASSES: tuple[type, ...] = (
+PROTOCOL_CLASSES: tuple[type[msgspec.Struct], ...] = (
     c.TaskToken, c.Failure, c.RetryPolicy,
     c.ScheduleActivityTask, c.RequestCancelActivityTask, c.StartTimer, c.CancelTimer,
     c.CompleteWorkflowExecution, c.FailWorkflowExecution, c.CancelWorkflowExecution,
@@ -189,20 +45,65 @@ PROTOCOL_CLASSES: tuple[type, ...] = (
     r.ActivityTaskCompletedResult, r.HeartbeatResult, r.WorkflowDescription,
 )
 
-PROTOCOL = SchemaCodec(PROTOCOL_CLASSES)
 
-_COMMAND_TYPES = typing.get_args(c.Command)
-_RESULT_TYPES = typing.get_args(r.Result)
-_EFFECT_TYPES = typing.get_args(e.Effect)
+def check_wire_layout(classes: Sequence[type[msgspec.Struct]]) -> None:
+    """Assert the struct options the on-disk layout depends on (used for the shard state too)."""
+    for cls in classes:
+        config = cls.__struct_config__
+        # 0.1 wrote each class's name as its tag. A class renamed later must keep its old tag
+        # string, and this check must then allow that one exception.
+        assert config.tag == cls.__name__, cls
+        assert config.array_like and not config.omit_defaults, cls
+    tags = [cls.__struct_config__.tag for cls in classes]
+    assert len(set(tags)) == len(tags), "tags must be unique"
+
+
+check_wire_layout(PROTOCOL_CLASSES)
+assert all(cls.__struct_config__.frozen for cls in PROTOCOL_CLASSES), "log values are frozen"
+
+_COMMAND_TYPES: tuple[type, ...] = typing.get_args(c.Command)
+_RESULT_TYPES: tuple[type, ...] = typing.get_args(r.Result)
+_EFFECT_TYPES: tuple[type, ...] = typing.get_args(e.Effect)
+assert set(_COMMAND_TYPES) | set(_RESULT_TYPES) | set(_EFFECT_TYPES) <= set(PROTOCOL_CLASSES)
+
+# `order=None`: dicts keep insertion order, which the core keeps deterministic (DESIGN §4 I2).
+ENCODER = msgspec.msgpack.Encoder(order=None)
+_PROPOSAL_DECODER = msgspec.msgpack.Decoder(c.Proposal, strict=True)
+_COMMAND_DECODER = msgspec.msgpack.Decoder(c.Command, strict=True)
+_RESULT_DECODER = msgspec.msgpack.Decoder(r.Result, strict=True)
+_EFFECT_DECODER = msgspec.msgpack.Decoder(e.Effect, strict=True)
+# `decode_value` reads the tag first, then decodes with that class's decoder: one union of every
+# class is not possible (`Failure` names its tag field differently, see commands.py).
+_VALUE_DECODERS = {cls.__name__: msgspec.msgpack.Decoder(cls, strict=True)
+                   for cls in PROTOCOL_CLASSES}
+
+
+class _TagOnly(msgspec.Struct, frozen=True, array_like=True):
+    """The first element of any tagged value; msgspec ignores the elements after it."""
+
+    tag: str
+
+
+_TAG_DECODER = msgspec.msgpack.Decoder(_TagOnly, strict=True)
+
+
+class _ProposalOfEncodedCommands(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                                 tag="Proposal"):
+    """`Proposal` whose commands are already msgpack bytes, spliced in verbatim by msgspec."""
+
+    proposer: str
+    incarnation: int
+    seq: int
+    commands: Sequence[msgspec.Raw]
+
+
+assert _ProposalOfEncodedCommands.__struct_fields__ == c.Proposal.__struct_fields__
 
 
 def encode_proposal(proposal: c.Proposal) -> bytes:
     assert isinstance(proposal, c.Proposal), type(proposal)
     assert proposal.seq >= 0 and proposal.incarnation >= 0, proposal
-    return PROTOCOL.pack(proposal)
-
-
-_PACKER = msgpack.Packer(use_bin_type=True)
+    return ENCODER.encode(proposal)
 
 
 def encode_proposal_parts(*, proposer: str, incarnation: int, seq: int,
@@ -210,56 +111,60 @@ def encode_proposal_parts(*, proposer: str, incarnation: int, seq: int,
     """The bytes of `encode_proposal(Proposal(...))` built from commands already encoded with
     `encode_command`, so the proposer encodes each command once (it sizes batches by them)."""
     assert seq >= 0 and incarnation >= 0, (seq, incarnation)
-    pack = _PACKER.pack
-    return b"".join((_PACKER.pack_array_header(5), pack(c.Proposal.__name__), pack(proposer),
-                     pack(incarnation), pack(seq),
-                     _PACKER.pack_array_header(len(encoded_commands)), *encoded_commands))
+    return ENCODER.encode(_ProposalOfEncodedCommands(
+        proposer=proposer, incarnation=incarnation, seq=seq,
+        commands=[msgspec.Raw(command) for command in encoded_commands]))
 
 
 def decode_proposal(data: bytes) -> c.Proposal:
-    proposal = PROTOCOL.unpack(data, PROTOCOL.decode_tagged)
-    assert isinstance(proposal, c.Proposal), type(proposal)
-    assert all(isinstance(command, _COMMAND_TYPES) for command in proposal.commands)
+    proposal = _PROPOSAL_DECODER.decode(data)
+    assert proposal.seq >= 0 and proposal.incarnation >= 0, proposal
     return proposal
 
 
 def encode_command(command: c.Command) -> bytes:
     assert isinstance(command, _COMMAND_TYPES), type(command)
-    return PROTOCOL.pack(command)
+    return ENCODER.encode(command)
 
 
 def decode_command(data: bytes) -> c.Command:
-    command = PROTOCOL.unpack(data, PROTOCOL.decode_tagged)
+    command = _COMMAND_DECODER.decode(data)
     assert isinstance(command, _COMMAND_TYPES), type(command)
-    return typing.cast(c.Command, command)
+    return command
 
 
 def encode_result(result: r.Result) -> bytes:
     assert isinstance(result, _RESULT_TYPES), type(result)
-    return PROTOCOL.pack(result)
+    return ENCODER.encode(result)
 
 
 def decode_result(data: bytes) -> r.Result:
-    result = PROTOCOL.unpack(data, PROTOCOL.decode_tagged)
+    result = _RESULT_DECODER.decode(data)
     assert isinstance(result, _RESULT_TYPES), type(result)
-    return typing.cast(r.Result, result)
+    return result
 
 
 def encode_effect(effect: e.Effect) -> bytes:
     assert isinstance(effect, _EFFECT_TYPES), type(effect)
-    return PROTOCOL.pack(effect)
+    return ENCODER.encode(effect)
 
 
 def decode_effect(data: bytes) -> e.Effect:
-    effect = PROTOCOL.unpack(data, PROTOCOL.decode_tagged)
+    effect = _EFFECT_DECODER.decode(data)
     assert isinstance(effect, _EFFECT_TYPES), type(effect)
-    return typing.cast(e.Effect, effect)
+    return effect
 
 
 def encode_value(value: object) -> bytes:
     """Encode any protocol value (e.g. a `WorkflowDescription` or a `HistoryEvent`)."""
-    return PROTOCOL.pack(value)
+    assert isinstance(value, PROTOCOL_CLASSES), type(value)
+    return ENCODER.encode(value)
 
 
-def decode_value(data: bytes) -> object:
-    return PROTOCOL.unpack(data, PROTOCOL.decode_tagged)
+def decode_value(data: bytes) -> msgspec.Struct:
+    decoder = _VALUE_DECODERS.get(_TAG_DECODER.decode(data).tag)
+    if decoder is None:
+        raise msgspec.ValidationError("not a tagged protocol value")
+    value = decoder.decode(data)
+    assert isinstance(value, PROTOCOL_CLASSES), type(value)
+    return value

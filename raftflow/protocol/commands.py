@@ -5,14 +5,19 @@ Theory of operation. A shard's state is a deterministic function of its committe
 clock), and every new identifier (`run_id`) it needs; the core reads nothing else. Commands are
 small frozen values; `codec.py` is the only place that turns them into bytes.
 
+Wire contract (log entries outlive the code that wrote them): every type is a frozen msgspec
+Struct with `array_like=True` and its class name as `tag`, packed as `[ClassName, f1, ..., fn]`.
+So fields are only ever appended, each with a default, and a renamed class keeps its old tag.
+
 A mailbox drain becomes one `Proposal(proposer, incarnation, seq, commands)` log entry: the
 (proposer, incarnation, seq) triple identifies the entry for the proposer's waiting futures.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+
+import msgspec
 
 from raftflow.protocol.limits import WORKFLOW_TASK_TIMEOUT_MS_DEFAULT
 
@@ -31,8 +36,7 @@ class TaskKind(StrEnum):
     ACTIVITY = "activity"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TaskToken:
+class TaskToken(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag="TaskToken"):
     """Names one attempt of one task. A completion whose token is not the current attempt of a
     started task is stale and changes nothing (DESIGN §4 I3)."""
 
@@ -44,16 +48,17 @@ class TaskToken:
     kind: TaskKind
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Failure:
+# `type` is a field here (Temporal's failure type), so the tag needs another field name; with
+# `array_like` that name never reaches the wire (the tag is the array's first element).
+class Failure(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag="Failure",
+              tag_field="tag"):
     message: str
     type: str = ""
     non_retryable: bool = False
     details: bytes = b""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RetryPolicy:
+class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag="RetryPolicy"):
     """Temporal's retry policy. `maximum_interval_ms=None` means 100x the initial interval;
     `maximum_attempts=0` means unlimited (bounded by the schedule-to-close timeout, if any)."""
 
@@ -67,8 +72,8 @@ class RetryPolicy:
 # --- Commands a workflow task completes with (Temporal's names) ---------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ScheduleActivityTask:
+class ScheduleActivityTask(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                           tag="ScheduleActivityTask"):
     """At least one of schedule_to_close / start_to_close must be set (as in Temporal).
     An empty `task_queue` means the workflow's own task queue."""
 
@@ -83,39 +88,37 @@ class ScheduleActivityTask:
     retry_policy: RetryPolicy | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RequestCancelActivityTask:
+class RequestCancelActivityTask(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                                tag="RequestCancelActivityTask"):
     scheduled_event_id: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StartTimer:
+class StartTimer(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag="StartTimer"):
     timer_id: str
     start_to_fire_timeout_ms: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CancelTimer:
+class CancelTimer(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag="CancelTimer"):
     timer_id: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CompleteWorkflowExecution:
+class CompleteWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                                tag="CompleteWorkflowExecution"):
     result: bytes = b""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FailWorkflowExecution:
+class FailWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                            tag="FailWorkflowExecution"):
     failure: Failure
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CancelWorkflowExecution:
+class CancelWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                              tag="CancelWorkflowExecution"):
     details: bytes = b""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ContinueAsNewWorkflowExecution:
+class ContinueAsNewWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                                     tag="ContinueAsNewWorkflowExecution"):
     """Empty workflow_type / task_queue and None timeouts mean "same as the current run".
     The new run id is derived in the core from the old run id and the close event id."""
 
@@ -126,8 +129,7 @@ class ContinueAsNewWorkflowExecution:
     task_timeout_ms: int | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RecordMarker:
+class RecordMarker(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag="RecordMarker"):
     marker_name: str
     details: bytes = b""
 
@@ -148,8 +150,8 @@ WorkflowCommand = (
 # --- Commands proposed to a shard log ------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StartWorkflow:
+class StartWorkflow(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                    tag="StartWorkflow"):
     now_ms: int
     namespace: str
     workflow_id: str
@@ -169,8 +171,8 @@ class StartWorkflow:
     eager_identity: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SignalWorkflow:
+class SignalWorkflow(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                     tag="SignalWorkflow"):
     now_ms: int
     namespace: str
     workflow_id: str
@@ -180,8 +182,8 @@ class SignalWorkflow:
     request_id: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RequestCancelWorkflow:
+class RequestCancelWorkflow(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                            tag="RequestCancelWorkflow"):
     now_ms: int
     namespace: str
     workflow_id: str
@@ -190,8 +192,8 @@ class RequestCancelWorkflow:
     request_id: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TerminateWorkflow:
+class TerminateWorkflow(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                        tag="TerminateWorkflow"):
     now_ms: int
     namespace: str
     workflow_id: str
@@ -200,8 +202,8 @@ class TerminateWorkflow:
     request_id: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RecordWorkflowTaskStarted:
+class RecordWorkflowTaskStarted(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                                tag="RecordWorkflowTaskStarted"):
     now_ms: int
     namespace: str
     workflow_id: str
@@ -214,8 +216,8 @@ class RecordWorkflowTaskStarted:
     sticky_queue: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RespondWorkflowTaskCompleted:
+class RespondWorkflowTaskCompleted(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                                   tag="RespondWorkflowTaskCompleted"):
     now_ms: int
     token: TaskToken
     commands: tuple[WorkflowCommand, ...] = ()
@@ -229,8 +231,8 @@ class RespondWorkflowTaskCompleted:
     eager_activities_max: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RespondWorkflowTaskFailed:
+class RespondWorkflowTaskFailed(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                                tag="RespondWorkflowTaskFailed"):
     now_ms: int
     token: TaskToken
     cause: str = "WorkflowWorkerUnhandledFailure"
@@ -238,8 +240,8 @@ class RespondWorkflowTaskFailed:
     identity: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RecordActivityTaskStarted:
+class RecordActivityTaskStarted(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                                tag="RecordActivityTaskStarted"):
     now_ms: int
     namespace: str
     workflow_id: str
@@ -250,8 +252,8 @@ class RecordActivityTaskStarted:
     request_id: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RespondActivityTaskCompleted:
+class RespondActivityTaskCompleted(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                                   tag="RespondActivityTaskCompleted"):
     now_ms: int
     token: TaskToken
     result: bytes = b""
@@ -263,38 +265,36 @@ class RespondActivityTaskCompleted:
     sticky_queue: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RespondActivityTaskFailed:
+class RespondActivityTaskFailed(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                                tag="RespondActivityTaskFailed"):
     now_ms: int
     token: TaskToken
     failure: Failure
     identity: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RespondActivityTaskCanceled:
+class RespondActivityTaskCanceled(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                                  tag="RespondActivityTaskCanceled"):
     now_ms: int
     token: TaskToken
     details: bytes = b""
     identity: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RecordActivityTaskHeartbeat:
+class RecordActivityTaskHeartbeat(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                                  tag="RecordActivityTaskHeartbeat"):
     now_ms: int
     token: TaskToken
     details: bytes = b""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FireTimers:
+class FireTimers(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag="FireTimers"):
     """Fire every durable timer due at or before `now_ms` (proposed by the leader's clock)."""
 
     now_ms: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Barrier:
+class Barrier(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag="Barrier"):
     """No-op marker proposed by a new leader and behind linearizable reads (DESIGN §4 I6)."""
 
     now_ms: int
@@ -320,8 +320,7 @@ Command = (
 )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Proposal:
+class Proposal(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag="Proposal"):
     """One log entry: a mailbox drain, applied command by command in order.
 
     (proposer, incarnation, seq) names the entry so the proposing node can resolve its waiting

@@ -8,11 +8,11 @@ stale one is rejected by the core.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DispatchWorkflowTask:
+class DispatchWorkflowTask(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                           tag="DispatchWorkflowTask"):
     """A workflow task was scheduled and waits for a worker polling `task_queue`."""
 
     namespace: str
@@ -22,8 +22,8 @@ class DispatchWorkflowTask:
     scheduled_event_id: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DispatchActivityTask:
+class DispatchActivityTask(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                           tag="DispatchActivityTask"):
     """An activity attempt was scheduled and waits for a worker polling `task_queue`."""
 
     namespace: str
@@ -34,16 +34,15 @@ class DispatchActivityTask:
     attempt: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ArmTimer:
+class ArmTimer(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag="ArmTimer"):
     """Propose `FireTimers(now_ms >= fire_at_ms)` once the leader's clock reaches `fire_at_ms`.
     Keeping only the earliest pending wake-up is enough: each FireTimers answer re-arms the next."""
 
     fire_at_ms: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WorkflowClosed:
+class WorkflowClosed(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                     tag="WorkflowClosed"):
     """A run closed; wake whoever waits for its result."""
 
     namespace: str

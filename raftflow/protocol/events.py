@@ -43,8 +43,9 @@ A failure map is `{"message": str, "type": str, "non_retryable": bool, "details"
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+
+import msgspec
 
 
 class EventType(StrEnum):
@@ -90,8 +91,7 @@ CLOSE_EVENT_TYPES: frozenset[str] = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HistoryEvent:
+class HistoryEvent(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag="HistoryEvent"):
     """One event of one execution's history.
 
     Guarantees: `event_id` is the 1-based position in the history; `time_ms` is the `now_ms` of

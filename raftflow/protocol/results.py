@@ -6,8 +6,9 @@ except `unhandled_command` changes nothing (see `errors.py`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+
+import msgspec
 
 from raftflow.protocol.commands import TaskToken
 from raftflow.protocol.errors import ErrorCode
@@ -24,20 +25,18 @@ class WorkflowStatus(StrEnum):
     TIMED_OUT = "timed_out"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Ack:
+class Ack(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag="Ack"):
     pass
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Rejected:
+class Rejected(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag="Rejected"):
     code: ErrorCode
     message: str = ""
     field: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WorkflowStartedResult:
+class WorkflowStartedResult(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                            tag="WorkflowStartedResult"):
     """`created` is False when an open run with the same request id was found.
 
     `workflow_task` is the first workflow task when it was started eagerly for the caller; it
@@ -50,8 +49,8 @@ class WorkflowStartedResult:
     workflow_task: WorkflowTaskInfo | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WorkflowTaskInfo:
+class WorkflowTaskInfo(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                       tag="WorkflowTaskInfo"):
     """Everything a worker needs to run one workflow task.
 
     `history` holds the events of the run up to and including this task's WorkflowTaskStarted,
@@ -73,13 +72,13 @@ class WorkflowTaskInfo:
     history: tuple[HistoryEvent, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WorkflowTaskStartedResult:
+class WorkflowTaskStartedResult(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                                tag="WorkflowTaskStartedResult"):
     task: WorkflowTaskInfo
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ActivityTaskInfo:
+class ActivityTaskInfo(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                       tag="ActivityTaskInfo"):
     """Everything a worker needs to run one activity attempt."""
 
     token: TaskToken
@@ -101,27 +100,27 @@ class ActivityTaskInfo:
     heartbeat_timeout_ms: int | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ActivityTaskStartedResult:
+class ActivityTaskStartedResult(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                                tag="ActivityTaskStartedResult"):
     task: ActivityTaskInfo
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WorkflowTaskCompletedResult:
+class WorkflowTaskCompletedResult(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                                  tag="WorkflowTaskCompletedResult"):
     """The activities started eagerly for the completing worker (may be empty)."""
 
     activity_tasks: tuple[ActivityTaskInfo, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ActivityTaskCompletedResult:
+class ActivityTaskCompletedResult(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                                  tag="ActivityTaskCompletedResult"):
     """The run's next workflow task, started eagerly for the completing worker, if any."""
 
     workflow_task: WorkflowTaskInfo | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HeartbeatResult:
+class HeartbeatResult(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                      tag="HeartbeatResult"):
     cancel_requested: bool
 
 
@@ -137,8 +136,8 @@ Result = (
 )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WorkflowDescription:
+class WorkflowDescription(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
+                          tag="WorkflowDescription"):
     """A read-side view of one run (`raftflow.shards.core.queries.describe`).
 
     `close_event` is the run's last event once it closed (carries result / failure / reason).

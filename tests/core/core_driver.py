@@ -6,7 +6,7 @@ clock (`now_ms` only moves when a test says so).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from msgspec.structs import replace
 
 from raftflow.protocol.commands import (
     Command,
@@ -47,13 +47,13 @@ def start_command(workflow_id: str = "wf", *, now_ms: int = 1_000, run_id: str |
                             workflow_type="Greeter", task_queue=QUEUE, input=b'"in"',
                             request_id=request_id or f"req-{workflow_id}",
                             run_id=run_id or f"run-{workflow_id}")
-    return replace(command, **fields)  # type: ignore[arg-type]
+    return replace(command, **fields)
 
 
 def activity(activity_id: str = "a1", **fields: object) -> ScheduleActivityTask:
     command = ScheduleActivityTask(activity_id=activity_id, activity_type="Charge",
                                    input=b"{}", start_to_close_timeout_ms=10_000)
-    return replace(command, **fields)  # type: ignore[arg-type]
+    return replace(command, **fields)
 
 
 class Shard:
@@ -100,7 +100,7 @@ class Shard:
     # --- proposer / worker roles ----------------------------------------------------------------
 
     def start(self, workflow_id: str = "wf", **fields: object) -> str:
-        command = replace(start_command(workflow_id, now_ms=self.now_ms), **fields)  # type: ignore[arg-type]
+        command = replace(start_command(workflow_id, now_ms=self.now_ms), **fields)
         output = self.run(command)
         assert isinstance(output.result, WorkflowStartedResult), output.result
         return output.result.run_id

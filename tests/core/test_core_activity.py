@@ -9,9 +9,9 @@ table-driven against hand-computed values.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 import pytest
+from msgspec.structs import replace
 
 from raftflow.protocol.commands import (
     Command,

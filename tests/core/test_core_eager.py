@@ -13,9 +13,10 @@ checked event by event, effect by effect and timer by timer.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pytest
+from msgspec.structs import replace
 
 from raftflow.protocol.commands import (
     CancelWorkflowExecution,

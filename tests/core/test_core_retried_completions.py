@@ -9,7 +9,7 @@ with the same body does), and the state digest is compared before and after the 
 
 from __future__ import annotations
 
-from dataclasses import replace
+from msgspec.structs import replace
 
 from raftflow.protocol.commands import (
     Command,
@@ -59,12 +59,16 @@ def test_a_retried_activity_completion_gets_its_eager_workflow_task_again() -> N
     assert shard.event_types(run_id).count("ActivityTaskCompleted") == 1
 
 
-def test_a_retried_activity_completion_from_another_worker_or_without_eager_is_stale() -> None:
+def test_a_retried_activity_completion_of_another_worker_queue_or_without_eager_is_stale(
+) -> None:
     shard = Shard()
     _, command, first = _activity_completion(shard)
     assert isinstance(first, ActivityTaskCompletedResult)
     assert isinstance(command, RespondActivityTaskCompleted)
-    for retry in (replace(command, identity="worker-9"), replace(command, eager_task_queue="")):
+    # Another queue: the first attempt would not have started the task for it (found by the
+    # hypothesis machine).
+    for retry in (replace(command, identity="worker-9"), replace(command, eager_task_queue=""),
+                  replace(command, eager_task_queue="other")):
         refused = _read_only(shard, retry)
         assert isinstance(refused, Rejected) and refused.code is ErrorCode.STALE_TASK
 
@@ -111,13 +115,14 @@ def test_a_retry_gets_only_the_eager_activities_still_running_their_first_attemp
     assert isinstance(refused, Rejected) and refused.code is ErrorCode.STALE_TASK
 
 
-def test_a_retried_workflow_task_completion_of_another_worker_or_attempt_is_stale() -> None:
+def test_a_retried_workflow_task_completion_of_another_worker_attempt_or_queue_is_stale(
+) -> None:
     shard = Shard()
     _, command, first = _workflow_task_completion(shard)
     assert isinstance(first, WorkflowTaskCompletedResult)
     assert isinstance(command, RespondWorkflowTaskCompleted)
     other_attempt = replace(command, token=replace(command.token, attempt=2))
     for retry in (replace(command, identity="worker-9"), replace(command, eager_task_queue=""),
-                  other_attempt):
+                  other_attempt, replace(command, eager_task_queue="elsewhere")):
         refused = _read_only(shard, retry)
         assert isinstance(refused, Rejected) and refused.code is ErrorCode.STALE_TASK

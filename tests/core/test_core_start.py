@@ -7,9 +7,8 @@ nothing by comparing state digests before and after.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
+from msgspec.structs import replace
 
 from raftflow.protocol.commands import (
     CompleteWorkflowExecution,

@@ -13,8 +13,7 @@ Derandomized, so a failure reproduces on every run; hypothesis prints the failin
 
 from __future__ import annotations
 
-import dataclasses
-
+import msgspec
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -139,7 +138,7 @@ class ShardMachine(RuleBasedStateMachine):
             # An eager start: the first answer alone carries the task (retries get the rest).
             assert key not in self.answers and result.workflow_task.started_event_id == 3
             self.workflow_tokens.append(result.workflow_task.token)
-            result = dataclasses.replace(result, workflow_task=None)
+            result = msgspec.structs.replace(result, workflow_task=None)
         if key in self.answers:
             assert result == self.answers[key], (key, result)
             assert sum(len(e.history) for e in self.state.executions.values()) == events_before

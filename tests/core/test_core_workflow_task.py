@@ -8,9 +8,9 @@ which compares state digests before and after; accepted paths are checked event 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 import pytest
+from msgspec.structs import replace
 
 from raftflow.protocol.commands import (
     CancelTimer,

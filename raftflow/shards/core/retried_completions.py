@@ -48,7 +48,10 @@ def workflow_task_of_retried_activity_completion(
     it is still started."""
     execution = _open_run(state, command.token) if command.eager_task_queue else None
     task = None if execution is None else execution.workflow_task
+    # The first attempt started the task only if it asked with the run's queue: a retry
+    # carries the same body, so a request naming another queue is not one.
     if (execution is None or task is None or task.started_event_id == 0
+            or command.eager_task_queue != execution.task_queue
             or task.request_id != eager_request_id(command.token.scheduled_event_id,
                                                    command.token.attempt)
             or task.identity != command.identity):
@@ -78,6 +81,7 @@ def activities_of_retried_workflow_task_completion(
     started = [
         activity for activity in execution.activities.values()
         if activity.phase is ActivityPhase.STARTED and activity.identity == command.identity
+        and activity.task_queue == command.eager_task_queue  # the first attempt's queue only
         and activity.request_id == eager_request_id(activity.scheduled_event_id, activity.attempt)
         and execution.history[activity.scheduled_event_id - 1].attributes.get(
             "workflow_task_completed_event_id") == completed_id]

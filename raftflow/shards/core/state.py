@@ -5,17 +5,23 @@ refusal has been decided (compute, then commit). Every dict here is insertion-or
 insertion order is itself deterministic (it follows the log), so iteration order is identical on
 every replica and survives a snapshot round trip (the snapshot keeps order, DESIGN §4 I2).
 
-The timer index maps a `TimerKey` to its due instant. `timer_heap` is a derived cache (not in the
-snapshot) with lazy deletion: an entry is live only if the index still holds the same key at the
-same instant. Timers fire in (fire_at_ms, key) order, a total order, so the heap's shape never
-matters.
+The timer index maps a `TimerKey` to its due instant. `timer_heap` is a derived cache with lazy
+deletion: an entry is live only if the index still holds the same key at the same instant. It is
+an attribute, not a struct field, so it is neither in the snapshot nor compared by `==`; it is
+rebuilt whenever a state is built or decoded. Timers fire in (fire_at_ms, key) order, a total
+order, so the heap's shape never matters.
+
+The classes are msgspec Structs (slotted, mutable) with `array_like=True` and their class name as
+tag: the snapshot (`snapshot.py`) packs each as `[ClassName, field_1, ..., field_n]`, the layout
+release 0.1's hand-written codec wrote, so its snapshots still decode.
 """
 
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
 from enum import StrEnum
+
+import msgspec
 
 from raftflow.protocol.commands import Failure, RetryPolicy
 from raftflow.protocol.events import HistoryEvent
@@ -55,8 +61,7 @@ class ActivityPhase(StrEnum):
     BACKOFF = "backoff"  # waiting for the retry timer before the next attempt
 
 
-@dataclass(slots=True, kw_only=True)
-class WorkflowTaskState:
+class WorkflowTaskState(msgspec.Struct, kw_only=True, array_like=True, tag="WorkflowTaskState"):
     scheduled_event_id: int
     attempt: int
     scheduled_time_ms: int
@@ -66,8 +71,7 @@ class WorkflowTaskState:
     identity: str = ""
 
 
-@dataclass(slots=True, kw_only=True)
-class ActivityState:
+class ActivityState(msgspec.Struct, kw_only=True, array_like=True, tag="ActivityState"):
     scheduled_event_id: int
     activity_id: str
     activity_type: str
@@ -90,8 +94,7 @@ class ActivityState:
     cancel_requested_event_id: int = 0  # 0 unless the workflow asked to cancel it
 
 
-@dataclass(slots=True, kw_only=True)
-class BufferedEvent:
+class BufferedEvent(msgspec.Struct, kw_only=True, array_like=True, tag="BufferedEvent"):
     """An event that arrived while a workflow task was started; written after that task closes
     (Temporal's buffered events), so a started task's history never changes under it."""
 
@@ -100,8 +103,7 @@ class BufferedEvent:
     attributes: dict[str, object]
 
 
-@dataclass(slots=True, kw_only=True)
-class Execution:
+class Execution(msgspec.Struct, kw_only=True, array_like=True, tag="Execution"):
     namespace: str
     workflow_id: str
     run_id: str
@@ -116,16 +118,17 @@ class Execution:
     execution_expire_ms: int | None  # shared by the whole continue-as-new chain
     first_execution_run_id: str
     continued_execution_run_id: str | None = None
-    history: list[HistoryEvent] = field(default_factory=list)
-    buffered: list[BufferedEvent] = field(default_factory=list)
+    history: list[HistoryEvent] = msgspec.field(default_factory=list)
+    buffered: list[BufferedEvent] = msgspec.field(default_factory=list)
     workflow_task: WorkflowTaskState | None = None
     previous_started_event_id: int = 0  # started id of the last completed workflow task
-    activities: dict[int, ActivityState] = field(default_factory=dict)
-    activity_ids: dict[str, int] = field(default_factory=dict)
-    timers: dict[str, int] = field(default_factory=dict)  # timer_id -> TimerStarted event id
+    activities: dict[int, ActivityState] = msgspec.field(default_factory=dict)
+    activity_ids: dict[str, int] = msgspec.field(default_factory=dict)
+    # timer_id -> TimerStarted event id
+    timers: dict[str, int] = msgspec.field(default_factory=dict)
     cancel_requested: bool = False
-    # Fields added later go last: the codec fills missing trailing fields with their defaults,
-    # so snapshots and log entries written before them stay readable.
+    # Fields added later go last: a snapshot array that lacks trailing fields decodes with
+    # their defaults (msgspec `array_like`), so snapshots written before them stay readable.
     sticky_queue: str = ""  # the worker that completed the last task keeps the run replayed
 
     @property
@@ -140,19 +143,23 @@ class Execution:
         return self.workflow_task is not None and self.workflow_task.started_event_id > 0
 
 
-@dataclass(slots=True, kw_only=True)
-class ShardState:
+# `dict=True` gives each state an instance `__dict__` for the one attribute that is not a field:
+# `timer_heap`, the derived cache, which must stay out of the snapshot and out of `==`.
+class ShardState(msgspec.Struct, kw_only=True, array_like=True, tag="ShardState", dict=True):
     shard_id: int
     applied_index: int = 0
-    executions: dict[str, Execution] = field(default_factory=dict)  # run_id -> run
-    open_runs: dict[WorkflowKey, str] = field(default_factory=dict)
-    latest_runs: dict[WorkflowKey, str] = field(default_factory=dict)
-    closed_runs: dict[str, int] = field(default_factory=dict)  # run_id -> close time, FIFO
-    request_results: dict[RequestKey, Result] = field(default_factory=dict)  # FIFO
-    timers: dict[TimerKey, int] = field(default_factory=dict)  # key -> fire_at_ms
-    timer_heap: list[tuple[int, str, str, int]] = field(
-        default_factory=list, metadata={"transient": True}
-    )
+    executions: dict[str, Execution] = msgspec.field(default_factory=dict)  # run_id -> run
+    open_runs: dict[WorkflowKey, str] = msgspec.field(default_factory=dict)
+    latest_runs: dict[WorkflowKey, str] = msgspec.field(default_factory=dict)
+    # run_id -> close time, FIFO
+    closed_runs: dict[str, int] = msgspec.field(default_factory=dict)
+    request_results: dict[RequestKey, Result] = msgspec.field(default_factory=dict)  # FIFO
+    timers: dict[TimerKey, int] = msgspec.field(default_factory=dict)  # key -> fire_at_ms
+
+    def __post_init__(self) -> None:
+        # Runs after construction and after every snapshot decode: the heap is derived, never
+        # stored, so a restored replica rebuilds it here from the timer index.
+        self.timer_heap: list[tuple[int, str, str, int]] = _heap_of(self.timers)
 
     @staticmethod
     def empty(shard_id: int) -> ShardState:
@@ -165,9 +172,7 @@ class ShardState:
 
     def rebuild_timer_heap(self) -> None:
         """Recompute the derived heap from the timer index (after a snapshot restore)."""
-        self.timer_heap = [(at, k[0], k[1], k[2]) for k, at in self.timers.items()]
-        heapq.heapify(self.timer_heap)
-        assert len(self.timer_heap) == len(self.timers)
+        self.timer_heap = _heap_of(self.timers)
 
     def earliest_timer(self) -> tuple[int, TimerKey] | None:
         """The next timer due, dropping stale heap entries on the way (cache upkeep only)."""
@@ -180,3 +185,10 @@ class ShardState:
             heapq.heappop(heap)
         assert not self.timers, "timer index and heap disagree"
         return None
+
+
+def _heap_of(timers: dict[TimerKey, int]) -> list[tuple[int, str, str, int]]:
+    heap = [(at, key[0], key[1], key[2]) for key, at in timers.items()]
+    heapq.heapify(heap)
+    assert len(heap) == len(timers)
+    return heap

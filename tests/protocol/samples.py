@@ -1,0 +1,158 @@
+"""Sample protocol values, one or more per wire type, shared by the codec tests.
+
+Not a test module. `tests/data/protocol-v0.1/codec-values.json` holds the bytes the hand-written
+codec of release 0.1 wrote for exactly these values, so the values must never change: add new
+samples under new names instead (and regenerate nothing: the old bytes are the point).
+Integers cover every msgpack width (fixint, uint8..uint64, negative int8..int64) and the history
+attributes cover every free-form shape the core writes (nested maps, lists, bytes, None, floats).
+"""
+
+from __future__ import annotations
+
+from raftflow.protocol import commands as c
+from raftflow.protocol import effects as e
+from raftflow.protocol import results as r
+from raftflow.protocol.errors import ErrorCode
+from raftflow.protocol.events import EventType, HistoryEvent
+
+NOW_MS = 1_765_000_000_123  # a real epoch-ms clock reading: packed as uint64
+
+TOKEN = c.TaskToken(namespace="ns", workflow_id="wf", run_id="r1", scheduled_event_id=2,
+                    attempt=3, kind=c.TaskKind.ACTIVITY)
+WORKFLOW_TOKEN = c.TaskToken(namespace="default", workflow_id="order-42",
+                             run_id="0192f1d2-7a1b-7c3d-8e4f-5a6b7c8d9e0f",
+                             scheduled_event_id=300, attempt=1, kind=c.TaskKind.WORKFLOW)
+FAILURE = c.Failure(message="boom", type="IOError", non_retryable=True, details=b"\x00\xff")
+POLICY = c.RetryPolicy(initial_interval_ms=5, backoff_coefficient=1.5, maximum_interval_ms=50,
+                       maximum_attempts=4, non_retryable_error_types=("A", "B"))
+
+WORKFLOW_COMMANDS: dict[str, c.WorkflowCommand] = {
+    "ScheduleActivityTask.full": c.ScheduleActivityTask(
+        activity_id="a", activity_type="t", task_queue="q", input=b"1",
+        schedule_to_close_timeout_ms=90_000, schedule_to_start_timeout_ms=200,
+        start_to_close_timeout_ms=70_000, heartbeat_timeout_ms=6, retry_policy=POLICY),
+    "ScheduleActivityTask.defaults": c.ScheduleActivityTask(activity_id="b", activity_type="t"),
+    "RequestCancelActivityTask": c.RequestCancelActivityTask(scheduled_event_id=65_536),
+    "StartTimer": c.StartTimer(timer_id="t", start_to_fire_timeout_ms=86_400_000),
+    "CancelTimer": c.CancelTimer(timer_id="t"),
+    "RecordMarker": c.RecordMarker(marker_name="m", details=b"d" * 300),
+    "CompleteWorkflowExecution": c.CompleteWorkflowExecution(result=b'{"ok": true}'),
+    "FailWorkflowExecution": c.FailWorkflowExecution(failure=FAILURE),
+    "CancelWorkflowExecution": c.CancelWorkflowExecution(details=b"x"),
+    "ContinueAsNewWorkflowExecution": c.ContinueAsNewWorkflowExecution(
+        workflow_type="w", task_queue="q", input=b"i", run_timeout_ms=5, task_timeout_ms=None),
+}
+
+COMMANDS: dict[str, c.Command] = {
+    "StartWorkflow": c.StartWorkflow(
+        now_ms=NOW_MS, namespace="ns", workflow_id="wf", workflow_type="W", task_queue="q",
+        input=b"{}", request_id="req", run_id="r1",
+        id_reuse_policy=c.IdReusePolicy.TERMINATE_IF_RUNNING, execution_timeout_ms=100,
+        run_timeout_ms=None, task_timeout_ms=5, eager_task_queue="q", eager_identity="w@host"),
+    "StartWorkflow.defaults": c.StartWorkflow(
+        now_ms=0, namespace="ns", workflow_id="w" * 40, workflow_type="W", task_queue="q",
+        request_id="req", run_id="r" * 300),
+    "SignalWorkflow": c.SignalWorkflow(now_ms=2, namespace="ns", workflow_id="wf", run_id=None,
+                                       signal_name="s", input=b"1", request_id="q"),
+    "RequestCancelWorkflow": c.RequestCancelWorkflow(
+        now_ms=3, namespace="ns", workflow_id="wf", run_id="r1", reason="why", request_id="q2"),
+    "TerminateWorkflow": c.TerminateWorkflow(now_ms=4, namespace="ns", workflow_id="wf",
+                                             reason="x", request_id="q3"),
+    "RecordWorkflowTaskStarted": c.RecordWorkflowTaskStarted(
+        now_ms=NOW_MS, namespace="ns", workflow_id="wf", run_id="r1", scheduled_event_id=2,
+        identity="w", request_id="p", sticky_queue="sq"),
+    "RespondWorkflowTaskCompleted": c.RespondWorkflowTaskCompleted(
+        now_ms=NOW_MS, token=WORKFLOW_TOKEN, commands=tuple(WORKFLOW_COMMANDS.values()),
+        identity="w", sticky_queue="sq", eager_task_queue="q", eager_activities_max=3),
+    "RespondWorkflowTaskFailed": c.RespondWorkflowTaskFailed(
+        now_ms=7, token=WORKFLOW_TOKEN, cause="c", failure=b"f", identity="w"),
+    "RecordActivityTaskStarted": c.RecordActivityTaskStarted(
+        now_ms=8, namespace="ns", workflow_id="wf", run_id="r1", scheduled_event_id=5,
+        attempt=2, identity="w", request_id="p"),
+    "RespondActivityTaskCompleted": c.RespondActivityTaskCompleted(
+        now_ms=9, token=TOKEN, result=b"r", identity="w", eager_task_queue="q",
+        sticky_queue="sq"),
+    "RespondActivityTaskFailed": c.RespondActivityTaskFailed(now_ms=10, token=TOKEN,
+                                                             failure=FAILURE, identity="w"),
+    "RespondActivityTaskCanceled": c.RespondActivityTaskCanceled(
+        now_ms=11, token=TOKEN, details=b"d", identity="w"),
+    "RecordActivityTaskHeartbeat": c.RecordActivityTaskHeartbeat(now_ms=2**32, token=TOKEN,
+                                                                 details=b"h"),
+    "FireTimers": c.FireTimers(now_ms=2**64 - 1),
+    "Barrier": c.Barrier(now_ms=14, leader_node="n1", term=3),
+}
+
+PROPOSAL = c.Proposal(proposer="node-1", incarnation=7, seq=70_000,
+                      commands=tuple(COMMANDS.values()))
+EMPTY_PROPOSAL = c.Proposal(proposer="node-2", incarnation=0, seq=0, commands=())
+
+EVENT = HistoryEvent(
+    event_id=1, event_type=EventType.ACTIVITY_TASK_SCHEDULED, time_ms=NOW_MS,
+    attributes={
+        "input": b"x", "none": None, "flag": True, "ratio": 1.5, "negative": -129,
+        "wide_negative": -(2**40), "big": 2**63, "text": "t" * 40,
+        "retry_policy": {"initial_interval_ms": 1000, "backoff_coefficient": 2.0,
+                         "maximum_interval_ms": None, "maximum_attempts": 0,
+                         "non_retryable_error_types": ["Fatal", "Other"]},
+        "nested": [1, [2, [3, {"deep": [b"\x01", None]}]], {"k": "v"}],
+        "empty_list": [], "empty_map": {},
+    })
+CLOSE_EVENT = HistoryEvent(event_id=9, event_type="WorkflowExecutionFailed", time_ms=10,
+                           attributes={"failure": {"message": "m", "type": "", "details": b"",
+                                                   "non_retryable": False},
+                                       "workflow_task_completed_event_id": 8})
+
+WF_INFO = r.WorkflowTaskInfo(token=WORKFLOW_TOKEN, namespace="ns", workflow_id="wf",
+                             run_id="r1", workflow_type="W", task_queue="q", attempt=1,
+                             scheduled_event_id=2, started_event_id=3,
+                             previous_started_event_id=0, history=(EVENT, CLOSE_EVENT))
+ACT_INFO = r.ActivityTaskInfo(token=TOKEN, namespace="ns", workflow_id="wf", run_id="r1",
+                              workflow_type="W", activity_id="a", activity_type="t",
+                              task_queue="q", input=b"i", attempt=2, heartbeat_details=b"h",
+                              scheduled_time_ms=1, current_attempt_scheduled_time_ms=2,
+                              started_time_ms=NOW_MS, schedule_to_close_timeout_ms=None,
+                              start_to_close_timeout_ms=4, heartbeat_timeout_ms=5)
+
+RESULTS: dict[str, r.Result] = {
+    "Ack": r.Ack(),
+    "Rejected": r.Rejected(code=ErrorCode.STALE_TASK, message="m", field="f"),
+    "Rejected.defaults": r.Rejected(code=ErrorCode.NOT_FOUND),
+    "WorkflowStartedResult": r.WorkflowStartedResult(run_id="r", created=False),
+    "WorkflowStartedResult.eager": r.WorkflowStartedResult(run_id="r", created=True,
+                                                           workflow_task=WF_INFO),
+    "WorkflowTaskStartedResult": r.WorkflowTaskStartedResult(task=WF_INFO),
+    "ActivityTaskStartedResult": r.ActivityTaskStartedResult(task=ACT_INFO),
+    "WorkflowTaskCompletedResult": r.WorkflowTaskCompletedResult(
+        activity_tasks=(ACT_INFO, ACT_INFO)),
+    "WorkflowTaskCompletedResult.empty": r.WorkflowTaskCompletedResult(),
+    "ActivityTaskCompletedResult": r.ActivityTaskCompletedResult(workflow_task=WF_INFO),
+    "ActivityTaskCompletedResult.none": r.ActivityTaskCompletedResult(workflow_task=None),
+    "HeartbeatResult": r.HeartbeatResult(cancel_requested=True),
+}
+
+EFFECTS: dict[str, e.Effect] = {
+    "DispatchWorkflowTask": e.DispatchWorkflowTask(
+        namespace="ns", task_queue="q", workflow_id="wf", run_id="r", scheduled_event_id=2),
+    "DispatchActivityTask": e.DispatchActivityTask(
+        namespace="ns", task_queue="q", workflow_id="wf", run_id="r", scheduled_event_id=5,
+        attempt=2),
+    "ArmTimer": e.ArmTimer(fire_at_ms=NOW_MS),
+    "WorkflowClosed": e.WorkflowClosed(namespace="ns", workflow_id="wf", run_id="r"),
+}
+
+DESCRIPTION = r.WorkflowDescription(
+    namespace="ns", workflow_id="wf", run_id="r1", workflow_type="W", task_queue="q",
+    status=r.WorkflowStatus.FAILED, start_time_ms=1, close_time_ms=10, history_length=9,
+    pending_activity_count=0, pending_timer_count=0, workflow_task_pending=False,
+    first_execution_run_id="r0", continued_execution_run_id="r0", close_event=CLOSE_EVENT)
+
+# Values `encode_value` writes outside the four unions (read-side views, history events).
+OTHER_VALUES: dict[str, object] = {
+    "HistoryEvent": EVENT,
+    "HistoryEvent.close": CLOSE_EVENT,
+    "WorkflowDescription": DESCRIPTION,
+    "TaskToken": TOKEN,
+    "Failure": FAILURE,
+    "RetryPolicy": POLICY,
+    "RetryPolicy.defaults": c.RetryPolicy(),
+}
