@@ -10,12 +10,14 @@ import base64
 import binascii
 import json
 from datetime import UTC, datetime
+from enum import Enum
 
 import msgpack
+import msgspec
 
 from raftflow.api.errors import InvalidArgumentError
 from raftflow.protocol.commands import TaskKind, TaskToken
-from raftflow.protocol.events import HistoryEvent
+from raftflow.protocol.events import EventAttributes, HistoryEvent
 from raftflow.protocol.results import ActivityTaskInfo, WorkflowDescription, WorkflowTaskInfo
 
 JsonValue = object
@@ -35,14 +37,25 @@ def payload_json(data: bytes) -> JsonValue:
         return {"base64": base64.b64encode(data).decode()}
 
 
-def _plain(value: object) -> JsonValue:
+def _value_json(value: object) -> JsonValue:
+    """A typed attribute value as the JSON the map attributes of 0.1 rendered to: payload bytes
+    as their JSON value, nested structs (failures, retry policies) as objects of their fields
+    with no tag, enums as their values."""
     if isinstance(value, bytes):
         return payload_json(value)
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+    if isinstance(value, msgspec.Struct):
+        return {name: _value_json(getattr(value, name)) for name in value.__struct_fields__}
+    if isinstance(value, tuple | list):
+        return [_value_json(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
     return value
+
+
+def attributes_json(attributes: EventAttributes) -> dict[str, JsonValue]:
+    """An event's attributes as a JSON object: its fields, not its tag (that is `event_type`)."""
+    return {name: _value_json(getattr(attributes, name))
+            for name in attributes.__struct_fields__}
 
 
 def timestamp(time_ms: int) -> str:
@@ -50,8 +63,8 @@ def timestamp(time_ms: int) -> str:
 
 
 def event_json(event: HistoryEvent) -> dict[str, JsonValue]:
-    return {"event_id": event.event_id, "event_type": event.event_type,
-            "timestamp": timestamp(event.time_ms), "attributes": _plain(event.attributes)}
+    return {"event_id": event.event_id, "event_type": event.event_type.value,
+            "timestamp": timestamp(event.time_ms), "attributes": attributes_json(event.attributes)}
 
 
 def description_json(d: WorkflowDescription) -> dict[str, JsonValue]:
@@ -67,8 +80,7 @@ def description_json(d: WorkflowDescription) -> dict[str, JsonValue]:
     }
     close = d.close_event
     if close is not None:
-        attributes = _plain(close.attributes)
-        assert isinstance(attributes, dict)
+        attributes = attributes_json(close.attributes)
         if d.status.value == "completed":
             body["result"] = attributes.get("result")
         elif "failure" in attributes:

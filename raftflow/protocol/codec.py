@@ -1,17 +1,21 @@
 """msgpack codec for protocol types: the only place that turns them into bytes and back.
 
-Theory of operation. Every protocol type is a frozen `msgspec.Struct` declared with
-`array_like=True` and its class name as `tag`, so msgspec packs a value as the array
-`[ClassName, field_1, ..., field_n]` in field-declaration order: byte for byte the layout that
-release 0.1's hand-written codec wrote (tests/protocol/test_codec_compat.py holds its bytes). An
-array that lacks trailing fields with defaults (written before those fields were appended)
-decodes with the defaults; fields are therefore only ever appended, never reordered or removed.
-Enums travel as their values, bytes as msgpack bin, tuples as arrays, dicts in insertion order.
+Theory of operation. Every protocol type is a frozen `msgspec.Struct` encoded as a map of its
+field names, the same shape its JSON takes over HTTP. A member of a union carries its class name
+under that union's tag field (`command`, `command_type`, `result`, `effect`, and `event_type`
+for history event attributes); other structs carry
+no tag, their place in the enclosing type says what they are. A map that lacks a field with a
+default (written before that field was added) decodes with the default, so fields are only ever
+added with a default. Enums travel as their values, bytes as msgpack bin, tuples as arrays, dicts
+in insertion order.
+
+Release 0.1 packed every value as the array `[ClassName, f1, ..., fn]`. A stored value is an
+array exactly when 0.1 wrote it, so every decoder looks at the first byte and hands such bytes to
+`legacy_arrays.from_legacy`, which rebuilds the same typed value.
 
 Decoders are typed: each knows the closed union it accepts, and msgspec validates every field
 while it builds the value, so a malformed or foreign entry raises `msgspec.ValidationError` (a
-`ValueError`) instead of yielding a half-built object. Free-form history attributes
-(`dict[str, object]`) decode arrays as lists, as the old codec did.
+`ValueError`) instead of yielding a half-built object.
 
 Encoders and decoders are built once, at import; they hold no state between calls.
 """
@@ -25,8 +29,12 @@ import msgspec
 
 from raftflow.protocol import commands as c
 from raftflow.protocol import effects as e
+from raftflow.protocol import events as ev
+from raftflow.protocol import legacy_arrays
 from raftflow.protocol import results as r
-from raftflow.protocol.events import HistoryEvent
+
+T = typing.TypeVar("T")
+StructT = typing.TypeVar("StructT", bound=msgspec.Struct)
 
 PROTOCOL_CLASSES: tuple[type[msgspec.Struct], ...] = (
     c.TaskToken, c.Failure, c.RetryPolicy,
@@ -38,28 +46,44 @@ PROTOCOL_CLASSES: tuple[type[msgspec.Struct], ...] = (
     c.RecordActivityTaskStarted, c.RespondActivityTaskCompleted, c.RespondActivityTaskFailed,
     c.RespondActivityTaskCanceled, c.RecordActivityTaskHeartbeat, c.FireTimers, c.Barrier,
     c.Proposal,
-    HistoryEvent,
+    ev.HistoryEvent,
     e.DispatchWorkflowTask, e.DispatchActivityTask, e.ArmTimer, e.WorkflowClosed,
     r.Ack, r.Rejected, r.WorkflowStartedResult, r.WorkflowTaskInfo, r.WorkflowTaskStartedResult,
     r.ActivityTaskInfo, r.ActivityTaskStartedResult, r.WorkflowTaskCompletedResult,
     r.ActivityTaskCompletedResult, r.HeartbeatResult, r.WorkflowDescription,
+    *typing.get_args(ev.EventAttributes),
 )
 
 
+UNION_TAG_FIELDS: dict[object, str] = {
+    c.Command: "command", c.WorkflowCommand: "command_type", r.Result: "result", e.Effect: "effect",
+    ev.EventAttributes: "event_type",
+}
+
+
+_EVENT_TAGS: dict[type, str] = {
+    cls: cls.event_type.value for cls in typing.get_args(ev.EventAttributes)}
+
+
 def check_wire_layout(classes: Sequence[type[msgspec.Struct]]) -> None:
-    """Assert the struct options the on-disk layout depends on (used for the shard state too)."""
+    """Assert the struct options the stored layout depends on (used for the shard state too)."""
     for cls in classes:
         config = cls.__struct_config__
-        # 0.1 wrote each class's name as its tag. A class renamed later must keep its old tag
-        # string, and this check must then allow that one exception.
-        assert config.tag == cls.__name__, cls
-        assert config.array_like and not config.omit_defaults, cls
-    tags = [cls.__struct_config__.tag for cls in classes]
-    assert len(set(tags)) == len(tags), "tags must be unique"
+        assert not config.array_like and not config.omit_defaults, cls
+        # Tags are class names (a class renamed later keeps its old tag string, and this check
+        # must then allow it), except event attributes: Temporal's event type name.
+        tag = _EVENT_TAGS.get(cls, cls.__name__)
+        assert config.tag is None or config.tag == tag, cls
+        assert config.tag_field is None or config.tag_field not in cls.__struct_fields__, cls
 
 
 check_wire_layout(PROTOCOL_CLASSES)
 assert all(cls.__struct_config__.frozen for cls in PROTOCOL_CLASSES), "log values are frozen"
+for _union, _tag_field in UNION_TAG_FIELDS.items():
+    # Each union has its own tag field; its members, and only they, carry it.
+    assert {m.__struct_config__.tag_field for m in typing.get_args(_union)} == {_tag_field}
+assert {cls for cls in PROTOCOL_CLASSES if cls.__struct_config__.tag is not None} == {
+    m for union in UNION_TAG_FIELDS for m in typing.get_args(union)}
 
 _COMMAND_TYPES: tuple[type, ...] = typing.get_args(c.Command)
 _RESULT_TYPES: tuple[type, ...] = typing.get_args(r.Result)
@@ -72,23 +96,10 @@ _PROPOSAL_DECODER = msgspec.msgpack.Decoder(c.Proposal, strict=True)
 _COMMAND_DECODER = msgspec.msgpack.Decoder(c.Command, strict=True)
 _RESULT_DECODER = msgspec.msgpack.Decoder(r.Result, strict=True)
 _EFFECT_DECODER = msgspec.msgpack.Decoder(e.Effect, strict=True)
-# `decode_value` reads the tag first, then decodes with that class's decoder: one union of every
-# class is not possible (`Failure` names its tag field differently, see commands.py).
-_VALUE_DECODERS = {cls.__name__: msgspec.msgpack.Decoder(cls, strict=True)
-                   for cls in PROTOCOL_CLASSES}
+_VALUE_DECODERS = {cls: msgspec.msgpack.Decoder(cls, strict=True) for cls in PROTOCOL_CLASSES}
 
 
-class _TagOnly(msgspec.Struct, frozen=True, array_like=True):
-    """The first element of any tagged value; msgspec ignores the elements after it."""
-
-    tag: str
-
-
-_TAG_DECODER = msgspec.msgpack.Decoder(_TagOnly, strict=True)
-
-
-class _ProposalOfEncodedCommands(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                                 tag="Proposal"):
+class _ProposalOfEncodedCommands(msgspec.Struct, frozen=True, kw_only=True):
     """`Proposal` whose commands are already msgpack bytes, spliced in verbatim by msgspec."""
 
     proposer: str
@@ -98,6 +109,14 @@ class _ProposalOfEncodedCommands(msgspec.Struct, frozen=True, kw_only=True, arra
 
 
 assert _ProposalOfEncodedCommands.__struct_fields__ == c.Proposal.__struct_fields__
+
+
+def _decode(decoder: msgspec.msgpack.Decoder[T], target: object, data: bytes) -> T:
+    """Current bytes through `decoder`; bytes 0.1 wrote (arrays) through the converter, which
+    validates them against the same `target` type."""
+    if legacy_arrays.is_legacy(data):
+        return typing.cast(T, legacy_arrays.from_legacy(data, target))
+    return decoder.decode(data)
 
 
 def encode_proposal(proposal: c.Proposal) -> bytes:
@@ -117,7 +136,7 @@ def encode_proposal_parts(*, proposer: str, incarnation: int, seq: int,
 
 
 def decode_proposal(data: bytes) -> c.Proposal:
-    proposal = _PROPOSAL_DECODER.decode(data)
+    proposal = _decode(_PROPOSAL_DECODER, c.Proposal, data)
     assert proposal.seq >= 0 and proposal.incarnation >= 0, proposal
     return proposal
 
@@ -128,7 +147,7 @@ def encode_command(command: c.Command) -> bytes:
 
 
 def decode_command(data: bytes) -> c.Command:
-    command = _COMMAND_DECODER.decode(data)
+    command = _decode(_COMMAND_DECODER, c.Command, data)
     assert isinstance(command, _COMMAND_TYPES), type(command)
     return command
 
@@ -139,7 +158,7 @@ def encode_result(result: r.Result) -> bytes:
 
 
 def decode_result(data: bytes) -> r.Result:
-    result = _RESULT_DECODER.decode(data)
+    result = _decode(_RESULT_DECODER, r.Result, data)
     assert isinstance(result, _RESULT_TYPES), type(result)
     return result
 
@@ -150,7 +169,7 @@ def encode_effect(effect: e.Effect) -> bytes:
 
 
 def decode_effect(data: bytes) -> e.Effect:
-    effect = _EFFECT_DECODER.decode(data)
+    effect = _decode(_EFFECT_DECODER, e.Effect, data)
     assert isinstance(effect, _EFFECT_TYPES), type(effect)
     return effect
 
@@ -161,10 +180,11 @@ def encode_value(value: object) -> bytes:
     return ENCODER.encode(value)
 
 
-def decode_value(data: bytes) -> msgspec.Struct:
-    decoder = _VALUE_DECODERS.get(_TAG_DECODER.decode(data).tag)
+def decode_value(data: bytes, cls: type[StructT]) -> StructT:
+    """Decode a protocol value of class `cls` (current or 0.1 layout)."""
+    decoder = _VALUE_DECODERS.get(cls)
     if decoder is None:
-        raise msgspec.ValidationError("not a tagged protocol value")
-    value = decoder.decode(data)
-    assert isinstance(value, PROTOCOL_CLASSES), type(value)
+        raise msgspec.ValidationError(f"{cls.__name__} is not a protocol class")
+    value = _decode(decoder, cls, data)
+    assert isinstance(value, cls), type(value)
     return value

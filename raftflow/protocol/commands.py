@@ -5,9 +5,13 @@ Theory of operation. A shard's state is a deterministic function of its committe
 clock), and every new identifier (`run_id`) it needs; the core reads nothing else. Commands are
 small frozen values; `codec.py` is the only place that turns them into bytes.
 
-Wire contract (log entries outlive the code that wrote them): every type is a frozen msgspec
-Struct with `array_like=True` and its class name as `tag`, packed as `[ClassName, f1, ..., fn]`.
-So fields are only ever appended, each with a default, and a renamed class keeps its old tag.
+Wire contract (log entries outlive the code that wrote them, and the same types are HTTP bodies):
+every type is a frozen msgspec Struct encoded as a map of its field names. A member of a union
+carries its class name under the union's own tag field (`command` for log commands,
+`command_type` for workflow commands), so no tag clashes with a field. Fields are added with a
+default (an older value lacks the key and decodes with it), never renamed or retyped, and a
+renamed class keeps its old tag. Release 0.1 wrote arrays `[ClassName, f1, ..., fn]`;
+`legacy_arrays.py` reads those.
 
 A mailbox drain becomes one `Proposal(proposer, incarnation, seq, commands)` log entry: the
 (proposer, incarnation, seq) triple identifies the entry for the proposer's waiting futures.
@@ -36,7 +40,7 @@ class TaskKind(StrEnum):
     ACTIVITY = "activity"
 
 
-class TaskToken(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag="TaskToken"):
+class TaskToken(msgspec.Struct, frozen=True, kw_only=True):
     """Names one attempt of one task. A completion whose token is not the current attempt of a
     started task is stale and changes nothing (DESIGN §4 I3)."""
 
@@ -48,17 +52,15 @@ class TaskToken(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag=
     kind: TaskKind
 
 
-# `type` is a field here (Temporal's failure type), so the tag needs another field name; with
-# `array_like` that name never reaches the wire (the tag is the array's first element).
-class Failure(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag="Failure",
-              tag_field="tag"):
+# Not a union member, so untagged: `type` is Temporal's failure type, not a tag.
+class Failure(msgspec.Struct, frozen=True, kw_only=True):
     message: str
     type: str = ""
     non_retryable: bool = False
     details: bytes = b""
 
 
-class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag="RetryPolicy"):
+class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
     """Temporal's retry policy. `maximum_interval_ms=None` means 100x the initial interval;
     `maximum_attempts=0` means unlimited (bounded by the schedule-to-close timeout, if any)."""
 
@@ -72,8 +74,8 @@ class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True, array_like=True, ta
 # --- Commands a workflow task completes with (Temporal's names) ---------------------------------
 
 
-class ScheduleActivityTask(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                           tag="ScheduleActivityTask"):
+class ScheduleActivityTask(msgspec.Struct, frozen=True, kw_only=True, tag="ScheduleActivityTask",
+                           tag_field="command_type"):
     """At least one of schedule_to_close / start_to_close must be set (as in Temporal).
     An empty `task_queue` means the workflow's own task queue."""
 
@@ -88,37 +90,40 @@ class ScheduleActivityTask(msgspec.Struct, frozen=True, kw_only=True, array_like
     retry_policy: RetryPolicy | None = None
 
 
-class RequestCancelActivityTask(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                                tag="RequestCancelActivityTask"):
+class RequestCancelActivityTask(msgspec.Struct, frozen=True, kw_only=True,
+                                tag="RequestCancelActivityTask", tag_field="command_type"):
     scheduled_event_id: int
 
 
-class StartTimer(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag="StartTimer"):
+class StartTimer(msgspec.Struct, frozen=True, kw_only=True, tag="StartTimer",
+                 tag_field="command_type"):
     timer_id: str
     start_to_fire_timeout_ms: int
 
 
-class CancelTimer(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag="CancelTimer"):
+class CancelTimer(msgspec.Struct, frozen=True, kw_only=True, tag="CancelTimer",
+                  tag_field="command_type"):
     timer_id: str
 
 
-class CompleteWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                                tag="CompleteWorkflowExecution"):
+class CompleteWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True,
+                                tag="CompleteWorkflowExecution", tag_field="command_type"):
     result: bytes = b""
 
 
-class FailWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                            tag="FailWorkflowExecution"):
+class FailWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True, tag="FailWorkflowExecution",
+                            tag_field="command_type"):
     failure: Failure
 
 
-class CancelWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                              tag="CancelWorkflowExecution"):
+class CancelWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True,
+                              tag="CancelWorkflowExecution", tag_field="command_type"):
     details: bytes = b""
 
 
-class ContinueAsNewWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                                     tag="ContinueAsNewWorkflowExecution"):
+class ContinueAsNewWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True,
+                                     tag="ContinueAsNewWorkflowExecution",
+                                     tag_field="command_type"):
     """Empty workflow_type / task_queue and None timeouts mean "same as the current run".
     The new run id is derived in the core from the old run id and the close event id."""
 
@@ -129,7 +134,8 @@ class ContinueAsNewWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True, 
     task_timeout_ms: int | None = None
 
 
-class RecordMarker(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag="RecordMarker"):
+class RecordMarker(msgspec.Struct, frozen=True, kw_only=True, tag="RecordMarker",
+                   tag_field="command_type"):
     marker_name: str
     details: bytes = b""
 
@@ -150,8 +156,8 @@ WorkflowCommand = (
 # --- Commands proposed to a shard log ------------------------------------------------------------
 
 
-class StartWorkflow(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                    tag="StartWorkflow"):
+class StartWorkflow(msgspec.Struct, frozen=True, kw_only=True, tag="StartWorkflow",
+                    tag_field="command"):
     now_ms: int
     namespace: str
     workflow_id: str
@@ -171,8 +177,8 @@ class StartWorkflow(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
     eager_identity: str = ""
 
 
-class SignalWorkflow(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                     tag="SignalWorkflow"):
+class SignalWorkflow(msgspec.Struct, frozen=True, kw_only=True, tag="SignalWorkflow",
+                     tag_field="command"):
     now_ms: int
     namespace: str
     workflow_id: str
@@ -182,8 +188,8 @@ class SignalWorkflow(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
     request_id: str
 
 
-class RequestCancelWorkflow(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                            tag="RequestCancelWorkflow"):
+class RequestCancelWorkflow(msgspec.Struct, frozen=True, kw_only=True, tag="RequestCancelWorkflow",
+                            tag_field="command"):
     now_ms: int
     namespace: str
     workflow_id: str
@@ -192,8 +198,8 @@ class RequestCancelWorkflow(msgspec.Struct, frozen=True, kw_only=True, array_lik
     request_id: str
 
 
-class TerminateWorkflow(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                        tag="TerminateWorkflow"):
+class TerminateWorkflow(msgspec.Struct, frozen=True, kw_only=True, tag="TerminateWorkflow",
+                        tag_field="command"):
     now_ms: int
     namespace: str
     workflow_id: str
@@ -202,8 +208,8 @@ class TerminateWorkflow(msgspec.Struct, frozen=True, kw_only=True, array_like=Tr
     request_id: str
 
 
-class RecordWorkflowTaskStarted(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                                tag="RecordWorkflowTaskStarted"):
+class RecordWorkflowTaskStarted(msgspec.Struct, frozen=True, kw_only=True,
+                                tag="RecordWorkflowTaskStarted", tag_field="command"):
     now_ms: int
     namespace: str
     workflow_id: str
@@ -216,8 +222,8 @@ class RecordWorkflowTaskStarted(msgspec.Struct, frozen=True, kw_only=True, array
     sticky_queue: str = ""
 
 
-class RespondWorkflowTaskCompleted(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                                   tag="RespondWorkflowTaskCompleted"):
+class RespondWorkflowTaskCompleted(msgspec.Struct, frozen=True, kw_only=True,
+                                   tag="RespondWorkflowTaskCompleted", tag_field="command"):
     now_ms: int
     token: TaskToken
     commands: tuple[WorkflowCommand, ...] = ()
@@ -231,8 +237,8 @@ class RespondWorkflowTaskCompleted(msgspec.Struct, frozen=True, kw_only=True, ar
     eager_activities_max: int = 0
 
 
-class RespondWorkflowTaskFailed(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                                tag="RespondWorkflowTaskFailed"):
+class RespondWorkflowTaskFailed(msgspec.Struct, frozen=True, kw_only=True,
+                                tag="RespondWorkflowTaskFailed", tag_field="command"):
     now_ms: int
     token: TaskToken
     cause: str = "WorkflowWorkerUnhandledFailure"
@@ -240,8 +246,8 @@ class RespondWorkflowTaskFailed(msgspec.Struct, frozen=True, kw_only=True, array
     identity: str = ""
 
 
-class RecordActivityTaskStarted(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                                tag="RecordActivityTaskStarted"):
+class RecordActivityTaskStarted(msgspec.Struct, frozen=True, kw_only=True,
+                                tag="RecordActivityTaskStarted", tag_field="command"):
     now_ms: int
     namespace: str
     workflow_id: str
@@ -252,8 +258,8 @@ class RecordActivityTaskStarted(msgspec.Struct, frozen=True, kw_only=True, array
     request_id: str
 
 
-class RespondActivityTaskCompleted(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                                   tag="RespondActivityTaskCompleted"):
+class RespondActivityTaskCompleted(msgspec.Struct, frozen=True, kw_only=True,
+                                   tag="RespondActivityTaskCompleted", tag_field="command"):
     now_ms: int
     token: TaskToken
     result: bytes = b""
@@ -265,36 +271,36 @@ class RespondActivityTaskCompleted(msgspec.Struct, frozen=True, kw_only=True, ar
     sticky_queue: str = ""
 
 
-class RespondActivityTaskFailed(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                                tag="RespondActivityTaskFailed"):
+class RespondActivityTaskFailed(msgspec.Struct, frozen=True, kw_only=True,
+                                tag="RespondActivityTaskFailed", tag_field="command"):
     now_ms: int
     token: TaskToken
     failure: Failure
     identity: str = ""
 
 
-class RespondActivityTaskCanceled(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                                  tag="RespondActivityTaskCanceled"):
+class RespondActivityTaskCanceled(msgspec.Struct, frozen=True, kw_only=True,
+                                  tag="RespondActivityTaskCanceled", tag_field="command"):
     now_ms: int
     token: TaskToken
     details: bytes = b""
     identity: str = ""
 
 
-class RecordActivityTaskHeartbeat(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                                  tag="RecordActivityTaskHeartbeat"):
+class RecordActivityTaskHeartbeat(msgspec.Struct, frozen=True, kw_only=True,
+                                  tag="RecordActivityTaskHeartbeat", tag_field="command"):
     now_ms: int
     token: TaskToken
     details: bytes = b""
 
 
-class FireTimers(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag="FireTimers"):
+class FireTimers(msgspec.Struct, frozen=True, kw_only=True, tag="FireTimers", tag_field="command"):
     """Fire every durable timer due at or before `now_ms` (proposed by the leader's clock)."""
 
     now_ms: int
 
 
-class Barrier(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag="Barrier"):
+class Barrier(msgspec.Struct, frozen=True, kw_only=True, tag="Barrier", tag_field="command"):
     """No-op marker proposed by a new leader and behind linearizable reads (DESIGN §4 I6)."""
 
     now_ms: int
@@ -320,7 +326,7 @@ Command = (
 )
 
 
-class Proposal(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag="Proposal"):
+class Proposal(msgspec.Struct, frozen=True, kw_only=True):
     """One log entry: a mailbox drain, applied command by command in order.
 
     (proposer, incarnation, seq) names the entry so the proposing node can resolve its waiting

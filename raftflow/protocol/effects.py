@@ -11,8 +11,8 @@ from __future__ import annotations
 import msgspec
 
 
-class DispatchWorkflowTask(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                           tag="DispatchWorkflowTask"):
+class DispatchWorkflowTask(msgspec.Struct, frozen=True, kw_only=True, tag="DispatchWorkflowTask",
+                           tag_field="effect"):
     """A workflow task was scheduled and waits for a worker polling `task_queue`."""
 
     namespace: str
@@ -22,8 +22,8 @@ class DispatchWorkflowTask(msgspec.Struct, frozen=True, kw_only=True, array_like
     scheduled_event_id: int
 
 
-class DispatchActivityTask(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                           tag="DispatchActivityTask"):
+class DispatchActivityTask(msgspec.Struct, frozen=True, kw_only=True, tag="DispatchActivityTask",
+                           tag_field="effect"):
     """An activity attempt was scheduled and waits for a worker polling `task_queue`."""
 
     namespace: str
@@ -34,15 +34,15 @@ class DispatchActivityTask(msgspec.Struct, frozen=True, kw_only=True, array_like
     attempt: int
 
 
-class ArmTimer(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag="ArmTimer"):
+class ArmTimer(msgspec.Struct, frozen=True, kw_only=True, tag="ArmTimer", tag_field="effect"):
     """Propose `FireTimers(now_ms >= fire_at_ms)` once the leader's clock reaches `fire_at_ms`.
     Keeping only the earliest pending wake-up is enough: each FireTimers answer re-arms the next."""
 
     fire_at_ms: int
 
 
-class WorkflowClosed(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                     tag="WorkflowClosed"):
+class WorkflowClosed(msgspec.Struct, frozen=True, kw_only=True, tag="WorkflowClosed",
+                     tag_field="effect"):
     """A run closed; wake whoever waits for its result."""
 
     namespace: str

@@ -25,18 +25,18 @@ class WorkflowStatus(StrEnum):
     TIMED_OUT = "timed_out"
 
 
-class Ack(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag="Ack"):
+class Ack(msgspec.Struct, frozen=True, kw_only=True, tag="Ack", tag_field="result"):
     pass
 
 
-class Rejected(msgspec.Struct, frozen=True, kw_only=True, array_like=True, tag="Rejected"):
+class Rejected(msgspec.Struct, frozen=True, kw_only=True, tag="Rejected", tag_field="result"):
     code: ErrorCode
     message: str = ""
     field: str | None = None
 
 
-class WorkflowStartedResult(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                            tag="WorkflowStartedResult"):
+class WorkflowStartedResult(msgspec.Struct, frozen=True, kw_only=True, tag="WorkflowStartedResult",
+                            tag_field="result"):
     """`created` is False when an open run with the same request id was found.
 
     `workflow_task` is the first workflow task when it was started eagerly for the caller; it
@@ -49,8 +49,7 @@ class WorkflowStartedResult(msgspec.Struct, frozen=True, kw_only=True, array_lik
     workflow_task: WorkflowTaskInfo | None = None
 
 
-class WorkflowTaskInfo(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                       tag="WorkflowTaskInfo"):
+class WorkflowTaskInfo(msgspec.Struct, frozen=True, kw_only=True):
     """Everything a worker needs to run one workflow task.
 
     `history` holds the events of the run up to and including this task's WorkflowTaskStarted,
@@ -72,13 +71,12 @@ class WorkflowTaskInfo(msgspec.Struct, frozen=True, kw_only=True, array_like=Tru
     history: tuple[HistoryEvent, ...]
 
 
-class WorkflowTaskStartedResult(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                                tag="WorkflowTaskStartedResult"):
+class WorkflowTaskStartedResult(msgspec.Struct, frozen=True, kw_only=True,
+                                tag="WorkflowTaskStartedResult", tag_field="result"):
     task: WorkflowTaskInfo
 
 
-class ActivityTaskInfo(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                       tag="ActivityTaskInfo"):
+class ActivityTaskInfo(msgspec.Struct, frozen=True, kw_only=True):
     """Everything a worker needs to run one activity attempt."""
 
     token: TaskToken
@@ -100,27 +98,27 @@ class ActivityTaskInfo(msgspec.Struct, frozen=True, kw_only=True, array_like=Tru
     heartbeat_timeout_ms: int | None
 
 
-class ActivityTaskStartedResult(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                                tag="ActivityTaskStartedResult"):
+class ActivityTaskStartedResult(msgspec.Struct, frozen=True, kw_only=True,
+                                tag="ActivityTaskStartedResult", tag_field="result"):
     task: ActivityTaskInfo
 
 
-class WorkflowTaskCompletedResult(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                                  tag="WorkflowTaskCompletedResult"):
+class WorkflowTaskCompletedResult(msgspec.Struct, frozen=True, kw_only=True,
+                                  tag="WorkflowTaskCompletedResult", tag_field="result"):
     """The activities started eagerly for the completing worker (may be empty)."""
 
     activity_tasks: tuple[ActivityTaskInfo, ...] = ()
 
 
-class ActivityTaskCompletedResult(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                                  tag="ActivityTaskCompletedResult"):
+class ActivityTaskCompletedResult(msgspec.Struct, frozen=True, kw_only=True,
+                                  tag="ActivityTaskCompletedResult", tag_field="result"):
     """The run's next workflow task, started eagerly for the completing worker, if any."""
 
     workflow_task: WorkflowTaskInfo | None = None
 
 
-class HeartbeatResult(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                      tag="HeartbeatResult"):
+class HeartbeatResult(msgspec.Struct, frozen=True, kw_only=True, tag="HeartbeatResult",
+                      tag_field="result"):
     cancel_requested: bool
 
 
@@ -136,8 +134,7 @@ Result = (
 )
 
 
-class WorkflowDescription(msgspec.Struct, frozen=True, kw_only=True, array_like=True,
-                          tag="WorkflowDescription"):
+class WorkflowDescription(msgspec.Struct, frozen=True, kw_only=True):
     """A read-side view of one run (`raftflow.shards.core.queries.describe`).
 
     `close_event` is the run's last event once it closed (carries result / failure / reason).

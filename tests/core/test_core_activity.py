@@ -52,7 +52,7 @@ def test_happy_path_with_server_retry_after_backoff() -> None:
                                 run_id=run_id, scheduled_event_id=5, attempt=2) in retried.effects
     a1_again = shard.poll_activity(run_id, "a1")
     assert a1_again.attempt == 2 and a1_again.token.attempt == 2
-    assert shard.complete_activity(a1_again.token).events[0].attributes["attempt"] == 2
+    assert shard.complete_activity(a1_again.token).events[0].attributes.attempt == 2
     shard.complete_activity(a2.token)
     shard.decide(run_id)
     shard.advance(60_000)
@@ -65,7 +65,7 @@ def test_happy_path_with_server_retry_after_backoff() -> None:
         "WorkflowTaskCompleted", "TimerFired", "WorkflowTaskScheduled", "WorkflowTaskStarted",
         "WorkflowTaskCompleted", "WorkflowExecutionCompleted"]
     history = shard.execution(run_id).history
-    assert history[8].attributes["started_event_id"] == 8  # Completed names its Started
+    assert history[8].attributes.started_event_id == 8  # Completed names its Started
     assert not shard.state.timers and not shard.state.open_runs
 
 
@@ -108,8 +108,8 @@ def test_final_failure_closes_the_activity(name: str, policy: RetryPolicy, failu
     output = shard.fail_activity(shard.poll_activity(run_id, "a").token, failure)
     assert _types(output.events) == ["ActivityTaskStarted", "ActivityTaskFailed",
                                      "WorkflowTaskScheduled"]
-    assert output.events[0].attributes["attempt"] == attempts
-    assert output.events[1].attributes["retry_state"] == retry_state
+    assert output.events[0].attributes.attempt == attempts
+    assert output.events[1].attributes.retry_state == retry_state
     assert not shard.execution(run_id).activities
 
 
@@ -129,8 +129,8 @@ def test_schedule_to_start_timeout_is_final() -> None:
     shard.decide(run_id, activity("a", schedule_to_start_timeout_ms=500))
     output = shard.advance(500)
     assert _types(output.events) == ["ActivityTaskTimedOut", "WorkflowTaskScheduled"]
-    assert output.events[0].attributes["timeout_type"] == "ScheduleToStart"
-    assert output.events[0].attributes["started_event_id"] == 0
+    assert output.events[0].attributes.timeout_type == "ScheduleToStart"
+    assert output.events[0].attributes.started_event_id == 0
 
 
 def test_start_to_close_timeout_is_retried_then_final() -> None:
@@ -146,9 +146,9 @@ def test_start_to_close_timeout_is_retried_then_final() -> None:
     output = shard.advance(1_000)
     assert _types(output.events) == ["ActivityTaskStarted", "ActivityTaskTimedOut",
                                      "WorkflowTaskScheduled"]
-    assert output.events[1].attributes["timeout_type"] == "StartToClose"
-    last_failure = output.events[1].attributes["last_failure"]
-    assert isinstance(last_failure, dict) and last_failure["type"] == "TimeoutError"
+    assert output.events[1].attributes.timeout_type == "StartToClose"
+    last_failure = output.events[1].attributes.last_failure
+    assert isinstance(last_failure, Failure) and last_failure.type == "TimeoutError"
     late = RespondActivityTaskCompleted(now_ms=shard.now_ms, token=first.token)
     assert shard.run_unchanged(late).code is ErrorCode.STALE_TASK
 
@@ -165,7 +165,7 @@ def test_heartbeat_keeps_an_activity_alive_and_its_absence_times_out() -> None:
                                                      details=b'"p"'))
         assert beat.result == HeartbeatResult(cancel_requested=False)
     output = shard.advance(1_000)
-    assert output.events[1].attributes["timeout_type"] == "Heartbeat"
+    assert output.events[1].attributes.timeout_type == "Heartbeat"
 
 
 def test_heartbeat_details_reach_the_next_attempt() -> None:
@@ -188,7 +188,7 @@ def test_schedule_to_close_timeout_of_a_running_activity() -> None:
     output = shard.advance(5_000)
     assert _types(output.events) == ["ActivityTaskStarted", "ActivityTaskTimedOut",
                                      "WorkflowTaskScheduled"]
-    assert output.events[1].attributes["started_event_id"] == output.events[0].event_id
+    assert output.events[1].attributes.started_event_id == output.events[0].event_id
 
 
 def test_cancel_of_a_running_activity_goes_through_heartbeat() -> None:
@@ -204,7 +204,7 @@ def test_cancel_of_a_running_activity_goes_through_heartbeat() -> None:
                                                    details=b"d"))
     assert _types(output.events) == ["ActivityTaskStarted", "ActivityTaskCanceled",
                                      "WorkflowTaskScheduled"]
-    assert output.events[1].attributes["latest_cancel_requested_event_id"] == 10
+    assert output.events[1].attributes.latest_cancel_requested_event_id == 10
 
 
 def test_cancel_of_a_waiting_activity_is_immediate() -> None:
@@ -295,4 +295,4 @@ def test_activity_completion_during_started_task_is_buffered() -> None:
     assert _types(output.events) == ["WorkflowTaskCompleted", "ActivityTaskStarted",
                                      "ActivityTaskCompleted", "WorkflowTaskScheduled"]
     started, completed = output.events[1], output.events[2]
-    assert completed.attributes["started_event_id"] == started.event_id
+    assert completed.attributes.started_event_id == started.event_id

@@ -19,7 +19,7 @@ from raftflow.protocol import commands as c
 from raftflow.protocol import effects as e
 from raftflow.protocol import results as r
 from raftflow.protocol.errors import ErrorCode, RaftflowError, http_status
-from raftflow.protocol.events import HistoryEvent
+from raftflow.protocol.events import HistoryEvent, WorkflowExecutionStartedEventAttributes
 
 TOKEN = c.TaskToken(namespace="ns", workflow_id="wf", run_id="r1", scheduled_event_id=2,
                     attempt=3, kind=c.TaskKind.ACTIVITY)
@@ -69,8 +69,10 @@ COMMANDS: tuple[c.Command, ...] = (
     c.FireTimers(now_ms=13),
     c.Barrier(now_ms=14, leader_node="n1", term=3),
 )
-EVENT = HistoryEvent(event_id=1, event_type="WorkflowExecutionStarted", time_ms=5,
-                     attributes={"input": b"x", "n": None, "map": {"a": 1}})
+EVENT = HistoryEvent(event_id=1, time_ms=5, attributes=WorkflowExecutionStartedEventAttributes(
+    workflow_type="W", task_queue="q", input=b"x", workflow_id="wf", namespace="ns",
+    request_id="req", execution_timeout_ms=None, run_timeout_ms=5, task_timeout_ms=10,
+    continued_execution_run_id=None, first_execution_run_id="r1"))
 WF_INFO = r.WorkflowTaskInfo(token=TOKEN, namespace="ns", workflow_id="wf", run_id="r1",
                              workflow_type="W", task_queue="q", attempt=1, scheduled_event_id=2,
                              started_event_id=3, previous_started_event_id=0, history=(EVENT,))
@@ -181,25 +183,33 @@ def test_every_error_code_has_one_http_status() -> None:
     assert error.http_status == 404 and error.code is ErrorCode.NOT_FOUND
 
 
-def _drop_trailing_fields(data: bytes, count: int) -> bytes:
-    """The bytes an older version wrote, before its class's last `count` fields existed."""
-    import msgpack
+def _without_keys(data: bytes, *keys: str) -> bytes:
+    """The bytes an older version wrote, before its class had the fields `keys`."""
+    raw = msgspec.msgpack.decode(data)
+    assert set(keys) <= set(raw), keys
+    return codec.ENCODER.encode({k: v for k, v in raw.items() if k not in keys})
 
-    raw = msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=False)
-    return bytes(msgpack.packb(raw[:-count], use_bin_type=True))
 
-
-def test_values_written_before_fields_were_appended_decode_with_the_defaults() -> None:
-    # Log entries and snapshots outlive the code that wrote them: fields are only ever
-    # appended, and an array that lacks the trailing ones gets their defaults.
+def test_values_written_before_fields_were_added_decode_with_the_defaults() -> None:
+    # Log entries and snapshots outlive the code that wrote them: fields are only ever added
+    # with a default, and a map that lacks them gets the defaults.
     completed = c.RespondActivityTaskCompleted(now_ms=9, token=TOKEN, result=b"r", identity="w",
                                                eager_task_queue="q", sticky_queue="sq")
-    old = _drop_trailing_fields(codec.encode_command(completed), 2)
+    old = _without_keys(codec.encode_command(completed), "eager_task_queue", "sticky_queue")
     assert codec.decode_command(old) == c.RespondActivityTaskCompleted(
         now_ms=9, token=TOKEN, result=b"r", identity="w")
     started = r.WorkflowStartedResult(run_id="r", created=True)
-    old = _drop_trailing_fields(codec.encode_result(started), 1)
+    old = _without_keys(codec.encode_result(started), "workflow_task")
     assert codec.decode_result(old) == started
     # A field without a default (here the token) cannot be filled in: refused loudly.
     with pytest.raises(msgspec.ValidationError):
-        codec.decode_command(_drop_trailing_fields(codec.encode_command(completed), 6))
+        codec.decode_command(_without_keys(codec.encode_command(completed), "token"))
+
+
+def test_0_1_arrays_without_trailing_fields_decode_with_the_defaults() -> None:
+    token = ["TaskToken", "ns", "wf", "r1", 2, 3, "activity"]
+    old = codec.ENCODER.encode(["RespondActivityTaskCompleted", 9, token, b"r", "w"])
+    assert codec.decode_command(old) == c.RespondActivityTaskCompleted(
+        now_ms=9, token=TOKEN, result=b"r", identity="w")
+    with pytest.raises(msgspec.ValidationError):
+        codec.decode_command(codec.ENCODER.encode(["RespondActivityTaskCompleted", 9]))

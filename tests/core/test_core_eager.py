@@ -234,8 +234,8 @@ def test_eager_activity_completes_like_a_polled_one() -> None:
     done = shard.complete_activity(eager.token)
     assert _types(done.events) == ["ActivityTaskStarted", "ActivityTaskCompleted"]
     started, completed = done.events
-    assert started.attributes["identity"] == "worker-1" and started.attributes["attempt"] == 1
-    assert completed.attributes["started_event_id"] == started.event_id
+    assert started.attributes.identity == "worker-1" and started.attributes.attempt == 1
+    assert completed.attributes.started_event_id == started.event_id
     assert not shard.execution(run_id).activities
 
 
@@ -328,10 +328,9 @@ def test_eagerly_started_activity_times_out_and_is_retried() -> None:
     second = shard.poll_activity(run_id, "a1")
     assert second.attempt == 2 and second.token.attempt == 2
     done = shard.complete_activity(second.token)
-    assert done.events[0].attributes["attempt"] == 2
-    assert done.events[0].attributes["last_failure"] == {
-        "message": "activity StartToClose timeout", "type": "TimeoutError",
-        "non_retryable": False, "details": b""}
+    assert done.events[0].attributes.attempt == 2
+    assert done.events[0].attributes.last_failure == Failure(
+        message="activity StartToClose timeout", type="TimeoutError")
 
 
 # --- refusals change nothing ---------------------------------------------------------------------
@@ -471,8 +470,8 @@ def test_eager_workflow_task_on_activity_completion(name: str, eager_queue: str,
     assert _workflow_dispatches(output) == []
     assert [e for e in pending_effects(shard.state) if isinstance(e, DispatchWorkflowTask)] == []
     started = output.events[-1]
-    assert started.attributes["scheduled_event_id"] == scheduled_id
-    assert started.attributes["identity"] == "worker-1"
+    assert started.attributes.scheduled_event_id == scheduled_id
+    assert started.attributes.identity == "worker-1"
     assert task.started_event_id == started.event_id == info.started_event_id == 9
     assert info.token == TaskToken(namespace=NAMESPACE, workflow_id="wf", run_id=run_id,
                                    scheduled_event_id=scheduled_id, attempt=1,

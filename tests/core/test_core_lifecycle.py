@@ -80,7 +80,7 @@ def test_terminate_closes_at_once_and_makes_tasks_stale() -> None:
     assert [e.event_type for e in output.events] == ["WorkflowTaskFailed",
                                                      "WorkflowExecutionCancelRequested",
                                                      "WorkflowExecutionTerminated"]
-    assert output.events[0].attributes["cause"] == "ForceCloseCommand"
+    assert output.events[0].attributes.cause == "ForceCloseCommand"
     assert WorkflowClosed(namespace=NAMESPACE, workflow_id="wf", run_id=run_id) in output.effects
     assert shard.run(_terminate(shard)).result == Ack()  # retried: first answer
     late_task = RespondWorkflowTaskCompleted(now_ms=shard.now_ms, token=task.token)
@@ -102,7 +102,7 @@ def test_run_timeout() -> None:
     shard.decide(run_id, activity("a"), StartTimer(timer_id="t", start_to_fire_timeout_ms=60_000))
     output = shard.advance(10_000)
     assert [e.event_type for e in output.events] == ["WorkflowExecutionTimedOut"]
-    assert output.events[0].attributes["timeout_type"] == "run"
+    assert output.events[0].attributes.timeout_type == "run"
     assert shard.execution(run_id).status is WorkflowStatus.TIMED_OUT
     assert not shard.state.timers and not shard.state.open_runs
 
@@ -113,11 +113,11 @@ def test_continue_as_new_opens_a_derived_run_and_keeps_the_execution_deadline() 
     output = shard.decide(first, ContinueAsNewWorkflowExecution(input=b'"next"'))
     closed = shard.execution(first)
     assert closed.status is WorkflowStatus.CONTINUED_AS_NEW
-    second = closed.history[-1].attributes["new_execution_run_id"]
+    second = closed.history[-1].attributes.new_execution_run_id
     assert isinstance(second, str) and second != first
     assert shard.state.open_runs[(NAMESPACE, "wf")] == second
     new_run = shard.execution(second)
-    assert new_run.history[0].attributes["continued_execution_run_id"] == first
+    assert new_run.history[0].attributes.continued_execution_run_id == first
     assert new_run.first_execution_run_id == first
     assert any(isinstance(e, DispatchWorkflowTask) and e.run_id == second
                for e in output.effects)
@@ -126,7 +126,7 @@ def test_continue_as_new_opens_a_derived_run_and_keeps_the_execution_deadline() 
     third = shard.state.open_runs[(NAMESPACE, "wf")]
     timed_out = shard.advance(10_000)  # 30 s after the first start, whatever the run
     assert timed_out.events[-1].event_type == "WorkflowExecutionTimedOut"
-    assert timed_out.events[-1].attributes["timeout_type"] == "execution"
+    assert timed_out.events[-1].attributes.timeout_type == "execution"
     assert shard.execution(third).status is WorkflowStatus.TIMED_OUT
     described = queries.describe(shard.state, NAMESPACE, "wf")
     assert not isinstance(described, Exception) and described.run_id == third  # type: ignore[union-attr]
@@ -143,4 +143,4 @@ def test_server_terminates_a_run_at_the_history_limit(monkeypatch: pytest.Monkey
         shard.advance(1_000)
     execution = shard.execution(run_id)
     assert execution.status is WorkflowStatus.TERMINATED
-    assert execution.history[-1].attributes["reason"] == "HISTORY_EVENTS_MAX reached"
+    assert execution.history[-1].attributes.reason == "HISTORY_EVENTS_MAX reached"

@@ -72,7 +72,7 @@ def test_describe_history_and_list() -> None:
     done = queries.describe(shard.state, NAMESPACE, "done")
     assert isinstance(done, WorkflowDescription)
     assert done.status is WorkflowStatus.COMPLETED and done.close_event is not None
-    assert done.close_event.attributes["result"] == b"1"
+    assert done.close_event.attributes.result == b"1"
     busy = queries.describe(shard.state, NAMESPACE, "busy")
     assert isinstance(busy, WorkflowDescription)
     assert busy.pending_activity_count == 3 and busy.pending_timer_count == 1

@@ -103,7 +103,7 @@ def test_reuse_policies(policy: IdReusePolicy, previous: str, expected: object) 
     if previous == "open":
         old = shard.execution("run-wf")
         assert old.status is WorkflowStatus.TERMINATED
-        assert old.history[-1].attributes["reason"] == "terminate_if_running"
+        assert old.history[-1].attributes.reason == "terminate_if_running"
 
 
 INVALID_STARTS = [

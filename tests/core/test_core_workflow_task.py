@@ -134,8 +134,8 @@ def test_failed_task_is_retried_with_next_attempt() -> None:
                                                  failure=b'"trace"'))
     assert [e.event_type for e in output.events] == ["WorkflowTaskFailed",
                                                      "WorkflowTaskScheduled"]
-    assert output.events[0].attributes["cause"] == "Bug"
-    assert output.events[1].attributes["attempt"] == 2
+    assert output.events[0].attributes.cause == "Bug"
+    assert output.events[1].attributes.attempt == 2
     assert shard.poll_workflow_task(run_id).attempt == 2
 
 
@@ -147,7 +147,7 @@ def test_workflow_task_start_to_close_timeout() -> None:
     output = shard.advance(1)
     assert [e.event_type for e in output.events] == ["WorkflowTaskTimedOut",
                                                      "WorkflowTaskScheduled"]
-    assert output.events[0].attributes["timeout_type"] == "StartToClose"
+    assert output.events[0].attributes.timeout_type == "StartToClose"
     rejected = shard.run_unchanged(RespondWorkflowTaskCompleted(now_ms=shard.now_ms, token=token))
     assert rejected.code is ErrorCode.STALE_TASK
     assert shard.poll_workflow_task(run_id).attempt == 2
@@ -198,7 +198,7 @@ def test_close_with_unhandled_signal_fails_task_and_reschedules() -> None:
     assert output.result.code is ErrorCode.UNHANDLED_COMMAND
     assert [e.event_type for e in output.events] == [
         "WorkflowTaskFailed", "WorkflowExecutionSignaled", "WorkflowTaskScheduled"]
-    assert output.events[0].attributes["cause"] == "UnhandledCommand"
+    assert output.events[0].attributes.cause == "UnhandledCommand"
     assert shard.execution(run_id).is_open
     shard.decide(run_id, CompleteWorkflowExecution(result=b"2"))
     assert shard.event_types(run_id)[-1] == "WorkflowExecutionCompleted"

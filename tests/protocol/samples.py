@@ -3,17 +3,19 @@
 Not a test module. `tests/data/protocol-v0.1/codec-values.json` holds the bytes the hand-written
 codec of release 0.1 wrote for exactly these values, so the values must never change: add new
 samples under new names instead (and regenerate nothing: the old bytes are the point).
-Integers cover every msgpack width (fixint, uint8..uint64, negative int8..int64) and the history
-attributes cover every free-form shape the core writes (nested maps, lists, bytes, None, floats).
+Integers cover every msgpack width (fixint, uint8..uint64, negative int8..int64). The history
+events are the exception to "never change": their attributes became typed structs, so they are
+what 0.1's bytes of the old free-form events decode to (see the comment at EVENT).
 """
 
 from __future__ import annotations
 
 from raftflow.protocol import commands as c
 from raftflow.protocol import effects as e
+from raftflow.protocol import events as ev
 from raftflow.protocol import results as r
 from raftflow.protocol.errors import ErrorCode
-from raftflow.protocol.events import EventType, HistoryEvent
+from raftflow.protocol.events import HistoryEvent
 
 NOW_MS = 1_765_000_000_123  # a real epoch-ms clock reading: packed as uint64
 
@@ -86,21 +88,14 @@ PROPOSAL = c.Proposal(proposer="node-1", incarnation=7, seq=70_000,
                       commands=tuple(COMMANDS.values()))
 EMPTY_PROPOSAL = c.Proposal(proposer="node-2", incarnation=0, seq=0, commands=())
 
+# 0.1 wrote these events with free-form attribute maps; the typed attributes are what those bytes
+# decode to now: failure and retry-policy maps become structs, keys the type does not have (the
+# codec-exercise keys of EVENT: "none", "flag", "nested", ...) are dropped, absent ones default.
 EVENT = HistoryEvent(
-    event_id=1, event_type=EventType.ACTIVITY_TASK_SCHEDULED, time_ms=NOW_MS,
-    attributes={
-        "input": b"x", "none": None, "flag": True, "ratio": 1.5, "negative": -129,
-        "wide_negative": -(2**40), "big": 2**63, "text": "t" * 40,
-        "retry_policy": {"initial_interval_ms": 1000, "backoff_coefficient": 2.0,
-                         "maximum_interval_ms": None, "maximum_attempts": 0,
-                         "non_retryable_error_types": ["Fatal", "Other"]},
-        "nested": [1, [2, [3, {"deep": [b"\x01", None]}]], {"k": "v"}],
-        "empty_list": [], "empty_map": {},
-    })
-CLOSE_EVENT = HistoryEvent(event_id=9, event_type="WorkflowExecutionFailed", time_ms=10,
-                           attributes={"failure": {"message": "m", "type": "", "details": b"",
-                                                   "non_retryable": False},
-                                       "workflow_task_completed_event_id": 8})
+    event_id=1, time_ms=NOW_MS, attributes=ev.ActivityTaskScheduledEventAttributes(
+        input=b"x", retry_policy=c.RetryPolicy(non_retryable_error_types=("Fatal", "Other"))))
+CLOSE_EVENT = HistoryEvent(event_id=9, time_ms=10, attributes=ev.WorkflowExecutionFailedEventAttributes(
+    failure=c.Failure(message="m"), workflow_task_completed_event_id=8))
 
 WF_INFO = r.WorkflowTaskInfo(token=WORKFLOW_TOKEN, namespace="ns", workflow_id="wf",
                              run_id="r1", workflow_type="W", task_queue="q", attempt=1,

@@ -1,17 +1,19 @@
-"""Goal: log entries written by release 0.1 decode unchanged, and new encodings equal them byte
-for byte, now that the protocol types are msgspec Structs.
+"""Goal: log entries written by release 0.1 (arrays) decode unchanged, and the current layout
+(maps of field names, one tag field per union) round-trips every value.
 
 Method: `tests/data/protocol-v0.1/codec-values.json` holds the bytes that 0.1's hand-written
 codec wrote for the values of `samples.py` (every command, workflow command, result and effect,
-two proposals, history events, a description). Each is decoded with the current codec and
-compared with the sample, then the sample is encoded and compared with the old bytes. A few
-more checks pin what the byte layout does not show: free-form attributes decode arrays as lists,
-a proposal built from encoded commands equals the plain encoding at every array-header width,
-and the struct options the layout relies on.
+two proposals, history events, a description). Each is decoded with the current codec (through
+`legacy_arrays`) and compared with the sample; the sample is encoded in the current layout,
+decoded again, and must equal both. A few more checks pin what the byte layout does not show:
+0.1's free-form attribute maps become typed attributes, the converter follows the target type and not the
+data, a proposal built from encoded commands equals the plain encoding, the tag field names, and
+the struct options the layout relies on.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import typing
 from collections.abc import Callable
@@ -20,17 +22,22 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from raftflow.protocol import codec
+from raftflow.protocol import codec, legacy_arrays
 from raftflow.protocol import commands as c
 from raftflow.protocol import effects as e
+from raftflow.protocol import events as ev
 from raftflow.protocol import results as r
-from raftflow.protocol.events import HistoryEvent
+from raftflow.protocol.events import EventType, HistoryEvent
 from tests.protocol import samples
 
 FIXTURE = Path(__file__).parent.parent / "data" / "protocol-v0.1" / "codec-values.json"
 OLD_BYTES: dict[str, str] = json.loads(FIXTURE.read_text())["values"]
 
 Case = tuple[object, Callable[[bytes], object], Callable[[typing.Any], bytes]]
+
+
+def _decode_value(cls: type[msgspec.Struct], data: bytes) -> object:
+    return codec.decode_value(data, cls)
 
 
 def _cases() -> dict[str, Case]:
@@ -42,7 +49,8 @@ def _cases() -> dict[str, Case]:
     for name, effect in samples.EFFECTS.items():
         cases[f"effect/{name}"] = (effect, codec.decode_effect, codec.encode_effect)
     for name, value in {**samples.WORKFLOW_COMMANDS, **samples.OTHER_VALUES}.items():
-        cases[f"value/{name}"] = (value, codec.decode_value, codec.encode_value)
+        cases[f"value/{name}"] = (value, functools.partial(_decode_value, type(value)),
+                                  codec.encode_value)
     for name in ("PROPOSAL", "EMPTY_PROPOSAL"):
         cases[f"proposal/{name}"] = (getattr(samples, name), codec.decode_proposal,
                                      codec.encode_proposal)
@@ -60,7 +68,8 @@ def test_the_fixture_covers_every_wire_type() -> None:
     assert {type(v) for v in samples.RESULTS.values()} == set(typing.get_args(r.Result))
     assert {type(v) for v in samples.EFFECTS.values()} == set(typing.get_args(e.Effect))
     covered = {type(value) for value, _, _ in CASES.values()}
-    nested = {c.TaskToken, r.WorkflowTaskInfo, r.ActivityTaskInfo}  # inside the results
+    nested = {c.TaskToken, r.WorkflowTaskInfo, r.ActivityTaskInfo,  # inside the results
+              *typing.get_args(ev.EventAttributes)}  # inside events (tests/core writes all)
     assert covered | nested == set(codec.PROTOCOL_CLASSES)
 
 
@@ -73,30 +82,99 @@ def test_bytes_written_by_0_1_decode_to_the_same_value(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_new_encoding_is_byte_identical_to_0_1(name: str) -> None:
-    value, _, encode = CASES[name]
-    assert encode(value) == bytes.fromhex(OLD_BYTES[name])
+def test_the_current_layout_round_trips_and_agrees_with_the_0_1_decode(name: str) -> None:
+    value, decode, encode = CASES[name]
+    data = encode(value)
+    assert not legacy_arrays.is_legacy(data) and msgspec.msgpack.decode(data).__class__ is dict
+    decoded = decode(data)
+    assert decoded == value and type(decoded) is type(value)
+    from_old = decode(bytes.fromhex(OLD_BYTES[name]))
+    assert from_old == decoded
+    assert encode(from_old) == data  # a 0.1 value re-encodes exactly like a new one
 
 
-def test_enums_decode_as_members_and_str_fields_as_plain_str() -> None:
+def test_union_members_carry_their_union_tag_field_and_others_none() -> None:
+    token = msgspec.msgpack.decode(codec.encode_value(samples.TOKEN))
+    assert "kind" in token and not set(token) - set(c.TaskToken.__struct_fields__)
+    for union, tag_field in [(c.Command, "command"), (c.WorkflowCommand, "command_type"),
+                             (r.Result, "result"), (e.Effect, "effect")]:
+        for cls in typing.get_args(union):
+            config = cls.__struct_config__
+            assert (config.tag_field, config.tag) == (tag_field, cls.__name__)
+    completed = samples.COMMANDS["RespondWorkflowTaskCompleted"]
+    as_json = msgspec.json.decode(msgspec.json.encode(completed))
+    assert as_json["command"] == "RespondWorkflowTaskCompleted"
+    assert {command["command_type"] for command in as_json["commands"]} >= {"StartTimer"}
+    assert "command_type" not in as_json["token"]
+
+
+def test_json_schemas_are_objects_so_the_types_can_be_http_bodies() -> None:
+    unions = (c.WorkflowCommand, c.Command, r.Result, e.Effect, ev.EventAttributes)
+    schemas, components = msgspec.json.schema_components(unions)
+    assert all("anyOf" in schema for schema in schemas)
+    struct_names = {cls.__name__ for cls in codec.PROTOCOL_CLASSES}
+    checked = struct_names & set(components)
+    assert len(checked) > 60
+    for name in checked:
+        assert components[name]["type"] == "object", name
+
+
+def test_the_converter_follows_the_target_type_not_the_data() -> None:
+    # A list of strings that starts with a class name is still a list of strings.
+    old = codec.ENCODER.encode(["RetryPolicy", 5, 1.5, None, 0, ["RetryPolicy", "Failure"]])
+    policy = codec.decode_value(old, c.RetryPolicy)
+    assert policy.non_retryable_error_types == ("RetryPolicy", "Failure")
+    # Trailing fields written before they existed take their defaults.
+    assert codec.decode_value(codec.ENCODER.encode(["RetryPolicy", 7]), c.RetryPolicy) == (
+        c.RetryPolicy(initial_interval_ms=7))
+    with pytest.raises(msgspec.ValidationError):  # the wrong class where a struct is expected
+        codec.decode_value(codec.ENCODER.encode(["Failure", 7]), c.RetryPolicy)
+
+
+def test_enums_decode_as_members_and_event_types_as_event_type() -> None:
     start = codec.decode_command(bytes.fromhex(OLD_BYTES["command/StartWorkflow"]))
     assert isinstance(start, c.StartWorkflow)
     assert start.id_reuse_policy is c.IdReusePolicy.TERMINATE_IF_RUNNING
-    event = codec.decode_value(bytes.fromhex(OLD_BYTES["value/HistoryEvent"]))
-    assert isinstance(event, HistoryEvent)
-    assert type(event.event_type) is str and event.event_type == "ActivityTaskScheduled"
+    event = codec.decode_value(bytes.fromhex(OLD_BYTES["value/HistoryEvent"]), HistoryEvent)
+    assert event.event_type is EventType.ACTIVITY_TASK_SCHEDULED
 
 
-def test_history_attributes_decode_arrays_as_lists_like_0_1() -> None:
-    # 0.1 decoded free-form attributes with `_plain`: every nested array became a list.
-    event = HistoryEvent(event_id=1, event_type="MarkerRecorded", time_ms=1, attributes={
-        "tuple": (1, (2, 3)), "in_map": {"t": ("a",)}, "bytes": b"\x00", "none": None})
-    decoded = codec.decode_value(codec.encode_value(event))
-    assert isinstance(decoded, HistoryEvent)
-    assert decoded.attributes == {"tuple": [1, [2, 3]], "in_map": {"t": ["a"]},
-                                  "bytes": b"\x00", "none": None}
-    assert type(decoded.attributes["tuple"]) is list
-    assert type(decoded.attributes["tuple"][1]) is list  # type: ignore[index]
+def test_0_1_attribute_maps_become_typed_attributes() -> None:
+    # 0.1's free-form maps: a failure map and a retry-policy map become structs, keys the type
+    # lacks are dropped, absent keys take the defaults, the event type becomes the tag.
+    old = codec.ENCODER.encode(["HistoryEvent", 4, "ActivityTaskFailed", 7, {
+        "scheduled_event_id": 3, "failure": {"message": "m", "type": "T", "non_retryable": True,
+                                             "details": b"{}"},
+        "retry_state": "NonRetryableFailure", "unknown": [1], "started_event_id": 4}])
+    event = codec.decode_value(old, HistoryEvent)
+    assert event == HistoryEvent(event_id=4, time_ms=7, attributes=ev.ActivityTaskFailedEventAttributes(
+        scheduled_event_id=3, failure=c.Failure(message="m", type="T", non_retryable=True,
+                                                details=b"{}"),
+        retry_state=ev.RetryState.NON_RETRYABLE_FAILURE, started_event_id=4))
+    policy = {"initial_interval_ms": 5, "backoff_coefficient": 1.5, "maximum_interval_ms": None,
+              "maximum_attempts": 2, "non_retryable_error_types": ["A"]}
+    scheduled = codec.decode_value(codec.ENCODER.encode(
+        ["HistoryEvent", 5, "ActivityTaskScheduled", 8, {"activity_id": "a",
+                                                          "retry_policy": policy}]), HistoryEvent)
+    assert isinstance(scheduled.attributes, ev.ActivityTaskScheduledEventAttributes)
+    assert scheduled.attributes.retry_policy == c.RetryPolicy(
+        initial_interval_ms=5, backoff_coefficient=1.5, maximum_attempts=2,
+        non_retryable_error_types=("A",))
+    with pytest.raises(msgspec.ValidationError):  # an event type that does not exist
+        codec.decode_value(codec.ENCODER.encode(["HistoryEvent", 1, "Nope", 1, {}]), HistoryEvent)
+    with pytest.raises(msgspec.ValidationError):  # a closed enum keeps its set
+        codec.decode_value(codec.ENCODER.encode(
+            ["HistoryEvent", 1, "WorkflowExecutionTimedOut", 1, {"timeout_type": "soon"}]),
+            HistoryEvent)
+
+
+def test_event_attributes_are_tagged_by_event_type_and_history_events_are_not() -> None:
+    data = msgspec.msgpack.decode(codec.encode_value(samples.CLOSE_EVENT))
+    assert data == {"event_id": 9, "time_ms": 10, "attributes": {
+        "event_type": "WorkflowExecutionFailed", "failure": {
+            "message": "m", "type": "", "non_retryable": False, "details": b""},
+        "workflow_task_completed_event_id": 8}}
+    assert samples.CLOSE_EVENT.event_type == "WorkflowExecutionFailed"
 
 
 @pytest.mark.parametrize("count", [0, 1, 15, 16, 70_000])  # fixarray, array16, array32 headers
@@ -114,17 +192,22 @@ def test_proposal_from_encoded_commands_equals_the_plain_encoding(count: int) ->
 
 def test_unknown_or_foreign_entries_are_refused() -> None:
     with pytest.raises(msgspec.ValidationError):
-        codec.decode_value(codec.ENCODER.encode(["NoSuchType", 1]))
+        codec.decode_command(codec.ENCODER.encode(["NoSuchType", 1]))
+    with pytest.raises(msgspec.ValidationError):
+        codec.decode_command(codec.ENCODER.encode({"command": "NoSuchType", "now_ms": 1}))
     with pytest.raises(msgspec.ValidationError):  # a result is not a command
         codec.decode_command(bytes.fromhex(OLD_BYTES["result/Ack"]))
     with pytest.raises(msgspec.ValidationError):  # a field of the wrong type
         codec.decode_command(codec.ENCODER.encode(["FireTimers", "soon"]))
+    with pytest.raises(msgspec.ValidationError):
+        codec.decode_command(codec.ENCODER.encode({"command": "FireTimers", "now_ms": "soon"}))
 
 
 def test_protocol_values_are_frozen_hashable_structs() -> None:
     for cls in codec.PROTOCOL_CLASSES:
         config = cls.__struct_config__
-        assert config.frozen and config.array_like and config.tag == cls.__name__, cls
+        assert config.frozen and not config.array_like, cls
+        assert config.tag in (None, cls.__name__, cls.__name__.removesuffix("EventAttributes"))
     with pytest.raises(AttributeError):
         samples.TOKEN.attempt = 9  # type: ignore[misc]
     assert len({samples.TOKEN, msgspec.structs.replace(samples.TOKEN, attempt=3)}) == 1

@@ -16,7 +16,11 @@ property. Checked (DESIGN §4 I3, I5, I7):
 
 from __future__ import annotations
 
-from raftflow.protocol.events import CLOSE_EVENT_TYPES, EventType
+from raftflow.protocol.events import (
+    CLOSE_EVENT_TYPES,
+    EventType,
+    TimerStartedEventAttributes,
+)
 from raftflow.shards.core import limits
 from raftflow.shards.core.state import (
     ActivityPhase,
@@ -100,9 +104,9 @@ def _check_pending(execution: Execution) -> None:
         _require(execution.activity_ids[activity.activity_id] == sid, "activity id index")
         _require(activity.attempt >= 1, "activity attempt")
     for timer_id, started_id in execution.timers.items():
-        started = history[started_id - 1]
-        _require(started.event_type == EventType.TIMER_STARTED
-                 and started.attributes["timer_id"] == timer_id, f"timer {timer_id}")
+        timer = history[started_id - 1].attributes
+        _require(isinstance(timer, TimerStartedEventAttributes)
+                 and timer.timer_id == timer_id, f"timer {timer_id}")
 
 
 def _check_closed(state: ShardState, execution: Execution) -> None:

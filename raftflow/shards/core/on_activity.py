@@ -11,6 +11,8 @@ attempt is stale and changes nothing (I3).
 
 from __future__ import annotations
 
+import msgspec
+
 from raftflow.protocol.commands import (
     Failure,
     RecordActivityTaskHeartbeat,
@@ -22,7 +24,13 @@ from raftflow.protocol.commands import (
     TaskToken,
 )
 from raftflow.protocol.errors import ErrorCode
-from raftflow.protocol.events import EventType
+from raftflow.protocol.events import (
+    ActivityTaskCanceledEventAttributes,
+    ActivityTaskCompletedEventAttributes,
+    ActivityTaskFailedEventAttributes,
+    ActivityTaskStartedEventAttributes,
+    EventAttributes,
+)
 from raftflow.protocol.results import (
     ActivityTaskCompletedResult,
     ActivityTaskStartedResult,
@@ -32,7 +40,7 @@ from raftflow.protocol.results import (
 )
 from raftflow.shards.core import retry, validate
 from raftflow.shards.core.activity_start import activity_info, do_start_activity
-from raftflow.shards.core.on_task_completed import do_remove_activity, failure_map
+from raftflow.shards.core.on_task_completed import do_remove_activity
 from raftflow.shards.core.on_workflow_task import do_start_workflow_task
 from raftflow.shards.core.output import Output
 from raftflow.shards.core.retried_completions import (
@@ -48,8 +56,8 @@ from raftflow.shards.core.state import (
 )
 from raftflow.shards.core.writes import (
     PREVIOUS_EVENT_ID,
+    ActivityClosedAttributes,
     Changes,
-    Delivery,
     do_arm,
     do_deliver,
     do_disarm,
@@ -101,24 +109,24 @@ def on_record_activity_task_started(state: ShardState,
     return Output.of(ActivityTaskStartedResult(task=info), changes)
 
 
-def started_attributes(activity: ActivityState) -> dict[str, object]:
-    return {"scheduled_event_id": activity.scheduled_event_id, "identity": activity.identity,
-            "request_id": activity.request_id, "attempt": activity.attempt,
-            "last_failure": failure_map(activity.last_failure)}
+def started_attributes(activity: ActivityState) -> ActivityTaskStartedEventAttributes:
+    return ActivityTaskStartedEventAttributes(
+        scheduled_event_id=activity.scheduled_event_id, identity=activity.identity,
+        request_id=activity.request_id, attempt=activity.attempt,
+        last_failure=activity.last_failure)
 
 
 def do_close_activity(state: ShardState, execution: Execution, changes: Changes, now_ms: int,
-                      activity: ActivityState,
-                      closing: tuple[EventType, dict[str, object]]) -> None:
+                      activity: ActivityState, closing: ActivityClosedAttributes) -> None:
     """Remove the activity and deliver its closing event, preceded by ActivityTaskStarted
     when an attempt was running (its id fills the closing event's started_event_id)."""
-    event_type, attributes = closing
-    deliveries: tuple[Delivery, ...]
+    assert closing.started_event_id == 0, "filled in here"
+    deliveries: tuple[EventAttributes, ...]
     if activity.phase is ActivityPhase.STARTED:
-        deliveries = ((EventType.ACTIVITY_TASK_STARTED, started_attributes(activity)),
-                      (event_type, {**attributes, "started_event_id": PREVIOUS_EVENT_ID}))
+        deliveries = (started_attributes(activity),
+                      msgspec.structs.replace(closing, started_event_id=PREVIOUS_EVENT_ID))
     else:
-        deliveries = ((event_type, {**attributes, "started_event_id": 0}),)
+        deliveries = (closing,)
     assert execution.is_open and activity.scheduled_event_id in execution.activities
     do_remove_activity(state, execution, activity)
     do_deliver(state, execution, changes, now_ms, deliveries)
@@ -159,10 +167,10 @@ def on_respond_activity_task_completed(state: ShardState,
     changes = Changes()
     assert activity.phase is ActivityPhase.STARTED
     task_was_pending = execution.workflow_task is not None
-    do_close_activity(state, execution, changes, command.now_ms, activity, (
-        EventType.ACTIVITY_TASK_COMPLETED, {
-            "scheduled_event_id": activity.scheduled_event_id, "result": command.result,
-            "identity": command.identity}))
+    do_close_activity(state, execution, changes, command.now_ms, activity,
+                      ActivityTaskCompletedEventAttributes(
+                          scheduled_event_id=activity.scheduled_event_id, result=command.result,
+                          identity=command.identity))
     assert execution.workflow_task is not None, "the completion must reach the workflow"
     eager = None if task_was_pending else _try_start_eager_workflow_task(
         state, execution, changes, command)
@@ -208,11 +216,11 @@ def on_respond_activity_task_failed(state: ShardState,
         assert (execution.run_id, TimerKind.ACTIVITY_RETRY, activity.scheduled_event_id) in (
             state.timers)
         return Output.of(validate.ack(), changes)
-    do_close_activity(state, execution, changes, command.now_ms, activity, (
-        EventType.ACTIVITY_TASK_FAILED, {
-            "scheduled_event_id": activity.scheduled_event_id,
-            "failure": failure_map(command.failure), "identity": command.identity,
-            "retry_state": retry.retry_state(activity, command.failure)}))
+    do_close_activity(state, execution, changes, command.now_ms, activity,
+                      ActivityTaskFailedEventAttributes(
+                          scheduled_event_id=activity.scheduled_event_id,
+                          failure=command.failure, identity=command.identity,
+                          retry_state=retry.retry_state(activity, command.failure)))
     return Output.of(validate.ack(), changes)
 
 
@@ -229,11 +237,11 @@ def on_respond_activity_task_canceled(state: ShardState,
         return Output(result=rejected)
     changes = Changes()
     assert activity.phase is ActivityPhase.STARTED
-    do_close_activity(state, execution, changes, command.now_ms, activity, (
-        EventType.ACTIVITY_TASK_CANCELED, {
-            "scheduled_event_id": activity.scheduled_event_id,
-            "latest_cancel_requested_event_id": activity.cancel_requested_event_id,
-            "details": command.details, "identity": command.identity}))
+    do_close_activity(state, execution, changes, command.now_ms, activity,
+                      ActivityTaskCanceledEventAttributes(
+                          scheduled_event_id=activity.scheduled_event_id,
+                          latest_cancel_requested_event_id=activity.cancel_requested_event_id,
+                          details=command.details, identity=command.identity))
     assert activity.scheduled_event_id not in execution.activities
     return Output.of(validate.ack(), changes)
 

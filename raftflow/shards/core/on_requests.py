@@ -10,7 +10,12 @@ run at once; a worker still holding a task for it will find its completion stale
 from __future__ import annotations
 
 from raftflow.protocol.commands import RequestCancelWorkflow, SignalWorkflow, TerminateWorkflow
-from raftflow.protocol.events import CLOSE_EVENT_TYPES, EventType
+from raftflow.protocol.events import (
+    CLOSE_EVENT_TYPES,
+    WorkflowExecutionCancelRequestedEventAttributes,
+    WorkflowExecutionSignaledEventAttributes,
+    WorkflowExecutionTerminatedEventAttributes,
+)
 from raftflow.protocol.results import Ack, Rejected, WorkflowStatus
 from raftflow.shards.core import validate
 from raftflow.shards.core.output import Output
@@ -65,9 +70,8 @@ def on_signal_workflow(state: ShardState, command: SignalWorkflow) -> Output:
         return Output(result=rejected)
     assert target.is_open
     changes = Changes()
-    do_deliver(state, target, changes, command.now_ms, ((EventType.WORKFLOW_EXECUTION_SIGNALED, {
-        "signal_name": command.signal_name, "input": command.input,
-        "request_id": command.request_id}),))
+    do_deliver(state, target, changes, command.now_ms, (WorkflowExecutionSignaledEventAttributes(
+        signal_name=command.signal_name, input=command.input, request_id=command.request_id),))
     result = Ack()
     do_remember(state, key, result)
     assert target.workflow_task is not None
@@ -89,8 +93,8 @@ def on_request_cancel_workflow(state: ShardState, command: RequestCancelWorkflow
     changes = Changes()
     target.cancel_requested = True
     do_deliver(state, target, changes, command.now_ms, (
-        (EventType.WORKFLOW_EXECUTION_CANCEL_REQUESTED,
-         {"cause": command.reason, "request_id": command.request_id}),))
+        WorkflowExecutionCancelRequestedEventAttributes(cause=command.reason,
+                                                        request_id=command.request_id),))
     result = Ack()
     do_remember(state, key, result)
     assert target.workflow_task is not None and target.cancel_requested
@@ -104,8 +108,8 @@ def on_terminate_workflow(state: ShardState, command: TerminateWorkflow) -> Outp
         return target
     changes = Changes()
     do_close_run(state, target, changes, command.now_ms, (
-        EventType.WORKFLOW_EXECUTION_TERMINATED, WorkflowStatus.TERMINATED,
-        {"reason": command.reason, "request_id": command.request_id}))
+        WorkflowStatus.TERMINATED, WorkflowExecutionTerminatedEventAttributes(
+            reason=command.reason, request_id=command.request_id)))
     result = Ack()
     do_remember(state, key, result)
     assert not target.is_open

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 
 from raftflow.protocol.commands import IdReusePolicy, StartWorkflow
 from raftflow.protocol.errors import ErrorCode
-from raftflow.protocol.events import EventType
+from raftflow.protocol.events import (
+    WorkflowExecutionStartedEventAttributes,
+    WorkflowExecutionTerminatedEventAttributes,
+)
 from raftflow.protocol.results import Rejected, WorkflowStartedResult, WorkflowStatus
 from raftflow.shards.core import limits, validate
 from raftflow.shards.core.on_workflow_task import do_start_workflow_task
@@ -62,7 +65,8 @@ def on_start_workflow(state: ShardState, command: StartWorkflow) -> Output:
     open_run = state.open_execution(command.namespace, command.workflow_id)
     if open_run is not None:
         started = open_run.history[0].attributes
-        if started.get("request_id") == command.request_id:
+        assert isinstance(started, WorkflowExecutionStartedEventAttributes), started
+        if started.request_id == command.request_id:
             return Output(result=WorkflowStartedResult(run_id=open_run.run_id, created=False))
         if command.id_reuse_policy is not IdReusePolicy.TERMINATE_IF_RUNNING:
             return Output(result=Rejected(code=ErrorCode.WORKFLOW_ALREADY_STARTED,
@@ -80,8 +84,8 @@ def on_start_workflow(state: ShardState, command: StartWorkflow) -> Output:
     changes = Changes()
     if open_run is not None:
         do_close_run(state, open_run, changes, command.now_ms, (
-            EventType.WORKFLOW_EXECUTION_TERMINATED, WorkflowStatus.TERMINATED,
-            {"reason": "terminate_if_running", "request_id": command.request_id}))
+            WorkflowStatus.TERMINATED, WorkflowExecutionTerminatedEventAttributes(
+                reason="terminate_if_running", request_id=command.request_id)))
     execution = do_start_run(state, changes, spec, command.now_ms)
     do_remember(state, request_key, result)
     assert state.open_runs[(command.namespace, command.workflow_id)] == command.run_id
@@ -174,13 +178,13 @@ def do_start_run(state: ShardState, changes: Changes, spec: RunSpec, now_ms: int
     state.open_runs[key] = spec.run_id
     state.latest_runs.pop(key, None)  # keep latest_runs ordered by last start
     state.latest_runs[key] = spec.run_id
-    do_append(execution, changes, EventType.WORKFLOW_EXECUTION_STARTED, now_ms, {
-        "workflow_type": spec.workflow_type, "task_queue": spec.task_queue, "input": spec.input,
-        "workflow_id": spec.workflow_id, "namespace": spec.namespace,
-        "request_id": spec.request_id, "execution_timeout_ms": spec.execution_timeout_ms,
-        "run_timeout_ms": spec.run_timeout_ms, "task_timeout_ms": spec.task_timeout_ms,
-        "continued_execution_run_id": spec.continued_execution_run_id,
-        "first_execution_run_id": spec.first_execution_run_id, "attempt": 1})
+    do_append(execution, changes, now_ms, WorkflowExecutionStartedEventAttributes(
+        workflow_type=spec.workflow_type, task_queue=spec.task_queue, input=spec.input,
+        workflow_id=spec.workflow_id, namespace=spec.namespace, request_id=spec.request_id,
+        execution_timeout_ms=spec.execution_timeout_ms, run_timeout_ms=spec.run_timeout_ms,
+        task_timeout_ms=spec.task_timeout_ms,
+        continued_execution_run_id=spec.continued_execution_run_id,
+        first_execution_run_id=spec.first_execution_run_id, attempt=1))
     do_schedule_workflow_task(state, execution, changes, now_ms, attempt=1)
     if spec.run_timeout_ms is not None:
         do_arm(state, changes, (spec.run_id, TimerKind.RUN_TIMEOUT, 0),

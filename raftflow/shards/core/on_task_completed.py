@@ -19,7 +19,6 @@ from raftflow.protocol.commands import (
     CancelWorkflowExecution,
     CompleteWorkflowExecution,
     ContinueAsNewWorkflowExecution,
-    Failure,
     FailWorkflowExecution,
     RecordMarker,
     RequestCancelActivityTask,
@@ -30,7 +29,20 @@ from raftflow.protocol.commands import (
     WorkflowCommand,
 )
 from raftflow.protocol.errors import ErrorCode
-from raftflow.protocol.events import EventType
+from raftflow.protocol.events import (
+    ActivityTaskCanceledEventAttributes,
+    ActivityTaskCancelRequestedEventAttributes,
+    ActivityTaskScheduledEventAttributes,
+    MarkerRecordedEventAttributes,
+    TimerCanceledEventAttributes,
+    TimerStartedEventAttributes,
+    WorkflowExecutionCanceledEventAttributes,
+    WorkflowExecutionCompletedEventAttributes,
+    WorkflowExecutionContinuedAsNewEventAttributes,
+    WorkflowExecutionFailedEventAttributes,
+    WorkflowTaskCompletedEventAttributes,
+    WorkflowTaskFailedEventAttributes,
+)
 from raftflow.protocol.results import (
     ActivityTaskInfo,
     Rejected,
@@ -72,21 +84,6 @@ from raftflow.shards.core.writes import (
 )
 
 
-def failure_map(failure: Failure | None) -> dict[str, object] | None:
-    if failure is None:
-        return None
-    return {"message": failure.message, "type": failure.type,
-            "non_retryable": failure.non_retryable, "details": failure.details}
-
-
-def retry_policy_map(policy: RetryPolicy) -> dict[str, object]:
-    return {"initial_interval_ms": policy.initial_interval_ms,
-            "backoff_coefficient": policy.backoff_coefficient,
-            "maximum_interval_ms": policy.maximum_interval_ms,
-            "maximum_attempts": policy.maximum_attempts,
-            "non_retryable_error_types": list(policy.non_retryable_error_types)}
-
-
 def continued_run_id(run_id: str, started_event_id: int) -> str:
     """The new run id of a continue-as-new: derived, so every replica picks the same (I2)."""
     digest = hashlib.sha256(f"{run_id}/{started_event_id}".encode()).digest()
@@ -121,19 +118,19 @@ def on_respond_workflow_task_completed(state: ShardState,
     closes = bool(command.commands) and isinstance(command.commands[-1], CLOSE_COMMANDS)
     changes = Changes()
     if closes and execution.buffered:
-        do_append(execution, changes, EventType.WORKFLOW_TASK_FAILED, command.now_ms, {
-            "scheduled_event_id": task.scheduled_event_id,
-            "started_event_id": task.started_event_id, "cause": "UnhandledCommand",
-            "failure": b"", "identity": command.identity})
+        do_append(execution, changes, command.now_ms, WorkflowTaskFailedEventAttributes(
+            scheduled_event_id=task.scheduled_event_id,
+            started_event_id=task.started_event_id, cause="UnhandledCommand",
+            identity=command.identity))
         do_end_workflow_task(state, execution, changes)
         do_retry_workflow_task(state, execution, changes, command.now_ms, attempt=1)
         assert execution.is_open and not execution.buffered
         result = Rejected(code=ErrorCode.UNHANDLED_COMMAND,
                           message="new events arrived during the task; a new task is scheduled")
         return Output.of(result, changes)
-    completed = do_append(execution, changes, EventType.WORKFLOW_TASK_COMPLETED, command.now_ms, {
-        "scheduled_event_id": task.scheduled_event_id, "started_event_id": task.started_event_id,
-        "identity": command.identity})
+    completed = do_append(execution, changes, command.now_ms, WorkflowTaskCompletedEventAttributes(
+        scheduled_event_id=task.scheduled_event_id, started_event_id=task.started_event_id,
+        identity=command.identity))
     do_end_workflow_task(state, execution, changes)
     execution.previous_started_event_id = task.started_event_id
     execution.sticky_queue = command.sticky_queue
@@ -178,7 +175,6 @@ def _do_command(state: ShardState, execution: Execution, changes: Changes, now_m
                 new_run_id: str) -> ActivityState | None:
     """Write one validated command's events; returns the activity it scheduled, if any."""
     assert execution.is_open and execution.workflow_task is None, execution.run_id
-    wtc = {"workflow_task_completed_event_id": completed_id}
     match command:
         case ScheduleActivityTask():
             return _do_schedule_activity(state, execution, changes, now_ms, completed_id,
@@ -186,32 +182,35 @@ def _do_command(state: ShardState, execution: Execution, changes: Changes, now_m
         case RequestCancelActivityTask():
             _do_cancel_activity(state, execution, changes, now_ms, completed_id, command)
         case StartTimer():
-            event = do_append(execution, changes, EventType.TIMER_STARTED, now_ms, {
-                "timer_id": command.timer_id,
-                "start_to_fire_timeout_ms": command.start_to_fire_timeout_ms, **wtc})
+            event = do_append(execution, changes, now_ms, TimerStartedEventAttributes(
+                timer_id=command.timer_id,
+                start_to_fire_timeout_ms=command.start_to_fire_timeout_ms,
+                workflow_task_completed_event_id=completed_id))
             execution.timers[command.timer_id] = event.event_id
             do_arm(state, changes, (execution.run_id, TimerKind.USER, event.event_id),
                    now_ms + command.start_to_fire_timeout_ms)
         case CancelTimer():
             started_id = execution.timers.pop(command.timer_id)
             do_disarm(state, (execution.run_id, TimerKind.USER, started_id))
-            do_append(execution, changes, EventType.TIMER_CANCELED, now_ms, {
-                "timer_id": command.timer_id, "started_event_id": started_id, **wtc})
+            do_append(execution, changes, now_ms, TimerCanceledEventAttributes(
+                timer_id=command.timer_id, started_event_id=started_id,
+                workflow_task_completed_event_id=completed_id))
         case RecordMarker():
-            do_append(execution, changes, EventType.MARKER_RECORDED, now_ms, {
-                "marker_name": command.marker_name, "details": command.details, **wtc})
+            do_append(execution, changes, now_ms, MarkerRecordedEventAttributes(
+                marker_name=command.marker_name, details=command.details,
+                workflow_task_completed_event_id=completed_id))
         case CompleteWorkflowExecution():
             do_close_run(state, execution, changes, now_ms, (
-                EventType.WORKFLOW_EXECUTION_COMPLETED, WorkflowStatus.COMPLETED,
-                {"result": command.result, **wtc}))
+                WorkflowStatus.COMPLETED, WorkflowExecutionCompletedEventAttributes(
+                    result=command.result, workflow_task_completed_event_id=completed_id)))
         case FailWorkflowExecution():
             do_close_run(state, execution, changes, now_ms, (
-                EventType.WORKFLOW_EXECUTION_FAILED, WorkflowStatus.FAILED,
-                {"failure": failure_map(command.failure), **wtc}))
+                WorkflowStatus.FAILED, WorkflowExecutionFailedEventAttributes(
+                    failure=command.failure, workflow_task_completed_event_id=completed_id)))
         case CancelWorkflowExecution():
             do_close_run(state, execution, changes, now_ms, (
-                EventType.WORKFLOW_EXECUTION_CANCELED, WorkflowStatus.CANCELED,
-                {"details": command.details, **wtc}))
+                WorkflowStatus.CANCELED, WorkflowExecutionCanceledEventAttributes(
+                    details=command.details, workflow_task_completed_event_id=completed_id)))
         case ContinueAsNewWorkflowExecution():
             _do_continue_as_new(state, execution, changes, now_ms, completed_id, command,
                                 new_run_id)
@@ -226,15 +225,14 @@ def _do_schedule_activity(state: ShardState, execution: Execution, changes: Chan
     task_queue = command.task_queue or execution.task_queue
     start_to_close_ms = command.start_to_close_timeout_ms or command.schedule_to_close_timeout_ms
     assert start_to_close_ms is not None, "validated: one of the two is set"
-    event = do_append(execution, changes, EventType.ACTIVITY_TASK_SCHEDULED, now_ms, {
-        "activity_id": command.activity_id, "activity_type": command.activity_type,
-        "task_queue": task_queue, "input": command.input,
-        "schedule_to_close_timeout_ms": command.schedule_to_close_timeout_ms,
-        "schedule_to_start_timeout_ms": command.schedule_to_start_timeout_ms,
-        "start_to_close_timeout_ms": start_to_close_ms,
-        "heartbeat_timeout_ms": command.heartbeat_timeout_ms,
-        "retry_policy": retry_policy_map(policy),
-        "workflow_task_completed_event_id": completed_id})
+    event = do_append(execution, changes, now_ms, ActivityTaskScheduledEventAttributes(
+        activity_id=command.activity_id, activity_type=command.activity_type,
+        task_queue=task_queue, input=command.input,
+        schedule_to_close_timeout_ms=command.schedule_to_close_timeout_ms,
+        schedule_to_start_timeout_ms=command.schedule_to_start_timeout_ms,
+        start_to_close_timeout_ms=start_to_close_ms,
+        heartbeat_timeout_ms=command.heartbeat_timeout_ms, retry_policy=policy,
+        workflow_task_completed_event_id=completed_id))
     sid = event.event_id
     activity = ActivityState(
         scheduled_event_id=sid, activity_id=command.activity_id,
@@ -264,15 +262,14 @@ def _do_cancel_activity(state: ShardState, execution: Execution, changes: Change
     sid = command.scheduled_event_id
     activity = execution.activities[sid]
     assert activity.cancel_requested_event_id == 0, "validated: not requested twice"
-    requested = do_append(execution, changes, EventType.ACTIVITY_TASK_CANCEL_REQUESTED, now_ms, {
-        "scheduled_event_id": sid, "workflow_task_completed_event_id": completed_id})
+    requested = do_append(execution, changes, now_ms, ActivityTaskCancelRequestedEventAttributes(
+        scheduled_event_id=sid, workflow_task_completed_event_id=completed_id))
     if activity.phase == "started":
         activity.cancel_requested_event_id = requested.event_id
         return
-    do_append(execution, changes, EventType.ACTIVITY_TASK_CANCELED, now_ms, {
-        "scheduled_event_id": sid, "started_event_id": 0,
-        "latest_cancel_requested_event_id": requested.event_id, "details": b"",
-        "identity": ""})
+    do_append(execution, changes, now_ms, ActivityTaskCanceledEventAttributes(
+        scheduled_event_id=sid, started_event_id=0,
+        latest_cancel_requested_event_id=requested.event_id))
     do_remove_activity(state, execution, activity)
     assert not any(key[2] == sid and key[0] == execution.run_id for key in state.timers
                    if key[1].startswith("activity"))
@@ -300,11 +297,11 @@ def _do_continue_as_new(state: ShardState, execution: Execution, changes: Change
         first_execution_run_id=execution.first_execution_run_id,
         continued_execution_run_id=execution.run_id)
     do_close_run(state, execution, changes, now_ms, (
-        EventType.WORKFLOW_EXECUTION_CONTINUED_AS_NEW, WorkflowStatus.CONTINUED_AS_NEW, {
-            "new_execution_run_id": new_run_id, "workflow_type": spec.workflow_type,
-            "task_queue": spec.task_queue, "input": spec.input,
-            "run_timeout_ms": spec.run_timeout_ms, "task_timeout_ms": spec.task_timeout_ms,
-            "workflow_task_completed_event_id": completed_id}))
+        WorkflowStatus.CONTINUED_AS_NEW, WorkflowExecutionContinuedAsNewEventAttributes(
+            new_execution_run_id=new_run_id, workflow_type=spec.workflow_type,
+            task_queue=spec.task_queue, input=spec.input, run_timeout_ms=spec.run_timeout_ms,
+            task_timeout_ms=spec.task_timeout_ms,
+            workflow_task_completed_event_id=completed_id)))
     new_run = do_start_run(state, changes, spec, now_ms)
     assert new_run.is_open and not execution.is_open
 

@@ -14,11 +14,18 @@ from __future__ import annotations
 import heapq
 
 from raftflow.protocol.commands import Failure, FireTimers
-from raftflow.protocol.events import EventType
+from raftflow.protocol.events import (
+    ActivityTaskTimedOutEventAttributes,
+    RetryState,
+    TimeoutType,
+    TimerFiredEventAttributes,
+    WorkflowExecutionTerminatedEventAttributes,
+    WorkflowExecutionTimedOutEventAttributes,
+    WorkflowTimeoutType,
+)
 from raftflow.protocol.results import Ack, WorkflowStatus
 from raftflow.shards.core import limits, retry
 from raftflow.shards.core.on_activity import do_close_activity, do_retry_activity
-from raftflow.shards.core.on_task_completed import failure_map
 from raftflow.shards.core.on_workflow_task import on_workflow_task_timeout
 from raftflow.shards.core.output import Output
 from raftflow.shards.core.state import (
@@ -38,10 +45,10 @@ from raftflow.shards.core.writes import (
 )
 
 _TIMEOUT_TYPES = {
-    TimerKind.ACTIVITY_SCHEDULE_TO_START: "ScheduleToStart",
-    TimerKind.ACTIVITY_SCHEDULE_TO_CLOSE: "ScheduleToClose",
-    TimerKind.ACTIVITY_START_TO_CLOSE: "StartToClose",
-    TimerKind.ACTIVITY_HEARTBEAT: "Heartbeat",
+    TimerKind.ACTIVITY_SCHEDULE_TO_START: TimeoutType.SCHEDULE_TO_START,
+    TimerKind.ACTIVITY_SCHEDULE_TO_CLOSE: TimeoutType.SCHEDULE_TO_CLOSE,
+    TimerKind.ACTIVITY_START_TO_CLOSE: TimeoutType.START_TO_CLOSE,
+    TimerKind.ACTIVITY_HEARTBEAT: TimeoutType.HEARTBEAT,
 }
 
 
@@ -61,8 +68,8 @@ def on_fire_timers(state: ShardState, command: FireTimers) -> Output:
         if execution.is_open and (len(execution.history) + len(execution.buffered)
                                   >= limits.HISTORY_EVENTS_MAX):
             do_close_run(state, execution, changes, command.now_ms, (
-                EventType.WORKFLOW_EXECUTION_TERMINATED, WorkflowStatus.TERMINATED,
-                {"reason": "HISTORY_EVENTS_MAX reached", "request_id": ""}))
+                WorkflowStatus.TERMINATED, WorkflowExecutionTerminatedEventAttributes(
+                    reason="HISTORY_EVENTS_MAX reached")))
         fired += 1
         assert at_ms <= command.now_ms
     nxt = state.earliest_timer()
@@ -81,14 +88,15 @@ def _fire(state: ShardState, execution: Execution, changes: Changes, now_ms: int
         timer_id = next(t for t, started in execution.timers.items() if started == ref)
         del execution.timers[timer_id]
         do_deliver(state, execution, changes, now_ms, (
-            (EventType.TIMER_FIRED, {"timer_id": timer_id, "started_event_id": ref}),))
+            TimerFiredEventAttributes(timer_id=timer_id, started_event_id=ref),))
     elif kind is TimerKind.WORKFLOW_TASK_START_TO_CLOSE:
         on_workflow_task_timeout(state, execution, changes, now_ms, ref)
     elif kind in (TimerKind.RUN_TIMEOUT, TimerKind.EXECUTION_TIMEOUT):
-        timeout_type = "run" if kind is TimerKind.RUN_TIMEOUT else "execution"
+        timeout_type = (WorkflowTimeoutType.RUN if kind is TimerKind.RUN_TIMEOUT
+                        else WorkflowTimeoutType.EXECUTION)
         do_close_run(state, execution, changes, now_ms, (
-            EventType.WORKFLOW_EXECUTION_TIMED_OUT, WorkflowStatus.TIMED_OUT,
-            {"timeout_type": timeout_type}))
+            WorkflowStatus.TIMED_OUT,
+            WorkflowExecutionTimedOutEventAttributes(timeout_type=timeout_type)))
     else:
         _fire_activity(state, execution, changes, now_ms, kind, execution.activities[ref])
 
@@ -114,8 +122,9 @@ def _fire_activity(state: ShardState, execution: Execution, changes: Changes, no
     if retry_at_ms is not None:
         do_retry_activity(state, changes, execution, activity, retry_at_ms, failure)
         return
-    retry_state = retry.retry_state(activity, None) if retryable else "Timeout"
-    do_close_activity(state, execution, changes, now_ms, activity, (
-        EventType.ACTIVITY_TASK_TIMED_OUT, {
-            "scheduled_event_id": activity.scheduled_event_id, "timeout_type": timeout_type,
-            "last_failure": failure_map(activity.last_failure), "retry_state": retry_state}))
+    retry_state = retry.retry_state(activity, None) if retryable else RetryState.TIMEOUT
+    do_close_activity(state, execution, changes, now_ms, activity,
+                      ActivityTaskTimedOutEventAttributes(
+                          scheduled_event_id=activity.scheduled_event_id,
+                          timeout_type=timeout_type, last_failure=activity.last_failure,
+                          retry_state=retry_state))

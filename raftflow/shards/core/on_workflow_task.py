@@ -18,7 +18,12 @@ from raftflow.protocol.commands import (
     TaskToken,
 )
 from raftflow.protocol.errors import ErrorCode
-from raftflow.protocol.events import EventType
+from raftflow.protocol.events import (
+    TimeoutType,
+    WorkflowTaskFailedEventAttributes,
+    WorkflowTaskStartedEventAttributes,
+    WorkflowTaskTimedOutEventAttributes,
+)
 from raftflow.protocol.results import (
     Rejected,
     WorkflowTaskInfo,
@@ -115,9 +120,8 @@ def do_start_workflow_task(state: ShardState, execution: Execution, changes: Cha
     task = execution.workflow_task
     assert task is not None and task.started_event_id == 0 and not execution.buffered
     drop_dispatch(changes, dispatch_workflow_task(execution))
-    event = do_append(execution, changes, EventType.WORKFLOW_TASK_STARTED, now_ms, {
-        "scheduled_event_id": task.scheduled_event_id, "identity": identity,
-        "request_id": request_id})
+    event = do_append(execution, changes, now_ms, WorkflowTaskStartedEventAttributes(
+        scheduled_event_id=task.scheduled_event_id, identity=identity, request_id=request_id))
     task.started_event_id = event.event_id
     task.started_time_ms = now_ms
     task.request_id = request_id
@@ -164,9 +168,9 @@ def on_respond_workflow_task_failed(state: ShardState,
         return Output(result=rejected)
     changes = Changes()
     assert execution.workflow_task is task
-    do_append(execution, changes, EventType.WORKFLOW_TASK_FAILED, command.now_ms, {
-        "scheduled_event_id": task.scheduled_event_id, "started_event_id": task.started_event_id,
-        "cause": command.cause, "failure": command.failure, "identity": command.identity})
+    do_append(execution, changes, command.now_ms, WorkflowTaskFailedEventAttributes(
+        scheduled_event_id=task.scheduled_event_id, started_event_id=task.started_event_id,
+        cause=command.cause, failure=command.failure, identity=command.identity))
     do_end_workflow_task(state, execution, changes)
     do_retry_workflow_task(state, execution, changes, command.now_ms, attempt=task.attempt + 1)
     assert execution.workflow_task is not None and execution.workflow_task.attempt > 1
@@ -179,8 +183,8 @@ def on_workflow_task_timeout(state: ShardState, execution: Execution, changes: C
     task = execution.workflow_task
     assert task is not None and task.scheduled_event_id == scheduled_event_id, execution.run_id
     assert task.started_event_id > 0, "the timer is armed only once the task started"
-    do_append(execution, changes, EventType.WORKFLOW_TASK_TIMED_OUT, now_ms, {
-        "scheduled_event_id": task.scheduled_event_id, "started_event_id": task.started_event_id,
-        "timeout_type": "StartToClose"})
+    do_append(execution, changes, now_ms, WorkflowTaskTimedOutEventAttributes(
+        scheduled_event_id=task.scheduled_event_id, started_event_id=task.started_event_id,
+        timeout_type=TimeoutType.START_TO_CLOSE))
     do_end_workflow_task(state, execution, changes)
     do_retry_workflow_task(state, execution, changes, now_ms, attempt=task.attempt + 1)

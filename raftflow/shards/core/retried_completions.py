@@ -20,11 +20,15 @@ from raftflow.protocol.commands import (
     RespondWorkflowTaskCompleted,
     TaskToken,
 )
-from raftflow.protocol.events import EventType
+from raftflow.protocol.events import (
+    ActivityTaskScheduledEventAttributes,
+    WorkflowTaskCompletedEventAttributes,
+    WorkflowTaskScheduledEventAttributes,
+)
 from raftflow.protocol.results import ActivityTaskInfo, WorkflowTaskInfo
 from raftflow.shards.core.activity_start import activity_info
 from raftflow.shards.core.on_workflow_task import task_info
-from raftflow.shards.core.state import ActivityPhase, Execution, ShardState
+from raftflow.shards.core.state import ActivityPhase, ActivityState, Execution, ShardState
 
 
 def eager_request_id(scheduled_event_id: int, attempt: int) -> str:
@@ -68,13 +72,13 @@ def activities_of_retried_workflow_task_completion(
     execution = _open_run(state, token) if command.eager_task_queue else None
     if execution is None or not 1 <= token.scheduled_event_id <= len(execution.history):
         return None
-    scheduled = execution.history[token.scheduled_event_id - 1]
-    if (scheduled.event_type != EventType.WORKFLOW_TASK_SCHEDULED
-            or scheduled.attributes.get("attempt") != token.attempt):
+    scheduled = execution.history[token.scheduled_event_id - 1].attributes
+    if (not isinstance(scheduled, WorkflowTaskScheduledEventAttributes)
+            or scheduled.attempt != token.attempt):
         return None
     completed_id = next((e.event_id for e in execution.history
-                         if e.event_type == EventType.WORKFLOW_TASK_COMPLETED
-                         and e.attributes.get("scheduled_event_id") == token.scheduled_event_id),
+                         if isinstance(e.attributes, WorkflowTaskCompletedEventAttributes)
+                         and e.attributes.scheduled_event_id == token.scheduled_event_id),
                         None)
     if completed_id is None:
         return None
@@ -83,9 +87,15 @@ def activities_of_retried_workflow_task_completion(
         if activity.phase is ActivityPhase.STARTED and activity.identity == command.identity
         and activity.task_queue == command.eager_task_queue  # the first attempt's queue only
         and activity.request_id == eager_request_id(activity.scheduled_event_id, activity.attempt)
-        and execution.history[activity.scheduled_event_id - 1].attributes.get(
-            "workflow_task_completed_event_id") == completed_id]
+        and _scheduled_by(execution, activity) == completed_id]
     if not started or len(started) > command.eager_activities_max:
         return None  # a retry carries the first attempt's body; anything else is not one
     return tuple(activity_info(execution, a)
                  for a in sorted(started, key=lambda a: a.scheduled_event_id))
+
+
+def _scheduled_by(execution: Execution, activity: ActivityState) -> int:
+    """The WorkflowTaskCompleted event id whose commands scheduled `activity`."""
+    scheduled = execution.history[activity.scheduled_event_id - 1].attributes
+    assert isinstance(scheduled, ActivityTaskScheduledEventAttributes), scheduled
+    return scheduled.workflow_task_completed_event_id

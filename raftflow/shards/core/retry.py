@@ -8,6 +8,7 @@ multiplication is exactly reproducible on every replica, libm's `pow` need not b
 from __future__ import annotations
 
 from raftflow.protocol.commands import Failure, RetryPolicy
+from raftflow.protocol.events import RetryState
 from raftflow.shards.core.state import ActivityState
 
 # Temporal's default cap: maximum interval is 100x the initial interval.
@@ -60,14 +61,14 @@ def next_retry_at_ms(activity: ActivityState, failure: Failure | None, now_ms: i
     return retry_at_ms
 
 
-def retry_state(activity: ActivityState, failure: Failure | None) -> str:
-    """Temporal's RetryState name explaining why no further attempt happens."""
+def retry_state(activity: ActivityState, failure: Failure | None) -> RetryState:
+    """Temporal's RetryState explaining why no further attempt happens."""
     policy = activity.retry_policy
     if activity.cancel_requested_event_id:
-        return "CancelRequested"
+        return RetryState.CANCEL_REQUESTED
     if failure is not None and (failure.non_retryable
                                 or failure.type in policy.non_retryable_error_types):
-        return "NonRetryableFailure"
+        return RetryState.NON_RETRYABLE_FAILURE
     if policy.maximum_attempts > 0 and activity.attempt >= policy.maximum_attempts:
-        return "MaximumAttemptsReached"
-    return "Timeout"
+        return RetryState.MAXIMUM_ATTEMPTS_REACHED
+    return RetryState.TIMEOUT

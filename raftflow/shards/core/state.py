@@ -11,9 +11,10 @@ an attribute, not a struct field, so it is neither in the snapshot nor compared 
 rebuilt whenever a state is built or decoded. Timers fire in (fire_at_ms, key) order, a total
 order, so the heap's shape never matters.
 
-The classes are msgspec Structs (slotted, mutable) with `array_like=True` and their class name as
-tag: the snapshot (`snapshot.py`) packs each as `[ClassName, field_1, ..., field_n]`, the layout
-release 0.1's hand-written codec wrote, so its snapshots still decode.
+The classes are msgspec Structs (slotted, mutable) encoded as maps of their field names, like
+the protocol types (`snapshot.py`); none is a union member, so none carries a tag. Snapshots of
+release 0.1 (arrays `[ClassName, field_1, ..., field_n]`) are read by
+`raftflow.protocol.legacy_arrays`, which walks these classes' fields.
 """
 
 from __future__ import annotations
@@ -24,7 +25,11 @@ from enum import StrEnum
 import msgspec
 
 from raftflow.protocol.commands import Failure, RetryPolicy
-from raftflow.protocol.events import HistoryEvent
+from raftflow.protocol.events import (
+    EventAttributes,
+    EventType,
+    HistoryEvent,
+)
 from raftflow.protocol.results import Result, WorkflowStatus
 
 
@@ -61,7 +66,7 @@ class ActivityPhase(StrEnum):
     BACKOFF = "backoff"  # waiting for the retry timer before the next attempt
 
 
-class WorkflowTaskState(msgspec.Struct, kw_only=True, array_like=True, tag="WorkflowTaskState"):
+class WorkflowTaskState(msgspec.Struct, kw_only=True):
     scheduled_event_id: int
     attempt: int
     scheduled_time_ms: int
@@ -71,7 +76,7 @@ class WorkflowTaskState(msgspec.Struct, kw_only=True, array_like=True, tag="Work
     identity: str = ""
 
 
-class ActivityState(msgspec.Struct, kw_only=True, array_like=True, tag="ActivityState"):
+class ActivityState(msgspec.Struct, kw_only=True):
     scheduled_event_id: int
     activity_id: str
     activity_type: str
@@ -94,16 +99,19 @@ class ActivityState(msgspec.Struct, kw_only=True, array_like=True, tag="Activity
     cancel_requested_event_id: int = 0  # 0 unless the workflow asked to cancel it
 
 
-class BufferedEvent(msgspec.Struct, kw_only=True, array_like=True, tag="BufferedEvent"):
+class BufferedEvent(msgspec.Struct, kw_only=True):
     """An event that arrived while a workflow task was started; written after that task closes
     (Temporal's buffered events), so a started task's history never changes under it."""
 
-    event_type: str
     time_ms: int
-    attributes: dict[str, object]
+    attributes: EventAttributes
+
+    @property
+    def event_type(self) -> EventType:
+        return self.attributes.event_type
 
 
-class Execution(msgspec.Struct, kw_only=True, array_like=True, tag="Execution"):
+class Execution(msgspec.Struct, kw_only=True):
     namespace: str
     workflow_id: str
     run_id: str
@@ -127,8 +135,8 @@ class Execution(msgspec.Struct, kw_only=True, array_like=True, tag="Execution"):
     # timer_id -> TimerStarted event id
     timers: dict[str, int] = msgspec.field(default_factory=dict)
     cancel_requested: bool = False
-    # Fields added later go last: a snapshot array that lacks trailing fields decodes with
-    # their defaults (msgspec `array_like`), so snapshots written before them stay readable.
+    # Fields added later go last, with a default: 0.1 snapshot arrays lack trailing fields
+    # and current maps lack their keys, and both decode with the defaults.
     sticky_queue: str = ""  # the worker that completed the last task keeps the run replayed
 
     @property
@@ -145,7 +153,7 @@ class Execution(msgspec.Struct, kw_only=True, array_like=True, tag="Execution"):
 
 # `dict=True` gives each state an instance `__dict__` for the one attribute that is not a field:
 # `timer_heap`, the derived cache, which must stay out of the snapshot and out of `==`.
-class ShardState(msgspec.Struct, kw_only=True, array_like=True, tag="ShardState", dict=True):
+class ShardState(msgspec.Struct, kw_only=True, dict=True):
     shard_id: int
     applied_index: int = 0
     executions: dict[str, Execution] = msgspec.field(default_factory=dict)  # run_id -> run

@@ -11,13 +11,32 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
+import msgspec
+
 from raftflow.protocol.effects import (
     DispatchActivityTask,
     DispatchWorkflowTask,
     Effect,
     WorkflowClosed,
 )
-from raftflow.protocol.events import CLOSE_EVENT_TYPES, EventType, HistoryEvent
+from raftflow.protocol.events import (
+    CLOSE_EVENT_TYPES,
+    ActivityTaskCanceledEventAttributes,
+    ActivityTaskCompletedEventAttributes,
+    ActivityTaskFailedEventAttributes,
+    ActivityTaskTimedOutEventAttributes,
+    EventAttributes,
+    EventType,
+    HistoryEvent,
+    WorkflowExecutionCanceledEventAttributes,
+    WorkflowExecutionCompletedEventAttributes,
+    WorkflowExecutionContinuedAsNewEventAttributes,
+    WorkflowExecutionFailedEventAttributes,
+    WorkflowExecutionTerminatedEventAttributes,
+    WorkflowExecutionTimedOutEventAttributes,
+    WorkflowTaskFailedEventAttributes,
+    WorkflowTaskScheduledEventAttributes,
+)
 from raftflow.protocol.results import Result, WorkflowStatus
 from raftflow.shards.core import limits
 from raftflow.shards.core.state import (
@@ -32,6 +51,13 @@ from raftflow.shards.core.state import (
     WorkflowTaskState,
 )
 
+RunClosedAttributes = (WorkflowExecutionCompletedEventAttributes
+                       | WorkflowExecutionFailedEventAttributes
+                       | WorkflowExecutionTimedOutEventAttributes
+                       | WorkflowExecutionCanceledEventAttributes
+                       | WorkflowExecutionTerminatedEventAttributes
+                       | WorkflowExecutionContinuedAsNewEventAttributes)
+
 
 @dataclass(slots=True)
 class Changes:
@@ -42,14 +68,13 @@ class Changes:
     armed_at_ms: int | None = None
 
 
-def do_append(execution: Execution, changes: Changes, event_type: EventType, time_ms: int,
-              attributes: dict[str, object]) -> HistoryEvent:
+def do_append(execution: Execution, changes: Changes, time_ms: int,
+              attributes: EventAttributes) -> HistoryEvent:
     """Append one event to the history; the only place event ids are assigned."""
     history = execution.history
-    assert execution.is_open, (execution.run_id, event_type)
+    assert execution.is_open, (execution.run_id, attributes.event_type)
     assert not history or history[-1].event_type not in CLOSE_EVENT_TYPES
-    event = HistoryEvent(event_id=len(history) + 1, event_type=event_type, time_ms=time_ms,
-                         attributes=attributes)
+    event = HistoryEvent(event_id=len(history) + 1, time_ms=time_ms, attributes=attributes)
     history.append(event)
     changes.events.append(event)
     return event
@@ -60,28 +85,31 @@ def do_append(execution: Execution, changes: Changes, event_type: EventType, tim
 # when the pair leaves the buffer (Temporal fixes these ids up on flush the same way).
 PREVIOUS_EVENT_ID = -1
 
-Delivery = tuple[EventType, dict[str, object]]
+ActivityClosedAttributes = (ActivityTaskCompletedEventAttributes
+                            | ActivityTaskFailedEventAttributes
+                            | ActivityTaskTimedOutEventAttributes
+                            | ActivityTaskCanceledEventAttributes)
 
 
-def _resolve(execution: Execution, attributes: dict[str, object]) -> dict[str, object]:
-    if attributes.get("started_event_id") != PREVIOUS_EVENT_ID:
+def _resolve(execution: Execution, attributes: EventAttributes) -> EventAttributes:
+    if not (isinstance(attributes, ActivityClosedAttributes)
+            and attributes.started_event_id == PREVIOUS_EVENT_ID):
         return attributes
     assert execution.history[-1].event_type == EventType.ACTIVITY_TASK_STARTED
-    return {**attributes, "started_event_id": len(execution.history)}
+    return msgspec.structs.replace(attributes, started_event_id=len(execution.history))
 
 
 def do_deliver(state: ShardState, execution: Execution, changes: Changes, time_ms: int,
-               deliveries: tuple[Delivery, ...]) -> None:
+               deliveries: tuple[EventAttributes, ...]) -> None:
     """Record events for the workflow to see: buffered while a task is started, else written;
     then make sure a workflow task is scheduled to deliver them (Temporal semantics)."""
     assert execution.is_open and deliveries, execution.run_id
     if execution.task_started():
         execution.buffered.extend(
-            BufferedEvent(event_type=event_type, time_ms=time_ms, attributes=attributes)
-            for event_type, attributes in deliveries)
+            BufferedEvent(time_ms=time_ms, attributes=attributes) for attributes in deliveries)
         return
-    for event_type, attributes in deliveries:
-        do_append(execution, changes, event_type, time_ms, _resolve(execution, attributes))
+    for attributes in deliveries:
+        do_append(execution, changes, time_ms, _resolve(execution, attributes))
     if execution.workflow_task is None:
         do_schedule_workflow_task(state, execution, changes, time_ms, attempt=1)
     assert execution.workflow_task is not None
@@ -92,8 +120,7 @@ def do_flush_buffered(execution: Execution, changes: Changes) -> int:
     assert not execution.task_started(), execution.run_id
     buffered = execution.buffered
     for item in buffered:
-        do_append(execution, changes, EventType(item.event_type), item.time_ms,
-                  _resolve(execution, item.attributes))
+        do_append(execution, changes, item.time_ms, _resolve(execution, item.attributes))
     count = len(buffered)
     execution.buffered = []
     return count
@@ -103,11 +130,9 @@ def do_schedule_workflow_task(state: ShardState, execution: Execution, changes: 
                               now_ms: int, *, attempt: int) -> None:
     assert execution.workflow_task is None, execution.run_id
     assert attempt >= 1, attempt
-    event = do_append(execution, changes, EventType.WORKFLOW_TASK_SCHEDULED, now_ms, {
-        "task_queue": execution.task_queue,
-        "start_to_close_timeout_ms": execution.task_timeout_ms,
-        "attempt": attempt,
-    })
+    event = do_append(execution, changes, now_ms, WorkflowTaskScheduledEventAttributes(
+        task_queue=execution.task_queue, start_to_close_timeout_ms=execution.task_timeout_ms,
+        attempt=attempt))
     execution.workflow_task = WorkflowTaskState(
         scheduled_event_id=event.event_id, attempt=attempt, scheduled_time_ms=now_ms)
     changes.effects.append(dispatch_workflow_task(execution))
@@ -173,12 +198,12 @@ def do_remember(state: ShardState, key: RequestKey, result: Result) -> None:
 
 
 def do_close_run(state: ShardState, execution: Execution, changes: Changes, now_ms: int,
-                 close: tuple[EventType, WorkflowStatus, dict[str, object]]) -> HistoryEvent:
+                 close: tuple[WorkflowStatus, RunClosedAttributes]) -> HistoryEvent:
     """Close a run: fail a started workflow task (cause ForceCloseCommand, as Temporal does when
     a run is closed under a running task), write buffered events, then the close event (last,
     once: I3); drop every pending task and timer of the run, and free the workflow id."""
-    event_type, status, attributes = close
-    assert event_type in CLOSE_EVENT_TYPES and status is not WorkflowStatus.RUNNING
+    status, attributes = close
+    assert attributes.event_type in CLOSE_EVENT_TYPES and status is not WorkflowStatus.RUNNING
     assert state.open_runs.get(execution.key) == execution.run_id, execution.run_id
     run_id = execution.run_id
     task = execution.workflow_task
@@ -186,13 +211,12 @@ def do_close_run(state: ShardState, execution: Execution, changes: Changes, now_
         do_disarm(state, (run_id, TimerKind.WORKFLOW_TASK_START_TO_CLOSE,
                           task.scheduled_event_id))
         if task.started_event_id:
-            do_append(execution, changes, EventType.WORKFLOW_TASK_FAILED, now_ms, {
-                "scheduled_event_id": task.scheduled_event_id,
-                "started_event_id": task.started_event_id, "cause": "ForceCloseCommand",
-                "failure": b"", "identity": ""})
+            do_append(execution, changes, now_ms, WorkflowTaskFailedEventAttributes(
+                scheduled_event_id=task.scheduled_event_id,
+                started_event_id=task.started_event_id, cause="ForceCloseCommand"))
         execution.workflow_task = None  # any completion of it is now stale
     do_flush_buffered(execution, changes)
-    event = do_append(execution, changes, event_type, now_ms, attributes)
+    event = do_append(execution, changes, now_ms, attributes)
     for scheduled_event_id in execution.activities:
         do_disarm_activity(state, run_id, scheduled_event_id)
     for started_event_id in execution.timers.values():
