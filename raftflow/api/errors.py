@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import math
+from typing import TypeVar
 
 from aiohttp import web
 
 from raftflow.actors.errors import NotLeaderError
 from raftflow.protocol.errors import ErrorCode, RaftflowError, http_status
+from raftflow.protocol.results import Rejected
 
 __all__ = [
     "ConflictError",
@@ -29,10 +31,13 @@ __all__ = [
     "OverloadedError",
     "PayloadTooLargeError",
     "RaftflowError",
+    "accepted",
     "error_body",
     "error_for_code",
     "error_response",
 ]
+
+R = TypeVar("R")
 
 RETRY_AFTER_S_DEFAULT = 1.0
 _STATUSES_WITH_RETRY_AFTER = frozenset({429, 503})
@@ -120,6 +125,13 @@ def error_for_code(code: ErrorCode, message: str, field: str | None = None) -> R
             return ConflictError(code, message, field)
         case _:
             return RaftflowError(code, message, field)
+
+
+def accepted(result: R | Rejected) -> R:
+    """`result` unless the shard refused it: a `Rejected` becomes its typed error."""
+    if isinstance(result, Rejected):
+        raise error_for_code(result.code, result.message, result.field)
+    return result
 
 
 def error_body(err: RaftflowError) -> dict[str, dict[str, str | None]]:

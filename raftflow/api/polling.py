@@ -145,7 +145,7 @@ class TaskPoller:
         if actor is None:
             return None
         d = ready.dispatch
-        common = dict(now_ms=actor.now_ms(), namespace=d.namespace, workflow_id=d.workflow_id,
+        common = dict(now_ms=self._directory.now_ms(), namespace=d.namespace, workflow_id=d.workflow_id,
                       run_id=d.run_id, scheduled_event_id=d.scheduled_event_id,
                       identity=worker.identity, request_id=uuid.uuid4().hex)
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from dataclasses import dataclass
 
 from raftflow.actors.errors import MailboxFullError
 from raftflow.matching.items import QueryTask
@@ -28,12 +29,29 @@ class QueryTimeoutError(Exception):
     """No worker answered in time."""
 
 
+@dataclass(frozen=True, slots=True)
+class QueryReply:
+    """A worker's answer to a query task: the handler's result, or why the query failed."""
+
+    result: object  # a JSON value
+    error_message: str | None = None  # set when the query failed in the worker
+
+    @staticmethod
+    def of(body: dict[str, object]) -> QueryReply:
+        """The reply a worker's `respond` body holds (`{"result": ...}` or `{"error": ...}`)."""
+        error = body.get("error")
+        if error is None:
+            return QueryReply(result=body.get("result"))
+        message = error.get("message", "") if isinstance(error, dict) else str(error)
+        return QueryReply(result=body.get("result"), error_message=str(message))
+
+
 class QueryBroker:
     def __init__(self, node_id: str, matcher: Matcher) -> None:
         assert _SEPARATOR not in node_id
         self._node_id = node_id
         self._matcher = matcher
-        self._pending: dict[str, asyncio.Future[dict[str, object]]] = {}
+        self._pending: dict[str, asyncio.Future[QueryReply]] = {}
 
     @staticmethod
     def node_of(query_id: str) -> str | None:
@@ -41,17 +59,19 @@ class QueryBroker:
         return node if separator else None
 
     async def ask(self, *, shard: int, namespace: str, task_queue: str,
-                  payload: dict[str, object], timeout_s: float) -> dict[str, object]:
-        """Offer a query task and wait for the worker's answer body (raises QueryTimeoutError)."""
+                  payload: dict[str, object], timeout_s: float) -> QueryReply:
+        """Offer a query task (`payload`: its JSON for the worker) and wait for the worker's
+        reply (raises QueryTimeoutError)."""
         if len(self._pending) >= QUERIES_PENDING_MAX:
             raise MailboxFullError(shard)
         query_id = f"{self._node_id}{_SEPARATOR}{uuid.uuid4().hex}"
-        answer: asyncio.Future[dict[str, object]] = asyncio.get_running_loop().create_future()
+        answer: asyncio.Future[QueryReply] = asyncio.get_running_loop().create_future()
         self._pending[query_id] = answer
         try:
             self._matcher.offer_query(QueryTask(
                 shard=shard, namespace=namespace, task_queue=task_queue, query_id=query_id,
                 payload={"query_id": query_id, **payload},
+                # The matcher drops query tasks by monotonic time: a wait, not a proposed time.
                 deadline=time.monotonic() + timeout_s))
             async with asyncio.timeout(timeout_s):
                 return await answer
@@ -60,10 +80,10 @@ class QueryBroker:
         finally:
             self._pending.pop(query_id, None)
 
-    def answer(self, query_id: str, body: dict[str, object]) -> bool:
-        """Deliver a worker's answer; False if nobody waits for it (late or unknown)."""
+    def answer(self, query_id: str, reply: QueryReply) -> bool:
+        """Deliver a worker's reply; False if nobody waits for it (late or unknown)."""
         waiting = self._pending.get(query_id)
         if waiting is None or waiting.done():
             return False
-        waiting.set_result(body)
+        waiting.set_result(reply)
         return True

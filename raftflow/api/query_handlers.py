@@ -10,25 +10,29 @@ import time
 from aiohttp import web
 
 from raftflow.api import validation as v
+from raftflow.api.answers import Described, NoContent, QueryAnswered, respond
 from raftflow.api.errors import (
     DeadlineExceededError,
     InvalidArgumentError,
     NotFoundError,
     OverloadedError,
+    accepted,
 )
 from raftflow.api.query_broker import (
     QUERY_TIMEOUT_S_DEFAULT,
     QUERY_TIMEOUT_S_MAX,
     QueryBroker,
+    QueryReply,
     QueryTimeoutError,
 )
-from raftflow.api.render import description_json, event_json
-from raftflow.api.workflow_handlers import GATEWAY_KEY, _path, _rejected
-from raftflow.cluster.ring import shard_for
+from raftflow.api.render import event_json
+from raftflow.api.routing import RouteAgain
+from raftflow.api.workflow_handlers import GATEWAY_KEY, _path
 from raftflow.matching.matcher import Matcher
 from raftflow.protocol.errors import ErrorCode, RaftflowError
 from raftflow.protocol.events import HistoryEvent
-from raftflow.protocol.results import Rejected, WorkflowDescription, WorkflowStatus
+from raftflow.protocol.results import Ack, Rejected, WorkflowDescription, WorkflowStatus
+from raftflow.shards.actor import ShardActor
 from raftflow.shards.core import queries
 from raftflow.shards.core.state import ShardState
 
@@ -55,13 +59,11 @@ async def workflow_result(request: web.Request) -> web.StreamResponse:
     run_id = request.query.get("run_id") or None
     wait_ms = v.parse_query_int("wait_ms", request.query.get("wait_ms"),
                                 default=RESULT_WAIT_MS_DEFAULT, minimum=0, maximum=RESULT_WAIT_MS_MAX)
-    shard = shard_for(namespace, workflow_id, gateway.directory.shard_count)
     matcher = request.app[MATCHER_KEY]
+    # Monotonic, not the gateway's clock: this times the caller's wait and is proposed to no log.
     deadline = time.monotonic() + wait_ms / 1000
-    while True:
-        actor = gateway.local_leader(shard)
-        if actor is None:  # at the start, or this node lost the shard while we waited
-            return await gateway.forward(request, shard)
+
+    async def wait_for_close(actor: ShardActor) -> Described | NoContent | RouteAgain:
         try:
             with matcher.watch_close(namespace, workflow_id) as closed:
                 # A close in the applied state is committed and final: it is answered with no
@@ -70,21 +72,23 @@ async def workflow_result(request: web.Request) -> web.StreamResponse:
                 local = queries.describe(actor.state, namespace, workflow_id, run_id)
                 if isinstance(local, WorkflowDescription):
                     if local.status is not WorkflowStatus.RUNNING:
-                        return web.json_response(description_json(local))
+                        return Described(local)
                     remaining_s = deadline - time.monotonic()
                     if remaining_s > 0:
                         with contextlib.suppress(TimeoutError):
                             async with asyncio.timeout(remaining_s):
                                 await closed
-                        continue
-                found = await actor.read(lambda s: queries.describe(s, namespace, workflow_id, run_id))
-                _rejected(found)
-                assert isinstance(found, WorkflowDescription)
+                        return RouteAgain()  # this node may have lost the shard meanwhile
+                found = accepted(await actor.read(
+                    lambda s: queries.describe(s, namespace, workflow_id, run_id)))
                 if found.status is not WorkflowStatus.RUNNING:
-                    return web.json_response(description_json(found))
-                return web.Response(status=204)
+                    return Described(found)
+                return NoContent()
         except OverflowError:
             raise OverloadedError("too many callers wait for this workflow's result") from None
+
+    return respond(await gateway.on_leader(request, gateway.shard_of(namespace, workflow_id),
+                                           wait_for_close))
 
 
 def _run_and_history(state: ShardState, namespace: str, workflow_id: str, run_id: str | None,
@@ -106,37 +110,36 @@ async def query_workflow(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY_KEY]
     namespace, workflow_id = _path(request)
     body = v.validate(QUERY, v.parse_json_body(await request.read()))
-    shard = shard_for(namespace, workflow_id, gateway.directory.shard_count)
-    actor = gateway.local_leader(shard)
-    if actor is None:
-        return await gateway.forward(request, shard)
-    run_id = body.optional_string("run_id")
-    found = await actor.read(lambda s: _run_and_history(s, namespace, workflow_id, run_id))
-    _rejected(found)
-    assert not isinstance(found, Rejected)
-    description, events = found
-    args = json.loads(body.json_bytes("args")) if body.values.get("args") is not None else []
-    if not isinstance(args, list):
-        raise InvalidArgumentError("field 'args': must be a list of arguments", "args")
-    timeout_ms = body.optional_integer("timeout_ms")
-    try:
-        answer = await request.app[BROKER_KEY].ask(
-            shard=shard, namespace=namespace, task_queue=description.task_queue,
-            timeout_s=QUERY_TIMEOUT_S_DEFAULT if timeout_ms is None else timeout_ms / 1000,
-            payload={"query_type": body.string("query_type"), "args": args,
-                     "namespace": namespace, "workflow_id": workflow_id,
-                     "run_id": description.run_id, "workflow_type": description.workflow_type,
-                     "task_queue": description.task_queue,
-                     "history": [event_json(e) for e in events]})
-    except QueryTimeoutError:
-        raise DeadlineExceededError(
-            f"no worker of task queue {description.task_queue!r} answered the query in time"
-        ) from None
-    error = answer.get("error")
-    if error is not None:
-        message = error.get("message", "") if isinstance(error, dict) else str(error)
-        raise RaftflowError(ErrorCode.QUERY_FAILED, f"the query failed in the worker: {message}")
-    return web.json_response({"result": answer.get("result")})
+    shard = gateway.shard_of(namespace, workflow_id)
+
+    async def ask_worker(actor: ShardActor) -> QueryAnswered:
+        run_id = body.optional_string("run_id")
+        description, events = accepted(
+            await actor.read(lambda s: _run_and_history(s, namespace, workflow_id, run_id)))
+        args = json.loads(body.json_bytes("args")) if body.values.get("args") is not None else []
+        if not isinstance(args, list):
+            raise InvalidArgumentError("field 'args': must be a list of arguments", "args")
+        timeout_ms = body.optional_integer("timeout_ms")
+        try:
+            reply = await request.app[BROKER_KEY].ask(
+                shard=shard, namespace=namespace, task_queue=description.task_queue,
+                timeout_s=QUERY_TIMEOUT_S_DEFAULT if timeout_ms is None else timeout_ms / 1000,
+                payload={"query_type": body.string("query_type"), "args": args,
+                         "namespace": namespace, "workflow_id": workflow_id,
+                         "run_id": description.run_id,
+                         "workflow_type": description.workflow_type,
+                         "task_queue": description.task_queue,
+                         "history": [event_json(e) for e in events]})
+        except QueryTimeoutError:
+            raise DeadlineExceededError(
+                f"no worker of task queue {description.task_queue!r} answered the query in time"
+            ) from None
+        if reply.error_message is not None:
+            raise RaftflowError(ErrorCode.QUERY_FAILED,
+                                f"the query failed in the worker: {reply.error_message}")
+        return QueryAnswered(reply.result)
+
+    return respond(await gateway.on_leader(request, shard, ask_worker))
 
 
 async def respond_query(request: web.Request) -> web.StreamResponse:
@@ -151,7 +154,8 @@ async def respond_query(request: web.Request) -> web.StreamResponse:
         address = gateway.directory.http_address(node)
         if address is None:
             raise NotFoundError(f"query {query_id!r} belongs to no known node", "query_id")
-        return await gateway.relay(request, address)
-    if not broker.answer(query_id, body):
+        # Addressed by the query id (the node that waits), not by a shard: no leader to find.
+        return respond(await gateway.relay(request, address))
+    if not broker.answer(query_id, QueryReply.of(body)):
         raise NotFoundError(f"nobody waits for query {query_id!r} any more", "query_id")
-    return web.json_response({})
+    return respond(Ack())

@@ -5,15 +5,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from raftflow.api import validation as v
-from raftflow.api.errors import InvalidArgumentError, error_for_code
+from raftflow.api.answers import NoContent, TaskOutcome, respond
+from raftflow.api.errors import InvalidArgumentError, accepted
 from raftflow.api.poll_fanout import POLL_ENDS_PER_CALL_MAX
 from raftflow.api.poll_types import POLL_ID_LENGTH_MAX, POLL_TIMEOUT_S_MAX, Poller
 from raftflow.api.polling import TaskPoller
-from raftflow.api.render import activity_task_json, decode_token, workflow_task_json
-from raftflow.api.routing import FORWARDED_HEADER, SERVED_BY_HEADER
+from raftflow.api.render import decode_token
+from raftflow.api.routing import FORWARDED_HEADER
 from raftflow.api.task_bodies import parse_commands, parse_failure
 from raftflow.api.workflow_handlers import GATEWAY_KEY
-from raftflow.cluster.ring import shard_for
 from raftflow.protocol.commands import (
     Command,
     RecordActivityTaskHeartbeat,
@@ -26,11 +26,12 @@ from raftflow.protocol.commands import (
     TaskToken,
 )
 from raftflow.protocol.results import (
+    Ack,
     ActivityTaskCompletedResult,
     HeartbeatResult,
-    Rejected,
     WorkflowTaskCompletedResult,
 )
+from raftflow.shards.actor import ShardActor
 from raftflow.shards.core.limits import EAGER_ACTIVITIES_MAX
 
 POLLER_KEY: web.AppKey[TaskPoller] = web.AppKey("poller", TaskPoller)
@@ -72,11 +73,8 @@ async def _poll(request: web.Request, kind: TaskKind) -> web.StreamResponse:
         task = await poller.poll_local(namespace, task_queue, kind, worker, timeout_s, poll_id)
     else:
         task = await poller.poll_cluster(namespace, task_queue, kind, worker, timeout_s)
-    if task is None:
-        return web.Response(status=204)  # nothing within the wait: the worker polls again
-    # The node that claimed the task leads its shard: the completion goes there directly.
-    headers = {SERVED_BY_HEADER: task.served_by} if task.served_by else None
-    return web.json_response(task.payload, headers=headers)
+    # Nothing within the wait: 204, and the worker polls again.
+    return respond(NoContent() if task is None else task)
 
 
 async def end_polls(request: web.Request) -> web.StreamResponse:
@@ -105,30 +103,22 @@ async def _respond(request: web.Request, kind: TaskKind) -> tuple[TaskToken, dic
     return token, body
 
 
-async def _execute(request: web.Request, token: TaskToken, command: Command) -> object:
-    gateway = request.app[GATEWAY_KEY]
-    shard = shard_for(token.namespace, token.workflow_id, gateway.directory.shard_count)
-    actor = gateway.local_leader(shard)
-    if actor is None:
-        return await gateway.forward(request, shard)
-    result = await actor.execute(command)
-    if isinstance(result, Rejected):
-        raise error_for_code(result.code, result.message, result.field)
-    return result
-
-
 async def _answer(request: web.Request, token: TaskToken, command: Command,
                   ) -> web.StreamResponse:
-    result = await _execute(request, token, command)
-    if isinstance(result, web.StreamResponse):
-        return result
-    # Tasks started eagerly for this worker in the same commit ride on the answer.
-    if isinstance(result, WorkflowTaskCompletedResult):
-        return web.json_response(
-            {"activity_tasks": [activity_task_json(t) for t in result.activity_tasks]})
-    if isinstance(result, ActivityTaskCompletedResult) and result.workflow_task is not None:
-        return web.json_response({"workflow_task": workflow_task_json(result.workflow_task)})
-    return web.json_response({})
+    """Run a task's completion (or heartbeat) on the leader of the token's workflow's shard;
+    routed like every shard-addressed call, by the namespace and workflow id it names."""
+    gateway = request.app[GATEWAY_KEY]
+
+    async def execute(actor: ShardActor) -> TaskOutcome:
+        outcome = accepted(await actor.execute(command))
+        assert isinstance(outcome, _TASK_OUTCOMES), outcome
+        return outcome
+
+    return respond(await gateway.on_leader(
+        request, gateway.shard_of(token.namespace, token.workflow_id), execute))
+
+
+_TASK_OUTCOMES = (Ack, WorkflowTaskCompletedResult, ActivityTaskCompletedResult, HeartbeatResult)
 
 
 async def complete_workflow_task(request: web.Request) -> web.StreamResponse:
@@ -189,12 +179,8 @@ async def heartbeat_activity_task(request: web.Request) -> web.StreamResponse:
     token, body = await _respond(request, TaskKind.ACTIVITY)
     details = v.encode_payload(body.get("details"), field="details")
     now = request.app[GATEWAY_KEY].now_ms()
-    result = await _execute(request, token, RecordActivityTaskHeartbeat(
+    return await _answer(request, token, RecordActivityTaskHeartbeat(
         now_ms=now, token=token, details=details))
-    if isinstance(result, web.StreamResponse):
-        return result
-    assert isinstance(result, HeartbeatResult), result
-    return web.json_response({"cancel_requested": result.cancel_requested})
 
 
 def _queue_name(body: dict[str, object], name: str) -> str:
