@@ -15,8 +15,8 @@ import aiohttp
 from aiohttp import web
 
 from raftflow.api.openapi import openapi_document
-from raftflow.api.render import JsonValue
 from raftflow.api.workflow_handlers import GATEWAY_KEY
+from raftflow.protocol.history_json import JsonValue
 from raftflow.raftlog.interface import LogStatus, NodeId, ShardId
 
 STATUS_TIMEOUT_S = 1.0

@@ -14,15 +14,10 @@ from typing import assert_never
 from aiohttp import web
 
 from raftflow.api.poll_types import PolledTask
-from raftflow.api.render import (
-    JsonValue,
-    activity_task_json,
-    description_json,
-    event_json,
-    workflow_task_json,
-)
+from raftflow.api.render import activity_task_json, description_json, workflow_task_json
 from raftflow.api.routing import SERVED_BY_HEADER, Relayed
 from raftflow.protocol.events import HistoryEvent
+from raftflow.protocol.history_json import JsonValue, event_json
 from raftflow.protocol.results import (
     Ack,
     ActivityTaskCompletedResult,

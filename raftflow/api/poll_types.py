@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from raftflow.api.render import JsonValue
+from raftflow.protocol.history_json import JsonValue
 
 POLL_TIMEOUT_S_MAX = 60.0
 # A poll id names one gateway poll on every node it waits on (a uuid4 hex: 32 characters).

@@ -25,12 +25,12 @@ from raftflow.api.query_broker import (
     QueryReply,
     QueryTimeoutError,
 )
-from raftflow.api.render import event_json
 from raftflow.api.routing import RouteAgain
 from raftflow.api.workflow_handlers import GATEWAY_KEY, _path
 from raftflow.matching.matcher import Matcher
 from raftflow.protocol.errors import ErrorCode, RaftflowError
 from raftflow.protocol.events import HistoryEvent
+from raftflow.protocol.history_json import event_json
 from raftflow.protocol.results import Ack, Rejected, WorkflowDescription, WorkflowStatus
 from raftflow.shards.actor import ShardActor
 from raftflow.shards.core import queries

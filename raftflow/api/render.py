@@ -8,63 +8,21 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-from datetime import UTC, datetime
-from enum import Enum
 
 import msgpack
-import msgspec
 
 from raftflow.api.errors import InvalidArgumentError
 from raftflow.protocol.commands import TaskKind, TaskToken
-from raftflow.protocol.events import EventAttributes, HistoryEvent
+from raftflow.protocol.history_json import (
+    JsonValue,
+    attributes_json,
+    event_json,
+    payload_json,
+    timestamp,
+)
 from raftflow.protocol.results import ActivityTaskInfo, WorkflowDescription, WorkflowTaskInfo
 
-JsonValue = object
-
 TOKEN_BYTES_MAX = 8 * 1024
-
-
-def payload_json(data: bytes) -> JsonValue:
-    """A payload's JSON value (None for an empty payload)."""
-    if not data:
-        return None
-    try:
-        return json.loads(data)
-    except ValueError:
-        # Only payloads that entered through this API reach here, so they are JSON; keep any
-        # other bytes visible rather than failing the whole response.
-        return {"base64": base64.b64encode(data).decode()}
-
-
-def _value_json(value: object) -> JsonValue:
-    """A typed attribute value as the JSON the map attributes of 0.1 rendered to: payload bytes
-    as their JSON value, nested structs (failures, retry policies) as objects of their fields
-    with no tag, enums as their values."""
-    if isinstance(value, bytes):
-        return payload_json(value)
-    if isinstance(value, msgspec.Struct):
-        return {name: _value_json(getattr(value, name)) for name in value.__struct_fields__}
-    if isinstance(value, tuple | list):
-        return [_value_json(v) for v in value]
-    if isinstance(value, Enum):
-        return value.value
-    return value
-
-
-def attributes_json(attributes: EventAttributes) -> dict[str, JsonValue]:
-    """An event's attributes as a JSON object: its fields, not its tag (that is `event_type`)."""
-    return {name: _value_json(getattr(attributes, name))
-            for name in attributes.__struct_fields__}
-
-
-def timestamp(time_ms: int) -> str:
-    return datetime.fromtimestamp(time_ms / 1000, UTC).isoformat(timespec="milliseconds")
-
-
-def event_json(event: HistoryEvent) -> dict[str, JsonValue]:
-    return {"event_id": event.event_id, "event_type": event.event_type.value,
-            "timestamp": timestamp(event.time_ms), "attributes": attributes_json(event.attributes)}
 
 
 def description_json(d: WorkflowDescription) -> dict[str, JsonValue]:

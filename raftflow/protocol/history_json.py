@@ -1,0 +1,143 @@
+"""History events as the HTTP API's JSON, both ways, so the gateway that renders them and the
+SDK and chaos checker that read them share one definition of the shape.
+
+Theory of operation. The JSON of an event is `{"event_id", "event_type", "timestamp",
+"attributes"}`: `timestamp` is ISO 8601 UTC with milliseconds (`time_ms` exactly), and
+`attributes` holds the attribute struct's fields with no tag (the tag is `event_type`). Payload
+fields (`bytes`: the user's JSON text inside the engine) are embedded as their JSON value, the
+empty payload as `null`; nested structs (failures, retry policies) are plain objects; enums are
+their values. Reading walks the attribute struct's declared field types, never guessing from the
+data, and `msgspec.convert` then checks every value against them: a history that does not match
+the vocabulary is refused with `msgspec.ValidationError` at the edge, not deep in replay.
+
+A payload read back is the compact JSON text of its value, which equals the engine's bytes for
+every payload the gateway accepted (the gateway stores compact JSON, `ensure_ascii=False`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from enum import Enum
+from functools import cache
+
+import msgspec
+
+from raftflow.protocol.events import EventAttributes, EventType, HistoryEvent
+
+JsonValue = object
+
+_ATTRIBUTE_TYPES: dict[str, type[msgspec.Struct]] = {
+    cls.event_type.value: cls for cls in typing.get_args(EventAttributes)
+}
+assert set(_ATTRIBUTE_TYPES) == {t.value for t in EventType}, "one struct per event type"
+
+
+def payload_json(data: bytes) -> JsonValue:
+    """A payload's JSON value (None for an empty payload)."""
+    if not data:
+        return None
+    try:
+        return json.loads(data)
+    except ValueError:
+        # Only payloads that entered through the API reach here, so they are JSON; keep any
+        # other bytes visible rather than failing the whole response.
+        return {"base64": base64.b64encode(data).decode()}
+
+
+def payload_from_json(value: JsonValue) -> bytes:
+    """The engine's bytes for a payload's JSON value (`payload_json`'s inverse)."""
+    if value is None:
+        return b""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def timestamp(time_ms: int) -> str:
+    return datetime.fromtimestamp(time_ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+def time_ms_from_timestamp(text: str) -> int:
+    moment = datetime.fromisoformat(text)
+    assert moment.tzinfo is not None, f"timestamp without a zone: {text!r}"
+    # Integer arithmetic on the parts: float seconds would lose a millisecond now and then.
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    delta = moment - epoch
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def value_json(value: object) -> JsonValue:
+    """A typed value as JSON: payload bytes as their JSON value, structs as objects of their
+    fields with no tag, enums as their values."""
+    if isinstance(value, bytes):
+        return payload_json(value)
+    if isinstance(value, msgspec.Struct):
+        return {name: value_json(getattr(value, name)) for name in value.__struct_fields__}
+    if isinstance(value, tuple | list):
+        return [value_json(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def attributes_json(attributes: EventAttributes) -> dict[str, JsonValue]:
+    """An event's attributes as a JSON object: its fields, not its tag (that is `event_type`)."""
+    return {name: value_json(getattr(attributes, name))
+            for name in attributes.__struct_fields__}
+
+
+def event_json(event: HistoryEvent) -> dict[str, JsonValue]:
+    return {"event_id": event.event_id, "event_type": event.event_type.value,
+            "timestamp": timestamp(event.time_ms), "attributes": attributes_json(event.attributes)}
+
+
+def event_from_json(body: Mapping[str, JsonValue]) -> HistoryEvent:
+    """The typed event of one event's JSON (`event_json`'s inverse). Raises
+    `msgspec.ValidationError` (or KeyError/TypeError for a body that is not an event at all)."""
+    event_type = body["event_type"]
+    attributes = body["attributes"]
+    timestamp_text = body["timestamp"]
+    if not isinstance(event_type, str) or event_type not in _ATTRIBUTE_TYPES:
+        raise msgspec.ValidationError(f"unknown event_type {event_type!r}")
+    if not isinstance(attributes, Mapping) or not isinstance(timestamp_text, str):
+        raise msgspec.ValidationError(f"event {body.get('event_id')!r}: malformed")
+    cls = _ATTRIBUTE_TYPES[event_type]
+    typed: EventAttributes = msgspec.convert(  # type: ignore[assignment]
+        _struct_builtins(cls, attributes), type=cls)  # cls is one member of the union
+    return HistoryEvent(event_id=msgspec.convert(body["event_id"], type=int),
+                        time_ms=time_ms_from_timestamp(timestamp_text), attributes=typed)
+
+
+def history_from_json(bodies: Iterable[Mapping[str, JsonValue]]) -> list[HistoryEvent]:
+    return [event_from_json(body) for body in bodies]
+
+
+def _struct_builtins(cls: type[msgspec.Struct], body: Mapping[str, JsonValue]) -> dict[str, object]:
+    """`body` with payloads turned back into bytes and nested structs into their builtins,
+    by the declared type of each field (unknown keys are left for convert to ignore)."""
+    hints = _field_types(cls)
+    return {name: (_from_json(hints[name], value) if name in hints else value)
+            for name, value in body.items()}
+
+
+@cache
+def _field_types(cls: type[msgspec.Struct]) -> dict[str, object]:
+    return {field.name: field.type for field in msgspec.structs.fields(cls)}
+
+
+def _from_json(hint: object, value: JsonValue) -> object:
+    if hint is bytes:
+        return payload_from_json(value)
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None and len(members) < len(typing.get_args(hint)):
+            return None
+        assert len(members) == 1, f"a JSON field of union type {hint} needs a tag"
+        return _from_json(members[0], value)
+    if isinstance(hint, type) and issubclass(hint, msgspec.Struct) and isinstance(value, Mapping):
+        return _struct_builtins(hint, value)
+    return value
