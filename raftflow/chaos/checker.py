@@ -6,6 +6,11 @@ over the same evidence, so one fault can break (and be counted under) several in
 lost run is both a lost acknowledgement and a start that never completed. Violations are
 deduplicated and sorted. Pure: no IO, no clock, so tests feed it doctored evidence.
 
+Histories arrive as the HTTP API's JSON (what the harness records); `_Evidence.of` decodes each
+once into the protocol's typed events (`history_checks.decode_history`) and every invariant
+reads those. An event that does not decode is a `history_well_formed` violation of its run,
+not an exception (see history_checks).
+
 Subjects: a workflow id; `workflow_id/run_id` when the rule is about one run's history or
 state (history_well_formed, no_stuck_workflow); `shard N` for replicas and leaders.
 
@@ -24,10 +29,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from raftflow.chaos.history_checks import (
+    EvidenceEvent,
     Pair,
     activity_completions,
-    attributes_of,
-    close_event,
+    continued_as_new_run_id,
+    decode_history,
     history_problems,
     order_problems,
     signal_events,
@@ -92,31 +98,42 @@ def _result_part(run: RunRecord, key: str) -> JsonValue:
 
 
 @dataclass(frozen=True, slots=True)
+class _Run:
+    """A run as the invariants read it: the cluster's record, and its history decoded."""
+
+    record: RunRecord
+    events: tuple[EvidenceEvent, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class _Evidence:
     """The observations with the lookups every invariant needs, built once per check."""
 
     obs: Observations
-    runs: dict[tuple[str, str], RunRecord]
-    by_id: dict[str, list[RunRecord]]
+    all_runs: tuple[_Run, ...]  # in the order of `obs.runs`, histories decoded once
+    runs: dict[tuple[str, str], _Run]
+    by_id: dict[str, list[_Run]]
     tokens: dict[tuple[str, int], set[str]]  # (workflow id, activity index) -> tokens
     acked_signals: dict[str, dict[str, Pair]]  # workflow id -> request id -> (sender, seq)
 
     @staticmethod
     def of(observations: Observations) -> _Evidence:
-        by_id: dict[str, list[RunRecord]] = defaultdict(list)
-        for run in observations.runs:
-            by_id[run.workflow_id].append(run)
+        all_runs = tuple(_Run(record=r, events=decode_history(r.history))
+                         for r in observations.runs)
+        by_id: dict[str, list[_Run]] = defaultdict(list)
+        for run in all_runs:
+            by_id[run.record.workflow_id].append(run)
         tokens: dict[tuple[str, int], set[str]] = defaultdict(set)
         for execution in observations.executions:
             tokens[(execution.workflow_id, execution.activity_index)].add(execution.token)
         acked: dict[str, dict[str, Pair]] = defaultdict(dict)
         for signal in observations.signals:
             acked[signal.workflow_id][signal.request_id] = (signal.sender, signal.seq)
-        return _Evidence(obs=observations,
-                         runs={(r.workflow_id, r.run_id): r for r in observations.runs},
+        return _Evidence(obs=observations, all_runs=all_runs,
+                         runs={(r.record.workflow_id, r.record.run_id): r for r in all_runs},
                          by_id=by_id, tokens=tokens, acked_signals=acked)
 
-    def run_of(self, start: StartAck) -> RunRecord | None:
+    def run_of(self, start: StartAck) -> _Run | None:
         return self.runs.get((start.plan.workflow_id, start.run_id))
 
     def produced(self, workflow_id: str, index: int, token: JsonValue) -> bool:
@@ -127,13 +144,13 @@ class _Evidence:
         that was looked for last (missing when the run is None)."""
         run_id = start.run_id
         run = self.runs.get((start.plan.workflow_id, run_id))
-        for _ in range(len(self.obs.runs)):  # a chain visits each run at most once
-            close = close_event(run.history) if run is not None else None
-            if run is None or close is None or run.status != "CONTINUED_AS_NEW":
+        for _ in range(len(self.all_runs)):  # a chain visits each run at most once
+            next_id = continued_as_new_run_id(run.events) if run is not None else None
+            if run is None or next_id is None or run.record.status != "CONTINUED_AS_NEW":
                 break
-            run_id = str(attributes_of(close).get("new_execution_run_id"))
+            run_id = next_id
             run = self.runs.get((start.plan.workflow_id, run_id))
-        return run, run_id
+        return (run.record if run is not None else None), run_id
 
 
 # -- client acknowledgements against the cluster --------------------------------------------------
@@ -188,14 +205,15 @@ def _no_lost_ack(ev: _Evidence) -> Iterator[Violation]:
                 "expected that run in the cluster, it has none"))
     for signal in ev.obs.signals:
         delivered = {s.request_id for run in ev.by_id.get(signal.workflow_id, [])
-                     for s in signal_events(run.history)}
+                     for s in signal_events(run.events)}
         if signal.request_id not in delivered:
             yield Violation(invariant=name, subject=signal.workflow_id, detail=(
                 f"signal {signal.sender}#{signal.seq} (request {signal.request_id}) acknowledged "
                 f"at {signal.acked_at_s:.1f} s; expected a WorkflowExecutionSignaled with that "
                 "request id, no history has one"))
     for told in ev.obs.client_results:
-        run = ev.runs.get((told.workflow_id, told.run_id))
+        found = ev.runs.get((told.workflow_id, told.run_id))
+        run = found.record if found is not None else None
         if run is None or run.status != "COMPLETED" or run.result != told.result:
             seen = "no such run" if run is None else f"{run.status} with {_show(run.result)}"
             yield Violation(invariant=name, subject=told.workflow_id, detail=(
@@ -207,17 +225,18 @@ def _no_lost_ack(ev: _Evidence) -> Iterator[Violation]:
 
 
 def _histories_well_formed(ev: _Evidence) -> Iterator[Violation]:
-    for run in ev.obs.runs:
-        for problem in history_problems(run.history, status=run.status):
+    for run in ev.all_runs:
+        record = run.record
+        for problem in history_problems(run.events, status=record.status):
             yield Violation(invariant="history_well_formed",
-                            subject=f"{run.workflow_id}/{run.run_id}", detail=problem)
+                            subject=f"{record.workflow_id}/{record.run_id}", detail=problem)
 
 
 def _activity_results_produced(ev: _Evidence) -> Iterator[Violation]:
     name = "activity_result_produced"
-    for run in ev.obs.runs:
-        wid = run.workflow_id
-        for done in activity_completions(run.history):
+    for decoded in ev.all_runs:
+        run, wid = decoded.record, decoded.record.workflow_id
+        for done in activity_completions(decoded.events):
             index = plan_index(done.activity_id)
             if index is None or not ev.produced(wid, index, done.result):
                 yield Violation(invariant=name, subject=wid, detail=(
@@ -251,9 +270,10 @@ def plan_index(activity_id: str | None) -> int | None:
 
 def _signals_exactly_once(ev: _Evidence) -> Iterator[Violation]:
     name = "signals_exactly_once"
-    for run in ev.obs.runs:
+    for decoded in ev.all_runs:
+        run = decoded.record
         wid, acked = run.workflow_id, ev.acked_signals.get(run.workflow_id, {})
-        delivered = signal_events(run.history)
+        delivered = signal_events(decoded.events)
         counts = Counter(s.request_id for s in delivered if s.request_id is not None)
         for request_id, n in sorted(counts.items()):
             if n > 1:
@@ -287,7 +307,7 @@ def _signals_exactly_once(ev: _Evidence) -> Iterator[Violation]:
 
 def _one_open_run(ev: _Evidence) -> Iterator[Violation]:
     for workflow_id, runs in sorted(ev.by_id.items()):
-        open_runs = sorted({r.run_id for r in runs if r.status == "RUNNING"})
+        open_runs = sorted({r.record.run_id for r in runs if r.record.status == "RUNNING"})
         if len(open_runs) > 1:
             yield Violation(invariant="one_open_run", subject=workflow_id, detail=(
                 f"{len(open_runs)} RUNNING runs ({_quote(open_runs)}), expected at most one"))

@@ -98,7 +98,9 @@ class RunRecord:
     """One run as the cluster reports it at quiescence: description fields and whole history.
 
     `history` is the event list in the HTTP API's JSON shape
-    (`{"event_id", "event_type", "timestamp", "attributes"}`), see docs/api.md.
+    (`{"event_id", "event_type", "timestamp", "attributes"}`, see docs/api.md), as recorded:
+    JSON, so report.json and test data keep it as is. The checker decodes it once into typed
+    events (`history_checks.decode_history`) and reports what does not decode.
     """
 
     workflow_id: str

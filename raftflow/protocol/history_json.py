@@ -61,11 +61,16 @@ def timestamp(time_ms: int) -> str:
 
 
 def time_ms_from_timestamp(text: str) -> int:
-    moment = datetime.fromisoformat(text)
-    assert moment.tzinfo is not None, f"timestamp without a zone: {text!r}"
+    """`timestamp`'s inverse. Raises `msgspec.ValidationError` for text that is no ISO 8601
+    time with a zone (the HTTP JSON always has one)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except (TypeError, ValueError) as error:
+        raise msgspec.ValidationError(f"timestamp {text!r} is not ISO 8601") from error
+    if moment.tzinfo is None:
+        raise msgspec.ValidationError(f"timestamp {text!r} has no zone")
     # Integer arithmetic on the parts: float seconds would lose a millisecond now and then.
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    delta = moment - epoch
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 
 
@@ -94,12 +99,17 @@ def event_json(event: HistoryEvent) -> dict[str, JsonValue]:
             "timestamp": timestamp(event.time_ms), "attributes": attributes_json(event.attributes)}
 
 
-def event_from_json(body: Mapping[str, JsonValue]) -> HistoryEvent:
-    """The typed event of one event's JSON (`event_json`'s inverse). Raises
-    `msgspec.ValidationError` (or KeyError/TypeError for a body that is not an event at all)."""
-    event_type = body["event_type"]
-    attributes = body["attributes"]
-    timestamp_text = body["timestamp"]
+def event_from_json(body: object) -> HistoryEvent:
+    """The typed event of one event's JSON (`event_json`'s inverse). Anything that is not such
+    an event raises `msgspec.ValidationError`, naming what is wrong."""
+    if not isinstance(body, Mapping):
+        raise msgspec.ValidationError(f"an event is a JSON object, not {type(body).__name__}")
+    missing = [key for key in ("event_id", "event_type", "timestamp", "attributes")
+               if key not in body]
+    if missing:
+        raise msgspec.ValidationError(f"event {body.get('event_id')!r}: no {missing[0]!r}")
+    event_type, attributes, timestamp_text = (body["event_type"], body["attributes"],
+                                              body["timestamp"])
     if not isinstance(event_type, str) or event_type not in _ATTRIBUTE_TYPES:
         raise msgspec.ValidationError(f"unknown event_type {event_type!r}")
     if not isinstance(attributes, Mapping) or not isinstance(timestamp_text, str):

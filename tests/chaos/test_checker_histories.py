@@ -2,7 +2,8 @@
 
 Goal: duplicated or missing event ids, misplaced or repeated close events, activities and
 timers closed twice or referring to the wrong event all fire `history_well_formed` on the run,
-with a detail naming the event and what was expected.
+with a detail naming the event and what was expected; so does an event that does not decode
+into the protocol's typed events, without hiding the rest of its run from the checks.
 
 Method: `checker_evidence._world` builds clean evidence by hand in the engine's
 history shape; each test doctors one piece and compares the exact set of
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+
+import pytest
 
 from raftflow.chaos import checker
 from tests.chaos.checker_evidence import (
@@ -133,3 +136,44 @@ def test_a_timer_fired_twice_or_for_no_timer_is_reported() -> None:
     detail = _details(checker.check(_edit_history(_world(), orphan)), "history_well_formed")
     assert detail == "TimerFired (event 27) refers to started event 3, expected an earlier " \
         "TimerStarted"
+
+
+# -- events that do not decode --------------------------------------------------------------------
+
+_GARBLES = {
+    "not an object": (lambda e: "not an event", "a JSON str, not an object"),
+    "no timestamp": (lambda e: {k: v for k, v in e.items() if k != "timestamp"},
+                     "event 3: no 'timestamp'"),
+    "timestamp without a zone": (lambda e: {**e, "timestamp": "2026-12-02T20:00:03.000"},
+                                 "timestamp '2026-12-02T20:00:03.000' has no zone"),
+    "unknown event type": (lambda e: {**e, "event_type": "WorkflowTaskPaused"},
+                           "unknown event_type 'WorkflowTaskPaused'"),
+    "reference of the wrong type": (
+        lambda e: {**e, "attributes": {**e["attributes"], "scheduled_event_id": "2"}},
+        "Expected `int`, got `str`"),
+    "id that is a bool": (lambda e: {**e, "event_id": True}, "Expected `int`, got `bool`"),
+}
+
+
+@pytest.mark.parametrize("garble", list(_GARBLES), ids=str)
+def test_an_event_that_does_not_decode_is_reported_on_its_run(garble: str) -> None:
+    change, error = _GARBLES[garble]
+
+    def edit(history: list[Event]) -> None:
+        history[2] = change(history[2])  # event 3, the first WorkflowTaskStarted
+    violations = checker.check(_edit_history(_world(), edit))
+    # Nothing else refers to a workflow task's Started event, so only its run's shape is wrong.
+    assert _found(violations) == {("history_well_formed", RUN)}
+    detail = _details(violations, "history_well_formed")
+    assert "event at position 3 " in detail and f"does not decode: {error}" in detail
+
+
+def test_an_event_that_does_not_decode_hides_nothing_else_of_its_run() -> None:
+    def garble_and_lose_a_signal(history: list[Event]) -> None:
+        history[1]["attributes"] = [1]
+        signals = [e for e in history if e["event_type"] == "WorkflowExecutionSignaled"]
+        signals[-1]["attributes"]["request_id"] = "someone-else"
+    violations = checker.check(_edit_history(_world(), garble_and_lose_a_signal))
+    assert ("history_well_formed", RUN) in _found(violations)
+    assert "signal alpha#1 (request signal-wf-1-alpha-1) acknowledged" in _details(
+        violations, "no_lost_ack")

@@ -21,7 +21,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from raftflow.chaos import checker
-from raftflow.chaos.history_checks import CLOSE_EVENT_OF_STATUS, history_problems
+from raftflow.chaos.history_checks import (
+    CLOSE_EVENT_OF_STATUS,
+    decode_history,
+    history_problems,
+)
 from raftflow.chaos.observations import (
     ActivityExecution,
     ClientResult,
@@ -86,8 +90,8 @@ def test_a_real_chaos_run_has_no_violation() -> None:
 
 @pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.stem)
 def test_a_recorded_golden_history_is_well_formed(path: Path) -> None:
-    events = json.loads(path.read_text())["events"]
-    status = STATUS_OF_CLOSE.get(events[-1]["event_type"], "RUNNING")
+    events = decode_history(json.loads(path.read_text())["events"])
+    status = STATUS_OF_CLOSE.get(events[-1].event_type, "RUNNING")
     assert history_problems(events, status=status) == []
     assert history_problems(events[:-1], status=status) != []  # and the check can fail
 
@@ -114,5 +118,25 @@ def test_dropping_or_repeating_any_one_event_breaks_well_formedness(data: st.Dat
             history.insert(position, copy.deepcopy(history[position]))
         else:
             del history[position]
+    violations = checker.check(_edit_history(obs, edit))
+    assert ("history_well_formed", RUN) in _found(violations)
+
+
+_GARBLED = {"null event": lambda e: None,
+            "id in a list": lambda e: {**e, "event_id": [e["event_id"]]},
+            "unknown type": lambda e: {**e, "event_type": "Nonsense"},
+            "attributes a string": lambda e: {**e, "attributes": "x"},
+            "no ISO timestamp": lambda e: {**e, "timestamp": "yesterday"}}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_garbling_any_one_event_is_reported_not_crashed_on(data: st.DataObject) -> None:
+    obs = _world()
+    position = data.draw(st.integers(0, len(_run(obs).history) - 1), label="position")
+    garble = data.draw(st.sampled_from(sorted(_GARBLED)), label="garble")
+
+    def edit(history: list[Event]) -> None:
+        history[position] = _GARBLED[garble](history[position])
     violations = checker.check(_edit_history(obs, edit))
     assert ("history_well_formed", RUN) in _found(violations)

@@ -94,3 +94,15 @@ def test_a_rendered_timer_event_reads_back_equal() -> None:
     event = HistoryEvent(event_id=4, time_ms=1_733_450_000_123, attributes=TimerFiredEventAttributes(
         timer_id="t", started_event_id=3))
     assert event_from_json(event_json(event)) == event
+
+
+@pytest.mark.parametrize("body", [
+    "not an object",
+    {"event_type": "TimerFired", "timestamp": "2026-01-01T00:00:00.000+00:00", "attributes": {}},
+    {"event_id": 1, "event_type": "TimerFired", "timestamp": "2026-01-01T00:00:00.000",
+     "attributes": {}},
+    {"event_id": 1, "event_type": "TimerFired", "timestamp": "yesterday", "attributes": {}},
+])
+def test_every_malformed_event_raises_one_error_type(body: object) -> None:
+    with pytest.raises(msgspec.ValidationError):
+        event_from_json(body)
