@@ -11,16 +11,22 @@ import binascii
 
 import msgpack
 
-from raftflow.api.errors import InvalidArgumentError
+from raftflow.api.errors import InvalidArgumentError, NotFoundError
+from raftflow.protocol import http_answers as answers
 from raftflow.protocol.commands import TaskKind, TaskToken
+from raftflow.protocol.events import HistoryEvent
 from raftflow.protocol.history_json import (
     JsonValue,
     attributes_json,
-    event_json,
     payload_json,
     timestamp,
 )
-from raftflow.protocol.results import ActivityTaskInfo, WorkflowDescription, WorkflowTaskInfo
+from raftflow.protocol.results import (
+    ActivityTaskInfo,
+    WorkflowDescription,
+    WorkflowExecutionStatus,
+    WorkflowTaskInfo,
+)
 
 TOKEN_BYTES_MAX = 8 * 1024
 
@@ -28,7 +34,7 @@ TOKEN_BYTES_MAX = 8 * 1024
 def description_json(d: WorkflowDescription) -> dict[str, JsonValue]:
     body: dict[str, JsonValue] = {
         "workflow_id": d.workflow_id, "run_id": d.run_id, "workflow_type": d.workflow_type,
-        "task_queue": d.task_queue, "status": d.status.value.upper(),
+        "task_queue": d.task_queue, "status": WorkflowExecutionStatus.of(d.status).value,
         "history_length": d.history_length, "start_time": timestamp(d.start_time_ms),
         "close_time": None if d.close_time_ms is None else timestamp(d.close_time_ms),
         "pending_activity_count": d.pending_activity_count,
@@ -55,6 +61,8 @@ def encode_token(token: TaskToken) -> str:
 
 
 def decode_token(text: str, field: str = "task_token") -> TaskToken:
+    """The task a token names. A token no poll could have handed out names no task: 404, the
+    answer for a task that is gone (a token is opaque, so its spelling is no client error)."""
     if not text or len(text) > TOKEN_BYTES_MAX:
         raise InvalidArgumentError(f"{field} must be a task token from a poll", field)
     try:
@@ -63,35 +71,38 @@ def decode_token(text: str, field: str = "task_token") -> TaskToken:
         token = TaskToken(namespace=str(namespace), workflow_id=str(workflow_id),
                           run_id=str(run_id), scheduled_event_id=int(scheduled_event_id),
                           attempt=int(attempt), kind=TaskKind(kind))
-    except (ValueError, TypeError, binascii.Error, msgpack.UnpackException) as error:
-        raise InvalidArgumentError(f"{field} is not a valid task token", field) from error
+    except (ValueError, TypeError, OverflowError, binascii.Error,
+            msgpack.UnpackException) as error:
+        raise NotFoundError(f"{field} names no task (not a token from a poll)", field) from error
     return token
 
 
-def workflow_task_json(task: WorkflowTaskInfo) -> dict[str, JsonValue]:
-    return {
-        "task_token": encode_token(task.token), "namespace": task.namespace,
-        "workflow_id": task.workflow_id, "run_id": task.run_id,
-        "workflow_type": task.workflow_type, "task_queue": task.task_queue,
-        "attempt": task.attempt, "scheduled_event_id": task.scheduled_event_id,
-        "started_event_id": task.started_event_id,
-        "previous_started_event_id": task.previous_started_event_id,
-        "history": [event_json(e) for e in task.history],
-    }
+def event_answer(event: HistoryEvent) -> answers.HistoryEventAnswer:
+    return answers.HistoryEventAnswer(
+        event_id=event.event_id, event_type=event.event_type, timestamp=timestamp(event.time_ms),
+        attributes=attributes_json(event.attributes))
 
 
-def activity_task_json(task: ActivityTaskInfo) -> dict[str, JsonValue]:
-    return {
-        "task_token": encode_token(task.token), "namespace": task.namespace,
-        "workflow_id": task.workflow_id, "run_id": task.run_id,
-        "workflow_type": task.workflow_type, "activity_id": task.activity_id,
-        "activity_type": task.activity_type, "task_queue": task.task_queue,
-        "input": payload_json(task.input), "attempt": task.attempt,
-        "heartbeat_details": payload_json(task.heartbeat_details),
-        "scheduled_time": timestamp(task.scheduled_time_ms),
-        "current_attempt_scheduled_time": timestamp(task.current_attempt_scheduled_time_ms),
-        "started_time": timestamp(task.started_time_ms),
-        "schedule_to_close_timeout_ms": task.schedule_to_close_timeout_ms,
-        "start_to_close_timeout_ms": task.start_to_close_timeout_ms,
-        "heartbeat_timeout_ms": task.heartbeat_timeout_ms,
-    }
+def workflow_task_answer(task: WorkflowTaskInfo) -> answers.WorkflowTask:
+    return answers.WorkflowTask(
+        task_token=encode_token(task.token), namespace=task.namespace,
+        workflow_id=task.workflow_id, run_id=task.run_id, workflow_type=task.workflow_type,
+        task_queue=task.task_queue, attempt=task.attempt,
+        scheduled_event_id=task.scheduled_event_id, started_event_id=task.started_event_id,
+        previous_started_event_id=task.previous_started_event_id,
+        history=[event_answer(e) for e in task.history])
+
+
+def activity_task_answer(task: ActivityTaskInfo) -> answers.ActivityTask:
+    return answers.ActivityTask(
+        task_token=encode_token(task.token), namespace=task.namespace,
+        workflow_id=task.workflow_id, run_id=task.run_id, workflow_type=task.workflow_type,
+        activity_id=task.activity_id, activity_type=task.activity_type,
+        task_queue=task.task_queue, input=payload_json(task.input), attempt=task.attempt,
+        heartbeat_details=payload_json(task.heartbeat_details),
+        scheduled_time=timestamp(task.scheduled_time_ms),
+        current_attempt_scheduled_time=timestamp(task.current_attempt_scheduled_time_ms),
+        started_time=timestamp(task.started_time_ms),
+        schedule_to_close_timeout_ms=task.schedule_to_close_timeout_ms,
+        start_to_close_timeout_ms=task.start_to_close_timeout_ms,
+        heartbeat_timeout_ms=task.heartbeat_timeout_ms)

@@ -21,6 +21,7 @@ from urllib.parse import quote
 import aiohttp
 
 from raftflow.chaos.observations import ReplicaDigest, RunRecord, StartAck
+from raftflow.protocol.history_json import event_json
 from raftflow.sdk import Client
 
 READ_CONCURRENCY = 16
@@ -66,7 +67,7 @@ async def _read_run(client: Client, workflow_id: str, run_id: str | None) -> Run
         pending_activity_count=int(described["pending_activity_count"]),
         pending_timer_count=int(described["pending_timer_count"]),
         pending_workflow_task=bool(described.get("workflow_task_pending")),
-        history=tuple(history.events))
+        history=tuple(event_json(e) for e in history.events))
 
 
 async def read_digests(addresses: dict[str, str]) -> list[ReplicaDigest]:

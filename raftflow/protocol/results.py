@@ -25,6 +25,27 @@ class WorkflowStatus(StrEnum):
     TIMED_OUT = "timed_out"
 
 
+class WorkflowExecutionStatus(StrEnum):
+    """A run's status as the HTTP API and the SDK name it (Temporal's names). `WorkflowStatus`
+    is the form shard snapshots store; `of` maps it, so the two never drift apart."""
+
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+    TERMINATED = "TERMINATED"
+    TIMED_OUT = "TIMED_OUT"
+    CONTINUED_AS_NEW = "CONTINUED_AS_NEW"
+
+    @staticmethod
+    def of(status: WorkflowStatus) -> WorkflowExecutionStatus:
+        return WorkflowExecutionStatus(status.value.upper())
+
+
+assert {WorkflowExecutionStatus.of(s) for s in WorkflowStatus} == set(WorkflowExecutionStatus), (
+    "one API status per stored status")
+
+
 class Ack(msgspec.Struct, frozen=True, kw_only=True, tag="Ack", tag_field="result"):
     pass
 

@@ -128,7 +128,10 @@ class Transport:
             RPCError: the server refused the call, or kept failing it past the retry budget.
             aiohttp.ClientError / TimeoutError: no node could be reached within the budget.
         """
-        data = None if body is None else json.dumps(body).encode()
+        # Compact UTF-8 JSON: the server keeps a payload's text as sent, so this is what the
+        # engine stores (the same bytes release 0.1 stored), and the smallest body.
+        data = None if body is None else json.dumps(
+            body, separators=(",", ":"), ensure_ascii=False).encode()
         deadline = time.monotonic() + deadline_s
         start = self._preferred
         last_error: BaseException | None = None
@@ -159,7 +162,8 @@ class Transport:
                         params: Mapping[str, str] | None = None,
                         timeout_s: float = REQUEST_TIMEOUT_S) -> Answer:
         """One attempt on one node, no retry (long polls pinned to a node use this)."""
-        data = None if body is None else json.dumps(body).encode()
+        data = None if body is None else json.dumps(
+            body, separators=(",", ":"), ensure_ascii=False).encode()
         try:
             return await self._once(address, method, path, data, params, timeout_s)
         except _Retryable as retryable:

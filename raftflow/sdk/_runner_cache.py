@@ -15,11 +15,13 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from raftflow.protocol.events import HistoryEvent
 from raftflow.sdk import errors
 from raftflow.sdk._replay import WorkflowRunner
 
 Task = dict[str, Any]
-HistoryFetcher = Callable[[str, str], Awaitable[list[Task]]]  # (workflow_id, run_id) -> events
+# (workflow_id, run_id) -> the run's events, typed
+HistoryFetcher = Callable[[str, str], Awaitable[list[HistoryEvent]]]
 
 
 class RunnerCache:
@@ -33,17 +35,18 @@ class RunnerCache:
         self._fetch_history = fetch_history
         self._runners: OrderedDict[str, WorkflowRunner] = OrderedDict()
 
-    async def take(self, task: Task) -> tuple[WorkflowRunner, list[Task]]:
-        """The runner for this task's run (out of the cache) and the events it has not seen."""
-        history: list[Task] = task["history"]
+    async def take(self, task: Task, history: list[HistoryEvent],
+                   ) -> tuple[WorkflowRunner, list[HistoryEvent]]:
+        """The runner for this task's run (out of the cache) and the events it has not seen
+        (`history`: the task's events, decoded by the caller)."""
         run_id = str(task["run_id"])
         runner = self._runners.pop(run_id, None)
         if runner is not None:
             seen = runner.last_event_id
-            new = [e for e in history if int(e["event_id"]) > seen]
-            if new and int(new[0]["event_id"]) == seen + 1 and not runner.is_done:
+            new = [e for e in history if e.event_id > seen]
+            if new and new[0].event_id == seen + 1 and not runner.is_done:
                 return runner, new
-        if history and int(history[0]["event_id"]) != 1:
+        if history and history[0].event_id != 1:
             history = await self._whole_history(task)
         return self.fresh(task), history
 
@@ -57,10 +60,9 @@ class RunnerCache:
             self._runners.popitem(last=False)
         assert len(self._runners) <= self._size_max
 
-    def query(self, task: Task) -> object:
+    def query(self, task: Task, history: list[HistoryEvent]) -> object:
         """Answer a query task from the cached runner if it has seen exactly the query's
         history, else from a replay made just for it (never cached)."""
-        history: list[Task] = task["history"]
         runner = self._runners.get(str(task["run_id"]))
         if runner is None or runner.last_event_id != len(history):
             runner = self.fresh(task)
@@ -78,11 +80,11 @@ class RunnerCache:
                               workflow_id=str(task["workflow_id"]), run_id=str(task["run_id"]),
                               workflow_type=workflow_type, task_queue=self._task_queue)
 
-    async def _whole_history(self, task: Task) -> list[Task]:
+    async def _whole_history(self, task: Task) -> list[HistoryEvent]:
         started = int(task["started_event_id"])
         events = await self._fetch_history(str(task["workflow_id"]), str(task["run_id"]))
-        whole = [e for e in events if int(e["event_id"]) <= started]
-        if [int(e["event_id"]) for e in whole] != list(range(1, started + 1)):
+        whole = [e for e in events if e.event_id <= started]
+        if [e.event_id for e in whole] != list(range(1, started + 1)):
             raise errors.WorkflowTaskError(
                 f"history of run {task['run_id']} read back with {len(whole)} events up to the "
                 f"task, expected 1..{started}")

@@ -6,7 +6,9 @@ deployment or a dead node from turning the worker into a busy loop.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
+
+from raftflow.protocol.commands import ScheduleActivityTask, WorkflowCommand
 
 POLL_WAIT_MS = 20_000  # one long poll; the server allows up to 60 s
 POLLERS_PER_NODE = 8  # concurrent polls per node and task kind (2 capped `raftflow bench` at 26/s)
@@ -45,15 +47,15 @@ def fail_backoff_s(attempt: int) -> float:
     return min(WORKFLOW_TASK_FAIL_BACKOFF_S_MAX, backoff_s)
 
 
-def eager_activities_wanted(commands: Sequence[Mapping[str, object]], task_queue: str,
+def eager_activities_wanted(commands: Sequence[WorkflowCommand], task_queue: str,
                             activity_types: Collection[str]) -> int:
-    """How many activities these commands (the flat JSON of _replay/commands.py) schedule
-    that a worker of `task_queue` running `activity_types` could start itself at once."""
+    """How many activities these commands schedule that a worker of `task_queue` running
+    `activity_types` could start itself at once (an empty queue is the workflow's own)."""
     wanted = 0
     for command in commands:
-        if command.get("type") != "ScheduleActivityTask":
+        if not isinstance(command, ScheduleActivityTask):
             continue
-        if (command.get("task_queue") or task_queue) == task_queue and (
-                command.get("activity_type") in activity_types):
+        if (command.task_queue or task_queue) == task_queue and (
+                command.activity_type in activity_types):
             wanted += 1
     return min(wanted, EAGER_ACTIVITIES_PER_TASK_MAX)

@@ -17,9 +17,15 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from raftflow.protocol.events import (
+    HistoryEvent,
+    WorkflowExecutionContinuedAsNewEventAttributes,
+    WorkflowExecutionTimedOutEventAttributes,
+)
 from raftflow.sdk import _http, errors
 from raftflow.sdk._cluster_connection import ClusterConnection
 from raftflow.sdk._replay.definition import query_name_of, signal_name_of
+from raftflow.sdk._wire_json import decode_history
 from raftflow.sdk._workflow_execution import (
     WorkflowExecution,
     WorkflowExecutionStatus,
@@ -72,8 +78,12 @@ class WorkflowHandle:
             if status is WorkflowExecutionStatus.COMPLETED:
                 return closed.get("result")
             if status is WorkflowExecutionStatus.CONTINUED_AS_NEW and follow_runs:
-                close_event = await self._last_event(closed)
-                run_id = str(close_event["attributes"]["new_execution_run_id"])
+                close = (await self._last_event(closed)).attributes
+                if not isinstance(close, WorkflowExecutionContinuedAsNewEventAttributes):
+                    raise errors.MalformedHistoryError(
+                        f"run {closed.get('run_id')} continued as new but its last event is "
+                        f"{close.event_type.value}")
+                run_id = close.new_execution_run_id
                 continue
             raise await self._failure(closed, status)
         raise RuntimeError(f"workflow {self.id!r} continued as new more than "
@@ -89,14 +99,17 @@ class WorkflowHandle:
                 return dict(answer.body)
             assert answer.status == 204, answer.status  # still running: wait again
 
-    async def _last_event(self, described: dict[str, Any]) -> dict[str, Any]:
+    async def _last_event(self, described: dict[str, Any]) -> HistoryEvent:
         length = int(described["history_length"])
+        run_id = str(described["run_id"])
         answer = await self._transport.call("GET", self._path("/history"), params={
-            "run_id": str(described["run_id"]), "next_page_token": str(length),
-            "page_size": "1"})
-        events = answer.body["events"]
-        assert events and events[-1]["event_id"] == length, events
-        return dict(events[-1])
+            "run_id": run_id, "next_page_token": str(length), "page_size": "1"})
+        events = _page_events(answer.body, f"history of run {run_id}")
+        if not events or events[-1].event_id != length:
+            raise errors.MalformedHistoryError(
+                f"history of run {run_id}: asked for event {length}, got "
+                f"{[e.event_id for e in events]}")
+        return events[-1]
 
     async def _failure(self, closed: dict[str, Any],
                        status: WorkflowExecutionStatus) -> errors.WorkflowFailureError:
@@ -104,9 +117,11 @@ class WorkflowHandle:
         if status is WorkflowExecutionStatus.FAILED:
             cause = errors.from_failure(closed.get("failure"))
         elif status is WorkflowExecutionStatus.TIMED_OUT:
-            attributes = (await self._last_event(closed))["attributes"]
+            attributes = (await self._last_event(closed)).attributes
+            timeout_type = (attributes.timeout_type.value if isinstance(
+                attributes, WorkflowExecutionTimedOutEventAttributes) else "")
             cause = errors.TimeoutError("workflow execution timed out",
-                                        timeout_type=str(attributes.get("timeout_type", "")))
+                                        timeout_type=timeout_type)
         elif status is WorkflowExecutionStatus.CANCELED:
             cause = asyncio.CancelledError("workflow execution canceled")
         else:
@@ -185,16 +200,23 @@ class WorkflowHandle:
         await self._transport.call("POST", self._path(suffix), body=body)
 
     async def history(self) -> WorkflowHistory:
-        """Every event of the run, all pages."""
+        """Every event of the run, all pages, as typed protocol events. Raises
+        `MalformedHistoryError` if the server's JSON is not a history."""
         # Pin the run first: pages of "the latest run" could straddle a new run.
         run_id = self.run_id or (await self.describe()).run_id
-        events: list[dict[str, Any]] = []
+        events: list[HistoryEvent] = []
         token: str | None = "1"
         while token:
             params = {"run_id": run_id, "next_page_token": token,
                       "page_size": str(HISTORY_PAGE_SIZE)}
             answer = await self._transport.call("GET", self._path("/history"), params=params)
-            events.extend(answer.body["events"])
+            events.extend(_page_events(answer.body, f"history of run {run_id}"))
             next_token = answer.body.get("next_page_token")
             token = str(next_token) if next_token else None
         return WorkflowHistory(workflow_id=self.id, run_id=run_id, events=events)
+
+
+def _page_events(body: object, source: str) -> list[HistoryEvent]:
+    """The typed events of one `/history` answer (`{"events": [...], "next_page_token"}`)."""
+    events = body.get("events") if isinstance(body, dict) else None
+    return decode_history(events, source)

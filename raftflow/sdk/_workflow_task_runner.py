@@ -10,6 +10,10 @@ Eager activities: a completion asks the server to start, in the same commit, the
 it schedules that this worker can run (their slots reserved first); they arrive in the answer
 and run here at once, skipping a poll and a commit each.
 
+The task's history is decoded into protocol events here, once (a malformed one fails the
+task with `MalformedHistoryError`, before any workflow code runs), and the commands are
+rendered into the completion's JSON here, once.
+
 Query tasks arrive on the workflow-task poll (they carry `query_id`): answered from the cached
 runner when it has seen exactly the query's history, else from a fresh replay.
 """
@@ -23,6 +27,7 @@ from collections.abc import Callable, Collection
 from raftflow.sdk import errors
 from raftflow.sdk._runner_cache import RunnerCache
 from raftflow.sdk._task_exchange import Task, TaskExchange, reserve_slots
+from raftflow.sdk._wire_json import commands_json, decode_history
 from raftflow.sdk._worker_policy import eager_activities_wanted, fail_backoff_s
 
 log = logging.getLogger(__name__)
@@ -51,7 +56,8 @@ class WorkflowTaskRunner:
             return
         run_id = str(task["run_id"])
         try:
-            runner, events = await self._cache.take(task)
+            history = decode_history(task.get("history"), f"workflow task of run {run_id}")
+            runner, events = await self._cache.take(task, history)
             commands = runner.activate(events)
         except Exception as error:  # fail the task: the server retries it (I4)
             cause = ("NonDeterministicError" if isinstance(error, errors.NondeterminismError)
@@ -67,7 +73,7 @@ class WorkflowTaskRunner:
         eager = await reserve_slots(self._activity_slots, wanted)
         try:
             answer = await self._exchange.post_to(address, "/api/v1/tasks/workflow/complete", {
-                "task_token": task["task_token"], "commands": commands,
+                "task_token": task["task_token"], "commands": commands_json(commands),
                 "identity": self._exchange.identity,
                 "sticky_queue": self._exchange.sticky_queue,
                 "eager_task_queue": self._task_queue if eager else "",
@@ -92,7 +98,8 @@ class WorkflowTaskRunner:
     async def _answer_query(self, task: Task) -> None:
         reply: dict[str, object] = {"query_id": task["query_id"]}
         try:
-            reply["result"] = self._cache.query(task)
+            history = decode_history(task.get("history"), f"query of run {task.get('run_id')}")
+            reply["result"] = self._cache.query(task, history)
         except Exception as error:
             reply["error"] = {"message": str(error), "type": type(error).__name__}
         # Any node relays the answer to the node where the caller waits.

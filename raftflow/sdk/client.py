@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from raftflow.protocol.commands import IdReusePolicy
 from raftflow.sdk import _http, errors
 from raftflow.sdk._cluster_connection import ClusterConnection
 from raftflow.sdk._replay.definition import workflow_type_of
@@ -27,8 +28,8 @@ from raftflow.sdk._workflow_execution import (
 from raftflow.sdk._workflow_handle import WorkflowHandle
 from raftflow.sdk.retry import duration_ms
 
-__all__ = ["Client", "WorkflowExecution", "WorkflowExecutionStatus", "WorkflowHandle",
-           "WorkflowHistory"]
+__all__ = ["Client", "IdReusePolicy", "WorkflowExecution", "WorkflowExecutionStatus",
+           "WorkflowHandle", "WorkflowHistory"]
 
 CONNECT_DEADLINE_S = 5.0  # connect() tries every node for this long before it gives up
 LIST_LIMIT_MAX = 1_000
@@ -92,7 +93,7 @@ class Client:
 
     async def start_workflow(self, workflow: Callable[..., Any] | type | str, *args: Any,
                              id: str, task_queue: str, request_id: str | None = None,
-                             id_reuse_policy: str | None = None,
+                             id_reuse_policy: IdReusePolicy | str | None = None,
                              execution_timeout: timedelta | float | None = None,
                              run_timeout: timedelta | float | None = None,
                              task_timeout: timedelta | float | None = None,
@@ -101,7 +102,8 @@ class Client:
 
         Idempotent: retried with the same `request_id` (one is chosen if not given), the call
         returns the first run. Raises `WorkflowAlreadyStartedError` if a run with this id is
-        open (or `id_reuse_policy` refuses a new one).
+        open (or `id_reuse_policy` refuses a new one). `id_reuse_policy` is an `IdReusePolicy`
+        or its value (`"reject_duplicate"`); any other string raises ValueError here.
 
         `request_eager_start` (as in Temporal): if a `Worker` of `task_queue` runs on this
         client and has a free slot, the server starts the first workflow task for it in the
@@ -111,7 +113,8 @@ class Client:
             "workflow_id": id, "workflow_type": workflow_type_of(workflow),
             "task_queue": task_queue, "input": list(args),
             "request_id": request_id or uuid.uuid4().hex}
-        for key, value in (("id_reuse_policy", id_reuse_policy),
+        policy = None if id_reuse_policy is None else IdReusePolicy(id_reuse_policy).value
+        for key, value in (("id_reuse_policy", policy),
                            ("execution_timeout_ms", _timeout_ms(execution_timeout)),
                            ("run_timeout_ms", _timeout_ms(run_timeout)),
                            ("task_timeout_ms", _timeout_ms(task_timeout))):
@@ -144,7 +147,7 @@ class Client:
 
     async def execute_workflow(self, workflow: Callable[..., Any] | type | str, *args: Any,
                                id: str, task_queue: str, request_id: str | None = None,
-                               id_reuse_policy: str | None = None,
+                               id_reuse_policy: IdReusePolicy | str | None = None,
                                execution_timeout: timedelta | float | None = None,
                                request_eager_start: bool = False) -> Any:
         """`start_workflow` then `result()`."""

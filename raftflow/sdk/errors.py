@@ -6,8 +6,8 @@ Two families, kept apart as the house style asks:
   `ActivityError` (an activity failed, timed out or was canceled; `cause` says which) and
   `TimeoutError`. Raising a `FailureError` out of workflow code fails the workflow.
 - *Local errors*: misuse or a broken contract on this side (`NondeterminismError`,
-  `WorkflowTaskError`, `QueryFailedError`) and client-side answers (`WorkflowFailureError`,
-  `WorkflowAlreadyStartedError`, `RPCError`).
+  `WorkflowTaskError`, `QueryFailedError`, `MalformedHistoryError`) and client-side answers
+  (`WorkflowFailureError`, `WorkflowAlreadyStartedError`, `RPCError`).
 
 `to_failure(exc)` and `from_failure(map)` are the one place a failure map is built or read; the
 worker uses them for activity failures and the client for a failed workflow's result.
@@ -16,6 +16,9 @@ worker uses them for activity failures and the client for a failed workflow's re
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+
+from raftflow.protocol.commands import Failure
+from raftflow.protocol.history_json import payload_json
 
 
 class FailureError(Exception):
@@ -116,6 +119,12 @@ class NondeterminismError(WorkflowTaskError):
         self.produced = produced
 
 
+class MalformedHistoryError(ValueError):
+    """A history (from the server, or a saved file) that is not in the protocol's event
+    vocabulary: an unknown event type, a missing or mistyped field. Raised where the JSON is
+    read, before any workflow code runs; a workflow task that carries one fails."""
+
+
 class QueryFailedError(Exception):
     """A query could not be answered: unknown name, the handler raised, or no worker replied."""
 
@@ -169,9 +178,14 @@ def to_failure(error: BaseException) -> dict[str, object]:
     return failure
 
 
-def from_failure(failure: Mapping[str, object] | None) -> ApplicationError:
-    """An `ApplicationError` carrying a failure map's message, type, details and
-    non-retryable flag (inverse of `to_failure` for application errors)."""
+def from_failure(failure: Failure | Mapping[str, object] | None) -> ApplicationError:
+    """An `ApplicationError` carrying a failure's message, type, details and non-retryable
+    flag (inverse of `to_failure` for application errors). `failure` is a history event's
+    `Failure` or a failure map of the API's JSON (a closed workflow's `failure`)."""
+    if isinstance(failure, Failure):
+        failure = {"message": failure.message, "type": failure.type,
+                   "non_retryable": failure.non_retryable,
+                   "details": payload_json(failure.details)}
     if not failure:
         return ApplicationError("unknown failure")
     details = failure.get("details")

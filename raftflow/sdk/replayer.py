@@ -20,9 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from raftflow.protocol.commands import WorkflowCommand
+from raftflow.protocol.events import WorkflowExecutionStartedEventAttributes
 from raftflow.sdk import errors
 from raftflow.sdk._replay import WorkflowRunner
 from raftflow.sdk._replay.definition import workflow_type_of
+from raftflow.sdk._wire_json import commands_json
+from raftflow.sdk._workflow_execution import WorkflowHistory
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,34 +34,33 @@ class ReplayResult:
     workflow_type: str
     events: int
     closed: bool
-    next_commands: list[dict[str, Any]]  # what the code would do next (empty once closed)
+    next_commands: list[WorkflowCommand]  # what the code would do next (empty once closed)
 
 
-def _events(history: Mapping[str, Any] | Sequence[Any]) -> list[dict[str, Any]]:
-    events = history.get("events") if isinstance(history, Mapping) else history
-    if not isinstance(events, list) or not events:
-        raise ValueError("the history holds no events (expected {\"events\": [...]} or a list)")
-    if events[0].get("event_type") != "WorkflowExecutionStarted":
-        raise ValueError("a history must start with its WorkflowExecutionStarted event")
-    return [dict(e) for e in events]
-
-
-def replay_history(history: Mapping[str, Any] | Sequence[Any],
+def replay_history(history: WorkflowHistory | Mapping[str, Any] | Sequence[Any],
                    workflows: Sequence[type]) -> ReplayResult:
-    """Replay `history` with the matching class of `workflows` (raises NondeterminismError)."""
-    events = _events(history)
-    started = events[0].get("attributes") or {}
-    workflow_type = str(started.get("workflow_type", ""))
+    """Replay `history` with the matching class of `workflows` (raises NondeterminismError).
+
+    `history` is a `WorkflowHistory` or its JSON (`{"events": [...]}` or a bare list); JSON
+    that is not a history raises `MalformedHistoryError` (a ValueError)."""
+    typed = history if isinstance(history, WorkflowHistory) else WorkflowHistory.from_json(history)
+    events = typed.events
+    if not events:
+        raise ValueError("the history holds no events (expected {\"events\": [...]} or a list)")
+    started = events[0].attributes
+    if not isinstance(started, WorkflowExecutionStartedEventAttributes):
+        raise ValueError("a history must start with its WorkflowExecutionStarted event")
+    workflow_type = started.workflow_type
     by_type = {workflow_type_of(cls): cls for cls in workflows}
     if workflow_type not in by_type:
         raise ValueError(f"no workflow class for type {workflow_type!r} "
                          f"(given: {', '.join(sorted(by_type)) or 'none'})")
     meta = history if isinstance(history, Mapping) else {}
     runner = WorkflowRunner(
-        by_type[workflow_type], namespace=str(meta.get("namespace", started.get("namespace", "default"))),
-        workflow_id=str(meta.get("workflow_id", started.get("workflow_id", "replay"))),
-        run_id=str(meta.get("run_id", "replay")), workflow_type=workflow_type,
-        task_queue=str(started.get("task_queue", "")))
+        by_type[workflow_type], namespace=str(meta.get("namespace", started.namespace or "default")),
+        workflow_id=typed.workflow_id or started.workflow_id or "replay",
+        run_id=typed.run_id or "replay", workflow_type=workflow_type,
+        task_queue=started.task_queue)
     commands = runner.activate(events)
     return ReplayResult(workflow_type=workflow_type, events=len(events), closed=runner.is_done,
                         next_commands=list(commands))
@@ -86,7 +89,8 @@ def run_cli(args: argparse.Namespace) -> int:
         return 2
     if args.json:
         print(json.dumps({"workflow_type": result.workflow_type, "events": result.events,
-                          "closed": result.closed, "next_commands": result.next_commands}))
+                          "closed": result.closed,
+                          "next_commands": commands_json(result.next_commands)}))
     else:
         state = "closed" if result.closed else f"open, next: {len(result.next_commands)} commands"
         print(f"ok: {result.events} events of {result.workflow_type} replayed ({state})")

@@ -6,6 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
+from raftflow.protocol import commands as protocol
+from raftflow.protocol.history_json import value_json
+
 
 def duration_ms(value: timedelta | float) -> int:
     """Whole milliseconds of a duration given as a timedelta or seconds (at least 1)."""
@@ -39,15 +42,21 @@ class RetryPolicy:
         if self.maximum_interval is not None and self.maximum_interval < self.initial_interval:
             raise ValueError("maximum_interval must be >= initial_interval")
 
+    def to_protocol(self) -> protocol.RetryPolicy:
+        """The policy as the protocol's struct (what a ScheduleActivityTask command carries)."""
+        return protocol.RetryPolicy(
+            initial_interval_ms=duration_ms(self.initial_interval),
+            backoff_coefficient=self.backoff_coefficient,
+            maximum_interval_ms=(None if self.maximum_interval is None
+                                 else duration_ms(self.maximum_interval)),
+            maximum_attempts=self.maximum_attempts,
+            non_retryable_error_types=tuple(self.non_retryable_error_types))
+
     def to_json(self) -> dict[str, object]:
-        return {
-            "initial_interval_ms": duration_ms(self.initial_interval),
-            "backoff_coefficient": self.backoff_coefficient,
-            "maximum_interval_ms": (None if self.maximum_interval is None
-                                    else duration_ms(self.maximum_interval)),
-            "maximum_attempts": self.maximum_attempts,
-            "non_retryable_error_types": list(self.non_retryable_error_types),
-        }
+        """The worker API's `retry_policy` object."""
+        body = value_json(self.to_protocol())
+        assert isinstance(body, dict), body
+        return body
 
     @staticmethod
     def from_json(body: Mapping[str, object]) -> RetryPolicy:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from raftflow.protocol.events import HistoryEvent
 from raftflow.sdk import activity as _activity
 from raftflow.sdk._activity_task_runner import ActivityTaskRunner
 from raftflow.sdk._replay.definition import definition_of
@@ -178,7 +179,7 @@ class Worker:
         else:
             self._workflow_slots.release()
 
-    async def _fetch_history(self, workflow_id: str, run_id: str) -> list[Task]:
+    async def _fetch_history(self, workflow_id: str, run_id: str) -> list[HistoryEvent]:
         handle = self.client.get_workflow_handle(workflow_id, run_id=run_id)
         return list((await handle.history()).events)
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar, overload
 
+from raftflow.protocol.commands import ScheduleActivityTask
 from raftflow.sdk import activity as _activity
 from raftflow.sdk import errors
 from raftflow.sdk._replay import commands as _commands
@@ -160,19 +161,13 @@ def is_replaying() -> bool:
 def info() -> WorkflowInfo:
     rt = _runtime()
     started = rt.state.started
-
-    def text(name: str) -> str | None:
-        value = started.get(name)
-        return str(value) if value else None
-
-    attempt = started.get("attempt")
+    assert started is not None, "workflow code runs only after WorkflowExecutionStarted"
     return WorkflowInfo(namespace=rt.ids.namespace, workflow_id=rt.ids.workflow_id,
                         run_id=rt.ids.run_id, workflow_type=rt.ids.workflow_type,
-                        task_queue=rt.ids.task_queue,
-                        attempt=attempt if isinstance(attempt, int) else 1,
+                        task_queue=rt.ids.task_queue, attempt=started.attempt,
                         history_length=rt.state.history_length,
-                        continued_run_id=text("continued_execution_run_id"),
-                        first_execution_run_id=text("first_execution_run_id"))
+                        continued_run_id=started.continued_execution_run_id or None,
+                        first_execution_run_id=started.first_execution_run_id or None)
 
 
 def _optional_ms(value: timedelta | None) -> int | None:
@@ -226,16 +221,16 @@ async def execute_activity(activity: Callable[..., Any] | str, *args: Any,
                          "schedule_to_close_timeout")
     activity_type = (activity if isinstance(activity, str)
                      else _activity.definition_of(activity).name)
-    timeouts_ms = {"start_to_close_timeout_ms": _optional_ms(start_to_close_timeout),
-                   "schedule_to_close_timeout_ms": _optional_ms(schedule_to_close_timeout),
-                   "schedule_to_start_timeout_ms": _optional_ms(schedule_to_start_timeout),
-                   "heartbeat_timeout_ms": _optional_ms(heartbeat_timeout)}
-    policy = None if retry_policy is None else retry_policy.to_json()
+    policy = None if retry_policy is None else retry_policy.to_protocol()
 
-    def build(assigned_id: str) -> _commands.Command:
+    def build(assigned_id: str) -> ScheduleActivityTask:
         return _commands.schedule_activity(
             activity_id=assigned_id, activity_type=activity_type, args=list(args),
-            task_queue=task_queue, timeouts_ms=timeouts_ms, retry_policy=policy)
+            task_queue=task_queue,
+            start_to_close_timeout_ms=_optional_ms(start_to_close_timeout),
+            schedule_to_close_timeout_ms=_optional_ms(schedule_to_close_timeout),
+            schedule_to_start_timeout_ms=_optional_ms(schedule_to_start_timeout),
+            heartbeat_timeout_ms=_optional_ms(heartbeat_timeout), retry_policy=policy)
 
     return await _runtime().schedule_activity(activity_type, activity_id, build)
 

@@ -8,20 +8,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from raftflow.sdk._replay import WorkflowRunner
+from raftflow.sdk._replay.commands import COMMAND_OF_EVENT
+from raftflow.sdk._wire_json import commands_json, decode_history
 
 Event = dict[str, Any]
 
-_COMMAND_EVENT = {
-    "ScheduleActivityTask": "ActivityTaskScheduled",
-    "RequestCancelActivityTask": "ActivityTaskCancelRequested",
-    "StartTimer": "TimerStarted",
-    "CancelTimer": "TimerCanceled",
-    "RecordMarker": "MarkerRecorded",
-    "CompleteWorkflowExecution": "WorkflowExecutionCompleted",
-    "FailWorkflowExecution": "WorkflowExecutionFailed",
-    "CancelWorkflowExecution": "WorkflowExecutionCanceled",
-    "ContinueAsNewWorkflowExecution": "WorkflowExecutionContinuedAsNew",
-}
+# Command name (the JSON `type`) -> the name of the event it writes.
+_COMMAND_EVENT = {command.__name__: event.event_type.value
+                  for event, command in COMMAND_OF_EVENT.items()}
 
 START = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -98,6 +92,12 @@ class HistoryBuilder:
         self.add("WorkflowExecutionCancelRequested", cause="test", request_id="c")
 
 
+def activate(runner: WorkflowRunner, events: list[Event]) -> list[dict[str, Any]]:
+    """Feed JSON events as the worker does (decoded once, at its HTTP edge) and return the
+    commands as the completion's JSON, which is what the server receives."""
+    return commands_json(runner.activate(decode_history(events, "test history")))
+
+
 def runner_for(cls: type, run_id: str = "run-1") -> WorkflowRunner:
     return WorkflowRunner(cls, namespace="default", workflow_id="wf-1", run_id=run_id,
                           workflow_type=cls.__name__, task_queue="q")
@@ -116,7 +116,7 @@ class Driver:
         return self.feed()
 
     def feed(self) -> list[dict[str, Any]]:
-        return self.runner.activate(self.history.events[self.runner.last_event_id:])
+        return activate(self.runner, self.history.events[self.runner.last_event_id:])
 
     def commit(self, commands: list[dict[str, Any]]) -> dict[str, int]:
         return self.history.complete_task(commands)

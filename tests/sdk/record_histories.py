@@ -27,6 +27,7 @@ import aiohttp
 from raftflow.sdk import errors
 from raftflow.sdk._activity_context import ActivityContext, ActivityInfo, bind
 from raftflow.sdk._replay import WorkflowRunner
+from raftflow.sdk._wire_json import commands_json, decode_history
 from tests.sdk.sample_workflows import ACTIVITIES, WORKFLOWS
 
 NAMESPACE = "default"
@@ -62,9 +63,10 @@ class MiniWorker:
                                     workflow_type=task["workflow_type"],
                                     task_queue=task["task_queue"])
             self.runners[run_id] = runner
-        new_events = [e for e in task["history"] if e["event_id"] > runner.last_event_id]
+        new_events = [e for e in decode_history(task["history"], "task")
+                      if e.event_id > runner.last_event_id]
         try:
-            commands = runner.activate(new_events)
+            commands = commands_json(runner.activate(new_events))
         except Exception as error:
             self.runners.pop(run_id, None)
             await self.post("/api/v1/tasks/workflow/fail", {

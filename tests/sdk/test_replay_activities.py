@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from raftflow.sdk import ActivityError, ApplicationError, RetryPolicy, errors, workflow
-from tests.sdk.history_builder import Driver, runner_for
+from tests.sdk.history_builder import Driver, activate, runner_for
 from tests.sdk.sample_workflows import FAST, charge, ship, square
 
 
@@ -24,7 +24,7 @@ def replays_cleanly(driver: Driver, cls: type, last: list[dict[str, Any]]) -> No
     """Record the last answer, then replay everything on a fresh runner."""
     driver.commit(last)
     fresh = runner_for(cls)
-    assert fresh.activate(driver.history.events) == []
+    assert activate(fresh, driver.history.events) == []
 
 
 @workflow.defn

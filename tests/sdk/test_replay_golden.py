@@ -16,9 +16,13 @@ from typing import Any
 import pytest
 
 from raftflow.sdk._replay import WorkflowRunner
-from raftflow.sdk._replay.commands import COMMAND_EVENTS
+from raftflow.sdk._replay.commands import COMMAND_OF_EVENT
+from tests.sdk.history_builder import activate
 from tests.sdk.sample_workflows import WORKFLOWS, PatchedOrder
 
+# Event name -> the name of the command that writes it.
+COMMAND_EVENTS = {event.event_type.value: command.__name__
+                  for event, command in COMMAND_OF_EVENT.items()}
 HISTORIES = Path(__file__).resolve().parents[1] / "data" / "histories"
 FILES = sorted(HISTORIES.glob("*.json"))
 _SERVER_FILLED = {"workflow_task_completed_event_id", "retry_policy", "task_queue",
@@ -75,7 +79,7 @@ def test_each_task_reproduces_its_recorded_commands(path: Path) -> None:
     assert tasks, "a golden history has at least one completed task"
     for started_index, expected in tasks:
         assert events[started_index]["event_type"] == "WorkflowTaskStarted"
-        produced = runner(document).activate(events[:started_index + 1])
+        produced = activate(runner(document), events[:started_index + 1])
         assert [comparable(c) for c in produced] == expected, f"task at event {started_index + 1}"
 
 
@@ -83,7 +87,7 @@ def test_each_task_reproduces_its_recorded_commands(path: Path) -> None:
 def test_full_replay_adds_nothing_and_ends_closed(path: Path) -> None:
     document = load(path)
     replayed = runner(document)
-    assert replayed.activate(document["events"]) == []
+    assert activate(replayed, document["events"]) == []
     assert replayed.is_done
     assert replayed.last_event_id == len(document["events"])
 
@@ -93,7 +97,7 @@ def test_sticky_replay_one_event_at_a_time(path: Path) -> None:
     document = load(path)
     sticky = runner(document)
     for event in document["events"]:
-        sticky.activate([event])
+        activate(sticky, [event])
     assert sticky.is_done
 
 
@@ -113,7 +117,7 @@ def test_results_match_the_recorded_close_events() -> None:
 def test_queries_answer_from_replayed_state() -> None:
     document = load(HISTORIES / "signals.json")
     replayed = runner(document)
-    replayed.activate(document["events"])
+    activate(replayed, document["events"])
     assert replayed.query("items", []) == ["a", "b", "c"]
 
 
@@ -122,9 +126,9 @@ def test_old_history_replays_on_patched_code() -> None:
     on the old path without divergence."""
     document = load(HISTORIES / "unpatched_v1.json")
     replayed = runner(document, PatchedOrder)
-    assert replayed.activate(document["events"]) == []
+    assert activate(replayed, document["events"]) == []
     events = document["events"]
     assert events[-1]["attributes"]["result"] == "v1 9"
     last_started, expected = recorded_tasks(events)[-1]
-    produced = runner(document, PatchedOrder).activate(events[:last_started + 1])
+    produced = activate(runner(document, PatchedOrder), events[:last_started + 1])
     assert produced == expected == [{"type": "CompleteWorkflowExecution", "result": "v1 9"}]

@@ -17,7 +17,7 @@ import pytest
 
 from raftflow.sdk import ApplicationError, errors, workflow
 from raftflow.sdk._replay import limits
-from tests.sdk.history_builder import START, Driver, runner_for
+from tests.sdk.history_builder import START, Driver, activate, runner_for
 from tests.sdk.sample_workflows import FAST, PatchedOrder, ship
 
 
@@ -45,12 +45,12 @@ def test_time_randomness_and_ids_are_deterministic() -> None:
     assert datetime.fromisoformat(second[0]) == datetime.fromisoformat(events[-1]["timestamp"])
     assert second[1] == len(events)
     assert (workflow_id, attempt) == ("wf-1", 1)
-    [replayed] = runner_for(Clock).activate(driver.history.events)
+    [replayed] = activate(runner_for(Clock), driver.history.events)
     again: dict[str, Any] = replayed
     assert again["result"][0][3] is True, "the first task is replayed this time"
     again["result"][0][3] = False
     assert again == close, "same history, same uuid/random/now"
-    [other] = runner_for(Clock, run_id="run-2").activate(driver.history.events)
+    [other] = activate(runner_for(Clock, run_id="run-2"), driver.history.events)
     other_run: dict[str, Any] = other
     assert other_run["result"][0][1] != first[1], "seeded from the run id"
 
@@ -85,7 +85,7 @@ def test_patched_on_a_new_execution_records_a_marker_first() -> None:
     last = driver.task()
     assert last == [{"type": "CompleteWorkflowExecution", "result": "v2 shipped"}]
     driver.commit(last)
-    assert runner_for(PatchedOrder).activate(driver.history.events) == []
+    assert activate(runner_for(PatchedOrder), driver.history.events) == []
 
 
 @workflow.defn
@@ -248,7 +248,7 @@ def test_history_must_continue_where_it_stopped() -> None:
     driver = Driver(Obedient)
     driver.task()
     with pytest.raises(ValueError, match="continue at event 4"):
-        driver.runner.activate(driver.history.events[1:])
+        activate(driver.runner, driver.history.events[1:])
 
 
 @workflow.defn
@@ -267,7 +267,7 @@ def test_deprecate_patch_replays_histories_with_the_marker() -> None:
     ids = driver.commit(driver.task())  # recorded by the patched code: marker + ship
     driver.history.activity_completed(ids["activity 1"], "shipped")
     driver.commit(driver.task())
-    assert runner_for(DeprecatedPatch).activate(driver.history.events) == []
+    assert activate(runner_for(DeprecatedPatch), driver.history.events) == []
 
 
 def test_deprecate_patch_on_a_new_run_still_records_the_marker() -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from raftflow.sdk import errors, workflow
 from raftflow.sdk._replay import WorkflowRunner
+from tests.sdk.history_builder import activate
 from tests.sdk.sample_workflows import FAST, QUICK_RETRY, charge, ship, square
 
 ORDER = json.loads((Path(__file__).resolve().parents[1] / "data" / "histories" /
@@ -25,7 +26,7 @@ ORDER = json.loads((Path(__file__).resolve().parents[1] / "data" / "histories" /
 def replay(cls: type) -> None:
     runner = WorkflowRunner(cls, namespace="default", workflow_id=ORDER["workflow_id"],
                             run_id=ORDER["run_id"], workflow_type="Order", task_queue="golden")
-    runner.activate(ORDER["events"])
+    activate(runner, ORDER["events"])
 
 
 @workflow.defn(name="Order")
@@ -103,6 +104,6 @@ def test_runner_recovers_by_full_replay_after_an_error() -> None:
     runner = WorkflowRunner(ChangedType, namespace="default", workflow_id="w", run_id="r",
                             workflow_type="Order", task_queue="golden")
     with pytest.raises(errors.NondeterminismError):
-        runner.activate(ORDER["events"][:12])
+        activate(runner, ORDER["events"][:12])
     with pytest.raises(errors.NondeterminismError):
-        runner.activate(ORDER["events"][12:])
+        activate(runner, ORDER["events"][12:])

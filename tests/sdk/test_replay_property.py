@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from raftflow.sdk import workflow
-from tests.sdk.history_builder import Driver, runner_for
+from tests.sdk.history_builder import Driver, activate, runner_for
 from tests.sdk.sample_workflows import FAST, square
 from tests.sdk.test_replay_golden import comparable, recorded_tasks
 
@@ -114,10 +114,10 @@ def test_any_program_replays_exactly(program: list[list[Any]], seed: int) -> Non
     close = events[-1]
     assert close["event_type"] == "WorkflowExecutionCompleted", close
     assert close["attributes"]["result"]["signals"] == sent_signals
-    assert runner_for(Program).activate(events) == []
+    assert activate(runner_for(Program), events) == []
     sticky = runner_for(Program)
     for event in events:
-        sticky.activate([event])
+        activate(sticky, [event])
     for started_index, expected in recorded_tasks(events):
-        produced = runner_for(Program).activate(events[:started_index + 1])
+        produced = activate(runner_for(Program), events[:started_index + 1])
         assert [comparable(c) for c in produced] == expected

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from raftflow.sdk import errors, workflow
-from tests.sdk.history_builder import Driver, runner_for
+from tests.sdk.history_builder import Driver, activate, runner_for
 from tests.sdk.sample_workflows import FAST, ship
 
 
@@ -68,7 +68,7 @@ def test_signals_in_history_order_exactly_once() -> None:
     assert last == [{"type": "CompleteWorkflowExecution", "result": [[1], [2, "x"], [3], [4]]}]
     driver.commit(last)
     fresh = runner_for(Collector)
-    assert fresh.activate(driver.history.events) == []
+    assert activate(fresh, driver.history.events) == []
     assert fresh.query("items", []) == [[1], [2, "x"], [3], [4]]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from raftflow.protocol.commands import ScheduleActivityTask, StartTimer, WorkflowCommand
 from raftflow.sdk._worker_policy import (
     EAGER_ACTIVITIES_PER_TASK_MAX,
     POLLERS_PER_NODE,
@@ -33,15 +34,13 @@ def test_poll_plan_spreads_server_fanned_polls_within_the_slots(slots: int) -> N
 
 
 def test_eager_activities_only_for_this_queue_and_known_types() -> None:
-    def schedule(activity_type: str, queue: str | None = None) -> dict[str, object]:
-        command: dict[str, object] = {"type": "ScheduleActivityTask", "activity_id": "x",
-                                      "activity_type": activity_type}
-        if queue is not None:
-            command["task_queue"] = queue
-        return command
+    def schedule(activity_type: str, queue: str = "") -> ScheduleActivityTask:
+        return ScheduleActivityTask(activity_id="x", activity_type=activity_type,
+                                    task_queue=queue, start_to_close_timeout_ms=1000)
 
-    commands = [schedule("step"), schedule("step", "q"), schedule("step", "other"),
-                schedule("unknown"), {"type": "StartTimer", "timer_id": "t"}]
+    commands: list[WorkflowCommand] = [
+        schedule("step"), schedule("step", "q"), schedule("step", "other"), schedule("unknown"),
+        StartTimer(timer_id="t", start_to_fire_timeout_ms=1000)]
     assert eager_activities_wanted(commands, "q", {"step"}) == 2
     assert eager_activities_wanted(commands, "q", set()) == 0
     many = [schedule("step")] * (EAGER_ACTIVITIES_PER_TASK_MAX + 5)

@@ -21,8 +21,13 @@ from typing import Any
 import pytest
 
 from raftflow.cluster.launcher import LocalCluster
+from raftflow.protocol.events import (
+    HistoryEvent,
+    WorkflowTaskFailedEventAttributes,
+    WorkflowTaskStartedEventAttributes,
+)
 from raftflow.sdk import ApplicationError
-from raftflow.sdk.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from raftflow.sdk.client import Client, IdReusePolicy, WorkflowExecutionStatus, WorkflowHandle
 from raftflow.sdk.errors import QueryFailedError, WorkflowAlreadyStartedError, WorkflowFailureError
 from raftflow.sdk.worker import Worker
 from tests.sdk_io.workflows import (
@@ -78,13 +83,13 @@ def test_order_with_a_retried_activity_a_sync_activity_and_a_timer(
         assert description.status is WorkflowExecutionStatus.COMPLETED
         assert description.run_id == handle.result_run_id
         events = (await handle.history()).events
-        assert [e["event_id"] for e in events] == list(range(1, len(events) + 1))
-        types = [e["event_type"] for e in events]
+        assert [e.event_id for e in events] == list(range(1, len(events) + 1))
+        types = [e.event_type for e in events]
         assert types.count("ActivityTaskFailed") == 0  # retried inside one scheduled activity
         assert "TimerFired" in types and types[-1] == "WorkflowExecutionCompleted"
         with pytest.raises(WorkflowAlreadyStartedError):
             await client.start_workflow(Order.run, "o-1", id=f"order-{queue}", task_queue=queue,
-                                        id_reuse_policy="reject_duplicate")
+                                        id_reuse_policy=IdReusePolicy.REJECT_DUPLICATE)
 
     _run(cluster, body)
 
@@ -223,18 +228,19 @@ def test_nondeterministic_code_fails_the_workflow_task(cluster: LocalCluster) ->
         async with Worker(client, task_queue=queue, workflows=[FlipV2], activities=[ship]):
             await handle.signal("poke")
             failed = await _wait_for_event(handle, "WorkflowTaskFailed")
-        assert failed["attributes"]["cause"] == "NonDeterministicError"
-        assert "nondeterminism at event" in str(failed["attributes"]["failure"])
+        assert isinstance(failed.attributes, WorkflowTaskFailedEventAttributes)
+        assert failed.attributes.cause == "NonDeterministicError"
+        assert b"nondeterminism at event" in failed.attributes.failure
         assert (await handle.describe()).status is WorkflowExecutionStatus.RUNNING
         await handle.terminate("bad deployment")
 
     _run(cluster, body)
 
 
-async def _wait_for_event(handle: WorkflowHandle, event_type: str) -> dict[str, Any]:
+async def _wait_for_event(handle: WorkflowHandle, event_type: str) -> HistoryEvent:
     for _ in range(200):
         for event in (await handle.history()).events:
-            if event["event_type"] == event_type:
+            if event.event_type == event_type:
                 return event
         await asyncio.sleep(0.05)
     raise AssertionError(f"no {event_type} in the history of {handle.id}")
@@ -285,8 +291,9 @@ def test_eager_start_runs_the_first_task_on_the_clients_own_worker(
         first_started = {}
         for handle in (eager, plain):
             events = (await handle.history()).events
-            started = next(e for e in events if e["event_type"] == "WorkflowTaskStarted")
-            first_started[handle.id] = started["attributes"]["request_id"]
+            started = next(e.attributes for e in events
+                           if isinstance(e.attributes, WorkflowTaskStartedEventAttributes))
+            first_started[handle.id] = started.request_id
         assert first_started[f"eager-{queue}"].startswith("eager-start-"), first_started
         assert not first_started[f"plain-{queue}"].startswith("eager-"), first_started
 

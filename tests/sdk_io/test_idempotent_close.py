@@ -26,7 +26,9 @@ RESULT_TIMEOUT_S = 20
 
 
 async def _events(handle: WorkflowHandle, event_type: str) -> list[dict[str, object]]:
-    return [e for e in (await handle.history()).events if e["event_type"] == event_type]
+    """The run's events of one type, as the API's JSON."""
+    return [e for e in (await handle.history()).to_json()["events"]
+            if e["event_type"] == event_type]
 
 
 def _run(cluster: LocalCluster, body: Callable[[Client, str], Awaitable[None]]) -> None:

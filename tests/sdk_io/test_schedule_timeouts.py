@@ -138,9 +138,9 @@ def _worker(client: Client, queue: str) -> Worker:
 
 
 async def _events(handle: WorkflowHandle) -> dict[str, list[dict[str, Any]]]:
-    """The run's events grouped by type (each list in history order)."""
+    """The run's events as the API's JSON, grouped by type (each list in history order)."""
     grouped: dict[str, list[dict[str, Any]]] = {}
-    for event in (await handle.history()).events:
+    for event in (await handle.history()).to_json()["events"]:
         grouped.setdefault(event["event_type"], []).append(event)
     return grouped
 

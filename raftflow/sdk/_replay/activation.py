@@ -18,39 +18,57 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Callable, Coroutine, Mapping
-from datetime import datetime
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from raftflow.protocol.events import (
+    ActivityTaskCanceledEventAttributes,
+    ActivityTaskCompletedEventAttributes,
+    ActivityTaskFailedEventAttributes,
+    ActivityTaskTimedOutEventAttributes,
+    HistoryEvent,
+    TimerFiredEventAttributes,
+    WorkflowExecutionCancelRequestedEventAttributes,
+    WorkflowExecutionSignaledEventAttributes,
+    WorkflowExecutionStartedEventAttributes,
+    WorkflowTaskStartedEventAttributes,
+)
+from raftflow.protocol.history_json import payload_json
 from raftflow.sdk import errors
 from raftflow.sdk._replay import commands
-from raftflow.sdk._replay.commands import Command, Event
+from raftflow.sdk._replay.commands import CloseCommand
 from raftflow.sdk._replay.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-_ACTIVITY_CLOSES = frozenset({"ActivityTaskCompleted", "ActivityTaskFailed",
-                              "ActivityTaskTimedOut", "ActivityTaskCanceled"})
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+ActivityClose = (ActivityTaskCompletedEventAttributes | ActivityTaskFailedEventAttributes
+                 | ActivityTaskTimedOutEventAttributes | ActivityTaskCanceledEventAttributes)
 
 
-def input_args(value: object) -> list[object]:
+def input_args(data: bytes) -> list[object]:
     """Positional arguments from a payload: a JSON list is the argument list (the SDK's
-    convention); null means none; any other value is one argument (plain HTTP starts)."""
+    convention); no payload or null means none; any other value is one argument (plain HTTP
+    starts)."""
+    value = payload_json(data)
     if value is None:
         return []
     return list(value) if isinstance(value, list) else [value]
 
 
-def event_time(event: Event) -> datetime:
-    return datetime.fromisoformat(str(event["timestamp"]))
+def event_time(event: HistoryEvent) -> datetime:
+    # Integer milliseconds onto the epoch: exact, as the ISO text this used to parse was.
+    return _EPOCH + timedelta(milliseconds=event.time_ms)
 
 
-def activate(rt: Runtime, started: Event, inputs: list[Event], *, replaying: bool,
-             recorded: list[Event]) -> None:
+def activate(rt: Runtime, started: HistoryEvent, inputs: list[HistoryEvent], *, replaying: bool,
+             recorded: list[HistoryEvent]) -> None:
     """Run one workflow task. Raises WorkflowTaskError when the task must fail."""
-    assert started["event_type"] == "WorkflowTaskStarted", started
+    assert isinstance(started.attributes, WorkflowTaskStartedEventAttributes), started
     rt.state.now = event_time(started)
-    rt.state.history_length = int(str(started["event_id"]))
+    rt.state.history_length = started.event_id
     rt.state.replaying = replaying
     rt.recorded = recorded
     undo = rt.loop.enter()
@@ -61,7 +79,7 @@ def activate(rt: Runtime, started: Event, inputs: list[Event], *, replaying: boo
     except (AssertionError, errors.WorkflowTaskError):
         raise
     except Exception as error:  # e.g. the workflow class's __init__ raised
-        raise errors.WorkflowTaskError(f"applying event {event['event_id']} failed: "
+        raise errors.WorkflowTaskError(f"applying event {event.event_id} failed: "
                                        f"{error!r}") from error
     finally:
         undo()
@@ -80,25 +98,27 @@ def activate(rt: Runtime, started: Event, inputs: list[Event], *, replaying: boo
         raise errors.WorkflowTaskError(f"workflow task failed: {failure!r}") from failure
 
 
-def _apply(rt: Runtime, event: Event) -> None:
-    event_type = str(event["event_type"])
-    attrs = commands.attributes(event)
-    if event_type == "WorkflowExecutionStarted":
-        _start(rt, attrs)
-    elif event_type in _ACTIVITY_CLOSES:
-        _resolve_activity(rt, event_type, attrs)
-    elif event_type == "TimerFired":
-        timer = rt.timers.pop(int(str(attrs["started_event_id"])), None)
-        if timer is not None and not timer.done:
-            timer.done = True
-            timer.fire()
-    elif event_type == "WorkflowExecutionSignaled":
-        _signal(rt, str(attrs["signal_name"]), input_args(attrs.get("input")))
-    elif event_type == "WorkflowExecutionCancelRequested":
-        rt.state.cancel_requested = True
-        if rt.main is not None and not rt.main.done():
-            rt.main.cancel()
-    # ActivityTaskStarted and unknown event types carry nothing for the code.
+def _apply(rt: Runtime, event: HistoryEvent) -> None:
+    match event.attributes:
+        case WorkflowExecutionStartedEventAttributes() as started:
+            _start(rt, started)
+        case (ActivityTaskCompletedEventAttributes() | ActivityTaskFailedEventAttributes()
+              | ActivityTaskTimedOutEventAttributes()
+              | ActivityTaskCanceledEventAttributes()) as closing:
+            _resolve_activity(rt, closing)
+        case TimerFiredEventAttributes(started_event_id=started_event_id):
+            timer = rt.timers.pop(started_event_id, None)
+            if timer is not None and not timer.done:
+                timer.done = True
+                timer.fire()
+        case WorkflowExecutionSignaledEventAttributes() as signal:
+            _signal(rt, signal.signal_name, input_args(signal.input))
+        case WorkflowExecutionCancelRequestedEventAttributes():
+            rt.state.cancel_requested = True
+            if rt.main is not None and not rt.main.done():
+                rt.main.cancel()
+        case _:
+            pass  # ActivityTaskStarted and the like carry nothing for the code
 
 
 async def _call(fn: Callable[..., Coroutine[Any, Any, object]], args: list[object]) -> object:
@@ -106,42 +126,45 @@ async def _call(fn: Callable[..., Coroutine[Any, Any, object]], args: list[objec
     return await fn(*args)
 
 
-def _start(rt: Runtime, attrs: Mapping[str, object]) -> None:
+def _start(rt: Runtime, started: WorkflowExecutionStartedEventAttributes) -> None:
     assert rt.instance is None, "WorkflowExecutionStarted applied twice"
-    rt.state.started = attrs
+    rt.state.started = started
     rt.instance = rt.definition.cls()
     run = getattr(rt.instance, rt.definition.run_method)
-    rt.main = rt.loop.create_task(_call(run, input_args(attrs.get("input"))),
+    rt.main = rt.loop.create_task(_call(run, input_args(started.input)),
                                   name=f"workflow {rt.definition.name}")
     rt.main.add_done_callback(lambda task: _on_main_done(rt, task))
 
 
-def _resolve_activity(rt: Runtime, event_type: str, attrs: Mapping[str, object]) -> None:
-    scheduled_event_id = int(str(attrs["scheduled_event_id"]))
+def _resolve_activity(rt: Runtime, closing: ActivityClose) -> None:
+    scheduled_event_id = closing.scheduled_event_id
     op = rt.activities.pop(scheduled_event_id, None)
-    assert op is not None, f"{event_type} for unknown activity {scheduled_event_id}"
+    assert op is not None, f"{closing.event_type} for unknown activity {scheduled_event_id}"
     future = op.future
     if future is None or future.done():
         return  # cancelled by the workflow already (TRY_CANCEL resolves at once)
-    if event_type == "ActivityTaskCompleted":
-        future.set_result(attrs.get("result"))
-        return
     cause: BaseException
-    if event_type == "ActivityTaskFailed":
-        failure = attrs.get("failure")
-        cause = errors.from_failure(failure if isinstance(failure, Mapping) else None)
-    elif event_type == "ActivityTaskTimedOut":
-        last = attrs.get("last_failure")
-        timeout_type = str(attrs.get("timeout_type"))
-        cause = errors.TimeoutError(
-            f"activity {timeout_type} timeout", timeout_type=timeout_type,
-            last_failure=errors.from_failure(last) if isinstance(last, Mapping) else None)
-    else:
-        cause = asyncio.CancelledError()
+    retry_state = ""
+    match closing:
+        case ActivityTaskCompletedEventAttributes():
+            future.set_result(payload_json(closing.result))
+            return
+        case ActivityTaskFailedEventAttributes():
+            cause = errors.from_failure(closing.failure)
+            retry_state = closing.retry_state.value
+        case ActivityTaskTimedOutEventAttributes():
+            last = closing.last_failure
+            timeout_type = closing.timeout_type.value
+            cause = errors.TimeoutError(
+                f"activity {timeout_type} timeout", timeout_type=timeout_type,
+                last_failure=None if last is None else errors.from_failure(last))
+            retry_state = closing.retry_state.value
+        case ActivityTaskCanceledEventAttributes():
+            cause = asyncio.CancelledError()
     future.set_exception(errors.ActivityError(
         f"activity {op.activity_type} ({op.activity_id}) failed: {cause}", cause=cause,
         activity_id=op.activity_id, activity_type=op.activity_type,
-        scheduled_event_id=scheduled_event_id, retry_state=str(attrs.get("retry_state") or "")))
+        scheduled_event_id=scheduled_event_id, retry_state=retry_state))
 
 
 def _signal(rt: Runtime, name: str, args: list[object]) -> None:
@@ -195,26 +218,17 @@ def _close_or_fail(rt: Runtime, error: BaseException) -> None:
         _close(rt, command)
 
 
-def _close(rt: Runtime, command: Command) -> None:
-    assert command["type"] in commands.CLOSE_COMMANDS, command
+def _close(rt: Runtime, command: CloseCommand) -> None:
     if rt.state.closed or rt.task_failure is not None:
         return
     rt.emit(command)
     rt.state.closed = True
 
 
-def outcome(rt: Runtime, error: BaseException) -> Command | None:
+def outcome(rt: Runtime, error: BaseException) -> CloseCommand | None:
     """The close command an exception out of workflow code means; None to fail the task."""
     if isinstance(error, errors.ContinueAsNewError):
-        command: Command = {"type": "ContinueAsNewWorkflowExecution",
-                            "input": commands.checked_payload(error.input, "continue-as-new input")}
-        for name, value in (("workflow_type", error.workflow_type),
-                            ("task_queue", error.task_queue),
-                            ("run_timeout_ms", error.run_timeout_ms),
-                            ("task_timeout_ms", error.task_timeout_ms)):
-            if value is not None:
-                command[name] = value
-        return command
+        return commands.continue_as_new(error)
     if isinstance(error, asyncio.CancelledError) and rt.state.cancel_requested:
         return commands.cancel()
     if isinstance(error, errors.WorkflowTaskError | errors.QueryFailedError):
@@ -222,5 +236,5 @@ def outcome(rt: Runtime, error: BaseException) -> Command | None:
     failing = (errors.FailureError, asyncio.CancelledError,
                *rt.definition.failure_exception_types)
     if isinstance(error, failing):
-        return commands.fail(errors.to_failure(error))
+        return commands.fail(error)
     return None

@@ -1,129 +1,187 @@
-"""Workflow-task commands (the JSON the HTTP API takes) and how they match history events.
+"""Workflow-task commands (protocol structs) and how they match the history events they write.
 
-Pure functions. `COMMAND_EVENTS` maps each history event type that a command writes to that
-command's type; `corresponds(event, command)` decides whether a recorded event is what a
-command asks for (the identity fields only: ids, types, marker contents; durations and
-payloads may change between deployments, as in Temporal). `describe_*` render both sides for
-`NondeterminismError` messages.
+Pure functions. `COMMAND_OF_EVENT` pairs each history event class that a command writes with
+that command's class; `corresponds(attributes, command)` decides whether a recorded event is
+what a command asks for: the classes pair up and their identity fields are equal (ids, types,
+marker contents; durations and payloads may change between deployments, as in Temporal).
+`describe_*` render both sides for `NondeterminismError` messages.
+
+Payloads are `bytes` holding JSON text, as in the protocol: `payload` encodes a user value
+(compact, like the server stores it) and fails at once, naming what it was, on a value JSON
+cannot carry; identity payloads are compared as JSON values, not bytes.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import TypeGuard
 
-Command = dict[str, object]
-Event = Mapping[str, object]
+from raftflow.protocol.commands import (
+    CancelTimer,
+    CancelWorkflowExecution,
+    CompleteWorkflowExecution,
+    ContinueAsNewWorkflowExecution,
+    Failure,
+    FailWorkflowExecution,
+    RecordMarker,
+    RequestCancelActivityTask,
+    RetryPolicy,
+    ScheduleActivityTask,
+    StartTimer,
+    WorkflowCommand,
+)
+from raftflow.protocol.events import (
+    ActivityTaskCancelRequestedEventAttributes,
+    ActivityTaskScheduledEventAttributes,
+    EventAttributes,
+    MarkerRecordedEventAttributes,
+    TimerCanceledEventAttributes,
+    TimerStartedEventAttributes,
+    WorkflowExecutionCanceledEventAttributes,
+    WorkflowExecutionCompletedEventAttributes,
+    WorkflowExecutionContinuedAsNewEventAttributes,
+    WorkflowExecutionFailedEventAttributes,
+)
+from raftflow.protocol.history_json import payload_json
+from raftflow.sdk import errors
 
-COMMAND_EVENTS: dict[str, str] = {
-    "ActivityTaskScheduled": "ScheduleActivityTask",
-    "ActivityTaskCancelRequested": "RequestCancelActivityTask",
-    "TimerStarted": "StartTimer",
-    "TimerCanceled": "CancelTimer",
-    "MarkerRecorded": "RecordMarker",
-    "WorkflowExecutionCompleted": "CompleteWorkflowExecution",
-    "WorkflowExecutionFailed": "FailWorkflowExecution",
-    "WorkflowExecutionCanceled": "CancelWorkflowExecution",
-    "WorkflowExecutionContinuedAsNew": "ContinueAsNewWorkflowExecution",
+CommandEventAttributes = (
+    ActivityTaskScheduledEventAttributes
+    | ActivityTaskCancelRequestedEventAttributes
+    | TimerStartedEventAttributes
+    | TimerCanceledEventAttributes
+    | MarkerRecordedEventAttributes
+    | WorkflowExecutionCompletedEventAttributes
+    | WorkflowExecutionFailedEventAttributes
+    | WorkflowExecutionCanceledEventAttributes
+    | WorkflowExecutionContinuedAsNewEventAttributes
+)
+
+# The commands that close the run: the last command of a run, produced once.
+CloseCommand = (CompleteWorkflowExecution | FailWorkflowExecution | CancelWorkflowExecution
+                | ContinueAsNewWorkflowExecution)
+
+COMMAND_OF_EVENT: Mapping[type[CommandEventAttributes], type[WorkflowCommand]] = {
+    ActivityTaskScheduledEventAttributes: ScheduleActivityTask,
+    ActivityTaskCancelRequestedEventAttributes: RequestCancelActivityTask,
+    TimerStartedEventAttributes: StartTimer,
+    TimerCanceledEventAttributes: CancelTimer,
+    MarkerRecordedEventAttributes: RecordMarker,
+    WorkflowExecutionCompletedEventAttributes: CompleteWorkflowExecution,
+    WorkflowExecutionFailedEventAttributes: FailWorkflowExecution,
+    WorkflowExecutionCanceledEventAttributes: CancelWorkflowExecution,
+    WorkflowExecutionContinuedAsNewEventAttributes: ContinueAsNewWorkflowExecution,
 }
 
-# The fields that must be equal between an event's attributes and its command.
-_IDENTITY: dict[str, tuple[str, ...]] = {
-    "ActivityTaskScheduled": ("activity_id", "activity_type"),
-    "ActivityTaskCancelRequested": ("scheduled_event_id",),
-    "TimerStarted": ("timer_id",),
-    "TimerCanceled": ("timer_id",),
-    "MarkerRecorded": ("marker_name", "details"),
-}
-
-CLOSE_COMMANDS = frozenset({"CompleteWorkflowExecution", "FailWorkflowExecution",
-                            "CancelWorkflowExecution", "ContinueAsNewWorkflowExecution"})
+Identity = tuple[tuple[str, object], ...]
 
 
-def attributes(event: Event) -> Mapping[str, object]:
-    value = event.get("attributes")
-    assert isinstance(value, Mapping), f"event {event.get('event_id')} has no attributes"
-    return value
+def is_command_event(attributes: EventAttributes) -> TypeGuard[CommandEventAttributes]:
+    return type(attributes) in COMMAND_OF_EVENT
 
 
-def corresponds(event: Event, command: Command) -> bool:
-    event_type = str(event["event_type"])
-    if COMMAND_EVENTS.get(event_type) != command["type"]:
-        return False
-    attrs = attributes(event)
-    return all(attrs.get(name) == command.get(name) for name in _IDENTITY.get(event_type, ()))
+def identity(value: CommandEventAttributes | WorkflowCommand) -> Identity:
+    """The (field, value) pairs that must be equal between a command and its event."""
+    match value:
+        case ActivityTaskScheduledEventAttributes() | ScheduleActivityTask():
+            return (("activity_id", value.activity_id), ("activity_type", value.activity_type))
+        case ActivityTaskCancelRequestedEventAttributes() | RequestCancelActivityTask():
+            return (("scheduled_event_id", value.scheduled_event_id),)
+        case (TimerStartedEventAttributes() | StartTimer() | TimerCanceledEventAttributes()
+              | CancelTimer()):
+            return (("timer_id", value.timer_id),)
+        case MarkerRecordedEventAttributes() | RecordMarker():
+            return (("marker_name", value.marker_name), ("details", payload_json(value.details)))
+        case _:
+            return ()  # a close has no identity: one per run, and it is last
 
 
-def describe_event(event: Event) -> str:
-    event_type = str(event["event_type"])
-    attrs = attributes(event)
-    names = _IDENTITY.get(event_type, ())
-    fields = ", ".join(f"{name}={attrs.get(name)!r}" for name in names)
-    return f"{event_type}({fields})"
+def corresponds(attributes: CommandEventAttributes, command: WorkflowCommand) -> bool:
+    return (type(command) is COMMAND_OF_EVENT[type(attributes)]
+            and identity(attributes) == identity(command))
 
 
-def describe_command(command: Command | None) -> str:
+def describe_event(attributes: CommandEventAttributes) -> str:
+    fields = ", ".join(f"{name}={value!r}" for name, value in identity(attributes))
+    return f"{attributes.event_type.value}({fields})"
+
+
+def describe_command(command: WorkflowCommand | None) -> str:
     if command is None:
         return "no command"
-    kind = str(command["type"])
-    event_type = next((e for e, c in COMMAND_EVENTS.items() if c == kind), "")
-    names = _IDENTITY.get(event_type, ())
-    fields = ", ".join(f"{name}={command.get(name)!r}" for name in names)
-    return f"{kind}({fields})"
+    fields = ", ".join(f"{name}={value!r}" for name, value in identity(command))
+    return f"{type(command).__name__}({fields})"
 
 
 def checked_payload(value: object, what: str) -> object:
-    """`value` as the JSON the server will store (tuples become lists), else TypeError naming
-    `what`: commands hold exactly what travels, so replay compares like with like."""
+    """`value` as the JSON value it travels as (tuples become lists), else TypeError naming
+    `what` (query results)."""
+    return json.loads(payload(value, what))
+
+
+def payload(value: object, what: str) -> bytes:
+    """The JSON text of a user value as the server stores it, else TypeError naming `what`:
+    commands hold exactly what travels, so replay compares like with like."""
     try:
-        normalized: object = json.loads(json.dumps(value))
-    except (TypeError, ValueError) as error:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    except (TypeError, ValueError) as error:  # ValueError: circular, or a lone surrogate
         raise TypeError(f"{what} is not JSON-serializable: {error}") from error
-    return normalized
 
 
 def schedule_activity(*, activity_id: str, activity_type: str, args: list[object],
-                      task_queue: str | None, timeouts_ms: Mapping[str, int | None],
-                      retry_policy: Mapping[str, object] | None) -> Command:
-    command: Command = {"type": "ScheduleActivityTask", "activity_id": activity_id,
-                        "activity_type": activity_type,
-                        "input": checked_payload(args, f"input of activity {activity_type}")}
-    if task_queue is not None:
-        command["task_queue"] = task_queue
-    for name, value in timeouts_ms.items():
-        if value is not None:
-            command[name] = value
-    if retry_policy is not None:
-        command["retry_policy"] = dict(retry_policy)
-    return command
+                      task_queue: str | None, start_to_close_timeout_ms: int | None,
+                      schedule_to_close_timeout_ms: int | None,
+                      schedule_to_start_timeout_ms: int | None,
+                      heartbeat_timeout_ms: int | None,
+                      retry_policy: RetryPolicy | None) -> ScheduleActivityTask:
+    return ScheduleActivityTask(
+        activity_id=activity_id, activity_type=activity_type, task_queue=task_queue or "",
+        input=payload(args, f"input of activity {activity_type}"),
+        schedule_to_close_timeout_ms=schedule_to_close_timeout_ms,
+        schedule_to_start_timeout_ms=schedule_to_start_timeout_ms,
+        start_to_close_timeout_ms=start_to_close_timeout_ms,
+        heartbeat_timeout_ms=heartbeat_timeout_ms, retry_policy=retry_policy)
 
 
-def start_timer(timer_id: str, duration_ms: int) -> Command:
+def start_timer(timer_id: str, duration_ms: int) -> StartTimer:
     assert duration_ms >= 1, duration_ms
-    return {"type": "StartTimer", "timer_id": timer_id, "start_to_fire_timeout_ms": duration_ms}
+    return StartTimer(timer_id=timer_id, start_to_fire_timeout_ms=duration_ms)
 
 
-def cancel_timer(timer_id: str) -> Command:
-    return {"type": "CancelTimer", "timer_id": timer_id}
+def cancel_timer(timer_id: str) -> CancelTimer:
+    return CancelTimer(timer_id=timer_id)
 
 
-def request_cancel_activity(scheduled_event_id: int) -> Command:
+def request_cancel_activity(scheduled_event_id: int) -> RequestCancelActivityTask:
     assert scheduled_event_id > 0, scheduled_event_id
-    return {"type": "RequestCancelActivityTask", "scheduled_event_id": scheduled_event_id}
+    return RequestCancelActivityTask(scheduled_event_id=scheduled_event_id)
 
 
-def record_marker(marker_name: str, details: object) -> Command:
-    return {"type": "RecordMarker", "marker_name": marker_name, "details": details}
+def record_marker(marker_name: str, details: object) -> RecordMarker:
+    return RecordMarker(marker_name=marker_name,
+                        details=payload(details, f"details of marker {marker_name}"))
 
 
-def complete(result: object) -> Command:
-    return {"type": "CompleteWorkflowExecution",
-            "result": checked_payload(result, "workflow result")}
+def complete(result: object) -> CompleteWorkflowExecution:
+    return CompleteWorkflowExecution(result=payload(result, "workflow result"))
 
 
-def fail(failure: Mapping[str, object]) -> Command:
-    return {"type": "FailWorkflowExecution", "failure": dict(failure)}
+def fail(error: BaseException) -> FailWorkflowExecution:
+    failure = errors.to_failure(error)
+    details = (payload(failure["details"], "failure details") if "details" in failure
+               else b"")
+    return FailWorkflowExecution(failure=Failure(
+        message=str(failure["message"]), type=str(failure["type"]),
+        non_retryable=bool(failure["non_retryable"]), details=details))
 
 
-def cancel() -> Command:
-    return {"type": "CancelWorkflowExecution"}
+def cancel() -> CancelWorkflowExecution:
+    return CancelWorkflowExecution()
+
+
+def continue_as_new(error: errors.ContinueAsNewError) -> ContinueAsNewWorkflowExecution:
+    return ContinueAsNewWorkflowExecution(
+        workflow_type=error.workflow_type or "", task_queue=error.task_queue or "",
+        input=payload(error.input, "continue-as-new input"),
+        run_timeout_ms=error.run_timeout_ms, task_timeout_ms=error.task_timeout_ms)

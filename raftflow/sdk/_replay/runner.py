@@ -21,18 +21,34 @@ seen, so its state always equals a fresh replay.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+from raftflow.protocol.commands import WorkflowCommand
+from raftflow.protocol.events import (
+    EventAttributes,
+    HistoryEvent,
+    WorkflowExecutionTerminatedEventAttributes,
+    WorkflowExecutionTimedOutEventAttributes,
+    WorkflowTaskCompletedEventAttributes,
+    WorkflowTaskFailedEventAttributes,
+    WorkflowTaskScheduledEventAttributes,
+    WorkflowTaskStartedEventAttributes,
+    WorkflowTaskTimedOutEventAttributes,
+)
 from raftflow.sdk import errors
 from raftflow.sdk._replay import activation, commands
-from raftflow.sdk._replay.commands import Command, Event
 from raftflow.sdk._replay.definition import definition_of
 from raftflow.sdk._replay.runtime import RunIds, Runtime
 
-_TASK_FAILURES = frozenset({"WorkflowTaskFailed", "WorkflowTaskTimedOut"})
-_SERVER_CLOSES = frozenset({"WorkflowExecutionTerminated", "WorkflowExecutionTimedOut"})
-_TASK_BOUNDARIES = frozenset({"WorkflowTaskScheduled", "WorkflowTaskStarted"})
+
+def _is_task_failure(attributes: EventAttributes) -> bool:
+    return isinstance(attributes, WorkflowTaskFailedEventAttributes
+                      | WorkflowTaskTimedOutEventAttributes)
+
+
+def _is_task_boundary(attributes: EventAttributes) -> bool:
+    return isinstance(attributes, WorkflowTaskScheduledEventAttributes
+                      | WorkflowTaskStartedEventAttributes)
 
 
 class _RestartReplay(Exception):
@@ -45,66 +61,69 @@ class _Replay:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.last_event_id = 0
-        self.inputs: list[Event] = []
+        self.inputs: list[HistoryEvent] = []
         self.activated_started_id = 0
 
-    def feed(self, events: Sequence[Event]) -> None:
+    def feed(self, events: Sequence[HistoryEvent]) -> None:
         for index, event in enumerate(events):
-            event_id = int(str(event["event_id"]))
-            if event_id != self.last_event_id + 1:
+            if event.event_id != self.last_event_id + 1:
                 raise ValueError(f"history events must have ids 1..n without gaps: "
-                                 f"{event_id} follows {self.last_event_id}")
-            self.last_event_id = event_id
+                                 f"{event.event_id} follows {self.last_event_id}")
+            self.last_event_id = event.event_id
             self._one(events, index)
 
-    def _one(self, events: Sequence[Event], index: int) -> None:
+    def _one(self, events: Sequence[HistoryEvent], index: int) -> None:
         event = events[index]
-        event_type = str(event["event_type"])
-        if event_type in commands.COMMAND_EVENTS:
-            self._match(event)
-        elif event_type == "WorkflowTaskStarted":
-            self._check_no_leftover(event)
-            self._activate(events, index)
-        elif event_type in _TASK_FAILURES:
-            started_id = commands.attributes(event).get("started_event_id")
-            if started_id == self.activated_started_id:
-                raise _RestartReplay()
-        elif event_type in _TASK_BOUNDARIES or event_type in _SERVER_CLOSES:
-            self._check_no_leftover(event)
-            if event_type in _SERVER_CLOSES:
+        attributes = event.attributes
+        if commands.is_command_event(attributes):
+            self._match(event, attributes)
+            return
+        match attributes:
+            case WorkflowTaskStartedEventAttributes():
+                self._check_no_leftover(event)
+                self._activate(events, index)
+            case WorkflowTaskFailedEventAttributes() | WorkflowTaskTimedOutEventAttributes():
+                if attributes.started_event_id == self.activated_started_id:
+                    raise _RestartReplay()
+            case WorkflowTaskScheduledEventAttributes():
+                self._check_no_leftover(event)
+            case (WorkflowExecutionTerminatedEventAttributes()
+                  | WorkflowExecutionTimedOutEventAttributes()):  # closed by the server
+                self._check_no_leftover(event)
                 self.runtime.state.closed = True
-        elif event_type != "WorkflowTaskCompleted":
-            self.inputs.append(event)
+            case WorkflowTaskCompletedEventAttributes():
+                pass
+            case _:
+                self.inputs.append(event)
 
-    def _match(self, event: Event) -> None:
+    def _match(self, event: HistoryEvent, attributes: commands.CommandEventAttributes) -> None:
         pending = self.runtime.pop_pending()
-        if pending is None or not commands.corresponds(event, pending.command):
+        if pending is None or not commands.corresponds(attributes, pending.command):
             raise errors.NondeterminismError(
-                int(str(event["event_id"])), commands.describe_event(event),
+                event.event_id, commands.describe_event(attributes),
                 commands.describe_command(None if pending is None else pending.command))
         self.runtime.bind(event, pending)
 
-    def _check_no_leftover(self, event: Event) -> None:
+    def _check_no_leftover(self, event: HistoryEvent) -> None:
         sent = [p for p in self.runtime.pending if p.sent]
         if sent:
             raise errors.NondeterminismError(
-                int(str(event["event_id"])),
-                f"no further command ({event['event_type']} follows)",
+                event.event_id, f"no further command ({event.event_type.value} follows)",
                 commands.describe_command(sent[0].command))
 
-    def _activate(self, events: Sequence[Event], index: int) -> None:
+    def _activate(self, events: Sequence[HistoryEvent], index: int) -> None:
         following = events[index + 1] if index + 1 < len(events) else None
-        if following is not None and following["event_type"] in _TASK_FAILURES:
+        if following is not None and _is_task_failure(following.attributes):
             return  # this task's answer never reached history; its inputs go to the next
-        recorded: list[Event] = []
+        recorded: list[HistoryEvent] = []
         for later_index in range(index + 2, len(events)):  # no slicing: O(task), not O(history)
             later = events[later_index]
-            if later["event_type"] in _TASK_BOUNDARIES:
+            if _is_task_boundary(later.attributes):
                 break
-            if later["event_type"] in commands.COMMAND_EVENTS:
+            if commands.is_command_event(later.attributes):
                 recorded.append(later)
         inputs, self.inputs = self.inputs, []
-        self.activated_started_id = int(str(events[index]["event_id"]))
+        self.activated_started_id = events[index].event_id
         activation.activate(self.runtime, events[index], inputs,
                             replaying=following is not None, recorded=recorded)
         # Everything produced while replaying is checked against the events that follow;
@@ -126,7 +145,7 @@ class WorkflowRunner:
         self._definition = definition_of(workflow_cls)
         self._ids = RunIds(namespace=namespace, workflow_id=workflow_id, run_id=run_id,
                            workflow_type=workflow_type, task_queue=task_queue)
-        self._history: list[Event] = []
+        self._history: list[HistoryEvent] = []
         self._replay = _Replay(Runtime(self._definition, self._ids))
         self._broken = False
 
@@ -140,17 +159,18 @@ class WorkflowRunner:
         """True once the run produced its close command or history shows it closed."""
         return self._replay.runtime.state.closed
 
-    def activate(self, events: Sequence[Mapping[str, Any]]) -> list[Command]:
-        """Feed new history events; return the commands of the workflow task they end with.
+    def activate(self, events: Sequence[HistoryEvent]) -> list[WorkflowCommand]:
+        """Feed new history events (typed: the worker decodes the JSON at its HTTP edge);
+        return the commands of the workflow task they end with.
 
         Raises:
             NondeterminismError: replayed code diverged from history (fail the task).
             WorkflowTaskError: the code failed in a way that fails the task, not the workflow.
             ValueError: events are not the continuation of what was fed before.
         """
-        if events and int(events[0]["event_id"]) != self.last_event_id + 1:
+        if events and events[0].event_id != self.last_event_id + 1:
             raise ValueError(f"history must continue at event {self.last_event_id + 1}, "
-                             f"got {events[0]['event_id']}")
+                             f"got {events[0].event_id}")
         self._history.extend(events)
         try:
             if self._broken:

@@ -21,14 +21,23 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from raftflow.protocol.commands import WorkflowCommand
+from raftflow.protocol.events import (
+    ActivityTaskScheduledEventAttributes,
+    EventAttributes,
+    HistoryEvent,
+    MarkerRecordedEventAttributes,
+    TimerStartedEventAttributes,
+    WorkflowExecutionStartedEventAttributes,
+)
+from raftflow.protocol.history_json import payload_json
 from raftflow.sdk import errors
 from raftflow.sdk._replay import commands, limits
-from raftflow.sdk._replay.commands import Command, Event
 from raftflow.sdk._replay.definition import WorkflowDefinition
 from raftflow.sdk._replay.loop import WorkflowLoop
 
@@ -75,7 +84,7 @@ class Timer:
 class Pending:
     """A produced command waiting for its history event; `sent` once returned to the worker."""
 
-    command: Command
+    command: WorkflowCommand
     op: Activity | Timer | None = None
     sent: bool = False
 
@@ -88,7 +97,7 @@ class _Counters:
 
 @dataclass(slots=True)
 class RunState:
-    started: Mapping[str, object] = field(default_factory=dict)
+    started: WorkflowExecutionStartedEventAttributes | None = None
     now: datetime = datetime.fromtimestamp(0, UTC)  # replaced before any code runs
     history_length: int = 0
     replaying: bool = False
@@ -115,7 +124,7 @@ class Runtime:
         self.timers: dict[int, Timer] = {}
         self.conditions: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self.patches: dict[str, bool] = {}
-        self.recorded: list[Event] = []  # command events of the task being replayed
+        self.recorded: list[HistoryEvent] = []  # command events of the task being replayed
         self.task_failure: BaseException | None = None
         self.counters = _Counters()
         seed = hashlib.sha256(ids.run_id.encode()).digest()
@@ -123,9 +132,10 @@ class Runtime:
 
     # -- commands ------------------------------------------------------------------------
 
-    def emit(self, command: Command, op: Activity | Timer | None = None) -> Pending:
+    def emit(self, command: WorkflowCommand, op: Activity | Timer | None = None) -> Pending:
         if self.state.in_query:
-            raise errors.QueryFailedError(f"a query handler may not issue {command['type']}")
+            raise errors.QueryFailedError(
+                f"a query handler may not issue {type(command).__name__}")
         if self.state.closed:
             raise errors.WorkflowTaskError("the workflow already closed")
         unsent = sum(1 for p in self.pending if not p.sent)
@@ -154,7 +164,7 @@ class Runtime:
     def pop_pending(self) -> Pending | None:
         return self.pending.pop(0) if self.pending else None
 
-    def take_unsent(self) -> list[Command]:
+    def take_unsent(self) -> list[WorkflowCommand]:
         out = [p.command for p in self.pending if not p.sent]
         for pending in self.pending:
             pending.sent = True
@@ -163,7 +173,7 @@ class Runtime:
     # -- operations used by workflow.py ---------------------------------------------------
 
     def schedule_activity(self, activity_type: str, activity_id: str | None,
-                          build: Callable[[str], Command]) -> OpFuture:
+                          build: Callable[[str], WorkflowCommand]) -> OpFuture:
         self.counters.activity += 1
         op = Activity(activity_id or str(self.counters.activity), activity_type)
         op.future = OpFuture(self.loop, lambda: self._cancel_activity(op))
@@ -223,7 +233,7 @@ class Runtime:
         if patch_id in self.patches:
             return self.patches[patch_id]
         if self.state.replaying:
-            present = any(is_patch_marker(e, patch_id) for e in self.recorded)
+            present = any(is_patch_marker(e.attributes, patch_id) for e in self.recorded)
         else:
             present = True
         if present:
@@ -233,23 +243,23 @@ class Runtime:
 
     # -- confirmation of commands by history -----------------------------------------------
 
-    def bind(self, event: Event, pending: Pending) -> None:
+    def bind(self, event: HistoryEvent, pending: Pending) -> None:
         """History confirmed `pending`: learn the event id its later events will name."""
-        event_id = int(str(event["event_id"]))
         op = pending.op
-        if isinstance(op, Activity):
-            op.scheduled_event_id = event_id
-            self.activities[event_id] = op
-        elif isinstance(op, Timer):
-            op.started_event_id = event_id
-            self.timers[event_id] = op
-        assert op is None or event["event_type"] in ("ActivityTaskScheduled", "TimerStarted")
+        match op, event.attributes:
+            case Activity(), ActivityTaskScheduledEventAttributes():
+                op.scheduled_event_id = event.event_id
+                self.activities[event.event_id] = op
+            case Timer(), TimerStartedEventAttributes():
+                op.started_event_id = event.event_id
+                self.timers[event.event_id] = op
+            case _:
+                assert op is None, (op, event)
 
 
-def is_patch_marker(event: Event, patch_id: str) -> bool:
-    if event.get("event_type") != "MarkerRecorded":
+def is_patch_marker(attributes: EventAttributes, patch_id: str) -> bool:
+    if not isinstance(attributes, MarkerRecordedEventAttributes):
         return False
-    attrs = commands.attributes(event)
-    details = attrs.get("details")
-    return (attrs.get("marker_name") == limits.PATCH_MARKER_NAME
-            and isinstance(details, Mapping) and details.get("id") == patch_id)
+    details = payload_json(attributes.details)
+    return (attributes.marker_name == limits.PATCH_MARKER_NAME
+            and isinstance(details, dict) and details.get("id") == patch_id)

@@ -1,0 +1,241 @@
+"""Goal: the SDK works on protocol types and converts to and from JSON only at its HTTP edge,
+without changing what travels: commands render to the JSON the server parses back into the
+very same structs; a history that is not in the protocol's vocabulary is refused where it is
+read (a clear `MalformedHistoryError`, the workflow task fails, no workflow code runs) instead
+of being half-understood deep in replay; the status and id-reuse enums are the protocol's.
+
+Method: every command the SDK builds goes through `command_json` and the gateway's own parser
+(`api/task_bodies.parse_command`); malformed histories go through the replayer and through a
+worker's workflow-task handler driven with a fake exchange that records what it posts; the
+client's start body is captured by a fake transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from raftflow.api import validation
+from raftflow.protocol import results
+from raftflow.protocol.commands import (
+    CompleteWorkflowExecution,
+    IdReusePolicy,
+    WorkflowCommand,
+)
+from raftflow.protocol.http_bodies import CompleteWorkflowTaskRequest
+from raftflow.protocol.http_commands import workflow_command
+from raftflow.sdk import ApplicationError, RetryPolicy, errors
+from raftflow.sdk._cluster_connection import ClusterConnection
+from raftflow.sdk._http import Answer, Transport
+from raftflow.sdk._replay import commands
+from raftflow.sdk._runner_cache import RunnerCache
+from raftflow.sdk._task_exchange import TaskExchange
+from raftflow.sdk._wire_json import command_json, decode_history
+from raftflow.sdk._workflow_task_runner import WorkflowTaskRunner
+from raftflow.sdk.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHistory
+from raftflow.sdk.replayer import replay_history
+from tests.sdk.history_builder import HistoryBuilder
+from tests.sdk.sample_workflows import Order
+
+HISTORIES = Path(__file__).resolve().parents[1] / "data" / "histories"
+
+SDK_COMMANDS: list[WorkflowCommand] = [
+    commands.schedule_activity(
+        activity_id="1", activity_type="charge", args=["o", {"n": (1, 2)}], task_queue="pay",
+        start_to_close_timeout_ms=5000, schedule_to_close_timeout_ms=60_000,
+        schedule_to_start_timeout_ms=1000, heartbeat_timeout_ms=2000,
+        retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=("Bad",))
+        .to_protocol()),
+    commands.schedule_activity(
+        activity_id="2", activity_type="ship", args=[], task_queue=None,
+        start_to_close_timeout_ms=5000, schedule_to_close_timeout_ms=None,
+        schedule_to_start_timeout_ms=None, heartbeat_timeout_ms=None, retry_policy=None),
+    commands.start_timer("1", 1500),
+    commands.cancel_timer("1"),
+    commands.request_cancel_activity(7),
+    commands.record_marker("patch", {"id": "ship-first"}),
+    commands.complete(None),
+    commands.complete({"e": [1, 2.5, None, True]}),
+    commands.fail(ApplicationError("declined", {"code": 7}, type="Card", non_retryable=True)),
+    commands.fail(KeyError("other")),
+    commands.cancel(),
+    commands.continue_as_new(errors.ContinueAsNewError(
+        [5], workflow_type=None, task_queue=None, run_timeout_ms=None, task_timeout_ms=None)),
+    commands.continue_as_new(errors.ContinueAsNewError(
+        [], workflow_type="Other", task_queue="q2", run_timeout_ms=9000, task_timeout_ms=800)),
+]
+
+
+@pytest.mark.parametrize("command", SDK_COMMANDS, ids=lambda c: type(c).__name__)
+def test_the_server_parses_a_rendered_command_back_into_the_same_struct(
+        command: WorkflowCommand) -> None:
+    """Decoded as the gateway decodes a completion (api/task_handlers.complete_workflow_task),
+    so the shard logs exactly what the workflow code produced."""
+    assert _through_the_gateway(command) == command
+
+
+def _through_the_gateway(command: WorkflowCommand) -> WorkflowCommand:
+    # Encoded as the SDK's transport encodes a body (_http.Transport: json.dumps).
+    wire = json.dumps({"task_token": "t", "commands": [command_json(command)]}).encode()
+    body = validation.decode_body(wire, CompleteWorkflowTaskRequest)
+    [parsed] = [workflow_command(c, "commands[0]", validation.payload_bytes)
+                for c in body.commands]
+    return parsed
+
+
+def test_a_non_ascii_payload_reaches_the_server_as_the_same_json_value() -> None:
+    # The transport sends JSON with ASCII escapes; the gateway keeps a payload's text as
+    # sent, so the bytes may differ from the SDK's (UTF-8) while the value is the same.
+    command = commands.complete({"é": ["ü"]})
+    parsed = _through_the_gateway(command)
+    assert isinstance(parsed, CompleteWorkflowExecution)
+    assert json.loads(parsed.result) == json.loads(command.result) == {"é": ["ü"]}
+
+
+def test_rendering_leaves_out_defaults_and_empty_payloads_as_the_sdk_always_did() -> None:
+    assert command_json(commands.cancel()) == {"type": "CancelWorkflowExecution"}
+    assert command_json(commands.complete(None)) == {"type": "CompleteWorkflowExecution",
+                                                     "result": None}
+    assert command_json(commands.fail(KeyError("k")))["failure"] == {
+        "message": "'k'", "type": "KeyError", "non_retryable": False}
+
+
+def test_a_payload_json_cannot_carry_is_refused_when_the_command_is_built() -> None:
+    with pytest.raises(TypeError, match="workflow result is not JSON-serializable"):
+        commands.complete({1, 2})
+
+
+def _with_bad_event(event_type: str, **attributes: Any) -> list[dict[str, Any]]:
+    history = HistoryBuilder(["o-1"])
+    history.events[0]["attributes"]["workflow_type"] = "Order"
+    history.add(event_type, **attributes)
+    history.start_task()
+    return history.events
+
+
+@pytest.mark.parametrize(("event_type", "attributes"), [
+    ("WorkflowExecutionUpdateAccepted", {"update_id": "u"}),  # not in the vocabulary
+    ("WorkflowExecutionSignaled", {"signal_name": 5, "input": []}),  # mistyped field
+    ("ActivityTaskFailed", {"scheduled_event_id": 1, "retry_state": "Bogus",
+                            "failure": {"message": "m"}}),  # unknown enum value
+])
+def test_a_malformed_history_is_refused_where_it_is_read(
+        event_type: str, attributes: dict[str, Any]) -> None:
+    events = _with_bad_event(event_type, **attributes)
+    with pytest.raises(errors.MalformedHistoryError, match=f"event 2 \\('{event_type}'\\)"):
+        replay_history({"events": events}, [Order])
+
+
+def test_a_history_that_is_not_a_list_is_refused() -> None:
+    with pytest.raises(errors.MalformedHistoryError, match="must be a list"):
+        decode_history({"events": []}, "page")
+
+
+class _RecordingExchange:
+    """Stands in for TaskExchange: records the worker's answers."""
+
+    identity = "test-worker"
+    sticky_queue = "sticky-test"
+
+    def __init__(self) -> None:
+        self.stopping = asyncio.Event()
+        self.posts: list[tuple[str, dict[str, object]]] = []
+
+    async def post(self, path: str, body: dict[str, object]) -> Answer:
+        self.posts.append((path, body))
+        return Answer(status=200, body={})
+
+    async def post_to(self, address: str, path: str, body: dict[str, object]) -> Answer:
+        return await self.post(path, body)
+
+
+async def _no_history(workflow_id: str, run_id: str) -> list[Any]:
+    raise AssertionError("the task carries the whole history")
+
+
+def _handle(task: dict[str, Any]) -> list[tuple[str, dict[str, object]]]:
+    async def main() -> list[tuple[str, dict[str, object]]]:
+        exchange = _RecordingExchange()
+        cache = RunnerCache({"Order": Order}, namespace="default", task_queue="q", size_max=10,
+                            fetch_history=_no_history)
+        runner = WorkflowTaskRunner(
+            cast(TaskExchange, exchange), cache, task_queue="q", activity_types=(),
+            activity_slots=asyncio.Semaphore(1), start_activity=lambda address, t: None)
+        await runner.handle("http://node", task)
+        return exchange.posts
+
+    return asyncio.run(main())
+
+
+def _task(history: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"task_token": "token", "namespace": "default", "workflow_id": "wf-1",
+            "run_id": "run-1", "workflow_type": "Order", "task_queue": "q", "attempt": 1,
+            "started_event_id": len(history), "history": history}
+
+
+def test_a_workflow_task_with_a_malformed_history_fails_before_any_code_runs() -> None:
+    events = _with_bad_event("WorkflowExecutionSignaled", signal_name=5, input=[])
+    [(path, body)] = _handle(_task(events))
+    assert path == "/api/v1/tasks/workflow/fail"
+    failure = cast(dict[str, object], body["failure"])
+    assert failure["type"] == "MalformedHistoryError"
+    assert "event 2 ('WorkflowExecutionSignaled')" in str(failure["message"])
+
+
+def test_a_well_formed_task_completes_with_its_rendered_commands() -> None:
+    history = HistoryBuilder(["o-1"])
+    history.start_task()
+    [(path, body)] = _handle(_task(history.events))
+    assert path == "/api/v1/tasks/workflow/complete"
+    [command] = cast(list[dict[str, object]], body["commands"])
+    assert command["type"] == "ScheduleActivityTask" and command["input"] == ["o-1"]
+
+
+def test_a_saved_history_reads_back_typed_and_renders_as_saved() -> None:
+    document = json.loads((HISTORIES / "order_retry.json").read_text())
+    history = WorkflowHistory.from_json(document)
+    assert history.workflow_id == document["workflow_id"]
+    assert history.to_json()["events"] == document["events"]
+    assert replay_history(history, [Order]).closed
+
+
+def test_the_status_enum_is_the_protocols_and_renders_as_before() -> None:
+    assert WorkflowExecutionStatus is results.WorkflowExecutionStatus
+    for status in results.WorkflowStatus:  # the gateway rendered `status.value.upper()`
+        assert WorkflowExecutionStatus.of(status).value == status.value.upper()
+    described = WorkflowExecution.from_json({"workflow_id": "w", "run_id": "r",
+                                             "status": "COMPLETED"})
+    assert described.status is WorkflowExecutionStatus.COMPLETED
+
+
+class _CapturingTransport:
+    addresses = ("http://node",)
+
+    def __init__(self) -> None:
+        self.bodies: list[Any] = []
+
+    async def call(self, method: str, path: str, *, body: Any = None, **_: Any) -> Answer:
+        self.bodies.append(body)
+        return Answer(status=200, body={"run_id": "r"}, address="http://node")
+
+
+def test_start_workflow_takes_the_protocols_id_reuse_policy_or_its_value() -> None:
+    transport = _CapturingTransport()
+    client = Client(cast(Transport, transport), "default")
+    assert isinstance(client.connection, ClusterConnection)
+
+    async def main() -> None:
+        await client.start_workflow("W", id="a", task_queue="q",
+                                    id_reuse_policy=IdReusePolicy.REJECT_DUPLICATE)
+        await client.start_workflow("W", id="b", task_queue="q",
+                                    id_reuse_policy="terminate_if_running")
+        with pytest.raises(ValueError):
+            await client.start_workflow("W", id="c", task_queue="q", id_reuse_policy="never")
+
+    asyncio.run(main())
+    assert [b["id_reuse_policy"] for b in transport.bodies] == ["reject_duplicate",
+                                                                 "terminate_if_running"]
