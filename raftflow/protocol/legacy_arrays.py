@@ -31,6 +31,8 @@ _EVENT_LAYOUTS: dict[str, tuple[str, ...]] = {
     "HistoryEvent": ("event_id", "event_type", "time_ms", "attributes"),
     "BufferedEvent": ("event_type", "time_ms", "attributes"),
 }
+# 0.1's placeholder for "the id of the event written just before this one" (see `_event`).
+_PREVIOUS_EVENT_ID_0_1 = -1
 _ARRAY_HEADERS = frozenset(range(0x90, 0xA0)) | {0xDC, 0xDD}  # fixarray, array16, array32
 _UNTYPED_DECODER = msgspec.msgpack.Decoder()
 
@@ -114,6 +116,10 @@ def _event(fields: Sequence[object], info: inspect.StructType) -> dict[str, obje
     assert isinstance(field.type, inspect.UnionType), field.type
     tag_fields = {t.tag_field for t in field.type.types if isinstance(t, inspect.StructType)}
     assert len(tag_fields) == 1, tag_fields
+    if attributes.get("started_event_id") == _PREVIOUS_EVENT_ID_0_1:
+        # 0.1 marked a buffered activity close whose ActivityTaskStarted id was not known yet
+        # with -1; the current core leaves it 0 and derives it when the pair is written.
+        attributes = {**attributes, "started_event_id": 0}
     return {**old, "attributes": {**attributes, tag_fields.pop(): event_type}}
 
 

@@ -213,3 +213,21 @@ def test_protocol_values_are_frozen_hashable_structs() -> None:
     assert len({samples.TOKEN, msgspec.structs.replace(samples.TOKEN, attempt=3)}) == 1
     moved = msgspec.structs.replace(samples.TOKEN, attempt=4)
     assert moved != samples.TOKEN and moved.attempt == 4
+
+
+def test_a_0_1_buffered_activity_close_loses_its_placeholder() -> None:
+    # 0.1 wrote started_event_id=-1 into an activity close buffered behind its
+    # ActivityTaskStarted; the current core derives that id when the pair is written, from 0.
+    import msgpack
+
+    from raftflow.protocol import legacy_arrays
+    from raftflow.protocol.events import ActivityTaskCompletedEventAttributes
+    from raftflow.shards.core.state import BufferedEvent
+
+    old = msgpack.packb(["BufferedEvent", "ActivityTaskCompleted", 1_000, {
+        "scheduled_event_id": 5, "started_event_id": -1, "result": b'"ok"', "identity": "w"}],
+        use_bin_type=True)
+    event = legacy_arrays.from_legacy(old, BufferedEvent)
+    assert isinstance(event, BufferedEvent)
+    assert event.attributes == ActivityTaskCompletedEventAttributes(
+        scheduled_event_id=5, started_event_id=0, result=b'"ok"', identity="w")

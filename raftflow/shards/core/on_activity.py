@@ -11,8 +11,6 @@ attempt is stale and changes nothing (I3).
 
 from __future__ import annotations
 
-import msgspec
-
 from raftflow.protocol.commands import (
     Failure,
     RecordActivityTaskHeartbeat,
@@ -55,7 +53,6 @@ from raftflow.shards.core.state import (
     TimerKind,
 )
 from raftflow.shards.core.writes import (
-    PREVIOUS_EVENT_ID,
     ActivityClosedAttributes,
     Changes,
     do_arm,
@@ -123,8 +120,8 @@ def do_close_activity(state: ShardState, execution: Execution, changes: Changes,
     assert closing.started_event_id == 0, "filled in here"
     deliveries: tuple[EventAttributes, ...]
     if activity.phase is ActivityPhase.STARTED:
-        deliveries = (started_attributes(activity),
-                      msgspec.structs.replace(closing, started_event_id=PREVIOUS_EVENT_ID))
+        # The close's started_event_id is filled when the pair is written (writes._resolve).
+        deliveries = (started_attributes(activity), closing)
     else:
         deliveries = (closing,)
     assert execution.is_open and activity.scheduled_event_id in execution.activities

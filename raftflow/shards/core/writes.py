@@ -24,9 +24,9 @@ from raftflow.protocol.events import (
     ActivityTaskCanceledEventAttributes,
     ActivityTaskCompletedEventAttributes,
     ActivityTaskFailedEventAttributes,
+    ActivityTaskStartedEventAttributes,
     ActivityTaskTimedOutEventAttributes,
     EventAttributes,
-    EventType,
     HistoryEvent,
     WorkflowExecutionCanceledEventAttributes,
     WorkflowExecutionCompletedEventAttributes,
@@ -80,10 +80,6 @@ def do_append(execution: Execution, changes: Changes, time_ms: int,
     return event
 
 
-# Placeholder for "the id of the event written just before this one": an activity's closing
-# event names its ActivityTaskStarted event, written right before it, whose id is known only
-# when the pair leaves the buffer (Temporal fixes these ids up on flush the same way).
-PREVIOUS_EVENT_ID = -1
 
 ActivityClosedAttributes = (ActivityTaskCompletedEventAttributes
                             | ActivityTaskFailedEventAttributes
@@ -92,10 +88,18 @@ ActivityClosedAttributes = (ActivityTaskCompletedEventAttributes
 
 
 def _resolve(execution: Execution, attributes: EventAttributes) -> EventAttributes:
-    if not (isinstance(attributes, ActivityClosedAttributes)
-            and attributes.started_event_id == PREVIOUS_EVENT_ID):
+    """An activity's closing event names its ActivityTaskStarted, which is written right
+    before it and whose id is known only when the pair is written (it may wait in the buffer;
+    Temporal fixes these ids up on flush the same way). An ActivityTaskStarted is only ever
+    written together with its attempt's close, so a close with no started id that directly
+    follows its own activity's ActivityTaskStarted refers to that event; any other close
+    (an attempt that never started) keeps 0."""
+    if not isinstance(attributes, ActivityClosedAttributes) or attributes.started_event_id:
         return attributes
-    assert execution.history[-1].event_type == EventType.ACTIVITY_TASK_STARTED
+    previous = execution.history[-1].attributes if execution.history else None
+    if not (isinstance(previous, ActivityTaskStartedEventAttributes)
+            and previous.scheduled_event_id == attributes.scheduled_event_id):
+        return attributes
     return msgspec.structs.replace(attributes, started_event_id=len(execution.history))
 
 
