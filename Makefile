@@ -33,7 +33,8 @@ lint: install
 	$(BIN)/mypy raftflow
 	$(BIN)/lint-imports
 
-# Schemathesis against the OpenAPI document a live 3-node dev cluster serves (docs/api.md).
+# Schemathesis against the OpenAPI document a live 3-node dev cluster serves (docs/api.md);
+# `make test` runs it too (tests/fuzz/test_fuzz_openapi.py), so CI does.
 fuzz: install
 	$(BIN)/python -m tests.fuzz.fuzz_openapi
 

@@ -7,16 +7,18 @@ read in-process, the others' are asked over HTTP, each once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
+import msgspec
 from aiohttp import web
 
 from raftflow.api.openapi import openapi_document
 from raftflow.api.workflow_handlers import GATEWAY_KEY
-from raftflow.protocol.history_json import JsonValue
+from raftflow.protocol import http_answers as wire
 from raftflow.raftlog.interface import LogStatus, NodeId, ShardId
 
 STATUS_TIMEOUT_S = 1.0
@@ -44,12 +46,22 @@ class NodeView(Protocol):
 NODE_KEY: web.AppKey[NodeView] = web.AppKey("node", NodeView)
 
 
+def _json(body: msgspec.Struct) -> web.Response:
+    return web.Response(body=msgspec.json.encode(body), content_type="application/json")
+
+
 async def healthz(request: web.Request) -> web.StreamResponse:
-    return web.json_response({"status": "ok", "node": request.app[NODE_KEY].node_id})
+    return _json(wire.Health(status="ok", node=request.app[NODE_KEY].node_id))
+
+
+@functools.cache
+def _openapi_json() -> bytes:
+    """The document is a function of the code alone: built once, served as the same bytes."""
+    return msgspec.json.encode(openapi_document())
 
 
 async def openapi(request: web.Request) -> web.StreamResponse:
-    return web.json_response(openapi_document())
+    return web.Response(body=_openapi_json(), content_type="application/json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,48 +73,26 @@ class NodeReport:
     pid: int
     shards: tuple[LogStatus, ...]
 
-    def json(self) -> dict[str, JsonValue]:
-        return {"id": self.node_id, "address": self.address, "pid": self.pid,
-                "shards": [_status_json(s) for s in self.shards]}
+    def answer(self) -> wire.NodeStatus:
+        return wire.NodeStatus(id=self.node_id, address=self.address, pid=self.pid, shards=[
+            wire.ReplicaStatus(shard=s.shard, is_leader=s.is_leader, leader=s.leader,
+                               term=s.term, commit_index=s.commit_index,
+                               applied_index=s.applied_index, last_index=s.last_index,
+                               members=list(s.members)) for s in self.shards])
 
     @staticmethod
-    def from_json(node_id: str, payload: object) -> NodeReport | None:
+    def from_json(node_id: str, payload: bytes) -> NodeReport | None:
         """The report another node sent; None when it is not one (that node counts as down)."""
         try:
-            if not isinstance(payload, dict) or not isinstance(payload["shards"], list):
-                raise ValueError("not a node status")
-            address = payload.get("address")
-            return NodeReport(node_id=node_id, address=None if address is None else str(address),
-                              pid=_integer(payload["pid"]),
-                              shards=tuple(_status_from_json(s) for s in payload["shards"]))
-        except (KeyError, TypeError, ValueError):
+            answer = msgspec.json.decode(payload, type=wire.NodeStatus)
+        except msgspec.DecodeError:  # ValidationError included
             return None
-
-
-def _status_json(status: LogStatus) -> dict[str, JsonValue]:
-    return {"shard": status.shard, "is_leader": status.is_leader, "leader": status.leader,
-            "term": status.term, "commit_index": status.commit_index,
-            "applied_index": status.applied_index, "last_index": status.last_index,
-            "members": list(status.members)}
-
-
-def _status_from_json(raw: dict[str, object]) -> LogStatus:
-    leader = raw["leader"]
-    members = raw["members"]
-    if not isinstance(members, list):
-        raise ValueError("members: not a list")
-    return LogStatus(shard=ShardId(_integer(raw["shard"])), is_leader=bool(raw["is_leader"]),
-                     leader=None if leader is None else NodeId(str(leader)),
-                     term=_integer(raw["term"]), commit_index=_integer(raw["commit_index"]),
-                     applied_index=_integer(raw["applied_index"]),
-                     last_index=_integer(raw["last_index"]),
-                     members=tuple(NodeId(str(m)) for m in members))
-
-
-def _integer(value: object) -> int:
-    if not isinstance(value, int):
-        raise ValueError(f"not an integer: {value!r}")
-    return value
+        return NodeReport(node_id=node_id, address=answer.address, pid=answer.pid, shards=tuple(
+            LogStatus(shard=ShardId(s.shard), is_leader=s.is_leader,
+                      leader=None if s.leader is None else NodeId(s.leader), term=s.term,
+                      commit_index=s.commit_index, applied_index=s.applied_index,
+                      last_index=s.last_index, members=tuple(NodeId(m) for m in s.members))
+            for s in answer.shards))
 
 
 def _own_report(node: NodeView) -> NodeReport:
@@ -111,7 +101,7 @@ def _own_report(node: NodeView) -> NodeReport:
 
 
 async def node_status(request: web.Request) -> web.StreamResponse:
-    return web.json_response(_own_report(request.app[NODE_KEY]).json())
+    return _json(_own_report(request.app[NODE_KEY]).answer())
 
 
 async def node_digests(request: web.Request) -> web.StreamResponse:
@@ -119,41 +109,9 @@ async def node_digests(request: web.Request) -> web.StreamResponse:
     the same index hold byte-identical state). Costs a full serialisation of every shard, so it
     is for checks at quiescence (the chaos checker), not for monitoring."""
     node = request.app[NODE_KEY]
-    return web.json_response({
-        "id": node.node_id,
-        "shards": [{"shard": shard, "applied_index": index, "digest": digest}
-                   for shard, index, digest in node.replica_digests()],
-    })
-
-
-@dataclass(frozen=True, slots=True)
-class NodeLine:
-    node_id: str
-    address: str | None
-    pid: int | None  # None when the node did not answer
-    alive: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ShardLine:
-    shard: int
-    leader: str | None
-    replicas: tuple[str, ...]
-    term: int
-    commit_index: int
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterStatus:
-    nodes: tuple[NodeLine, ...]
-    shards: tuple[ShardLine, ...]
-
-    def json(self) -> dict[str, JsonValue]:
-        return {"nodes": [{"id": n.node_id, "address": n.address, "pid": n.pid,
-                           "alive": n.alive} for n in self.nodes],
-                "shards": [{"shard": s.shard, "leader": s.leader, "replicas": list(s.replicas),
-                            "term": s.term, "commit_index": s.commit_index}
-                           for s in self.shards]}
+    return _json(wire.NodeDigests(id=node.node_id, shards=[
+        wire.ReplicaDigest(shard=shard, applied_index=index, digest=digest)
+        for shard, index, digest in node.replica_digests()]))
 
 
 async def cluster_status(request: web.Request) -> web.StreamResponse:
@@ -170,26 +128,27 @@ async def cluster_status(request: web.Request) -> web.StreamResponse:
                                    timeout=aiohttp.ClientTimeout(total=STATUS_TIMEOUT_S)) as answer:
                 if answer.status != 200:
                     return None
-                return NodeReport.from_json(node_id, await answer.json())
-        except (aiohttp.ClientError, TimeoutError, ValueError):
+                return NodeReport.from_json(node_id, await answer.read())
+        except (aiohttp.ClientError, TimeoutError):
             return None
 
     node_ids = node.node_ids()
     views = await asyncio.gather(*(ask(n) for n in node_ids))
-    nodes = [NodeLine(node_id=n, address=node.public_address(n),
-                      pid=None if view is None else view.pid, alive=view is not None)
+    nodes = [wire.ClusterNode(id=n, address=node.public_address(n),
+                              pid=None if view is None else view.pid, alive=view is not None)
              for n, view in zip(node_ids, views, strict=True)]
     reports = [status for view in views if view is not None for status in view.shards]
     shards = [_merge_shard(s, replicas, [r for r in reports if r.shard == s])
               for s, replicas in sorted(node.placement.items())]
-    return web.json_response(ClusterStatus(nodes=tuple(nodes), shards=tuple(shards)).json())
+    return _json(wire.ClusterStatus(nodes=nodes, shards=shards))
 
 
-def _merge_shard(shard: int, replicas: tuple[str, ...], reports: list[LogStatus]) -> ShardLine:
+def _merge_shard(shard: int, replicas: tuple[str, ...],
+                 reports: list[LogStatus]) -> wire.ClusterShard:
     """One shard's line: a leader only if a live replica claims it, the highest term wins."""
     leaders = [r for r in reports if r.is_leader]
     leader = max(leaders, key=lambda r: r.term) if leaders else None
-    return ShardLine(shard=shard, leader=None if leader is None else leader.leader,
-                     replicas=replicas,
-                     term=max((r.term for r in reports), default=0),
-                     commit_index=max((r.commit_index for r in reports), default=0))
+    return wire.ClusterShard(shard=shard, leader=None if leader is None else leader.leader,
+                             replicas=list(replicas),
+                             term=max((r.term for r in reports), default=0),
+                             commit_index=max((r.commit_index for r in reports), default=0))

@@ -11,13 +11,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import assert_never
 
+import msgspec
 from aiohttp import web
 
 from raftflow.api.poll_types import PolledTask
-from raftflow.api.render import activity_task_json, description_json, workflow_task_json
+from raftflow.api.render import (
+    activity_task_answer,
+    description_json,
+    event_answer,
+    workflow_task_answer,
+)
 from raftflow.api.routing import SERVED_BY_HEADER, Relayed
+from raftflow.protocol import http_answers as wire
 from raftflow.protocol.events import HistoryEvent
-from raftflow.protocol.history_json import JsonValue, event_json
+from raftflow.protocol.history_json import JsonValue
 from raftflow.protocol.results import (
     Ack,
     ActivityTaskCompletedResult,
@@ -98,51 +105,68 @@ def shard_workflows_json(part: ShardWorkflows) -> list[JsonObject]:
     return [description_json(d) for d in part.descriptions]
 
 
+def _json(body: msgspec.Struct, status: int = 200,
+          headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, body=msgspec.json.encode(body), headers=headers,
+                        content_type="application/json")
+
+
+def _described(description: WorkflowDescription) -> wire.WorkflowDescription:
+    # The renderer's JSON read back into the documented type: an answer the document does not
+    # describe fails here, in tests, rather than in a client.
+    return msgspec.convert(description_json(description), wire.WorkflowDescription)
+
+
 def respond(answer: Answer) -> web.StreamResponse:
-    """The HTTP response for `answer`: the only place handler answers become JSON."""
+    """The HTTP response for `answer`: the only place handler answers become JSON, each as the
+    `http_answers` struct the OpenAPI document describes for it."""
     match answer:
         case Relayed():
             return web.Response(status=answer.status, body=answer.body, headers=answer.headers)
         case Started():
             result = answer.result
-            body: JsonObject = {"workflow_id": answer.workflow_id, "run_id": result.run_id}
-            if result.workflow_task is not None:
-                body["workflow_task"] = workflow_task_json(result.workflow_task)
-            return web.json_response(body, status=201 if result.created else 200)
+            task = result.workflow_task
+            return _json(wire.StartWorkflowAnswer(
+                workflow_id=answer.workflow_id, run_id=result.run_id,
+                workflow_task=msgspec.UNSET if task is None else workflow_task_answer(task)),
+                status=201 if result.created else 200)
         case Described():
-            return web.json_response(description_json(answer.description))
+            return _json(_described(answer.description))
         case HistoryPage():
             token = None if answer.next_event_id is None else str(answer.next_event_id)
-            return web.json_response({"events": [event_json(e) for e in answer.events],
-                                      "next_page_token": token})
+            return _json(wire.HistoryPage(events=[event_answer(e) for e in answer.events],
+                                          next_page_token=token))
         case NoContent():
             return web.Response(status=204)
         case QueryAnswered():
-            return web.json_response({"result": answer.result})
+            return _json(wire.QueryWorkflowAnswer(result=answer.result))
         case ShardWorkflows():
-            return web.json_response({"workflows": shard_workflows_json(answer)})
+            return _json(wire.WorkflowList(
+                workflows=[_described(d) for d in answer.descriptions]))
         case WorkflowList():
-            return web.json_response({"workflows": list(answer.workflows)})
+            return _json(wire.WorkflowList(workflows=[
+                msgspec.convert(w, wire.WorkflowDescription) for w in answer.workflows]))
         case PolledTask():
             # The node that claimed the task leads its shard: the completion goes there.
             headers = {SERVED_BY_HEADER: answer.served_by} if answer.served_by else None
             return web.json_response(answer.payload, headers=headers)
         case _:
-            return web.json_response(_task_outcome_json(answer))
+            return _json(_task_outcome(answer))
 
 
-def _task_outcome_json(outcome: TaskOutcome) -> JsonObject:
+def _task_outcome(outcome: TaskOutcome) -> msgspec.Struct:
     # Tasks started eagerly for this worker in the same commit ride on the answer.
     match outcome:
         case WorkflowTaskCompletedResult():
-            return {"activity_tasks": [activity_task_json(t) for t in outcome.activity_tasks]}
+            return wire.CompleteWorkflowTaskAnswer(
+                activity_tasks=[activity_task_answer(t) for t in outcome.activity_tasks])
         case ActivityTaskCompletedResult():
-            if outcome.workflow_task is None:
-                return {}
-            return {"workflow_task": workflow_task_json(outcome.workflow_task)}
+            task = outcome.workflow_task
+            return wire.CompleteActivityTaskAnswer(
+                workflow_task=msgspec.UNSET if task is None else workflow_task_answer(task))
         case HeartbeatResult():
-            return {"cancel_requested": outcome.cancel_requested}
+            return wire.HeartbeatAnswer(cancel_requested=outcome.cancel_requested)
         case Ack():
-            return {}
+            return wire.Empty()
         case _:
             assert_never(outcome)

@@ -19,6 +19,7 @@ from raftflow.api.query_broker import QueryBroker
 from raftflow.api.routing import Gateway
 from raftflow.matching.matcher import Matcher
 from raftflow.protocol.errors import RaftflowError
+from raftflow.protocol.limits import ID_LENGTH_MAX
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,11 @@ WF = NS + "/workflows/{workflow_id}"
 TQ = NS + "/task-queues/{task_queue}"
 # aiohttp's own body bound, above validation.BODY_BYTES_MAX so that our check answers first.
 CLIENT_MAX_SIZE_BYTES = 4 * 1024 * 1024
+# aiohttp refuses a request line or header above 8190 bytes with a text/plain 400 before any
+# handler runs. The longest valid request line holds three ids (namespace, workflow id, run
+# id) of ID_LENGTH_MAX characters, each up to 12 bytes percent-encoded (a 4-byte UTF-8
+# character is %XX%XX%XX%XX), plus the route and the other query parameters.
+REQUEST_LINE_BYTES_MAX = 3 * 12 * ID_LENGTH_MAX + 4 * 1024
 
 
 class NodeForApp(admin.NodeView, Protocol):
@@ -72,7 +78,9 @@ def _metrics(node: NodeForApp) -> Handler:
 
 def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp) -> web.Application:
     app = web.Application(middlewares=[metrics_middleware(node.metrics), error_middleware],
-                          client_max_size=CLIENT_MAX_SIZE_BYTES)
+                          client_max_size=CLIENT_MAX_SIZE_BYTES,
+                          handler_args={"max_line_size": REQUEST_LINE_BYTES_MAX,
+                                        "max_field_size": REQUEST_LINE_BYTES_MAX})
     app[workflows.GATEWAY_KEY] = gateway
     app[tasks.POLLER_KEY] = poller
     app[admin.NODE_KEY] = node
@@ -99,7 +107,7 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp) -> web.A
     app.router.add_post("/api/v1/tasks/activity/canceled", tasks.cancel_activity_task)
     app.router.add_post("/api/v1/tasks/activity/heartbeat", tasks.heartbeat_activity_task)
     app.router.add_get("/api/v1/cluster/status", admin.cluster_status)
-    app.router.add_get("/api/v1/node/status", admin.node_status)
+    app.router.add_get("/api/v1/node/status", admin.node_status)  # also asked by other nodes
     app.router.add_get("/api/v1/node/digests", admin.node_digests)
     app.router.add_get("/api/v1/openapi.json", admin.openapi)
     app.router.add_get("/healthz", admin.healthz)

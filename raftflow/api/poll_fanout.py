@@ -22,13 +22,14 @@ import aiohttp
 
 from raftflow.api.poll_types import PolledTask, Poller
 from raftflow.api.routing import FORWARDED_HEADER, SERVED_BY_HEADER
+from raftflow.protocol import http_bodies
 from raftflow.protocol.commands import TaskKind
 
 log = logging.getLogger(__name__)
 
 POLL_END_PATH = "/api/v1/tasks/poll/end"
-# Ids per end call; the receiving node validates the same bound.
-POLL_ENDS_PER_CALL_MAX = 1_000
+# Ids per end call: the receiving node decodes the body with the same bound.
+POLL_ENDS_PER_CALL_MAX = http_bodies.POLL_ENDS_PER_CALL_MAX
 # Ids waiting to be sent to one node. Beyond it an end is dropped: that leg then waits until
 # its own deadline, and a task it claims is given back all the same (only later).
 POLL_ENDS_PENDING_MAX = 10_000

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from raftflow.protocol.history_json import JsonValue
+from raftflow.protocol.http_bodies import POLL_ID_LENGTH_MAX as POLL_ID_LENGTH_MAX
+from raftflow.protocol.http_bodies import WAIT_MS_MAX
 
-POLL_TIMEOUT_S_MAX = 60.0
-# A poll id names one gateway poll on every node it waits on (a uuid4 hex: 32 characters).
-POLL_ID_LENGTH_MAX = 64
+POLL_TIMEOUT_S_MAX = WAIT_MS_MAX / 1000
 
 Task = dict[str, JsonValue]
 

@@ -31,10 +31,11 @@ from functools import partial
 from typing import Protocol
 
 import aiohttp
+import msgspec
 
 from raftflow.api.poll_fanout import LEG_GRACE_S, RemotePolls
 from raftflow.api.poll_types import POLL_TIMEOUT_S_MAX, PolledTask, Poller
-from raftflow.api.render import activity_task_json, workflow_task_json
+from raftflow.api.render import activity_task_answer, workflow_task_answer
 from raftflow.api.routing import ShardDirectory
 from raftflow.matching.items import QueueKey, ReadyTask, StartedTask
 from raftflow.matching.matcher import Matcher
@@ -160,9 +161,9 @@ class TaskPoller:
             if self._metrics is not None:
                 self._metrics.record_tasks_dispatched(ready.kind.value)
             if isinstance(result, WorkflowTaskStartedResult):
-                payload = workflow_task_json(result.task)
+                payload = msgspec.to_builtins(workflow_task_answer(result.task))
             else:
-                payload = activity_task_json(result.task)
+                payload = msgspec.to_builtins(activity_task_answer(result.task))
             return PolledTask(payload=payload, served_by=self._served_by())
         return None  # Rejected: stale dispatch (already started, closed, superseded)
 

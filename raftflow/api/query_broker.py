@@ -14,14 +14,17 @@ import time
 import uuid
 from dataclasses import dataclass
 
+import msgspec
+
 from raftflow.actors.errors import MailboxFullError
 from raftflow.matching.items import QueryTask
 from raftflow.matching.matcher import Matcher
+from raftflow.protocol.http_bodies import WAIT_MS_MAX, QueryAnswerRequest
 
 # Queries waiting for a worker on this node; more are refused with 503 (I7).
 QUERIES_PENDING_MAX = 1_000
 QUERY_TIMEOUT_S_DEFAULT = 10.0
-QUERY_TIMEOUT_S_MAX = 60.0
+QUERY_TIMEOUT_S_MAX = WAIT_MS_MAX / 1000
 _SEPARATOR = "~"
 
 
@@ -37,13 +40,14 @@ class QueryReply:
     error_message: str | None = None  # set when the query failed in the worker
 
     @staticmethod
-    def of(body: dict[str, object]) -> QueryReply:
+    def of(body: QueryAnswerRequest) -> QueryReply:
         """The reply a worker's `respond` body holds (`{"result": ...}` or `{"error": ...}`)."""
-        error = body.get("error")
+        result = None if body.result is msgspec.UNSET else msgspec.json.decode(body.result)
+        error = body.error
         if error is None:
-            return QueryReply(result=body.get("result"))
-        message = error.get("message", "") if isinstance(error, dict) else str(error)
-        return QueryReply(result=body.get("result"), error_message=str(message))
+            return QueryReply(result=result)
+        message = error if isinstance(error, str) else error.message
+        return QueryReply(result=result, error_message=message)
 
 
 class QueryBroker:

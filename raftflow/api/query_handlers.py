@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 
 from aiohttp import web
@@ -13,14 +12,12 @@ from raftflow.api import validation as v
 from raftflow.api.answers import Described, NoContent, QueryAnswered, respond
 from raftflow.api.errors import (
     DeadlineExceededError,
-    InvalidArgumentError,
     NotFoundError,
     OverloadedError,
     accepted,
 )
 from raftflow.api.query_broker import (
     QUERY_TIMEOUT_S_DEFAULT,
-    QUERY_TIMEOUT_S_MAX,
     QueryBroker,
     QueryReply,
     QueryTimeoutError,
@@ -31,6 +28,7 @@ from raftflow.matching.matcher import Matcher
 from raftflow.protocol.errors import ErrorCode, RaftflowError
 from raftflow.protocol.events import HistoryEvent
 from raftflow.protocol.history_json import event_json
+from raftflow.protocol.http_bodies import QueryAnswerRequest, QueryWorkflowRequest
 from raftflow.protocol.results import Ack, Rejected, WorkflowDescription, WorkflowStatus
 from raftflow.shards.actor import ShardActor
 from raftflow.shards.core import queries
@@ -41,16 +39,6 @@ BROKER_KEY: web.AppKey[QueryBroker] = web.AppKey("broker", QueryBroker)
 
 RESULT_WAIT_MS_DEFAULT = 30_000
 RESULT_WAIT_MS_MAX = 60_000
-
-QUERY = v.BodySchema(name="query workflow", fields=(
-    v.FieldRule(name="query_type", kind=v.FieldKind.STRING, length_min=1),
-    v.FieldRule(name="args", kind=v.FieldKind.JSON, required=False),
-    v.FieldRule(name="run_id", kind=v.FieldKind.STRING, required=False, length_min=1,
-                length_max=v.ID_LENGTH_MAX),
-    v.FieldRule(name="timeout_ms", kind=v.FieldKind.INTEGER, required=False, minimum=1,
-                maximum=int(QUERY_TIMEOUT_S_MAX * 1000)),
-))
-
 
 async def workflow_result(request: web.Request) -> web.StreamResponse:
     """The run's description once it is closed (200), or 204 if still running after wait_ms."""
@@ -109,22 +97,19 @@ def _run_and_history(state: ShardState, namespace: str, workflow_id: str, run_id
 async def query_workflow(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY_KEY]
     namespace, workflow_id = _path(request)
-    body = v.validate(QUERY, v.parse_json_body(await request.read()))
+    body = v.decode_body(await request.read(), QueryWorkflowRequest)
     shard = gateway.shard_of(namespace, workflow_id)
 
     async def ask_worker(actor: ShardActor) -> QueryAnswered:
-        run_id = body.optional_string("run_id")
-        description, events = accepted(
-            await actor.read(lambda s: _run_and_history(s, namespace, workflow_id, run_id)))
-        args = json.loads(body.json_bytes("args")) if body.values.get("args") is not None else []
-        if not isinstance(args, list):
-            raise InvalidArgumentError("field 'args': must be a list of arguments", "args")
-        timeout_ms = body.optional_integer("timeout_ms")
+        description, events = accepted(await actor.read(
+            lambda s: _run_and_history(s, namespace, workflow_id, body.run_id)))
+        args = [] if body.args is None else body.args
+        timeout_ms = body.timeout_ms
         try:
             reply = await request.app[BROKER_KEY].ask(
                 shard=shard, namespace=namespace, task_queue=description.task_queue,
                 timeout_s=QUERY_TIMEOUT_S_DEFAULT if timeout_ms is None else timeout_ms / 1000,
-                payload={"query_type": body.string("query_type"), "args": args,
+                payload={"query_type": body.query_type, "args": args,
                          "namespace": namespace, "workflow_id": workflow_id,
                          "run_id": description.run_id,
                          "workflow_type": description.workflow_type,
@@ -143,10 +128,8 @@ async def query_workflow(request: web.Request) -> web.StreamResponse:
 
 
 async def respond_query(request: web.Request) -> web.StreamResponse:
-    body = v.parse_json_body(await request.read())
-    query_id = body.get("query_id")
-    if not isinstance(query_id, str) or not query_id:
-        raise InvalidArgumentError("field 'query_id': is required (from a query task)", "query_id")
+    body = v.decode_body(await request.read(), QueryAnswerRequest)
+    query_id = body.query_id
     gateway = request.app[GATEWAY_KEY]
     broker = request.app[BROKER_KEY]
     node = broker.node_of(query_id)

@@ -1,216 +1,160 @@
-"""Declarative request-body validation for the HTTP shell.
+"""Decoding request bodies, path ids and query parameters at the HTTP edge.
 
-Theory of operation. A handler declares a `BodySchema` (a tuple of `FieldRule`s), reads the body
-with `parse_json_body` and calls `validate(schema, body)`. The first broken rule raises a typed
-error naming the field and the rule (`InvalidArgumentError`, or `PayloadTooLargeError` for
-sizes), so clients learn exactly what to fix. A valid body comes back as a `ValidBody` with typed
-accessors; JSON payload fields (`input`, `result`, ...) come back as the compact UTF-8 JSON text
-in `bytes`, which is how the protocol carries user data, so the engine never parses it again.
-Unknown fields are refused by default: a typo (`workflowId`) must not be silently ignored.
+Theory of operation. A handler names the body's struct (`raftflow.protocol.http_bodies`) and
+calls `decode_body`: `msgspec.json` checks types and bounds while it decodes, and the first
+broken rule becomes `InvalidArgumentError` naming the field (`commands[2].timer_id`, from
+msgspec's `$.` path) and the rule, so clients learn exactly what to fix. A body above
+`BODY_BYTES_MAX` is refused before decoding (413). Payload fields arrive as `msgspec.Raw`;
+`payload_bytes` compacts each into the bytes the engine stores, refusing one above
+`PAYLOAD_BYTES_MAX` (413 naming the field) or one holding a number no JSON reader can keep.
 
-Limits (DESIGN §4 I7) are named constants below; their relation is asserted at import.
+Limits (DESIGN §4 I7) are named constants in `http_bodies`; the ones the shard core enforces
+too are asserted equal to the core's at import.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import StrEnum
+import math
+import re
+from typing import Any, TypeVar
+
+import msgspec
 
 from raftflow.api.errors import InvalidArgumentError, PayloadTooLargeError
-
-# Defined once in protocol (the core enforces the same bounds); re-exported for the gateway.
+from raftflow.protocol import http_bodies as bodies
+from raftflow.protocol.http_commands import DURATION_MS_MAX
 from raftflow.protocol.limits import ID_LENGTH_MAX as ID_LENGTH_MAX
 from raftflow.protocol.limits import PAYLOAD_BYTES_MAX as PAYLOAD_BYTES_MAX
+from raftflow.shards.core import limits as core_limits
 
-# A body carries at most one payload plus ids and names; 256 KiB of headroom covers them.
-BODY_BYTES_MAX = PAYLOAD_BYTES_MAX + 256 * 1024
-NAME_LENGTH_MAX = ID_LENGTH_MAX  # workflow types, task queues, signal names: the core's bound.
-REASON_LENGTH_MAX = 10_000
+B = TypeVar("B", bound=msgspec.Struct)
+
+BODY_BYTES_MAX = bodies.BODY_BYTES_MAX
 QUERY_LIMIT_MAX = 1000  # `?limit=` on list endpoints.
-# Largest integer a command may carry: log entries are msgpack, whose integers are 64-bit. A
-# larger one would fail to encode and take the whole batch of its shard down with it.
-INTEGER_MAX = 2**63 - 1
-assert BODY_BYTES_MAX > PAYLOAD_BYTES_MAX > ID_LENGTH_MAX
+# The document's bounds are the core's: a body the document calls valid is one the core takes.
+assert DURATION_MS_MAX == core_limits.DURATION_MS_MAX
+assert bodies.EAGER_ACTIVITIES_MAX == core_limits.EAGER_ACTIVITIES_MAX
+assert bodies.WORKFLOW_TASK_TIMEOUT_MS_MAX == core_limits.WORKFLOW_TASK_TIMEOUT_MS_MAX
+
+# msgspec's messages end with " - at `$.path`"; the path is the field at fault.
+_AT_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+_PATH_PART = re.compile(r"\[\d+\]|[^.\[\]]+")
+# Integer fields spelled as decimals (`3517.0`) one body may carry; beyond, it is refused.
+INTEGRAL_FLOATS_MAX = 16
+_NAMED_FIELD = re.compile(r"(?:missing required|contains unknown) field `(?P<name>[^`]+)`")
+# A number token that may overflow a float (an exponent of 3+ digits, or 200+ integer digits:
+# finite floats end near 1.8e308). Only payloads that match pay for a full parse.
+_MAYBE_HUGE_NUMBER = re.compile(rb"\d[eE][+-]?\d{3}|\d{200}")
+_QUERY_INTEGER = re.compile(r"-?[0-9]{1,19}")
+# msgspec names types as Python does (`int | null`); clients know JSON's names.
+_TYPE_EXPRESSION = re.compile(r"`([^`]*)`")
+_TYPE_NAMES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}
 
 
-class FieldKind(StrEnum):
-    STRING = "string"
-    INTEGER = "integer"
-    BOOLEAN = "boolean"
-    JSON = "JSON value"
+def _rule(message: str) -> str:
+    """msgspec's wording of a broken rule, with JSON's type names."""
+    if message.startswith("Object missing required field"):
+        return "is required"
+    if message.startswith("Object contains unknown field"):
+        return "unknown field"
+    message = _TYPE_EXPRESSION.sub(lambda found: " or ".join(
+        _TYPE_NAMES.get(name.strip(), name.strip()) for name in found.group(1).split("|")),
+        message)
+    return message.replace("Expected", "must be", 1)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FieldRule:
-    """One field: its JSON type, whether it must be present, and its bounds."""
-
-    name: str
-    kind: FieldKind
-    required: bool = True
-    length_min: int = 0  # STRING, characters
-    length_max: int = NAME_LENGTH_MAX  # STRING, characters
-    minimum: int | None = None  # INTEGER
-    maximum: int | None = None  # INTEGER
-    payload_bytes_max: int = PAYLOAD_BYTES_MAX  # JSON, encoded UTF-8 bytes
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BodySchema:
-    name: str
-    fields: tuple[FieldRule, ...]
-    allow_unknown_fields: bool = False
+def invalid_body(error: msgspec.ValidationError, what: str) -> InvalidArgumentError:
+    """The 400 for a body that broke a rule: `field 'x.y': <rule>`, with the field named."""
+    message = str(error)
+    found = _AT_PATH.search(message)
+    path = found.group("path") if found else ""
+    message = message[:found.start()] if found else message
+    named = _NAMED_FIELD.search(message)
+    if named is not None:  # the field is a key of the object at `path`
+        path = f"{path}.{named.group('name')}" if path else named.group("name")
+    if not path:
+        return InvalidArgumentError(f"{what} {_rule(message)}")
+    return InvalidArgumentError(f"field {path!r}: {_rule(message)}", field=path)
 
 
-@dataclass(frozen=True, slots=True)
-class ValidBody:
-    """A body that passed its schema. Accessors raise KeyError only on a programming error."""
+def decode_body(raw: bytes, body_type: type[B], *, body_bytes_max: int = BODY_BYTES_MAX) -> B:
+    """Decode a request body into `body_type`; an empty body is the empty object.
 
-    values: Mapping[str, str | int | bool | bytes | None]
-
-    def string(self, name: str) -> str:
-        value = self.values[name]
-        assert isinstance(value, str), name
-        return value
-
-    def optional_string(self, name: str) -> str | None:
-        value = self.values.get(name)
-        assert value is None or isinstance(value, str), name
-        return value
-
-    def integer(self, name: str) -> int:
-        value = self.values[name]
-        assert isinstance(value, int) and not isinstance(value, bool), name
-        return value
-
-    def optional_integer(self, name: str) -> int | None:
-        value = self.values.get(name)
-        assert value is None or (isinstance(value, int) and not isinstance(value, bool)), name
-        return value
-
-    def boolean(self, name: str, default: bool) -> bool:
-        value = self.values.get(name, default)
-        assert isinstance(value, bool), name
-        return value
-
-    def json_bytes(self, name: str) -> bytes:
-        """The field's JSON text; an absent optional payload reads as `null`."""
-        value = self.values.get(name)
-        if value is None:
-            return b"null"
-        assert isinstance(value, bytes), name
-        return value
+    Raises:
+        InvalidArgumentError: not JSON, not an object, or a field breaks its type or bound.
+        PayloadTooLargeError: the body is above `body_bytes_max` bytes.
+    """
+    if len(raw) > body_bytes_max:
+        raise PayloadTooLargeError(f"request body is {len(raw)} bytes, limit {body_bytes_max}")
+    if not raw.strip():
+        raw = b"{}"
+    for _ in range(INTEGRAL_FLOATS_MAX + 1):
+        try:
+            return msgspec.json.decode(raw, type=body_type)
+        except msgspec.ValidationError as error:
+            fixed = _integral_float_as_integer(raw, str(error))
+            if fixed is None:
+                raise invalid_body(error, "request body") from None
+            raw = fixed
+        except msgspec.DecodeError as error:
+            raise InvalidArgumentError(f"request body is not valid JSON: {error}") from None
+    raise InvalidArgumentError(f"request body has more than {INTEGRAL_FLOATS_MAX} integers "
+                               "spelled as decimals")
 
 
-def _type_name(value: object) -> str:
-    match value:
-        case None:
-            return "null"
-        case bool():
-            return "boolean"
-        case int() | float():
-            return "number"
-        case str():
-            return "string"
-        case list():
-            return "array"
-        case _:
-            return "object"
+def _integral_float_as_integer(raw: bytes, message: str) -> bytes | None:
+    """`raw` with the number msgspec refused as a float for an integer field spelled as an
+    integer, if it is integral (`3517.0`): JSON has one number type, and JSON Schema calls such
+    a number an integer. None when the refusal is anything else. Rare, so the body is simply
+    decoded, fixed and encoded again (payloads stay equal as JSON values)."""
+    found = _AT_PATH.search(message)
+    if found is None or not message.startswith("Expected `int") or "got `float`" not in message:
+        return None
+    tree = msgspec.json.decode(raw)
+    parent: Any = None
+    key: str | int = ""
+    node: Any = tree
+    for part in _PATH_PART.findall(found.group("path")):
+        parent, key = node, (int(part[1:-1]) if part.startswith("[") else part)
+        node = node[key]
+    if not isinstance(node, float) or not node.is_integer() or abs(node) > 2**63:
+        return None
+    parent[key] = int(node)
+    return msgspec.json.encode(tree)
 
 
-def _invalid(rule: FieldRule, problem: str) -> InvalidArgumentError:
-    return InvalidArgumentError(f"field {rule.name!r}: {problem}", field=rule.name)
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
 
 
-def encode_payload(
-    value: object, *, field: str, payload_bytes_max: int = PAYLOAD_BYTES_MAX
-) -> bytes:
-    """Compact JSON text of a user payload, refused above `payload_bytes_max` bytes."""
-    encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=False,
-                         allow_nan=False).encode("utf-8")
+def payload_bytes(value: msgspec.Raw | msgspec.UnsetType, field: str, *,
+                  absent: bytes = b"", payload_bytes_max: int = PAYLOAD_BYTES_MAX) -> bytes:
+    """The engine's bytes of a payload field: its compact JSON text (`absent` when left out).
+
+    Raises:
+        PayloadTooLargeError: the compact text is above `payload_bytes_max` bytes.
+        InvalidArgumentError: a number in it is beyond what a float can hold (not portable).
+    """
+    if value is msgspec.UNSET:
+        return absent
+    assert isinstance(value, msgspec.Raw)
+    # msgspec has checked the syntax; compacting keeps every token's text as sent.
+    encoded = msgspec.json.format(value, indent=-1)
     if len(encoded) > payload_bytes_max:
         raise PayloadTooLargeError(
             f"field {field!r}: JSON payload is {len(encoded)} bytes, limit {payload_bytes_max}",
-            field=field,
-        )
+            field=field)
+    if _MAYBE_HUGE_NUMBER.search(encoded):
+        try:
+            json.loads(encoded, parse_float=_finite)
+        except ValueError as error:
+            raise InvalidArgumentError(f"field {field!r}: must be valid JSON ({error})",
+                                       field=field) from None
     return encoded
-
-
-def _check(rule: FieldRule, value: object) -> str | int | bool | bytes:
-    match rule.kind:
-        case FieldKind.STRING:
-            if not isinstance(value, str):
-                raise _invalid(rule, f"must be a string, got {_type_name(value)}")
-            if not rule.length_min <= len(value) <= rule.length_max:
-                raise _invalid(rule, f"length must be {rule.length_min} to {rule.length_max} "
-                                     f"characters, got {len(value)}")
-            return value
-        case FieldKind.INTEGER:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise _invalid(rule, f"must be an integer, got {_type_name(value)}")
-            if rule.minimum is not None and value < rule.minimum:
-                raise _invalid(rule, f"must be at least {rule.minimum}, got {value}")
-            if rule.maximum is not None and value > rule.maximum:
-                raise _invalid(rule, f"must be at most {rule.maximum}, got {value}")
-            if not -INTEGER_MAX <= value <= INTEGER_MAX:
-                raise _invalid(rule, f"must fit in a signed 64-bit integer, got {value}")
-            return value
-        case FieldKind.BOOLEAN:
-            if not isinstance(value, bool):
-                raise _invalid(rule, f"must be a boolean, got {_type_name(value)}")
-            return value
-        case FieldKind.JSON:
-            try:
-                return encode_payload(value, field=rule.name,
-                                      payload_bytes_max=rule.payload_bytes_max)
-            except ValueError as err:  # NaN or infinity: not JSON
-                raise _invalid(rule, f"must be valid JSON ({err})") from err
-
-
-def validate(schema: BodySchema, body: Mapping[str, object]) -> ValidBody:
-    """Check `body` against `schema`; the first broken rule raises, naming field and rule.
-
-    Raises:
-        InvalidArgumentError: missing required field, wrong type, out of bounds, unknown field.
-        PayloadTooLargeError: a JSON payload field above its byte limit.
-    """
-    if not schema.allow_unknown_fields:
-        known = {rule.name for rule in schema.fields}
-        unknown = sorted(key for key in body if key not in known)
-        if unknown:
-            raise InvalidArgumentError(
-                f"field {unknown[0]!r}: unknown field for {schema.name} "
-                f"(expected one of {', '.join(sorted(known))})",
-                field=unknown[0],
-            )
-    values: dict[str, str | int | bool | bytes | None] = {}
-    for rule in schema.fields:
-        value = body.get(rule.name)
-        if value is None:  # JSON null counts as absent
-            if rule.required:
-                raise _invalid(rule, "is required")
-            values[rule.name] = None
-            continue
-        values[rule.name] = _check(rule, value)
-    assert set(values) == {rule.name for rule in schema.fields}
-    return ValidBody(values)
-
-
-def parse_json_body(raw: bytes, *, body_bytes_max: int = BODY_BYTES_MAX) -> dict[str, object]:
-    """Decode a request body that must be one JSON object of at most `body_bytes_max` bytes."""
-    if len(raw) > body_bytes_max:
-        raise PayloadTooLargeError(
-            f"request body is {len(raw)} bytes, limit {body_bytes_max}")
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise InvalidArgumentError(f"request body is not valid JSON: {err}") from err
-    if not isinstance(body, dict):
-        raise InvalidArgumentError(f"request body must be a JSON object, got {_type_name(body)}")
-    return body
 
 
 def check_path_id(name: str, value: str) -> str:
@@ -224,10 +168,11 @@ def check_path_id(name: str, value: str) -> str:
 
 def parse_query_int(name: str, raw: str | None, *, default: int, minimum: int,
                     maximum: int) -> int:
-    """An integer query parameter (`?limit=`), `default` when absent."""
-    if raw is None or raw == "":
+    """An integer query parameter (`?limit=`), `default` when absent (`?limit=` is no integer)."""
+    if raw is None:
         return default
-    if not raw.lstrip("-").isdigit():
+    # ASCII digits only (str.isdigit takes "²"), and few enough that int() takes them.
+    if _QUERY_INTEGER.fullmatch(raw) is None:
         raise InvalidArgumentError(f"query parameter {name!r}: must be an integer, got {raw!r}",
                                    field=name)
     value = int(raw)
@@ -235,44 +180,3 @@ def parse_query_int(name: str, raw: str | None, *, default: int, minimum: int,
         raise InvalidArgumentError(
             f"query parameter {name!r}: must be {minimum} to {maximum}, got {value}", field=name)
     return value
-
-
-def _id(name: str, *, required: bool = True) -> FieldRule:
-    return FieldRule(name=name, kind=FieldKind.STRING, required=required, length_min=1,
-                     length_max=ID_LENGTH_MAX)
-
-
-def _name(name: str) -> FieldRule:
-    return FieldRule(name=name, kind=FieldKind.STRING, length_min=1, length_max=NAME_LENGTH_MAX)
-
-
-START_WORKFLOW = BodySchema(name="start workflow", fields=(
-    _id("workflow_id"), _name("workflow_type"), _name("task_queue"),
-    FieldRule(name="input", kind=FieldKind.JSON, required=False),
-    _id("request_id", required=False),
-    FieldRule(name="id_reuse_policy", kind=FieldKind.STRING, required=False, length_min=1,
-              length_max=64),
-    FieldRule(name="execution_timeout_ms", kind=FieldKind.INTEGER, required=False, minimum=1),
-    FieldRule(name="run_timeout_ms", kind=FieldKind.INTEGER, required=False, minimum=1),
-    FieldRule(name="task_timeout_ms", kind=FieldKind.INTEGER, required=False, minimum=1),
-    # Eager start: the caller's own worker (its identity) runs the first workflow task.
-    FieldRule(name="eager_task_queue", kind=FieldKind.STRING, required=False,
-              length_max=NAME_LENGTH_MAX),
-    FieldRule(name="eager_identity", kind=FieldKind.STRING, required=False,
-              length_max=NAME_LENGTH_MAX),
-))
-SIGNAL_WORKFLOW = BodySchema(name="signal workflow", fields=(
-    _name("signal_name"),
-    FieldRule(name="input", kind=FieldKind.JSON, required=False),
-    _id("request_id", required=False), _id("run_id", required=False),
-))
-TERMINATE_WORKFLOW = BodySchema(name="terminate workflow", fields=(
-    FieldRule(name="reason", kind=FieldKind.STRING, required=False,
-              length_max=REASON_LENGTH_MAX),
-    _id("request_id", required=False), _id("run_id", required=False),
-))
-CANCEL_WORKFLOW = BodySchema(name="cancel workflow", fields=(
-    FieldRule(name="reason", kind=FieldKind.STRING, required=False,
-              length_max=REASON_LENGTH_MAX),
-    _id("request_id", required=False), _id("run_id", required=False),
-))

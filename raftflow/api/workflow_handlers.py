@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -35,6 +37,12 @@ from raftflow.protocol.commands import (
     TerminateWorkflow,
 )
 from raftflow.protocol.errors import ErrorCode, RaftflowError
+from raftflow.protocol.http_bodies import (
+    CancelWorkflowRequest,
+    SignalWorkflowRequest,
+    StartWorkflowRequest,
+    TerminateWorkflowRequest,
+)
 from raftflow.protocol.limits import WORKFLOW_TASK_TIMEOUT_MS_DEFAULT
 from raftflow.protocol.results import (
     Ack,
@@ -48,6 +56,10 @@ from raftflow.shards.core import queries
 GATEWAY_KEY: web.AppKey[Gateway] = web.AppKey("gateway", Gateway)
 
 HISTORY_PAGE_SIZE_DEFAULT = 1000
+HISTORY_PAGE_SIZE_MAX = 10_000
+# A page token is the next page's first event id, in decimal with no leading zero; empty (or
+# left out) is the first page.
+HISTORY_PAGE_TOKEN = re.compile(r"([1-9][0-9]{0,8})?")
 
 
 def acked(result: Result) -> Ack:
@@ -55,10 +67,6 @@ def acked(result: Result) -> Ack:
     ack = accepted(result)
     assert isinstance(ack, Ack), ack
     return ack
-
-
-async def _body(request: web.Request, schema: v.BodySchema) -> v.ValidBody:
-    return v.validate(schema, v.parse_json_body(await request.read()))
 
 
 def _path(request: web.Request) -> tuple[str, str]:
@@ -70,29 +78,22 @@ def _path(request: web.Request) -> tuple[str, str]:
 async def start_workflow(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY_KEY]
     namespace = v.check_path_id("namespace", request.match_info["namespace"])
-    body = await _body(request, v.START_WORKFLOW)
-    workflow_id = body.string("workflow_id")
-    policy_name = body.optional_string("id_reuse_policy") or IdReusePolicy.ALLOW_DUPLICATE.value
-    try:
-        policy = IdReusePolicy(policy_name)
-    except ValueError:
-        raise InvalidArgumentError(
-            f"field 'id_reuse_policy': must be one of {', '.join(p.value for p in IdReusePolicy)}",
-            "id_reuse_policy") from None
+    body = v.decode_body(await request.read(), StartWorkflowRequest)
+    workflow_id = body.workflow_id
+    workflow_input = v.payload_bytes(body.input, "input", absent=b"null")
 
     async def start(actor: ShardActor) -> Started:
         command = StartWorkflow(
             now_ms=gateway.now_ms(), namespace=namespace, workflow_id=workflow_id,
-            workflow_type=body.string("workflow_type"), task_queue=body.string("task_queue"),
-            input=body.json_bytes("input"),
-            request_id=body.optional_string("request_id") or uuid.uuid4().hex,
-            run_id=uuid.uuid4().hex, id_reuse_policy=policy,
-            execution_timeout_ms=body.optional_integer("execution_timeout_ms"),
-            run_timeout_ms=body.optional_integer("run_timeout_ms"),
-            task_timeout_ms=(body.optional_integer("task_timeout_ms")
-                             or WORKFLOW_TASK_TIMEOUT_MS_DEFAULT),
-            eager_task_queue=body.optional_string("eager_task_queue") or "",
-            eager_identity=body.optional_string("eager_identity") or "",
+            workflow_type=body.workflow_type, task_queue=body.task_queue, input=workflow_input,
+            request_id=body.request_id or uuid.uuid4().hex,
+            run_id=uuid.uuid4().hex,
+            id_reuse_policy=body.id_reuse_policy or IdReusePolicy.ALLOW_DUPLICATE,
+            execution_timeout_ms=body.execution_timeout_ms,
+            run_timeout_ms=body.run_timeout_ms,
+            task_timeout_ms=body.task_timeout_ms or WORKFLOW_TASK_TIMEOUT_MS_DEFAULT,
+            eager_task_queue=body.eager_task_queue or "",
+            eager_identity=body.eager_identity or "",
         )
         result = accepted(await actor.execute(command))
         assert isinstance(result, WorkflowStartedResult), result
@@ -119,10 +120,14 @@ async def workflow_history(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY_KEY]
     namespace, workflow_id = _path(request)
     run_id = request.query.get("run_id") or None
-    first = v.parse_query_int("next_page_token", request.query.get("next_page_token"),
-                              default=1, minimum=1, maximum=10**9)
+    token = request.query.get("next_page_token", "")
+    if HISTORY_PAGE_TOKEN.fullmatch(token) is None:
+        raise InvalidArgumentError("query parameter 'next_page_token': must be the "
+                                   "next_page_token of a previous page", "next_page_token")
+    first = int(token or "1")
     size = v.parse_query_int("page_size", request.query.get("page_size"),
-                             default=HISTORY_PAGE_SIZE_DEFAULT, minimum=1, maximum=10_000)
+                             default=HISTORY_PAGE_SIZE_DEFAULT, minimum=1,
+                             maximum=HISTORY_PAGE_SIZE_MAX)
 
     async def page(actor: ShardActor) -> HistoryPage:
         found = await actor.read(
@@ -137,39 +142,40 @@ async def workflow_history(request: web.Request) -> web.StreamResponse:
 async def signal_workflow(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY_KEY]
     namespace, workflow_id = _path(request)
-    body = await _body(request, v.SIGNAL_WORKFLOW)
+    body = v.decode_body(await request.read(), SignalWorkflowRequest)
+    signal_input = v.payload_bytes(body.input, "input", absent=b"null")
 
     async def signal(actor: ShardActor) -> Ack:
         return acked(await actor.execute(SignalWorkflow(
             now_ms=gateway.now_ms(), namespace=namespace, workflow_id=workflow_id,
-            run_id=body.optional_string("run_id"), signal_name=body.string("signal_name"),
-            input=body.json_bytes("input"),
-            request_id=body.optional_string("request_id") or uuid.uuid4().hex)))
+            run_id=body.run_id, signal_name=body.signal_name, input=signal_input,
+            request_id=body.request_id or uuid.uuid4().hex)))
 
     return respond(await gateway.on_leader(request, gateway.shard_of(namespace, workflow_id),
                                            signal))
 
 
 async def terminate_workflow(request: web.Request) -> web.StreamResponse:
-    return await _close_request(request, v.TERMINATE_WORKFLOW, TerminateWorkflow)
+    return await _close_request(request, TerminateWorkflowRequest, TerminateWorkflow)
 
 
 async def cancel_workflow(request: web.Request) -> web.StreamResponse:
-    return await _close_request(request, v.CANCEL_WORKFLOW, RequestCancelWorkflow)
+    return await _close_request(request, CancelWorkflowRequest, RequestCancelWorkflow)
 
 
-async def _close_request(request: web.Request, schema: v.BodySchema,
+async def _close_request(request: web.Request,
+                         body_type: type[TerminateWorkflowRequest | CancelWorkflowRequest],
                          kind: type[TerminateWorkflow | RequestCancelWorkflow],
                          ) -> web.StreamResponse:
     gateway = request.app[GATEWAY_KEY]
     namespace, workflow_id = _path(request)
-    body = await _body(request, schema)
+    body = v.decode_body(await request.read(), body_type)
 
     async def close(actor: ShardActor) -> Ack:
         return acked(await actor.execute(kind(
             now_ms=gateway.now_ms(), namespace=namespace, workflow_id=workflow_id,
-            run_id=body.optional_string("run_id"), reason=body.optional_string("reason") or "",
-            request_id=body.optional_string("request_id") or uuid.uuid4().hex)))
+            run_id=body.run_id, reason=body.reason or "",
+            request_id=body.request_id or uuid.uuid4().hex)))
 
     return respond(await gateway.on_leader(request, gateway.shard_of(namespace, workflow_id),
                                            close))
@@ -203,7 +209,8 @@ async def list_workflows(request: web.Request) -> web.StreamResponse:
     query = request.query_string
 
     async def one(shard: int) -> list[JsonObject]:
-        path_qs = f"/api/v1/namespaces/{namespace}/shards/{shard}/workflows?{query}"
+        # The namespace is any string: quoted, or a `?` or `/` in it would reroute the call.
+        path_qs = f"/api/v1/namespaces/{quote(namespace, safe='')}/shards/{shard}/workflows?{query}"
         try:
             part = await gateway.on_leader(request, shard, _shard_part(namespace, status, limit),
                                            path_qs=path_qs)
@@ -220,7 +227,11 @@ async def list_workflows(request: web.Request) -> web.StreamResponse:
 
 
 def _relayed_part(shard: int, part: Relayed) -> list[JsonObject]:
-    payload = json.loads(part.body)
+    try:
+        payload = json.loads(part.body)
+    except ValueError:  # not our JSON: an answer of aiohttp itself, or of something between
+        raise _shard_error(shard, ErrorCode.INTERNAL, f"answered {part.status} with no JSON"
+                           ) from None
     if part.status != 200:
         raise _shard_error(shard, _code(payload), _message(payload))
     return list(payload["workflows"])
@@ -232,7 +243,7 @@ def _shard_error(shard: int, code: ErrorCode, message: str) -> RaftflowError:
 
 
 def _list_filters(request: web.Request) -> tuple[WorkflowStatus | None, int]:
-    raw_status = request.query.get("status") or None
+    raw_status = request.query.get("status") or None  # empty: every status
     status = None
     if raw_status is not None:
         try:

@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -244,5 +245,34 @@ def test_list_and_cluster_status_never_call_their_own_node(three: LiveCluster) -
             assert cluster["nodes"] == direct["nodes"]
             assert ([(s["shard"], s["leader"], s["replicas"]) for s in cluster["shards"]]
                     == [(s["shard"], s["leader"], s["replicas"]) for s in direct["shards"]])
+
+    three.run(scenario())
+
+
+def test_a_list_in_a_namespace_with_url_characters_reaches_every_shard(
+        three: LiveCluster) -> None:
+    """Found by `make fuzz`: the shard parts asked of other nodes named the namespace
+    unquoted, so `?` cut the path there and the list answered 500."""
+    node = _entry(three)
+    namespace = f"odd?/#%-{uuid.uuid4().hex[:6]}"
+    quoted = quote(namespace, safe="")
+    elsewhere = [f"w{i}-{uuid.uuid4().hex[:6]}" for i in range(200)]
+    elsewhere = [w for w in elsewhere
+                 if three.ready_leader(shard_for(namespace, w, three.shard_count)) is not node]
+    assert elsewhere, "no workflow id lands on a shard another node leads"
+
+    async def scenario() -> None:
+        async with aiohttp.ClientSession() as client:
+            started = set()
+            for wid in elsewhere[:4] + [_wid("here")]:
+                status, _ = await _json(client, "POST", node.spec.http_address
+                                        + f"{API}/namespaces/{quoted}/workflows",
+                                        json=_start_body(wid))
+                assert status == 201
+                started.add(wid)
+            status, listed = await _json(client, "GET", node.spec.http_address
+                                         + f"{API}/namespaces/{quoted}/workflows?limit=100")
+            assert status == 200, listed
+            assert {w["workflow_id"] for w in listed["workflows"]} == started
 
     three.run(scenario())

@@ -1,31 +1,27 @@
 """Goal: the OpenAPI document is a well-formed 3.1 description of every endpoint the gateway,
-the CLI and workers use, and agrees with the request validators.
+the CLI and workers use, generated from the structs the gateway decodes and encodes.
 
 Method: walk the document: required paths and methods present, every `$ref` resolves, every
-operation documents its answers, required properties are declared, it serialises to JSON; the
-request schemas are compared field by field with the `validation` schemas.
+operation documents its answers (every error status with the error body), required
+properties are declared, it serialises to JSON; each request schema is the JSON Schema of the
+body struct the route decodes, field for field and bound for bound.
 """
 
 from __future__ import annotations
 
 import json
 
+import msgspec
 import pytest
 
-from raftflow.api.openapi import openapi_document
-from raftflow.api.validation import (
-    CANCEL_WORKFLOW,
-    SIGNAL_WORKFLOW,
-    START_WORKFLOW,
-    TERMINATE_WORKFLOW,
-    BodySchema,
-)
+from raftflow.api.openapi import REF_TEMPLATE, ROUTES, openapi_document
+from raftflow.protocol import http_bodies
 
 WF = "/api/v1/namespaces/{ns}/workflows"
 TQ = "/api/v1/namespaces/{ns}/task-queues/{tq}"
 EXPECTED = {
     ("/healthz", "get"), ("/metrics", "get"), ("/api/v1/openapi.json", "get"),
-    ("/api/v1/cluster/status", "get"),
+    ("/api/v1/cluster/status", "get"), ("/api/v1/node/status", "get"),
     ("/api/v1/node/digests", "get"), (WF, "post"), (WF, "get"),
     (WF + "/{workflow_id}", "get"), (WF + "/{workflow_id}/history", "get"),
     (WF + "/{workflow_id}/signal", "post"), (WF + "/{workflow_id}/terminate", "post"),
@@ -92,15 +88,32 @@ def test_document_is_json_and_fresh_per_call() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "schema"),
-    [("StartWorkflowRequest", START_WORKFLOW), ("SignalRequest", SIGNAL_WORKFLOW),
-     ("TerminateRequest", TERMINATE_WORKFLOW), ("CancelRequest", CANCEL_WORKFLOW)],
+    "body", [http_bodies.StartWorkflowRequest, http_bodies.SignalWorkflowRequest,
+             http_bodies.TerminateWorkflowRequest, http_bodies.CancelWorkflowRequest,
+             http_bodies.CompleteWorkflowTaskRequest, http_bodies.PollRequest],
+    ids=lambda body: body.__name__,
 )
-def test_request_schemas_match_the_validators(name: str, schema: BodySchema) -> None:
-    documented = _schemas()[name]
-    properties = documented["properties"]
-    assert isinstance(properties, dict)
-    assert set(properties) == {rule.name for rule in schema.fields}
-    required = documented["required"]
+def test_request_schemas_are_the_body_structs(body: type[msgspec.Struct]) -> None:
+    (_,), generated = msgspec.json.schema_components([body], ref_template=REF_TEMPLATE)
+    documented = _schemas()[body.__name__]
+    assert documented == generated[body.__name__]
+    assert documented["additionalProperties"] is False  # a typo is refused, and documented so
+    required = documented.get("required", [])
     assert isinstance(required, list)
-    assert set(required) == {rule.name for rule in schema.fields if rule.required}
+    assert set(required) == {f.name for f in msgspec.structs.fields(body) if f.required}
+
+
+def test_every_operation_documents_its_errors_with_the_error_body() -> None:
+    paths = openapi_document()["paths"]
+    assert isinstance(paths, dict)
+    for route in ROUTES:
+        responses = paths[route.path][route.method]["responses"]
+        if "{ns}" in route.path or route.request is not None:
+            assert "400" in responses, route.path  # a bad id or body names its field
+        if route.request is not None:
+            assert "413" in responses, route.path
+            assert route.method == "post"
+        for status, answer in responses.items():
+            if int(status) >= 400:
+                assert answer["content"]["application/json"]["schema"] == {
+                    "$ref": "#/components/schemas/ErrorAnswer"}, (route.path, status)

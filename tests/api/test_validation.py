@@ -1,9 +1,9 @@
-"""Goal: request bodies are checked declaratively and every refusal names the field and the
-rule; typed errors render as one JSON shape with the right status and Retry-After.
+"""Goal: request bodies decode into their protocol structs and every refusal names the field
+and the rule; typed errors render as one JSON shape with the right status and Retry-After.
 
-Method: table-driven cases against the endpoint schemas; hypothesis round-trips arbitrary JSON
-payloads through `validate` (the stored bytes decode back to the input); error responses are
-built directly and inspected (no server needed).
+Method: table-driven cases against the body structs; hypothesis round-trips arbitrary JSON
+payloads through `decode_body` and `payload_bytes` (the stored bytes decode back to the input);
+error responses are built directly and inspected (no server needed).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from raftflow.api.errors import (
     ConflictError,
     DeadlineExceededError,
     InvalidArgumentError,
+    NotFoundError,
     NotLeaderError,
     OverloadedError,
     PayloadTooLargeError,
@@ -25,67 +26,103 @@ from raftflow.api.errors import (
     error_for_code,
     error_response,
 )
+from raftflow.api.render import decode_token
 from raftflow.api.validation import (
     BODY_BYTES_MAX,
     ID_LENGTH_MAX,
     PAYLOAD_BYTES_MAX,
-    SIGNAL_WORKFLOW,
-    START_WORKFLOW,
-    TERMINATE_WORKFLOW,
     check_path_id,
-    parse_json_body,
+    decode_body,
     parse_query_int,
-    validate,
+    payload_bytes,
 )
+from raftflow.protocol.commands import IdReusePolicy, StartTimer
 from raftflow.protocol.errors import ErrorCode
+from raftflow.protocol.http_bodies import (
+    CompleteWorkflowTaskRequest,
+    PollRequest,
+    SignalWorkflowRequest,
+    StartWorkflowRequest,
+    TerminateWorkflowRequest,
+)
+from raftflow.protocol.http_commands import workflow_command
 
 START = {"workflow_id": "order-1", "workflow_type": "Checkout", "task_queue": "orders",
          "input": {"items": [1, 2]}, "request_id": "r-1"}
 
 
+def _start(body: dict[str, object]) -> StartWorkflowRequest:
+    return decode_body(json.dumps(body).encode(), StartWorkflowRequest)
+
+
 def test_a_valid_start_body_yields_typed_values() -> None:
-    body = validate(START_WORKFLOW, START)
-    assert body.string("workflow_id") == "order-1"
-    assert body.json_bytes("input") == b'{"items":[1,2]}'
-    assert body.optional_string("id_reuse_policy") is None
-    assert body.optional_integer("run_timeout_ms") is None
+    body = _start(START | {"id_reuse_policy": "reject_duplicate"})
+    assert body.workflow_id == "order-1"
+    assert payload_bytes(body.input, "input") == b'{"items":[1,2]}'
+    assert body.id_reuse_policy is IdReusePolicy.REJECT_DUPLICATE
+    assert body.run_timeout_ms is None
 
 
-def test_absent_payload_is_json_null() -> None:
-    body = validate(SIGNAL_WORKFLOW, {"signal_name": "approve"})
-    assert body.json_bytes("input") == b"null"
-    assert validate(TERMINATE_WORKFLOW, {}).optional_string("reason") is None
+def test_absent_payload_is_json_null_and_null_fields_are_absent() -> None:
+    body = decode_body(b'{"signal_name": "approve", "run_id": null}', SignalWorkflowRequest)
+    assert payload_bytes(body.input, "input", absent=b"null") == b"null"
+    assert body.run_id is None
+    assert decode_body(b"", TerminateWorkflowRequest).reason is None
 
 
 @pytest.mark.parametrize(
     ("change", "field", "rule"),
     [
-        ({"workflow_id": None}, "workflow_id", "is required"),
-        ({"workflow_id": ""}, "workflow_id", "length must be 1 to"),
-        ({"workflow_id": "x" * (ID_LENGTH_MAX + 1)}, "workflow_id", "got 1001"),
-        ({"workflow_type": 7}, "workflow_type", "must be a string, got number"),
+        ({"workflow_id": None}, "workflow_id", "must be string, got null"),
+        ({"workflow_id": ""}, "workflow_id", "length >= 1"),
+        ({"workflow_id": "x" * (ID_LENGTH_MAX + 1)}, "workflow_id", "length <= 1000"),
+        ({"workflow_type": 7}, "workflow_type", "must be string, got integer"),
         ({"task_queue": ["q"]}, "task_queue", "got array"),
-        ({"run_timeout_ms": 0}, "run_timeout_ms", "must be at least 1"),
-        ({"run_timeout_ms": True}, "run_timeout_ms", "must be an integer, got boolean"),
-        ({"run_timeout_ms": "5"}, "run_timeout_ms", "must be an integer, got string"),
-        ({"workflowId": "x"}, "workflowId", "unknown field for start workflow"),
-        ({"input": float("nan")}, "input", "must be valid JSON"),
+        ({"run_timeout_ms": 0}, "run_timeout_ms", ">= 1"),
+        ({"run_timeout_ms": True}, "run_timeout_ms", "got boolean"),
+        ({"run_timeout_ms": "5"}, "run_timeout_ms", "got string"),
+        ({"workflowId": "x"}, "workflowId", "unknown field"),
+        ({"input": 1e400}, "input", "must be valid JSON"),
+        ({"id_reuse_policy": "sometimes"}, "id_reuse_policy", "Invalid enum value 'sometimes'"),
     ],
 )
 def test_refusals_name_field_and_rule(change: dict[str, object], field: str, rule: str) -> None:
     with pytest.raises(InvalidArgumentError, match=rule) as caught:
-        validate(START_WORKFLOW, START | change)
+        # json.dumps writes an overflowing float as Infinity; a client may send 1e400.
+        raw = json.dumps(START | change).encode().replace(b"Infinity", b"1e400")
+        body = decode_body(raw, StartWorkflowRequest)
+        payload_bytes(body.input, "input")
     assert caught.value.field == field
     assert f"field {field!r}" in caught.value.message
     assert caught.value.http_status == 400
 
 
+def test_a_missing_field_is_named_with_its_path() -> None:
+    with pytest.raises(InvalidArgumentError, match="is required") as caught:
+        _start({"workflow_type": "t", "task_queue": "q"})
+    assert caught.value.field == "workflow_id"
+    raw = json.dumps({"task_token": "abc", "commands": [
+        {"type": "StartTimer", "timer_id": "t", "start_to_fire_timeout_ms": 5},
+        {"type": "StartTimer", "timer_id": "u"}]}).encode()
+    with pytest.raises(InvalidArgumentError, match="is required") as caught:
+        decode_body(raw, CompleteWorkflowTaskRequest)
+    assert caught.value.field == "commands[1].start_to_fire_timeout_ms"
+
+
+def test_worker_commands_decode_into_protocol_commands() -> None:
+    raw = (b'{"task_token": "abc", "commands": [{"type": "StartTimer", "timer_id": "t",'
+           b' "start_to_fire_timeout_ms": 5}]}')
+    body = decode_body(raw, CompleteWorkflowTaskRequest)
+    assert workflow_command(body.commands[0], "commands[0]", payload_bytes) == StartTimer(
+        timer_id="t", start_to_fire_timeout_ms=5)
+
+
 def test_payload_above_2_mib_is_too_large() -> None:
     just_fits = "x" * (PAYLOAD_BYTES_MAX - 2)  # two bytes of quotes
-    assert len(validate(START_WORKFLOW, START | {"input": just_fits}).json_bytes("input")) == (
+    assert len(payload_bytes(_start(START | {"input": just_fits}).input, "input")) == (
         PAYLOAD_BYTES_MAX)
     with pytest.raises(PayloadTooLargeError, match="limit 2097152") as caught:
-        validate(START_WORKFLOW, START | {"input": just_fits + "y"})
+        payload_bytes(_start(START | {"input": just_fits + "y"}).input, "input")
     assert (caught.value.field, caught.value.http_status) == ("input", 413)
 
 
@@ -99,33 +136,33 @@ json_values = st.recursive(
 
 @given(payload=json_values)
 def test_payload_bytes_decode_back_to_the_input(payload: object) -> None:
-    body = validate(SIGNAL_WORKFLOW, {"signal_name": "s", "input": payload})
-    if payload is None:
-        assert body.json_bytes("input") == b"null"
-    else:
-        assert json.loads(body.json_bytes("input")) == payload
+    raw = json.dumps({"signal_name": "s", "input": payload}, indent=1).encode()
+    stored = payload_bytes(decode_body(raw, SignalWorkflowRequest).input, "input")
+    assert json.loads(stored) == payload
+    # Stored compact: the same bytes whatever whitespace the client sent.
+    assert stored == json.dumps(payload, separators=(",", ":")).encode()
 
 
 @pytest.mark.parametrize(
     ("raw", "error", "message"),
     [
         (b"{", InvalidArgumentError, "not valid JSON"),
-        (b"[1]", InvalidArgumentError, "must be a JSON object, got array"),
+        (b"[1]", InvalidArgumentError, "must be object, got array"),
         (b"\xff", InvalidArgumentError, "not valid JSON"),
         (b" " * (BODY_BYTES_MAX + 1), PayloadTooLargeError, "limit"),
     ],
 )
 def test_bad_bodies_are_refused(raw: bytes, error: type[RaftflowError], message: str) -> None:
     with pytest.raises(error, match=message):
-        parse_json_body(raw)
+        decode_body(raw, TerminateWorkflowRequest)
 
 
 def test_body_and_query_helpers() -> None:
-    assert parse_json_body(b"") == {}
-    assert parse_json_body(b'{"a": 1}') == {"a": 1}
+    assert decode_body(b"", TerminateWorkflowRequest) == TerminateWorkflowRequest()
+    assert decode_body(b'{"reason": "r"}', TerminateWorkflowRequest).reason == "r"
     assert parse_query_int("limit", None, default=100, minimum=1, maximum=1000) == 100
     assert parse_query_int("limit", "7", default=100, minimum=1, maximum=1000) == 7
-    for raw in ("x", "0", "1001", "1.5"):
+    for raw in ("", "x", "0", "1001", "1.5", "\u00b2", "9" * 5000):
         with pytest.raises(InvalidArgumentError, match="query parameter 'limit'"):
             parse_query_int("limit", raw, default=100, minimum=1, maximum=1000)
     assert check_path_id("workflow_id", "a") == "a"
@@ -167,3 +204,27 @@ def test_retry_after_comes_from_any_error_that_declares_it() -> None:
     response = error_response(ShellError(ErrorCode.OVERLOADED, "full"))
     assert (response.status, response.headers["Retry-After"]) == (503, "1")
     assert error_response(RaftflowError(ErrorCode.NOT_LEADER, "x")).headers["Retry-After"] == "1"
+
+
+def test_an_integer_may_be_spelled_as_an_integral_decimal() -> None:
+    """JSON has one number type and JSON Schema calls 3517.0 an integer (`make fuzz` sends
+    it); a fraction or a string is still refused."""
+    assert decode_body(b'{"wait_ms": 3517.0}', PollRequest).wait_ms == 3517
+    raw = (b'{"task_token": "abc", "eager_activities_max": 2.0, "commands": [{"type": '
+           b'"StartTimer", "timer_id": "t", "start_to_fire_timeout_ms": 5e3}]}')
+    body = decode_body(raw, CompleteWorkflowTaskRequest)
+    assert body.eager_activities_max == 2
+    assert workflow_command(body.commands[0], "commands[0]", payload_bytes) == StartTimer(
+        timer_id="t", start_to_fire_timeout_ms=5000)
+    for wrong in (b'{"wait_ms": 3517.5}', b'{"wait_ms": "3517"}'):
+        with pytest.raises(InvalidArgumentError, match="must be integer or null") as caught:
+            decode_body(wrong, PollRequest)
+        assert caught.value.field == "wait_ms"
+
+
+def test_a_token_no_poll_handed_out_names_no_task() -> None:
+    with pytest.raises(NotFoundError) as caught:
+        decode_token("bm90LWEtdG9rZW4")
+    assert (caught.value.field, caught.value.http_status) == ("task_token", 404)
+    with pytest.raises(InvalidArgumentError):
+        decode_token("")

@@ -1,0 +1,226 @@
+"""Response bodies of the HTTP API as typed structs: what each route answers, by status.
+
+Theory of operation. The gateway renders its answers into these structs and encodes them with
+`msgspec.json`, and the OpenAPI document's response schemas are generated from the same structs,
+so the document describes what clients really get. Response structs accept unknown fields when
+read (a newer server may add one; additive changes are compatible), and a field that only some
+answers carry is `UNSET` (left out) rather than `null` in the others, as the JSON always was.
+
+Payloads (a workflow's result, an activity's input) are the user's JSON values: `Any` here.
+Times are ISO 8601 UTC strings with milliseconds; durations are integer milliseconds.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+
+from raftflow.protocol.errors import ErrorCode
+from raftflow.protocol.events import EventType
+from raftflow.protocol.results import WorkflowStatus
+
+Timestamp = Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})]
+JsonPayload = Annotated[Any, msgspec.Meta(description="The user's JSON value (null: none).")]
+TaskToken = Annotated[str, msgspec.Meta(
+    description="Opaque task token: echo it back unchanged to complete or fail the task.")]
+# The API names statuses as Temporal does (upper case); snapshots keep the lower-case values.
+ExecutionStatus = Annotated[str, msgspec.Meta(
+    extra_json_schema={"enum": [s.value.upper() for s in WorkflowStatus]})]
+
+
+class _Answer(msgspec.Struct, frozen=True, kw_only=True):
+    pass
+
+
+class ErrorDetail(_Answer, frozen=True):
+    code: ErrorCode
+    message: str
+    field: str | None = None
+
+
+class ErrorAnswer(_Answer, frozen=True):
+    """Every refusal: 4xx and 5xx answers carry this body, 429/503 with Retry-After."""
+
+    error: ErrorDetail
+
+
+class Empty(_Answer, frozen=True):
+    """A write that succeeded and has nothing to tell (signal, cancel, a task completion...)."""
+
+
+class HistoryEventAnswer(_Answer, frozen=True):
+    event_id: Annotated[int, msgspec.Meta(ge=1)]
+    event_type: EventType
+    timestamp: Timestamp
+    attributes: Annotated[dict[str, Any], msgspec.Meta(description=(
+        "The event type's attributes (Temporal's names); payloads as JSON values."))]
+
+
+class WorkflowTask(_Answer, frozen=True):
+    """A workflow task: replay `history` (from event 1, or only the events this sticky worker
+    has not seen) and answer with commands."""
+
+    task_token: TaskToken
+    namespace: str
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    task_queue: str
+    attempt: int
+    scheduled_event_id: int
+    started_event_id: int
+    previous_started_event_id: int
+    history: list[HistoryEventAnswer]
+
+
+class QueryTask(_Answer, frozen=True):
+    """A query for a worker of the run's task queue (handed out by workflow-task polls):
+    answer it at /api/v1/tasks/query/respond with its query_id."""
+
+    query_id: str
+    query_type: str
+    args: list[Any]
+    namespace: str
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    task_queue: str
+    history: list[HistoryEventAnswer]
+
+
+class ActivityTask(_Answer, frozen=True):
+    task_token: TaskToken
+    namespace: str
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    activity_id: str
+    activity_type: str
+    task_queue: str
+    input: JsonPayload
+    attempt: Annotated[int, msgspec.Meta(ge=1)]
+    heartbeat_details: JsonPayload
+    scheduled_time: Timestamp
+    current_attempt_scheduled_time: Timestamp
+    started_time: Timestamp
+    schedule_to_close_timeout_ms: int | None
+    start_to_close_timeout_ms: int | None
+    heartbeat_timeout_ms: int | None
+
+
+class StartWorkflowAnswer(_Answer, frozen=True):
+    """201 when this call started the run, 200 when a retry (same request_id) found it."""
+
+    workflow_id: str
+    run_id: str
+    # Eager start: the first workflow task, started for the caller's worker (first answer only).
+    workflow_task: WorkflowTask | msgspec.UnsetType = msgspec.UNSET
+
+
+class WorkflowDescription(_Answer, frozen=True):
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    task_queue: str
+    status: ExecutionStatus
+    history_length: int
+    start_time: Timestamp
+    close_time: Timestamp | None
+    pending_activity_count: int
+    pending_timer_count: int
+    workflow_task_pending: bool
+    continued_execution_run_id: str | None
+    # Set by the close event: the result of a completed run, the failure of a failed one, the
+    # reason of a terminated one.
+    result: JsonPayload | msgspec.UnsetType = msgspec.UNSET
+    failure: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+    reason: str | msgspec.UnsetType = msgspec.UNSET
+
+
+class WorkflowList(_Answer, frozen=True):
+    """The latest run of each workflow id, newest first."""
+
+    workflows: list[WorkflowDescription]
+
+
+class HistoryPage(_Answer, frozen=True):
+    events: list[HistoryEventAnswer]
+    # Give it back as next_page_token for the next page; null at the history's current end.
+    next_page_token: str | None
+
+
+class QueryWorkflowAnswer(_Answer, frozen=True):
+    result: JsonPayload
+
+
+class CompleteWorkflowTaskAnswer(_Answer, frozen=True):
+    """Activities started eagerly for the completing worker (eager_activities_max)."""
+
+    activity_tasks: list[ActivityTask]
+
+
+class CompleteActivityTaskAnswer(_Answer, frozen=True):
+    """The run's next workflow task, when it was started eagerly for this worker."""
+
+    workflow_task: WorkflowTask | msgspec.UnsetType = msgspec.UNSET
+
+
+class HeartbeatAnswer(_Answer, frozen=True):
+    cancel_requested: bool
+
+
+class Health(_Answer, frozen=True):
+    status: str
+    node: str
+
+
+class ClusterNode(_Answer, frozen=True):
+    id: str
+    address: str | None
+    pid: int | None  # null when the node did not answer
+    alive: bool
+
+
+class ClusterShard(_Answer, frozen=True):
+    shard: int
+    leader: str | None
+    replicas: list[str]
+    term: int
+    commit_index: int
+
+
+class ClusterStatus(_Answer, frozen=True):
+    nodes: list[ClusterNode]
+    shards: list[ClusterShard]
+
+
+class ReplicaStatus(_Answer, frozen=True):
+    shard: int
+    is_leader: bool
+    leader: str | None
+    term: int
+    commit_index: int
+    applied_index: int
+    last_index: int
+    members: list[str]
+
+
+class NodeStatus(_Answer, frozen=True):
+    """One node's own view of its replicas."""
+
+    id: str
+    address: str | None
+    pid: int
+    shards: list[ReplicaStatus]
+
+
+class ReplicaDigest(_Answer, frozen=True):
+    shard: int
+    applied_index: int
+    digest: str
+
+
+class NodeDigests(_Answer, frozen=True):
+    id: str
+    shards: list[ReplicaDigest]

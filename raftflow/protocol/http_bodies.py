@@ -1,0 +1,193 @@
+"""Request bodies of the HTTP API as typed structs: the one definition of what each route takes.
+
+Theory of operation. The gateway decodes a body straight into its struct with `msgspec.json`
+(strict types: no string for an integer, no integer for a boolean), so every bound below is
+checked at the edge and a refusal names the field (`$.commands[2].timer_id`) and the rule. The
+same structs generate the OpenAPI document's request schemas (`msgspec.json.schema_components`),
+so the document says exactly what the gateway accepts. Unknown fields are refused: a typo
+(`workflowId`) must not be silently ignored.
+
+JSON `null` in an optional field means "not given", as it always did. Payload fields (any JSON
+value) decode as `msgspec.Raw`, their JSON text; the gateway compacts it into the bytes the
+engine stores and refuses one above `PAYLOAD_BYTES_MAX` with 413 `payload_too_large`. Each
+bound is the one the shard core enforces, so a body the document calls valid is not refused
+later for its shape (DESIGN §4 I7).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+
+from raftflow.protocol.commands import IdReusePolicy
+from raftflow.protocol.http_commands import (
+    DURATION_MS_MAX,
+    MESSAGE_LENGTH_MAX,
+    DurationMs,
+    FailureBody,
+    HttpWorkflowCommand,
+    Id,
+    Name,
+    Payload,
+)
+from raftflow.protocol.limits import COMMANDS_PER_TASK_MAX, ID_LENGTH_MAX, PAYLOAD_BYTES_MAX
+
+# A body carries at most one payload plus ids and names; 256 KiB of headroom covers them.
+BODY_BYTES_MAX = PAYLOAD_BYTES_MAX + 256 * 1024
+REASON_LENGTH_MAX = 10_000
+# The core's bound on a workflow task's start-to-close timeout
+# (shards.core.limits.WORKFLOW_TASK_TIMEOUT_MS_MAX, asserted equal by the gateway).
+WORKFLOW_TASK_TIMEOUT_MS_MAX = 120_000
+# Eager activities one completion may take (shards.core.limits.EAGER_ACTIVITIES_MAX, asserted
+# equal by the gateway): a worker reserves that many slots before it asks.
+EAGER_ACTIVITIES_MAX = 16
+# A long poll (tasks, a workflow's result, a query) waits at most this long: below the
+# forwarding timeout, so a forwarded poll answers before its hop gives up.
+WAIT_MS_MAX = 60_000
+# Task tokens are base64url of a short msgpack array: ids bound them well below this.
+TOKEN_LENGTH_MAX = 8 * 1024
+# A poll id names one gateway poll (a uuid4 hex); one call ends at most this many.
+POLL_ID_LENGTH_MAX = 64
+POLL_ENDS_PER_CALL_MAX = 1_000
+assert BODY_BYTES_MAX > PAYLOAD_BYTES_MAX > TOKEN_LENGTH_MAX > ID_LENGTH_MAX
+assert DURATION_MS_MAX > WORKFLOW_TASK_TIMEOUT_MS_MAX > WAIT_MS_MAX
+
+NonEmptyName = Annotated[str, msgspec.Meta(min_length=1, max_length=ID_LENGTH_MAX)]
+Reason = Annotated[str, msgspec.Meta(max_length=REASON_LENGTH_MAX)]
+WaitMs = Annotated[int, msgspec.Meta(ge=0, le=WAIT_MS_MAX, description=(
+    "How long a long poll waits, in milliseconds; 0 answers at once."))]
+TaskToken = Annotated[str, msgspec.Meta(
+    min_length=1, max_length=TOKEN_LENGTH_MAX, pattern="^[A-Za-z0-9_-]+$",
+    description="Opaque task token from a poll; echo it back unchanged.")]
+RequestId = Annotated[str, msgspec.Meta(min_length=1, max_length=ID_LENGTH_MAX, description=(
+    "Idempotency key: a retry with the same request_id gets the first answer."))]
+
+
+class _Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+# --- Client bodies --------------------------------------------------------------------------------
+
+
+class StartWorkflowRequest(_Body, frozen=True):
+    workflow_id: Id
+    workflow_type: NonEmptyName
+    task_queue: NonEmptyName
+    input: Payload = msgspec.UNSET
+    request_id: RequestId | None = None
+    id_reuse_policy: IdReusePolicy | None = None
+    execution_timeout_ms: DurationMs | None = None
+    run_timeout_ms: DurationMs | None = None
+    task_timeout_ms: Annotated[int, msgspec.Meta(ge=1, le=WORKFLOW_TASK_TIMEOUT_MS_MAX)] | None = None
+    # Eager start: when this is the task_queue, the first workflow task is started for the
+    # caller's own worker (eager_identity) and returned in the answer's workflow_task.
+    eager_task_queue: Name | None = None
+    eager_identity: Name | None = None
+
+
+class SignalWorkflowRequest(_Body, frozen=True):
+    signal_name: NonEmptyName
+    input: Payload = msgspec.UNSET
+    request_id: RequestId | None = None
+    run_id: Id | None = None
+
+
+class TerminateWorkflowRequest(_Body, frozen=True):
+    reason: Reason | None = None
+    request_id: RequestId | None = None
+    run_id: Id | None = None
+
+
+class CancelWorkflowRequest(_Body, frozen=True):
+    reason: Reason | None = None
+    request_id: RequestId | None = None
+    run_id: Id | None = None
+
+
+class QueryWorkflowRequest(_Body, frozen=True):
+    query_type: NonEmptyName
+    args: Annotated[list[Any], msgspec.Meta(description="The query handler's arguments.")] | None = None
+    run_id: Id | None = None
+    timeout_ms: Annotated[int, msgspec.Meta(ge=1, le=WAIT_MS_MAX)] | None = None
+
+
+# --- Worker bodies --------------------------------------------------------------------------------
+
+
+class PollRequest(_Body, frozen=True):
+    identity: Name | None = None
+    # This worker's sticky queue: a workflow task of a run whose last task this worker completed
+    # carries only the events it has not seen.
+    sticky_queue: Name | None = None
+    wait_ms: WaitMs | None = None
+
+
+class QueryFailureBody(_Body, frozen=True):
+    message: Annotated[str, msgspec.Meta(max_length=MESSAGE_LENGTH_MAX)] = ""
+    type: Name = ""
+
+
+class QueryAnswerRequest(_Body, frozen=True):
+    """A worker's answer to a query task: the handler's result, or why it failed."""
+
+    query_id: NonEmptyName
+    result: Payload = msgspec.UNSET
+    error: QueryFailureBody | Annotated[str, msgspec.Meta(
+        max_length=MESSAGE_LENGTH_MAX)] | None = None
+
+
+class CompleteWorkflowTaskRequest(_Body, frozen=True):
+    task_token: TaskToken
+    commands: Annotated[list[HttpWorkflowCommand], msgspec.Meta(
+        max_length=COMMANDS_PER_TASK_MAX)] = []
+    identity: Name = ""
+    # The completing worker keeps the replayed run under this queue name (sticky execution).
+    sticky_queue: Name | None = None
+    # Up to eager_activities_max activities these commands schedule on eager_task_queue are
+    # started for this worker in the same commit and returned in activity_tasks.
+    eager_task_queue: Name | None = None
+    eager_activities_max: Annotated[int, msgspec.Meta(ge=0, le=EAGER_ACTIVITIES_MAX)] = 0
+
+
+class FailWorkflowTaskRequest(_Body, frozen=True):
+    task_token: TaskToken
+    cause: Name | None = None
+    failure: Payload = msgspec.UNSET
+    identity: Name = ""
+
+
+class CompleteActivityTaskRequest(_Body, frozen=True):
+    task_token: TaskToken
+    result: Payload = msgspec.UNSET
+    identity: Name = ""
+    # If the completion schedules the run's next workflow task on eager_task_queue, it is
+    # started for this worker and returned in workflow_task.
+    eager_task_queue: Name | None = None
+    sticky_queue: Name | None = None
+
+
+class FailActivityTaskRequest(_Body, frozen=True):
+    task_token: TaskToken
+    failure: FailureBody
+    identity: Name = ""
+
+
+class ActivityTaskCanceledRequest(_Body, frozen=True):
+    task_token: TaskToken
+    details: Payload = msgspec.UNSET
+    identity: Name = ""
+
+
+class HeartbeatRequest(_Body, frozen=True):
+    task_token: TaskToken
+    details: Payload = msgspec.UNSET
+
+
+class EndPollsRequest(_Body, frozen=True):
+    """Internal (gateway to gateway): these polls have their answer; their legs answer now."""
+
+    poll_ids: Annotated[list[Annotated[str, msgspec.Meta(
+        min_length=1, max_length=POLL_ID_LENGTH_MAX)]], msgspec.Meta(
+        max_length=POLL_ENDS_PER_CALL_MAX)]
