@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from raftflow.api import openapi_events
 from raftflow.api.validation import QUERY_LIMIT_MAX
 from raftflow.api.workflow_handlers import HISTORY_PAGE_SIZE_MAX, HISTORY_PAGE_TOKEN
 from raftflow.protocol import http_answers as answers
@@ -224,6 +225,9 @@ def _components() -> dict[str, Schema]:
         sorted(types, key=lambda t: t.__name__), ref_template=REF_TEMPLATE)
     for name, members in _UNIONS.items():
         components[name] = {"anyOf": [_ref(m.__name__) for m in members]}
+    # Events: the answers' generic event struct is described by the typed attribute structs.
+    assert openapi_events.ENVELOPE in components
+    components.update(openapi_events.event_schemas(REF_TEMPLATE))
     return components
 
 
