@@ -18,15 +18,12 @@ import msgspec
 
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import EventType
-from raftflow.protocol.results import WorkflowStatus
+from raftflow.protocol.results import WorkflowExecutionStatus
 
 Timestamp = Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})]
 JsonPayload = Annotated[Any, msgspec.Meta(description="The user's JSON value (null: none).")]
 TaskToken = Annotated[str, msgspec.Meta(
     description="Opaque task token: echo it back unchanged to complete or fail the task.")]
-# The API names statuses as Temporal does (upper case); snapshots keep the lower-case values.
-ExecutionStatus = Annotated[str, msgspec.Meta(
-    extra_json_schema={"enum": [s.value.upper() for s in WorkflowStatus]})]
 
 
 class _Answer(msgspec.Struct, frozen=True, kw_only=True):
@@ -123,7 +120,7 @@ class WorkflowDescription(_Answer, frozen=True):
     run_id: str
     workflow_type: str
     task_queue: str
-    status: ExecutionStatus
+    status: WorkflowExecutionStatus  # the API's (Temporal's) names, shared with the SDK
     history_length: int
     start_time: Timestamp
     close_time: Timestamp | None
