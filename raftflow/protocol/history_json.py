@@ -128,26 +128,32 @@ def history_from_json(bodies: Iterable[Mapping[str, JsonValue]]) -> list[History
 def _struct_builtins(cls: type[msgspec.Struct], body: Mapping[str, JsonValue]) -> dict[str, object]:
     """`body` with payloads turned back into bytes and nested structs into their builtins,
     by the declared type of each field (unknown keys are left for convert to ignore)."""
-    hints = _field_types(cls)
-    return {name: (_from_json(hints[name], value) if name in hints else value)
-            for name, value in body.items()}
+    built = dict(body)
+    for name, nested in _conversions(cls):
+        if name not in built:
+            continue
+        value = built[name]
+        if nested is None:
+            built[name] = payload_from_json(value)
+        elif isinstance(value, Mapping):
+            built[name] = _struct_builtins(nested, value)
+    return built
 
 
 @cache
-def _field_types(cls: type[msgspec.Struct]) -> dict[str, object]:
-    return {field.name: field.type for field in msgspec.structs.fields(cls)}
-
-
-def _from_json(hint: object, value: JsonValue) -> object:
-    if hint is bytes:
-        return payload_from_json(value)
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        members = [a for a in typing.get_args(hint) if a is not type(None)]
-        if value is None and len(members) < len(typing.get_args(hint)):
-            return None
-        assert len(members) == 1, f"a JSON field of union type {hint} needs a tag"
-        return _from_json(members[0], value)
-    if isinstance(hint, type) and issubclass(hint, msgspec.Struct) and isinstance(value, Mapping):
-        return _struct_builtins(hint, value)
-    return value
+def _conversions(cls: type[msgspec.Struct]) -> tuple[tuple[str, type[msgspec.Struct] | None], ...]:
+    """The fields of `cls` that need more than `convert`: payloads (None) and nested structs
+    (their class), worked out once per class from the declared types; the other fields are
+    passed through as they are (an event decodes per event on the SDK's hot path)."""
+    plan: list[tuple[str, type[msgspec.Struct] | None]] = []
+    for field in msgspec.structs.fields(cls):
+        hint: object = field.type
+        if typing.get_origin(hint) in (typing.Union, types.UnionType):
+            members = [a for a in typing.get_args(hint) if a is not type(None)]
+            assert len(members) == 1, f"a JSON field of union type {hint} needs a tag"
+            hint = members[0]
+        if hint is bytes:
+            plan.append((field.name, None))
+        elif isinstance(hint, type) and issubclass(hint, msgspec.Struct):
+            plan.append((field.name, hint))
+    return tuple(plan)
