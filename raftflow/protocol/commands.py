@@ -11,7 +11,11 @@ carries its class name under the union's own tag field (`command` for log comman
 `command_type` for workflow commands), so no tag clashes with a field. Fields are added with a
 default (an older value lacks the key and decodes with it), never renamed or retyped, and a
 renamed class keeps its old tag. Release 0.1 wrote arrays `[ClassName, f1, ..., fn]`;
-`legacy_arrays.py` reads those.
+`legacy_arrays.py` reads those. Commands refuse unknown fields (`forbid_unknown_fields`): a
+replica that meets a field it does not know, written by newer code, must stop (fail-stop, as on
+any apply error) rather than apply the command without it and diverge from the replicas that
+understood it (I2). `Failure` and `RetryPolicy` also travel inside history events that clients
+read, so they stay lenient.
 
 A mailbox drain becomes one `Proposal(proposer, incarnation, seq, commands)` log entry: the
 (proposer, incarnation, seq) triple identifies the entry for the proposer's waiting futures.
@@ -40,7 +44,7 @@ class TaskKind(StrEnum):
     ACTIVITY = "activity"
 
 
-class TaskToken(msgspec.Struct, frozen=True, kw_only=True):
+class TaskToken(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Names one attempt of one task. A completion whose token is not the current attempt of a
     started task is stale and changes nothing (DESIGN §4 I3)."""
 
@@ -74,7 +78,7 @@ class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
 # --- Commands a workflow task completes with (Temporal's names) ---------------------------------
 
 
-class ScheduleActivityTask(msgspec.Struct, frozen=True, kw_only=True, tag="ScheduleActivityTask",
+class ScheduleActivityTask(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="ScheduleActivityTask",
                            tag_field="command_type"):
     """At least one of schedule_to_close / start_to_close must be set (as in Temporal).
     An empty `task_queue` means the workflow's own task queue."""
@@ -90,38 +94,38 @@ class ScheduleActivityTask(msgspec.Struct, frozen=True, kw_only=True, tag="Sched
     retry_policy: RetryPolicy | None = None
 
 
-class RequestCancelActivityTask(msgspec.Struct, frozen=True, kw_only=True,
+class RequestCancelActivityTask(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
                                 tag="RequestCancelActivityTask", tag_field="command_type"):
     scheduled_event_id: int
 
 
-class StartTimer(msgspec.Struct, frozen=True, kw_only=True, tag="StartTimer",
+class StartTimer(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="StartTimer",
                  tag_field="command_type"):
     timer_id: str
     start_to_fire_timeout_ms: int
 
 
-class CancelTimer(msgspec.Struct, frozen=True, kw_only=True, tag="CancelTimer",
+class CancelTimer(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="CancelTimer",
                   tag_field="command_type"):
     timer_id: str
 
 
-class CompleteWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True,
+class CompleteWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
                                 tag="CompleteWorkflowExecution", tag_field="command_type"):
     result: bytes = b""
 
 
-class FailWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True, tag="FailWorkflowExecution",
+class FailWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="FailWorkflowExecution",
                             tag_field="command_type"):
     failure: Failure
 
 
-class CancelWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True,
+class CancelWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
                               tag="CancelWorkflowExecution", tag_field="command_type"):
     details: bytes = b""
 
 
-class ContinueAsNewWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True,
+class ContinueAsNewWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
                                      tag="ContinueAsNewWorkflowExecution",
                                      tag_field="command_type"):
     """Empty workflow_type / task_queue and None timeouts mean "same as the current run".
@@ -134,7 +138,7 @@ class ContinueAsNewWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True,
     task_timeout_ms: int | None = None
 
 
-class RecordMarker(msgspec.Struct, frozen=True, kw_only=True, tag="RecordMarker",
+class RecordMarker(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="RecordMarker",
                    tag_field="command_type"):
     marker_name: str
     details: bytes = b""
@@ -156,7 +160,7 @@ WorkflowCommand = (
 # --- Commands proposed to a shard log ------------------------------------------------------------
 
 
-class StartWorkflow(msgspec.Struct, frozen=True, kw_only=True, tag="StartWorkflow",
+class StartWorkflow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="StartWorkflow",
                     tag_field="command"):
     now_ms: int
     namespace: str
@@ -177,7 +181,7 @@ class StartWorkflow(msgspec.Struct, frozen=True, kw_only=True, tag="StartWorkflo
     eager_identity: str = ""
 
 
-class SignalWorkflow(msgspec.Struct, frozen=True, kw_only=True, tag="SignalWorkflow",
+class SignalWorkflow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="SignalWorkflow",
                      tag_field="command"):
     now_ms: int
     namespace: str
@@ -188,7 +192,7 @@ class SignalWorkflow(msgspec.Struct, frozen=True, kw_only=True, tag="SignalWorkf
     request_id: str
 
 
-class RequestCancelWorkflow(msgspec.Struct, frozen=True, kw_only=True, tag="RequestCancelWorkflow",
+class RequestCancelWorkflow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="RequestCancelWorkflow",
                             tag_field="command"):
     now_ms: int
     namespace: str
@@ -198,7 +202,7 @@ class RequestCancelWorkflow(msgspec.Struct, frozen=True, kw_only=True, tag="Requ
     request_id: str
 
 
-class TerminateWorkflow(msgspec.Struct, frozen=True, kw_only=True, tag="TerminateWorkflow",
+class TerminateWorkflow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="TerminateWorkflow",
                         tag_field="command"):
     now_ms: int
     namespace: str
@@ -208,7 +212,7 @@ class TerminateWorkflow(msgspec.Struct, frozen=True, kw_only=True, tag="Terminat
     request_id: str
 
 
-class RecordWorkflowTaskStarted(msgspec.Struct, frozen=True, kw_only=True,
+class RecordWorkflowTaskStarted(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
                                 tag="RecordWorkflowTaskStarted", tag_field="command"):
     now_ms: int
     namespace: str
@@ -222,7 +226,7 @@ class RecordWorkflowTaskStarted(msgspec.Struct, frozen=True, kw_only=True,
     sticky_queue: str = ""
 
 
-class RespondWorkflowTaskCompleted(msgspec.Struct, frozen=True, kw_only=True,
+class RespondWorkflowTaskCompleted(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
                                    tag="RespondWorkflowTaskCompleted", tag_field="command"):
     now_ms: int
     token: TaskToken
@@ -237,7 +241,7 @@ class RespondWorkflowTaskCompleted(msgspec.Struct, frozen=True, kw_only=True,
     eager_activities_max: int = 0
 
 
-class RespondWorkflowTaskFailed(msgspec.Struct, frozen=True, kw_only=True,
+class RespondWorkflowTaskFailed(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
                                 tag="RespondWorkflowTaskFailed", tag_field="command"):
     now_ms: int
     token: TaskToken
@@ -246,7 +250,7 @@ class RespondWorkflowTaskFailed(msgspec.Struct, frozen=True, kw_only=True,
     identity: str = ""
 
 
-class RecordActivityTaskStarted(msgspec.Struct, frozen=True, kw_only=True,
+class RecordActivityTaskStarted(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
                                 tag="RecordActivityTaskStarted", tag_field="command"):
     now_ms: int
     namespace: str
@@ -258,7 +262,7 @@ class RecordActivityTaskStarted(msgspec.Struct, frozen=True, kw_only=True,
     request_id: str
 
 
-class RespondActivityTaskCompleted(msgspec.Struct, frozen=True, kw_only=True,
+class RespondActivityTaskCompleted(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
                                    tag="RespondActivityTaskCompleted", tag_field="command"):
     now_ms: int
     token: TaskToken
@@ -271,7 +275,7 @@ class RespondActivityTaskCompleted(msgspec.Struct, frozen=True, kw_only=True,
     sticky_queue: str = ""
 
 
-class RespondActivityTaskFailed(msgspec.Struct, frozen=True, kw_only=True,
+class RespondActivityTaskFailed(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
                                 tag="RespondActivityTaskFailed", tag_field="command"):
     now_ms: int
     token: TaskToken
@@ -279,7 +283,7 @@ class RespondActivityTaskFailed(msgspec.Struct, frozen=True, kw_only=True,
     identity: str = ""
 
 
-class RespondActivityTaskCanceled(msgspec.Struct, frozen=True, kw_only=True,
+class RespondActivityTaskCanceled(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
                                   tag="RespondActivityTaskCanceled", tag_field="command"):
     now_ms: int
     token: TaskToken
@@ -287,20 +291,20 @@ class RespondActivityTaskCanceled(msgspec.Struct, frozen=True, kw_only=True,
     identity: str = ""
 
 
-class RecordActivityTaskHeartbeat(msgspec.Struct, frozen=True, kw_only=True,
+class RecordActivityTaskHeartbeat(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
                                   tag="RecordActivityTaskHeartbeat", tag_field="command"):
     now_ms: int
     token: TaskToken
     details: bytes = b""
 
 
-class FireTimers(msgspec.Struct, frozen=True, kw_only=True, tag="FireTimers", tag_field="command"):
+class FireTimers(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="FireTimers", tag_field="command"):
     """Fire every durable timer due at or before `now_ms` (proposed by the leader's clock)."""
 
     now_ms: int
 
 
-class Barrier(msgspec.Struct, frozen=True, kw_only=True, tag="Barrier", tag_field="command"):
+class Barrier(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="Barrier", tag_field="command"):
     """No-op marker proposed by a new leader and behind linearizable reads (DESIGN §4 I6)."""
 
     now_ms: int
@@ -326,7 +330,7 @@ Command = (
 )
 
 
-class Proposal(msgspec.Struct, frozen=True, kw_only=True):
+class Proposal(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One log entry: a mailbox drain, applied command by command in order.
 
     (proposer, incarnation, seq) names the entry so the proposing node can resolve its waiting

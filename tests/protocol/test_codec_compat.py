@@ -231,3 +231,17 @@ def test_a_0_1_buffered_activity_close_loses_its_placeholder() -> None:
     assert isinstance(event, BufferedEvent)
     assert event.attributes == ActivityTaskCompletedEventAttributes(
         scheduled_event_id=5, started_event_id=0, result=b'"ok"', identity="w")
+
+
+def test_a_log_command_with_a_field_this_code_does_not_know_is_refused() -> None:
+    # Fail-stop instead of silent divergence: a newer writer's field must not be dropped.
+    import msgspec
+
+    from raftflow.protocol import codec
+    from raftflow.protocol.commands import FireTimers
+
+    known = msgspec.msgpack.decode(codec.encode_command(FireTimers(now_ms=5)))
+    assert isinstance(known, dict)
+    with pytest.raises(msgspec.ValidationError):
+        codec.decode_command(msgspec.msgpack.encode({**known, "from_the_future": 1}))
+    assert codec.decode_command(msgspec.msgpack.encode(known)) == FireTimers(now_ms=5)
