@@ -18,7 +18,7 @@ import pytest
 from raftflow.cluster.config import NodeSpec, dev_cluster_config
 from raftflow.node import wall_clock
 from raftflow.node.runtime import NodeRuntime
-from tests.api.test_gateway_inprocess import (
+from tests.api.gateway_harness import (
     API,
     NS,
     Call,

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.test_gateway_inprocess import (
+from tests.api.gateway_harness import (
     API,
     NS,
     Call,

@@ -4,7 +4,7 @@ Goal: every shard-addressed call, served here or forwarded (by workflow id or by
 goes through `Gateway.on_leader`; the `now_ms` of the commands a gateway proposes is its
 directory's clock; listing workflows and the cluster status ask the other nodes over HTTP but
 never the gateway's own node, and answer what the nodes' own endpoints answer.
-Method: a three-node in-process cluster (the harness of test_gateway_inprocess.py); a second
+Method: a three-node in-process cluster (the harness of gateway_harness.py); a second
 app of node A's (`make_app`) is served on a test server, built over a counting `Gateway`
 subclass, a directory wrapping node A with a clock 10 days ahead, and a client session that
 records every URL it calls.
@@ -31,7 +31,7 @@ from raftflow.api.routing import Gateway, Relayed, Work
 from raftflow.cluster.ring import shard_for
 from raftflow.node.runtime import NodeRuntime
 from raftflow.shards.actor import ShardActor
-from tests.api.test_gateway_inprocess import API, NS, LiveCluster, _cluster, _start_body, _wid
+from tests.api.gateway_harness import API, NS, LiveCluster, _cluster, _start_body, _wid
 
 T = TypeVar("T")
 AHEAD_MS = 10 * 24 * 3600 * 1000

@@ -1,0 +1,163 @@
+"""In-process cluster harness for the HTTP gateway tests: live nodes and an HTTP driver.
+
+Not a test module. `LiveCluster` runs `NodeRuntime` objects on ONE asyncio loop in a background
+thread (so Raft keeps ticking between tests), on free 127.0.0.1 ports and temporary data
+directories; `_drive` runs a scenario on that loop with an aiohttp client and hands it `call`,
+which answers (status, parsed body, headers). Waits are condition waits; no fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import socket
+import threading
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+import pytest
+from yarl import URL
+
+from raftflow.cluster.config import dev_cluster_config
+from raftflow.node.runtime import NodeRuntime
+
+T = TypeVar("T")
+NS = "default"
+API = "/api/v1"
+READY_TIMEOUT_S = 20.0
+
+
+def _free_port_base(count: int) -> int:
+    """A base port such that base..base+count-1 and base+1000.. are all free on loopback."""
+    for _ in range(200):
+        base = random.randint(20_000, 40_000)
+        ports = [base + i for i in range(count)] + [base + 1000 + i for i in range(count)]
+        try:
+            for port in ports:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free port range")
+
+
+class LiveCluster:
+    """Nodes on one event loop in a background thread; tests submit coroutines to it."""
+
+    def __init__(self, data_dir: Path, node_count: int, shard_count: int) -> None:
+        base = _free_port_base(node_count)
+        self.config = dev_cluster_config(node_count=node_count, http_port_base=base,
+                                         shard_count=shard_count, secret="test-secret")
+        self.shard_count = shard_count
+        self.nodes: list[NodeRuntime] = []
+        for spec in self.config.nodes:
+            (data_dir / spec.id).mkdir()
+            self.nodes.append(NodeRuntime(self.config, spec.id, data_dir / spec.id))
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        self.run(self._start())
+
+    async def _start(self) -> None:
+        await asyncio.gather(*(node.start() for node in self.nodes))
+        await self.wait_for(self._all_shards_ready, READY_TIMEOUT_S)
+
+    def _all_shards_ready(self) -> bool:
+        return all(self.ready_leader(s) is not None for s in range(self.shard_count)) and all(
+            n.all_local_shards_have_leaders() for n in self.nodes)
+
+    def stop(self) -> None:
+        try:
+            self.run(self._stop())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(10)
+            self.loop.close()
+
+    async def _stop(self) -> None:
+        for node in self.nodes:
+            await node.stop()
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout_s: float = 30.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout_s)
+
+    @staticmethod
+    async def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while not condition():
+            assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+            await asyncio.sleep(0.005)
+
+    def ready_leader(self, shard: int) -> NodeRuntime | None:
+        for node in self.nodes:
+            actor = node.actor(shard)
+            if actor is not None and actor.is_ready_leader():
+                return node
+        return None
+
+    def url(self, node: NodeRuntime) -> str:
+        return node.spec.http_address
+
+    def executions(self) -> int:
+        """Runs held by the leaders' states (read on the loop thread)."""
+        async def count() -> int:
+            total = 0
+            for shard in range(self.shard_count):
+                leader = self.ready_leader(shard)
+                actor = None if leader is None else leader.actor(shard)
+                assert actor is not None, f"shard {shard} has no ready leader"
+                total += len(actor.state.executions)
+            return total
+        return self.run(count())
+
+
+def _cluster(tmp_path_factory: pytest.TempPathFactory, nodes: int, shards: int,
+             ) -> Iterator[LiveCluster]:
+    cluster = LiveCluster(tmp_path_factory.mktemp(f"c{nodes}"), nodes, shards)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+Call = Callable[..., Awaitable[tuple[int, Any, Any]]]
+
+
+def _drive(cluster: LiveCluster, base: str,
+           scenario: Callable[[Call], Coroutine[Any, Any, None]]) -> None:
+    """Run `scenario(call)` on the cluster's loop; `call(method, path, json=..., headers=...)`
+    answers (status, parsed JSON body or None, headers)."""
+
+    async def main() -> None:
+        async with aiohttp.ClientSession() as session:
+            async def call(method: str, path: str, *, base_url: str | URL = base,
+                           **kwargs: Any) -> tuple[int, Any, Any]:
+                url = base_url if isinstance(base_url, URL) else base_url + path
+                async with session.request(method, url, **kwargs) as answer:
+                    text = await answer.text()
+                    body = json.loads(text) if text and answer.content_type == "application/json" else text or None
+                    return answer.status, body, answer.headers
+            await scenario(call)
+
+    cluster.run(main())
+
+
+def _start_body(workflow_id: str, **fields: Any) -> dict[str, Any]:
+    return {"workflow_id": workflow_id, "workflow_type": "Greeter", "task_queue": "q",
+            "input": {"name": "x"}, **fields}
+
+
+def _wid(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def _error_code(body: Any) -> str:
+    return str(body["error"]["code"])
