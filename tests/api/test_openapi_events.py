@@ -10,16 +10,13 @@ event type with another type's attributes) must fail.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
 import pytest
 
 from raftflow.api.openapi import openapi_document
-
-DATA = Path(__file__).parent.parent / "data"
+from tests.protocol.recorded_histories import recorded_events
 
 
 def _validator() -> Any:
@@ -30,19 +27,9 @@ def _validator() -> Any:
     return jsonschema_rs.Draft202012Validator(schema)
 
 
-def _recorded_events() -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    for path in sorted((DATA / "histories").glob("*.json")):
-        events.extend(json.loads(path.read_text())["events"])
-    expected = json.loads((DATA / "upgrade-v0.1" / "expected.json").read_text())
-    for run in expected.values():
-        events.extend(run["history"]["events"])
-    return events
-
-
 def test_every_recorded_event_matches_the_document() -> None:
     validator = _validator()
-    events = _recorded_events()
+    events = recorded_events()
     assert len(events) > 100
     for event in events:
         errors = list(validator.iter_errors(event))
@@ -50,7 +37,7 @@ def test_every_recorded_event_matches_the_document() -> None:
 
 
 def _first(event_type: str) -> dict[str, Any]:
-    return next(e for e in _recorded_events() if e["event_type"] == event_type)
+    return next(e for e in recorded_events() if e["event_type"] == event_type)
 
 
 @pytest.mark.parametrize("doctor", [

@@ -11,8 +11,6 @@ stored with sorted keys). Hand-made bad events must raise
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -31,22 +29,11 @@ from raftflow.protocol.history_json import (
     time_ms_from_timestamp,
     timestamp,
 )
-
-DATA = Path(__file__).parent.parent / "data"
-
-
-def _recorded_events() -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    for path in sorted((DATA / "histories").glob("*.json")):
-        events.extend(json.loads(path.read_text())["events"])
-    expected = json.loads((DATA / "upgrade-v0.1" / "expected.json").read_text())
-    for run in expected.values():
-        events.extend(run["history"]["events"])
-    return events
+from tests.protocol.recorded_histories import recorded_events
 
 
 def test_every_recorded_event_reads_back_and_renders_the_same() -> None:
-    events = _recorded_events()
+    events = recorded_events()
     assert len(events) > 100
     seen_types = set()
     for body in events:
@@ -60,7 +47,7 @@ def test_every_recorded_event_reads_back_and_renders_the_same() -> None:
 
 
 def test_typed_fields_are_typed() -> None:
-    failed = next(event_from_json(e) for e in _recorded_events()
+    failed = next(event_from_json(e) for e in recorded_events()
                   if e["event_type"] == "ActivityTaskFailed")
     assert isinstance(failed.attributes, ActivityTaskFailedEventAttributes)
     assert failed.attributes.failure is not None and failed.attributes.failure.message
