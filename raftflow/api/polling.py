@@ -146,15 +146,20 @@ class TaskPoller:
         if actor is None:
             return None
         d = ready.dispatch
-        common = dict(now_ms=self._directory.now_ms(), namespace=d.namespace, workflow_id=d.workflow_id,
-                      run_id=d.run_id, scheduled_event_id=d.scheduled_event_id,
-                      identity=worker.identity, request_id=uuid.uuid4().hex)
+        now_ms, request_id = self._directory.now_ms(), uuid.uuid4().hex
+        command: RecordActivityTaskStarted | RecordWorkflowTaskStarted
+        if isinstance(d, DispatchActivityTask):
+            command = RecordActivityTaskStarted(
+                now_ms=now_ms, namespace=d.namespace, workflow_id=d.workflow_id, run_id=d.run_id,
+                scheduled_event_id=d.scheduled_event_id, attempt=d.attempt,
+                identity=worker.identity, request_id=request_id)
+        else:
+            command = RecordWorkflowTaskStarted(
+                now_ms=now_ms, namespace=d.namespace, workflow_id=d.workflow_id, run_id=d.run_id,
+                scheduled_event_id=d.scheduled_event_id, identity=worker.identity,
+                request_id=request_id, sticky_queue=worker.sticky_queue)
         try:
-            if isinstance(d, DispatchActivityTask):
-                result = await actor.execute(RecordActivityTaskStarted(attempt=d.attempt, **common))  # type: ignore[arg-type]
-            else:
-                result = await actor.execute(RecordWorkflowTaskStarted(
-                    sticky_queue=worker.sticky_queue, **common))  # type: ignore[arg-type]
+            result = await actor.execute(command)
         except RaftflowError:  # not leader any more, overloaded, timed out
             return None
         if isinstance(result, WorkflowTaskStartedResult | ActivityTaskStartedResult):
