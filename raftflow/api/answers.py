@@ -17,7 +17,7 @@ from aiohttp import web
 from raftflow.api.poll_types import PolledTask
 from raftflow.api.render import (
     activity_task_answer,
-    description_json,
+    description_answer,
     event_answer,
     workflow_task_answer,
 )
@@ -102,19 +102,13 @@ Answer = (
 
 def shard_workflows_json(part: ShardWorkflows) -> list[JsonObject]:
     """The `workflows` of a shard's part, as its leader sends them (and a list merges them)."""
-    return [description_json(d) for d in part.descriptions]
+    return [msgspec.to_builtins(description_answer(d)) for d in part.descriptions]
 
 
 def _json(body: msgspec.Struct, status: int = 200,
           headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(status=status, body=msgspec.json.encode(body), headers=headers,
                         content_type="application/json")
-
-
-def _described(description: WorkflowDescription) -> wire.WorkflowDescription:
-    # The renderer's JSON read back into the documented type: an answer the document does not
-    # describe fails here, in tests, rather than in a client.
-    return msgspec.convert(description_json(description), wire.WorkflowDescription)
 
 
 def respond(answer: Answer) -> web.StreamResponse:
@@ -131,7 +125,7 @@ def respond(answer: Answer) -> web.StreamResponse:
                 workflow_task=msgspec.UNSET if task is None else workflow_task_answer(task)),
                 status=201 if result.created else 200)
         case Described():
-            return _json(_described(answer.description))
+            return _json(description_answer(answer.description))
         case HistoryPage():
             token = None if answer.next_event_id is None else str(answer.next_event_id)
             return _json(wire.HistoryPage(events=[event_answer(e) for e in answer.events],
@@ -142,7 +136,7 @@ def respond(answer: Answer) -> web.StreamResponse:
             return _json(wire.QueryWorkflowAnswer(result=answer.result))
         case ShardWorkflows():
             return _json(wire.WorkflowList(
-                workflows=[_described(d) for d in answer.descriptions]))
+                workflows=[description_answer(d) for d in answer.descriptions]))
         case WorkflowList():
             return _json(wire.WorkflowList(workflows=[
                 msgspec.convert(w, wire.WorkflowDescription) for w in answer.workflows]))

@@ -8,18 +8,24 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Any
 
 import msgpack
 
 from raftflow.api.errors import InvalidArgumentError, NotFoundError
 from raftflow.protocol import http_answers as answers
 from raftflow.protocol.commands import TaskKind, TaskToken
-from raftflow.protocol.events import HistoryEvent
+from raftflow.protocol.events import (
+    HistoryEvent,
+    WorkflowExecutionCompletedEventAttributes,
+    WorkflowExecutionFailedEventAttributes,
+    WorkflowExecutionTerminatedEventAttributes,
+)
 from raftflow.protocol.history_json import (
-    JsonValue,
     attributes_json,
     payload_json,
     timestamp,
+    value_json,
 )
 from raftflow.protocol.results import (
     ActivityTaskInfo,
@@ -31,27 +37,27 @@ from raftflow.protocol.results import (
 TOKEN_BYTES_MAX = 8 * 1024
 
 
-def description_json(d: WorkflowDescription) -> dict[str, JsonValue]:
-    body: dict[str, JsonValue] = {
-        "workflow_id": d.workflow_id, "run_id": d.run_id, "workflow_type": d.workflow_type,
-        "task_queue": d.task_queue, "status": WorkflowExecutionStatus.of(d.status).value,
-        "history_length": d.history_length, "start_time": timestamp(d.start_time_ms),
-        "close_time": None if d.close_time_ms is None else timestamp(d.close_time_ms),
-        "pending_activity_count": d.pending_activity_count,
-        "pending_timer_count": d.pending_timer_count,
-        "workflow_task_pending": d.workflow_task_pending,
-        "continued_execution_run_id": d.continued_execution_run_id,
-    }
-    close = d.close_event
-    if close is not None:
-        attributes = attributes_json(close.attributes)
-        if d.status.value == "completed":
-            body["result"] = attributes.get("result")
-        elif "failure" in attributes:
-            body["failure"] = attributes["failure"]
-        elif "reason" in attributes:
-            body["reason"] = attributes["reason"]
-    return body
+def description_answer(d: WorkflowDescription) -> answers.WorkflowDescription:
+    """A run's description as the API answers it; the close event gives a completed run's
+    result, a failed run's failure and a terminated run's reason."""
+    close = None if d.close_event is None else d.close_event.attributes
+    extra: dict[str, Any] = {}
+    match close:
+        case WorkflowExecutionCompletedEventAttributes():
+            extra["result"] = payload_json(close.result)
+        case WorkflowExecutionFailedEventAttributes():
+            extra["failure"] = value_json(close.failure)
+        case WorkflowExecutionTerminatedEventAttributes():
+            extra["reason"] = close.reason
+    return answers.WorkflowDescription(
+        workflow_id=d.workflow_id, run_id=d.run_id, workflow_type=d.workflow_type,
+        task_queue=d.task_queue, status=WorkflowExecutionStatus.of(d.status),
+        history_length=d.history_length, start_time=timestamp(d.start_time_ms),
+        close_time=None if d.close_time_ms is None else timestamp(d.close_time_ms),
+        pending_activity_count=d.pending_activity_count,
+        pending_timer_count=d.pending_timer_count,
+        workflow_task_pending=d.workflow_task_pending,
+        continued_execution_run_id=d.continued_execution_run_id, **extra)
 
 
 def encode_token(token: TaskToken) -> str:
