@@ -9,7 +9,7 @@ msgspec's `$.` path) and the rule, so clients learn exactly what to fix. A body 
 `PAYLOAD_BYTES_MAX` (413 naming the field) or one holding a number no JSON reader can keep.
 
 Limits (DESIGN §4 I7) are named constants in `http_bodies`; the ones the shard core enforces
-too are asserted equal to the core's at import.
+too are defined once, in `protocol.limits`, so the document's bounds are the core's.
 """
 
 from __future__ import annotations
@@ -23,19 +23,13 @@ import msgspec
 
 from raftflow.api.errors import InvalidArgumentError, PayloadTooLargeError
 from raftflow.protocol import http_bodies as bodies
-from raftflow.protocol.http_commands import DURATION_MS_MAX
 from raftflow.protocol.limits import ID_LENGTH_MAX as ID_LENGTH_MAX
 from raftflow.protocol.limits import PAYLOAD_BYTES_MAX as PAYLOAD_BYTES_MAX
-from raftflow.shards.core import limits as core_limits
 
 B = TypeVar("B", bound=msgspec.Struct)
 
 BODY_BYTES_MAX = bodies.BODY_BYTES_MAX
 QUERY_LIMIT_MAX = 1000  # `?limit=` on list endpoints.
-# The document's bounds are the core's: a body the document calls valid is one the core takes.
-assert DURATION_MS_MAX == core_limits.DURATION_MS_MAX
-assert bodies.EAGER_ACTIVITIES_MAX == core_limits.EAGER_ACTIVITIES_MAX
-assert bodies.WORKFLOW_TASK_TIMEOUT_MS_MAX == core_limits.WORKFLOW_TASK_TIMEOUT_MS_MAX
 
 # msgspec's messages end with " - at `$.path`"; the path is the field at fault.
 _AT_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")

@@ -22,7 +22,6 @@ import msgspec
 
 from raftflow.protocol.commands import IdReusePolicy
 from raftflow.protocol.http_commands import (
-    DURATION_MS_MAX,
     MESSAGE_LENGTH_MAX,
     DurationMs,
     FailureBody,
@@ -31,17 +30,18 @@ from raftflow.protocol.http_commands import (
     Name,
     Payload,
 )
-from raftflow.protocol.limits import COMMANDS_PER_TASK_MAX, ID_LENGTH_MAX, PAYLOAD_BYTES_MAX
+from raftflow.protocol.limits import (
+    COMMANDS_PER_TASK_MAX,
+    DURATION_MS_MAX,
+    EAGER_ACTIVITIES_MAX,
+    ID_LENGTH_MAX,
+    PAYLOAD_BYTES_MAX,
+    WORKFLOW_TASK_TIMEOUT_MS_MAX,
+)
 
 # A body carries at most one payload plus ids and names; 256 KiB of headroom covers them.
 BODY_BYTES_MAX = PAYLOAD_BYTES_MAX + 256 * 1024
 REASON_LENGTH_MAX = 10_000
-# The core's bound on a workflow task's start-to-close timeout
-# (shards.core.limits.WORKFLOW_TASK_TIMEOUT_MS_MAX, asserted equal by the gateway).
-WORKFLOW_TASK_TIMEOUT_MS_MAX = 120_000
-# Eager activities one completion may take (shards.core.limits.EAGER_ACTIVITIES_MAX, asserted
-# equal by the gateway): a worker reserves that many slots before it asks.
-EAGER_ACTIVITIES_MAX = 16
 # A long poll (tasks, a workflow's result, a query) waits at most this long: below the
 # forwarding timeout, so a forwarded poll answers before its hop gives up.
 WAIT_MS_MAX = 60_000

@@ -10,8 +10,8 @@ logs. `http_command` is the inverse, for a client that builds protocol commands 
 
 Payload conventions, kept from the hand-written parser they replace: an absent payload field
 of a command is the empty payload (`b""`); a present one is its compact JSON text. Durations are
-integers in milliseconds, bounded by `DURATION_MS_MAX` (the shard core's bound) so that a body
-the document calls valid is one the core accepts.
+integers in milliseconds, bounded by `limits.DURATION_MS_MAX` (the shard core's own bound) so
+that a body the document calls valid is one the core accepts.
 """
 
 from __future__ import annotations
@@ -22,11 +22,8 @@ from typing import Annotated, assert_never
 import msgspec
 
 from raftflow.protocol import commands as c
-from raftflow.protocol.limits import ID_LENGTH_MAX, PAYLOAD_BYTES_MAX
+from raftflow.protocol.limits import DURATION_MS_MAX, ID_LENGTH_MAX, PAYLOAD_BYTES_MAX
 
-# The core's bound on any duration (shards.core.limits.DURATION_MS_MAX, asserted equal by the
-# gateway): ten years, far beyond any real timeout, far below a 64-bit overflow.
-DURATION_MS_MAX = 10 * 365 * 24 * 3600 * 1000
 # Failure messages are for people: long enough for a traceback summary.
 MESSAGE_LENGTH_MAX = 32_768
 

@@ -19,4 +19,16 @@ COMMANDS_PER_TASK_MAX = 1_000
 # Default workflow task start-to-close timeout when the caller gives none (Temporal's 10 s).
 WORKFLOW_TASK_TIMEOUT_MS_DEFAULT = 10_000
 
+# Ceiling of the workflow task timeout (Temporal caps it at 120 s).
+WORKFLOW_TASK_TIMEOUT_MS_MAX = 120_000
+
+# Longest accepted duration (timeouts, timers, retry intervals): ~10 years, guards overflow and
+# nonsense inputs; timer instants stay far below 2**63 ms.
+DURATION_MS_MAX = 10 * 365 * 24 * 3600 * 1000
+
+# Activities one workflow task completion may start eagerly for its worker (the rest are
+# dispatched to pollers); bounds the answer's size and one worker's grab of a fan-out.
+EAGER_ACTIVITIES_MAX = 16
+
 assert PAYLOAD_BYTES_MAX > ID_LENGTH_MAX
+assert WORKFLOW_TASK_TIMEOUT_MS_DEFAULT <= WORKFLOW_TASK_TIMEOUT_MS_MAX <= DURATION_MS_MAX

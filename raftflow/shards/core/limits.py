@@ -11,6 +11,12 @@ from raftflow.protocol.limits import (
     COMMANDS_PER_TASK_MAX as COMMANDS_PER_TASK_MAX,
 )
 from raftflow.protocol.limits import (
+    DURATION_MS_MAX as DURATION_MS_MAX,
+)
+from raftflow.protocol.limits import (
+    EAGER_ACTIVITIES_MAX as EAGER_ACTIVITIES_MAX,
+)
+from raftflow.protocol.limits import (
     ID_LENGTH_MAX as ID_LENGTH_MAX,
 )
 from raftflow.protocol.limits import (
@@ -18,6 +24,9 @@ from raftflow.protocol.limits import (
 )
 from raftflow.protocol.limits import (
     WORKFLOW_TASK_TIMEOUT_MS_DEFAULT as WORKFLOW_TASK_TIMEOUT_MS_DEFAULT,
+)
+from raftflow.protocol.limits import (
+    WORKFLOW_TASK_TIMEOUT_MS_MAX as WORKFLOW_TASK_TIMEOUT_MS_MAX,
 )
 
 # Temporal's default history count limit: a worker replays the whole history on a cache miss, so
@@ -35,10 +44,6 @@ PENDING_ACTIVITIES_MAX = 2_000
 # Same reasoning for user timers: each is an entry in the shard's timer index.
 PENDING_TIMERS_MAX = 2_000
 
-# Activities one workflow task completion may start eagerly for its worker (the rest are
-# dispatched to pollers); bounds the answer's size and one worker's grab of a fan-out.
-EAGER_ACTIVITIES_MAX = 16
-
 # Remembered request ids per shard for deduplicating start/signal/cancel/terminate retries (I5).
 # Clients retry within seconds to minutes; at ~10k changes/s/shard the window is about a second
 # at full load and much longer at normal load. Oldest evicted first, deterministically.
@@ -51,17 +56,10 @@ CLOSED_RUNS_PER_SHARD_MAX = 10_000
 # Open runs per shard: each holds mutable state in memory on every replica.
 OPEN_RUNS_PER_SHARD_MAX = 100_000
 
-# Longest accepted duration (timeouts, timers, retry intervals): ~10 years, guards overflow and
-# nonsense inputs; timer instants stay far below 2**63 ms.
-DURATION_MS_MAX = 10 * 365 * 24 * 3600 * 1000
-
 # Timers one FireTimers command fires: bounds the time of one apply (each fire writes a few
 # events) so the shard's loop keeps answering heartbeats well inside an election timeout; more
 # due timers are fired by the next FireTimers, proposed at once.
 TIMERS_PER_FIRE_MAX = 512
-
-# Ceiling of the workflow task timeout (Temporal caps it at 120 s).
-WORKFLOW_TASK_TIMEOUT_MS_MAX = 120_000
 
 assert HISTORY_EVENTS_SERVER_SLACK >= 2 * PENDING_ACTIVITIES_MAX + PENDING_TIMERS_MAX
 assert PENDING_ACTIVITIES_MAX < HISTORY_EVENTS_MAX and PENDING_TIMERS_MAX < HISTORY_EVENTS_MAX
