@@ -143,7 +143,8 @@ def respond(answer: Answer) -> web.StreamResponse:
         case PolledTask():
             # The node that claimed the task leads its shard: the completion goes there.
             headers = {SERVED_BY_HEADER: answer.served_by} if answer.served_by else None
-            return web.json_response(answer.payload, headers=headers)
+            return web.Response(body=msgspec.json.encode(answer.payload), headers=headers,
+                                content_type="application/json")
         case _:
             return _json(_task_outcome(answer))
 
