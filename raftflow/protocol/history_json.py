@@ -10,8 +10,9 @@ their values. Reading walks the attribute struct's declared field types, never g
 data, and `msgspec.convert` then checks every value against them: a history that does not match
 the vocabulary is refused with `msgspec.ValidationError` at the edge, not deep in replay.
 
-A payload read back is the compact JSON text of its value, which equals the engine's bytes for
-every payload the gateway accepted (the gateway stores compact JSON, `ensure_ascii=False`).
+A payload read back is the compact JSON text of its value (`ensure_ascii=False`): the same JSON
+value as the engine's bytes, not always the same bytes (the gateway keeps a payload's text as
+the client sent it, whitespace removed, so escapes and number spellings may differ).
 """
 
 from __future__ import annotations
