@@ -42,7 +42,7 @@ class QueryReply:
     @staticmethod
     def of(body: QueryAnswerRequest) -> QueryReply:
         """The reply a worker's `respond` body holds (`{"result": ...}` or `{"error": ...}`)."""
-        result = None if body.result is msgspec.UNSET else msgspec.json.decode(body.result)
+        result = msgspec.json.decode(body.result) if body.result else None
         error = body.error
         if error is None:
             return QueryReply(result=result)

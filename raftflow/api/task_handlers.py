@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import msgspec
 from aiohttp import web
 
 from raftflow.api import validation as v
@@ -34,7 +33,6 @@ from raftflow.protocol.http_bodies import (
     HeartbeatRequest,
     PollRequest,
 )
-from raftflow.protocol.http_commands import failure, workflow_command
 from raftflow.protocol.results import (
     Ack,
     ActivityTaskCompletedResult,
@@ -112,19 +110,12 @@ async def _answer(request: web.Request, token: TaskToken, command: Command,
 _TASK_OUTCOMES = (Ack, WorkflowTaskCompletedResult, ActivityTaskCompletedResult, HeartbeatResult)
 
 
-def _payload(value: msgspec.Raw | msgspec.UnsetType, field: str) -> bytes:
-    # A completion's own payload left out is JSON null, as the hand parser had it.
-    return v.payload_bytes(value, field, absent=b"null")
-
-
 async def complete_workflow_task(request: web.Request) -> web.StreamResponse:
     body = v.decode_body(await request.read(), CompleteWorkflowTaskRequest)
     token = _token(body.task_token, TaskKind.WORKFLOW)
-    commands = tuple(workflow_command(command, f"commands[{i}]", v.payload_bytes)
-                     for i, command in enumerate(body.commands))
     now = request.app[GATEWAY_KEY].now_ms()
     return await _answer(request, token, RespondWorkflowTaskCompleted(
-        now_ms=now, token=token, commands=commands, identity=body.identity,
+        now_ms=now, token=token, commands=tuple(body.commands), identity=body.identity,
         sticky_queue=body.sticky_queue or "", eager_task_queue=body.eager_task_queue or "",
         eager_activities_max=body.eager_activities_max))
 
@@ -135,7 +126,7 @@ async def fail_workflow_task(request: web.Request) -> web.StreamResponse:
     now = request.app[GATEWAY_KEY].now_ms()
     return await _answer(request, token, RespondWorkflowTaskFailed(
         now_ms=now, token=token, cause=body.cause or "WorkflowWorkerUnhandledFailure",
-        failure=_payload(body.failure, "failure"), identity=body.identity))
+        failure=body.failure, identity=body.identity))
 
 
 async def complete_activity_task(request: web.Request) -> web.StreamResponse:
@@ -143,7 +134,7 @@ async def complete_activity_task(request: web.Request) -> web.StreamResponse:
     token = _token(body.task_token, TaskKind.ACTIVITY)
     now = request.app[GATEWAY_KEY].now_ms()
     return await _answer(request, token, RespondActivityTaskCompleted(
-        now_ms=now, token=token, result=_payload(body.result, "result"), identity=body.identity,
+        now_ms=now, token=token, result=body.result, identity=body.identity,
         eager_task_queue=body.eager_task_queue or "", sticky_queue=body.sticky_queue or ""))
 
 
@@ -152,7 +143,7 @@ async def fail_activity_task(request: web.Request) -> web.StreamResponse:
     token = _token(body.task_token, TaskKind.ACTIVITY)
     now = request.app[GATEWAY_KEY].now_ms()
     return await _answer(request, token, RespondActivityTaskFailed(
-        now_ms=now, token=token, failure=failure(body.failure, "failure", v.payload_bytes),
+        now_ms=now, token=token, failure=body.failure,
         identity=body.identity))
 
 
@@ -161,7 +152,7 @@ async def cancel_activity_task(request: web.Request) -> web.StreamResponse:
     token = _token(body.task_token, TaskKind.ACTIVITY)
     now = request.app[GATEWAY_KEY].now_ms()
     return await _answer(request, token, RespondActivityTaskCanceled(
-        now_ms=now, token=token, details=_payload(body.details, "details"),
+        now_ms=now, token=token, details=body.details,
         identity=body.identity))
 
 
@@ -170,4 +161,4 @@ async def heartbeat_activity_task(request: web.Request) -> web.StreamResponse:
     token = _token(body.task_token, TaskKind.ACTIVITY)
     now = request.app[GATEWAY_KEY].now_ms()
     return await _answer(request, token, RecordActivityTaskHeartbeat(
-        now_ms=now, token=token, details=_payload(body.details, "details")))
+        now_ms=now, token=token, details=body.details))

@@ -4,9 +4,10 @@ Theory of operation. A handler names the body's struct (`raftflow.protocol.http_
 calls `decode_body`: `msgspec.json` checks types and bounds while it decodes, and the first
 broken rule becomes `InvalidArgumentError` naming the field (`commands[2].timer_id`, from
 msgspec's `$.` path) and the rule, so clients learn exactly what to fix. A body above
-`BODY_BYTES_MAX` is refused before decoding (413). Payload fields arrive as `msgspec.Raw`;
-`payload_bytes` compacts each into the bytes the engine stores, refusing one above
-`PAYLOAD_BYTES_MAX` (413 naming the field) or one holding a number no JSON reader can keep.
+`BODY_BYTES_MAX` is refused before decoding (413). Payload fields decode into their compact
+JSON text (`protocol.payload`), refusing one above `PAYLOAD_BYTES_MAX` (413 naming the field)
+or one holding a number no JSON reader can keep. Then the edge rules of the log's own types
+(workflow commands, failures; `protocol.edge_rules`) are checked, with the same kind of 400.
 
 Limits (DESIGN §4 I7) are named constants in `http_bodies`; the ones the shard core enforces
 too are defined once, in `protocol.limits`, so the document's bounds are the core's.
@@ -14,8 +15,6 @@ too are defined once, in `protocol.limits`, so the document's bounds are the cor
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from typing import Any, TypeVar
 
@@ -23,8 +22,10 @@ import msgspec
 
 from raftflow.api.errors import InvalidArgumentError, PayloadTooLargeError
 from raftflow.protocol import http_bodies as bodies
+from raftflow.protocol.edge_rules import first_violation
 from raftflow.protocol.limits import ID_LENGTH_MAX as ID_LENGTH_MAX
 from raftflow.protocol.limits import PAYLOAD_BYTES_MAX as PAYLOAD_BYTES_MAX
+from raftflow.protocol.payload import TOO_LARGE, json_dec_hook
 
 B = TypeVar("B", bound=msgspec.Struct)
 
@@ -37,9 +38,6 @@ _PATH_PART = re.compile(r"\[\d+\]|[^.\[\]]+")
 # Integer fields spelled as decimals (`3517.0`) one body may carry; beyond, it is refused.
 INTEGRAL_FLOATS_MAX = 16
 _NAMED_FIELD = re.compile(r"(?:missing required|contains unknown) field `(?P<name>[^`]+)`")
-# A number token that may overflow a float (an exponent of 3+ digits, or 200+ integer digits:
-# finite floats end near 1.8e308). Only payloads that match pay for a full parse.
-_MAYBE_HUGE_NUMBER = re.compile(rb"\d[eE][+-]?\d{3}|\d{200}")
 _QUERY_INTEGER = re.compile(r"-?[0-9]{1,19}")
 # msgspec names types as Python does (`int | null`); clients know JSON's names.
 _TYPE_EXPRESSION = re.compile(r"`([^`]*)`")
@@ -52,13 +50,16 @@ def _rule(message: str) -> str:
         return "is required"
     if message.startswith("Object contains unknown field"):
         return "unknown field"
+    if message.startswith("Number out of range"):  # a payload's number beyond a float
+        return "must be valid JSON with numbers a float can hold"
     message = _TYPE_EXPRESSION.sub(lambda found: " or ".join(
         _TYPE_NAMES.get(name.strip(), name.strip()) for name in found.group(1).split("|")),
         message)
     return message.replace("Expected", "must be", 1)
 
 
-def invalid_body(error: msgspec.ValidationError, what: str) -> InvalidArgumentError:
+def invalid_body(error: msgspec.ValidationError,
+                 what: str) -> InvalidArgumentError | PayloadTooLargeError:
     """The 400 for a body that broke a rule: `field 'x.y': <rule>`, with the field named."""
     message = str(error)
     found = _AT_PATH.search(message)
@@ -69,6 +70,8 @@ def invalid_body(error: msgspec.ValidationError, what: str) -> InvalidArgumentEr
         path = f"{path}.{named.group('name')}" if path else named.group("name")
     if not path:
         return InvalidArgumentError(f"{what} {_rule(message)}")
+    if message.startswith(TOO_LARGE):
+        return PayloadTooLargeError(f"field {path!r}: {message}", field=path)
     return InvalidArgumentError(f"field {path!r}: {_rule(message)}", field=path)
 
 
@@ -85,14 +88,20 @@ def decode_body(raw: bytes, body_type: type[B], *, body_bytes_max: int = BODY_BY
         raw = b"{}"
     for _ in range(INTEGRAL_FLOATS_MAX + 1):
         try:
-            return msgspec.json.decode(raw, type=body_type)
+            body = msgspec.json.decode(raw, type=body_type, dec_hook=json_dec_hook)
         except msgspec.ValidationError as error:
             fixed = _integral_float_as_integer(raw, str(error))
             if fixed is None:
                 raise invalid_body(error, "request body") from None
             raw = fixed
+            continue
         except msgspec.DecodeError as error:
             raise InvalidArgumentError(f"request body is not valid JSON: {error}") from None
+        broken = first_violation(body)
+        if broken is not None:
+            field, rule = broken
+            raise InvalidArgumentError(f"field {field!r}: {rule}", field=field)
+        return body
     raise InvalidArgumentError(f"request body has more than {INTEGRAL_FLOATS_MAX} integers "
                                "spelled as decimals")
 
@@ -116,39 +125,6 @@ def _integral_float_as_integer(raw: bytes, message: str) -> bytes | None:
         return None
     parent[key] = int(node)
     return msgspec.json.encode(tree)
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"number {text[:40]} is out of range")
-    return value
-
-
-def payload_bytes(value: msgspec.Raw | msgspec.UnsetType, field: str, *,
-                  absent: bytes = b"", payload_bytes_max: int = PAYLOAD_BYTES_MAX) -> bytes:
-    """The engine's bytes of a payload field: its compact JSON text (`absent` when left out).
-
-    Raises:
-        PayloadTooLargeError: the compact text is above `payload_bytes_max` bytes.
-        InvalidArgumentError: a number in it is beyond what a float can hold (not portable).
-    """
-    if value is msgspec.UNSET:
-        return absent
-    assert isinstance(value, msgspec.Raw)
-    # msgspec has checked the syntax; compacting keeps every token's text as sent.
-    encoded = msgspec.json.format(value, indent=-1)
-    if len(encoded) > payload_bytes_max:
-        raise PayloadTooLargeError(
-            f"field {field!r}: JSON payload is {len(encoded)} bytes, limit {payload_bytes_max}",
-            field=field)
-    if _MAYBE_HUGE_NUMBER.search(encoded):
-        try:
-            json.loads(encoded, parse_float=_finite)
-        except ValueError as error:
-            raise InvalidArgumentError(f"field {field!r}: must be valid JSON ({error})",
-                                       field=field) from None
-    return encoded
 
 
 def check_path_id(name: str, value: str) -> str:

@@ -80,7 +80,7 @@ async def start_workflow(request: web.Request) -> web.StreamResponse:
     namespace = v.check_path_id("namespace", request.match_info["namespace"])
     body = v.decode_body(await request.read(), StartWorkflowRequest)
     workflow_id = body.workflow_id
-    workflow_input = v.payload_bytes(body.input, "input", absent=b"null")
+    workflow_input = body.input
 
     async def start(actor: ShardActor) -> Started:
         command = StartWorkflow(
@@ -143,7 +143,7 @@ async def signal_workflow(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY_KEY]
     namespace, workflow_id = _path(request)
     body = v.decode_body(await request.read(), SignalWorkflowRequest)
-    signal_input = v.payload_bytes(body.input, "input", absent=b"null")
+    signal_input = body.input
 
     async def signal(actor: ShardActor) -> Ack:
         return acked(await actor.execute(SignalWorkflow(

@@ -2,12 +2,12 @@
 
 Theory of operation. Every protocol type is a frozen `msgspec.Struct` encoded as a map of its
 field names, the same shape its JSON takes over HTTP. A member of a union carries its class name
-under that union's tag field (`command`, `command_type`, `result`, `effect`, and `event_type`
+under that union's tag field (`command`, `type`, `result`, `effect`, and `event_type`
 for history event attributes); other structs carry
 no tag, their place in the enclosing type says what they are. A map that lacks a field with a
 default (written before that field was added) decodes with the default, so fields are only ever
-added with a default. Enums travel as their values, bytes as msgpack bin, tuples as arrays, dicts
-in insertion order.
+added with a default. Enums travel as their values, bytes and payloads (`payload.Payload`, through
+its hooks) as msgpack bin, tuples as arrays, dicts in insertion order.
 
 Release 0.1 packed every value as the array `[ClassName, f1, ..., fn]`. A stored value is an
 array exactly when 0.1 wrote it, so every decoder looks at the first byte and hands such bytes to
@@ -32,6 +32,7 @@ from raftflow.protocol import effects as e
 from raftflow.protocol import events as ev
 from raftflow.protocol import legacy_arrays
 from raftflow.protocol import results as r
+from raftflow.protocol.payload import msgpack_dec_hook, msgpack_enc_hook
 
 T = typing.TypeVar("T")
 StructT = typing.TypeVar("StructT", bound=msgspec.Struct)
@@ -56,7 +57,7 @@ PROTOCOL_CLASSES: tuple[type[msgspec.Struct], ...] = (
 
 
 UNION_TAG_FIELDS: dict[object, str] = {
-    c.Command: "command", c.WorkflowCommand: "command_type", r.Result: "result", e.Effect: "effect",
+    c.Command: "command", c.WorkflowCommand: "type", r.Result: "result", e.Effect: "effect",
     ev.EventAttributes: "event_type",
 }
 
@@ -91,12 +92,19 @@ _EFFECT_TYPES: tuple[type, ...] = typing.get_args(e.Effect)
 assert set(_COMMAND_TYPES) | set(_RESULT_TYPES) | set(_EFFECT_TYPES) <= set(PROTOCOL_CLASSES)
 
 # `order=None`: dicts keep insertion order, which the core keeps deterministic (DESIGN §4 I2).
-ENCODER = msgspec.msgpack.Encoder(order=None)
-_PROPOSAL_DECODER = msgspec.msgpack.Decoder(c.Proposal, strict=True)
-_COMMAND_DECODER = msgspec.msgpack.Decoder(c.Command, strict=True)
-_RESULT_DECODER = msgspec.msgpack.Decoder(r.Result, strict=True)
-_EFFECT_DECODER = msgspec.msgpack.Decoder(e.Effect, strict=True)
-_VALUE_DECODERS = {cls: msgspec.msgpack.Decoder(cls, strict=True) for cls in PROTOCOL_CLASSES}
+ENCODER = msgspec.msgpack.Encoder(order=None, enc_hook=msgpack_enc_hook)
+
+
+def decoder(target: type[T]) -> msgspec.msgpack.Decoder[T]:
+    """A strict msgpack decoder of `target` that reads payload fields."""
+    return msgspec.msgpack.Decoder(target, strict=True, dec_hook=msgpack_dec_hook)
+
+
+_PROPOSAL_DECODER = decoder(c.Proposal)
+_COMMAND_DECODER: msgspec.msgpack.Decoder[c.Command] = decoder(c.Command)  # type: ignore[arg-type]
+_RESULT_DECODER: msgspec.msgpack.Decoder[r.Result] = decoder(r.Result)  # type: ignore[arg-type]
+_EFFECT_DECODER: msgspec.msgpack.Decoder[e.Effect] = decoder(e.Effect)  # type: ignore[arg-type]
+_VALUE_DECODERS = {cls: decoder(cls) for cls in PROTOCOL_CLASSES}
 
 
 class _ProposalOfEncodedCommands(msgspec.Struct, frozen=True, kw_only=True):

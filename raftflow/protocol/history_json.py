@@ -29,6 +29,7 @@ from functools import cache
 import msgspec
 
 from raftflow.protocol.events import EventAttributes, EventType, HistoryEvent
+from raftflow.protocol.payload import msgpack_dec_hook
 
 JsonValue = object
 
@@ -117,7 +118,8 @@ def event_from_json(body: object) -> HistoryEvent:
         raise msgspec.ValidationError(f"event {body.get('event_id')!r}: malformed")
     cls = _ATTRIBUTE_TYPES[event_type]
     typed: EventAttributes = msgspec.convert(  # type: ignore[assignment]
-        _struct_builtins(cls, attributes), type=cls)  # cls is one member of the union
+        _struct_builtins(cls, attributes), type=cls,  # cls is one member of the union
+        dec_hook=msgpack_dec_hook)  # payload bytes into `Payload` fields (failure details)
     return HistoryEvent(event_id=msgspec.convert(body["event_id"], type=int),
                         time_ms=time_ms_from_timestamp(timestamp_text), attributes=typed)
 
@@ -128,8 +130,10 @@ def history_from_json(bodies: Iterable[Mapping[str, JsonValue]]) -> list[History
 
 def _struct_builtins(cls: type[msgspec.Struct], body: Mapping[str, JsonValue]) -> dict[str, object]:
     """`body` with payloads turned back into bytes and nested structs into their builtins,
-    by the declared type of each field (unknown keys are left for convert to ignore)."""
-    built = dict(body)
+    by the declared type of each field. Keys `cls` does not declare are dropped: a newer
+    server may add a field, and a reader of this release must still read the event."""
+    declared = _declared(cls)
+    built = {key: value for key, value in body.items() if key in declared}
     for name, nested in _conversions(cls):
         if name not in built:
             continue
@@ -139,6 +143,11 @@ def _struct_builtins(cls: type[msgspec.Struct], body: Mapping[str, JsonValue]) -
         elif isinstance(value, Mapping):
             built[name] = _struct_builtins(nested, value)
     return built
+
+
+@cache
+def _declared(cls: type[msgspec.Struct]) -> frozenset[str]:
+    return frozenset(cls.__struct_fields__)
 
 
 @cache
@@ -153,7 +162,9 @@ def _conversions(cls: type[msgspec.Struct]) -> tuple[tuple[str, type[msgspec.Str
             members = [a for a in typing.get_args(hint) if a is not type(None)]
             assert len(members) == 1, f"a JSON field of union type {hint} needs a tag"
             hint = members[0]
-        if hint is bytes:
+        if typing.get_origin(hint) is typing.Annotated:  # e.g. `PayloadField`
+            hint = typing.get_args(hint)[0]
+        if isinstance(hint, type) and issubclass(hint, bytes):  # bytes or Payload
             plan.append((field.name, None))
         elif isinstance(hint, type) and issubclass(hint, msgspec.Struct):
             plan.append((field.name, hint))

@@ -8,10 +8,12 @@ so the document says exactly what the gateway accepts. Unknown fields are refuse
 (`workflowId`) must not be silently ignored.
 
 JSON `null` in an optional field means "not given", as it always did. Payload fields (any JSON
-value) decode as `msgspec.Raw`, their JSON text; the gateway compacts it into the bytes the
-engine stores and refuses one above `PAYLOAD_BYTES_MAX` with 413 `payload_too_large`. Each
-bound is the one the shard core enforces, so a body the document calls valid is not refused
-later for its shape (DESIGN §4 I7).
+value) decode into `payload.Payload`, their compact JSON text, the bytes the engine stores; one
+above `PAYLOAD_BYTES_MAX` is refused with 413 `payload_too_large`. Workflow commands and
+failures are the log's own types (`commands.py`): their bounds are edge rules, which the gateway
+checks after decoding (`edge_rules.first_violation`), and so are the fields below typed `Id`,
+`Name` or `DurationMs`. Each bound is the one the shard core enforces, so a body the document
+calls valid is not refused later for its shape (DESIGN §4 I7).
 """
 
 from __future__ import annotations
@@ -20,24 +22,25 @@ from typing import Annotated, Any
 
 import msgspec
 
-from raftflow.protocol.commands import IdReusePolicy
-from raftflow.protocol.http_commands import (
-    MESSAGE_LENGTH_MAX,
+from raftflow.protocol.commands import (
+    NO_PAYLOAD,
     DurationMs,
-    FailureBody,
-    HttpWorkflowCommand,
+    Failure,
     Id,
+    IdReusePolicy,
     Name,
-    Payload,
+    WorkflowCommand,
 )
 from raftflow.protocol.limits import (
     COMMANDS_PER_TASK_MAX,
     DURATION_MS_MAX,
     EAGER_ACTIVITIES_MAX,
     ID_LENGTH_MAX,
+    MESSAGE_LENGTH_MAX,
     PAYLOAD_BYTES_MAX,
     WORKFLOW_TASK_TIMEOUT_MS_MAX,
 )
+from raftflow.protocol.payload import PayloadField
 
 # A body carries at most one payload plus ids and names; 256 KiB of headroom covers them.
 BODY_BYTES_MAX = PAYLOAD_BYTES_MAX + 256 * 1024
@@ -75,7 +78,7 @@ class StartWorkflowRequest(_Body, frozen=True):
     workflow_id: Id
     workflow_type: NonEmptyName
     task_queue: NonEmptyName
-    input: Payload = msgspec.UNSET
+    input: PayloadField = NO_PAYLOAD
     request_id: RequestId | None = None
     id_reuse_policy: IdReusePolicy | None = None
     execution_timeout_ms: DurationMs | None = None
@@ -89,7 +92,7 @@ class StartWorkflowRequest(_Body, frozen=True):
 
 class SignalWorkflowRequest(_Body, frozen=True):
     signal_name: NonEmptyName
-    input: Payload = msgspec.UNSET
+    input: PayloadField = NO_PAYLOAD
     request_id: RequestId | None = None
     run_id: Id | None = None
 
@@ -133,14 +136,14 @@ class QueryAnswerRequest(_Body, frozen=True):
     """A worker's answer to a query task: the handler's result, or why it failed."""
 
     query_id: NonEmptyName
-    result: Payload = msgspec.UNSET
+    result: PayloadField = NO_PAYLOAD
     error: QueryFailureBody | Annotated[str, msgspec.Meta(
         max_length=MESSAGE_LENGTH_MAX)] | None = None
 
 
 class CompleteWorkflowTaskRequest(_Body, frozen=True):
     task_token: TaskToken
-    commands: Annotated[list[HttpWorkflowCommand], msgspec.Meta(
+    commands: Annotated[list[WorkflowCommand], msgspec.Meta(
         max_length=COMMANDS_PER_TASK_MAX)] = []
     identity: Name = ""
     # The completing worker keeps the replayed run under this queue name (sticky execution).
@@ -154,13 +157,13 @@ class CompleteWorkflowTaskRequest(_Body, frozen=True):
 class FailWorkflowTaskRequest(_Body, frozen=True):
     task_token: TaskToken
     cause: Name | None = None
-    failure: Payload = msgspec.UNSET
+    failure: PayloadField = NO_PAYLOAD
     identity: Name = ""
 
 
 class CompleteActivityTaskRequest(_Body, frozen=True):
     task_token: TaskToken
-    result: Payload = msgspec.UNSET
+    result: PayloadField = NO_PAYLOAD
     identity: Name = ""
     # If the completion schedules the run's next workflow task on eager_task_queue, it is
     # started for this worker and returned in workflow_task.
@@ -170,19 +173,19 @@ class CompleteActivityTaskRequest(_Body, frozen=True):
 
 class FailActivityTaskRequest(_Body, frozen=True):
     task_token: TaskToken
-    failure: FailureBody
+    failure: Failure
     identity: Name = ""
 
 
 class ActivityTaskCanceledRequest(_Body, frozen=True):
     task_token: TaskToken
-    details: Payload = msgspec.UNSET
+    details: PayloadField = NO_PAYLOAD
     identity: Name = ""
 
 
 class HeartbeatRequest(_Body, frozen=True):
     task_token: TaskToken
-    details: Payload = msgspec.UNSET
+    details: PayloadField = NO_PAYLOAD
 
 
 class EndPollsRequest(_Body, frozen=True):

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 import msgspec
 from msgspec import inspect
 
+from raftflow.protocol.payload import msgpack_dec_hook
+
 # 0.1 layouts that differ from the current fields, by class name: an event held its type and a
 # free-form attribute map, now one typed attributes struct tagged with that type. The map's
 # values were already maps (failures, retry policies) and scalars, the current layout of those
@@ -46,7 +48,8 @@ def from_legacy(data: bytes, target: object) -> object:
     """Decode bytes 0.1 wrote for a `target` value (a struct or a union of structs); the
     result is validated against `target` by `msgspec.convert`."""
     raw = _UNTYPED_DECODER.decode(data)
-    return msgspec.convert(_rewrite(raw, _type_info(target)), target, strict=True)
+    return msgspec.convert(_rewrite(raw, _type_info(target)), target, strict=True,
+                           dec_hook=msgpack_dec_hook)
 
 
 @functools.cache

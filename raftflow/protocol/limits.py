@@ -13,6 +13,10 @@ PAYLOAD_BYTES_MAX = 2 * 1024 * 1024
 # activity and timer ids).
 ID_LENGTH_MAX = 1_000
 
+# A failure's message is for people: long enough for a traceback summary (checked at the HTTP
+# edge only: release 0.1 logged longer ones, which must still decode).
+MESSAGE_LENGTH_MAX = 32_768
+
 # One workflow task answer: bounds the work (and events) of one command application.
 COMMANDS_PER_TASK_MAX = 1_000
 

@@ -6,24 +6,22 @@ history is decoded once, where a task or a `/history` page arrives (`decode_hist
 replay matches event classes and never meets a malformed event; a completion's commands are
 rendered once, in the body of `/tasks/workflow/complete` (`command_json`).
 
-Command JSON (api/task_bodies.py reads it): `{"type": <command name>, ...fields}`, field names
-and units (`_ms`) as the structs declare them, payloads as their JSON value. A field equal to
-its default is left out, which is how the SDK always sent it (the server reads a missing
-field as that same default), and an empty payload (`b""`: none) is left out at any depth, so
-the server stores no payload rather than `null`; a payload holding JSON `null` (a workflow
-that returned None) is sent as `null`, as before.
+Command JSON is msgspec's JSON of the protocol command, the very type the gateway decodes the
+body into (`http_bodies.CompleteWorkflowTaskRequest`): `{"type": <command name>, ...fields}`,
+payloads as their JSON value (`payload.builtins_enc_hook`). The transport's encoder is the
+stdlib's, so the command goes out as builtins.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 
 import msgspec
 
 from raftflow.protocol.commands import WorkflowCommand
 from raftflow.protocol.events import HistoryEvent
-from raftflow.protocol.history_json import JsonValue, event_from_json, payload_json, value_json
+from raftflow.protocol.history_json import JsonValue, event_from_json
+from raftflow.protocol.payload import builtins_enc_hook
 from raftflow.sdk.errors import MalformedHistoryError
 
 
@@ -46,32 +44,12 @@ def decode_history(bodies: object, source: str) -> list[HistoryEvent]:
 
 
 def command_json(command: WorkflowCommand) -> dict[str, JsonValue]:
-    """One workflow command as the worker API's JSON (see the module docstring)."""
-    kind = command.__struct_config__.tag
-    assert isinstance(kind, str), command
-    body: dict[str, JsonValue] = {"type": kind}
-    for name, required, default in _fields(type(command)):
-        value = getattr(command, name)
-        if required or value != default:
-            body[name] = _value_json(value)
+    """One workflow command as the worker API's JSON: the protocol struct itself, tagged by
+    `type`, every field written, payloads as their JSON value (`null`: none)."""
+    body = msgspec.to_builtins(command, enc_hook=builtins_enc_hook)
+    assert isinstance(body, dict), body
     return body
-
-
-@functools.cache
-def _fields(cls: type[msgspec.Struct]) -> tuple[tuple[str, bool, object], ...]:
-    # msgspec.structs.fields evaluates the class's annotations on every call (15 % of a
-    # benchmark worker's CPU when called per command), so each class's list is kept.
-    return tuple((f.name, f.required, f.default) for f in msgspec.structs.fields(cls))
 
 
 def commands_json(commands: Sequence[WorkflowCommand]) -> list[dict[str, JsonValue]]:
     return [command_json(c) for c in commands]
-
-
-def _value_json(value: object) -> JsonValue:
-    if isinstance(value, bytes):
-        return payload_json(value)
-    if isinstance(value, msgspec.Struct):
-        return {name: _value_json(getattr(value, name)) for name in value.__struct_fields__
-                if getattr(value, name) != b""}
-    return value_json(value)

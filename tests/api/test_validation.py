@@ -2,7 +2,7 @@
 and the rule; typed errors render as one JSON shape with the right status and Retry-After.
 
 Method: table-driven cases against the body structs; hypothesis round-trips arbitrary JSON
-payloads through `decode_body` and `payload_bytes` (the stored bytes decode back to the input);
+payloads through `decode_body` (the stored bytes decode back to the input);
 error responses are built directly and inspected (no server needed).
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -34,7 +35,6 @@ from raftflow.api.validation import (
     check_path_id,
     decode_body,
     parse_query_int,
-    payload_bytes,
 )
 from raftflow.protocol.commands import IdReusePolicy, StartTimer
 from raftflow.protocol.errors import ErrorCode
@@ -45,7 +45,7 @@ from raftflow.protocol.http_bodies import (
     StartWorkflowRequest,
     TerminateWorkflowRequest,
 )
-from raftflow.protocol.http_commands import workflow_command
+from raftflow.protocol.payload import EMPTY, Payload
 
 START = {"workflow_id": "order-1", "workflow_type": "Checkout", "task_queue": "orders",
          "input": {"items": [1, 2]}, "request_id": "r-1"}
@@ -58,14 +58,18 @@ def _start(body: dict[str, object]) -> StartWorkflowRequest:
 def test_a_valid_start_body_yields_typed_values() -> None:
     body = _start(START | {"id_reuse_policy": "reject_duplicate"})
     assert body.workflow_id == "order-1"
-    assert payload_bytes(body.input, "input") == b'{"items":[1,2]}'
+    assert body.input == b'{"items":[1,2]}' and isinstance(body.input, Payload)
     assert body.id_reuse_policy is IdReusePolicy.REJECT_DUPLICATE
     assert body.run_timeout_ms is None
 
 
-def test_absent_payload_is_json_null_and_null_fields_are_absent() -> None:
+def test_absent_or_null_payload_is_empty_and_null_fields_are_absent() -> None:
     body = decode_body(b'{"signal_name": "approve", "run_id": null}', SignalWorkflowRequest)
-    assert payload_bytes(body.input, "input", absent=b"null") == b"null"
+    assert body.input == EMPTY and isinstance(body.input, Payload)
+    null = decode_body(b'{"signal_name": "a", "input": null}', SignalWorkflowRequest).input
+    assert null == EMPTY and isinstance(null, Payload)
+    assert decode_body(b'{"signal_name": "a", "input": [null]}', SignalWorkflowRequest).input == (
+        b"[null]")
     assert body.run_id is None
     assert decode_body(b"", TerminateWorkflowRequest).reason is None
 
@@ -74,8 +78,9 @@ def test_absent_payload_is_json_null_and_null_fields_are_absent() -> None:
     ("change", "field", "rule"),
     [
         ({"workflow_id": None}, "workflow_id", "must be string, got null"),
-        ({"workflow_id": ""}, "workflow_id", "length >= 1"),
-        ({"workflow_id": "x" * (ID_LENGTH_MAX + 1)}, "workflow_id", "length <= 1000"),
+        ({"workflow_id": ""}, "workflow_id", "must be string of length >= 1"),
+        ({"workflow_id": "x" * (ID_LENGTH_MAX + 1)}, "workflow_id",
+         "must be string of length <= 1000"),
         ({"workflow_type": 7}, "workflow_type", "must be string, got integer"),
         ({"task_queue": ["q"]}, "task_queue", "got array"),
         ({"run_timeout_ms": 0}, "run_timeout_ms", ">= 1"),
@@ -90,8 +95,7 @@ def test_refusals_name_field_and_rule(change: dict[str, object], field: str, rul
     with pytest.raises(InvalidArgumentError, match=rule) as caught:
         # json.dumps writes an overflowing float as Infinity; a client may send 1e400.
         raw = json.dumps(START | change).encode().replace(b"Infinity", b"1e400")
-        body = decode_body(raw, StartWorkflowRequest)
-        payload_bytes(body.input, "input")
+        decode_body(raw, StartWorkflowRequest)
     assert caught.value.field == field
     assert f"field {field!r}" in caught.value.message
     assert caught.value.http_status == 400
@@ -113,17 +117,51 @@ def test_worker_commands_decode_into_protocol_commands() -> None:
     raw = (b'{"task_token": "abc", "commands": [{"type": "StartTimer", "timer_id": "t",'
            b' "start_to_fire_timeout_ms": 5}]}')
     body = decode_body(raw, CompleteWorkflowTaskRequest)
-    assert workflow_command(body.commands[0], "commands[0]", payload_bytes) == StartTimer(
-        timer_id="t", start_to_fire_timeout_ms=5)
+    assert body.commands == [StartTimer(timer_id="t", start_to_fire_timeout_ms=5)]
+
+
+@pytest.mark.parametrize(
+    ("command", "field", "rule"),
+    [
+        ({"type": "StartTimer", "timer_id": "", "start_to_fire_timeout_ms": 5},
+         "commands[1].timer_id", "must be string of length >= 1"),
+        ({"type": "StartTimer", "timer_id": "t", "start_to_fire_timeout_ms": 0},
+         "commands[1].start_to_fire_timeout_ms", "must be >= 1"),
+        ({"type": "ScheduleActivityTask", "activity_id": "a", "activity_type": "A",
+          "start_to_close_timeout_ms": 5, "retry_policy": {"backoff_coefficient": 0.5}},
+         "commands[1].retry_policy.backoff_coefficient", "must be >= 1.0"),
+        ({"type": "ScheduleActivityTask", "activity_id": "a", "activity_type": "A",
+          "retry_policy": {"non_retryable_error_types": ["ok", "x" * (ID_LENGTH_MAX + 1)]}},
+         "commands[1].retry_policy.non_retryable_error_types[1]", "length <= 1000"),
+        ({"type": "FailWorkflowExecution", "failure": {"message": "m" * 40_000}},
+         "commands[1].failure.message", "length <= 32768"),
+        ({"type": "RequestCancelActivityTask", "scheduled_event_id": 0},
+         "commands[1].scheduled_event_id", "must be >= 1"),
+        ({"type": "FailWorkflowExecution", "failure": {"message": "m", "typo": 1}},
+         "commands[1].failure.typo", "unknown field"),
+    ],
+)
+def test_command_bounds_are_checked_at_the_edge(command: dict[str, object], field: str,
+                                                rule: str) -> None:
+    """The log's own types carry their bounds as edge rules: refused at decode, field named."""
+    raw = json.dumps({"task_token": "abc", "commands": [
+        {"type": "CancelTimer", "timer_id": "fine"}, command]}).encode()
+    with pytest.raises(InvalidArgumentError, match=rule) as caught:
+        decode_body(raw, CompleteWorkflowTaskRequest)
+    assert caught.value.field == field
 
 
 def test_payload_above_2_mib_is_too_large() -> None:
     just_fits = "x" * (PAYLOAD_BYTES_MAX - 2)  # two bytes of quotes
-    assert len(payload_bytes(_start(START | {"input": just_fits}).input, "input")) == (
-        PAYLOAD_BYTES_MAX)
+    assert len(_start(START | {"input": just_fits}).input) == PAYLOAD_BYTES_MAX
     with pytest.raises(PayloadTooLargeError, match="limit 2097152") as caught:
-        payload_bytes(_start(START | {"input": just_fits + "y"}).input, "input")
+        _start(START | {"input": just_fits + "y"})
     assert (caught.value.field, caught.value.http_status) == ("input", 413)
+    nested = json.dumps({"task_token": "abc", "commands": [{"type": "FailWorkflowExecution",
+                         "failure": {"details": just_fits + "y"}}]}).encode()
+    with pytest.raises(PayloadTooLargeError) as caught:
+        decode_body(nested, CompleteWorkflowTaskRequest, body_bytes_max=2 * PAYLOAD_BYTES_MAX)
+    assert caught.value.field == "commands[0].failure.details"
 
 
 json_values = st.recursive(
@@ -137,10 +175,13 @@ json_values = st.recursive(
 @given(payload=json_values)
 def test_payload_bytes_decode_back_to_the_input(payload: object) -> None:
     raw = json.dumps({"signal_name": "s", "input": payload}, indent=1).encode()
-    stored = payload_bytes(decode_body(raw, SignalWorkflowRequest).input, "input")
+    stored = decode_body(raw, SignalWorkflowRequest).input
+    if payload is None:  # JSON null is the empty payload (protocol/payload.py)
+        assert stored == EMPTY
+        return
     assert json.loads(stored) == payload
     # Stored compact: the same bytes whatever whitespace the client sent.
-    assert stored == json.dumps(payload, separators=(",", ":")).encode()
+    assert stored == msgspec.json.encode(payload)
 
 
 @pytest.mark.parametrize(
@@ -214,8 +255,7 @@ def test_an_integer_may_be_spelled_as_an_integral_decimal() -> None:
            b'"StartTimer", "timer_id": "t", "start_to_fire_timeout_ms": 5e3}]}')
     body = decode_body(raw, CompleteWorkflowTaskRequest)
     assert body.eager_activities_max == 2
-    assert workflow_command(body.commands[0], "commands[0]", payload_bytes) == StartTimer(
-        timer_id="t", start_to_fire_timeout_ms=5000)
+    assert body.commands == [StartTimer(timer_id="t", start_to_fire_timeout_ms=5000)]
     for wrong in (b'{"wait_ms": 3517.5}', b'{"wait_ms": "3517"}'):
         with pytest.raises(InvalidArgumentError, match="must be integer or null") as caught:
             decode_body(wrong, PollRequest)

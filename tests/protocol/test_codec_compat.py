@@ -28,6 +28,7 @@ from raftflow.protocol import effects as e
 from raftflow.protocol import events as ev
 from raftflow.protocol import results as r
 from raftflow.protocol.events import EventType, HistoryEvent
+from raftflow.protocol.payload import json_enc_hook
 from tests.protocol import samples
 
 FIXTURE = Path(__file__).parent.parent / "data" / "protocol-v0.1" / "codec-values.json"
@@ -96,16 +97,16 @@ def test_the_current_layout_round_trips_and_agrees_with_the_0_1_decode(name: str
 def test_union_members_carry_their_union_tag_field_and_others_none() -> None:
     token = msgspec.msgpack.decode(codec.encode_value(samples.TOKEN))
     assert "kind" in token and not set(token) - set(c.TaskToken.__struct_fields__)
-    for union, tag_field in [(c.Command, "command"), (c.WorkflowCommand, "command_type"),
+    for union, tag_field in [(c.Command, "command"), (c.WorkflowCommand, "type"),
                              (r.Result, "result"), (e.Effect, "effect")]:
         for cls in typing.get_args(union):
             config = cls.__struct_config__
             assert (config.tag_field, config.tag) == (tag_field, cls.__name__)
     completed = samples.COMMANDS["RespondWorkflowTaskCompleted"]
-    as_json = msgspec.json.decode(msgspec.json.encode(completed))
+    as_json = msgspec.json.decode(msgspec.json.encode(completed, enc_hook=json_enc_hook))
     assert as_json["command"] == "RespondWorkflowTaskCompleted"
-    assert {command["command_type"] for command in as_json["commands"]} >= {"StartTimer"}
-    assert "command_type" not in as_json["token"]
+    assert {command["type"] for command in as_json["commands"]} >= {"StartTimer"}
+    assert "type" not in as_json["token"]
 
 
 def test_json_schemas_are_objects_so_the_types_can_be_http_bodies() -> None:

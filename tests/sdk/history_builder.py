@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
+
 from raftflow.sdk._replay import WorkflowRunner
 from raftflow.sdk._replay.commands import COMMAND_OF_EVENT
 from raftflow.sdk._wire_json import commands_json, decode_history
@@ -53,7 +55,9 @@ class HistoryBuilder:
                              started_event_id=self.started_task)
         ids: dict[str, int] = {}
         for command in commands:
-            attributes = {k: v for k, v in command.items() if k != "type"}
+            # A command writes every field; null ones are the event's defaults (no payload,
+            # no policy), as the server fills them in.
+            attributes = {k: v for k, v in command.items() if k != "type" and v is not None}
             event_id = self.add(_COMMAND_EVENT[command["type"]],
                                 workflow_task_completed_event_id=completed, **attributes)
             if command["type"] == "ScheduleActivityTask":
@@ -94,8 +98,28 @@ class HistoryBuilder:
 
 def activate(runner: WorkflowRunner, events: list[Event]) -> list[dict[str, Any]]:
     """Feed JSON events as the worker does (decoded once, at its HTTP edge) and return the
-    commands as the completion's JSON, which is what the server receives."""
-    return commands_json(runner.activate(decode_history(events, "test history")))
+    commands as the completion's JSON, which is what the server receives, written compactly
+    for the tests to spell out: a field left at its default (null, "", false) is left out."""
+    commands = runner.activate(decode_history(events, "test history"))
+    return [_compact(body, type(command)) for body, command in
+            zip(commands_json(commands), commands, strict=True)]
+
+
+def _compact(body: dict[str, Any], cls: type[msgspec.Struct]) -> dict[str, Any]:
+    """`body` without the command's fields left at their defaults, and without an empty
+    failure payload (details: null); nested values otherwise as sent, arrays as lists."""
+    defaults = {f.name: f.default for f in msgspec.structs.fields(cls)}
+    compact: dict[str, Any] = {}
+    for key, value in body.items():
+        if key != "type" and value == defaults.get(key, msgspec.NODEFAULT):
+            continue
+        if value is None:  # an empty payload (a default factory, so not in `defaults`)
+            continue
+        if isinstance(value, dict):
+            value = {k: list(v) if isinstance(v, tuple) else v for k, v in value.items()
+                     if not (k == "details" and v is None)}
+        compact[key] = value
+    return compact
 
 
 def runner_for(cls: type, run_id: str = "run-1") -> WorkflowRunner:

@@ -4,8 +4,8 @@ very same structs; a history that is not in the protocol's vocabulary is refused
 read (a clear `MalformedHistoryError`, the workflow task fails, no workflow code runs) instead
 of being half-understood deep in replay; the status and id-reuse enums are the protocol's.
 
-Method: every command the SDK builds goes through `command_json` and the gateway's own parser
-(`api/task_bodies.parse_command`); malformed histories go through the replayer and through a
+Method: every command the SDK builds goes through `command_json` and the gateway's own body
+decoder (`api/validation.decode_body`, into the same protocol structs); malformed histories go through the replayer and through a
 worker's workflow-task handler driven with a fake exchange that records what it posts; the
 client's start body is captured by a fake transport.
 """
@@ -27,7 +27,6 @@ from raftflow.protocol.commands import (
     WorkflowCommand,
 )
 from raftflow.protocol.http_bodies import CompleteWorkflowTaskRequest
-from raftflow.protocol.http_commands import workflow_command
 from raftflow.sdk import ApplicationError, RetryPolicy, errors
 from raftflow.sdk._cluster_connection import ClusterConnection
 from raftflow.sdk._http import Answer, Transport
@@ -81,27 +80,30 @@ def test_the_server_parses_a_rendered_command_back_into_the_same_struct(
 def _through_the_gateway(command: WorkflowCommand) -> WorkflowCommand:
     # Encoded as the SDK's transport encodes a body (_http.Transport: json.dumps).
     wire = json.dumps({"task_token": "t", "commands": [command_json(command)]}).encode()
-    body = validation.decode_body(wire, CompleteWorkflowTaskRequest)
-    [parsed] = [workflow_command(c, "commands[0]", validation.payload_bytes)
-                for c in body.commands]
+    [parsed] = validation.decode_body(wire, CompleteWorkflowTaskRequest).commands
     return parsed
 
 
 def test_a_non_ascii_payload_reaches_the_server_as_the_same_json_value() -> None:
-    # The transport sends JSON with ASCII escapes; the gateway keeps a payload's text as
-    # sent, so the bytes may differ from the SDK's (UTF-8) while the value is the same.
+    # The transport sends JSON with ASCII escapes; the gateway stores a payload as msgspec's
+    # compact text of the value, so the bytes may differ from the SDK's while the value is
+    # the same.
     command = commands.complete({"é": ["ü"]})
     parsed = _through_the_gateway(command)
     assert isinstance(parsed, CompleteWorkflowExecution)
     assert json.loads(parsed.result) == json.loads(command.result) == {"é": ["ü"]}
 
 
-def test_rendering_leaves_out_defaults_and_empty_payloads_as_the_sdk_always_did() -> None:
-    assert command_json(commands.cancel()) == {"type": "CancelWorkflowExecution"}
+def test_rendering_is_the_protocol_struct_with_payloads_as_json_values() -> None:
+    """Every field is written (the server reads each as given), the tag is `type`, an empty
+    payload is null and a payload is its JSON value, not base64."""
+    assert command_json(commands.cancel()) == {"type": "CancelWorkflowExecution",
+                                               "details": None}
     assert command_json(commands.complete(None)) == {"type": "CompleteWorkflowExecution",
                                                      "result": None}
+    assert command_json(commands.complete([1, "x"]))["result"] == [1, "x"]
     assert command_json(commands.fail(KeyError("k")))["failure"] == {
-        "message": "'k'", "type": "KeyError", "non_retryable": False}
+        "message": "'k'", "type": "KeyError", "non_retryable": False, "details": None}
 
 
 def test_a_payload_json_cannot_carry_is_refused_when_the_command_is_built() -> None:

@@ -44,6 +44,7 @@ from raftflow.protocol.events import (
     WorkflowExecutionFailedEventAttributes,
 )
 from raftflow.protocol.history_json import payload_json
+from raftflow.protocol.payload import EMPTY, Payload
 from raftflow.sdk import errors
 
 CommandEventAttributes = (
@@ -120,11 +121,14 @@ def checked_payload(value: object, what: str) -> object:
     return json.loads(payload(value, what))
 
 
-def payload(value: object, what: str) -> bytes:
-    """The JSON text of a user value as the server stores it, else TypeError naming `what`:
-    commands hold exactly what travels, so replay compares like with like."""
+def payload(value: object, what: str) -> Payload:
+    """The JSON text of a user value, else TypeError naming `what`: read back from a history,
+    a payload is this same text (`history_json.payload_from_json`), so replay compares like
+    with like."""
+    if value is None:
+        return EMPTY  # JSON null is the empty payload (`protocol.payload`)
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        return Payload(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
     except (TypeError, ValueError) as error:  # ValueError: circular, or a lone surrogate
         raise TypeError(f"{what} is not JSON-serializable: {error}") from error
 
@@ -170,7 +174,7 @@ def complete(result: object) -> CompleteWorkflowExecution:
 def fail(error: BaseException) -> FailWorkflowExecution:
     failure = errors.to_failure(error)
     details = (payload(failure["details"], "failure details") if "details" in failure
-               else b"")
+               else EMPTY)
     return FailWorkflowExecution(failure=Failure(
         message=str(failure["message"]), type=str(failure["type"]),
         non_retryable=bool(failure["non_retryable"]), details=details))

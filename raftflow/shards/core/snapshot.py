@@ -15,7 +15,7 @@ from __future__ import annotations
 import msgspec
 
 from raftflow.protocol import legacy_arrays
-from raftflow.protocol.codec import ENCODER, check_wire_layout
+from raftflow.protocol.codec import ENCODER, check_wire_layout, decoder
 from raftflow.shards.core.state import (
     ActivityState,
     BufferedEvent,
@@ -29,7 +29,7 @@ LEGACY_ARRAYS_FORMAT_VERSION = 1  # release 0.1
 
 check_wire_layout((WorkflowTaskState, ActivityState, BufferedEvent, Execution, ShardState))
 _ENVELOPE_DECODER = msgspec.msgpack.Decoder(tuple[int, msgspec.Raw], strict=True)
-_STATE_DECODER = msgspec.msgpack.Decoder(ShardState, strict=True)
+_STATE_DECODER = decoder(ShardState)
 
 
 def to_bytes(state: ShardState) -> bytes:

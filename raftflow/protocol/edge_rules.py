@@ -1,0 +1,130 @@
+"""Bounds the HTTP edge enforces on types the log also carries, kept out of log decoding.
+
+Theory of operation. A workflow command, a failure and a retry policy are one type on both wires
+(`payload.py`). Their bounds (an id of 1 to `ID_LENGTH_MAX` characters, a duration of at least
+1 ms...) must refuse a bad request at the gateway, with a 400 naming the field, and the OpenAPI
+document must state them. But they must not be msgspec constraints: msgspec checks those on
+every decode, log and snapshot included, and a value the core once accepted must always decode
+(release 0.1 took a failure message of any length; a tighter bound would stop every replica at
+that entry). So a bound is declared once, on the field's type, as `rule(...)`, a `msgspec.Meta`
+whose `extra_json_schema` documents it and whose `extra` carries it for `first_violation`, which
+the gateway runs on what it decoded. Decoding the log never looks at it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import msgspec.inspect as mi
+
+_KEY = "edge_rule"
+
+
+class Rule(msgspec.Struct, frozen=True, kw_only=True):
+    min_length: int | None = None
+    max_length: int | None = None
+    ge: int | float | None = None
+    le: int | float | None = None
+
+    def broken_by(self, value: object) -> str | None:
+        """What `value` breaks, worded for a client, or None."""
+        if isinstance(value, str):
+            if self.min_length is not None and len(value) < self.min_length:
+                return f"must be string of length >= {self.min_length}"
+            if self.max_length is not None and len(value) > self.max_length:
+                return f"must be string of length <= {self.max_length}"
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            if self.ge is not None and value < self.ge:
+                return f"must be >= {self.ge}"
+            if self.le is not None and value > self.le:
+                return f"must be <= {self.le}"
+        return None
+
+
+def rule(*, min_length: int | None = None, max_length: int | None = None,
+         ge: int | float | None = None, le: int | float | None = None,
+         description: str | None = None) -> msgspec.Meta:
+    """A field type's edge bound: `Annotated[str, rule(min_length=1)]`."""
+    schema = {key: value for key, value in (
+        ("minLength", min_length), ("maxLength", max_length), ("minimum", ge),
+        ("maximum", le)) if value is not None}
+    return msgspec.Meta(description=description, extra_json_schema=schema, extra={
+        _KEY: Rule(min_length=min_length, max_length=max_length, ge=ge, le=le)})
+
+
+# A check of one field's value at `path`: (path of the broken field, what it breaks) or None.
+_Check = Callable[[object, str], "tuple[str, str] | None"]
+
+
+def first_violation(value: msgspec.Struct, path: str = "") -> tuple[str, str] | None:
+    """The first edge bound `value` breaks, as (field path, rule), or None. `path` prefixes
+    field names (`commands[2]` gives `commands[2].timer_id`)."""
+    for name, check in _plan(type(value)):
+        found = check(getattr(value, name), f"{path}.{name}" if path else name)
+        if found is not None:
+            return found
+    return None
+
+
+@functools.cache
+def _plan(cls: type[msgspec.Struct]) -> tuple[tuple[str, _Check], ...]:
+    """The checks of `cls`'s fields that carry a rule or hold structs that may (worked out once
+    per class: the gateway runs this on every task completion)."""
+    info = mi.type_info(cls)
+    assert isinstance(info, mi.StructType), cls
+    plan = []
+    for field in info.fields:
+        check = _check_of(field.type)
+        if check is not None:
+            plan.append((field.name, check))
+    return tuple(plan)
+
+
+def _check_of(kind: mi.Type) -> _Check | None:
+    if isinstance(kind, mi.Metadata):
+        inner = _check_of(kind.type)
+        found = (kind.extra or {}).get(_KEY)
+        if found is None:
+            return inner
+        assert inner is None, f"a rule on a type that holds rules: {kind}"
+        return lambda value, path: None if (broken := found.broken_by(value)) is None else (
+            path, broken)
+    if isinstance(kind, mi.StructType):
+        return _struct_check
+    if isinstance(kind, mi.UnionType):
+        # A struct check follows the value's own class, so one serves every struct member.
+        checks = list(dict.fromkeys(
+            c for c in (_check_of(member) for member in kind.types) if c is not None))
+        if not checks:
+            return None
+        return lambda value, path: _first(checks, value, path)
+    if isinstance(kind, mi.ListType | mi.VarTupleType):
+        item = _check_of(kind.item_type)
+        if item is None:
+            return None
+        return lambda value, path: _first_item(item, value, path)
+    return None
+
+
+def _struct_check(value: object, path: str) -> tuple[str, str] | None:
+    return first_violation(value, path) if isinstance(value, msgspec.Struct) else None
+
+
+def _first(checks: list[_Check], value: Any, path: str) -> tuple[str, str] | None:
+    # Members of a union hold different kinds of value; each check skips what is not its own.
+    for check in checks:
+        found = check(value, path)
+        if found is not None:
+            return found
+    return None
+
+
+def _first_item(item: _Check, values: Any, path: str) -> tuple[str, str] | None:
+    for index, value in enumerate(values):
+        found = item(value, f"{path}[{index}]")
+        if found is not None:
+            return found
+    return None
