@@ -25,6 +25,7 @@ from raftflow.api.routing import SERVED_BY_HEADER, Relayed
 from raftflow.protocol import http_answers as wire
 from raftflow.protocol.events import HistoryEvent
 from raftflow.protocol.history_json import JsonValue
+from raftflow.protocol.payload import builtins_enc_hook, json_dec_hook, json_enc_hook
 from raftflow.protocol.results import (
     Ack,
     ActivityTaskCompletedResult,
@@ -102,13 +103,14 @@ Answer = (
 
 def shard_workflows_json(part: ShardWorkflows) -> list[JsonObject]:
     """The `workflows` of a shard's part, as its leader sends them (and a list merges them)."""
-    return [msgspec.to_builtins(description_answer(d)) for d in part.descriptions]
+    return [msgspec.to_builtins(description_answer(d), enc_hook=builtins_enc_hook)
+            for d in part.descriptions]
 
 
 def _json(body: msgspec.Struct, status: int = 200,
           headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(status=status, body=msgspec.json.encode(body), headers=headers,
-                        content_type="application/json")
+    return web.Response(status=status, body=msgspec.json.encode(body, enc_hook=json_enc_hook),
+                        headers=headers, content_type="application/json")
 
 
 def respond(answer: Answer) -> web.StreamResponse:
@@ -139,7 +141,8 @@ def respond(answer: Answer) -> web.StreamResponse:
                 workflows=[description_answer(d) for d in answer.descriptions]))
         case WorkflowList():
             return _json(wire.WorkflowList(workflows=[
-                msgspec.convert(w, wire.WorkflowDescription) for w in answer.workflows]))
+                msgspec.convert(w, wire.WorkflowDescription, dec_hook=json_dec_hook)
+                for w in answer.workflows]))
         case PolledTask():
             # The node that claimed the task leads its shard: the completion goes there.
             headers = {SERVED_BY_HEADER: answer.served_by} if answer.served_by else None

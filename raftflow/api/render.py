@@ -21,12 +21,8 @@ from raftflow.protocol.events import (
     WorkflowExecutionFailedEventAttributes,
     WorkflowExecutionTerminatedEventAttributes,
 )
-from raftflow.protocol.history_json import (
-    attributes_json,
-    payload_json,
-    timestamp,
-    value_json,
-)
+from raftflow.protocol.history_json import attributes_json, payload_json, timestamp
+from raftflow.protocol.payload import Payload
 from raftflow.protocol.results import (
     ActivityTaskInfo,
     WorkflowDescription,
@@ -44,9 +40,9 @@ def description_answer(d: WorkflowDescription) -> answers.WorkflowDescription:
     extra: dict[str, Any] = {}
     match close:
         case WorkflowExecutionCompletedEventAttributes():
-            extra["result"] = payload_json(close.result)
+            extra["result"] = Payload(close.result)
         case WorkflowExecutionFailedEventAttributes():
-            extra["failure"] = value_json(close.failure)
+            extra["failure"] = close.failure
         case WorkflowExecutionTerminatedEventAttributes():
             extra["reason"] = close.reason
     return answers.WorkflowDescription(

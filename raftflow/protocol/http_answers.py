@@ -6,7 +6,9 @@ so the document describes what clients really get. Response structs accept unkno
 read (a newer server may add one; additive changes are compatible), and a field that only some
 answers carry is `UNSET` (left out) rather than `null` in the others, as the JSON always was.
 
-Payloads (a workflow's result, an activity's input) are the user's JSON values: `Any` here.
+Payloads (a workflow's result, an activity's input) are the user's JSON values: `Any` here, or
+`payload.PayloadField` where the answer carries the engine's bytes as they are (encoded with
+`payload.json_enc_hook`); a failure is the protocol's own `Failure`.
 Times are ISO 8601 UTC strings with milliseconds; durations are integer milliseconds.
 """
 
@@ -16,8 +18,10 @@ from typing import Annotated, Any
 
 import msgspec
 
+from raftflow.protocol.commands import Failure
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import EventType
+from raftflow.protocol.payload import PayloadField
 from raftflow.protocol.results import WorkflowExecutionStatus
 
 Timestamp = Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})]
@@ -130,8 +134,8 @@ class WorkflowDescription(_Answer, frozen=True):
     continued_execution_run_id: str | None
     # Set by the close event: the result of a completed run, the failure of a failed one, the
     # reason of a terminated one.
-    result: JsonPayload | msgspec.UnsetType = msgspec.UNSET
-    failure: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+    result: PayloadField | msgspec.UnsetType = msgspec.UNSET
+    failure: Failure | msgspec.UnsetType = msgspec.UNSET
     reason: str | msgspec.UnsetType = msgspec.UNSET
 
 
