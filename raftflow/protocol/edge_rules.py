@@ -14,6 +14,7 @@ the gateway runs on what it decoded. Decoding the log never looks at it.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -55,24 +56,36 @@ def rule(*, min_length: int | None = None, max_length: int | None = None,
         _KEY: Rule(min_length=min_length, max_length=max_length, ge=ge, le=le)})
 
 
-# A check of one field's value at `path`: (path of the broken field, what it breaks) or None.
-_Check = Callable[[object, str], "tuple[str, str] | None"]
+# A check of one value: None, or (where below the value it broke, as `.name` / `[i]` path
+# steps, and the rule). Paths are built only on a refusal: the gateway runs these on every
+# task completion, and almost every body passes.
+_Check = Callable[[Any], "tuple[str, str] | None"]
 
 
 def first_violation(value: msgspec.Struct, path: str = "") -> tuple[str, str] | None:
     """The first edge bound `value` breaks, as (field path, rule), or None. `path` prefixes
     field names (`commands[2]` gives `commands[2].timer_id`)."""
+    found = _struct_check(value)
+    if found is None:
+        return None
+    where, broken = found
+    return (path + where if path else where.removeprefix(".")), broken
+
+
+def _struct_check(value: Any) -> tuple[str, str] | None:
+    if not isinstance(value, msgspec.Struct):
+        return None
     for name, check in _plan(type(value)):
-        found = check(getattr(value, name), f"{path}.{name}" if path else name)
+        found = check(getattr(value, name))
         if found is not None:
-            return found
+            return f".{name}{found[0]}", found[1]
     return None
 
 
 @functools.cache
 def _plan(cls: type[msgspec.Struct]) -> tuple[tuple[str, _Check], ...]:
     """The checks of `cls`'s fields that carry a rule or hold structs that may (worked out once
-    per class: the gateway runs this on every task completion)."""
+    per class)."""
     info = mi.type_info(cls)
     assert isinstance(info, mi.StructType), cls
     plan = []
@@ -90,41 +103,45 @@ def _check_of(kind: mi.Type) -> _Check | None:
         if found is None:
             return inner
         assert inner is None, f"a rule on a type that holds rules: {kind}"
-        return lambda value, path: None if (broken := found.broken_by(value)) is None else (
-            path, broken)
+        return _rule_check(found)
     if isinstance(kind, mi.StructType):
         return _struct_check
     if isinstance(kind, mi.UnionType):
-        # A struct check follows the value's own class, so one serves every struct member.
+        # A struct check follows the value's own class, so one serves every struct member;
+        # each check skips values that are not its kind (None, the other members).
         checks = list(dict.fromkeys(
             c for c in (_check_of(member) for member in kind.types) if c is not None))
-        if not checks:
-            return None
-        return lambda value, path: _first(checks, value, path)
+        if len(checks) <= 1:
+            return checks[0] if checks else None
+        return lambda value: next((f for f in (c(value) for c in checks) if f is not None),
+                                  None)
     if isinstance(kind, mi.ListType | mi.VarTupleType):
         item = _check_of(kind.item_type)
         if item is None:
             return None
-        return lambda value, path: _first_item(item, value, path)
+        return lambda values: _first_item(item, values)
     return None
 
 
-def _struct_check(value: object, path: str) -> tuple[str, str] | None:
-    return first_violation(value, path) if isinstance(value, msgspec.Struct) else None
+def _rule_check(found: Rule) -> _Check:
+    # The common case is a value inside its bounds: one comparison chain, then the slow path.
+    low = found.min_length if found.min_length is not None else found.ge
+    high = found.max_length if found.max_length is not None else found.le
+    lengths = found.min_length is not None or found.max_length is not None
+    low = -math.inf if low is None else low
+    high = math.inf if high is None else high
+
+    def check(value: Any) -> tuple[str, str] | None:
+        if value is None or low <= (len(value) if lengths else value) <= high:
+            return None
+        broken = found.broken_by(value)
+        return None if broken is None else ("", broken)
+    return check
 
 
-def _first(checks: list[_Check], value: Any, path: str) -> tuple[str, str] | None:
-    # Members of a union hold different kinds of value; each check skips what is not its own.
-    for check in checks:
-        found = check(value, path)
-        if found is not None:
-            return found
-    return None
-
-
-def _first_item(item: _Check, values: Any, path: str) -> tuple[str, str] | None:
+def _first_item(item: _Check, values: Any) -> tuple[str, str] | None:
     for index, value in enumerate(values):
-        found = item(value, f"{path}[{index}]")
+        found = item(value)
         if found is not None:
-            return found
+            return f"[{index}]{found[0]}", found[1]
     return None
