@@ -29,6 +29,7 @@ from functools import cache
 import msgspec
 
 from raftflow.protocol.events import EventAttributes, EventType, HistoryEvent
+from raftflow.protocol.http_answers import HistoryEventAnswer
 from raftflow.protocol.payload import msgpack_dec_hook
 
 JsonValue = object
@@ -116,12 +117,27 @@ def event_from_json(body: object) -> HistoryEvent:
         raise msgspec.ValidationError(f"unknown event_type {event_type!r}")
     if not isinstance(attributes, Mapping) or not isinstance(timestamp_text, str):
         raise msgspec.ValidationError(f"event {body.get('event_id')!r}: malformed")
+    return _typed_event(msgspec.convert(body["event_id"], type=int), event_type,
+                        timestamp_text, attributes)
+
+
+def event_from_answer(answer: HistoryEventAnswer) -> HistoryEvent:
+    """The typed event of one event already read into the API's answer struct (an event inside
+    a polled task, decoded with the task): `event_from_json` past the envelope, which the
+    struct has checked. Raises `msgspec.ValidationError` for malformed attributes or time."""
+    return _typed_event(answer.event_id, answer.event_type.value, answer.timestamp,
+                        answer.attributes)
+
+
+def _typed_event(event_id: int, event_type: str, timestamp_text: str,
+                 attributes: Mapping[str, JsonValue]) -> HistoryEvent:
+    """The one reading of an event's attributes and time, behind both envelopes."""
     cls = _ATTRIBUTE_TYPES[event_type]
     typed: EventAttributes = msgspec.convert(  # type: ignore[assignment]
         _struct_builtins(cls, attributes), type=cls,  # cls is one member of the union
         dec_hook=msgpack_dec_hook)  # payload bytes into `Payload` fields (failure details)
-    return HistoryEvent(event_id=msgspec.convert(body["event_id"], type=int),
-                        time_ms=time_ms_from_timestamp(timestamp_text), attributes=typed)
+    return HistoryEvent(event_id=event_id, time_ms=time_ms_from_timestamp(timestamp_text),
+                        attributes=typed)
 
 
 def history_from_json(bodies: Iterable[Mapping[str, JsonValue]]) -> list[HistoryEvent]:

@@ -11,9 +11,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import msgspec
 
+from raftflow.protocol.http_answers import ActivityTask
+from raftflow.protocol.http_bodies import HeartbeatRequest
 from raftflow.sdk import _http, errors
 from raftflow.sdk._activity_context import ActivityContext, ActivityInfo, bind
+from raftflow.sdk._replay.commands import payload
 
 if TYPE_CHECKING:
     from raftflow.sdk.activity import ActivityDefinition
@@ -23,8 +27,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_THROTTLE_S_MAX = 1.0  # send heartbeats at most this often (sooner learns cancel)
 HEARTBEAT_TIMEOUT_SHARE = 0.8  # ... and at 80 % of the heartbeat timeout if that is shorter
 
-Task = dict[str, Any]
-Post = Callable[[str, dict[str, object]], Awaitable[_http.Answer]]  # (path, body) to any node
+Post = Callable[[str, msgspec.Struct], Awaitable[_http.Answer]]  # (path, body) to any node
 
 
 class Heartbeater:
@@ -33,12 +36,12 @@ class Heartbeater:
     `record` may be called from the activity's thread; it never blocks.
     """
 
-    def __init__(self, post: Post, task: Task, on_cancel: Callable[[], None]) -> None:
+    def __init__(self, post: Post, task: ActivityTask, on_cancel: Callable[[], None]) -> None:
         self._post = post
-        self._token = str(task["task_token"])
-        timeout_ms = task.get("heartbeat_timeout_ms")
+        self._token = task.task_token
+        timeout_ms = task.heartbeat_timeout_ms
         self._throttle_s = HEARTBEAT_THROTTLE_S_MAX
-        if isinstance(timeout_ms, int) and timeout_ms > 0:
+        if timeout_ms is not None and timeout_ms > 0:
             self._throttle_s = min(self._throttle_s, timeout_ms / 1000 * HEARTBEAT_TIMEOUT_SHARE)
         self._loop = asyncio.get_running_loop()
         self._pending: list[object] | None = None
@@ -66,8 +69,13 @@ class Heartbeater:
         if details is None:
             return
         try:
-            answer = await self._post("/api/v1/tasks/activity/heartbeat",
-                                      {"task_token": self._token, "details": details})
+            body = HeartbeatRequest(task_token=self._token,
+                                    details=payload(details, "heartbeat details"))
+        except TypeError as error:  # the activity's bug: it must not stop the attempt's answer
+            log.warning("heartbeat not sent: %s", error)
+            return
+        try:
+            answer = await self._post("/api/v1/tasks/activity/heartbeat", body)
         except errors.RPCError as error:
             if error.code in ("stale_task", "not_found", "workflow_not_running"):
                 self._cancel()  # the attempt is over on the server: stop the work
@@ -92,29 +100,26 @@ def call_bound(fn: Callable[..., Any], context: ActivityContext, args: list[Any]
         return fn(*args)
 
 
-def _timestamp(value: object) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+def _millis(value: int | None) -> timedelta | None:
+    return timedelta(milliseconds=value) if value is not None and value > 0 else None
 
 
-def _millis(value: object) -> timedelta | None:
-    return timedelta(milliseconds=value) if isinstance(value, int) and value > 0 else None
-
-
-def activity_info(task: Task, namespace: str, task_queue: str) -> ActivityInfo:
-    details = task.get("heartbeat_details")
+def activity_info(task: ActivityTask, namespace: str, task_queue: str) -> ActivityInfo:
+    """The info an attempt's code sees (`activity.info()`); `task` was decoded at the edge,
+    times checked there (`_wire_tasks.decode_activity_task`)."""
+    details = task.heartbeat_details
     return ActivityInfo(
-        activity_id=str(task["activity_id"]), activity_type=str(task["activity_type"]),
-        attempt=int(task["attempt"]), namespace=namespace,
-        workflow_id=str(task["workflow_id"]), run_id=str(task["run_id"]),
-        workflow_type=str(task.get("workflow_type", "")),
-        task_queue=str(task.get("task_queue") or task_queue),
-        task_token=str(task["task_token"]),
+        activity_id=task.activity_id, activity_type=task.activity_type,
+        attempt=task.attempt, namespace=namespace,
+        workflow_id=task.workflow_id, run_id=task.run_id,
+        workflow_type=task.workflow_type, task_queue=task.task_queue or task_queue,
+        task_token=task.task_token,
         heartbeat_details=details if isinstance(details, list) else
         ([] if details is None else [details]),
-        scheduled_time=_timestamp(task.get("scheduled_time")),
-        started_time=_timestamp(task.get("started_time")),
-        start_to_close_timeout=_millis(task.get("start_to_close_timeout_ms")),
-        heartbeat_timeout=_millis(task.get("heartbeat_timeout_ms")))
+        scheduled_time=datetime.fromisoformat(task.scheduled_time),
+        started_time=datetime.fromisoformat(task.started_time),
+        start_to_close_timeout=_millis(task.start_to_close_timeout_ms),
+        heartbeat_timeout=_millis(task.heartbeat_timeout_ms))
 
 
 async def invoke(definition: ActivityDefinition, context: ActivityContext, args: list[Any],

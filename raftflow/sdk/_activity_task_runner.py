@@ -4,7 +4,9 @@ Theory of operation. `async def` activities run on the loop, `def` ones in a thr
 inside the activity context (`activity.info()`, `activity.heartbeat()`). Heartbeats are
 throttled and sent in the background; an answer `cancel_requested` cancels an async activity
 (reported as canceled). The last heartbeat details are flushed before the answer, so the next
-attempt sees them (I4).
+attempt sees them (I4). A task is decoded where it enters, in `handle` (`_wire_tasks`: polled
+and eager tasks alike); a malformed one is failed (or dropped, without a readable token)
+before any activity code runs.
 
 Eager workflow tasks: a completion of a worker that also runs workflows asks the server for
 the workflow task it schedules (a workflow slot reserved first); it arrives in the answer and
@@ -15,17 +17,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
+import msgspec
+
+from raftflow.protocol.commands import Failure
+from raftflow.protocol.http_answers import ActivityTask
+from raftflow.protocol.http_bodies import (
+    ActivityTaskCanceledRequest,
+    CompleteActivityTaskRequest,
+    FailActivityTaskRequest,
+)
 from raftflow.sdk import errors
 from raftflow.sdk._activity_context import ActivityContext
 from raftflow.sdk._activity_support import Heartbeater, activity_info, invoke
-from raftflow.sdk._task_exchange import Task, TaskExchange, reserve_slots
+from raftflow.sdk._replay.commands import payload
+from raftflow.sdk._task_exchange import TaskExchange, reserve_slots
+from raftflow.sdk._wire_tasks import decode_activity_task, eager_workflow_task
 from raftflow.sdk.activity import ActivityDefinition
 
-Outcome = tuple[str, dict[str, object]]  # (answer kind: complete|fail|canceled, its body)
+log = logging.getLogger(__name__)
+
+# An attempt's answer, and where it goes.
+Outcome = CompleteActivityTaskRequest | FailActivityTaskRequest | ActivityTaskCanceledRequest
+_PATHS: dict[type[Outcome], str] = {
+    CompleteActivityTaskRequest: "/api/v1/tasks/activity/complete",
+    FailActivityTaskRequest: "/api/v1/tasks/activity/fail",
+    ActivityTaskCanceledRequest: "/api/v1/tasks/activity/canceled",
+}
 
 
 class ActivityTaskRunner:
@@ -39,7 +60,7 @@ class ActivityTaskRunner:
     def __init__(self, exchange: TaskExchange, activities: Mapping[str, ActivityDefinition],
                  *, namespace: str, task_queue: str, threads_max: int,
                  workflow_slots: asyncio.Semaphore | None,
-                 start_workflow_task: Callable[[str, Task], None]) -> None:
+                 start_workflow_task: Callable[[str, object], None]) -> None:
         self._exchange = exchange
         self._activities = activities
         self._namespace = namespace
@@ -54,20 +75,30 @@ class ActivityTaskRunner:
         # Threads of sync activities cut off by the grace period are not waited for.
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    async def handle(self, address: str, task: Task) -> None:
-        token = str(task["task_token"])
-        definition = self._activities.get(str(task["activity_type"]))
+    async def handle(self, address: str, body: object) -> None:
+        """Run one activity attempt, given as its task's JSON (polled or eager)."""
+        try:
+            task = decode_activity_task(body)
+        except errors.MalformedTaskError as error:
+            # No activity code runs. With a token the attempt fails now (the server retries
+            # it by its policy); without one it is dropped and times out on the server.
+            log.warning("malformed activity task: %s", error)
+            if error.task_token is not None:
+                await self._exchange.post(_PATHS[FailActivityTaskRequest], self._failed(
+                    error.task_token, errors.failure_of(error)))
+            return
+        definition = self._activities.get(task.activity_type)
         if definition is None:
-            await self._exchange.post("/api/v1/tasks/activity/fail", {
-                "task_token": token, "identity": self._exchange.identity, "failure": {
-                    "message": f"activity type {task['activity_type']!r} is not registered "
-                               f"with this worker (known: {sorted(self._activities)})",
-                    "type": "NotFoundError", "non_retryable": False}})
+            await self._exchange.post(_PATHS[FailActivityTaskRequest], self._failed(
+                task.task_token, Failure(
+                    message=f"activity type {task.activity_type!r} is not registered "
+                            f"with this worker (known: {sorted(self._activities)})",
+                    type="NotFoundError")))
             return
         outcome = await self._attempt(definition, task)
-        await self._answer(address, token, outcome)
+        await self._answer(address, outcome)
 
-    async def _attempt(self, definition: ActivityDefinition, task: Task) -> Outcome:
+    async def _attempt(self, definition: ActivityDefinition, task: ActivityTask) -> Outcome:
         attempt = asyncio.current_task()
         assert attempt is not None
         heartbeater = Heartbeater(self._exchange.post, task, on_cancel=lambda: _interrupt(
@@ -76,22 +107,22 @@ class ActivityTaskRunner:
                                   heartbeat=heartbeater.record)
         heartbeater.context = context
         sender = asyncio.create_task(heartbeater.run())
+        token, identity = task.task_token, self._exchange.identity
         outcome: Outcome
         try:
-            result = await invoke(definition, context, list(task.get("input") or []),
-                                  self._pool)
-            json.dumps(result)  # a result JSON cannot carry fails the attempt, not the worker
-            outcome = ("complete", {"result": result})
+            result = await invoke(definition, context, list(task.input or []), self._pool)
+            # A result JSON cannot carry fails the attempt (TypeError), not the worker.
+            outcome = CompleteActivityTaskRequest(
+                task_token=token, result=payload(result, "activity result"), identity=identity)
         except asyncio.CancelledError:
             if not context.cancel_requested:
-                outcome = ("fail", {"failure": {"message": "worker shut down",
-                                                "type": "WorkerShutdown",
-                                                "non_retryable": False}})
+                outcome = self._failed(token, Failure(message="worker shut down",
+                                                      type="WorkerShutdown"))
             else:
-                outcome = ("canceled", {"details": None})
+                outcome = ActivityTaskCanceledRequest(task_token=token, identity=identity)
             attempt.uncancel()
         except Exception as error:
-            outcome = ("fail", {"failure": errors.to_failure(error)})
+            outcome = self._failed(token, errors.failure_of(error))
         finally:
             heartbeater.active = False
             sender.cancel()
@@ -100,26 +131,28 @@ class ActivityTaskRunner:
         await heartbeater.flush()  # the last details reach the next attempt (I4)
         return outcome
 
-    async def _answer(self, address: str, token: str, outcome: Outcome) -> None:
-        kind, body = outcome
+    def _failed(self, token: str, failure: Failure) -> FailActivityTaskRequest:
+        return FailActivityTaskRequest(task_token=token, failure=failure,
+                                       identity=self._exchange.identity)
+
+    async def _answer(self, address: str, outcome: Outcome) -> None:
         slots = self._workflow_slots
         eager = False
-        if kind == "complete" and slots is not None and not self._exchange.stopping.is_set():
+        if (isinstance(outcome, CompleteActivityTaskRequest) and slots is not None
+                and not self._exchange.stopping.is_set()):
             eager = await reserve_slots(slots, 1) == 1
         if eager:  # the workflow task this completion schedules may run here at once
-            body = {**body, "eager_task_queue": self._task_queue,
-                    "sticky_queue": self._exchange.sticky_queue}
+            outcome = msgspec.structs.replace(outcome, eager_task_queue=self._task_queue,
+                                              sticky_queue=self._exchange.sticky_queue)
         try:
-            answer = await self._exchange.post_to(
-                address, f"/api/v1/tasks/activity/{kind}",
-                {"task_token": token, "identity": self._exchange.identity, **body})
+            answer = await self._exchange.post_to(address, _PATHS[type(outcome)], outcome)
         except BaseException:
             if eager:
                 assert slots is not None
                 slots.release()
             raise
-        workflow_task = answer.body.get("workflow_task") if isinstance(answer.body, dict) else None
-        if eager and isinstance(workflow_task, dict):
+        workflow_task = eager_workflow_task(answer.body)
+        if eager and workflow_task is not None:
             self._start_workflow_task(answer.address or address, workflow_task)
         elif eager:
             assert slots is not None

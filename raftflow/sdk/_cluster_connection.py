@@ -24,8 +24,9 @@ class EagerWorker(Protocol):
 
     def release_workflow_slot(self) -> None: ...
 
-    def accept_workflow_task(self, address: str, task: object) -> None:
-        """Run `task` (a workflow task JSON, or None: release the slot) in the reserved slot."""
+    def accept_workflow_task(self, address: str, task: object | None) -> None:
+        """Run `task` (a workflow task's JSON, decoded by the worker; or None: release the
+        slot) in the reserved slot."""
 
 
 class LocalWorkers:

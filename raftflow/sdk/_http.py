@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import msgspec
 
+from raftflow.protocol.payload import json_enc_hook
 from raftflow.sdk.errors import RPCError
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,19 @@ def normalize_address(address: str) -> str:
     if "://" not in address:
         address = "http://" + address
     return address
+
+
+# A request body: a `protocol.http_bodies` struct (the worker's task answers and polls), or a
+# JSON object of builtins (the client's calls).
+Body = msgspec.Struct | Mapping[str, object]
+
+
+def encode_body(body: Body) -> bytes:
+    """Compact UTF-8 JSON, the smallest body. A struct is encoded by msgspec, payloads spliced
+    in as their JSON text (`payload.json_enc_hook`), the encoding the gateway decodes it with."""
+    if isinstance(body, msgspec.Struct):
+        return msgspec.json.encode(body, enc_hook=json_enc_hook)
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _error_of(status: int, text: str) -> RPCError:
@@ -117,7 +132,7 @@ class Transport:
             await self._session.close()
             self._session = None
 
-    async def call(self, method: str, path: str, *, body: Mapping[str, object] | None = None,
+    async def call(self, method: str, path: str, *, body: Body | None = None,
                    params: Mapping[str, str] | None = None,
                    retry_statuses: frozenset[int] = RETRYABLE_STATUSES,
                    timeout_s: float = REQUEST_TIMEOUT_S,
@@ -128,10 +143,7 @@ class Transport:
             RPCError: the server refused the call, or kept failing it past the retry budget.
             aiohttp.ClientError / TimeoutError: no node could be reached within the budget.
         """
-        # Compact UTF-8 JSON: the server keeps a payload's text as sent, so this is what the
-        # engine stores (the same bytes release 0.1 stored), and the smallest body.
-        data = None if body is None else json.dumps(
-            body, separators=(",", ":"), ensure_ascii=False).encode()
+        data = None if body is None else encode_body(body)
         deadline = time.monotonic() + deadline_s
         start = self._preferred
         last_error: BaseException | None = None
@@ -158,12 +170,11 @@ class Transport:
         raise last_error
 
     async def call_node(self, address: str, method: str, path: str, *,
-                        body: Mapping[str, object] | None = None,
+                        body: Body | None = None,
                         params: Mapping[str, str] | None = None,
                         timeout_s: float = REQUEST_TIMEOUT_S) -> Answer:
         """One attempt on one node, no retry (long polls pinned to a node use this)."""
-        data = None if body is None else json.dumps(
-            body, separators=(",", ":"), ensure_ascii=False).encode()
+        data = None if body is None else encode_body(body)
         try:
             return await self._once(address, method, path, data, params, timeout_s)
         except _Retryable as retryable:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from raftflow.protocol.events import HistoryEvent
+from raftflow.protocol.http_answers import QueryTask, WorkflowTask
 from raftflow.sdk import errors
 from raftflow.sdk._replay import WorkflowRunner
+from raftflow.sdk._wire_tasks import TypedQueryTask, TypedWorkflowTask
 
-Task = dict[str, Any]
 # (workflow_id, run_id) -> the run's events, typed
 HistoryFetcher = Callable[[str, str], Awaitable[list[HistoryEvent]]]
 
@@ -35,20 +35,18 @@ class RunnerCache:
         self._fetch_history = fetch_history
         self._runners: OrderedDict[str, WorkflowRunner] = OrderedDict()
 
-    async def take(self, task: Task, history: list[HistoryEvent],
-                   ) -> tuple[WorkflowRunner, list[HistoryEvent]]:
-        """The runner for this task's run (out of the cache) and the events it has not seen
-        (`history`: the task's events, decoded by the caller)."""
-        run_id = str(task["run_id"])
-        runner = self._runners.pop(run_id, None)
+    async def take(self, task: TypedWorkflowTask) -> tuple[WorkflowRunner, list[HistoryEvent]]:
+        """The runner for this task's run (out of the cache) and the events it has not seen."""
+        history = task.events
+        runner = self._runners.pop(task.answer.run_id, None)
         if runner is not None:
             seen = runner.last_event_id
             new = [e for e in history if e.event_id > seen]
             if new and new[0].event_id == seen + 1 and not runner.is_done:
                 return runner, new
         if history and history[0].event_id != 1:
-            history = await self._whole_history(task)
-        return self.fresh(task), history
+            history = await self._whole_history(task.answer)
+        return self.fresh(task.answer), history
 
     def keep(self, run_id: str, runner: WorkflowRunner) -> None:
         """Put a runner back after the server accepted its task's completion."""
@@ -60,32 +58,33 @@ class RunnerCache:
             self._runners.popitem(last=False)
         assert len(self._runners) <= self._size_max
 
-    def query(self, task: Task, history: list[HistoryEvent]) -> object:
+    def query(self, task: TypedQueryTask) -> object:
         """Answer a query task from the cached runner if it has seen exactly the query's
         history, else from a replay made just for it (never cached)."""
-        runner = self._runners.get(str(task["run_id"]))
-        if runner is None or runner.last_event_id != len(history):
-            runner = self.fresh(task)
-            runner.activate(history)
-        return runner.query(str(task["query_type"]), list(task.get("args") or []))
+        query = task.answer
+        runner = self._runners.get(query.run_id)
+        if runner is None or runner.last_event_id != len(task.events):
+            runner = self.fresh(query)
+            runner.activate(task.events)
+        return runner.query(query.query_type, list(query.args))
 
-    def fresh(self, task: Task) -> WorkflowRunner:
-        workflow_type = str(task["workflow_type"])
+    def fresh(self, task: WorkflowTask | QueryTask) -> WorkflowRunner:
+        workflow_type = task.workflow_type
         workflow_cls = self._workflows.get(workflow_type)
         if workflow_cls is None:
             raise errors.WorkflowTaskError(
                 f"workflow type {workflow_type!r} is not registered with this worker "
                 f"(known: {sorted(self._workflows)})")
         return WorkflowRunner(workflow_cls, namespace=self._namespace,
-                              workflow_id=str(task["workflow_id"]), run_id=str(task["run_id"]),
+                              workflow_id=task.workflow_id, run_id=task.run_id,
                               workflow_type=workflow_type, task_queue=self._task_queue)
 
-    async def _whole_history(self, task: Task) -> list[HistoryEvent]:
-        started = int(task["started_event_id"])
-        events = await self._fetch_history(str(task["workflow_id"]), str(task["run_id"]))
+    async def _whole_history(self, task: WorkflowTask) -> list[HistoryEvent]:
+        started = task.started_event_id
+        events = await self._fetch_history(task.workflow_id, task.run_id)
         whole = [e for e in events if e.event_id <= started]
         if [e.event_id for e in whole] != list(range(1, started + 1)):
             raise errors.WorkflowTaskError(
-                f"history of run {task['run_id']} read back with {len(whole)} events up to the "
+                f"history of run {task.run_id} read back with {len(whole)} events up to the "
                 f"task, expected 1..{started}")
         return whole

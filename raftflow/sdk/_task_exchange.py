@@ -15,17 +15,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import aiohttp
+import msgspec
 
+from raftflow.protocol.http_bodies import PollRequest
 from raftflow.sdk import _http, errors
+from raftflow.sdk._wire_tasks import describe_task
 from raftflow.sdk._worker_policy import POLL_BACKOFF_S_MAX, POLL_BACKOFF_S_MIN, POLL_WAIT_MS
 
 log = logging.getLogger(__name__)
 
-Task = dict[str, Any]
-TaskHandler = Callable[[str, Task], Awaitable[None]]  # (address the task came from, task)
+# (address the task came from, the task's JSON): a runner's `handle`, which decodes the task
+# first thing (`_wire_tasks`), so polled and eager tasks enter typed code at the same point.
+TaskHandler = Callable[[str, object], Awaitable[None]]
 
 
 async def reserve_slots(slots: asyncio.Semaphore, wanted: int) -> int:
@@ -70,8 +73,8 @@ class TaskExchange:
     async def poll_loop(self, address: str, path: str, slots: asyncio.Semaphore,
                         handle: TaskHandler) -> None:
         backoff_s = POLL_BACKOFF_S_MIN
-        body = {"identity": self.identity, "sticky_queue": self.sticky_queue,
-                "wait_ms": POLL_WAIT_MS}
+        body = PollRequest(identity=self.identity, sticky_queue=self.sticky_queue,
+                           wait_ms=POLL_WAIT_MS)
         while not self.stopping.is_set():
             await slots.acquire()
             try:
@@ -94,22 +97,20 @@ class TaskExchange:
             self.spawn(slots, handle, answer.address or address, answer.body)
 
     def spawn(self, slots: asyncio.Semaphore, handle: TaskHandler, address: str,
-              task: Task) -> None:
+              task: object) -> None:
         """Run a task in a slot the caller already holds (released when the task ends)."""
         job = asyncio.create_task(self._run_in_slot(slots, handle, address, task))
         self._in_flight.add(job)
         job.add_done_callback(self._in_flight.discard)
 
     async def _run_in_slot(self, slots: asyncio.Semaphore, handle: TaskHandler, address: str,
-                           task: Task) -> None:
+                           task: object) -> None:
         try:
             await handle(address, task)
         except (errors.RPCError, aiohttp.ClientError, TimeoutError) as error:
-            log.warning("task of %s/%s not answered: %r", task.get("workflow_id"),
-                        task.get("run_id"), error)
+            log.warning("task of %s not answered: %r", describe_task(task), error)
         except Exception:  # the one catch boundary of a task: log it, keep the worker alive
-            log.exception("task of %s/%s crashed the worker's handler",
-                          task.get("workflow_id"), task.get("run_id"))
+            log.exception("task of %s crashed the worker's handler", describe_task(task))
         finally:
             slots.release()
 
@@ -129,11 +130,12 @@ class TaskExchange:
             await asyncio.wait(late)
         assert not self._in_flight or all(t.done() for t in self._in_flight)
 
-    async def post(self, path: str, body: dict[str, object]) -> _http.Answer:
-        """Send to any node (retried across nodes with the same body)."""
+    async def post(self, path: str, body: msgspec.Struct) -> _http.Answer:
+        """Send a task's answer (an `http_bodies` request struct) to any node (retried across
+        nodes with the same body)."""
         return await self._transport.call("POST", path, body=body)
 
-    async def post_to(self, address: str, path: str, body: dict[str, object]) -> _http.Answer:
+    async def post_to(self, address: str, path: str, body: msgspec.Struct) -> _http.Answer:
         """Answer a task on the node it came from: that node led the task's shard a moment
         ago, so the answer usually needs no forwarding hop. Any other node will do if it is
         down or no longer leads (the same body: a completion that did commit is then refused

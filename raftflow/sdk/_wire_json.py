@@ -2,14 +2,16 @@
 commands go out as the JSON the worker API takes.
 
 Theory of operation. Everything past this module works on `raftflow.protocol` types: a
-history is decoded once, where a task or a `/history` page arrives (`decode_history`), so
-replay matches event classes and never meets a malformed event; a completion's commands are
-rendered once, in the body of `/tasks/workflow/complete` (`command_json`).
+history is decoded once, where a `/history` page or a saved history arrives (`decode_history`;
+a task's history is decoded with its task, in `_wire_tasks`), so replay matches event classes
+and never meets a malformed event.
 
-Command JSON is msgspec's JSON of the protocol command, the very type the gateway decodes the
-body into (`http_bodies.CompleteWorkflowTaskRequest`): `{"type": <command name>, ...fields}`,
-payloads as their JSON value (`payload.builtins_enc_hook`). The transport's encoder is the
-stdlib's, so the command goes out as builtins.
+Command JSON (`command_json`) is msgspec's JSON of the protocol command, the very type the
+gateway decodes a completion into (`http_bodies.CompleteWorkflowTaskRequest`): `{"type":
+<command name>, ...fields}`, payloads as their JSON value (`payload.builtins_enc_hook`), as
+builtins for a stdlib JSON encoder (the replayer's report, saved test histories). A worker's
+completion does not go through it: it posts the request struct, which the transport encodes
+with msgspec to the same JSON (`_http.encode_body`).
 """
 
 from __future__ import annotations

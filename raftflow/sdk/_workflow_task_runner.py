@@ -10,9 +10,10 @@ Eager activities: a completion asks the server to start, in the same commit, the
 it schedules that this worker can run (their slots reserved first); they arrive in the answer
 and run here at once, skipping a poll and a commit each.
 
-The task's history is decoded into protocol events here, once (a malformed one fails the
-task with `MalformedHistoryError`, before any workflow code runs), and the commands are
-rendered into the completion's JSON here, once.
+A task is decoded into typed values where it enters, in `handle` (`_wire_tasks`: polled and
+eager tasks alike), with its history as protocol events; a malformed one fails the task
+(`MalformedTaskError`) before any workflow code runs, or is dropped if it has no readable
+token. The commands are rendered into the completion's JSON here, once.
 
 Query tasks arrive on the workflow-task poll (they carry `query_id`): answered from the cached
 runner when it has seen exactly the query's history, else from a fresh replay.
@@ -24,10 +25,25 @@ import asyncio
 import logging
 from collections.abc import Callable, Collection
 
+import msgspec
+
+from raftflow.protocol.http_bodies import (
+    CompleteWorkflowTaskRequest,
+    FailWorkflowTaskRequest,
+    QueryAnswerRequest,
+    QueryFailureBody,
+)
+from raftflow.protocol.payload import Payload, json_enc_hook
 from raftflow.sdk import errors
+from raftflow.sdk._replay.commands import payload
 from raftflow.sdk._runner_cache import RunnerCache
-from raftflow.sdk._task_exchange import Task, TaskExchange, reserve_slots
-from raftflow.sdk._wire_json import commands_json, decode_history
+from raftflow.sdk._task_exchange import TaskExchange, reserve_slots
+from raftflow.sdk._wire_tasks import (
+    TypedQueryTask,
+    TypedWorkflowTask,
+    decode_workflow_poll,
+    eager_activity_tasks,
+)
 from raftflow.sdk._worker_policy import eager_activities_wanted, fail_backoff_s
 
 log = logging.getLogger(__name__)
@@ -42,7 +58,7 @@ class WorkflowTaskRunner:
 
     def __init__(self, exchange: TaskExchange, cache: RunnerCache, *, task_queue: str,
                  activity_types: Collection[str], activity_slots: asyncio.Semaphore,
-                 start_activity: Callable[[str, Task], None]) -> None:
+                 start_activity: Callable[[str, object], None]) -> None:
         self._exchange = exchange
         self._cache = cache
         self._task_queue = task_queue
@@ -50,57 +66,99 @@ class WorkflowTaskRunner:
         self._activity_slots = activity_slots
         self._start_activity = start_activity
 
-    async def handle(self, address: str, task: Task) -> None:
-        if "query_id" in task:
-            await self._answer_query(task)
-            return
-        run_id = str(task["run_id"])
+    async def handle(self, address: str, body: object) -> None:
+        """Run one workflow task or query task, given as its JSON (polled or eager)."""
         try:
-            history = decode_history(task.get("history"), f"workflow task of run {run_id}")
-            runner, events = await self._cache.take(task, history)
+            task = decode_workflow_poll(body)
+        except errors.MalformedTaskError as error:
+            await self._refuse(error)
+            return
+        if isinstance(task, TypedQueryTask):
+            await self._answer_query(task)
+        else:
+            await self._run(address, task)
+
+    async def _run(self, address: str, task: TypedWorkflowTask) -> None:
+        answer = task.answer
+        try:
+            runner, events = await self._cache.take(task)
             commands = runner.activate(events)
         except Exception as error:  # fail the task: the server retries it (I4)
             cause = ("NonDeterministicError" if isinstance(error, errors.NondeterminismError)
                      else "WorkflowWorkerUnhandledFailure")
-            log.warning("workflow task of %s/%s failed: %r", task["workflow_id"], run_id, error)
-            await asyncio.sleep(fail_backoff_s(int(task.get("attempt") or 1)))
-            await self._exchange.post("/api/v1/tasks/workflow/fail", {
-                "task_token": task["task_token"], "cause": cause,
-                "failure": errors.to_failure(error), "identity": self._exchange.identity})
+            log.warning("workflow task of %s/%s failed: %r", answer.workflow_id, answer.run_id,
+                        error)
+            await self._fail(answer.task_token, answer.attempt, cause, error)
             return
         wanted = 0 if self._exchange.stopping.is_set() else eager_activities_wanted(
             commands, self._task_queue, self._activity_types)
         eager = await reserve_slots(self._activity_slots, wanted)
         try:
-            answer = await self._exchange.post_to(address, "/api/v1/tasks/workflow/complete", {
-                "task_token": task["task_token"], "commands": commands_json(commands),
-                "identity": self._exchange.identity,
-                "sticky_queue": self._exchange.sticky_queue,
-                "eager_task_queue": self._task_queue if eager else "",
-                "eager_activities_max": eager})
+            completed = await self._exchange.post_to(
+                address, "/api/v1/tasks/workflow/complete", CompleteWorkflowTaskRequest(
+                    task_token=answer.task_token, commands=list(commands),
+                    identity=self._exchange.identity, sticky_queue=self._exchange.sticky_queue,
+                    eager_task_queue=self._task_queue if eager else None,
+                    eager_activities_max=eager))
         except BaseException as error:
             for _ in range(eager):
                 self._activity_slots.release()
             if not isinstance(error, errors.RPCError):
                 raise
             # Refused (stale, or new events arrived): the runner may be ahead of history.
-            log.info("completion of %s/%s refused: %s", task["workflow_id"], run_id, error)
+            log.info("completion of %s/%s refused: %s", answer.workflow_id, answer.run_id, error)
             return
-        self._cache.keep(run_id, runner)
-        body = answer.body if isinstance(answer.body, dict) else {}
-        started = body.get("activity_tasks") or []
+        self._cache.keep(answer.run_id, runner)
+        self._start_eager_activities(completed.address or address, completed.body, eager)
+
+    def _start_eager_activities(self, address: str, body: object, eager: int) -> None:
+        """Run the activities the completion started for this worker, each in one of the
+        `eager` slots reserved for them (answered where they were started: the shard leader);
+        each task is decoded by the activity runner's `handle`, like a polled one."""
+        started = eager_activity_tasks(body)
         assert len(started) <= eager, (len(started), eager)
-        for activity_task in started:  # answered where they were started (the shard leader)
-            self._start_activity(answer.address or address, activity_task)
+        for activity_task in started:
+            self._start_activity(address, activity_task)
         for _ in range(eager - len(started)):
             self._activity_slots.release()
 
-    async def _answer_query(self, task: Task) -> None:
-        reply: dict[str, object] = {"query_id": task["query_id"]}
+    async def _fail(self, task_token: str, attempt: int, cause: str,
+                    error: BaseException) -> None:
+        await asyncio.sleep(fail_backoff_s(attempt))
+        await self._exchange.post("/api/v1/tasks/workflow/fail", FailWorkflowTaskRequest(
+            task_token=task_token, cause=cause, failure=_failure_payload(error),
+            identity=self._exchange.identity))
+
+    async def _refuse(self, error: errors.MalformedTaskError) -> None:
+        """A task that did not decode: fail it (or answer the query with the error) if it can
+        be named, else drop it (the server hands it out again after its timeout)."""
+        log.warning("malformed task: %s", error)
+        if error.query_id is not None:
+            await self._respond(_query_failed(error.query_id, error))
+        elif error.task_token is not None:
+            await self._fail(error.task_token, error.attempt, "WorkflowWorkerUnhandledFailure",
+                             error)
+
+    async def _answer_query(self, task: TypedQueryTask) -> None:
+        query_id = task.answer.query_id
         try:
-            history = decode_history(task.get("history"), f"query of run {task.get('run_id')}")
-            reply["result"] = self._cache.query(task, history)
+            reply = QueryAnswerRequest(query_id=query_id, result=payload(
+                self._cache.query(task), "query result"))
         except Exception as error:
-            reply["error"] = {"message": str(error), "type": type(error).__name__}
+            reply = _query_failed(query_id, error)
+        await self._respond(reply)
+
+    async def _respond(self, reply: QueryAnswerRequest) -> None:
         # Any node relays the answer to the node where the caller waits.
         await self._exchange.post("/api/v1/tasks/query/respond", reply)
+
+
+def _query_failed(query_id: str, error: BaseException) -> QueryAnswerRequest:
+    return QueryAnswerRequest(query_id=query_id, error=QueryFailureBody(
+        message=str(error), type=type(error).__name__))
+
+
+def _failure_payload(error: BaseException) -> Payload:
+    """A failed workflow task's failure: the JSON of the typed failure, an opaque payload in
+    the WorkflowTaskFailed event."""
+    return Payload(msgspec.json.encode(errors.failure_of(error), enc_hook=json_enc_hook))

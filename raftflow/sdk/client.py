@@ -20,6 +20,7 @@ from raftflow.protocol.commands import IdReusePolicy
 from raftflow.sdk import _http, errors
 from raftflow.sdk._cluster_connection import ClusterConnection
 from raftflow.sdk._replay.definition import workflow_type_of
+from raftflow.sdk._wire_tasks import eager_workflow_task
 from raftflow.sdk._workflow_execution import (
     WorkflowExecution,
     WorkflowExecutionStatus,
@@ -140,7 +141,7 @@ class Client:
                 worker.release_workflow_slot()
             raise
         if worker is not None:  # the task, if started for us, runs in the reserved slot
-            worker.accept_workflow_task(answer.address, answer.body.get("workflow_task"))
+            worker.accept_workflow_task(answer.address, eager_workflow_task(answer.body))
         run_id = str(answer.body["run_id"])
         return WorkflowHandle(self._connection, id, run_id=None, result_run_id=run_id,
                               first_execution_run_id=run_id)

@@ -6,11 +6,12 @@ Two families, kept apart as the house style asks:
   `ActivityError` (an activity failed, timed out or was canceled; `cause` says which) and
   `TimeoutError`. Raising a `FailureError` out of workflow code fails the workflow.
 - *Local errors*: misuse or a broken contract on this side (`NondeterminismError`,
-  `WorkflowTaskError`, `QueryFailedError`, `MalformedHistoryError`) and client-side answers
-  (`WorkflowFailureError`, `WorkflowAlreadyStartedError`, `RPCError`).
+  `WorkflowTaskError`, `QueryFailedError`, `MalformedHistoryError`, `MalformedTaskError`) and
+  client-side answers (`WorkflowFailureError`, `WorkflowAlreadyStartedError`, `RPCError`).
 
-`to_failure(exc)` and `from_failure(map)` are the one place a failure map is built or read; the
-worker uses them for activity failures and the client for a failed workflow's result.
+`to_failure(exc)` (`failure_of(exc)`: the same, typed) and `from_failure(map)` are the one place
+a failure map is built or read; the worker uses them for activity failures and the client for a
+failed workflow's result.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from raftflow.protocol.commands import Failure
-from raftflow.protocol.history_json import payload_json
+from raftflow.protocol.history_json import payload_from_json, payload_json
+from raftflow.protocol.payload import EMPTY, Payload
 
 
 class FailureError(Exception):
@@ -122,7 +124,27 @@ class NondeterminismError(WorkflowTaskError):
 class MalformedHistoryError(ValueError):
     """A history (from the server, or a saved file) that is not in the protocol's event
     vocabulary: an unknown event type, a missing or mistyped field. Raised where the JSON is
-    read, before any workflow code runs; a workflow task that carries one fails."""
+    read, before any workflow code runs (in a task, the task is refused: `MalformedTaskError`)."""
+
+
+class MalformedTaskError(ValueError):
+    """A polled or eagerly started task that is not the API's task shape: a missing or
+    mistyped field, or a malformed event in its history. Raised where the task's JSON is read
+    (`_wire_tasks`), before any workflow or activity code runs.
+
+    Attributes:
+        task_token: the task's token if it could still be read (the worker then fails the
+            task, so the server retries it without waiting for its timeout), else None.
+        query_id: the same for a query task (the worker then answers the query with an error).
+        attempt: the task's attempt if it could be read, else 1 (paces a failing task's retries).
+    """
+
+    def __init__(self, message: str, *, task_token: str | None, query_id: str | None,
+                 attempt: int) -> None:
+        super().__init__(message)
+        self.task_token = task_token
+        self.query_id = query_id
+        self.attempt = attempt
 
 
 class QueryFailedError(Exception):
@@ -176,6 +198,21 @@ def to_failure(error: BaseException) -> dict[str, object]:
         if error.details:
             failure["details"] = list(error.details)
     return failure
+
+
+def failure_of(error: BaseException) -> Failure:
+    """`to_failure` as the protocol's typed `Failure` (what `/tasks/activity/fail` takes), its
+    details the JSON text of their list. Details JSON cannot carry are left out and the message
+    says so: the worker reports a failure while answering a task, and must still answer it."""
+    failure = to_failure(error)
+    message, details = str(failure["message"]), failure.get("details")
+    try:
+        details_payload = EMPTY if details is None else Payload(payload_from_json(details))
+    except (TypeError, ValueError) as problem:  # ValueError: circular, or a lone surrogate
+        details_payload = EMPTY
+        message = f"{message} (details left out, not JSON-serializable: {problem})"
+    return Failure(message=message, type=str(failure["type"]),
+                   non_retryable=bool(failure["non_retryable"]), details=details_payload)
 
 
 def from_failure(failure: Failure | Mapping[str, object] | None) -> ApplicationError:

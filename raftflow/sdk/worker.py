@@ -34,7 +34,7 @@ from raftflow.sdk import activity as _activity
 from raftflow.sdk._activity_task_runner import ActivityTaskRunner
 from raftflow.sdk._replay.definition import definition_of
 from raftflow.sdk._runner_cache import RunnerCache
-from raftflow.sdk._task_exchange import Task, TaskExchange, reserve_slots
+from raftflow.sdk._task_exchange import TaskExchange, reserve_slots
 from raftflow.sdk._worker_policy import GRACEFUL_SHUTDOWN_S_DEFAULT, poll_plan
 from raftflow.sdk._workflow_task_runner import WorkflowTaskRunner
 from raftflow.sdk.client import Client
@@ -156,10 +156,11 @@ class Worker:
 
     # -- eager tasks -------------------------------------------------------------------------
 
-    def _start_workflow_task(self, address: str, task: Task) -> None:
+    # An eager task is spawned as its JSON: the runner's `handle` decodes it, as a polled one.
+    def _start_workflow_task(self, address: str, task: object) -> None:
         self._exchange.spawn(self._workflow_slots, self._workflow_tasks.handle, address, task)
 
-    def _start_activity(self, address: str, task: Task) -> None:
+    def _start_activity(self, address: str, task: object) -> None:
         self._exchange.spawn(self._activity_slots, self._activity_tasks.handle, address, task)
 
     async def reserve_workflow_slot(self) -> bool:
@@ -172,9 +173,10 @@ class Worker:
         """For the client (`EagerWorker`): the eager start failed, give the slot back."""
         self._workflow_slots.release()
 
-    def accept_workflow_task(self, address: str, task: object) -> None:
-        """For the client (`EagerWorker`): run the started task in the reserved slot."""
-        if isinstance(task, dict):
+    def accept_workflow_task(self, address: str, task: object | None) -> None:
+        """For the client (`EagerWorker`): run the started task in the reserved slot (None:
+        none was started, give the slot back)."""
+        if task is not None:
             self._start_workflow_task(address, task)
         else:
             self._workflow_slots.release()

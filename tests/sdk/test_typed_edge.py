@@ -1,13 +1,15 @@
 """Goal: the SDK works on protocol types and converts to and from JSON only at its HTTP edge,
 without changing what travels: commands render to the JSON the server parses back into the
 very same structs; a history that is not in the protocol's vocabulary is refused where it is
-read (a clear `MalformedHistoryError`, the workflow task fails, no workflow code runs) instead
-of being half-understood deep in replay; the status and id-reuse enums are the protocol's.
+read (a clear `MalformedHistoryError`, or `MalformedTaskError` when it came in a task: the
+task fails, no workflow code runs) instead of being half-understood deep in replay; the
+status and id-reuse enums are the protocol's.
 
-Method: every command the SDK builds goes through `command_json` and the gateway's own body
-decoder (`api/validation.decode_body`, into the same protocol structs); malformed histories go through the replayer and through a
-worker's workflow-task handler driven with a fake exchange that records what it posts; the
-client's start body is captured by a fake transport.
+Method: every command the SDK builds goes through `command_json` (and, as a completion's body,
+through the transport's `encode_body`) and the gateway's own body decoder
+(`api/validation.decode_body`, into the same protocol structs); malformed histories go through
+the replayer and through a worker's workflow-task handler driven with a fake exchange that
+records what it posts; the client's start body is captured by a fake transport.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import json
 from pathlib import Path
 from typing import Any, cast
 
+import msgspec
 import pytest
 
 from raftflow.api import validation
@@ -27,9 +30,10 @@ from raftflow.protocol.commands import (
     WorkflowCommand,
 )
 from raftflow.protocol.http_bodies import CompleteWorkflowTaskRequest
+from raftflow.protocol.payload import json_enc_hook
 from raftflow.sdk import ApplicationError, RetryPolicy, errors
 from raftflow.sdk._cluster_connection import ClusterConnection
-from raftflow.sdk._http import Answer, Transport
+from raftflow.sdk._http import Answer, Transport, encode_body
 from raftflow.sdk._replay import commands
 from raftflow.sdk._runner_cache import RunnerCache
 from raftflow.sdk._task_exchange import TaskExchange
@@ -75,6 +79,16 @@ def test_the_server_parses_a_rendered_command_back_into_the_same_struct(
     """Decoded as the gateway decodes a completion (api/task_handlers.complete_workflow_task),
     so the shard logs exactly what the workflow code produced."""
     assert _through_the_gateway(command) == command
+
+
+@pytest.mark.parametrize("command", SDK_COMMANDS, ids=lambda c: type(c).__name__)
+def test_a_completion_the_worker_sends_decodes_into_the_same_commands(
+        command: WorkflowCommand) -> None:
+    """The worker posts the request struct itself, encoded by the transport (`encode_body`:
+    msgspec, payloads spliced in as their JSON text)."""
+    sent = CompleteWorkflowTaskRequest(task_token="t", commands=[command, command],
+                                       identity="w", sticky_queue="s")
+    assert validation.decode_body(encode_body(sent), CompleteWorkflowTaskRequest) == sent
 
 
 def _through_the_gateway(command: WorkflowCommand) -> WorkflowCommand:
@@ -147,12 +161,21 @@ class _RecordingExchange:
         self.stopping = asyncio.Event()
         self.posts: list[tuple[str, dict[str, object]]] = []
 
-    async def post(self, path: str, body: dict[str, object]) -> Answer:
-        self.posts.append((path, body))
+    async def post(self, path: str, body: object) -> Answer:
+        self.posts.append((path, _as_sent(body)))
         return Answer(status=200, body={})
 
-    async def post_to(self, address: str, path: str, body: dict[str, object]) -> Answer:
+    async def post_to(self, address: str, path: str, body: object) -> Answer:
         return await self.post(path, body)
+
+
+def _as_sent(body: object) -> dict[str, object]:
+    """A body as the JSON object the server receives: a request struct is encoded as the
+    transport encodes it (payloads as their JSON values)."""
+    if isinstance(body, msgspec.Struct):
+        body = json.loads(msgspec.json.encode(body, enc_hook=json_enc_hook))
+    assert isinstance(body, dict), body
+    return body
 
 
 async def _no_history(workflow_id: str, run_id: str) -> list[Any]:
@@ -174,9 +197,11 @@ def _handle(task: dict[str, Any]) -> list[tuple[str, dict[str, object]]]:
 
 
 def _task(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """A workflow task in the shape the gateway renders (`http_answers.WorkflowTask`)."""
     return {"task_token": "token", "namespace": "default", "workflow_id": "wf-1",
             "run_id": "run-1", "workflow_type": "Order", "task_queue": "q", "attempt": 1,
-            "started_event_id": len(history), "history": history}
+            "scheduled_event_id": len(history) - 1, "started_event_id": len(history),
+            "previous_started_event_id": 0, "history": history}
 
 
 def test_a_workflow_task_with_a_malformed_history_fails_before_any_code_runs() -> None:
@@ -184,7 +209,8 @@ def test_a_workflow_task_with_a_malformed_history_fails_before_any_code_runs() -
     [(path, body)] = _handle(_task(events))
     assert path == "/api/v1/tasks/workflow/fail"
     failure = cast(dict[str, object], body["failure"])
-    assert failure["type"] == "MalformedHistoryError"
+    # The task is refused where it is decoded, its history with it (`_wire_tasks`).
+    assert failure["type"] == "MalformedTaskError"
     assert "event 2 ('WorkflowExecutionSignaled')" in str(failure["message"])
 
 
