@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import msgspec
 
-from raftflow.protocol.http_answers import ActivityTask
+from raftflow.protocol.http_answers import ActivityTask, HeartbeatAnswer
 from raftflow.protocol.http_bodies import HeartbeatRequest
 from raftflow.sdk import _http, errors
 from raftflow.sdk._activity_context import ActivityContext, ActivityInfo, bind
 from raftflow.sdk._replay.commands import payload
+from raftflow.sdk._wire_answers import decode_answer
 
 if TYPE_CHECKING:
     from raftflow.sdk.activity import ActivityDefinition
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_THROTTLE_S_MAX = 1.0  # send heartbeats at most this often (sooner learns cancel)
 HEARTBEAT_TIMEOUT_SHARE = 0.8  # ... and at 80 % of the heartbeat timeout if that is shorter
+HEARTBEAT_PATH = "/api/v1/tasks/activity/heartbeat"
 
 Post = Callable[[str, msgspec.Struct], Awaitable[_http.Answer]]  # (path, body) to any node
 
@@ -75,8 +77,9 @@ class Heartbeater:
             log.warning("heartbeat not sent: %s", error)
             return
         try:
-            answer = await self._post("/api/v1/tasks/activity/heartbeat", body)
-        except errors.RPCError as error:
+            answer = await self._post(HEARTBEAT_PATH, body)
+            heard = decode_answer(answer, HeartbeatAnswer, f"POST {HEARTBEAT_PATH}")
+        except errors.RPCError as error:  # a MalformedAnswerError too: logged, attempt goes on
             if error.code in ("stale_task", "not_found", "workflow_not_running"):
                 self._cancel()  # the attempt is over on the server: stop the work
                 return
@@ -85,7 +88,7 @@ class Heartbeater:
         except (aiohttp.ClientError, TimeoutError) as error:
             log.warning("heartbeat not delivered: %r", error)
             return
-        if isinstance(answer.body, dict) and answer.body.get("cancel_requested"):
+        if heard.cancel_requested:
             self._cancel()
 
     def _cancel(self) -> None:

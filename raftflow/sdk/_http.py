@@ -65,16 +65,20 @@ def normalize_address(address: str) -> str:
     return address
 
 
-# A request body: a `protocol.http_bodies` struct (the worker's task answers and polls), or a
-# JSON object of builtins (the client's calls).
+# A request body: a `protocol.http_bodies` struct (every SDK call), or a JSON object of builtins
+# (the raw API calls of harnesses, through `Client.transport`).
 Body = msgspec.Struct | Mapping[str, object]
 
 
 def encode_body(body: Body) -> bytes:
     """Compact UTF-8 JSON, the smallest body. A struct is encoded by msgspec, payloads spliced
-    in as their JSON text (`payload.json_enc_hook`), the encoding the gateway decodes it with."""
+    in as their JSON text (`payload.json_enc_hook`), the encoding the gateway decodes it with.
+    Raises TypeError if a value in it is not JSON (a query's argument), as `json.dumps` does."""
     if isinstance(body, msgspec.Struct):
-        return msgspec.json.encode(body, enc_hook=json_enc_hook)
+        try:
+            return msgspec.json.encode(body, enc_hook=json_enc_hook)
+        except NotImplementedError as error:  # json_enc_hook's answer to a non-payload value
+            raise TypeError(f"{type(body).__name__} is not JSON-serializable: {error}") from error
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 

@@ -19,12 +19,16 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 import msgspec
 
+from raftflow.protocol.http_answers import ClusterStatus
 from raftflow.protocol.http_bodies import PollRequest
 from raftflow.sdk import _http, errors
+from raftflow.sdk._wire_answers import decode_answer
 from raftflow.sdk._wire_tasks import describe_task
 from raftflow.sdk._worker_policy import POLL_BACKOFF_S_MAX, POLL_BACKOFF_S_MIN, POLL_WAIT_MS
 
 log = logging.getLogger(__name__)
+
+CLUSTER_STATUS_PATH = "/api/v1/cluster/status"
 
 # (address the task came from, the task's JSON): a runner's `handle`, which decodes the task
 # first thing (`_wire_tasks`), so polled and eager tasks enter typed code at the same point.
@@ -60,14 +64,13 @@ class TaskExchange:
         address must still reach the leaders of every shard, each on its own node)."""
         addresses = list(self._transport.addresses)
         try:
-            status = (await self._transport.call("GET", "/api/v1/cluster/status")).body
+            answer = await self._transport.call("GET", CLUSTER_STATUS_PATH)
+            status = decode_answer(answer, ClusterStatus, f"GET {CLUSTER_STATUS_PATH}")
         except (errors.RPCError, aiohttp.ClientError, TimeoutError) as error:
             log.warning("cluster status unavailable, polling only the given nodes: %r", error)
             return tuple(addresses)
-        for node in status.get("nodes", []) if isinstance(status, dict) else []:
-            address = node.get("address") if isinstance(node, dict) else None
-            if isinstance(address, str) and address:
-                addresses.append(_http.normalize_address(address))
+        addresses.extend(_http.normalize_address(node.address) for node in status.nodes
+                         if node.address)  # a node without a known address is skipped
         return tuple(dict.fromkeys(addresses))
 
     async def poll_loop(self, address: str, path: str, slots: asyncio.Semaphore,

@@ -2,9 +2,9 @@
 commands go out as the JSON the worker API takes.
 
 Theory of operation. Everything past this module works on `raftflow.protocol` types: a
-history is decoded once, where a `/history` page or a saved history arrives (`decode_history`;
-a task's history is decoded with its task, in `_wire_tasks`), so replay matches event classes
-and never meets a malformed event.
+history is decoded once, where a saved history arrives (`decode_history`; a task's history is
+decoded with its task, in `_wire_tasks`, a `/history` page's with its page, in `_wire_answers`),
+so replay matches event classes and never meets a malformed event.
 
 Command JSON (`command_json`) is msgspec's JSON of the protocol command, the very type the
 gateway decodes a completion into (`http_bodies.CompleteWorkflowTaskRequest`): `{"type":

@@ -1,9 +1,9 @@
 """What the client reports about runs: their status, their description, their history.
 
 Public through `raftflow.sdk.client` (where users import them); kept apart from the client
-and its handles, which only build them from the server's JSON. `WorkflowExecutionStatus` is
-the protocol's enum (the gateway renders descriptions with it), so the SDK and the server
-cannot disagree on a status name.
+and its handles, which build them from the server's answers as decoded at the edge
+(`_wire_answers`). `WorkflowExecutionStatus` is the protocol's enum (the gateway renders
+descriptions with it), so the SDK and the server cannot disagree on a status name.
 """
 
 from __future__ import annotations
@@ -13,21 +13,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from raftflow.protocol.events import HistoryEvent
 from raftflow.protocol.history_json import event_json
+from raftflow.protocol.http_answers import WorkflowDescription
+from raftflow.protocol.payload import builtins_enc_hook
 from raftflow.protocol.results import WorkflowExecutionStatus
 from raftflow.sdk._wire_json import decode_history
 
 __all__ = ["WorkflowExecution", "WorkflowExecutionStatus", "WorkflowHistory"]
 
 
-def _time(value: object) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WorkflowExecution:
-    """One run as `describe()` and `list_workflows()` report it (the server's JSON in `raw`)."""
+    """One run as `describe()` and `list_workflows()` report it. `description` is the server's
+    answer as it was decoded (`http_answers.WorkflowDescription`: pending counts, the closed
+    run's result, failure or reason); `raw` the same as JSON values."""
 
     id: str
     run_id: str
@@ -35,20 +37,28 @@ class WorkflowExecution:
     task_queue: str
     status: WorkflowExecutionStatus
     history_length: int
-    start_time: datetime | None
+    start_time: datetime
     close_time: datetime | None
-    raw: dict[str, Any]
+    description: WorkflowDescription
 
     @staticmethod
-    def from_json(body: dict[str, Any]) -> WorkflowExecution:
+    def from_description(description: WorkflowDescription) -> WorkflowExecution:
+        """Raises ValueError if a time is not ISO 8601 (the struct holds them as text)."""
+        close_time = description.close_time
         return WorkflowExecution(
-            id=str(body["workflow_id"]), run_id=str(body["run_id"]),
-            workflow_type=str(body.get("workflow_type", "")),
-            task_queue=str(body.get("task_queue", "")),
-            status=WorkflowExecutionStatus(str(body["status"])),
-            history_length=int(body.get("history_length") or 0),
-            start_time=_time(body.get("start_time")), close_time=_time(body.get("close_time")),
-            raw=body)
+            id=description.workflow_id, run_id=description.run_id,
+            workflow_type=description.workflow_type, task_queue=description.task_queue,
+            status=description.status, history_length=description.history_length,
+            start_time=datetime.fromisoformat(description.start_time),
+            close_time=None if close_time is None else datetime.fromisoformat(close_time),
+            description=description)
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The description as the server's JSON object (payloads as their JSON values)."""
+        body = msgspec.to_builtins(self.description, enc_hook=builtins_enc_hook)
+        assert isinstance(body, dict), body
+        return body
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,15 +17,26 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import msgspec
+
 from raftflow.protocol.events import (
     HistoryEvent,
     WorkflowExecutionContinuedAsNewEventAttributes,
     WorkflowExecutionTimedOutEventAttributes,
 )
+from raftflow.protocol.history_json import payload_json
+from raftflow.protocol.http_answers import HistoryPage, QueryWorkflowAnswer, WorkflowDescription
+from raftflow.protocol.http_bodies import (
+    CancelWorkflowRequest,
+    QueryWorkflowRequest,
+    SignalWorkflowRequest,
+    TerminateWorkflowRequest,
+)
 from raftflow.sdk import _http, errors
 from raftflow.sdk._cluster_connection import ClusterConnection
+from raftflow.sdk._replay.commands import payload
 from raftflow.sdk._replay.definition import query_name_of, signal_name_of
-from raftflow.sdk._wire_json import decode_history
+from raftflow.sdk._wire_answers import decode_answer, decode_execution, page_events
 from raftflow.sdk._workflow_execution import (
     WorkflowExecution,
     WorkflowExecutionStatus,
@@ -74,48 +85,50 @@ class WorkflowHandle:
         run_id = self.result_run_id
         for _ in range(CONTINUE_AS_NEW_FOLLOW_MAX):
             closed = await self._wait_closed(run_id)
-            status = WorkflowExecutionStatus(str(closed["status"]))
+            status = closed.status
             if status is WorkflowExecutionStatus.COMPLETED:
-                return closed.get("result")
+                return None if closed.result is msgspec.UNSET else payload_json(closed.result)
             if status is WorkflowExecutionStatus.CONTINUED_AS_NEW and follow_runs:
                 close = (await self._last_event(closed)).attributes
                 if not isinstance(close, WorkflowExecutionContinuedAsNewEventAttributes):
                     raise errors.MalformedHistoryError(
-                        f"run {closed.get('run_id')} continued as new but its last event is "
+                        f"run {closed.run_id} continued as new but its last event is "
                         f"{close.event_type.value}")
                 run_id = close.new_execution_run_id
                 continue
-            raise await self._failure(closed, status)
+            raise await self._failure(closed)
         raise RuntimeError(f"workflow {self.id!r} continued as new more than "
                            f"{CONTINUE_AS_NEW_FOLLOW_MAX} times")
 
-    async def _wait_closed(self, run_id: str | None) -> dict[str, Any]:
+    async def _wait_closed(self, run_id: str | None) -> WorkflowDescription:
         params = {**self._run_params(run_id), "wait_ms": str(RESULT_WAIT_MS)}
+        path = self._path("/result")
         while True:
             answer = await self._transport.call(
-                "GET", self._path("/result"), params=params,
+                "GET", path, params=params,
                 timeout_s=RESULT_WAIT_MS / 1000 + _http.REQUEST_TIMEOUT_S)
             if answer.status == 200:
-                return dict(answer.body)
-            assert answer.status == 204, answer.status  # still running: wait again
+                return decode_answer(answer, WorkflowDescription, f"GET {path}")
+            if answer.status != 204:  # 204: still running, wait again
+                raise errors.MalformedAnswerError(
+                    f"GET {path}", f"status {answer.status}, expected 200 or 204",
+                    answer.status)
 
-    async def _last_event(self, described: dict[str, Any]) -> HistoryEvent:
-        length = int(described["history_length"])
-        run_id = str(described["run_id"])
-        answer = await self._transport.call("GET", self._path("/history"), params={
-            "run_id": run_id, "next_page_token": str(length), "page_size": "1"})
-        events = _page_events(answer.body, f"history of run {run_id}")
+    async def _last_event(self, described: WorkflowDescription) -> HistoryEvent:
+        length, run_id = described.history_length, described.run_id
+        events, _ = await self._history_page(run_id, str(length), page_size=1)
         if not events or events[-1].event_id != length:
             raise errors.MalformedHistoryError(
                 f"history of run {run_id}: asked for event {length}, got "
                 f"{[e.event_id for e in events]}")
         return events[-1]
 
-    async def _failure(self, closed: dict[str, Any],
-                       status: WorkflowExecutionStatus) -> errors.WorkflowFailureError:
+    async def _failure(self, closed: WorkflowDescription) -> errors.WorkflowFailureError:
+        status = closed.status
         cause: BaseException
         if status is WorkflowExecutionStatus.FAILED:
-            cause = errors.from_failure(closed.get("failure"))
+            cause = errors.from_failure(
+                None if closed.failure is msgspec.UNSET else closed.failure)
         elif status is WorkflowExecutionStatus.TIMED_OUT:
             attributes = (await self._last_event(closed)).attributes
             timeout_type = (attributes.timeout_type.value if isinstance(
@@ -125,11 +138,12 @@ class WorkflowHandle:
         elif status is WorkflowExecutionStatus.CANCELED:
             cause = asyncio.CancelledError("workflow execution canceled")
         else:
-            cause = errors.ApplicationError(str(closed.get("reason") or status.value.lower()),
+            reason = "" if closed.reason is msgspec.UNSET else closed.reason
+            cause = errors.ApplicationError(reason or status.value.lower(),
                                             type=status.value.capitalize(), non_retryable=True)
         return errors.WorkflowFailureError(
             f"workflow {self.id!r} {status.value.lower()}", cause=cause, status=status.value,
-            workflow_id=self.id, run_id=str(closed.get("run_id", "")))
+            workflow_id=self.id, run_id=closed.run_id)
 
     async def signal(self, signal: Callable[..., Any] | str, *args: Any,
                      request_id: str | None = None) -> None:
@@ -139,10 +153,10 @@ class WorkflowHandle:
         accepted but whose answer was lost is not delivered twice. A caller that retries after
         this call raised passes the same `request_id` (one is chosen if not given).
         """
-        body: dict[str, object] = {"signal_name": signal_name_of(signal), "input": list(args),
-                                   "request_id": request_id or uuid.uuid4().hex}
-        if self.run_id is not None:
-            body["run_id"] = self.run_id
+        name = signal_name_of(signal)
+        body = SignalWorkflowRequest(
+            signal_name=name, input=payload(list(args), f"input of signal {name}"),
+            request_id=request_id or uuid.uuid4().hex, run_id=self.run_id)
         await self._transport.call("POST", self._path("/signal"), body=body)
 
     async def query(self, query: Callable[..., Any] | str, *args: Any,
@@ -152,27 +166,26 @@ class WorkflowHandle:
         Raises `QueryFailedError` if the handler raised, the name is unknown, or no worker of
         the workflow's task queue answered in time.
         """
-        body: dict[str, object] = {"query_type": query_name_of(query), "args": list(args)}
-        if self.run_id is not None:
-            body["run_id"] = self.run_id
         timeout_ms = None if timeout is None else duration_ms(timeout)
-        if timeout_ms is not None:
-            body["timeout_ms"] = timeout_ms
+        body = QueryWorkflowRequest(query_type=query_name_of(query), args=list(args),
+                                    run_id=self.run_id, timeout_ms=timeout_ms)
         wait_s = (timeout_ms or QUERY_WAIT_MS_DEFAULT) / 1000 + _http.REQUEST_TIMEOUT_S
+        path = self._path("/query")
         try:
             answer = await self._transport.call(
-                "POST", self._path("/query"), body=body, timeout_s=wait_s,
+                "POST", path, body=body, timeout_s=wait_s,
                 retry_statuses=_http.UNAVAILABLE_STATUSES)
         except errors.RPCError as error:
             if error.code in ("query_failed", "timeout"):
                 raise errors.QueryFailedError(error.message) from error
             raise
-        return answer.body.get("result")
+        return decode_answer(answer, QueryWorkflowAnswer, f"POST {path}").result
 
     async def describe(self) -> WorkflowExecution:
-        answer = await self._transport.call("GET", self._path(),
-                                            params=self._run_params(self.run_id))
-        return WorkflowExecution.from_json(dict(answer.body))
+        """The run's description. Raises `MalformedAnswerError` if the answer is not one."""
+        path = self._path()
+        answer = await self._transport.call("GET", path, params=self._run_params(self.run_id))
+        return decode_execution(answer, f"GET {path}")
 
     async def cancel(self, reason: str = "", *, request_id: str | None = None) -> None:
         """Ask the workflow to cancel; its code decides how (CancelledError in the workflow).
@@ -182,7 +195,8 @@ class WorkflowHandle:
         given). A repeated id gets the first answer, even once the run has closed, and records
         no second cancel request.
         """
-        await self._close_request("/cancel", reason, request_id)
+        await self._transport.call("POST", self._path("/cancel"), body=CancelWorkflowRequest(
+            reason=reason, request_id=request_id or uuid.uuid4().hex, run_id=self.run_id))
 
     async def terminate(self, reason: str = "", *, request_id: str | None = None) -> None:
         """End the run at once; no workflow code runs.
@@ -190,33 +204,28 @@ class WorkflowHandle:
         Idempotent like `signal`: a repeated `request_id` gets the first answer (success)
         although the run is closed by then; one is chosen per call if not given.
         """
-        await self._close_request("/terminate", reason, request_id)
-
-    async def _close_request(self, suffix: str, reason: str, request_id: str | None) -> None:
-        body: dict[str, object] = {"reason": reason,
-                                   "request_id": request_id or uuid.uuid4().hex}
-        if self.run_id is not None:
-            body["run_id"] = self.run_id
-        await self._transport.call("POST", self._path(suffix), body=body)
+        await self._transport.call("POST", self._path("/terminate"), body=TerminateWorkflowRequest(
+            reason=reason, request_id=request_id or uuid.uuid4().hex, run_id=self.run_id))
 
     async def history(self) -> WorkflowHistory:
         """Every event of the run, all pages, as typed protocol events. Raises
-        `MalformedHistoryError` if the server's JSON is not a history."""
+        `MalformedAnswerError` if a page is not a history page (an unknown event type
+        included), `MalformedHistoryError` if an event's attributes are not its type's."""
         # Pin the run first: pages of "the latest run" could straddle a new run.
         run_id = self.run_id or (await self.describe()).run_id
         events: list[HistoryEvent] = []
         token: str | None = "1"
         while token:
-            params = {"run_id": run_id, "next_page_token": token,
-                      "page_size": str(HISTORY_PAGE_SIZE)}
-            answer = await self._transport.call("GET", self._path("/history"), params=params)
-            events.extend(_page_events(answer.body, f"history of run {run_id}"))
-            next_token = answer.body.get("next_page_token")
-            token = str(next_token) if next_token else None
+            page, token = await self._history_page(run_id, token, page_size=HISTORY_PAGE_SIZE)
+            events.extend(page)
         return WorkflowHistory(workflow_id=self.id, run_id=run_id, events=events)
 
-
-def _page_events(body: object, source: str) -> list[HistoryEvent]:
-    """The typed events of one `/history` answer (`{"events": [...], "next_page_token"}`)."""
-    events = body.get("events") if isinstance(body, dict) else None
-    return decode_history(events, source)
+    async def _history_page(self, run_id: str, token: str, *, page_size: int,
+                            ) -> tuple[list[HistoryEvent], str | None]:
+        """One `/history` page from event `token` on: its events typed, and the next page's
+        token (None at the history's current end)."""
+        path = self._path("/history")
+        answer = await self._transport.call("GET", path, params={
+            "run_id": run_id, "next_page_token": token, "page_size": str(page_size)})
+        page = decode_answer(answer, HistoryPage, f"GET {path}")
+        return page_events(page, f"history of run {run_id}"), page.next_page_token

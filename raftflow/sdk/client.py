@@ -16,10 +16,15 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+import msgspec
+
 from raftflow.protocol.commands import IdReusePolicy
+from raftflow.protocol.http_bodies import StartWorkflowRequest
 from raftflow.sdk import _http, errors
 from raftflow.sdk._cluster_connection import ClusterConnection
+from raftflow.sdk._replay.commands import payload
 from raftflow.sdk._replay.definition import workflow_type_of
+from raftflow.sdk._wire_answers import decode_executions, decode_start
 from raftflow.sdk._wire_tasks import eager_workflow_task
 from raftflow.sdk._workflow_execution import (
     WorkflowExecution,
@@ -110,26 +115,26 @@ class Client:
         client and has a free slot, the server starts the first workflow task for it in the
         same commit as the start, saving a poll and a commit; otherwise it is ignored.
         """
-        body: dict[str, object] = {
-            "workflow_id": id, "workflow_type": workflow_type_of(workflow),
-            "task_queue": task_queue, "input": list(args),
-            "request_id": request_id or uuid.uuid4().hex}
-        policy = None if id_reuse_policy is None else IdReusePolicy(id_reuse_policy).value
-        for key, value in (("id_reuse_policy", policy),
-                           ("execution_timeout_ms", _timeout_ms(execution_timeout)),
-                           ("run_timeout_ms", _timeout_ms(run_timeout)),
-                           ("task_timeout_ms", _timeout_ms(task_timeout))):
-            if value is not None:
-                body[key] = value
+        # Everything that can refuse the call (input not JSON, an unknown policy, a duration
+        # that is not positive) is done before a worker slot is reserved for it.
+        workflow_type = workflow_type_of(workflow)
+        body = StartWorkflowRequest(
+            workflow_id=id, workflow_type=workflow_type, task_queue=task_queue,
+            input=payload(list(args), f"input of workflow {workflow_type}"),
+            request_id=request_id or uuid.uuid4().hex,
+            id_reuse_policy=None if id_reuse_policy is None else IdReusePolicy(id_reuse_policy),
+            execution_timeout_ms=_timeout_ms(execution_timeout),
+            run_timeout_ms=_timeout_ms(run_timeout), task_timeout_ms=_timeout_ms(task_timeout))
+        path = self._connection.workflows_path()
         workers = self._connection.local_workers
         worker = workers.for_task_queue(task_queue) if request_eager_start else None
         if worker is not None and await worker.reserve_workflow_slot():
-            body.update(eager_task_queue=task_queue, eager_identity=worker.identity)
+            body = msgspec.structs.replace(body, eager_task_queue=task_queue,
+                                           eager_identity=worker.identity)
         else:
             worker = None
         try:
-            answer = await self._connection.transport.call(
-                "POST", self._connection.workflows_path(), body=body)
+            answer = await self._connection.transport.call("POST", path, body=body)
         except errors.RPCError as error:
             if worker is not None:
                 worker.release_workflow_slot()
@@ -142,9 +147,9 @@ class Client:
             raise
         if worker is not None:  # the task, if started for us, runs in the reserved slot
             worker.accept_workflow_task(answer.address, eager_workflow_task(answer.body))
-        run_id = str(answer.body["run_id"])
-        return WorkflowHandle(self._connection, id, run_id=None, result_run_id=run_id,
-                              first_execution_run_id=run_id)
+        started = decode_start(answer, f"POST {path}")
+        return WorkflowHandle(self._connection, id, run_id=None, result_run_id=started.run_id,
+                              first_execution_run_id=started.run_id)
 
     async def execute_workflow(self, workflow: Callable[..., Any] | type | str, *args: Any,
                                id: str, task_queue: str, request_id: str | None = None,
@@ -174,6 +179,6 @@ class Client:
         if status is not None:
             value = status.value if isinstance(status, WorkflowExecutionStatus) else status
             params["status"] = value.lower()
-        answer = await self._connection.transport.call(
-            "GET", self._connection.workflows_path(), params=params)
-        return [WorkflowExecution.from_json(w) for w in answer.body["workflows"]]
+        path = self._connection.workflows_path()
+        answer = await self._connection.transport.call("GET", path, params=params)
+        return decode_executions(answer, f"GET {path}")

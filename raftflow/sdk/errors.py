@@ -7,16 +7,17 @@ Two families, kept apart as the house style asks:
   `TimeoutError`. Raising a `FailureError` out of workflow code fails the workflow.
 - *Local errors*: misuse or a broken contract on this side (`NondeterminismError`,
   `WorkflowTaskError`, `QueryFailedError`, `MalformedHistoryError`, `MalformedTaskError`) and
-  client-side answers (`WorkflowFailureError`, `WorkflowAlreadyStartedError`, `RPCError`).
+  client-side answers (`WorkflowFailureError`, `WorkflowAlreadyStartedError`, `RPCError` and
+  its `MalformedAnswerError`).
 
-`to_failure(exc)` (`failure_of(exc)`: the same, typed) and `from_failure(map)` are the one place
-a failure map is built or read; the worker uses them for activity failures and the client for a
+`to_failure(exc)` (`failure_of(exc)`: the same, typed) and `from_failure(failure)` are the one
+place a failure is built or read; the worker uses them for activity failures and the client for a
 failed workflow's result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from raftflow.protocol.commands import Failure
 from raftflow.protocol.history_json import payload_from_json, payload_json
@@ -187,6 +188,23 @@ class RPCError(Exception):
         self.status = status
 
 
+class MalformedAnswerError(RPCError):
+    """Client side: a 2xx answer that is not the API's answer shape for its route (a missing
+    or mistyped field, an unknown status), raised where the answer is read (`_wire_answers`).
+    An `RPCError` (code `malformed_answer`): like a refusal, the call got no usable answer.
+
+    Attributes:
+        route: the call, e.g. `GET /api/v1/namespaces/default/workflows/order-1`.
+        problem: what is wrong, with the field's path (`Expected str, got int - at $.run_id`).
+    """
+
+    def __init__(self, route: str, problem: str, status: int) -> None:
+        super().__init__("malformed_answer", f"{route}: the answer is malformed: {problem}",
+                         status)
+        self.route = route
+        self.problem = problem
+
+
 def to_failure(error: BaseException) -> dict[str, object]:
     """The failure map of an exception (the shape `FailWorkflowExecution` and
     `/tasks/activity/fail` take). Non-SDK exceptions are named by their class."""
@@ -215,17 +233,13 @@ def failure_of(error: BaseException) -> Failure:
                    non_retryable=bool(failure["non_retryable"]), details=details_payload)
 
 
-def from_failure(failure: Failure | Mapping[str, object] | None) -> ApplicationError:
+def from_failure(failure: Failure | None) -> ApplicationError:
     """An `ApplicationError` carrying a failure's message, type, details and non-retryable
-    flag (inverse of `to_failure` for application errors). `failure` is a history event's
-    `Failure` or a failure map of the API's JSON (a closed workflow's `failure`)."""
-    if isinstance(failure, Failure):
-        failure = {"message": failure.message, "type": failure.type,
-                   "non_retryable": failure.non_retryable,
-                   "details": payload_json(failure.details)}
-    if not failure:
+    flag (inverse of `to_failure` for application errors). `failure` is the protocol's
+    `Failure`: a history event's, or a failed workflow's description's."""
+    if failure is None:
         return ApplicationError("unknown failure")
-    details = failure.get("details")
+    details = payload_json(failure.details)
     detail_values: tuple[object, ...]
     if details is None:
         detail_values = ()
@@ -233,7 +247,5 @@ def from_failure(failure: Failure | Mapping[str, object] | None) -> ApplicationE
         detail_values = tuple(details)
     else:
         detail_values = (details,)
-    failure_type = failure.get("type")
-    return ApplicationError(str(failure.get("message") or ""), *detail_values,
-                            type=str(failure_type) if failure_type else None,
-                            non_retryable=bool(failure.get("non_retryable", False)))
+    return ApplicationError(failure.message, *detail_values, type=failure.type or None,
+                            non_retryable=failure.non_retryable)

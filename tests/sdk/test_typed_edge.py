@@ -29,6 +29,7 @@ from raftflow.protocol.commands import (
     IdReusePolicy,
     WorkflowCommand,
 )
+from raftflow.protocol.http_answers import WorkflowDescription
 from raftflow.protocol.http_bodies import CompleteWorkflowTaskRequest
 from raftflow.protocol.payload import json_enc_hook
 from raftflow.sdk import ApplicationError, RetryPolicy, errors
@@ -235,8 +236,12 @@ def test_the_status_enum_is_the_protocols_and_renders_as_before() -> None:
     assert WorkflowExecutionStatus is results.WorkflowExecutionStatus
     for status in results.WorkflowStatus:  # the gateway rendered `status.value.upper()`
         assert WorkflowExecutionStatus.of(status).value == status.value.upper()
-    described = WorkflowExecution.from_json({"workflow_id": "w", "run_id": "r",
-                                             "status": "COMPLETED"})
+    described = WorkflowExecution.from_description(msgspec.convert(
+        {"workflow_id": "w", "run_id": "r", "workflow_type": "W", "task_queue": "q",
+         "status": "COMPLETED", "history_length": 3, "start_time": "2026-01-02T03:04:05.678Z",
+         "close_time": None, "pending_activity_count": 0, "pending_timer_count": 0,
+         "workflow_task_pending": False, "continued_execution_run_id": None},
+        WorkflowDescription))
     assert described.status is WorkflowExecutionStatus.COMPLETED
 
 
@@ -248,7 +253,8 @@ class _CapturingTransport:
 
     async def call(self, method: str, path: str, *, body: Any = None, **_: Any) -> Answer:
         self.bodies.append(body)
-        return Answer(status=200, body={"run_id": "r"}, address="http://node")
+        return Answer(status=200, body={"workflow_id": "w", "run_id": "r"},
+                      address="http://node")
 
 
 def test_start_workflow_takes_the_protocols_id_reuse_policy_or_its_value() -> None:
@@ -265,5 +271,5 @@ def test_start_workflow_takes_the_protocols_id_reuse_policy_or_its_value() -> No
             await client.start_workflow("W", id="c", task_queue="q", id_reuse_policy="never")
 
     asyncio.run(main())
-    assert [b["id_reuse_policy"] for b in transport.bodies] == ["reject_duplicate",
-                                                                 "terminate_if_running"]
+    assert [b.id_reuse_policy for b in transport.bodies] == [
+        IdReusePolicy.REJECT_DUPLICATE, IdReusePolicy.TERMINATE_IF_RUNNING]
