@@ -15,14 +15,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
-from typing import Any
-from urllib.parse import quote
 
 import aiohttp
+import msgspec
 
 from raftflow.chaos.observations import ReplicaDigest, RunRecord, StartAck
-from raftflow.protocol.history_json import event_json
+from raftflow.protocol.history_json import event_json, payload_json
+from raftflow.protocol.http_answers import NodeDigests
+from raftflow.protocol.results import WorkflowExecutionStatus
 from raftflow.sdk import Client
+from raftflow.sdk.errors import RPCError
 
 READ_CONCURRENCY = 16
 DIGEST_WAIT_S = 30.0
@@ -32,10 +34,8 @@ LIST_LIMIT = 1000  # the API's maximum; more open runs at quiescence is a failed
 
 async def read_runs(client: Client, starts: Iterable[StartAck]) -> tuple[list[RunRecord], list[str]]:
     """Every run worth checking, and the ids of the workflows the cluster lists as open."""
-    listed = await client.transport.call(
-        "GET", "/api/v1/namespaces/default/workflows",
-        params={"status": "RUNNING", "limit": str(LIST_LIMIT)})
-    listed_ids = sorted({str(w["workflow_id"]) for w in listed.body["workflows"]})
+    listed = await client.list_workflows(WorkflowExecutionStatus.RUNNING, limit=LIST_LIMIT)
+    listed_ids = sorted({execution.id for execution in listed})
     wanted: dict[tuple[str, str | None], None] = {(wid, None): None for wid in listed_ids}
     for start in starts:
         wanted[(start.plan.workflow_id, start.run_id)] = None
@@ -51,22 +51,20 @@ async def read_runs(client: Client, starts: Iterable[StartAck]) -> tuple[list[Ru
 
 
 async def _read_run(client: Client, workflow_id: str, run_id: str | None) -> RunRecord | None:
-    path = f"/api/v1/namespaces/default/workflows/{quote(workflow_id, safe='')}"
-    params = {} if run_id is None else {"run_id": run_id}
     try:
-        described = (await client.transport.call("GET", path, params=params)).body
-    except Exception as error:  # noqa: BLE001 - a run the cluster cannot find is evidence
-        if getattr(error, "code", None) == "not_found":
+        described = await client.get_workflow_handle(workflow_id, run_id=run_id).describe()
+    except RPCError as error:
+        if error.code == "not_found":  # a run the cluster cannot find is evidence
             return None
         raise
-    history = await client.get_workflow_handle(
-        workflow_id, run_id=str(described["run_id"])).history()
+    history = await client.get_workflow_handle(workflow_id, run_id=described.run_id).history()
+    d = described.description
     return RunRecord(
-        workflow_id=workflow_id, run_id=str(described["run_id"]),
-        status=str(described["status"]), result=described.get("result"),
-        pending_activity_count=int(described["pending_activity_count"]),
-        pending_timer_count=int(described["pending_timer_count"]),
-        pending_workflow_task=bool(described.get("workflow_task_pending")),
+        workflow_id=workflow_id, run_id=described.run_id, status=described.status.value,
+        result=None if d.result is msgspec.UNSET else payload_json(d.result),
+        pending_activity_count=d.pending_activity_count,
+        pending_timer_count=d.pending_timer_count,
+        pending_workflow_task=d.workflow_task_pending,
         history=tuple(event_json(e) for e in history.events))
 
 
@@ -91,12 +89,11 @@ async def _digests_once(session: aiohttp.ClientSession,
         try:
             async with session.get(f"{address}/api/v1/node/digests",
                                    timeout=aiohttp.ClientTimeout(total=10)) as answer:
-                body: dict[str, Any] = await answer.json()
-        except (aiohttp.ClientError, TimeoutError, ValueError):
-            return []
-        return [ReplicaDigest(shard=int(s["shard"]), node=node,
-                              applied_index=int(s["applied_index"]), digest=str(s["digest"]))
-                for s in body["shards"]]
+                body = msgspec.json.decode(await answer.read(), type=NodeDigests)
+        except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError):
+            return []  # a node that does not answer (or not yet as itself) has no digests
+        return [ReplicaDigest(shard=s.shard, node=node, applied_index=s.applied_index,
+                              digest=s.digest) for s in body.shards]
 
     per_node = await asyncio.gather(*(one(n, a) for n, a in addresses.items()))
     return sorted((d for digests in per_node for d in digests), key=lambda d: (d.shard, d.node))
