@@ -52,7 +52,11 @@ def next_retry_at_ms(activity: ActivityState, failure: Failure | None, now_ms: i
         return None
     if policy.maximum_attempts > 0 and activity.attempt >= policy.maximum_attempts:
         return None
-    retry_at_ms = now_ms + backoff_ms(policy, activity.attempt)
+    # The backoff runs from the failure, which cannot precede the attempt it ends; but leaders
+    # change and the next one's clock may read seconds earlier than the clock that started the
+    # attempt, so time is taken from whichever is later (else the retry would be due before
+    # the attempt began, an impossible state every replica would stop at).
+    retry_at_ms = max(now_ms, activity.started_time_ms) + backoff_ms(policy, activity.attempt)
     if activity.schedule_to_close_timeout_ms is not None:
         deadline_ms = activity.scheduled_time_ms + activity.schedule_to_close_timeout_ms
         if retry_at_ms >= deadline_ms:
