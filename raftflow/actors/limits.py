@@ -20,6 +20,10 @@ PROPOSALS_IN_FLIGHT_MAX = 2
 # retry with the same request id, DESIGN §8).
 PROPOSAL_TIMEOUT_S = 10.0
 
+# A new leader's barrier that failed to commit is proposed again after this long (the leader
+# acts on no effect until one commits; the pause keeps a failing log from being flooded).
+LEADER_BARRIER_RETRY_S = 0.5
+
 # What an overloaded caller is told to wait before retrying.
 RETRY_AFTER_S = 1
 

@@ -242,12 +242,23 @@ class ActorRuntime(Generic[S]):
     # -- leadership ----------------------------------------------------------------------------
 
     def _propose_leader_barrier(self, term: int) -> None:
-        if self._leader_term != term or self._log is None or not self._log.is_leader():
+        if (self._leader_term != term or self._log is None or not self._log.is_leader()
+                or self._effects.ready):
             return
         barrier = Barrier(now_ms=self._clock.now_ms(), leader_node=self._node_id, term=term)
         future = self._mailbox.put(encode_command(barrier))
-        future.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
+        future.add_done_callback(partial(self._on_leader_barrier_done, term))
         self._schedule_drain()
+
+    def _on_leader_barrier_done(self, term: int, future: asyncio.Future[Result]) -> None:
+        if future.cancelled() or future.exception() is None:
+            return
+        # The barrier did not commit (dropped, timed out, mailbox full) while this node may
+        # still lead: until a barrier of this term applies, the shard takes writes but
+        # dispatches no task and fires no timer, so it is proposed again, for as long as this
+        # term lasts (`_propose_leader_barrier` stops once it applied or the term ended).
+        asyncio.get_running_loop().call_later(
+            limits.LEADER_BARRIER_RETRY_S, self._propose_leader_barrier, term)
 
     def _is_my_barrier(self, proposal: Proposal) -> bool:
         return any(isinstance(c, Barrier) and c.leader_node == self._node_id

@@ -316,3 +316,21 @@ def test_large_payloads_are_cut_into_proposals_that_fit_the_log() -> None:
         assert all(len(entry) <= raftlog_limits.PROPOSAL_BYTES_MAX for entry in group.entries)
 
     asyncio.run(main())
+
+
+def test_a_new_leader_proposes_its_barrier_again_until_one_commits() -> None:
+    """Issue 12 item 6: one failed barrier proposal left a leader that took writes but never
+    dispatched a task or fired a timer (effects wait for the term's own barrier)."""
+    async def main() -> None:
+        group, (a,), _ = _world("a")
+        group.set_leader("a")
+        await _until(lambda: bool(a.log.proposed))
+        a.log.fail_proposals("timeout")  # still the leader, the entry is gone
+        assert not a.actor.is_ready_leader()
+        await _until(lambda: bool(a.log.proposed), timeout_s=5.0)  # proposed again
+        assert isinstance(decode_proposal(a.log.proposed[0][0]).commands[0], Barrier)
+        group.commit()
+        a.log.sync()
+        assert a.actor.is_ready_leader() and a.sink.leadership == [True]
+
+    asyncio.run(main())
