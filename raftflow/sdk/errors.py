@@ -10,14 +10,15 @@ Two families, kept apart as the house style asks:
   client-side answers (`WorkflowFailureError`, `WorkflowAlreadyStartedError`, `RPCError` and
   its `MalformedAnswerError`).
 
-`to_failure(exc)` (`failure_of(exc)`: the same, typed) and `from_failure(failure)` are the one
-place a failure is built or read; the worker uses them for activity failures and the client for a
-failed workflow's result.
+`failure_parts(exc)` (what a failure says about an exception), `failure_of(exc)` (that as the
+protocol's `Failure`) and `from_failure(failure)` are the one place a failure is built or read:
+workflow code's failures, the worker's activity and task failures, a failed workflow's result.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from raftflow.protocol.commands import Failure
 from raftflow.protocol.history_json import payload_from_json, payload_json
@@ -205,37 +206,44 @@ class MalformedAnswerError(RPCError):
         self.problem = problem
 
 
-def to_failure(error: BaseException) -> dict[str, object]:
-    """The failure map of an exception (the shape `FailWorkflowExecution` and
-    `/tasks/activity/fail` take). Non-SDK exceptions are named by their class."""
-    failure: dict[str, object] = {"message": str(error), "type": type(error).__name__,
-                                  "non_retryable": False}
+@dataclass(frozen=True, slots=True)
+class FailureParts:
+    """What a failure says about an exception, before its details become a payload: each
+    caller decides what details JSON cannot carry mean (see `failure_of`)."""
+
+    message: str
+    type: str
+    non_retryable: bool
+    details: list[object] | None  # an ApplicationError's details; None: none
+
+
+def failure_parts(error: BaseException) -> FailureParts:
+    """An exception as a failure: an `ApplicationError` gives its type (default
+    "ApplicationError"), flag and details; any other exception is named by its class."""
     if isinstance(error, ApplicationError):
-        failure["type"] = error.type or "ApplicationError"
-        failure["non_retryable"] = error.non_retryable
-        if error.details:
-            failure["details"] = list(error.details)
-    return failure
+        return FailureParts(str(error), error.type or "ApplicationError", error.non_retryable,
+                            list(error.details) if error.details else None)
+    return FailureParts(str(error), type(error).__name__, False, None)
 
 
 def failure_of(error: BaseException) -> Failure:
-    """`to_failure` as the protocol's typed `Failure` (what `/tasks/activity/fail` takes), its
+    """An exception as the protocol's `Failure` (what `/tasks/activity/fail` takes), its
     details the JSON text of their list. Details JSON cannot carry are left out and the message
     says so: the worker reports a failure while answering a task, and must still answer it."""
-    failure = to_failure(error)
-    message, details = str(failure["message"]), failure.get("details")
+    parts = failure_parts(error)
+    message, details = parts.message, parts.details
     try:
         details_payload = EMPTY if details is None else Payload(payload_from_json(details))
     except (TypeError, ValueError) as problem:  # ValueError: circular, or a lone surrogate
         details_payload = EMPTY
         message = f"{message} (details left out, not JSON-serializable: {problem})"
-    return Failure(message=message, type=str(failure["type"]),
-                   non_retryable=bool(failure["non_retryable"]), details=details_payload)
+    return Failure(message=message, type=parts.type, non_retryable=parts.non_retryable,
+                   details=details_payload)
 
 
 def from_failure(failure: Failure | None) -> ApplicationError:
     """An `ApplicationError` carrying a failure's message, type, details and non-retryable
-    flag (inverse of `to_failure` for application errors). `failure` is the protocol's
+    flag (inverse of `failure_of` for application errors). `failure` is the protocol's
     `Failure`: a history event's, or a failed workflow's description's."""
     if failure is None:
         return ApplicationError("unknown failure")

@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
 
+from raftflow.protocol.payload import builtins_enc_hook
 from raftflow.sdk import errors
 from raftflow.sdk._activity_context import ActivityContext, ActivityInfo, bind
 from raftflow.sdk._replay import WorkflowRunner
@@ -71,7 +73,7 @@ class MiniWorker:
             self.runners.pop(run_id, None)
             await self.post("/api/v1/tasks/workflow/fail", {
                 "task_token": task["task_token"], "cause": "WorkflowWorkerUnhandledFailure",
-                "failure": errors.to_failure(error)})
+                "failure": _failure_json(error)})
             return
         status, answer = await self.post("/api/v1/tasks/workflow/complete",
                                          {"task_token": task["task_token"],
@@ -101,7 +103,7 @@ class MiniWorker:
                 result = await fn(*(task["input"] or []))
         except Exception as error:
             await self.post("/api/v1/tasks/activity/fail", {
-                "task_token": task["task_token"], "failure": errors.to_failure(error)})
+                "task_token": task["task_token"], "failure": _failure_json(error)})
             return
         await self.post("/api/v1/tasks/activity/complete",
                         {"task_token": task["task_token"], "result": result})
@@ -212,3 +214,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _failure_json(error: BaseException) -> object:
+    return msgspec.to_builtins(errors.failure_of(error), enc_hook=builtins_enc_hook)

@@ -273,3 +273,20 @@ def test_start_workflow_takes_the_protocols_id_reuse_policy_or_its_value() -> No
     asyncio.run(main())
     assert [b.id_reuse_policy for b in transport.bodies] == [
         IdReusePolicy.REJECT_DUPLICATE, IdReusePolicy.TERMINATE_IF_RUNNING]
+
+
+def test_a_failure_is_described_once_and_details_json_cannot_carry_are_handled_per_caller() -> None:
+    """`errors.failure_parts` is the one description of an exception as a failure; workflow
+    code's failure refuses details JSON cannot carry (the task fails, the code is fixed and
+    replayed), a worker's activity failure leaves them out and says so (it must still answer)."""
+    assert errors.failure_parts(KeyError("k")) == errors.FailureParts("'k'", "KeyError", False,
+                                                                      None)
+    assert errors.failure_parts(ApplicationError("no", {"c": 1}, type="Card",
+                                                 non_retryable=True)) == errors.FailureParts(
+        "no", "Card", True, [{"c": 1}])
+    odd = ApplicationError("no", {1, 2})
+    with pytest.raises(TypeError, match="failure details is not JSON-serializable"):
+        commands.fail(odd)
+    lenient = errors.failure_of(odd)
+    assert lenient.details == b"" and "details left out" in lenient.message
+    assert errors.failure_of(ApplicationError("no", {"c": 1})).details == b'[{"c":1}]'

@@ -172,12 +172,13 @@ def complete(result: object) -> CompleteWorkflowExecution:
 
 
 def fail(error: BaseException) -> FailWorkflowExecution:
-    failure = errors.to_failure(error)
-    details = (payload(failure["details"], "failure details") if "details" in failure
-               else EMPTY)
+    # Strict, unlike `errors.failure_of`: details JSON cannot carry fail the workflow task
+    # (a bug in workflow code to fix and replay), not the workflow without them.
+    parts = errors.failure_parts(error)
+    details = EMPTY if parts.details is None else payload(parts.details, "failure details")
     return FailWorkflowExecution(failure=Failure(
-        message=str(failure["message"]), type=str(failure["type"]),
-        non_retryable=bool(failure["non_retryable"]), details=details))
+        message=parts.message, type=parts.type, non_retryable=parts.non_retryable,
+        details=details))
 
 
 def cancel() -> CancelWorkflowExecution:
