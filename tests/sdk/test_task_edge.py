@@ -26,18 +26,17 @@ import pytest
 from raftflow.api import validation
 from raftflow.protocol.history_json import event_from_answer
 from raftflow.protocol.http_answers import HistoryEventAnswer
-from raftflow.protocol.payload import json_enc_hook
 from raftflow.sdk import activity, workflow
 from raftflow.sdk._activity_task_runner import ActivityTaskRunner
-from raftflow.sdk._http import Answer, encode_body
+from raftflow.sdk._http import encode_body
 from raftflow.sdk._runner_cache import RunnerCache
 from raftflow.sdk._task_exchange import TaskExchange
 from raftflow.sdk._wire_json import decode_history
 from raftflow.sdk._workflow_task_runner import WorkflowTaskRunner
 from tests.sdk.history_builder import HistoryBuilder
+from tests.sdk.recording_exchange import Post, RecordingExchange, no_history
 
 HISTORIES = Path(__file__).resolve().parents[1] / "data" / "histories"
-Post = tuple[str, dict[str, object]]
 RAN: list[str] = []  # what workflow and activity code ran, in this process's tests
 
 
@@ -60,47 +59,14 @@ async def tally(n: int) -> int:
     return n
 
 
-class _RecordingExchange:
-    """Stands in for TaskExchange: records the worker's answers."""
-
-    identity = "test-worker"
-    sticky_queue = "sticky-test"
-
-    def __init__(self) -> None:
-        self.stopping = asyncio.Event()
-        self.posts: list[Post] = []
-        self.structs: list[object] = []  # the bodies as the worker built them
-
-    async def post(self, path: str, body: object) -> Answer:
-        self.structs.append(body)
-        self.posts.append((path, _as_sent(body)))
-        return Answer(status=200, body={})
-
-    async def post_to(self, address: str, path: str, body: object) -> Answer:
-        return await self.post(path, body)
-
-
-def _as_sent(body: object) -> dict[str, object]:
-    """A body as the JSON object the server receives: a request struct is encoded as the
-    transport encodes it (payloads as their JSON values)."""
-    if isinstance(body, msgspec.Struct):
-        body = json.loads(msgspec.json.encode(body, enc_hook=json_enc_hook))
-    assert isinstance(body, dict), body
-    return body
-
-
-async def _no_history(workflow_id: str, run_id: str) -> list[Any]:
-    raise AssertionError("the task carries the whole history")
-
-
 SENT: list[object] = []  # every body the last `_run` posted, as built
 
 
-def _run(handle: Callable[[_RecordingExchange], Any]) -> list[Post]:
+def _run(handle: Callable[[RecordingExchange], Any]) -> list[Post]:
     RAN.clear()
 
     async def main() -> list[Post]:
-        exchange = _RecordingExchange()
+        exchange = RecordingExchange()
         await handle(exchange)
         SENT[:] = exchange.structs
         return exchange.posts
@@ -109,9 +75,9 @@ def _run(handle: Callable[[_RecordingExchange], Any]) -> list[Post]:
 
 
 def _handle_workflow_task(body: dict[str, Any]) -> list[Post]:
-    def handle(exchange: _RecordingExchange) -> Any:
+    def handle(exchange: RecordingExchange) -> Any:
         cache = RunnerCache({"Counter": Counter}, namespace="default", task_queue="q",
-                            size_max=10, fetch_history=_no_history)
+                            size_max=10, fetch_history=no_history)
         runner = WorkflowTaskRunner(
             cast(TaskExchange, exchange), cache, task_queue="q", activity_types=(),
             activity_slots=asyncio.Semaphore(1), start_activity=lambda address, t: None)
@@ -121,7 +87,7 @@ def _handle_workflow_task(body: dict[str, Any]) -> list[Post]:
 
 
 def _handle_activity_task(body: dict[str, Any]) -> list[Post]:
-    def handle(exchange: _RecordingExchange) -> Any:
+    def handle(exchange: RecordingExchange) -> Any:
         runner = ActivityTaskRunner(
             cast(TaskExchange, exchange), {"tally": activity.definition_of(tally)},
             namespace="default", task_queue="q", threads_max=1, workflow_slots=None,

@@ -31,7 +31,6 @@ from raftflow.protocol.commands import (
 )
 from raftflow.protocol.http_answers import WorkflowDescription
 from raftflow.protocol.http_bodies import CompleteWorkflowTaskRequest
-from raftflow.protocol.payload import json_enc_hook
 from raftflow.sdk import ApplicationError, RetryPolicy, errors
 from raftflow.sdk._cluster_connection import ClusterConnection
 from raftflow.sdk._http import Answer, Transport, encode_body
@@ -43,6 +42,7 @@ from raftflow.sdk._workflow_task_runner import WorkflowTaskRunner
 from raftflow.sdk.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHistory
 from raftflow.sdk.replayer import replay_history
 from tests.sdk.history_builder import HistoryBuilder
+from tests.sdk.recording_exchange import RecordingExchange, no_history
 from tests.sdk.sample_workflows import Order
 
 HISTORIES = Path(__file__).resolve().parents[1] / "data" / "histories"
@@ -152,42 +152,11 @@ def test_a_history_that_is_not_a_list_is_refused() -> None:
         decode_history({"events": []}, "page")
 
 
-class _RecordingExchange:
-    """Stands in for TaskExchange: records the worker's answers."""
-
-    identity = "test-worker"
-    sticky_queue = "sticky-test"
-
-    def __init__(self) -> None:
-        self.stopping = asyncio.Event()
-        self.posts: list[tuple[str, dict[str, object]]] = []
-
-    async def post(self, path: str, body: object) -> Answer:
-        self.posts.append((path, _as_sent(body)))
-        return Answer(status=200, body={})
-
-    async def post_to(self, address: str, path: str, body: object) -> Answer:
-        return await self.post(path, body)
-
-
-def _as_sent(body: object) -> dict[str, object]:
-    """A body as the JSON object the server receives: a request struct is encoded as the
-    transport encodes it (payloads as their JSON values)."""
-    if isinstance(body, msgspec.Struct):
-        body = json.loads(msgspec.json.encode(body, enc_hook=json_enc_hook))
-    assert isinstance(body, dict), body
-    return body
-
-
-async def _no_history(workflow_id: str, run_id: str) -> list[Any]:
-    raise AssertionError("the task carries the whole history")
-
-
 def _handle(task: dict[str, Any]) -> list[tuple[str, dict[str, object]]]:
     async def main() -> list[tuple[str, dict[str, object]]]:
-        exchange = _RecordingExchange()
+        exchange = RecordingExchange()
         cache = RunnerCache({"Order": Order}, namespace="default", task_queue="q", size_max=10,
-                            fetch_history=_no_history)
+                            fetch_history=no_history)
         runner = WorkflowTaskRunner(
             cast(TaskExchange, exchange), cache, task_queue="q", activity_types=(),
             activity_slots=asyncio.Semaphore(1), start_activity=lambda address, t: None)
