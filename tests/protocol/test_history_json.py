@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from raftflow.protocol.commands import Failure
 from raftflow.protocol.events import (
     ActivityTaskFailedEventAttributes,
     HistoryEvent,
@@ -51,6 +52,19 @@ def test_typed_fields_are_typed() -> None:
                   if e["event_type"] == "ActivityTaskFailed")
     assert isinstance(failed.attributes, ActivityTaskFailedEventAttributes)
     assert failed.attributes.failure is not None and failed.attributes.failure.message
+
+
+def test_fields_a_newer_server_adds_are_ignored_at_every_depth() -> None:
+    """`Failure` refuses unknown fields (it is a request body too), so a reader of histories
+    must drop what its structs do not declare, nested ones included, or an older SDK would
+    refuse a newer server's history."""
+    body = next(e for e in recorded_events() if e["event_type"] == "ActivityTaskFailed")
+    newer = {**body, "attributes": {**body["attributes"], "added_later": [1],
+                                    "failure": {**body["attributes"]["failure"],
+                                                "stack_trace": "..."}}}
+    assert event_from_json(newer) == event_from_json(body)
+    with pytest.raises(msgspec.ValidationError, match="unknown field"):  # the strict struct
+        msgspec.convert({"message": "m", "stack_trace": "..."}, type=Failure)
 
 
 @pytest.mark.parametrize("time_ms", [0, 1, 999, 1_000, 1_733_450_000_123, 4_102_444_800_999])
