@@ -12,28 +12,38 @@ Theory of operation. `RaftGroup` wraps a `SyncObj` subclass built with:
   replace it, restoring term, vote and commit index from ours exactly as its __init__ does);
 - a msgpack snapshot file written by our serializer with fsync (never pickle for our state).
 
-Name-mangled members of SyncObj are used in exactly four places below (`_SyncObj__raftLog`,
-the term/vote/commit restore, `_SyncObj__raftLastApplied`, `_SyncObj__sendAppendEntries`); the version pin
-in pyproject.toml is what keeps them valid.
+Learners (replica moves): a replica added with `learner=True` runs the group with the voters as
+its members and never campaigns; voters replicate to learners as pysyncobj read-only nodes
+(group_transport.py holds how, and the invariant that keeps their indexes apart from voters').
+
+Name-mangled members of SyncObj are used in exactly these places below, and nowhere else:
+`_SyncObj__raftLog` and the term/vote/commit restore (`_SyncObj__raftCurrentTerm`,
+`_SyncObj__votedForNodeId`, `_SyncObj__raftCommitIndex`) in install_journal;
+`_SyncObj__raftLastApplied` in apply_data; `_SyncObj__sendAppendEntries` in tick;
+`_SyncObj__raftElectionDeadline` in tick and set_campaigning (a learner never campaigns);
+`_SyncObj__readonlyNodes` in _discard_readonly (a promoted learner keeps its indexes);
+`_SyncObj__raftMatchIndex` (read only) in replication_lag. The version pin in pyproject.toml
+is what keeps them valid.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgpack
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
+from pysyncobj.monotonic import monotonic as pysyncobj_monotonic_s
 from pysyncobj.node import Node
-from pysyncobj.transport import Transport
 
 from raftflow.raftlog import limits
 from raftflow.raftlog.group_host import GroupHost
+from raftflow.raftlog.group_transport import GroupTransport
 from raftflow.raftlog.interface import LogConsumer, LogStatus, NodeId, ShardId
 from raftflow.raftlog.journal import GroupJournal
-from raftflow.raftlog.normalize import normalize_append_entries
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +60,6 @@ FAIL_REASON_NAMES = {
 }
 
 
-
 class _NullPoller:
     """The host drives IO; pysyncobj's per-group poller must never block or own a socket."""
 
@@ -62,74 +71,6 @@ class _NullPoller:
 
     def poll(self, timeout: float) -> None:
         pass
-
-
-class GroupTransport(Transport):  # type: ignore[misc]
-    """pysyncobj Transport for one group over the node's shared peer network."""
-
-    def __init__(self, host: GroupHost, group: int, other_nodes: list[Node]) -> None:
-        super().__init__(None, None, other_nodes)
-        self._host = host
-        self._group = group
-        self._nodes: dict[str, Node] = {n.id: n for n in other_nodes}
-        self.journal: GroupJournal | None = None  # set once the group's journal exists
-        self.current_term: Callable[[], int] = lambda: 0
-        self.normalize = True  # tests turn it off to show the bug it closes
-
-    def tryGetReady(self) -> None:  # noqa: N802
-        pass
-
-    @property
-    def ready(self) -> bool:
-        return True
-
-    def waitReady(self) -> None:  # noqa: N802
-        pass
-
-    def addNode(self, node: Node) -> None:  # noqa: N802
-        self._nodes[node.id] = node
-        if self._host.peer_is_up(node.id):
-            self._onNodeConnected(node)
-
-    def dropNode(self, node: Node) -> None:  # noqa: N802
-        self._nodes.pop(node.id, None)
-
-    def send(self, node: Node, message: dict[str, Any]) -> bool:
-        self._host.enqueue(node.id, self._group, message)
-        return True
-
-    def destroy(self) -> None:
-        pass
-
-    def sync_connections(self) -> None:
-        for node_id, node in self._nodes.items():
-            if self._host.peer_is_up(node_id):
-                self._onNodeConnected(node)
-
-    def peer_changed(self, node_id: str, up: bool) -> None:
-        node = self._nodes.get(node_id)
-        if node is not None:
-            (self._onNodeConnected if up else self._onNodeDisconnected)(node)
-
-    def deliver(self, node_id: str, message: dict[str, Any]) -> None:
-        node = self._nodes.get(node_id)
-        if node is None:
-            return  # not a member of this group (yet, or any more)
-        journal = self.journal
-        if self.normalize and journal is not None:
-            normalized = normalize_append_entries(
-                message,
-                current_term=self.current_term(),
-                first_index=journal.first_index,
-                last_index=journal.last_index,
-                term_at=journal.term_at,
-            )
-            message = normalized.message
-            self._onMessageReceived(node, message)
-            if normalized.reply is not None:
-                self.send(node, normalized.reply)
-            return
-        self._onMessageReceived(node, message)
 
 
 class _SyncGroup(SyncObj):  # type: ignore[misc]
@@ -156,13 +97,17 @@ class RaftGroup:
     """`ReplicatedLog` for one shard on pysyncobj."""
 
     def __init__(self, *, host: GroupHost, shard: ShardId, node_id: str, members: list[str],
-                 directory: str, consumer: LogConsumer) -> None:
-        assert node_id in members
+                 directory: str, consumer: LogConsumer, learner: bool = False) -> None:
+        # A learner runs the group with the voters as its members: it is not one of them.
+        assert (node_id in members) != learner, (node_id, members, learner)
         os.makedirs(directory, exist_ok=True)
         self._shard = shard
         self._host = host
         self._consumer = consumer
-        self._snapshot_path = os.path.join(directory, f"shard-{shard}.snapshot")
+        self._snapshot_path = snapshot_path(directory, shard)
+        self._campaigning = not learner
+        self._learner = learner  # not a voter: until set_campaigning(True) says it is one now
+        self._listed_as_learner = learner  # this node is in the set given to set_learners
         self._was_leader = False
         self._pushed_index = 0
         others = [Node(m) for m in members if m != node_id]
@@ -192,6 +137,7 @@ class RaftGroup:
         self._sync.install_journal(self.journal)
         self.transport.journal = self.journal
         self.transport.current_term = lambda: int(self._sync.raftCurrentTerm)
+        self.transport.discard_readonly = self._discard_readonly
         self.transport.sync_connections()
 
     # -- ReplicatedLog -------------------------------------------------------------------------
@@ -256,17 +202,56 @@ class RaftGroup:
 
     def status(self) -> LogStatus:
         sync = self._sync
-        members = sorted([sync.selfNode.id, *(n.id for n in sync.otherNodes)])
+        voters = [n.id for n in sync.otherNodes]
+        if not self._learner:
+            voters.append(sync.selfNode.id)
+        learners = list(self.transport.learner_ids)
+        lags = [(NodeId(n), lag) for n in learners
+                if (lag := self.replication_lag(NodeId(n))) is not None]
+        if self._listed_as_learner:
+            learners.append(sync.selfNode.id)
         return LogStatus(
             shard=self._shard, is_leader=self.is_leader(), leader=self.leader(),
             term=int(sync.raftCurrentTerm), commit_index=int(sync.raftCommitIndex),
             applied_index=int(sync.raftLastApplied), last_index=self.journal.last_index,
-            members=tuple(NodeId(m) for m in members),
+            members=tuple(NodeId(m) for m in sorted(voters)),
+            learners=tuple(NodeId(m) for m in sorted(learners)),
+            learner_lags=tuple(lags),
         )
+
+    def set_learners(self, node_ids: Iterable[NodeId]) -> None:
+        ids = list(node_ids)
+        self._listed_as_learner = self._host.node_id in ids
+        self.transport.set_learners(ids)
+        self._host.request_tick(self._shard)
+
+    def set_campaigning(self, allowed: bool) -> None:
+        if allowed and not self._campaigning:
+            # tick() parked the deadline at infinity: give the replica a fresh election timeout.
+            self._sync._SyncObj__raftElectionDeadline = (
+                pysyncobj_monotonic_s() + limits.ELECTION_TIMEOUT_MAX_S)
+            self._learner = False
+        self._campaigning = allowed
+
+    def replication_lag(self, node_id: NodeId) -> int | None:
+        if not self.is_leader():
+            return None
+        match_index = self._sync._SyncObj__raftMatchIndex.get(Node(node_id))
+        if match_index is None:
+            return None  # not a voter, or a learner whose link is down
+        if int(match_index) == 0:
+            # Nothing acknowledged yet: the node may hold nothing at all. A short log would
+            # otherwise make an empty learner look caught up.
+            return None
+        return max(0, self.journal.last_index - int(match_index))
 
     # -- driven by the host --------------------------------------------------------------------
 
     def tick(self) -> None:
+        if not self._campaigning:
+            # pysyncobj checks the election deadline only in its tick, and every AppendEntries
+            # moves it forward: parked at infinity here, it never expires on this replica.
+            self._sync._SyncObj__raftElectionDeadline = math.inf
         self._sync.doTick(0.0)
         if self._sync._isLeader() and self.journal.last_index > self._pushed_index:
             # pysyncobj ships new entries only every appendEntriesPeriod; push them now, so a
@@ -282,6 +267,16 @@ class RaftGroup:
 
     def destroy(self) -> None:
         self._sync.destroy()
+
+    @property
+    def snapshot_files(self) -> tuple[str, ...]:
+        """Every file of this group's snapshot: pysyncobj writes `.tmp` and receives `.1.tmp`."""
+        return snapshot_files(self._snapshot_path)
+
+    def _discard_readonly(self, node: Node) -> None:
+        # A learner became a voter: pysyncobj's own disconnect callback would pop the indexes
+        # __doChangeCluster has just set for the voter (group_transport.py).
+        self._sync._SyncObj__readonlyNodes.discard(node)
 
     # -- pysyncobj callbacks -------------------------------------------------------------------
 
@@ -328,3 +323,11 @@ class RaftGroup:
         position = index - journal.first_index
         if 0 < position < len(journal) - 1 and journal[position][2] == previous_entry[2]:
             journal.deleteEntriesTo(position)
+
+
+def snapshot_path(directory: str, shard: int) -> str:
+    return os.path.join(directory, f"shard-{shard}.snapshot")
+
+
+def snapshot_files(path: str) -> tuple[str, ...]:
+    return (path, path + ".tmp", path + ".1.tmp")

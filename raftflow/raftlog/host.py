@@ -10,6 +10,12 @@ the groups (one per shard replica on this node). Three things move it:
   `after_durable` callbacks registered so far; write and fdatasync the bytes in a worker thread;
   only then send the messages and run the callbacks. Rounds never overlap, so a message or an
   answer never leaves before every WAL record written before it is on disk (sync-before-send).
+
+Groups and peers come and go at run time (replica moves): `add_group(..., learner=True)`,
+`remove_group`, `add_peer`, `remove_peer`. A removed group is forgotten in two steps, so that no
+crash leaves a journal without the snapshot it was compacted against: a WAL record that drops
+the group first, then, once that record is durable, its snapshot files. A snapshot file with
+no journal records at startup is a leftover of the second step and is deleted then.
 """
 
 from __future__ import annotations
@@ -18,17 +24,28 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from raftflow.raftlog import limits
-from raftflow.raftlog.group import RaftGroup
+from raftflow.raftlog.group import RaftGroup, snapshot_files, snapshot_path
 from raftflow.raftlog.interface import LogConsumer, ShardId
 from raftflow.raftlog.network import PeerNetwork
-from raftflow.raftlog.wal import NodeWal
+from raftflow.raftlog.wal import NodeWal, fsync_directory
 
 log = logging.getLogger(__name__)
+
+_SNAPSHOT_FILE = re.compile(r"shard-(-?\d+)\.snapshot(\.1)?(\.tmp)?")
+
+
+class GroupRemovalPendingError(Exception):
+    """`add_group` of a shard whose removal is not durable yet: await `remove_group` first."""
+
+    def __init__(self, shard: ShardId) -> None:
+        super().__init__(f"group {shard} is still being removed from this node")
+        self.shard = shard
 
 
 class HostStats:
@@ -51,6 +68,8 @@ class RaftHost:
         self._on_fatal = on_fatal
         self._data_dir = data_dir
         self.wal = NodeWal(os.path.join(data_dir, "raft"))
+        self._snapshot_dir = os.path.join(data_dir, "snapshots")
+        self._delete_orphan_snapshots()
         self.network = PeerNetwork(node_id=node_id, listen=listen, peers=peers, secret=secret,
                                    on_frame=self._on_frame, on_peer=self._on_peer)
         self.groups: dict[int, RaftGroup] = {}
@@ -62,6 +81,7 @@ class RaftHost:
         self._round_wanted = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-sync")
         self._tasks: list[asyncio.Task[None]] = []
+        self._removing: set[int] = set()  # groups dropped whose snapshot files still exist
         self.failed: BaseException | None = None
 
     async def start(self) -> None:
@@ -99,15 +119,83 @@ class RaftHost:
         self._executor.shutdown(wait=True)
         self.wal.close()
 
-    def add_group(self, shard: ShardId, members: list[str], consumer: LogConsumer) -> RaftGroup:
-        assert shard not in self.groups
+    def add_group(self, shard: ShardId, members: list[str], consumer: LogConsumer, *,
+                  learner: bool = False) -> RaftGroup:
+        """Run this node's replica of group `shard`.
+
+        `members` are the group's voters. With `learner=True` this node is not among them: the
+        replica follows the leader without voting or campaigning until `set_campaigning(True)`,
+        once the leader has added it (`add_member`); the voters must `set_learners` it first.
+        """
+        assert shard not in self.groups, shard
+        if shard in self._removing:
+            raise GroupRemovalPendingError(shard)
         group = RaftGroup(host=self, shard=shard, node_id=self.node_id, members=members,
-                          directory=os.path.join(self._data_dir, "snapshots"), consumer=consumer)
+                          directory=self._snapshot_dir, consumer=consumer, learner=learner)
         self.groups[shard] = group
         return group
 
+    def remove_group(self, shard: ShardId) -> asyncio.Future[None]:
+        """Stop and forget this node's replica of group `shard`, journal and snapshot.
+
+        At once: nothing ticks or delivers to it, and its queued messages are dropped. The
+        returned future resolves once it is forgotten durably (a restart does not rebuild it
+        from the WAL and its snapshot files are deleted); only then may `add_group` run the
+        same shard again, empty. Call it only after the group's leader stopped counting this
+        node (`remove_member` committed), or for a learner that was never promoted. A group
+        recovered from the WAL at startup but not added again can be removed the same way.
+        """
+        group = self.groups.pop(shard, None)
+        assert group is not None or shard in self.wal.recovered, f"no group {shard} here"
+        if group is not None:
+            group.destroy()
+        self.wal.drop_group(shard)
+        self._tick_requested.discard(shard)
+        for peer, frames in self._outbox.items():
+            self._outbox[peer] = [frame for frame in frames if frame[0] != shard]
+        self._removing.add(shard)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def delete_snapshot() -> None:
+            # The DROP record is durable: no restart can see a journal without this snapshot.
+            self._removing.discard(shard)
+            _delete_files(snapshot_files(snapshot_path(self._snapshot_dir, shard)))
+            fsync_directory(self._snapshot_dir)
+            if not done.done():
+                done.set_result(None)
+
+        self.after_durable(delete_snapshot)
+        return done
+
+    def add_peer(self, node_id: str, host: str, port: int) -> None:
+        """Know (or re-address) a peer: dial it, and accept its connections. Idempotent."""
+        self.network.add_peer(node_id, (host, port))
+
+    def remove_peer(self, node_id: str) -> None:
+        """Forget a peer: its connections close and it is refused from now on. Groups see it
+        down; remove it from groups first, or they lose that replica's votes."""
+        self.network.remove_peer(node_id)
+
     def peer_is_up(self, peer: str) -> bool:
         return self.network.is_up(peer)
+
+    def _delete_orphan_snapshots(self) -> None:
+        """Delete snapshot files of groups the WAL holds nothing of (see the module docstring).
+
+        Only a removal leaves them: a live group's snapshot is always followed by its
+        compaction record. One whose journal never became durable is safe to lose too: this
+        node sent nothing that depended on it (sync-before-send)."""
+        if not os.path.isdir(self._snapshot_dir):
+            return
+        orphans = []
+        for name in os.listdir(self._snapshot_dir):
+            match = _SNAPSHOT_FILE.fullmatch(name)
+            if match is not None and int(match.group(1)) not in self.wal.recovered:
+                orphans.append(os.path.join(self._snapshot_dir, name))
+        if orphans:
+            log.info("node %s: deleting snapshots of removed groups: %s", self.node_id, orphans)
+            _delete_files(orphans)
+            fsync_directory(self._snapshot_dir)
 
     # -- GroupHost (group_host.py): called by groups -----------------------------------------------
 
@@ -190,9 +278,14 @@ class RaftHost:
                 group.flush_commit_index()
             outbox, self._outbox = self._outbox, {}
             callbacks, self._callbacks = self._callbacks, []
-            if self.wal.size_bytes > limits.WAL_CHECKPOINT_BYTES:
+            # After a fail-stop the groups are gone: a checkpoint would erase their journals.
+            if self.wal.size_bytes > limits.WAL_CHECKPOINT_BYTES and self.failed is None:
                 self.wal.take_pending()  # the journals already hold these records
                 records = [r for g in self.groups.values() for r in g.journal.checkpoint_records()]
+                # Groups recovered at startup and not opened again (yet, or ever: the node may
+                # no longer run them) keep their records: only remove_group forgets a group.
+                records += [r for shard, recovered in self.wal.recovered.items()
+                            for r in recovered.checkpoint_records(shard)]
                 await loop.run_in_executor(self._executor, self.wal.checkpoint, records)
             elif self.wal.has_pending():
                 data = self.wal.take_pending()
@@ -208,3 +301,9 @@ class RaftHost:
                 except Exception:
                     log.exception("after_durable callback failed")
                     raise
+
+
+def _delete_files(paths: Iterable[str]) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)

@@ -20,7 +20,7 @@ idempotency keys and callers carry deadlines.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NewType, Protocol
 
@@ -39,7 +39,15 @@ class LogStatus:
     commit_index: int
     applied_index: int
     last_index: int
+    # Voters as this replica's log says (sorted); a replica created as a learner counts
+    # itself only once `set_campaigning(True)` said it was promoted.
     members: tuple[NodeId, ...]
+    # The learners last given to `set_learners` (sorted), less those that are voters by now;
+    # this node itself is listed if it was given (a learner replica starts listing itself).
+    learners: tuple[NodeId, ...] = ()
+    # On the leader: `replication_lag` of each of those learners it replicates to (link up),
+    # sorted by id; empty elsewhere. What "caught up, promote it" is judged by.
+    learner_lags: tuple[tuple[NodeId, int], ...] = ()
 
 
 class LogConsumer(Protocol):
@@ -77,8 +85,9 @@ class ReplicatedLog(Protocol):
         """Propose adding a replica; `on_done(None)` once committed, else `on_done(reason)`.
 
         One change at a time: "request_denied" means a previous change (or the new leader's
-        first entry) is not applied yet; retry. The new replica must already run the group with
-        the target membership; it catches up from a snapshot and the log."""
+        first entry) is not applied yet; retry. The new replica must already run the group,
+        either with the target membership or (the usual way) as a caught-up learner; it
+        catches up from a snapshot and the log."""
 
     def remove_member(self, node_id: NodeId, on_done: Callable[[str | None], None]) -> None:
         """Propose removing a replica (not the leader itself: transfer leadership first)."""
@@ -86,6 +95,29 @@ class ReplicatedLog(Protocol):
     def transfer_leadership(self, node_id: NodeId, on_done: Callable[[str | None], None]) -> None:
         """Ask a caught-up follower to take over (best effort: `on_done(None)` means the
         request was sent; the new leader shows in `status()` once elected)."""
+
+    def set_learners(self, node_ids: Iterable[NodeId]) -> None:
+        """Replace the set of learners (non-voting replicas) this replica knows of.
+
+        Called on every replica of the group, so that whichever leads sends them the log
+        (a snapshot first if they are behind its compaction) once their peer link is up. A
+        learner never counts for commit, quorum or leader fallback, and nothing it sends but
+        replication acknowledgements reaches the group (it cannot raise anyone's term). Adding
+        a learner as a voter (`add_member`) keeps it replicating; ids that are voters are
+        ignored for replication, and this node's own id only shows in `status().learners`.
+        Idempotent."""
+
+    def set_campaigning(self, allowed: bool) -> None:
+        """Allow or forbid this replica to start elections (a learner replica forbids it).
+
+        A replica created as a learner starts forbidden; allow it once the group's leader lists
+        it among its members. Until then it never raises its own term; it still follows the
+        leader's term like any follower."""
+
+    def replication_lag(self, node_id: NodeId) -> int | None:
+        """On the leader: its last log index minus `node_id`'s acknowledged (match) index, for a
+        voter or a learner whose link is up. None when this replica does not lead or does not
+        track the node. Zero means caught up to the leader's last entry."""
 
     def is_leader(self) -> bool: ...
 

@@ -124,12 +124,9 @@ class GroupJournal:
 
     def checkpoint_records(self) -> list[list[object]]:
         """Records that rebuild this journal from nothing (for a WAL checkpoint)."""
-        records: list[list[object]] = [
-            [RecordKind.CLEAR, self._group],
-            [RecordKind.TERM, self._group, self._term, self._voted_for],
-            [RecordKind.COMMIT, self._group, self._commit_index],
-        ]
-        records.extend([RecordKind.APPEND, self._group, *e] for e in self._entries)
+        records = RecoveredGroup(entries=self._entries, term=self._term,
+                                 voted_for=self._voted_for,
+                                 commit_index=self._commit_index).checkpoint_records(self._group)
         self._synced_commit_index = self._commit_index
         return records
 

@@ -10,6 +10,9 @@ Authentication: on accept the listener sends a random 16-byte nonce; the dialer 
 connection is closed before a single frame is read; on success it answers one byte, and
 only then does the dialer mark the peer up. A node sends on its own outgoing connection
 to each peer and only receives on accepted ones, so each direction is authenticated.
+
+Peers change at run time (`add_peer`, `remove_peer`): a removed peer's connections, both
+directions, are closed at once and its later connections are refused like any unknown id.
 """
 
 from __future__ import annotations
@@ -59,9 +62,13 @@ class _Inbound(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._transport is not None:
             self._network.inbound.discard(self._transport)
+            self._network.inbound_peers.pop(self._transport, None)
 
     def data_received(self, data: bytes) -> None:
         assert self._transport is not None
+        if self._peer is not None and not self._network.knows(self._peer):
+            self._transport.close()  # removed while connected: nothing more from it
+            return
         try:
             self._unpacker.feed(data)
             for frame in self._unpacker:
@@ -70,6 +77,7 @@ class _Inbound(asyncio.Protocol):
                     if self._peer is None:
                         self._transport.close()
                         return
+                    self._network.inbound_peers[self._transport] = self._peer
                     self._transport.write(_AUTH_OK)
                     continue
                 group, message = frame
@@ -137,6 +145,7 @@ class PeerNetwork:
         self._dialers: dict[str, asyncio.Task[None]] = {}
         self._packer = msgpack.Packer(use_bin_type=True)
         self.inbound: set[asyncio.Transport] = set()
+        self.inbound_peers: dict[asyncio.Transport, str] = {}  # authenticated inbound only
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -167,6 +176,26 @@ class PeerNetwork:
             return
         self._peers[peer] = address
         self._start_dialer(peer)
+
+    def remove_peer(self, peer: str) -> None:
+        """Forget `peer`: close its connections both ways and refuse it from now on."""
+        if self._peers.pop(peer, None) is None:
+            return
+        dialer = self._dialers.pop(peer, None)
+        if dialer is not None:
+            dialer.cancel()
+        out = self._out.pop(peer, None)
+        if out is not None:
+            if out.transport is not None:
+                out.transport.close()
+            if out.authenticated:
+                self._on_peer(peer, False)
+        for transport, inbound_peer in list(self.inbound_peers.items()):
+            if inbound_peer == peer:
+                transport.close()
+
+    def knows(self, peer: str) -> bool:
+        return peer in self._peers
 
     def is_up(self, peer: str) -> bool:
         out = self._out.get(peer)
@@ -232,9 +261,11 @@ class PeerNetwork:
             try:
                 await protocol.closed
             finally:
-                self._out.pop(peer, None)
                 if protocol.transport is not None:
                     protocol.transport.close()
-                if protocol.authenticated:
-                    self._on_peer(peer, False)
+                # remove_peer (or a new dialer) may have taken the slot and reported it down.
+                if self._out.get(peer) is protocol:
+                    del self._out[peer]
+                    if protocol.authenticated:
+                        self._on_peer(peer, False)
             await asyncio.sleep(limits.PEER_RECONNECT_S)

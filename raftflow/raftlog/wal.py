@@ -34,6 +34,7 @@ class RecordKind(IntEnum):
     CLEAR = 4  # group
     TERM = 5  # group, term, voted_for
     COMMIT = 6  # group, commit_index
+    DROP = 7  # group: the replica was removed from this node; forget every earlier record
 
 
 Entry = tuple[bytes, int, int]  # (data, index, term): pysyncobj's entry shape
@@ -76,6 +77,16 @@ class RecoveredGroup:
             self.commit_index = commit
         else:
             raise AssertionError(f"unknown WAL record kind {kind!r}")
+
+    def checkpoint_records(self, group: int) -> list[list[object]]:
+        """Records that rebuild this group from nothing (for a WAL checkpoint)."""
+        records: list[list[object]] = [
+            [RecordKind.CLEAR, group],
+            [RecordKind.TERM, group, self.term, self.voted_for],
+            [RecordKind.COMMIT, group, self.commit_index],
+        ]
+        records.extend([RecordKind.APPEND, group, *e] for e in self.entries)
+        return records
 
 
 def encode_record(record: list[object]) -> bytes:
@@ -125,6 +136,11 @@ class NodeWal:
         for record in records:
             group = record[1]
             assert isinstance(group, int)
+            if record[0] == RecordKind.DROP:
+                # A later group of the same id starts empty: no entries, term 0, no vote. Safe
+                # because the replica was removed from the group's configuration first.
+                self.recovered.pop(group, None)
+                continue
             self.recovered.setdefault(group, RecoveredGroup()).apply_record(record)
         self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT, 0o644)
         os.ftruncate(self._fd, valid_bytes)  # drop a torn tail so new frames follow good ones
@@ -143,6 +159,12 @@ class NodeWal:
 
     def append(self, record: list[object]) -> None:
         self._pending += encode_record(record)
+
+    def drop_group(self, group: int) -> None:
+        """Forget every record of `group` (recovered or written since): recovery skips them,
+        and a later journal of the same group starts empty. Durable after the next round."""
+        self.recovered.pop(group, None)
+        self.append([RecordKind.DROP, group])
 
     def take_pending(self) -> bytes:
         data = bytes(self._pending)
