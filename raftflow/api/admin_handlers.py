@@ -18,6 +18,7 @@ from aiohttp import web
 
 from raftflow.api.openapi import openapi_document
 from raftflow.api.workflow_handlers import GATEWAY_KEY
+from raftflow.cluster.cluster_map import ClusterMap
 from raftflow.protocol import http_answers as wire
 from raftflow.raftlog.interface import LogStatus, NodeId, ShardId
 
@@ -30,7 +31,8 @@ class NodeView(Protocol):
     @property
     def node_id(self) -> str: ...
 
-    placement: dict[int, tuple[str, ...]]
+    @property
+    def cluster_map(self) -> ClusterMap: ...
 
     def local_status(self) -> list[LogStatus]: ...
 
@@ -71,14 +73,17 @@ class NodeReport:
     node_id: str
     address: str | None  # its public address
     pid: int
-    shards: tuple[LogStatus, ...]
+    shards: tuple[LogStatus, ...]  # the meta group's too, as group -1
+    map_epoch: int = 0
 
     def answer(self) -> wire.NodeStatus:
         return wire.NodeStatus(id=self.node_id, address=self.address, pid=self.pid, shards=[
             wire.ReplicaStatus(shard=s.shard, is_leader=s.is_leader, leader=s.leader,
                                term=s.term, commit_index=s.commit_index,
                                applied_index=s.applied_index, last_index=s.last_index,
-                               members=list(s.members)) for s in self.shards])
+                               members=list(s.members), learners=list(s.learners),
+                               learner_lags=dict(s.learner_lags))
+            for s in self.shards], map_epoch=self.map_epoch)
 
     @staticmethod
     def from_json(node_id: str, payload: bytes) -> NodeReport | None:
@@ -91,13 +96,16 @@ class NodeReport:
             LogStatus(shard=ShardId(s.shard), is_leader=s.is_leader,
                       leader=None if s.leader is None else NodeId(s.leader), term=s.term,
                       commit_index=s.commit_index, applied_index=s.applied_index,
-                      last_index=s.last_index, members=tuple(NodeId(m) for m in s.members))
-            for s in answer.shards))
+                      last_index=s.last_index, members=tuple(NodeId(m) for m in s.members),
+                      learners=tuple(NodeId(m) for m in s.learners),
+                      learner_lags=tuple((NodeId(n), lag) for n, lag in s.learner_lags.items()))
+            for s in answer.shards), map_epoch=answer.map_epoch)
 
 
 def _own_report(node: NodeView) -> NodeReport:
     return NodeReport(node_id=node.node_id, address=node.public_address(node.node_id),
-                      pid=os.getpid(), shards=tuple(node.local_status()))
+                      pid=os.getpid(), shards=tuple(node.local_status()),
+                      map_epoch=node.cluster_map.epoch)
 
 
 async def node_status(request: web.Request) -> web.StreamResponse:
@@ -132,15 +140,25 @@ async def cluster_status(request: web.Request) -> web.StreamResponse:
         except (aiohttp.ClientError, TimeoutError):
             return None
 
-    node_ids = node.node_ids()
+    cluster_map = node.cluster_map
+    node_ids = [m.id for m in cluster_map.members]
     views = await asyncio.gather(*(ask(n) for n in node_ids))
-    nodes = [wire.ClusterNode(id=n, address=node.public_address(n),
-                              pid=None if view is None else view.pid, alive=view is not None)
-             for n, view in zip(node_ids, views, strict=True)]
     reports = [status for view in views if view is not None for status in view.shards]
-    shards = [_merge_shard(s, replicas, [r for r in reports if r.shard == s])
-              for s, replicas in sorted(node.placement.items())]
-    return _json(wire.ClusterStatus(nodes=nodes, shards=shards))
+    shards = [_merge_shard(s, group.voters, [r for r in reports if r.shard == s])
+              for s, group in enumerate(cluster_map.shards)]
+    leaders: dict[str, int] = {}
+    for shard in shards:
+        if shard.leader is not None:
+            leaders[shard.leader] = leaders.get(shard.leader, 0) + 1
+    nodes = [wire.ClusterNode(id=m.id, address=m.http_address,
+                              pid=None if view is None else view.pid, alive=view is not None,
+                              state=m.state.value, leaders=leaders.get(m.id, 0),
+                              replicas=sum(1 for g in cluster_map.shards if g.holds(m.id)))
+             for m, view in zip(cluster_map.members, views, strict=True)]
+    moves = [wire.ClusterMove(shard=g, learner=r.learner, promoted=r.promoted, leaving=r.leaving)
+             for g, r in cluster_map.groups().items() if r.moving]
+    return _json(wire.ClusterStatus(nodes=nodes, shards=shards, epoch=cluster_map.epoch,
+                                    moves=moves))
 
 
 def _merge_shard(shard: int, replicas: tuple[str, ...],

@@ -9,10 +9,12 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from raftflow.api import admin_handlers as admin
+from raftflow.api import membership_handlers as membership
 from raftflow.api import query_handlers as query
 from raftflow.api import task_handlers as tasks
 from raftflow.api import workflow_handlers as workflows
 from raftflow.api.errors import InternalError, PayloadTooLargeError, error_response
+from raftflow.api.handouts import HANDOUT_PATH
 from raftflow.api.metrics import Metrics, metrics_handler, metrics_middleware
 from raftflow.api.polling import TaskPoller
 from raftflow.api.query_broker import QueryBroker
@@ -35,7 +37,7 @@ CLIENT_MAX_SIZE_BYTES = 4 * 1024 * 1024
 REQUEST_LINE_BYTES_MAX = 3 * 12 * ID_LENGTH_MAX + 4 * 1024
 
 
-class NodeForApp(admin.NodeView, Protocol):
+class NodeForApp(admin.NodeView, membership.MembershipNode, Protocol):
     @property
     def metrics(self) -> Metrics: ...
 
@@ -76,6 +78,10 @@ def _metrics(node: NodeForApp) -> Handler:
     return handle
 
 
+async def _close_gateway(app: web.Application) -> None:
+    await app[workflows.GATEWAY_KEY].close()
+
+
 def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp) -> web.Application:
     app = web.Application(middlewares=[metrics_middleware(node.metrics), error_middleware],
                           client_max_size=CLIENT_MAX_SIZE_BYTES,
@@ -84,8 +90,10 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp) -> web.A
     app[workflows.GATEWAY_KEY] = gateway
     app[tasks.POLLER_KEY] = poller
     app[admin.NODE_KEY] = node
+    app[membership.MEMBERSHIP_KEY] = node
     app[query.MATCHER_KEY] = node.matcher
     app[query.BROKER_KEY] = QueryBroker(node.node_id, node.matcher)
+    app.on_cleanup.append(_close_gateway)
     app.router.add_post(NS + "/workflows", workflows.start_workflow)
     app.router.add_get(NS + "/workflows", workflows.list_workflows)
     app.router.add_get(NS + "/shards/{shard}/workflows", workflows.list_shard_workflows)
@@ -100,6 +108,7 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp) -> web.A
     app.router.add_post(TQ + "/workflow-tasks/poll", tasks.poll_workflow_task)
     app.router.add_post(TQ + "/activity-tasks/poll", tasks.poll_activity_task)
     app.router.add_post("/api/v1/tasks/poll/end", tasks.end_polls)  # internal (polling.py)
+    app.router.add_post(HANDOUT_PATH, tasks.retry_handout)  # internal (handouts.py)
     app.router.add_post("/api/v1/tasks/workflow/complete", tasks.complete_workflow_task)
     app.router.add_post("/api/v1/tasks/workflow/fail", tasks.fail_workflow_task)
     app.router.add_post("/api/v1/tasks/activity/complete", tasks.complete_activity_task)
@@ -107,6 +116,11 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp) -> web.A
     app.router.add_post("/api/v1/tasks/activity/canceled", tasks.cancel_activity_task)
     app.router.add_post("/api/v1/tasks/activity/heartbeat", tasks.heartbeat_activity_task)
     app.router.add_get("/api/v1/cluster/status", admin.cluster_status)
+    app.router.add_get("/api/v1/cluster/map", membership.cluster_map)
+    app.router.add_post("/api/v1/cluster/join", membership.join)
+    app.router.add_post("/api/v1/cluster/nodes/{node_id}/drain", membership.drain_node)
+    app.router.add_post("/api/v1/cluster/nodes/{node_id}/remove", membership.remove_node)
+    app.router.add_post("/api/v1/cluster/rebalance", membership.rebalance)
     app.router.add_get("/api/v1/node/status", admin.node_status)  # also asked by other nodes
     app.router.add_get("/api/v1/node/digests", admin.node_digests)
     app.router.add_get("/api/v1/openapi.json", admin.openapi)

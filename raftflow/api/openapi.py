@@ -13,14 +13,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
 import msgspec
 
 from raftflow.api import openapi_events
+from raftflow.api.handouts import HANDOUT_PATH, HandoutRequest
+from raftflow.api.poll_fanout import POLL_END_PATH
 from raftflow.api.validation import QUERY_LIMIT_MAX
 from raftflow.api.workflow_handlers import HISTORY_PAGE_SIZE_MAX, HISTORY_PAGE_TOKEN
+from raftflow.cluster.cluster_map import ClusterMap
+from raftflow.cluster.membership_wire import (
+    JoinAnswer,
+    JoinRequest,
+    MembershipAnswer,
+    RebalancePlan,
+)
 from raftflow.protocol import http_answers as answers
 from raftflow.protocol import http_bodies as bodies
 from raftflow.protocol.limits import ID_LENGTH_MAX
@@ -35,7 +45,9 @@ Schema = dict[str, Any]
 ERROR_STATUSES: Mapping[int, str] = MappingProxyType({
     400: "invalid_argument, limit_exceeded or query_failed: the field and rule are named",
     404: "not_found: no such namespace, workflow, run, task or query",
-    409: "workflow_already_started, workflow_not_running, stale_task or unhandled_command",
+    403: "permission_denied: a join request's proof was not made with the cluster secret",
+    409: ("workflow_already_started, workflow_not_running, stale_task, unhandled_command or "
+          "failed_precondition (a membership change the cluster map does not allow now)"),
     413: "payload_too_large: the body or a payload field is above its limit",
     503: "overloaded or not_leader: retry after Retry-After seconds",
     504: "timeout: the change may still be applied; retry with the same request_id",
@@ -45,12 +57,21 @@ _WRITE = (400, 404, 409, 413, 503, 504)
 
 # One struct per answer; a poll of workflow tasks may also hand out a query task.
 _WORKFLOW_POLL = "WorkflowPollAnswer"
+_HANDOUT = "HandoutAnswer"
 _UNIONS: Mapping[str, tuple[type[msgspec.Struct], ...]] = MappingProxyType({
     _WORKFLOW_POLL: (answers.WorkflowTask, answers.QueryTask),
+    _HANDOUT: (answers.WorkflowTask, answers.ActivityTask),
 })
 # Ok answers that are not JSON structs: no body (204), the document itself, Prometheus text.
 NO_BODY, DOCUMENT, PROMETHEUS = "none", "document", "prometheus"
 Body = type[msgspec.Struct] | str
+
+
+class Audience(StrEnum):
+    PUBLIC = "public"
+    # Called by other nodes of the cluster, not by clients: documented so that every route
+    # is, and marked `x-internal` so that client generators and docs can leave it out.
+    INTERNAL = "internal"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,6 +83,7 @@ class Route:
     request: type[msgspec.Struct] | None = None
     errors: tuple[int, ...] = ()
     query: tuple[Schema, ...] = ()
+    audience: Audience = Audience.PUBLIC
 
 
 def _id(name: str, description: str = "") -> Schema:
@@ -102,6 +124,25 @@ ROUTES: tuple[Route, ...] = (
     Route(method="get", path="/api/v1/cluster/status", summary=(
         "Nodes, shards, leaders and terms, as every node sees them"),
         ok={200: answers.ClusterStatus}),
+    Route(method="get", path="/api/v1/cluster/map", summary=(
+        "The cluster map this node follows: members, placement, moves, epoch"),
+        ok={200: ClusterMap}),
+    Route(method="post", path="/api/v1/cluster/join", summary=(
+        "Admit a node (`raftflow node --join`); proven by an HMAC of the cluster secret"),
+        request=JoinRequest, ok={200: JoinAnswer}, errors=(400, 403, 409, 413, 503, 504)),
+    Route(method="post", path="/api/v1/cluster/nodes/{node_id}/drain", summary=(
+        "Drain a node: its leaders, then its replicas, move to the other nodes"),
+        ok={200: MembershipAnswer}, errors=(400, 404, 409, 503, 504)),
+    Route(method="post", path="/api/v1/cluster/nodes/{node_id}/remove", summary=(
+        "Remove a drained node (force: a dead one, whose replicas are rebuilt elsewhere)"),
+        ok={200: MembershipAnswer}, errors=(400, 404, 409, 503, 504), query=(
+            _query("force", {"type": "string", "enum": ["true", "false", "1", "0"]},
+                   "remove the node whatever it still holds (default false)"),)),
+    Route(method="post", path="/api/v1/cluster/rebalance", summary=(
+        "The replica moves the rebalancer starts next; started now unless dry_run"),
+        ok={200: RebalancePlan}, errors=(400, 409, 503, 504), query=(
+            _query("dry_run", {"type": "string", "enum": ["true", "false", "1", "0"]},
+                   "only show the moves (default false)"),)),
     Route(method="get", path="/api/v1/node/status", summary="This node's own replicas",
           ok={200: answers.NodeStatus}),
     Route(method="get", path="/api/v1/node/digests", summary=(
@@ -163,6 +204,15 @@ ROUTES: tuple[Route, ...] = (
           bodies.ActivityTaskCanceledRequest),
     _task("/api/v1/tasks/activity/heartbeat", "Heartbeat an activity; learn of cancellation",
           bodies.HeartbeatRequest, answers.HeartbeatAnswer),
+    Route(method="post", path=HANDOUT_PATH, summary=(
+        "Internal: apply again, on the shard's leader, a task hand-out another node saw fail "
+        "in doubt (same request id: the started task if it committed, else 409 stale_task)"),
+        request=HandoutRequest, ok={200: _HANDOUT}, errors=(400, 404, 409, 413, 503, 504),
+        audience=Audience.INTERNAL),
+    Route(method="post", path=POLL_END_PATH, summary=(
+        "Internal: a gateway poll has its answer; its legs waiting on this node answer now"),
+        request=bodies.EndPollsRequest, ok={204: NO_BODY}, errors=(400, 413),
+        audience=Audience.INTERNAL),
 )
 
 
@@ -193,6 +243,8 @@ def _parameters(route: Route) -> list[Schema]:
         path_ids.append(_id("workflow_id"))
     if "{tq}" in route.path:
         path_ids.append(_id("tq", "task queue"))
+    if "{node_id}" in route.path:
+        path_ids.append(_id("node_id", "a member's node id"))
     return path_ids + list(route.query)
 
 
@@ -202,6 +254,8 @@ def _operation(route: Route) -> Schema:
         responses[str(status)] = {"description": ERROR_STATUSES[status],
                                   "content": _json(_ref("ErrorAnswer"))}
     operation: Schema = {"summary": route.summary, "responses": responses}
+    if route.audience is Audience.INTERNAL:
+        operation["x-internal"] = True
     if route.request is not None:
         # A body of optional fields may be left out (the gateway reads it as `{}`).
         required = any(f.required for f in msgspec.structs.fields(route.request))
@@ -221,8 +275,10 @@ def _components() -> dict[str, Schema]:
         types.update(body for body in route.ok.values() if not isinstance(body, str))
     for members in _UNIONS.values():
         types.update(members)
-    _, components = msgspec.json.schema_components(
+    _, generated = msgspec.json.schema_components(
         sorted(types, key=lambda t: t.__name__), ref_template=REF_TEMPLATE)
+    # As JSON has them: msgspec keeps a tuple default (`()`) as a tuple.
+    components: dict[str, Schema] = msgspec.json.decode(msgspec.json.encode(generated))
     for name, members in _UNIONS.items():
         components[name] = {"anyOf": [_ref(m.__name__) for m in members]}
     # Events: the answers' generic event struct is described by the typed attribute structs.

@@ -16,7 +16,9 @@ is given back at once, never parked where no poll looks:
   poll reaching this node (its own first look, any gateway's leg) takes before ready tasks;
 - a claim whose caller left (its handler cancelled) is given back the same way where it ran.
 A given-back task nobody takes within `matching.limits.STARTED_TASK_AGE_S` is dropped, and
-the server's task timeout retries it.
+the server's task timeout retries it. A hand-out whose commit is in doubt (`not_leader` or
+`timeout` after it was proposed) is asked again, with its request id, of the shard's leader
+wherever it now is (handouts.py), so a committed hand-out still reaches its poll.
 """
 
 from __future__ import annotations
@@ -31,11 +33,11 @@ from functools import partial
 from typing import Protocol
 
 import aiohttp
-import msgspec
 
+from raftflow.actors.errors import NotLeaderError, ProposalTimeoutError
+from raftflow.api.handouts import Handout, HandoutSettler, started_task
 from raftflow.api.poll_fanout import LEG_GRACE_S, RemotePolls
 from raftflow.api.poll_types import POLL_TIMEOUT_S_MAX, PolledTask, Poller
-from raftflow.api.render import activity_task_answer, workflow_task_answer
 from raftflow.api.routing import ShardDirectory
 from raftflow.matching.items import QueueKey, ReadyTask, StartedTask
 from raftflow.matching.matcher import Matcher
@@ -46,7 +48,6 @@ from raftflow.protocol.commands import (
 )
 from raftflow.protocol.effects import DispatchActivityTask
 from raftflow.protocol.errors import RaftflowError
-from raftflow.protocol.results import ActivityTaskStartedResult, WorkflowTaskStartedResult
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class TaskPoller:
         self._directory = directory
         self._matcher = matcher
         self._remote = RemotePolls(session, directory.node_id)
+        self._handouts = HandoutSettler(directory, session)
         self._claims: set[asyncio.Future[PolledTask | None]] = set()
         self._late_legs: set[Leg] = set()  # legs still running after their poll answered
 
@@ -145,32 +147,22 @@ class TaskPoller:
         actor = self._directory.actor(ready.shard)
         if actor is None:
             return None
-        d = ready.dispatch
-        now_ms, request_id = self._directory.now_ms(), uuid.uuid4().hex
-        command: RecordActivityTaskStarted | RecordWorkflowTaskStarted
-        if isinstance(d, DispatchActivityTask):
-            command = RecordActivityTaskStarted(
-                now_ms=now_ms, namespace=d.namespace, workflow_id=d.workflow_id, run_id=d.run_id,
-                scheduled_event_id=d.scheduled_event_id, attempt=d.attempt,
-                identity=worker.identity, request_id=request_id)
-        else:
-            command = RecordWorkflowTaskStarted(
-                now_ms=now_ms, namespace=d.namespace, workflow_id=d.workflow_id, run_id=d.run_id,
-                scheduled_event_id=d.scheduled_event_id, identity=worker.identity,
-                request_id=request_id, sticky_queue=worker.sticky_queue)
+        command = _handout(ready, worker, self._directory.now_ms(), uuid.uuid4().hex)
         try:
-            result = await actor.execute(command)
-        except RaftflowError:  # not leader any more, overloaded, timed out
+            proposed = actor.submit(command)
+        except RaftflowError:  # not leader any more, or overloaded: nothing was proposed
             return None
-        if isinstance(result, WorkflowTaskStartedResult | ActivityTaskStartedResult):
-            if self._metrics is not None:
-                self._metrics.record_tasks_dispatched(ready.kind.value)
-            if isinstance(result, WorkflowTaskStartedResult):
-                payload = msgspec.to_builtins(workflow_task_answer(result.task))
-            else:
-                payload = msgspec.to_builtins(activity_task_answer(result.task))
-            return PolledTask(payload=payload, served_by=self._served_by())
-        return None  # Rejected: stale dispatch (already started, closed, superseded)
+        try:
+            task = started_task(await proposed, self._served_by())
+        except (NotLeaderError, ProposalTimeoutError):
+            # In doubt: the proposal may still commit and start the task for nobody. The
+            # shard's leader, wherever it now is, is asked again with the same request id.
+            task = await self._handouts.settle(ready.shard, command)
+        except RaftflowError:
+            return None
+        if task is not None and self._metrics is not None:
+            self._metrics.record_tasks_dispatched(ready.kind.value)
+        return task
 
     def _end_poll(self, key: QueueKey, poll_id: str, legs: dict[Leg, str | None],
                   winner: Leg | None) -> None:
@@ -210,6 +202,20 @@ class TaskPoller:
 
     def _served_by(self) -> str:
         return self._directory.public_address(self._directory.node_id) or ""
+
+
+def _handout(ready: ReadyTask, worker: Poller, now_ms: int, request_id: str) -> Handout:
+    """The command handing `ready` to `worker` under `request_id`."""
+    d = ready.dispatch
+    if isinstance(d, DispatchActivityTask):
+        return RecordActivityTaskStarted(
+            now_ms=now_ms, namespace=d.namespace, workflow_id=d.workflow_id, run_id=d.run_id,
+            scheduled_event_id=d.scheduled_event_id, attempt=d.attempt,
+            identity=worker.identity, request_id=request_id)
+    return RecordWorkflowTaskStarted(
+        now_ms=now_ms, namespace=d.namespace, workflow_id=d.workflow_id, run_id=d.run_id,
+        scheduled_event_id=d.scheduled_event_id, identity=worker.identity,
+        request_id=request_id, sticky_queue=worker.sticky_queue)
 
 
 async def _first_with_task(legs: Iterable[Leg], timeout_s: float) -> Leg | None:

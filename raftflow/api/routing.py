@@ -1,9 +1,16 @@
 """Routing: which node leads a shard, and forwarding a call there in one hop.
 
 A call for shard S is handled locally when this node's replica of S leads it; otherwise it is
-forwarded once to the leader this node knows of, marked with `X-Raftflow-Forwarded`. A node
-that receives a forwarded call for a shard it does not lead answers 503 not_leader with
-Retry-After instead of forwarding again, so a stale view can cost a retry but never a loop.
+forwarded to the leader this node knows of, marked with `X-Raftflow-Forwarded` (the hops so
+far). Leadership moves (hand-offs, replica moves, a draining node), so the node a call was
+forwarded to may have just lost the shard: it forwards once more to the leader it knows, if
+that is neither itself nor the node the call came from, and never beyond `FORWARD_HOPS_MAX`
+hops; otherwise it answers 503 not_leader with Retry-After. A stale view can so cost a hop or a
+retry, never a loop. While a shard elects a leader (no leader known), a call waits up to
+`LEADER_WAIT_S` for one rather than failing at once.
+A leader that cannot be reached, or stops answering while a forwarded call waits (a dead
+node, a blackholed link: peer_liveness.py), costs the call a few seconds and the same 503, so
+the client retries on another node instead of waiting out its timeout.
 
 `Gateway.on_leader` is the one place that decision is made: every handler of a call addressed
 to a shard (by namespace and workflow id, a task token's included) hands it the work to run on
@@ -12,6 +19,8 @@ the leader's actor and gets back the work's typed answer or the leader's relayed
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -20,6 +29,7 @@ import aiohttp
 from aiohttp import web
 
 from raftflow.actors.errors import NotLeaderError
+from raftflow.api.peer_liveness import PeerLiveness, PeerSilentError
 from raftflow.cluster.ring import shard_for
 from raftflow.shards.actor import ShardActor
 
@@ -27,9 +37,22 @@ T = TypeVar("T")
 
 # Set on a relayed answer: the HTTP address of the node (the shard's leader) that gave it.
 SERVED_BY_HEADER = "X-Raftflow-Served-By"
-FORWARDED_HEADER = "X-Raftflow-Forwarded"
+FORWARDED_HEADER = "X-Raftflow-Forwarded"  # the hops the call has made so far
+FORWARDED_FROM_HEADER = "X-Raftflow-Forwarded-By"  # the node that forwarded it last
+# A call is forwarded at most this often: once by the node it reached, once more by a leader
+# that lost the shard meanwhile (its view is the freshest: it just took part in the change).
+FORWARD_HOPS_MAX = 2
+# An election takes ~1 s (raftlog/limits.py): a call for a shard without a known leader waits
+# this long for one, looking every LEADER_POLL_S.
+LEADER_WAIT_S = 2.0
+LEADER_POLL_S = 0.05
 # A forwarded call may wait for a commit or a long poll; the caller's own timeout still rules.
+# A dead or blackholed peer does not cost this: the call fails over once the peer stops
+# answering probes (peer_liveness.py), within a few seconds.
 FORWARD_TIMEOUT_S = 75.0
+# A peer whose port does not even complete a connection in this long is down (on loopback or
+# a LAN a handshake takes well under a millisecond; a dropped SYN is retried after 1 s).
+FORWARD_CONNECT_TIMEOUT_S = 2.0
 _PASSED_HEADERS = ("Content-Type", "Retry-After")
 
 
@@ -85,6 +108,11 @@ class Gateway:
     def __init__(self, directory: ShardDirectory, session: aiohttp.ClientSession) -> None:
         self.directory = directory
         self.session = session
+        self._liveness = PeerLiveness()
+
+    async def close(self) -> None:
+        """Stop probing peers (the node's session is the node's to close)."""
+        await self._liveness.close()
 
     def now_ms(self) -> int:
         """This node's clock: the `now_ms` of commands it proposes (DESIGN §2.8). The node
@@ -119,32 +147,82 @@ class Gateway:
 
     async def _forward(self, request: web.Request, shard: int, *,
                        path_qs: str | None = None) -> Relayed:
-        """Send the call to the shard's leader and relay its answer (one hop at most)."""
-        if request.headers.get(FORWARDED_HEADER):
+        """Send the call to the shard's leader and relay its answer (FORWARD_HOPS_MAX hops)."""
+        hops = _hops(request)
+        if hops >= FORWARD_HOPS_MAX:
             raise NotLeaderError(shard, "forwarded call reached a non-leader")
-        leader = self.directory.leader_of(shard)
+        leader = await self._known_leader(shard)
         address = None if leader is None else self.directory.http_address(leader)
         if leader is None or leader == self.directory.node_id or address is None:
             raise NotLeaderError(shard, "no leader known yet")
+        if hops and leader == request.headers.get(FORWARDED_FROM_HEADER):
+            # The node that sent it here believes this node leads; neither knows better.
+            raise NotLeaderError(shard, "forwarded call reached a non-leader")
         return await self.relay(request, address, path_qs=path_qs,
                                 served_by=self.directory.public_address(leader))
 
+    async def _known_leader(self, shard: int) -> str | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LEADER_WAIT_S
+        while True:
+            leader = self.directory.leader_of(shard)
+            if leader is not None and leader != self.directory.node_id:
+                return leader
+            if self._local_leader(shard) is not None or loop.time() >= deadline:
+                return leader
+            await asyncio.sleep(LEADER_POLL_S)
+
     async def relay(self, request: web.Request, address: str, *, path_qs: str | None = None,
                     served_by: str | None = None) -> Relayed:
+        """Send `request` to the node at `address` and give back its answer.
+
+        Raises NotLeaderError (503 + Retry-After: the caller retries, on another node if it
+        knows one) when the node cannot be reached or stops answering while the call waits;
+        the call may then still have been applied there, as after any timeout, and a retry
+        with the same request id gets the first answer (I5)."""
         body = await request.read()
-        headers = {FORWARDED_HEADER: self.directory.node_id}
+        headers = {FORWARDED_HEADER: str(_hops(request) + 1),
+                   FORWARDED_FROM_HEADER: self.directory.node_id}
         if request.content_type:
             headers["Content-Type"] = request.content_type
+        exchange = asyncio.ensure_future(self._exchange(
+            request.method, address + (path_qs or request.path_qs), body, headers,
+            served_by or address))
         try:
-            async with self.session.request(
-                request.method, address + (path_qs or request.path_qs), data=body,
-                headers=headers, timeout=aiohttp.ClientTimeout(total=FORWARD_TIMEOUT_S),
-            ) as answer:
-                payload = await answer.read()
-                passed = {h: answer.headers[h] for h in _PASSED_HEADERS if h in answer.headers}
-                # Who really answered: a worker handed a task in this answer (eager start)
-                # sends the task's completion there, with no forwarding hop.
-                passed[SERVED_BY_HEADER] = served_by or address
-                return Relayed(status=answer.status, body=payload, headers=passed)
+            relayed = await self._liveness.await_answer(address, exchange)
         except (TimeoutError, aiohttp.ClientError) as error:
             raise NotLeaderError(None, f"node at {address} unreachable ({type(error).__name__})") from error
+        except PeerSilentError as error:
+            raise NotLeaderError(None, str(error)) from error
+        finally:
+            # Also when our caller left: the forward goes with it (the peer's handler is
+            # cancelled as for any client that hangs up).
+            if not exchange.done():
+                exchange.cancel()
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError, aiohttp.ClientError):
+                    await exchange
+        self._liveness.heard_from(address)
+        return relayed
+
+    async def _exchange(self, method: str, url: str, body: bytes, headers: Mapping[str, str],
+                        served_by: str) -> Relayed:
+        timeout = aiohttp.ClientTimeout(total=FORWARD_TIMEOUT_S,
+                                        sock_connect=FORWARD_CONNECT_TIMEOUT_S)
+        async with self.session.request(method, url, data=body, headers=headers,
+                                        timeout=timeout) as answer:
+            payload = await answer.read()
+            passed = {h: answer.headers[h] for h in _PASSED_HEADERS if h in answer.headers}
+            # Who really answered: a worker handed a task in this answer (eager start)
+            # sends the task's completion there, with no forwarding hop.
+            passed[SERVED_BY_HEADER] = served_by
+            return Relayed(status=answer.status, body=payload, headers=passed)
+
+
+def _hops(request: web.Request) -> int:
+    """How often the call was forwarded before it reached this node (0: from a client).
+
+    Nodes of the previous release send their node id in the header: one hop."""
+    raw = request.headers.get(FORWARDED_HEADER)
+    if not raw:
+        return 0
+    return int(raw) if raw.isdigit() and len(raw) <= 2 else 1

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from raftflow.actors.errors import NotLeaderError
 from raftflow.api import validation as v
 from raftflow.api.answers import NoContent, TaskOutcome, respond
 from raftflow.api.errors import InvalidArgumentError, accepted
+from raftflow.api.handouts import HandoutRequest, started_task
 from raftflow.api.poll_types import POLL_ID_LENGTH_MAX, Poller
 from raftflow.api.polling import TaskPoller
 from raftflow.api.render import decode_token
@@ -82,6 +84,24 @@ async def end_polls(request: web.Request) -> web.StreamResponse:
     body = v.decode_body(await request.read(), EndPollsRequest)
     request.app[POLLER_KEY].end_polls(body.poll_ids)
     return web.Response(status=204)
+
+
+async def retry_handout(request: web.Request) -> web.StreamResponse:
+    """Internal: apply again a task hand-out another node's gateway saw fail in doubt, with
+    its own request id, if this node leads the task's shard (handouts.py). Never forwarded:
+    the caller asks the leader it knows again. 200: the started task, as a poll answers it;
+    409 stale_task: the task is not that hand-out's."""
+    gateway = request.app[GATEWAY_KEY]
+    handout = v.decode_body(await request.read(), HandoutRequest).handout
+    shard = gateway.shard_of(handout.namespace, handout.workflow_id)
+    actor = gateway.directory.actor(shard)
+    if actor is None or not actor.is_leader():
+        raise NotLeaderError(shard, "a hand-out is retried on the shard's leader only")
+    result = await actor.execute(handout)
+    accepted(result)  # a refusal answers its error: 409 stale_task, 404 not_found
+    task = started_task(result, gateway.directory.public_address(gateway.directory.node_id) or "")
+    assert task is not None, result
+    return respond(task)
 
 
 def _token(raw: str, kind: TaskKind) -> TaskToken:

@@ -275,7 +275,7 @@ def check_or_persist(data_dir: Path, config: ClusterConfig, node_id: str) -> Clu
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
         stored = {"format_version": _FORMAT_VERSION, "node_id": node_id, **config.to_dict()}
-        _write_durably(path, json.dumps(stored, indent=2, sort_keys=True).encode("utf-8"))
+        write_durably(path, json.dumps(stored, indent=2, sort_keys=True).encode("utf-8"))
         return config
     raw = load_config_file(path)
     stored_node_id = raw.pop("node_id", None)
@@ -299,7 +299,7 @@ def check_or_persist(data_dir: Path, config: ClusterConfig, node_id: str) -> Clu
     return persisted
 
 
-def _write_durably(path: Path, payload: bytes) -> None:
+def write_durably(path: Path, payload: bytes) -> None:
     """Write a whole file or nothing: temp file, fsync, atomic rename, fsync of the directory."""
     temp = path.with_name(path.name + ".tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds the secret

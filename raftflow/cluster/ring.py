@@ -104,6 +104,21 @@ def place_replicas(
     Raises:
         ValueError: no nodes, duplicate node ids, or a count outside its bounds.
     """
+    _check_placement_arguments(node_ids, shard_count, replication_factor, vnodes_per_node)
+    points = _ring_points(node_ids, vnodes_per_node)
+    replica_count = min(replication_factor, len(node_ids))
+    walks = [
+        _walk(points, _hash64("shard", str(shard)), replica_count) for shard in range(shard_count)
+    ]
+    placement = _spread_leaders(walks)
+    assert len(placement) == shard_count
+    assert all(len(set(replicas)) == replica_count for replicas in placement.values())
+    return placement
+
+
+def _check_placement_arguments(
+    node_ids: Sequence[str], shard_count: int, replication_factor: int, vnodes_per_node: int
+) -> None:
     if not node_ids:
         raise ValueError("cannot place shards on an empty cluster: node_ids is empty")
     if len(set(node_ids)) != len(node_ids):
@@ -116,15 +131,78 @@ def place_replicas(
         raise ValueError(
             f"vnodes_per_node must be in [1, {VNODES_PER_NODE_MAX}], got {vnodes_per_node}"
         )
+
+
+def place_replicas_bounded(
+    node_ids: Sequence[str],
+    shard_count: int,
+    replication_factor: int,
+    vnodes_per_node: int = VNODES_PER_NODE_DEFAULT,
+) -> Placement:
+    """Like `place_replicas`, but no node holds more than its fair share, rounded up.
+
+    Consistent hashing with bounded loads (Mirrokni, Thorup, Zadimoghaddam, 2018): each shard
+    still prefers the nodes met clockwise from its point, but a node that already holds
+    `ceil(shard_count * r / n)` replicas (r = min(replication_factor, n)) is passed over. So 16
+    shards of 3 replicas on 4 nodes give exactly 12 each, where the plain ring gives 9 to 15.
+    Shards are filled in id order with a look-ahead (`_bounded_choice`) that never strands the
+    last shards with fewer than r nodes that still have room.
+
+    Guarantees: deterministic and independent of the order of `node_ids`; each tuple holds r
+    distinct ids, the first being the preferred leader (spread as in `place_replicas`); no node
+    holds more than the bound. Unlike `place_replicas`, a membership change may move more than
+    one member of a shard: the bound can push a shard further along its walk.
+
+    Raises:
+        ValueError: as `place_replicas`.
+    """
+    _check_placement_arguments(node_ids, shard_count, replication_factor, vnodes_per_node)
     points = _ring_points(node_ids, vnodes_per_node)
     replica_count = min(replication_factor, len(node_ids))
-    walks = [
-        _walk(points, _hash64("shard", str(shard)), replica_count) for shard in range(shard_count)
-    ]
+    load_max = -(-shard_count * replica_count // len(node_ids))  # ceil without floats
+    room = dict.fromkeys(node_ids, load_max)
+    walks: list[tuple[str, ...]] = []
+    for shard in range(shard_count):
+        walk = _bounded_choice(points, _hash64("shard", str(shard)), room, replica_count,
+                               shards_left=shard_count - shard)
+        for node_id in walk:
+            room[node_id] -= 1
+        walks.append(walk)
     placement = _spread_leaders(walks)
-    assert len(placement) == shard_count
+    assert all(left >= 0 for left in room.values()), room
     assert all(len(set(replicas)) == replica_count for replicas in placement.values())
     return placement
+
+
+def _bounded_choice(points: Sequence[tuple[int, str]], start: int, room: Mapping[str, int],
+                    count: int, *, shards_left: int) -> tuple[str, ...]:
+    """The first `count` distinct nodes clockwise from `start` that have room, with look-ahead.
+
+    The remaining shards (this one included, R = shards_left) can still be placed iff
+    `slack = sum(min(room, R)) - count * R >= 0` (Gale-Ryser for equal row sums). A node with
+    room >= R is "full-time": skipping it costs one unit of slack, taking any other node costs
+    nothing; so at least `full_time - slack` full-time nodes must be taken here, and a node
+    that is not full-time is taken only while enough slots remain for them.
+    """
+    slack = sum(min(left, shards_left) for left in room.values()) - count * shards_left
+    assert slack >= 0, "the load bound left too little room: a bug in the look-ahead"
+    full_time = {node_id for node_id, left in room.items() if left >= shards_left}
+    full_time_needed = max(0, len(full_time) - slack)
+    chosen: list[str] = []
+    first = bisect_right(points, (start, "\U0010ffff"))
+    for step in range(len(points)):  # one full turn at most
+        node_id = points[(first + step) % len(points)][1]
+        if node_id in chosen or room[node_id] == 0:
+            continue
+        if node_id in full_time:
+            chosen.append(node_id)
+            full_time_needed -= 1
+        elif count - len(chosen) - 1 >= full_time_needed:
+            chosen.append(node_id)
+        if len(chosen) == count:
+            break
+    assert len(chosen) == count and full_time_needed <= 0, (chosen, room)
+    return tuple(chosen)
 
 
 def _spread_leaders(walks: Sequence[tuple[str, ...]]) -> Placement:

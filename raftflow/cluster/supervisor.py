@@ -5,10 +5,12 @@ started and ended, and its exit code) it decides whether to restart the node and
 the back-off doubles from `RESTART_DELAY_MIN_S` with every quick death in a row, up to
 `RESTART_DELAY_MAX_S`, and starts over once a run has stayed up `STABLE_UPTIME_S`. A node that
 exits with `EXIT_CODE_CONFIG_ERROR` is never restarted: its configuration is wrong and it would
-fail again. `Supervisor` is the thin shell around it: the dev command's main loop calls `tick`
-about every half second; `tick` polls the processes `LocalCluster` started, prints each death and
-each restart on stdout and restarts a node through `LocalCluster.start_node` when it is due. It
-never signals a process, so it cannot touch one that `LocalCluster` did not start.
+fail again; nor is one that exits 0 (`EXIT_CODE_LEFT`): it was stopped on purpose, or removed
+from the cluster by `raftflow cluster remove`. `Supervisor` is the thin shell around it: the
+dev command's main loop calls `tick` about every half second; `tick` polls the processes
+`LocalCluster` started, prints each death and each restart on stdout and restarts a node through
+`LocalCluster.start_node` when it is due. It never signals a process, so it cannot touch one
+that `LocalCluster` did not start.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ STABLE_UPTIME_S = 30.0
 # `raftflow node` exits with 2 on a configuration error (raftflow.node.serve.run_node);
 # restarting cannot help.
 EXIT_CODE_CONFIG_ERROR = 2
+# `raftflow node` exits with 0 once stopped by a signal or removed from the cluster
+# (raftflow.node.serve): either way it has nothing left to serve here.
+EXIT_CODE_LEFT = 0
 # Exits remembered per node. Only the trailing quick deaths matter, and more of them than this
 # already give the maximum delay (asserted below).
 EXITS_REMEMBERED_MAX = 8
@@ -83,6 +88,8 @@ class RestartPolicy:
         if last.exit_code == EXIT_CODE_CONFIG_ERROR:
             return DoNotRestart(f"exit {EXIT_CODE_CONFIG_ERROR} is a configuration error; "
                                 "it would fail again")
+        if last.exit_code == EXIT_CODE_LEFT:
+            return DoNotRestart("exit 0: it was stopped on purpose or removed from the cluster")
         delay_s = min(self.delay_max_s, self.delay_min_s * 2 ** (self.quick_deaths(exits) - 1))
         assert self.delay_min_s <= delay_s <= self.delay_max_s
         return RestartAfter(delay_s)

@@ -1,9 +1,16 @@
-"""One raftflow node: its Raft host, the shard actors it replicates, the matcher and the gateway.
+"""One raftflow node: its Raft host, its replicas, the matcher, the gateway and the cluster map.
 
 Start-up order matters for I1 and I4: the data directory is bound to the cluster first (a node
-refuses another cluster's data), then the WAL is recovered and every replica group rebuilt
-before the HTTP gateway accepts a single call. The incarnation number, bumped durably at every
-start, keeps a restarted node from taking an entry proposed by its previous life for its own.
+refuses another cluster's data), then the WAL is recovered and every replica group the map
+gives this node is rebuilt before the HTTP gateway accepts a single call. The incarnation
+number, bumped durably at every start, keeps a restarted node from taking an entry proposed by
+its previous life for its own.
+
+The cluster map decides everything else (DESIGN §10, elastic cluster): which groups this node
+replicates and how (node/replicas.py), whom it talks Raft to, where it forwards a call. The map
+comes from this node's meta replica when it has one, else from whichever live node follows a
+newer one (cluster_view.py); it only ever moves forward (epochs) and is stored in the data
+directory, so a restarted node starts from the last map it saw.
 """
 
 from __future__ import annotations
@@ -21,27 +28,26 @@ from raftflow.api.app import make_app
 from raftflow.api.metrics import Metrics
 from raftflow.api.polling import TaskPoller
 from raftflow.api.routing import Gateway
+from raftflow.cluster.cluster_map import META_GROUP_ID, ClusterMap, Member
 from raftflow.cluster.config import ClusterConfig, NodeSpec, check_or_persist
-from raftflow.cluster.ring import place_replicas, preferred_leader
+from raftflow.cluster.map_replica import MapReplica
+from raftflow.cluster.map_store import genesis_of, load_join_map, load_map, store_map
 from raftflow.matching.matcher import Matcher
+from raftflow.node.cluster_view import REFRESH_S, ClusterView
+from raftflow.node.map_duties import MapDuties
+from raftflow.node.replicas import ReplicaSet
 from raftflow.node.wall_clock import SkewableWallClock
 from raftflow.raftlog.host import RaftHost
-from raftflow.raftlog.interface import LogStatus, NodeId, ShardId
+from raftflow.raftlog.interface import LogStatus
 from raftflow.raftlog.wal import fsync_directory
 from raftflow.shards.actor import ShardActor, new_shard_actor
 from raftflow.shards.core.digest import state_digest
 
 log = logging.getLogger(__name__)
 
-REPLICATION_FACTOR = 3
-# For shards this node does not replicate (clusters of more than 3 nodes), the leader is learnt
-# from the replicas' status this often.
-LEADER_REFRESH_S = 0.5
-# Leaders move back to the ring's preferred replica so load spreads evenly (Raft itself elects
-# whoever times out first). Checked this often; one attempt per shard per back-off at most, so
-# a preferred node that cannot keep leadership does not make the shard flap.
-LEADER_BALANCE_S = 2.0
-LEADER_BALANCE_BACKOFF_S = 30.0
+# At stop, calls still running after this are cancelled: long polls and result waits would
+# hold a stop for up to a minute (aiohttp's default), and their clients retry elsewhere.
+HTTP_SHUTDOWN_S = 3.0
 
 
 def bump_incarnation(data_dir: Path) -> int:
@@ -59,7 +65,11 @@ def bump_incarnation(data_dir: Path) -> int:
 
 
 class NodeRuntime:
-    """Implements the gateway's `ShardDirectory` for this node."""
+    """Implements the gateway's `ShardDirectory` for this node.
+
+    A node admitted by `raftflow node --join` has the map it was admitted with in its data
+    directory (map_store.JOIN_FILE_NAME, written before the node starts).
+    """
 
     def __init__(self, config: ClusterConfig, node_id: str, data_dir: Path, *,
                  dial: Mapping[str, NodeSpec] | None = None,
@@ -74,18 +84,24 @@ class NodeRuntime:
         self._node_id = node_id
         self._data_dir = data_dir
         self.spec = self.config.node(node_id)
-        node_ids = [n.id for n in self.config.nodes]
-        self.placement = place_replicas(node_ids, self.config.shard_count, REPLICATION_FACTOR)
+        join_map = load_join_map(data_dir)
+        # Only founding nodes offer a genesis; a joined node learns it from the meta group.
+        self._genesis = None if join_map is not None else genesis_of(self.config)
+        candidates = [m for m in (load_map(data_dir), join_map, self._genesis) if m is not None]
+        assert candidates, "a joined node always has the map it was admitted with"
+        self.cluster_map = max(candidates, key=lambda m: m.epoch)
         self.metrics = Metrics()
         self.matcher = Matcher()
-        self.actors: dict[int, ShardActor] = {}
         self.host: RaftHost | None = None
-        self._leader_cache: dict[int, str] = {}
+        self.replicas: ReplicaSet | None = None
+        self.view: ClusterView | None = None
+        self.duties: MapDuties | None = None
+        self.removed = asyncio.Event()  # set once the map says this node left the cluster
+        self._incarnation = 0
         self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
+        self.session: aiohttp.ClientSession | None = None
         self._poller: TaskPoller | None = None
-        self._refresher: asyncio.Task[None] | None = None
-        self._balancer: asyncio.Task[None] | None = None
+        self._loops: list[asyncio.Task[None]] = []
 
     # -- ShardDirectory ------------------------------------------------------------------------
 
@@ -96,6 +112,15 @@ class NodeRuntime:
     @property
     def shard_count(self) -> int:
         return self.config.shard_count
+
+    @property
+    def actors(self) -> dict[int, ShardActor]:
+        return {} if self.replicas is None else self.replicas.actors
+
+    @property
+    def placement(self) -> dict[int, tuple[str, ...]]:
+        """Each shard's voters, as the map this node follows says (first: preferred leader)."""
+        return {shard: group.voters for shard, group in enumerate(self.cluster_map.shards)}
 
     def actor(self, shard: int) -> ShardActor | None:
         return self.actors.get(shard)
@@ -108,7 +133,16 @@ class NodeRuntime:
         group = self.host.groups.get(shard)
         if group is not None:
             return group.leader()
-        return self._leader_cache.get(shard)
+        if self.view is None:
+            return None
+        status = self.view.group_leader_status(shard)
+        return None if status is None else status.leader
+
+    def member(self, node_id: str) -> Member | None:
+        for member in self.cluster_map.members:
+            if member.id == node_id:
+                return member
+        return None
 
     def http_address(self, node_id: str) -> str | None:
         via = self._dial.get(node_id)
@@ -117,10 +151,10 @@ class NodeRuntime:
         return self.public_address(node_id)
 
     def public_address(self, node_id: str) -> str | None:
-        for spec in self.config.nodes:
-            if spec.id == node_id:
-                return spec.http_address
-        return None
+        member = self.member(node_id)
+        if member is not None:
+            return member.http_address
+        return self.spec.http_address if node_id == self._node_id else None
 
     def replica_digests(self) -> list[tuple[int, int, str]]:
         """(shard, applied index, state digest) of every local replica, read in one go on the
@@ -130,7 +164,7 @@ class NodeRuntime:
                  state_digest(actor.state)) for shard, actor in sorted(self.actors.items())]
 
     def node_ids(self) -> list[str]:
-        return [n.id for n in self.config.nodes]
+        return [m.id for m in self.cluster_map.members]
 
     def mailbox_depths(self) -> dict[int, int]:
         return {shard: actor.mailbox_depth for shard, actor in self.actors.items()}
@@ -139,35 +173,80 @@ class NodeRuntime:
         assert self.host is not None
         return [g.status() for _, g in sorted(self.host.groups.items())]
 
+    @property
+    def cluster_secret(self) -> str:
+        return self.config.secret
+
+    @property
+    def map_replica(self) -> MapReplica | None:
+        return None if self.replicas is None else self.replicas.map_replica
+
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        incarnation = bump_incarnation(self._data_dir)
-        peers = {n.id: (self._dial.get(n.id, n).host, self._dial.get(n.id, n).raft_port)
-                 for n in self.config.nodes if n.id != self._node_id}
+        self._incarnation = incarnation = bump_incarnation(self._data_dir)
         self.host = RaftHost(node_id=self._node_id, data_dir=str(self._data_dir),
-                             listen=(self.spec.host, self.spec.raft_port), peers=peers,
+                             listen=(self.spec.host, self.spec.raft_port),
+                             peers=self._raft_peers(self.cluster_map),
                              secret=self.config.secret.encode(), on_fatal=self._fatal)
-        for shard, replicas in sorted(self.placement.items()):
-            if self._node_id not in replicas:
-                continue
-            actor = new_shard_actor(shard=shard, node_id=self._node_id, incarnation=incarnation,
-                                    sink=self.matcher, clock=self.clock, observer=self.metrics)
-            actor.bind(self.host.add_group(ShardId(shard), list(replicas), actor))
-            self.actors[shard] = actor
+        self.replicas = ReplicaSet(
+            node_id=self._node_id, host=self.host,
+            make_shard_actor=lambda shard: new_shard_actor(
+                shard=shard, node_id=self._node_id, incarnation=incarnation, sink=self.matcher,
+                clock=self.clock, observer=self.metrics),
+            make_map_replica=lambda: MapReplica(genesis=self._genesis, on_change=self.follow),
+            on_dropped=lambda shard: self.matcher.on_leadership(shard, False))
+        # Before the host runs: every replica the map gives this node, rebuilt from its files.
+        self.replicas.converge(self.cluster_map, lambda group: None)
         await self.host.start()
-        self._session = aiohttp.ClientSession()
-        self._poller = TaskPoller(self, self.matcher, self._session, self.metrics)
-        app = make_app(gateway=Gateway(self, self._session), poller=self._poller, node=self)
+        self.session = aiohttp.ClientSession()
+        self.view = ClusterView(self._node_id, self.session, self.http_address)
+        self.duties = MapDuties(self)
+        self._poller = TaskPoller(self, self.matcher, self.session, self.metrics)
+        app = make_app(gateway=Gateway(self, self.session), poller=self._poller, node=self)
         # Cancelling a handler when its client leaves lets a cancelled long poll hand its
         # task to the next poller instead of starting it for nobody (polling.py).
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None,
+                                     shutdown_timeout=HTTP_SHUTDOWN_S)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.spec.host, self.spec.http_port).start()
-        self._refresher = asyncio.get_running_loop().create_task(self._refresh_leaders())
-        self._balancer = asyncio.get_running_loop().create_task(self._balance_leaders())
-        log.info("node %s serving %s (%d shard replicas, incarnation %d)", self._node_id,
-                 self.spec.http_address, len(self.actors), incarnation)
+        loop = asyncio.get_running_loop()
+        self._loops = [loop.create_task(self._refresh_forever()),
+                       loop.create_task(self.duties.run_forever())]
+        log.info("node %s serving %s (%d shard replicas, map epoch %d, incarnation %d)",
+                 self._node_id, self.spec.http_address, len(self.actors),
+                 self.cluster_map.epoch, incarnation)
+
+    def _raft_peers(self, cluster_map: ClusterMap) -> dict[str, tuple[str, int]]:
+        peers = {}
+        for member in cluster_map.members:
+            if member.id == self._node_id:
+                continue
+            via = self._dial.get(member.id)
+            peers[member.id] = ((via.host, via.raft_port) if via is not None
+                                else (member.raft_host, member.raft_port))
+        return peers
+
+    def follow(self, cluster_map: ClusterMap) -> None:
+        """Adopt `cluster_map` if it is newer than the one this node follows."""
+        if cluster_map.epoch <= self.cluster_map.epoch:
+            return
+        old_peers = self._raft_peers(self.cluster_map)
+        self.cluster_map = cluster_map
+        store_map(self._data_dir, cluster_map)
+        if self.host is not None:
+            new_peers = self._raft_peers(cluster_map)
+            for peer, (host, port) in new_peers.items():
+                if old_peers.get(peer) != (host, port):
+                    self.host.add_peer(peer, host, port)
+            for peer in set(old_peers) - set(new_peers):
+                self.host.remove_peer(peer)
+        if self._node_id in cluster_map.removed:
+            log.warning("node %s was removed from the cluster (map epoch %d)", self._node_id,
+                        cluster_map.epoch)
+            self.removed.set()
+        if self.duties is not None:
+            self.duties.converge_soon()
 
     def _fatal(self, error: BaseException) -> None:
         # A broken invariant in a shard: stop serving at once rather than answer from a state
@@ -175,59 +254,30 @@ class NodeRuntime:
         log.critical("node %s stops after a fatal error: %r", self._node_id, error)
         os._exit(70)
 
-    async def stop(self) -> None:
-        for task in (self._refresher, self._balancer):
-            if task is not None:
-                task.cancel()
+    async def stop(self, *, graceful: bool = False) -> None:
+        """Stop serving. `graceful` (SIGTERM) first hands every leadership to another replica,
+        so a rolling restart costs clients no failed call."""
+        if graceful and self.duties is not None:
+            await self.duties.hand_off_everything()
+        for task in self._loops:
+            task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
         if self._poller is not None:
             await self._poller.close()
-        if self._session is not None:
-            await self._session.close()
+        if self.session is not None:
+            await self.session.close()
         if self.host is not None:
             await self.host.stop()
 
     def all_local_shards_have_leaders(self) -> bool:
         return all(self.leader_of(s) is not None for s in self.actors)
 
-    async def _balance_leaders(self) -> None:
-        """Hand leadership of each shard this node leads to the shard's preferred replica."""
-        assert self.host is not None
-        attempted: dict[int, float] = {}
-        loop = asyncio.get_running_loop()
+    async def _refresh_forever(self) -> None:
+        assert self.view is not None
         while True:
-            await asyncio.sleep(LEADER_BALANCE_S)
-            for shard, actor in self.actors.items():
-                preferred = preferred_leader(self.placement, shard)
-                if (preferred == self._node_id or not actor.is_ready_leader()
-                        or not self.host.peer_is_up(preferred)
-                        or loop.time() - attempted.get(shard, -LEADER_BALANCE_BACKOFF_S)
-                        < LEADER_BALANCE_BACKOFF_S):
-                    continue
-                attempted[shard] = loop.time()
-                log.info("shard %d: handing leadership to preferred replica %s", shard, preferred)
-                self.host.groups[shard].transfer_leadership(NodeId(preferred), lambda _: None)
+            await self.view.refresh(self.node_ids())
+            await asyncio.sleep(REFRESH_S)
 
-    async def _refresh_leaders(self) -> None:
-        """Learn leaders of shards replicated elsewhere (only in clusters above 3 nodes)."""
-        remote = [s for s in self.placement if s not in self.actors]
-        if not remote:
-            return
-        assert self._session is not None
-        while True:
-            for node in self.config.nodes:
-                if node.id == self._node_id:
-                    continue
-                try:
-                    async with self._session.get(
-                        f"{self.http_address(node.id)}/api/v1/node/status",
-                        timeout=aiohttp.ClientTimeout(total=1.0),
-                    ) as answer:
-                        payload = await answer.json()
-                except (TimeoutError, aiohttp.ClientError, ValueError):
-                    continue
-                for shard in payload.get("shards", []):
-                    if shard.get("is_leader") and shard["shard"] not in self.actors:
-                        self._leader_cache[int(shard["shard"])] = node.id
-            await asyncio.sleep(LEADER_REFRESH_S)
+    def meta_leader(self) -> str | None:
+        return self.leader_of(META_GROUP_ID)

@@ -1,4 +1,9 @@
-"""`raftflow node`: run one node until SIGINT or SIGTERM, then stop cleanly and exit 0."""
+"""`raftflow node`: run one node until SIGINT or SIGTERM, then stop cleanly and exit 0.
+
+A stop signal first hands every leadership this node holds to another replica (graceful stop:
+a rolling restart costs clients no failed call). A node the cluster map says was removed says
+so and exits 0 too: it has nothing left to serve.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +20,13 @@ import uvloop
 from raftflow.cluster.config import (
     ClusterConfig,
     ClusterConfigError,
+    InvalidClusterConfigError,
     NodeSpec,
     parse_peers,
     resolve_config,
 )
 from raftflow.node import gc_tuning
+from raftflow.node.join import join_config
 from raftflow.node.runtime import NodeRuntime
 from raftflow.node.wall_clock import SkewableWallClock, read_skew_file, watch_skew_file
 
@@ -27,6 +34,14 @@ log = logging.getLogger("raftflow.node")
 
 
 def config_from_args(args: argparse.Namespace) -> ClusterConfig:
+    if getattr(args, "join", None):
+        if not args.secret:
+            raise InvalidClusterConfigError("--join needs the cluster's --secret")
+        if not (args.http_address and args.raft_address):
+            raise InvalidClusterConfigError("--join needs --http-address and --raft-address")
+        return join_config(data_dir=Path(args.data_dir), node_id=args.id, join_urls=args.join,
+                           secret=args.secret, http_address=args.http_address,
+                           raft_address=args.raft_address)
     return resolve_config(
         config_file=Path(args.config) if args.config else None, peers=args.peers,
         cluster_id=args.cluster_id, shard_count=args.shards, secret=args.secret)
@@ -48,13 +63,18 @@ async def serve(config: ClusterConfig, node_id: str, data_dir: Path, *,
     background = [loop.create_task(gc_tuning.collect_forever())]
     if clock_skew_file is not None:
         background.append(loop.create_task(watch_skew_file(clock, clock_skew_file)))
+    removed = loop.create_task(runtime.removed.wait())
+    stopped = loop.create_task(stop.wait())
     try:
-        await stop.wait()
+        await asyncio.wait({removed, stopped}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in background:
+        for task in (*background, removed, stopped):
             task.cancel()
+        if runtime.removed.is_set():
+            log.warning("node %s was removed from the cluster; exiting", node_id)
+            print(f"raftflow node {node_id}: removed from the cluster; exiting", flush=True)
         log.info("node %s stopping", node_id)
-        await runtime.stop()
+        await runtime.stop(graceful=not runtime.removed.is_set())
 
 
 def run_node(args: argparse.Namespace) -> int:

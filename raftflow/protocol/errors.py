@@ -26,6 +26,11 @@ class ErrorCode(StrEnum):
     LIMIT_EXCEEDED = "limit_exceeded"
     # A workflow query reached a worker and the worker's query handler raised.
     QUERY_FAILED = "query_failed"
+    # A membership command the cluster map does not allow now (a drain that would leave too few
+    # nodes for the replication factor, a remove of a node that still holds replicas).
+    FAILED_PRECONDITION = "failed_precondition"
+    # A join request whose proof was not made with the cluster secret.
+    PERMISSION_DENIED = "permission_denied"
     OVERLOADED = "overloaded"
     NOT_LEADER = "not_leader"
     TIMEOUT = "timeout"
@@ -42,6 +47,8 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNHANDLED_COMMAND: 409,
     ErrorCode.LIMIT_EXCEEDED: 400,
     ErrorCode.QUERY_FAILED: 400,
+    ErrorCode.FAILED_PRECONDITION: 409,
+    ErrorCode.PERMISSION_DENIED: 403,
     ErrorCode.OVERLOADED: 503,
     ErrorCode.NOT_LEADER: 503,
     ErrorCode.TIMEOUT: 504,

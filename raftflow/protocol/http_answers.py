@@ -181,6 +181,9 @@ class ClusterNode(_Answer, frozen=True):
     address: str | None
     pid: int | None  # null when the node did not answer
     alive: bool
+    state: str = "active"  # its membership: joining | active | draining
+    replicas: int = 0  # groups of shards the map places on it (voter or learner)
+    leaders: int = 0  # shards it leads, as the live nodes report
 
 
 class ClusterShard(_Answer, frozen=True):
@@ -191,9 +194,20 @@ class ClusterShard(_Answer, frozen=True):
     commit_index: int
 
 
+class ClusterMove(_Answer, frozen=True):
+    """A replica move in progress: `learner` catches up, is `promoted`, then `leaving` goes."""
+
+    shard: int  # -1: the meta group
+    learner: str | None
+    promoted: str | None
+    leaving: str | None
+
+
 class ClusterStatus(_Answer, frozen=True):
     nodes: list[ClusterNode]
     shards: list[ClusterShard]
+    epoch: int = 0  # of the cluster map the answering node follows
+    moves: list[ClusterMove] = []
 
 
 class ReplicaStatus(_Answer, frozen=True):
@@ -205,6 +219,9 @@ class ReplicaStatus(_Answer, frozen=True):
     applied_index: int
     last_index: int
     members: list[str]
+    learners: list[str] = []
+    # On the leader: entries each learner is behind its last index.
+    learner_lags: dict[str, int] = {}
 
 
 class NodeStatus(_Answer, frozen=True):
@@ -214,6 +231,7 @@ class NodeStatus(_Answer, frozen=True):
     address: str | None
     pid: int
     shards: list[ReplicaStatus]
+    map_epoch: int = 0  # epoch of the cluster map this node follows
 
 
 class ReplicaDigest(_Answer, frozen=True):

@@ -9,6 +9,7 @@ which answers (status, parsed body, headers). Waits are condition waits; no fixe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import socket
@@ -23,12 +24,14 @@ import pytest
 from yarl import URL
 
 from raftflow.cluster.config import dev_cluster_config
+from raftflow.cluster.placement_plan import preferred_leaders
 from raftflow.node.runtime import NodeRuntime
 
 T = TypeVar("T")
 NS = "default"
 API = "/api/v1"
 READY_TIMEOUT_S = 20.0
+SETTLE_TIMEOUT_S = 10.0
 
 
 def _free_port_base(count: int) -> int:
@@ -68,6 +71,16 @@ class LiveCluster:
     async def _start(self) -> None:
         await asyncio.gather(*(node.start() for node in self.nodes))
         await self.wait_for(self._all_shards_ready, READY_TIMEOUT_S)
+        # Each node then hands its shards to their preferred replicas (node/map_duties.py):
+        # a test that picks "the leader" of a shard must not race that hand-off. Bounded: a
+        # hand-off that does not happen leaves leadership where it is, which is fine too.
+        with contextlib.suppress(AssertionError):
+            await self.wait_for(self._leaders_settled, SETTLE_TIMEOUT_S)
+
+    def _leaders_settled(self) -> bool:
+        preferred = preferred_leaders(self.nodes[0].cluster_map)
+        return all((leader := self.ready_leader(shard)) is not None
+                   and leader.node_id == preferred[shard] for shard in range(self.shard_count))
 
     def _all_shards_ready(self) -> bool:
         return all(self.ready_leader(s) is not None for s in range(self.shard_count)) and all(

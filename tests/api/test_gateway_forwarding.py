@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from yarl import URL
 
-from raftflow.api.routing import FORWARDED_HEADER
+from raftflow.api.routing import FORWARD_HOPS_MAX, FORWARDED_FROM_HEADER, FORWARDED_HEADER
 from raftflow.cluster.ring import shard_for
 from raftflow.node.runtime import NodeRuntime
 from raftflow.sdk._http import SERVED_BY_HEADER as SDK_SERVED_BY_HEADER
@@ -61,19 +61,33 @@ def test_a_call_to_a_non_leader_is_forwarded_once(three: LiveCluster) -> None:
     _drive(three, three.url(other), scenario)
 
 
-def test_a_forwarded_call_reaching_a_non_leader_is_503_not_leader(three: LiveCluster) -> None:
-    wid, _, other = _placed(three, "loop")
+def test_a_forwarded_call_reaching_a_non_leader_is_forwarded_once_more_never_in_a_loop(
+        three: LiveCluster) -> None:
+    """Leadership moves, so the node a call was forwarded to may have just lost the shard: it
+    forwards once more to the leader it knows, but never past FORWARD_HOPS_MAX hops and never
+    back to the node that sent it (that node believes this one leads): then 503."""
+    wid, leader, other = _placed(three, "loop")
     before = three.executions()
 
     async def scenario(call: Call) -> None:
+        body = _start_body(wid)
         status, answer, headers = await call(
-            "POST", f"{API}/namespaces/{NS}/workflows", json=_start_body(wid),
-            headers={FORWARDED_HEADER: "node-x"})
+            "POST", f"{API}/namespaces/{NS}/workflows", json=body,
+            headers={FORWARDED_HEADER: str(FORWARD_HOPS_MAX)})
         assert status == 503 and _error_code(answer) == "not_leader"
         assert int(headers["Retry-After"]) >= 1
+        status, answer, _ = await call(
+            "POST", f"{API}/namespaces/{NS}/workflows", json=body,
+            headers={FORWARDED_HEADER: "1", FORWARDED_FROM_HEADER: leader.node_id})
+        assert status == 503 and _error_code(answer) == "not_leader"
+        status, started, headers = await call(
+            "POST", f"{API}/namespaces/{NS}/workflows", json=body,
+            headers={FORWARDED_HEADER: "1", FORWARDED_FROM_HEADER: "node-x"})
+        assert status == 201, started
+        assert headers.get(SDK_SERVED_BY_HEADER) == three.url(leader)
 
     _drive(three, three.url(other), scenario)
-    assert three.executions() == before
+    assert three.executions() == before + 1
 
 
 def test_a_worker_on_any_node_gets_tasks_of_every_shard(three: LiveCluster) -> None:

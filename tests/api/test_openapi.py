@@ -22,6 +22,9 @@ TQ = "/api/v1/namespaces/{ns}/task-queues/{tq}"
 EXPECTED = {
     ("/healthz", "get"), ("/metrics", "get"), ("/api/v1/openapi.json", "get"),
     ("/api/v1/cluster/status", "get"), ("/api/v1/node/status", "get"),
+    ("/api/v1/cluster/map", "get"), ("/api/v1/cluster/join", "post"),
+    ("/api/v1/cluster/nodes/{node_id}/drain", "post"),
+    ("/api/v1/cluster/nodes/{node_id}/remove", "post"), ("/api/v1/cluster/rebalance", "post"),
     ("/api/v1/node/digests", "get"), (WF, "post"), (WF, "get"),
     (WF + "/{workflow_id}", "get"), (WF + "/{workflow_id}/history", "get"),
     (WF + "/{workflow_id}/signal", "post"), (WF + "/{workflow_id}/terminate", "post"),
@@ -31,7 +34,9 @@ EXPECTED = {
     ("/api/v1/tasks/workflow/complete", "post"), ("/api/v1/tasks/workflow/fail", "post"),
     ("/api/v1/tasks/activity/complete", "post"), ("/api/v1/tasks/activity/fail", "post"),
     ("/api/v1/tasks/activity/heartbeat", "post"), ("/api/v1/tasks/activity/canceled", "post"),
+    ("/api/v1/tasks/handout", "post"), ("/api/v1/tasks/poll/end", "post"),
 }
+INTERNAL = {("/api/v1/tasks/handout", "post"), ("/api/v1/tasks/poll/end", "post")}
 
 
 def _walk(node: object) -> list[dict[str, object]]:
@@ -60,6 +65,14 @@ def test_document_lists_every_endpoint() -> None:
     paths = document["paths"]
     assert isinstance(paths, dict)
     assert {(path, method) for path, ops in paths.items() for method in ops} == EXPECTED
+
+
+def test_internal_routes_are_marked_and_only_they() -> None:
+    paths = openapi_document()["paths"]
+    assert isinstance(paths, dict)
+    marked = {(path, method) for path, ops in paths.items() for method, op in ops.items()
+              if op.get("x-internal") is True}
+    assert marked == INTERNAL
 
 
 def test_every_ref_resolves_and_every_operation_has_responses() -> None:

@@ -244,7 +244,8 @@ def test_a_configuration_error_is_not_restarted() -> None:
     decision = POLICY.decide([*_quick_exits(3), *_quick_exits(1, exit_code=2)])
     assert isinstance(decision, DoNotRestart) and "configuration error" in decision.reason
     assert POLICY.decide(_quick_exits(1, exit_code=1)) == RestartAfter(0.5)
-    assert POLICY.decide(_quick_exits(1, exit_code=0)) == RestartAfter(0.5)
+    # Exit 0: stopped on purpose or removed from the cluster (`raftflow cluster remove`).
+    assert isinstance(POLICY.decide(_quick_exits(1, exit_code=0)), DoNotRestart)
 
 
 # --- the supervisor loop over fake processes ---------------------------------------------
