@@ -22,9 +22,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from raftflow.bench.options import add_starts_arguments
+from raftflow.bench.options import add_bench_subcommands
 from raftflow.bench.workflows import add_arguments as add_workflows_arguments
 from raftflow.chaos.cli import add_arguments as add_chaos_arguments
+from raftflow.cli_membership import (
+    MembershipError,
+    cluster_drain,
+    cluster_rebalance,
+    cluster_remove,
+    cluster_status,
+)
+from raftflow.cli_membership import add_arguments as add_membership_arguments
+from raftflow.cli_output import JsonObject, print_table, records
 from raftflow.cluster.config import ClusterConfig, resolve_config
 
 ADDRESS_DEFAULT = "http://127.0.0.1:8080"
@@ -33,7 +42,6 @@ REQUEST_TIMEOUT_S_DEFAULT = 30.0
 HISTORY_PAGES_MAX = 10_000  # a history of 51,200 events needs far fewer pages; stops a loop.
 ERROR_BODY_BYTES_MAX = 64 * 1024
 
-JsonObject = dict[str, object]
 
 
 class CliError(Exception):
@@ -105,36 +113,7 @@ def _json_arg(text: str) -> object:
         raise argparse.ArgumentTypeError(f"not valid JSON: {err}") from None
 
 
-def _print_table(out: TextIO, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    cells = [[str(h) for h in headers], *[["-" if c is None else str(c) for c in r] for r in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    for row in cells:
-        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n")
-
-
-def _joined(value: object) -> str:
-    return ",".join(str(item) for item in value) if isinstance(value, list) else str(value)
-
-
-def _records(value: object) -> list[JsonObject]:
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
 # --- client subcommands: each returns the JSON object that `--json` prints -----------------
-
-def _cluster_status(args: argparse.Namespace, api: ApiClient, out: TextIO) -> JsonObject:
-    status = api.call("GET", "/api/v1/cluster/status")
-    if not args.json:
-        _print_table(out, ("NODE", "ADDRESS", "PID", "ALIVE"), [
-            (n.get("id"), n.get("address"), n.get("pid"), n.get("alive"))
-            for n in _records(status.get("nodes"))])
-        out.write("\n")
-        _print_table(out, ("SHARD", "LEADER", "REPLICAS", "TERM", "COMMIT"), [
-            (s.get("shard"), s.get("leader"), _joined(s.get("replicas")), s.get("term"),
-             s.get("commit_index"))
-            for s in _records(status.get("shards"))])
-    return status
-
 
 def _workflow_start(args: argparse.Namespace, api: ApiClient, out: TextIO) -> JsonObject:
     body: JsonObject = {"workflow_id": args.workflow_id, "workflow_type": args.type,
@@ -163,7 +142,7 @@ def _workflow_show(args: argparse.Namespace, api: ApiClient, out: TextIO) -> Jso
     for _ in range(HISTORY_PAGES_MAX):
         page = api.call("GET", _workflows_path(args.namespace, args.workflow_id, "history"),
                         query={"next_page_token": token})
-        events.extend(_records(page.get("events")))
+        events.extend(records(page.get("events")))
         next_token = page.get("next_page_token")
         if not next_token:
             break
@@ -171,7 +150,7 @@ def _workflow_show(args: argparse.Namespace, api: ApiClient, out: TextIO) -> Jso
     else:
         raise CliError("bad_response", f"history did not end after {HISTORY_PAGES_MAX} pages")
     if not args.json:
-        _print_table(out, ("ID", "TIME", "TYPE", "ATTRIBUTES"), [
+        print_table(out, ("ID", "TIME", "TYPE", "ATTRIBUTES"), [
             (e.get("event_id"), e.get("timestamp"), e.get("event_type"),
              json.dumps(e.get("attributes", {}), separators=(",", ":")))
             for e in events])
@@ -216,10 +195,10 @@ def _workflow_list(args: argparse.Namespace, api: ApiClient, out: TextIO) -> Jso
     listed = api.call("GET", _workflows_path(args.namespace),
                       query={"status": args.status or "", "limit": str(args.limit)})
     if not args.json:
-        _print_table(out, ("WORKFLOW ID", "RUN ID", "TYPE", "TASK QUEUE", "STATUS"), [
+        print_table(out, ("WORKFLOW ID", "RUN ID", "TYPE", "TASK QUEUE", "STATUS"), [
             (w.get("workflow_id"), w.get("run_id"), w.get("workflow_type"),
              w.get("task_queue"), w.get("status"))
-            for w in _records(listed.get("workflows"))])
+            for w in records(listed.get("workflows"))])
     return listed
 
 
@@ -281,6 +260,13 @@ def _add_server_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPa
     peers = node.add_mutually_exclusive_group(required=True)
     peers.add_argument("--config", metavar="FILE", help="cluster config file (.json or .toml)")
     peers.add_argument("--peers", help='all nodes: "id=host:http_port:raft_port,..."')
+    peers.add_argument("--join", metavar="URL", action="append",
+                       help="join the running cluster of this node's HTTP URL (repeatable; "
+                            "needs --secret, --http-address and --raft-address)")
+    node.add_argument("--http-address", metavar="HOST:PORT", default=None,
+                      help="with --join: where this node serves HTTP")
+    node.add_argument("--raft-address", metavar="HOST:PORT", default=None,
+                      help="with --join: where this node listens for Raft peers")
     node.add_argument("--shards", type=int, default=None,
                       help="shard count (default 16, or the config file's value)")
     node.add_argument("--cluster-id", default=None)
@@ -318,9 +304,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_server_parsers(commands)
 
-    cluster = commands.add_parser("cluster", help="inspect the cluster")
+    cluster = commands.add_parser("cluster", help="inspect the cluster, change its members")
     cluster_commands = cluster.add_subparsers(dest="cluster_command", required=True)
-    _client_parser(cluster_commands, "status", _cluster_status, "nodes, shards and leaders")
+    _client_parser(cluster_commands, "status", cluster_status,
+                   "nodes (state, replicas, leaders), shards, moves in progress")
+    add_membership_arguments(
+        _client_parser(cluster_commands, "drain", cluster_drain,
+                       "move a node's leaders, then its replicas, to the other nodes"),
+        _client_parser(cluster_commands, "remove", cluster_remove,
+                       "remove a drained node (--force: a dead one) from the cluster"),
+        _client_parser(cluster_commands, "rebalance", cluster_rebalance,
+                       "show (--dry-run) or start the moves that balance the replicas"))
 
     workflow = commands.add_parser("workflow", help="start, inspect and control workflows")
     wf = workflow.add_subparsers(dest="workflow_command", required=True)
@@ -353,13 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--limit", type=int, default=100)
 
     bench = commands.add_parser(
-        "bench", help="measure a cluster: workflows/s (default) or `bench starts`")
+        "bench", help="measure a cluster: workflows/s (default), `bench starts`, `bench moves`")
     add_workflows_arguments(bench)
     bench.set_defaults(server=("raftflow.bench.workflows", "run_cli"))
-    bench_commands = bench.add_subparsers(dest="bench_command", required=False)
-    starts = bench_commands.add_parser("starts", help="workflow starts per second over HTTP")
-    add_starts_arguments(starts)
-    starts.set_defaults(server=("raftflow.bench.starts", "run_cli"))
+    add_bench_subcommands(bench.add_subparsers(dest="bench_command", required=False))
 
     chaos = commands.add_parser("chaos", help="fault-injection runs against a real cluster")
     chaos_commands = chaos.add_subparsers(dest="chaos_command", required=True)
@@ -382,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.json:
             sys.stdout.write(json.dumps(answer) + "\n")
         return 0
-    except CliError as err:
+    except (CliError, MembershipError) as err:
         sys.stderr.write(f"error: {err.code}: {err.message}\n")
         return 1
 

@@ -54,13 +54,17 @@ def cluster_status(args: argparse.Namespace, api: Api, out: TextIO) -> JsonObjec
 
 
 def _holdings(api: Api, node_id: str) -> tuple[int, int] | None:
-    """(replicas, leaders) of `node_id` in the cluster status; None once it is not a member."""
+    """(replicas, leaders) of `node_id` in the cluster status, a replica of the meta group or
+    a move in progress that still involves it counting as one more replica; None once it is
+    not a member."""
     status = api.call("GET", "/api/v1/cluster/status")
+    moving = sum(1 for move in records(status.get("moves"))
+                 if node_id in (move.get("learner"), move.get("promoted"), move.get("leaving")))
     for node in records(status.get("nodes")):
         if node.get("id") == node_id:
             replicas, leaders = node.get("replicas"), node.get("leaders")
             assert isinstance(replicas, int) and isinstance(leaders, int)
-            return replicas, leaders
+            return replicas + moving, leaders
     return None
 
 

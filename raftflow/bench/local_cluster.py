@@ -28,9 +28,11 @@ LAUNCH_ATTEMPTS_MAX = 3  # a probed port can still be taken before the node bind
 READY_TIMEOUT_S = 45.0
 
 
-def _launch(data_dir: Path, *, nodes: int, shards: int, rng: random.Random) -> LocalCluster:
-    """Start the nodes and wait until every shard has a leader; stop them on any failure."""
-    base = free_port_block(nodes, rng)
+def _launch(data_dir: Path, *, nodes: int, shards: int, rng: random.Random,
+            spare_nodes: int) -> LocalCluster:
+    """Start the nodes and wait until every shard has a leader; stop them on any failure.
+    The ports of `spare_nodes` more nodes (the next HTTP and raft ports) are free too."""
+    base = free_port_block(nodes + spare_nodes, rng)
     config = load_or_create_dev_config(data_dir, nodes=nodes, http_port=base, shards=shards,
                                        raft_port_base=base + RAFT_PORT_OFFSET)
     cluster = LocalCluster(config, data_dir)
@@ -59,10 +61,13 @@ def sigterm_raises_interrupt() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def launched_cluster(*, nodes: int, shards: int, parent_dir: str | None,
-                     keep_data: bool) -> Iterator[list[str]]:
-    """Run a `nodes`-node cluster for the duration of the block; yield the HTTP addresses."""
-    assert nodes >= 1 and shards >= 1
+def launched_local_cluster(*, nodes: int, shards: int, parent_dir: str | None, keep_data: bool,
+                           spare_nodes: int = 0) -> Iterator[tuple[LocalCluster, Path]]:
+    """Run a `nodes`-node cluster for the duration of the block; yield it and its data dir.
+
+    `spare_nodes`: the HTTP and raft ports right after the cluster's (node i+1 at base + i)
+    were free at launch, for nodes that join later (bench/elastic_cluster.py)."""
+    assert nodes >= 1 and shards >= 1 and spare_nodes >= 0
     root = Path(tempfile.mkdtemp(prefix="raftflow-bench-", dir=parent_dir))
     rng = random.Random()  # ports only; nothing about the measurement depends on it
     cluster: LocalCluster | None = None
@@ -70,7 +75,8 @@ def launched_cluster(*, nodes: int, shards: int, parent_dir: str | None,
         for attempt in range(1, LAUNCH_ATTEMPTS_MAX + 1):
             data_dir = root / f"attempt-{attempt}"
             try:
-                cluster = _launch(data_dir, nodes=nodes, shards=shards, rng=rng)
+                cluster = _launch(data_dir, nodes=nodes, shards=shards, rng=rng,
+                                  spare_nodes=spare_nodes)
                 break
             except (RuntimeError, TimeoutError) as error:
                 if attempt == LAUNCH_ATTEMPTS_MAX:
@@ -78,7 +84,7 @@ def launched_cluster(*, nodes: int, shards: int, parent_dir: str | None,
                 print(f"cluster launch failed ({error}); retrying on other ports",
                       file=sys.stderr, flush=True)
         assert cluster is not None
-        yield [cluster.address(node_id) for node_id in cluster.node_ids]
+        yield cluster, data_dir
     finally:
         if cluster is not None:
             cluster.stop()
@@ -86,3 +92,12 @@ def launched_cluster(*, nodes: int, shards: int, parent_dir: str | None,
             print(f"cluster data and node logs kept in {root}", file=sys.stderr, flush=True)
         else:
             shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def launched_cluster(*, nodes: int, shards: int, parent_dir: str | None,
+                     keep_data: bool) -> Iterator[list[str]]:
+    """Run a `nodes`-node cluster for the duration of the block; yield the HTTP addresses."""
+    with launched_local_cluster(nodes=nodes, shards=shards, parent_dir=parent_dir,
+                                keep_data=keep_data) as (cluster, _):
+        yield [cluster.address(node_id) for node_id in cluster.node_ids]

@@ -1,4 +1,5 @@
-"""Command-line options of `raftflow bench starts` and `python -m raftflow.bench.starts`.
+"""Command-line options of `raftflow bench starts` (and `python -m raftflow.bench.starts`),
+and the registration of the `raftflow bench` subcommands.
 
 Kept free of heavy imports so that `raftflow.cli` can build its parser without loading aiohttp.
 """
@@ -6,6 +7,8 @@ Kept free of heavy imports so that `raftflow.cli` can build its parser without l
 from __future__ import annotations
 
 import argparse
+
+from raftflow.bench.move_options import add_moves_arguments
 
 NODES_DEFAULT = 3
 SHARDS_DEFAULT = 16
@@ -69,3 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Throughput and latency of workflow starts over HTTP.")
     add_starts_arguments(parser)
     return parser
+
+
+def add_bench_subcommands(
+        bench_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `raftflow bench starts` and `raftflow bench moves` (their code is imported
+    only when they run: `server` names the module and function)."""
+    starts = bench_commands.add_parser("starts", help="workflow starts per second over HTTP")
+    add_starts_arguments(starts)
+    starts.set_defaults(server=("raftflow.bench.starts", "run_cli"))
+    moves = bench_commands.add_parser(
+        "moves", help="time per replica move against shard state size, and client latency "
+                      "during a drain against a steady run")
+    add_moves_arguments(moves)
+    moves.set_defaults(server=("raftflow.bench.moves", "run_cli"))

@@ -86,7 +86,7 @@ ReplicaAction = (CreateReplica | DropReplica | SetLearners | SetCampaigning | Ad
 
 def replica_actions(
     *, node_id: str, cluster_map: ClusterMap, local: Mapping[int, LocalReplica], leader_counts_me: Callable[[int], bool | None],
-    peer_is_up: Callable[[str], bool],
+    peer_is_up: Callable[[str], bool], preferred: Mapping[int, str] | None = None,
 ) -> list[ReplicaAction]:
     """The actions that bring this node's replicas towards the map, at most one per group.
 
@@ -96,24 +96,34 @@ def replica_actions(
             the group's current leader (elsewhere) still counts this node as a member; None when
             no leader is known.
         peer_is_up: whether this node's Raft link to a peer is up (a leadership target must be).
+        preferred: each shard's preferred leader (placement_plan.preferred_leaders): the first
+            choice of a hand-off, so that the balancer does not move the shard once more.
     """
     draining = any(m.id == node_id and m.state == MemberState.DRAINING
                    for m in cluster_map.members)
     actions: list[ReplicaAction] = []
     groups = cluster_map.groups()
     for group, replicas in sorted(groups.items()):
+        first_choice = (preferred or {}).get(group)
         action = _group_action(node_id, group, replicas, local.get(group), draining,
-                               leader_counts_me, peer_is_up)
+                               leader_counts_me, _Targets(peer_is_up, first_choice))
         if action is not None:
             actions.append(action)
     actions.extend(DropReplica(group=g) for g in sorted(local) if g not in groups)
     return actions
 
 
+@dataclass(frozen=True, slots=True)
+class _Targets:
+    """Who may take a group's leadership: reachable, with the preferred leader first."""
+
+    peer_is_up: Callable[[str], bool]
+    first_choice: str | None
+
+
 def _group_action(
     node_id: str, group: int, replicas: GroupReplicas, here: LocalReplica | None,
-    draining: bool, leader_counts_me: Callable[[int], bool | None],
-    peer_is_up: Callable[[str], bool],
+    draining: bool, leader_counts_me: Callable[[int], bool | None], targets: _Targets,
 ) -> ReplicaAction | None:
     voters = replicas.voters
     is_learner = replicas.learner == node_id
@@ -126,7 +136,7 @@ def _group_action(
         return CreateReplica(group=group, voters=voters, learner=False)
     if not named:
         if here.is_leader:
-            target = _handoff_target(node_id, voters, here, peer_is_up)
+            target = _handoff_target(node_id, voters, here, targets)
             return None if target is None else HandOffLeadership(group=group, to=target)
         return None if leader_counts_me(group) else DropReplica(group=group)
     learners = () if replicas.learner is None else (replicas.learner,)
@@ -139,7 +149,7 @@ def _group_action(
         return SetCampaigning(group=group, allowed=campaign)
     if not here.is_leader:
         return None
-    return _leader_action(node_id, group, replicas, here, draining, peer_is_up)
+    return _leader_action(node_id, group, replicas, here, draining, targets)
 
 
 def _non_voters(node_ids: Sequence[str], here: LocalReplica) -> tuple[str, ...]:
@@ -147,7 +157,7 @@ def _non_voters(node_ids: Sequence[str], here: LocalReplica) -> tuple[str, ...]:
 
 
 def _leader_action(node_id: str, group: int, replicas: GroupReplicas, here: LocalReplica,
-                   draining: bool, peer_is_up: Callable[[str], bool]) -> ReplicaAction | None:
+                   draining: bool, targets: _Targets) -> ReplicaAction | None:
     voters = replicas.voters
     actual = set(here.members)
     missing = [n for n in voters if n not in actual]
@@ -157,7 +167,7 @@ def _leader_action(node_id: str, group: int, replicas: GroupReplicas, here: Loca
     # about to be promoted in the map, so it is kept rather than removed and added again.
     extra = sorted(actual - set(voters) - {replicas.learner})
     if node_id in extra or (draining and len(voters) > 1):
-        target = _handoff_target(node_id, voters, here, peer_is_up)
+        target = _handoff_target(node_id, voters, here, targets)
         return None if target is None else HandOffLeadership(group=group, to=target)
     if extra:
         return RemoveVoter(group=group, node_id=extra[0])
@@ -165,9 +175,12 @@ def _leader_action(node_id: str, group: int, replicas: GroupReplicas, here: Loca
 
 
 def _handoff_target(node_id: str, voters: Sequence[str], here: LocalReplica,
-                    peer_is_up: Callable[[str], bool]) -> str | None:
-    """A voter of the map, in the current configuration, reachable: the map's order first."""
-    for candidate in voters:
-        if candidate != node_id and candidate in here.members and peer_is_up(candidate):
+                    targets: _Targets) -> str | None:
+    """A voter of the map, in the current configuration, reachable: the preferred leader
+    first, then the map's order."""
+    order = [targets.first_choice, *voters] if targets.first_choice in voters else voters
+    for candidate in order:
+        if (candidate is not None and candidate != node_id and candidate in here.members
+                and targets.peer_is_up(candidate)):
             return candidate
     return None

@@ -24,7 +24,7 @@ from typing import Protocol
 import aiohttp
 import msgspec
 
-from raftflow.cluster.cluster_map import ClusterMap, MapRefused
+from raftflow.cluster.cluster_map import ClusterMap, MapRefused, MemberState
 from raftflow.cluster.map_replica import MapReplica
 from raftflow.cluster.move_progress import GroupReport, progress_commands
 from raftflow.cluster.placement_plan import next_moves, preferred_leaders
@@ -135,26 +135,49 @@ class MapDuties:
             status = view.group_leader_status(group)
             return None if status is None else node.node_id in status.members
 
-        node.replicas.converge(node.cluster_map, leader_counts_me)
+        node.replicas.converge(node.cluster_map, leader_counts_me, self.preferred_leaders())
 
-    def _balance_leaders(self) -> None:
+    def preferred_leaders(self) -> dict[int, str]:
+        """placement_plan.preferred_leaders of the map this node follows (cached per epoch)."""
         node = self._node
-        assert node.host is not None
-        now = asyncio.get_running_loop().time()
         if self._preferred[0] != node.cluster_map.epoch:
             self._preferred = (node.cluster_map.epoch, preferred_leaders(node.cluster_map))
-        for shard, actor in node.actors.items():
-            preferred = self._preferred[1].get(shard)
+        return self._preferred[1]
+
+    def _balance_leaders(self) -> None:
+        """Hand a shard this node leads to its preferred replica, but only when this node
+        should not lead it: it leads more than its share of the shards, or is not a settled
+        voter of an active member (a draining node's leaders go through the replica plan).
+        The preferred leaders are recomputed at every map change; moving every shard whose
+        preference changed would hand off leaders all over the cluster at each step of a
+        move, and each hand-off fails the commands in flight on that shard."""
+        node = self._node
+        assert node.host is not None
+        cluster_map = node.cluster_map
+        me = cluster_map.member(node.node_id)
+        if me is None or me.state != MemberState.ACTIVE:
+            return
+        led = [shard for shard, actor in node.actors.items() if actor.is_ready_leader()]
+        share = -(-cluster_map.shard_count // max(1, len(cluster_map.active_ids())))
+        preferred = self.preferred_leaders()
+        now = asyncio.get_running_loop().time()
+        for shard in led:
+            target = preferred.get(shard)
             group = node.host.groups.get(shard)
-            if (preferred is None or preferred == node.node_id or group is None
-                    or not actor.is_ready_leader() or not node.host.peer_is_up(preferred)
-                    or preferred not in group.status().members
+            replicas = cluster_map.shards[shard]
+            settled = node.node_id in replicas.voters and node.node_id not in (
+                replicas.leaving, replicas.promoted)
+            if (target is None or target == node.node_id or group is None
+                    or (settled and len(led) <= share)
+                    or not node.host.peer_is_up(target)
+                    or target not in group.status().members
                     or now - self._balance_attempts.get(shard, -LEADER_BALANCE_BACKOFF_S)
                     < LEADER_BALANCE_BACKOFF_S):
                 continue
             self._balance_attempts[shard] = now
-            log.info("shard %d: handing leadership to preferred replica %s", shard, preferred)
-            group.transfer_leadership(NodeId(preferred), lambda _: None)
+            led.remove(shard)
+            log.info("shard %d: handing leadership to preferred replica %s", shard, target)
+            group.transfer_leadership(NodeId(target), lambda _: None)
 
     # -- rebalance (meta leader only) ----------------------------------------------------------
 

@@ -10,7 +10,7 @@ retried and a crash in the middle resumes from whatever the Raft group and the m
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from raftflow.cluster.cluster_map import META_GROUP_ID, ClusterMap
 from raftflow.cluster.map_replica import MapReplica
@@ -95,10 +95,11 @@ class ReplicaSet:
         return view
 
     def converge(self, cluster_map: ClusterMap, leader_counts_me: Callable[[int], bool | None],
-                 ) -> None:
+                 preferred: Mapping[int, str] | None = None) -> None:
         actions = replica_actions(
-            node_id=self._node_id, cluster_map=cluster_map, local=self.local(), leader_counts_me=leader_counts_me,
-            peer_is_up=self._host.peer_is_up)
+            node_id=self._node_id, cluster_map=cluster_map, local=self.local(),
+            leader_counts_me=leader_counts_me, peer_is_up=self._host.peer_is_up,
+            preferred=preferred)
         for action in actions:
             if action.group in self._busy:
                 continue

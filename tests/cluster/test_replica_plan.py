@@ -164,3 +164,16 @@ def test_a_learner_that_raft_already_counts_as_a_voter_is_kept_and_not_asked_aga
     assert _actions(old[0], cluster_map, leader) == []  # neither re-asked nor removed
     follower = _with_local(0, _replica(members=members, learners=()))
     assert _actions(old[1], cluster_map, follower) == []
+
+
+def test_a_hand_off_goes_to_the_preferred_leader_first() -> None:
+    """The replica plan and the leader balancer must agree on the target, or one hand-off is
+    followed by another (seen in a drain: two hand-offs of one shard within a millisecond)."""
+    old = _map().shards[0].voters
+    leaving = old[0]
+    cluster_map = _with_shard(_map(), 0, voters=(*old[1:], "node-4"))
+    local = _with_local(0, _replica(leader=True, members=(*old, "node-4")))
+    actions = replica_actions(node_id=leaving, cluster_map=cluster_map, local=local,
+                              leader_counts_me=lambda group: True,
+                              peer_is_up=lambda peer: True, preferred={0: "node-4"})
+    assert actions == [HandOffLeadership(group=0, to="node-4")]
