@@ -40,6 +40,7 @@ from raftflow.chaos.history_checks import (
     signal_pair,
 )
 from raftflow.chaos.observations import JsonValue, Observations, RunRecord, StartAck, Violation
+from raftflow.chaos.placement_checks import placement_problems
 
 INVARIANTS: tuple[tuple[str, str], ...] = (
     ("acked_start_completes",
@@ -56,7 +57,14 @@ INVARIANTS: tuple[tuple[str, str], ...] = (
     ("no_stuck_workflow",
      "no open run is left without a pending workflow task, activity or timer"),
     ("replicas_agree", "replicas of a shard end at one applied index with identical digests"),
-    ("one_leader_per_term", "at most one leader per shard and term"),
+    ("one_leader_per_term",
+     "at most one leader per shard and term, across replica moves and membership changes"),
+    ("replication_restored",
+     "after the run every shard has min(3, active) replicas, all on live active members, "
+     "with no move in progress, and the members are the nodes the harness holds"),
+    ("membership_completes",
+     "each join, drain and forced remove completes within its bound, and a removed node "
+     "exits 0 by itself"),
 )
 _NAMES = frozenset(name for name, _ in INVARIANTS)
 LISTED_MAX = 5  # items quoted in one detail
@@ -68,7 +76,8 @@ def check(observations: Observations) -> tuple[Violation, ...]:
     found: set[Violation] = set()
     for invariant in (_acked_starts_complete, _no_lost_ack, _histories_well_formed,
                       _activity_results_produced, _signals_exactly_once, _one_open_run,
-                      _no_stuck_workflow, _replicas_agree, _one_leader_per_term):
+                      _no_stuck_workflow, _replicas_agree, _one_leader_per_term,
+                      _replication_restored, _membership_completes):
         found.update(invariant(evidence))
     assert all(v.invariant in _NAMES for v in found), found
     return tuple(sorted(found))
@@ -359,3 +368,14 @@ def _one_leader_per_term(ev: _Evidence) -> Iterator[Violation]:
                 + ", ".join(f"{node} from {at_s:.1f} s"
                             for node, at_s in sorted(claims.items())[:LISTED_MAX])
                 + "), expected at most one"))
+
+
+def _replication_restored(ev: _Evidence) -> Iterator[Violation]:
+    if ev.obs.placement is not None:  # None: the run read no final status (older evidence)
+        for subject, detail in placement_problems(ev.obs.placement):
+            yield Violation(invariant="replication_restored", subject=subject, detail=detail)
+
+
+def _membership_completes(ev: _Evidence) -> Iterator[Violation]:
+    for failure in ev.obs.membership_failures:
+        yield Violation(invariant="membership_completes", subject="cluster", detail=failure)

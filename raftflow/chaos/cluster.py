@@ -6,6 +6,13 @@ polls), given to the node with `--dial`. Clients (the workload) talk to nodes di
 client next to a partitioned node would. So the harness can fault one direction of one link,
 all links of a node, or split the cluster, without root and on loopback only.
 
+Spare slots. Membership faults join fresh nodes, so the topology is planned for every node the
+run may ever have: the first `nodes` slots start as the cluster, the `spares` after them are
+ids, ports, skew files and proxied links waiting for a join (`join_spare`). Every node's
+`--dial` covers every slot, so a joined node's links go through proxies like the others'.
+`node_ids` are the current members, in slot order; a node that left (removed, or killed for
+good) is `gone`: it is never restarted or signalled again, and its exit code is kept.
+
 Every process is started here, in its own session, and stopped here by PID (SIGTERM, then
 SIGKILL); `stop()` runs even when the run fails, and the temporary directory is removed unless
 the caller keeps it.
@@ -15,12 +22,14 @@ from __future__ import annotations
 
 import random
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 from raftflow.chaos.link_control import LinkControl
 from raftflow.chaos.link_faults import LinkSpec
 from raftflow.chaos.link_process import LinkProxyProcess
-from raftflow.cluster.config import ClusterConfig, dev_cluster_config
+from raftflow.cluster.config import ClusterConfig, NodeSpec, dev_cluster_config
 from raftflow.cluster.launcher import RAFT_PORT_OFFSET, LocalCluster, free_port_block
 
 READY_TIMEOUT_S = 60.0
@@ -38,26 +47,42 @@ def http_link(source: str, target: str) -> str:
 class ChaosCluster:
     """N real nodes on 127.0.0.1 behind per-link proxies. Use as a context manager."""
 
-    def __init__(self, root: Path, *, nodes: int, shards: int, seed: int) -> None:
+    def __init__(self, root: Path, *, nodes: int, shards: int, seed: int,
+                 spares: int = 0) -> None:
+        assert nodes >= 1 and spares >= 0, (nodes, spares)
         self.root = root
         self._node_count = nodes
+        self._spare_count = spares
         self._shards = shards
         self._seed = seed
         self.config: ClusterConfig | None = None
         self._cluster: LocalCluster | None = None
         self._proxy: LinkProxyProcess | None = None
+        self._slots: dict[str, NodeSpec] = {}  # every node id the run may have, in order
+        self._members: list[str] = []
+        self._spares: list[str] = []  # slots not used yet, next first
+        self.gone: dict[str, int | None] = {}  # node that left -> its exit code (None: none)
+        self._join_args: dict[str, list[str]] = {}  # joined node -> its `raftflow node` flags
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
         rng = random.Random()  # ports only: nothing checked depends on them
-        base = free_port_block(self._node_count, rng)
+        slot_count = self._node_count + self._spare_count
+        base = free_port_block(slot_count, rng)
+        secret = f"chaos-{self._seed}-{rng.getrandbits(64):x}"
+        slots = dev_cluster_config(
+            node_count=slot_count, http_port_base=base, shard_count=self._shards,
+            secret=secret, raft_port_base=base + RAFT_PORT_OFFSET).nodes
         config = dev_cluster_config(
             node_count=self._node_count, http_port_base=base, shard_count=self._shards,
-            secret=f"chaos-{self._seed}-{rng.getrandbits(64):x}", cluster_id=f"chaos-{self._seed}",
+            secret=secret, cluster_id=f"chaos-{self._seed}",
             raft_port_base=base + RAFT_PORT_OFFSET)
         self.config = config
-        pairs = [(a, b) for a in config.nodes for b in config.nodes if a.id != b.id]
+        self._slots = {spec.id: spec for spec in slots}
+        self._members = [spec.id for spec in config.nodes]
+        self._spares = [spec.id for spec in slots[self._node_count:]]
+        pairs = [(a, b) for a in slots for b in slots if a.id != b.id]
         proxy_base = free_port_block(len(pairs), rng)
         links: list[LinkSpec] = []
         node_args: dict[str, list[str]] = {}
@@ -72,7 +97,7 @@ class ChaosCluster:
         data_dir = self.root / "data"
         data_dir.mkdir(parents=True, exist_ok=True)
         args: dict[str, list[str]] = {}
-        for spec in config.nodes:
+        for spec in slots:
             self.skew_file(spec.id).write_text("0")
             args[spec.id] = ["--dial", ",".join(node_args[spec.id]),
                              "--clock-skew-file", str(self.skew_file(spec.id))]
@@ -103,7 +128,12 @@ class ChaosCluster:
 
     @property
     def node_ids(self) -> list[str]:
-        return self.local.node_ids
+        """The current members (joined, not removed, not killed for good), in slot order."""
+        return list(self._members)
+
+    @property
+    def spares_left(self) -> int:
+        return len(self._spares)
 
     @property
     def local(self) -> LocalCluster:
@@ -116,13 +146,21 @@ class ChaosCluster:
         return self._proxy.control
 
     def address(self, node_id: str) -> str:
-        return self.local.address(node_id)
+        return self._slots[node_id].http_address
+
+    def member_addresses(self) -> dict[str, str]:
+        return {node: self.address(node) for node in self._members}
 
     def addresses(self) -> list[str]:
         return [self.address(n) for n in self.node_ids]
 
     def skew_file(self, node_id: str) -> Path:
         return self.root / f"{node_id}.skew_ms"
+
+    def exit_code(self, node_id: str) -> int | None:
+        """The node process's exit code; None while it runs or if it never ran."""
+        process = self.local.processes.get(node_id)
+        return None if process is None else process.poll()
 
     def pid(self, node_id: str) -> int | None:
         process = self.local.processes.get(node_id)
@@ -131,18 +169,78 @@ class ChaosCluster:
     # -- faults -------------------------------------------------------------------------------
 
     def kill(self, node_id: str) -> None:
+        assert node_id in self._members, f"{node_id} is not a member: never signal it"
         self.local.kill(node_id, signal.SIGKILL)
 
     def restart(self, node_id: str) -> None:
+        assert node_id in self._members, f"{node_id} is not a member: never restart it"
         if self.pid(node_id) is None:
-            self.local.start_node(node_id)
+            self._start(node_id)
 
     def pause(self, node_id: str) -> None:
+        assert node_id in self._members, f"{node_id} is not a member: never signal it"
         self.local.kill(node_id, signal.SIGSTOP)
 
     def resume(self, node_id: str) -> None:
-        if self.pid(node_id) is not None:
+        if node_id in self._members and self.pid(node_id) is not None:
             self.local.kill(node_id, signal.SIGCONT)
+
+    # -- membership -----------------------------------------------------------------------------
+
+    def join_spare(self) -> str:
+        """Start the next spare slot as `raftflow node --join` (asking the current members)
+        and make it a member. Its restarts reuse the data dir, which needs no join round."""
+        assert self._spares, "no spare slot left"
+        assert self.config is not None
+        node_id = self._spares.pop(0)
+        spec = self._slots[node_id]
+        join = [flag for member in self._members for flag in ("--join", self.address(member))]
+        self._join_args[node_id] = [
+            *join, "--secret", self.config.secret, "--http-address",
+            f"{spec.host}:{spec.http_port}", "--raft-address", spec.raft_address,
+            *self.local.node_args[node_id]]
+        self._start(node_id)
+        self._members.append(node_id)
+        self._members.sort(key=list(self._slots).index)
+        return node_id
+
+    def _start(self, node_id: str) -> None:
+        """Start a member's process. A joined node runs `raftflow node --join` (never with
+        `--config`, which the launcher adds), registered with the launcher so that signals,
+        `pid` and `stop` treat it like the others."""
+        args = self._join_args.get(node_id)
+        if args is None:
+            self.local.start_node(node_id)
+            return
+        local = self.local
+        log = open(local.log_dir / f"{node_id}.log", "ab")  # noqa: SIM115 (owned by the child)
+        local.processes[node_id] = subprocess.Popen(
+            [sys.executable, "-m", "raftflow", "node", "--id", node_id,
+             "--data-dir", str(local.data_dir / node_id), *args],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+
+    def kill_for_good(self, node_id: str) -> None:
+        """SIGKILL `node_id`; it leaves the members at once, so nothing restarts it."""
+        self.kill(node_id)
+        self._leave(node_id)
+
+    def wait_exit(self, node_id: str, timeout_s: float) -> int | None:
+        """Wait for a removed node to exit by itself; its exit code, or None if it did not
+        (then it is SIGKILLed, by PID). Either way it is no longer a member."""
+        process = self.local.processes[node_id]
+        try:
+            code: int | None = process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            code = None
+            self.local.kill(node_id, signal.SIGKILL)
+        self._leave(node_id, code)
+        return code
+
+    def _leave(self, node_id: str, code: int | None = None) -> None:
+        assert node_id in self._members, node_id
+        self._members.remove(node_id)
+        self.gone[node_id] = code
 
     def set_skew_ms(self, node_id: str, skew_ms: int) -> None:
         path = self.skew_file(node_id)

@@ -134,6 +134,33 @@ class LeaderSample:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PlacementReading:
+    """The cluster status (`GET /api/v1/cluster/status`) read after the run settled.
+
+    `members` are (node id, state, alive) as the status lists them; `shards` are (shard,
+    replica node ids); `moves` counts the moves in progress. `expected_members` are the
+    nodes the harness holds as members (joined, never removed); `waited_s` is how long the
+    collector waited for moves to finish before this reading."""
+
+    members: tuple[tuple[str, str, bool], ...]
+    shards: tuple[tuple[int, tuple[str, ...]], ...]
+    moves: int
+    expected_members: tuple[str, ...]
+    waited_s: float
+
+    @staticmethod
+    def of_status(status: dict[str, JsonValue], *, expected_members: tuple[str, ...],
+                  waited_s: float) -> PlacementReading:
+        return PlacementReading(
+            members=tuple((str(n["id"]), str(n.get("state", "active")), bool(n.get("alive")))
+                          for n in status.get("nodes", [])),
+            shards=tuple((int(s["shard"]), tuple(str(r) for r in s.get("replicas", [])))
+                         for s in status.get("shards", [])),
+            moves=len(status.get("moves", [])), expected_members=expected_members,
+            waited_s=round(waited_s, 3))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Observations:
     """Everything the checker reads. Runs are keyed by workflow id (every run of the id)."""
 
@@ -147,6 +174,12 @@ class Observations:
     # Workflow ids the cluster lists at quiescence; a listed id with no start ack is legal
     # (a start whose answer was lost), but it must still be well-formed.
     listed_workflow_ids: tuple[str, ...] = ()
+    # The cluster status after the run settled; None when the run did not read it (then the
+    # replication invariant has nothing to check).
+    placement: PlacementReading | None = None
+    # Membership steps that did not complete within their bounds (a stuck drain, a removed
+    # node that did not exit 0), as the nemesis saw them: "<fault> at <t> s: <what>".
+    membership_failures: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, order=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import shlex
@@ -27,9 +28,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from raftflow.chaos import checker, collect
+from raftflow.chaos import checker, collect, membership_ops
 from raftflow.chaos.cluster import ChaosCluster
-from raftflow.chaos.faults import plan_faults
+from raftflow.chaos.faults import PlannedFault, plan_faults, spare_slots_needed
+from raftflow.chaos.following_worker import FollowingWorker
 from raftflow.chaos.nemesis import Nemesis
 from raftflow.chaos.observations import ActivityExecution, Observations
 from raftflow.chaos.outcome import ChaosOutcome, InvariantRow
@@ -90,12 +92,15 @@ def read_execution_log(path: Path) -> tuple[ActivityExecution, ...]:
 
 
 async def run_chaos(options: ChaosOptions) -> ChaosOutcome:
+    plan = plan_faults(seed=options.seed, duration_s=options.duration_s,
+                       kinds=options.fault_kinds, node_count=options.nodes)
     root = Path(tempfile.mkdtemp(prefix="raftflow-chaos-", dir=options.work_dir))
     keep = options.keep_data
-    cluster = ChaosCluster(root, nodes=options.nodes, shards=options.shards, seed=options.seed)
+    cluster = ChaosCluster(root, nodes=options.nodes, shards=options.shards, seed=options.seed,
+                           spares=spare_slots_needed(plan, node_count=options.nodes))
     try:
         await asyncio.to_thread(cluster.start)
-        outcome = await _run_on(cluster, root, options)
+        outcome = await _run_on(cluster, root, options, plan)
         keep = keep or bool(outcome.violations)
         return outcome
     except BaseException:
@@ -110,24 +115,41 @@ async def run_chaos(options: ChaosOptions) -> ChaosOutcome:
             shutil.rmtree(root, ignore_errors=True)
 
 
-async def _run_on(cluster: ChaosCluster, root: Path, options: ChaosOptions) -> ChaosOutcome:
-    plan = plan_faults(seed=options.seed, duration_s=options.duration_s,
-                       kinds=options.fault_kinds, node_count=options.nodes)
+async def _run_on(cluster: ChaosCluster, root: Path, options: ChaosOptions,
+                  plan: tuple[PlannedFault, ...]) -> ChaosOutcome:
     t0 = time.monotonic()
-    addresses = {node: cluster.address(node) for node in cluster.node_ids}
-    sampler = Sampler(addresses, options.shards, t0)
+    sampler = Sampler(cluster.member_addresses(), options.shards, t0)
     execution_log = ExecutionLog(root / "activities.jsonl", t0)
     install_log(execution_log)
     background: list[asyncio.Task[None]] = [asyncio.ensure_future(sampler.run())]
     client = await Client.connect(cluster.addresses())
-    worker = Worker(client, task_queue=TASK_QUEUE, workflows=[ChaosWorkflow],
-                    activities=[chaos_step], max_concurrent_activities=WORKER_SLOTS,
-                    max_concurrent_workflow_tasks=WORKER_SLOTS)
-    background.append(asyncio.ensure_future(worker.run()))
+    worker = FollowingWorker(lambda: Worker(
+        client, task_queue=TASK_QUEUE, workflows=[ChaosWorkflow], activities=[chaos_step],
+        max_concurrent_activities=WORKER_SLOTS, max_concurrent_workflow_tasks=WORKER_SLOTS))
+    worker.start()
     workload = Workload(client, seed=options.seed, t0_monotonic=t0)
     background.append(asyncio.ensure_future(workload.count_errors()))
-    nemesis = Nemesis(cluster, sampler, plan, t0_monotonic=t0, phase_start_s=WARMUP_S)
     fault_end_s = WARMUP_S + options.duration_s
+
+    followed = [dict(cluster.member_addresses())]  # the members last followed
+
+    def follow(members: dict[str, str]) -> None:
+        """Membership changed: sample, and send client calls to, the current members."""
+        if members == followed[-1]:
+            return
+        followed.append(dict(members))
+        sampler.follow(members)
+        # The transport reads its address list on every call (cluster.address() gives the
+        # normalized form it keeps), so the workload and the worker move with the members. A
+        # call in flight holds an index into the list across awaits, so the list never gets
+        # shorter: the members are repeated to the old length.
+        transport = client.connection.transport
+        length = max(len(transport.addresses), len(members))
+        transport.addresses = tuple(itertools.islice(itertools.cycle(members.values()), length))
+        worker.start()  # a new worker polls the current members (see following_worker.py)
+
+    nemesis = Nemesis(cluster, sampler, plan, t0_monotonic=t0, phase_start_s=WARMUP_S,
+                      phase_end_s=fault_end_s, on_members=follow)
     settle_end_s = fault_end_s + options.settle_s
     try:
         sessions = [asyncio.ensure_future(workload.session(settle_end_s))
@@ -143,8 +165,9 @@ async def _run_on(cluster: ChaosCluster, root: Path, options: ChaosOptions) -> C
         settled_s = workload.now_s()
         windows = await nemesis.finish()
         await _until_every_shard_led(sampler)
+        placement = await asyncio.to_thread(membership_ops.final_placement, cluster)
         runs, listed = await collect.read_runs(client, workload.record.starts)
-        digests = await collect.read_digests(addresses)
+        digests = await collect.read_digests(cluster.member_addresses())
     finally:
         await worker.shutdown()
         for task in background:
@@ -159,7 +182,8 @@ async def _run_on(cluster: ChaosCluster, root: Path, options: ChaosOptions) -> C
         starts=tuple(record.starts), signals=tuple(record.signals),
         executions=read_execution_log(execution_log.path),
         client_results=tuple(record.results), runs=tuple(runs), digests=tuple(digests),
-        leader_samples=sampler.leader_samples(), listed_workflow_ids=tuple(listed))
+        leader_samples=sampler.leader_samples(), listed_workflow_ids=tuple(listed),
+        placement=placement, membership_failures=tuple(nemesis.membership_failures))
     violations = checker.check(observations)
     counts = checker.invariant_counts(violations)
     recoveries = sorted(w.recovered_after_s for w in windows if w.recovered_after_s is not None)

@@ -8,6 +8,10 @@ answers the sampler keeps
 - each node's latest view, for `all_led`: is every shard led by a node outside a given set
   (the nodes under fault), by a view taken after a given time? That is the recovery test.
 - the commit index per shard, to find the busiest shard for the `leader` fault.
+Membership faults change the nodes to ask: `follow` replaces them (a joined node is asked from
+the next round on, a removed one no more, and its last view is dropped, so it neither leads
+for `all_led` nor gets picked by the `leader` fault). Claims already seen are kept: the
+checker's "one leader per term" spans the whole run, moves included.
 """
 
 from __future__ import annotations
@@ -44,12 +48,18 @@ class Sampler:
     def now_s(self) -> float:
         return time.monotonic() - self._t0
 
+    def follow(self, addresses: dict[str, str]) -> None:
+        """Ask these nodes from now on (the current members)."""
+        self._addresses = dict(addresses)
+        for node in [n for n in self._views if n not in addresses]:
+            del self._views[node]
+
     async def run(self) -> None:
         """Sample until cancelled."""
         async with aiohttp.ClientSession() as session:
             while True:
                 await asyncio.gather(*(self._sample(session, node, address)
-                                       for node, address in self._addresses.items()))
+                                       for node, address in list(self._addresses.items())))
                 await asyncio.sleep(SAMPLE_S)
 
     async def _sample(self, session: aiohttp.ClientSession, node: str, address: str) -> None:
@@ -77,7 +87,8 @@ class Sampler:
                 key = (number, term, node)
                 if key not in self._claims and len(self._claims) < CLAIMS_MAX:
                     self._claims[key] = at_s
-        self._views[node] = view
+        if node in self._addresses:  # a claim counts always; a view only of a member
+            self._views[node] = view
 
     def leader_samples(self) -> tuple[LeaderSample, ...]:
         return tuple(LeaderSample(at_s=at, node=node, shard=shard, term=term)

@@ -43,6 +43,7 @@ TICKS_TARGET = 6
 FAULT_COLORS: dict[str, str] = {
     "kill": "#d62728", "pause": "#9467bd", "partition": "#ff7f0e", "latency": "#bcbd22",
     "loss": "#8c564b", "restart-all": "#e377c2", "clock-skew": "#17becf", "leader": "#2ca02c",
+    "join": "#1f77b4", "drain": "#aec7e8", "remove": "#393b79", "replace": "#843c39",
 }
 FAULT_COLOR_UNKNOWN = "#7f7f7f"
 SERIES_COLORS: dict[str, str] = {

@@ -45,6 +45,8 @@ HAND_OFF_TIMEOUT_S = 5.0
 HAND_OFF_ATTEMPT_S = 1.0
 _HAND_OFF_POLL_S = 0.1
 MAP_FETCH_TIMEOUT_S = 2.0
+# How often the rebalancer says what each waiting move waits for.
+WAIT_LOG_S = 5.0
 _map_decoder = msgspec.json.Decoder(ClusterMap)
 
 
@@ -87,6 +89,8 @@ class MapDuties:
         self._balance_attempts: dict[int, float] = {}
         self._preferred: tuple[int, dict[int, str]] = (-1, {})  # (map epoch, shard -> node)
         self.rebalance_enabled = True
+        self.failed_rounds = 0
+        self._waits_logged_at = -WAIT_LOG_S
         self._stopping = False
 
     def converge_soon(self) -> None:
@@ -99,10 +103,22 @@ class MapDuties:
             self._wake.clear()
             if self._stopping:
                 continue
-            await self._follow_newer_map()
-            self._converge()
-            self._balance_leaders()
-            await self._rebalance()
+            try:
+                await self._round()
+            except Exception:
+                # The catch boundary of this loop. Every round decides again from the map and
+                # what the groups report, so the next one retries whatever failed; a loop that
+                # died instead would leave a node that serves but never converges again (a
+                # chaos run showed moves stuck until the node restarted).
+                self.failed_rounds += 1
+                log.exception("node %s: a map-duty round failed (map epoch %d); the next "
+                              "round retries", self._node.node_id, self._node.cluster_map.epoch)
+
+    async def _round(self) -> None:
+        await self._follow_newer_map()
+        self._converge()
+        self._balance_leaders()
+        await self._rebalance()
 
     # -- follow --------------------------------------------------------------------------------
 
@@ -205,8 +221,10 @@ class MapDuties:
         assert node.view is not None
         view = node.view
         current = replica.map
+        reports = self.group_reports()
+        self._say_why_waiting(current, reports)
         commands = progress_commands(
-            current, self.group_reports(),
+            current, reports,
             alive=lambda n: n == node.node_id or view.alive(n),
             new_request_id=lambda: uuid.uuid4().hex)
         if self.rebalance_enabled:
@@ -221,6 +239,23 @@ class MapDuties:
                 log.info("rebalance: %s refused: %s", type(command).__name__, result.message)
             else:
                 log.info("rebalance: %s applied (epoch %d)", command, result.epoch)
+
+    def _say_why_waiting(self, current: ClusterMap, reports: dict[int, GroupReport]) -> None:
+        """Every WAIT_LOG_S, for each move still waiting for its learner: what the group's
+        leader reports of it (an operator reads this when a move does not end)."""
+        now = asyncio.get_running_loop().time()
+        if now - self._waits_logged_at < WAIT_LOG_S:
+            return
+        self._waits_logged_at = now
+        for group, replicas in current.groups().items():
+            if replicas.learner is None and replicas.promoted is None:
+                continue
+            report = reports.get(group)
+            seen = ("no leader reports it" if report is None else
+                    f"leader {report.leader}: members {list(report.members)}, learner lags "
+                    f"{dict(report.learner_lags)}")
+            log.info("rebalance: group %d waits (learner %s, promoted %s, leaving %s): %s",
+                     group, replicas.learner, replicas.promoted, replicas.leaving, seen)
 
     # -- graceful stop -------------------------------------------------------------------------
 

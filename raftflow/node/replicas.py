@@ -112,8 +112,12 @@ class ReplicaSet:
             case DropReplica(group=group):
                 self._drop(group)
             case SetLearners(group=group, learners=learners):
+                log.info("node %s: group %d: learners %s", self._node_id, group,
+                         list(learners) or "none")
                 self._host.groups[group].set_learners([NodeId(n) for n in learners])
             case SetCampaigning(group=group, allowed=allowed):
+                log.info("node %s: group %d: %s", self._node_id, group,
+                         "campaigns (a settled voter)" if allowed else "does not campaign")
                 self._host.groups[group].set_campaigning(allowed)
                 self._campaigning[group] = allowed
             case AddVoter(group=group, node_id=node_id):

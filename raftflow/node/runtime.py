@@ -213,6 +213,8 @@ class NodeRuntime:
         loop = asyncio.get_running_loop()
         self._loops = [loop.create_task(self._refresh_forever()),
                        loop.create_task(self.duties.run_forever())]
+        for task in self._loops:
+            task.add_done_callback(self._loop_ended)
         log.info("node %s serving %s (%d shard replicas, map epoch %d, incarnation %d)",
                  self._node_id, self.spec.http_address, len(self.actors),
                  self.cluster_map.epoch, incarnation)
@@ -247,6 +249,17 @@ class NodeRuntime:
             self.removed.set()
         if self.duties is not None:
             self.duties.converge_soon()
+
+    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+        """The refresh and duty loops run for the node's whole life and catch their own
+        errors; one that ends anyway would leave a node that serves but no longer follows the
+        map: fail-stop, so that a restart rebuilds it."""
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            log.critical("node %s: a cluster loop failed", self._node_id, exc_info=error)
+            self._fatal(error)
 
     def _fatal(self, error: BaseException) -> None:
         # A broken invariant in a shard: stop serving at once rather than answer from a state

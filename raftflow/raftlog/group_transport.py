@@ -134,7 +134,16 @@ class GroupTransport(Transport):  # type: ignore[misc]
         if node is None:
             if node_id in self._linked and message.get("type") in _LEARNER_MESSAGE_TYPES:
                 self._onMessageReceived(self._learners[node_id], message)
-            return  # not a member of this group (yet, or any more)
+                return
+            if message.get("type") != "append_entries":
+                return  # not a member of this group (yet, or any more)
+            # A leader this replica does not know yet: the group's configuration changed while
+            # it lagged (a learner created from an older map waits for the log of a leader
+            # added since; found by a chaos run: such a learner never caught up). Raft accepts
+            # a leader's entries by term alone: a node that is not the leader of a term at
+            # least ours is refused by pysyncobj's own term check, and a removed node cannot
+            # win an election (its vote requests are dropped above).
+            node = Node(node_id)
         journal = self.journal
         if self.normalize and journal is not None:
             normalized = normalize_append_entries(
