@@ -69,7 +69,11 @@ class ChaosCluster:
     def start(self) -> None:
         rng = random.Random()  # ports only: nothing checked depends on them
         slot_count = self._node_count + self._spare_count
-        base = free_port_block(slot_count, rng)
+        # One block for every port the run binds (node slots, both ports of every proxied
+        # link, the proxy's control port): separate probes could hand out one port twice,
+        # since none of them is bound yet when the next is probed (a run failed to start so).
+        link_count = slot_count * (slot_count - 1)
+        base = free_port_block(slot_count + link_count + 1, rng)
         secret = f"chaos-{self._seed}-{rng.getrandbits(64):x}"
         slots = dev_cluster_config(
             node_count=slot_count, http_port_base=base, shard_count=self._shards,
@@ -83,7 +87,8 @@ class ChaosCluster:
         self._members = [spec.id for spec in config.nodes]
         self._spares = [spec.id for spec in slots[self._node_count:]]
         pairs = [(a, b) for a in slots for b in slots if a.id != b.id]
-        proxy_base = free_port_block(len(pairs), rng)
+        assert len(pairs) == link_count
+        proxy_base = base + slot_count
         links: list[LinkSpec] = []
         node_args: dict[str, list[str]] = {}
         for i, (source, target) in enumerate(pairs):
@@ -101,7 +106,7 @@ class ChaosCluster:
             self.skew_file(spec.id).write_text("0")
             args[spec.id] = ["--dial", ",".join(node_args[spec.id]),
                              "--clock-skew-file", str(self.skew_file(spec.id))]
-        self._proxy = LinkProxyProcess.start(links, control_port=free_port_block(1, rng),
+        self._proxy = LinkProxyProcess.start(links, control_port=proxy_base + link_count,
                                              seed=self._seed, log_path=self.root / "links.log")
         self._cluster = LocalCluster(config, data_dir, node_args=args)
         self._cluster.start()

@@ -60,9 +60,9 @@ class WorkflowStartedResult(msgspec.Struct, frozen=True, kw_only=True, tag="Work
                             tag_field="result"):
     """`created` is False when an open run with the same request id was found.
 
-    `workflow_task` is the first workflow task when it was started eagerly for the caller; it
-    is given only in the first answer (a retried start gets the answer without it, and the
-    task, if nobody runs it, is retried after its timeout).
+    `workflow_task` is the first workflow task when it was started eagerly for the caller; a
+    retried start (same request id) gets it again while it is still started (the first
+    answer may have been lost), and the answer without it once it is not.
     """
 
     run_id: str

@@ -22,10 +22,11 @@ from raftflow.protocol.results import (
     ActivityTaskCompletedResult,
     Rejected,
     Result,
+    WorkflowStartedResult,
     WorkflowTaskCompletedResult,
 )
 from raftflow.shards.core.digest import state_digest
-from tests.core.core_driver import QUEUE, Shard, activity
+from tests.core.core_driver import QUEUE, Shard, activity, start_command
 
 
 def _read_only(shard: Shard, command: Command) -> Result:
@@ -126,3 +127,25 @@ def test_a_retried_workflow_task_completion_of_another_worker_attempt_or_queue_i
                   other_attempt, replace(command, eager_task_queue="elsewhere")):
         refused = _read_only(shard, retry)
         assert isinstance(refused, Rejected) and refused.code is ErrorCode.STALE_TASK
+
+
+def test_a_retried_eager_start_gets_its_started_task_again_until_it_completes() -> None:
+    """The same stall for eager starts (found by the drain benchmark): a start whose answer
+    was lost to a leadership hand-off is retried; the retry got the remembered answer, which
+    held no task, and the first workflow task waited 10 s for its timeout."""
+    shard = Shard()
+    command = start_command("eager-wf", now_ms=shard.now_ms, eager_task_queue=QUEUE,
+                            eager_identity="worker-1")
+    first = shard.run(command).result
+    assert isinstance(first, WorkflowStartedResult) and first.workflow_task is not None
+    again = _read_only(shard, command)
+    assert again == first
+    # Another caller's retry (other identity, other queue) is not the first attempt's.
+    for other in (replace(command, eager_identity="worker-2"),
+                  replace(command, eager_task_queue="other-q")):
+        answer = _read_only(shard, other)
+        assert isinstance(answer, WorkflowStartedResult) and answer.workflow_task is None
+    shard.complete_task(first.workflow_task.token, CompleteWorkflowExecution(result=b"1"))
+    done = _read_only(shard, command)
+    assert isinstance(done, WorkflowStartedResult) and done.workflow_task is None
+    assert done.run_id == first.run_id

@@ -128,6 +128,7 @@ class ShardMachine(RuleBasedStateMachine):
         self.activity_tokens: list[TaskToken] = []
         # Model of I5: the first accepted answer per (command kind, workflow id, request id).
         self.answers: dict[tuple[str, str, str], Result] = {}
+        self.eager_tasks: dict[tuple[str, str, str], WorkflowTaskInfo] = {}
 
     def _client(self, kind: str, command: Command, workflow_id: str, request_id: str) -> None:
         """Apply a client command; a retried request id must get its first answer, unchanged."""
@@ -135,9 +136,15 @@ class ShardMachine(RuleBasedStateMachine):
         events_before = sum(len(e.history) for e in self.state.executions.values())
         result = self._apply(command)
         if isinstance(result, WorkflowStartedResult) and result.workflow_task is not None:
-            # An eager start: the first answer alone carries the task (retries get the rest).
-            assert key not in self.answers and result.workflow_task.started_event_id == 3
-            self.workflow_tokens.append(result.workflow_task.token)
+            # An eager start: the first answer carries the task it started; a retry of the same
+            # eager start gets that same task again while it is still started (its first
+            # answer may have been lost), and never another one.
+            if key in self.answers:
+                assert result.workflow_task == self.eager_tasks[key], key
+            else:
+                assert result.workflow_task.started_event_id == 3
+                self.eager_tasks[key] = result.workflow_task
+                self.workflow_tokens.append(result.workflow_task.token)
             result = msgspec.structs.replace(result, workflow_task=None)
         if key in self.answers:
             assert result == self.answers[key], (key, result)

@@ -11,16 +11,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import msgspec
+
 from raftflow.protocol.commands import IdReusePolicy, StartWorkflow
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import (
     WorkflowExecutionStartedEventAttributes,
     WorkflowExecutionTerminatedEventAttributes,
 )
-from raftflow.protocol.results import Rejected, WorkflowStartedResult, WorkflowStatus
+from raftflow.protocol.results import Rejected, Result, WorkflowStartedResult, WorkflowStatus
 from raftflow.shards.core import limits, validate
 from raftflow.shards.core.on_workflow_task import do_start_workflow_task
 from raftflow.shards.core.output import Output
+from raftflow.shards.core.retried_completions import (
+    eager_start_request_id,
+    workflow_task_of_retried_eager_start,
+)
 from raftflow.shards.core.state import Execution, ShardState, TimerKind
 from raftflow.shards.core.writes import (
     Changes,
@@ -58,7 +64,7 @@ def on_start_workflow(state: ShardState, command: StartWorkflow) -> Output:
     request_key = ("start", command.namespace, command.workflow_id, command.request_id)
     previous = state.request_results.get(request_key)
     if previous is not None:
-        return Output(result=previous)
+        return Output(result=_with_eager_task(state, command, previous))
     rejected = _check_start(state, command)
     if rejected is not None:
         return Output(result=rejected)
@@ -67,7 +73,8 @@ def on_start_workflow(state: ShardState, command: StartWorkflow) -> Output:
         started = open_run.history[0].attributes
         assert isinstance(started, WorkflowExecutionStartedEventAttributes), started
         if started.request_id == command.request_id:
-            return Output(result=WorkflowStartedResult(run_id=open_run.run_id, created=False))
+            return Output(result=_with_eager_task(state, command, WorkflowStartedResult(
+                run_id=open_run.run_id, created=False)))
         if command.id_reuse_policy is not IdReusePolicy.TERMINATE_IF_RUNNING:
             return Output(result=Rejected(code=ErrorCode.WORKFLOW_ALREADY_STARTED,
                                           message=f"run {open_run.run_id} is open"))
@@ -94,13 +101,22 @@ def on_start_workflow(state: ShardState, command: StartWorkflow) -> Output:
     return Output.of(result, changes)
 
 
+def _with_eager_task(state: ShardState, command: StartWorkflow, answer: Result) -> Result:
+    """A retried eager start's answer carries the task its first attempt started, as the
+    first answer did (retried_completions.py); nothing changes."""
+    if not isinstance(answer, WorkflowStartedResult) or answer.workflow_task is not None:
+        return answer
+    task = workflow_task_of_retried_eager_start(state, command, answer.run_id)
+    return answer if task is None else msgspec.structs.replace(answer, workflow_task=task)
+
+
 def _do_start_eager(state: ShardState, execution: Execution, changes: Changes,
                     command: StartWorkflow, result: WorkflowStartedResult,
                     ) -> WorkflowStartedResult:
     """Start the run's first workflow task for the caller's own worker (eager start; the
     start drops its own dispatch to pollers). The remembered answer (I5) stays without it."""
     task = do_start_workflow_task(state, execution, changes, command.now_ms, (
-        f"eager-start-{command.request_id}", command.eager_identity, ""))
+        eager_start_request_id(command.request_id), command.eager_identity, ""))
     assert task.history[0].event_id == 1 and task.started_event_id == 3
     return WorkflowStartedResult(run_id=result.run_id, created=True, workflow_task=task)
 

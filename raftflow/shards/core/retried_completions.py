@@ -18,6 +18,7 @@ from __future__ import annotations
 from raftflow.protocol.commands import (
     RespondActivityTaskCompleted,
     RespondWorkflowTaskCompleted,
+    StartWorkflow,
     TaskToken,
 )
 from raftflow.protocol.events import (
@@ -36,6 +37,30 @@ def eager_request_id(scheduled_event_id: int, attempt: int) -> str:
     of the activity attempt whose completion started it; for an eager activity, its own (only
     attempt 1 is ever started eagerly)."""
     return f"eager-{scheduled_event_id}-{attempt}"
+
+
+def eager_start_request_id(start_request_id: str) -> str:
+    """The request id of the first workflow task an eager start started."""
+    return f"eager-start-{start_request_id}"
+
+
+def workflow_task_of_retried_eager_start(state: ShardState, command: StartWorkflow,
+                                         run_id: str) -> WorkflowTaskInfo | None:
+    """The first workflow task the committed first attempt of this eager start started for
+    its caller's worker, if it is still started (the same 10 s stall as above, found by a
+    drain benchmark: the start's answer was lost to a leadership hand-off, and the retry got
+    the remembered answer, which holds no task)."""
+    execution = state.executions.get(run_id) if command.eager_task_queue else None
+    if (execution is None or not execution.is_open
+            or execution.key != (command.namespace, command.workflow_id)):
+        return None
+    task = execution.workflow_task
+    if (task is None or task.started_event_id == 0
+            or command.eager_task_queue != execution.task_queue
+            or task.request_id != eager_start_request_id(command.request_id)
+            or task.identity != command.eager_identity):
+        return None
+    return task_info(execution, task)
 
 
 def _open_run(state: ShardState, token: TaskToken) -> Execution | None:
