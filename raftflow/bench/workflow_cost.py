@@ -5,9 +5,9 @@ result): Raft log entries and commands from the nodes' group-commit metrics, HTT
 SDK's `Transport` sent, CPU of this process and of each local node, the whole machine's busy
 fraction and leader changes, each divided by the workflows that completed.
 
-Before the window, `wait_for_settled_leaders` waits until the cluster has moved shard leaders to
-their preferred replicas (node/runtime.py `_balance_leaders`, a few seconds after start): a
-transfer during the run makes a task claimed on the old leader wait for its timeout.
+Before the window, `wait_for_settled_leaders` waits until the cluster has spread shard leaders
+over the nodes (node/map_duties.py `_balance_leaders`, a few seconds after start): a transfer
+during the run costs the commands in flight on that shard a retry.
 """
 
 from __future__ import annotations

@@ -177,7 +177,7 @@ class MapDuties:
         share = -(-cluster_map.shard_count // max(1, len(cluster_map.active_ids())))
         preferred = self.preferred_leaders()
         now = asyncio.get_running_loop().time()
-        for shard in led:
+        for shard in list(led):  # `led` shrinks as hand-offs are asked
             target = preferred.get(shard)
             group = node.host.groups.get(shard)
             replicas = cluster_map.shards[shard]
