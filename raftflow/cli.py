@@ -25,15 +25,14 @@ from typing import TextIO
 from raftflow.bench.options import add_bench_subcommands
 from raftflow.bench.workflows import add_arguments as add_workflows_arguments
 from raftflow.chaos.cli import add_arguments as add_chaos_arguments
+from raftflow.cli_membership import add_arguments as add_membership_arguments
 from raftflow.cli_membership import (
-    MembershipError,
     cluster_drain,
     cluster_rebalance,
     cluster_remove,
     cluster_status,
 )
-from raftflow.cli_membership import add_arguments as add_membership_arguments
-from raftflow.cli_output import JsonObject, print_table, records
+from raftflow.cli_output import CliError, JsonObject, print_table, records
 from raftflow.cluster.config import ClusterConfig, resolve_config
 
 ADDRESS_DEFAULT = "http://127.0.0.1:8080"
@@ -42,15 +41,6 @@ REQUEST_TIMEOUT_S_DEFAULT = 30.0
 HISTORY_PAGES_MAX = 10_000  # a history of 51,200 events needs far fewer pages; stops a loop.
 ERROR_BODY_BYTES_MAX = 64 * 1024
 
-
-
-class CliError(Exception):
-    """A failure to report as `error: <code>: <message>` with exit status 1."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 class ApiClient:
@@ -373,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.json:
             sys.stdout.write(json.dumps(answer) + "\n")
         return 0
-    except (CliError, MembershipError) as err:
+    except CliError as err:
         sys.stderr.write(f"error: {err.code}: {err.message}\n")
         return 1
 

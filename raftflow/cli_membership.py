@@ -3,6 +3,8 @@
 Each is an HTTP client of one node (any node: membership calls are forwarded to the cluster
 map's leader). `--json` prints the answer object; the human form is a table or a sentence.
 `drain --wait` polls the cluster status until the node holds no replica and leads no shard.
+A call answered 503 or 504 (the cluster map's leader is moving) is sent again for up to
+`RETRY_FOR_S`; the commands are idempotent.
 """
 
 from __future__ import annotations
@@ -11,8 +13,15 @@ import argparse
 import time
 from typing import Protocol, TextIO
 
-from raftflow.cli_output import JsonObject, joined, print_table, records
+from raftflow.cli_output import CliError, JsonObject, joined, print_table, records
 
+# A membership call answered 503/504 (the map's leader is moving, or the node that forwarded
+# the call could not reach it: a node just killed or removed) is sent again this often, for
+# this long: the commands are idempotent (a drained node drained again, a removed one removed
+# again, change nothing).
+RETRY_PAUSE_S = 1.0
+RETRY_FOR_S = 60.0
+_RETRIED_CODES = frozenset({"not_leader", "overloaded", "timeout"})
 # `drain --wait` looks at the status this often, and gives up after --wait-timeout seconds.
 DRAIN_POLL_S = 1.0
 DRAIN_WAIT_S_DEFAULT = 600.0
@@ -23,17 +32,19 @@ class Api(Protocol):
              query: dict[str, str] | None = None) -> JsonObject: ...
 
 
-class MembershipError(Exception):
-    """A failure to report as `error: <code>: <message>` (cli.py turns it into CliError)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
+def _call(api: Api, method: str, path: str, query: dict[str, str] | None = None) -> JsonObject:
+    deadline = time.monotonic() + RETRY_FOR_S
+    while True:
+        try:
+            return api.call(method, path, query=query)
+        except CliError as error:
+            if error.code not in _RETRIED_CODES or time.monotonic() > deadline:
+                raise
+        time.sleep(RETRY_PAUSE_S)
 
 
 def cluster_status(args: argparse.Namespace, api: Api, out: TextIO) -> JsonObject:
-    status = api.call("GET", "/api/v1/cluster/status")
+    status = _call(api, "GET", "/api/v1/cluster/status")
     if not args.json:
         print_table(out, ("NODE", "STATE", "ADDRESS", "PID", "ALIVE", "REPLICAS", "LEADERS"), [
             (n.get("id"), n.get("state"), n.get("address"), n.get("pid"), n.get("alive"),
@@ -57,7 +68,7 @@ def _holdings(api: Api, node_id: str) -> tuple[int, int] | None:
     """(replicas, leaders) of `node_id` in the cluster status, a replica of the meta group or
     a move in progress that still involves it counting as one more replica; None once it is
     not a member."""
-    status = api.call("GET", "/api/v1/cluster/status")
+    status = _call(api, "GET", "/api/v1/cluster/status")
     moving = sum(1 for move in records(status.get("moves"))
                  if node_id in (move.get("learner"), move.get("promoted"), move.get("leaving")))
     for node in records(status.get("nodes")):
@@ -69,7 +80,7 @@ def _holdings(api: Api, node_id: str) -> tuple[int, int] | None:
 
 
 def cluster_drain(args: argparse.Namespace, api: Api, out: TextIO) -> JsonObject:
-    answer = api.call("POST", f"/api/v1/cluster/nodes/{args.node}/drain")
+    answer = _call(api, "POST", f"/api/v1/cluster/nodes/{args.node}/drain")
     if args.wait:
         deadline = time.monotonic() + args.wait_timeout
         while True:
@@ -77,7 +88,7 @@ def cluster_drain(args: argparse.Namespace, api: Api, out: TextIO) -> JsonObject
             if held is None or held == (0, 0):
                 break
             if time.monotonic() > deadline:
-                raise MembershipError("timeout", f"{args.node} still holds {held[0]} replicas "
+                raise CliError("timeout", f"{args.node} still holds {held[0]} replicas "
                                       f"and leads {held[1]} shards after {args.wait_timeout} s")
             time.sleep(DRAIN_POLL_S)
         answer = {**answer, "drained": True}
@@ -88,16 +99,16 @@ def cluster_drain(args: argparse.Namespace, api: Api, out: TextIO) -> JsonObject
 
 
 def cluster_remove(args: argparse.Namespace, api: Api, out: TextIO) -> JsonObject:
-    answer = api.call("POST", f"/api/v1/cluster/nodes/{args.node}/remove",
-                      query={"force": "true" if args.force else ""})
+    answer = _call(api, "POST", f"/api/v1/cluster/nodes/{args.node}/remove",
+                   query={"force": "true" if args.force else ""})
     if not args.json:
         out.write(f"{args.node} removed from the cluster (map epoch {answer.get('epoch')})\n")
     return answer
 
 
 def cluster_rebalance(args: argparse.Namespace, api: Api, out: TextIO) -> JsonObject:
-    answer = api.call("POST", "/api/v1/cluster/rebalance",
-                      query={"dry_run": "true" if args.dry_run else ""})
+    answer = _call(api, "POST", "/api/v1/cluster/rebalance",
+                   query={"dry_run": "true" if args.dry_run else ""})
     if not args.json:
         planned = records(answer.get("planned"))
         verb = "would start" if args.dry_run else "started"

@@ -1,4 +1,4 @@
-"""How the `raftflow` CLI prints: aligned tables and the pieces of JSON answers they show."""
+"""How the `raftflow` CLI reports: its error type, aligned tables, pieces of JSON answers."""
 
 from __future__ import annotations
 
@@ -6,6 +6,15 @@ from collections.abc import Sequence
 from typing import TextIO
 
 JsonObject = dict[str, object]
+
+
+class CliError(Exception):
+    """A failure to report as `error: <code>: <message>` with exit status 1."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
 
 
 def print_table(out: TextIO, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:

@@ -161,12 +161,15 @@ class MapDuties:
         return self._preferred[1]
 
     def _balance_leaders(self) -> None:
-        """Hand a shard this node leads to its preferred replica, but only when this node
-        should not lead it: it leads more than its share of the shards, or is not a settled
-        voter of an active member (a draining node's leaders go through the replica plan).
-        The preferred leaders are recomputed at every map change; moving every shard whose
-        preference changed would hand off leaders all over the cluster at each step of a
-        move, and each hand-off fails the commands in flight on that shard."""
+        """Hand a shard this node leads to its preferred replica when it is reachable.
+
+        While replica moves are in progress, only when this node should not lead it: it leads
+        more than its share of the shards, or is not a settled voter of an active member (a
+        draining node's leaders go through the replica plan). The preferred leaders are
+        recomputed at every map change: chasing each step's preference would hand leaders
+        all over the cluster at every step of a move, and each hand-off fails the commands in
+        flight on that shard. Once no move is in progress, every shard goes to its preferred
+        replica, so leaders end spread as the ring's preferred replicas are."""
         node = self._node
         assert node.host is not None
         cluster_map = node.cluster_map
@@ -174,6 +177,7 @@ class MapDuties:
         if me is None or me.state != MemberState.ACTIVE:
             return
         led = [shard for shard, actor in node.actors.items() if actor.is_ready_leader()]
+        moving = cluster_map.moves_in_progress() > 0
         share = -(-cluster_map.shard_count // max(1, len(cluster_map.active_ids())))
         preferred = self.preferred_leaders()
         now = asyncio.get_running_loop().time()
@@ -184,7 +188,7 @@ class MapDuties:
             settled = node.node_id in replicas.voters and node.node_id not in (
                 replicas.leaving, replicas.promoted)
             if (target is None or target == node.node_id or group is None
-                    or (settled and len(led) <= share)
+                    or (moving and settled and len(led) <= share)
                     or not node.host.peer_is_up(target)
                     or target not in group.status().members
                     or now - self._balance_attempts.get(shard, -LEADER_BALANCE_BACKOFF_S)
