@@ -3,10 +3,10 @@
 A call for shard S is handled locally when this node's replica of S leads it; otherwise it is
 forwarded to the leader this node knows of, marked with `X-Raftflow-Forwarded` (the hops so
 far). Leadership moves (hand-offs, replica moves, a draining node), so the node a call was
-forwarded to may have just lost the shard: it forwards once more to the leader it knows, if
-that is neither itself nor the node the call came from, and never beyond `FORWARD_HOPS_MAX`
-hops; otherwise it answers 503 not_leader with Retry-After. A stale view can so cost a hop or a
-retry, never a loop. While a shard elects a leader (no leader known), a call waits up to
+forwarded to may have just lost the shard: it forwards once more to the leader it knows (the
+node the call came from included: a hand-off often goes just there), and never beyond
+`FORWARD_HOPS_MAX` hops; otherwise it answers 503 not_leader with Retry-After. A stale view can
+so cost a hop or a retry, never a loop. While a shard elects a leader (no leader known), a call waits up to
 `LEADER_WAIT_S` for one rather than failing at once.
 A leader that cannot be reached, or stops answering while a forwarded call waits (a dead
 node, a blackholed link: peer_liveness.py), costs the call a few seconds and the same 503, so
@@ -155,9 +155,6 @@ class Gateway:
         address = None if leader is None else self.directory.http_address(leader)
         if leader is None or leader == self.directory.node_id or address is None:
             raise NotLeaderError(shard, "no leader known yet")
-        if hops and leader == request.headers.get(FORWARDED_FROM_HEADER):
-            # The node that sent it here believes this node leads; neither knows better.
-            raise NotLeaderError(shard, "forwarded call reached a non-leader")
         return await self.relay(request, address, path_qs=path_qs,
                                 served_by=self.directory.public_address(leader))
 

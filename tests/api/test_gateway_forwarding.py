@@ -64,8 +64,9 @@ def test_a_call_to_a_non_leader_is_forwarded_once(three: LiveCluster) -> None:
 def test_a_forwarded_call_reaching_a_non_leader_is_forwarded_once_more_never_in_a_loop(
         three: LiveCluster) -> None:
     """Leadership moves, so the node a call was forwarded to may have just lost the shard: it
-    forwards once more to the leader it knows, but never past FORWARD_HOPS_MAX hops and never
-    back to the node that sent it (that node believes this one leads): then 503."""
+    forwards once more to the leader it knows, even back to the node that sent it (a hand-off
+    often goes just there; found in CI: a result wait cut by a hand-off to its sender), but
+    never past FORWARD_HOPS_MAX hops: then 503."""
     wid, leader, other = _placed(three, "loop")
     before = three.executions()
 
@@ -76,13 +77,9 @@ def test_a_forwarded_call_reaching_a_non_leader_is_forwarded_once_more_never_in_
             headers={FORWARDED_HEADER: str(FORWARD_HOPS_MAX)})
         assert status == 503 and _error_code(answer) == "not_leader"
         assert int(headers["Retry-After"]) >= 1
-        status, answer, _ = await call(
-            "POST", f"{API}/namespaces/{NS}/workflows", json=body,
-            headers={FORWARDED_HEADER: "1", FORWARDED_FROM_HEADER: leader.node_id})
-        assert status == 503 and _error_code(answer) == "not_leader"
         status, started, headers = await call(
             "POST", f"{API}/namespaces/{NS}/workflows", json=body,
-            headers={FORWARDED_HEADER: "1", FORWARDED_FROM_HEADER: "node-x"})
+            headers={FORWARDED_HEADER: "1", FORWARDED_FROM_HEADER: leader.node_id})
         assert status == 201, started
         assert headers.get(SDK_SERVED_BY_HEADER) == three.url(leader)
 
