@@ -11,7 +11,7 @@ proposes, in order:
 4. `AbortMove` for a move that can no longer finish (placement_plan.moves_to_abort: its
    learner is no longer an active member, or a shrink would now go below the replication
    factor): the planner then starts another move;
-5. new moves from the planner (placement_plan.next_moves), when rebalancing is on.
+5. new moves from the planner (placement_plan.next_moves).
 Every step is decided again from scratch next round, so a lost proposal, a meta leader change
 or a crash mid-move just means the step is proposed again (the machine refuses a step that no
 longer applies, and answers a repeated request id with its first answer).

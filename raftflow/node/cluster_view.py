@@ -78,10 +78,6 @@ class ClusterView:
         seen = self._seen.get(node_id)
         return seen is not None and time.monotonic() - seen.at_s < ALIVE_WITHIN_S
 
-    def report(self, node_id: str) -> NodeReport | None:
-        seen = self._seen.get(node_id)
-        return None if seen is None else seen.report
-
     def group_leader_status(self, group: int) -> LogStatus | None:
         """The status of `group` as its leader (on another node, live at the last refresh)
         reports it; the highest term wins when a deposed leader has not noticed yet."""

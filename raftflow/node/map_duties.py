@@ -88,8 +88,6 @@ class MapDuties:
         self._wake = asyncio.Event()
         self._balance_attempts: dict[int, float] = {}
         self._preferred: tuple[int, dict[int, str]] = (-1, {})  # (map epoch, shard -> node)
-        self.rebalance_enabled = True
-        self.failed_rounds = 0
         self._waits_logged_at = -WAIT_LOG_S
         self._stopping = False
 
@@ -110,7 +108,6 @@ class MapDuties:
                 # what the groups report, so the next one retries whatever failed; a loop that
                 # died instead would leave a node that serves but never converges again (a
                 # chaos run showed moves stuck until the node restarted).
-                self.failed_rounds += 1
                 log.exception("node %s: a map-duty round failed (map epoch %d); the next "
                               "round retries", self._node.node_id, self._node.cluster_map.epoch)
 
@@ -231,8 +228,7 @@ class MapDuties:
             current, reports,
             alive=lambda n: n == node.node_id or view.alive(n),
             new_request_id=lambda: uuid.uuid4().hex)
-        if self.rebalance_enabled:
-            commands += [m.start_move(uuid.uuid4().hex) for m in next_moves(current)]
+        commands += [m.start_move(uuid.uuid4().hex) for m in next_moves(current)]
         for command in commands:
             try:
                 result = await replica.execute(command)
