@@ -32,6 +32,13 @@ from raftflow.cli_membership import (
     cluster_remove,
     cluster_status,
 )
+from raftflow.cli_namespace import add_arguments as add_namespace_arguments
+from raftflow.cli_namespace import (
+    namespace_create,
+    namespace_describe,
+    namespace_list,
+    namespace_update,
+)
 from raftflow.cli_output import CliError, JsonObject, print_table, records
 from raftflow.cluster.config import ClusterConfig, resolve_config
 
@@ -305,6 +312,15 @@ def build_parser() -> argparse.ArgumentParser:
                        "remove a drained node (--force: a dead one) from the cluster"),
         _client_parser(cluster_commands, "rebalance", cluster_rebalance,
                        "show (--dry-run) or start the moves that balance the replicas"))
+
+    namespace = commands.add_parser("namespace", help="create, inspect and change namespaces")
+    ns_commands = namespace.add_subparsers(dest="namespace_command", required=True)
+    add_namespace_arguments(
+        _client_parser(ns_commands, "create", namespace_create, "create a namespace"),
+        _client_parser(ns_commands, "describe", namespace_describe, "show a namespace"),
+        _client_parser(ns_commands, "update", namespace_update,
+                       "change a namespace's retention or description"))
+    _client_parser(ns_commands, "list", namespace_list, "list the namespaces")
 
     workflow = commands.add_parser("workflow", help="start, inspect and control workflows")
     wf = workflow.add_subparsers(dest="workflow_command", required=True)

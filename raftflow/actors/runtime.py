@@ -81,8 +81,10 @@ class ActorRuntime(Generic[S]):
         self._expiry: asyncio.TimerHandle | None = None
         # Last log index applied (or covered by the restored snapshot), and how many commands
         # the machine has applied by then: checked against each other on every entry.
-        self._applied_log_index = 0
+        self._applied_log_index = machine.stored_through_index
         self._applied_commands = machine.applied_index
+        # Entries up to here are in the machine's store already (0 without one): skipped.
+        self._stored_through = machine.stored_through_index
         self.stats = ActorStats()
 
     def bind(self, replicated_log: ReplicatedLog) -> None:
@@ -179,10 +181,13 @@ class ActorRuntime(Generic[S]):
     def apply_entry(self, index: int, data: bytes) -> None:
         # Exactly once, in log order (interface.py): an index at or below the last one applied
         # would apply an entry twice. Indexes may skip: Raft's own entries never reach here.
+        if index <= self._stored_through:
+            return  # the machine's store already holds it (a replay after restart or install)
         assert index > self._applied_log_index, (self.shard, index, self._applied_log_index)
         proposal = decode_proposal(data)
         machine = self._machine
         outputs = [machine.apply(command) for command in proposal.commands]
+        machine.entry_applied(index)
         self._applied_log_index = index
         self._applied_commands += len(outputs)
         assert machine.applied_index == self._applied_commands, (
@@ -217,13 +222,21 @@ class ActorRuntime(Generic[S]):
         assert self._machine.applied_index == self._applied_commands
         return self._machine.take_snapshot()
 
+    def transfer_snapshot(self) -> bytes | None:
+        assert self._machine.applied_index == self._applied_commands
+        return self._machine.transfer_snapshot()
+
     def restore_snapshot(self, data: bytes, index: int) -> None:
-        self._machine.restore_snapshot(data)
+        self._machine.restore_snapshot(data, index)
         applied = self._machine.applied_index
         # A state that has applied commands was produced by log entries: it covers some index.
         assert applied >= 0 and (index > 0 or applied == 0), (self.shard, index, applied)
-        self._applied_log_index = index
+        self._stored_through = self._machine.stored_through_index
+        self._applied_log_index = max(index, self._stored_through)
         self._applied_commands = applied
+
+    def discard(self) -> None:
+        self._machine.discard()
 
     def on_leadership(self, is_leader: bool, term: int) -> None:
         self.stats.leader_changes += 1

@@ -46,8 +46,17 @@ class StateMachine(Protocol[S_co]):
     def applied_index(self) -> int:
         """How many commands have been applied to this state; each `apply` adds exactly one."""
 
+    @property
+    def stored_through_index(self) -> int:
+        """The log index up to which the machine's own store already holds every entry's
+        effect (0 without a store). The runtime does not apply those entries again when Raft
+        replays them after a restart or a snapshot install."""
+
     def apply(self, command: Command) -> AppliedCommand:
         """Apply one committed command. Raises only on a broken invariant (a bug)."""
+
+    def entry_applied(self, index: int) -> None:
+        """Every command of the log entry at `index` is applied (a store may commit here)."""
 
     def pending_effects(self) -> Sequence[Effect]:
         """Every order a new leader must hold, rebuilt from state alone (I4)."""
@@ -56,7 +65,16 @@ class StateMachine(Protocol[S_co]):
         """When the earliest durable timer is due, if any."""
 
     def take_snapshot(self) -> bytes:
-        """The state as of the last applied command (msgpack, never pickle)."""
+        """The state as of the last applied command (msgpack, never pickle); with a store, a
+        manifest of a durable commit at that index."""
 
-    def restore_snapshot(self, data: bytes) -> None:
-        """Replace the state with one written by `take_snapshot` on some replica."""
+    def transfer_snapshot(self) -> bytes | None:
+        """What a replica that needs a snapshot receives instead of `take_snapshot`'s bytes
+        (with a store: a copy of it); None to send the local snapshot as it is."""
+
+    def restore_snapshot(self, data: bytes, index: int) -> None:
+        """Replace the state with one written by `take_snapshot` or `transfer_snapshot` on some
+        replica, covering the log up to `index` (or further: see `stored_through_index`)."""
+
+    def discard(self) -> None:
+        """The replica is gone for good: delete whatever the machine keeps on disk."""

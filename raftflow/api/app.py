@@ -10,6 +10,7 @@ from aiohttp.typedefs import Handler
 
 from raftflow.api import admin_handlers as admin
 from raftflow.api import membership_handlers as membership
+from raftflow.api import namespace_handlers as namespaces
 from raftflow.api import query_handlers as query
 from raftflow.api import task_handlers as tasks
 from raftflow.api import workflow_handlers as workflows
@@ -83,7 +84,9 @@ async def _close_gateway(app: web.Application) -> None:
 
 
 def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp) -> web.Application:
-    app = web.Application(middlewares=[metrics_middleware(node.metrics), error_middleware],
+    # Outermost first: the error middleware catches what the namespace check raises.
+    app = web.Application(middlewares=[metrics_middleware(node.metrics), error_middleware,
+                                       namespaces.namespace_middleware],
                           client_max_size=CLIENT_MAX_SIZE_BYTES,
                           handler_args={"max_line_size": REQUEST_LINE_BYTES_MAX,
                                         "max_field_size": REQUEST_LINE_BYTES_MAX})
@@ -91,9 +94,17 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp) -> web.A
     app[tasks.POLLER_KEY] = poller
     app[admin.NODE_KEY] = node
     app[membership.MEMBERSHIP_KEY] = node
+    app[namespaces.FOLLOWER_KEY] = node
     app[query.MATCHER_KEY] = node.matcher
     app[query.BROKER_KEY] = QueryBroker(node.node_id, node.matcher)
     app.on_cleanup.append(_close_gateway)
+    app.router.add_get(namespaces.NAMESPACES, namespaces.list_namespaces)
+    app.router.add_post(namespaces.NAMESPACES, namespaces.create_namespace)
+    app.router.add_get(namespaces.NAMESPACE, namespaces.describe_namespace)
+    app.router.add_patch(namespaces.NAMESPACE, namespaces.update_namespace)
+    # Internal (namespace_handlers.py): forwarded with the create's or update's own method.
+    app.router.add_post(namespaces.SHARD_CONFIGURE, namespaces.configure_shard)
+    app.router.add_patch(namespaces.SHARD_CONFIGURE, namespaces.configure_shard)
     app.router.add_post(NS + "/workflows", workflows.start_workflow)
     app.router.add_get(NS + "/workflows", workflows.list_workflows)
     app.router.add_get(NS + "/shards/{shard}/workflows", workflows.list_shard_workflows)

@@ -50,6 +50,8 @@ _REFUSAL_CODES = {
     RefusalCode.NOT_FOUND: ErrorCode.NOT_FOUND,
     RefusalCode.CONFLICT: ErrorCode.FAILED_PRECONDITION,
     RefusalCode.UNSAFE: ErrorCode.FAILED_PRECONDITION,
+    RefusalCode.NAMESPACE_EXISTS: ErrorCode.NAMESPACE_ALREADY_EXISTS,
+    RefusalCode.NAMESPACE_NOT_FOUND: ErrorCode.NAMESPACE_NOT_FOUND,
 }
 assert set(_REFUSAL_CODES) == set(RefusalCode)
 
@@ -77,16 +79,17 @@ class MembershipNode(Protocol):
 MEMBERSHIP_KEY: web.AppKey[MembershipNode] = web.AppKey("membership", MembershipNode)
 
 
-def _json(body: msgspec.Struct) -> web.Response:
-    return web.Response(body=msgspec.json.encode(body), content_type="application/json")
+def json_answer(body: msgspec.Struct, status: int = 200) -> web.Response:
+    return web.Response(body=msgspec.json.encode(body), status=status,
+                        content_type="application/json")
 
 
 async def cluster_map(request: web.Request) -> web.StreamResponse:
     """The map this node follows (other nodes fetch it from here when it is newer than theirs)."""
-    return _json(request.app[MEMBERSHIP_KEY].cluster_map)
+    return json_answer(request.app[MEMBERSHIP_KEY].cluster_map)
 
 
-async def _on_meta_leader(request: web.Request,
+async def on_meta_leader(request: web.Request,
                           run: Callable[[MapReplica], Awaitable[web.StreamResponse]],
                           ) -> web.StreamResponse:
     node = request.app[MEMBERSHIP_KEY]
@@ -103,7 +106,7 @@ async def _on_meta_leader(request: web.Request,
     return web.Response(status=relayed.status, body=relayed.body, headers=relayed.headers)
 
 
-async def _execute(replica: MapReplica, command: MapCommand) -> int:
+async def execute_map_command(replica: MapReplica, command: MapCommand) -> int:
     """Run `command` on the map; its epoch after, or the refusal as a 4xx error."""
     result = await replica.execute(command)
     if isinstance(result, MapRefused):
@@ -135,26 +138,26 @@ async def join(request: web.Request) -> web.StreamResponse:
         command = AdmitMember(request_id=f"join:{body.node_id}:{body.proof[:32]}",
                               node_id=body.node_id, http_address=body.http_address,
                               raft_host=raft_host.strip("[]"), raft_port=int(raft_port))
-        await _execute(replica, command)
+        await execute_map_command(replica, command)
         current = replica.map
         assert current is not None
         log.info("admitted node %s (%s) at map epoch %d", body.node_id, body.http_address,
                  current.epoch)
-        return _json(JoinAnswer(cluster_id=current.cluster_id, shard_count=current.shard_count,
+        return json_answer(JoinAnswer(cluster_id=current.cluster_id, shard_count=current.shard_count,
                                 map=current))
 
-    return await _on_meta_leader(request, admit)
+    return await on_meta_leader(request, admit)
 
 
 async def drain_node(request: web.Request) -> web.StreamResponse:
     node_id = check_path_id("node_id", request.match_info["node_id"])
 
     async def drain(replica: MapReplica) -> web.StreamResponse:
-        epoch = await _execute(replica, DrainMember(request_id=uuid.uuid4().hex,
+        epoch = await execute_map_command(replica, DrainMember(request_id=uuid.uuid4().hex,
                                                     node_id=node_id))
-        return _json(MembershipAnswer(node_id=node_id, epoch=epoch))
+        return json_answer(MembershipAnswer(node_id=node_id, epoch=epoch))
 
-    return await _on_meta_leader(request, drain)
+    return await on_meta_leader(request, drain)
 
 
 async def remove_node(request: web.Request) -> web.StreamResponse:
@@ -162,11 +165,11 @@ async def remove_node(request: web.Request) -> web.StreamResponse:
     force = _flag(request, "force")
 
     async def remove(replica: MapReplica) -> web.StreamResponse:
-        epoch = await _execute(replica, RemoveMember(request_id=uuid.uuid4().hex,
+        epoch = await execute_map_command(replica, RemoveMember(request_id=uuid.uuid4().hex,
                                                      node_id=node_id, force=force))
-        return _json(MembershipAnswer(node_id=node_id, epoch=epoch))
+        return json_answer(MembershipAnswer(node_id=node_id, epoch=epoch))
 
-    return await _on_meta_leader(request, remove)
+    return await on_meta_leader(request, remove)
 
 
 async def rebalance(request: web.Request) -> web.StreamResponse:
@@ -178,13 +181,13 @@ async def rebalance(request: web.Request) -> web.StreamResponse:
         planned = next_moves(current)
         if not dry_run:
             for move in planned:
-                await _execute(replica, move.start_move(uuid.uuid4().hex))
+                await execute_map_command(replica, move.start_move(uuid.uuid4().hex))
         after = replica.map
         assert after is not None
-        return _json(RebalancePlan(epoch=after.epoch, moves_in_progress=after.moves_in_progress(),
+        return json_answer(RebalancePlan(epoch=after.epoch, moves_in_progress=after.moves_in_progress(),
                                    planned=planned, started=not dry_run))
 
-    return await _on_meta_leader(request, plan)
+    return await on_meta_leader(request, plan)
 
 
 def _flag(request: web.Request, name: str) -> bool:

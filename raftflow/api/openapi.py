@@ -34,6 +34,12 @@ from raftflow.cluster.membership_wire import (
 from raftflow.protocol import http_answers as answers
 from raftflow.protocol import http_bodies as bodies
 from raftflow.protocol.limits import ID_LENGTH_MAX
+from raftflow.protocol.namespaces import (
+    CreateNamespaceRequest,
+    NamespaceInfo,
+    NamespaceList,
+    UpdateNamespaceRequest,
+)
 from raftflow.protocol.results import WorkflowStatus
 
 OPENAPI_VERSION = "3.1.0"
@@ -44,10 +50,12 @@ Schema = dict[str, Any]
 
 ERROR_STATUSES: Mapping[int, str] = MappingProxyType({
     400: "invalid_argument, limit_exceeded or query_failed: the field and rule are named",
-    404: "not_found: no such namespace, workflow, run, task or query",
+    404: ("not_found or namespace_not_found: no such workflow, run, task or query, or a "
+          "namespace the cluster does not have"),
     403: "permission_denied: a join request's proof was not made with the cluster secret",
-    409: ("workflow_already_started, workflow_not_running, stale_task, unhandled_command or "
-          "failed_precondition (a membership change the cluster map does not allow now)"),
+    409: ("workflow_already_started, workflow_not_running, stale_task, unhandled_command, "
+          "namespace_already_exists (with other settings) or failed_precondition (a "
+          "membership change the cluster map does not allow now)"),
     413: "payload_too_large: the body or a payload field is above its limit",
     503: "overloaded or not_leader: retry after Retry-After seconds",
     504: "timeout: the change may still be applied; retry with the same request_id",
@@ -98,7 +106,9 @@ def _query(name: str, schema: Schema, description: str) -> Schema:
 
 _RUN_ID = _query("run_id", {"type": "string", "maxLength": ID_LENGTH_MAX},
                  "this run rather than the latest")
-WF = "/api/v1/namespaces/{ns}/workflows"
+NAMESPACES = "/api/v1/namespaces"
+NAMESPACE = NAMESPACES + "/{ns}"
+WF = NAMESPACE + "/workflows"
 ONE = WF + "/{workflow_id}"
 TQ = "/api/v1/namespaces/{ns}/task-queues/{tq}"
 
@@ -148,6 +158,23 @@ ROUTES: tuple[Route, ...] = (
     Route(method="get", path="/api/v1/node/digests", summary=(
         "This node's replicas: applied index and state digest (costly; for checks)"),
         ok={200: answers.NodeDigests}),
+    Route(method="get", path=NAMESPACES, summary="Every namespace, by name (default included)",
+          ok={200: NamespaceList}, errors=(503, 504)),
+    Route(method="post", path=NAMESPACES, summary=(
+        "Create a namespace (200: it existed with the same settings)"),
+          request=CreateNamespaceRequest, ok={201: NamespaceInfo, 200: NamespaceInfo},
+          errors=(400, 409, 413, 503, 504)),
+    Route(method="get", path=NAMESPACE, summary="Describe a namespace",
+          ok={200: NamespaceInfo}, errors=(400, 404, 503, 504)),
+    Route(method="patch", path=NAMESPACE, summary="Change a namespace's retention or description",
+          request=UpdateNamespaceRequest, ok={200: NamespaceInfo},
+          errors=(400, 404, 413, 503, 504)),
+    *(Route(method=method, path=NAMESPACE + "/shards/{shard}/configure", summary=(
+        "Internal: give one shard a namespace's settings of cluster map epoch >= epoch (the "
+        "create's or update's own method and body, which it ignores)"),
+          ok={200: answers.Empty}, errors=(400, 404, 503, 504), audience=Audience.INTERNAL,
+          query=(_query("epoch", {"type": "integer", "minimum": 0}, "the change's map epoch"),))
+      for method in ("post", "patch")),
     Route(method="post", path=WF, summary="Start a workflow (idempotent by request_id)",
           request=bodies.StartWorkflowRequest,
           ok={201: answers.StartWorkflowAnswer, 200: answers.StartWorkflowAnswer},
@@ -245,12 +272,17 @@ def _parameters(route: Route) -> list[Schema]:
         path_ids.append(_id("tq", "task queue"))
     if "{node_id}" in route.path:
         path_ids.append(_id("node_id", "a member's node id"))
+    if "{shard}" in route.path:
+        path_ids.append({"name": "shard", "in": "path", "required": True,
+                         "schema": {"type": "integer", "minimum": 0}})
     return path_ids + list(route.query)
 
 
 def _operation(route: Route) -> Schema:
     responses = {str(status): _ok(status, body) for status, body in sorted(route.ok.items())}
-    for status in route.errors:
+    # Every call under a namespace may find it unknown: 404 namespace_not_found.
+    errors = route.errors if "{ns}" not in route.path else tuple(sorted({*route.errors, 404}))
+    for status in errors:
         responses[str(status)] = {"description": ERROR_STATUSES[status],
                                   "content": _json(_ref("ErrorAnswer"))}
     operation: Schema = {"summary": route.summary, "responses": responses}

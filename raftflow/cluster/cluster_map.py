@@ -1,4 +1,5 @@
-"""The cluster map: who the members are and which nodes hold each Raft group (pure values).
+"""The cluster map: who the members are, which nodes hold each Raft group, and the cluster's
+namespaces (namespace_specs.py) (pure values).
 
 Theory of operation. The map is the replicated state of a small metadata Raft group, the meta
 group (`META_GROUP_ID`, at most `META_VOTERS_MAX` voters). Every node follows it; routing and
@@ -28,6 +29,12 @@ from enum import StrEnum
 import msgspec
 
 from raftflow.cluster.config import NODES_MAX
+from raftflow.cluster.namespace_specs import (
+    CreateNamespace,
+    Namespace,
+    UpdateNamespace,
+    namespace_in,
+)
 from raftflow.cluster.ring import place_replicas
 
 # The meta group's id among a node's Raft groups; shard ids are 0..shard_count-1.
@@ -133,8 +140,9 @@ class AbortMove(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     group: int
 
 
+# Namespace commands live with the namespace types (namespace_specs.py).
 MapCommand = (AdmitMember | ActivateMember | DrainMember | RemoveMember | StartMove
-              | PromoteLearner | FinishMove | AbortMove)
+              | PromoteLearner | FinishMove | AbortMove | CreateNamespace | UpdateNamespace)
 
 
 # --- Results ----------------------------------------------------------------------------------
@@ -145,6 +153,8 @@ class RefusalCode(StrEnum):
     CONFLICT = "conflict"  # the map's state does not allow it (id taken, move in progress)
     NOT_FOUND = "not_found"  # no such member
     UNSAFE = "unsafe"  # it would put data at risk (below the replication factor)
+    NAMESPACE_EXISTS = "namespace_exists"  # created before with other settings: update it
+    NAMESPACE_NOT_FOUND = "namespace_not_found"  # no such namespace
 
 
 class MapApplied(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
@@ -155,7 +165,7 @@ class MapApplied(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 class MapRefused(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
                  tag="MapRefused", tag_field="type"):
     code: RefusalCode
-    message: str  # for the operator, as is: names the node or group and the rule
+    message: str  # for the operator, as is: names the node, group or namespace and the rule
 
 
 MapResult = MapApplied | MapRefused
@@ -176,6 +186,9 @@ class ClusterMap(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     meta: GroupReplicas
     # The last answers by request id, oldest first: a retried command gets its first answer.
     answers: tuple[MapAnswer, ...] = ()
+    # Namespaces by name; `default` is implicit (DEFAULT_NAMESPACE_SPEC) until it is updated.
+    # The last field, with a default: a map written before namespaces existed still decodes.
+    namespaces: tuple[Namespace, ...] = ()
 
     def member(self, node_id: str) -> Member | None:
         return next((m for m in self.members if m.id == node_id), None)
@@ -198,6 +211,10 @@ class ClusterMap(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
     def moves_in_progress(self) -> int:
         return sum(1 for replicas in self.groups().values() if replicas.moving)
+
+    def namespace(self, name: str) -> Namespace | None:
+        """The namespace called `name`, `default` included even when it is implicit."""
+        return namespace_in(self.namespaces, name)
 
 
 # A node of a `--peers` or dev cluster as genesis needs it: (id, http_address, raft_host,

@@ -15,6 +15,8 @@ since: a command applies at most once.
 Move lifecycle of one group (one move at most): StartMove sets learner (add) and/or leaving
 (remove); PromoteLearner moves the learner into voters and records it as promoted; FinishMove
 drops leaving from voters and ends the move; AbortMove undoes a move before its promotion.
+
+Namespace commands (CreateNamespace, UpdateNamespace) are handled in namespace_machine.py.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import assert_never
 
 import msgspec
 
+from raftflow.cluster import namespace_machine
 from raftflow.cluster.cluster_map import (
     ADDRESS_LENGTH_MAX,
     META_GROUP_ID,
@@ -52,6 +55,7 @@ from raftflow.cluster.cluster_map import (
     StartMove,
 )
 from raftflow.cluster.config import ID_LENGTH_MAX, NODES_MAX
+from raftflow.cluster.namespace_specs import CreateNamespace, UpdateNamespace
 from raftflow.cluster.placement_plan import (
     MOVES_CONCURRENT_MAX,
     drain_refusal,
@@ -104,6 +108,10 @@ def _dispatch(cluster_map: ClusterMap, command: MapCommand) -> ClusterMap | MapR
             return on_finish_move(cluster_map, command)
         case AbortMove():
             return on_abort_move(cluster_map, command)
+        case CreateNamespace():
+            return namespace_machine.on_create_namespace(cluster_map, command)
+        case UpdateNamespace():
+            return namespace_machine.on_update_namespace(cluster_map, command)
         case _:
             assert_never(command)
 
@@ -386,3 +394,4 @@ def check_map_invariants(cluster_map: ClusterMap) -> None:
         assert settled <= (META_VOTERS_MAX if group == META_GROUP_ID
                            else REPLICATION_FACTOR_MAX), (group, replicas)
     assert cluster_map.moves_in_progress() <= MOVES_CONCURRENT_MAX
+    namespace_machine.check_namespace_invariants(cluster_map)

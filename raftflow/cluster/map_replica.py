@@ -144,6 +144,12 @@ class MapReplica:
     def take_snapshot(self) -> bytes:
         return msgspec.msgpack.encode(self._map)
 
+    def transfer_snapshot(self) -> bytes | None:
+        return None  # the snapshot file holds the whole map: send it as it is
+
+    def discard(self) -> None:
+        pass  # nothing on disk but the group's own journal and snapshot
+
     def restore_snapshot(self, data: bytes, index: int) -> None:
         restored = _snapshot_decoder.decode(data)
         self._map = restored

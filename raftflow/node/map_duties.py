@@ -29,6 +29,7 @@ from raftflow.cluster.map_replica import MapReplica
 from raftflow.cluster.move_progress import GroupReport, progress_commands
 from raftflow.cluster.placement_plan import next_moves, preferred_leaders
 from raftflow.node.cluster_view import ClusterView
+from raftflow.node.namespace_sync import NamespaceSync
 from raftflow.node.replicas import ReplicaSet
 from raftflow.protocol.errors import RaftflowError
 from raftflow.raftlog.host import RaftHost
@@ -81,6 +82,8 @@ class DutiesNode(Protocol):
 
     def follow(self, cluster_map: ClusterMap) -> None: ...
 
+    def now_ms(self) -> int: ...
+
 
 class MapDuties:
     def __init__(self, node: DutiesNode) -> None:
@@ -90,6 +93,7 @@ class MapDuties:
         self._preferred: tuple[int, dict[int, str]] = (-1, {})  # (map epoch, shard -> node)
         self._waits_logged_at = -WAIT_LOG_S
         self._stopping = False
+        self._namespaces = NamespaceSync(node.node_id, node.now_ms)
 
     def converge_soon(self) -> None:
         self._wake.set()
@@ -115,6 +119,7 @@ class MapDuties:
         await self._follow_newer_map()
         self._converge()
         self._balance_leaders()
+        self._namespaces.round(self._node.cluster_map, self._node.actors)
         await self._rebalance()
 
     # -- follow --------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from raftflow.raftlog.interface import LogStatus
 from raftflow.raftlog.wal import fsync_directory
 from raftflow.shards.actor import ShardActor, new_shard_actor
 from raftflow.shards.core.digest import state_digest
+from raftflow.shards.store.shard_store import ShardStore
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +194,7 @@ class NodeRuntime:
             node_id=self._node_id, host=self.host,
             make_shard_actor=lambda shard: new_shard_actor(
                 shard=shard, node_id=self._node_id, incarnation=incarnation, sink=self.matcher,
-                clock=self.clock, observer=self.metrics),
+                clock=self.clock, observer=self.metrics, store=self._open_store(shard)),
             make_map_replica=lambda: MapReplica(genesis=self._genesis, on_change=self.follow),
             on_dropped=lambda shard: self.matcher.on_leadership(shard, False))
         # Before the host runs: every replica the map gives this node, rebuilt from its files.
@@ -218,6 +219,16 @@ class NodeRuntime:
         log.info("node %s serving %s (%d shard replicas, map epoch %d, incarnation %d)",
                  self._node_id, self.spec.http_address, len(self.actors),
                  self.cluster_map.epoch, incarnation)
+
+    def _open_store(self, shard: int) -> ShardStore:
+        """This node's store of `shard`. A replica the WAL does not know starts from nothing,
+        so a file an earlier replica of the shard left behind (removed just before a crash)
+        is never mistaken for its state."""
+        directory = self._data_dir / "stores"
+        directory.mkdir(exist_ok=True)
+        assert self.host is not None
+        fresh = shard not in self.host.wal.recovered
+        return ShardStore(str(directory / f"shard-{shard}.db"), shard, fresh=fresh)
 
     def _raft_peers(self, cluster_map: ClusterMap) -> dict[str, tuple[str, int]]:
         peers = {}

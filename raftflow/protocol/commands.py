@@ -342,6 +342,16 @@ class Barrier(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     term: int
 
 
+class ConfigureNamespace(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                         tag="ConfigureNamespace", tag_field="command"):
+    """Give a shard a namespace's settings, as the cluster map holds them (a set, not a change:
+    proposing the same settings again changes nothing)."""
+
+    now_ms: int
+    namespace: str
+    retention_ms: int
+
+
 Command = (
     StartWorkflow
     | SignalWorkflow
@@ -357,6 +367,7 @@ Command = (
     | RecordActivityTaskHeartbeat
     | FireTimers
     | Barrier
+    | ConfigureNamespace
 )
 
 

@@ -29,6 +29,8 @@ class ErrorCode(StrEnum):
     # A membership command the cluster map does not allow now (a drain that would leave too few
     # nodes for the replication factor, a remove of a node that still holds replicas).
     FAILED_PRECONDITION = "failed_precondition"
+    NAMESPACE_NOT_FOUND = "namespace_not_found"
+    NAMESPACE_ALREADY_EXISTS = "namespace_already_exists"
     # A join request whose proof was not made with the cluster secret.
     PERMISSION_DENIED = "permission_denied"
     OVERLOADED = "overloaded"
@@ -48,6 +50,8 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.LIMIT_EXCEEDED: 400,
     ErrorCode.QUERY_FAILED: 400,
     ErrorCode.FAILED_PRECONDITION: 409,
+    ErrorCode.NAMESPACE_NOT_FOUND: 404,
+    ErrorCode.NAMESPACE_ALREADY_EXISTS: 409,
     ErrorCode.PERMISSION_DENIED: 403,
     ErrorCode.OVERLOADED: 503,
     ErrorCode.NOT_LEADER: 503,

@@ -22,7 +22,8 @@ Name-mangled members of SyncObj are used in exactly these places below, and nowh
 `_SyncObj__raftLastApplied` in apply_data; `_SyncObj__sendAppendEntries` in tick;
 `_SyncObj__raftElectionDeadline` in tick and set_campaigning (a learner never campaigns);
 `_SyncObj__readonlyNodes` in _discard_readonly (a promoted learner keeps its indexes);
-`_SyncObj__raftMatchIndex` (read only) in replication_lag. The version pin in pyproject.toml
+`_SyncObj__raftMatchIndex` (read only) in replication_lag; `_SyncObj__serializer` replaced once
+in __init__ (snapshot_transfer.py). The version pin in pyproject.toml
 is what keeps them valid.
 """
 
@@ -44,6 +45,8 @@ from raftflow.raftlog.group_host import GroupHost
 from raftflow.raftlog.group_transport import GroupTransport
 from raftflow.raftlog.interface import LogConsumer, LogStatus, NodeId, ShardId
 from raftflow.raftlog.journal import GroupJournal
+from raftflow.raftlog.snapshot_transfer import TransferSerializer
+from raftflow.raftlog.wal import fsync_directory
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +113,7 @@ class RaftGroup:
         self._listed_as_learner = learner  # this node is in the set given to set_learners
         self._was_leader = False
         self._pushed_index = 0
+        self._restore_error: Exception | None = None
         others = [Node(m) for m in members if m != node_id]
         self.transport = GroupTransport(host, shard, others)
         conf = SyncObjConf(
@@ -133,6 +137,13 @@ class RaftGroup:
             onStateChanged=self._on_state_changed,
         )
         self._sync = _SyncGroup(self, Node(node_id), others, conf, self.transport)
+        # Before the first tick (which may load the snapshot file): ours sends a consumer's
+        # transfer snapshot instead of the file when it has one (snapshot_transfer.py).
+        self._serializer = TransferSerializer(
+            file_name=self._snapshot_path, chunk_bytes=limits.SNAPSHOT_CHUNK_BYTES,
+            write=self._write_snapshot, read=self._read_snapshot,
+            transfer_body=self._transfer_body)
+        self._sync._SyncObj__serializer = self._serializer
         self.journal = GroupJournal(host.wal, shard, self._snapshot_path)
         self._sync.install_journal(self.journal)
         self.transport.journal = self.journal
@@ -253,6 +264,9 @@ class RaftGroup:
             # moves it forward: parked at infinity here, it never expires on this replica.
             self._sync._SyncObj__raftElectionDeadline = math.inf
         self._sync.doTick(0.0)
+        if self._restore_error is not None:
+            raise RuntimeError(f"group {self._shard}: its snapshot could not be restored"
+                               ) from self._restore_error
         if self._sync._isLeader() and self.journal.last_index > self._pushed_index:
             # pysyncobj ships new entries only every appendEntriesPeriod; push them now, so a
             # commit costs one round trip rather than a period (heartbeats keep the period).
@@ -267,6 +281,9 @@ class RaftGroup:
 
     def destroy(self) -> None:
         self._sync.destroy()
+
+    def discard_consumer_files(self) -> None:
+        self._consumer.discard()
 
     @property
     def snapshot_files(self) -> tuple[str, ...]:
@@ -289,13 +306,8 @@ class RaftGroup:
 
     def _write_snapshot(self, path: str, raft_data: tuple[Any, Any, Any]) -> None:
         last_entry, previous_entry, cluster = raft_data
-        body = msgpack.packb({
-            "v": 1,
-            "last": list(last_entry),
-            "previous": list(previous_entry),
-            "cluster": sorted(n.id for n in cluster),
-            "state": self._consumer.take_snapshot(),
-        }, use_bin_type=True)
+        body = _snapshot_body(last_entry, previous_entry, sorted(n.id for n in cluster),
+                              self._consumer.take_snapshot())
         with open(path, "wb") as f:
             f.write(body)
             f.flush()
@@ -307,9 +319,42 @@ class RaftGroup:
         assert body["v"] == 1
         last_entry, previous_entry = tuple(body["last"]), tuple(body["previous"])
         # An entry is (command, index, term): the snapshot covers the log up to `last`.
-        self._consumer.restore_snapshot(body["state"], int(last_entry[1]))
+        try:
+            self._consumer.restore_snapshot(body["state"], int(last_entry[1]))
+        except Exception as error:
+            # pysyncobj logs and swallows any error of a snapshot load, then goes on applying
+            # the log to whatever state is left: a replica whose store is missing or behind
+            # would silently diverge. Kept here and raised from tick(): the node stops.
+            self._restore_error = error
+            raise
+        if self._serializer.received:
+            # A peer's transfer snapshot was just installed: keep the local form from now on,
+            # so a restart restores from this replica's own state rather than the copy.
+            self._serializer.received = False
+            self._rewrite_snapshot(path, body)
         self._align_journal_with_snapshot(previous_entry)
         return last_entry, previous_entry, [Node(i) for i in body["cluster"]]
+
+    def _rewrite_snapshot(self, path: str, received: dict[str, Any]) -> None:
+        body = _snapshot_body(received["last"], received["previous"], received["cluster"],
+                              self._consumer.take_snapshot())
+        tmp = path + ".local"
+        with open(tmp, "wb") as f:
+            f.write(body)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        fsync_directory(os.path.dirname(path) or ".")
+
+    def _transfer_body(self) -> bytes | None:
+        """The snapshot file with the consumer's transfer snapshot as its state, or None to
+        send the file as it is (the consumer has none, or there is no snapshot yet)."""
+        state = self._consumer.transfer_snapshot()
+        if state is None or not os.path.exists(self._snapshot_path):
+            return None
+        with open(self._snapshot_path, "rb") as f:
+            local = msgpack.unpackb(f.read(), raw=False)
+        return _snapshot_body(local["last"], local["previous"], local["cluster"], state)
 
     def _align_journal_with_snapshot(self, previous_entry: tuple[Any, ...]) -> None:
         # pysyncobj clears the whole journal on load unless it starts exactly at the snapshot's
@@ -323,6 +368,14 @@ class RaftGroup:
         position = index - journal.first_index
         if 0 < position < len(journal) - 1 and journal[position][2] == previous_entry[2]:
             journal.deleteEntriesTo(position)
+
+
+def _snapshot_body(last_entry: Any, previous_entry: Any, cluster: list[str],
+                   state: bytes) -> bytes:
+    body = msgpack.packb({"v": 1, "last": list(last_entry), "previous": list(previous_entry),
+                          "cluster": cluster, "state": state}, use_bin_type=True)
+    assert isinstance(body, bytes)
+    return body
 
 
 def snapshot_path(directory: str, shard: int) -> str:

@@ -149,6 +149,7 @@ class RaftHost:
         assert group is not None or shard in self.wal.recovered, f"no group {shard} here"
         if group is not None:
             group.destroy()
+        discard = group.discard_consumer_files if group is not None else (lambda: None)
         self.wal.drop_group(shard)
         self._tick_requested.discard(shard)
         for peer, frames in self._outbox.items():
@@ -160,6 +161,7 @@ class RaftHost:
             # The DROP record is durable: no restart can see a journal without this snapshot.
             self._removing.discard(shard)
             _delete_files(snapshot_files(snapshot_path(self._snapshot_dir, shard)))
+            discard()  # the consumer's own files (a shard store) go with the snapshot
             fsync_directory(self._snapshot_dir)
             if not done.done():
                 done.set_result(None)

@@ -59,6 +59,10 @@ class LogConsumer(Protocol):
     def take_snapshot(self) -> bytes:
         """Serialise the state as of the last applied entry (msgpack, never pickle)."""
 
+    def transfer_snapshot(self) -> bytes | None:
+        """What a replica that needs a snapshot receives (a consumer that keeps its state in
+        its own store sends a copy of it); None: send the local snapshot file as it is."""
+
     def restore_snapshot(self, data: bytes, index: int) -> None:
         """Replace the state with a snapshot taken by `take_snapshot` on some replica.
 
@@ -67,6 +71,10 @@ class LogConsumer(Protocol):
 
     def on_leadership(self, is_leader: bool, term: int) -> None:
         """Called when this replica gains or loses leadership (or the term changes)."""
+
+    def discard(self) -> None:
+        """The replica was removed for good (its journal and snapshot are gone durably):
+        delete whatever else the consumer keeps on disk."""
 
 
 class ReplicatedLog(Protocol):

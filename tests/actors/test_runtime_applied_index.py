@@ -44,9 +44,16 @@ class CountingMachine:
     def applied_index(self) -> int:
         return self.count
 
+    @property
+    def stored_through_index(self) -> int:
+        return 0  # no store of its own
+
     def apply(self, command: Command) -> Applied:
         self.count += self.step
         return Applied(result=Ack())
+
+    def entry_applied(self, index: int) -> None:
+        pass
 
     def pending_effects(self) -> Sequence[Effect]:
         return ()
@@ -57,8 +64,14 @@ class CountingMachine:
     def take_snapshot(self) -> bytes:
         return str(self.count).encode()
 
-    def restore_snapshot(self, data: bytes) -> None:
+    def transfer_snapshot(self) -> bytes | None:
+        return None
+
+    def restore_snapshot(self, data: bytes, index: int) -> None:
         self.count = int(data)
+
+    def discard(self) -> None:
+        pass
 
 
 class IgnoringSink:
@@ -127,3 +140,44 @@ def test_a_snapshot_with_applied_commands_must_cover_some_log_index() -> None:
     runtime = _runtime(CountingMachine())
     with pytest.raises(AssertionError):
         runtime.restore_snapshot(b"4", 0)
+
+
+class StoredMachine(CountingMachine):
+    """A machine whose own store already holds the log up to `stored` (count = 2 per entry)."""
+
+    def __init__(self, stored: int) -> None:
+        super().__init__()
+        self.stored = stored
+        self.count = 2 * stored
+        self.entries: list[int] = []
+
+    @property
+    def stored_through_index(self) -> int:
+        return self.stored
+
+    def entry_applied(self, index: int) -> None:
+        self.entries.append(index)
+
+    def restore_snapshot(self, data: bytes, index: int) -> None:
+        pass  # a manifest: the store holds the state already (up to `stored` >= index)
+
+
+def test_entries_the_store_holds_are_skipped_after_a_restart_and_a_manifest_restore() -> None:
+    machine = StoredMachine(stored=7)
+    runtime = _runtime(machine)
+    runtime.restore_snapshot(b"manifest", 4)  # the snapshot is older than the store
+    for index in range(5, 8):
+        runtime.apply_entry(index, _entry(2))  # replayed by Raft: already in the store
+    assert machine.applied_index == 14 and machine.entries == []
+    runtime.apply_entry(8, _entry(2))
+    assert machine.applied_index == 16 and machine.entries == [8]
+    with pytest.raises(AssertionError):
+        runtime.apply_entry(8, _entry(2))  # past the store, the exactly-once check holds
+
+
+def test_without_a_restore_the_store_index_still_bounds_the_replay() -> None:
+    machine = StoredMachine(stored=3)
+    runtime = _runtime(machine)
+    runtime.apply_entry(2, _entry(2))  # no snapshot yet: Raft replays from its first entry
+    runtime.apply_entry(4, _entry(1))
+    assert machine.applied_index == 7 and machine.entries == [4]

@@ -121,14 +121,15 @@ class LiveCluster:
         return node.spec.http_address
 
     def executions(self) -> int:
-        """Runs held by the leaders' states (read on the loop thread)."""
+        """Runs held by the leaders' states, open and retained closed (read on the loop
+        thread; closed runs live in each state's archive)."""
         async def count() -> int:
             total = 0
             for shard in range(self.shard_count):
                 leader = self.ready_leader(shard)
                 actor = None if leader is None else leader.actor(shard)
                 assert actor is not None, f"shard {shard} has no ready leader"
-                total += len(actor.state.executions)
+                total += len(actor.state.executions) + actor.state.archive.closed_count()
             return total
         return self.run(count())
 

@@ -3,7 +3,8 @@ replication factor, or makes the rebalancer's plan unreachable.
 
 Method: a hypothesis RuleBasedStateMachine founds a cluster of 1 to 4 nodes and drives random
 admits, activations, drains, removals (forced or not), planned and random moves, promotions,
-finishes, aborts and retried request ids. After every step: `check_map_invariants`, the codec
+finishes, aborts, namespace creations and updates (checked against a model of the namespaces)
+and retried request ids. After every step: `check_map_invariants`, the codec
 round trip, and the rules every answer obeys (a refusal changes nothing but the remembered
 answer, a success bumps the epoch by at most one, a retry gets its first answer). A rule runs
 the plan to its end and checks that the placement then equals the target.
@@ -37,12 +38,22 @@ from raftflow.cluster.cluster_map import (
     genesis_map,
 )
 from raftflow.cluster.map_machine import apply_map_command, check_map_invariants
+from raftflow.cluster.namespace_specs import (
+    DEFAULT_NAMESPACE_SPEC,
+    CreateNamespace,
+    Namespace,
+    UpdateNamespace,
+    all_namespaces,
+)
 from raftflow.cluster.placement_plan import moves_to_abort, next_moves
 from tests.cluster.test_placement_plan import assert_converged, node, rebalance, voters_floor
 
 SHARD_COUNT = 8
 NODE_INDEXES = st.integers(1, 8)
 GROUPS = st.integers(META_GROUP_ID - 1, SHARD_COUNT)  # one invalid id on each side
+NAMESPACE_NAMES = st.sampled_from(["default", "shop", "billing", "-bad"])
+RETENTIONS_MS = st.sampled_from([0, 1_000, 20_000, 3 * 24 * 3_600_000])
+DESCRIPTIONS = st.sampled_from(["", "d"])
 
 
 class MapCommands(RuleBasedStateMachine):
@@ -51,6 +62,8 @@ class MapCommands(RuleBasedStateMachine):
         self.map: ClusterMap | None = None
         self.sent: list[tuple[MapCommand, MapResult]] = []
         self.next_request = 0
+        # What the namespaces should be: by name, `default` included.
+        self.namespaces = {DEFAULT_NAMESPACE_SPEC.name: DEFAULT_NAMESPACE_SPEC}
 
     def _request_id(self) -> str:
         self.next_request += 1
@@ -142,6 +155,31 @@ class MapCommands(RuleBasedStateMachine):
             group = data.draw(st.sampled_from(moving))
             self._apply(step(request_id=self._request_id(), group=group))
 
+    @rule(name=NAMESPACE_NAMES, retention_ms=RETENTIONS_MS, description=DESCRIPTIONS)
+    def create_namespace(self, name: str, retention_ms: int, description: str) -> None:
+        wanted = Namespace(name=name, retention_ms=retention_ms, description=description)
+        result = self._apply(CreateNamespace(request_id=self._request_id(), name=name,
+                                             retention_ms=retention_ms, description=description))
+        valid = retention_ms > 0 and not name.startswith("-")
+        existing = self.namespaces.get(name)
+        assert isinstance(result, MapApplied) == (valid and existing in (None, wanted)), result
+        if isinstance(result, MapApplied):
+            self.namespaces[name] = wanted
+
+    @rule(name=NAMESPACE_NAMES, retention_ms=st.none() | RETENTIONS_MS,
+          description=st.none() | DESCRIPTIONS)
+    def update_namespace(self, name: str, retention_ms: int | None,
+                         description: str | None) -> None:
+        result = self._apply(UpdateNamespace(request_id=self._request_id(), name=name,
+                                             retention_ms=retention_ms, description=description))
+        existing = self.namespaces.get(name)
+        assert isinstance(result, MapApplied) == (existing is not None and retention_ms != 0)
+        if existing is not None and isinstance(result, MapApplied):
+            self.namespaces[name] = msgspec.structs.replace(
+                existing,
+                retention_ms=existing.retention_ms if retention_ms is None else retention_ms,
+                description=existing.description if description is None else description)
+
     @rule(data=st.data())
     def retry(self, data: st.DataObject) -> None:
         if not self.sent:
@@ -165,6 +203,12 @@ class MapCommands(RuleBasedStateMachine):
             for node_id in replicas.voters:
                 member = self.map.member(node_id)
                 assert member is not None and member.state == MemberState.ACTIVE
+
+    @invariant()
+    def namespaces_match_the_model(self) -> None:
+        if self.map is not None:
+            assert all_namespaces(self.map.namespaces) == tuple(
+                self.namespaces[name] for name in sorted(self.namespaces))
 
     @invariant()
     def the_map_survives_the_codec(self) -> None:

@@ -34,6 +34,7 @@ from raftflow.protocol.results import (
 from raftflow.shards.core import apply
 from raftflow.shards.core.digest import state_digest
 from raftflow.shards.core.invariants import check_invariants
+from raftflow.shards.core.memory_archive import MemoryArchive
 from raftflow.shards.core.output import Output
 from raftflow.shards.core.state import Execution, ShardState
 
@@ -54,6 +55,19 @@ def activity(activity_id: str = "a1", **fields: object) -> ScheduleActivityTask:
     command = ScheduleActivityTask(activity_id=activity_id, activity_type="Charge",
                                    input=b"{}", start_to_close_timeout_ms=10_000)
     return replace(command, **fields)
+
+
+def all_runs(state: ShardState) -> list[Execution]:
+    """Open runs, then the retained closed ones (which live in the archive)."""
+    archive = state.archive
+    assert isinstance(archive, MemoryArchive), "pure states keep the reference archive"
+    runs, _, _ = archive.contents()
+    return [*state.executions.values(), *(run.execution for run in runs)]
+
+
+def history_events(state: ShardState) -> int:
+    """Events in the histories of every run the shard holds, open or closed."""
+    return sum(len(execution.history) for execution in all_runs(state))
 
 
 class Shard:
@@ -88,7 +102,10 @@ class Shard:
         return f"r{self._request}"
 
     def execution(self, run_id: str) -> Execution:
-        return self.state.executions[run_id]
+        """An open run or a retained closed one (closed runs live in the archive)."""
+        execution = self.state.find_run(run_id)
+        assert execution is not None, f"run {run_id} neither open nor retained"
+        return execution
 
     def event_types(self, run_id: str) -> list[str]:
         return [event.event_type for event in self.execution(run_id).history]

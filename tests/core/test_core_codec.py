@@ -68,6 +68,7 @@ COMMANDS: tuple[c.Command, ...] = (
     c.RecordActivityTaskHeartbeat(now_ms=12, token=TOKEN, details=b"h"),
     c.FireTimers(now_ms=13),
     c.Barrier(now_ms=14, leader_node="n1", term=3),
+    c.ConfigureNamespace(now_ms=15, namespace="shop", retention_ms=20_000),
 )
 EVENT = HistoryEvent(event_id=1, time_ms=5, attributes=WorkflowExecutionStartedEventAttributes(
     workflow_type="W", task_queue="q", input=b"x", workflow_id="wf", namespace="ns",

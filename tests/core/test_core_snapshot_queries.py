@@ -26,8 +26,11 @@ from tests.core.core_driver import NAMESPACE, Shard, activity
 
 def _busy_shard() -> Shard:
     shard = Shard()
+    # Distinct start times: lists show the latest started first, ties broken by run id.
+    shard.now_ms = 500
     done = shard.start("done")
     shard.decide(done, CompleteWorkflowExecution(result=b"1"))
+    shard.now_ms = 1_000
     busy = shard.start("busy")
     shard.decide(busy, activity("a1"), activity("a2", retry_policy=RetryPolicy()),
                  activity("a3", schedule_to_start_timeout_ms=50_000),
@@ -37,6 +40,7 @@ def _busy_shard() -> Shard:
     shard.wake(busy)
     shard.poll_workflow_task(busy)
     shard.wake(busy)  # buffered
+    shard.now_ms += 1
     shard.start("fresh")
     return shard
 

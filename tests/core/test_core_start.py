@@ -1,8 +1,11 @@
-"""Goal: StartWorkflow opens runs correctly, deduplicates retries, and honours reuse policies.
+"""Goal: StartWorkflow opens runs correctly, deduplicates retries, and honours reuse policies;
+closed runs and request ids stay for their retention time and FireTimers then deletes them, at
+most EXPIRIES_PER_FIRE_MAX per command.
 
 Method: table-driven; each case drives a fresh shard through a prefix (open run, closed run with
 some status), then applies a start and compares the result; every refusal is checked to change
-nothing by comparing state digests before and after.
+nothing by comparing state digests before and after. Retention cases move the clock to just
+before and just after each deletion instant and read the run or request id through every query.
 """
 
 from __future__ import annotations
@@ -14,13 +17,23 @@ from raftflow.protocol.commands import (
     CompleteWorkflowExecution,
     Failure,
     FailWorkflowExecution,
+    FireTimers,
     IdReusePolicy,
 )
 from raftflow.protocol.effects import ArmTimer, DispatchWorkflowTask
 from raftflow.protocol.errors import ErrorCode
-from raftflow.protocol.results import WorkflowStartedResult, WorkflowStatus
-from raftflow.shards.core import limits
-from tests.core.core_driver import Shard, start_command
+from raftflow.protocol.results import (
+    Rejected,
+    WorkflowDescription,
+    WorkflowStartedResult,
+    WorkflowStatus,
+)
+from raftflow.shards.core import limits, queries
+from raftflow.shards.core.archive import ArchivedRun, RememberedRequest
+from raftflow.shards.core.memory_archive import MemoryArchive
+from tests.core.core_driver import NAMESPACE, Shard, start_command
+
+START_KEY = ("start", NAMESPACE, "wf", "req-wf")  # the request key of `start_command()`
 
 
 def test_start_writes_started_and_scheduled_and_dispatches() -> None:
@@ -42,25 +55,34 @@ def test_retried_start_gets_the_first_answer_even_after_close() -> None:
     shard.decide("run-wf", CompleteWorkflowExecution())
     retry = shard.run(start_command(run_id="run-other"))  # same request id, new proposed run id
     assert retry.result == first and not retry.events
-    assert "run-other" not in shard.state.executions
+    assert shard.state.find_run("run-other") is None
+    assert not shard.state.run_id_used("run-other")
 
 
 def test_start_with_the_open_runs_request_id_answers_created_false() -> None:
     shard = Shard()
     shard.start()
-    shard.state.request_results.clear()  # as if evicted from the bounded table
-    output = shard.run(start_command(run_id="run-2"))
+    shard.advance(limits.REQUEST_IDS_RETENTION_MS)  # the request id expires, the run stays open
+    assert shard.state.archive.recall(START_KEY) is None
+    output = shard.run(start_command(run_id="run-2", now_ms=shard.now_ms))
     assert output.result == WorkflowStartedResult(run_id="run-wf", created=False)
     assert not output.events
 
 
-def test_request_table_is_bounded_and_evicts_oldest(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(limits, "REQUEST_IDS_PER_SHARD_MAX", 3)
+def test_a_request_id_is_remembered_until_it_expires_then_forgotten() -> None:
     shard = Shard()
-    for index in range(5):
-        shard.start(f"wf{index}")
-    keys = list(shard.state.request_results)
-    assert [key[2] for key in keys] == ["wf2", "wf3", "wf4"]
+    first = shard.run(start_command(now_ms=shard.now_ms)).result
+    shard.decide("run-wf", CompleteWorkflowExecution())
+    expires_at_ms = shard.now_ms + limits.REQUEST_IDS_RETENTION_MS
+    shard.advance(expires_at_ms - 1 - shard.now_ms)
+    retry = shard.run(start_command(run_id="run-2", now_ms=shard.now_ms))
+    assert retry.result == first and not retry.events  # still remembered: the first answer
+    shard.advance(1)  # a FireTimers at the expiry instant deletes it
+    assert shard.state.archive.recall(START_KEY) is None
+    # Forgotten: the same request id now starts a new run (the closed one allows a duplicate).
+    retry = shard.run(start_command(run_id="run-2", now_ms=shard.now_ms))
+    assert retry.result == WorkflowStartedResult(run_id="run-2", created=True)
+    assert shard.state.archive.recall(START_KEY) == retry.result
 
 
 def _close(shard: Shard, how: str) -> None:
@@ -146,12 +168,68 @@ def test_open_runs_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "OPEN_RUNS_PER_SHARD_MAX" in rejected.message
 
 
-def test_closed_runs_are_retained_up_to_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(limits, "CLOSED_RUNS_PER_SHARD_MAX", 2)
+def _retained(shard: Shard, workflow_id: str, run_id: str) -> bool:
+    """Whether every read agrees that the closed run is still retained."""
+    found = shard.state.find_run(run_id)
+    latest = shard.state.archive.latest_closed((NAMESPACE, workflow_id))
+    described = queries.describe(shard.state, NAMESPACE, workflow_id)
+    if found is None:
+        assert latest is None and not shard.state.run_id_used(run_id)
+        assert isinstance(described, Rejected) and described.code is ErrorCode.NOT_FOUND
+        return False
+    assert latest == run_id and shard.state.run_id_used(run_id)
+    assert isinstance(described, WorkflowDescription) and described.run_id == run_id
+    assert described.status is WorkflowStatus.COMPLETED
+    return True
+
+
+def test_closed_runs_are_retained_for_the_retention_time() -> None:
     shard = Shard()
-    for name in ("a", "b", "c"):
+    run_id = shard.start("a")
+    shard.decide(run_id, CompleteWorkflowExecution())
+    delete_at_ms = shard.now_ms + limits.DEFAULT_RETENTION_MS
+    wakeup_ms = delete_at_ms + limits.EXPIRY_BATCHING_MS
+    output = shard.advance(delete_at_ms - 1 - shard.now_ms)  # the request id is gone by now
+    assert _retained(shard, "a", run_id)
+    assert output.effects == (ArmTimer(fire_at_ms=wakeup_ms),)
+    assert shard.state.next_wakeup_ms() == wakeup_ms
+    shard.now_ms = wakeup_ms - 1  # no FireTimers before the leader's wake-up: still there
+    assert _retained(shard, "a", run_id)
+    output = shard.advance(1)
+    assert not _retained(shard, "a", run_id)
+    assert shard.state.archive.closed_count() == 0 and shard.state.next_wakeup_ms() is None
+    assert output.effects == ()
+    # Reuse policies only see retained runs: the workflow id is free again.
+    started = shard.run(start_command("a", run_id="run-a2", request_id="req-a2",
+                                      now_ms=shard.now_ms,
+                                      id_reuse_policy=IdReusePolicy.REJECT_DUPLICATE))
+    assert started.result == WorkflowStartedResult(run_id="run-a2", created=True)
+
+
+def test_expiry_deletes_at_most_the_limit_per_fire_timers(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(limits, "EXPIRIES_PER_FIRE_MAX", 2)
+    shard = Shard()
+    for name in ("c", "a", "b"):
         run_id = shard.start(name)
         shard.decide(run_id, CompleteWorkflowExecution())
-    assert list(shard.state.closed_runs) == ["run-b", "run-c"]
-    assert "run-a" not in shard.state.executions
-    assert ("default", "a") not in shard.state.latest_runs
+    now_ms = shard.now_ms + limits.DEFAULT_RETENTION_MS  # every row is due
+    deleted: list[tuple[list[str], int]] = []
+    for _ in range(3):
+        output = shard.run(FireTimers(now_ms=now_ms))
+        runs, _, requests = _contents(shard)
+        deleted.append(([run.execution.run_id for run in runs], len(requests)))
+        wakeup_ms = shard.state.next_wakeup_ms()
+        assert output.effects == (() if wakeup_ms is None else (ArmTimer(fire_at_ms=wakeup_ms),))
+        # Rows left due: the leader wakes up at once (their due instant + batching is past).
+        assert (wakeup_ms is None) == (not runs and not requests)
+        assert wakeup_ms is None or wakeup_ms <= now_ms
+    # Closed runs go first, in (delete_at_ms, run_id) order, then the request ids.
+    assert deleted == [(["run-c"], 3), ([], 2), ([], 0)]
+
+
+def _contents(shard: Shard) -> tuple[list[ArchivedRun], list[tuple[tuple[str, str], str]],
+                                     list[RememberedRequest]]:
+    archive = shard.state.archive
+    assert isinstance(archive, MemoryArchive)
+    return archive.contents()

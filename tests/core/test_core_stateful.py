@@ -63,6 +63,7 @@ from raftflow.protocol.results import (
 from raftflow.shards.core import ShardState, apply, snapshot
 from raftflow.shards.core.digest import state_digest
 from raftflow.shards.core.invariants import check_invariants
+from tests.core.core_driver import history_events
 
 NS = "ns"
 WORKFLOW_IDS = st.sampled_from(["w1", "w2", "w3"])
@@ -133,7 +134,7 @@ class ShardMachine(RuleBasedStateMachine):
     def _client(self, kind: str, command: Command, workflow_id: str, request_id: str) -> None:
         """Apply a client command; a retried request id must get its first answer, unchanged."""
         key = (kind, workflow_id, request_id)
-        events_before = sum(len(e.history) for e in self.state.executions.values())
+        events_before = history_events(self.state)
         result = self._apply(command)
         if isinstance(result, WorkflowStartedResult) and result.workflow_task is not None:
             # An eager start: the first answer carries the task it started; a retry of the same
@@ -148,7 +149,7 @@ class ShardMachine(RuleBasedStateMachine):
             result = msgspec.structs.replace(result, workflow_task=None)
         if key in self.answers:
             assert result == self.answers[key], (key, result)
-            assert sum(len(e.history) for e in self.state.executions.values()) == events_before
+            assert history_events(self.state) == events_before
         elif not isinstance(result, Rejected):
             self.answers[key] = result
 

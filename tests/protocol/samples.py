@@ -86,6 +86,11 @@ COMMANDS: dict[str, c.Command] = {
 
 PROPOSAL = c.Proposal(proposer="node-1", incarnation=7, seq=70_000,
                       commands=tuple(COMMANDS.values()))
+# Commands added after 0.1 (no 0.1 bytes to compare with): round-tripped in the current layout.
+COMMANDS_SINCE_0_1: dict[str, c.Command] = {
+    "ConfigureNamespace": c.ConfigureNamespace(now_ms=NOW_MS, namespace="shop",
+                                               retention_ms=20_000),
+}
 EMPTY_PROPOSAL = c.Proposal(proposer="node-2", incarnation=0, seq=0, commands=())
 
 # 0.1 wrote these events with free-form attribute maps; the typed attributes are what those bytes

@@ -63,12 +63,14 @@ CASES = _cases()
 
 def test_the_fixture_covers_every_wire_type() -> None:
     assert set(CASES) == set(OLD_BYTES)
-    assert {type(v) for v in samples.COMMANDS.values()} == set(typing.get_args(c.Command))
+    assert {type(v) for v in (*samples.COMMANDS.values(), *samples.COMMANDS_SINCE_0_1.values())
+            } == set(typing.get_args(c.Command))
     assert {type(v) for v in samples.WORKFLOW_COMMANDS.values()} == set(
         typing.get_args(c.WorkflowCommand))
     assert {type(v) for v in samples.RESULTS.values()} == set(typing.get_args(r.Result))
     assert {type(v) for v in samples.EFFECTS.values()} == set(typing.get_args(e.Effect))
     covered = {type(value) for value, _, _ in CASES.values()}
+    covered |= {type(value) for value in samples.COMMANDS_SINCE_0_1.values()}
     nested = {c.TaskToken, r.WorkflowTaskInfo, r.ActivityTaskInfo,  # inside the results
               *typing.get_args(ev.EventAttributes)}  # inside events (tests/core writes all)
     assert covered | nested == set(codec.PROTOCOL_CLASSES)
@@ -92,6 +94,14 @@ def test_the_current_layout_round_trips_and_agrees_with_the_0_1_decode(name: str
     from_old = decode(bytes.fromhex(OLD_BYTES[name]))
     assert from_old == decoded
     assert encode(from_old) == data  # a 0.1 value re-encodes exactly like a new one
+
+
+@pytest.mark.parametrize("command", samples.COMMANDS_SINCE_0_1.values(),
+                         ids=samples.COMMANDS_SINCE_0_1)
+def test_commands_added_since_0_1_round_trip_in_the_current_layout(command: c.Command) -> None:
+    data = codec.encode_command(command)
+    assert msgspec.msgpack.decode(data).__class__ is dict
+    assert codec.decode_command(data) == command
 
 
 def test_union_members_carry_their_union_tag_field_and_others_none() -> None:

@@ -4,6 +4,7 @@ fsync, all on one asyncio loop so a test can watch every replica."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -43,15 +44,63 @@ class ListConsumer:
     def on_leadership(self, is_leader: bool, term: int) -> None:
         self.leader = is_leader
 
+    def transfer_snapshot(self) -> bytes | None:
+        return None  # the snapshot file holds everything
+
+    def discard(self) -> None:
+        self.discarded = True
+
+
+class StoreConsumer(ListConsumer):
+    """Keeps its state in a file of its own, like the shard store: its snapshot is a manifest,
+    a peer in need gets a copy of the file, and a replay of entries the file already holds
+    (the copy may be ahead of the manifest it travels with) is skipped."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+        self.images_installed = 0
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                self.applied = [(i, d) for i, d in msgpack.unpackb(f.read(), raw=False)]
+
+    def apply_entry(self, index: int, data: bytes) -> None:
+        if self.applied and index <= self.applied[-1][0]:
+            return  # already in the file
+        super().apply_entry(index, data)
+
+    def _save(self) -> None:
+        with open(self.path, "wb") as f:
+            f.write(bytes(msgpack.packb(self.applied, use_bin_type=True)))
+
+    def take_snapshot(self) -> bytes:
+        self._save()
+        return b"manifest"
+
+    def transfer_snapshot(self) -> bytes | None:
+        return b"image" + super().take_snapshot()
+
+    def restore_snapshot(self, data: bytes, index: int) -> None:
+        if data == b"manifest":
+            assert self.applied and self.applied[-1][0] >= index, "the file is behind"
+            return
+        assert data.startswith(b"image"), data[:16]
+        self.applied = [(i, d) for i, d in msgpack.unpackb(data[5:], raw=False)]
+        self.images_installed += 1
+        self._save()
+
 
 class Cluster:
-    def __init__(self, data_dir: str, size: int = 3, groups: int = 1, secret: bytes = b"s") -> None:
+    def __init__(self, data_dir: str, size: int = 3, groups: int = 1, secret: bytes = b"s",
+                 stores: bool = False) -> None:
+        self.stores = stores
         self.data_dir = data_dir
         self.groups = groups
         self.secret = secret
         self.addresses = {f"n{i}": ("127.0.0.1", free_port()) for i in range(size)}
         self.hosts: dict[str, RaftHost] = {}
         self.consumers: dict[tuple[str, int], ListConsumer] = {}
+        self.stores = stores
 
     async def start_node(self, node_id: str, secret: bytes | None = None) -> RaftHost:
         peers = {k: v for k, v in self.addresses.items() if k != node_id}
@@ -60,7 +109,8 @@ class Cluster:
                         secret=self.secret if secret is None else secret)
         await host.start()
         for g in range(self.groups):
-            consumer = ListConsumer()
+            consumer = (StoreConsumer(f"{self.data_dir}/{node_id}/store-{g}") if self.stores
+                        else ListConsumer())
             self.consumers[(node_id, g)] = consumer
             host.add_group(ShardId(g), sorted(self.addresses), consumer)
         self.hosts[node_id] = host

@@ -9,13 +9,14 @@ and after every message they handle we check that their log still reaches that i
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from typing import Any
 
 import pytest
 
 from raftflow.raftlog.group import RaftGroup
-from tests.raftlog.harness import Cluster
+from tests.raftlog.harness import Cluster, StoreConsumer
 
 
 class AckWatcher:
@@ -148,9 +149,12 @@ def test_full_restart_keeps_every_committed_entry(tmp_path: Any) -> None:
     asyncio.run(main())
 
 
-def test_snapshot_compaction_restart_and_catch_up(tmp_path: Any) -> None:
+@pytest.mark.parametrize("stores", [False, True], ids=["snapshot-file", "consumer-store"])
+def test_snapshot_compaction_restart_and_catch_up(tmp_path: Any, stores: bool) -> None:
+    """With `stores`, the consumer keeps its own file: the lagging node must get the
+    consumer's transfer snapshot (a copy of the leader's file), not the leader's manifest."""
     async def main() -> None:
-        cluster = Cluster(str(tmp_path), size=3)
+        cluster = Cluster(str(tmp_path), size=3, stores=stores)
         await cluster.start()
         leader = await cluster.wait_leader()
         await cluster.stop_node(next(n for n in cluster.addresses if n != leader.node_id))
@@ -168,6 +172,9 @@ def test_snapshot_compaction_restart_and_catch_up(tmp_path: Any) -> None:
         await cluster.wait_for(lambda: len(cluster.consumers[(lagging, 0)].applied) >= 300)
         expected = [b"a%d" % i for i in range(300)]
         assert [d for _, d in cluster.consumers[(lagging, 0)].applied][-300:] == expected
+        receiver = cluster.consumers[(lagging, 0)]
+        if stores:
+            assert isinstance(receiver, StoreConsumer) and receiver.images_installed == 1
         # Everyone restarts from snapshot + WAL and still has all 300 entries.
         await cluster.stop()
         await cluster.start()
@@ -311,5 +318,33 @@ def test_membership_change_adds_a_replica_that_catches_up_and_removes_one(tmp_pa
             assert refused == ["request_denied"]
         finally:
             await cluster.stop()
+
+    asyncio.run(main())
+
+
+def test_a_replica_whose_store_is_behind_its_snapshot_stops_instead_of_diverging(
+        tmp_path: Any) -> None:
+    """pysyncobj swallows an error of a snapshot load and goes on applying the log to what is
+    left; a consumer whose own store is lost must stop the node instead (fail-stop)."""
+    async def main() -> None:
+        cluster = Cluster(str(tmp_path), size=3, stores=True)
+        await cluster.start()
+        leader = await cluster.wait_leader()
+        for i in range(50):
+            leader.groups[0].propose(b"s%d" % i, pytest.fail)
+        await cluster.wait_for(lambda: all(len(cluster.consumers[(n, 0)].applied) >= 50
+                                           for n in cluster.hosts))
+        for host in cluster.hosts.values():
+            host.groups[0]._sync.forceLogCompaction()
+        await cluster.wait_for(lambda: all(h.groups[0].journal.first_index > 40
+                                           for h in cluster.hosts.values()))
+        victim = next(n for n in cluster.addresses if n != leader.node_id)
+        await cluster.stop_node(victim)
+        os.unlink(f"{tmp_path}/{victim}/store-0")  # the store is gone, the snapshot is not
+        host = await cluster.start_node(victim)
+        await cluster.wait_for(lambda: host.failed is not None)
+        assert "could not be restored" in str(host.failed)
+        assert len(cluster.consumers[(victim, 0)].applied) == 0  # nothing applied on top
+        await cluster.stop()
 
     asyncio.run(main())

@@ -14,6 +14,7 @@ from typing import assert_never
 from raftflow.protocol.commands import (
     Barrier,
     Command,
+    ConfigureNamespace,
     FireTimers,
     RecordActivityTaskHeartbeat,
     RecordActivityTaskStarted,
@@ -31,6 +32,7 @@ from raftflow.protocol.commands import (
 from raftflow.protocol.effects import ArmTimer, Effect
 from raftflow.protocol.results import Ack
 from raftflow.shards.core import on_activity, on_requests, on_workflow_task
+from raftflow.shards.core.on_namespace import on_configure_namespace
 from raftflow.shards.core.on_start import on_start_workflow
 from raftflow.shards.core.on_task_completed import on_respond_workflow_task_completed
 from raftflow.shards.core.on_timers import on_fire_timers
@@ -83,6 +85,8 @@ def _route(state: ShardState, command: Command) -> Output:
             return on_fire_timers(state, command)
         case Barrier():
             return Output(result=Ack())
+        case ConfigureNamespace():
+            return on_configure_namespace(state, command)
         case _:
             assert_never(command)
 
@@ -91,7 +95,7 @@ def pending_effects(state: ShardState) -> list[Effect]:
     """Every order the leader's shell must hold, rebuilt from state (effects are hints).
 
     One dispatch per scheduled-not-started workflow task and activity attempt, in open-run
-    order, then one `ArmTimer` for the earliest durable timer, if any.
+    order, then one `ArmTimer` for the next wake-up (durable timer or archive expiry), if any.
     """
     effects: list[Effect] = []
     for run_id in state.open_runs.values():
@@ -103,8 +107,8 @@ def pending_effects(state: ShardState) -> list[Effect]:
         for activity in execution.activities.values():
             if activity.phase is ActivityPhase.SCHEDULED:
                 effects.append(dispatch_activity_task(execution, activity))
-    earliest = state.earliest_timer()
-    if earliest is not None:
-        effects.append(ArmTimer(fire_at_ms=earliest[0]))
+    wakeup_ms = state.next_wakeup_ms()
+    if wakeup_ms is not None:
+        effects.append(ArmTimer(fire_at_ms=wakeup_ms))
     assert sum(isinstance(e, ArmTimer) for e in effects) <= 1
     return effects

@@ -11,7 +11,9 @@ property. Checked (DESIGN §4 I3, I5, I7):
 - at most one open run per (namespace, workflow_id), and `open_runs` lists exactly the open runs;
 - every pending workflow task, activity, user timer and buffered event belongs to an open run
   and matches its scheduling event; every armed timer refers to an open run and a live owner;
-- the request table and closed-run retention stay within their named limits.
+- closed runs live only in the archive, each with a deletion time after its close time, and
+  every latest-run pointer names a retained run of that workflow id (reference archive only: a
+  store-backed one is compared to it by digest).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from raftflow.protocol.events import (
     TimerStartedEventAttributes,
 )
 from raftflow.shards.core import limits
+from raftflow.shards.core.memory_archive import MemoryArchive
 from raftflow.shards.core.state import (
     ActivityPhase,
     Execution,
@@ -48,21 +51,30 @@ def check_invariants(state: ShardState) -> None:
     open_seen: dict[tuple[str, str], str] = {}
     for run_id, execution in state.executions.items():
         _require(run_id == execution.run_id, f"run {run_id} stored under the wrong key")
+        _require(execution.is_open, f"closed run {run_id} kept among the open runs")
         _check_history(execution)
-        if execution.is_open:
-            _require(execution.key not in open_seen, f"two open runs for {execution.key}")
-            open_seen[execution.key] = run_id
-            _check_pending(execution)
-        else:
-            _check_closed(state, execution)
+        _require(execution.key not in open_seen, f"two open runs for {execution.key}")
+        open_seen[execution.key] = run_id
+        _check_pending(execution)
     _require(open_seen == state.open_runs, "open_runs does not list exactly the open runs")
-    for key, run_id in state.latest_runs.items():
-        _require(state.executions[run_id].key == key, f"latest run of {key} mislabelled")
-    for key, run_id in state.open_runs.items():
-        _require(state.latest_runs.get(key) == run_id, f"open run of {key} is not its latest")
     _check_timers(state)
-    _require(len(state.request_results) <= limits.REQUEST_IDS_PER_SHARD_MAX, "request table")
-    _require(len(state.closed_runs) <= limits.CLOSED_RUNS_PER_SHARD_MAX, "closed runs")
+    if isinstance(state.archive, MemoryArchive):  # a store-backed archive is checked by digest
+        _check_archive(state, state.archive)
+
+
+def _check_archive(state: ShardState, archive: MemoryArchive) -> None:
+    runs, latest, _ = archive.contents()
+    for run in runs:
+        execution = run.execution
+        _require(not execution.is_open, f"open run {execution.run_id} in the archive")
+        _require(execution.run_id not in state.executions, "run both open and archived")
+        _check_history(execution)
+        _check_closed(execution)
+        assert execution.close_time_ms is not None
+        _require(run.delete_at_ms >= execution.close_time_ms, "deleted before it closed")
+    for key, run_id in latest:
+        closed = archive.closed_run(run_id)
+        _require(closed is not None and closed.key == key, f"latest run of {key} mislabelled")
 
 
 def _check_history(execution: Execution) -> None:
@@ -109,11 +121,10 @@ def _check_pending(execution: Execution) -> None:
                  and timer.timer_id == timer_id, f"timer {timer_id}")
 
 
-def _check_closed(state: ShardState, execution: Execution) -> None:
+def _check_closed(execution: Execution) -> None:
     _require(execution.workflow_task is None and not execution.activities
              and not execution.timers and not execution.buffered,
              f"closed run {execution.run_id} keeps pending work")
-    _require(execution.run_id in state.closed_runs, "closed run not in retention order")
     _require(execution.close_time_ms is not None, "closed run without close time")
 
 

@@ -44,14 +44,23 @@ PENDING_ACTIVITIES_MAX = 2_000
 # Same reasoning for user timers: each is an entry in the shard's timer index.
 PENDING_TIMERS_MAX = 2_000
 
-# Remembered request ids per shard for deduplicating start/signal/cancel/terminate retries (I5).
-# Clients retry within seconds to minutes; at ~10k changes/s/shard the window is about a second
-# at full load and much longer at normal load. Oldest evicted first, deterministically.
-REQUEST_IDS_PER_SHARD_MAX = 10_000
+# How long a request id (start, signal, cancel, terminate) is remembered with its first answer,
+# so a retry gets that answer again (I5). By time, not count: a client retrying after a minute or
+# an hour must not start a duplicate whatever the load; the rows live in the archive (on disk
+# in a store-backed replica), so the bound is disk, not memory.
+REQUEST_IDS_RETENTION_MS = 24 * 3_600_000
 
-# Closed runs kept per shard for describe/history/reuse policies (Temporal's retention, by count
-# instead of time because the core has no clock). Oldest closed run evicted first.
-CLOSED_RUNS_PER_SHARD_MAX = 10_000
+# Retention of closed runs in a namespace that does not set its own (Temporal's `default`
+# namespace keeps 3 days). A closed run is deleted this long after its close time.
+DEFAULT_RETENTION_MS = 3 * 24 * 3_600_000
+
+# Archive rows (closed runs, request ids) one FireTimers deletes: bounds the time of one apply,
+# like TIMERS_PER_FIRE_MAX; more due rows are deleted by the next FireTimers.
+EXPIRIES_PER_FIRE_MAX = 512
+
+# The leader wakes up this long after the earliest row is due, so rows due close together are
+# deleted by one FireTimers instead of one each (deletion is "at least retention", not exact).
+EXPIRY_BATCHING_MS = 5_000
 
 # Open runs per shard: each holds mutable state in memory on every replica.
 OPEN_RUNS_PER_SHARD_MAX = 100_000
@@ -65,5 +74,6 @@ assert HISTORY_EVENTS_SERVER_SLACK >= 2 * PENDING_ACTIVITIES_MAX + PENDING_TIMER
 assert PENDING_ACTIVITIES_MAX < HISTORY_EVENTS_MAX and PENDING_TIMERS_MAX < HISTORY_EVENTS_MAX
 assert COMMANDS_PER_TASK_MAX < HISTORY_EVENTS_MAX
 assert 0 < TIMERS_PER_FIRE_MAX <= PENDING_TIMERS_MAX
+assert EXPIRIES_PER_FIRE_MAX > 0 and 0 <= EXPIRY_BATCHING_MS < REQUEST_IDS_RETENTION_MS
 assert WORKFLOW_TASK_TIMEOUT_MS_DEFAULT <= WORKFLOW_TASK_TIMEOUT_MS_MAX <= DURATION_MS_MAX
 assert DURATION_MS_MAX * 4 < 2**62, "deadlines must stay msgpack int64"

@@ -71,7 +71,7 @@ def check_activity_token(state: ShardState,
     if token.kind is not TaskKind.ACTIVITY:
         return Rejected(code=ErrorCode.INVALID_ARGUMENT, field="token.kind",
                         message="not an activity task token")
-    execution = state.executions.get(token.run_id)
+    execution = state.find_run(token.run_id)
     if execution is None or execution.key != (token.namespace, token.workflow_id):
         return validate.stale(f"run {token.run_id} unknown")
     activity = execution.activities.get(token.scheduled_event_id)
@@ -87,7 +87,7 @@ def check_activity_token(state: ShardState,
 
 def on_record_activity_task_started(state: ShardState,
                                     command: RecordActivityTaskStarted) -> Output:
-    execution = state.executions.get(command.run_id)
+    execution = state.find_run(command.run_id)
     if execution is None or execution.key != (command.namespace, command.workflow_id):
         return Output(result=validate.not_found(f"run {command.run_id} not found"))
     activity = execution.activities.get(command.scheduled_event_id)

@@ -27,13 +27,13 @@ def resolve_run(state: ShardState, namespace: str, workflow_id: str,
                 run_id: str | None) -> Execution | Rejected:
     """The run a request targets: the given run id, else the open run of the workflow id."""
     if run_id is not None:
-        execution = state.executions.get(run_id)
+        execution = state.find_run(run_id)
         if execution is None or execution.key != (namespace, workflow_id):
             return validate.not_found(f"run {run_id} of workflow {workflow_id} not found")
     else:
         execution = state.open_execution(namespace, workflow_id)
         if execution is None:
-            if (namespace, workflow_id) in state.latest_runs:
+            if state.archive.latest_closed((namespace, workflow_id)) is not None:
                 return validate.not_running(f"workflow {workflow_id} is closed")
             return validate.not_found(f"workflow {workflow_id} not found")
     if not execution.is_open:
@@ -46,7 +46,7 @@ def resolve_run(state: ShardState, namespace: str, workflow_id: str,
 def _prelude(state: ShardState, key: RequestKey, run_id: str | None,
              extra: Rejected | None) -> Output | Execution:
     """Shared refusals: a remembered answer, bad arguments, no open target run."""
-    previous = state.request_results.get(key)
+    previous = state.archive.recall(key)
     if previous is not None:
         return Output(result=previous)
     rejected = extra or validate.check_ids(workflow_id=key[2], request_id=key[3])
@@ -73,7 +73,7 @@ def on_signal_workflow(state: ShardState, command: SignalWorkflow) -> Output:
     do_deliver(state, target, changes, command.now_ms, (WorkflowExecutionSignaledEventAttributes(
         signal_name=command.signal_name, input=command.input, request_id=command.request_id),))
     result = Ack()
-    do_remember(state, key, result)
+    do_remember(state, key, result, command.now_ms)
     assert target.workflow_task is not None
     return Output.of(result, changes)
 
@@ -84,7 +84,7 @@ def on_request_cancel_workflow(state: ShardState, command: RequestCancelWorkflow
     if isinstance(target, Output):
         return target
     if target.cancel_requested:  # already requested: nothing new to tell the workflow
-        do_remember(state, key, Ack())  # but a retry of this request must still get Ack (I5)
+        do_remember(state, key, Ack(), command.now_ms)  # but a retry of this request must still get Ack (I5)
         return Output(result=Ack())
     rejected = validate.history_room(len(target.history), len(target.buffered), 2)
     if rejected is not None:
@@ -96,7 +96,7 @@ def on_request_cancel_workflow(state: ShardState, command: RequestCancelWorkflow
         WorkflowExecutionCancelRequestedEventAttributes(cause=command.reason,
                                                         request_id=command.request_id),))
     result = Ack()
-    do_remember(state, key, result)
+    do_remember(state, key, result, command.now_ms)
     assert target.workflow_task is not None and target.cancel_requested
     return Output.of(result, changes)
 
@@ -111,6 +111,6 @@ def on_terminate_workflow(state: ShardState, command: TerminateWorkflow) -> Outp
         WorkflowStatus.TERMINATED, WorkflowExecutionTerminatedEventAttributes(
             reason=command.reason, request_id=command.request_id)))
     result = Ack()
-    do_remember(state, key, result)
+    do_remember(state, key, result, command.now_ms)
     assert not target.is_open
     return Output.of(result, changes)

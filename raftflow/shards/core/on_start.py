@@ -62,7 +62,7 @@ class RunSpec:
 
 def on_start_workflow(state: ShardState, command: StartWorkflow) -> Output:
     request_key = ("start", command.namespace, command.workflow_id, command.request_id)
-    previous = state.request_results.get(request_key)
+    previous = state.archive.recall(request_key)
     if previous is not None:
         return Output(result=_with_eager_task(state, command, previous))
     rejected = _check_start(state, command)
@@ -87,14 +87,13 @@ def on_start_workflow(state: ShardState, command: StartWorkflow) -> Output:
     result = WorkflowStartedResult(run_id=command.run_id, created=True)
     # Commit: every refusal is behind us.
     assert open_run is None or open_run.is_open
-    assert command.run_id not in state.executions, "checked by _check_start"
     changes = Changes()
     if open_run is not None:
         do_close_run(state, open_run, changes, command.now_ms, (
             WorkflowStatus.TERMINATED, WorkflowExecutionTerminatedEventAttributes(
                 reason="terminate_if_running", request_id=command.request_id)))
     execution = do_start_run(state, changes, spec, command.now_ms)
-    do_remember(state, request_key, result)
+    do_remember(state, request_key, result, command.now_ms)
     assert state.open_runs[(command.namespace, command.workflow_id)] == command.run_id
     if command.eager_task_queue and command.eager_task_queue == command.task_queue:
         return Output.of(_do_start_eager(state, execution, changes, command, result), changes)
@@ -138,7 +137,7 @@ def _check_start(state: ShardState, command: StartWorkflow) -> Rejected | None:
         return Rejected(code=ErrorCode.INVALID_ARGUMENT, field="task_timeout_ms",
                         message=f"task_timeout_ms must be in [1, WORKFLOW_TASK_TIMEOUT_MS_MAX="
                                 f"{limits.WORKFLOW_TASK_TIMEOUT_MS_MAX}]")
-    if command.run_id in state.executions:
+    if state.run_id_used(command.run_id):
         return Rejected(code=ErrorCode.INVALID_ARGUMENT, field="run_id",
                         message=f"run id {command.run_id} already used in this shard")
     assert command.now_ms >= 0 and command.task_timeout_ms >= 1
@@ -147,11 +146,11 @@ def _check_start(state: ShardState, command: StartWorkflow) -> Rejected | None:
 
 def _check_reuse(state: ShardState, command: StartWorkflow) -> Rejected | None:
     """Reuse policy against the latest closed run of this workflow id (none open)."""
-    latest_run_id = state.latest_runs.get((command.namespace, command.workflow_id))
+    latest_run_id = state.archive.latest_closed((command.namespace, command.workflow_id))
     if latest_run_id is None:
         return None
-    latest = state.executions[latest_run_id]
-    assert not latest.is_open, latest_run_id
+    latest = state.archive.closed_run(latest_run_id)
+    assert latest is not None and not latest.is_open, latest_run_id
     assert latest.key == (command.namespace, command.workflow_id), latest_run_id
     policy = command.id_reuse_policy
     refused = (policy is IdReusePolicy.REJECT_DUPLICATE
@@ -181,6 +180,8 @@ def _spec_from(command: StartWorkflow) -> RunSpec:
 def do_start_run(state: ShardState, changes: Changes, spec: RunSpec, now_ms: int) -> Execution:
     """Open a run: WorkflowExecutionStarted, first WorkflowTaskScheduled, run timers."""
     key = (spec.namespace, spec.workflow_id)
+    # Run ids are unique in a shard: a start checked it (`_check_start`), a continue-as-new
+    # derives a fresh one and checks it too (on_task_completed.py).
     assert key not in state.open_runs and spec.run_id not in state.executions, spec.run_id
     execution = Execution(
         namespace=spec.namespace, workflow_id=spec.workflow_id, run_id=spec.run_id,
@@ -192,8 +193,6 @@ def do_start_run(state: ShardState, changes: Changes, spec: RunSpec, now_ms: int
         continued_execution_run_id=spec.continued_execution_run_id)
     state.executions[spec.run_id] = execution
     state.open_runs[key] = spec.run_id
-    state.latest_runs.pop(key, None)  # keep latest_runs ordered by last start
-    state.latest_runs[key] = spec.run_id
     do_append(execution, changes, now_ms, WorkflowExecutionStartedEventAttributes(
         workflow_type=spec.workflow_type, task_queue=spec.task_queue, input=spec.input,
         workflow_id=spec.workflow_id, namespace=spec.namespace, request_id=spec.request_id,

@@ -111,7 +111,7 @@ def on_respond_workflow_task_completed(state: ShardState,
     # Derived only when needed: a sha256 per completion was 8 % of apply under load.
     continues = any(isinstance(c, ContinueAsNewWorkflowExecution) for c in command.commands)
     new_run_id = continued_run_id(execution.run_id, task.started_event_id) if continues else ""
-    if rejected is None and continues and new_run_id in state.executions:
+    if rejected is None and continues and state.run_id_used(new_run_id):
         rejected = Rejected(code=ErrorCode.INTERNAL, message="derived run id collides")
     if rejected is not None:
         return Output(result=rejected)

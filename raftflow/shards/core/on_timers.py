@@ -6,7 +6,9 @@ so they survive leader changes: a new leader re-arms its wake-up from `pending_e
 fire in (fire_at_ms, key) order, which every replica agrees on (I2). Each kind's handler finds
 its owner (run, activity, workflow task) in the state it expects, because every write that ends
 an owner disarms its timers first. Server-driven events cannot be refused, so a run whose history
-reaches HISTORY_EVENTS_MAX here is terminated (Temporal does the same).
+reaches HISTORY_EVENTS_MAX here is terminated (Temporal does the same). The same command then
+deletes archive rows that are due (closed runs past retention, request ids past theirs), at most
+EXPIRIES_PER_FIRE_MAX, in the archive's total order.
 """
 
 from __future__ import annotations
@@ -73,9 +75,11 @@ def on_fire_timers(state: ShardState, command: FireTimers) -> Output:
         fired += 1
         assert at_ms <= command.now_ms
     nxt = state.earliest_timer()
-    changes.armed_at_ms = None if nxt is None else nxt[0]
     assert fired <= limits.TIMERS_PER_FIRE_MAX
     assert nxt is None or nxt[0] > command.now_ms or fired == limits.TIMERS_PER_FIRE_MAX
+    # Retention and request-id expiry are durable timers too: the archive deletes what is due.
+    state.archive.expire(command.now_ms, limits.EXPIRIES_PER_FIRE_MAX)
+    changes.armed_at_ms = state.next_wakeup_ms()
     return Output.of(Ack(), changes)
 
 

@@ -47,7 +47,7 @@ from raftflow.shards.core.writes import (
 def check_workflow_token(state: ShardState,
                          token: TaskToken) -> tuple[Execution, WorkflowTaskState] | Rejected:
     """The open run and started workflow task a token names, or stale_task."""
-    execution = state.executions.get(token.run_id)
+    execution = state.find_run(token.run_id)
     if token.kind is not TaskKind.WORKFLOW:
         return Rejected(code=ErrorCode.INVALID_ARGUMENT, field="token.kind",
                         message="not a workflow task token")
@@ -87,7 +87,7 @@ def task_info(execution: Execution, task: WorkflowTaskState,
 
 def on_record_workflow_task_started(state: ShardState,
                                     command: RecordWorkflowTaskStarted) -> Output:
-    execution = state.executions.get(command.run_id)
+    execution = state.find_run(command.run_id)
     if execution is None or execution.key != (command.namespace, command.workflow_id):
         return Output(result=validate.not_found(f"run {command.run_id} not found"))
     task = execution.workflow_task

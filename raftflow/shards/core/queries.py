@@ -26,8 +26,8 @@ def _find(state: ShardState, namespace: str, workflow_id: str,
     """The given run, else the open run, else the latest run of the workflow id."""
     key = (namespace, workflow_id)
     if run_id is None:
-        run_id = state.open_runs.get(key) or state.latest_runs.get(key)
-    execution = None if run_id is None else state.executions.get(run_id)
+        run_id = state.latest_run_id(key)
+    execution = None if run_id is None else state.find_run(run_id)
     if execution is None or execution.key != key:
         return validate.not_found(f"workflow {workflow_id} run {run_id} not found")
     return execution
@@ -83,14 +83,12 @@ def history(state: ShardState, namespace: str, workflow_id: str, run_id: str | N
 
 def list_workflows(state: ShardState, namespace: str, status: WorkflowStatus | None = None,
                    limit: int = LIST_LIMIT_MAX) -> list[WorkflowDescription]:
-    """Latest run of each workflow id in the namespace, most recently started first."""
+    """Runs of the namespace (open and retained closed), the latest started first."""
     limit = max(0, min(limit, LIST_LIMIT_MAX))
-    found: list[WorkflowDescription] = []
-    for (ns, _), run_id in reversed(state.latest_runs.items()):
-        if len(found) >= limit:
-            break
-        execution = state.executions[run_id]
-        if ns == namespace and (status is None or execution.status is status):
-            found.append(_description(execution))
-    assert len(found) <= limit
-    return found
+    found = [e for e in state.executions.values()
+             if e.namespace == namespace and (status is None or e.status is status)]
+    if status is None or status is not WorkflowStatus.RUNNING:
+        found.extend(state.archive.list_closed(namespace, status, limit))
+    found.sort(key=lambda e: (e.start_time_ms, e.run_id), reverse=True)
+    assert all(e.namespace == namespace for e in found)
+    return [_description(e) for e in found[:limit]]

@@ -1,173 +1,76 @@
-"""Mutable state of one shard: executions, the timer index and the request-id table.
+"""Mutable state of one shard: its open runs, the timer index, and the archive behind them.
 
 Theory of operation. Only `apply` and the `do_*` writes mutate these objects, always after every
 refusal has been decided (compute, then commit). Every dict here is insertion-ordered and
 insertion order is itself deterministic (it follows the log), so iteration order is identical on
 every replica and survives a snapshot round trip (the snapshot keeps order, DESIGN §4 I2).
 
+Open runs are the hot part and stay in memory (`executions`, at most OPEN_RUNS_PER_SHARD_MAX).
+A run that closes moves to the `archive` (archive.py): closed runs, latest run per workflow id
+and remembered request ids, each with the instant it expires. The archive is an attribute, not
+a field: a pure state has a `MemoryArchive`, a store-backed replica one that keeps rows on disk
+(`raftflow.shards.store`), and snapshots and digests read it through the same seam.
+
 The timer index maps a `TimerKey` to its due instant. `timer_heap` is a derived cache with lazy
 deletion: an entry is live only if the index still holds the same key at the same instant. It is
 an attribute, not a struct field, so it is neither in the snapshot nor compared by `==`; it is
 rebuilt whenever a state is built or decoded. Timers fire in (fire_at_ms, key) order, a total
 order, so the heap's shape never matters.
-
-The classes are msgspec Structs (slotted, mutable) encoded as maps of their field names, like
-the protocol types (`snapshot.py`); none is a union member, so none carries a tag. Snapshots of
-release 0.1 (arrays `[ClassName, field_1, ..., field_n]`) are read by
-`raftflow.protocol.legacy_arrays`, which walks these classes' fields.
 """
 
 from __future__ import annotations
 
 import heapq
-from enum import StrEnum
 
 import msgspec
 
-from raftflow.protocol.commands import Failure, RetryPolicy
-from raftflow.protocol.events import (
-    EventAttributes,
-    EventType,
-    HistoryEvent,
-)
-from raftflow.protocol.results import Result, WorkflowStatus
+from raftflow.shards.core.archive import Archive
+from raftflow.shards.core.limits import EXPIRY_BATCHING_MS
+from raftflow.shards.core.memory_archive import MemoryArchive
 
-
-class TimerKind(StrEnum):
-    USER = "user"
-    ACTIVITY_SCHEDULE_TO_START = "activity_schedule_to_start"
-    ACTIVITY_START_TO_CLOSE = "activity_start_to_close"
-    ACTIVITY_SCHEDULE_TO_CLOSE = "activity_schedule_to_close"
-    ACTIVITY_HEARTBEAT = "activity_heartbeat"
-    ACTIVITY_RETRY = "activity_retry"
-    WORKFLOW_TASK_START_TO_CLOSE = "workflow_task_start_to_close"
-    RUN_TIMEOUT = "run_timeout"
-    EXECUTION_TIMEOUT = "execution_timeout"
-
-
-ACTIVITY_TIMER_KINDS: tuple[TimerKind, ...] = (
-    TimerKind.ACTIVITY_SCHEDULE_TO_START,
-    TimerKind.ACTIVITY_START_TO_CLOSE,
-    TimerKind.ACTIVITY_SCHEDULE_TO_CLOSE,
-    TimerKind.ACTIVITY_HEARTBEAT,
-    TimerKind.ACTIVITY_RETRY,
+# The run-level types are defined in runs.py; the core's modules import them from here.
+from raftflow.shards.core.runs import (
+    ACTIVITY_TIMER_KINDS,
+    ActivityPhase,
+    ActivityState,
+    BufferedEvent,
+    Execution,
+    RequestKey,
+    TimerKey,
+    TimerKind,
+    WorkflowKey,
+    WorkflowTaskState,
 )
 
-# (run_id, kind, ref): ref is the TimerStarted event id (user timers), the scheduled event id
-# (activity and workflow task timers) or 0 (run and execution timeouts).
-TimerKey = tuple[str, str, int]
-WorkflowKey = tuple[str, str]  # (namespace, workflow_id)
-RequestKey = tuple[str, str, str, str]  # (command kind, namespace, workflow_id, request_id)
+__all__ = ["ACTIVITY_TIMER_KINDS", "ActivityPhase", "ActivityState", "BufferedEvent",
+           "Execution", "NamespaceConfig", "RequestKey", "ShardState", "TimerKey", "TimerKind", "WorkflowKey",
+           "WorkflowTaskState"]
 
 
-class ActivityPhase(StrEnum):
-    SCHEDULED = "scheduled"  # dispatched, waiting for RecordActivityTaskStarted
-    STARTED = "started"  # a worker runs the current attempt
-    BACKOFF = "backoff"  # waiting for the retry timer before the next attempt
+class NamespaceConfig(msgspec.Struct, kw_only=True):
+    """A namespace's settings as this shard last received them (`ConfigureNamespace`)."""
+
+    retention_ms: int
 
 
-class WorkflowTaskState(msgspec.Struct, kw_only=True):
-    scheduled_event_id: int
-    attempt: int
-    scheduled_time_ms: int
-    started_event_id: int = 0  # 0 while scheduled and not started
-    started_time_ms: int = 0
-    request_id: str = ""
-    identity: str = ""
-
-
-class ActivityState(msgspec.Struct, kw_only=True):
-    scheduled_event_id: int
-    activity_id: str
-    activity_type: str
-    task_queue: str
-    input: bytes
-    schedule_to_close_timeout_ms: int | None
-    schedule_to_start_timeout_ms: int | None
-    start_to_close_timeout_ms: int
-    heartbeat_timeout_ms: int | None
-    retry_policy: RetryPolicy
-    scheduled_time_ms: int
-    attempt: int = 1
-    attempt_scheduled_time_ms: int
-    phase: ActivityPhase = ActivityPhase.SCHEDULED
-    started_time_ms: int = 0
-    request_id: str = ""
-    identity: str = ""
-    heartbeat_details: bytes = b""
-    last_failure: Failure | None = None
-    cancel_requested_event_id: int = 0  # 0 unless the workflow asked to cancel it
-
-
-class BufferedEvent(msgspec.Struct, kw_only=True):
-    """An event that arrived while a workflow task was started; written after that task closes
-    (Temporal's buffered events), so a started task's history never changes under it."""
-
-    time_ms: int
-    attributes: EventAttributes
-
-    @property
-    def event_type(self) -> EventType:
-        return self.attributes.event_type
-
-
-class Execution(msgspec.Struct, kw_only=True):
-    namespace: str
-    workflow_id: str
-    run_id: str
-    workflow_type: str
-    task_queue: str
-    status: WorkflowStatus = WorkflowStatus.RUNNING
-    start_time_ms: int
-    close_time_ms: int | None = None
-    task_timeout_ms: int
-    run_timeout_ms: int | None
-    execution_timeout_ms: int | None
-    execution_expire_ms: int | None  # shared by the whole continue-as-new chain
-    first_execution_run_id: str
-    continued_execution_run_id: str | None = None
-    history: list[HistoryEvent] = msgspec.field(default_factory=list)
-    buffered: list[BufferedEvent] = msgspec.field(default_factory=list)
-    workflow_task: WorkflowTaskState | None = None
-    previous_started_event_id: int = 0  # started id of the last completed workflow task
-    activities: dict[int, ActivityState] = msgspec.field(default_factory=dict)
-    activity_ids: dict[str, int] = msgspec.field(default_factory=dict)
-    # timer_id -> TimerStarted event id
-    timers: dict[str, int] = msgspec.field(default_factory=dict)
-    cancel_requested: bool = False
-    # Fields added later go last, with a default: 0.1 snapshot arrays lack trailing fields
-    # and current maps lack their keys, and both decode with the defaults.
-    sticky_queue: str = ""  # the worker that completed the last task keeps the run replayed
-
-    @property
-    def key(self) -> WorkflowKey:
-        return (self.namespace, self.workflow_id)
-
-    @property
-    def is_open(self) -> bool:
-        return self.status is WorkflowStatus.RUNNING
-
-    def task_started(self) -> bool:
-        return self.workflow_task is not None and self.workflow_task.started_event_id > 0
-
-
-# `dict=True` gives each state an instance `__dict__` for the one attribute that is not a field:
-# `timer_heap`, the derived cache, which must stay out of the snapshot and out of `==`.
+# `dict=True` gives each state an instance `__dict__` for the attributes that are not fields:
+# `timer_heap`, the derived cache, and `archive`, which must stay out of `==` and the struct's
+# own encoding (a snapshot writes the archive's rows itself).
 class ShardState(msgspec.Struct, kw_only=True, dict=True):
     shard_id: int
     applied_index: int = 0
-    executions: dict[str, Execution] = msgspec.field(default_factory=dict)  # run_id -> run
+    executions: dict[str, Execution] = msgspec.field(default_factory=dict)  # open runs by id
     open_runs: dict[WorkflowKey, str] = msgspec.field(default_factory=dict)
-    latest_runs: dict[WorkflowKey, str] = msgspec.field(default_factory=dict)
-    # run_id -> close time, FIFO
-    closed_runs: dict[str, int] = msgspec.field(default_factory=dict)
-    request_results: dict[RequestKey, Result] = msgspec.field(default_factory=dict)  # FIFO
     timers: dict[TimerKey, int] = msgspec.field(default_factory=dict)  # key -> fire_at_ms
+    # Namespaces the cluster map gave this shard (a namespace absent here keeps the defaults).
+    namespaces: dict[str, NamespaceConfig] = msgspec.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Runs after construction and after every snapshot decode: the heap is derived, never
-        # stored, so a restored replica rebuilds it here from the timer index.
+        # stored, so a restored replica rebuilds it here from the timer index. The archive
+        # starts empty; a restore or a store-backed replica replaces it.
         self.timer_heap: list[tuple[int, str, str, int]] = _heap_of(self.timers)
+        self.archive: Archive = MemoryArchive()
 
     @staticmethod
     def empty(shard_id: int) -> ShardState:
@@ -177,6 +80,18 @@ class ShardState(msgspec.Struct, kw_only=True, dict=True):
     def open_execution(self, namespace: str, workflow_id: str) -> Execution | None:
         run_id = self.open_runs.get((namespace, workflow_id))
         return None if run_id is None else self.executions[run_id]
+
+    def find_run(self, run_id: str) -> Execution | None:
+        """An open run, else a retained closed one (read from the archive), else None."""
+        execution = self.executions.get(run_id)
+        return execution if execution is not None else self.archive.closed_run(run_id)
+
+    def run_id_used(self, run_id: str) -> bool:
+        return run_id in self.executions or self.archive.has_run(run_id)
+
+    def latest_run_id(self, key: WorkflowKey) -> str | None:
+        """The open run of a workflow id, else its latest retained closed run."""
+        return self.open_runs.get(key) or self.archive.latest_closed(key)
 
     def rebuild_timer_heap(self) -> None:
         """Recompute the derived heap from the timer index (after a snapshot restore)."""
@@ -193,6 +108,17 @@ class ShardState(msgspec.Struct, kw_only=True, dict=True):
             heapq.heappop(heap)
         assert not self.timers, "timer index and heap disagree"
         return None
+
+
+    def next_wakeup_ms(self) -> int | None:
+        """When the leader should next propose `FireTimers`: the earliest durable timer, or
+        EXPIRY_BATCHING_MS after the earliest archive row falls due, whichever is first."""
+        earliest = self.earliest_timer()
+        expiry = self.archive.next_expiry_ms()
+        candidates = [] if earliest is None else [earliest[0]]
+        if expiry is not None:
+            candidates.append(expiry + EXPIRY_BATCHING_MS)
+        return min(candidates) if candidates else None
 
 
 def _heap_of(timers: dict[TimerKey, int]) -> list[tuple[int, str, str, int]]:

@@ -192,13 +192,17 @@ def do_disarm_activity(state: ShardState, run_id: str, scheduled_event_id: int) 
         do_disarm(state, (run_id, kind, scheduled_event_id))
 
 
-def do_remember(state: ShardState, key: RequestKey, result: Result) -> None:
-    """Remember a request's first answer (I5), evicting the oldest beyond the named limit."""
-    assert key not in state.request_results, key
-    state.request_results[key] = result
-    while len(state.request_results) > limits.REQUEST_IDS_PER_SHARD_MAX:
-        del state.request_results[next(iter(state.request_results))]
-    assert len(state.request_results) <= limits.REQUEST_IDS_PER_SHARD_MAX
+def do_remember(state: ShardState, key: RequestKey, result: Result, now_ms: int) -> None:
+    """Remember a request's first answer (I5) for REQUEST_IDS_RETENTION_MS. The caller looked
+    the key up first (a remembered one is answered, not written again); the archive asserts it."""
+    state.archive.remember(key, result, now_ms + limits.REQUEST_IDS_RETENTION_MS)
+
+
+def retention_ms(state: ShardState, namespace: str) -> int:
+    """How long a closed run of `namespace` is kept after its close time: its setting when
+    the run closes (a later change applies to runs closing after it, as in Temporal)."""
+    config = state.namespaces.get(namespace)
+    return limits.DEFAULT_RETENTION_MS if config is None else config.retention_ms
 
 
 def do_close_run(state: ShardState, execution: Execution, changes: Changes, now_ms: int,
@@ -233,20 +237,10 @@ def do_close_run(state: ShardState, execution: Execution, changes: Changes, now_
     execution.status = status
     execution.close_time_ms = now_ms
     del state.open_runs[execution.key]
-    state.closed_runs[run_id] = now_ms
+    del state.executions[run_id]
     changes.effects.append(WorkflowClosed(namespace=execution.namespace,
                                           workflow_id=execution.workflow_id, run_id=run_id))
-    do_evict_closed(state)
+    # Last: the archive owns the run from here on and nothing changes it any more.
+    state.archive.put_closed(execution, now_ms + retention_ms(state, execution.namespace))
     return event
 
-
-def do_evict_closed(state: ShardState) -> None:
-    """Retention by count: forget the oldest closed runs beyond the named limit."""
-    while len(state.closed_runs) > limits.CLOSED_RUNS_PER_SHARD_MAX:
-        run_id = next(iter(state.closed_runs))
-        del state.closed_runs[run_id]
-        execution = state.executions.pop(run_id)
-        assert not execution.is_open, run_id
-        if state.latest_runs.get(execution.key) == run_id:
-            del state.latest_runs[execution.key]
-    assert len(state.closed_runs) <= limits.CLOSED_RUNS_PER_SHARD_MAX

@@ -1,0 +1,59 @@
+"""Namespaces in the cluster map: their settings and the commands that change them.
+
+The map (the meta group's state) is the one place namespaces are created and changed; each
+shard gets a copy of the settings its writes need through `ConfigureNamespace` (the shard
+core's on_namespace.py), proposed by the node leading the shard whenever its copy differs from
+the map. `default` always exists: a map that does not list it (every map before namespaces
+existed) has it with DEFAULT_RETENTION_MS.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from raftflow.protocol.namespaces import DEFAULT_NAMESPACE
+from raftflow.shards.core.limits import DEFAULT_RETENTION_MS
+
+
+class Namespace(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: str
+    retention_ms: int
+    description: str = ""
+
+
+DEFAULT_NAMESPACE_SPEC = Namespace(name=DEFAULT_NAMESPACE, retention_ms=DEFAULT_RETENTION_MS)
+
+
+class CreateNamespace(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                      tag="CreateNamespace", tag_field="type"):
+    """Create a namespace; the same settings again answer like the first time."""
+
+    request_id: str
+    name: str
+    retention_ms: int
+    description: str = ""
+
+
+class UpdateNamespace(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                      tag="UpdateNamespace", tag_field="type"):
+    """Change the given settings of an existing namespace (None: unchanged)."""
+
+    request_id: str
+    name: str
+    retention_ms: int | None = None
+    description: str | None = None
+
+
+def namespace_in(namespaces: tuple[Namespace, ...], name: str) -> Namespace | None:
+    """The namespace called `name` among a map's namespaces, `default` included."""
+    found = next((n for n in namespaces if n.name == name), None)
+    if found is None and name == DEFAULT_NAMESPACE:
+        return DEFAULT_NAMESPACE_SPEC
+    return found
+
+
+def all_namespaces(namespaces: tuple[Namespace, ...]) -> tuple[Namespace, ...]:
+    """Every namespace of a map by name, `default` included."""
+    listed = {n.name: n for n in namespaces}
+    listed.setdefault(DEFAULT_NAMESPACE, DEFAULT_NAMESPACE_SPEC)
+    return tuple(listed[name] for name in sorted(listed))

@@ -1,0 +1,139 @@
+"""One run's mutable state (`Execution`) and the keys and kinds shard state is indexed by.
+
+The classes are msgspec Structs (slotted, mutable) encoded as maps of their field names, like
+the protocol types (`snapshot.py`); none is a union member, so none carries a tag. Snapshots of
+release 0.1 (arrays `[ClassName, field_1, ..., field_n]`) are read by
+`raftflow.protocol.legacy_arrays`, which walks these classes' fields.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import msgspec
+
+from raftflow.protocol.commands import Failure, RetryPolicy
+from raftflow.protocol.events import (
+    EventAttributes,
+    EventType,
+    HistoryEvent,
+)
+from raftflow.protocol.results import WorkflowStatus
+
+
+class TimerKind(StrEnum):
+    USER = "user"
+    ACTIVITY_SCHEDULE_TO_START = "activity_schedule_to_start"
+    ACTIVITY_START_TO_CLOSE = "activity_start_to_close"
+    ACTIVITY_SCHEDULE_TO_CLOSE = "activity_schedule_to_close"
+    ACTIVITY_HEARTBEAT = "activity_heartbeat"
+    ACTIVITY_RETRY = "activity_retry"
+    WORKFLOW_TASK_START_TO_CLOSE = "workflow_task_start_to_close"
+    RUN_TIMEOUT = "run_timeout"
+    EXECUTION_TIMEOUT = "execution_timeout"
+
+
+ACTIVITY_TIMER_KINDS: tuple[TimerKind, ...] = (
+    TimerKind.ACTIVITY_SCHEDULE_TO_START,
+    TimerKind.ACTIVITY_START_TO_CLOSE,
+    TimerKind.ACTIVITY_SCHEDULE_TO_CLOSE,
+    TimerKind.ACTIVITY_HEARTBEAT,
+    TimerKind.ACTIVITY_RETRY,
+)
+
+# (run_id, kind, ref): ref is the TimerStarted event id (user timers), the scheduled event id
+# (activity and workflow task timers) or 0 (run and execution timeouts).
+TimerKey = tuple[str, str, int]
+WorkflowKey = tuple[str, str]  # (namespace, workflow_id)
+RequestKey = tuple[str, str, str, str]  # (command kind, namespace, workflow_id, request_id)
+
+
+class ActivityPhase(StrEnum):
+    SCHEDULED = "scheduled"  # dispatched, waiting for RecordActivityTaskStarted
+    STARTED = "started"  # a worker runs the current attempt
+    BACKOFF = "backoff"  # waiting for the retry timer before the next attempt
+
+
+class WorkflowTaskState(msgspec.Struct, kw_only=True):
+    scheduled_event_id: int
+    attempt: int
+    scheduled_time_ms: int
+    started_event_id: int = 0  # 0 while scheduled and not started
+    started_time_ms: int = 0
+    request_id: str = ""
+    identity: str = ""
+
+
+class ActivityState(msgspec.Struct, kw_only=True):
+    scheduled_event_id: int
+    activity_id: str
+    activity_type: str
+    task_queue: str
+    input: bytes
+    schedule_to_close_timeout_ms: int | None
+    schedule_to_start_timeout_ms: int | None
+    start_to_close_timeout_ms: int
+    heartbeat_timeout_ms: int | None
+    retry_policy: RetryPolicy
+    scheduled_time_ms: int
+    attempt: int = 1
+    attempt_scheduled_time_ms: int
+    phase: ActivityPhase = ActivityPhase.SCHEDULED
+    started_time_ms: int = 0
+    request_id: str = ""
+    identity: str = ""
+    heartbeat_details: bytes = b""
+    last_failure: Failure | None = None
+    cancel_requested_event_id: int = 0  # 0 unless the workflow asked to cancel it
+
+
+class BufferedEvent(msgspec.Struct, kw_only=True):
+    """An event that arrived while a workflow task was started; written after that task closes
+    (Temporal's buffered events), so a started task's history never changes under it."""
+
+    time_ms: int
+    attributes: EventAttributes
+
+    @property
+    def event_type(self) -> EventType:
+        return self.attributes.event_type
+
+
+class Execution(msgspec.Struct, kw_only=True):
+    namespace: str
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    task_queue: str
+    status: WorkflowStatus = WorkflowStatus.RUNNING
+    start_time_ms: int
+    close_time_ms: int | None = None
+    task_timeout_ms: int
+    run_timeout_ms: int | None
+    execution_timeout_ms: int | None
+    execution_expire_ms: int | None  # shared by the whole continue-as-new chain
+    first_execution_run_id: str
+    continued_execution_run_id: str | None = None
+    history: list[HistoryEvent] = msgspec.field(default_factory=list)
+    buffered: list[BufferedEvent] = msgspec.field(default_factory=list)
+    workflow_task: WorkflowTaskState | None = None
+    previous_started_event_id: int = 0  # started id of the last completed workflow task
+    activities: dict[int, ActivityState] = msgspec.field(default_factory=dict)
+    activity_ids: dict[str, int] = msgspec.field(default_factory=dict)
+    # timer_id -> TimerStarted event id
+    timers: dict[str, int] = msgspec.field(default_factory=dict)
+    cancel_requested: bool = False
+    # Fields added later go last, with a default: 0.1 snapshot arrays lack trailing fields
+    # and current maps lack their keys, and both decode with the defaults.
+    sticky_queue: str = ""  # the worker that completed the last task keeps the run replayed
+
+    @property
+    def key(self) -> WorkflowKey:
+        return (self.namespace, self.workflow_id)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is WorkflowStatus.RUNNING
+
+    def task_started(self) -> bool:
+        return self.workflow_task is not None and self.workflow_task.started_event_id > 0

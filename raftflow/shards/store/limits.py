@@ -1,0 +1,20 @@
+"""Bounds and timings of the shard store. Every number here has a reason next to it."""
+
+from __future__ import annotations
+
+# Applied log entries between two commits of the store's transaction. Each commit writes the
+# open part of the state (all open runs, encoded) and the rows changed since the last one, so
+# this trades commit cost against how much of the log a restart replays (the entries after the
+# last commit) and how many changed pages wait in SQLite's cache.
+COMMIT_EVERY_ENTRIES = 512
+
+# Events per history row: a closed run's history is written in chunks, so a history page is a
+# few rows and a typical run (tens of events) is one.
+HISTORY_CHUNK_EVENTS = 256
+
+# SQLite page cache per shard store (KiB, as `PRAGMA cache_size=-N` takes it). A node holds a
+# store per shard replica (16 to 64), so this times that count is the node's store cache; the
+# OS page cache holds the rest of the file.
+PAGE_CACHE_KIB = 2048
+
+assert COMMIT_EVERY_ENTRIES >= 1 and HISTORY_CHUNK_EVENTS >= 1 and PAGE_CACHE_KIB >= 256

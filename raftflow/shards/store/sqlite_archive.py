@@ -1,0 +1,214 @@
+"""`SqliteArchive`: the core's archive (closed runs, request ids) in a shard store's tables.
+
+Theory of operation. Every call runs on the store's one connection, inside the transaction the
+store keeps open between commits (shard_store.py), so a read sees every write before it and
+a crash rolls the tables back to the last commit, together with the open part and the log index
+stored in the same transaction. Every statement is parameterised: no value is ever formatted
+into SQL text.
+
+Rows answer exactly like `MemoryArchive`'s (the digest compares `canonical_rows`): orders are
+SQLite's BINARY collation on UTF-8 text, which sorts like Python's `str` (code point order),
+and composite keys compare column by column like Python tuples.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+import msgspec
+
+from raftflow.protocol.codec import ENCODER, decoder
+from raftflow.protocol.events import HistoryEvent
+from raftflow.protocol.results import Result, WorkflowStatus
+from raftflow.shards.core.archive import (
+    ArchivedRun,
+    RememberedRequest,
+    canonical_latest,
+    canonical_request,
+    canonical_run,
+)
+from raftflow.shards.core.state import Execution, RequestKey, WorkflowKey
+from raftflow.shards.store.limits import HISTORY_CHUNK_EVENTS
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS runs (
+        run_id TEXT PRIMARY KEY, namespace TEXT NOT NULL, workflow_id TEXT NOT NULL,
+        workflow_type TEXT NOT NULL, task_queue TEXT NOT NULL, status TEXT NOT NULL,
+        start_time_ms INTEGER NOT NULL, close_time_ms INTEGER NOT NULL,
+        delete_at_ms INTEGER NOT NULL, run BLOB NOT NULL) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS runs_due ON runs (delete_at_ms, run_id)",
+    "CREATE INDEX IF NOT EXISTS runs_started ON runs (namespace, start_time_ms, run_id)",
+    """CREATE TABLE IF NOT EXISTS history (
+        run_id TEXT NOT NULL, first_event_id INTEGER NOT NULL, events BLOB NOT NULL,
+        PRIMARY KEY (run_id, first_event_id)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS latest (
+        namespace TEXT NOT NULL, workflow_id TEXT NOT NULL, run_id TEXT NOT NULL,
+        PRIMARY KEY (namespace, workflow_id)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS requests (
+        kind TEXT NOT NULL, namespace TEXT NOT NULL, workflow_id TEXT NOT NULL,
+        request_id TEXT NOT NULL, expires_at_ms INTEGER NOT NULL, result BLOB NOT NULL,
+        PRIMARY KEY (kind, namespace, workflow_id, request_id)) WITHOUT ROWID""",
+    """CREATE INDEX IF NOT EXISTS requests_due
+        ON requests (expires_at_ms, kind, namespace, workflow_id, request_id)""",
+)
+
+_EXECUTION = decoder(Execution)
+_EVENTS = decoder(list[HistoryEvent])
+_RESULT: msgspec.msgpack.Decoder[Result] = decoder(Result)  # type: ignore[arg-type]
+
+
+class SqliteArchive:
+    """An `Archive` whose rows live in the shard store's SQLite tables."""
+
+    __slots__ = ("_db", "_next_expiry")
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self._next_expiry: int | None = None
+        self._recompute_next_expiry()
+
+    # -- closed runs ---------------------------------------------------------------------------
+
+    def put_closed(self, execution: Execution, delete_at_ms: int) -> None:
+        assert not execution.is_open and execution.close_time_ms is not None, execution.run_id
+        history = execution.history
+        execution.history = []  # the row holds the run without its history, the chunks follow
+        try:
+            blob = ENCODER.encode(execution)
+        finally:
+            execution.history = history
+        self._db.execute(
+            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (execution.run_id, execution.namespace, execution.workflow_id,
+             execution.workflow_type, execution.task_queue, execution.status.value,
+             execution.start_time_ms, execution.close_time_ms, delete_at_ms, blob))
+        self._db.executemany("INSERT INTO history VALUES (?, ?, ?)", [
+            (execution.run_id, first + 1, ENCODER.encode(history[first:first + HISTORY_CHUNK_EVENTS]))
+            for first in range(0, len(history), HISTORY_CHUNK_EVENTS)])
+        self._db.execute("INSERT OR REPLACE INTO latest VALUES (?, ?, ?)",
+                         (execution.namespace, execution.workflow_id, execution.run_id))
+        self._lower_next_expiry(delete_at_ms)
+
+    def closed_run(self, run_id: str) -> Execution | None:
+        row = self._db.execute("SELECT run FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        return self._with_history(_EXECUTION.decode(row[0]))
+
+    def has_run(self, run_id: str) -> bool:
+        return self._db.execute("SELECT 1 FROM runs WHERE run_id = ?",
+                                (run_id,)).fetchone() is not None
+
+    def latest_closed(self, key: WorkflowKey) -> str | None:
+        row = self._db.execute("SELECT run_id FROM latest WHERE namespace = ? AND workflow_id = ?",
+                               key).fetchone()
+        return None if row is None else str(row[0])
+
+    def closed_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+
+    def list_closed(self, namespace: str, status: WorkflowStatus | None,
+                    limit: int) -> list[Execution]:
+        if status is None:
+            rows = self._db.execute(
+                "SELECT run FROM runs WHERE namespace = ? "
+                "ORDER BY start_time_ms DESC, run_id DESC LIMIT ?", (namespace, limit))
+        else:
+            rows = self._db.execute(
+                "SELECT run FROM runs WHERE namespace = ? AND status = ? "
+                "ORDER BY start_time_ms DESC, run_id DESC LIMIT ?",
+                (namespace, status.value, limit))
+        return [self._with_history(_EXECUTION.decode(row[0])) for row in rows.fetchall()]
+
+    def _with_history(self, execution: Execution) -> Execution:
+        chunks = self._db.execute(
+            "SELECT events FROM history WHERE run_id = ? ORDER BY first_event_id",
+            (execution.run_id,)).fetchall()
+        execution.history = [event for (chunk,) in chunks for event in _EVENTS.decode(chunk)]
+        return execution
+
+    # -- request ids ---------------------------------------------------------------------------
+
+    def recall(self, key: RequestKey) -> Result | None:
+        row = self._db.execute(
+            "SELECT result FROM requests WHERE kind = ? AND namespace = ? AND workflow_id = ? "
+            "AND request_id = ?", key).fetchone()
+        return None if row is None else _RESULT.decode(row[0])
+
+    def remember(self, key: RequestKey, result: Result, expires_at_ms: int) -> None:
+        self._db.execute("INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?)",
+                         (*key, expires_at_ms, ENCODER.encode(result)))
+        self._lower_next_expiry(expires_at_ms)
+
+    # -- expiry --------------------------------------------------------------------------------
+
+    def expire(self, now_ms: int, limit: int) -> int:
+        assert limit >= 0, limit
+        if self._next_expiry is None or self._next_expiry > now_ms:
+            return 0
+        db = self._db
+        runs = db.execute(
+            "SELECT run_id, namespace, workflow_id FROM runs WHERE delete_at_ms <= ? "
+            "ORDER BY delete_at_ms, run_id LIMIT ?", (now_ms, limit)).fetchall()
+        for run_id, namespace, workflow_id in runs:
+            db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM history WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM latest WHERE namespace = ? AND workflow_id = ? AND run_id = ?",
+                       (namespace, workflow_id, run_id))
+        requests = db.execute(
+            "SELECT kind, namespace, workflow_id, request_id FROM requests "
+            "WHERE expires_at_ms <= ? ORDER BY expires_at_ms, kind, namespace, workflow_id, "
+            "request_id LIMIT ?", (now_ms, limit - len(runs))).fetchall()
+        db.executemany("DELETE FROM requests WHERE kind = ? AND namespace = ? AND workflow_id = ? "
+                       "AND request_id = ?", requests)
+        self._recompute_next_expiry()
+        return len(runs) + len(requests)
+
+    def next_expiry_ms(self) -> int | None:
+        return self._next_expiry
+
+    def _lower_next_expiry(self, at_ms: int) -> None:
+        if self._next_expiry is None or at_ms < self._next_expiry:
+            self._next_expiry = at_ms
+
+    def _recompute_next_expiry(self) -> None:
+        # Cached: the leader asks after every applied entry; only `expire` can raise it.
+        heads = [row[0] for row in (
+            self._db.execute("SELECT MIN(delete_at_ms) FROM runs").fetchone(),
+            self._db.execute("SELECT MIN(expires_at_ms) FROM requests").fetchone(),
+        ) if row[0] is not None]
+        self._next_expiry = min(heads) if heads else None
+
+    # -- whole contents ------------------------------------------------------------------------
+
+    def canonical_rows(self) -> Iterator[bytes]:
+        db = self._db
+        for delete_at_ms, blob in db.execute(
+                "SELECT delete_at_ms, run FROM runs ORDER BY run_id").fetchall():
+            execution = self._with_history(_EXECUTION.decode(blob))
+            yield canonical_run(ArchivedRun(delete_at_ms=delete_at_ms, execution=execution))
+        for namespace, workflow_id, run_id in db.execute(
+                "SELECT namespace, workflow_id, run_id FROM latest "
+                "ORDER BY namespace, workflow_id").fetchall():
+            yield canonical_latest((namespace, workflow_id), run_id)
+        for kind, namespace, workflow_id, request_id, expires_at_ms, blob in db.execute(
+                "SELECT kind, namespace, workflow_id, request_id, expires_at_ms, result "
+                "FROM requests ORDER BY kind, namespace, workflow_id, request_id").fetchall():
+            yield canonical_request(RememberedRequest(
+                key=(kind, namespace, workflow_id, request_id), result=_RESULT.decode(blob),
+                expires_at_ms=expires_at_ms))
+
+    def load(self, runs: list[ArchivedRun], latest: list[tuple[WorkflowKey, str]],
+             requests: list[RememberedRequest]) -> None:
+        """Replace every row with the given ones (a state restored from a full snapshot)."""
+        for table in ("runs", "history", "latest", "requests"):
+            self._db.execute(f"DELETE FROM {table}")  # noqa: S608 (a constant table name)
+        for run in runs:
+            self.put_closed(run.execution, run.delete_at_ms)
+        self._db.execute("DELETE FROM latest")  # put_closed set them in run order: use the given
+        self._db.executemany("INSERT INTO latest VALUES (?, ?, ?)",
+                             [(key[0], key[1], run_id) for key, run_id in latest])
+        for request in requests:
+            self.remember(request.key, request.result, request.expires_at_ms)
+        self._recompute_next_expiry()

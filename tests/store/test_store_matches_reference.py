@@ -1,0 +1,112 @@
+"""Goal: a store-backed shard state and the in-memory reference reach identical digests over
+random command sequences, deletion by retention included, across commits, reopenings of the
+file (a restart) and installs of another store's image (a replica move).
+
+Method: the seeded random walk of the core tests (`Walk`) drives the reference; its twin
+replica is a `ShardStore`'s state (SQLite archive). Time jumps of hours to days make closed
+runs and request ids expire, so `FireTimers` deletes rows in both. Every few steps the store
+commits; now and then it is closed and reopened (uncommitted work is lost then, so it commits
+first, as a replica's Raft snapshot does) or replaced by an image of itself taken into a second
+file. Digests are compared at every checkpoint; the core's invariants run on the reference
+after every step (inside `Walk.apply`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from raftflow.protocol.commands import FireTimers
+from raftflow.shards.core import limits
+from raftflow.shards.core.digest import state_digest
+from raftflow.shards.store.shard_store import ShardStore
+from tests.core.test_core_random_walk import Walk
+
+SEEDS = range(6)
+STEPS = 700
+_HOUR_MS = 3_600_000
+
+
+class StoreWalk(Walk):
+    def __init__(self, seed: int, directory: Path) -> None:
+        super().__init__(seed)
+        self.directory = directory
+        self.store = ShardStore(str(directory / "a.db"), 1, fresh=True)
+        self.replica = self.store.state
+        self.index = 0
+        self.expired_any = False
+
+    def apply(self, command):  # type: ignore[no-untyped-def]
+        result = super().apply(command)
+        self.index += 1
+        if self.index % 7 == 0:
+            self.store.commit(self.replica, self.index, durable=self.index % 21 == 0)
+        return result
+
+    def step(self) -> None:
+        if self.rng.random() < 0.03:
+            self.jump()
+        else:
+            super().step()
+
+    def jump(self) -> None:
+        """Hours to days pass: retention and request-id expiry fall due."""
+        before = self.state.archive.closed_count()
+        self.now_ms += self.rng.choice([_HOUR_MS, 25 * _HOUR_MS, 80 * _HOUR_MS])
+        self.apply(FireTimers(now_ms=self.now_ms))
+        self.expired_any |= self.state.archive.closed_count() < before
+        # The I5 model forgets what the shard may forget now (all due rows: the walk's
+        # archive stays far below EXPIRIES_PER_FIRE_MAX).
+        self.answers = {key: answer for key, answer in self.answers.items()
+                        if answer[1] > self.now_ms}
+
+    def reopen(self) -> None:
+        self.store.commit(self.replica, self.index, durable=True)
+        self.store.close()
+        self.store = ShardStore(self.store.path, 1, fresh=False)
+        assert self.store.log_index == self.index
+        self.replica = self.store.state
+
+    def move(self) -> None:
+        """Install an image of this store into a fresh file, as a new replica would."""
+        self.store.commit(self.replica, self.index, durable=False)
+        image = self.store.image()
+        self.store.close()
+        target = self.directory / ("b.db" if self.store.path.endswith("a.db") else "a.db")
+        self.store = ShardStore(str(target), 1, fresh=True)
+        self.store.install(image)
+        assert self.store.log_index == self.index
+        self.replica = self.store.state
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_store_and_the_reference_agree(seed: int, tmp_path: Path) -> None:
+    walk = StoreWalk(seed, tmp_path)
+    try:
+        for index in range(STEPS):
+            walk.step()
+            if index % 50 == 49:
+                assert state_digest(walk.replica) == state_digest(walk.state), index
+                (walk.reopen if index % 100 == 49 else walk.move)()
+                assert state_digest(walk.replica) == state_digest(walk.state), index
+        assert state_digest(walk.replica) == state_digest(walk.state)
+        assert walk.state.archive.closed_count() == walk.replica.archive.closed_count()
+    finally:
+        walk.store.close()
+
+
+def test_expiry_happens_in_some_walk(tmp_path: Path) -> None:
+    """The check above is only worth something if closed runs really expire in the walks."""
+    assert limits.DEFAULT_RETENTION_MS < 80 * _HOUR_MS  # the longest jump passes retention
+    expired = False
+    for seed in SEEDS:
+        (tmp_path / str(seed)).mkdir()
+        walk = StoreWalk(seed, tmp_path / str(seed))
+        try:
+            for _ in range(STEPS):
+                walk.step()
+            expired |= walk.expired_any
+        finally:
+            walk.store.close()
+    assert expired
