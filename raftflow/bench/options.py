@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from raftflow.bench.move_options import add_moves_arguments
+from raftflow.bench.retention_options import add_retention_arguments
 
 NODES_DEFAULT = 3
 SHARDS_DEFAULT = 16
@@ -76,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_bench_subcommands(
         bench_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register `raftflow bench starts` and `raftflow bench moves` (their code is imported
+    """Register `raftflow bench starts`, `moves` and `retention` (their code is imported
     only when they run: `server` names the module and function)."""
     starts = bench_commands.add_parser("starts", help="workflow starts per second over HTTP")
     add_starts_arguments(starts)
@@ -86,3 +87,8 @@ def add_bench_subcommands(
                       "during a drain against a steady run")
     add_moves_arguments(moves)
     moves.set_defaults(server=("raftflow.bench.moves", "run_cli"))
+    retention = bench_commands.add_parser(
+        "retention", help="node memory, data dir, restart time and throughput as a cluster "
+                          "retains more and more closed workflows")
+    add_retention_arguments(retention)
+    retention.set_defaults(server=("raftflow.bench.retention", "run_cli"))

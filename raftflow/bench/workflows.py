@@ -96,9 +96,10 @@ async def _progress(tally: _Tally, started: float) -> None:
               file=sys.stderr, flush=True)
 
 
-async def _drive(addresses: Sequence[str], *, workflows: int, concurrency: int,
-                 activities: int, eager_start: bool,
-                 ) -> tuple[dict[str, object], dict[str, object]]:
+async def drive(addresses: Sequence[str], *, workflows: int, concurrency: int,
+                activities: int, eager_start: bool,
+                ) -> tuple[dict[str, object], dict[str, object]]:
+    """One measured run on a running cluster: (summary, cost); also bench/retention.py's probe."""
     task_queue = f"bench-{uuid.uuid4().hex[:8]}"
     tally = _Tally()
     # The observer session (status, metrics) is not the SDK's: its requests are not counted.
@@ -158,9 +159,9 @@ def run_cli(args: argparse.Namespace) -> int:
         return 2
 
     def measure(addresses: Sequence[str]) -> tuple[dict[str, object], dict[str, object]]:
-        return uvloop.run(_drive(addresses, workflows=args.workflows,
-                                 concurrency=args.concurrency, activities=args.activities,
-                                 eager_start=args.eager_start))
+        return uvloop.run(drive(addresses, workflows=args.workflows,
+                                concurrency=args.concurrency, activities=args.activities,
+                                eager_start=args.eager_start))
 
     with sigterm_raises_interrupt():
         try:
