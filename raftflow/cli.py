@@ -40,6 +40,12 @@ from raftflow.cli_namespace import (
     namespace_update,
 )
 from raftflow.cli_output import CliError, JsonObject, print_table, records
+from raftflow.cli_visibility import (
+    add_count_arguments,
+    add_list_arguments,
+    workflow_count,
+    workflow_list,
+)
 from raftflow.cluster.config import ClusterConfig, resolve_config
 
 ADDRESS_DEFAULT = "http://127.0.0.1:8080"
@@ -188,17 +194,6 @@ def _close_body(args: argparse.Namespace) -> JsonObject:
     return body
 
 
-def _workflow_list(args: argparse.Namespace, api: ApiClient, out: TextIO) -> JsonObject:
-    listed = api.call("GET", _workflows_path(args.namespace),
-                      query={"status": args.status or "", "limit": str(args.limit)})
-    if not args.json:
-        print_table(out, ("WORKFLOW ID", "RUN ID", "TYPE", "TASK QUEUE", "STATUS"), [
-            (w.get("workflow_id"), w.get("run_id"), w.get("workflow_type"),
-             w.get("task_queue"), w.get("status"))
-            for w in records(listed.get("workflows"))])
-    return listed
-
-
 # --- server subcommands: implemented in raftflow.node/cluster, imported on use --------------
 
 def _run_server(module: str, function: str, args: argparse.Namespace) -> int:
@@ -245,7 +240,7 @@ def _workflow_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
                      command: ClientCommand, help_text: str) -> argparse.ArgumentParser:
     parser = _client_parser(subparsers, name, command, help_text)
     parser.add_argument("-n", "--namespace", default=NAMESPACE_DEFAULT)
-    if name != "list":
+    if name not in ("list", "count"):
         parser.add_argument("-w", "--workflow-id", required=True)
     return parser
 
@@ -348,9 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="workflow classes to replay with")
     replay.add_argument("--json", action="store_true", help="print one JSON object")
     replay.set_defaults(server=("raftflow.sdk.replayer", "run_cli"))
-    listing = _workflow_parser(wf, "list", _workflow_list, "list workflows")
-    listing.add_argument("--status", default=None, help="only workflows in this status")
-    listing.add_argument("--limit", type=int, default=100)
+    add_list_arguments(_workflow_parser(wf, "list", workflow_list,
+                                        "list the runs a query selects, every page"))
+    add_count_arguments(_workflow_parser(wf, "count", workflow_count,
+                                         "count the runs a query selects"))
 
     bench = commands.add_parser(
         "bench", help="measure a cluster: workflows/s (default), `bench starts`, `bench moves`")

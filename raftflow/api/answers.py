@@ -25,7 +25,7 @@ from raftflow.api.routing import SERVED_BY_HEADER, Relayed
 from raftflow.protocol import http_answers as wire
 from raftflow.protocol.events import HistoryEvent
 from raftflow.protocol.history_json import JsonValue
-from raftflow.protocol.payload import builtins_enc_hook, json_dec_hook, json_enc_hook
+from raftflow.protocol.payload import json_enc_hook
 from raftflow.protocol.results import (
     Ack,
     ActivityTaskCompletedResult,
@@ -69,21 +69,6 @@ class QueryAnswered:
     result: JsonValue  # what the worker's query handler returned
 
 
-@dataclass(frozen=True, slots=True)
-class ShardWorkflows:
-    """One shard's part of a list: its latest runs, newest first."""
-
-    descriptions: tuple[WorkflowDescription, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class WorkflowList:
-    """A list merged from every shard. Its entries are JSON already: the parts of shards this
-    node does not lead arrive rendered by their leaders."""
-
-    workflows: tuple[JsonObject, ...]
-
-
 # A task completion's or heartbeat's result is the shard's own result value.
 TaskOutcome = Ack | WorkflowTaskCompletedResult | ActivityTaskCompletedResult | HeartbeatResult
 
@@ -94,17 +79,9 @@ Answer = (
     | HistoryPage
     | NoContent
     | QueryAnswered
-    | ShardWorkflows
-    | WorkflowList
     | PolledTask
     | TaskOutcome
 )
-
-
-def shard_workflows_json(part: ShardWorkflows) -> list[JsonObject]:
-    """The `workflows` of a shard's part, as its leader sends them (and a list merges them)."""
-    return [msgspec.to_builtins(description_answer(d), enc_hook=builtins_enc_hook)
-            for d in part.descriptions]
 
 
 def _json(body: msgspec.Struct, status: int = 200,
@@ -136,13 +113,6 @@ def respond(answer: Answer) -> web.StreamResponse:
             return web.Response(status=204)
         case QueryAnswered():
             return _json(wire.QueryWorkflowAnswer(result=answer.result))
-        case ShardWorkflows():
-            return _json(wire.WorkflowList(
-                workflows=[description_answer(d) for d in answer.descriptions]))
-        case WorkflowList():
-            return _json(wire.WorkflowList(workflows=[
-                msgspec.convert(w, wire.WorkflowDescription, dec_hook=json_dec_hook)
-                for w in answer.workflows]))
         case PolledTask():
             # The node that claimed the task leads its shard: the completion goes there.
             headers = {SERVED_BY_HEADER: answer.served_by} if answer.served_by else None

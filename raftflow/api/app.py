@@ -13,6 +13,7 @@ from raftflow.api import membership_handlers as membership
 from raftflow.api import namespace_handlers as namespaces
 from raftflow.api import query_handlers as query
 from raftflow.api import task_handlers as tasks
+from raftflow.api import visibility_handlers as visibility
 from raftflow.api import workflow_handlers as workflows
 from raftflow.api.errors import InternalError, PayloadTooLargeError, error_response
 from raftflow.api.handouts import HANDOUT_PATH
@@ -105,9 +106,14 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp) -> web.A
     # Internal (namespace_handlers.py): forwarded with the create's or update's own method.
     app.router.add_post(namespaces.SHARD_CONFIGURE, namespaces.configure_shard)
     app.router.add_patch(namespaces.SHARD_CONFIGURE, namespaces.configure_shard)
+    # Internal (namespace_handlers.py): relayed with whatever method the checked call has.
+    app.router.add_route("*", namespaces.NAMESPACE_KNOWN, namespaces.namespace_known)
     app.router.add_post(NS + "/workflows", workflows.start_workflow)
-    app.router.add_get(NS + "/workflows", workflows.list_workflows)
-    app.router.add_get(NS + "/shards/{shard}/workflows", workflows.list_shard_workflows)
+    app.router.add_get(NS + "/workflows", visibility.list_workflows)
+    app.router.add_get(NS + "/workflow-count", visibility.count_workflows)
+    # Internal (visibility_handlers.py): one shard's part of a list or a count.
+    app.router.add_get(NS + "/shards/{shard}/workflows", visibility.list_shard_workflows)
+    app.router.add_get(NS + "/shards/{shard}/workflow-count", visibility.count_shard_workflows)
     app.router.add_get(WF, workflows.describe_workflow)
     app.router.add_get(WF + "/history", workflows.workflow_history)
     app.router.add_post(WF + "/signal", workflows.signal_workflow)

@@ -90,8 +90,10 @@ async def cluster_map(request: web.Request) -> web.StreamResponse:
 
 
 async def on_meta_leader(request: web.Request,
-                          run: Callable[[MapReplica], Awaitable[web.StreamResponse]],
-                          ) -> web.StreamResponse:
+                         run: Callable[[MapReplica], Awaitable[web.StreamResponse]], *,
+                         path_qs: str | None = None) -> web.StreamResponse:
+    """`run` on this node's meta replica if it leads the meta group, else the call relayed to
+    the leader (at `path_qs` if given: a route of its own, with this call's method and body)."""
     node = request.app[MEMBERSHIP_KEY]
     replica = node.map_replica
     if replica is not None and replica.is_leader() and replica.map is not None:
@@ -102,7 +104,7 @@ async def on_meta_leader(request: web.Request,
     address = None if leader is None else node.http_address(leader)
     if leader is None or leader == node.node_id or address is None:
         raise NotLeaderError(META_GROUP_ID, "no leader of the cluster map known yet")
-    relayed: Relayed = await request.app[GATEWAY_KEY].relay(request, address)
+    relayed: Relayed = await request.app[GATEWAY_KEY].relay(request, address, path_qs=path_qs)
     return web.Response(status=relayed.status, body=relayed.body, headers=relayed.headers)
 
 

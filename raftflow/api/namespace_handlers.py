@@ -26,7 +26,7 @@ from aiohttp.typedefs import Handler
 
 from raftflow.api import validation as v
 from raftflow.api.membership_handlers import execute_map_command, json_answer, on_meta_leader
-from raftflow.api.routing import Relayed
+from raftflow.api.routing import FORWARDED_HEADER, Relayed
 from raftflow.api.workflow_handlers import GATEWAY_KEY, acked
 from raftflow.cluster.cluster_map import ClusterMap
 from raftflow.cluster.map_replica import MapReplica
@@ -51,10 +51,10 @@ from raftflow.shards.core.limits import DEFAULT_RETENTION_MS
 NAMESPACES = "/api/v1/namespaces"
 NAMESPACE = NAMESPACES + "/{namespace}"
 SHARD_CONFIGURE = NAMESPACE + "/shards/{shard}/configure"  # internal: one shard's copy
+NAMESPACE_KNOWN = NAMESPACE + "/known"  # internal: does the map's leader have it
 
 # How long a node waits for its map to reach the epoch of a change (the meta leader committed
-# it; a follower's replica applies it a heartbeat later), and for a namespace it does not know
-# yet to appear in its map before answering 404: a create acknowledged elsewhere a moment ago.
+# it; a follower's replica applies it a heartbeat later).
 MAP_WAIT_S = 2.0
 _MAP_POLL_S = 0.02
 # How long a create or update keeps handing the settings to a shard whose leader is changing
@@ -219,21 +219,40 @@ async def _map_at(follower: MapFollower, epoch: int) -> ClusterMap:
     return follower.cluster_map
 
 
+async def namespace_known(request: web.Request) -> web.StreamResponse:
+    """Internal: 200 if the cluster map's leader has the namespace, else 404 (any method: the
+    middleware relays the call it checks, whatever its method, to this route)."""
+    name = v.check_path_id("namespace", request.match_info["namespace"])
+    return await on_meta_leader(request, _leader_knows(name))
+
+
 @web.middleware
 async def namespace_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """404 `namespace_not_found` for a call under a namespace the map does not hold (waiting
-    up to MAP_WAIT_S for a namespace created a moment ago to reach this node's map)."""
+    """404 `namespace_not_found` for a call under a namespace the cluster does not have.
+
+    This node's map answers at once when it has the namespace. A miss may be a namespace
+    created a moment ago that this node's map has not reached yet, so a miss is confirmed by
+    the map's leader (one hop): an acknowledged create is never answered 404."""
     name = request.match_info.get("namespace")
     route = request.match_info.route.resource
     canonical = route.canonical if route is not None else ""
-    if name is None or canonical in (NAMESPACE, SHARD_CONFIGURE):
-        return await handler(request)
+    if (name is None or canonical in (NAMESPACE, SHARD_CONFIGURE, NAMESPACE_KNOWN)
+            or request.headers.get(FORWARDED_HEADER)):
+        return await handler(request)  # a forwarded call was checked by the node it came to
     v.check_path_id("namespace", name)  # a malformed name is a 400 naming the field
-    follower = request.app[FOLLOWER_KEY]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + MAP_WAIT_S
-    while follower.cluster_map.namespace(name) is None:
-        if loop.time() >= deadline:
-            raise _not_found(name)
-        await asyncio.sleep(_MAP_POLL_S)
+    if request.app[FOLLOWER_KEY].cluster_map.namespace(name) is None:
+        known = await on_meta_leader(request, _leader_knows(name),
+                                     path_qs=f"{NAMESPACES}/{quote(name, safe='')}/known")
+        if known.status != 200:
+            return known
     return await handler(request)
+
+
+def _leader_knows(name: str) -> Callable[[MapReplica], Awaitable[web.StreamResponse]]:
+    async def check(replica: MapReplica) -> web.StreamResponse:
+        current = replica.map
+        assert current is not None
+        if current.namespace(name) is None:
+            raise _not_found(name)
+        return web.json_response({})
+    return check

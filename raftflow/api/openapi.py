@@ -41,6 +41,8 @@ from raftflow.protocol.namespaces import (
     UpdateNamespaceRequest,
 )
 from raftflow.protocol.results import WorkflowStatus
+from raftflow.visibility.limits import QUERY_CHARS_MAX
+from raftflow.visibility.paging import PAGE_TOKEN_LENGTH_MAX
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "1"
@@ -109,6 +111,10 @@ _RUN_ID = _query("run_id", {"type": "string", "maxLength": ID_LENGTH_MAX},
 NAMESPACES = "/api/v1/namespaces"
 NAMESPACE = NAMESPACES + "/{ns}"
 WF = NAMESPACE + "/workflows"
+_VISIBILITY_QUERY = _query("query", {"type": "string", "maxLength": QUERY_CHARS_MAX}, (
+    "e.g. WorkflowType = 'Order' AND ExecutionStatus = 'Running' ORDER BY StartTime DESC; "
+    "fields WorkflowId, WorkflowType, ExecutionStatus, StartTime, CloseTime, TaskQueue; "
+    "empty: every run"))
 ONE = WF + "/{workflow_id}"
 TQ = "/api/v1/namespaces/{ns}/task-queues/{tq}"
 
@@ -169,23 +175,26 @@ ROUTES: tuple[Route, ...] = (
     Route(method="patch", path=NAMESPACE, summary="Change a namespace's retention or description",
           request=UpdateNamespaceRequest, ok={200: NamespaceInfo},
           errors=(400, 404, 413, 503, 504)),
-    *(Route(method=method, path=NAMESPACE + "/shards/{shard}/configure", summary=(
-        "Internal: give one shard a namespace's settings of cluster map epoch >= epoch (the "
-        "create's or update's own method and body, which it ignores)"),
-          ok={200: answers.Empty}, errors=(400, 404, 503, 504), audience=Audience.INTERNAL,
-          query=(_query("epoch", {"type": "integer", "minimum": 0}, "the change's map epoch"),))
-      for method in ("post", "patch")),
     Route(method="post", path=WF, summary="Start a workflow (idempotent by request_id)",
           request=bodies.StartWorkflowRequest,
           ok={201: answers.StartWorkflowAnswer, 200: answers.StartWorkflowAnswer},
           errors=_WRITE),
-    Route(method="get", path=WF, summary="List workflows: the latest run of each, newest first",
+    Route(method="get", path=WF, summary=(
+        "List runs a visibility query selects (Temporal's list filter), a page at a time"),
           ok={200: answers.WorkflowList}, errors=(400, 503, 504), query=(
+              _VISIBILITY_QUERY,
+              _query("page_size", {"type": "integer", "minimum": 1, "maximum": QUERY_LIMIT_MAX},
+                     "runs per page (default 100)"),
+              _query("next_page_token", {"type": "string", "maxLength": PAGE_TOKEN_LENGTH_MAX},
+                     "from the previous page (empty: the first page)"),
               _query("status", {"type": "string", "enum": [
                   s.value.upper() for s in WorkflowStatus] + [""]},
-                  "only runs in this status (empty: every status)"),
+                  "also: only runs in this status (empty: every status)"),
               _query("limit", {"type": "integer", "minimum": 1, "maximum": QUERY_LIMIT_MAX},
-                     "at most this many (default 100)"))),
+                     "page_size's older name"))),
+    Route(method="get", path=NAMESPACE + "/workflow-count", summary=(
+        "Count the runs a visibility query selects"),
+          ok={200: answers.WorkflowCount}, errors=(400, 503, 504), query=(_VISIBILITY_QUERY,)),
     Route(method="get", path=ONE, summary="Describe a workflow's run",
           ok={200: answers.WorkflowDescription}, errors=_READ, query=(_RUN_ID,)),
     Route(method="get", path=ONE + "/history", summary="One page of a run's history",
@@ -272,9 +281,6 @@ def _parameters(route: Route) -> list[Schema]:
         path_ids.append(_id("tq", "task queue"))
     if "{node_id}" in route.path:
         path_ids.append(_id("node_id", "a member's node id"))
-    if "{shard}" in route.path:
-        path_ids.append({"name": "shard", "in": "path", "required": True,
-                         "schema": {"type": "integer", "minimum": 0}})
     return path_ids + list(route.query)
 
 

@@ -7,12 +7,8 @@ refused becomes a typed error (errors.py) rendered by the app's error middleware
 
 from __future__ import annotations
 
-import asyncio
-import json
 import re
 import uuid
-from collections.abc import Awaitable, Callable
-from urllib.parse import quote
 
 from aiohttp import web
 
@@ -20,15 +16,11 @@ from raftflow.api import validation as v
 from raftflow.api.answers import (
     Described,
     HistoryPage,
-    JsonObject,
-    ShardWorkflows,
     Started,
-    WorkflowList,
     respond,
-    shard_workflows_json,
 )
-from raftflow.api.errors import InvalidArgumentError, accepted, error_for_code
-from raftflow.api.routing import Gateway, Relayed
+from raftflow.api.errors import InvalidArgumentError, accepted
+from raftflow.api.routing import Gateway
 from raftflow.protocol.commands import (
     IdReusePolicy,
     RequestCancelWorkflow,
@@ -36,7 +28,6 @@ from raftflow.protocol.commands import (
     StartWorkflow,
     TerminateWorkflow,
 )
-from raftflow.protocol.errors import ErrorCode, RaftflowError
 from raftflow.protocol.http_bodies import (
     CancelWorkflowRequest,
     SignalWorkflowRequest,
@@ -48,7 +39,6 @@ from raftflow.protocol.results import (
     Ack,
     Result,
     WorkflowStartedResult,
-    WorkflowStatus,
 )
 from raftflow.shards.actor import ShardActor
 from raftflow.shards.core import queries
@@ -180,92 +170,3 @@ async def _close_request(request: web.Request,
     return respond(await gateway.on_leader(request, gateway.shard_of(namespace, workflow_id),
                                            close))
 
-
-async def list_shard_workflows(request: web.Request) -> web.StreamResponse:
-    """One shard's part of a list (asked by `list_workflows` of a node not leading the shard)."""
-    gateway = request.app[GATEWAY_KEY]
-    namespace = v.check_path_id("namespace", request.match_info["namespace"])
-    shard = v.parse_query_int("shard", request.match_info["shard"], default=0, minimum=0,
-                              maximum=gateway.directory.shard_count - 1)
-    status, limit = _list_filters(request)
-    return respond(await gateway.on_leader(
-        request, shard, _shard_part(namespace, status, limit)))
-
-
-def _shard_part(namespace: str, status: WorkflowStatus | None, limit: int,
-                ) -> Callable[[ShardActor], Awaitable[ShardWorkflows]]:
-    async def read(actor: ShardActor) -> ShardWorkflows:
-        found = await actor.read(lambda s: queries.list_workflows(s, namespace, status, limit))
-        return ShardWorkflows(tuple(found))
-    return read
-
-
-async def list_workflows(request: web.Request) -> web.StreamResponse:
-    """Latest run of each workflow id, newest first, gathered from every shard: read here for
-    the shards this node leads, asked once of their leader for the others."""
-    gateway = request.app[GATEWAY_KEY]
-    namespace = v.check_path_id("namespace", request.match_info["namespace"])
-    status, limit = _list_filters(request)
-    query = request.query_string
-
-    async def one(shard: int) -> list[JsonObject]:
-        # The namespace is any string: quoted, or a `?` or `/` in it would reroute the call.
-        path_qs = f"/api/v1/namespaces/{quote(namespace, safe='')}/shards/{shard}/workflows?{query}"
-        try:
-            part = await gateway.on_leader(request, shard, _shard_part(namespace, status, limit),
-                                           path_qs=path_qs)
-        except RaftflowError as error:
-            raise _shard_error(shard, error.code, error.message) from None
-        if isinstance(part, Relayed):
-            return _relayed_part(shard, part)
-        return shard_workflows_json(part)
-
-    parts = await asyncio.gather(*(one(s) for s in range(gateway.directory.shard_count)))
-    merged = sorted((w for part in parts for w in part),
-                    key=lambda w: str(w["start_time"]), reverse=True)
-    return respond(WorkflowList(tuple(merged[:limit])))
-
-
-def _relayed_part(shard: int, part: Relayed) -> list[JsonObject]:
-    try:
-        payload = json.loads(part.body)
-    except ValueError:  # not our JSON: an answer of aiohttp itself, or of something between
-        raise _shard_error(shard, ErrorCode.INTERNAL, f"answered {part.status} with no JSON"
-                           ) from None
-    if part.status != 200:
-        raise _shard_error(shard, _code(payload), _message(payload))
-    return list(payload["workflows"])
-
-
-def _shard_error(shard: int, code: ErrorCode, message: str) -> RaftflowError:
-    # A shard's refusal names the shard; its code (and so its status) is kept.
-    return error_for_code(code, f"shard {shard}: {message}")
-
-
-def _list_filters(request: web.Request) -> tuple[WorkflowStatus | None, int]:
-    raw_status = request.query.get("status") or None  # empty: every status
-    status = None
-    if raw_status is not None:
-        try:
-            status = WorkflowStatus(raw_status.lower())
-        except ValueError:
-            raise InvalidArgumentError(
-                f"query parameter 'status': must be one of "
-                f"{', '.join(s.value.upper() for s in WorkflowStatus)}", "status") from None
-    limit = v.parse_query_int("limit", request.query.get("limit"), default=100, minimum=1,
-                              maximum=v.QUERY_LIMIT_MAX)
-    return status, limit
-
-
-def _code(payload: object) -> ErrorCode:
-    try:
-        return ErrorCode(payload["error"]["code"])  # type: ignore[index]
-    except (KeyError, TypeError, ValueError):
-        return ErrorCode.INTERNAL
-
-
-def _message(payload: object) -> str:
-    try:
-        return str(payload["error"]["message"])  # type: ignore[index]
-    except (KeyError, TypeError):
-        return "unexpected answer"

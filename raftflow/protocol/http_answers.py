@@ -140,9 +140,17 @@ class WorkflowDescription(_Answer, frozen=True):
 
 
 class WorkflowList(_Answer, frozen=True):
-    """The latest run of each workflow id, newest first."""
+    """A page of runs a visibility query selects, in its order (default: newest start first)."""
 
     workflows: list[WorkflowDescription]
+    # Give it back as next_page_token for the next page; null when this page is the last.
+    next_page_token: str | None = None
+
+
+class WorkflowCount(_Answer, frozen=True):
+    """How many runs a visibility query selects."""
+
+    count: int
 
 
 class HistoryPage(_Answer, frozen=True):

@@ -63,7 +63,11 @@ def test_cluster_status_of_three_nodes(three: LiveCluster) -> None:
 # Served for the nodes themselves (cluster status fan-out, list fan-out), not for clients.
 # Internal routes not documented yet (poll/end and the hand-out retry are, marked x-internal).
 _INTERNAL_ROUTES = {("GET", "/api/v1/node/status"),
-                    ("GET", "/api/v1/namespaces/{ns}/shards/{shard}/workflows")}
+                    ("GET", "/api/v1/namespaces/{ns}/shards/{shard}/workflows"),
+                    ("GET", "/api/v1/namespaces/{ns}/shards/{shard}/workflow-count"),
+                    ("*", "/api/v1/namespaces/{ns}/known"),
+                    ("POST", "/api/v1/namespaces/{ns}/shards/{shard}/configure"),
+                    ("PATCH", "/api/v1/namespaces/{ns}/shards/{shard}/configure")}
 
 
 def test_every_public_route_is_in_the_openapi_document(one: LiveCluster) -> None:

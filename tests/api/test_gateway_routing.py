@@ -12,6 +12,7 @@ records every URL it calls.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -214,9 +215,13 @@ def test_list_and_cluster_status_never_call_their_own_node(three: LiveCluster) -
     async def scenario() -> None:
         async with _serve(node) as served, aiohttp.ClientSession() as client:
             # A namespace of its own, so the list holds exactly this test's workflows.
-            status, created = await _json(client, "POST",
-                                          node.spec.http_address + f"{API}/namespaces",
-                                          json={"name": namespace})
+            for _ in range(100):  # 503 until the map's leader is known: retried, as clients do
+                status, created = await _json(client, "POST",
+                                              node.spec.http_address + f"{API}/namespaces",
+                                              json={"name": namespace})
+                if status != 503:
+                    break
+                await asyncio.sleep(0.1)
             assert status == 201, created
             started = []
             for i in range(6):

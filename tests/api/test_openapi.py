@@ -36,10 +36,9 @@ EXPECTED = {
     ("/api/v1/tasks/activity/heartbeat", "post"), ("/api/v1/tasks/activity/canceled", "post"),
     ("/api/v1/tasks/handout", "post"), ("/api/v1/tasks/poll/end", "post"),
 }
-CONFIGURE = "/api/v1/namespaces/{ns}/shards/{shard}/configure"
-INTERNAL = {("/api/v1/tasks/handout", "post"), ("/api/v1/tasks/poll/end", "post"),
-            (CONFIGURE, "post"), (CONFIGURE, "patch")}
-EXPECTED |= INTERNAL | {("/api/v1/namespaces", "get"), ("/api/v1/namespaces", "post"),
+INTERNAL = {("/api/v1/tasks/handout", "post"), ("/api/v1/tasks/poll/end", "post")}
+EXPECTED |= {("/api/v1/namespaces", "get"), ("/api/v1/namespaces", "post"),
+                        ("/api/v1/namespaces/{ns}/workflow-count", "get"),
                         ("/api/v1/namespaces/{ns}", "get"), ("/api/v1/namespaces/{ns}", "patch")}
 
 

@@ -88,14 +88,21 @@ def _app(fake: Fake) -> web.Application:
 
     async def listing(request: web.Request) -> web.Response:
         await record(request)
+        second = request.query.get("next_page_token") == "p2"
         return web.json_response({"workflows": [
-            {"workflow_id": "a", "run_id": "r", "workflow_type": "T", "task_queue": "q",
-             "status": "running"}]})
+            {"workflow_id": "b" if second else "a", "run_id": "r", "workflow_type": "T",
+             "task_queue": "q", "status": "running", "start_time": "2026-12-06T10:00:00Z"}],
+            "next_page_token": None if second else "p2"})
+
+    async def count(request: web.Request) -> web.Response:
+        await record(request)
+        return web.json_response({"count": 7})
 
     app = web.Application()
     app.router.add_get("/api/v1/cluster/status", status)
     app.router.add_post("/api/v1/namespaces/{ns}/workflows", start)
     app.router.add_get("/api/v1/namespaces/{ns}/workflows", listing)
+    app.router.add_get("/api/v1/namespaces/{ns}/workflow-count", count)
     app.router.add_get("/api/v1/namespaces/{ns}/workflows/{id}", describe)
     app.router.add_get("/api/v1/namespaces/{ns}/workflows/{id}/history", history)
     app.router.add_post("/api/v1/namespaces/{ns}/workflows/{id}/signal", ok)
@@ -189,8 +196,20 @@ def test_signal_terminate_and_list(fake: Fake, capsys: pytest.CaptureFixture[str
     assert fake.requests[-1][1:] == ("/api/v1/namespaces/default/workflows/wf/terminate", {},
                                      {"reason": "stop"})
     code, out, _ = run(fake, capsys, "workflow", "list", "--status", "running", "--limit", "5")
-    assert code == 0 and out.splitlines()[1].split() == ["a", "r", "T", "q", "running"]
-    assert fake.requests[-1][2] == {"status": "running", "limit": "5"}
+    assert code == 0 and [line.split()[0] for line in out.splitlines()[1:]] == ["a", "b"]
+    assert out.splitlines()[1].split() == ["a", "r", "T", "q", "running", "2026-12-06T10:00:00Z"]
+    # Every page, each asking for what is left of --limit.
+    assert [r[2] for r in fake.requests[-2:]] == [
+        {"status": "running", "page_size": "5"},
+        {"status": "running", "page_size": "4", "next_page_token": "p2"}]
+    code, out, _ = run(fake, capsys, "workflow", "list", "-q", "WorkflowType = 'T'", "--json",
+                       "--limit", "1")
+    assert code == 0 and [w["workflow_id"] for w in json.loads(out)["workflows"]] == ["a"]
+    assert fake.requests[-1][2] == {"query": "WorkflowType = 'T'", "page_size": "1"}
+    code, out, _ = run(fake, capsys, "workflow", "count", "-q", "ExecutionStatus = 'Running'")
+    assert (code, out) == (0, "7\n")
+    assert fake.requests[-1][1:3] == ("/api/v1/namespaces/default/workflow-count",
+                                      {"query": "ExecutionStatus = 'Running'"})
 
 
 def test_cancel_and_terminate_send_the_given_request_id(

@@ -72,12 +72,6 @@ class ArchiveModel:
         due = [at for at, _ in self.runs.values()] + [at for _, at in self.requests.values()]
         return min(due, default=None)
 
-    def list_closed(self, namespace: str, status: WorkflowStatus | None,
-                    limit: int) -> list[Execution]:
-        found = [e for _, e in self.runs.values()
-                 if e.namespace == namespace and status in (None, e.status)]
-        return sorted(found, key=lambda e: (e.start_time_ms, e.run_id), reverse=True)[:limit]
-
 
 class ArchiveMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
@@ -136,10 +130,6 @@ class ArchiveMachine(RuleBasedStateMachine):
             for workflow_id in WORKFLOW_IDS:
                 key = (namespace, workflow_id)
                 assert archive.latest_closed(key) == model.latest.get(key)
-            for status in (None, *CLOSED_STATUSES):
-                for limit in (0, 2, 100):
-                    assert (archive.list_closed(namespace, status, limit)
-                            == model.list_closed(namespace, status, limit))
         for request_key, (result, _) in model.requests.items():
             assert archive.recall(request_key) == result
         assert archive.recall(("signal", "ns1", "a", "never")) is None

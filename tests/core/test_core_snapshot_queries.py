@@ -18,9 +18,11 @@ from raftflow.protocol.commands import (
 from raftflow.protocol.effects import ArmTimer, DispatchActivityTask, DispatchWorkflowTask
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.results import Rejected, WorkflowDescription, WorkflowStatus
+from raftflow.shards import visibility_reads
 from raftflow.shards.core import apply, pending_effects, queries, snapshot
 from raftflow.shards.core.digest import state_digest
 from raftflow.shards.core.invariants import check_invariants
+from raftflow.visibility.query_parser import parse
 from tests.core.core_driver import NAMESPACE, Shard, activity
 
 
@@ -88,8 +90,10 @@ def test_describe_history_and_list() -> None:
     assert [e.event_id for e in events] == [1, 2, 3, 4] and next_id == 5
     last = queries.history(shard.state, NAMESPACE, "busy", "run-busy", next_id, 1_000)
     assert not isinstance(last, Rejected) and last[1] is None
-    listed = queries.list_workflows(shard.state, NAMESPACE, limit=10)
-    assert [d.workflow_id for d in listed] == ["fresh", "busy", "done"]
-    running = queries.list_workflows(shard.state, NAMESPACE, WorkflowStatus.RUNNING, 10)
-    assert [d.workflow_id for d in running] == ["fresh", "busy"]
-    assert queries.list_workflows(shard.state, "other", limit=10) == []
+    listed = visibility_reads.page(shard.state, NAMESPACE, parse("", {}), None, 10)
+    assert [d.workflow_id for _, d in listed] == ["fresh", "busy", "done"]
+    running = parse("ExecutionStatus = 'Running'", {})
+    assert [d.workflow_id for _, d in visibility_reads.page(shard.state, NAMESPACE, running,
+                                                            None, 10)] == ["fresh", "busy"]
+    assert visibility_reads.count(shard.state, NAMESPACE, running) == 2
+    assert visibility_reads.page(shard.state, "other", parse("", {}), None, 10) == []

@@ -1,20 +1,26 @@
 """Namespaces and retention on a real 3-node cluster (issue 13's contract, its first part).
 
 Goal: a namespace created with a 20 s retention holds workflows like `default` does; its
-closed runs are gone (describe → 404) within 50 s of closing, while runs in `default`
+closed runs are listed and counted by `ExecutionStatus = 'Completed'`, then gone (describe →
+404, count 0) within 50 s of closing, while runs in `default`
 (3 days) stay; a call on a namespace nobody created is a 404 `namespace_not_found`; create is
 idempotent with the same settings and refused with others; update changes retention for runs
 that close afterwards; every node answers the same.
-Method: SDK client and worker per namespace, plain HTTP for the namespace API, against
+Method: SDK client and worker per namespace; the namespace API and visibility queries over
+HTTP and through the real CLI (`python -m raftflow`), against
 `raftflow node` processes (tests/integration/conftest.py). Waits are condition waits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import time
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -38,6 +44,14 @@ class Stamp:
         from datetime import timedelta
         return str(await workflow.execute_activity(
             stamp, text, start_to_close_timeout=timedelta(seconds=10)))
+
+
+def _cli(cluster: LocalCluster, *args: str) -> Any:
+    done = subprocess.run([sys.executable, "-m", "raftflow", *args, "--json", "--address",
+                           cluster.address(cluster.node_ids[2])],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 async def _json(session: aiohttp.ClientSession, method: str, url: str,
@@ -66,9 +80,8 @@ def test_a_namespace_keeps_closed_runs_for_its_retention_only(cluster: LocalClus
             status, unknown = await _json(session, "GET", f"{addresses[1]}/api/v1/namespaces/"
                                           "shop/workflows/x")
             assert status == 404 and unknown["error"]["code"] == "namespace_not_found"
-            status, created = await _json(session, "POST", api, {
-                "name": "shop", "retention_ms": RETENTION_S * 1000, "description": "orders"})
-            assert status == 201, created
+            created = _cli(cluster, "namespace", "create", "shop", "--retention",
+                           f"{RETENTION_S}s", "--description", "orders")
             assert created == {"name": "shop", "retention_ms": 20_000, "description": "orders"}
             again = await _json(session, "POST", api, {
                 "name": "shop", "retention_ms": RETENTION_S * 1000, "description": "orders"})
@@ -90,6 +103,11 @@ def test_a_namespace_keeps_closed_runs_for_its_retention_only(cluster: LocalClus
             for wf in shop_ids:
                 status, found = await _json(session, "GET", describe.format(ns="shop", wf=wf))
                 assert status == 200 and found["status"] == "COMPLETED", found
+            completed = "ExecutionStatus = 'Completed'"
+            assert _cli(cluster, "workflow", "count", "-n", "shop", "-q", completed) == {
+                "count": WORKFLOWS}
+            listed = _cli(cluster, "workflow", "list", "-n", "shop", "-q", completed)
+            assert sorted(w["workflow_id"] for w in listed["workflows"]) == sorted(shop_ids)
 
             gone: set[str] = set()
             while len(gone) < len(shop_ids):
@@ -102,6 +120,11 @@ def test_a_namespace_keeps_closed_runs_for_its_retention_only(cluster: LocalClus
                         gone.add(wf)
                 await asyncio.sleep(1.0)
             assert time.monotonic() - closed_at >= RETENTION_S - 1  # not before retention
+            assert _cli(cluster, "workflow", "count", "-n", "shop", "-q", completed) == {
+                "count": 0}
+            status, kept = await _json(session, "GET", addresses[1] + "/api/v1/namespaces/"
+                                       f"default/workflow-count?query={quote(completed)}")
+            assert (status, kept) == (200, {"count": WORKFLOWS})
             for wf in default_ids:
                 status, found = await _json(session, "GET", describe.format(ns="default", wf=wf))
                 assert status == 200 and found["status"] == "COMPLETED", found

@@ -24,7 +24,7 @@ from typing import Protocol
 import msgspec
 
 from raftflow.protocol.codec import ENCODER
-from raftflow.protocol.results import Result, WorkflowStatus
+from raftflow.protocol.results import Result
 from raftflow.shards.core.runs import Execution, RequestKey, WorkflowKey
 
 
@@ -61,11 +61,6 @@ class Archive(Protocol):
 
     def closed_count(self) -> int:
         """How many closed runs are retained."""
-
-    def list_closed(self, namespace: str, status: WorkflowStatus | None,
-                    limit: int) -> list[Execution]:
-        """Up to `limit` retained closed runs of a namespace (of one status, if given), the
-        latest started first: (start_time_ms, run_id) descending."""
 
     def recall(self, key: RequestKey) -> Result | None:
         """The first answer to a remembered request, or None."""

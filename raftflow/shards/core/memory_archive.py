@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 
-from raftflow.protocol.results import Result, WorkflowStatus
+from raftflow.protocol.results import Result
 from raftflow.shards.core.archive import (
     ArchivedRun,
     RememberedRequest,
@@ -55,14 +55,6 @@ class MemoryArchive:
 
     def closed_count(self) -> int:
         return len(self._runs)
-
-    def list_closed(self, namespace: str, status: WorkflowStatus | None,
-                    limit: int) -> list[Execution]:
-        found = [run.execution for run in self._runs.values()
-                 if run.execution.namespace == namespace
-                 and (status is None or run.execution.status is status)]
-        found.sort(key=lambda e: (e.start_time_ms, e.run_id), reverse=True)
-        return found[:limit]
 
     # -- request ids ---------------------------------------------------------------------------
 

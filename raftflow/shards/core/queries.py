@@ -8,17 +8,15 @@ from __future__ import annotations
 
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import HistoryEvent
-from raftflow.protocol.results import Rejected, WorkflowDescription, WorkflowStatus
+from raftflow.protocol.results import Rejected, WorkflowDescription
 from raftflow.shards.core import validate
 from raftflow.shards.core.state import Execution, ShardState
 
-__all__ = ["WorkflowDescription", "describe", "history", "list_workflows"]
+__all__ = ["WorkflowDescription", "describe", "description_of", "history"]
 
 # Largest page `history` returns, whatever the caller asks: bounds one response.
 HISTORY_PAGE_SIZE_MAX = 1_000
 
-# Largest `list_workflows` answer.
-LIST_LIMIT_MAX = 1_000
 
 
 def _find(state: ShardState, namespace: str, workflow_id: str,
@@ -34,15 +32,23 @@ def _find(state: ShardState, namespace: str, workflow_id: str,
 
 
 def _description(execution: Execution) -> WorkflowDescription:
-    close_event = None if execution.is_open else execution.history[-1]
-    assert close_event is None or execution.close_time_ms is not None
     assert execution.history, execution.run_id
+    close_event = None if execution.is_open else execution.history[-1]
+    return description_of(execution, len(execution.history), close_event)
+
+
+def description_of(execution: Execution, history_length: int,
+                   close_event: HistoryEvent | None) -> WorkflowDescription:
+    """A run's description from its state and what of its history a description shows (a
+    store lists closed runs without reading their histories)."""
+    assert close_event is None or execution.close_time_ms is not None
+    assert (close_event is None) == execution.is_open, execution.run_id
     return WorkflowDescription(
         namespace=execution.namespace, workflow_id=execution.workflow_id,
         run_id=execution.run_id, workflow_type=execution.workflow_type,
         task_queue=execution.task_queue, status=execution.status,
         start_time_ms=execution.start_time_ms, close_time_ms=execution.close_time_ms,
-        history_length=len(execution.history),
+        history_length=history_length,
         pending_activity_count=len(execution.activities),
         pending_timer_count=len(execution.timers),
         workflow_task_pending=execution.workflow_task is not None,
@@ -79,16 +85,3 @@ def history(state: ShardState, namespace: str, workflow_id: str, run_id: str | N
     next_event_id = end + 1 if end < len(found.history) else None
     assert not events or events[0].event_id == first_event_id
     return events, next_event_id
-
-
-def list_workflows(state: ShardState, namespace: str, status: WorkflowStatus | None = None,
-                   limit: int = LIST_LIMIT_MAX) -> list[WorkflowDescription]:
-    """Runs of the namespace (open and retained closed), the latest started first."""
-    limit = max(0, min(limit, LIST_LIMIT_MAX))
-    found = [e for e in state.executions.values()
-             if e.namespace == namespace and (status is None or e.status is status)]
-    if status is None or status is not WorkflowStatus.RUNNING:
-        found.extend(state.archive.list_closed(namespace, status, limit))
-    found.sort(key=lambda e: (e.start_time_ms, e.run_id), reverse=True)
-    assert all(e.namespace == namespace for e in found)
-    return [_description(e) for e in found[:limit]]

@@ -4,7 +4,8 @@ Theory of operation. Every call runs on the store's one connection, inside the t
 store keeps open between commits (shard_store.py), so a read sees every write before it and
 a crash rolls the tables back to the last commit, together with the open part and the log index
 stored in the same transaction. Every statement is parameterised: no value is ever formatted
-into SQL text.
+into SQL text (a visibility filter is SQL that raftflow.visibility builds from its own constants,
+every value of it a parameter too).
 
 Rows answer exactly like `MemoryArchive`'s (the digest compares `canonical_rows`): orders are
 SQLite's BINARY collation on UTF-8 text, which sorts like Python's `str` (code point order),
@@ -20,7 +21,7 @@ import msgspec
 
 from raftflow.protocol.codec import ENCODER, decoder
 from raftflow.protocol.events import HistoryEvent
-from raftflow.protocol.results import Result, WorkflowStatus
+from raftflow.protocol.results import Result, WorkflowDescription, WorkflowStatus
 from raftflow.shards.core.archive import (
     ArchivedRun,
     RememberedRequest,
@@ -28,17 +29,40 @@ from raftflow.shards.core.archive import (
     canonical_request,
     canonical_run,
 )
+from raftflow.shards.core.queries import description_of
 from raftflow.shards.core.state import Execution, RequestKey, WorkflowKey
 from raftflow.shards.store.limits import HISTORY_CHUNK_EVENTS
+from raftflow.visibility.query_ast import ExecutionStatus
+from raftflow.visibility.query_eval import VisibilityRow
+from raftflow.visibility.query_sql import SqlFilter
+
+# The core's run status -> the name visibility queries use (ExecutionStatus = 'Completed').
+API_STATUS: dict[WorkflowStatus, str] = {
+    WorkflowStatus.RUNNING: ExecutionStatus.RUNNING.value,
+    WorkflowStatus.COMPLETED: ExecutionStatus.COMPLETED.value,
+    WorkflowStatus.FAILED: ExecutionStatus.FAILED.value,
+    WorkflowStatus.CANCELED: ExecutionStatus.CANCELED.value,
+    WorkflowStatus.TERMINATED: ExecutionStatus.TERMINATED.value,
+    WorkflowStatus.CONTINUED_AS_NEW: ExecutionStatus.CONTINUED_AS_NEW.value,
+    WorkflowStatus.TIMED_OUT: ExecutionStatus.TIMED_OUT.value,
+}
+assert set(API_STATUS) == set(WorkflowStatus)
 
 SCHEMA = (
+    # `status` holds the visibility API's names ('Completed', ...), as raftflow.visibility's
+    # SQL expects; `run` is the run without its history, `close_event` its last event.
     """CREATE TABLE IF NOT EXISTS runs (
         run_id TEXT PRIMARY KEY, namespace TEXT NOT NULL, workflow_id TEXT NOT NULL,
         workflow_type TEXT NOT NULL, task_queue TEXT NOT NULL, status TEXT NOT NULL,
         start_time_ms INTEGER NOT NULL, close_time_ms INTEGER NOT NULL,
-        delete_at_ms INTEGER NOT NULL, run BLOB NOT NULL) WITHOUT ROWID""",
+        delete_at_ms INTEGER NOT NULL, history_length INTEGER NOT NULL,
+        close_event BLOB NOT NULL, run BLOB NOT NULL) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS runs_due ON runs (delete_at_ms, run_id)",
     "CREATE INDEX IF NOT EXISTS runs_started ON runs (namespace, start_time_ms, run_id)",
+    "CREATE INDEX IF NOT EXISTS runs_closed ON runs (namespace, close_time_ms, run_id)",
+    """CREATE TABLE IF NOT EXISTS search_attributes (
+        run_id TEXT NOT NULL, name TEXT NOT NULL, value_int INTEGER, value_real REAL,
+        value_text TEXT, PRIMARY KEY (run_id, name)) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS history (
         run_id TEXT NOT NULL, first_event_id INTEGER NOT NULL, events BLOB NOT NULL,
         PRIMARY KEY (run_id, first_event_id)) WITHOUT ROWID""",
@@ -55,6 +79,7 @@ SCHEMA = (
 
 _EXECUTION = decoder(Execution)
 _EVENTS = decoder(list[HistoryEvent])
+_EVENT = decoder(HistoryEvent)
 _RESULT: msgspec.msgpack.Decoder[Result] = decoder(Result)  # type: ignore[arg-type]
 
 
@@ -79,10 +104,11 @@ class SqliteArchive:
         finally:
             execution.history = history
         self._db.execute(
-            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (execution.run_id, execution.namespace, execution.workflow_id,
-             execution.workflow_type, execution.task_queue, execution.status.value,
-             execution.start_time_ms, execution.close_time_ms, delete_at_ms, blob))
+             execution.workflow_type, execution.task_queue, API_STATUS[execution.status],
+             execution.start_time_ms, execution.close_time_ms, delete_at_ms, len(history),
+             ENCODER.encode(history[-1]), blob))
         self._db.executemany("INSERT INTO history VALUES (?, ?, ?)", [
             (execution.run_id, first + 1, ENCODER.encode(history[first:first + HISTORY_CHUNK_EVENTS]))
             for first in range(0, len(history), HISTORY_CHUNK_EVENTS)])
@@ -108,18 +134,33 @@ class SqliteArchive:
     def closed_count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
 
-    def list_closed(self, namespace: str, status: WorkflowStatus | None,
-                    limit: int) -> list[Execution]:
-        if status is None:
-            rows = self._db.execute(
-                "SELECT run FROM runs WHERE namespace = ? "
-                "ORDER BY start_time_ms DESC, run_id DESC LIMIT ?", (namespace, limit))
-        else:
-            rows = self._db.execute(
-                "SELECT run FROM runs WHERE namespace = ? AND status = ? "
-                "ORDER BY start_time_ms DESC, run_id DESC LIMIT ?",
-                (namespace, status.value, limit))
-        return [self._with_history(_EXECUTION.decode(row[0])) for row in rows.fetchall()]
+    def visible_page(self, namespace: str, where: SqlFilter, after: tuple[str, list[object]] | None,
+                     limit: int) -> list[tuple[VisibilityRow, WorkflowDescription]]:
+        """Up to `limit` closed runs of the namespace that `where` selects, after the page
+        position `after` (a condition of raftflow.visibility.paging), in `where`'s order."""
+        condition, params = after if after is not None else ("1", [])
+        rows = self._db.execute(
+            "SELECT runs.run_id, runs.workflow_id, runs.workflow_type, runs.task_queue, "
+            "runs.status, runs.start_time_ms, runs.close_time_ms, runs.history_length, "
+            "runs.close_event, runs.run FROM runs WHERE runs.namespace = ? AND "
+            f"({where.where_sql}) AND {condition} ORDER BY {where.order_sql} LIMIT ?",
+            [namespace, *where.params, *params, limit]).fetchall()
+        page = []
+        for (run_id, workflow_id, workflow_type, task_queue, status, start_ms, close_ms,
+             history_length, close_event, blob) in rows:
+            row = VisibilityRow(run_id=run_id, workflow_id=workflow_id,
+                                workflow_type=workflow_type, task_queue=task_queue,
+                                status=status, start_time_ms=start_ms, close_time_ms=close_ms,
+                                attributes={})
+            page.append((row, description_of(_EXECUTION.decode(blob), history_length,
+                                             _EVENT.decode(close_event))))
+        return page
+
+    def visible_count(self, namespace: str, where: SqlFilter) -> int:
+        """How many closed runs of the namespace `where` selects."""
+        return int(self._db.execute(
+            f"SELECT COUNT(*) FROM runs WHERE runs.namespace = ? AND ({where.where_sql})",
+            [namespace, *where.params]).fetchone()[0])
 
     def _with_history(self, execution: Execution) -> Execution:
         chunks = self._db.execute(
@@ -154,6 +195,7 @@ class SqliteArchive:
         for run_id, namespace, workflow_id in runs:
             db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM history WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM search_attributes WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM latest WHERE namespace = ? AND workflow_id = ? AND run_id = ?",
                        (namespace, workflow_id, run_id))
         requests = db.execute(
@@ -202,7 +244,7 @@ class SqliteArchive:
     def load(self, runs: list[ArchivedRun], latest: list[tuple[WorkflowKey, str]],
              requests: list[RememberedRequest]) -> None:
         """Replace every row with the given ones (a state restored from a full snapshot)."""
-        for table in ("runs", "history", "latest", "requests"):
+        for table in ("runs", "history", "latest", "requests", "search_attributes"):
             self._db.execute(f"DELETE FROM {table}")  # noqa: S608 (a constant table name)
         for run in runs:
             self.put_closed(run.execution, run.delete_at_ms)
