@@ -74,9 +74,9 @@ class LiveCluster:
         # a test that picks "the leader" of a shard must not race that hand-off. Bounded: a
         # hand-off that does not happen leaves leadership where it is, which is fine too.
         with contextlib.suppress(AssertionError):
-            await self.wait_for(self._leaders_settled, SETTLE_TIMEOUT_S)
+            await self.wait_for(self.leaders_settled, SETTLE_TIMEOUT_S)
 
-    def _leaders_settled(self) -> bool:
+    def leaders_settled(self) -> bool:
         """Every shard led, and no node leading more than its share (node/map_duties.py
         hands shards away only then)."""
         share = -(-self.shard_count // len(self.nodes))

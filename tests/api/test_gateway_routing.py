@@ -210,7 +210,6 @@ def test_list_and_cluster_status_never_call_their_own_node(three: LiveCluster) -
     namespace = f"list-{uuid.uuid4().hex[:8]}"
     own = node.http_address(node.node_id)
     assert own is not None
-    led = {s for s in range(three.shard_count) if three.ready_leader(s) is node}
 
     async def scenario() -> None:
         async with _serve(node) as served, aiohttp.ClientSession() as client:
@@ -231,6 +230,10 @@ def test_list_and_cluster_status_never_call_their_own_node(three: LiveCluster) -
                                         json=_start_body(wid))
                 assert status == 201
                 started.append(wid)
+            # Leaders may still be settling after the start (node/map_duties.py hands shards
+            # to their preferred replicas): read who leads now, just before the list.
+            await three.wait_for(three.leaders_settled, 10.0)
+            led = {s for s in range(three.shard_count) if three.ready_leader(s) is node}
             list_path = f"{API}/namespaces/{namespace}/workflows?limit=5"
             status, listed = await _json(client, "GET", served.url(list_path))
             assert status == 200
