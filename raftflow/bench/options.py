@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from raftflow.bench.launch_options import add_launch_arguments
 from raftflow.bench.move_options import add_moves_arguments
 from raftflow.bench.retention_options import add_retention_arguments
 
@@ -58,13 +59,7 @@ def add_starts_arguments(parser: argparse.ArgumentParser) -> None:
                              "leader) or leader (send each start to its shard's leader, as "
                              "read from cluster status once at the start)")
     parser.add_argument("--namespace", default=NAMESPACE_DEFAULT)
-    parser.add_argument("--data-dir", default=None,
-                        help="parent directory of the launched cluster's temporary data "
-                             "(default: the system temp dir); removed afterwards")
-    parser.add_argument("--keep-data", action="store_true",
-                        help="keep the launched cluster's data and logs, print where")
-    parser.add_argument("--json", action="store_true",
-                        help="human output on stderr, one JSON object on stdout")
+    add_launch_arguments(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from raftflow.bench.launch_options import add_launch_arguments
 from raftflow.bench.move_options import parse_sizes
 
 STAGES_DEFAULT = (20_000, 80_000, 200_000)  # the contract (20k, 80k) and goal (200k)
@@ -57,13 +58,7 @@ def add_retention_arguments(parser: argparse.ArgumentParser) -> None:
                              f"`raftflow bench --concurrency {PROBE_CONCURRENCY} --activities "
                              f"{PROBE_ACTIVITIES}` (default {PROBE_WORKFLOWS_DEFAULT}); "
                              "they stay retained too")
-    parser.add_argument("--data-dir", default=None,
-                        help="parent directory of the launched cluster's temporary data "
-                             "(default: the system temp dir); removed afterwards")
-    parser.add_argument("--keep-data", action="store_true",
-                        help="keep the launched cluster's data and logs, print where")
-    parser.add_argument("--json", action="store_true",
-                        help="human output on stderr, one JSON object on stdout")
+    add_launch_arguments(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,6 +22,7 @@ import logging
 import os
 import sqlite3
 
+from raftflow.raftlog.wal import fsync_directory
 from raftflow.shards.core.memory_archive import MemoryArchive
 from raftflow.shards.core.snapshot import open_part_bytes, open_part_from_bytes
 from raftflow.shards.core.state import ShardState
@@ -52,6 +53,10 @@ class ShardStore:
         self.shard = shard
         if fresh:
             delete_store_files(path)
+        self._attach()
+
+    def _attach(self) -> None:
+        """Open the file, read the state it holds, and start the open transaction."""
         self._db = self._open()
         self.log_index, self.state = self._load()
         self._db.execute("BEGIN")
@@ -70,7 +75,7 @@ class ShardStore:
             db.execute("INSERT INTO meta VALUES (0, ?, ?, 0, ?)",
                        (STORE_FORMAT, self.shard, open_part_bytes(ShardState.empty(self.shard))))
             db.execute("COMMIT")
-            _fsync_directory(os.path.dirname(self.path) or ".")
+            fsync_directory(os.path.dirname(self.path) or ".")
         return db
 
     def _load(self) -> tuple[int, ShardState]:
@@ -124,11 +129,8 @@ class ShardStore:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
-        _fsync_directory(os.path.dirname(self.path) or ".")
-        self._db = self._open()
-        self.log_index, self.state = self._load()
-        self._db.execute("BEGIN")
-        self.state.archive = SqliteArchive(self._db)
+        fsync_directory(os.path.dirname(self.path) or ".")
+        self._attach()
 
     def replace(self, state: ShardState, log_index: int) -> None:
         """Make the store hold `state` (a pure state with the reference archive, restored from a
@@ -162,10 +164,3 @@ def _fsync_file(path: str) -> None:
     finally:
         os.close(fd)
 
-
-def _fsync_directory(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
