@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from hashlib import blake2b
 
 VNODES_PER_NODE_DEFAULT = 64
@@ -51,6 +52,16 @@ def _hash64(*parts: str) -> int:
     return int.from_bytes(digest.digest(), "big")
 
 
+# Workflow ids whose hash is kept: a gateway routes each workflow's calls (start, task
+# completions, result) within seconds, so a recent id is hashed once instead of per call.
+WORKFLOW_HASHES_CACHED = 16_384
+
+
+@lru_cache(maxsize=WORKFLOW_HASHES_CACHED)
+def _workflow_hash(namespace: str, workflow_id: str) -> int:
+    return _hash64("workflow", namespace, workflow_id)
+
+
 def shard_for(namespace: str, workflow_id: str, shard_count: int) -> int:
     """The shard that owns (namespace, workflow_id): stable across processes and versions.
 
@@ -58,7 +69,7 @@ def shard_for(namespace: str, workflow_id: str, shard_count: int) -> int:
     """
     if not 1 <= shard_count <= SHARD_COUNT_MAX:
         raise ValueError(f"shard_count must be in [1, {SHARD_COUNT_MAX}], got {shard_count}")
-    shard = _hash64("workflow", namespace, workflow_id) % shard_count
+    shard = _workflow_hash(namespace, workflow_id) % shard_count
     assert 0 <= shard < shard_count
     return shard
 

@@ -22,9 +22,9 @@ import json
 import types
 import typing
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
-from functools import cache
+from functools import cache, lru_cache
 
 import msgspec
 
@@ -60,7 +60,24 @@ def payload_from_json(value: JsonValue) -> bytes:
 
 
 def timestamp(time_ms: int) -> str:
-    return datetime.fromtimestamp(time_ms / 1000, UTC).isoformat(timespec="milliseconds")
+    """RFC 3339 UTC with milliseconds (`2026-12-06T12:00:00.123+00:00`). Rendered for every
+    event a task answer carries, so the whole seconds are formatted once per second seen (a
+    bounded cache) and only the milliseconds per call; integer parts, no float rounding."""
+    seconds, millis = divmod(time_ms, 1000)
+    return f"{_whole_second(seconds)}.{millis:03d}+00:00"
+
+
+# Distinct seconds kept formatted: events rendered together are seconds apart at most.
+TIMESTAMP_SECONDS_CACHED = 4096
+
+
+@lru_cache(maxsize=TIMESTAMP_SECONDS_CACHED)
+def _whole_second(seconds: int) -> str:
+    return (_EPOCH + timedelta(seconds=seconds)).isoformat(timespec="seconds").removesuffix(
+        "+00:00")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def time_ms_from_timestamp(text: str) -> int:

@@ -11,10 +11,13 @@ stored with sorted keys). Hand-made bad events must raise
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from raftflow.protocol.commands import Failure
 from raftflow.protocol.events import (
@@ -70,6 +73,13 @@ def test_fields_a_newer_server_adds_are_ignored_at_every_depth() -> None:
 @pytest.mark.parametrize("time_ms", [0, 1, 999, 1_000, 1_733_450_000_123, 4_102_444_800_999])
 def test_timestamps_round_trip_to_the_millisecond(time_ms: int) -> None:
     assert time_ms_from_timestamp(timestamp(time_ms)) == time_ms
+
+
+@given(st.integers(min_value=0, max_value=253_402_300_799_999))  # up to 9999-12-31
+def test_timestamps_are_exact_rfc3339_utc_with_milliseconds(time_ms: int) -> None:
+    """Against exact integer datetime arithmetic (the formatter caches whole seconds)."""
+    exact = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=time_ms)
+    assert timestamp(time_ms) == exact.isoformat(timespec="milliseconds")
 
 
 @pytest.mark.parametrize("value", [None, 0, "é", [1, {"a": None}], {"b": [True, 1.5]}])

@@ -14,7 +14,7 @@ from raftflow.protocol.commands import Barrier
 from raftflow.shards.actor import ShardMachine
 from raftflow.shards.store import store_snapshot
 from raftflow.shards.store.limits import COMMIT_EVERY_ENTRIES
-from raftflow.shards.store.shard_store import ShardStore
+from raftflow.shards.store.shard_store import STORE_FORMAT, ShardStore
 
 
 def _apply(machine: ShardMachine, first: int, last: int) -> None:
@@ -39,7 +39,7 @@ def test_the_store_commits_every_n_entries_and_on_a_snapshot(tmp_path: Path) -> 
     _apply(machine, COMMIT_EVERY_ENTRIES, COMMIT_EVERY_ENTRIES + 7)
     assert _reopened_index(path) == COMMIT_EVERY_ENTRIES
     manifest = store_snapshot.decode(machine.take_snapshot())
-    assert manifest == store_snapshot.Manifest(store_format=1,
+    assert manifest == store_snapshot.Manifest(store_format=STORE_FORMAT,
                                                log_index=COMMIT_EVERY_ENTRIES + 7)
     assert _reopened_index(path) == COMMIT_EVERY_ENTRIES + 7
     assert machine.stored_through_index == COMMIT_EVERY_ENTRIES + 7

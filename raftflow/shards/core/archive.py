@@ -24,6 +24,7 @@ from typing import Protocol
 import msgspec
 
 from raftflow.protocol.codec import ENCODER
+from raftflow.protocol.events import HistoryEvent
 from raftflow.protocol.results import Result
 from raftflow.shards.core.runs import Execution, RequestKey, WorkflowKey
 
@@ -33,6 +34,15 @@ class ArchivedRun(msgspec.Struct, kw_only=True):
 
     delete_at_ms: int
     execution: Execution
+
+
+class ClosedRunHead(msgspec.Struct, kw_only=True):
+    """What describing a closed run needs, without reading its history: the run with an empty
+    `history`, the history's length and its last event (the close)."""
+
+    execution: Execution
+    history_length: int
+    close_event: HistoryEvent
 
 
 class RememberedRequest(msgspec.Struct, kw_only=True):
@@ -52,6 +62,14 @@ class Archive(Protocol):
 
     def closed_run(self, run_id: str) -> Execution | None:
         """A retained closed run, history included, or None."""
+
+    def closed_head(self, run_id: str) -> ClosedRunHead | None:
+        """A retained closed run without its history (see `ClosedRunHead`), or None. The
+        caller must not change it."""
+
+    def closed_events(self, run_id: str, first_event_id: int, limit: int) -> list[HistoryEvent]:
+        """Up to `limit` events of a retained closed run's history from `first_event_id`
+        (empty past its end or for a run not retained): a page read without the rest."""
 
     def has_run(self, run_id: str) -> bool:
         """Whether a retained closed run has this id (run ids are unique in a shard)."""

@@ -11,9 +11,13 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 
+import msgspec
+
+from raftflow.protocol.events import HistoryEvent
 from raftflow.protocol.results import Result
 from raftflow.shards.core.archive import (
     ArchivedRun,
+    ClosedRunHead,
     RememberedRequest,
     canonical_latest,
     canonical_request,
@@ -46,6 +50,22 @@ class MemoryArchive:
     def closed_run(self, run_id: str) -> Execution | None:
         run = self._runs.get(run_id)
         return None if run is None else run.execution
+
+    def closed_head(self, run_id: str) -> ClosedRunHead | None:
+        run = self._runs.get(run_id)
+        if run is None:
+            return None
+        execution = run.execution
+        return ClosedRunHead(execution=msgspec.structs.replace(execution, history=[]),
+                             history_length=len(execution.history),
+                             close_event=execution.history[-1])
+
+    def closed_events(self, run_id: str, first_event_id: int, limit: int) -> list[HistoryEvent]:
+        assert first_event_id >= 1 and limit >= 0, (first_event_id, limit)
+        run = self._runs.get(run_id)
+        if run is None:
+            return []
+        return run.execution.history[first_event_id - 1:first_event_id - 1 + limit]
 
     def has_run(self, run_id: str) -> bool:
         return run_id in self._runs

@@ -10,6 +10,7 @@ from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import HistoryEvent
 from raftflow.protocol.results import Rejected, WorkflowDescription
 from raftflow.shards.core import validate
+from raftflow.shards.core.archive import ClosedRunHead
 from raftflow.shards.core.state import Execution, ShardState
 
 __all__ = ["WorkflowDescription", "describe", "description_of", "history"]
@@ -20,21 +21,29 @@ HISTORY_PAGE_SIZE_MAX = 1_000
 
 
 def _find(state: ShardState, namespace: str, workflow_id: str,
-          run_id: str | None) -> Execution | Rejected:
-    """The given run, else the open run, else the latest run of the workflow id."""
+          run_id: str | None) -> Execution | ClosedRunHead | Rejected:
+    """The given run, else the open run, else the latest run of the workflow id: an open run
+    whole, a closed one as its head (its history stays in the archive, read a page at a time)."""
     key = (namespace, workflow_id)
     if run_id is None:
         run_id = state.latest_run_id(key)
-    execution = None if run_id is None else state.find_run(run_id)
-    if execution is None or execution.key != key:
+    found: Execution | ClosedRunHead | None = None
+    if run_id is not None:
+        found = state.executions.get(run_id) or state.archive.closed_head(run_id)
+    if found is None or _key_of(found) != key:
         return validate.not_found(f"workflow {workflow_id} run {run_id} not found")
-    return execution
+    return found
 
 
-def _description(execution: Execution) -> WorkflowDescription:
-    assert execution.history, execution.run_id
-    close_event = None if execution.is_open else execution.history[-1]
-    return description_of(execution, len(execution.history), close_event)
+def _key_of(found: Execution | ClosedRunHead) -> tuple[str, str]:
+    return (found.execution if isinstance(found, ClosedRunHead) else found).key
+
+
+def _description(found: Execution | ClosedRunHead) -> WorkflowDescription:
+    if isinstance(found, ClosedRunHead):
+        return description_of(found.execution, found.history_length, found.close_event)
+    assert found.history and found.is_open, found.run_id
+    return description_of(found, len(found.history), None)
 
 
 def description_of(execution: Execution, history_length: int,
@@ -80,8 +89,14 @@ def history(state: ShardState, namespace: str, workflow_id: str, run_id: str | N
         return found
     size = min(page_size, HISTORY_PAGE_SIZE_MAX)
     assert size >= 1
-    events = found.history[first_event_id - 1:first_event_id - 1 + size]
+    if isinstance(found, ClosedRunHead):
+        length = found.history_length
+        events = state.archive.closed_events(found.execution.run_id, first_event_id, size)
+    else:
+        length = len(found.history)
+        events = found.history[first_event_id - 1:first_event_id - 1 + size]
     end = first_event_id - 1 + len(events)
-    next_event_id = end + 1 if end < len(found.history) else None
+    next_event_id = end + 1 if end < length else None
     assert not events or events[0].event_id == first_event_id
+    assert len(events) == max(0, min(size, length - first_event_id + 1)), (len(events), length)
     return events, next_event_id

@@ -28,10 +28,12 @@ from raftflow.shards.core.snapshot import open_part_bytes, open_part_from_bytes
 from raftflow.shards.core.state import ShardState
 from raftflow.shards.store import limits
 from raftflow.shards.store.sqlite_archive import SCHEMA, SqliteArchive
+from raftflow.shards.store.store_upgrade import upgrade
 
 log = logging.getLogger(__name__)
 
-STORE_FORMAT = 1
+# 2: `runs` and `history` became rowid tables (store_upgrade.py upgrades format 1 in place).
+STORE_FORMAT = 2
 
 _META = """CREATE TABLE IF NOT EXISTS meta (
     id INTEGER PRIMARY KEY CHECK (id = 0), format INTEGER NOT NULL, shard_id INTEGER NOT NULL,
@@ -65,6 +67,8 @@ class ShardStore:
     def _open(self) -> sqlite3.Connection:
         existed = os.path.exists(self.path)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        if not existed:
+            db.execute(f"PRAGMA page_size={int(limits.PAGE_BYTES)}")  # before WAL fixes it
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute(f"PRAGMA cache_size=-{int(limits.PAGE_CACHE_KIB)}")
@@ -80,6 +84,10 @@ class ShardStore:
 
     def _load(self) -> tuple[int, ShardState]:
         row = self._db.execute("SELECT format, shard_id, log_index, open_part FROM meta").fetchone()
+        if row is not None and row[0] == 1 and row[1] == self.shard:
+            log.info("%s: upgrading store format 1 to %d", self.path, STORE_FORMAT)
+            upgrade(self._db, 1, STORE_FORMAT)
+            return self._load()
         if row is None or row[0] != STORE_FORMAT or row[1] != self.shard:
             raise StoreError(f"{self.path}: not a format-{STORE_FORMAT} store of shard {self.shard}")
         state = open_part_from_bytes(row[3])

@@ -24,6 +24,7 @@ from raftflow.protocol.events import HistoryEvent
 from raftflow.protocol.results import Result, WorkflowDescription, WorkflowStatus
 from raftflow.shards.core.archive import (
     ArchivedRun,
+    ClosedRunHead,
     RememberedRequest,
     canonical_latest,
     canonical_request,
@@ -49,6 +50,10 @@ API_STATUS: dict[WorkflowStatus, str] = {
 assert set(API_STATUS) == set(WorkflowStatus)
 
 SCHEMA = (
+    # `runs` and `history` are rowid tables: their rows hold blobs of hundreds of bytes to a few
+    # KiB, and a WITHOUT ROWID b-tree keeps whole rows in its key order, which made each closed
+    # run cost ~3.5x the CPU and ~10 % more disk (tools/store_layout.py, docs/benchmarks.md).
+    # The small keyed tables stay WITHOUT ROWID. The primary keys are unique indexes either way.
     # `status` holds the visibility API's names ('Completed', ...), as raftflow.visibility's
     # SQL expects; `run` is the run without its history, `close_event` its last event.
     """CREATE TABLE IF NOT EXISTS runs (
@@ -56,7 +61,7 @@ SCHEMA = (
         workflow_type TEXT NOT NULL, task_queue TEXT NOT NULL, status TEXT NOT NULL,
         start_time_ms INTEGER NOT NULL, close_time_ms INTEGER NOT NULL,
         delete_at_ms INTEGER NOT NULL, history_length INTEGER NOT NULL,
-        close_event BLOB NOT NULL, run BLOB NOT NULL) WITHOUT ROWID""",
+        close_event BLOB NOT NULL, run BLOB NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS runs_due ON runs (delete_at_ms, run_id)",
     "CREATE INDEX IF NOT EXISTS runs_started ON runs (namespace, start_time_ms, run_id)",
     "CREATE INDEX IF NOT EXISTS runs_closed ON runs (namespace, close_time_ms, run_id)",
@@ -65,7 +70,7 @@ SCHEMA = (
         value_text TEXT, PRIMARY KEY (run_id, name)) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS history (
         run_id TEXT NOT NULL, first_event_id INTEGER NOT NULL, events BLOB NOT NULL,
-        PRIMARY KEY (run_id, first_event_id)) WITHOUT ROWID""",
+        PRIMARY KEY (run_id, first_event_id))""",
     """CREATE TABLE IF NOT EXISTS latest (
         namespace TEXT NOT NULL, workflow_id TEXT NOT NULL, run_id TEXT NOT NULL,
         PRIMARY KEY (namespace, workflow_id)) WITHOUT ROWID""",
@@ -121,6 +126,28 @@ class SqliteArchive:
         if row is None:
             return None
         return self._with_history(_EXECUTION.decode(row[0]))
+
+    def closed_head(self, run_id: str) -> ClosedRunHead | None:
+        row = self._db.execute("SELECT run, history_length, close_event FROM runs "
+                               "WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        return ClosedRunHead(execution=_EXECUTION.decode(row[0]), history_length=row[1],
+                             close_event=_EVENT.decode(row[2]))
+
+    def closed_events(self, run_id: str, first_event_id: int, limit: int) -> list[HistoryEvent]:
+        assert first_event_id >= 1 and limit >= 0, (first_event_id, limit)
+        if limit == 0:
+            return []
+        # Only the chunks overlapping [first_event_id, first_event_id + limit): a chunk starts
+        # at first_event_id = 1 + k * HISTORY_CHUNK_EVENTS and holds up to that many events.
+        last_event_id = first_event_id + limit - 1
+        chunks = self._db.execute(
+            "SELECT events FROM history WHERE run_id = ? AND first_event_id > ? "
+            "AND first_event_id <= ? ORDER BY first_event_id",
+            (run_id, first_event_id - HISTORY_CHUNK_EVENTS, last_event_id)).fetchall()
+        return [event for (chunk,) in chunks for event in _EVENTS.decode(chunk)
+                if first_event_id <= event.event_id <= last_event_id]
 
     def has_run(self, run_id: str) -> bool:
         return self._db.execute("SELECT 1 FROM runs WHERE run_id = ?",

@@ -1,0 +1,40 @@
+"""Upgrading a shard store file written by an older release, in place, in one transaction.
+
+Format 1 kept `runs` and `history` as WITHOUT ROWID tables; format 2 makes them rowid tables
+(why: sqlite_archive.SCHEMA). The rows are the same, so the upgrade renames the old tables,
+creates the new ones and copies every row across. A crash before the commit leaves the file as
+it was (format 1), and the next start upgrades it again. Nothing else changes: the meta row keeps
+its log index and open part, so the replica restarts exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from raftflow.shards.store.sqlite_archive import SCHEMA
+
+# Indexes of format 1's `runs`: dropped before the rename so SCHEMA's `IF NOT EXISTS` creates
+# them on the new table instead of finding the old ones.
+_FORMAT_1_INDEXES = ("runs_due", "runs_started", "runs_closed")
+_REBUILT_TABLES = ("runs", "history")
+
+
+def upgrade(db: sqlite3.Connection, found_format: int, to_format: int) -> None:
+    """Bring the store on `db` (no transaction open) from `found_format` to `to_format`."""
+    assert (found_format, to_format) == (1, 2), (found_format, to_format)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for index in _FORMAT_1_INDEXES:
+            db.execute(f"DROP INDEX {index}")
+        for table in _REBUILT_TABLES:
+            db.execute(f"ALTER TABLE {table} RENAME TO {table}_format_1")
+        for statement in SCHEMA:
+            db.execute(statement)
+        for table in _REBUILT_TABLES:
+            db.execute(f"INSERT INTO {table} SELECT * FROM {table}_format_1")  # noqa: S608
+            db.execute(f"DROP TABLE {table}_format_1")
+        db.execute("UPDATE meta SET format = ? WHERE id = 0", (to_format,))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
