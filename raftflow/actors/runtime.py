@@ -238,6 +238,10 @@ class ActorRuntime(Generic[S]):
     def discard(self) -> None:
         self._machine.discard()
 
+    def close(self) -> None:
+        """The node stops (its log host has stopped: nothing is applied after this)."""
+        self._machine.close()
+
     def on_leadership(self, is_leader: bool, term: int) -> None:
         self.stats.leader_changes += 1
         self._observer.record_leader_change(self.shard)

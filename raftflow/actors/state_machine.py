@@ -78,3 +78,8 @@ class StateMachine(Protocol[S_co]):
 
     def discard(self) -> None:
         """The replica is gone for good: delete whatever the machine keeps on disk."""
+
+    def close(self) -> None:
+        """The node stops and nothing is applied after this: leave what the machine keeps on
+        disk complete (a store commits up to the last applied entry), so a restart replays
+        nothing that was already applied."""

@@ -293,6 +293,8 @@ class NodeRuntime:
             await self.session.close()
         if self.host is not None:
             await self.host.stop()
+            for actor in self.actors.values():
+                actor.close()
 
     def all_local_shards_have_leaders(self) -> bool:
         return all(self.leader_of(s) is not None for s in self.actors)

@@ -116,6 +116,13 @@ class ShardMachine:
             self._store.close()
             delete_store_files(self._store.path)
 
+    def close(self) -> None:
+        if self._store is not None and not self._store.closed:
+            # Durable, and a clean close lets SQLite fold its WAL into the file: a restart
+            # then neither replays these entries nor recovers a WAL.
+            self._commit(durable=True)
+            self._store.close()
+
     def _commit(self, *, durable: bool) -> None:
         assert self._store is not None
         self._store.commit(self._state, self._last_index, durable=durable)

@@ -47,3 +47,18 @@ def test_the_store_commits_every_n_entries_and_on_a_snapshot(tmp_path: Path) -> 
     restarted = ShardMachine(3, ShardStore(str(path), 3, fresh=False))
     assert restarted.stored_through_index == COMMIT_EVERY_ENTRIES + 7
     assert restarted.applied_index == machine.applied_index  # the open part came back too
+
+
+def test_closing_commits_what_was_applied_and_folds_the_wal(tmp_path: Path) -> None:
+    """A node that stops in order closes its replicas: the restart replays nothing already
+    applied and SQLite recovers no WAL (the clean close checkpoints and removes it)."""
+    path = tmp_path / "shard-3.db"
+    machine = ShardMachine(3, ShardStore(str(path), 3, fresh=True))
+    _apply(machine, 1, 10)  # far below COMMIT_EVERY_ENTRIES: nothing committed yet
+    assert _reopened_index(path) == 0
+    machine.close()
+    machine.close()  # a second close (a replica discarded before the node stops) is harmless
+    assert not (tmp_path / "shard-3.db-wal").exists()
+    restarted = ShardMachine(3, ShardStore(str(path), 3, fresh=False))
+    assert restarted.stored_through_index == 10
+    assert restarted.applied_index == machine.applied_index

@@ -23,5 +23,12 @@ PAGE_CACHE_KIB = 2048
 # page size it was created with (WAL mode cannot change it), so older files keep theirs.
 PAGE_BYTES = 8192
 
+# SQLite's WAL file is folded back into the store once it holds this much (its automatic
+# checkpoint, in pages of the file's size). A restart after a crash reads the frames still in
+# the WAL, for every store of the node (16-64), so this bounds that part of restart time; each
+# checkpoint also syncs the files on the event loop, so it is not made much smaller.
+WAL_AUTOCHECKPOINT_BYTES = 2 * 1024 * 1024
+
 assert COMMIT_EVERY_ENTRIES >= 1 and HISTORY_CHUNK_EVENTS >= 1 and PAGE_CACHE_KIB >= 256
+assert WAL_AUTOCHECKPOINT_BYTES >= 64 * 1024
 assert PAGE_BYTES in (4096, 8192, 16384, 32768, 65536)

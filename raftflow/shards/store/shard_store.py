@@ -59,6 +59,7 @@ class ShardStore:
 
     def _attach(self) -> None:
         """Open the file, read the state it holds, and start the open transaction."""
+        self._closed = False
         self._db = self._open()
         self.log_index, self.state = self._load()
         self._db.execute("BEGIN")
@@ -72,6 +73,8 @@ class ShardStore:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute(f"PRAGMA cache_size=-{int(limits.PAGE_CACHE_KIB)}")
+        page_bytes = int(db.execute("PRAGMA page_size").fetchone()[0])
+        db.execute(f"PRAGMA wal_autocheckpoint={max(1, limits.WAL_AUTOCHECKPOINT_BYTES // page_bytes)}")
         if not existed:
             db.execute("BEGIN")
             for statement in (_META, *SCHEMA):
@@ -152,7 +155,15 @@ class ShardStore:
         self.log_index = 0
         self.commit(state, log_index, durable=True)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
+        """Close the file (what was not committed is dropped); closing twice is a no-op."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             self._db.execute("ROLLBACK")
         finally:
