@@ -17,17 +17,21 @@ HISTORY_CHUNK_EVENTS = 256
 # OS page cache holds the rest of the file.
 PAGE_CACHE_KIB = 2048
 
-# Page size of a new store file (bytes). Closed runs are rows of one to a few KiB; with 8 KiB
-# pages writing one costs about a quarter less CPU than with SQLite's default 4 KiB, 16 KiB
-# gains nothing more (tools/store_layout.py, docs/benchmarks.md), and a row read stays one page. A file keeps the
-# page size it was created with (WAL mode cannot change it), so older files keep theirs.
-PAGE_BYTES = 8192
+# Page size of a new store file (bytes). On an empty store 8 KiB pages write a closed run with
+# a quarter less CPU (tools/store_layout.py), but a store holding history updates its random-key
+# indexes (run ids, workflow ids, request ids) one page each per run, so bigger pages mean more
+# bytes through the WAL and its checkpoints: with 12,000 runs retained, 58 KiB written per run
+# at 8 KiB against 40 KiB at 4 KiB, for the same CPU (docs/benchmarks.md). A file keeps the page
+# size it was created with (WAL mode cannot change it).
+PAGE_BYTES = 4096
 
 # SQLite's WAL file is folded back into the store once it holds this much (its automatic
-# checkpoint, in pages of the file's size). A restart after a crash reads the frames still in
-# the WAL, for every store of the node (16-64), so this bounds that part of restart time; each
-# checkpoint also syncs the files on the event loop, so it is not made much smaller.
-WAL_AUTOCHECKPOINT_BYTES = 2 * 1024 * 1024
+# checkpoint, in pages of the file's size; 4 MiB is SQLite's default of 1,000 4-KiB pages). A
+# restart after a crash reads the frames still in the WAL of every store of the node (16-64), so
+# this bounds that part of restart time. Each checkpoint writes the pages back and syncs the
+# files on the event loop, so a smaller bound means more stalls: 2 MiB was tried, and the loaded
+# probes of `raftflow bench retention` fell once the stores held history (docs/benchmarks.md).
+WAL_AUTOCHECKPOINT_BYTES = 4 * 1024 * 1024
 
 assert COMMIT_EVERY_ENTRIES >= 1 and HISTORY_CHUNK_EVENTS >= 1 and PAGE_CACHE_KIB >= 256
 assert WAL_AUTOCHECKPOINT_BYTES >= 64 * 1024
