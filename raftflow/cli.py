@@ -34,6 +34,8 @@ from raftflow.cli_membership import (
 )
 from raftflow.cli_namespace import add_arguments as add_namespace_arguments
 from raftflow.cli_namespace import (
+    add_search_attribute_arguments,
+    namespace_add_search_attribute,
     namespace_create,
     namespace_describe,
     namespace_list,
@@ -316,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
         _client_parser(ns_commands, "update", namespace_update,
                        "change a namespace's retention or description"))
     _client_parser(ns_commands, "list", namespace_list, "list the namespaces")
+    add_search_attribute_arguments(_client_parser(
+        ns_commands, "add-search-attribute", namespace_add_search_attribute,
+        "register a custom search attribute (name and type) in a namespace"))
 
     workflow = commands.add_parser("workflow", help="start, inspect and control workflows")
     wf = workflow.add_subparsers(dest="workflow_command", required=True)

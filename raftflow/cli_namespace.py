@@ -1,4 +1,5 @@
-"""`raftflow namespace create|describe|list|update`: the namespace commands of the CLI.
+"""`raftflow namespace create|describe|list|update|add-search-attribute`: the namespace
+commands of the CLI.
 
 Each is an HTTP client of one node (`--address`; any node, the change is forwarded to the
 cluster map's leader). `--json` prints the API's answer object; the human form is a
@@ -6,8 +7,9 @@ cluster map's leader). `--json` prints the API's answer object; the human form i
 Temporal's CLI takes them (`20s`, `72h`, `3d`, `1h30m`) or as plain milliseconds.
 
 A call answered 503 or 504 (the map's leader is moving; the change may still apply) is sent
-again for up to `RETRY_FOR_S`: create and update are idempotent, so a second send of a change
-that did apply is answered like the first (create: 200 with the same settings).
+again for up to `RETRY_FOR_S`: create, update and add-search-attribute are idempotent, so a
+second send of a change that did apply is answered like the first (create: 200 with the same
+settings).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Protocol, TextIO
 from raftflow.cli_output import CliError, JsonObject, print_table, records
 from raftflow.protocol.limits import DURATION_MS_MAX
 from raftflow.protocol.namespaces import RETENTION_MS_MIN
+from raftflow.protocol.search_attributes import AttributeType
 
 # Same pacing as the membership commands: the map's leader is re-elected within seconds.
 RETRY_PAUSE_S = 1.0
@@ -143,9 +146,13 @@ def _description_text(value: object) -> str:
 
 
 def _print_namespace(out: TextIO, info: JsonObject) -> None:
-    rows = (("name", str(info.get("name"))),
+    rows = [("name", str(info.get("name"))),
             ("retention", _retention_text(info.get("retention_ms"), with_ms=True)),
-            ("description", _description_text(info.get("description"))))
+            ("description", _description_text(info.get("description")))]
+    attributes = info.get("search_attributes")
+    if isinstance(attributes, dict) and attributes:  # shown once a namespace has some
+        rows.append(("search attributes",
+                     ", ".join(f"{name} ({kind})" for name, kind in attributes.items())))
     width = max(len(key) for key, _ in rows) + 1
     for key, shown in rows:
         out.write(f"{key + ':':<{width}} {shown}\n")
@@ -186,6 +193,25 @@ def namespace_update(args: argparse.Namespace, api: Api, out: TextIO) -> JsonObj
     if not args.json:
         _print_namespace(out, info)
     return info
+
+
+def namespace_add_search_attribute(args: argparse.Namespace, api: Api,
+                                   out: TextIO) -> JsonObject:
+    """Register a search attribute; prints the namespace with it."""
+    body: JsonObject = {"name": args.attribute_name, "type": args.attribute_type}
+    info = _call(api, "POST", _namespace_path(args.name) + "/search-attributes", body)
+    if not args.json:
+        _print_namespace(out, info)
+    return info
+
+
+def add_search_attribute_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", metavar="NAMESPACE", help="the namespace's name")
+    parser.add_argument("--name", dest="attribute_name", required=True, metavar="NAME",
+                        help="the attribute's name, as queries write it (CustomerId)")
+    parser.add_argument("--type", dest="attribute_type", required=True,
+                        choices=[t.value for t in AttributeType],
+                        help="the attribute's type; it never changes once registered")
 
 
 def add_arguments(create: argparse.ArgumentParser, describe: argparse.ArgumentParser,

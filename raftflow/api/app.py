@@ -24,6 +24,8 @@ from raftflow.api.routing import Gateway
 from raftflow.matching.matcher import Matcher
 from raftflow.protocol.errors import RaftflowError
 from raftflow.protocol.limits import ID_LENGTH_MAX
+from raftflow.visibility.limits import QUERY_CHARS_MAX
+from raftflow.visibility.paging import PAGE_TOKEN_LENGTH_MAX
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +36,12 @@ TQ = NS + "/task-queues/{task_queue}"
 CLIENT_MAX_SIZE_BYTES = 4 * 1024 * 1024
 # aiohttp refuses a request line or header above 8190 bytes with a text/plain 400 before any
 # handler runs. The longest valid request line holds three ids (namespace, workflow id, run
-# id) of ID_LENGTH_MAX characters, each up to 12 bytes percent-encoded (a 4-byte UTF-8
-# character is %XX%XX%XX%XX), plus the route and the other query parameters.
-REQUEST_LINE_BYTES_MAX = 3 * 12 * ID_LENGTH_MAX + 4 * 1024
+# id) of ID_LENGTH_MAX characters, or a namespace, a visibility query of QUERY_CHARS_MAX and
+# a page token, each character up to 12 bytes percent-encoded (a 4-byte UTF-8 character is
+# %XX%XX%XX%XX), plus the route and the other query parameters. Both are counted, so a line
+# the OpenAPI document allows always reaches a handler (and its JSON answer).
+REQUEST_LINE_BYTES_MAX = (12 * (3 * ID_LENGTH_MAX + QUERY_CHARS_MAX + PAGE_TOKEN_LENGTH_MAX)
+                          + 4 * 1024)
 
 
 class NodeForApp(admin.NodeView, membership.MembershipNode, Protocol):
@@ -103,6 +108,7 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp) -> web.A
     app.router.add_post(namespaces.NAMESPACES, namespaces.create_namespace)
     app.router.add_get(namespaces.NAMESPACE, namespaces.describe_namespace)
     app.router.add_patch(namespaces.NAMESPACE, namespaces.update_namespace)
+    app.router.add_post(namespaces.SEARCH_ATTRIBUTES, namespaces.add_search_attribute)
     # Internal (namespace_handlers.py): forwarded with the create's or update's own method.
     app.router.add_post(namespaces.SHARD_CONFIGURE, namespaces.configure_shard)
     app.router.add_patch(namespaces.SHARD_CONFIGURE, namespaces.configure_shard)

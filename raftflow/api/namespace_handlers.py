@@ -1,10 +1,12 @@
-"""Namespace endpoints: create, describe, list, update, and one shard's copy of the settings.
+"""Namespace endpoints: create, describe, list, update, register a search attribute, and one
+shard's copy of the settings.
 
 Theory of operation. A namespace lives in the cluster map (cluster/namespace_specs.py), so a
-create or an update is a command to the meta group and runs on its leader (forwarded there in
-one hop, like every membership call). Before it answers, the leader hands the new settings to
-every shard (`ConfigureNamespace`, through each shard's leader): a workflow started after the
-answer closes with the namespace's retention. A shard that cannot be reached makes the call a
+create, an update or a search attribute registration is a command to the meta group and runs
+on its leader (forwarded there in one hop, like every membership call). Before it answers, the
+leader hands the new settings to every shard (`ConfigureNamespace`, through each shard's
+leader): a workflow started after the answer closes with the namespace's retention and may
+carry the attribute. A shard that cannot be reached makes the call a
 503; the map keeps the change, a retry (same settings: idempotent) hands it out again, and each
 node also hands the map's settings to the shards it leads whenever their copy differs
 (node/namespace_sync.py). Reads run on the meta leader, so they see every acknowledged change.
@@ -31,6 +33,7 @@ from raftflow.api.workflow_handlers import GATEWAY_KEY, acked
 from raftflow.cluster.cluster_map import ClusterMap
 from raftflow.cluster.map_replica import MapReplica
 from raftflow.cluster.namespace_specs import (
+    AddSearchAttribute,
     CreateNamespace,
     Namespace,
     UpdateNamespace,
@@ -40,6 +43,7 @@ from raftflow.cluster.namespace_specs import (
 from raftflow.protocol.commands import ConfigureNamespace
 from raftflow.protocol.errors import ErrorCode, RaftflowError
 from raftflow.protocol.namespaces import (
+    AddSearchAttributeRequest,
     CreateNamespaceRequest,
     NamespaceInfo,
     NamespaceList,
@@ -50,6 +54,7 @@ from raftflow.shards.core.limits import DEFAULT_RETENTION_MS
 
 NAMESPACES = "/api/v1/namespaces"
 NAMESPACE = NAMESPACES + "/{namespace}"
+SEARCH_ATTRIBUTES = NAMESPACE + "/search-attributes"
 SHARD_CONFIGURE = NAMESPACE + "/shards/{shard}/configure"  # internal: one shard's copy
 NAMESPACE_KNOWN = NAMESPACE + "/known"  # internal: does the map's leader have it
 
@@ -76,7 +81,8 @@ FOLLOWER_KEY: web.AppKey[MapFollower] = web.AppKey("map_follower", MapFollower)
 
 def _info(namespace: Namespace) -> NamespaceInfo:
     return NamespaceInfo(name=namespace.name, retention_ms=namespace.retention_ms,
-                         description=namespace.description)
+                         description=namespace.description,
+                         search_attributes=dict(namespace.search_attributes))
 
 
 def _not_found(name: str) -> RaftflowError:
@@ -141,6 +147,20 @@ async def update_namespace(request: web.Request) -> web.StreamResponse:
     return await on_meta_leader(request, update)
 
 
+async def add_search_attribute(request: web.Request) -> web.StreamResponse:
+    """Register a search attribute; answers the namespace once every shard has it."""
+    name = v.check_path_id("namespace", request.match_info["namespace"])
+    body = v.decode_body(await request.read(), AddSearchAttributeRequest)
+
+    async def add(replica: MapReplica) -> web.StreamResponse:
+        epoch = await execute_map_command(replica, AddSearchAttribute(
+            request_id=uuid.uuid4().hex, namespace=name, name=body.name,
+            attribute_type=body.type))
+        return json_answer(_info(await _hand_to_shards(request, replica, name, epoch)))
+
+    return await on_meta_leader(request, add)
+
+
 async def _hand_to_shards(request: web.Request, replica: MapReplica, name: str,
                           epoch: int) -> Namespace:
     """Give every shard the namespace's settings as of map epoch `epoch` (or later)."""
@@ -189,7 +209,8 @@ def _configure(request: web.Request, name: str,
         if found is None:
             raise _not_found(name)
         acked(await actor.execute(ConfigureNamespace(
-            now_ms=gateway.now_ms(), namespace=name, retention_ms=found.retention_ms)))
+            now_ms=gateway.now_ms(), namespace=name, retention_ms=found.retention_ms,
+            search_attributes=dict(found.search_attributes))))
 
     return work
 

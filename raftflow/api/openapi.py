@@ -35,6 +35,7 @@ from raftflow.protocol import http_answers as answers
 from raftflow.protocol import http_bodies as bodies
 from raftflow.protocol.limits import ID_LENGTH_MAX
 from raftflow.protocol.namespaces import (
+    AddSearchAttributeRequest,
     CreateNamespaceRequest,
     NamespaceInfo,
     NamespaceList,
@@ -56,8 +57,9 @@ ERROR_STATUSES: Mapping[int, str] = MappingProxyType({
           "namespace the cluster does not have"),
     403: "permission_denied: a join request's proof was not made with the cluster secret",
     409: ("workflow_already_started, workflow_not_running, stale_task, unhandled_command, "
-          "namespace_already_exists (with other settings) or failed_precondition (a "
-          "membership change the cluster map does not allow now)"),
+          "namespace_already_exists (with other settings), search_attribute_conflict (the "
+          "name is registered with another type) or failed_precondition (a membership "
+          "change the cluster map does not allow now)"),
     413: "payload_too_large: the body or a payload field is above its limit",
     503: "overloaded or not_leader: retry after Retry-After seconds",
     504: "timeout: the change may still be applied; retry with the same request_id",
@@ -175,6 +177,11 @@ ROUTES: tuple[Route, ...] = (
     Route(method="patch", path=NAMESPACE, summary="Change a namespace's retention or description",
           request=UpdateNamespaceRequest, ok={200: NamespaceInfo},
           errors=(400, 404, 413, 503, 504)),
+    Route(method="post", path=NAMESPACE + "/search-attributes", summary=(
+        "Register a custom search attribute (the same name and type again: a no-op); "
+        "answers once every shard has it"),
+          request=AddSearchAttributeRequest, ok={200: NamespaceInfo},
+          errors=(400, 404, 409, 413, 503, 504)),
     Route(method="post", path=WF, summary="Start a workflow (idempotent by request_id)",
           request=bodies.StartWorkflowRequest,
           ok={201: answers.StartWorkflowAnswer, 200: answers.StartWorkflowAnswer},

@@ -29,6 +29,7 @@ from raftflow.protocol.results import (
     WorkflowExecutionStatus,
     WorkflowTaskInfo,
 )
+from raftflow.protocol.search_attributes import json_map
 
 TOKEN_BYTES_MAX = 8 * 1024
 
@@ -53,7 +54,8 @@ def description_answer(d: WorkflowDescription) -> answers.WorkflowDescription:
         pending_activity_count=d.pending_activity_count,
         pending_timer_count=d.pending_timer_count,
         workflow_task_pending=d.workflow_task_pending,
-        continued_execution_run_id=d.continued_execution_run_id, **extra)
+        continued_execution_run_id=d.continued_execution_run_id,
+        search_attributes=json_map(d.search_attributes), **extra)
 
 
 def encode_token(token: TaskToken) -> str:

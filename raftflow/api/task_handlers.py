@@ -41,6 +41,7 @@ from raftflow.protocol.results import (
     HeartbeatResult,
     WorkflowTaskCompletedResult,
 )
+from raftflow.protocol.search_attributes import UpsertWorkflowSearchAttributes, unencodable
 from raftflow.shards.actor import ShardActor
 
 POLLER_KEY: web.AppKey[TaskPoller] = web.AppKey("poller", TaskPoller)
@@ -132,6 +133,13 @@ _TASK_OUTCOMES = (Ack, WorkflowTaskCompletedResult, ActivityTaskCompletedResult,
 
 async def complete_workflow_task(request: web.Request) -> web.StreamResponse:
     body = v.decode_body(await request.read(), CompleteWorkflowTaskRequest)
+    for index, command in enumerate(body.commands):
+        # The shard types upserts against its registry; only values no log entry can hold
+        # are refused here.
+        if isinstance(command, UpsertWorkflowSearchAttributes):
+            problem = unencodable(command.search_attributes)
+            if problem is not None:
+                raise InvalidArgumentError(problem.message, f"commands[{index}].{problem.field}")
     token = _token(body.task_token, TaskKind.WORKFLOW)
     now = request.app[GATEWAY_KEY].now_ms()
     return await _answer(request, token, RespondWorkflowTaskCompleted(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from functools import cmp_to_key
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -25,6 +25,7 @@ from aiohttp import web
 
 from raftflow.api import validation as v
 from raftflow.api.errors import InvalidArgumentError, error_for_code
+from raftflow.api.namespace_handlers import FOLLOWER_KEY
 from raftflow.api.render import description_answer
 from raftflow.api.routing import Gateway, Relayed
 from raftflow.api.workflow_handlers import GATEWAY_KEY
@@ -44,6 +45,7 @@ from raftflow.visibility.paging import (
 )
 from raftflow.visibility.query_ast import (
     And,
+    AttributeType,
     BuiltinField,
     BuiltinRef,
     Compare,
@@ -75,10 +77,18 @@ def _json(body: msgspec.Struct) -> web.Response:
                         content_type="application/json")
 
 
+def _registry(request: web.Request) -> Mapping[str, AttributeType]:
+    """The namespace's search attributes as this node's cluster map has them. A registration
+    answers only after every shard's leader took it, and each waited for its own map to reach
+    the registration's epoch first, so a node that leads a shard knows it by then."""
+    found = request.app[FOLLOWER_KEY].cluster_map.namespace(request.match_info["namespace"])
+    return {} if found is None else found.search_attributes
+
+
 def _parse_query(request: web.Request) -> Query:
-    # No custom search attributes are registered yet: a name outside the built-in fields is
-    # an unknown field (400 naming its position).
-    query = parse(request.query.get("query", ""), {})
+    # A name outside the builtin fields and the namespace's registered attributes is an
+    # unknown field (400 naming its position).
+    query = parse(request.query.get("query", ""), _registry(request))
     raw_status = request.query.get("status") or None
     if raw_status is None:
         return query

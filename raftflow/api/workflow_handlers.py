@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 
 from aiohttp import web
 
@@ -37,11 +38,15 @@ from raftflow.protocol.http_bodies import (
 from raftflow.protocol.limits import WORKFLOW_TASK_TIMEOUT_MS_DEFAULT
 from raftflow.protocol.results import (
     Ack,
+    Rejected,
     Result,
     WorkflowStartedResult,
 )
+from raftflow.protocol.search_attributes import JsonAttributeValue
 from raftflow.shards.actor import ShardActor
 from raftflow.shards.core import queries
+from raftflow.shards.core.run_attributes import typed_or_rejected
+from raftflow.shards.core.state import ShardState
 
 GATEWAY_KEY: web.AppKey[Gateway] = web.AppKey("gateway", Gateway)
 
@@ -59,6 +64,15 @@ def acked(result: Result) -> Ack:
     return ack
 
 
+def check_attributes(state: ShardState, namespace: str,
+                     given: Mapping[str, JsonAttributeValue]) -> None:
+    """Raise a 400 naming `search_attributes.<name>` and the rule for the first value the
+    namespace's registry (this shard's copy) refuses."""
+    typed = typed_or_rejected(state, namespace, given)
+    if isinstance(typed, Rejected):
+        raise InvalidArgumentError(typed.message, typed.field)
+
+
 def _path(request: web.Request) -> tuple[str, str]:
     namespace = v.check_path_id("namespace", request.match_info["namespace"])
     workflow_id = v.check_path_id("workflow_id", request.match_info["workflow_id"])
@@ -71,8 +85,11 @@ async def start_workflow(request: web.Request) -> web.StreamResponse:
     body = v.decode_body(await request.read(), StartWorkflowRequest)
     workflow_id = body.workflow_id
     workflow_input = body.input
+    attributes = body.search_attributes or {}
 
     async def start(actor: ShardActor) -> Started:
+        # An early 400 against the registry this shard holds; the core checks it again.
+        check_attributes(actor.state, namespace, attributes)
         command = StartWorkflow(
             now_ms=gateway.now_ms(), namespace=namespace, workflow_id=workflow_id,
             workflow_type=body.workflow_type, task_queue=body.task_queue, input=workflow_input,
@@ -84,6 +101,7 @@ async def start_workflow(request: web.Request) -> web.StreamResponse:
             task_timeout_ms=body.task_timeout_ms or WORKFLOW_TASK_TIMEOUT_MS_DEFAULT,
             eager_task_queue=body.eager_task_queue or "",
             eager_identity=body.eager_identity or "",
+            search_attributes=attributes,
         )
         result = accepted(await actor.execute(command))
         assert isinstance(result, WorkflowStartedResult), result

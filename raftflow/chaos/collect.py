@@ -22,7 +22,6 @@ import msgspec
 from raftflow.chaos.observations import ReplicaDigest, RunRecord, StartAck
 from raftflow.protocol.history_json import event_json, payload_json
 from raftflow.protocol.http_answers import NodeDigests
-from raftflow.protocol.results import WorkflowExecutionStatus
 from raftflow.sdk import Client
 from raftflow.sdk.errors import RPCError
 
@@ -34,7 +33,7 @@ LIST_LIMIT = 1000  # the API's maximum; more open runs at quiescence is a failed
 
 async def read_runs(client: Client, starts: Iterable[StartAck]) -> tuple[list[RunRecord], list[str]]:
     """Every run worth checking, and the ids of the workflows the cluster lists as open."""
-    listed = await client.list_workflows(WorkflowExecutionStatus.RUNNING, limit=LIST_LIMIT)
+    listed = await client.list_workflows("ExecutionStatus = 'Running'", page_size=LIST_LIMIT)
     listed_ids = sorted({execution.id for execution in listed})
     wanted: dict[tuple[str, str | None], None] = {(wid, None): None for wid in listed_ids}
     for start in starts:

@@ -30,6 +30,7 @@ import msgspec
 
 from raftflow.cluster.config import NODES_MAX
 from raftflow.cluster.namespace_specs import (
+    AddSearchAttribute,
     CreateNamespace,
     Namespace,
     UpdateNamespace,
@@ -142,7 +143,8 @@ class AbortMove(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 
 # Namespace commands live with the namespace types (namespace_specs.py).
 MapCommand = (AdmitMember | ActivateMember | DrainMember | RemoveMember | StartMove
-              | PromoteLearner | FinishMove | AbortMove | CreateNamespace | UpdateNamespace)
+              | PromoteLearner | FinishMove | AbortMove | CreateNamespace | UpdateNamespace
+              | AddSearchAttribute)
 
 
 # --- Results ----------------------------------------------------------------------------------
@@ -155,6 +157,8 @@ class RefusalCode(StrEnum):
     UNSAFE = "unsafe"  # it would put data at risk (below the replication factor)
     NAMESPACE_EXISTS = "namespace_exists"  # created before with other settings: update it
     NAMESPACE_NOT_FOUND = "namespace_not_found"  # no such namespace
+    # The attribute is registered with another type (a type never changes).
+    SEARCH_ATTRIBUTE_CONFLICT = "search_attribute_conflict"
 
 
 class MapApplied(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,

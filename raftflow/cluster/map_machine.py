@@ -16,7 +16,7 @@ Move lifecycle of one group (one move at most): StartMove sets learner (add) and
 (remove); PromoteLearner moves the learner into voters and records it as promoted; FinishMove
 drops leaving from voters and ends the move; AbortMove undoes a move before its promotion.
 
-Namespace commands (CreateNamespace, UpdateNamespace) are handled in namespace_machine.py.
+Namespace commands (CreateNamespace, UpdateNamespace, AddSearchAttribute): namespace_machine.py.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ from raftflow.cluster.cluster_map import (
     StartMove,
 )
 from raftflow.cluster.config import ID_LENGTH_MAX, NODES_MAX
-from raftflow.cluster.namespace_specs import CreateNamespace, UpdateNamespace
+from raftflow.cluster.namespace_specs import AddSearchAttribute, CreateNamespace, UpdateNamespace
 from raftflow.cluster.placement_plan import (
     MOVES_CONCURRENT_MAX,
     drain_refusal,
@@ -112,6 +112,8 @@ def _dispatch(cluster_map: ClusterMap, command: MapCommand) -> ClusterMap | MapR
             return namespace_machine.on_create_namespace(cluster_map, command)
         case UpdateNamespace():
             return namespace_machine.on_update_namespace(cluster_map, command)
+        case AddSearchAttribute():
+            return namespace_machine.on_add_search_attribute(cluster_map, command)
         case _:
             assert_never(command)
 

@@ -1,4 +1,5 @@
-"""The cluster map's namespace commands: CreateNamespace and UpdateNamespace (pure).
+"""The cluster map's namespace commands: CreateNamespace, UpdateNamespace and
+AddSearchAttribute (pure).
 
 Theory of operation: the same as map_machine.py, which dispatches these commands here and
 remembers their answers by request id. Handlers compute, then commit: every refusal (a
@@ -21,6 +22,7 @@ import msgspec
 
 from raftflow.cluster.cluster_map import ClusterMap, MapRefused, RefusalCode
 from raftflow.cluster.namespace_specs import (
+    AddSearchAttribute,
     CreateNamespace,
     Namespace,
     UpdateNamespace,
@@ -33,8 +35,14 @@ from raftflow.protocol.namespaces import (
     RETENTION_MS_MIN,
     NamespaceName,
 )
+from raftflow.protocol.search_attributes import (
+    SEARCH_ATTRIBUTE_NAME_LENGTH_MAX,
+    SEARCH_ATTRIBUTES_PER_NAMESPACE_MAX,
+)
+from raftflow.visibility.query_parser import attribute_name_problem
 
-__all__ = ["check_namespace_invariants", "on_create_namespace", "on_update_namespace"]
+__all__ = ["check_namespace_invariants", "on_add_search_attribute", "on_create_namespace",
+           "on_update_namespace"]
 
 # The wire rule is the one source of the name rule. It is matched whole here: msgspec applies a
 # pattern with re.search, where `$` also matches before a final newline.
@@ -65,11 +73,30 @@ def _description_error(name: str, description: str) -> str | None:
             f"DESCRIPTION_LENGTH_MAX={DESCRIPTION_LENGTH_MAX}")
 
 
+def attribute_name_error(name: str) -> str | None:
+    """Why `name` cannot be a search attribute (a name a query could not write), or None."""
+    if len(name) > SEARCH_ATTRIBUTE_NAME_LENGTH_MAX:
+        return (f"search attribute name has {len(name)} characters, more than "
+                f"SEARCH_ATTRIBUTE_NAME_LENGTH_MAX={SEARCH_ATTRIBUTE_NAME_LENGTH_MAX}")
+    problem = attribute_name_problem(name)
+    return None if problem is None else f"search attribute name {name!r}: {problem}"
+
+
+def _attributes_error(namespace: Namespace) -> str | None:
+    names = list(namespace.search_attributes)
+    if len(names) > SEARCH_ATTRIBUTES_PER_NAMESPACE_MAX:
+        return f"namespace {namespace.name}: more than {SEARCH_ATTRIBUTES_PER_NAMESPACE_MAX}"
+    if names != sorted(names):
+        return f"namespace {namespace.name}: search attributes are not sorted by name"
+    return next((e for e in map(attribute_name_error, names) if e is not None), None)
+
+
 def namespace_error(namespace: Namespace) -> str | None:
     """Why `namespace` may not be in a map, or None if it may."""
     return (_name_error(namespace.name)
             or _retention_error(namespace.name, namespace.retention_ms)
-            or _description_error(namespace.name, namespace.description))
+            or _description_error(namespace.name, namespace.description)
+            or _attributes_error(namespace))
 
 
 def _with_namespace(cluster_map: ClusterMap, namespace: Namespace) -> ClusterMap:
@@ -123,10 +150,41 @@ def on_update_namespace(cluster_map: ClusterMap,
         retention_ms=(existing.retention_ms if command.retention_ms is None
                       else command.retention_ms),
         description=existing.description if command.description is None else command.description,
+        search_attributes=existing.search_attributes,
     )
     if updated == existing:
         return cluster_map  # nothing given, or nothing different: a retry or a no-op
     assert namespace_error(updated) is None, updated
+    return _with_namespace(cluster_map, updated)
+
+
+def on_add_search_attribute(cluster_map: ClusterMap,
+                            command: AddSearchAttribute) -> ClusterMap | MapRefused:
+    name, namespace = command.name, command.namespace
+    error = attribute_name_error(name)
+    if error is not None:
+        return MapRefused(code=RefusalCode.INVALID, message=error)
+    existing = cluster_map.namespace(namespace)
+    if existing is None:
+        return MapRefused(code=RefusalCode.NAMESPACE_NOT_FOUND, message=(
+            f"namespace {namespace} does not exist in cluster {cluster_map.cluster_id}"))
+    registered = existing.search_attributes.get(name)
+    if registered == command.attribute_type:
+        return cluster_map  # registered as asked: a retry or a repeat
+    if registered is not None:
+        return MapRefused(code=RefusalCode.SEARCH_ATTRIBUTE_CONFLICT, message=(
+            f"search attribute {name} of namespace {namespace} is registered as "
+            f"{registered.value}, not {command.attribute_type.value}; a type never changes"))
+    count = len(existing.search_attributes)
+    if count >= SEARCH_ATTRIBUTES_PER_NAMESPACE_MAX:
+        return MapRefused(code=RefusalCode.INVALID, message=(
+            f"namespace {namespace} has {count} search attributes, the most it may have "
+            f"(SEARCH_ATTRIBUTES_PER_NAMESPACE_MAX={SEARCH_ATTRIBUTES_PER_NAMESPACE_MAX}); "
+            f"cannot add {name}"))
+    attributes = {**existing.search_attributes, name: command.attribute_type}
+    updated = msgspec.structs.replace(
+        existing, search_attributes={n: attributes[n] for n in sorted(attributes)})
+    assert namespace_error(updated) is None, namespace_error(updated)
     return _with_namespace(cluster_map, updated)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import msgspec
 
 from raftflow.protocol.namespaces import DEFAULT_NAMESPACE
+from raftflow.protocol.search_attributes import AttributeType
 from raftflow.shards.core.limits import DEFAULT_RETENTION_MS
 
 
@@ -19,6 +20,9 @@ class Namespace(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     name: str
     retention_ms: int
     description: str = ""
+    # Registered custom search attributes, sorted by name (every replica encodes the same
+    # bytes). Last, with a default: a map written before they existed decodes with none.
+    search_attributes: dict[str, AttributeType] = msgspec.field(default_factory=dict)
 
 
 DEFAULT_NAMESPACE_SPEC = Namespace(name=DEFAULT_NAMESPACE, retention_ms=DEFAULT_RETENTION_MS)
@@ -42,6 +46,17 @@ class UpdateNamespace(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     name: str
     retention_ms: int | None = None
     description: str | None = None
+
+
+class AddSearchAttribute(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                         tag="AddSearchAttribute", tag_field="type"):
+    """Register a custom search attribute in a namespace; the same name and type again is a
+    no-op, the same name with another type is refused (a type never changes)."""
+
+    request_id: str
+    namespace: str
+    name: str
+    attribute_type: AttributeType
 
 
 def namespace_in(namespaces: tuple[Namespace, ...], name: str) -> Namespace | None:

@@ -31,7 +31,8 @@ class NamespaceSync:
         self._busy: set[int] = set()  # shards with a ConfigureNamespace in flight
 
     def round(self, cluster_map: ClusterMap, actors: Mapping[int, ShardActor]) -> None:
-        wanted = {n.name: NamespaceConfig(retention_ms=n.retention_ms)
+        wanted = {n.name: NamespaceConfig(retention_ms=n.retention_ms,
+                                          search_attributes=dict(n.search_attributes))
                   for n in cluster_map.namespaces}
         for shard, actor in actors.items():
             if shard in self._busy or not actor.is_ready_leader():
@@ -42,19 +43,21 @@ class NamespaceSync:
             if stale is not None:
                 self._busy.add(shard)
                 task = asyncio.get_running_loop().create_task(
-                    self._configure(shard, actor, stale, wanted[stale].retention_ms))
+                    self._configure(shard, actor, stale, wanted[stale]))
                 task.add_done_callback(partial(self._done, shard))
 
     def _done(self, shard: int, _: asyncio.Task[None]) -> None:
         self._busy.discard(shard)
 
     async def _configure(self, shard: int, actor: ShardActor, name: str,
-                         retention_ms: int) -> None:
+                         config: NamespaceConfig) -> None:
         try:
-            await actor.execute(ConfigureNamespace(now_ms=self._now_ms(), namespace=name,
-                                                   retention_ms=retention_ms))
-            log.info("node %s: shard %d has namespace %s (retention %d ms) from the map",
-                     self._node_id, shard, name, retention_ms)
+            await actor.execute(ConfigureNamespace(
+                now_ms=self._now_ms(), namespace=name, retention_ms=config.retention_ms,
+                search_attributes=config.search_attributes))
+            log.info("node %s: shard %d has namespace %s (retention %d ms, %d search "
+                     "attributes) from the map", self._node_id, shard, name,
+                     config.retention_ms, len(config.search_attributes))
         except RaftflowError as error:
             log.info("node %s: shard %d did not take namespace %s yet (%s); the next round "
                      "retries", self._node_id, shard, name, error.code)

@@ -32,6 +32,7 @@ from raftflow.protocol import effects as e
 from raftflow.protocol import events as ev
 from raftflow.protocol import legacy_arrays
 from raftflow.protocol import results as r
+from raftflow.protocol import search_attributes as sa
 from raftflow.protocol.payload import msgpack_dec_hook, msgpack_enc_hook
 
 T = typing.TypeVar("T")
@@ -41,7 +42,8 @@ PROTOCOL_CLASSES: tuple[type[msgspec.Struct], ...] = (
     c.TaskToken, c.Failure, c.RetryPolicy,
     c.ScheduleActivityTask, c.RequestCancelActivityTask, c.StartTimer, c.CancelTimer,
     c.CompleteWorkflowExecution, c.FailWorkflowExecution, c.CancelWorkflowExecution,
-    c.ContinueAsNewWorkflowExecution, c.RecordMarker,
+    c.ContinueAsNewWorkflowExecution, c.RecordMarker, sa.UpsertWorkflowSearchAttributes,
+    sa.SearchAttribute,
     c.StartWorkflow, c.SignalWorkflow, c.RequestCancelWorkflow, c.TerminateWorkflow,
     c.RecordWorkflowTaskStarted, c.RespondWorkflowTaskCompleted, c.RespondWorkflowTaskFailed,
     c.RecordActivityTaskStarted, c.RespondActivityTaskCompleted, c.RespondActivityTaskFailed,

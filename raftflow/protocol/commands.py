@@ -39,6 +39,11 @@ from raftflow.protocol.limits import (
     WORKFLOW_TASK_TIMEOUT_MS_DEFAULT,
 )
 from raftflow.protocol.payload import EMPTY, Payload, PayloadField
+from raftflow.protocol.search_attributes import (
+    AttributeType,
+    JsonAttributeValue,
+    UpsertWorkflowSearchAttributes,
+)
 
 # Field types of values a worker sends over HTTP and the log keeps. Their bounds are edge rules
 # (`edge_rules.py`): the OpenAPI document states them and the gateway refuses a request that
@@ -184,6 +189,7 @@ WorkflowCommand = (
     | CancelWorkflowExecution
     | ContinueAsNewWorkflowExecution
     | RecordMarker
+    | UpsertWorkflowSearchAttributes
 )
 
 
@@ -209,6 +215,8 @@ class StartWorkflow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     # `eager_identity`, which lives in the starting client's process, and returned.
     eager_task_queue: str = ""
     eager_identity: str = ""
+    # JSON forms, typed by the core against its copy of the namespace's registry.
+    search_attributes: dict[str, JsonAttributeValue] = msgspec.field(default_factory=dict)
 
 
 class SignalWorkflow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="SignalWorkflow",
@@ -350,6 +358,7 @@ class ConfigureNamespace(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
     now_ms: int
     namespace: str
     retention_ms: int
+    search_attributes: dict[str, AttributeType] = msgspec.field(default_factory=dict)
 
 
 Command = (

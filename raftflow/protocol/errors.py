@@ -31,6 +31,8 @@ class ErrorCode(StrEnum):
     FAILED_PRECONDITION = "failed_precondition"
     NAMESPACE_NOT_FOUND = "namespace_not_found"
     NAMESPACE_ALREADY_EXISTS = "namespace_already_exists"
+    # A search attribute is already registered in the namespace with another type.
+    SEARCH_ATTRIBUTE_CONFLICT = "search_attribute_conflict"
     # A join request whose proof was not made with the cluster secret.
     PERMISSION_DENIED = "permission_denied"
     OVERLOADED = "overloaded"
@@ -52,6 +54,7 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.FAILED_PRECONDITION: 409,
     ErrorCode.NAMESPACE_NOT_FOUND: 404,
     ErrorCode.NAMESPACE_ALREADY_EXISTS: 409,
+    ErrorCode.SEARCH_ATTRIBUTE_CONFLICT: 409,
     ErrorCode.PERMISSION_DENIED: 403,
     ErrorCode.OVERLOADED: 503,
     ErrorCode.NOT_LEADER: 503,

@@ -25,6 +25,7 @@ from typing import ClassVar
 import msgspec
 
 from raftflow.protocol.commands import Failure, RetryPolicy
+from raftflow.protocol.search_attributes import SearchAttribute
 
 
 class EventType(StrEnum):
@@ -55,6 +56,7 @@ class EventType(StrEnum):
     TIMER_FIRED = "TimerFired"
     TIMER_CANCELED = "TimerCanceled"
     MARKER_RECORDED = "MarkerRecorded"
+    UPSERT_WORKFLOW_SEARCH_ATTRIBUTES = "UpsertWorkflowSearchAttributes"
 
 
 # Events that close a run: at most one per history and it is the last event (DESIGN §4 I3).
@@ -269,6 +271,14 @@ class MarkerRecordedEventAttributes(msgspec.Struct, frozen=True, kw_only=True, t
     workflow_task_completed_event_id: int = 0
 
 
+class UpsertWorkflowSearchAttributesEventAttributes(
+        msgspec.Struct, frozen=True, kw_only=True, tag="UpsertWorkflowSearchAttributes",
+        tag_field="event_type"):
+    event_type: ClassVar[EventType] = EventType.UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+    search_attributes: tuple[SearchAttribute, ...] = ()  # the ones set, typed, by name
+    workflow_task_completed_event_id: int = 0
+
+
 class WorkflowExecutionCompletedEventAttributes(msgspec.Struct, frozen=True, kw_only=True, tag="WorkflowExecutionCompleted",
                                                 tag_field="event_type"):
     event_type: ClassVar[EventType] = EventType.WORKFLOW_EXECUTION_COMPLETED
@@ -335,6 +345,7 @@ EventAttributes = (
     | WorkflowExecutionSignaledEventAttributes
     | WorkflowExecutionCancelRequestedEventAttributes
     | MarkerRecordedEventAttributes
+    | UpsertWorkflowSearchAttributesEventAttributes
     | WorkflowExecutionCompletedEventAttributes
     | WorkflowExecutionFailedEventAttributes
     | WorkflowExecutionCanceledEventAttributes

@@ -23,6 +23,7 @@ from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import EventType
 from raftflow.protocol.payload import PayloadField
 from raftflow.protocol.results import WorkflowExecutionStatus
+from raftflow.protocol.search_attributes import JsonAttributeValue
 
 Timestamp = Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})]
 JsonPayload = Annotated[Any, msgspec.Meta(description="The user's JSON value (null: none).")]
@@ -137,6 +138,8 @@ class WorkflowDescription(_Answer, frozen=True):
     result: PayloadField | msgspec.UnsetType = msgspec.UNSET
     failure: Failure | msgspec.UnsetType = msgspec.UNSET
     reason: str | msgspec.UnsetType = msgspec.UNSET
+    # Custom search attributes in their JSON form (datetimes as RFC 3339, UTC), by name.
+    search_attributes: dict[str, JsonAttributeValue] = msgspec.field(default_factory=dict)
 
 
 class WorkflowList(_Answer, frozen=True):

@@ -41,6 +41,7 @@ from raftflow.protocol.limits import (
     WORKFLOW_TASK_TIMEOUT_MS_MAX,
 )
 from raftflow.protocol.payload import PayloadField
+from raftflow.protocol.search_attributes import SEARCH_ATTRIBUTES_PER_RUN_MAX, JsonAttributeValue
 
 # A body carries at most one payload plus ids and names; 256 KiB of headroom covers them.
 BODY_BYTES_MAX = PAYLOAD_BYTES_MAX + 256 * 1024
@@ -88,6 +89,10 @@ class StartWorkflowRequest(_Body, frozen=True):
     # caller's own worker (eager_identity) and returned in the answer's workflow_task.
     eager_task_queue: Name | None = None
     eager_identity: Name | None = None
+    # Custom search attributes, by registered name, in their JSON form: keyword a string, int
+    # an integer, double a number, bool true/false, datetime an RFC 3339 string.
+    search_attributes: Annotated[dict[str, JsonAttributeValue], msgspec.Meta(
+        max_length=SEARCH_ATTRIBUTES_PER_RUN_MAX)] | None = None
 
 
 class SignalWorkflowRequest(_Body, frozen=True):

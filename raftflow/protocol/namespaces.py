@@ -13,6 +13,7 @@ from typing import Annotated
 import msgspec
 
 from raftflow.protocol.limits import DURATION_MS_MAX, ID_LENGTH_MAX
+from raftflow.protocol.search_attributes import SEARCH_ATTRIBUTE_NAME_LENGTH_MAX, AttributeType
 
 DEFAULT_NAMESPACE = "default"
 
@@ -55,12 +56,27 @@ class UpdateNamespaceRequest(_Body, frozen=True):
     description: Description | None = None
 
 
+class AddSearchAttributeRequest(_Body, frozen=True):
+    """`POST /api/v1/namespaces/{namespace}/search-attributes`: register a custom search
+    attribute. The same name and type again is answered like the first time; the same name
+    with another type is a 409 `search_attribute_conflict`."""
+
+    name: Annotated[str, msgspec.Meta(
+        min_length=1, max_length=SEARCH_ATTRIBUTE_NAME_LENGTH_MAX,
+        pattern="^[A-Za-z_][A-Za-z0-9_]*$", description=(
+            "Letters, digits and '_', not starting with a digit; not a query keyword or a "
+            "builtin field (WorkflowId, ExecutionStatus, ...)."))]
+    type: AttributeType
+
+
 class NamespaceInfo(msgspec.Struct, frozen=True, kw_only=True):
     """One namespace as the API describes it."""
 
     name: str
     retention_ms: int
     description: str = ""
+    # Registered custom search attributes: name -> type, by name.
+    search_attributes: dict[str, AttributeType] = msgspec.field(default_factory=dict)
 
 
 class NamespaceList(msgspec.Struct, frozen=True, kw_only=True):

@@ -13,6 +13,7 @@ import msgspec
 from raftflow.protocol.commands import TaskToken
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import HistoryEvent
+from raftflow.protocol.search_attributes import SearchAttribute
 
 
 class WorkflowStatus(StrEnum):
@@ -176,3 +177,4 @@ class WorkflowDescription(msgspec.Struct, frozen=True, kw_only=True):
     first_execution_run_id: str
     continued_execution_run_id: str | None
     close_event: HistoryEvent | None
+    search_attributes: tuple[SearchAttribute, ...] = ()  # typed, sorted by name

@@ -20,6 +20,7 @@ from raftflow.protocol.history_json import event_json
 from raftflow.protocol.http_answers import WorkflowDescription
 from raftflow.protocol.payload import builtins_enc_hook
 from raftflow.protocol.results import WorkflowExecutionStatus
+from raftflow.protocol.search_attributes import JsonAttributeValue
 from raftflow.sdk._wire_json import decode_history
 
 __all__ = ["WorkflowExecution", "WorkflowExecutionStatus", "WorkflowHistory"]
@@ -52,6 +53,12 @@ class WorkflowExecution:
             start_time=datetime.fromisoformat(description.start_time),
             close_time=None if close_time is None else datetime.fromisoformat(close_time),
             description=description)
+
+    @property
+    def search_attributes(self) -> Mapping[str, JsonAttributeValue]:
+        """The run's custom search attributes as the server gives them (datetimes as RFC 3339
+        strings in UTC)."""
+        return self.description.search_attributes
 
     @property
     def raw(self) -> dict[str, Any]:

@@ -12,7 +12,7 @@ that is safe to repeat goes to the next node on connection errors and 503/504, w
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -24,7 +24,8 @@ from raftflow.sdk import _http, errors
 from raftflow.sdk._cluster_connection import ClusterConnection
 from raftflow.sdk._replay.commands import payload
 from raftflow.sdk._replay.definition import workflow_type_of
-from raftflow.sdk._wire_answers import decode_executions, decode_start
+from raftflow.sdk._search_attribute_values import json_attributes
+from raftflow.sdk._wire_answers import decode_start
 from raftflow.sdk._wire_tasks import eager_workflow_task
 from raftflow.sdk._workflow_execution import (
     WorkflowExecution,
@@ -32,13 +33,14 @@ from raftflow.sdk._workflow_execution import (
     WorkflowHistory,
 )
 from raftflow.sdk._workflow_handle import WorkflowHandle
+from raftflow.sdk._workflow_listing import PAGE_SIZE_DEFAULT, WorkflowListing, count_workflows
 from raftflow.sdk.retry import duration_ms
 
 __all__ = ["Client", "IdReusePolicy", "WorkflowExecution", "WorkflowExecutionStatus",
-           "WorkflowHandle", "WorkflowHistory"]
+           "WorkflowHandle", "WorkflowHistory", "WorkflowListing"]
 
 CONNECT_DEADLINE_S = 5.0  # connect() tries every node for this long before it gives up
-LIST_LIMIT_MAX = 1_000
+LIST_LIMIT_MAX = 1_000  # page_size of list_workflows
 
 
 def _timeout_ms(value: timedelta | float | None) -> int | None:
@@ -103,7 +105,9 @@ class Client:
                              execution_timeout: timedelta | float | None = None,
                              run_timeout: timedelta | float | None = None,
                              task_timeout: timedelta | float | None = None,
-                             request_eager_start: bool = False) -> WorkflowHandle:
+                             request_eager_start: bool = False,
+                             search_attributes: Mapping[str, object] | None = None,
+                             ) -> WorkflowHandle:
         """Start a run of `workflow` (its `@workflow.run` method, class, or type name).
 
         Idempotent: retried with the same `request_id` (one is chosen if not given), the call
@@ -114,6 +118,11 @@ class Client:
         `request_eager_start` (as in Temporal): if a `Worker` of `task_queue` runs on this
         client and has a free slot, the server starts the first workflow task for it in the
         same commit as the start, saving a poll and a commit; otherwise it is ignored.
+
+        `search_attributes` sets custom search attributes the namespace registered, by name:
+        `str`, `int`, `float`, `bool` or a timezone-aware `datetime` (sent as RFC 3339, UTC,
+        milliseconds); another type raises TypeError here, a name or type the namespace does
+        not have is an `RPCError` 400 naming `search_attributes.<name>`.
         """
         # Everything that can refuse the call (input not JSON, an unknown policy, a duration
         # that is not positive) is done before a worker slot is reserved for it.
@@ -124,7 +133,9 @@ class Client:
             request_id=request_id or uuid.uuid4().hex,
             id_reuse_policy=None if id_reuse_policy is None else IdReusePolicy(id_reuse_policy),
             execution_timeout_ms=_timeout_ms(execution_timeout),
-            run_timeout_ms=_timeout_ms(run_timeout), task_timeout_ms=_timeout_ms(task_timeout))
+            run_timeout_ms=_timeout_ms(run_timeout), task_timeout_ms=_timeout_ms(task_timeout),
+            search_attributes=None if not search_attributes else json_attributes(
+                search_attributes))
         path = self._connection.workflows_path()
         workers = self._connection.local_workers
         worker = workers.for_task_queue(task_queue) if request_eager_start else None
@@ -170,15 +181,18 @@ class Client:
         return WorkflowHandle(self._connection, workflow_id, run_id=run_id, result_run_id=run_id,
                               first_execution_run_id=None)
 
-    async def list_workflows(self, status: WorkflowExecutionStatus | str | None = None,
-                             limit: int = 100) -> list[WorkflowExecution]:
-        """The latest run of each workflow id, newest first, from every shard."""
-        if not 1 <= limit <= LIST_LIMIT_MAX:
-            raise ValueError(f"limit must be in 1..{LIST_LIMIT_MAX}")
-        params = {"limit": str(limit)}
-        if status is not None:
-            value = status.value if isinstance(status, WorkflowExecutionStatus) else status
-            params["status"] = value.lower()
-        path = self._connection.workflows_path()
-        answer = await self._connection.transport.call("GET", path, params=params)
-        return decode_executions(answer, f"GET {path}")
+    def list_workflows(self, query: str = "", *,
+                       page_size: int = PAGE_SIZE_DEFAULT) -> WorkflowListing:
+        """Every run of the namespace that the visibility `query` selects (Temporal's query
+        language: `CustomerId = 'c1' AND ExecutionStatus = 'Running' ORDER BY StartTime`;
+        empty: all runs), newest start first unless it says otherwise, from every shard.
+
+        `async for execution in client.list_workflows(q)` follows the pages (`page_size` runs
+        each) to the end; `await client.list_workflows(q)` returns them all as a list. A bad
+        query is an `RPCError` 400 naming the position and the problem.
+        """
+        return WorkflowListing(self._connection, query, page_size)
+
+    async def count_workflows(self, query: str = "") -> int:
+        """How many runs of the namespace the visibility `query` selects (empty: all)."""
+        return await count_workflows(self._connection, query)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import random as _random
 import uuid as _uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar, overload
@@ -36,7 +36,7 @@ from raftflow.sdk.retry import RetryPolicy, duration_ms
 
 __all__ = ["WorkflowInfo", "continue_as_new", "defn", "deprecate_patch", "execute_activity",
            "info", "is_replaying", "now", "patched", "query", "random", "run", "signal",
-           "sleep", "uuid4", "wait_condition"]
+           "sleep", "upsert_search_attributes", "uuid4", "wait_condition"]
 
 ClassT = TypeVar("ClassT", bound=type)
 CallableT = TypeVar("CallableT", bound=Callable[..., Any])
@@ -278,6 +278,18 @@ def patched(patch_id: str) -> bool:
     that answer for the rest of the run. Remove the old path once no such run is open.
     """
     return _runtime().patched(patch_id, deprecated=False)
+
+
+def upsert_search_attributes(values: Mapping[str, object]) -> None:
+    """Set custom search attributes on this run, keeping the ones not named (Temporal's call).
+
+    Values are `str`, `int`, `float`, `bool` or a timezone-aware `datetime`, for names the
+    namespace registered with that type. Recorded in history (UpsertWorkflowSearchAttributes),
+    so replay repeats it; visibility queries see the values once the workflow task completes.
+    A name the namespace does not have, or a value of the wrong type, makes the server refuse
+    the workflow task's completion (the task is retried, as for any invalid command).
+    """
+    _runtime().emit(_commands.upsert_search_attributes(values))
 
 
 def deprecate_patch(patch_id: str) -> None:

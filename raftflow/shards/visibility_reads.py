@@ -60,7 +60,8 @@ def row_of(execution: Execution) -> VisibilityRow:
                          workflow_type=execution.workflow_type, task_queue=execution.task_queue,
                          status=API_STATUS[execution.status],
                          start_time_ms=execution.start_time_ms,
-                         close_time_ms=execution.close_time_ms, attributes={})
+                         close_time_ms=execution.close_time_ms,
+                         attributes={a.name: a.value for a in execution.search_attributes})
 
 
 def _matching(runs: Iterable[Found], query: Query, after: PageCursor | None) -> list[Found]:

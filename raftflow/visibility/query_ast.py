@@ -17,15 +17,8 @@ from enum import StrEnum
 
 from raftflow.protocol.errors import ErrorCode, RaftflowError
 
-
-class AttributeType(StrEnum):
-    """Type of a search attribute; the value is the name a namespace registers it with."""
-
-    KEYWORD = "keyword"
-    INT = "int"
-    DOUBLE = "double"
-    BOOL = "bool"
-    DATETIME = "datetime"
+# Defined with the other search attribute wire types; the registry and the shard core use it too.
+from raftflow.protocol.search_attributes import AttributeType as AttributeType
 
 
 class BuiltinField(StrEnum):

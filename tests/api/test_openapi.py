@@ -39,7 +39,8 @@ EXPECTED = {
 INTERNAL = {("/api/v1/tasks/handout", "post"), ("/api/v1/tasks/poll/end", "post")}
 EXPECTED |= {("/api/v1/namespaces", "get"), ("/api/v1/namespaces", "post"),
                         ("/api/v1/namespaces/{ns}/workflow-count", "get"),
-                        ("/api/v1/namespaces/{ns}", "get"), ("/api/v1/namespaces/{ns}", "patch")}
+                        ("/api/v1/namespaces/{ns}", "get"), ("/api/v1/namespaces/{ns}", "patch"),
+             ("/api/v1/namespaces/{ns}/search-attributes", "post")}
 
 
 def _walk(node: object) -> list[dict[str, object]]:

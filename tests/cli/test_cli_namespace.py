@@ -244,3 +244,21 @@ def test_a_refusal_is_not_retried_and_is_reported(
     code, out, err = run(capsys, *argv)
     assert (code, out, err) == (1, "", f"error: {refusal.code}: {refusal.message}\n")
     assert len(api.calls) == 1
+
+
+def test_add_search_attribute_posts_name_and_type_and_describe_prints_them(
+        api: ScriptedApi, capsys: pytest.CaptureFixture[str]) -> None:
+    registered = {**ORDERS, "search_attributes": {"Amount": "int", "CustomerId": "keyword"}}
+    api.answers.extend([registered, registered])
+    code, out, _ = run(capsys, "add-search-attribute", "orders", "--name", "Amount",
+                       "--type", "int")
+    assert code == 0 and "search attributes: Amount (int), CustomerId (keyword)\n" in out
+    code, out, _ = run(capsys, "describe", "orders", "--json")
+    assert (code, json.loads(out)) == (0, registered)
+    assert api.calls == [
+        ("POST", "/api/v1/namespaces/orders/search-attributes",
+         {"name": "Amount", "type": "int"}),
+        ("GET", "/api/v1/namespaces/orders", None)]
+    with pytest.raises(SystemExit) as usage:
+        run(capsys, "add-search-attribute", "orders", "--name", "Amount", "--type", "text")
+    assert usage.value.code == 2

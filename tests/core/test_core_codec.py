@@ -20,6 +20,7 @@ from raftflow.protocol import effects as e
 from raftflow.protocol import results as r
 from raftflow.protocol.errors import ErrorCode, RaftflowError, http_status
 from raftflow.protocol.events import HistoryEvent, WorkflowExecutionStartedEventAttributes
+from raftflow.protocol.search_attributes import UpsertWorkflowSearchAttributes
 
 TOKEN = c.TaskToken(namespace="ns", workflow_id="wf", run_id="r1", scheduled_event_id=2,
                     attempt=3, kind=c.TaskKind.ACTIVITY)
@@ -41,6 +42,7 @@ WORKFLOW_COMMANDS: tuple[c.WorkflowCommand, ...] = (
     c.CancelWorkflowExecution(details=b"x"),
     c.ContinueAsNewWorkflowExecution(workflow_type="w", task_queue="q", input=b"i",
                                      run_timeout_ms=5, task_timeout_ms=None),
+    UpsertWorkflowSearchAttributes(search_attributes={"CustomerId": "c1", "Amount": 3}),
 )
 COMMANDS: tuple[c.Command, ...] = (
     c.StartWorkflow(now_ms=1, namespace="ns", workflow_id="wf", workflow_type="W",

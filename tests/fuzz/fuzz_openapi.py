@@ -60,7 +60,7 @@ def main() -> int:
                        # nothing into the checkout.
                        "--generation-database", "none"]
             print(" ".join(command), flush=True)
-            environment = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.fuzz.bounded_waits",
+            environment = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.fuzz.fuzz_hooks",
                            "PYTHONPATH": str(HERE.parent.parent)}
             return subprocess.run(command, timeout=RUN_TIMEOUT_S, check=False,
                                   env=environment).returncode

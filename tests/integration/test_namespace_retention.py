@@ -82,7 +82,8 @@ def test_a_namespace_keeps_closed_runs_for_its_retention_only(cluster: LocalClus
             assert status == 404 and unknown["error"]["code"] == "namespace_not_found"
             created = _cli(cluster, "namespace", "create", "shop", "--retention",
                            f"{RETENTION_S}s", "--description", "orders")
-            assert created == {"name": "shop", "retention_ms": 20_000, "description": "orders"}
+            assert created == {"name": "shop", "retention_ms": 20_000, "description": "orders",
+                               "search_attributes": {}}
             again = await _json(session, "POST", api, {
                 "name": "shop", "retention_ms": RETENTION_S * 1000, "description": "orders"})
             assert again == (200, created)

@@ -14,6 +14,7 @@ from raftflow.protocol import commands as c
 from raftflow.protocol import effects as e
 from raftflow.protocol import events as ev
 from raftflow.protocol import results as r
+from raftflow.protocol import search_attributes as sa
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import HistoryEvent
 
@@ -87,9 +88,24 @@ COMMANDS: dict[str, c.Command] = {
 PROPOSAL = c.Proposal(proposer="node-1", incarnation=7, seq=70_000,
                       commands=tuple(COMMANDS.values()))
 # Commands added after 0.1 (no 0.1 bytes to compare with): round-tripped in the current layout.
+# Workflow commands added after 0.1: round-tripped inside a completion of COMMANDS_SINCE_0_1.
+WORKFLOW_COMMANDS_SINCE_0_1: dict[str, c.WorkflowCommand] = {
+    "UpsertWorkflowSearchAttributes": sa.UpsertWorkflowSearchAttributes(search_attributes={
+        "CustomerId": "c-1", "Amount": 7, "Score": 0.5, "Vip": True,
+        "DueAt": "2026-12-06T10:00:00Z"}),
+}
 COMMANDS_SINCE_0_1: dict[str, c.Command] = {
     "ConfigureNamespace": c.ConfigureNamespace(now_ms=NOW_MS, namespace="shop",
                                                retention_ms=20_000),
+    "ConfigureNamespace.search_attributes": c.ConfigureNamespace(
+        now_ms=NOW_MS, namespace="shop", retention_ms=20_000,
+        search_attributes={"CustomerId": sa.AttributeType.KEYWORD, "Amount": sa.AttributeType.INT}),
+    "StartWorkflow.search_attributes": c.StartWorkflow(
+        now_ms=NOW_MS, namespace="ns", workflow_id="wf", workflow_type="W", task_queue="q",
+        request_id="req", run_id="r2", search_attributes={"CustomerId": "c-1", "Amount": 2**40}),
+    "RespondWorkflowTaskCompleted.upsert": c.RespondWorkflowTaskCompleted(
+        now_ms=NOW_MS, token=WORKFLOW_TOKEN,
+        commands=tuple(WORKFLOW_COMMANDS_SINCE_0_1.values())),
 }
 EMPTY_PROPOSAL = c.Proposal(proposer="node-2", incarnation=0, seq=0, commands=())
 

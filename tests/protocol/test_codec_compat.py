@@ -29,6 +29,7 @@ from raftflow.protocol import events as ev
 from raftflow.protocol import results as r
 from raftflow.protocol.events import EventType, HistoryEvent
 from raftflow.protocol.payload import json_enc_hook
+from raftflow.protocol.search_attributes import SearchAttribute
 from tests.protocol import samples
 
 FIXTURE = Path(__file__).parent.parent / "data" / "protocol-v0.1" / "codec-values.json"
@@ -65,14 +66,17 @@ def test_the_fixture_covers_every_wire_type() -> None:
     assert set(CASES) == set(OLD_BYTES)
     assert {type(v) for v in (*samples.COMMANDS.values(), *samples.COMMANDS_SINCE_0_1.values())
             } == set(typing.get_args(c.Command))
-    assert {type(v) for v in samples.WORKFLOW_COMMANDS.values()} == set(
+    assert {type(v) for v in (*samples.WORKFLOW_COMMANDS.values(),
+                              *samples.WORKFLOW_COMMANDS_SINCE_0_1.values())} == set(
         typing.get_args(c.WorkflowCommand))
     assert {type(v) for v in samples.RESULTS.values()} == set(typing.get_args(r.Result))
     assert {type(v) for v in samples.EFFECTS.values()} == set(typing.get_args(e.Effect))
     covered = {type(value) for value, _, _ in CASES.values()}
-    covered |= {type(value) for value in samples.COMMANDS_SINCE_0_1.values()}
+    covered |= {type(value) for value in (*samples.COMMANDS_SINCE_0_1.values(),
+                                          *samples.WORKFLOW_COMMANDS_SINCE_0_1.values())}
     nested = {c.TaskToken, r.WorkflowTaskInfo, r.ActivityTaskInfo,  # inside the results
-              *typing.get_args(ev.EventAttributes)}  # inside events (tests/core writes all)
+              *typing.get_args(ev.EventAttributes),  # inside events (tests/core writes all)
+              SearchAttribute}  # inside events and descriptions
     assert covered | nested == set(codec.PROTOCOL_CLASSES)
 
 

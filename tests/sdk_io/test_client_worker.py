@@ -157,12 +157,12 @@ def test_list_workflows(cluster: LocalCluster) -> None:
         ids = {f"list-{queue}-{i}" for i in range(3)}
         for workflow_id in ids:
             await client.start_workflow("Mailbox", id=workflow_id, task_queue=queue)
-        running = await client.list_workflows(status=WorkflowExecutionStatus.RUNNING, limit=1000)
+        running = await client.list_workflows("ExecutionStatus = 'Running'", page_size=1000)
         assert ids <= {w.id for w in running}
         assert all(w.status is WorkflowExecutionStatus.RUNNING for w in running)
         for workflow_id in ids:
             await client.get_workflow_handle(workflow_id).terminate("done")
-        terminated = await client.list_workflows(status="TERMINATED", limit=1000)
+        terminated = await client.list_workflows("ExecutionStatus = 'Terminated'")
         assert ids <= {w.id for w in terminated}
 
     _run(cluster, body)
@@ -267,7 +267,7 @@ def test_client_and_worker_survive_kill_9_of_a_node(cluster: LocalCluster) -> No
             for i, handle in enumerate(handles, start=1):
                 result = await asyncio.wait_for(handle.result(), RESULT_TIMEOUT_S)
                 assert result["ship"] == f"shipped k-{i} from ship"
-            listed = {w.id for w in await client.list_workflows(limit=1000)}
+            listed = {w.id for w in await client.list_workflows(page_size=1000)}
             assert {h.id for h in handles} <= listed
 
     try:

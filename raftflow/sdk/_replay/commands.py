@@ -38,6 +38,7 @@ from raftflow.protocol.events import (
     MarkerRecordedEventAttributes,
     TimerCanceledEventAttributes,
     TimerStartedEventAttributes,
+    UpsertWorkflowSearchAttributesEventAttributes,
     WorkflowExecutionCanceledEventAttributes,
     WorkflowExecutionCompletedEventAttributes,
     WorkflowExecutionContinuedAsNewEventAttributes,
@@ -45,7 +46,9 @@ from raftflow.protocol.events import (
 )
 from raftflow.protocol.history_json import payload_json
 from raftflow.protocol.payload import EMPTY, Payload
+from raftflow.protocol.search_attributes import UpsertWorkflowSearchAttributes
 from raftflow.sdk import errors
+from raftflow.sdk._search_attribute_values import json_attributes
 
 CommandEventAttributes = (
     ActivityTaskScheduledEventAttributes
@@ -57,6 +60,7 @@ CommandEventAttributes = (
     | WorkflowExecutionFailedEventAttributes
     | WorkflowExecutionCanceledEventAttributes
     | WorkflowExecutionContinuedAsNewEventAttributes
+    | UpsertWorkflowSearchAttributesEventAttributes
 )
 
 # The commands that close the run: the last command of a run, produced once.
@@ -73,6 +77,7 @@ COMMAND_OF_EVENT: Mapping[type[CommandEventAttributes], type[WorkflowCommand]] =
     WorkflowExecutionFailedEventAttributes: FailWorkflowExecution,
     WorkflowExecutionCanceledEventAttributes: CancelWorkflowExecution,
     WorkflowExecutionContinuedAsNewEventAttributes: ContinueAsNewWorkflowExecution,
+    UpsertWorkflowSearchAttributesEventAttributes: UpsertWorkflowSearchAttributes,
 }
 
 Identity = tuple[tuple[str, object], ...]
@@ -94,6 +99,11 @@ def identity(value: CommandEventAttributes | WorkflowCommand) -> Identity:
             return (("timer_id", value.timer_id),)
         case MarkerRecordedEventAttributes() | RecordMarker():
             return (("marker_name", value.marker_name), ("details", payload_json(value.details)))
+        case UpsertWorkflowSearchAttributesEventAttributes():
+            # The names set; values may change between deployments (as payloads may).
+            return (("names", tuple(a.name for a in value.search_attributes)),)
+        case UpsertWorkflowSearchAttributes():
+            return (("names", tuple(sorted(value.search_attributes))),)
         case _:
             return ()  # a close has no identity: one per run, and it is last
 
@@ -165,6 +175,12 @@ def request_cancel_activity(scheduled_event_id: int) -> RequestCancelActivityTas
 def record_marker(marker_name: str, details: object) -> RecordMarker:
     return RecordMarker(marker_name=marker_name,
                         details=payload(details, f"details of marker {marker_name}"))
+
+
+def upsert_search_attributes(values: Mapping[str, object]) -> UpsertWorkflowSearchAttributes:
+    if not values:
+        raise ValueError("upsert_search_attributes needs at least one attribute")
+    return UpsertWorkflowSearchAttributes(search_attributes=json_attributes(values))
 
 
 def complete(result: object) -> CompleteWorkflowExecution:

@@ -13,7 +13,8 @@ property. Checked (DESIGN §4 I3, I5, I7):
   and matches its scheduling event; every armed timer refers to an open run and a live owner;
 - closed runs live only in the archive, each with a deletion time after its close time, and
   every latest-run pointer names a retained run of that workflow id (reference archive only: a
-  store-backed one is compared to it by digest).
+  store-backed one is compared to it by digest);
+- a run's search attributes are sorted by name, unique, within SEARCH_ATTRIBUTES_PER_RUN_MAX.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from raftflow.protocol.events import (
     EventType,
     TimerStartedEventAttributes,
 )
+from raftflow.protocol.search_attributes import SEARCH_ATTRIBUTES_PER_RUN_MAX
 from raftflow.shards.core import limits
 from raftflow.shards.core.memory_archive import MemoryArchive
 from raftflow.shards.core.state import (
@@ -56,6 +58,7 @@ def check_invariants(state: ShardState) -> None:
         _require(execution.key not in open_seen, f"two open runs for {execution.key}")
         open_seen[execution.key] = run_id
         _check_pending(execution)
+        _check_attributes(execution)
     _require(open_seen == state.open_runs, "open_runs does not list exactly the open runs")
     _check_timers(state)
     if isinstance(state.archive, MemoryArchive):  # a store-backed archive is checked by digest
@@ -75,6 +78,12 @@ def _check_archive(state: ShardState, archive: MemoryArchive) -> None:
     for key, run_id in latest:
         closed = archive.closed_run(run_id)
         _require(closed is not None and closed.key == key, f"latest run of {key} mislabelled")
+
+
+def _check_attributes(execution: Execution) -> None:
+    names = [a.name for a in execution.search_attributes]
+    _require(names == sorted(set(names)) and len(names) <= SEARCH_ATTRIBUTES_PER_RUN_MAX,
+             f"run {execution.run_id}: search attributes not sorted, unique and bounded")
 
 
 def _check_history(execution: Execution) -> None:

@@ -20,6 +20,7 @@ from raftflow.protocol.events import (
     WorkflowExecutionTerminatedEventAttributes,
 )
 from raftflow.protocol.results import Rejected, Result, WorkflowStartedResult, WorkflowStatus
+from raftflow.protocol.search_attributes import SearchAttribute
 from raftflow.shards.core import limits, validate
 from raftflow.shards.core.on_workflow_task import do_start_workflow_task
 from raftflow.shards.core.output import Output
@@ -27,6 +28,7 @@ from raftflow.shards.core.retried_completions import (
     eager_start_request_id,
     workflow_task_of_retried_eager_start,
 )
+from raftflow.shards.core.run_attributes import typed_or_rejected
 from raftflow.shards.core.state import Execution, ShardState, TimerKind
 from raftflow.shards.core.writes import (
     Changes,
@@ -58,6 +60,7 @@ class RunSpec:
     execution_expire_ms: int | None
     first_execution_run_id: str
     continued_execution_run_id: str | None
+    search_attributes: tuple[SearchAttribute, ...] = ()  # typed, sorted by name
 
 
 def on_start_workflow(state: ShardState, command: StartWorkflow) -> Output:
@@ -68,6 +71,9 @@ def on_start_workflow(state: ShardState, command: StartWorkflow) -> Output:
     rejected = _check_start(state, command)
     if rejected is not None:
         return Output(result=rejected)
+    attributes = typed_or_rejected(state, command.namespace, command.search_attributes)
+    if isinstance(attributes, Rejected):
+        return Output(result=attributes)
     open_run = state.open_execution(command.namespace, command.workflow_id)
     if open_run is not None:
         started = open_run.history[0].attributes
@@ -83,7 +89,7 @@ def on_start_workflow(state: ShardState, command: StartWorkflow) -> Output:
     if open_run is None and len(state.open_runs) >= limits.OPEN_RUNS_PER_SHARD_MAX:
         return Output(result=validate.limit_exceeded("OPEN_RUNS_PER_SHARD_MAX",
                                                      limits.OPEN_RUNS_PER_SHARD_MAX))
-    spec = _spec_from(command)
+    spec = _spec_from(command, attributes)
     result = WorkflowStartedResult(run_id=command.run_id, created=True)
     # Commit: every refusal is behind us.
     assert open_run is None or open_run.is_open
@@ -163,7 +169,7 @@ def _check_reuse(state: ShardState, command: StartWorkflow) -> Rejected | None:
     return None
 
 
-def _spec_from(command: StartWorkflow) -> RunSpec:
+def _spec_from(command: StartWorkflow, attributes: tuple[SearchAttribute, ...]) -> RunSpec:
     execution_expire_ms = None
     if command.execution_timeout_ms is not None:
         execution_expire_ms = command.now_ms + command.execution_timeout_ms
@@ -174,7 +180,8 @@ def _spec_from(command: StartWorkflow) -> RunSpec:
                    run_timeout_ms=command.run_timeout_ms,
                    execution_timeout_ms=command.execution_timeout_ms,
                    execution_expire_ms=execution_expire_ms,
-                   first_execution_run_id=command.run_id, continued_execution_run_id=None)
+                   first_execution_run_id=command.run_id, continued_execution_run_id=None,
+                   search_attributes=attributes)
 
 
 def do_start_run(state: ShardState, changes: Changes, spec: RunSpec, now_ms: int) -> Execution:
@@ -190,7 +197,8 @@ def do_start_run(state: ShardState, changes: Changes, spec: RunSpec, now_ms: int
         execution_timeout_ms=spec.execution_timeout_ms,
         execution_expire_ms=spec.execution_expire_ms,
         first_execution_run_id=spec.first_execution_run_id,
-        continued_execution_run_id=spec.continued_execution_run_id)
+        continued_execution_run_id=spec.continued_execution_run_id,
+        search_attributes=spec.search_attributes)
     state.executions[spec.run_id] = execution
     state.open_runs[key] = spec.run_id
     do_append(execution, changes, now_ms, WorkflowExecutionStartedEventAttributes(

@@ -50,6 +50,7 @@ from raftflow.protocol.results import (
     WorkflowStatus,
     WorkflowTaskCompletedResult,
 )
+from raftflow.protocol.search_attributes import UpsertWorkflowSearchAttributes
 from raftflow.shards.core import validate
 from raftflow.shards.core.activity_start import do_start_activity
 from raftflow.shards.core.limits import EAGER_ACTIVITIES_MAX
@@ -64,6 +65,7 @@ from raftflow.shards.core.retried_completions import (
     activities_of_retried_workflow_task_completion,
     eager_request_id,
 )
+from raftflow.shards.core.run_attributes import do_upsert
 from raftflow.shards.core.state import (
     ActivityState,
     Execution,
@@ -98,7 +100,7 @@ def on_respond_workflow_task_completed(state: ShardState,
         return Output(result=checked if again is None else
                       WorkflowTaskCompletedResult(activity_tasks=again))
     execution, task = checked
-    events, rejected = check_commands(execution, command.commands)
+    events, rejected = check_commands(state, execution, command.commands)
     rejected = rejected or validate.check_optional_id("sticky_queue", command.sticky_queue)
     rejected = rejected or validate.check_optional_id("eager_task_queue",
                                                       command.eager_task_queue)
@@ -214,6 +216,8 @@ def _do_command(state: ShardState, execution: Execution, changes: Changes, now_m
         case ContinueAsNewWorkflowExecution():
             _do_continue_as_new(state, execution, changes, now_ms, completed_id, command,
                                 new_run_id)
+        case UpsertWorkflowSearchAttributes():
+            do_upsert(state, execution, changes, now_ms, completed_id, command)
     assert execution.history[-1].event_id == len(execution.history)
     return None
 
@@ -295,7 +299,8 @@ def _do_continue_as_new(state: ShardState, execution: Execution, changes: Change
         execution_timeout_ms=execution.execution_timeout_ms,
         execution_expire_ms=execution.execution_expire_ms,
         first_execution_run_id=execution.first_execution_run_id,
-        continued_execution_run_id=execution.run_id)
+        continued_execution_run_id=execution.run_id,
+        search_attributes=execution.search_attributes)  # carried over, as Temporal does
     do_close_run(state, execution, changes, now_ms, (
         WorkflowStatus.CONTINUED_AS_NEW, WorkflowExecutionContinuedAsNewEventAttributes(
             new_execution_run_id=new_run_id, workflow_type=spec.workflow_type,

@@ -63,7 +63,7 @@ def description_of(execution: Execution, history_length: int,
         workflow_task_pending=execution.workflow_task is not None,
         first_execution_run_id=execution.first_execution_run_id,
         continued_execution_run_id=execution.continued_execution_run_id,
-        close_event=close_event)
+        close_event=close_event, search_attributes=execution.search_attributes)
 
 
 def describe(state: ShardState, namespace: str, workflow_id: str,

@@ -19,6 +19,7 @@ from raftflow.protocol.events import (
     HistoryEvent,
 )
 from raftflow.protocol.results import WorkflowStatus
+from raftflow.protocol.search_attributes import SearchAttribute
 
 
 class TimerKind(StrEnum):
@@ -126,6 +127,8 @@ class Execution(msgspec.Struct, kw_only=True):
     # Fields added later go last, with a default: 0.1 snapshot arrays lack trailing fields
     # and current maps lack their keys, and both decode with the defaults.
     sticky_queue: str = ""  # the worker that completed the last task keeps the run replayed
+    # Typed, sorted by name: given at start, merged by upserts, carried over a continue-as-new.
+    search_attributes: tuple[SearchAttribute, ...] = ()
 
     @property
     def key(self) -> WorkflowKey:

@@ -24,6 +24,7 @@ import heapq
 
 import msgspec
 
+from raftflow.protocol.search_attributes import AttributeType
 from raftflow.shards.core.archive import Archive
 from raftflow.shards.core.limits import EXPIRY_BATCHING_MS
 from raftflow.shards.core.memory_archive import MemoryArchive
@@ -51,6 +52,9 @@ class NamespaceConfig(msgspec.Struct, kw_only=True):
     """A namespace's settings as this shard last received them (`ConfigureNamespace`)."""
 
     retention_ms: int
+    # The namespace's registered search attributes (name -> type); a shard configured before
+    # they existed decodes with none.
+    search_attributes: dict[str, AttributeType] = msgspec.field(default_factory=dict)
 
 
 # `dict=True` gives each state an instance `__dict__` for the attributes that are not fields:

@@ -24,8 +24,10 @@ from raftflow.protocol.commands import (
 )
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.results import Rejected
+from raftflow.protocol.search_attributes import SearchAttribute, UpsertWorkflowSearchAttributes
 from raftflow.shards.core import limits, validate
-from raftflow.shards.core.state import Execution
+from raftflow.shards.core.run_attributes import check_upsert
+from raftflow.shards.core.state import Execution, ShardState
 
 CLOSE_COMMANDS = (CompleteWorkflowExecution, FailWorkflowExecution, CancelWorkflowExecution,
                   ContinueAsNewWorkflowExecution)
@@ -39,23 +41,34 @@ class _Scratch:
     activities_added: int = 0
     timers_added: int = 0
     events: int = 0
+    # The run's search attributes after the upserts checked so far (limit across upserts).
+    attributes: tuple[SearchAttribute, ...] = ()
 
 
 def _invalid(field_name: str, message: str) -> Rejected:
     return Rejected(code=ErrorCode.INVALID_ARGUMENT, message=message, field=field_name)
 
 
-def check_commands(execution: Execution,
+def check_commands(state: ShardState, execution: Execution,
                    commands: tuple[WorkflowCommand, ...]) -> tuple[int, Rejected | None]:
-    """(events the commands will write, first refusal or None)."""
+    """(events the commands will write, first refusal or None). `state` only gives the
+    namespace's registered search attributes (upserts are typed against them)."""
     if len(commands) > limits.COMMANDS_PER_TASK_MAX:
         return 0, validate.limit_exceeded("COMMANDS_PER_TASK_MAX", limits.COMMANDS_PER_TASK_MAX)
     assert execution.is_open, execution.run_id
-    scratch = _Scratch(activity_ids=set(execution.activity_ids), timer_ids=set(execution.timers))
+    scratch = _Scratch(activity_ids=set(execution.activity_ids), timer_ids=set(execution.timers),
+                       attributes=execution.search_attributes)
     for index, command in enumerate(commands):
         where = f"commands[{index}]"
         if isinstance(command, CLOSE_COMMANDS) and index != len(commands) - 1:
             return 0, _invalid(where, "a workflow-closing command must be the last command")
+        if isinstance(command, UpsertWorkflowSearchAttributes):
+            scratch.events += 1
+            after = check_upsert(state, execution, where, command, scratch.attributes)
+            if isinstance(after, Rejected):
+                return 0, after
+            scratch.attributes = after
+            continue
         rejected = _check_one(execution, scratch, where, command)
         if rejected is not None:
             return 0, rejected

@@ -35,7 +35,7 @@ from raftflow.shards.core.state import Execution, RequestKey, WorkflowKey
 from raftflow.shards.store.limits import HISTORY_CHUNK_EVENTS
 from raftflow.visibility.query_ast import ExecutionStatus
 from raftflow.visibility.query_eval import VisibilityRow
-from raftflow.visibility.query_sql import SqlFilter
+from raftflow.visibility.query_sql import SqlFilter, attribute_columns
 
 # The core's run status -> the name visibility queries use (ExecutionStatus = 'Completed').
 API_STATUS: dict[WorkflowStatus, str] = {
@@ -120,6 +120,15 @@ class SqliteArchive:
         self._db.execute("INSERT OR REPLACE INTO latest VALUES (?, ?, ?)",
                          (execution.namespace, execution.workflow_id, execution.run_id))
         self._lower_next_expiry(delete_at_ms)
+        if execution.search_attributes:  # most runs have none: skip the statement
+            self._put_attributes(execution)
+
+    def _put_attributes(self, execution: Execution) -> None:
+        """The run's search attributes as `search_attributes` rows, in the column
+        `query_sql.attribute_columns` picks for each type (what visibility queries read)."""
+        self._db.executemany("INSERT INTO search_attributes VALUES (?, ?, ?, ?, ?)", [
+            (execution.run_id, a.name, *attribute_columns(a.type, a.value))
+            for a in execution.search_attributes])
 
     def closed_run(self, run_id: str) -> Execution | None:
         row = self._db.execute("SELECT run FROM runs WHERE run_id = ?", (run_id,)).fetchone()
@@ -175,11 +184,12 @@ class SqliteArchive:
         page = []
         for (run_id, workflow_id, workflow_type, task_queue, status, start_ms, close_ms,
              history_length, close_event, blob) in rows:
+            execution = _EXECUTION.decode(blob)
             row = VisibilityRow(run_id=run_id, workflow_id=workflow_id,
                                 workflow_type=workflow_type, task_queue=task_queue,
                                 status=status, start_time_ms=start_ms, close_time_ms=close_ms,
-                                attributes={})
-            page.append((row, description_of(_EXECUTION.decode(blob), history_length,
+                                attributes={a.name: a.value for a in execution.search_attributes})
+            page.append((row, description_of(execution, history_length,
                                              _EVENT.decode(close_event))))
         return page
 
