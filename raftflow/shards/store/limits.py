@@ -17,12 +17,12 @@ HISTORY_CHUNK_EVENTS = 256
 # OS page cache holds the rest of the file.
 PAGE_CACHE_KIB = 2048
 
-# Page size of a new store file (bytes). On an empty store 8 KiB pages write a closed run with
-# a quarter less CPU (tools/store_layout.py), but a store holding history updates its random-key
-# indexes (run ids, workflow ids, request ids) one page each per run, so bigger pages mean more
-# bytes through the WAL and its checkpoints: with 12,000 runs retained, 58 KiB written per run
-# at 8 KiB against 40 KiB at 4 KiB, for the same CPU (docs/benchmarks.md). A file keeps the page
-# size it was created with (WAL mode cannot change it).
+# Page size of a new store file (bytes). A store holding history updates its random-key indexes
+# (run ids, workflow ids, request ids) one page each per workflow, so bigger pages mean more
+# bytes through the WAL and its checkpoints: with 12,000 runs retained, 58 KiB written per
+# workflow at 8 KiB against 45 KiB at 4 KiB (tools/store_layout.py; CPU differed by less than
+# the spread between runs), and `raftflow bench retention` measured the 4 KiB store better once
+# it held history (docs/benchmarks.md). A file keeps the page size it was created with.
 PAGE_BYTES = 4096
 
 # SQLite's WAL file is folded back into the store once it holds this much (its automatic

@@ -52,7 +52,7 @@ assert set(API_STATUS) == set(WorkflowStatus)
 SCHEMA = (
     # `runs` and `history` are rowid tables: their rows hold blobs of hundreds of bytes to a few
     # KiB, and a WITHOUT ROWID b-tree keeps whole rows in its key order, which made each closed
-    # run cost ~3.5x the CPU and ~10 % more disk (tools/store_layout.py, docs/benchmarks.md).
+    # run cost 2.5-4x the CPU and ~10 % more disk (tools/store_layout.py, docs/benchmarks.md).
     # The small keyed tables stay WITHOUT ROWID. The primary keys are unique indexes either way.
     # `status` holds the visibility API's names ('Completed', ...), as raftflow.visibility's
     # SQL expects; `run` is the run without its history, `close_event` its last event.
