@@ -58,6 +58,11 @@ from raftflow.visibility.query_parser import parse
 T = TypeVar("T", bound=msgspec.Struct)
 
 PAGE_SIZE_DEFAULT = 100
+# A shard whose leader changes while a list or count asks it answers 503 not_leader. The
+# part is a read, so asking again is safe; these many tries, each after the routing's own
+# wait for a leader, cover one election before the whole call gives the client its 503.
+PART_ATTEMPTS_MAX = 3
+PART_RETRY_PAUSE_S = 0.2
 JsonObject = dict[str, Any]
 
 
@@ -193,7 +198,7 @@ async def _every_shard(
     """`work` on every shard's leader: here for the shards this node leads, else asked of the
     leader at `.../shards/{shard}/{route}` with this call's own query string."""
 
-    async def one(shard: int) -> T:
+    async def once(shard: int) -> T:
         # The namespace is quoted: a `?` or `/` in it would reroute the call.
         path_qs = (f"/api/v1/namespaces/{quote(namespace, safe='')}/shards/{shard}/{route}"
                    f"?{request.query_string}")
@@ -204,6 +209,16 @@ async def _every_shard(
         if isinstance(part, Relayed):
             return _decoded(shard, part, part_type)
         return part
+
+    async def one(shard: int) -> T:
+        for attempt in range(1, PART_ATTEMPTS_MAX + 1):
+            try:
+                return await once(shard)
+            except RaftflowError as error:
+                if error.code is not ErrorCode.NOT_LEADER or attempt == PART_ATTEMPTS_MAX:
+                    raise
+            await asyncio.sleep(PART_RETRY_PAUSE_S)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     return list(await asyncio.gather(*(one(s) for s in range(gateway.directory.shard_count))))
 

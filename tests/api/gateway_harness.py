@@ -24,6 +24,8 @@ import pytest
 from yarl import URL
 
 from raftflow.cluster.config import dev_cluster_config
+from raftflow.cluster.placement_plan import preferred_leaders
+from raftflow.node.map_duties import LEADER_BALANCE_BACKOFF_S
 from raftflow.node.runtime import NodeRuntime
 
 T = TypeVar("T")
@@ -65,24 +67,38 @@ class LiveCluster:
 
     def start(self) -> None:
         self._thread.start()
-        self.run(self._start())
+        self.run(self._start(), READY_TIMEOUT_S + LEADER_BALANCE_BACKOFF_S + SETTLE_TIMEOUT_S)
 
     async def _start(self) -> None:
         await asyncio.gather(*(node.start() for node in self.nodes))
         await self.wait_for(self._all_shards_ready, READY_TIMEOUT_S)
-        # Each node then hands its shards to their preferred replicas (node/map_duties.py):
-        # a test that picks "the leader" of a shard must not race that hand-off. Bounded: a
-        # hand-off that does not happen leaves leadership where it is, which is fine too.
+        await self.settle()
+
+    async def settle(self) -> None:
+        """Wait (bounded) until every shard is led by its preferred replica."""
+        # Each node hands its shards to their preferred replicas (node/map_duties.py):
+        # a test that picks "the leader" of a shard must not race that hand-off. A refused
+        # hand-off is asked again only after LEADER_BALANCE_BACKOFF_S, hence the bound.
+        # Bounded: a hand-off that does not happen leaves leadership where it is; a test
+        # that needs leaders to stay put checks that they did.
         with contextlib.suppress(AssertionError):
-            await self.wait_for(self.leaders_settled, SETTLE_TIMEOUT_S)
+            await self.wait_for(self.leaders_settled,
+                                LEADER_BALANCE_BACKOFF_S + SETTLE_TIMEOUT_S)
 
     def leaders_settled(self) -> bool:
-        """Every shard led, and no node leading more than its share (node/map_duties.py
-        hands shards away only then)."""
-        share = -(-self.shard_count // len(self.nodes))
-        leaders = [self.ready_leader(shard) for shard in range(self.shard_count)]
-        return all(leader is not None for leader in leaders) and all(
-            sum(1 for leader in leaders if leader is node) <= share for node in self.nodes)
+        """Every shard led by its preferred replica: no node hands a leadership away any
+        more (node/map_duties.py) until something fails."""
+        preferred = preferred_leaders(self.nodes[0].cluster_map)
+        leaders = self.leaders()
+        return all(leader is not None and leader.node_id == preferred.get(shard)
+                   for shard, leader in enumerate(leaders))
+
+    def every_shard_led(self) -> bool:
+        return all(leader is not None for leader in self.leaders())
+
+    def leaders(self) -> list[NodeRuntime | None]:
+        """Each shard's ready leader now, by shard."""
+        return [self.ready_leader(shard) for shard in range(self.shard_count)]
 
     def _all_shards_ready(self) -> bool:
         return all(self.ready_leader(s) is not None for s in range(self.shard_count)) and all(

@@ -68,6 +68,9 @@ def _answer_lost_once(actor: ShardActor, after_commit: AfterCommit) -> list[Comm
 
 
 def _placed(cluster: LiveCluster) -> tuple[str, int, NodeRuntime]:
+    # A test before may have moved a leadership: let it go back first, so that no hand-off
+    # moves the shard under this test (its leader is the premise of each test here).
+    cluster.run(cluster.settle(), timeout_s=60.0)
     wid = _wid("doubt")
     shard = shard_for(NS, wid, cluster.shard_count)
     leader = cluster.ready_leader(shard)
