@@ -73,7 +73,7 @@ def _matching(runs: Iterable[Found], query: Query, after: PageCursor | None) -> 
 def _open_runs(state: ShardState, namespace: str) -> Iterable[Found]:
     for execution in state.executions.values():
         if execution.namespace == namespace:
-            yield row_of(execution), description_of(execution, len(execution.history), None)
+            yield row_of(execution), description_of(execution, execution.history_length, None)
 
 
 def _closed_runs(archive: MemoryArchive, namespace: str) -> Iterable[Found]:

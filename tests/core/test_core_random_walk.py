@@ -160,6 +160,9 @@ class Walk:
             request_id=f"p{self.rng.randrange(1000)}"))
         if not isinstance(result, WorkflowTaskStartedResult):
             return
+        # Not sticky: the whole history, spilled chunks included, up to the task's start.
+        assert ([e.event_id for e in result.task.history]
+                == list(range(1, result.task.started_event_id + 1))), result.task.run_id
         token = result.task.token
         self.workflow_tokens.append(token)
         roll = self.rng.random()
@@ -274,3 +277,24 @@ def test_random_walk(seed: int) -> None:
     except AssertionError:
         print(f"random walk failed; reproduce with seed={seed}")
         raise
+
+
+@pytest.fixture
+def spill_often(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bounds small enough that the walk's runs (tens of events) spill chunk after chunk:
+    the same code paths as a run of thousands of events with the real bounds."""
+    monkeypatch.setattr(limits, "HISTORY_CHUNK_EVENTS", 4)
+    monkeypatch.setattr(limits, "HISTORY_HOT_EVENTS_MAX", 6)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_walk_with_spilled_histories(seed: int, spill_often: None) -> None:
+    walk = Walk(seed)
+    for index in range(STEPS):
+        walk.step()
+        if index % 50 == 49:
+            assert state_digest(walk.replica) == state_digest(walk.state)
+            walk.replica = snapshot.from_bytes(snapshot.to_bytes(walk.replica))
+    assert state_digest(walk.replica) == state_digest(walk.state)
+    spilled = walk.state.archive.spilled_contents()
+    assert spilled and any(e.spilled_events for e in walk.state.executions.values())

@@ -7,7 +7,7 @@ walk of `test_core_random_walk.py` (seed 2) reaches, and the sha256 of its snaps
 steps. Format 2 snapshots are derived from them: the 0.1 state decoded into the format-2 layout
 (`snapshot_v2.ShardState`) and packed as `[2, state]`, byte for byte what the release before
 format 3 wrote of these states (checked against that code when format 3 came). Both are restored
-with the current code, which writes format 3 from then on; the same walk is replayed on the
+with the current code, which writes format 4 from then on; the same walk is replayed on the
 current code, and at each kept step the restored state must equal the walked one (DESIGN §4 I2
 across releases: a replica upgraded mid-log agrees with one that was not): the open part by
 `==`, the whole state (archive included) by digest, except for what the old formats cannot
@@ -75,7 +75,8 @@ def test_an_old_snapshot_restores_and_round_trips_in_the_current_format(step: in
     state = snapshot.from_bytes(old)
     check_invariants(state)
     data = snapshot.to_bytes(state)
-    assert data[:2] == bytes((0x95, snapshot.SNAPSHOT_FORMAT_VERSION))  # [3, state, 3 tables]
+    # [4, state, 3 tables, spilled chunks]
+    assert data[:2] == bytes((0x96, snapshot.SNAPSHOT_FORMAT_VERSION))
     again = snapshot.from_bytes(data)
     assert again == state and snapshot.to_bytes(again) == data
     assert state_digest(again) == state_digest(state)
@@ -172,3 +173,16 @@ def test_the_timer_heap_is_neither_packed_nor_compared() -> None:
     assert twin == state
     assert snapshot.to_bytes(twin) == snapshot.to_bytes(state)
     assert ShardState.empty(1).timer_heap == []
+
+
+@pytest.mark.parametrize("step", KEPT)
+def test_a_format_3_snapshot_restores_with_no_spilled_chunks(step: int) -> None:
+    """Format 3 is format 4 without the spilled chunks (no run spilled before format 4); its
+    runs decode with `spilled_events` 0, which the encoding of those states still holds."""
+    state = snapshot.from_bytes(_old_snapshot(step))
+    runs, latest, requests = _archive(state).contents()
+    assert not _archive(state).spilled_contents()
+    old = ENCODER.encode((snapshot.UNSPILLED_FORMAT_VERSION, state, runs, latest, requests))
+    restored = snapshot.from_bytes(old)
+    assert restored == state and state_digest(restored) == state_digest(state)
+    assert snapshot.to_bytes(restored)[:2] == bytes((0x96, snapshot.SNAPSHOT_FORMAT_VERSION))

@@ -17,7 +17,7 @@ from raftflow.protocol.commands import SignalWorkflow, TerminateWorkflow
 from raftflow.protocol.results import Rejected
 from raftflow.shards.core import queries
 from raftflow.shards.core.archive import ClosedRunHead
-from raftflow.shards.store.limits import HISTORY_CHUNK_EVENTS
+from raftflow.shards.core.limits import HISTORY_CHUNK_EVENTS
 from raftflow.shards.store.shard_store import ShardStore
 from raftflow.shards.store.sqlite_archive import SqliteArchive
 from tests.core.core_driver import Shard
@@ -52,10 +52,10 @@ def test_every_page_matches_the_reference(closed) -> None:  # type: ignore[no-un
     for first in firsts:
         for limit in (0, 1, 7, HISTORY_CHUNK_EVENTS - 1, HISTORY_CHUNK_EVENTS,
                       HISTORY_CHUNK_EVENTS + 1, 3 * HISTORY_CHUNK_EVENTS, 10_000):
-            got = archive.closed_events(execution.run_id, first, limit)
-            assert got == reference.closed_events(execution.run_id, first, limit), (first, limit)
+            got = archive.stored_events(execution.run_id, first, limit)
+            assert got == reference.stored_events(execution.run_id, first, limit), (first, limit)
             assert got == execution.history[first - 1:first - 1 + limit]
-    assert archive.closed_events("no-such-run", 1, 10) == []
+    assert archive.stored_events("no-such-run", 1, 10) == []
 
 
 def test_describe_reads_the_head_and_history_pages_to_the_end(closed) -> None:  # type: ignore[no-untyped-def]

@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 from raftflow.protocol.commands import FireTimers
-from raftflow.shards.core import limits
+from raftflow.shards.core import limits, run_history
 from raftflow.shards.core.digest import state_digest
 from raftflow.shards.store.shard_store import ShardStore
 from tests.core.test_core_random_walk import Walk
+from tests.core.test_core_random_walk import spill_often as spill_often  # a fixture
 
 SEEDS = range(6)
 STEPS = 700
@@ -92,6 +93,34 @@ def test_the_store_and_the_reference_agree(seed: int, tmp_path: Path) -> None:
                 assert state_digest(walk.replica) == state_digest(walk.state), index
         assert state_digest(walk.replica) == state_digest(walk.state)
         assert walk.state.archive.closed_count() == walk.replica.archive.closed_count()
+    finally:
+        walk.store.close()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_store_and_the_reference_agree_with_spilled_histories(
+        seed: int, tmp_path: Path, spill_often: None) -> None:
+    """The same with open runs spilling chunk after chunk (run_history.py): the chunks are
+    rows of both archives, survive reopening and images, and join the run when it closes."""
+    walk = StoreWalk(seed, tmp_path)
+    checkpoints_with_spilled = 0
+    try:
+        for index in range(STEPS):
+            walk.step()
+            if index % 25 == 24:
+                spilled = walk.state.archive.spilled_contents()
+                assert walk.replica.archive.spilled_contents() == spilled, index
+                checkpoints_with_spilled += bool(spilled)
+                for execution in walk.state.executions.values():  # open runs read alike
+                    ours = walk.replica.executions[execution.run_id]
+                    assert (run_history.whole(walk.replica.archive, ours)
+                            == run_history.whole(walk.state.archive, execution)), index
+            if index % 50 == 49:
+                assert state_digest(walk.replica) == state_digest(walk.state), index
+                (walk.reopen if index % 100 == 49 else walk.move)()
+                assert state_digest(walk.replica) == state_digest(walk.state), index
+        assert state_digest(walk.replica) == state_digest(walk.state)
+        assert checkpoints_with_spilled >= 3, checkpoints_with_spilled
     finally:
         walk.store.close()
 

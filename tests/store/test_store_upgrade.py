@@ -1,6 +1,6 @@
 """Goal: a store file of format 1 (an earlier release's: `runs` and `history` WITHOUT ROWID)
-opens as format 2 with the same rows, the same open part and the same log index, so a node
-upgraded in place restarts exactly where it stopped.
+opens in the current format with the same rows, the same open part and the same log index, so
+a node upgraded in place restarts exactly where it stopped; so does one of format 2.
 
 Method: a random walk fills a store; the file is then rewritten into format 1's layout with
 format 1's DDL (kept here as the record of what that release wrote), reopened, and compared by
@@ -76,7 +76,7 @@ def test_a_format_1_store_opens_upgraded_with_the_same_state(tmp_path: Path) -> 
     try:
         assert store.log_index == walk.index
         assert state_digest(store.state) == state_digest(walk.state)
-        # It is format 2 on disk too, with every index, and keeps working after a reopen.
+        # It is the current format on disk too, with every index, and keeps working after a reopen.
         store.commit(store.state, walk.index, durable=True)
     finally:
         store.close()
@@ -91,6 +91,29 @@ def test_a_format_1_store_opens_upgraded_with_the_same_state(tmp_path: Path) -> 
             == STORE_FORMAT
     finally:
         reopened.close()
+
+
+def test_a_format_2_store_opens_as_format_3_with_the_same_state(tmp_path: Path) -> None:
+    """Format 3 only adds spilled chunks of open runs, which a format-2 file never holds."""
+    walk = StoreWalk(4, tmp_path)
+    for _ in range(300):
+        walk.step()
+    walk.store.commit(walk.replica, walk.index, durable=True)
+    walk.store.close()
+    path = tmp_path / "a.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.execute("UPDATE meta SET format = 2")
+    finally:
+        db.close()
+    store = ShardStore(str(path), 1, fresh=False)
+    try:
+        assert store.log_index == walk.index
+        assert state_digest(store.state) == state_digest(walk.state)
+    finally:
+        store.close()
+    assert sqlite3.connect(path).execute("SELECT format FROM meta").fetchone()[0] == 3 \
+        == STORE_FORMAT
 
 
 def test_a_new_store_uses_the_configured_page_size(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ IO: the proposer puts `now_ms` and new ids into the command. `apply` routes one 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import assert_never
 
 from raftflow.protocol.commands import (
@@ -31,7 +32,7 @@ from raftflow.protocol.commands import (
 )
 from raftflow.protocol.effects import ArmTimer, Effect
 from raftflow.protocol.results import Ack
-from raftflow.shards.core import on_activity, on_requests, on_workflow_task
+from raftflow.shards.core import on_activity, on_requests, on_workflow_task, run_history
 from raftflow.shards.core.on_namespace import on_configure_namespace
 from raftflow.shards.core.on_start import on_start_workflow
 from raftflow.shards.core.on_task_completed import on_respond_workflow_task_completed
@@ -49,6 +50,11 @@ def apply(state: ShardState, command: Command) -> Output:
     applied_index = state.applied_index
     assert command.now_ms >= 0, command
     output = _route(state, command)
+    if output.grown:
+        for execution in output.grown:
+            if execution.is_open:  # a run that closed went to the archive whole
+                run_history.spill(state.archive, execution)
+        output = dataclasses.replace(output, grown=())
     state.applied_index = applied_index + 1
     assert all(e.event_id >= 1 for e in output.events)
     return output

@@ -1,7 +1,9 @@
-"""The archive: what a shard remembers beyond its open runs (closed runs, request ids).
+"""The archive: what a shard remembers beyond its open runs (closed runs, request ids, and
+the oldest events of long open runs).
 
 Theory of operation. Open runs are the hot, mutable part of a shard and live in `ShardState`;
-everything that only waits to be read or to expire lives behind this seam. A run enters the
+everything that only waits to be read or to expire lives behind this seam, and so do the
+oldest chunks of a long open run's history (run_history.py), which only wait to be read. A run enters the
 archive when it closes, with the instant it must be deleted (its close time plus its namespace's
 retention); a request id enters it with its first answer and the instant it may be forgotten.
 Deleting what is due is itself a write of the core (`expire`, called from `FireTimers` with the
@@ -45,6 +47,14 @@ class ClosedRunHead(msgspec.Struct, kw_only=True):
     close_event: HistoryEvent
 
 
+class SpilledChunk(msgspec.Struct, kw_only=True):
+    """A chunk of an open run's oldest events held by the archive (run_history.py)."""
+
+    run_id: str
+    first_event_id: int
+    events: list[HistoryEvent]
+
+
 class RememberedRequest(msgspec.Struct, kw_only=True):
     """A request's first answer, kept until `expires_at_ms` so a retry gets the same answer."""
 
@@ -57,8 +67,9 @@ class Archive(Protocol):
     """Closed runs and remembered request ids of one shard replica."""
 
     def put_closed(self, execution: Execution, delete_at_ms: int) -> None:
-        """Keep a run that just closed; it becomes the latest run of its workflow id. The
-        caller hands the run over: it is never changed after this."""
+        """Keep a run that just closed; it becomes the latest run of its workflow id. Its
+        spilled chunks (`execution.spilled_events` of them) are already here; the run is
+        kept whole with them. The caller hands the run over: it is never changed after this."""
 
     def closed_run(self, run_id: str) -> Execution | None:
         """A retained closed run, history included, or None."""
@@ -67,9 +78,15 @@ class Archive(Protocol):
         """A retained closed run without its history (see `ClosedRunHead`), or None. The
         caller must not change it."""
 
-    def closed_events(self, run_id: str, first_event_id: int, limit: int) -> list[HistoryEvent]:
-        """Up to `limit` events of a retained closed run's history from `first_event_id`
-        (empty past its end or for a run not retained): a page read without the rest."""
+    def stored_events(self, run_id: str, first_event_id: int, limit: int) -> list[HistoryEvent]:
+        """Up to `limit` events from `first_event_id` of a run's history as the archive holds
+        it: a retained closed run's whole history, an open run's spilled chunks (empty past
+        their end, or for a run it holds nothing of). A page read without the rest."""
+
+    def put_spilled(self, run_id: str, first_event_id: int, events: list[HistoryEvent]) -> None:
+        """Keep the next chunk of an open run's oldest events (run_history.spill): events
+        `first_event_id`.. of the run, following its spilled chunks before. They become part
+        of the closed run when `put_closed` takes it."""
 
     def has_run(self, run_id: str) -> bool:
         """Whether a retained closed run has this id (run ids are unique in a shard)."""
@@ -97,9 +114,13 @@ class Archive(Protocol):
     def canonical_rows(self) -> Iterator[bytes]:
         """Every retained row as canonical msgpack, in key order (the digest's input)."""
 
+    def spilled_contents(self) -> list[SpilledChunk]:
+        """Every open run's spilled chunk, by (run id, first event id) (snapshots, tests)."""
+
 
 # The canonical rows: every retained run by run id, then every latest-run pointer by workflow
-# key, then every remembered request by key; each a msgpack array naming its table first.
+# key, then every remembered request by key, then every open run's spilled chunk by (run id,
+# first event id); each a msgpack array naming its table first.
 
 def canonical_run(run: ArchivedRun) -> bytes:
     return ENCODER.encode(("run", run.execution.run_id, run))
@@ -111,3 +132,7 @@ def canonical_latest(key: WorkflowKey, run_id: str) -> bytes:
 
 def canonical_request(request: RememberedRequest) -> bytes:
     return ENCODER.encode(("request", request))
+
+
+def canonical_spilled(chunk: SpilledChunk) -> bytes:
+    return ENCODER.encode(("spilled", chunk))

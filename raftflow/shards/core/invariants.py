@@ -22,6 +22,7 @@ from __future__ import annotations
 from raftflow.protocol.events import (
     CLOSE_EVENT_TYPES,
     EventType,
+    HistoryEvent,
     TimerStartedEventAttributes,
 )
 from raftflow.protocol.search_attributes import SEARCH_ATTRIBUTES_PER_RUN_MAX
@@ -54,10 +55,11 @@ def check_invariants(state: ShardState) -> None:
     for run_id, execution in state.executions.items():
         _require(run_id == execution.run_id, f"run {run_id} stored under the wrong key")
         _require(execution.is_open, f"closed run {run_id} kept among the open runs")
-        _check_history(execution)
+        history = _whole_history(state, execution)
+        _check_history(execution, history)
         _require(execution.key not in open_seen, f"two open runs for {execution.key}")
         open_seen[execution.key] = run_id
-        _check_pending(execution)
+        _check_pending(execution, history)
         _check_attributes(execution)
     _require(open_seen == state.open_runs, "open_runs does not list exactly the open runs")
     _check_timers(state)
@@ -71,7 +73,8 @@ def _check_archive(state: ShardState, archive: MemoryArchive) -> None:
         execution = run.execution
         _require(not execution.is_open, f"open run {execution.run_id} in the archive")
         _require(execution.run_id not in state.executions, "run both open and archived")
-        _check_history(execution)
+        _require(execution.spilled_events == 0, f"closed run {execution.run_id} not whole")
+        _check_history(execution, execution.history)
         _check_closed(execution)
         assert execution.close_time_ms is not None
         _require(run.delete_at_ms >= execution.close_time_ms, "deleted before it closed")
@@ -86,8 +89,22 @@ def _check_attributes(execution: Execution) -> None:
              f"run {execution.run_id}: search attributes not sorted, unique and bounded")
 
 
-def _check_history(execution: Execution) -> None:
-    history = execution.history
+def _whole_history(state: ShardState, execution: Execution) -> list[HistoryEvent]:
+    """An open run's whole history; its spilled part must be whole chunks the archive holds.
+    (How much stays in memory is a bound on memory, not on safety: a run restored from an
+    older release may hold more until its next event.)"""
+    spilled = execution.spilled_events
+    _require(spilled % limits.HISTORY_CHUNK_EVENTS == 0, f"run {execution.run_id}: spilled "
+             f"{spilled} events, not whole chunks")
+    _require(not execution.history or execution.history[0].event_id == spilled + 1,
+             f"run {execution.run_id}: history in memory does not follow its spilled part")
+    stored = state.archive.stored_events(execution.run_id, 1, spilled + 1)
+    _require(len(stored) == spilled, f"run {execution.run_id}: {len(stored)} events stored "
+             f"for {spilled} spilled")
+    return stored + execution.history
+
+
+def _check_history(execution: Execution, history: list[HistoryEvent]) -> None:
     _require(bool(history), f"run {execution.run_id} has no history")
     _require(history[0].event_type == EventType.WORKFLOW_EXECUTION_STARTED, "first event")
     for position, event in enumerate(history, start=1):
@@ -106,8 +123,7 @@ def _check_history(execution: Execution) -> None:
              f"run {execution.run_id}: history beyond its limit")
 
 
-def _check_pending(execution: Execution) -> None:
-    history = execution.history
+def _check_pending(execution: Execution, history: list[HistoryEvent]) -> None:
     task = execution.workflow_task
     if task is not None:
         scheduled = history[task.scheduled_event_id - 1]

@@ -33,6 +33,17 @@ from raftflow.protocol.limits import (
 # replay time and snapshot size grow with it; long-lived workflows must continue-as-new.
 HISTORY_EVENTS_MAX = 51_200
 
+# Events per stored history chunk: a closed run's history is stored in chunks of this many
+# events, and an open run moves its oldest events to the archive a chunk at a time (below), so
+# a history page reads a few chunks and a typical run (tens of events) is one.
+HISTORY_CHUNK_EVENTS = 256
+
+# Events of an open run kept in memory: once a run's in-memory history reaches this plus a
+# chunk, its oldest whole chunk moves to the archive (run_history.py; on disk in a store-backed
+# replica). Typical runs (tens of events) never reach it; a long one (up to HISTORY_EVENTS_MAX)
+# then holds at most this plus a chunk in memory, and so does the open part a store commits.
+HISTORY_HOT_EVENTS_MAX = 1_024
+
 # Events the server itself may add after a run reached HISTORY_EVENTS_MAX (timeouts firing for
 # every pending activity and timer, then the terminate event): server-driven events cannot be
 # refused, so the run is terminated instead and this bounds how far it overshoots.
@@ -71,6 +82,7 @@ OPEN_RUNS_PER_SHARD_MAX = 100_000
 TIMERS_PER_FIRE_MAX = 512
 
 assert HISTORY_EVENTS_SERVER_SLACK >= 2 * PENDING_ACTIVITIES_MAX + PENDING_TIMERS_MAX
+assert HISTORY_CHUNK_EVENTS >= 1 and HISTORY_HOT_EVENTS_MAX >= HISTORY_CHUNK_EVENTS
 assert PENDING_ACTIVITIES_MAX < HISTORY_EVENTS_MAX and PENDING_TIMERS_MAX < HISTORY_EVENTS_MAX
 assert COMMANDS_PER_TASK_MAX < HISTORY_EVENTS_MAX
 assert 0 < TIMERS_PER_FIRE_MAX <= PENDING_TIMERS_MAX

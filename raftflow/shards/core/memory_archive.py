@@ -19,9 +19,11 @@ from raftflow.shards.core.archive import (
     ArchivedRun,
     ClosedRunHead,
     RememberedRequest,
+    SpilledChunk,
     canonical_latest,
     canonical_request,
     canonical_run,
+    canonical_spilled,
 )
 from raftflow.shards.core.runs import Execution, RequestKey, WorkflowKey
 
@@ -29,7 +31,7 @@ from raftflow.shards.core.runs import Execution, RequestKey, WorkflowKey
 class MemoryArchive:
     """An `Archive` in memory (the reference implementation)."""
 
-    __slots__ = ("_latest", "_request_due", "_requests", "_run_due", "_runs")
+    __slots__ = ("_latest", "_request_due", "_requests", "_run_due", "_runs", "_spilled")
 
     def __init__(self) -> None:
         self._runs: dict[str, ArchivedRun] = {}
@@ -37,12 +39,19 @@ class MemoryArchive:
         self._latest: dict[WorkflowKey, str] = {}
         self._requests: dict[RequestKey, RememberedRequest] = {}
         self._request_due: list[tuple[int, RequestKey]] = []
+        self._spilled: dict[str, list[SpilledChunk]] = {}  # open run id -> its chunks, in order
 
     # -- closed runs ---------------------------------------------------------------------------
 
     def put_closed(self, execution: Execution, delete_at_ms: int) -> None:
         run_id = execution.run_id
         assert not execution.is_open and run_id not in self._runs, run_id
+        chunks = self._spilled.pop(run_id, [])
+        assert sum(len(c.events) for c in chunks) == execution.spilled_events, run_id
+        if chunks:  # kept whole, as a store reads it back
+            execution = msgspec.structs.replace(
+                execution, spilled_events=0,
+                history=[e for c in chunks for e in c.events] + execution.history)
         self._runs[run_id] = ArchivedRun(delete_at_ms=delete_at_ms, execution=execution)
         heapq.heappush(self._run_due, (delete_at_ms, run_id))
         self._latest[execution.key] = run_id
@@ -60,12 +69,19 @@ class MemoryArchive:
                              history_length=len(execution.history),
                              close_event=execution.history[-1])
 
-    def closed_events(self, run_id: str, first_event_id: int, limit: int) -> list[HistoryEvent]:
+    def stored_events(self, run_id: str, first_event_id: int, limit: int) -> list[HistoryEvent]:
         assert first_event_id >= 1 and limit >= 0, (first_event_id, limit)
         run = self._runs.get(run_id)
-        if run is None:
-            return []
-        return run.execution.history[first_event_id - 1:first_event_id - 1 + limit]
+        if run is not None:
+            return run.execution.history[first_event_id - 1:first_event_id - 1 + limit]
+        spilled = [e for c in self._spilled.get(run_id, []) for e in c.events]
+        return spilled[first_event_id - 1:first_event_id - 1 + limit]
+
+    def put_spilled(self, run_id: str, first_event_id: int, events: list[HistoryEvent]) -> None:
+        chunks = self._spilled.setdefault(run_id, [])
+        assert run_id not in self._runs and events, run_id
+        assert first_event_id == 1 + sum(len(c.events) for c in chunks), (run_id, first_event_id)
+        chunks.append(SpilledChunk(run_id=run_id, first_event_id=first_event_id, events=events))
 
     def has_run(self, run_id: str) -> bool:
         return run_id in self._runs
@@ -120,6 +136,11 @@ class MemoryArchive:
             yield canonical_latest(key, self._latest[key])
         for request_key in sorted(self._requests):
             yield canonical_request(self._requests[request_key])
+        for chunk in self.spilled_contents():
+            yield canonical_spilled(chunk)
+
+    def spilled_contents(self) -> list[SpilledChunk]:
+        return [chunk for run_id in sorted(self._spilled) for chunk in self._spilled[run_id]]
 
     def contents(self) -> tuple[list[ArchivedRun], list[tuple[WorkflowKey, str]],
                                 list[RememberedRequest]]:
@@ -130,9 +151,12 @@ class MemoryArchive:
 
     @staticmethod
     def of(runs: list[ArchivedRun], latest: list[tuple[WorkflowKey, str]],
-           requests: list[RememberedRequest]) -> MemoryArchive:
-        """The archive `contents` described (a snapshot restore)."""
+           requests: list[RememberedRequest],
+           spilled: list[SpilledChunk] | None = None) -> MemoryArchive:
+        """The archive `contents` and `spilled_contents` described (a snapshot restore)."""
         archive = MemoryArchive()
+        for chunk in spilled or []:
+            archive.put_spilled(chunk.run_id, chunk.first_event_id, chunk.events)
         for run in runs:
             archive._runs[run.execution.run_id] = run
             archive._run_due.append((run.delete_at_ms, run.execution.run_id))

@@ -157,7 +157,7 @@ def on_respond_activity_task_completed(state: ShardState,
     rejected = rejected or validate.check_optional_id("eager_task_queue",
                                                       command.eager_task_queue)
     rejected = rejected or validate.check_optional_id("sticky_queue", command.sticky_queue)
-    rejected = rejected or validate.history_room(len(execution.history),
+    rejected = rejected or validate.history_room(execution.history_length,
                                                  len(execution.buffered), _CLOSE_EVENTS)
     if rejected is not None:
         return Output(result=rejected)
@@ -185,7 +185,7 @@ def _try_start_eager_workflow_task(state: ShardState, execution: Execution, chan
     assert task is not None and task.started_event_id == 0, "scheduled by this completion"
     if not command.eager_task_queue or command.eager_task_queue != execution.task_queue:
         return None
-    if validate.history_room(len(execution.history), len(execution.buffered), 1) is not None:
+    if validate.history_room(execution.history_length, len(execution.buffered), 1) is not None:
         return None  # no room for WorkflowTaskStarted: the task waits for a poller (who fails)
     return do_start_workflow_task(state, execution, changes, command.now_ms, (
         eager_request_id(command.token.scheduled_event_id, command.token.attempt),
@@ -201,7 +201,7 @@ def on_respond_activity_task_failed(state: ShardState,
     rejected = validate.check_failure("failure", command.failure)
     retry_at_ms = retry.next_retry_at_ms(activity, command.failure, command.now_ms)
     if rejected is None and retry_at_ms is None:
-        rejected = validate.history_room(len(execution.history), len(execution.buffered),
+        rejected = validate.history_room(execution.history_length, len(execution.buffered),
                                          _CLOSE_EVENTS)
     if rejected is not None:
         return Output(result=rejected)
@@ -228,7 +228,7 @@ def on_respond_activity_task_canceled(state: ShardState,
         return Output(result=checked)
     execution, activity = checked
     rejected = validate.check_payload("details", command.details)
-    rejected = rejected or validate.history_room(len(execution.history),
+    rejected = rejected or validate.history_room(execution.history_length,
                                                  len(execution.buffered), _CLOSE_EVENTS)
     if rejected is not None:
         return Output(result=rejected)

@@ -65,7 +65,7 @@ def on_signal_workflow(state: ShardState, command: SignalWorkflow) -> Output:
     target = _prelude(state, key, command.run_id, extra)
     if isinstance(target, Output):
         return target
-    rejected = validate.history_room(len(target.history), len(target.buffered), 2)
+    rejected = validate.history_room(target.history_length, len(target.buffered), 2)
     if rejected is not None:
         return Output(result=rejected)
     assert target.is_open
@@ -86,7 +86,7 @@ def on_request_cancel_workflow(state: ShardState, command: RequestCancelWorkflow
     if target.cancel_requested:  # already requested: nothing new to tell the workflow
         do_remember(state, key, Ack(), command.now_ms)  # but a retry of this request must still get Ack (I5)
         return Output(result=Ack())
-    rejected = validate.history_room(len(target.history), len(target.buffered), 2)
+    rejected = validate.history_room(target.history_length, len(target.buffered), 2)
     if rejected is not None:
         return Output(result=rejected)
     assert target.is_open and not target.cancel_requested

@@ -21,7 +21,7 @@ from raftflow.protocol.events import (
 )
 from raftflow.protocol.results import Rejected, Result, WorkflowStartedResult, WorkflowStatus
 from raftflow.protocol.search_attributes import SearchAttribute
-from raftflow.shards.core import limits, validate
+from raftflow.shards.core import limits, run_history, validate
 from raftflow.shards.core.on_workflow_task import do_start_workflow_task
 from raftflow.shards.core.output import Output
 from raftflow.shards.core.retried_completions import (
@@ -76,7 +76,7 @@ def on_start_workflow(state: ShardState, command: StartWorkflow) -> Output:
         return Output(result=attributes)
     open_run = state.open_execution(command.namespace, command.workflow_id)
     if open_run is not None:
-        started = open_run.history[0].attributes
+        started = run_history.event(state.archive, open_run, 1).attributes
         assert isinstance(started, WorkflowExecutionStartedEventAttributes), started
         if started.request_id == command.request_id:
             return Output(result=_with_eager_task(state, command, WorkflowStartedResult(

@@ -108,7 +108,7 @@ def on_respond_workflow_task_completed(state: ShardState,
         rejected = Rejected(code=ErrorCode.INVALID_ARGUMENT, field="eager_activities_max",
                             message=f"must be in [0, EAGER_ACTIVITIES_MAX={EAGER_ACTIVITIES_MAX}]")
     # WorkflowTaskCompleted, the commands' events, buffered events, the next WorkflowTaskScheduled.
-    rejected = rejected or validate.history_room(len(execution.history),
+    rejected = rejected or validate.history_room(execution.history_length,
                                                  len(execution.buffered), events + 2)
     # Derived only when needed: a sha256 per completion was 8 % of apply under load.
     continues = any(isinstance(c, ContinueAsNewWorkflowExecution) for c in command.commands)
@@ -218,7 +218,7 @@ def _do_command(state: ShardState, execution: Execution, changes: Changes, now_m
                                 new_run_id)
         case UpsertWorkflowSearchAttributes():
             do_upsert(state, execution, changes, now_ms, completed_id, command)
-    assert execution.history[-1].event_id == len(execution.history)
+    assert execution.history[-1].event_id == execution.history_length
     return None
 
 

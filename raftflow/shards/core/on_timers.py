@@ -67,7 +67,7 @@ def on_fire_timers(state: ShardState, command: FireTimers) -> Output:
         execution = state.executions[key[0]]
         assert execution.is_open, f"timer {key} outlived its run"
         _fire(state, execution, changes, command.now_ms, key)
-        if execution.is_open and (len(execution.history) + len(execution.buffered)
+        if execution.is_open and (execution.history_length + len(execution.buffered)
                                   >= limits.HISTORY_EVENTS_MAX):
             do_close_run(state, execution, changes, command.now_ms, (
                 WorkflowStatus.TERMINATED, WorkflowExecutionTerminatedEventAttributes(

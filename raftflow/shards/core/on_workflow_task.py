@@ -29,7 +29,7 @@ from raftflow.protocol.results import (
     WorkflowTaskInfo,
     WorkflowTaskStartedResult,
 )
-from raftflow.shards.core import validate
+from raftflow.shards.core import run_history, validate
 from raftflow.shards.core.output import Output
 from raftflow.shards.core.state import Execution, ShardState, TimerKind, WorkflowTaskState
 from raftflow.shards.core.writes import (
@@ -60,16 +60,18 @@ def check_workflow_token(state: ShardState,
         return validate.stale(f"workflow task {token.scheduled_event_id}/{token.attempt} is not "
                               f"the current one ({task.scheduled_event_id}/{task.attempt})")
     assert state.open_runs[execution.key] == execution.run_id
-    assert task.started_event_id == len(execution.history), "started task sees all history"
+    assert task.started_event_id == execution.history_length, "started task sees all history"
     return execution, task
 
 
-def task_info(execution: Execution, task: WorkflowTaskState,
+def task_info(state: ShardState, execution: Execution, task: WorkflowTaskState,
               sticky_queue: str = "") -> WorkflowTaskInfo:
     """The task for a worker; the sticky worker of the run gets only the events it has not
-    seen (after the previous task's WorkflowTaskStarted), any other the whole history."""
+    seen (after the previous task's WorkflowTaskStarted), any other the whole history (its
+    oldest events read from the archive once the run has spilled them)."""
     assert task.started_event_id > 0, task
-    assert execution.history[task.started_event_id - 1].event_type == "WorkflowTaskStarted"
+    assert task.started_event_id == execution.history_length, "started task sees all history"
+    assert execution.history[-1].event_type == "WorkflowTaskStarted"
     sticky = bool(sticky_queue) and sticky_queue == execution.sticky_queue
     first_index = execution.previous_started_event_id if sticky else 0
     assert 0 <= first_index < task.started_event_id, (first_index, task.started_event_id)
@@ -82,7 +84,8 @@ def task_info(execution: Execution, task: WorkflowTaskState,
         task_queue=execution.task_queue, attempt=task.attempt,
         scheduled_event_id=task.scheduled_event_id, started_event_id=task.started_event_id,
         previous_started_event_id=execution.previous_started_event_id,
-        history=tuple(execution.history[first_index:task.started_event_id]))
+        history=tuple(run_history.events(state.archive, execution, first_index + 1,
+                                         task.started_event_id)))
 
 
 def on_record_workflow_task_started(state: ShardState,
@@ -99,7 +102,7 @@ def on_record_workflow_task_started(state: ShardState,
     if task.started_event_id > 0:
         if task.request_id == command.request_id:  # a retried hand-out: same task again
             return Output(result=WorkflowTaskStartedResult(
-                task=task_info(execution, task, command.sticky_queue)))
+                task=task_info(state, execution, task, command.sticky_queue)))
         return Output(result=validate.stale("workflow task already started"))
     rejected = validate.check_id("request_id", command.request_id)
     rejected = rejected or validate.check_optional_id("sticky_queue", command.sticky_queue)
@@ -128,7 +131,7 @@ def do_start_workflow_task(state: ShardState, execution: Execution, changes: Cha
     task.identity = identity
     do_arm(state, changes, (execution.run_id, TimerKind.WORKFLOW_TASK_START_TO_CLOSE,
                             task.scheduled_event_id), now_ms + execution.task_timeout_ms)
-    info = task_info(execution, task, sticky_queue)
+    info = task_info(state, execution, task, sticky_queue)
     assert execution.task_started() and info.history[-1].event_id == event.event_id
     return info
 
@@ -162,7 +165,7 @@ def on_respond_workflow_task_failed(state: ShardState,
         return Output(result=checked)
     execution, task = checked
     rejected = validate.check_payload("failure", command.failure)
-    rejected = rejected or validate.history_room(len(execution.history),
+    rejected = rejected or validate.history_room(execution.history_length,
                                                  len(execution.buffered), 2)
     if rejected is not None:
         return Output(result=rejected)

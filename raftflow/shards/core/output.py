@@ -10,6 +10,7 @@ from raftflow.protocol.events import HistoryEvent
 from raftflow.protocol.results import Result
 
 if TYPE_CHECKING:
+    from raftflow.shards.core.runs import Execution
     from raftflow.shards.core.writes import Changes
 
 
@@ -27,10 +28,13 @@ class Output:
     result: Result
     events: tuple[HistoryEvent, ...] = ()
     effects: tuple[Effect, ...] = ()
+    # Internal to the core: runs `apply` spills before it returns (writes.Changes.grown).
+    grown: tuple[Execution, ...] = ()
 
     @staticmethod
     def of(result: Result, changes: Changes) -> Output:
         effects = list(changes.effects)
         if changes.armed_at_ms is not None:
             effects.append(ArmTimer(fire_at_ms=changes.armed_at_ms))
-        return Output(result=result, events=tuple(changes.events), effects=tuple(effects))
+        return Output(result=result, events=tuple(changes.events), effects=tuple(effects),
+                      grown=tuple(changes.grown) if changes.grown else ())

@@ -9,7 +9,7 @@ from __future__ import annotations
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import HistoryEvent
 from raftflow.protocol.results import Rejected, WorkflowDescription
-from raftflow.shards.core import validate
+from raftflow.shards.core import run_history, validate
 from raftflow.shards.core.archive import ClosedRunHead
 from raftflow.shards.core.state import Execution, ShardState
 
@@ -43,7 +43,7 @@ def _description(found: Execution | ClosedRunHead) -> WorkflowDescription:
     if isinstance(found, ClosedRunHead):
         return description_of(found.execution, found.history_length, found.close_event)
     assert found.history and found.is_open, found.run_id
-    return description_of(found, len(found.history), None)
+    return description_of(found, found.history_length, None)
 
 
 def description_of(execution: Execution, history_length: int,
@@ -91,10 +91,11 @@ def history(state: ShardState, namespace: str, workflow_id: str, run_id: str | N
     assert size >= 1
     if isinstance(found, ClosedRunHead):
         length = found.history_length
-        events = state.archive.closed_events(found.execution.run_id, first_event_id, size)
+        events = state.archive.stored_events(found.execution.run_id, first_event_id, size)
     else:
-        length = len(found.history)
-        events = found.history[first_event_id - 1:first_event_id - 1 + size]
+        length = found.history_length
+        events = run_history.events(state.archive, found, first_event_id,
+                                    first_event_id + size - 1)
     end = first_event_id - 1 + len(events)
     next_event_id = end + 1 if end < length else None
     assert not events or events[0].event_id == first_event_id

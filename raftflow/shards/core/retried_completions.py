@@ -27,7 +27,9 @@ from raftflow.protocol.events import (
     WorkflowTaskScheduledEventAttributes,
 )
 from raftflow.protocol.results import ActivityTaskInfo, WorkflowTaskInfo
+from raftflow.shards.core import run_history
 from raftflow.shards.core.activity_start import activity_info
+from raftflow.shards.core.archive import Archive
 from raftflow.shards.core.on_workflow_task import task_info
 from raftflow.shards.core.state import ActivityPhase, ActivityState, Execution, ShardState
 
@@ -60,7 +62,7 @@ def workflow_task_of_retried_eager_start(state: ShardState, command: StartWorkfl
             or task.request_id != eager_start_request_id(command.request_id)
             or task.identity != command.eager_identity):
         return None
-    return task_info(execution, task)
+    return task_info(state, execution, task)
 
 
 def _open_run(state: ShardState, token: TaskToken) -> Execution | None:
@@ -85,7 +87,7 @@ def workflow_task_of_retried_activity_completion(
                                                    command.token.attempt)
             or task.identity != command.identity):
         return None
-    return task_info(execution, task, command.sticky_queue)
+    return task_info(state, execution, task, command.sticky_queue)
 
 
 def activities_of_retried_workflow_task_completion(
@@ -95,13 +97,17 @@ def activities_of_retried_workflow_task_completion(
     eagerly and that are still running that first attempt; None if there are none."""
     token = command.token
     execution = _open_run(state, token) if command.eager_task_queue else None
-    if execution is None or not 1 <= token.scheduled_event_id <= len(execution.history):
+    if execution is None or not 1 <= token.scheduled_event_id <= execution.history_length:
         return None
-    scheduled = execution.history[token.scheduled_event_id - 1].attributes
+    archive = state.archive
+    scheduled = run_history.event(archive, execution, token.scheduled_event_id).attributes
     if (not isinstance(scheduled, WorkflowTaskScheduledEventAttributes)
             or scheduled.attempt != token.attempt):
         return None
-    completed_id = next((e.event_id for e in execution.history
+    # The task's completion comes after its scheduling: only the events from there are read.
+    completed_id = next((e.event_id for e in run_history.events(
+                             archive, execution, token.scheduled_event_id,
+                             execution.history_length)
                          if isinstance(e.attributes, WorkflowTaskCompletedEventAttributes)
                          and e.attributes.scheduled_event_id == token.scheduled_event_id),
                         None)
@@ -112,15 +118,15 @@ def activities_of_retried_workflow_task_completion(
         if activity.phase is ActivityPhase.STARTED and activity.identity == command.identity
         and activity.task_queue == command.eager_task_queue  # the first attempt's queue only
         and activity.request_id == eager_request_id(activity.scheduled_event_id, activity.attempt)
-        and _scheduled_by(execution, activity) == completed_id]
+        and _scheduled_by(archive, execution, activity) == completed_id]
     if not started or len(started) > command.eager_activities_max:
         return None  # a retry carries the first attempt's body; anything else is not one
     return tuple(activity_info(execution, a)
                  for a in sorted(started, key=lambda a: a.scheduled_event_id))
 
 
-def _scheduled_by(execution: Execution, activity: ActivityState) -> int:
+def _scheduled_by(archive: Archive, execution: Execution, activity: ActivityState) -> int:
     """The WorkflowTaskCompleted event id whose commands scheduled `activity`."""
-    scheduled = execution.history[activity.scheduled_event_id - 1].attributes
+    scheduled = run_history.event(archive, execution, activity.scheduled_event_id).attributes
     assert isinstance(scheduled, ActivityTaskScheduledEventAttributes), scheduled
     return scheduled.workflow_task_completed_event_id

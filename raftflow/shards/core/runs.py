@@ -129,10 +129,19 @@ class Execution(msgspec.Struct, kw_only=True):
     sticky_queue: str = ""  # the worker that completed the last task keeps the run replayed
     # Typed, sorted by name: given at start, merged by upserts, carried over a continue-as-new.
     search_attributes: tuple[SearchAttribute, ...] = ()
+    # How many of the oldest events live in the archive, not in `history` (which then starts
+    # at event spilled_events + 1): whole chunks of an open run (run_history.py). Always 0
+    # for a closed run as the archive hands it out (its history whole).
+    spilled_events: int = 0
 
     @property
     def key(self) -> WorkflowKey:
         return (self.namespace, self.workflow_id)
+
+    @property
+    def history_length(self) -> int:
+        """Events written so far, spilled ones included (the last event's id)."""
+        return self.spilled_events + len(self.history)
 
     @property
     def is_open(self) -> bool:

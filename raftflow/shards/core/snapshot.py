@@ -1,17 +1,17 @@
 """Shard state to msgpack bytes and back (never pickle).
 
 Theory of operation. A snapshot is the array `[SNAPSHOT_FORMAT_VERSION, ShardState, runs,
-latest, requests]`, packed by msgspec: the open part of the state (`state.py`, every class a
-Struct encoded as a map of its field names) and then the archive's rows in canonical order
-(`MemoryArchive.contents`). Dicts keep insertion order (itself deterministic, see `state.py`),
+latest, requests, spilled]`, packed by msgspec: the open part of the state (`state.py`, every
+class a Struct encoded as a map of its field names) and then the archive's rows in canonical
+order (`MemoryArchive.contents`, then the open runs' spilled chunks). Dicts keep insertion order (itself deterministic, see `state.py`),
 so a restored replica iterates exactly like the original and the bytes of a re-snapshot are
 equal (the digest depends on it, DESIGN §4 I2). The derived timer heap is not a field: it is
 rebuilt by `ShardState.__post_init__` when the state is decoded.
 
 The version is read before the state is decoded, so each layout gets its own reader: version 1
 is release 0.1's array layout, read by `legacy_arrays`; versions 1 and 2 kept closed runs and
-request ids in the state itself and are upgraded by `snapshot_v2`; a replica restored from
-either writes version 3 from then on.
+request ids in the state itself and are upgraded by `snapshot_v2`; version 3 had no spilled
+chunks (no run spilled then). A replica restored from any writes version 4 from then on.
 
 A store-backed replica (`raftflow.shards.store`) keeps its archive on disk and stores only
 `open_part_bytes` of the state; `to_bytes` is for states with the reference archive.
@@ -24,7 +24,7 @@ import msgspec
 from raftflow.protocol import legacy_arrays
 from raftflow.protocol.codec import ENCODER, check_wire_layout, decoder
 from raftflow.shards.core import snapshot_v2
-from raftflow.shards.core.archive import ArchivedRun, RememberedRequest
+from raftflow.shards.core.archive import ArchivedRun, RememberedRequest, SpilledChunk
 from raftflow.shards.core.memory_archive import MemoryArchive
 from raftflow.shards.core.state import (
     ActivityState,
@@ -35,15 +35,19 @@ from raftflow.shards.core.state import (
     WorkflowTaskState,
 )
 
-SNAPSHOT_FORMAT_VERSION = 3
+SNAPSHOT_FORMAT_VERSION = 4
+UNSPILLED_FORMAT_VERSION = 3  # the archive's rows without spilled chunks
 OPEN_RUNS_MAPS_FORMAT_VERSION = 2  # closed runs and request ids inside the state, as maps
 LEGACY_ARRAYS_FORMAT_VERSION = 1  # release 0.1
 
 check_wire_layout((WorkflowTaskState, ActivityState, BufferedEvent, Execution, ShardState,
-                   ArchivedRun, RememberedRequest, snapshot_v2.ShardState))
+                   ArchivedRun, RememberedRequest, SpilledChunk, snapshot_v2.ShardState))
 _ENVELOPE_DECODER = msgspec.msgpack.Decoder(list[msgspec.Raw])
 _SNAPSHOT_DECODER = decoder(tuple[int, ShardState, list[ArchivedRun],
-                                  list[tuple[WorkflowKey, str]], list[RememberedRequest]])
+                                  list[tuple[WorkflowKey, str]], list[RememberedRequest],
+                                  list[SpilledChunk]])
+_V3_DECODER = decoder(tuple[int, ShardState, list[ArchivedRun],
+                            list[tuple[WorkflowKey, str]], list[RememberedRequest]])
 _STATE_DECODER = decoder(ShardState)
 _V2_DECODER = decoder(snapshot_v2.ShardState)
 
@@ -54,7 +58,8 @@ def to_bytes(state: ShardState) -> bytes:
     archive = state.archive
     assert isinstance(archive, MemoryArchive), "a store-backed state snapshots its own store"
     runs, latest, requests = archive.contents()
-    data = ENCODER.encode((SNAPSHOT_FORMAT_VERSION, state, runs, latest, requests))
+    data = ENCODER.encode((SNAPSHOT_FORMAT_VERSION, state, runs, latest, requests,
+                           archive.spilled_contents()))
     assert data, "empty snapshot"
     return data
 
@@ -64,7 +69,10 @@ def from_bytes(data: bytes) -> ShardState:
     envelope = _ENVELOPE_DECODER.decode(data)
     version = msgspec.msgpack.decode(envelope[0], type=int)
     if version == SNAPSHOT_FORMAT_VERSION:
-        _, state, runs, latest, requests = _SNAPSHOT_DECODER.decode(data)
+        _, state, runs, latest, requests, spilled = _SNAPSHOT_DECODER.decode(data)
+        state.archive = MemoryArchive.of(runs, latest, requests, spilled)
+    elif version == UNSPILLED_FORMAT_VERSION:
+        _, state, runs, latest, requests = _V3_DECODER.decode(data)
         state.archive = MemoryArchive.of(runs, latest, requests)
     else:
         assert len(envelope) == 2, f"format {version} has {len(envelope)} parts"

@@ -66,6 +66,9 @@ class Changes:
     events: list[HistoryEvent] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)
     armed_at_ms: int | None = None
+    # Runs whose in-memory history reached the spill mark: `apply` spills them once the
+    # command is applied (run_history.py), so no handler sees a history change under it.
+    grown: list[Execution] = field(default_factory=list)
 
 
 def do_append(execution: Execution, changes: Changes, time_ms: int,
@@ -74,9 +77,14 @@ def do_append(execution: Execution, changes: Changes, time_ms: int,
     history = execution.history
     assert execution.is_open, (execution.run_id, attributes.event_type)
     assert not history or history[-1].event_type not in CLOSE_EVENT_TYPES
-    event = HistoryEvent(event_id=len(history) + 1, time_ms=time_ms, attributes=attributes)
+    event = HistoryEvent(event_id=execution.history_length + 1, time_ms=time_ms,
+                         attributes=attributes)
     history.append(event)
     changes.events.append(event)
+    # `>=`, not `==`: a run restored from an older release may hold more than the mark.
+    if (len(history) >= limits.HISTORY_HOT_EVENTS_MAX + limits.HISTORY_CHUNK_EVENTS
+            and (not changes.grown or changes.grown[-1] is not execution)):
+        changes.grown.append(execution)
     return event
 
 
@@ -100,7 +108,7 @@ def _resolve(execution: Execution, attributes: EventAttributes) -> EventAttribut
     if not (isinstance(previous, ActivityTaskStartedEventAttributes)
             and previous.scheduled_event_id == attributes.scheduled_event_id):
         return attributes
-    return msgspec.structs.replace(attributes, started_event_id=len(execution.history))
+    return msgspec.structs.replace(attributes, started_event_id=execution.history_length)
 
 
 def do_deliver(state: ShardState, execution: Execution, changes: Changes, time_ms: int,

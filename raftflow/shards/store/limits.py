@@ -8,10 +8,6 @@ from __future__ import annotations
 # last commit) and how many changed pages wait in SQLite's cache.
 COMMIT_EVERY_ENTRIES = 512
 
-# Events per history row: a closed run's history is written in chunks, so a history page is a
-# few rows and a typical run (tens of events) is one.
-HISTORY_CHUNK_EVENTS = 256
-
 # SQLite page cache per shard store (KiB, as `PRAGMA cache_size=-N` takes it). A node holds a
 # store per shard replica (16 to 64), so this times that count is the node's store cache; the
 # OS page cache holds the rest of the file.
@@ -33,6 +29,6 @@ PAGE_BYTES = 4096
 # probes of `raftflow bench retention` fell once the stores held history (docs/benchmarks.md).
 WAL_AUTOCHECKPOINT_BYTES = 4 * 1024 * 1024
 
-assert COMMIT_EVERY_ENTRIES >= 1 and HISTORY_CHUNK_EVENTS >= 1 and PAGE_CACHE_KIB >= 256
+assert COMMIT_EVERY_ENTRIES >= 1 and PAGE_CACHE_KIB >= 256
 assert WAL_AUTOCHECKPOINT_BYTES >= 64 * 1024
 assert PAGE_BYTES in (4096, 8192, 16384, 32768, 65536)

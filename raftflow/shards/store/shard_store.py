@@ -33,7 +33,10 @@ from raftflow.shards.store.store_upgrade import upgrade
 log = logging.getLogger(__name__)
 
 # 2: `runs` and `history` became rowid tables (store_upgrade.py upgrades format 1 in place).
-STORE_FORMAT = 2
+# 3: `history` also holds open runs' spilled chunks and the open part counts them
+#    (`Execution.spilled_events`); a format-2 file has none, so only its number changes. An
+#    older release must not read such a file: it would drop the count and the chunks.
+STORE_FORMAT = 3
 
 _META = """CREATE TABLE IF NOT EXISTS meta (
     id INTEGER PRIMARY KEY CHECK (id = 0), format INTEGER NOT NULL, shard_id INTEGER NOT NULL,
@@ -87,9 +90,9 @@ class ShardStore:
 
     def _load(self) -> tuple[int, ShardState]:
         row = self._db.execute("SELECT format, shard_id, log_index, open_part FROM meta").fetchone()
-        if row is not None and row[0] == 1 and row[1] == self.shard:
-            log.info("%s: upgrading store format 1 to %d", self.path, STORE_FORMAT)
-            upgrade(self._db, 1, STORE_FORMAT)
+        if row is not None and 1 <= row[0] < STORE_FORMAT and row[1] == self.shard:
+            log.info("%s: upgrading store format %d to %d", self.path, row[0], STORE_FORMAT)
+            upgrade(self._db, row[0], STORE_FORMAT)
             return self._load()
         if row is None or row[0] != STORE_FORMAT or row[1] != self.shard:
             raise StoreError(f"{self.path}: not a format-{STORE_FORMAT} store of shard {self.shard}")
@@ -149,7 +152,7 @@ class ShardStore:
         old = state.archive
         assert isinstance(old, MemoryArchive), type(old)
         archive = SqliteArchive(self._db)
-        archive.load(*old.contents())
+        archive.load(*old.contents(), old.spilled_contents())
         state.archive = archive
         self.state = state
         self.log_index = 0

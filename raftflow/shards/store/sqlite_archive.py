@@ -22,17 +22,19 @@ import msgspec
 from raftflow.protocol.codec import ENCODER, decoder
 from raftflow.protocol.events import HistoryEvent
 from raftflow.protocol.results import Result, WorkflowDescription, WorkflowStatus
+from raftflow.shards.core import limits
 from raftflow.shards.core.archive import (
     ArchivedRun,
     ClosedRunHead,
     RememberedRequest,
+    SpilledChunk,
     canonical_latest,
     canonical_request,
     canonical_run,
+    canonical_spilled,
 )
 from raftflow.shards.core.queries import description_of
 from raftflow.shards.core.state import Execution, RequestKey, WorkflowKey
-from raftflow.shards.store.limits import HISTORY_CHUNK_EVENTS
 from raftflow.visibility.query_ast import ExecutionStatus
 from raftflow.visibility.query_eval import VisibilityRow
 from raftflow.visibility.query_sql import SqlFilter, attribute_columns
@@ -102,21 +104,25 @@ class SqliteArchive:
 
     def put_closed(self, execution: Execution, delete_at_ms: int) -> None:
         assert not execution.is_open and execution.close_time_ms is not None, execution.run_id
-        history = execution.history
-        execution.history = []  # the row holds the run without its history, the chunks follow
+        history, spilled = execution.history, execution.spilled_events
+        # The row holds the run without its history and whole (spilled_events 0, as it reads
+        # back); the chunks follow, after the spilled ones already in `history`.
+        execution.history, execution.spilled_events = [], 0
         try:
             blob = ENCODER.encode(execution)
         finally:
-            execution.history = history
+            execution.history, execution.spilled_events = history, spilled
         self._db.execute(
             "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (execution.run_id, execution.namespace, execution.workflow_id,
              execution.workflow_type, execution.task_queue, API_STATUS[execution.status],
-             execution.start_time_ms, execution.close_time_ms, delete_at_ms, len(history),
-             ENCODER.encode(history[-1]), blob))
+             execution.start_time_ms, execution.close_time_ms, delete_at_ms,
+             execution.history_length, ENCODER.encode(history[-1]), blob))
+        assert spilled % limits.HISTORY_CHUNK_EVENTS == 0, (execution.run_id, spilled)
         self._db.executemany("INSERT INTO history VALUES (?, ?, ?)", [
-            (execution.run_id, first + 1, ENCODER.encode(history[first:first + HISTORY_CHUNK_EVENTS]))
-            for first in range(0, len(history), HISTORY_CHUNK_EVENTS)])
+            (execution.run_id, spilled + first + 1,
+             ENCODER.encode(history[first:first + limits.HISTORY_CHUNK_EVENTS]))
+            for first in range(0, len(history), limits.HISTORY_CHUNK_EVENTS)])
         self._db.execute("INSERT OR REPLACE INTO latest VALUES (?, ?, ?)",
                          (execution.namespace, execution.workflow_id, execution.run_id))
         self._lower_next_expiry(delete_at_ms)
@@ -144,17 +150,25 @@ class SqliteArchive:
         return ClosedRunHead(execution=_EXECUTION.decode(row[0]), history_length=row[1],
                              close_event=_EVENT.decode(row[2]))
 
-    def closed_events(self, run_id: str, first_event_id: int, limit: int) -> list[HistoryEvent]:
+    def put_spilled(self, run_id: str, first_event_id: int, events: list[HistoryEvent]) -> None:
+        # The same table and chunk layout as a closed run's history: when the run closes,
+        # `put_closed` adds the rest after these.
+        assert (first_event_id - 1) % limits.HISTORY_CHUNK_EVENTS == 0, (run_id, first_event_id)
+        assert len(events) == limits.HISTORY_CHUNK_EVENTS, (run_id, len(events))
+        self._db.execute("INSERT INTO history VALUES (?, ?, ?)",
+                         (run_id, first_event_id, ENCODER.encode(events)))
+
+    def stored_events(self, run_id: str, first_event_id: int, limit: int) -> list[HistoryEvent]:
         assert first_event_id >= 1 and limit >= 0, (first_event_id, limit)
         if limit == 0:
             return []
         # Only the chunks overlapping [first_event_id, first_event_id + limit): a chunk starts
-        # at first_event_id = 1 + k * HISTORY_CHUNK_EVENTS and holds up to that many events.
+        # at first_event_id = 1 + k * limits.HISTORY_CHUNK_EVENTS and holds up to that many events.
         last_event_id = first_event_id + limit - 1
         chunks = self._db.execute(
             "SELECT events FROM history WHERE run_id = ? AND first_event_id > ? "
             "AND first_event_id <= ? ORDER BY first_event_id",
-            (run_id, first_event_id - HISTORY_CHUNK_EVENTS, last_event_id)).fetchall()
+            (run_id, first_event_id - limits.HISTORY_CHUNK_EVENTS, last_event_id)).fetchall()
         return [event for (chunk,) in chunks for event in _EVENTS.decode(chunk)
                 if first_event_id <= event.event_id <= last_event_id]
 
@@ -277,12 +291,24 @@ class SqliteArchive:
             yield canonical_request(RememberedRequest(
                 key=(kind, namespace, workflow_id, request_id), result=_RESULT.decode(blob),
                 expires_at_ms=expires_at_ms))
+        for chunk in self.spilled_contents():
+            yield canonical_spilled(chunk)
+
+    def spilled_contents(self) -> list[SpilledChunk]:
+        # An open run's chunks are the history rows of a run id `runs` does not hold.
+        return [SpilledChunk(run_id=run_id, first_event_id=first, events=_EVENTS.decode(blob))
+                for run_id, first, blob in self._db.execute(
+                    "SELECT run_id, first_event_id, events FROM history WHERE NOT EXISTS "
+                    "(SELECT 1 FROM runs WHERE runs.run_id = history.run_id) "
+                    "ORDER BY run_id, first_event_id").fetchall()]
 
     def load(self, runs: list[ArchivedRun], latest: list[tuple[WorkflowKey, str]],
-             requests: list[RememberedRequest]) -> None:
+             requests: list[RememberedRequest], spilled: list[SpilledChunk]) -> None:
         """Replace every row with the given ones (a state restored from a full snapshot)."""
         for table in ("runs", "history", "latest", "requests", "search_attributes"):
             self._db.execute(f"DELETE FROM {table}")  # noqa: S608 (a constant table name)
+        for chunk in spilled:
+            self.put_spilled(chunk.run_id, chunk.first_event_id, chunk.events)
         for run in runs:
             self.put_closed(run.execution, run.delete_at_ms)
         self._db.execute("DELETE FROM latest")  # put_closed set them in run order: use the given

@@ -5,6 +5,9 @@ Format 1 kept `runs` and `history` as WITHOUT ROWID tables; format 2 makes them 
 creates the new ones and copies every row across. A crash before the commit leaves the file as
 it was (format 1), and the next start upgrades it again. Nothing else changes: the meta row keeps
 its log index and open part, so the replica restarts exactly where it stopped.
+
+Format 3 lets `history` hold open runs' spilled chunks too; a format-2 file holds none, so its
+upgrade only sets the number (a format-1 file gets both steps in the one transaction).
 """
 
 from __future__ import annotations
@@ -21,20 +24,26 @@ _REBUILT_TABLES = ("runs", "history")
 
 def upgrade(db: sqlite3.Connection, found_format: int, to_format: int) -> None:
     """Bring the store on `db` (no transaction open) from `found_format` to `to_format`."""
-    assert (found_format, to_format) == (1, 2), (found_format, to_format)
+    assert 1 <= found_format < to_format <= 3, (found_format, to_format)
     db.execute("BEGIN IMMEDIATE")
     try:
-        for index in _FORMAT_1_INDEXES:
-            db.execute(f"DROP INDEX {index}")
-        for table in _REBUILT_TABLES:
-            db.execute(f"ALTER TABLE {table} RENAME TO {table}_format_1")
-        for statement in SCHEMA:
-            db.execute(statement)
-        for table in _REBUILT_TABLES:
-            db.execute(f"INSERT INTO {table} SELECT * FROM {table}_format_1")  # noqa: S608
-            db.execute(f"DROP TABLE {table}_format_1")
+        if found_format == 1:
+            _rowid_tables(db)
         db.execute("UPDATE meta SET format = ? WHERE id = 0", (to_format,))
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
+
+
+def _rowid_tables(db: sqlite3.Connection) -> None:
+    """Format 1 to 2: `runs` and `history` rebuilt as rowid tables, every row copied."""
+    for index in _FORMAT_1_INDEXES:
+        db.execute(f"DROP INDEX {index}")
+    for table in _REBUILT_TABLES:
+        db.execute(f"ALTER TABLE {table} RENAME TO {table}_format_1")
+    for statement in SCHEMA:
+        db.execute(statement)
+    for table in _REBUILT_TABLES:
+        db.execute(f"INSERT INTO {table} SELECT * FROM {table}_format_1")  # noqa: S608
+        db.execute(f"DROP TABLE {table}_format_1")
