@@ -22,6 +22,7 @@ from raftflow.api.answers import (
 )
 from raftflow.api.errors import InvalidArgumentError, accepted
 from raftflow.api.routing import Gateway
+from raftflow.api.run_ids import new_run_id
 from raftflow.protocol.commands import (
     IdReusePolicy,
     RequestCancelWorkflow,
@@ -90,11 +91,12 @@ async def start_workflow(request: web.Request) -> web.StreamResponse:
     async def start(actor: ShardActor) -> Started:
         # An early 400 against the registry this shard holds; the core checks it again.
         check_attributes(actor.state, namespace, attributes)
+        now_ms = gateway.now_ms()
         command = StartWorkflow(
-            now_ms=gateway.now_ms(), namespace=namespace, workflow_id=workflow_id,
+            now_ms=now_ms, namespace=namespace, workflow_id=workflow_id,
             workflow_type=body.workflow_type, task_queue=body.task_queue, input=workflow_input,
             request_id=body.request_id or uuid.uuid4().hex,
-            run_id=uuid.uuid4().hex,
+            run_id=new_run_id(now_ms),
             id_reuse_policy=body.id_reuse_policy or IdReusePolicy.ALLOW_DUPLICATE,
             execution_timeout_ms=body.execution_timeout_ms,
             run_timeout_ms=body.run_timeout_ms,
