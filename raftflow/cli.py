@@ -40,6 +40,7 @@ from raftflow.cli_namespace import (
     namespace_describe,
     namespace_list,
     namespace_update,
+    search_attribute_value_arg,
 )
 from raftflow.cli_output import CliError, JsonObject, print_table, records
 from raftflow.cli_visibility import (
@@ -124,6 +125,8 @@ def _workflow_start(args: argparse.Namespace, api: ApiClient, out: TextIO) -> Js
     body: JsonObject = {"workflow_id": args.workflow_id, "workflow_type": args.type,
                         "task_queue": args.task_queue, "input": args.input,
                         "request_id": args.request_id or str(uuid.uuid4())}
+    if args.search_attribute:
+        body["search_attributes"] = dict(args.search_attribute)
     started = api.call("POST", _workflows_path(args.namespace), body)
     if not args.json:
         out.write(f"started workflow {started.get('workflow_id', args.workflow_id)} "
@@ -329,6 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("-q", "--task-queue", required=True)
     start.add_argument("-i", "--input", type=_json_arg, default=None, help="input as JSON")
     start.add_argument("--request-id", default=None, help="idempotency key (default: random)")
+    start.add_argument("--search-attribute", action="append", type=search_attribute_value_arg,
+                       metavar="NAME=VALUE", help="a registered search attribute (repeatable)")
     _workflow_parser(wf, "describe", _workflow_describe, "show a workflow's status")
     _workflow_parser(wf, "show", _workflow_show, "print a workflow's full history")
     signal = _workflow_parser(wf, "signal", _workflow_signal, "send a signal to a workflow")

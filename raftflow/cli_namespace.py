@@ -15,6 +15,7 @@ settings).
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import time
 import urllib.parse
@@ -203,6 +204,19 @@ def namespace_add_search_attribute(args: argparse.Namespace, api: Api,
     if not args.json:
         _print_namespace(out, info)
     return info
+
+
+def search_attribute_value_arg(text: str) -> tuple[str, object]:
+    """`NAME=VALUE` of `workflow start --search-attribute`: VALUE as JSON (`5`, `true`,
+    `"5"`, `["a","b"]`), else the text itself (a keyword or an RFC 3339 datetime need no
+    quotes). The namespace's registry types it on the server, which names a mismatch."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        return name, json.loads(value)
+    except ValueError:
+        return name, value
 
 
 def add_search_attribute_arguments(parser: argparse.ArgumentParser) -> None:

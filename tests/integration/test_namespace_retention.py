@@ -14,9 +14,6 @@ HTTP and through the real CLI (`python -m raftflow`), against
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import sys
 import time
 import uuid
 from typing import Any
@@ -26,6 +23,7 @@ import aiohttp
 
 from raftflow.cluster.launcher import LocalCluster
 from raftflow.sdk import Client, Worker, activity, workflow
+from tests.integration.cli_runner import cli_json
 
 RETENTION_S = 20
 GONE_WITHIN_S = 50
@@ -47,11 +45,7 @@ class Stamp:
 
 
 def _cli(cluster: LocalCluster, *args: str) -> Any:
-    done = subprocess.run([sys.executable, "-m", "raftflow", *args, "--json", "--address",
-                           cluster.address(cluster.node_ids[2])],
-                          capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return cli_json(cluster, *args, node=2)
 
 
 async def _json(session: aiohttp.ClientSession, method: str, url: str,

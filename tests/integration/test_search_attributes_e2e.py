@@ -15,7 +15,6 @@ running the test's workflows, the real CLI as a subprocess.
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import sys
 import uuid
@@ -28,6 +27,7 @@ from raftflow.cluster.launcher import LocalCluster
 from raftflow.sdk import workflow
 from raftflow.sdk.client import Client
 from raftflow.sdk.worker import Worker
+from tests.integration.cli_runner import cli_json
 
 NS = "/api/v1/namespaces/default"
 WF = NS + "/workflows"
@@ -75,11 +75,7 @@ class Upserter:
 
 
 def _cli(cluster: LocalCluster, *args: str) -> Any:
-    done = subprocess.run([sys.executable, "-m", "raftflow", *args, "--json", "--address",
-                           cluster.address(cluster.node_ids[1])],
-                          capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return cli_json(cluster, *args, node=1)
 
 
 async def _call(session: aiohttp.ClientSession, method: str, url: str,
@@ -219,3 +215,17 @@ def test_search_attributes_from_registration_to_closed_runs(cluster: LocalCluste
     described = _cli(cluster, "namespace", "describe", "default")
     assert described["search_attributes"] == {
         "Amount": "int", "CustomerId": "keyword", "DueAt": "datetime"}
+    # The CLI's start takes them too: VALUE as JSON, else as text (a keyword, a datetime).
+    _cli(cluster, "workflow", "start", "-w", "cli-sa", "-t", "X", "-q", "nobody",
+         "--search-attribute", "CustomerId=c9", "--search-attribute", "Amount=12",
+         "--search-attribute", "DueAt=2026-12-06T10:00:00.25+00:00")
+    started = _cli(cluster, "workflow", "describe", "-w", "cli-sa")
+    assert started["search_attributes"] == {
+        "Amount": 12, "CustomerId": "c9", "DueAt": "2026-12-06T10:00:00.250Z"}
+    assert _cli(cluster, "workflow", "count", "--query", "CustomerId = 'c9'") == {"count": 1}
+    refused = subprocess.run(
+        [sys.executable, "-m", "raftflow", "workflow", "start", "-w", "cli-sa-bad", "-t", "X",
+         "-q", "nobody", "--search-attribute", 'Amount="12"', "--address",
+         cluster.address(cluster.node_ids[0])],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert refused.returncode != 0 and "search_attributes.Amount" in refused.stderr, refused

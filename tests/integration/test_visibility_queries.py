@@ -12,14 +12,12 @@ real CLI (`python -m raftflow`), against `raftflow node` processes.
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import sys
 from typing import Any
 
 import aiohttp
 
 from raftflow.cluster.launcher import LocalCluster
+from tests.integration.cli_runner import cli_json
 
 WF = "/api/v1/namespaces/default/workflows"
 COUNT = "/api/v1/namespaces/default/workflow-count"
@@ -45,11 +43,7 @@ async def _get(session: aiohttp.ClientSession, url: str, **query: str) -> tuple[
 
 
 def _cli(cluster: LocalCluster, *args: str) -> Any:
-    done = subprocess.run([sys.executable, "-m", "raftflow", *args, "--json", "--address",
-                           cluster.address(cluster.node_ids[1])],
-                          capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return cli_json(cluster, *args, node=1)
 
 
 def test_list_and_count_agree_with_what_was_started_over_several_pages(
