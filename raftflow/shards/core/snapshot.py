@@ -3,10 +3,11 @@
 Theory of operation. A snapshot is the array `[SNAPSHOT_FORMAT_VERSION, ShardState, runs,
 latest, requests, spilled]`, packed by msgspec: the open part of the state (`state.py`, every
 class a Struct encoded as a map of its field names) and then the archive's rows in canonical
-order (`MemoryArchive.contents`, then the open runs' spilled chunks). Dicts keep insertion order (itself deterministic, see `state.py`),
-so a restored replica iterates exactly like the original and the bytes of a re-snapshot are
-equal (the digest depends on it, DESIGN §4 I2). The derived timer heap is not a field: it is
-rebuilt by `ShardState.__post_init__` when the state is decoded.
+order (`MemoryArchive.contents`, then the open runs' spilled chunks). Dicts keep insertion
+order (itself deterministic, see `state.py`), so a restored replica iterates exactly like the
+original and the bytes of a re-snapshot are equal (the digest depends on it, DESIGN §4 I2).
+The derived timer heap is not a field: it is rebuilt by `ShardState.__post_init__` when the
+state is decoded.
 
 The version is read before the state is decoded, so each layout gets its own reader: version 1
 is release 0.1's array layout, read by `legacy_arrays`; versions 1 and 2 kept closed runs and
