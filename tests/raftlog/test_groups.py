@@ -80,14 +80,20 @@ async def _pipelined_run(tmp_path: Any, normalize: bool, seed: int,
     # of for a count, then check what every replica applied.
     # Replicas can agree for a moment while the last proposals are still in flight, so quiet
     # also needs every proposal accounted for: applied everywhere, or some proposal failed.
-    await cluster.wait_for(lambda: len({(h.groups[0].status().commit_index,
-                                         h.groups[0].status().applied_index)
-                                        for h in cluster.hosts.values()}) == 1
-                           and all(len(c.applied) > 0 for c in cluster.consumers.values())
-                           and (bool(failures) or all(len(c.applied) >= 3000
-                                                      for c in cluster.consumers.values())),
-                           timeout_s=30)
+    await cluster.wait_for(lambda: _quiet(cluster, failures), timeout_s=30)
     return cluster, watchers, failures
+
+
+def _quiet(cluster: Cluster, failures: list[str]) -> bool:
+    if any(h.failed is not None for h in cluster.hosts.values()):
+        # A host failed (fail-stop: its log broke an assertion) and dropped its groups.
+        # Only the run without normalisation has been seen to get here (found by CI).
+        return True
+    return (len({(h.groups[0].status().commit_index, h.groups[0].status().applied_index)
+                 for h in cluster.hosts.values()}) == 1
+            and all(len(c.applied) > 0 for c in cluster.consumers.values())
+            and (bool(failures) or all(len(c.applied) >= 3000
+                                       for c in cluster.consumers.values())))
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -95,6 +101,7 @@ def test_no_follower_drops_below_an_acknowledged_index(tmp_path: Any, seed: int)
     async def main() -> None:
         cluster, watchers, failures = await _pipelined_run(tmp_path, normalize=True, seed=seed)
         try:
+            assert all(h.failed is None for h in cluster.hosts.values()), "a replica failed"
             assert sum(w.replays for w in watchers) > 50  # the stale path really ran
             assert [v for w in watchers for v in w.violations] == []
             # Quiet: every replica holds the same log and applied the same entries in order.
