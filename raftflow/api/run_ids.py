@@ -11,7 +11,7 @@ comes from the 74 random bits (and the core refuses a run id already used).
 
 from __future__ import annotations
 
-import secrets
+import os
 
 _MS_BITS = 48
 _VERSION = 0x7
@@ -22,6 +22,7 @@ def new_run_id(now_ms: int) -> str:
     """A UUIDv7: 48 bits of Unix milliseconds, version 7, 12 random bits, the RFC variant,
     62 random bits."""
     assert now_ms >= 0, now_ms
+    bits = int.from_bytes(os.urandom(10), "big")  # one system call, as uuid4's; 74 bits used
     value = ((now_ms & ((1 << _MS_BITS) - 1)) << 80 | _VERSION << 76
-             | secrets.randbits(12) << 64 | _VARIANT << 62 | secrets.randbits(62))
+             | (bits >> 68) << 64 | _VARIANT << 62 | (bits & ((1 << 62) - 1)))
     return f"{value:032x}"

@@ -101,7 +101,7 @@ class LiveCluster:
         return [self.ready_leader(shard) for shard in range(self.shard_count)]
 
     def _all_shards_ready(self) -> bool:
-        return all(self.ready_leader(s) is not None for s in range(self.shard_count)) and all(
+        return self.every_shard_led() and all(
             n.all_local_shards_have_leaders() for n in self.nodes)
 
     def stop(self) -> None:

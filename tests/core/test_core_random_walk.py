@@ -12,7 +12,7 @@ seed: rerun with that seed to reproduce.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 
@@ -264,12 +264,15 @@ class Walk:
                         if answer[1] > self.now_ms}
 
 
-def _walk(seed: int) -> Walk:
-    """The seeded walk, its replica restored from a snapshot every 50 steps; digests agree."""
+def _walk(seed: int, after_step: Callable[[Walk], None] | None = None) -> Walk:
+    """The seeded walk, its replica restored from a snapshot every 50 steps; digests agree.
+    `after_step` checks more after every step."""
     walk = Walk(seed)
     try:
         for index in range(STEPS):
             walk.step()
+            if after_step is not None:
+                after_step(walk)
             if index % 50 == 49:
                 assert state_digest(walk.replica) == state_digest(walk.state)
                 walk.replica = snapshot.from_bytes(snapshot.to_bytes(walk.replica))
@@ -295,6 +298,13 @@ def spill_often(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_random_walk_with_spilled_histories(seed: int, spill_often: None) -> None:
-    walk = _walk(seed)
+    def memory_bounded(walk: Walk) -> None:
+        # The bound spilling exists for: after every command, no open run holds a whole
+        # chunk beyond HISTORY_HOT_EVENTS_MAX in memory.
+        for execution in walk.state.executions.values():
+            assert len(execution.history) < (limits.HISTORY_HOT_EVENTS_MAX
+                                             + limits.HISTORY_CHUNK_EVENTS), execution.run_id
+
+    walk = _walk(seed, memory_bounded)
     spilled = walk.state.archive.spilled_contents()
     assert spilled and any(e.spilled_events for e in walk.state.executions.values())

@@ -26,7 +26,7 @@ from raftflow.protocol.events import (
     TimerStartedEventAttributes,
 )
 from raftflow.protocol.search_attributes import SEARCH_ATTRIBUTES_PER_RUN_MAX
-from raftflow.shards.core import limits
+from raftflow.shards.core import limits, run_history
 from raftflow.shards.core.memory_archive import MemoryArchive
 from raftflow.shards.core.state import (
     ActivityPhase,
@@ -90,18 +90,16 @@ def _check_attributes(execution: Execution) -> None:
 
 
 def _whole_history(state: ShardState, execution: Execution) -> list[HistoryEvent]:
-    """An open run's whole history; its spilled part must be whole chunks the archive holds.
-    (How much stays in memory is a bound on memory, not on safety: a run restored from an
-    older release may hold more until its next event.)"""
+    """An open run's whole history; its spilled part must be whole chunks that the archive
+    holds (`run_history.whole` asserts it has every spilled event). How much stays in memory
+    is a bound on memory, not on safety: a run restored from an older release may hold more
+    until its next event."""
     spilled = execution.spilled_events
     _require(spilled % limits.HISTORY_CHUNK_EVENTS == 0, f"run {execution.run_id}: spilled "
              f"{spilled} events, not whole chunks")
     _require(not execution.history or execution.history[0].event_id == spilled + 1,
              f"run {execution.run_id}: history in memory does not follow its spilled part")
-    stored = state.archive.stored_events(execution.run_id, 1, spilled + 1)
-    _require(len(stored) == spilled, f"run {execution.run_id}: {len(stored)} events stored "
-             f"for {spilled} spilled")
-    return stored + execution.history
+    return run_history.whole(state.archive, execution)
 
 
 def _check_history(execution: Execution, history: list[HistoryEvent]) -> None:
