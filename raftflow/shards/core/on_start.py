@@ -155,8 +155,9 @@ def _check_reuse(state: ShardState, command: StartWorkflow) -> Rejected | None:
     latest_run_id = state.archive.latest_closed((command.namespace, command.workflow_id))
     if latest_run_id is None:
         return None
-    latest = state.archive.closed_run(latest_run_id)
-    assert latest is not None and not latest.is_open, latest_run_id
+    head = state.archive.closed_head(latest_run_id)  # its status, without reading its history
+    assert head is not None and not head.execution.is_open, latest_run_id
+    latest = head.execution
     assert latest.key == (command.namespace, command.workflow_id), latest_run_id
     policy = command.id_reuse_policy
     refused = (policy is IdReusePolicy.REJECT_DUPLICATE

@@ -8,6 +8,12 @@ from __future__ import annotations
 # last commit) and how many changed pages wait in SQLite's cache.
 COMMIT_EVERY_ENTRIES = 512
 
+# Closed runs and remembered requests an archive holds in memory before writing them to its
+# tables in one batch (pending_rows.py); it also writes them at each commit, so this only binds
+# when one commit interval closes more runs than this. Each waits as the run itself (a few KiB
+# for a short run), so a node holds at most this times its replicas (16 to 64) of them.
+PENDING_ROWS_MAX = 1024
+
 # SQLite page cache per shard store (KiB, as `PRAGMA cache_size=-N` takes it). A node holds a
 # store per shard replica (16 to 64), so this times that count is the node's store cache; the
 # OS page cache holds the rest of the file.
@@ -29,6 +35,6 @@ PAGE_BYTES = 4096
 # probes of `raftflow bench retention` fell once the stores held history (docs/benchmarks.md).
 WAL_AUTOCHECKPOINT_BYTES = 4 * 1024 * 1024
 
-assert COMMIT_EVERY_ENTRIES >= 1 and PAGE_CACHE_KIB >= 256
+assert COMMIT_EVERY_ENTRIES >= 1 and PAGE_CACHE_KIB >= 256 and PENDING_ROWS_MAX >= 1
 assert WAL_AUTOCHECKPOINT_BYTES >= 64 * 1024
 assert PAGE_BYTES in (4096, 8192, 16384, 32768, 65536)

@@ -113,6 +113,7 @@ class ShardStore:
         assert log_index >= self.log_index, (log_index, self.log_index)
         assert state.archive is self.state.archive, "a state of another store"
         self.state = state
+        self.archive.flush()
         self._db.execute("UPDATE meta SET log_index = ?, open_part = ? WHERE id = 0",
                          (log_index, open_part_bytes(state)))
         self._db.execute("COMMIT")

@@ -35,9 +35,11 @@ from raftflow.shards.core.archive import (
 )
 from raftflow.shards.core.queries import description_of
 from raftflow.shards.core.state import Execution, RequestKey, WorkflowKey
+from raftflow.shards.store import limits as store_limits
+from raftflow.shards.store.pending_rows import PendingRows
 from raftflow.visibility.query_ast import ExecutionStatus
 from raftflow.visibility.query_eval import VisibilityRow
-from raftflow.visibility.query_sql import SqlFilter, attribute_columns
+from raftflow.visibility.query_sql import SqlFilter
 
 # The core's run status -> the name visibility queries use (ExecutionStatus = 'Completed').
 API_STATUS: dict[WorkflowStatus, str] = {
@@ -93,56 +95,44 @@ _RESULT: msgspec.msgpack.Decoder[Result] = decoder(Result)  # type: ignore[arg-t
 class SqliteArchive:
     """An `Archive` whose rows live in the shard store's SQLite tables."""
 
-    __slots__ = ("_db", "_next_expiry")
+    __slots__ = ("_db", "_next_expiry", "_pending")
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
+        self._pending = PendingRows()
         self._next_expiry: int | None = None
         self._recompute_next_expiry()
 
     # -- closed runs ---------------------------------------------------------------------------
 
     def put_closed(self, execution: Execution, delete_at_ms: int) -> None:
+        # Written with the other pending rows (pending_rows.py); the caller never changes it.
         assert not execution.is_open and execution.close_time_ms is not None, execution.run_id
-        history, spilled = execution.history, execution.spilled_events
-        # The row holds the run without its history and whole (spilled_events 0, as it reads
-        # back); the chunks follow, after the spilled ones already in `history`.
-        execution.history, execution.spilled_events = [], 0
-        try:
-            blob = ENCODER.encode(execution)
-        finally:
-            execution.history, execution.spilled_events = history, spilled
-        self._db.execute(
-            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (execution.run_id, execution.namespace, execution.workflow_id,
-             execution.workflow_type, execution.task_queue, API_STATUS[execution.status],
-             execution.start_time_ms, execution.close_time_ms, delete_at_ms,
-             execution.history_length, ENCODER.encode(history[-1]), blob))
-        assert spilled % limits.HISTORY_CHUNK_EVENTS == 0, (execution.run_id, spilled)
-        self._db.executemany("INSERT INTO history VALUES (?, ?, ?)", [
-            (execution.run_id, spilled + first + 1,
-             ENCODER.encode(history[first:first + limits.HISTORY_CHUNK_EVENTS]))
-            for first in range(0, len(history), limits.HISTORY_CHUNK_EVENTS)])
-        self._db.execute("INSERT OR REPLACE INTO latest VALUES (?, ?, ?)",
-                         (execution.namespace, execution.workflow_id, execution.run_id))
+        self._pending.runs[execution.run_id] = (execution, delete_at_ms)
+        self._pending.latest[execution.key] = execution.run_id
         self._lower_next_expiry(delete_at_ms)
-        if execution.search_attributes:  # most runs have none: skip the statement
-            self._put_attributes(execution)
+        self._flush_if_full()
 
-    def _put_attributes(self, execution: Execution) -> None:
-        """The run's search attributes as `search_attributes` rows, in the column
-        `query_sql.attribute_columns` picks for each type (what visibility queries read)."""
-        self._db.executemany("INSERT INTO search_attributes VALUES (?, ?, ?, ?, ?)", [
-            (execution.run_id, a.name, *attribute_columns(a.type, a.value))
-            for a in execution.search_attributes])
+    def flush(self) -> None:
+        """Write the pending rows (the store's commit calls this first)."""
+        self._pending.flush(self._db, API_STATUS)
+
+    def _flush_if_full(self) -> None:
+        if len(self._pending) >= store_limits.PENDING_ROWS_MAX:
+            self.flush()
 
     def closed_run(self, run_id: str) -> Execution | None:
+        if run_id in self._pending.runs:
+            self.flush()  # whole, with its spilled chunks: read it back
         row = self._db.execute("SELECT run FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
             return None
         return self._with_history(_EXECUTION.decode(row[0]))
 
     def closed_head(self, run_id: str) -> ClosedRunHead | None:
+        pending = self._pending.head(run_id)
+        if pending is not None:
+            return pending
         row = self._db.execute("SELECT run, history_length, close_event FROM runs "
                                "WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
@@ -162,6 +152,8 @@ class SqliteArchive:
         assert first_event_id >= 1 and limit >= 0, (first_event_id, limit)
         if limit == 0:
             return []
+        if run_id in self._pending.runs:
+            self.flush()
         # Only the chunks overlapping [first_event_id, first_event_id + limit): a chunk starts
         # at first_event_id = 1 + k * limits.HISTORY_CHUNK_EVENTS and holds up to that many events.
         last_event_id = first_event_id + limit - 1
@@ -173,15 +165,21 @@ class SqliteArchive:
                 if first_event_id <= event.event_id <= last_event_id]
 
     def has_run(self, run_id: str) -> bool:
+        if run_id in self._pending.runs:
+            return True
         return self._db.execute("SELECT 1 FROM runs WHERE run_id = ?",
                                 (run_id,)).fetchone() is not None
 
     def latest_closed(self, key: WorkflowKey) -> str | None:
+        pending = self._pending.latest.get(key)
+        if pending is not None:
+            return pending
         row = self._db.execute("SELECT run_id FROM latest WHERE namespace = ? AND workflow_id = ?",
                                key).fetchone()
         return None if row is None else str(row[0])
 
     def closed_count(self) -> int:
+        self.flush()
         return int(self._db.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
 
     def visible_page(self, namespace: str, where: SqlFilter, after: tuple[str, list[object]] | None,
@@ -189,6 +187,7 @@ class SqliteArchive:
         """Up to `limit` closed runs of the namespace that `where` selects, after the page
         position `after` (a condition of raftflow.visibility.paging), in `where`'s order."""
         condition, params = after if after is not None else ("1", [])
+        self.flush()
         rows = self._db.execute(
             "SELECT runs.run_id, runs.workflow_id, runs.workflow_type, runs.task_queue, "
             "runs.status, runs.start_time_ms, runs.close_time_ms, runs.history_length, "
@@ -209,6 +208,7 @@ class SqliteArchive:
 
     def visible_count(self, namespace: str, where: SqlFilter) -> int:
         """How many closed runs of the namespace `where` selects."""
+        self.flush()
         return int(self._db.execute(
             f"SELECT COUNT(*) FROM runs WHERE runs.namespace = ? AND ({where.where_sql})",
             [namespace, *where.params]).fetchone()[0])
@@ -223,15 +223,18 @@ class SqliteArchive:
     # -- request ids ---------------------------------------------------------------------------
 
     def recall(self, key: RequestKey) -> Result | None:
+        pending = self._pending.requests.get(key)
+        if pending is not None:
+            return pending[0]
         row = self._db.execute(
             "SELECT result FROM requests WHERE kind = ? AND namespace = ? AND workflow_id = ? "
             "AND request_id = ?", key).fetchone()
         return None if row is None else _RESULT.decode(row[0])
 
     def remember(self, key: RequestKey, result: Result, expires_at_ms: int) -> None:
-        self._db.execute("INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?)",
-                         (*key, expires_at_ms, ENCODER.encode(result)))
+        self._pending.requests[key] = (result, expires_at_ms)
         self._lower_next_expiry(expires_at_ms)
+        self._flush_if_full()
 
     # -- expiry --------------------------------------------------------------------------------
 
@@ -239,6 +242,7 @@ class SqliteArchive:
         assert limit >= 0, limit
         if self._next_expiry is None or self._next_expiry > now_ms:
             return 0
+        self.flush()
         db = self._db
         runs = db.execute(
             "SELECT run_id, namespace, workflow_id FROM runs WHERE delete_at_ms <= ? "
@@ -276,6 +280,7 @@ class SqliteArchive:
     # -- whole contents ------------------------------------------------------------------------
 
     def canonical_rows(self) -> Iterator[bytes]:
+        self.flush()
         db = self._db
         for delete_at_ms, blob in db.execute(
                 "SELECT delete_at_ms, run FROM runs ORDER BY run_id").fetchall():
@@ -296,6 +301,7 @@ class SqliteArchive:
 
     def spilled_contents(self) -> list[SpilledChunk]:
         # An open run's chunks are the history rows of a run id `runs` does not hold.
+        self.flush()
         return [SpilledChunk(run_id=run_id, first_event_id=first, events=_EVENTS.decode(blob))
                 for run_id, first, blob in self._db.execute(
                     "SELECT run_id, first_event_id, events FROM history WHERE NOT EXISTS "
@@ -305,15 +311,18 @@ class SqliteArchive:
     def load(self, runs: list[ArchivedRun], latest: list[tuple[WorkflowKey, str]],
              requests: list[RememberedRequest], spilled: list[SpilledChunk]) -> None:
         """Replace every row with the given ones (a state restored from a full snapshot)."""
+        self.flush()
         for table in ("runs", "history", "latest", "requests", "search_attributes"):
             self._db.execute(f"DELETE FROM {table}")  # noqa: S608 (a constant table name)
         for chunk in spilled:
             self.put_spilled(chunk.run_id, chunk.first_event_id, chunk.events)
         for run in runs:
             self.put_closed(run.execution, run.delete_at_ms)
+        self.flush()
         self._db.execute("DELETE FROM latest")  # put_closed set them in run order: use the given
         self._db.executemany("INSERT INTO latest VALUES (?, ?, ?)",
                              [(key[0], key[1], run_id) for key, run_id in latest])
         for request in requests:
             self.remember(request.key, request.result, request.expires_at_ms)
+        self.flush()
         self._recompute_next_expiry()
