@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from raftflow.protocol.codec import ENCODER
 from raftflow.protocol.commands import FireTimers
 from raftflow.shards.core import limits, run_history
 from raftflow.shards.core.digest import state_digest
@@ -27,6 +28,15 @@ from tests.core.test_core_random_walk import spill_often as spill_often  # a fix
 SEEDS = range(6)
 STEPS = 700
 _HOUR_MS = 3_600_000
+
+
+def assert_open_run_rows_match(store: ShardStore) -> None:
+    """After a commit, the `open_runs` rows are exactly the open runs in memory, in their order
+    (a run changed without being touched would keep a stale row: a lost write on restart)."""
+    rows = store.archive._db.execute(  # noqa: SLF001 (what the file holds)
+        "SELECT run_id, run FROM open_runs ORDER BY seq").fetchall()
+    assert rows == [(run_id, ENCODER.encode(execution))
+                    for run_id, execution in store.state.executions.items()]
 
 
 class StoreWalk(Walk):
@@ -43,6 +53,7 @@ class StoreWalk(Walk):
         self.index += 1
         if self.index % 7 == 0:
             self.store.commit(self.replica, self.index, durable=self.index % 21 == 0)
+            assert_open_run_rows_match(self.store)
         return result
 
     def step(self) -> None:

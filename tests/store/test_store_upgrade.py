@@ -1,6 +1,7 @@
 """Goal: a store file of format 1 (an earlier release's: `runs` and `history` WITHOUT ROWID)
 opens in the current format with the same rows, the same open part and the same log index, so
-a node upgraded in place restarts exactly where it stopped; so does one of format 2.
+a node upgraded in place restarts exactly where it stopped; so do ones of formats 2 and 3
+(format 3 kept the open runs inside the meta row's open part, format 4 keeps them as rows).
 
 Method: a random walk fills a store; the file is then rewritten into format 1's layout with
 format 1's DDL (kept here as the record of what that release wrote), reopened, and compared by
@@ -12,9 +13,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from raftflow.protocol.codec import decoder
+from raftflow.shards.core import snapshot
 from raftflow.shards.core.digest import state_digest
+from raftflow.shards.core.state import Execution
 from raftflow.shards.store.shard_store import STORE_FORMAT, ShardStore
-from tests.store.test_store_matches_reference import StoreWalk
+from tests.store.test_store_matches_reference import StoreWalk, assert_open_run_rows_match
 
 _FORMAT_1_DDL = {
     "runs": """CREATE TABLE runs (
@@ -34,10 +38,33 @@ _FORMAT_1_INDEXES = (
 )
 
 
+def _fold_open_runs(db: sqlite3.Connection) -> None:
+    """Format 4 to 3: the `open_runs` rows back inside the meta row's open part, in order."""
+    state = snapshot.open_part_from_bytes(db.execute("SELECT open_part FROM meta").fetchone()[0])
+    for (blob,) in db.execute("SELECT run FROM open_runs ORDER BY seq").fetchall():
+        execution = decoder(Execution).decode(blob)
+        state.executions[execution.run_id] = execution
+    db.execute("UPDATE meta SET open_part = ?, format = 3", (snapshot.open_part_bytes(state),))
+    db.execute("DROP TABLE open_runs")
+
+
+def _rewrite_as_format(path: Path, found_format: int) -> None:
+    assert found_format in (2, 3), found_format
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.execute("BEGIN")
+        _fold_open_runs(db)
+        db.execute("UPDATE meta SET format = ?", (found_format,))
+        db.execute("COMMIT")
+    finally:
+        db.close()
+
+
 def _rewrite_as_format_1(path: Path) -> None:
     db = sqlite3.connect(path, isolation_level=None)
     try:
         db.execute("BEGIN")
+        _fold_open_runs(db)
         for table, ddl in _FORMAT_1_DDL.items():
             db.execute(f"ALTER TABLE {table} RENAME TO {table}_now")
             db.execute(ddl)
@@ -101,19 +128,37 @@ def test_a_format_2_store_opens_as_format_3_with_the_same_state(tmp_path: Path) 
     walk.store.commit(walk.replica, walk.index, durable=True)
     walk.store.close()
     path = tmp_path / "a.db"
-    db = sqlite3.connect(path, isolation_level=None)
-    try:
-        db.execute("UPDATE meta SET format = 2")
-    finally:
-        db.close()
+    _rewrite_as_format(path, 2)
     store = ShardStore(str(path), 1, fresh=False)
     try:
         assert store.log_index == walk.index
         assert state_digest(store.state) == state_digest(walk.state)
     finally:
         store.close()
-    assert sqlite3.connect(path).execute("SELECT format FROM meta").fetchone()[0] == 3 \
+    assert sqlite3.connect(path).execute("SELECT format FROM meta").fetchone()[0] == 4 \
         == STORE_FORMAT
+
+
+def test_a_format_3_store_opens_with_its_open_runs_as_rows(tmp_path: Path) -> None:
+    walk = StoreWalk(5, tmp_path)
+    for _ in range(300):
+        walk.step()
+    assert len(walk.state.executions) >= 3  # there are open runs to move, in an order to keep
+    walk.store.commit(walk.replica, walk.index, durable=True)
+    walk.store.close()
+    path = tmp_path / "a.db"
+    _rewrite_as_format(path, 3)
+    store = ShardStore(str(path), 1, fresh=False)
+    try:
+        assert store.log_index == walk.index
+        assert list(store.state.executions) == list(walk.state.executions)
+        assert state_digest(store.state) == state_digest(walk.state)
+        assert_open_run_rows_match(store)
+        # The meta row no longer holds them.
+        meta = store.archive._db.execute("SELECT open_part FROM meta").fetchone()[0]  # noqa: SLF001
+        assert snapshot.open_part_from_bytes(meta).executions == {}
+    finally:
+        store.close()
 
 
 def test_a_new_store_uses_the_configured_page_size(tmp_path: Path) -> None:

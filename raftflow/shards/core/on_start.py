@@ -201,6 +201,7 @@ def do_start_run(state: ShardState, changes: Changes, spec: RunSpec, now_ms: int
         continued_execution_run_id=spec.continued_execution_run_id,
         search_attributes=spec.search_attributes)
     state.executions[spec.run_id] = execution
+    state.touch(spec.run_id)
     state.open_runs[key] = spec.run_id
     do_append(execution, changes, now_ms, WorkflowExecutionStartedEventAttributes(
         workflow_type=spec.workflow_type, task_queue=spec.task_queue, input=spec.input,

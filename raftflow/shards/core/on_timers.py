@@ -64,7 +64,7 @@ def on_fire_timers(state: ShardState, command: FireTimers) -> Output:
         at_ms, key = due
         heapq.heappop(state.timer_heap)
         del state.timers[key]
-        execution = state.executions[key[0]]
+        execution = state.take_open_run(key[0])
         assert execution.is_open, f"timer {key} outlived its run"
         _fire(state, execution, changes, command.now_ms, key)
         if execution.is_open and (execution.history_length + len(execution.buffered)

@@ -5,7 +5,8 @@ refusal has been decided (compute, then commit). Every dict here is insertion-or
 insertion order is itself deterministic (it follows the log), so iteration order is identical on
 every replica and survives a snapshot round trip (the snapshot keeps order, DESIGN §4 I2).
 
-Open runs are the hot part and stay in memory (`executions`, at most OPEN_RUNS_PER_SHARD_MAX).
+Open runs are the hot part and stay in memory (`executions`, at most OPEN_RUNS_PER_SHARD_MAX);
+a store-backed replica also keeps each as a row, rewritten when touched (`touched_runs`).
 A run that closes moves to the `archive` (archive.py): closed runs, latest run per workflow id
 and remembered request ids, each with the instant it expires. The archive is an attribute, not
 a field: a pure state has a `MemoryArchive`, a store-backed replica one that keeps rows on disk
@@ -75,20 +76,47 @@ class ShardState(msgspec.Struct, kw_only=True, dict=True):
         # starts empty; a restore or a store-backed replica replaces it.
         self.timer_heap: list[tuple[int, str, str, int]] = _heap_of(self.timers)
         self.archive: Archive = MemoryArchive()
+        # Open runs that may have changed (or closed) since the shard store last wrote them,
+        # in the order they were first taken: a store-backed replica sets it to {} and
+        # rewrites exactly these rows at its commit (shards/store). A pure state keeps None:
+        # nothing reads it, so nothing should grow.
+        self.touched_runs: dict[str, None] | None = None
 
     @staticmethod
     def empty(shard_id: int) -> ShardState:
         assert shard_id >= 0, shard_id
         return ShardState(shard_id=shard_id)
 
+    # Every open run a command may change is taken through `touch`, `open_execution`,
+    # `find_run` or `take_open_run`, which mark it touched (a read marks it too: the store then
+    # rewrites an unchanged row, which costs a write and changes nothing). `do_start_run` and
+    # `do_close_run` mark the runs they add and remove. The store-backed property walks check
+    # after every commit that the rows equal the runs in memory, so a change that skips these
+    # shows up there.
+
+    def touch(self, run_id: str) -> None:
+        if self.touched_runs is not None:
+            self.touched_runs[run_id] = None
+
     def open_execution(self, namespace: str, workflow_id: str) -> Execution | None:
         run_id = self.open_runs.get((namespace, workflow_id))
-        return None if run_id is None else self.executions[run_id]
+        if run_id is None:
+            return None
+        self.touch(run_id)
+        return self.executions[run_id]
+
+    def take_open_run(self, run_id: str) -> Execution:
+        """An open run the caller knows is open (a timer's, an index's)."""
+        self.touch(run_id)
+        return self.executions[run_id]
 
     def find_run(self, run_id: str) -> Execution | None:
         """An open run, else a retained closed one (read from the archive), else None."""
         execution = self.executions.get(run_id)
-        return execution if execution is not None else self.archive.closed_run(run_id)
+        if execution is None:
+            return self.archive.closed_run(run_id)
+        self.touch(run_id)
+        return execution
 
     def run_id_used(self, run_id: str) -> bool:
         return run_id in self.executions or self.archive.has_run(run_id)

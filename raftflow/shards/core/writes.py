@@ -246,6 +246,7 @@ def do_close_run(state: ShardState, execution: Execution, changes: Changes, now_
     execution.close_time_ms = now_ms
     del state.open_runs[execution.key]
     del state.executions[run_id]
+    state.touch(run_id)  # the store deletes its open-run row
     changes.effects.append(WorkflowClosed(namespace=execution.namespace,
                                           workflow_id=execution.workflow_id, run_id=run_id))
     # Last: the archive owns the run from here on and nothing changes it any more.

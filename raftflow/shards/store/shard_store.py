@@ -1,9 +1,10 @@
 """`ShardStore`: one shard replica's state in one SQLite file (WAL mode), and its transactions.
 
 Theory of operation.
-- The file holds the archive's tables (sqlite_archive.py) and one `meta` row: the log index of
-  the last applied entry the file covers, and the open part of the shard state at that index
-  (`snapshot.open_part_bytes`). The store keeps one transaction open between commits; every
+- The file holds the archive's tables (sqlite_archive.py), each open run as a row of
+  `open_runs` (open_run_rows.py: rewritten when the core touched it), and one `meta` row: the
+  log index of the last applied entry the file covers, and the rest of the open part of the
+  shard state at that index (`open_run_rows.open_part_without_runs`). The store keeps one transaction open between commits; every
   archive write lands in it, and `commit` writes the meta row and commits, so the file always
   holds the state exactly as of `log_index` (a crash rolls back to the last commit).
 - Durability comes from the Raft log, which replays into the store: a commit does not sync
@@ -24,9 +25,9 @@ import sqlite3
 
 from raftflow.raftlog.wal import fsync_directory
 from raftflow.shards.core.memory_archive import MemoryArchive
-from raftflow.shards.core.snapshot import open_part_bytes, open_part_from_bytes
+from raftflow.shards.core.snapshot import open_part_from_bytes
 from raftflow.shards.core.state import ShardState
-from raftflow.shards.store import limits
+from raftflow.shards.store import limits, open_run_rows
 from raftflow.shards.store.sqlite_archive import SCHEMA, SqliteArchive
 from raftflow.shards.store.store_upgrade import upgrade
 
@@ -36,7 +37,8 @@ log = logging.getLogger(__name__)
 # 3: `history` also holds open runs' spilled chunks and the open part counts them
 #    (`Execution.spilled_events`); a format-2 file has none, so only its number changes. An
 #    older release must not read such a file: it would drop the count and the chunks.
-STORE_FORMAT = 3
+# 4: open runs are rows of `open_runs`, no longer inside the meta row's open part.
+STORE_FORMAT = 4
 
 _META = """CREATE TABLE IF NOT EXISTS meta (
     id INTEGER PRIMARY KEY CHECK (id = 0), format INTEGER NOT NULL, shard_id INTEGER NOT NULL,
@@ -80,10 +82,11 @@ class ShardStore:
         db.execute(f"PRAGMA wal_autocheckpoint={max(1, limits.WAL_AUTOCHECKPOINT_BYTES // page_bytes)}")
         if not existed:
             db.execute("BEGIN")
-            for statement in (_META, *SCHEMA):
+            for statement in (_META, open_run_rows.TABLE, *SCHEMA):
                 db.execute(statement)
             db.execute("INSERT INTO meta VALUES (0, ?, ?, 0, ?)",
-                       (STORE_FORMAT, self.shard, open_part_bytes(ShardState.empty(self.shard))))
+                       (STORE_FORMAT, self.shard,
+                        open_run_rows.open_part_without_runs(ShardState.empty(self.shard))))
             db.execute("COMMIT")
             fsync_directory(os.path.dirname(self.path) or ".")
         return db
@@ -98,6 +101,7 @@ class ShardStore:
             raise StoreError(f"{self.path}: not a format-{STORE_FORMAT} store of shard {self.shard}")
         state = open_part_from_bytes(row[3])
         assert state.shard_id == self.shard, (state.shard_id, self.shard)
+        self._next_seq = open_run_rows.read_into(self._db, state)
         return int(row[2]), state
 
     @property
@@ -114,8 +118,9 @@ class ShardStore:
         assert state.archive is self.state.archive, "a state of another store"
         self.state = state
         self.archive.flush()
+        self._next_seq = open_run_rows.write_touched(self._db, state, self._next_seq)
         self._db.execute("UPDATE meta SET log_index = ?, open_part = ? WHERE id = 0",
-                         (log_index, open_part_bytes(state)))
+                         (log_index, open_run_rows.open_part_without_runs(state)))
         self._db.execute("COMMIT")
         self.log_index = log_index
         if durable:
@@ -155,6 +160,8 @@ class ShardStore:
         archive = SqliteArchive(self._db)
         archive.load(*old.contents(), old.spilled_contents())
         state.archive = archive
+        self._db.execute("DELETE FROM open_runs")
+        state.touched_runs = dict.fromkeys(state.executions)  # every run, in opening order
         self.state = state
         self.log_index = 0
         self.commit(state, log_index, durable=True)

@@ -3,7 +3,9 @@
 Theory of operation. Every call runs on the store's one connection, inside the transaction the
 store keeps open between commits (shard_store.py), so a read sees every write before it and
 a crash rolls the tables back to the last commit, together with the open part and the log index
-stored in the same transaction. Every statement is parameterised: no value is ever formatted
+stored in the same transaction. Closed runs and remembered requests reach the tables in
+batches (pending_rows.py), which changes when they are written, never what a read answers.
+Every statement is parameterised: no value is ever formatted
 into SQL text (a visibility filter is SQL that raftflow.visibility builds from its own constants,
 every value of it a parameter too).
 

@@ -8,12 +8,16 @@ its log index and open part, so the replica restarts exactly where it stopped.
 
 Format 3 lets `history` hold open runs' spilled chunks too; a format-2 file holds none, so its
 upgrade only sets the number (a format-1 file gets both steps in the one transaction).
+
+Format 4 keeps each open run as a row of `open_runs` instead of inside the meta row's open part:
+the upgrade moves them out, in their order (open_run_rows.py).
 """
 
 from __future__ import annotations
 
 import sqlite3
 
+from raftflow.shards.store import open_run_rows
 from raftflow.shards.store.sqlite_archive import SCHEMA
 
 # Indexes of format 1's `runs`: dropped before the rename so SCHEMA's `IF NOT EXISTS` creates
@@ -24,11 +28,15 @@ _REBUILT_TABLES = ("runs", "history")
 
 def upgrade(db: sqlite3.Connection, found_format: int, to_format: int) -> None:
     """Bring the store on `db` (no transaction open) from `found_format` to `to_format`."""
-    assert 1 <= found_format < to_format <= 3, (found_format, to_format)
+    assert 1 <= found_format < to_format <= 4, (found_format, to_format)
     db.execute("BEGIN IMMEDIATE")
     try:
         if found_format == 1:
             _rowid_tables(db)
+        if found_format <= 3 < to_format:
+            open_part = db.execute("SELECT open_part FROM meta").fetchone()[0]
+            db.execute("UPDATE meta SET open_part = ? WHERE id = 0",
+                       (open_run_rows.move_out_of_open_part(db, open_part),))
         db.execute("UPDATE meta SET format = ? WHERE id = 0", (to_format,))
         db.execute("COMMIT")
     except BaseException:
