@@ -32,8 +32,11 @@ def test_bench_moves_drain_part_runs_and_finishes_every_move() -> None:
     report = {k: drain[k] for k in ("errors_total", "drain_command", "baseline", "drain")}
     assert drain["errors_total"] == 0, (report, done.stderr[-3000:])
     assert drain["drain_command"]["returncode"] == 0, (report, done.stderr[-3000:])
-    for moves in (drain["join_moves"], drain["drain_moves"]):
-        assert moves["shard_moves"] > 0 and moves["unfinished"] == 0, moves
+    for part in ("join_moves", "drain_moves"):
+        moves = drain[part]
+        assert moves["shard_moves"] > 0 and moves["unfinished"] == 0, (
+            part, moves, {k: drain[k] for k in drain if not k.endswith("_moves")},
+            done.stderr[-3000:])
     for window in (drain["baseline"], drain["drain"]):
         assert window["completed"] > 0 and window["errors"] == 0
         assert 0 < window["p50_ms"] <= window["p99_ms"] <= window["max_ms"]
