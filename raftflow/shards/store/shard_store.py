@@ -4,9 +4,10 @@ Theory of operation.
 - The file holds the archive's tables (sqlite_archive.py), each open run as a row of
   `open_runs` (open_run_rows.py: rewritten when the core touched it), and one `meta` row: the
   log index of the last applied entry the file covers, and the rest of the open part of the
-  shard state at that index (`open_run_rows.open_part_without_runs`). The store keeps one transaction open between commits; every
-  archive write lands in it, and `commit` writes the meta row and commits, so the file always
-  holds the state exactly as of `log_index` (a crash rolls back to the last commit).
+  shard state at that index (`open_run_rows.open_part_without_runs`). The store keeps one
+  transaction open between commits; every archive write lands in it, and `commit` writes the
+  touched runs' rows and the meta row and commits, so the file always holds the state exactly
+  as of `log_index` (a crash rolls back to the last commit).
 - Durability comes from the Raft log, which replays into the store: a commit does not sync
   (`synchronous=NORMAL` in WAL mode keeps the file consistent, not durable), except a `durable`
   one, which fsyncs the WAL file. The replica's Raft snapshot is then only a manifest naming that

@@ -5,9 +5,9 @@ store keeps open between commits (shard_store.py), so a read sees every write be
 a crash rolls the tables back to the last commit, together with the open part and the log index
 stored in the same transaction. Closed runs and remembered requests reach the tables in
 batches (pending_rows.py), which changes when they are written, never what a read answers.
-Every statement is parameterised: no value is ever formatted
-into SQL text (a visibility filter is SQL that raftflow.visibility builds from its own constants,
-every value of it a parameter too).
+Every statement is parameterised: no value is ever formatted into SQL text (a visibility filter
+is SQL that raftflow.visibility builds from its own constants, every value of it a parameter
+too).
 
 Rows answer exactly like `MemoryArchive`'s (the digest compares `canonical_rows`): orders are
 SQLite's BINARY collation on UTF-8 text, which sorts like Python's `str` (code point order),
