@@ -9,7 +9,9 @@ store's state; the store's tables are counted directly to see when rows land.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ import pytest
 from raftflow.protocol.commands import SignalWorkflow, TerminateWorkflow
 from raftflow.shards.core import run_history
 from raftflow.shards.core.apply import apply
+from raftflow.shards.core.archive import Archive
 from raftflow.shards.core.digest import state_digest
 from raftflow.shards.store import limits as store_limits
 from raftflow.shards.store.shard_store import ShardStore
@@ -71,55 +74,57 @@ def _check(shard: Shard, store: ShardStore) -> None:
         assert whole == run_history.whole(reference, shard.execution(run_id))
 
 
-def test_pending_rows_answer_like_written_rows(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _reference_and_store(directory: Path, signals: int, *,
+                         replay: bool = True) -> Iterator[tuple[Shard, ShardStore]]:
+    """Two closed runs of "wf" in the reference and, replayed unless told not to, in a store."""
     shard = Shard()
-    _two_closed_runs(shard, signals=3)
-    store = ShardStore(str(tmp_path / "s.db"), 0, fresh=True)
+    _two_closed_runs(shard, signals)
+    store = ShardStore(str(directory / "s.db"), 0, fresh=True)
     try:
-        for command in shard.log:
+        for command in shard.log if replay else ():
             apply(store.state, command)
-        _check(shard, store)
+        yield shard, store
     finally:
         store.close()
+
+
+def test_pending_rows_answer_like_written_rows(tmp_path: Path) -> None:
+    with _reference_and_store(tmp_path, signals=3) as (shard, store):
+        _check(shard, store)
 
 
 def test_pending_runs_with_spilled_chunks(tmp_path: Path, spill_often: None) -> None:
-    shard = Shard()
-    _two_closed_runs(shard, signals=20)  # every run spills chunks of 4 before it closes
-    store = ShardStore(str(tmp_path / "s.db"), 0, fresh=True)
-    try:
-        for command in shard.log:
-            apply(store.state, command)
-        assert _rows(store, "history") > 0  # the open runs' spilled chunks, written at once
+    # Every run spills chunks of 4 before it closes; those were written at once.
+    with _reference_and_store(tmp_path, signals=20) as (shard, store):
+        assert _rows(store, "history") > 0
         _check(shard, store)
-    finally:
-        store.close()
 
 
-def test_scanning_reads_write_the_pending_rows_first(tmp_path: Path) -> None:
-    shard = Shard()
-    _two_closed_runs(shard, signals=0)
-    store = ShardStore(str(tmp_path / "s.db"), 0, fresh=True)
-    try:
-        for command in shard.log:
-            apply(store.state, command)
+_FAR_FUTURE_MS = 10**15  # every row is due by then
+
+
+@pytest.mark.parametrize("read", [
+    lambda archive: archive.closed_count(),
+    lambda archive: archive.stored_events("run-a", 1, 1_000),
+    lambda archive: archive.expire(_FAR_FUTURE_MS, 1_000),
+    lambda archive: list(archive.canonical_rows()),
+], ids=["closed_count", "stored_events", "expire", "canonical_rows"])
+def test_scanning_reads_write_the_pending_rows_first(
+        tmp_path: Path, read: Callable[[Archive], object]) -> None:
+    """Each read that runs SQL over the tables answers like the reference with rows waiting."""
+    with _reference_and_store(tmp_path, signals=2) as (shard, store):
         assert _rows(store, "runs") == 0
-        assert store.archive.closed_count() == 2
-        assert _rows(store, "runs") == 2 and _rows(store, "requests") == len(shard.log)
-    finally:
-        store.close()
+        assert read(store.archive) == read(shard.state.archive)
+        assert len(store.archive._pending) == 0  # noqa: SLF001
 
 
 def test_no_more_than_the_limit_wait(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store_limits, "PENDING_ROWS_MAX", 3)
-    shard = Shard()
-    _two_closed_runs(shard, signals=0)  # 4 remembered requests and 2 closed runs
-    store = ShardStore(str(tmp_path / "s.db"), 0, fresh=True)
-    try:
+    # 4 remembered requests and 2 closed runs
+    with _reference_and_store(tmp_path, signals=0, replay=False) as (shard, store):
         archive = store.archive
         for command in shard.log:
             apply(store.state, command)
             assert len(archive._pending) < 3  # noqa: SLF001
         assert _rows(store, "runs") + _rows(store, "requests") >= 3  # written before a commit
-    finally:
-        store.close()

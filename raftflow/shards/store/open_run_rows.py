@@ -67,11 +67,13 @@ def read_into(db: sqlite3.Connection, state: ShardState) -> int:
     """Load every open run into `state.executions`, in opening order; return the counter for
     the next new row."""
     assert not state.executions, "the meta row holds no runs"
-    for (blob,) in db.execute("SELECT run FROM open_runs ORDER BY seq"):
+    last_seq = 0
+    for seq, blob in db.execute("SELECT seq, run FROM open_runs ORDER BY seq"):
         execution = _EXECUTION.decode(blob)
         state.executions[execution.run_id] = execution
+        last_seq = seq
     state.touched_runs = {}
-    return int(db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM open_runs").fetchone()[0])
+    return last_seq + 1
 
 
 def move_out_of_open_part(db: sqlite3.Connection, open_part: bytes) -> bytes:
