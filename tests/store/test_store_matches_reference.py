@@ -21,6 +21,8 @@ from raftflow.protocol.codec import ENCODER
 from raftflow.protocol.commands import FireTimers
 from raftflow.shards.core import limits, run_history
 from raftflow.shards.core.digest import state_digest
+from raftflow.shards.store import limits as store_limits
+from raftflow.shards.store.open_run_cache import OpenRunCache
 from raftflow.shards.store.shard_store import ShardStore
 from tests.core.test_core_random_walk import Walk
 from tests.core.test_core_random_walk import spill_often as spill_often  # a fixture
@@ -39,6 +41,14 @@ def assert_open_run_rows_match(store: ShardStore) -> None:
                     for run_id, execution in store.state.executions.items()]
 
 
+@pytest.fixture(params=[1, store_limits.OPEN_RUNS_CACHED], ids=["evicting", "cached"])
+def cached(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """How many open runs the store keeps decoded: 1 evicts at every commit and read, so a run
+    changed without a touch reads back stale and the digests part."""
+    monkeypatch.setattr(store_limits, "OPEN_RUNS_CACHED", request.param)
+    return int(request.param)
+
+
 class StoreWalk(Walk):
     def __init__(self, seed: int, directory: Path) -> None:
         super().__init__(seed)
@@ -47,6 +57,7 @@ class StoreWalk(Walk):
         self.replica = self.store.state
         self.index = 0
         self.expired_any = False
+        self.evicted = 0  # commits after which some open run was only a row
 
     def apply(self, command):  # type: ignore[no-untyped-def]
         result = super().apply(command)
@@ -54,6 +65,10 @@ class StoreWalk(Walk):
         if self.index % 7 == 0:
             self.store.commit(self.replica, self.index, durable=self.index % 21 == 0)
             assert_open_run_rows_match(self.store)
+            runs = self.replica.executions
+            assert isinstance(runs, OpenRunCache)
+            assert runs.cached_count <= store_limits.OPEN_RUNS_CACHED, runs.cached_count
+            self.evicted += runs.cached_count < len(runs)
         return result
 
     def step(self) -> None:
@@ -93,7 +108,7 @@ class StoreWalk(Walk):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_the_store_and_the_reference_agree(seed: int, tmp_path: Path) -> None:
+def test_the_store_and_the_reference_agree(seed: int, tmp_path: Path, cached: int) -> None:
     walk = StoreWalk(seed, tmp_path)
     try:
         for index in range(STEPS):
@@ -104,13 +119,14 @@ def test_the_store_and_the_reference_agree(seed: int, tmp_path: Path) -> None:
                 assert state_digest(walk.replica) == state_digest(walk.state), index
         assert state_digest(walk.replica) == state_digest(walk.state)
         assert walk.state.archive.closed_count() == walk.replica.archive.closed_count()
+        assert walk.evicted > (10 if cached == 1 else -1), walk.evicted  # eviction was tried
     finally:
         walk.store.close()
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_the_store_and_the_reference_agree_with_spilled_histories(
-        seed: int, tmp_path: Path, spill_often: None) -> None:
+        seed: int, tmp_path: Path, spill_often: None, cached: int) -> None:
     """The same with open runs spilling chunk after chunk (run_history.py): the chunks are
     rows of both archives, survive reopening and images, and join the run when it closes."""
     walk = StoreWalk(seed, tmp_path)

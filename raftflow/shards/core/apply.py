@@ -100,13 +100,12 @@ def _route(state: ShardState, command: Command) -> Output:
 def pending_effects(state: ShardState) -> list[Effect]:
     """Every order the leader's shell must hold, rebuilt from state (effects are hints).
 
-    One dispatch per scheduled-not-started workflow task and activity attempt, in open-run
-    order, then one `ArmTimer` for the next wake-up (durable timer or archive expiry), if any.
+    One dispatch per scheduled-not-started workflow task and activity attempt, in the order
+    the runs opened, then one `ArmTimer` for the next wake-up (durable timer or archive expiry), if any.
     """
     effects: list[Effect] = []
-    for run_id in state.open_runs.values():
-        execution = state.executions[run_id]
-        assert execution.is_open, run_id
+    for execution in state.executions.values():  # a walk: a store-backed cache keeps none
+        assert execution.is_open, execution.run_id
         task = execution.workflow_task
         if task is not None and task.started_event_id == 0:
             effects.append(dispatch_workflow_task(execution))

@@ -5,8 +5,9 @@ refusal has been decided (compute, then commit). Every dict here is insertion-or
 insertion order is itself deterministic (it follows the log), so iteration order is identical on
 every replica and survives a snapshot round trip (the snapshot keeps order, DESIGN §4 I2).
 
-Open runs are the hot part and stay in memory (`executions`, at most OPEN_RUNS_PER_SHARD_MAX);
-a store-backed replica also keeps each as a row, rewritten when touched (`touched_runs`).
+Open runs are the hot part (`executions`, at most OPEN_RUNS_PER_SHARD_MAX), all in memory in a
+pure state; a store-backed replica keeps each as a row, rewritten when touched (`touched_runs`),
+and only the recently used ones in memory.
 A run that closes moves to the `archive` (archive.py): closed runs, latest run per workflow id
 and remembered request ids, each with the instant it expires. The archive is an attribute, not
 a field: a pure state has a `MemoryArchive`, a store-backed replica one that keeps rows on disk
@@ -22,6 +23,7 @@ order, so the heap's shape never matters.
 from __future__ import annotations
 
 import heapq
+from collections.abc import MutableMapping
 
 import msgspec
 
@@ -64,7 +66,9 @@ class NamespaceConfig(msgspec.Struct, kw_only=True):
 class ShardState(msgspec.Struct, kw_only=True, dict=True):
     shard_id: int
     applied_index: int = 0
-    executions: dict[str, Execution] = msgspec.field(default_factory=dict)  # open runs by id
+    # Open runs by id: a dict in a pure state; a store-backed replica puts a bounded cache over
+    # their rows here (shards/store/open_run_cache.py), which a snapshot never encodes.
+    executions: MutableMapping[str, Execution] = msgspec.field(default_factory=dict)
     open_runs: dict[WorkflowKey, str] = msgspec.field(default_factory=dict)
     timers: dict[TimerKey, int] = msgspec.field(default_factory=dict)  # key -> fire_at_ms
     # Namespaces the cluster map gave this shard (a namespace absent here keeps the defaults).
@@ -112,11 +116,10 @@ class ShardState(msgspec.Struct, kw_only=True, dict=True):
 
     def find_run(self, run_id: str) -> Execution | None:
         """An open run, else a retained closed one (read from the archive), else None."""
-        execution = self.executions.get(run_id)
-        if execution is None:
+        if run_id not in self.executions:
             return self.archive.closed_run(run_id)
-        self.touch(run_id)
-        return execution
+        self.touch(run_id)  # before the read: a cache keeps a touched run until it is written
+        return self.executions[run_id]
 
     def run_id_used(self, run_id: str) -> bool:
         return run_id in self.executions or self.archive.has_run(run_id)

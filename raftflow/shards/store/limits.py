@@ -14,6 +14,14 @@ COMMIT_EVERY_ENTRIES = 512
 # for a short run), so a node holds at most this times its replicas (16 to 64) of them.
 PENDING_ROWS_MAX = 1024
 
+# Open runs a store-backed replica keeps decoded in memory (open_run_cache.py); the others are
+# read back from their rows on access. Runs the core touched since the last commit stay until
+# it writes them, so between commits the cache can exceed this by what those entries touched.
+# A node holds a store per shard replica (16 to 64): at 256, about 3-10 MB each for the runs
+# `raftflow bench` runs (a few KiB each), while a shard has about 4 runs in flight at 64
+# workflows in flight over 16 shards, so the hot runs stay cached with room to spare.
+OPEN_RUNS_CACHED = 256
+
 # SQLite page cache per shard store (KiB, as `PRAGMA cache_size=-N` takes it). A node holds a
 # store per shard replica (16 to 64), so this times that count is the node's store cache; the
 # OS page cache holds the rest of the file.
@@ -35,6 +43,7 @@ PAGE_BYTES = 4096
 # probes of `raftflow bench retention` fell once the stores held history (docs/benchmarks.md).
 WAL_AUTOCHECKPOINT_BYTES = 4 * 1024 * 1024
 
+assert OPEN_RUNS_CACHED >= 1
 assert COMMIT_EVERY_ENTRIES >= 1 and PAGE_CACHE_KIB >= 256 and PENDING_ROWS_MAX >= 1
 assert WAL_AUTOCHECKPOINT_BYTES >= 64 * 1024
 assert PAGE_BYTES in (4096, 8192, 16384, 32768, 65536)

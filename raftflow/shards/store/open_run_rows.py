@@ -23,6 +23,7 @@ import sqlite3
 from raftflow.protocol.codec import ENCODER, decoder
 from raftflow.shards.core.snapshot import open_part_bytes
 from raftflow.shards.core.state import Execution, ShardState
+from raftflow.shards.store.open_run_cache import OpenRunCache
 
 TABLE = """CREATE TABLE IF NOT EXISTS open_runs (
     run_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, run BLOB NOT NULL) WITHOUT ROWID"""
@@ -64,16 +65,13 @@ def write_touched(db: sqlite3.Connection, state: ShardState, next_seq: int) -> i
 
 
 def read_into(db: sqlite3.Connection, state: ShardState) -> int:
-    """Load every open run into `state.executions`, in opening order; return the counter for
-    the next new row."""
+    """Give `state` its open runs (a cache over the rows, none decoded yet), in opening order;
+    return the counter for the next new row."""
     assert not state.executions, "the meta row holds no runs"
-    last_seq = 0
-    for seq, blob in db.execute("SELECT seq, run FROM open_runs ORDER BY seq"):
-        execution = _EXECUTION.decode(blob)
-        state.executions[execution.run_id] = execution
-        last_seq = seq
+    rows = db.execute("SELECT run_id, seq FROM open_runs ORDER BY seq").fetchall()
     state.touched_runs = {}
-    return last_seq + 1
+    state.executions = OpenRunCache(db, (run_id for run_id, _ in rows), state.touched_runs)
+    return rows[-1][1] + 1 if rows else 1
 
 
 def move_out_of_open_part(db: sqlite3.Connection, open_part: bytes) -> bytes:

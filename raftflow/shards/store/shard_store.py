@@ -29,6 +29,7 @@ from raftflow.shards.core.memory_archive import MemoryArchive
 from raftflow.shards.core.snapshot import open_part_from_bytes
 from raftflow.shards.core.state import ShardState
 from raftflow.shards.store import limits, open_run_rows
+from raftflow.shards.store.open_run_cache import OpenRunCache
 from raftflow.shards.store.sqlite_archive import SCHEMA, SqliteArchive
 from raftflow.shards.store.store_upgrade import upgrade
 
@@ -120,6 +121,8 @@ class ShardStore:
         self.state = state
         self.archive.flush()
         self._next_seq = open_run_rows.write_touched(self._db, state, self._next_seq)
+        assert isinstance(state.executions, OpenRunCache), type(state.executions)
+        state.executions.make_room()  # every run is written now: any may leave the cache
         self._db.execute("UPDATE meta SET log_index = ?, open_part = ? WHERE id = 0",
                          (log_index, open_run_rows.open_part_without_runs(state)))
         self._db.execute("COMMIT")
@@ -162,7 +165,11 @@ class ShardStore:
         archive.load(*old.contents(), old.spilled_contents())
         state.archive = archive
         self._db.execute("DELETE FROM open_runs")
-        state.touched_runs = dict.fromkeys(state.executions)  # every run, in opening order
+        runs = state.executions
+        state.touched_runs = dict.fromkeys(runs)  # every run, in opening order
+        state.executions = OpenRunCache(self._db, (), state.touched_runs)
+        for run_id, execution in runs.items():
+            state.executions[run_id] = execution
         self.state = state
         self.log_index = 0
         self.commit(state, log_index, durable=True)
