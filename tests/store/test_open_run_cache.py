@@ -4,8 +4,8 @@ reference holds, never drops a run that may have changed before its row is writt
 every run without flushing the cache.
 
 Method: the same starts drive the in-memory reference (the core driver's `Shard`) and a real
-store's state, with the limit lowered to 2; runs are compared by encoding, and object identity
-tells a cached run from one read back.
+store's state, with the limit lowered to 2; runs are compared by encoding, object identity
+tells a cached run from one read back, and counting row reads tells what a walk read.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from raftflow.protocol.codec import ENCODER
-from raftflow.shards.core.apply import apply
+from raftflow.shards.core.apply import apply, pending_effects
 from raftflow.shards.store import limits as store_limits
 from raftflow.shards.store.open_run_cache import OpenRunCache
 from raftflow.shards.store.shard_store import ShardStore
@@ -109,5 +109,31 @@ def test_a_reopened_store_decodes_no_run_until_one_is_read(stores) -> None:  # t
         runs = _cache(reopened)
         assert runs.cached_count == 0 and list(runs) == RUNS
         assert _same(reopened, shard, RUNS[3]) and runs.cached_count == 1
+    finally:
+        reopened.close()
+
+
+def test_a_new_leader_reads_only_the_rows_that_may_have_a_task_to_dispatch(
+        stores, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """After a restart every row may hold one; the first walk learns which do not."""
+    shard, store = stores
+    for run_id in RUNS[:4]:  # their first workflow tasks start: nothing left to dispatch
+        shard.poll_workflow_task(run_id)
+        apply(store.state, shard.log[-1])
+    store.commit(store.state, 7, durable=False)
+    path = store.path
+    store.close()
+    reopened = ShardStore(path, 0, fresh=False)
+    reads: list[str] = []
+    read = OpenRunCache._read  # noqa: SLF001 (counting row reads)
+    monkeypatch.setattr(OpenRunCache, "_read",
+                        lambda self, run_id: reads.append(run_id) or read(self, run_id))
+    try:
+        expected = pending_effects(shard.state)
+        assert len(expected) == 3  # RUNS[4:]'s workflow tasks, then the wake-up
+        assert pending_effects(reopened.state) == expected and reads == RUNS
+        reads.clear()
+        assert pending_effects(reopened.state) == expected and reads == RUNS[4:]
+        assert _cache(reopened).cached_count == 0
     finally:
         reopened.close()

@@ -7,7 +7,8 @@ replica is a `ShardStore`'s state (SQLite archive). Time jumps of hours to days 
 runs and request ids expire, so `FireTimers` deletes rows in both. Every few steps the store
 commits; now and then it is closed and reopened (uncommitted work is lost then, so it commits
 first, as a replica's Raft snapshot does) or replaced by an image of itself taken into a second
-file. Digests are compared at every checkpoint; the core's invariants run on the reference
+file. Every few steps a new leader's effects (`pending_effects`) are compared too: with few
+runs cached, the store reads only the rows that may hold a task to dispatch. Digests are compared at every checkpoint; the core's invariants run on the reference
 after every step (inside `Walk.apply`).
 """
 
@@ -20,6 +21,7 @@ import pytest
 from raftflow.protocol.codec import ENCODER
 from raftflow.protocol.commands import FireTimers
 from raftflow.shards.core import limits, run_history
+from raftflow.shards.core.apply import pending_effects
 from raftflow.shards.core.digest import state_digest
 from raftflow.shards.store import limits as store_limits
 from raftflow.shards.store.open_run_cache import OpenRunCache
@@ -69,6 +71,8 @@ class StoreWalk(Walk):
             assert isinstance(runs, OpenRunCache)
             assert runs.cached_count <= store_limits.OPEN_RUNS_CACHED, runs.cached_count
             self.evicted += runs.cached_count < len(runs)
+        if self.index % 5 == 0:  # a new leader here dispatches what the reference's would
+            assert pending_effects(self.replica) == pending_effects(self.state), self.index
         return result
 
     def step(self) -> None:

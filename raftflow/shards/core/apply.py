@@ -101,10 +101,11 @@ def pending_effects(state: ShardState) -> list[Effect]:
     """Every order the leader's shell must hold, rebuilt from state (effects are hints).
 
     One dispatch per scheduled-not-started workflow task and activity attempt, in the order
-    the runs opened, then one `ArmTimer` for the next wake-up (durable timer or archive expiry), if any.
+    the runs opened, then one `ArmTimer` for the next wake-up (durable timer or archive
+    expiry), if any.
     """
     effects: list[Effect] = []
-    for execution in state.executions.values():  # a walk: a store-backed cache keeps none
+    for execution in state.runs_to_dispatch():  # a store-backed replica skips idle rows
         assert execution.is_open, execution.run_id
         task = execution.workflow_task
         if task is not None and task.started_event_id == 0:

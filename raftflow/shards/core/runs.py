@@ -147,5 +147,13 @@ class Execution(msgspec.Struct, kw_only=True):
     def is_open(self) -> bool:
         return self.status is WorkflowStatus.RUNNING
 
+    @property
+    def has_task_to_dispatch(self) -> bool:
+        """A workflow task or an activity attempt is scheduled and not started: a new leader's
+        shell must hold a dispatch for it (`apply.pending_effects`)."""
+        task = self.workflow_task
+        return ((task is not None and task.started_event_id == 0)
+                or any(a.phase is ActivityPhase.SCHEDULED for a in self.activities.values()))
+
     def task_started(self) -> bool:
         return self.workflow_task is not None and self.workflow_task.started_event_id > 0

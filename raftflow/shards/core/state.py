@@ -23,7 +23,7 @@ order, so the heap's shape never matters.
 from __future__ import annotations
 
 import heapq
-from collections.abc import MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 
 import msgspec
 
@@ -85,6 +85,9 @@ class ShardState(msgspec.Struct, kw_only=True, dict=True):
         # rewrites exactly these rows at its commit (shards/store). A pure state keeps None:
         # nothing reads it, so nothing should grow.
         self.touched_runs: dict[str, None] | None = None
+        # Set by a store-backed replica whose runs are mostly rows: a walk of the open runs in
+        # opening order that skips rows known to have no task to dispatch (`runs_to_dispatch`).
+        self.dispatch_candidates: Callable[[], Iterable[Execution]] | None = None
 
     @staticmethod
     def empty(shard_id: int) -> ShardState:
@@ -127,6 +130,11 @@ class ShardState(msgspec.Struct, kw_only=True, dict=True):
     def latest_run_id(self, key: WorkflowKey) -> str | None:
         """The open run of a workflow id, else its latest retained closed run."""
         return self.open_runs.get(key) or self.archive.latest_closed(key)
+
+    def runs_to_dispatch(self) -> Iterable[Execution]:
+        """Open runs in opening order, including at least every run with a task to dispatch."""
+        candidates = self.dispatch_candidates
+        return self.executions.values() if candidates is None else candidates()
 
     def rebuild_timer_heap(self) -> None:
         """Recompute the derived heap from the timer index (after a snapshot restore)."""

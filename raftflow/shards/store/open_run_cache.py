@@ -12,9 +12,11 @@ store-backed replica keeps this instead:
 What is cached decides cost, never an answer: a run read from its row equals the one evicted,
 because it was not touched since the commit that wrote it.
 
-Walks over every run (`items`, `values`: the leader's `pending_effects`, visibility over open
-runs, the digest, the invariants) read each uncached row once and keep none, so a walk does
-not flush the cache. They merge one ordered scan of the rows with the ids: the ids are the
+Walks over every run (`items`, `values`: visibility over open runs, the digest, the invariants)
+read each uncached row once and keep none, so a walk does not flush the cache. A new leader's
+`pending_effects` needs only the runs with a task to dispatch: the cache remembers which
+uncached runs may have one (all of them after a restart; an evicted run is checked as it
+leaves, a row read by this walk as it is read), and `dispatch_candidates` reads only those. They merge one ordered scan of the rows with the ids: the ids are the
 committed rows in `seq` order (less the runs closed since), then runs opened since the commit,
 which are all cached (open_run_rows.py gives new rows increasing `seq`).
 """
@@ -27,7 +29,7 @@ from collections.abc import ItemsView, Iterable, Iterator, MutableMapping, Value
 from itertools import islice
 
 from raftflow.protocol.codec import decoder
-from raftflow.shards.core.state import Execution
+from raftflow.shards.core.state import Execution, ShardState
 from raftflow.shards.store import limits
 
 _EXECUTION = decoder(Execution)
@@ -42,6 +44,8 @@ class OpenRunCache(MutableMapping[str, Execution]):
         self._ids: dict[str, None] = dict.fromkeys(run_ids)  # every open run, in opening order
         self._cached: OrderedDict[str, Execution] = OrderedDict()  # least recently used first
         self._touched = touched  # the state's `touched_runs`: they stay until written
+        # Uncached runs whose row may hold a task to dispatch (a superset: unknown counts).
+        self._may_dispatch: set[str] = set(self._ids)
 
     # -- the mapping ---------------------------------------------------------------------------
 
@@ -70,6 +74,7 @@ class OpenRunCache(MutableMapping[str, Execution]):
         """A run that closed: its row goes at the next commit (it is touched)."""
         del self._ids[run_id]
         self._cached.pop(run_id, None)
+        self._may_dispatch.discard(run_id)
 
     def __contains__(self, run_id: object) -> bool:
         return run_id in self._ids
@@ -104,7 +109,7 @@ class OpenRunCache(MutableMapping[str, Execution]):
             if excess == 0:
                 break
             if run_id not in self._touched:
-                del self._cached[run_id]
+                self._note_dispatch(run_id, self._cached.pop(run_id))
                 excess -= 1
 
     def walk(self) -> Iterator[tuple[str, Execution]]:
@@ -118,10 +123,39 @@ class OpenRunCache(MutableMapping[str, Execution]):
                 execution = _next_row(rows, run_id)
             yield run_id, execution
 
+    def dispatch_candidates(self) -> Iterator[Execution]:
+        """Open runs in opening order: every cached one, and the uncached ones that may have a
+        task to dispatch (read from their rows and not kept)."""
+        for run_id in self._ids:
+            execution = self._cached.get(run_id)
+            if execution is None:
+                if run_id not in self._may_dispatch:
+                    continue
+                execution = self._read(run_id)
+                self._note_dispatch(run_id, execution)
+            yield execution
+
+    def _note_dispatch(self, run_id: str, execution: Execution) -> None:
+        """Remember whether an uncached run's row holds a task to dispatch."""
+        if execution.has_task_to_dispatch:
+            self._may_dispatch.add(run_id)
+        else:
+            self._may_dispatch.discard(run_id)
+
     def _read(self, run_id: str) -> Execution:
         row = self._db.execute("SELECT run FROM open_runs WHERE run_id = ?", (run_id,)).fetchone()
         assert row is not None, f"open run {run_id} is neither cached nor a row"
         return _EXECUTION.decode(row[0])
+
+
+def attach(state: ShardState, db: sqlite3.Connection, run_ids: Iterable[str]) -> OpenRunCache:
+    """Make a cache over the rows of `run_ids` (in opening order) the state's open runs; the
+    state must have its `touched_runs` set."""
+    assert state.touched_runs is not None, "a store-backed state tracks touched runs"
+    cache = OpenRunCache(db, run_ids, state.touched_runs)
+    state.executions = cache
+    state.dispatch_candidates = cache.dispatch_candidates
+    return cache
 
 
 def _next_row(rows: Iterator[tuple[str, bytes]], run_id: str) -> Execution:

@@ -23,7 +23,7 @@ import sqlite3
 from raftflow.protocol.codec import ENCODER, decoder
 from raftflow.shards.core.snapshot import open_part_bytes
 from raftflow.shards.core.state import Execution, ShardState
-from raftflow.shards.store.open_run_cache import OpenRunCache
+from raftflow.shards.store import open_run_cache
 
 TABLE = """CREATE TABLE IF NOT EXISTS open_runs (
     run_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, run BLOB NOT NULL) WITHOUT ROWID"""
@@ -70,7 +70,7 @@ def read_into(db: sqlite3.Connection, state: ShardState) -> int:
     assert not state.executions, "the meta row holds no runs"
     rows = db.execute("SELECT run_id, seq FROM open_runs ORDER BY seq").fetchall()
     state.touched_runs = {}
-    state.executions = OpenRunCache(db, (run_id for run_id, _ in rows), state.touched_runs)
+    open_run_cache.attach(state, db, (run_id for run_id, _ in rows))
     return rows[-1][1] + 1 if rows else 1
 
 

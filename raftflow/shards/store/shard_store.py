@@ -28,7 +28,7 @@ from raftflow.raftlog.wal import fsync_directory
 from raftflow.shards.core.memory_archive import MemoryArchive
 from raftflow.shards.core.snapshot import open_part_from_bytes
 from raftflow.shards.core.state import ShardState
-from raftflow.shards.store import limits, open_run_rows
+from raftflow.shards.store import limits, open_run_cache, open_run_rows
 from raftflow.shards.store.open_run_cache import OpenRunCache
 from raftflow.shards.store.sqlite_archive import SCHEMA, SqliteArchive
 from raftflow.shards.store.store_upgrade import upgrade
@@ -167,9 +167,9 @@ class ShardStore:
         self._db.execute("DELETE FROM open_runs")
         runs = state.executions
         state.touched_runs = dict.fromkeys(runs)  # every run, in opening order
-        state.executions = OpenRunCache(self._db, (), state.touched_runs)
+        cache = open_run_cache.attach(state, self._db, ())
         for run_id, execution in runs.items():
-            state.executions[run_id] = execution
+            cache[run_id] = execution
         self.state = state
         self.log_index = 0
         self.commit(state, log_index, durable=True)
