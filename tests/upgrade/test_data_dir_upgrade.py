@@ -18,6 +18,8 @@ import asyncio
 import json
 import random
 import shutil
+import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,11 +35,21 @@ FIXTURE = Path(__file__).parent.parent / "data" / "upgrade-v0.1"
 CLOSED = ("echo-1", "fails-1", "waiter-2", "waiter-3", "echo-2", "waiter-4")
 RUNNING = ("waiter-1", "late-1", "sleeper-1")
 RESULT_WAIT_S = 60.0
+READ_RETRY_S = 30.0
 
 
 def _get(address: str, path: str) -> Any:
-    with urllib.request.urlopen(address + path, timeout=10) as answer:
-        return json.loads(answer.read())
+    """GET as a client does: a 503 (a shard's leader changing, as it may just after the cluster
+    came up on a loaded machine) is retried after its Retry-After, for up to READ_RETRY_S."""
+    deadline = time.monotonic() + READ_RETRY_S
+    while True:
+        try:
+            with urllib.request.urlopen(address + path, timeout=10) as answer:
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            if error.code != 503 or time.monotonic() > deadline:
+                raise
+            time.sleep(float(error.headers.get("Retry-After") or 1))
 
 
 @pytest.fixture(scope="module")
