@@ -22,6 +22,7 @@ from raftflow.api.render import (
     workflow_task_answer,
 )
 from raftflow.api.routing import SERVED_BY_HEADER, Relayed
+from raftflow.api.task_tokens import TaskTokens
 from raftflow.protocol import http_answers as wire
 from raftflow.protocol.events import HistoryEvent
 from raftflow.protocol.history_json import JsonValue
@@ -90,9 +91,10 @@ def _json(body: msgspec.Struct, status: int = 200,
                         headers=headers, content_type="application/json")
 
 
-def respond(answer: Answer) -> web.StreamResponse:
+def respond(answer: Answer, tokens: TaskTokens | None = None) -> web.StreamResponse:
     """The HTTP response for `answer`: the only place handler answers become JSON, each as the
-    `http_answers` struct the OpenAPI document describes for it."""
+    `http_answers` struct the OpenAPI document describes for it. An answer that may carry a
+    task (a start's, a completion's: eager tasks) needs `tokens` to sign its token."""
     match answer:
         case Relayed():
             return web.Response(status=answer.status, body=answer.body, headers=answer.headers)
@@ -101,7 +103,8 @@ def respond(answer: Answer) -> web.StreamResponse:
             task = result.workflow_task
             return _json(wire.StartWorkflowAnswer(
                 workflow_id=answer.workflow_id, run_id=result.run_id,
-                workflow_task=msgspec.UNSET if task is None else workflow_task_answer(task)),
+                workflow_task=msgspec.UNSET if task is None
+                else workflow_task_answer(task, _signer(tokens))),
                 status=201 if result.created else 200)
         case Described():
             return _json(description_answer(answer.description))
@@ -119,19 +122,26 @@ def respond(answer: Answer) -> web.StreamResponse:
             return web.Response(body=msgspec.json.encode(answer.payload), headers=headers,
                                 content_type="application/json")
         case _:
-            return _json(_task_outcome(answer))
+            return _json(_task_outcome(answer, tokens))
 
 
-def _task_outcome(outcome: TaskOutcome) -> msgspec.Struct:
+def _signer(tokens: TaskTokens | None) -> TaskTokens:
+    assert tokens is not None, "an answer with a task is rendered with the node's tokens"
+    return tokens
+
+
+def _task_outcome(outcome: TaskOutcome, tokens: TaskTokens | None) -> msgspec.Struct:
     # Tasks started eagerly for this worker in the same commit ride on the answer.
     match outcome:
         case WorkflowTaskCompletedResult():
             return wire.CompleteWorkflowTaskAnswer(
-                activity_tasks=[activity_task_answer(t) for t in outcome.activity_tasks])
+                activity_tasks=[activity_task_answer(t, _signer(tokens))
+                                for t in outcome.activity_tasks])
         case ActivityTaskCompletedResult():
             task = outcome.workflow_task
             return wire.CompleteActivityTaskAnswer(
-                workflow_task=msgspec.UNSET if task is None else workflow_task_answer(task))
+                workflow_task=msgspec.UNSET if task is None
+                else workflow_task_answer(task, _signer(tokens)))
         case HeartbeatResult():
             return wire.HeartbeatAnswer(cancel_requested=outcome.cancel_requested)
         case Ack():

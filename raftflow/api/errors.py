@@ -25,6 +25,7 @@ __all__ = [
     "DeadlineExceededError",
     "InternalError",
     "InvalidArgumentError",
+    "InvalidTaskTokenError",
     "LimitExceededError",
     "NotFoundError",
     "NotLeaderError",
@@ -62,6 +63,13 @@ class PayloadTooLargeError(RaftflowError):
 
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(ErrorCode.PAYLOAD_TOO_LARGE, message, field)
+
+
+class InvalidTaskTokenError(RaftflowError):
+    """400: a task token this cluster did not hand out, or altered, or expired (task_tokens.py)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(ErrorCode.INVALID_TASK_TOKEN, message, field)
 
 
 class NotFoundError(RaftflowError):

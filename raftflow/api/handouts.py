@@ -29,6 +29,7 @@ from raftflow.actors.errors import NotLeaderError, ProposalTimeoutError
 from raftflow.api.poll_types import PolledTask
 from raftflow.api.render import activity_task_answer, workflow_task_answer
 from raftflow.api.routing import FORWARDED_HEADER, SERVED_BY_HEADER, ShardDirectory
+from raftflow.api.task_tokens import TaskTokens
 from raftflow.protocol.commands import RecordActivityTaskStarted, RecordWorkflowTaskStarted
 from raftflow.protocol.errors import RaftflowError
 from raftflow.protocol.results import (
@@ -66,13 +67,14 @@ class _InDoubt:
     """This attempt settled nothing (no leader, not leader any more, timed out): try again."""
 
 
-def started_task(result: Result, served_by: str) -> PolledTask | None:
-    """The poll answer for a started task; None when the shard refused the hand-out."""
+def started_task(result: Result, served_by: str, tokens: TaskTokens) -> PolledTask | None:
+    """The poll answer for a started task (its token signed); None when the shard refused
+    the hand-out."""
     match result:
         case WorkflowTaskStartedResult():
-            payload = msgspec.to_builtins(workflow_task_answer(result.task))
+            payload = msgspec.to_builtins(workflow_task_answer(result.task, tokens))
         case ActivityTaskStartedResult():
-            payload = msgspec.to_builtins(activity_task_answer(result.task))
+            payload = msgspec.to_builtins(activity_task_answer(result.task, tokens))
         case Rejected():
             return None  # stale: handed to another poll, closed, superseded
         case _:
@@ -83,9 +85,11 @@ def started_task(result: Result, served_by: str) -> PolledTask | None:
 class HandoutSettler:
     """Asks the shard's current leader for the outcome of a hand-out in doubt."""
 
-    def __init__(self, directory: ShardDirectory, session: aiohttp.ClientSession) -> None:
+    def __init__(self, directory: ShardDirectory, session: aiohttp.ClientSession,
+                 tokens: TaskTokens) -> None:
         self._directory = directory
         self._session = session
+        self._tokens = tokens
 
     async def settle(self, shard: int, handout: Handout) -> PolledTask | None:
         """The started task if `handout` committed (or commits now); None if the shard
@@ -124,7 +128,7 @@ class HandoutSettler:
             log.debug("shard %d: hand-out retry refused here: %s", shard, error)
             return _InDoubt()
         served_by = self._directory.public_address(self._directory.node_id) or ""
-        return started_task(result, served_by)
+        return started_task(result, served_by, self._tokens)
 
     async def _there(self, leader: str, handout: Handout,
                      timeout_s: float) -> PolledTask | None | _InDoubt:

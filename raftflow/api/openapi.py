@@ -52,7 +52,9 @@ REF_TEMPLATE = "#/components/schemas/{name}"
 Schema = dict[str, Any]
 
 ERROR_STATUSES: Mapping[int, str] = MappingProxyType({
-    400: "invalid_argument, limit_exceeded or query_failed: the field and rule are named",
+    400: ("invalid_argument, limit_exceeded, query_failed or invalid_task_token (a task token "
+          "no node of this cluster handed out, or one altered or expired): the field and rule "
+          "are named"),
     404: ("not_found or namespace_not_found: no such workflow, run, task or query, or a "
           "namespace the cluster does not have"),
     403: "permission_denied: a join request's proof was not made with the cluster secret",

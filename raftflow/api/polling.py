@@ -39,6 +39,7 @@ from raftflow.api.handouts import Handout, HandoutSettler, started_task
 from raftflow.api.poll_fanout import LEG_GRACE_S, RemotePolls
 from raftflow.api.poll_types import POLL_TIMEOUT_S_MAX, PolledTask, Poller
 from raftflow.api.routing import ShardDirectory
+from raftflow.api.task_tokens import TaskTokens
 from raftflow.matching.items import QueueKey, ReadyTask, StartedTask
 from raftflow.matching.matcher import Matcher
 from raftflow.protocol.commands import (
@@ -60,12 +61,14 @@ class DispatchCounter(Protocol):
 
 class TaskPoller:
     def __init__(self, directory: ShardDirectory, matcher: Matcher,
-                 session: aiohttp.ClientSession, metrics: DispatchCounter | None = None) -> None:
+                 session: aiohttp.ClientSession, tokens: TaskTokens,
+                 metrics: DispatchCounter | None = None) -> None:
         self._metrics = metrics
         self._directory = directory
+        self._tokens = tokens
         self._matcher = matcher
         self._remote = RemotePolls(session, directory.node_id)
-        self._handouts = HandoutSettler(directory, session)
+        self._handouts = HandoutSettler(directory, session, tokens)
         self._claims: set[asyncio.Future[PolledTask | None]] = set()
         self._late_legs: set[Leg] = set()  # legs still running after their poll answered
 
@@ -153,7 +156,7 @@ class TaskPoller:
         except RaftflowError:  # not leader any more, or overloaded: nothing was proposed
             return None
         try:
-            task = started_task(await proposed, self._served_by())
+            task = started_task(await proposed, self._served_by(), self._tokens)
         except (NotLeaderError, ProposalTimeoutError):
             # In doubt: the proposal may still commit and start the task for nobody. The
             # shard's leader, wherever it now is, is asked again with the same request id.

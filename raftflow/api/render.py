@@ -1,20 +1,15 @@
-"""JSON shapes of the public API, built from protocol values (and task tokens, both ways).
+"""JSON shapes of the public API, built from protocol values.
 
 User payloads travel inside the engine as the bytes of their JSON text; here, at the edge, they
-become JSON values again. Task tokens are opaque to workers: base64url of a msgpack array.
+become JSON values again. Task tokens are opaque to workers and signed (task_tokens.py).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
-import msgpack
-
-from raftflow.api.errors import InvalidArgumentError, NotFoundError
+from raftflow.api.task_tokens import TaskTokens
 from raftflow.protocol import http_answers as answers
-from raftflow.protocol.commands import TaskKind, TaskToken
 from raftflow.protocol.events import (
     HistoryEvent,
     WorkflowExecutionCompletedEventAttributes,
@@ -30,8 +25,6 @@ from raftflow.protocol.results import (
     WorkflowTaskInfo,
 )
 from raftflow.protocol.search_attributes import json_map
-
-TOKEN_BYTES_MAX = 8 * 1024
 
 
 def description_answer(d: WorkflowDescription) -> answers.WorkflowDescription:
@@ -58,38 +51,15 @@ def description_answer(d: WorkflowDescription) -> answers.WorkflowDescription:
         search_attributes=json_map(d.search_attributes), **extra)
 
 
-def encode_token(token: TaskToken) -> str:
-    packed = msgpack.packb([token.namespace, token.workflow_id, token.run_id,
-                            token.scheduled_event_id, token.attempt, token.kind.value])
-    return base64.urlsafe_b64encode(packed).decode().rstrip("=")
-
-
-def decode_token(text: str, field: str = "task_token") -> TaskToken:
-    """The task a token names. A token no poll could have handed out names no task: 404, the
-    answer for a task that is gone (a token is opaque, so its spelling is no client error)."""
-    if not text or len(text) > TOKEN_BYTES_MAX:
-        raise InvalidArgumentError(f"{field} must be a task token from a poll", field)
-    try:
-        raw = msgpack.unpackb(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-        namespace, workflow_id, run_id, scheduled_event_id, attempt, kind = raw
-        token = TaskToken(namespace=str(namespace), workflow_id=str(workflow_id),
-                          run_id=str(run_id), scheduled_event_id=int(scheduled_event_id),
-                          attempt=int(attempt), kind=TaskKind(kind))
-    except (ValueError, TypeError, OverflowError, binascii.Error,
-            msgpack.UnpackException) as error:
-        raise NotFoundError(f"{field} names no task (not a token from a poll)", field) from error
-    return token
-
-
 def event_answer(event: HistoryEvent) -> answers.HistoryEventAnswer:
     return answers.HistoryEventAnswer(
         event_id=event.event_id, event_type=event.event_type, timestamp=timestamp(event.time_ms),
         attributes=attributes_json(event.attributes))
 
 
-def workflow_task_answer(task: WorkflowTaskInfo) -> answers.WorkflowTask:
+def workflow_task_answer(task: WorkflowTaskInfo, tokens: TaskTokens) -> answers.WorkflowTask:
     return answers.WorkflowTask(
-        task_token=encode_token(task.token), namespace=task.namespace,
+        task_token=tokens.for_workflow_task(task), namespace=task.namespace,
         workflow_id=task.workflow_id, run_id=task.run_id, workflow_type=task.workflow_type,
         task_queue=task.task_queue, attempt=task.attempt,
         scheduled_event_id=task.scheduled_event_id, started_event_id=task.started_event_id,
@@ -97,9 +67,9 @@ def workflow_task_answer(task: WorkflowTaskInfo) -> answers.WorkflowTask:
         history=[event_answer(e) for e in task.history])
 
 
-def activity_task_answer(task: ActivityTaskInfo) -> answers.ActivityTask:
+def activity_task_answer(task: ActivityTaskInfo, tokens: TaskTokens) -> answers.ActivityTask:
     return answers.ActivityTask(
-        task_token=encode_token(task.token), namespace=task.namespace,
+        task_token=tokens.for_activity_task(task), namespace=task.namespace,
         workflow_id=task.workflow_id, run_id=task.run_id, workflow_type=task.workflow_type,
         activity_id=task.activity_id, activity_type=task.activity_type,
         task_queue=task.task_queue, input=payload_json(task.input), attempt=task.attempt,

@@ -30,6 +30,7 @@ from aiohttp import web
 
 from raftflow.actors.errors import NotLeaderError
 from raftflow.api.peer_liveness import PeerLiveness, PeerSilentError
+from raftflow.api.task_tokens import TaskTokens
 from raftflow.cluster.ring import shard_for
 from raftflow.shards.actor import ShardActor
 
@@ -105,9 +106,11 @@ class Gateway:
     """Where a call runs: the one routing decision of the HTTP shell (`on_leader`), the node's
     clock for the `now_ms` of the commands it proposes, and the one-hop forward."""
 
-    def __init__(self, directory: ShardDirectory, session: aiohttp.ClientSession) -> None:
+    def __init__(self, directory: ShardDirectory, session: aiohttp.ClientSession,
+                 tokens: TaskTokens) -> None:
         self.directory = directory
         self.session = session
+        self.tokens = tokens  # signs the task tokens this node hands out, checks returned ones
         self._liveness = PeerLiveness()
 
     async def close(self) -> None:

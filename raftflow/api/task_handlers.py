@@ -11,7 +11,6 @@ from raftflow.api.errors import InvalidArgumentError, accepted
 from raftflow.api.handouts import HandoutRequest, started_task
 from raftflow.api.poll_types import POLL_ID_LENGTH_MAX, Poller
 from raftflow.api.polling import TaskPoller
-from raftflow.api.render import decode_token
 from raftflow.api.routing import FORWARDED_HEADER
 from raftflow.api.workflow_handlers import GATEWAY_KEY
 from raftflow.protocol.commands import (
@@ -100,17 +99,17 @@ async def retry_handout(request: web.Request) -> web.StreamResponse:
         raise NotLeaderError(shard, "a hand-out is retried on the shard's leader only")
     result = await actor.execute(handout)
     accepted(result)  # a refusal answers its error: 409 stale_task, 404 not_found
-    task = started_task(result, gateway.directory.public_address(gateway.directory.node_id) or "")
+    task = started_task(result, gateway.directory.public_address(gateway.directory.node_id) or "",
+                        gateway.tokens)
     assert task is not None, result
     return respond(task)
 
 
-def _token(raw: str, kind: TaskKind) -> TaskToken:
-    token = decode_token(raw)
-    if token.kind is not kind:
-        raise InvalidArgumentError(f"field 'task_token': is not a {kind.value} task token",
-                                   "task_token")
-    return token
+
+
+def _token(request: web.Request, raw: str, kind: TaskKind) -> TaskToken:
+    """The attempt a returned token names, checked before anything is proposed."""
+    return request.app[GATEWAY_KEY].tokens.check(raw, kind)
 
 
 async def _answer(request: web.Request, token: TaskToken, command: Command,
@@ -125,7 +124,7 @@ async def _answer(request: web.Request, token: TaskToken, command: Command,
         return outcome
 
     return respond(await gateway.on_leader(
-        request, gateway.shard_of(token.namespace, token.workflow_id), execute))
+        request, gateway.shard_of(token.namespace, token.workflow_id), execute), gateway.tokens)
 
 
 _TASK_OUTCOMES = (Ack, WorkflowTaskCompletedResult, ActivityTaskCompletedResult, HeartbeatResult)
@@ -140,7 +139,7 @@ async def complete_workflow_task(request: web.Request) -> web.StreamResponse:
             problem = unencodable(command.search_attributes)
             if problem is not None:
                 raise InvalidArgumentError(problem.message, f"commands[{index}].{problem.field}")
-    token = _token(body.task_token, TaskKind.WORKFLOW)
+    token = _token(request, body.task_token, TaskKind.WORKFLOW)
     now = request.app[GATEWAY_KEY].now_ms()
     return await _answer(request, token, RespondWorkflowTaskCompleted(
         now_ms=now, token=token, commands=tuple(body.commands), identity=body.identity,
@@ -150,7 +149,7 @@ async def complete_workflow_task(request: web.Request) -> web.StreamResponse:
 
 async def fail_workflow_task(request: web.Request) -> web.StreamResponse:
     body = v.decode_body(await request.read(), FailWorkflowTaskRequest)
-    token = _token(body.task_token, TaskKind.WORKFLOW)
+    token = _token(request, body.task_token, TaskKind.WORKFLOW)
     now = request.app[GATEWAY_KEY].now_ms()
     return await _answer(request, token, RespondWorkflowTaskFailed(
         now_ms=now, token=token, cause=body.cause or "WorkflowWorkerUnhandledFailure",
@@ -159,7 +158,7 @@ async def fail_workflow_task(request: web.Request) -> web.StreamResponse:
 
 async def complete_activity_task(request: web.Request) -> web.StreamResponse:
     body = v.decode_body(await request.read(), CompleteActivityTaskRequest)
-    token = _token(body.task_token, TaskKind.ACTIVITY)
+    token = _token(request, body.task_token, TaskKind.ACTIVITY)
     now = request.app[GATEWAY_KEY].now_ms()
     return await _answer(request, token, RespondActivityTaskCompleted(
         now_ms=now, token=token, result=body.result, identity=body.identity,
@@ -168,7 +167,7 @@ async def complete_activity_task(request: web.Request) -> web.StreamResponse:
 
 async def fail_activity_task(request: web.Request) -> web.StreamResponse:
     body = v.decode_body(await request.read(), FailActivityTaskRequest)
-    token = _token(body.task_token, TaskKind.ACTIVITY)
+    token = _token(request, body.task_token, TaskKind.ACTIVITY)
     now = request.app[GATEWAY_KEY].now_ms()
     return await _answer(request, token, RespondActivityTaskFailed(
         now_ms=now, token=token, failure=body.failure,
@@ -177,7 +176,7 @@ async def fail_activity_task(request: web.Request) -> web.StreamResponse:
 
 async def cancel_activity_task(request: web.Request) -> web.StreamResponse:
     body = v.decode_body(await request.read(), ActivityTaskCanceledRequest)
-    token = _token(body.task_token, TaskKind.ACTIVITY)
+    token = _token(request, body.task_token, TaskKind.ACTIVITY)
     now = request.app[GATEWAY_KEY].now_ms()
     return await _answer(request, token, RespondActivityTaskCanceled(
         now_ms=now, token=token, details=body.details,
@@ -186,7 +185,7 @@ async def cancel_activity_task(request: web.Request) -> web.StreamResponse:
 
 async def heartbeat_activity_task(request: web.Request) -> web.StreamResponse:
     body = v.decode_body(await request.read(), HeartbeatRequest)
-    token = _token(body.task_token, TaskKind.ACTIVITY)
+    token = _token(request, body.task_token, TaskKind.ACTIVITY)
     now = request.app[GATEWAY_KEY].now_ms()
     return await _answer(request, token, RecordActivityTaskHeartbeat(
         now_ms=now, token=token, details=body.details))

@@ -110,7 +110,7 @@ async def start_workflow(request: web.Request) -> web.StreamResponse:
         return Started(workflow_id=workflow_id, result=result)
 
     return respond(await gateway.on_leader(request, gateway.shard_of(namespace, workflow_id),
-                                           start))
+                                           start), gateway.tokens)
 
 
 async def describe_workflow(request: web.Request) -> web.StreamResponse:

@@ -28,6 +28,7 @@ from raftflow.api.app import make_app
 from raftflow.api.metrics import Metrics
 from raftflow.api.polling import TaskPoller
 from raftflow.api.routing import Gateway
+from raftflow.api.task_tokens import TaskTokens
 from raftflow.cluster.cluster_map import META_GROUP_ID, ClusterMap, Member
 from raftflow.cluster.config import ClusterConfig, NodeSpec, check_or_persist
 from raftflow.cluster.map_replica import MapReplica
@@ -203,8 +204,11 @@ class NodeRuntime:
         self.session = aiohttp.ClientSession()
         self.view = ClusterView(self._node_id, self.session, self.http_address)
         self.duties = MapDuties(self)
-        self._poller = TaskPoller(self, self.matcher, self.session, self.metrics)
-        app = make_app(gateway=Gateway(self, self.session), poller=self._poller, node=self)
+        # Signs the task tokens this node hands out; any node of the cluster checks them.
+        self.tokens = TaskTokens(self.config.secret, self.now_ms)
+        self._poller = TaskPoller(self, self.matcher, self.session, self.tokens, self.metrics)
+        app = make_app(gateway=Gateway(self, self.session, self.tokens), poller=self._poller,
+                       node=self)
         # Cancelling a handler when its client leaves lets a cancelled long poll hand its
         # task to the next poller instead of starting it for nobody (polling.py).
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None,

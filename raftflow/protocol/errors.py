@@ -19,6 +19,8 @@ class ErrorCode(StrEnum):
     WORKFLOW_ALREADY_STARTED = "workflow_already_started"
     WORKFLOW_NOT_RUNNING = "workflow_not_running"
     STALE_TASK = "stale_task"
+    # A task token no node of this cluster handed out, or one altered or expired.
+    INVALID_TASK_TOKEN = "invalid_task_token"
     # The one rejection that changes state: the workflow task carried a close command while new
     # events arrived; the task is failed (WorkflowTaskFailed, cause UnhandledCommand) and a new
     # workflow task is scheduled, as Temporal does. The worker just polls again.
@@ -48,6 +50,7 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.WORKFLOW_ALREADY_STARTED: 409,
     ErrorCode.WORKFLOW_NOT_RUNNING: 409,
     ErrorCode.STALE_TASK: 409,
+    ErrorCode.INVALID_TASK_TOKEN: 400,
     ErrorCode.UNHANDLED_COMMAND: 409,
     ErrorCode.LIMIT_EXCEEDED: 400,
     ErrorCode.QUERY_FAILED: 400,

@@ -75,8 +75,8 @@ def test_every_public_route_is_in_the_openapi_document(one: LiveCluster) -> None
 
     async def routes() -> set[tuple[str, str]]:
         async with aiohttp.ClientSession() as session:
-            app = make_app(gateway=Gateway(node, session),
-                           poller=TaskPoller(node, node.matcher, session), node=node)
+            app = make_app(gateway=Gateway(node, session, node.tokens),
+                           poller=TaskPoller(node, node.matcher, session, node.tokens), node=node)
             found = set()
             for route in app.router.routes():
                 path = route.resource.canonical if route.resource is not None else ""

@@ -60,6 +60,7 @@ class AheadDirectory:
 
     def __init__(self, node: NodeRuntime) -> None:
         self._node = node
+        self.tokens = node.tokens
 
     @property
     def node_id(self) -> str:
@@ -92,7 +93,7 @@ class CountingGateway(Gateway):
     """Records each routed call: its shard and whether it ran here or was relayed."""
 
     def __init__(self, directory: AheadDirectory, session: aiohttp.ClientSession) -> None:
-        super().__init__(directory, session)
+        super().__init__(directory, session, directory.tokens)
         self.routed: list[tuple[int, str]] = []
         # shard -> how many of its next routed calls answer not_leader, as calls do that
         # reach a shard whose leader is changing
@@ -131,7 +132,7 @@ async def _serve(node: NodeRuntime) -> AsyncIterator[Served]:
     trace.on_request_start.append(record)
     async with aiohttp.ClientSession(trace_configs=[trace]) as session:
         gateway = CountingGateway(AheadDirectory(node), session)
-        poller = TaskPoller(node, node.matcher, session)
+        poller = TaskPoller(node, node.matcher, session, node.tokens)
         server = TestServer(make_app(gateway=gateway, poller=poller, node=node), host="127.0.0.1")
         await server.start_server()
         try:

@@ -24,6 +24,7 @@ from raftflow.api.poll_fanout import POLL_END_PATH
 from raftflow.api.poll_types import PolledTask, Poller
 from raftflow.api.polling import TaskPoller
 from raftflow.api.routing import SERVED_BY_HEADER
+from raftflow.api.task_tokens import TaskTokens
 from raftflow.matching.items import QueryTask
 from raftflow.matching.matcher import Matcher
 from raftflow.protocol.commands import TaskKind
@@ -125,7 +126,8 @@ async def _with_cluster(nodes: list[FakeNode],
     try:
         async with aiohttp.ClientSession() as session:
             matcher = Matcher()
-            poller = TaskPoller(Directory([n.address for n in nodes]), matcher, session)
+            poller = TaskPoller(Directory([n.address for n in nodes]), matcher, session,
+                                TaskTokens("poll-fanout-test", lambda: 0))
             try:
                 await scenario(poller, matcher)
             finally:

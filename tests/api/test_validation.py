@@ -19,7 +19,6 @@ from raftflow.api.errors import (
     ConflictError,
     DeadlineExceededError,
     InvalidArgumentError,
-    NotFoundError,
     NotLeaderError,
     OverloadedError,
     PayloadTooLargeError,
@@ -27,7 +26,6 @@ from raftflow.api.errors import (
     error_for_code,
     error_response,
 )
-from raftflow.api.render import decode_token
 from raftflow.api.validation import (
     BODY_BYTES_MAX,
     ID_LENGTH_MAX,
@@ -260,11 +258,3 @@ def test_an_integer_may_be_spelled_as_an_integral_decimal() -> None:
         with pytest.raises(InvalidArgumentError, match="must be integer or null") as caught:
             decode_body(wrong, PollRequest)
         assert caught.value.field == "wait_ms"
-
-
-def test_a_token_no_poll_handed_out_names_no_task() -> None:
-    with pytest.raises(NotFoundError) as caught:
-        decode_token("bm90LWEtdG9rZW4")
-    assert (caught.value.field, caught.value.http_status) == ("task_token", 404)
-    with pytest.raises(InvalidArgumentError):
-        decode_token("")
