@@ -52,12 +52,15 @@ assert MAC_BYTES >= 16
 class TaskTokens:
     """Signs the tokens this node hands out and checks the ones workers send back."""
 
-    __slots__ = ("_key", "_now_ms")
+    __slots__ = ("_keyed", "_now_ms")
 
     def __init__(self, cluster_secret: str, now_ms: Callable[[], int]) -> None:
         """`now_ms`: the checking node's clock, for expiry."""
         assert cluster_secret, "a cluster has a secret"
-        self._key = hmac.new(cluster_secret.encode(), _KEY_LABEL, hashlib.sha256).digest()
+        key = hmac.new(cluster_secret.encode(), _KEY_LABEL, hashlib.sha256).digest()
+        # Keyed once; each MAC copies it (1.7 µs against 3.3 for a new HMAC: a token is made
+        # and checked for every task, several per workflow).
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
         self._now_ms = now_ms
 
     def for_workflow_task(self, task: WorkflowTaskInfo) -> str:
@@ -80,7 +83,9 @@ class TaskTokens:
         return text
 
     def _mac(self, body: bytes) -> bytes:
-        return hmac.new(self._key, body, hashlib.sha256).digest()[:MAC_BYTES]
+        keyed = self._keyed.copy()
+        keyed.update(body)
+        return keyed.digest()[:MAC_BYTES]
 
     def check(self, text: str, kind: TaskKind, field: str = "task_token") -> TaskToken:
         """The task attempt a token names, if this cluster handed it out for a `kind` task
@@ -97,9 +102,12 @@ class TaskTokens:
         if len(signed) <= MAC_BYTES or not hmac.compare_digest(mac, self._mac(body)):
             raise InvalidTaskTokenError(
                 f"{field} was not handed out by this cluster, or was altered", field)
-        (version, namespace, workflow_id, run_id, scheduled_event_id, attempt, kind_value,
-         _task_queue, expires_at_ms) = msgpack.unpackb(body)
-        assert version == TOKEN_FORMAT, version  # signed by a node of this cluster
+        fields = msgpack.unpackb(body)
+        if fields[0] != TOKEN_FORMAT:  # signed by a node of a later release, during an upgrade
+            raise InvalidTaskTokenError(
+                f"{field} is of token format {fields[0]}, which this node does not read", field)
+        (_, namespace, workflow_id, run_id, scheduled_event_id, attempt, kind_value,
+         _task_queue, expires_at_ms) = fields
         if expires_at_ms < self._now_ms():
             raise InvalidTaskTokenError(f"{field} has expired (its attempt is long over)", field)
         token = TaskToken(namespace=namespace, workflow_id=workflow_id, run_id=run_id,

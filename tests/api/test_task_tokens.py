@@ -123,6 +123,15 @@ def test_a_token_past_its_expiry_is_refused_and_good_until_then() -> None:
     _refused(tokens, activity, TaskKind.ACTIVITY)
 
 
+def test_a_token_of_a_later_format_is_refused_not_misread() -> None:
+    """A node of a later release signs with the same key during a rolling upgrade."""
+    tokens, _ = _tokens()
+    fields, _ = _split(tokens.for_workflow_task(TASK))
+    body = msgpack.packb([2, *fields[1:], "a field format 1 lacks"])
+    later = base64.urlsafe_b64encode(body + tokens._mac(body)).decode().rstrip("=")  # noqa: SLF001
+    assert "token format 2" in _refused(tokens, later)
+
+
 def test_a_token_of_the_other_task_kind_is_refused() -> None:
     tokens, _ = _tokens()
     assert "not a activity task token" in _refused(tokens, tokens.for_workflow_task(TASK),
