@@ -80,8 +80,11 @@ class Heartbeater:
             answer = await self._post(HEARTBEAT_PATH, body)
             heard = decode_answer(answer, HeartbeatAnswer, f"POST {HEARTBEAT_PATH}")
         except errors.RPCError as error:  # a MalformedAnswerError too: logged, attempt goes on
-            if error.code in ("stale_task", "not_found", "workflow_not_running"):
-                self._cancel()  # the attempt is over on the server: stop the work
+            # The attempt is over on the server, or its token is no longer good there (the
+            # cluster secret changed): no answer of this worker can count, stop the work.
+            if error.code in ("stale_task", "not_found", "workflow_not_running",
+                              "invalid_task_token"):
+                self._cancel()
                 return
             log.warning("heartbeat refused: %s", error)
             return

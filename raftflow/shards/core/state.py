@@ -61,8 +61,9 @@ class NamespaceConfig(msgspec.Struct, kw_only=True):
 
 
 # `dict=True` gives each state an instance `__dict__` for the attributes that are not fields:
-# `timer_heap`, the derived cache, and `archive`, which must stay out of `==` and the struct's
-# own encoding (a snapshot writes the archive's rows itself).
+# `timer_heap`, the derived cache, `archive`, and the store's hooks (`touched_runs`,
+# `dispatch_candidates`), which must stay out of `==` and the struct's own encoding (a
+# snapshot writes the archive's rows itself).
 class ShardState(msgspec.Struct, kw_only=True, dict=True):
     shard_id: int
     applied_index: int = 0

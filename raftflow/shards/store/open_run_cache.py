@@ -13,12 +13,13 @@ What is cached decides cost, never an answer: a run read from its row equals the
 because it was not touched since the commit that wrote it.
 
 Walks over every run (`items`, `values`: visibility over open runs, the digest, the invariants)
-read each uncached row once and keep none, so a walk does not flush the cache. A new leader's
-`pending_effects` needs only the runs with a task to dispatch: the cache remembers which
-uncached runs may have one (all of them after a restart; an evicted run is checked as it
-leaves, a row read by this walk as it is read), and `dispatch_candidates` reads only those. They merge one ordered scan of the rows with the ids: the ids are the
-committed rows in `seq` order (less the runs closed since), then runs opened since the commit,
-which are all cached (open_run_rows.py gives new rows increasing `seq`).
+read each uncached row once and keep none, so a walk does not flush the cache. They merge one
+ordered scan of the rows with the ids: the ids are the committed rows in `seq` order (less the
+runs closed since), then the runs opened since the commit, which are all cached (open_run_rows.py
+gives new rows increasing `seq`). A new leader's `pending_effects` needs only the runs with a
+task to dispatch: the cache remembers which uncached runs may have one (all of them after a
+restart; an evicted run is checked as it leaves, a row this walk reads as it is read), and
+`dispatch_candidates` reads only those.
 """
 
 from __future__ import annotations
