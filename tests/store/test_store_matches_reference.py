@@ -123,7 +123,8 @@ def test_the_store_and_the_reference_agree(seed: int, tmp_path: Path, cached: in
                 assert state_digest(walk.replica) == state_digest(walk.state), index
         assert state_digest(walk.replica) == state_digest(walk.state)
         assert walk.state.archive.closed_count() == walk.replica.archive.closed_count()
-        assert walk.evicted > (10 if cached == 1 else -1), walk.evicted  # eviction was tried
+        if cached == 1:  # the walk did run with runs only as rows
+            assert walk.evicted > 10, walk.evicted
     finally:
         walk.store.close()
 
