@@ -77,6 +77,7 @@ class ActorRuntime(Generic[S]):
             batch_bytes_max=raftlog_limits.PROPOSAL_BYTES_MAX - _PROPOSAL_OVERHEAD_BYTES)
         self._drain_scheduled = False
         self._leader_term: int | None = None  # set while this replica leads
+        self._gone = False  # discarded (the node dropped the replica) or closed (the node stops)
         self._effects = LeaderEffects(shard=shard, sink=sink, clock=clock, submit=self.submit)
         self._expiry: asyncio.TimerHandle | None = None
         # Last log index applied (or covered by the restored snapshot), and how many commands
@@ -133,6 +134,10 @@ class ActorRuntime(Generic[S]):
         """Run `query` on state that includes every write acknowledged before this call."""
         await self.execute(Barrier(now_ms=self._clock.now_ms(), leader_node=self._node_id,
                                    term=self._leader_term or 0))
+        if self._gone:
+            # Dropped or closed between the barrier's answer and now (a store-backed state's
+            # file is closed then): the caller retries on the shard's leader.
+            raise NotLeaderError(self.shard, "the replica left this node during the read")
         return query(self._machine.state)
 
     def now_ms(self) -> int:
@@ -236,10 +241,12 @@ class ActorRuntime(Generic[S]):
         self._applied_commands = applied
 
     def discard(self) -> None:
+        self._gone = True
         self._machine.discard()
 
     def close(self) -> None:
         """The node stops (its log host has stopped: nothing is applied after this)."""
+        self._gone = True
         self._machine.close()
 
     def on_leadership(self, is_leader: bool, term: int) -> None:

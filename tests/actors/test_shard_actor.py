@@ -202,6 +202,25 @@ def test_a_read_on_a_deposed_leader_fails_instead_of_answering_stale_state() -> 
     asyncio.run(main())
 
 
+def test_a_read_whose_replica_is_dropped_while_its_barrier_answers_fails() -> None:
+    """The barrier commits, and before the read's coroutine runs again the node drops the
+    replica (a move took it away; a store-backed one's file is closed then): the read is
+    a 503 to retry on the new leader, not an answer from state that is gone (a store-backed
+    replica answered 500: its file was closed)."""
+    async def main() -> None:
+        group, (a,), _ = _world("a")
+        await _ready_leader(group, a)
+        read = asyncio.ensure_future(a.actor.read(lambda s: len(s.executions)))
+        await _until(lambda: bool(a.log.proposed))
+        group.commit()
+        a.log.sync()  # the barrier's answer is set: the read resumes on the next turn
+        a.actor.discard()
+        with pytest.raises(NotLeaderError):
+            await read
+
+    asyncio.run(main())
+
+
 def test_timers_lead_to_fire_timers_and_replicas_stay_identical() -> None:
     async def main() -> None:
         group, (a, b), clock = _world("a", "b")
