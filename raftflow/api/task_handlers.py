@@ -105,8 +105,6 @@ async def retry_handout(request: web.Request) -> web.StreamResponse:
     return respond(task)
 
 
-
-
 def _token(request: web.Request, raw: str, kind: TaskKind) -> TaskToken:
     """The attempt a returned token names, checked before anything is proposed."""
     return request.app[GATEWAY_KEY].tokens.check(raw, kind)

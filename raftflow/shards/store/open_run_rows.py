@@ -22,13 +22,11 @@ import sqlite3
 
 from raftflow.protocol.codec import ENCODER, decoder
 from raftflow.shards.core.snapshot import open_part_bytes
-from raftflow.shards.core.state import Execution, ShardState
+from raftflow.shards.core.state import ShardState
 from raftflow.shards.store import open_run_cache
 
 TABLE = """CREATE TABLE IF NOT EXISTS open_runs (
     run_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, run BLOB NOT NULL) WITHOUT ROWID"""
-
-_EXECUTION = decoder(Execution)
 
 
 def open_part_without_runs(state: ShardState) -> bytes:
