@@ -11,6 +11,9 @@ and, in another terminal, place an order and watch it:
 The workflow charges the card (an activity that fails on its first attempt, so you see the
 server retry it), waits for an `approve` signal (the `order` command sends it), reserves stock
 (a plain synchronous function, run in a thread), ships, and answers a `status` query at any time.
+
+Against a cluster with auth on (docs/security.md), set RAFTFLOW_TOKEN to a key whose roles
+include `worker:default` (the worker) or `writer:default` (placing orders).
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ class OrderWorkflow:
 
 
 async def run_worker(addresses: list[str]) -> None:
-    async with await Client.connect(addresses) as client:
+    async with await Client.connect(addresses, api_key=os.environ.get("RAFTFLOW_TOKEN")) as client:
         worker = Worker(client, task_queue=TASK_QUEUE, workflows=[OrderWorkflow],
                         activities=[charge_card, reserve_stock, ship])
         print(f"sample worker polling task queue {TASK_QUEUE!r} on {', '.join(addresses)}",
@@ -85,7 +88,7 @@ async def run_worker(addresses: list[str]) -> None:
 
 
 async def place_order(addresses: list[str], order_id: str) -> None:
-    async with await Client.connect(addresses) as client:
+    async with await Client.connect(addresses, api_key=os.environ.get("RAFTFLOW_TOKEN")) as client:
         order = {"id": order_id, "items": ["book", "lamp"]}
         handle = await client.start_workflow(OrderWorkflow.run, order, id=order_id,
                                              task_queue=TASK_QUEUE)

@@ -25,6 +25,7 @@ from typing import TextIO
 from raftflow.bench.options import add_bench_subcommands
 from raftflow.bench.workflows import add_arguments as add_workflows_arguments
 from raftflow.chaos.cli import add_arguments as add_chaos_arguments
+from raftflow.cli_http import ApiClient, add_credential_arguments, client_token
 from raftflow.cli_membership import add_arguments as add_membership_arguments
 from raftflow.cli_membership import (
     cluster_drain,
@@ -43,6 +44,7 @@ from raftflow.cli_namespace import (
     search_attribute_value_arg,
 )
 from raftflow.cli_output import CliError, JsonObject, print_table, records
+from raftflow.cli_server import add_server_parsers
 from raftflow.cli_visibility import (
     add_count_arguments,
     add_list_arguments,
@@ -55,55 +57,6 @@ ADDRESS_DEFAULT = "http://127.0.0.1:8080"
 NAMESPACE_DEFAULT = "default"
 REQUEST_TIMEOUT_S_DEFAULT = 30.0
 HISTORY_PAGES_MAX = 10_000  # a history of 51,200 events needs far fewer pages; stops a loop.
-ERROR_BODY_BYTES_MAX = 64 * 1024
-
-
-
-class ApiClient:
-    """A small blocking JSON client of one node's `/api/v1`."""
-
-    def __init__(self, address: str, timeout_s: float) -> None:
-        self._base = address.rstrip("/")
-        self._timeout_s = timeout_s
-
-    def call(self, method: str, path: str, body: JsonObject | None = None,
-             query: dict[str, str] | None = None) -> JsonObject:
-        """Send one request; return the decoded JSON object (empty for an empty 2xx body)."""
-        url = self._base + path
-        pairs = {k: v for k, v in (query or {}).items() if v}
-        if pairs:
-            url += "?" + urllib.parse.urlencode(pairs)
-        data = None if body is None else json.dumps(body).encode("utf-8")
-        request = urllib.request.Request(url, data=data, method=method,
-                                         headers={"Accept": "application/json"})
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:
-                raw: bytes = response.read()
-        except urllib.error.HTTPError as err:
-            raise _api_error(err.code, err.read(ERROR_BODY_BYTES_MAX)) from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
-            reason = getattr(err, "reason", err)
-            raise CliError("unavailable", f"cannot reach {self._base}: {reason}") from None
-        if not raw.strip():
-            return {}
-        try:
-            decoded = json.loads(raw)
-        except ValueError:
-            raise CliError("bad_response", f"{method} {path} did not return JSON") from None
-        if not isinstance(decoded, dict):
-            raise CliError("bad_response", f"{method} {path} did not return a JSON object")
-        return decoded
-
-
-def _api_error(status: int, raw: bytes) -> CliError:
-    try:
-        error = json.loads(raw)["error"]
-        return CliError(str(error["code"]), str(error["message"]))
-    except (ValueError, KeyError, TypeError):
-        text = raw.decode("utf-8", "replace").strip() or "no details"
-        return CliError(f"http_{status}", text)
 
 
 def _workflows_path(namespace: str, *parts: str) -> str:
@@ -237,6 +190,7 @@ def _client_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--timeout", type=float, default=REQUEST_TIMEOUT_S_DEFAULT,
                         help="seconds to wait for each HTTP answer")
+    add_credential_arguments(parser)
     parser.set_defaults(client_command=command)
     return parser
 
@@ -250,56 +204,11 @@ def _workflow_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     return parser
 
 
-def _add_server_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    node = commands.add_parser("node", help="run one node of a cluster")
-    node.add_argument("--id", required=True, help="this node's id, as listed in the peers")
-    node.add_argument("--data-dir", required=True, help="directory for logs and snapshots")
-    peers = node.add_mutually_exclusive_group(required=True)
-    peers.add_argument("--config", metavar="FILE", help="cluster config file (.json or .toml)")
-    peers.add_argument("--peers", help='all nodes: "id=host:http_port:raft_port,..."')
-    peers.add_argument("--join", metavar="URL", action="append",
-                       help="join the running cluster of this node's HTTP URL (repeatable; "
-                            "needs --secret, --http-address and --raft-address)")
-    node.add_argument("--http-address", metavar="HOST:PORT", default=None,
-                      help="with --join: where this node serves HTTP")
-    node.add_argument("--raft-address", metavar="HOST:PORT", default=None,
-                      help="with --join: where this node listens for Raft peers")
-    node.add_argument("--shards", type=int, default=None,
-                      help="shard count (default 16, or the config file's value)")
-    node.add_argument("--cluster-id", default=None)
-    node.add_argument("--secret", default=None, help="shared secret of the cluster's Raft links")
-    node.add_argument("--dial", default=None, metavar="PEERS",
-                      help="reach these peers at other addresses than their own, same format "
-                           "as --peers (the chaos harness routes links through fault proxies)")
-    node.add_argument("--clock-skew-file", default=None, metavar="FILE",
-                      help="shift this node's wall clock by the milliseconds in FILE, re-read "
-                           "while running (chaos clock-skew fault; the monotonic clock is "
-                           "never shifted)")
-    node.set_defaults(server=("raftflow.node.serve", "run_node"))
-
-    dev = commands.add_parser("dev", help="run a local development cluster")
-    dev.add_argument("--nodes", type=int, default=3, help="number of nodes (default 3)")
-    dev.add_argument("--data-dir", default="data", help="directory holding one dir per node")
-    dev.add_argument("--http-port", type=int, default=8080,
-                     help="node i serves HTTP on this port + i (default 8080)")
-    dev.add_argument("--shards", type=int, default=16, help="shard count (default 16)")
-    dev.add_argument("--worker-command", default=None, metavar="CMD",
-                     help="a worker to run once the cluster is ready (its environment gets "
-                          "RAFTFLOW_ADDRESSES=url,url,...); stopped with the cluster")
-    dev.add_argument("--no-restart", action="store_true",
-                     help="leave a node that dies dead (by default it is restarted, with "
-                          "back-off from 0.5 s up to 10 s)")
-    dev.set_defaults(server=("raftflow.cluster.dev", "run_dev"))
-    for parser in (node, dev):
-        parser.add_argument("--log-level", default="info",
-                            choices=("debug", "info", "warning", "error"))
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The full `raftflow` argument parser."""
     parser = argparse.ArgumentParser(prog="raftflow", description="A durable workflow engine.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_server_parsers(commands)
+    add_server_parsers(commands)
 
     cluster = commands.add_parser("cluster", help="inspect the cluster, change its members")
     cluster_commands = cluster.add_subparsers(dest="cluster_command", required=True)
@@ -380,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "server", None) is not None:
             module, function = args.server
             return _run_server(module, function, args)
-        api = ApiClient(args.address, args.timeout)
+        api = ApiClient(args.address, args.timeout, token=client_token(args))
         answer = args.client_command(args, api, sys.stdout)
         if args.json:
             sys.stdout.write(json.dumps(answer) + "\n")

@@ -46,6 +46,7 @@ class NodeView(Protocol):
 
 
 NODE_KEY: web.AppKey[NodeView] = web.AppKey("node", NodeView)
+SECURED_KEY: web.AppKey[bool] = web.AppKey("secured", bool)  # auth on: access.py
 
 
 def _json(body: msgspec.Struct) -> web.Response:
@@ -57,13 +58,15 @@ async def healthz(request: web.Request) -> web.StreamResponse:
 
 
 @functools.cache
-def _openapi_json() -> bytes:
-    """The document is a function of the code alone: built once, served as the same bytes."""
-    return msgspec.json.encode(openapi_document())
+def _openapi_json(secured: bool) -> bytes:
+    """The document is a function of the code and of whether this node has auth on: built
+    once per shape, served as the same bytes."""
+    return msgspec.json.encode(openapi_document(secured=secured))
 
 
 async def openapi(request: web.Request) -> web.StreamResponse:
-    return web.Response(body=_openapi_json(), content_type="application/json")
+    return web.Response(body=_openapi_json(request.app[SECURED_KEY]),
+                        content_type="application/json")
 
 
 @dataclass(frozen=True, slots=True)

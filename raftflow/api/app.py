@@ -15,6 +15,20 @@ from raftflow.api import query_handlers as query
 from raftflow.api import task_handlers as tasks
 from raftflow.api import visibility_handlers as visibility
 from raftflow.api import workflow_handlers as workflows
+from raftflow.api.access import (
+    ADMIN,
+    METRICS,
+    OPEN,
+    READ,
+    SEE_NAMESPACE,
+    SIGNED_IN,
+    WORK,
+    WORK_ON_TASK,
+    WRITE,
+    Authenticator,
+    Rule,
+    access_middleware,
+)
 from raftflow.api.errors import InternalError, PayloadTooLargeError, error_response
 from raftflow.api.handouts import HANDOUT_PATH
 from raftflow.api.metrics import Metrics, metrics_handler, metrics_middleware
@@ -89,65 +103,80 @@ async def _close_gateway(app: web.Application) -> None:
     await app[workflows.GATEWAY_KEY].close()
 
 
-def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp) -> web.Application:
-    # Outermost first: the error middleware catches what the namespace check raises.
-    app = web.Application(middlewares=[metrics_middleware(node.metrics), error_middleware,
-                                       namespaces.namespace_middleware],
+def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp,
+             auth: Authenticator | None = None) -> web.Application:
+    """The node's application; `auth` None: every route open (`raftflow dev`'s default)."""
+    rules: dict[web.AbstractRoute, Rule] = {}
+    # Outermost first: the error middleware catches what the access and namespace checks
+    # raise; access is checked before the namespace, so a stranger learns no namespace names.
+    middlewares = [metrics_middleware(node.metrics), error_middleware]
+    if auth is not None:
+        middlewares.append(access_middleware(auth, rules))
+    app = web.Application(middlewares=[*middlewares, namespaces.namespace_middleware],
                           client_max_size=CLIENT_MAX_SIZE_BYTES,
                           handler_args={"max_line_size": REQUEST_LINE_BYTES_MAX,
                                         "max_field_size": REQUEST_LINE_BYTES_MAX})
+
+    def add(method: str, path: str, handler: Handler, rule: Rule) -> None:
+        # Every route names who may call it (access.py refuses a route without a rule). No
+        # HEAD twins: a GET answers only GET, so no route exists without its rule.
+        rules[app.router.add_route(method, path, handler)] = rule
+
     app[workflows.GATEWAY_KEY] = gateway
     app[tasks.POLLER_KEY] = poller
     app[admin.NODE_KEY] = node
+    app[admin.SECURED_KEY] = auth is not None
     app[membership.MEMBERSHIP_KEY] = node
     app[namespaces.FOLLOWER_KEY] = node
     app[query.MATCHER_KEY] = node.matcher
     app[query.BROKER_KEY] = QueryBroker(node.node_id, node.matcher)
     app.on_cleanup.append(_close_gateway)
-    app.router.add_get(namespaces.NAMESPACES, namespaces.list_namespaces)
-    app.router.add_post(namespaces.NAMESPACES, namespaces.create_namespace)
-    app.router.add_get(namespaces.NAMESPACE, namespaces.describe_namespace)
-    app.router.add_patch(namespaces.NAMESPACE, namespaces.update_namespace)
-    app.router.add_post(namespaces.SEARCH_ATTRIBUTES, namespaces.add_search_attribute)
+    add("GET", namespaces.NAMESPACES, namespaces.list_namespaces, SIGNED_IN)
+    add("POST", namespaces.NAMESPACES, namespaces.create_namespace, ADMIN)
+    add("GET", namespaces.NAMESPACE, namespaces.describe_namespace, SEE_NAMESPACE)
+    add("PATCH", namespaces.NAMESPACE, namespaces.update_namespace, ADMIN)
+    add("POST", namespaces.SEARCH_ATTRIBUTES, namespaces.add_search_attribute, ADMIN)
     # Internal (namespace_handlers.py): forwarded with the create's or update's own method.
-    app.router.add_post(namespaces.SHARD_CONFIGURE, namespaces.configure_shard)
-    app.router.add_patch(namespaces.SHARD_CONFIGURE, namespaces.configure_shard)
+    add("POST", namespaces.SHARD_CONFIGURE, namespaces.configure_shard, ADMIN)
+    add("PATCH", namespaces.SHARD_CONFIGURE, namespaces.configure_shard, ADMIN)
     # Internal (namespace_handlers.py): relayed with whatever method the checked call has.
-    app.router.add_route("*", namespaces.NAMESPACE_KNOWN, namespaces.namespace_known)
-    app.router.add_post(NS + "/workflows", workflows.start_workflow)
-    app.router.add_get(NS + "/workflows", visibility.list_workflows)
-    app.router.add_get(NS + "/workflow-count", visibility.count_workflows)
+    add("*", namespaces.NAMESPACE_KNOWN, namespaces.namespace_known, ADMIN)
+    add("POST", NS + "/workflows", workflows.start_workflow, WRITE)
+    add("GET", NS + "/workflows", visibility.list_workflows, READ)
+    add("GET", NS + "/workflow-count", visibility.count_workflows, READ)
     # Internal (visibility_handlers.py): one shard's part of a list or a count.
-    app.router.add_get(NS + "/shards/{shard}/workflows", visibility.list_shard_workflows)
-    app.router.add_get(NS + "/shards/{shard}/workflow-count", visibility.count_shard_workflows)
-    app.router.add_get(WF, workflows.describe_workflow)
-    app.router.add_get(WF + "/history", workflows.workflow_history)
-    app.router.add_post(WF + "/signal", workflows.signal_workflow)
-    app.router.add_post(WF + "/cancel", workflows.cancel_workflow)
-    app.router.add_post(WF + "/terminate", workflows.terminate_workflow)
-    app.router.add_get(WF + "/result", query.workflow_result)
-    app.router.add_post(WF + "/query", query.query_workflow)
-    app.router.add_post("/api/v1/tasks/query/respond", query.respond_query)
-    app.router.add_post(TQ + "/workflow-tasks/poll", tasks.poll_workflow_task)
-    app.router.add_post(TQ + "/activity-tasks/poll", tasks.poll_activity_task)
-    app.router.add_post("/api/v1/tasks/poll/end", tasks.end_polls)  # internal (polling.py)
-    app.router.add_post(HANDOUT_PATH, tasks.retry_handout)  # internal (handouts.py)
-    app.router.add_post("/api/v1/tasks/workflow/complete", tasks.complete_workflow_task)
-    app.router.add_post("/api/v1/tasks/workflow/fail", tasks.fail_workflow_task)
-    app.router.add_post("/api/v1/tasks/activity/complete", tasks.complete_activity_task)
-    app.router.add_post("/api/v1/tasks/activity/fail", tasks.fail_activity_task)
-    app.router.add_post("/api/v1/tasks/activity/canceled", tasks.cancel_activity_task)
-    app.router.add_post("/api/v1/tasks/activity/heartbeat", tasks.heartbeat_activity_task)
-    app.router.add_get("/api/v1/cluster/status", admin.cluster_status)
-    app.router.add_get("/api/v1/cluster/map", membership.cluster_map)
-    app.router.add_post("/api/v1/cluster/join", membership.join)
-    app.router.add_post("/api/v1/cluster/nodes/{node_id}/drain", membership.drain_node)
-    app.router.add_post("/api/v1/cluster/nodes/{node_id}/remove", membership.remove_node)
-    app.router.add_post("/api/v1/cluster/rebalance", membership.rebalance)
-    app.router.add_get("/api/v1/node/status", admin.node_status)  # also asked by other nodes
-    app.router.add_get("/api/v1/node/digests", admin.node_digests)
-    app.router.add_get("/api/v1/openapi.json", admin.openapi)
-    app.router.add_get("/healthz", admin.healthz)
-    app.router.add_get("/metrics", _metrics(node))
+    add("GET", NS + "/shards/{shard}/workflows", visibility.list_shard_workflows, READ)
+    add("GET", NS + "/shards/{shard}/workflow-count", visibility.count_shard_workflows, READ)
+    add("GET", WF, workflows.describe_workflow, READ)
+    add("GET", WF + "/history", workflows.workflow_history, READ)
+    add("POST", WF + "/signal", workflows.signal_workflow, WRITE)
+    add("POST", WF + "/cancel", workflows.cancel_workflow, WRITE)
+    add("POST", WF + "/terminate", workflows.terminate_workflow, WRITE)
+    add("GET", WF + "/result", query.workflow_result, READ)
+    add("POST", WF + "/query", query.query_workflow, READ)
+    add("POST", "/api/v1/tasks/query/respond", query.respond_query, WORK_ON_TASK)
+    add("POST", TQ + "/workflow-tasks/poll", tasks.poll_workflow_task, WORK)
+    add("POST", TQ + "/activity-tasks/poll", tasks.poll_activity_task, WORK)
+    add("POST", "/api/v1/tasks/poll/end", tasks.end_polls, ADMIN)  # internal (polling.py)
+    add("POST", HANDOUT_PATH, tasks.retry_handout, ADMIN)  # internal (handouts.py)
+    add("POST", "/api/v1/tasks/workflow/complete", tasks.complete_workflow_task, WORK_ON_TASK)
+    add("POST", "/api/v1/tasks/workflow/fail", tasks.fail_workflow_task, WORK_ON_TASK)
+    add("POST", "/api/v1/tasks/activity/complete", tasks.complete_activity_task, WORK_ON_TASK)
+    add("POST", "/api/v1/tasks/activity/fail", tasks.fail_activity_task, WORK_ON_TASK)
+    add("POST", "/api/v1/tasks/activity/canceled", tasks.cancel_activity_task, WORK_ON_TASK)
+    add("POST", "/api/v1/tasks/activity/heartbeat", tasks.heartbeat_activity_task, WORK_ON_TASK)
+    add("GET", "/api/v1/cluster/status", admin.cluster_status, SIGNED_IN)
+    add("GET", "/api/v1/cluster/map", membership.cluster_map, ADMIN)
+    add("POST", "/api/v1/cluster/join", membership.join, ADMIN)
+    add("POST", "/api/v1/cluster/nodes/{node_id}/drain", membership.drain_node, ADMIN)
+    add("POST", "/api/v1/cluster/nodes/{node_id}/remove", membership.remove_node, ADMIN)
+    add("POST", "/api/v1/cluster/rebalance", membership.rebalance, ADMIN)
+    add("GET", "/api/v1/node/status", admin.node_status, ADMIN)  # also asked by other nodes
+    add("GET", "/api/v1/node/digests", admin.node_digests, ADMIN)
+    add("GET", "/api/v1/openapi.json", admin.openapi, OPEN)
+    add("GET", "/healthz", admin.healthz, OPEN)
+    add("GET", "/metrics", _metrics(node), METRICS)
+    assert len(rules) == len(app.router.routes()), "every route has its access rule"
     app.freeze()
     return app
+

@@ -155,5 +155,7 @@ def error_response(err: RaftflowError) -> web.Response:
         retry_after_s = getattr(err, "retry_after_s", RETRY_AFTER_S_DEFAULT)
         assert isinstance(retry_after_s, int | float) and retry_after_s > 0
         headers["Retry-After"] = str(max(1, math.ceil(retry_after_s)))
+    if status == 401:  # RFC 6750 §3: say which scheme would do
+        headers["WWW-Authenticate"] = 'Bearer realm="raftflow"'
     return web.Response(status=status, headers=headers, text=json.dumps(error_body(err)),
                         content_type="application/json")

@@ -31,6 +31,7 @@ from raftflow.cluster.membership_wire import (
     MembershipAnswer,
     RebalancePlan,
 )
+from raftflow.cluster.node_credential import NODE_CREDENTIAL_HEADER
 from raftflow.protocol import http_answers as answers
 from raftflow.protocol import http_bodies as bodies
 from raftflow.protocol.limits import ID_LENGTH_MAX
@@ -57,7 +58,10 @@ ERROR_STATUSES: Mapping[int, str] = MappingProxyType({
           "are named"),
     404: ("not_found or namespace_not_found: no such workflow, run, task or query, or a "
           "namespace the cluster does not have"),
-    403: "permission_denied: a join request's proof was not made with the cluster secret",
+    401: ("unauthenticated (auth on): no credentials, or a token or node credential this node "
+          "does not accept; WWW-Authenticate: Bearer"),
+    403: ("permission_denied: the caller's roles do not allow this call (auth on), or a join "
+          "request's proof was not made with the cluster secret"),
     409: ("workflow_already_started, workflow_not_running, stale_task, unhandled_command, "
           "namespace_already_exists (with other settings), search_attribute_conflict (the "
           "name is registered with another type) or failed_precondition (a membership "
@@ -66,6 +70,19 @@ ERROR_STATUSES: Mapping[int, str] = MappingProxyType({
     503: "overloaded or not_leader: retry after Retry-After seconds",
     504: "timeout: the change may still be applied; retry with the same request_id",
 })
+# With auth on (docs/security.md) every route but these needs credentials: a bearer token
+# (API key or JWT) or, between nodes, the node credential. /metrics needs them only with
+# --protect-metrics.
+_OPEN_PATHS = frozenset({"/healthz", "/api/v1/openapi.json"})
+_OPTIONAL_AUTH_PATHS = frozenset({"/metrics"})
+_SECURITY: list[Schema] = [{"bearerAuth": []}, {"nodeCredential": []}]
+_SECURITY_SCHEMES: Schema = {
+    "bearerAuth": {"type": "http", "scheme": "bearer", "description": (
+        "An API key of the node's --auth-tokens file or a JWT (HS256, RS256, ES256) whose "
+        "'roles' claim lists admin, metrics, writer:NS, worker:NS or reader:NS")},
+    "nodeCredential": {"type": "apiKey", "in": "header", "name": NODE_CREDENTIAL_HEADER,
+                       "description": "Between the nodes of one cluster (HMAC of its secret)"},
+}
 _READ = (400, 404, 503, 504)
 _WRITE = (400, 404, 409, 413, 503, 504)
 
@@ -293,14 +310,24 @@ def _parameters(route: Route) -> list[Schema]:
     return path_ids + list(route.query)
 
 
-def _operation(route: Route) -> Schema:
+def _operation(route: Route, secured: bool) -> Schema:
     responses = {str(status): _ok(status, body) for status, body in sorted(route.ok.items())}
     # Every call under a namespace may find it unknown: 404 namespace_not_found.
     errors = route.errors if "{ns}" not in route.path else tuple(sorted({*route.errors, 404}))
+    if secured and route.path not in _OPEN_PATHS:
+        errors = tuple(sorted({*errors, 401, 403}))
     for status in errors:
         responses[str(status)] = {"description": ERROR_STATUSES[status],
                                   "content": _json(_ref("ErrorAnswer"))}
     operation: Schema = {"summary": route.summary, "responses": responses}
+    if not secured:
+        pass  # auth off: nothing to present
+    elif route.path in _OPEN_PATHS:
+        operation["security"] = []
+    elif route.path in _OPTIONAL_AUTH_PATHS:
+        operation["security"] = [{}, *_SECURITY]
+    else:
+        operation["security"] = list(_SECURITY)
     if route.audience is Audience.INTERNAL:
         operation["x-internal"] = True
     if route.request is not None:
@@ -334,16 +361,19 @@ def _components() -> dict[str, Schema]:
     return components
 
 
-def openapi_document() -> dict[str, object]:
-    """A new OpenAPI 3.1 document describing every public route of the gateway."""
+def openapi_document(*, secured: bool = False) -> dict[str, object]:
+    """A new OpenAPI 3.1 document describing every public route of the gateway; `secured`:
+    as a node with auth on serves it (security schemes, 401 and 403 on every route that needs
+    credentials)."""
     paths: dict[str, dict[str, Schema]] = {}
     for route in ROUTES:
-        paths.setdefault(route.path, {})[route.method] = _operation(route)
+        paths.setdefault(route.path, {})[route.method] = _operation(route, secured)
     return {
         "openapi": OPENAPI_VERSION,
         "info": {"title": "raftflow", "version": API_VERSION,
                  "description": "Durable workflows on Raft-replicated shards. Every error "
                                 "answers {\"error\": {\"code\", \"message\", \"field\"}}."},
         "paths": paths,
-        "components": {"schemas": _components()},
+        "components": {"schemas": _components(),
+                       **({"securitySchemes": _SECURITY_SCHEMES} if secured else {})},
     }

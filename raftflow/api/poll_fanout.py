@@ -76,8 +76,10 @@ class RemotePolls:
         body = {"identity": worker.identity, "sticky_queue": worker.sticky_queue,
                 "wait_ms": int(timeout_s * 1000)}
         if self._legs is None:
+            # The node session's headers: its credential (a leg is the node's own call).
             self._legs = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=LEG_CONNECTIONS_MAX))
+                connector=aiohttp.TCPConnector(limit=LEG_CONNECTIONS_MAX),
+                headers=self._session.headers)
         try:
             async with self._legs.post(
                 url, params={"local": "1", "poll_id": poll_id}, json=body,

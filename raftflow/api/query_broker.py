@@ -56,6 +56,8 @@ class QueryBroker:
         self._node_id = node_id
         self._matcher = matcher
         self._pending: dict[str, asyncio.Future[QueryReply]] = {}
+        # Each waiting query's namespace: only a worker of it may answer (access.py).
+        self._namespaces: dict[str, str] = {}
 
     @staticmethod
     def node_of(query_id: str) -> str | None:
@@ -71,6 +73,7 @@ class QueryBroker:
         query_id = f"{self._node_id}{_SEPARATOR}{uuid.uuid4().hex}"
         answer: asyncio.Future[QueryReply] = asyncio.get_running_loop().create_future()
         self._pending[query_id] = answer
+        self._namespaces[query_id] = namespace
         try:
             self._matcher.offer_query(QueryTask(
                 shard=shard, namespace=namespace, task_queue=task_queue, query_id=query_id,
@@ -83,6 +86,11 @@ class QueryBroker:
             raise QueryTimeoutError from None
         finally:
             self._pending.pop(query_id, None)
+            self._namespaces.pop(query_id, None)
+
+    def namespace_of(self, query_id: str) -> str | None:
+        """The namespace of the query `query_id` waiting here, if one does."""
+        return self._namespaces.get(query_id)
 
     def answer(self, query_id: str, reply: QueryReply) -> bool:
         """Deliver a worker's reply; False if nobody waits for it (late or unknown)."""

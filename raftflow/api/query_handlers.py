@@ -9,6 +9,7 @@ import time
 from aiohttp import web
 
 from raftflow.api import validation as v
+from raftflow.api.access import require
 from raftflow.api.answers import Described, NoContent, QueryAnswered, respond
 from raftflow.api.errors import (
     DeadlineExceededError,
@@ -16,6 +17,7 @@ from raftflow.api.errors import (
     OverloadedError,
     accepted,
 )
+from raftflow.api.principals import Permission
 from raftflow.api.query_broker import (
     QUERY_TIMEOUT_S_DEFAULT,
     QueryBroker,
@@ -139,6 +141,9 @@ async def respond_query(request: web.Request) -> web.StreamResponse:
             raise NotFoundError(f"query {query_id!r} belongs to no known node", "query_id")
         # Addressed by the query id (the node that waits), not by a shard: no leader to find.
         return respond(await gateway.relay(request, address))
+    namespace = broker.namespace_of(query_id)
+    if namespace is not None:  # only a worker of the query's namespace may answer it
+        require(request, Permission.WORK, namespace)
     if not broker.answer(query_id, QueryReply.of(body)):
         raise NotFoundError(f"nobody waits for query {query_id!r} any more", "query_id")
     return respond(Ack())

@@ -29,6 +29,7 @@ import aiohttp
 from aiohttp import web
 
 from raftflow.actors.errors import NotLeaderError
+from raftflow.api.access import caller_headers
 from raftflow.api.peer_liveness import PeerLiveness, PeerSilentError
 from raftflow.api.task_tokens import TaskTokens
 from raftflow.cluster.ring import shard_for
@@ -181,8 +182,10 @@ class Gateway:
         the call may then still have been applied there, as after any timeout, and a retry
         with the same request id gets the first answer (I5)."""
         body = await request.read()
+        # The node credential travels in the session's own headers; the caller's principal
+        # goes with it, so the node that runs the call authorizes it as this one did.
         headers = {FORWARDED_HEADER: str(_hops(request) + 1),
-                   FORWARDED_FROM_HEADER: self.directory.node_id}
+                   FORWARDED_FROM_HEADER: self.directory.node_id, **caller_headers(request)}
         if request.content_type:
             headers["Content-Type"] = request.content_type
         exchange = asyncio.ensure_future(self._exchange(

@@ -6,11 +6,13 @@ from aiohttp import web
 
 from raftflow.actors.errors import NotLeaderError
 from raftflow.api import validation as v
+from raftflow.api.access import require
 from raftflow.api.answers import NoContent, TaskOutcome, respond
 from raftflow.api.errors import InvalidArgumentError, accepted
 from raftflow.api.handouts import HandoutRequest, started_task
 from raftflow.api.poll_types import POLL_ID_LENGTH_MAX, Poller
 from raftflow.api.polling import TaskPoller
+from raftflow.api.principals import Permission
 from raftflow.api.routing import FORWARDED_HEADER
 from raftflow.api.workflow_handlers import GATEWAY_KEY
 from raftflow.protocol.commands import (
@@ -106,8 +108,11 @@ async def retry_handout(request: web.Request) -> web.StreamResponse:
 
 
 def _token(request: web.Request, raw: str, kind: TaskKind) -> TaskToken:
-    """The attempt a returned token names, checked before anything is proposed."""
-    return request.app[GATEWAY_KEY].tokens.check(raw, kind)
+    """The attempt a returned token names, checked before anything is proposed: the token
+    is this cluster's, and the caller is a worker of the token's namespace."""
+    token = request.app[GATEWAY_KEY].tokens.check(raw, kind)
+    require(request, Permission.WORK, token.namespace)
+    return token
 
 
 async def _answer(request: web.Request, token: TaskToken, command: Command,

@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+from raftflow.cluster.auth_flags import auth_flags_of
 from raftflow.cluster.launcher import LocalCluster, load_or_create_dev_config
 from raftflow.cluster.supervisor import RestartPolicy, Supervisor
 
@@ -23,7 +24,9 @@ def run_dev(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir).resolve()
     config = load_or_create_dev_config(data_dir, nodes=args.nodes, http_port=args.http_port,
                                        shards=args.shards)
-    cluster = LocalCluster(config, data_dir)
+    # Auth flags go to every node as given (files resolved here, since nodes run elsewhere).
+    auth = auth_flags_of(args)
+    cluster = LocalCluster(config, data_dir, node_args={n.id: auth for n in config.nodes})
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -34,6 +37,9 @@ def run_dev(args: argparse.Namespace) -> int:
         print(f"raftflow dev cluster ready: {len(cluster.node_ids)} nodes, "
               f"{len(status['shards'])} shards, data in {data_dir}", flush=True)
         print(f"  HTTP: {addresses}", flush=True)
+        if auth:
+            print("  auth: on (send Authorization: Bearer <token>; CLI: --token or "
+                  "RAFTFLOW_TOKEN)", flush=True)
         worker = _start_worker(args.worker_command, [cluster.address(n) for n in cluster.node_ids])
         supervisor = Supervisor(cluster, None if args.no_restart else RestartPolicy(), stop,
                                 now_s=time.monotonic())

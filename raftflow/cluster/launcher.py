@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from raftflow.cluster.config import ClusterConfig, dev_cluster_config
+from raftflow.cluster.node_credential import node_headers
 
 LOOPBACK = "127.0.0.1"
 # Below Linux's ephemeral range (32768-60999) so that the benchmark's own outgoing connections
@@ -138,8 +139,10 @@ class LocalCluster:
         candidates = [node_id] if node_id else self.live_nodes()
         for candidate in candidates:
             try:
-                with urllib.request.urlopen(self.address(candidate) + "/api/v1/cluster/status",
-                                            timeout=3) as answer:
+                # The node credential: with auth on, cluster status is for admins and nodes.
+                ask = urllib.request.Request(self.address(candidate) + "/api/v1/cluster/status",
+                                             headers=node_headers(self.config.secret))
+                with urllib.request.urlopen(ask, timeout=3) as answer:
                     return dict(json.loads(answer.read()))
             except (OSError, urllib.error.URLError, ValueError):
                 continue

@@ -32,6 +32,7 @@ from raftflow.cluster.config import (
 from raftflow.cluster.join_proof import join_proof
 from raftflow.cluster.map_store import store_join_map
 from raftflow.cluster.membership_wire import JoinAnswer, JoinRequest
+from raftflow.cluster.node_credential import node_headers
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def join_config(*, data_dir: Path, node_id: str, join_urls: Sequence[str], secre
         stored.pop("format_version", None)
         stored.pop("node_id", None)
         config = ClusterConfig.from_dict(stored)
-        joined = _cluster_id_of(join_urls)
+        joined = _cluster_id_of(join_urls, secret)
         if joined is not None and joined != config.cluster_id:
             raise ClusterConfigMismatchError(
                 f"refusing to start: data directory {data_dir} belongs to cluster "
@@ -80,7 +81,7 @@ def join_config(*, data_dir: Path, node_id: str, join_urls: Sequence[str], secre
     request = JoinRequest(node_id=node_id, http_address=own.http_address,
                           raft_address=own.raft_address,
                           proof=join_proof(secret, node_id, own.http_address, own.raft_address))
-    answer = _ask(join_urls, request)
+    answer = _ask(join_urls, request, secret)
     peers = [NodeSpec(id=m.id, host=m.raft_host, http_port=_port_of(m.http_address),
                       raft_port=m.raft_port) for m in answer.map.members if m.id != node_id]
     config = ClusterConfig.create(cluster_id=answer.cluster_id, shard_count=answer.shard_count,
@@ -90,13 +91,15 @@ def join_config(*, data_dir: Path, node_id: str, join_urls: Sequence[str], secre
     return check_or_persist(data_dir, config, node_id)
 
 
-def _cluster_id_of(join_urls: Sequence[str]) -> str | None:
+def _cluster_id_of(join_urls: Sequence[str], secret: str) -> str | None:
     """The cluster id the first reachable `--join` URL serves (None if none answers: a
     restarted node must start from its own data even when the URLs it joined through are gone)."""
     for url in join_urls:
         try:
-            with urllib.request.urlopen(url.rstrip("/") + "/api/v1/cluster/map",
-                                        timeout=CLUSTER_ID_TIMEOUT_S) as reply:
+            # The node credential: a cluster with auth on shows its map to its nodes only.
+            ask = urllib.request.Request(url.rstrip("/") + "/api/v1/cluster/map",
+                                         headers=node_headers(secret))
+            with urllib.request.urlopen(ask, timeout=CLUSTER_ID_TIMEOUT_S) as reply:
                 return msgspec.json.decode(reply.read(JOIN_ANSWER_BYTES_MAX),
                                            type=ClusterMap).cluster_id
         except (OSError, msgspec.DecodeError):
@@ -108,7 +111,7 @@ def _port_of(http_address: str) -> int:
     return int(http_address.rstrip("/").rpartition(":")[2])
 
 
-def _ask(join_urls: Sequence[str], request: JoinRequest) -> JoinAnswer:
+def _ask(join_urls: Sequence[str], request: JoinRequest, secret: str) -> JoinAnswer:
     body = msgspec.json.encode(request)
     deadline = time.monotonic() + JOIN_TIMEOUT_S
     last_error = "no --join URL given"
@@ -116,14 +119,14 @@ def _ask(join_urls: Sequence[str], request: JoinRequest) -> JoinAnswer:
         for url in join_urls:
             post = urllib.request.Request(
                 url.rstrip("/") + "/api/v1/cluster/join", data=body, method="POST",
-                headers={"Content-Type": "application/json"})
+                headers={"Content-Type": "application/json", **node_headers(secret)})
             try:
                 with urllib.request.urlopen(post, timeout=JOIN_REQUEST_TIMEOUT_S) as reply:
                     return msgspec.json.decode(reply.read(JOIN_ANSWER_BYTES_MAX),
                                                type=JoinAnswer)
             except urllib.error.HTTPError as error:
                 detail = error.read(64 * 1024).decode("utf-8", "replace")
-                if error.code in (400, 403, 404, 409):
+                if error.code in (400, 401, 403, 404, 409):
                     raise JoinRefusedError(
                         f"{url} refused to admit {request.node_id}: {detail}") from None
                 last_error = f"{url} answered {error.code}: {detail}"

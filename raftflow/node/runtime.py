@@ -24,6 +24,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from raftflow.api.access import Authenticator
 from raftflow.api.app import make_app
 from raftflow.api.metrics import Metrics
 from raftflow.api.polling import TaskPoller
@@ -33,6 +34,7 @@ from raftflow.cluster.cluster_map import META_GROUP_ID, ClusterMap, Member
 from raftflow.cluster.config import ClusterConfig, NodeSpec, check_or_persist
 from raftflow.cluster.map_replica import MapReplica
 from raftflow.cluster.map_store import genesis_of, load_join_map, load_map, store_map
+from raftflow.cluster.node_credential import node_headers
 from raftflow.matching.matcher import Matcher
 from raftflow.node.cluster_view import REFRESH_S, ClusterView
 from raftflow.node.map_duties import MapDuties
@@ -75,8 +77,10 @@ class NodeRuntime:
 
     def __init__(self, config: ClusterConfig, node_id: str, data_dir: Path, *,
                  dial: Mapping[str, NodeSpec] | None = None,
-                 clock: SkewableWallClock | None = None) -> None:
+                 clock: SkewableWallClock | None = None,
+                 auth: Authenticator | None = None) -> None:
         self.config = check_or_persist(data_dir, config, node_id)
+        self.auth = auth  # None: every HTTP route is open (access.py)
         # The `now_ms` of every command this node proposes, shared by its actors and gateway;
         # each node has its own, so in-process nodes of one test can be skewed apart.
         self.clock = clock or SkewableWallClock()
@@ -201,14 +205,16 @@ class NodeRuntime:
         # Before the host runs: every replica the map gives this node, rebuilt from its files.
         self.replicas.converge(self.cluster_map, lambda group: None)
         await self.host.start()
-        self.session = aiohttp.ClientSession()
+        # Every call this node makes to another carries the node credential, so the internal
+        # routes answer it with auth on (a node without auth ignores the header).
+        self.session = aiohttp.ClientSession(headers=node_headers(self.config.secret))
         self.view = ClusterView(self._node_id, self.session, self.http_address)
         self.duties = MapDuties(self)
         # Signs the task tokens this node hands out; any node of the cluster checks them.
         self.tokens = TaskTokens(self.config.secret, self.now_ms)
         self._poller = TaskPoller(self, self.matcher, self.session, self.tokens, self.metrics)
         app = make_app(gateway=Gateway(self, self.session, self.tokens), poller=self._poller,
-                       node=self)
+                       node=self, auth=self.auth)
         # Cancelling a handler when its client leaves lets a cancelled long poll hand its
         # task to the next poller instead of starting it for nobody (polling.py).
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None,

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import uvloop
 
+from raftflow.api.access import Authenticator
+from raftflow.api.api_keys import AuthConfigError
 from raftflow.cluster.config import (
     ClusterConfig,
     ClusterConfigError,
@@ -26,6 +28,7 @@ from raftflow.cluster.config import (
     resolve_config,
 )
 from raftflow.node import gc_tuning
+from raftflow.node.auth_setup import authenticator_from_args, reload_on_sighup
 from raftflow.node.join import join_config
 from raftflow.node.runtime import NodeRuntime
 from raftflow.node.wall_clock import SkewableWallClock, read_skew_file, watch_skew_file
@@ -49,15 +52,18 @@ def config_from_args(args: argparse.Namespace) -> ClusterConfig:
 
 async def serve(config: ClusterConfig, node_id: str, data_dir: Path, *,
                 dial: Mapping[str, NodeSpec] | None = None,
-                clock_skew_file: Path | None = None) -> None:
+                clock_skew_file: Path | None = None,
+                auth: Authenticator | None = None, auth_tokens: Path | None = None) -> None:
     clock = SkewableWallClock()
-    runtime = NodeRuntime(config, node_id, data_dir, dial=dial, clock=clock)
+    runtime = NodeRuntime(config, node_id, data_dir, dial=dial, clock=clock, auth=auth)
     if clock_skew_file is not None:
         clock.set_skew_ms(read_skew_file(clock_skew_file))  # before any command
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if auth is not None and auth_tokens is not None:
+        reload_on_sighup(auth, auth_tokens)
     await runtime.start()
     gc_tuning.install()
     background = [loop.create_task(gc_tuning.collect_forever())]
@@ -85,8 +91,11 @@ def run_node(args: argparse.Namespace) -> int:
         data_dir = Path(args.data_dir)
         dial = {spec.id: spec for spec in parse_peers(args.dial)} if args.dial else None
         skew_file = Path(args.clock_skew_file) if args.clock_skew_file else None
-        uvloop.run(serve(config, args.id, data_dir, dial=dial, clock_skew_file=skew_file))
-    except ClusterConfigError as error:
+        auth = authenticator_from_args(args, config.secret)
+        tokens = Path(args.auth_tokens) if getattr(args, "auth_tokens", None) else None
+        uvloop.run(serve(config, args.id, data_dir, dial=dial, clock_skew_file=skew_file,
+                         auth=auth, auth_tokens=tokens))
+    except (ClusterConfigError, AuthConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

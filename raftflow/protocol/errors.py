@@ -35,7 +35,10 @@ class ErrorCode(StrEnum):
     NAMESPACE_ALREADY_EXISTS = "namespace_already_exists"
     # A search attribute is already registered in the namespace with another type.
     SEARCH_ATTRIBUTE_CONFLICT = "search_attribute_conflict"
-    # A join request whose proof was not made with the cluster secret.
+    # No credentials, or ones no key of the node verifies (auth on: docs/security.md).
+    UNAUTHENTICATED = "unauthenticated"
+    # A caller without the role the call needs, or a join request whose proof was not made
+    # with the cluster secret.
     PERMISSION_DENIED = "permission_denied"
     OVERLOADED = "overloaded"
     NOT_LEADER = "not_leader"
@@ -58,6 +61,7 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.NAMESPACE_NOT_FOUND: 404,
     ErrorCode.NAMESPACE_ALREADY_EXISTS: 409,
     ErrorCode.SEARCH_ATTRIBUTE_CONFLICT: 409,
+    ErrorCode.UNAUTHENTICATED: 401,
     ErrorCode.PERMISSION_DENIED: 403,
     ErrorCode.OVERLOADED: 503,
     ErrorCode.NOT_LEADER: 503,

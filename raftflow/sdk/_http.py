@@ -112,9 +112,11 @@ class Transport:
     answered.
     """
 
-    def __init__(self, addresses: Sequence[str]) -> None:
+    def __init__(self, addresses: Sequence[str], *, api_key: str | None = None) -> None:
         if not addresses:
             raise ValueError("at least one node address is needed")
+        # Sent on every call (a node with auth on answers 401 without it); never logged.
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.addresses: tuple[str, ...] = tuple(dict.fromkeys(
             normalize_address(a) for a in addresses))
         self._session: aiohttp.ClientSession | None = None
@@ -128,7 +130,7 @@ class Transport:
     def _open_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=CONNECTIONS_MAX)
-            self._session = aiohttp.ClientSession(connector=connector)
+            self._session = aiohttp.ClientSession(connector=connector, headers=self._headers)
         return self._session
 
     async def close(self) -> None:

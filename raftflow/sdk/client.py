@@ -54,14 +54,17 @@ class Client:
         self._connection = ClusterConnection(transport=transport, namespace=namespace)
 
     @staticmethod
-    async def connect(address: str | Sequence[str], *, namespace: str = "default") -> Client:
+    async def connect(address: str | Sequence[str], *, namespace: str = "default",
+                      api_key: str | None = None) -> Client:
         """Connect to the cluster; raises (RPCError, aiohttp.ClientError or TimeoutError) if no
         node answers /healthz within CONNECT_DEADLINE_S.
 
-        Pass several addresses to survive the loss of a node.
+        Pass several addresses to survive the loss of a node. `api_key` (an API key or a JWT)
+        is sent as a bearer token on every call, the workers' included: with auth on, a call
+        without the role it needs raises `RPCError` with status 401 or 403.
         """
         addresses = [address] if isinstance(address, str) else list(address)
-        transport = _http.Transport(addresses)
+        transport = _http.Transport(addresses, api_key=api_key)
         try:
             await transport.call("GET", "/healthz", deadline_s=CONNECT_DEADLINE_S)
         except BaseException:

@@ -23,6 +23,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
+from raftflow.api.access import Authenticator
 from raftflow.cluster.config import dev_cluster_config
 from raftflow.cluster.placement_plan import preferred_leaders
 from raftflow.node.map_duties import LEADER_BALANCE_BACKOFF_S
@@ -53,7 +54,8 @@ def _free_port_base(count: int) -> int:
 class LiveCluster:
     """Nodes on one event loop in a background thread; tests submit coroutines to it."""
 
-    def __init__(self, data_dir: Path, node_count: int, shard_count: int) -> None:
+    def __init__(self, data_dir: Path, node_count: int, shard_count: int, *,
+                 auth: Authenticator | None = None) -> None:
         base = _free_port_base(node_count)
         self.config = dev_cluster_config(node_count=node_count, http_port_base=base,
                                          shard_count=shard_count, secret="test-secret")
@@ -61,7 +63,7 @@ class LiveCluster:
         self.nodes: list[NodeRuntime] = []
         for spec in self.config.nodes:
             (data_dir / spec.id).mkdir()
-            self.nodes.append(NodeRuntime(self.config, spec.id, data_dir / spec.id))
+            self.nodes.append(NodeRuntime(self.config, spec.id, data_dir / spec.id, auth=auth))
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 

@@ -134,3 +134,24 @@ def test_every_operation_documents_its_errors_with_the_error_body() -> None:
             if int(status) >= 400:
                 assert answer["content"]["application/json"]["schema"] == {
                     "$ref": "#/components/schemas/ErrorAnswer"}, (route.path, status)
+
+
+def test_a_secured_node_declares_its_security_schemes_and_401_403() -> None:
+    open_paths = {"/healthz", "/api/v1/openapi.json"}
+    plain = openapi_document()
+    assert "securitySchemes" not in plain["components"]  # type: ignore[operator]
+    secured = openapi_document(secured=True)
+    schemes = secured["components"]["securitySchemes"]  # type: ignore[index]
+    assert schemes["bearerAuth"]["scheme"] == "bearer"
+    for path, operations in secured["paths"].items():  # type: ignore[attr-defined]
+        for method, operation in operations.items():
+            if path in open_paths:
+                assert operation["security"] == [], (method, path)
+                assert "401" not in operation["responses"]
+                continue
+            assert {"bearerAuth": []} in operation["security"], (method, path)
+            assert {"401", "403"} <= set(operation["responses"]), (method, path)
+            assert ({} in operation["security"]) == (path == "/metrics"), (method, path)
+    for path, operations in plain["paths"].items():  # type: ignore[attr-defined]
+        for operation in operations.values():
+            assert "security" not in operation and "401" not in operation["responses"], path

@@ -31,6 +31,7 @@ class ScriptedApi:
         self.answers = list(answers)
         self.calls: list[tuple[str, str, JsonObject | None]] = []
         self.addresses: list[str] = []  # the --address of each client the CLI made
+        self.tokens: list[str | None] = []  # the bearer token of each client the CLI made
 
     def call(self, method: str, path: str, body: JsonObject | None = None,
              query: dict[str, str] | None = None) -> JsonObject:
@@ -47,8 +48,9 @@ def api(monkeypatch: pytest.MonkeyPatch) -> ScriptedApi:
     """The fake every `cli.main` call of the test talks to; fill `answers` before running."""
     fake = ScriptedApi()
 
-    def client(address: str, timeout_s: float) -> ScriptedApi:
+    def client(address: str, timeout_s: float, *, token: str | None = None) -> ScriptedApi:
         fake.addresses.append(address)
+        fake.tokens.append(token)
         return fake
 
     monkeypatch.setattr(cli, "ApiClient", client)
@@ -262,3 +264,16 @@ def test_add_search_attribute_posts_name_and_type_and_describe_prints_them(
     with pytest.raises(SystemExit) as usage:
         run(capsys, "add-search-attribute", "orders", "--name", "Amount", "--type", "text")
     assert usage.value.code == 2
+
+
+def test_the_token_comes_from_the_flag_else_the_environment(
+        api: ScriptedApi, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    listed: JsonObject = {"namespaces": []}
+    api.answers.extend([listed] * 3)
+    monkeypatch.delenv("RAFTFLOW_TOKEN", raising=False)
+    assert run(capsys, "list")[0] == 0
+    monkeypatch.setenv("RAFTFLOW_TOKEN", "from-env")
+    assert run(capsys, "list")[0] == 0
+    assert run(capsys, "list", "--token", "from-flag")[0] == 0
+    assert api.tokens == [None, "from-env", "from-flag"]
