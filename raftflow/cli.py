@@ -25,7 +25,12 @@ from typing import TextIO
 from raftflow.bench.options import add_bench_subcommands
 from raftflow.bench.workflows import add_arguments as add_workflows_arguments
 from raftflow.chaos.cli import add_arguments as add_chaos_arguments
-from raftflow.cli_http import ApiClient, add_credential_arguments, client_token
+from raftflow.cli_http import (
+    ApiClient,
+    add_credential_arguments,
+    client_ssl_context,
+    client_token,
+)
 from raftflow.cli_membership import add_arguments as add_membership_arguments
 from raftflow.cli_membership import (
     cluster_drain,
@@ -289,7 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "server", None) is not None:
             module, function = args.server
             return _run_server(module, function, args)
-        api = ApiClient(args.address, args.timeout, token=client_token(args))
+        api = ApiClient(args.address, args.timeout, token=client_token(args),
+                        ssl_context=client_ssl_context(args))
         answer = args.client_command(args, api, sys.stdout)
         if args.json:
             sys.stdout.write(json.dumps(answer) + "\n")

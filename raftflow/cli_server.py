@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from raftflow.cluster.auth_flags import add_auth_arguments
+from raftflow.cluster.security_flags import add_security_arguments
 
 
 def add_server_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,6 +49,6 @@ def add_server_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPar
                           "back-off from 0.5 s up to 10 s)")
     dev.set_defaults(server=("raftflow.cluster.dev", "run_dev"))
     for parser in (node, dev):
-        add_auth_arguments(parser)  # dev passes them to its nodes
+        add_security_arguments(parser)  # dev passes them to its nodes
         parser.add_argument("--log-level", default="info",
                             choices=("debug", "info", "warning", "error"))

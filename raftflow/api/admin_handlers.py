@@ -153,7 +153,7 @@ async def cluster_status(request: web.Request) -> web.StreamResponse:
     for shard in shards:
         if shard.leader is not None:
             leaders[shard.leader] = leaders.get(shard.leader, 0) + 1
-    nodes = [wire.ClusterNode(id=m.id, address=m.http_address,
+    nodes = [wire.ClusterNode(id=m.id, address=node.public_address(m.id) or m.http_address,
                               pid=None if view is None else view.pid, alive=view is not None,
                               state=m.state.value, leaders=leaders.get(m.id, 0),
                               replicas=sum(1 for g in cluster_map.shards if g.holds(m.id)))

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from ssl import SSLContext
 from typing import Any, TypeVar
 
 import aiohttp
@@ -58,7 +59,8 @@ class PeerLiveness:
     Probes go over their own connections (never a pooled one, which a blackholed link would
     keep open, and never queued behind the calls that wait on the same pool)."""
 
-    def __init__(self) -> None:
+    def __init__(self, ssl: SSLContext | bool = True) -> None:
+        self._ssl = ssl  # the node's client context when nodes serve HTTPS
         self._heard_at: dict[str, float] = {}  # address -> monotonic time of its last answer
         self._probes: dict[str, asyncio.Task[bool]] = {}
         self._session: aiohttp.ClientSession | None = None
@@ -114,7 +116,8 @@ class PeerLiveness:
 
     async def _ask(self, address: str) -> bool:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=PROBE_CONNECTIONS_MAX, force_close=True)
+            connector = aiohttp.TCPConnector(limit=PROBE_CONNECTIONS_MAX, force_close=True,
+                                             ssl=self._ssl)
             self._session = aiohttp.ClientSession(connector=connector)
         try:
             async with self._session.get(

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from ssl import SSLContext
 
 import aiohttp
 
@@ -51,7 +52,9 @@ LEG_CONNECTIONS_MAX = 512
 class RemotePolls:
     """Legs of gateway polls on other nodes, and the batched ends of those polls."""
 
-    def __init__(self, session: aiohttp.ClientSession, node_id: str) -> None:
+    def __init__(self, session: aiohttp.ClientSession, node_id: str, *,
+                 ssl: SSLContext | bool = True) -> None:
+        self._ssl = ssl  # the node's client context when nodes serve HTTPS
         self._session = session  # the node's: ends (short calls) go with forwarded calls
         self._legs: aiohttp.ClientSession | None = None
         self._node_id = node_id
@@ -78,7 +81,7 @@ class RemotePolls:
         if self._legs is None:
             # The node session's headers: its credential (a leg is the node's own call).
             self._legs = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=LEG_CONNECTIONS_MAX),
+                connector=aiohttp.TCPConnector(limit=LEG_CONNECTIONS_MAX, ssl=self._ssl),
                 headers=self._session.headers)
         try:
             async with self._legs.post(

@@ -30,6 +30,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from functools import partial
+from ssl import SSLContext
 from typing import Protocol
 
 import aiohttp
@@ -62,12 +63,13 @@ class DispatchCounter(Protocol):
 class TaskPoller:
     def __init__(self, directory: ShardDirectory, matcher: Matcher,
                  session: aiohttp.ClientSession, tokens: TaskTokens,
-                 metrics: DispatchCounter | None = None) -> None:
+                 metrics: DispatchCounter | None = None, *,
+                 ssl: SSLContext | bool = True) -> None:
         self._metrics = metrics
         self._directory = directory
         self._tokens = tokens
         self._matcher = matcher
-        self._remote = RemotePolls(session, directory.node_id)
+        self._remote = RemotePolls(session, directory.node_id, ssl=ssl)
         self._handouts = HandoutSettler(directory, session, tokens)
         self._claims: set[asyncio.Future[PolledTask | None]] = set()
         self._late_legs: set[Leg] = set()  # legs still running after their poll answered

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from ssl import SSLContext
 from typing import Protocol, TypeVar
 
 import aiohttp
@@ -108,11 +109,11 @@ class Gateway:
     clock for the `now_ms` of the commands it proposes, and the one-hop forward."""
 
     def __init__(self, directory: ShardDirectory, session: aiohttp.ClientSession,
-                 tokens: TaskTokens) -> None:
+                 tokens: TaskTokens, *, ssl: SSLContext | bool = True) -> None:
         self.directory = directory
         self.session = session
         self.tokens = tokens  # signs the task tokens this node hands out, checks returned ones
-        self._liveness = PeerLiveness()
+        self._liveness = PeerLiveness(ssl)
 
     async def close(self) -> None:
         """Stop probing peers (the node's session is the node's to close)."""

@@ -12,8 +12,8 @@ import threading
 import time
 from pathlib import Path
 
-from raftflow.cluster.auth_flags import auth_flags_of
 from raftflow.cluster.launcher import LocalCluster, load_or_create_dev_config
+from raftflow.cluster.security_flags import auth_on, security_flags_of
 from raftflow.cluster.supervisor import RestartPolicy, Supervisor
 
 # How often the main loop wakes to check for SIGINT/SIGTERM and for dead nodes.
@@ -24,9 +24,14 @@ def run_dev(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir).resolve()
     config = load_or_create_dev_config(data_dir, nodes=args.nodes, http_port=args.http_port,
                                        shards=args.shards)
-    # Auth flags go to every node as given (files resolved here, since nodes run elsewhere).
-    auth = auth_flags_of(args)
-    cluster = LocalCluster(config, data_dir, node_args={n.id: auth for n in config.nodes})
+    # Security flags go to every node as given (files resolved here: nodes run elsewhere).
+    # With HTTPS and no --cluster-ca, the certificate is taken as its own CA (self-signed,
+    # as a local one is): nodes verify each other with it, and the peer links use it too.
+    if args.tls_cert and not args.cluster_ca:
+        args.cluster_ca = args.tls_cert
+    flags = security_flags_of(args)
+    cluster = LocalCluster(config, data_dir, node_args={n.id: flags for n in config.nodes},
+                           tls_ca=Path(args.cluster_ca) if args.tls_cert else None)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -37,7 +42,7 @@ def run_dev(args: argparse.Namespace) -> int:
         print(f"raftflow dev cluster ready: {len(cluster.node_ids)} nodes, "
               f"{len(status['shards'])} shards, data in {data_dir}", flush=True)
         print(f"  HTTP: {addresses}", flush=True)
-        if auth:
+        if auth_on(args):
             print("  auth: on (send Authorization: Bearer <token>; CLI: --token or "
                   "RAFTFLOW_TOKEN)", flush=True)
         worker = _start_worker(args.worker_command, [cluster.address(n) for n in cluster.node_ids])

@@ -12,6 +12,7 @@ import random
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -78,8 +79,13 @@ def load_or_create_dev_config(data_dir: Path, *, nodes: int, http_port: int, sha
 
 class LocalCluster:
     def __init__(self, config: ClusterConfig, data_dir: Path, *, log_dir: Path | None = None,
-                 node_args: Mapping[str, Sequence[str]] | None = None) -> None:
+                 node_args: Mapping[str, Sequence[str]] | None = None,
+                 tls_ca: Path | None = None) -> None:
         self.config = config
+        # Nodes serve HTTPS (their --tls-cert) signed by this CA: addresses are https and the
+        # launcher's own probes verify them with it.
+        self.ssl_context = None if tls_ca is None else ssl.create_default_context(
+            cafile=str(tls_ca))
         # Extra `raftflow node` flags per node id (the chaos harness adds --dial and
         # --clock-skew-file).
         self.node_args = {node_id: list(args) for node_id, args in (node_args or {}).items()}
@@ -91,7 +97,10 @@ class LocalCluster:
             self.config_path.write_text(json.dumps(config.to_dict(), indent=2))
 
     def address(self, node_id: str) -> str:
-        return self.config.node(node_id).http_address
+        address = self.config.node(node_id).http_address
+        if self.ssl_context is not None:
+            return "https://" + address.removeprefix("http://")
+        return address
 
     @property
     def node_ids(self) -> list[str]:
@@ -142,7 +151,7 @@ class LocalCluster:
                 # The node credential: with auth on, cluster status is for admins and nodes.
                 ask = urllib.request.Request(self.address(candidate) + "/api/v1/cluster/status",
                                              headers=node_headers(self.config.secret))
-                with urllib.request.urlopen(ask, timeout=3) as answer:
+                with urllib.request.urlopen(ask, timeout=3, context=self.ssl_context) as answer:
                     return dict(json.loads(answer.read()))
             except (OSError, urllib.error.URLError, ValueError):
                 continue

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -56,14 +57,15 @@ def split_address(flag: str, value: str) -> tuple[str, int]:
 
 
 def join_config(*, data_dir: Path, node_id: str, join_urls: Sequence[str], secret: str,
-                http_address: str, raft_address: str) -> ClusterConfig:
+                http_address: str, raft_address: str,
+                ssl_context: ssl.SSLContext | None = None) -> ClusterConfig:
     """The configuration of this node in the cluster it joins (joining it first if needed)."""
     if (data_dir / CLUSTER_FILE_NAME).exists():
         stored = json.loads((data_dir / CLUSTER_FILE_NAME).read_text())
         stored.pop("format_version", None)
         stored.pop("node_id", None)
         config = ClusterConfig.from_dict(stored)
-        joined = _cluster_id_of(join_urls, secret)
+        joined = _cluster_id_of(join_urls, secret, ssl_context)
         if joined is not None and joined != config.cluster_id:
             raise ClusterConfigMismatchError(
                 f"refusing to start: data directory {data_dir} belongs to cluster "
@@ -81,7 +83,7 @@ def join_config(*, data_dir: Path, node_id: str, join_urls: Sequence[str], secre
     request = JoinRequest(node_id=node_id, http_address=own.http_address,
                           raft_address=own.raft_address,
                           proof=join_proof(secret, node_id, own.http_address, own.raft_address))
-    answer = _ask(join_urls, request, secret)
+    answer = _ask(join_urls, request, secret, ssl_context)
     peers = [NodeSpec(id=m.id, host=m.raft_host, http_port=_port_of(m.http_address),
                       raft_port=m.raft_port) for m in answer.map.members if m.id != node_id]
     config = ClusterConfig.create(cluster_id=answer.cluster_id, shard_count=answer.shard_count,
@@ -91,7 +93,8 @@ def join_config(*, data_dir: Path, node_id: str, join_urls: Sequence[str], secre
     return check_or_persist(data_dir, config, node_id)
 
 
-def _cluster_id_of(join_urls: Sequence[str], secret: str) -> str | None:
+def _cluster_id_of(join_urls: Sequence[str], secret: str,
+                   ssl_context: ssl.SSLContext | None) -> str | None:
     """The cluster id the first reachable `--join` URL serves (None if none answers: a
     restarted node must start from its own data even when the URLs it joined through are gone)."""
     for url in join_urls:
@@ -99,7 +102,8 @@ def _cluster_id_of(join_urls: Sequence[str], secret: str) -> str | None:
             # The node credential: a cluster with auth on shows its map to its nodes only.
             ask = urllib.request.Request(url.rstrip("/") + "/api/v1/cluster/map",
                                          headers=node_headers(secret))
-            with urllib.request.urlopen(ask, timeout=CLUSTER_ID_TIMEOUT_S) as reply:
+            with urllib.request.urlopen(ask, timeout=CLUSTER_ID_TIMEOUT_S,
+                                        context=ssl_context) as reply:
                 return msgspec.json.decode(reply.read(JOIN_ANSWER_BYTES_MAX),
                                            type=ClusterMap).cluster_id
         except (OSError, msgspec.DecodeError):
@@ -111,7 +115,8 @@ def _port_of(http_address: str) -> int:
     return int(http_address.rstrip("/").rpartition(":")[2])
 
 
-def _ask(join_urls: Sequence[str], request: JoinRequest, secret: str) -> JoinAnswer:
+def _ask(join_urls: Sequence[str], request: JoinRequest, secret: str,
+         ssl_context: ssl.SSLContext | None) -> JoinAnswer:
     body = msgspec.json.encode(request)
     deadline = time.monotonic() + JOIN_TIMEOUT_S
     last_error = "no --join URL given"
@@ -121,7 +126,8 @@ def _ask(join_urls: Sequence[str], request: JoinRequest, secret: str) -> JoinAns
                 url.rstrip("/") + "/api/v1/cluster/join", data=body, method="POST",
                 headers={"Content-Type": "application/json", **node_headers(secret)})
             try:
-                with urllib.request.urlopen(post, timeout=JOIN_REQUEST_TIMEOUT_S) as reply:
+                with urllib.request.urlopen(post, timeout=JOIN_REQUEST_TIMEOUT_S,
+                                            context=ssl_context) as reply:
                     return msgspec.json.decode(reply.read(JOIN_ANSWER_BYTES_MAX),
                                                type=JoinAnswer)
             except urllib.error.HTTPError as error:

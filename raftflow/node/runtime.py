@@ -39,6 +39,7 @@ from raftflow.matching.matcher import Matcher
 from raftflow.node.cluster_view import REFRESH_S, ClusterView
 from raftflow.node.map_duties import MapDuties
 from raftflow.node.replicas import ReplicaSet
+from raftflow.node.tls_setup import NodeTls
 from raftflow.node.wall_clock import SkewableWallClock
 from raftflow.raftlog.host import RaftHost
 from raftflow.raftlog.interface import LogStatus
@@ -78,9 +79,12 @@ class NodeRuntime:
     def __init__(self, config: ClusterConfig, node_id: str, data_dir: Path, *,
                  dial: Mapping[str, NodeSpec] | None = None,
                  clock: SkewableWallClock | None = None,
-                 auth: Authenticator | None = None) -> None:
+                 auth: Authenticator | None = None, tls: NodeTls | None = None) -> None:
         self.config = check_or_persist(data_dir, config, node_id)
         self.auth = auth  # None: every HTTP route is open (access.py)
+        # None: plain HTTP. Else the API is HTTPS, and so is every node's (tls_setup.py):
+        # the map keeps `http://` addresses, which this node calls and hands out as https.
+        self.tls = tls
         # The `now_ms` of every command this node proposes, shared by its actors and gateway;
         # each node has its own, so in-process nodes of one test can be skewed apart.
         self.clock = clock or SkewableWallClock()
@@ -153,14 +157,19 @@ class NodeRuntime:
     def http_address(self, node_id: str) -> str | None:
         via = self._dial.get(node_id)
         if via is not None and node_id != self._node_id:
-            return via.http_address
+            return self._scheme(via.http_address)
         return self.public_address(node_id)
 
     def public_address(self, node_id: str) -> str | None:
         member = self.member(node_id)
         if member is not None:
-            return member.http_address
-        return self.spec.http_address if node_id == self._node_id else None
+            return self._scheme(member.http_address)
+        return self._scheme(self.spec.http_address) if node_id == self._node_id else None
+
+    def _scheme(self, address: str) -> str:
+        if self.tls is not None and address.startswith("http://"):
+            return "https://" + address.removeprefix("http://")
+        return address
 
     def replica_digests(self) -> list[tuple[int, int, str]]:
         """(shard, applied index, state digest) of every local replica, read in one go on the
@@ -194,7 +203,8 @@ class NodeRuntime:
         self.host = RaftHost(node_id=self._node_id, data_dir=str(self._data_dir),
                              listen=(self.spec.host, self.spec.raft_port),
                              peers=self._raft_peers(self.cluster_map),
-                             secret=self.config.secret.encode(), on_fatal=self._fatal)
+                             secret=self.config.secret.encode(), on_fatal=self._fatal,
+                             tls=None if self.tls is None else self.tls.peers)
         self.replicas = ReplicaSet(
             node_id=self._node_id, host=self.host,
             make_shard_actor=lambda shard: new_shard_actor(
@@ -207,20 +217,24 @@ class NodeRuntime:
         await self.host.start()
         # Every call this node makes to another carries the node credential, so the internal
         # routes answer it with auth on (a node without auth ignores the header).
-        self.session = aiohttp.ClientSession(headers=node_headers(self.config.secret))
+        client_ssl = True if self.tls is None else self.tls.client
+        self.session = aiohttp.ClientSession(headers=node_headers(self.config.secret),
+                                             connector=aiohttp.TCPConnector(ssl=client_ssl))
         self.view = ClusterView(self._node_id, self.session, self.http_address)
         self.duties = MapDuties(self)
         # Signs the task tokens this node hands out; any node of the cluster checks them.
         self.tokens = TaskTokens(self.config.secret, self.now_ms)
-        self._poller = TaskPoller(self, self.matcher, self.session, self.tokens, self.metrics)
-        app = make_app(gateway=Gateway(self, self.session, self.tokens), poller=self._poller,
-                       node=self, auth=self.auth)
+        self._poller = TaskPoller(self, self.matcher, self.session, self.tokens, self.metrics,
+                                  ssl=client_ssl)
+        app = make_app(gateway=Gateway(self, self.session, self.tokens, ssl=client_ssl),
+                       poller=self._poller, node=self, auth=self.auth)
         # Cancelling a handler when its client leaves lets a cancelled long poll hand its
         # task to the next poller instead of starting it for nobody (polling.py).
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None,
                                      shutdown_timeout=HTTP_SHUTDOWN_S)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.spec.host, self.spec.http_port).start()
+        await web.TCPSite(self._runner, self.spec.host, self.spec.http_port,
+                          ssl_context=None if self.tls is None else self.tls.server).start()
         loop = asyncio.get_running_loop()
         self._loops = [loop.create_task(self._refresh_forever()),
                        loop.create_task(self.duties.run_forever())]

@@ -29,22 +29,29 @@ from raftflow.cluster.config import (
 )
 from raftflow.node import gc_tuning
 from raftflow.node.auth_setup import authenticator_from_args, reload_on_sighup
-from raftflow.node.join import join_config
+from raftflow.node.join import join_config, split_address
 from raftflow.node.runtime import NodeRuntime
+from raftflow.node.tls_setup import NodeTls, TlsConfigError, is_loopback, tls_from_args
 from raftflow.node.wall_clock import SkewableWallClock, read_skew_file, watch_skew_file
 
 log = logging.getLogger("raftflow.node")
 
 
-def config_from_args(args: argparse.Namespace) -> ClusterConfig:
+def config_from_args(args: argparse.Namespace, tls: NodeTls | None = None,
+                     auth: Authenticator | None = None) -> ClusterConfig:
+    """The node's cluster configuration; a joining node is first admitted (after the checks
+    of its own flags, so a node that will refuse to start never joins)."""
     if getattr(args, "join", None):
         if not args.secret:
             raise InvalidClusterConfigError("--join needs the cluster's --secret")
         if not (args.http_address and args.raft_address):
             raise InvalidClusterConfigError("--join needs --http-address and --raft-address")
+        host, _ = split_address("--http-address", args.http_address)
+        _refuse_exposed_without_protection(host, args, auth, tls)
         return join_config(data_dir=Path(args.data_dir), node_id=args.id, join_urls=args.join,
                            secret=args.secret, http_address=args.http_address,
-                           raft_address=args.raft_address)
+                           raft_address=args.raft_address,
+                           ssl_context=None if tls is None else tls.client)
     return resolve_config(
         config_file=Path(args.config) if args.config else None, peers=args.peers,
         cluster_id=args.cluster_id, shard_count=args.shards, secret=args.secret)
@@ -53,9 +60,10 @@ def config_from_args(args: argparse.Namespace) -> ClusterConfig:
 async def serve(config: ClusterConfig, node_id: str, data_dir: Path, *,
                 dial: Mapping[str, NodeSpec] | None = None,
                 clock_skew_file: Path | None = None,
-                auth: Authenticator | None = None, auth_tokens: Path | None = None) -> None:
+                auth: Authenticator | None = None, auth_tokens: Path | None = None,
+                tls: NodeTls | None = None) -> None:
     clock = SkewableWallClock()
-    runtime = NodeRuntime(config, node_id, data_dir, dial=dial, clock=clock, auth=auth)
+    runtime = NodeRuntime(config, node_id, data_dir, dial=dial, clock=clock, auth=auth, tls=tls)
     if clock_skew_file is not None:
         clock.set_skew_ms(read_skew_file(clock_skew_file))  # before any command
     stop = asyncio.Event()
@@ -83,19 +91,42 @@ async def serve(config: ClusterConfig, node_id: str, data_dir: Path, *,
         await runtime.stop(graceful=not runtime.removed.is_set())
 
 
+def _refuse_exposed_without_protection(host: str, args: argparse.Namespace,
+                                       auth: Authenticator | None, tls: NodeTls | None) -> None:
+    """A node reachable beyond this machine needs TLS (API and peer links) and auth, or an
+    explicit --insecure: anyone who reaches the port could otherwise run any call."""
+    missing = [what for what, present in (
+        ("HTTPS (--tls-cert, --tls-key)", tls is not None),
+        ("TLS on the peer links (--cluster-ca)", tls is not None and tls.peers is not None),
+        ("auth (--auth-tokens or a JWT key)", auth is not None)) if not present]
+    if not missing or is_loopback(host):
+        return
+    if getattr(args, "insecure", False):
+        log.warning("node bound to %s runs without %s (--insecure)", host, ", ".join(missing))
+        return
+    raise TlsConfigError(f"refusing to serve on {host}, which is not a loopback address, "
+                         f"without {', '.join(missing)}; give them, or --insecure to run "
+                         "without them anyway")
+
+
 def run_node(args: argparse.Namespace) -> int:
     logging.basicConfig(level=getattr(args, "log_level", "info").upper(),
                         format=f"%(asctime)s {args.id} %(levelname)s %(name)s: %(message)s")
     try:
-        config = config_from_args(args)
+        tls = tls_from_args(args)
+        # A joining node's secret is its flag; the others' is in their config.
+        auth = authenticator_from_args(args, args.secret) if getattr(args, "join", None) else None
+        config = config_from_args(args, tls, auth)
+        if auth is None:
+            auth = authenticator_from_args(args, config.secret)
+        _refuse_exposed_without_protection(config.node(args.id).host, args, auth, tls)
         data_dir = Path(args.data_dir)
         dial = {spec.id: spec for spec in parse_peers(args.dial)} if args.dial else None
         skew_file = Path(args.clock_skew_file) if args.clock_skew_file else None
-        auth = authenticator_from_args(args, config.secret)
         tokens = Path(args.auth_tokens) if getattr(args, "auth_tokens", None) else None
         uvloop.run(serve(config, args.id, data_dir, dial=dial, clock_skew_file=skew_file,
-                         auth=auth, auth_tokens=tokens))
-    except (ClusterConfigError, AuthConfigError) as error:
+                         auth=auth, auth_tokens=tokens, tls=tls))
+    except (ClusterConfigError, AuthConfigError, TlsConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

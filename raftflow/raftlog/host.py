@@ -32,7 +32,7 @@ from typing import Any
 from raftflow.raftlog import limits
 from raftflow.raftlog.group import RaftGroup, snapshot_files, snapshot_path
 from raftflow.raftlog.interface import LogConsumer, ShardId
-from raftflow.raftlog.network import PeerNetwork
+from raftflow.raftlog.network import PeerNetwork, PeerTls
 from raftflow.raftlog.wal import NodeWal, fsync_directory
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,8 @@ class HostStats:
 class RaftHost:
     def __init__(self, *, node_id: str, data_dir: str, listen: tuple[str, int],
                  peers: dict[str, tuple[str, int]], secret: bytes,
-                 on_fatal: Callable[[BaseException], None] | None = None) -> None:
+                 on_fatal: Callable[[BaseException], None] | None = None,
+                 tls: PeerTls | None = None) -> None:
         self.node_id = node_id
         self._on_fatal = on_fatal
         self._data_dir = data_dir
@@ -71,7 +72,7 @@ class RaftHost:
         self._snapshot_dir = os.path.join(data_dir, "snapshots")
         self._delete_orphan_snapshots()
         self.network = PeerNetwork(node_id=node_id, listen=listen, peers=peers, secret=secret,
-                                   on_frame=self._on_frame, on_peer=self._on_peer)
+                                   on_frame=self._on_frame, on_peer=self._on_peer, tls=tls)
         self.groups: dict[int, RaftGroup] = {}
         self.stats = HostStats()
         self._outbox: dict[str, list[tuple[int, dict[str, Any]]]] = {}

@@ -11,6 +11,12 @@ connection is closed before a single frame is read; on success it answers one by
 only then does the dialer mark the peer up. A node sends on its own outgoing connection
 to each peer and only receives on accepted ones, so each direction is authenticated.
 
+TLS (optional, `PeerTls`): with a cluster CA both ends of every link show a certificate that
+CA signed (mutual TLS), so the links are encrypted and only the cluster's nodes complete a
+handshake; the HMAC exchange above still runs inside, so the cluster secret stays the check of
+who is a member. Peer certificates are not matched to host names: peers are dialled by the
+address the cluster map gives, and the CA is the cluster's own.
+
 Peers change at run time (`add_peer`, `remove_peer`): a removed peer's connections, both
 directions, are closed at once and its later connections are refused like any unknown id.
 """
@@ -23,7 +29,9 @@ import hashlib
 import hmac
 import logging
 import os
+import ssl
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 import msgpack
@@ -34,6 +42,14 @@ log = logging.getLogger(__name__)
 
 _NONCE_BYTES = 16
 _AUTH_OK = b"\x01"
+
+@dataclass(frozen=True, slots=True)
+class PeerTls:
+    """The TLS contexts of a node's peer links: accepting and dialling."""
+
+    server: ssl.SSLContext
+    client: ssl.SSLContext
+
 
 FrameHandler = Callable[[str, int, dict[str, Any]], None]
 PeerHandler = Callable[[str, bool], None]
@@ -132,8 +148,10 @@ class PeerNetwork:
         secret: bytes,
         on_frame: FrameHandler,
         on_peer: PeerHandler,
+        tls: PeerTls | None = None,
     ) -> None:
         assert node_id not in peers
+        self._tls = tls
         self._node_id = node_id
         self._listen = listen
         self._peers = dict(peers)
@@ -150,7 +168,9 @@ class PeerNetwork:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         host, port = self._listen
-        self._server = await loop.create_server(lambda: _Inbound(self), host, port)
+        self._server = await loop.create_server(
+            lambda: _Inbound(self), host, port,
+            ssl=None if self._tls is None else self._tls.server)
         for peer in self._peers:
             self._start_dialer(peer)
 
@@ -252,8 +272,8 @@ class PeerNetwork:
             host, port = self._peers[peer]
             try:
                 _, protocol = await loop.create_connection(
-                    lambda: _Outbound(self, peer), host, port
-                )
+                    lambda: _Outbound(self, peer), host, port,
+                    ssl=None if self._tls is None else self._tls.client)
             except OSError:
                 await asyncio.sleep(limits.PEER_RECONNECT_S)
                 continue

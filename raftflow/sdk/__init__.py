@@ -9,7 +9,8 @@ from raftflow.sdk import activity, errors, workflow
 from raftflow.sdk.client import Client, WorkflowHandle
 from raftflow.sdk.errors import ActivityError, ApplicationError
 from raftflow.sdk.retry import RetryPolicy
+from raftflow.sdk.tls import TLSConfig
 from raftflow.sdk.worker import Worker
 
-__all__ = ["ActivityError", "ApplicationError", "Client", "RetryPolicy", "Worker",
+__all__ = ["ActivityError", "ApplicationError", "Client", "RetryPolicy", "TLSConfig", "Worker",
            "WorkflowHandle", "activity", "errors", "workflow"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -57,11 +58,12 @@ class Answer:
     address: str = ""
 
 
-def normalize_address(address: str) -> str:
-    """`host:port` or `http://host:port/` → `http://host:port`."""
+def normalize_address(address: str, *, tls: bool = False) -> str:
+    """`host:port` or `http://host:port/` → `http://host:port` (`https://` with `tls`: a
+    cluster that serves HTTPS hands out https addresses, and a bare host:port means it)."""
     address = address.strip().rstrip("/")
     if "://" not in address:
-        address = "http://" + address
+        address = ("https://" if tls else "http://") + address
     return address
 
 
@@ -112,13 +114,17 @@ class Transport:
     answered.
     """
 
-    def __init__(self, addresses: Sequence[str], *, api_key: str | None = None) -> None:
+    def __init__(self, addresses: Sequence[str], *, api_key: str | None = None,
+                 ssl_context: ssl.SSLContext | None = None, server_hostname: str | None = None,
+                 ) -> None:
         if not addresses:
             raise ValueError("at least one node address is needed")
+        self._ssl: ssl.SSLContext | bool = True if ssl_context is None else ssl_context
+        self._server_hostname = server_hostname
         # Sent on every call (a node with auth on answers 401 without it); never logged.
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.addresses: tuple[str, ...] = tuple(dict.fromkeys(
-            normalize_address(a) for a in addresses))
+            normalize_address(a, tls=ssl_context is not None) for a in addresses))
         self._session: aiohttp.ClientSession | None = None
         self._preferred = 0
         # HTTP requests sent (attempts, retries and long polls included); read by `raftflow bench`.
@@ -129,7 +135,7 @@ class Transport:
 
     def _open_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=CONNECTIONS_MAX)
+            connector = aiohttp.TCPConnector(limit=CONNECTIONS_MAX, ssl=self._ssl)
             self._session = aiohttp.ClientSession(connector=connector, headers=self._headers)
         return self._session
 
@@ -193,7 +199,7 @@ class Transport:
         self.requests_sent += 1
         try:
             async with session.request(method, address + path, data=data, params=params,
-                                       headers=headers,
+                                       headers=headers, server_hostname=self._server_hostname,
                                        timeout=aiohttp.ClientTimeout(total=timeout_s)) as answer:
                 text = await answer.text()
                 if 200 <= answer.status < 300:

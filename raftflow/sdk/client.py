@@ -11,6 +11,7 @@ that is safe to repeat goes to the next node on connection errors and 503/504, w
 
 from __future__ import annotations
 
+import ssl
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
@@ -35,6 +36,7 @@ from raftflow.sdk._workflow_execution import (
 from raftflow.sdk._workflow_handle import WorkflowHandle
 from raftflow.sdk._workflow_listing import PAGE_SIZE_DEFAULT, WorkflowListing, count_workflows
 from raftflow.sdk.retry import duration_ms
+from raftflow.sdk.tls import TLSConfig, ssl_context
 
 __all__ = ["Client", "IdReusePolicy", "WorkflowExecution", "WorkflowExecutionStatus",
            "WorkflowHandle", "WorkflowHistory", "WorkflowListing"]
@@ -55,16 +57,21 @@ class Client:
 
     @staticmethod
     async def connect(address: str | Sequence[str], *, namespace: str = "default",
-                      api_key: str | None = None) -> Client:
+                      api_key: str | None = None,
+                      tls: bool | TLSConfig | ssl.SSLContext = False) -> Client:
         """Connect to the cluster; raises (RPCError, aiohttp.ClientError or TimeoutError) if no
         node answers /healthz within CONNECT_DEADLINE_S.
 
         Pass several addresses to survive the loss of a node. `api_key` (an API key or a JWT)
         is sent as a bearer token on every call, the workers' included: with auth on, a call
-        without the role it needs raises `RPCError` with status 401 or 403.
+        without the role it needs raises `RPCError` with status 401 or 403. `tls`: True for
+        HTTPS verified by the system's CAs, a `TLSConfig` naming the nodes' CA (and a client
+        certificate for mutual TLS), or an `ssl.SSLContext`.
         """
         addresses = [address] if isinstance(address, str) else list(address)
-        transport = _http.Transport(addresses, api_key=api_key)
+        transport = _http.Transport(
+            addresses, api_key=api_key, ssl_context=ssl_context(tls),
+            server_hostname=tls.domain if isinstance(tls, TLSConfig) else None)
         try:
             await transport.call("GET", "/healthz", deadline_s=CONNECT_DEADLINE_S)
         except BaseException:

@@ -48,7 +48,8 @@ def api(monkeypatch: pytest.MonkeyPatch) -> ScriptedApi:
     """The fake every `cli.main` call of the test talks to; fill `answers` before running."""
     fake = ScriptedApi()
 
-    def client(address: str, timeout_s: float, *, token: str | None = None) -> ScriptedApi:
+    def client(address: str, timeout_s: float, *, token: str | None = None,
+               ssl_context: object = None) -> ScriptedApi:
         fake.addresses.append(address)
         fake.tokens.append(token)
         return fake
