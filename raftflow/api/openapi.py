@@ -75,7 +75,10 @@ ERROR_STATUSES: Mapping[int, str] = MappingProxyType({
 # --protect-metrics.
 _OPEN_PATHS = frozenset({"/healthz", "/api/v1/openapi.json"})
 _OPTIONAL_AUTH_PATHS = frozenset({"/metrics"})
-_SECURITY: list[Schema] = [{"bearerAuth": []}, {"nodeCredential": []}]
+# Clients use bearer tokens; the node credential is the nodes' own (it is accepted on every
+# route, but a client never holds it), so only the internal routes list it.
+_SECURITY: list[Schema] = [{"bearerAuth": []}]
+_INTERNAL_SECURITY: list[Schema] = [{"bearerAuth": []}, {"nodeCredential": []}]
 _SECURITY_SCHEMES: Schema = {
     "bearerAuth": {"type": "http", "scheme": "bearer", "description": (
         "An API key of the node's --auth-tokens file or a JWT (HS256, RS256, ES256) whose "
@@ -326,6 +329,8 @@ def _operation(route: Route, secured: bool) -> Schema:
         operation["security"] = []
     elif route.path in _OPTIONAL_AUTH_PATHS:
         operation["security"] = [{}, *_SECURITY]
+    elif route.audience is Audience.INTERNAL:
+        operation["security"] = list(_INTERNAL_SECURITY)
     else:
         operation["security"] = list(_SECURITY)
     if route.audience is Audience.INTERNAL:

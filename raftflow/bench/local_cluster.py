@@ -23,19 +23,22 @@ from raftflow.cluster.launcher import (
     free_port_block,
     load_or_create_dev_config,
 )
+from raftflow.cluster.local_pki import LocalSecurity
 
 LAUNCH_ATTEMPTS_MAX = 3  # a probed port can still be taken before the node binds it
 READY_TIMEOUT_S = 45.0
 
 
 def _launch(data_dir: Path, *, nodes: int, shards: int, rng: random.Random,
-            spare_nodes: int) -> LocalCluster:
+            spare_nodes: int, security: LocalSecurity | None = None) -> LocalCluster:
     """Start the nodes and wait until every shard has a leader; stop them on any failure.
     The ports of `spare_nodes` more nodes (the next HTTP and raft ports) are free too."""
     base = free_port_block(nodes + spare_nodes, rng)
     config = load_or_create_dev_config(data_dir, nodes=nodes, http_port=base, shards=shards,
                                        raft_port_base=base + RAFT_PORT_OFFSET)
-    cluster = LocalCluster(config, data_dir)
+    flags = [] if security is None else list(security.node_flags)
+    cluster = LocalCluster(config, data_dir, node_args={n.id: flags for n in config.nodes},
+                           tls_ca=None if security is None else security.ca_cert)
     try:
         cluster.start()
         cluster.wait_ready(READY_TIMEOUT_S)
@@ -62,7 +65,8 @@ def sigterm_raises_interrupt() -> Iterator[None]:
 
 @contextlib.contextmanager
 def launched_local_cluster(*, nodes: int, shards: int, parent_dir: str | None, keep_data: bool,
-                           spare_nodes: int = 0) -> Iterator[tuple[LocalCluster, Path]]:
+                           spare_nodes: int = 0, security: LocalSecurity | None = None,
+                           ) -> Iterator[tuple[LocalCluster, Path]]:
     """Run a `nodes`-node cluster for the duration of the block; yield it and its data dir.
 
     `spare_nodes`: the HTTP and raft ports right after the cluster's (node i+1 at base + i)
@@ -76,7 +80,7 @@ def launched_local_cluster(*, nodes: int, shards: int, parent_dir: str | None, k
             data_dir = root / f"attempt-{attempt}"
             try:
                 cluster = _launch(data_dir, nodes=nodes, shards=shards, rng=rng,
-                                  spare_nodes=spare_nodes)
+                                  spare_nodes=spare_nodes, security=security)
                 break
             except (RuntimeError, TimeoutError) as error:
                 if attempt == LAUNCH_ATTEMPTS_MAX:
@@ -96,8 +100,10 @@ def launched_local_cluster(*, nodes: int, shards: int, parent_dir: str | None, k
 
 @contextlib.contextmanager
 def launched_cluster(*, nodes: int, shards: int, parent_dir: str | None,
-                     keep_data: bool) -> Iterator[list[str]]:
-    """Run a `nodes`-node cluster for the duration of the block; yield the HTTP addresses."""
+                     keep_data: bool, security: LocalSecurity | None = None,
+                     ) -> Iterator[list[str]]:
+    """Run a `nodes`-node cluster for the duration of the block; yield the HTTP addresses
+    (https with `security`: its nodes run with its flags)."""
     with launched_local_cluster(nodes=nodes, shards=shards, parent_dir=parent_dir,
-                                keep_data=keep_data) as (cluster, _):
+                                keep_data=keep_data, security=security) as (cluster, _):
         yield [cluster.address(node_id) for node_id in cluster.node_ids]

@@ -19,15 +19,17 @@ import asyncio
 import contextlib
 import json
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
-import aiohttp
 import uvloop
 
+from raftflow.bench.credentials import Credentials, add_credential_arguments
 from raftflow.bench.load import percentile
 from raftflow.bench.local_cluster import launched_cluster, sigterm_raises_interrupt
 from raftflow.bench.observe import discover_nodes
@@ -38,6 +40,7 @@ from raftflow.bench.workflow_cost import (
     replicas_per_shard,
     wait_for_settled_leaders,
 )
+from raftflow.cluster.local_pki import make_local_security
 from raftflow.sdk import Client, Worker, activity, workflow
 
 STEP_TIMEOUT = timedelta(seconds=30)
@@ -97,14 +100,15 @@ async def _progress(tally: _Tally, started: float) -> None:
 
 
 async def drive(addresses: Sequence[str], *, workflows: int, concurrency: int,
-                activities: int, eager_start: bool,
+                activities: int, eager_start: bool, credentials: Credentials | None = None,
                 ) -> tuple[dict[str, object], dict[str, object]]:
     """One measured run on a running cluster: (summary, cost); also bench/retention.py's probe."""
     task_queue = f"bench-{uuid.uuid4().hex[:8]}"
     tally = _Tally()
     # The observer session (status, metrics) is not the SDK's: its requests are not counted.
-    async with aiohttp.ClientSession() as observer, \
-            await Client.connect(list(addresses)) as client:
+    credentials = credentials or Credentials()
+    async with credentials.observer_session() as observer, \
+            await credentials.client(addresses) as client:
         nodes = await discover_nodes(observer, list(addresses))
         await wait_for_settled_leaders(observer, list(addresses), sys.stderr)
         replicas = await replicas_per_shard(observer, list(addresses))
@@ -150,6 +154,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start workflows without handing the first task to the in-process "
                              "worker in the same commit (Temporal's eager start; on by default)")
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
+    add_credential_arguments(parser)
 
 
 def run_cli(args: argparse.Namespace) -> int:
@@ -158,19 +163,24 @@ def run_cli(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
 
-    def measure(addresses: Sequence[str]) -> tuple[dict[str, object], dict[str, object]]:
-        return uvloop.run(drive(addresses, workflows=args.workflows,
+    def measure(addresses: Sequence[str], credentials: Credentials,
+                ) -> tuple[dict[str, object], dict[str, object]]:
+        # TLS connects go on asyncio's own loop (node/serve.py run_loop says why).
+        run = asyncio.run if credentials.ssl_context is not None else uvloop.run
+        return run(drive(addresses, workflows=args.workflows,
                                 concurrency=args.concurrency, activities=args.activities,
-                                eager_start=args.eager_start))
+                                eager_start=args.eager_start, credentials=credentials))
 
     with sigterm_raises_interrupt():
         try:
             if args.address:
-                summary, cost = measure(args.address)
+                summary, cost = measure(args.address, Credentials.of_args(args))
             else:
-                with launched_cluster(nodes=3, shards=args.shards, parent_dir=None,
-                                      keep_data=False) as addresses:
-                    summary, cost = measure(addresses)
+                with tempfile.TemporaryDirectory(prefix="raftflow-bench-pki-") as pki:
+                    security = make_local_security(Path(pki)) if args.secure else None
+                    with launched_cluster(nodes=3, shards=args.shards, parent_dir=None,
+                                          keep_data=False, security=security) as addresses:
+                        summary, cost = measure(addresses, Credentials.of_local(security))
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr, flush=True)
             return 130

@@ -41,6 +41,9 @@ def add_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--keep-data", action="store_true",
                      help="keep node data and logs (always kept when a violation is found)")
     run.add_argument("--json", action="store_true", help="print the summary as the last line")
+    run.add_argument("--secure", action="store_true",
+                     help="nodes with HTTPS, mutual TLS on the peer links and auth (a "
+                          "throw-away CA and admin key); the workload and checks use them")
 
 
 def options_from_args(args: argparse.Namespace) -> ChaosOptions:
@@ -56,11 +59,13 @@ def options_from_args(args: argparse.Namespace) -> ChaosOptions:
                         fault_kinds=parse_kinds(args.faults), seed=args.seed,
                         report_dir=Path(args.report), shards=args.shards,
                         concurrency=args.concurrency, settle_s=args.settle,
-                        keep_data=args.keep_data)
+                        keep_data=args.keep_data, secure=args.secure)
 
 
 def run_cli(args: argparse.Namespace) -> int:
     # Imported here: `raftflow --help` and the client commands should not load the harness.
+    import asyncio
+
     import uvloop
 
     from raftflow.bench.local_cluster import sigterm_raises_interrupt
@@ -76,7 +81,8 @@ def run_cli(args: argparse.Namespace) -> int:
                         format="%(asctime)s chaos %(levelname)s %(name)s: %(message)s")
     with sigterm_raises_interrupt():
         try:
-            outcome = uvloop.run(run_chaos(options))
+            # A secured run's client makes TLS connects: asyncio's loop (serve.run_loop says why).
+            outcome = (asyncio.run if options.secure else uvloop.run)(run_chaos(options))
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr, flush=True)
             return 130

@@ -26,11 +26,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from raftflow.bench.credentials import Credentials
 from raftflow.chaos.link_control import LinkControl
 from raftflow.chaos.link_faults import LinkSpec
 from raftflow.chaos.link_process import LinkProxyProcess
 from raftflow.cluster.config import ClusterConfig, NodeSpec, dev_cluster_config
 from raftflow.cluster.launcher import RAFT_PORT_OFFSET, LocalCluster, free_port_block
+from raftflow.cluster.local_pki import make_local_security
 
 READY_TIMEOUT_S = 60.0
 HTTP_LINK_SUFFIX = "/http"
@@ -48,9 +50,13 @@ class ChaosCluster:
     """N real nodes on 127.0.0.1 behind per-link proxies. Use as a context manager."""
 
     def __init__(self, root: Path, *, nodes: int, shards: int, seed: int,
-                 spares: int = 0) -> None:
+                 spares: int = 0, secure: bool = False) -> None:
         assert nodes >= 1 and spares >= 0, (nodes, spares)
         self.root = root
+        # HTTPS, mutual TLS on the peer links and auth (a throw-away CA and admin key): the
+        # proxies pass TLS through untouched, as they pass any TCP stream.
+        self.security = make_local_security(root / "pki") if secure else None
+        self.credentials = Credentials.of_local(self.security)
         self._node_count = nodes
         self._spare_count = spares
         self._shards = shards
@@ -105,10 +111,13 @@ class ChaosCluster:
         for spec in slots:
             self.skew_file(spec.id).write_text("0")
             args[spec.id] = ["--dial", ",".join(node_args[spec.id]),
-                             "--clock-skew-file", str(self.skew_file(spec.id))]
+                             "--clock-skew-file", str(self.skew_file(spec.id)),
+                             *(self.security.node_flags if self.security else ())]
         self._proxy = LinkProxyProcess.start(links, control_port=proxy_base + link_count,
                                              seed=self._seed, log_path=self.root / "links.log")
-        self._cluster = LocalCluster(config, data_dir, node_args=args)
+        self._cluster = LocalCluster(
+            config, data_dir, node_args=args,
+            tls_ca=None if self.security is None else self.security.ca_cert)
         self._cluster.start()
         self._cluster.wait_ready(READY_TIMEOUT_S)
 
@@ -151,7 +160,9 @@ class ChaosCluster:
         return self._proxy.control
 
     def address(self, node_id: str) -> str:
-        return self._slots[node_id].http_address
+        address = self._slots[node_id].http_address
+        return address if self.security is None else "https://" + address.removeprefix(
+            "http://")
 
     def member_addresses(self) -> dict[str, str]:
         return {node: self.address(node) for node in self._members}

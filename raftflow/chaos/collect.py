@@ -19,6 +19,7 @@ from collections.abc import Iterable
 import aiohttp
 import msgspec
 
+from raftflow.bench.credentials import Credentials
 from raftflow.chaos.observations import ReplicaDigest, RunRecord, StartAck
 from raftflow.protocol.history_json import event_json, payload_json
 from raftflow.protocol.http_answers import NodeDigests
@@ -67,11 +68,12 @@ async def _read_run(client: Client, workflow_id: str, run_id: str | None) -> Run
         history=tuple(event_json(e) for e in history.events))
 
 
-async def read_digests(addresses: dict[str, str]) -> list[ReplicaDigest]:
+async def read_digests(addresses: dict[str, str], credentials: Credentials | None = None,
+                       ) -> list[ReplicaDigest]:
     """Digests of every replica, once each shard's replicas agree on the applied index."""
     deadline = time.monotonic() + DIGEST_WAIT_S
     previous: list[ReplicaDigest] | None = None
-    async with aiohttp.ClientSession() as session:
+    async with (credentials or Credentials()).observer_session() as session:
         while True:
             current = await _digests_once(session, addresses)
             if previous is not None and _converged(previous, current):

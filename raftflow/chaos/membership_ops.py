@@ -50,8 +50,10 @@ def read_status(cluster: ChaosCluster) -> Status | None:
     """`GET /api/v1/cluster/status` from the first member that answers, or None."""
     for node in cluster.node_ids:
         try:
-            with urllib.request.urlopen(cluster.address(node) + STATUS_PATH,
-                                        timeout=REQUEST_TIMEOUT_S) as answer:
+            ask = urllib.request.Request(cluster.address(node) + STATUS_PATH,
+                                         headers=cluster.credentials.headers())
+            with urllib.request.urlopen(ask, timeout=REQUEST_TIMEOUT_S,
+                                        context=cluster.credentials.ssl_context) as answer:
                 return dict(json.loads(answer.read()))
         except (OSError, ValueError):
             continue
@@ -143,9 +145,10 @@ def _call(cluster: ChaosCluster, path: str, *, done: Callable[[Status], bool]) -
     while time.monotonic() < deadline:
         for node in cluster.node_ids:
             request = urllib.request.Request(cluster.address(node) + path, data=b"",
-                                             method="POST")
+                                             method="POST", headers=cluster.credentials.headers())
             try:
-                with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S):
+                with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S,
+                                            context=cluster.credentials.ssl_context):
                     return
             except urllib.error.HTTPError as error:
                 last = f"{node} answered {error.code}: {error.read()[:300]!r}"

@@ -45,7 +45,7 @@ from raftflow.chaos.workload_defs import (
     chaos_step,
     install_log,
 )
-from raftflow.sdk import Client, Worker
+from raftflow.sdk import Worker
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ class ChaosOptions:
     settle_s: float = 120.0
     keep_data: bool = False
     work_dir: Path | None = None  # parent of the temporary directory
+    secure: bool = False  # HTTPS, peer TLS and auth on every node; the harness uses a token
 
 
 def reproduce_command(options: ChaosOptions) -> str:
@@ -73,7 +74,8 @@ def reproduce_command(options: ChaosOptions) -> str:
         "raftflow", "chaos", "run", "--nodes", str(options.nodes),
         "--duration", f"{options.duration_s:g}", "--faults", ",".join(options.fault_kinds),
         "--seed", str(options.seed), "--shards", str(options.shards),
-        "--concurrency", str(options.concurrency), "--report", str(options.report_dir)])
+        "--concurrency", str(options.concurrency), "--report", str(options.report_dir),
+        *(["--secure"] if options.secure else [])])
 
 
 def read_execution_log(path: Path) -> tuple[ActivityExecution, ...]:
@@ -97,7 +99,8 @@ async def run_chaos(options: ChaosOptions) -> ChaosOutcome:
     root = Path(tempfile.mkdtemp(prefix="raftflow-chaos-", dir=options.work_dir))
     keep = options.keep_data
     cluster = ChaosCluster(root, nodes=options.nodes, shards=options.shards, seed=options.seed,
-                           spares=spare_slots_needed(plan, node_count=options.nodes))
+                           spares=spare_slots_needed(plan, node_count=options.nodes),
+                           secure=options.secure)
     try:
         await asyncio.to_thread(cluster.start)
         outcome = await _run_on(cluster, root, options, plan)
@@ -118,11 +121,11 @@ async def run_chaos(options: ChaosOptions) -> ChaosOutcome:
 async def _run_on(cluster: ChaosCluster, root: Path, options: ChaosOptions,
                   plan: tuple[PlannedFault, ...]) -> ChaosOutcome:
     t0 = time.monotonic()
-    sampler = Sampler(cluster.member_addresses(), options.shards, t0)
+    sampler = Sampler(cluster.member_addresses(), options.shards, t0, cluster.credentials)
     execution_log = ExecutionLog(root / "activities.jsonl", t0)
     install_log(execution_log)
     background: list[asyncio.Task[None]] = [asyncio.ensure_future(sampler.run())]
-    client = await Client.connect(cluster.addresses())
+    client = await cluster.credentials.client(cluster.addresses())
     worker = FollowingWorker(lambda: Worker(
         client, task_queue=TASK_QUEUE, workflows=[ChaosWorkflow], activities=[chaos_step],
         max_concurrent_activities=WORKER_SLOTS, max_concurrent_workflow_tasks=WORKER_SLOTS))
@@ -167,7 +170,7 @@ async def _run_on(cluster: ChaosCluster, root: Path, options: ChaosOptions,
         await _until_every_shard_led(sampler)
         placement = await asyncio.to_thread(membership_ops.final_placement, cluster)
         runs, listed = await collect.read_runs(client, workload.record.starts)
-        digests = await collect.read_digests(cluster.member_addresses())
+        digests = await collect.read_digests(cluster.member_addresses(), cluster.credentials)
     finally:
         await worker.shutdown()
         for task in background:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from raftflow.bench.credentials import Credentials
 from raftflow.chaos.observations import LeaderSample
 
 SAMPLE_S = 0.2
@@ -37,8 +38,10 @@ class NodeView:
 
 
 class Sampler:
-    def __init__(self, addresses: dict[str, str], shard_count: int, t0_monotonic: float) -> None:
+    def __init__(self, addresses: dict[str, str], shard_count: int, t0_monotonic: float,
+                 credentials: Credentials | None = None) -> None:
         self._addresses = addresses
+        self._credentials = credentials or Credentials()
         self._shards = range(shard_count)
         self._t0 = t0_monotonic
         self._views: dict[str, NodeView] = {}
@@ -56,7 +59,7 @@ class Sampler:
 
     async def run(self) -> None:
         """Sample until cancelled."""
-        async with aiohttp.ClientSession() as session:
+        async with self._credentials.observer_session() as session:
             while True:
                 await asyncio.gather(*(self._sample(session, node, address)
                                        for node, address in list(self._addresses.items())))

@@ -12,8 +12,9 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from pathlib import Path
+from typing import Any
 
 import uvloop
 
@@ -109,6 +110,22 @@ def _refuse_exposed_without_protection(host: str, args: argparse.Namespace,
                          "without them anyway")
 
 
+def run_loop(main: Coroutine[Any, Any, None], *, tls: bool) -> None:
+    """Run `main` on uvloop, or on asyncio's own loop when the node makes TLS connections.
+
+    uvloop 0.23 (MagicStack/uvloop#738, open) leaves the socket of a `create_connection(sock=)`
+    that is cancelled before it completes undetached: its fd is closed twice, and a socket
+    opened meanwhile on the same number is corrupted; every later connect on it fails with
+    "File descriptor N is used by transport". aiohttp connects that way, and a TLS connect
+    stays open to cancellation for its whole handshake, so a timed-out call to a dead peer
+    hits it (a secured chaos run's nodes stopped on it within seconds). Plain TCP connects
+    complete within one loop turn, so nodes without TLS keep uvloop."""
+    if tls:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
 def run_node(args: argparse.Namespace) -> int:
     logging.basicConfig(level=getattr(args, "log_level", "info").upper(),
                         format=f"%(asctime)s {args.id} %(levelname)s %(name)s: %(message)s")
@@ -124,8 +141,8 @@ def run_node(args: argparse.Namespace) -> int:
         dial = {spec.id: spec for spec in parse_peers(args.dial)} if args.dial else None
         skew_file = Path(args.clock_skew_file) if args.clock_skew_file else None
         tokens = Path(args.auth_tokens) if getattr(args, "auth_tokens", None) else None
-        uvloop.run(serve(config, args.id, data_dir, dial=dial, clock_skew_file=skew_file,
-                         auth=auth, auth_tokens=tokens, tls=tls))
+        run_loop(serve(config, args.id, data_dir, dial=dial, clock_skew_file=skew_file,
+                       auth=auth, auth_tokens=tokens, tls=tls), tls=tls is not None)
     except (ClusterConfigError, AuthConfigError, TlsConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -4,6 +4,9 @@ Goal: `raftflow chaos run --faults join,drain,remove,replace` joins spare nodes 
 link proxies, drains and removes nodes (whose processes exit 0 by themselves), kills a node
 for good and replaces it, all under load; the run ends with 0 violations, every shard back
 at its replication factor, every acknowledged workflow completed, and no process left.
+The run is `--secure` (issue 14): every node serves HTTPS, its Raft links run over mutual
+TLS and its API needs a token, so joins (https join URLs, the joiner's node credential and
+certificate), forwarded calls, drains and the harness's own checks are shown to work secured.
 Method: the real command in a subprocess with a temp report directory, as
 test_chaos_run.py does; the report's fault windows say what each membership fault did.
 """
@@ -33,7 +36,8 @@ def test_membership_faults_under_load_find_no_violation(tmp_path: Path) -> None:
     report = tmp_path / "report"
     command = [sys.executable, "-m", "raftflow", "chaos", "run", "--nodes", "3",
                "--duration", str(RUN_S), "--faults", "join,drain,remove,replace",
-               "--seed", str(SEED), "--report", str(report), "--json", "--settle", "90"]
+               "--seed", str(SEED), "--report", str(report), "--json", "--settle", "90",
+               "--secure"]
     env = {**os.environ, "TMPDIR": str(tmp_path)}
     done = subprocess.run(command, capture_output=True, text=True,
                           timeout=SUBPROCESS_TIMEOUT_S, env=env)
