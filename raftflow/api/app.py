@@ -139,8 +139,9 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp,
     # Internal (namespace_handlers.py): forwarded with the create's or update's own method.
     add("POST", namespaces.SHARD_CONFIGURE, namespaces.configure_shard, ADMIN)
     add("PATCH", namespaces.SHARD_CONFIGURE, namespaces.configure_shard, ADMIN)
-    # Internal (namespace_handlers.py): relayed with whatever method the checked call has.
-    add("*", namespaces.NAMESPACE_KNOWN, namespaces.namespace_known, ADMIN)
+    # Internal (namespace_handlers.py): relayed with whatever method the checked call has, and
+    # with that call's caller, who holds a role in the namespace (or the call was refused).
+    add("*", namespaces.NAMESPACE_KNOWN, namespaces.namespace_known, SEE_NAMESPACE)
     add("POST", NS + "/workflows", workflows.start_workflow, WRITE)
     add("GET", NS + "/workflows", visibility.list_workflows, READ)
     add("GET", NS + "/workflow-count", visibility.count_workflows, READ)

@@ -156,6 +156,16 @@ def test_a_node_is_trusted_and_speaks_for_the_caller_it_forwards(secured: LiveCl
         status, body, _ = await call("POST", f"{SHOP}/workflows", json=_start(_wid("fwd")),
                                      headers={**node, CALLER_HEADER: "%%"})
         assert status == 401, body
+        # The namespace check a lagging node relays to the map's leader goes with the caller
+        # of the checked call (any role in the namespace): it must pass for a writer, or a
+        # writer would get 403 from a node that has not seen the namespace yet.
+        for name, expected in (("shop-writer", 200), ("shop-worker", 200),
+                               ("other-writer", 403)):
+            who = encode_caller(principal_of(name, TOKENS[name]))
+            for method in ("POST", "GET"):
+                status, body, _ = await call(method, f"{SHOP}/known",
+                                             headers={**node, CALLER_HEADER: who})
+                assert status == expected, (name, method, body)
 
     _drive(secured, secured.url(secured.nodes[1]), scenario)
 
