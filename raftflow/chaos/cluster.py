@@ -30,7 +30,12 @@ from raftflow.bench.credentials import Credentials
 from raftflow.chaos.link_control import LinkControl
 from raftflow.chaos.link_faults import LinkSpec
 from raftflow.chaos.link_process import LinkProxyProcess
-from raftflow.cluster.config import ClusterConfig, NodeSpec, dev_cluster_config
+from raftflow.cluster.config import (
+    ClusterConfig,
+    NodeSpec,
+    dev_cluster_config,
+    served_address,
+)
 from raftflow.cluster.launcher import RAFT_PORT_OFFSET, LocalCluster, free_port_block
 from raftflow.cluster.local_pki import make_local_security
 
@@ -160,9 +165,7 @@ class ChaosCluster:
         return self._proxy.control
 
     def address(self, node_id: str) -> str:
-        address = self._slots[node_id].http_address
-        return address if self.security is None else "https://" + address.removeprefix(
-            "http://")
+        return served_address(self._slots[node_id].http_address, tls=self.security is not None)
 
     def member_addresses(self) -> dict[str, str]:
         return {node: self.address(node) for node in self._members}

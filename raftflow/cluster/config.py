@@ -70,6 +70,14 @@ class NodeSpec:
         return f"[{self.host}]" if ":" in self.host else self.host
 
 
+def served_address(address: str, *, tls: bool) -> str:
+    """An `http://` address as a node serves it: `https://` when the cluster runs TLS (maps and
+    configs keep `http://`; docs/security.md, "Addresses")."""
+    if tls and address.startswith("http://"):
+        return "https://" + address.removeprefix("http://")
+    return address
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClusterConfig:
     """A validated cluster description. Construct with `ClusterConfig.create(...)` to validate."""

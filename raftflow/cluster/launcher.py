@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from raftflow.cluster.config import ClusterConfig, dev_cluster_config
+from raftflow.cluster.config import ClusterConfig, dev_cluster_config, served_address
 from raftflow.cluster.node_credential import node_headers
 
 LOOPBACK = "127.0.0.1"
@@ -97,10 +97,8 @@ class LocalCluster:
             self.config_path.write_text(json.dumps(config.to_dict(), indent=2))
 
     def address(self, node_id: str) -> str:
-        address = self.config.node(node_id).http_address
-        if self.ssl_context is not None:
-            return "https://" + address.removeprefix("http://")
-        return address
+        return served_address(self.config.node(node_id).http_address,
+                              tls=self.ssl_context is not None)
 
     @property
     def node_ids(self) -> list[str]:

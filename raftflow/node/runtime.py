@@ -31,7 +31,7 @@ from raftflow.api.polling import TaskPoller
 from raftflow.api.routing import Gateway
 from raftflow.api.task_tokens import TaskTokens
 from raftflow.cluster.cluster_map import META_GROUP_ID, ClusterMap, Member
-from raftflow.cluster.config import ClusterConfig, NodeSpec, check_or_persist
+from raftflow.cluster.config import ClusterConfig, NodeSpec, check_or_persist, served_address
 from raftflow.cluster.map_replica import MapReplica
 from raftflow.cluster.map_store import genesis_of, load_join_map, load_map, store_map
 from raftflow.cluster.node_credential import node_headers
@@ -167,9 +167,7 @@ class NodeRuntime:
         return self._scheme(self.spec.http_address) if node_id == self._node_id else None
 
     def _scheme(self, address: str) -> str:
-        if self.tls is not None and address.startswith("http://"):
-            return "https://" + address.removeprefix("http://")
-        return address
+        return served_address(address, tls=self.tls is not None)
 
     def replica_digests(self) -> list[tuple[int, int, str]]:
         """(shard, applied index, state digest) of every local replica, read in one go on the

@@ -258,3 +258,19 @@ def test_dev_serves_https_from_a_self_signed_certificate(tmp_path: Path) -> None
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
+
+
+def test_a_joining_node_refuses_before_it_asks_to_join(tmp_path: Path) -> None:
+    """The check runs before the join: the --join URL here answers nothing (a closed loopback
+    port), so a join attempted first would retry for its whole timeout instead of exiting 2."""
+    port = free_port_block(1, random.Random())
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "raftflow", "node", "--id", "n9", "--data-dir",
+         str(tmp_path / "d"), "--join", f"http://127.0.0.1:{port}", "--secret", "s",
+         "--http-address", "10.255.255.1:8080", "--raft-address", "10.255.255.1:9080"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "refusing to serve on 10.255.255.1" in done.stderr, done.stderr
+    assert time.monotonic() - started < 30
+    assert not (tmp_path / "d").exists()  # nothing joined, nothing written
