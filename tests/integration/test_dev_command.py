@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -49,6 +50,19 @@ def _http(method: str, url: str, body: dict[str, object] | None = None) -> tuple
         return answer.status, json.loads(answer.read())
 
 
+def _http_retrying_503(method: str, url: str) -> tuple[int, dict[str, object]]:
+    """As docs/api.md tells clients: a 503 (a leadership moving just after the restart) is
+    retried after its Retry-After, for at most 30 s; any other answer is the answer."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return _http(method, url)
+        except urllib.error.HTTPError as error:
+            if error.code != 503 or time.monotonic() > deadline:
+                raise
+            time.sleep(float(error.headers.get("Retry-After") or 1))
+
+
 def test_dev_cluster_serves_stops_cleanly_and_recovers(tmp_path: Path) -> None:
     port = free_port_block(3, random.Random())
     process = _start_dev(tmp_path, port)
@@ -71,7 +85,8 @@ def test_dev_cluster_serves_stops_cleanly_and_recovers(tmp_path: Path) -> None:
         assert _stop_dev(process) == 0
     again = _start_dev(tmp_path, port)
     try:
-        status, described = _http("GET", f"http://127.0.0.1:{port}/api/v1/namespaces/default/workflows/dev-1")
+        status, described = _http_retrying_503(
+            "GET", f"http://127.0.0.1:{port}/api/v1/namespaces/default/workflows/dev-1")
         assert status == 200 and described["run_id"] == started["run_id"]
     finally:
         assert _stop_dev(again) == 0
