@@ -22,6 +22,7 @@ import urllib.parse
 from typing import Protocol, TextIO
 
 from raftflow.cli_output import CliError, JsonObject, print_table, records
+from raftflow.cluster.limit_flags import rate_per_s_arg
 from raftflow.protocol.limits import DURATION_MS_MAX
 from raftflow.protocol.namespaces import RETENTION_MS_MIN
 from raftflow.protocol.search_attributes import AttributeType
@@ -45,7 +46,13 @@ _DURATION_FORMS = ("an integer of milliseconds (1500) or integers with units ms,
                    "largest first (20s, 72h, 3d, 1h30m)")
 
 _NAMESPACES_PATH = "/api/v1/namespaces"
-_UPDATE_NEEDS_AN_OPTION = "give --retention, --description or both"
+_UPDATE_NEEDS_AN_OPTION = ("give --retention, --description, --start-rate or --poll-rate "
+                           "(one or more)")
+# `update --start-rate default`: the namespace goes back to the cluster's default limit.
+_CLUSTER_DEFAULT = "default"
+# (flag, API field, what it limits)
+_RATE_FLAGS = (("--start-rate", "start_rate_per_s", "workflow starts and signals"),
+               ("--poll-rate", "poll_rate_per_s", "task polls"))
 
 
 class Api(Protocol):
@@ -118,6 +125,11 @@ def retention_ms_arg(text: str) -> int:
     return retention_ms
 
 
+def rate_or_default_arg(text: str) -> float | str:
+    """argparse type of `update --start-rate/--poll-rate`: a rate, or `default`."""
+    return _CLUSTER_DEFAULT if text == _CLUSTER_DEFAULT else rate_per_s_arg(text)
+
+
 # --- commands: each returns the JSON object that `--json` prints ----------------------------
 
 def _call(api: Api, method: str, path: str, body: JsonObject | None = None) -> JsonObject:
@@ -146,10 +158,18 @@ def _description_text(value: object) -> str:
     return str(value) if value else "-"
 
 
+def _rate_text(value: object) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{value:g}/s"
+    return "cluster default"
+
+
 def _print_namespace(out: TextIO, info: JsonObject) -> None:
     rows = [("name", str(info.get("name"))),
             ("retention", _retention_text(info.get("retention_ms"), with_ms=True)),
-            ("description", _description_text(info.get("description")))]
+            ("description", _description_text(info.get("description"))),
+            ("start rate", _rate_text(info.get("start_rate_per_s"))),
+            ("poll rate", _rate_text(info.get("poll_rate_per_s")))]
     attributes = info.get("search_attributes")
     if isinstance(attributes, dict) and attributes:  # shown once a namespace has some
         rows.append(("search attributes",
@@ -162,6 +182,10 @@ def _print_namespace(out: TextIO, info: JsonObject) -> None:
 def namespace_create(args: argparse.Namespace, api: Api, out: TextIO) -> JsonObject:
     body: JsonObject = {"name": args.name, "retention_ms": args.retention,
                         "description": args.description or ""}
+    for _, field, _ in _RATE_FLAGS:  # a rate left out is the cluster's default
+        rate = getattr(args, field.removesuffix("_rate_per_s") + "_rate")
+        if rate is not None:
+            body[field] = rate
     info = _call(api, "POST", _NAMESPACES_PATH, body)
     if not args.json:
         _print_namespace(out, info)
@@ -187,9 +211,14 @@ def namespace_list(args: argparse.Namespace, api: Api, out: TextIO) -> JsonObjec
 
 def namespace_update(args: argparse.Namespace, api: Api, out: TextIO) -> JsonObject:
     """PATCH the options given; refuses (usage error, exit 2) before any call if none is."""
-    if args.retention is None and args.description is None:
+    rates = {"start_rate_per_s": args.start_rate, "poll_rate_per_s": args.poll_rate}
+    if args.retention is None and args.description is None and all(
+            rate is None for rate in rates.values()):
         args.usage_error(_UPDATE_NEEDS_AN_OPTION)  # argparse's error(): exits with status 2
     body: JsonObject = {"retention_ms": args.retention, "description": args.description}
+    for field, rate in rates.items():  # left out: unchanged; null: the cluster's default
+        if rate is not None:
+            body[field] = None if rate == _CLUSTER_DEFAULT else rate
     info = _call(api, "PATCH", _namespace_path(args.name), body)
     if not args.json:
         _print_namespace(out, info)
@@ -241,6 +270,15 @@ def add_arguments(create: argparse.ArgumentParser, describe: argparse.ArgumentPa
                         help="new retention: 20s, 72h, 3d, 1h30m or plain milliseconds")
     update.add_argument("--description", default=None, metavar="TEXT",
                         help="new description ('' clears it)")
+    for flag, _, limited in _RATE_FLAGS:
+        dest = flag.removeprefix("--").replace("-", "_")
+        create.add_argument(flag, dest=dest, type=rate_per_s_arg, default=None, metavar="PER_S",
+                            help=f"{limited} per second over the cluster (default: the "
+                                 "cluster's default, the nodes' --default-*-rate)")
+        update.add_argument(flag, dest=dest, type=rate_or_default_arg, default=None,
+                            metavar="PER_S|default",
+                            help=f"new limit of {limited} per second over the cluster, or "
+                                 "'default' for the cluster's default")
     # argparse cannot require "at least one of": the command checks, and reports through the
     # update parser so the refusal looks and exits (2) like every other usage error.
     update.set_defaults(usage_error=update.error)

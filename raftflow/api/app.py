@@ -34,6 +34,13 @@ from raftflow.api.handouts import HANDOUT_PATH
 from raftflow.api.metrics import Metrics, metrics_handler, metrics_middleware
 from raftflow.api.polling import TaskPoller
 from raftflow.api.query_broker import QueryBroker
+from raftflow.api.rate_limits import (
+    UNLIMITED,
+    LimitKind,
+    NamespaceRateLimiter,
+    RateDefaults,
+    rate_limit_middleware,
+)
 from raftflow.api.routing import Gateway
 from raftflow.matching.matcher import Matcher
 from raftflow.protocol.errors import RaftflowError
@@ -104,23 +111,33 @@ async def _close_gateway(app: web.Application) -> None:
 
 
 def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp,
-             auth: Authenticator | None = None) -> web.Application:
-    """The node's application; `auth` None: every route open (`raftflow dev`'s default)."""
+             auth: Authenticator | None = None,
+             rate_defaults: RateDefaults = UNLIMITED) -> web.Application:
+    """The node's application; `auth` None: every route open (`raftflow dev`'s default);
+    `rate_defaults`: the namespaces' rate limits where they set none (default: unlimited)."""
     rules: dict[web.AbstractRoute, Rule] = {}
+    limited: dict[web.AbstractRoute, LimitKind] = {}
+    limiter = NamespaceRateLimiter(lambda: node.cluster_map, rate_defaults)
     # Outermost first: the error middleware catches what the access and namespace checks
     # raise; access is checked before the namespace, so a stranger learns no namespace names.
     middlewares = [metrics_middleware(node.metrics), error_middleware]
     if auth is not None:
         middlewares.append(access_middleware(auth, rules))
-    app = web.Application(middlewares=[*middlewares, namespaces.namespace_middleware],
+    # Rate limits last: a call is counted once it is allowed and its namespace exists.
+    app = web.Application(middlewares=[*middlewares, namespaces.namespace_middleware,
+                                       rate_limit_middleware(limiter, limited)],
                           client_max_size=CLIENT_MAX_SIZE_BYTES,
                           handler_args={"max_line_size": REQUEST_LINE_BYTES_MAX,
                                         "max_field_size": REQUEST_LINE_BYTES_MAX})
 
-    def add(method: str, path: str, handler: Handler, rule: Rule) -> None:
+    def add(method: str, path: str, handler: Handler, rule: Rule,
+            limit: LimitKind | None = None) -> None:
         # Every route names who may call it (access.py refuses a route without a rule). No
         # HEAD twins: a GET answers only GET, so no route exists without its rule.
-        rules[app.router.add_route(method, path, handler)] = rule
+        route = app.router.add_route(method, path, handler)
+        rules[route] = rule
+        if limit is not None:  # spends its namespace's `limit` bucket (rate_limits.py)
+            limited[route] = limit
 
     app[workflows.GATEWAY_KEY] = gateway
     app[tasks.POLLER_KEY] = poller
@@ -142,7 +159,7 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp,
     # Internal (namespace_handlers.py): relayed with whatever method the checked call has, and
     # with that call's caller, who holds a role in the namespace (or the call was refused).
     add("*", namespaces.NAMESPACE_KNOWN, namespaces.namespace_known, SEE_NAMESPACE)
-    add("POST", NS + "/workflows", workflows.start_workflow, WRITE)
+    add("POST", NS + "/workflows", workflows.start_workflow, WRITE, LimitKind.STARTS)
     add("GET", NS + "/workflows", visibility.list_workflows, READ)
     add("GET", NS + "/workflow-count", visibility.count_workflows, READ)
     # Internal (visibility_handlers.py): one shard's part of a list or a count.
@@ -150,14 +167,14 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp,
     add("GET", NS + "/shards/{shard}/workflow-count", visibility.count_shard_workflows, READ)
     add("GET", WF, workflows.describe_workflow, READ)
     add("GET", WF + "/history", workflows.workflow_history, READ)
-    add("POST", WF + "/signal", workflows.signal_workflow, WRITE)
+    add("POST", WF + "/signal", workflows.signal_workflow, WRITE, LimitKind.STARTS)
     add("POST", WF + "/cancel", workflows.cancel_workflow, WRITE)
     add("POST", WF + "/terminate", workflows.terminate_workflow, WRITE)
     add("GET", WF + "/result", query.workflow_result, READ)
     add("POST", WF + "/query", query.query_workflow, READ)
     add("POST", "/api/v1/tasks/query/respond", query.respond_query, WORK_ON_TASK)
-    add("POST", TQ + "/workflow-tasks/poll", tasks.poll_workflow_task, WORK)
-    add("POST", TQ + "/activity-tasks/poll", tasks.poll_activity_task, WORK)
+    add("POST", TQ + "/workflow-tasks/poll", tasks.poll_workflow_task, WORK, LimitKind.POLLS)
+    add("POST", TQ + "/activity-tasks/poll", tasks.poll_activity_task, WORK, LimitKind.POLLS)
     add("POST", "/api/v1/tasks/poll/end", tasks.end_polls, ADMIN)  # internal (polling.py)
     add("POST", HANDOUT_PATH, tasks.retry_handout, ADMIN)  # internal (handouts.py)
     add("POST", "/api/v1/tasks/workflow/complete", tasks.complete_workflow_task, WORK_ON_TASK)

@@ -32,6 +32,7 @@ __all__ = [
     "OverloadedError",
     "PayloadTooLargeError",
     "RaftflowError",
+    "RateLimitedError",
     "accepted",
     "error_body",
     "error_for_code",
@@ -93,6 +94,16 @@ class OverloadedError(RaftflowError):
     def __init__(self, message: str, retry_after_s: float = RETRY_AFTER_S_DEFAULT) -> None:
         assert retry_after_s > 0
         super().__init__(ErrorCode.OVERLOADED, message)
+        self.retry_after_s = retry_after_s
+
+
+class RateLimitedError(RaftflowError):
+    """429 + Retry-After: the namespace's rate limit is spent on this node for now
+    (rate_limits.py); the call changed nothing, and is safe to send again after the wait."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        assert retry_after_s > 0
+        super().__init__(ErrorCode.RATE_LIMITED, message, "namespace")
         self.retry_after_s = retry_after_s
 
 

@@ -82,7 +82,9 @@ FOLLOWER_KEY: web.AppKey[MapFollower] = web.AppKey("map_follower", MapFollower)
 def _info(namespace: Namespace) -> NamespaceInfo:
     return NamespaceInfo(name=namespace.name, retention_ms=namespace.retention_ms,
                          description=namespace.description,
-                         search_attributes=dict(namespace.search_attributes))
+                         search_attributes=dict(namespace.search_attributes),
+                         start_rate_per_s=namespace.start_rate_per_s,
+                         poll_rate_per_s=namespace.poll_rate_per_s)
 
 
 def _not_found(name: str) -> RaftflowError:
@@ -127,7 +129,8 @@ async def create_namespace(request: web.Request) -> web.StreamResponse:
         existed = namespace_in(before.namespaces, body.name) is not None
         epoch = await execute_map_command(replica, CreateNamespace(
             request_id=uuid.uuid4().hex, name=body.name, retention_ms=retention_ms,
-            description=body.description))
+            description=body.description, start_rate_per_s=body.start_rate_per_s,
+            poll_rate_per_s=body.poll_rate_per_s))
         created = await _hand_to_shards(request, replica, body.name, epoch)
         return json_answer(_info(created), status=200 if existed else 201)
 
@@ -141,7 +144,8 @@ async def update_namespace(request: web.Request) -> web.StreamResponse:
     async def update(replica: MapReplica) -> web.StreamResponse:
         epoch = await execute_map_command(replica, UpdateNamespace(
             request_id=uuid.uuid4().hex, name=name, retention_ms=body.retention_ms,
-            description=body.description))
+            description=body.description, start_rate_per_s=body.start_rate_per_s,
+            poll_rate_per_s=body.poll_rate_per_s))
         return json_answer(_info(await _hand_to_shards(request, replica, name, epoch)))
 
     return await on_meta_leader(request, update)

@@ -67,6 +67,8 @@ ERROR_STATUSES: Mapping[int, str] = MappingProxyType({
           "name is registered with another type) or failed_precondition (a membership "
           "change the cluster map does not allow now)"),
     413: "payload_too_large: the body or a payload field is above its limit",
+    429: ("rate_limited: the namespace's rate limit (starts and signals, or polls) is spent "
+          "on this node for now; nothing changed: retry after Retry-After seconds"),
     503: "overloaded or not_leader: retry after Retry-After seconds",
     504: "timeout: the change may still be applied; retry with the same request_id",
 })
@@ -88,6 +90,7 @@ _SECURITY_SCHEMES: Schema = {
 }
 _READ = (400, 404, 503, 504)
 _WRITE = (400, 404, 409, 413, 503, 504)
+_LIMITED_WRITE = (*_WRITE, 429)  # starts and signals spend the namespace's rate limit
 
 # One struct per answer; a poll of workflow tasks may also hand out a query task.
 _WORKFLOW_POLL = "WorkflowPollAnswer"
@@ -153,7 +156,7 @@ def _poll(kind: str, ok: Body) -> Route:
     return Route(method="post", path=f"{TQ}/{kind}-tasks/poll",
                  summary=f"Long-poll for a {kind} task (204: none arrived within wait_ms)",
                  request=bodies.PollRequest, ok={200: ok, 204: NO_BODY},
-                 errors=(400, 413, 503))
+                 errors=(400, 413, 429, 503))
 
 
 ROUTES: tuple[Route, ...] = (
@@ -196,7 +199,8 @@ ROUTES: tuple[Route, ...] = (
           errors=(400, 409, 413, 503, 504)),
     Route(method="get", path=NAMESPACE, summary="Describe a namespace",
           ok={200: NamespaceInfo}, errors=(400, 404, 503, 504)),
-    Route(method="patch", path=NAMESPACE, summary="Change a namespace's retention or description",
+    Route(method="patch", path=NAMESPACE, summary=(
+        "Change a namespace's retention, description or rate limits"),
           request=UpdateNamespaceRequest, ok={200: NamespaceInfo},
           errors=(400, 404, 413, 503, 504)),
     Route(method="post", path=NAMESPACE + "/search-attributes", summary=(
@@ -207,7 +211,7 @@ ROUTES: tuple[Route, ...] = (
     Route(method="post", path=WF, summary="Start a workflow (idempotent by request_id)",
           request=bodies.StartWorkflowRequest,
           ok={201: answers.StartWorkflowAnswer, 200: answers.StartWorkflowAnswer},
-          errors=_WRITE),
+          errors=_LIMITED_WRITE),
     Route(method="get", path=WF, summary=(
         "List runs a visibility query selects (Temporal's list filter), a page at a time"),
           ok={200: answers.WorkflowList}, errors=(400, 503, 504), query=(
@@ -236,7 +240,7 @@ ROUTES: tuple[Route, ...] = (
                                    "maximum": HISTORY_PAGE_SIZE_MAX},
                      "events per page (default 1000)"))),
     Route(method="post", path=ONE + "/signal", summary="Signal a run (idempotent by request_id)",
-          request=bodies.SignalWorkflowRequest, ok={200: answers.Empty}, errors=_WRITE),
+          request=bodies.SignalWorkflowRequest, ok={200: answers.Empty}, errors=_LIMITED_WRITE),
     Route(method="post", path=ONE + "/cancel", summary=(
         "Request cancellation (the workflow decides how)"),
         request=bodies.CancelWorkflowRequest, ok={200: answers.Empty}, errors=_WRITE),

@@ -94,9 +94,12 @@ class StartLoad:
 
     def __init__(self, session: aiohttp.ClientSession, addresses: list[str], *, namespace: str,
                  concurrency: int, run_tag: str, recorder: Recorder,
-                 shard_leaders: list[str] | None = None) -> None:
+                 shard_leaders: list[str] | None = None, retry: bool = True) -> None:
         """`shard_leaders[s]` is the address of shard s's leader: send each start there
-        first (no forwarding hop) instead of round-robin; retries still go round-robin."""
+        first (no forwarding hop) instead of round-robin; retries still go round-robin.
+        `retry` False: a 429 or 503 is the start's final answer and the client sends its next
+        start at once, ignoring Retry-After (a misbehaving client, for the noisy-neighbour
+        bench)."""
         assert addresses and concurrency >= 1
         self._session = session
         self._namespace = namespace
@@ -105,6 +108,7 @@ class StartLoad:
         self._concurrency = concurrency
         self._run_tag = run_tag
         self._next_node = 0
+        self._attempts = ATTEMPTS_MAX if retry else 1
         self._stopping = asyncio.Event()
         self.recorder = recorder
 
@@ -143,7 +147,7 @@ class StartLoad:
         """Send one start until a final answer; return "ok" or the final error's key."""
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
         outcome = "unreached"
-        for attempt in range(ATTEMPTS_MAX):
+        for attempt in range(self._attempts):
             url = first_url if attempt == 0 else self._urls[node % len(self._urls)]
             try:
                 async with self._session.post(url, data=body, headers=JSON_HEADERS,
@@ -155,7 +159,7 @@ class StartLoad:
                 return "timeout"  # the start may or may not have happened: an error
             except aiohttp.ClientConnectionError:
                 outcome = "connection"
-                if attempt + 1 < ATTEMPTS_MAX:
+                if attempt + 1 < self._attempts:
                     self.recorder.retries[outcome] += 1
                     node += 1  # this node may be down; the same request id is safe elsewhere
                     await asyncio.sleep(CONNECTION_RETRY_S)
@@ -165,7 +169,7 @@ class StartLoad:
             outcome = _error_key(status, raw)
             if status not in RETRYABLE_STATUSES:
                 return outcome
-            if attempt + 1 < ATTEMPTS_MAX:
+            if attempt + 1 < self._attempts:
                 self.recorder.retries[outcome] += 1
                 await asyncio.sleep(_retry_after_s(retry_after))
         return outcome

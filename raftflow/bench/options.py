@@ -10,6 +10,7 @@ import argparse
 
 from raftflow.bench.launch_options import add_launch_arguments
 from raftflow.bench.move_options import add_moves_arguments
+from raftflow.bench.noisy_options import add_noisy_arguments
 from raftflow.bench.retention_options import add_retention_arguments
 
 NODES_DEFAULT = 3
@@ -59,6 +60,9 @@ def add_starts_arguments(parser: argparse.ArgumentParser) -> None:
                              "leader) or leader (send each start to its shard's leader, as "
                              "read from cluster status once at the start)")
     parser.add_argument("--namespace", default=NAMESPACE_DEFAULT)
+    parser.add_argument("--ignore-retry-after", action="store_true",
+                        help="a 429 or 503 is final: send the next start at once instead of "
+                             "retrying after Retry-After (a misbehaving client)")
     add_launch_arguments(parser)
 
 
@@ -72,8 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_bench_subcommands(
         bench_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register `raftflow bench starts`, `moves` and `retention` (their code is imported
-    only when they run: `server` names the module and function)."""
+    """Register `raftflow bench starts`, `moves`, `retention` and `noisy-neighbour` (their
+    code is imported only when they run: `server` names the module and function)."""
     starts = bench_commands.add_parser("starts", help="workflow starts per second over HTTP")
     add_starts_arguments(starts)
     starts.set_defaults(server=("raftflow.bench.starts", "run_cli"))
@@ -87,3 +91,8 @@ def add_bench_subcommands(
                           "retains more and more closed workflows")
     add_retention_arguments(retention)
     retention.set_defaults(server=("raftflow.bench.retention", "run_cli"))
+    noisy = bench_commands.add_parser(
+        "noisy-neighbour", help="one namespace's workflow latency while another floods starts, "
+                                "with the flood rate-limited and without")
+    add_noisy_arguments(noisy)
+    noisy.set_defaults(server=("raftflow.bench.noisy_neighbour", "run_cli"))

@@ -158,7 +158,7 @@ async def _progress(recorder: Recorder, load_done: asyncio.Event, began_s: float
 
 async def run_benchmark(addresses: list[str], *, namespace: str, concurrency: int,
                         duration_s: float, warmup_s: float, out: TextIO,
-                        route: str = ROUTE_ROUND_ROBIN) -> BenchResult:
+                        route: str = ROUTE_ROUND_ROBIN, retry: bool = True) -> BenchResult:
     """Drive the load against `addresses` and measure; the cluster must already be up."""
     assert addresses and concurrency >= 1 and duration_s > 0 and warmup_s >= 0
     connector = aiohttp.TCPConnector(limit=concurrency + CONNECTIONS_SPARE)
@@ -170,7 +170,7 @@ async def run_benchmark(addresses: list[str], *, namespace: str, concurrency: in
                             window_end_s=began_s + warmup_s + duration_s)
         load = StartLoad(session, addresses, namespace=namespace, concurrency=concurrency,
                          run_tag=os.urandom(4).hex(), recorder=recorder,
-                         shard_leaders=leaders)
+                         shard_leaders=leaders, retry=retry)
         load_done = asyncio.Event()
 
         async def drive() -> None:
@@ -234,7 +234,8 @@ def _bench(addresses: list[str], args: argparse.Namespace, out: TextIO) -> int:
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         result = runner.run(run_benchmark(
             addresses, namespace=args.namespace, concurrency=args.concurrency,
-            duration_s=args.duration, warmup_s=args.warmup, out=out, route=args.route))
+            duration_s=args.duration, warmup_s=args.warmup, out=out, route=args.route,
+            retry=not args.ignore_retry_after))
     print_summary(result, out)
     if args.json:
         sys.stdout.write(json.dumps(result.to_json()) + "\n")

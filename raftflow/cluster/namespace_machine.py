@@ -15,6 +15,7 @@ it with its implicit settings is a no-op, and its first real update makes it exp
 
 from __future__ import annotations
 
+import math
 import re
 from typing import get_args
 
@@ -32,6 +33,8 @@ from raftflow.protocol.limits import DURATION_MS_MAX
 from raftflow.protocol.namespaces import (
     DESCRIPTION_LENGTH_MAX,
     NAMESPACES_MAX,
+    RATE_PER_S_MAX,
+    RATE_PER_S_MIN,
     RETENTION_MS_MIN,
     NamespaceName,
 )
@@ -73,6 +76,24 @@ def _description_error(name: str, description: str) -> str | None:
             f"DESCRIPTION_LENGTH_MAX={DESCRIPTION_LENGTH_MAX}")
 
 
+def _rate_error(name: str, field: str, rate_per_s: float | None) -> str | None:
+    if rate_per_s is None or (math.isfinite(rate_per_s)
+                              and RATE_PER_S_MIN <= rate_per_s <= RATE_PER_S_MAX):
+        return None
+    return (f"namespace {name}: {field} {rate_per_s} must be in [RATE_PER_S_MIN="
+            f"{RATE_PER_S_MIN}, RATE_PER_S_MAX={RATE_PER_S_MAX}] calls per second, or null for "
+            "the cluster's default")
+
+
+def _rates_error(name: str, start_rate_per_s: float | None | msgspec.UnsetType,
+                 poll_rate_per_s: float | None | msgspec.UnsetType) -> str | None:
+    start = None if start_rate_per_s is msgspec.UNSET else start_rate_per_s
+    poll = None if poll_rate_per_s is msgspec.UNSET else poll_rate_per_s
+    assert not isinstance(start, msgspec.UnsetType) and not isinstance(poll, msgspec.UnsetType)
+    return (_rate_error(name, "start_rate_per_s", start)
+            or _rate_error(name, "poll_rate_per_s", poll))
+
+
 def attribute_name_error(name: str) -> str | None:
     """Why `name` cannot be a search attribute (a name a query could not write), or None."""
     if len(name) > SEARCH_ATTRIBUTE_NAME_LENGTH_MAX:
@@ -96,6 +117,8 @@ def namespace_error(namespace: Namespace) -> str | None:
     return (_name_error(namespace.name)
             or _retention_error(namespace.name, namespace.retention_ms)
             or _description_error(namespace.name, namespace.description)
+            or _rates_error(namespace.name, namespace.start_rate_per_s,
+                            namespace.poll_rate_per_s)
             or _attributes_error(namespace))
 
 
@@ -110,7 +133,9 @@ def _with_namespace(cluster_map: ClusterMap, namespace: Namespace) -> ClusterMap
 def on_create_namespace(cluster_map: ClusterMap,
                         command: CreateNamespace) -> ClusterMap | MapRefused:
     wanted = Namespace(name=command.name, retention_ms=command.retention_ms,
-                       description=command.description)
+                       description=command.description,
+                       start_rate_per_s=command.start_rate_per_s,
+                       poll_rate_per_s=command.poll_rate_per_s)
     error = namespace_error(wanted)
     if error is not None:
         return MapRefused(code=RefusalCode.INVALID, message=error)
@@ -138,6 +163,8 @@ def on_update_namespace(cluster_map: ClusterMap,
         error = _retention_error(name, command.retention_ms)
     if error is None and command.description is not None:
         error = _description_error(name, command.description)
+    if error is None:
+        error = _rates_error(name, command.start_rate_per_s, command.poll_rate_per_s)
     if error is not None:
         return MapRefused(code=RefusalCode.INVALID, message=error)
     existing = cluster_map.namespace(name)
@@ -151,6 +178,10 @@ def on_update_namespace(cluster_map: ClusterMap,
                       else command.retention_ms),
         description=existing.description if command.description is None else command.description,
         search_attributes=existing.search_attributes,
+        start_rate_per_s=(existing.start_rate_per_s if command.start_rate_per_s is msgspec.UNSET
+                          else command.start_rate_per_s),
+        poll_rate_per_s=(existing.poll_rate_per_s if command.poll_rate_per_s is msgspec.UNSET
+                         else command.poll_rate_per_s),
     )
     if updated == existing:
         return cluster_map  # nothing given, or nothing different: a retry or a no-op

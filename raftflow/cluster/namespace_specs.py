@@ -23,6 +23,11 @@ class Namespace(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     # Registered custom search attributes, sorted by name (every replica encodes the same
     # bytes). Last, with a default: a map written before they existed decodes with none.
     search_attributes: dict[str, AttributeType] = msgspec.field(default_factory=dict)
+    # Rate limits, calls per second over the cluster (None: the nodes' default). Only the
+    # gateways read them (api/rate_limits.py); shards never see them. Last, with defaults, for
+    # the same reason.
+    start_rate_per_s: float | None = None
+    poll_rate_per_s: float | None = None
 
 
 DEFAULT_NAMESPACE_SPEC = Namespace(name=DEFAULT_NAMESPACE, retention_ms=DEFAULT_RETENTION_MS)
@@ -36,16 +41,21 @@ class CreateNamespace(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     name: str
     retention_ms: int
     description: str = ""
+    start_rate_per_s: float | None = None
+    poll_rate_per_s: float | None = None
 
 
 class UpdateNamespace(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
                       tag="UpdateNamespace", tag_field="type"):
-    """Change the given settings of an existing namespace (None: unchanged)."""
+    """Change the given settings of an existing namespace (None: unchanged; for a rate, UNSET
+    is unchanged and None goes back to the cluster's default)."""
 
     request_id: str
     name: str
     retention_ms: int | None = None
     description: str | None = None
+    start_rate_per_s: float | None | msgspec.UnsetType = msgspec.UNSET
+    poll_rate_per_s: float | None | msgspec.UnsetType = msgspec.UNSET
 
 
 class AddSearchAttribute(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,

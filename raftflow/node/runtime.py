@@ -28,6 +28,7 @@ from raftflow.api.access import Authenticator
 from raftflow.api.app import make_app
 from raftflow.api.metrics import Metrics
 from raftflow.api.polling import TaskPoller
+from raftflow.api.rate_limits import UNLIMITED, RateDefaults
 from raftflow.api.routing import Gateway
 from raftflow.api.task_tokens import TaskTokens
 from raftflow.cluster.cluster_map import META_GROUP_ID, ClusterMap, Member
@@ -79,9 +80,11 @@ class NodeRuntime:
     def __init__(self, config: ClusterConfig, node_id: str, data_dir: Path, *,
                  dial: Mapping[str, NodeSpec] | None = None,
                  clock: SkewableWallClock | None = None,
-                 auth: Authenticator | None = None, tls: NodeTls | None = None) -> None:
+                 auth: Authenticator | None = None, tls: NodeTls | None = None,
+                 rate_defaults: RateDefaults = UNLIMITED) -> None:
         self.config = check_or_persist(data_dir, config, node_id)
         self.auth = auth  # None: every HTTP route is open (access.py)
+        self.rate_defaults = rate_defaults  # namespaces without limits of their own use these
         # None: plain HTTP. Else the API is HTTPS, and so is every node's (tls_setup.py):
         # the map keeps `http://` addresses, which this node calls and hands out as https.
         self.tls = tls
@@ -225,7 +228,8 @@ class NodeRuntime:
         self._poller = TaskPoller(self, self.matcher, self.session, self.tokens, self.metrics,
                                   ssl=client_ssl)
         app = make_app(gateway=Gateway(self, self.session, self.tokens, ssl=client_ssl),
-                       poller=self._poller, node=self, auth=self.auth)
+                       poller=self._poller, node=self, auth=self.auth,
+                       rate_defaults=self.rate_defaults)
         # Cancelling a handler when its client leaves lets a cancelled long poll hand its
         # task to the next poller instead of starting it for nobody (polling.py).
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None,

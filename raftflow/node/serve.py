@@ -20,6 +20,7 @@ import uvloop
 
 from raftflow.api.access import Authenticator
 from raftflow.api.api_keys import AuthConfigError
+from raftflow.api.rate_limits import UNLIMITED, RateDefaults
 from raftflow.cluster.config import (
     ClusterConfig,
     ClusterConfigError,
@@ -62,9 +63,10 @@ async def serve(config: ClusterConfig, node_id: str, data_dir: Path, *,
                 dial: Mapping[str, NodeSpec] | None = None,
                 clock_skew_file: Path | None = None,
                 auth: Authenticator | None = None, auth_tokens: Path | None = None,
-                tls: NodeTls | None = None) -> None:
+                tls: NodeTls | None = None, rate_defaults: RateDefaults = UNLIMITED) -> None:
     clock = SkewableWallClock()
-    runtime = NodeRuntime(config, node_id, data_dir, dial=dial, clock=clock, auth=auth, tls=tls)
+    runtime = NodeRuntime(config, node_id, data_dir, dial=dial, clock=clock, auth=auth, tls=tls,
+                          rate_defaults=rate_defaults)
     if clock_skew_file is not None:
         clock.set_skew_ms(read_skew_file(clock_skew_file))  # before any command
     stop = asyncio.Event()
@@ -141,8 +143,11 @@ def run_node(args: argparse.Namespace) -> int:
         dial = {spec.id: spec for spec in parse_peers(args.dial)} if args.dial else None
         skew_file = Path(args.clock_skew_file) if args.clock_skew_file else None
         tokens = Path(args.auth_tokens) if getattr(args, "auth_tokens", None) else None
+        rate_defaults = RateDefaults(start_rate_per_s=getattr(args, "default_start_rate", None),
+                                     poll_rate_per_s=getattr(args, "default_poll_rate", None))
         run_loop(serve(config, args.id, data_dir, dial=dial, clock_skew_file=skew_file,
-                       auth=auth, auth_tokens=tokens, tls=tls), tls=tls is not None)
+                       auth=auth, auth_tokens=tokens, tls=tls, rate_defaults=rate_defaults),
+                 tls=tls is not None)
     except (ClusterConfigError, AuthConfigError, TlsConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -40,6 +40,9 @@ class ErrorCode(StrEnum):
     # A caller without the role the call needs, or a join request whose proof was not made
     # with the cluster secret.
     PERMISSION_DENIED = "permission_denied"
+    # A namespace's rate limit (starts and signals, or polls) is spent on this node for now:
+    # retry after Retry-After (api/rate_limits.py).
+    RATE_LIMITED = "rate_limited"
     OVERLOADED = "overloaded"
     NOT_LEADER = "not_leader"
     TIMEOUT = "timeout"
@@ -63,6 +66,7 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.SEARCH_ATTRIBUTE_CONFLICT: 409,
     ErrorCode.UNAUTHENTICATED: 401,
     ErrorCode.PERMISSION_DENIED: 403,
+    ErrorCode.RATE_LIMITED: 429,
     ErrorCode.OVERLOADED: 503,
     ErrorCode.NOT_LEADER: 503,
     ErrorCode.TIMEOUT: 504,

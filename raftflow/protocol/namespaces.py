@@ -35,6 +35,15 @@ RetentionMs = Annotated[int, msgspec.Meta(ge=RETENTION_MS_MIN, le=DURATION_MS_MA
     "How long a closed run is kept after it closed, in milliseconds."))]
 Description = Annotated[str, msgspec.Meta(max_length=DESCRIPTION_LENGTH_MAX)]
 
+# A namespace's rate limits (api/rate_limits.py): calls per second over the whole cluster, each
+# node admitting its share (the rate divided by the cluster's nodes). Above a million a second
+# a limit limits nothing this engine can do; below one call in 1000 s it is a typo.
+RATE_PER_S_MIN = 0.001
+RATE_PER_S_MAX = 1_000_000.0
+RatePerS = Annotated[float, msgspec.Meta(ge=RATE_PER_S_MIN, le=RATE_PER_S_MAX, description=(
+    "Calls per second over the whole cluster; each node admits its share (the rate divided by "
+    "the number of nodes). null: the cluster's default (the nodes' --default-*-rate flags)."))]
+
 
 class _Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     pass
@@ -47,13 +56,20 @@ class CreateNamespaceRequest(_Body, frozen=True):
     name: NamespaceName
     retention_ms: RetentionMs | None = None  # default: DEFAULT_RETENTION_MS (3 days)
     description: Description = ""
+    # Workflow starts and signals per second (together), and task polls per second; None: the
+    # cluster's default.
+    start_rate_per_s: RatePerS | None = None
+    poll_rate_per_s: RatePerS | None = None
 
 
 class UpdateNamespaceRequest(_Body, frozen=True):
-    """`PATCH /api/v1/namespaces/{namespace}`: the fields given change, the others stay."""
+    """`PATCH /api/v1/namespaces/{namespace}`: the fields given change, the others stay.
+    A rate given as null goes back to the cluster's default; one left out stays."""
 
     retention_ms: RetentionMs | None = None
     description: Description | None = None
+    start_rate_per_s: RatePerS | None | msgspec.UnsetType = msgspec.UNSET
+    poll_rate_per_s: RatePerS | None | msgspec.UnsetType = msgspec.UNSET
 
 
 class AddSearchAttributeRequest(_Body, frozen=True):
@@ -77,6 +93,9 @@ class NamespaceInfo(msgspec.Struct, frozen=True, kw_only=True):
     description: str = ""
     # Registered custom search attributes: name -> type, by name.
     search_attributes: dict[str, AttributeType] = msgspec.field(default_factory=dict)
+    # The namespace's own rate limits; null: the cluster's default applies.
+    start_rate_per_s: float | None = None
+    poll_rate_per_s: float | None = None
 
 
 class NamespaceList(msgspec.Struct, frozen=True, kw_only=True):
@@ -84,3 +103,4 @@ class NamespaceList(msgspec.Struct, frozen=True, kw_only=True):
 
 
 assert RETENTION_MS_MIN < DURATION_MS_MAX
+assert 0 < RATE_PER_S_MIN < RATE_PER_S_MAX

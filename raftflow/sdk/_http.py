@@ -2,7 +2,8 @@
 
 Any node answers any call (docs/api.md "Any node"), so a call that meets a dead node
 (connection error, time-out) or an unavailable one (502/503/504) moves to the next address
-and tries again, with the same body and so the same `request_id`: the server returns the first
+and tries again (so does a 429 `rate_limited`: each node admits its share of a namespace's
+rate, so the next node may have room, and Temporal's SDKs retry it too), with the same body and so the same `request_id`: the server returns the first
 answer to a retried id (DESIGN §4 I5), which is what makes the retry safe. Callers say which
 statuses are worth another node (`retry_statuses`): a query's 504 means "no worker answered",
 not "this node is down", so it is not retried.
@@ -36,14 +37,14 @@ CONNECTIONS_MAX = 200  # pooled connections over all nodes (workers hold one per
 CALL_ATTEMPTS_MAX = 60  # tries of one call across nodes (dead nodes fail fast) before it gives up
 CALL_DEADLINE_S = 60.0  # wall-clock budget of one call's retries (a leader election is < 1 s)
 REQUEST_TIMEOUT_S = 30.0  # one attempt of an ordinary call (writes wait for a Raft commit)
-RETRY_AFTER_S_MAX = 5.0  # longest Retry-After we honour for `overloaded`
+RETRY_AFTER_S_MAX = 5.0  # longest Retry-After we honour for `overloaded` and `rate_limited`
 NOT_LEADER_WAIT_S_MAX = 0.5  # an election is short and another node may know the leader now
 ROUND_BACKOFF_S_MIN = 0.05  # pause after every node failed once, doubled per round...
 ROUND_BACKOFF_S_MAX = 1.0  # ... up to this
 assert NOT_LEADER_WAIT_S_MAX <= RETRY_AFTER_S_MAX < CALL_DEADLINE_S
 
 SERVED_BY_HEADER = "X-Raftflow-Served-By"  # the API's header (the SDK talks HTTP only)
-RETRYABLE_STATUSES = frozenset({502, 503, 504})
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 UNAVAILABLE_STATUSES = frozenset({502, 503})
 NO_RETRY: frozenset[int] = frozenset()
 

@@ -145,7 +145,9 @@ def test_create_sends_the_documented_body_and_prints_the_namespace(
     assert api.addresses == ["http://n2:8081"]
     assert out == ("name:        orders\n"
                    "retention:   3d (259200000 ms)\n"
-                   "description: shop\n")
+                   "description: shop\n"
+                   "start rate:  cluster default\n"
+                   "poll rate:   cluster default\n")
 
 
 def test_create_without_options_leaves_retention_to_the_server(
@@ -204,7 +206,40 @@ def test_update_with_no_option_is_refused_before_any_call(
         api: ScriptedApi, capsys: pytest.CaptureFixture[str]) -> None:
     err = usage_error(capsys, "update", "orders", "--json")
     assert "usage: raftflow namespace update" in err
-    assert "error: give --retention, --description or both" in err
+    assert ("error: give --retention, --description, --start-rate or --poll-rate (one or "
+            "more)") in err
+    assert api.calls == []
+
+
+def test_create_and_update_send_rates_and_describe_prints_them(
+        api: ScriptedApi, capsys: pytest.CaptureFixture[str]) -> None:
+    limited = {**ORDERS, "start_rate_per_s": 50.0, "poll_rate_per_s": 0.5}
+    api.answers.extend([limited, limited, {**limited, "start_rate_per_s": None}])
+    code, out, _ = run(capsys, "create", "orders", "--start-rate", "50", "--poll-rate", "0.5")
+    assert code == 0
+    assert api.calls[0][2] == {"name": "orders", "retention_ms": None, "description": "",
+                               "start_rate_per_s": 50.0, "poll_rate_per_s": 0.5}
+    assert "start rate:  50/s\n" in out and "poll rate:   0.5/s\n" in out
+    code, _, _ = run(capsys, "update", "orders", "--poll-rate", "0.5")
+    assert code == 0
+    # Only the rate given is sent: the other stays as it is.
+    assert api.calls[1][2] == {"retention_ms": None, "description": None,
+                               "poll_rate_per_s": 0.5}
+    code, out, _ = run(capsys, "update", "orders", "--start-rate", "default")
+    assert code == 0
+    assert api.calls[2][2] == {"retention_ms": None, "description": None,
+                               "start_rate_per_s": None}
+    assert "start rate:  cluster default\n" in out
+
+
+@pytest.mark.parametrize("argv", [
+    ("create", "orders", "--start-rate", "0"), ("create", "orders", "--poll-rate", "fast"),
+    ("create", "orders", "--start-rate", "default"), ("update", "orders", "--poll-rate", "-1"),
+    ("update", "orders", "--start-rate", "inf"), ("update", "orders", "--start-rate", "1e7"),
+])
+def test_a_bad_rate_is_a_usage_error_before_any_call(
+        api: ScriptedApi, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...]) -> None:
+    assert "calls per second" in usage_error(capsys, *argv)
     assert api.calls == []
 
 

@@ -2,7 +2,9 @@
 
 Goal: the contract of the dev command — node i on HTTP port P+i, a line containing "ready" once
 every shard has a leader, exit 0 on SIGTERM, and all state recovered when started again on the
-same data dir — and the JSON shape of `raftflow cluster status --json`.
+same data dir — the JSON shape of `raftflow cluster status --json`, and the cluster's default
+rate limit handed to the nodes (`--default-start-rate`), which a namespace's own
+(`raftflow namespace create --start-rate`) replaces.
 Method: run the real commands as subprocesses on free loopback ports; stop them by their PID.
 """
 
@@ -20,11 +22,15 @@ from pathlib import Path
 
 from raftflow.cluster.launcher import free_port_block
 
+# The cluster's default start limit: 0.1/s on each of the 3 nodes, a burst of one start, so a
+# second start right after the first on the same node is refused on any machine.
+DEFAULT_START_RATE = "0.3"
+
 
 def _start_dev(data_dir: Path, port: int) -> subprocess.Popen[str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "raftflow", "dev", "--nodes", "3", "--data-dir", str(data_dir),
-         "--http-port", str(port), "--shards", "4"],
+         "--http-port", str(port), "--shards", "4", "--default-start-rate", DEFAULT_START_RATE],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert process.stdout is not None
     deadline = time.monotonic() + 60
@@ -63,6 +69,43 @@ def _http_retrying_503(method: str, url: str) -> tuple[int, dict[str, object]]:
             time.sleep(float(error.headers.get("Retry-After") or 1))
 
 
+def _raftflow(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "raftflow", *argv], capture_output=True,
+                          text=True, timeout=60)
+
+
+def _check_rate_limits(port: int) -> None:
+    """`default` is under the nodes' default limit: its next start on the same node is a 429;
+    a namespace with a limit of its own is not."""
+    starts = f"http://127.0.0.1:{port + 2}/api/v1/namespaces/default/workflows"
+    try:
+        _http("POST", starts, {"workflow_id": "dev-2", "workflow_type": "T", "task_queue": "q"})
+        raise AssertionError("a start beyond the default limit was accepted")
+    except urllib.error.HTTPError as error:
+        assert error.code == 429, error
+        assert int(error.headers["Retry-After"]) >= 1
+        assert json.loads(error.read())["error"]["code"] == "rate_limited"
+    created = _raftflow("namespace", "create", "shop", "--start-rate", "1000", "--address",
+                        f"http://127.0.0.1:{port}")
+    assert created.returncode == 0, created.stderr
+    assert "start rate:  1000/s" in created.stdout, created.stdout
+    shop = f"http://127.0.0.1:{port + 2}/api/v1/namespaces/shop/workflows"
+    # Node 3 applies shop's limit once its copy of the map has shop (a heartbeat or so); until
+    # then shop is under the default, where these three starts would take 20 s.
+    deadline = time.monotonic() + 10
+    for index in range(3):
+        while True:
+            try:
+                status, _ = _http("POST", shop, {"workflow_id": f"shop-{index}",
+                                                 "workflow_type": "T", "task_queue": "q"})
+                break
+            except urllib.error.HTTPError as error:
+                if error.code not in (429, 503) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert status == 201
+
+
 def test_dev_cluster_serves_stops_cleanly_and_recovers(tmp_path: Path) -> None:
     port = free_port_block(3, random.Random())
     process = _start_dev(tmp_path, port)
@@ -70,6 +113,7 @@ def test_dev_cluster_serves_stops_cleanly_and_recovers(tmp_path: Path) -> None:
         status, started = _http("POST", f"http://127.0.0.1:{port + 2}/api/v1/namespaces/default/workflows",
                                 {"workflow_id": "dev-1", "workflow_type": "T", "task_queue": "q"})
         assert status == 201
+        _check_rate_limits(port)
         cli = subprocess.run(
             [sys.executable, "-m", "raftflow", "cluster", "status", "--address",
              f"http://127.0.0.1:{port + 1}", "--json"], capture_output=True, text=True, timeout=30)
