@@ -3,14 +3,19 @@ with a client. Temporal-shaped on purpose (`@workflow.defn`, `@activity.defn`,
 `workflow.execute_activity`, `RetryPolicy`, `ApplicationError`, ...).
 
     from raftflow.sdk import Client, Worker, activity, workflow, RetryPolicy, errors
+
+Payload codecs (`converter.PayloadCodec`, e.g. encryption) plug into `Client.connect(...,
+payload_codec=...)`; an AES-GCM one is in `raftflow.sdk.contrib.aes_gcm_codec`.
 """
 
-from raftflow.sdk import activity, errors, workflow
+from raftflow.sdk import activity, converter, errors, workflow
 from raftflow.sdk.client import Client, WorkflowHandle
-from raftflow.sdk.errors import ActivityError, ApplicationError
+from raftflow.sdk.converter import Payload, PayloadCodec
+from raftflow.sdk.errors import ActivityError, ApplicationError, PayloadCodecError
 from raftflow.sdk.retry import RetryPolicy
 from raftflow.sdk.tls import TLSConfig
 from raftflow.sdk.worker import Worker
 
-__all__ = ["ActivityError", "ApplicationError", "Client", "RetryPolicy", "TLSConfig", "Worker",
-           "WorkflowHandle", "activity", "errors", "workflow"]
+__all__ = ["ActivityError", "ApplicationError", "Client", "Payload", "PayloadCodec",
+           "PayloadCodecError", "RetryPolicy", "TLSConfig", "Worker", "WorkflowHandle",
+           "activity", "converter", "errors", "workflow"]

@@ -19,6 +19,7 @@ from raftflow.sdk import _http, errors
 from raftflow.sdk._activity_context import ActivityContext, ActivityInfo, bind
 from raftflow.sdk._replay.commands import payload
 from raftflow.sdk._wire_answers import decode_answer
+from raftflow.sdk._wire_payloads import NO_CODEC, PayloadShape, WirePayloads
 
 if TYPE_CHECKING:
     from raftflow.sdk.activity import ActivityDefinition
@@ -38,8 +39,10 @@ class Heartbeater:
     `record` may be called from the activity's thread; it never blocks.
     """
 
-    def __init__(self, post: Post, task: ActivityTask, on_cancel: Callable[[], None]) -> None:
+    def __init__(self, post: Post, task: ActivityTask, on_cancel: Callable[[], None], *,
+                 payloads: WirePayloads = NO_CODEC) -> None:
         self._post = post
+        self._payloads = payloads
         self._token = task.task_token
         timeout_ms = task.heartbeat_timeout_ms
         self._throttle_s = HEARTBEAT_THROTTLE_S_MAX
@@ -70,10 +73,12 @@ class Heartbeater:
         details, self._pending = self._pending, None
         if details is None:
             return
+        what = "heartbeat details"
         try:
-            body = HeartbeatRequest(task_token=self._token,
-                                    details=payload(details, "heartbeat details"))
-        except TypeError as error:  # the activity's bug: it must not stop the attempt's answer
+            body = HeartbeatRequest(task_token=self._token, details=await self._payloads.encode(
+                payload(details, what), PayloadShape.ARGS, what))
+        except (TypeError, errors.PayloadCodecError) as error:
+            # The activity's bug, or the codec's: it must not stop the attempt's answer.
             log.warning("heartbeat not sent: %s", error)
             return
         try:

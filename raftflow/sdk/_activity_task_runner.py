@@ -20,6 +20,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import assert_never
 
 import msgspec
 
@@ -30,11 +31,13 @@ from raftflow.protocol.http_bodies import (
     CompleteActivityTaskRequest,
     FailActivityTaskRequest,
 )
+from raftflow.protocol.payload import EMPTY
 from raftflow.sdk import errors
 from raftflow.sdk._activity_context import ActivityContext
 from raftflow.sdk._activity_support import Heartbeater, activity_info, invoke
 from raftflow.sdk._replay.commands import payload
 from raftflow.sdk._task_exchange import TaskExchange, reserve_slots
+from raftflow.sdk._wire_payloads import NO_CODEC, PayloadShape, WirePayloads
 from raftflow.sdk._wire_tasks import decode_activity_task, eager_workflow_task
 from raftflow.sdk.activity import ActivityDefinition
 
@@ -60,8 +63,10 @@ class ActivityTaskRunner:
     def __init__(self, exchange: TaskExchange, activities: Mapping[str, ActivityDefinition],
                  *, namespace: str, task_queue: str, threads_max: int,
                  workflow_slots: asyncio.Semaphore | None,
-                 start_workflow_task: Callable[[str, object], None]) -> None:
+                 start_workflow_task: Callable[[str, object], None],
+                 payloads: WirePayloads = NO_CODEC) -> None:
         self._exchange = exchange
+        self._payloads = payloads
         self._activities = activities
         self._namespace = namespace
         self._task_queue = task_queue
@@ -84,25 +89,66 @@ class ActivityTaskRunner:
             # it by its policy); without one it is dropped and times out on the server.
             log.warning("malformed activity task: %s", error)
             if error.task_token is not None:
-                await self._exchange.post(_PATHS[FailActivityTaskRequest], self._failed(
-                    error.task_token, errors.failure_of(error)))
+                await self._post_failure(error.task_token, errors.failure_of(error))
+            return
+        try:
+            task = await self._decoded(task)
+        except errors.PayloadCodecError as error:  # e.g. no codec, or the wrong key
+            log.warning("activity task of %s/%s refused: %s", task.workflow_id, task.run_id,
+                        error)
+            await self._post_failure(task.task_token, errors.failure_of(error))
             return
         definition = self._activities.get(task.activity_type)
         if definition is None:
-            await self._exchange.post(_PATHS[FailActivityTaskRequest], self._failed(
-                task.task_token, Failure(
-                    message=f"activity type {task.activity_type!r} is not registered "
-                            f"with this worker (known: {sorted(self._activities)})",
-                    type="NotFoundError")))
+            await self._post_failure(task.task_token, Failure(
+                message=f"activity type {task.activity_type!r} is not registered "
+                        f"with this worker (known: {sorted(self._activities)})",
+                type="NotFoundError"))
             return
-        outcome = await self._attempt(definition, task)
+        outcome = await self._encoded(await self._attempt(definition, task))
         await self._answer(address, outcome)
+
+    async def _decoded(self, task: ActivityTask) -> ActivityTask:
+        """The task with its input and last heartbeat details decoded by the client's codec
+        (`PayloadCodecError` if they cannot be: the attempt fails before any code runs)."""
+        what = f"activity {task.activity_type} ({task.activity_id})"
+        return msgspec.structs.replace(
+            task, input=await self._payloads.decode_json(task.input, f"input of {what}"),
+            heartbeat_details=await self._payloads.decode_json(
+                task.heartbeat_details, f"heartbeat details of {what}"))
+
+    async def _encoded(self, outcome: Outcome) -> Outcome:
+        """An attempt's answer as the wire carries it: its result or failure details through
+        the client's codec. A result the codec refuses fails the attempt instead (the server
+        retries it); failure details it refuses are left out, as `errors.failure_of` leaves
+        out details JSON cannot carry: the attempt must still be answered."""
+        match outcome:
+            case CompleteActivityTaskRequest():
+                try:
+                    return msgspec.structs.replace(outcome, result=await self._payloads.encode(
+                        outcome.result, PayloadShape.VALUE, "activity result"))
+                except errors.PayloadCodecError as error:
+                    return await self._encoded(self._failed(outcome.task_token,
+                                                            errors.failure_of(error)))
+            case FailActivityTaskRequest():
+                failure = outcome.failure
+                try:
+                    failure = await self._payloads.encode_failure(failure, "failure details")
+                except errors.PayloadCodecError as error:
+                    failure = msgspec.structs.replace(
+                        failure, details=EMPTY, message=f"{failure.message} (details left "
+                                                        f"out: {error})")
+                return msgspec.structs.replace(outcome, failure=failure)
+            case ActivityTaskCanceledRequest():
+                return outcome  # no details: the SDK sends none with a cancellation
+            case _:
+                assert_never(outcome)
 
     async def _attempt(self, definition: ActivityDefinition, task: ActivityTask) -> Outcome:
         attempt = asyncio.current_task()
         assert attempt is not None
         heartbeater = Heartbeater(self._exchange.post, task, on_cancel=lambda: _interrupt(
-            attempt, definition.is_async))
+            attempt, definition.is_async), payloads=self._payloads)
         context = ActivityContext(info=activity_info(task, self._namespace, self._task_queue),
                                   heartbeat=heartbeater.record)
         heartbeater.context = context
@@ -130,6 +176,11 @@ class ActivityTaskRunner:
                 await sender
         await heartbeater.flush()  # the last details reach the next attempt (I4)
         return outcome
+
+    async def _post_failure(self, token: str, failure: Failure) -> None:
+        """Fail an attempt no activity code ran for, on any node."""
+        await self._exchange.post(_PATHS[FailActivityTaskRequest],
+                                  await self._encoded(self._failed(token, failure)))
 
     def _failed(self, token: str, failure: Failure) -> FailActivityTaskRequest:
         return FailActivityTaskRequest(task_token=token, failure=failure,

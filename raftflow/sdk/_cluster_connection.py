@@ -2,7 +2,8 @@
 
 A `Client` owns one `ClusterConnection`. Its `WorkflowHandle`s receive it in their
 constructor; a `Worker` takes it from `Client.connection`. This is the only seam between them:
-no object reaches into another's private attributes (the transport, the local workers).
+no object reaches into another's private attributes (the transport, the payload codec, the
+local workers).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Protocol
 from urllib.parse import quote
 
 from raftflow.sdk import _http
+from raftflow.sdk._wire_payloads import NO_CODEC, WirePayloads
 
 
 class EagerWorker(Protocol):
@@ -56,11 +58,14 @@ class ClusterConnection:
 
     transport:     the HTTP calls, retried across nodes with the same body (DESIGN §4 I5).
     namespace:     every workflow path below is in it.
+    payloads:      the client's payload codec at the wire (`_wire_payloads`), for its handles
+                   and its workers alike.
     local_workers: Workers running on this client (they register here; eager starts look).
     """
 
     transport: _http.Transport
     namespace: str
+    payloads: WirePayloads = NO_CODEC
     local_workers: LocalWorkers = field(default_factory=LocalWorkers)
 
     def workflows_path(self, suffix: str = "") -> str:

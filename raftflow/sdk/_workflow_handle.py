@@ -37,6 +37,7 @@ from raftflow.sdk._cluster_connection import ClusterConnection
 from raftflow.sdk._replay.commands import payload
 from raftflow.sdk._replay.definition import query_name_of, signal_name_of
 from raftflow.sdk._wire_answers import decode_answer, decode_execution, page_events
+from raftflow.sdk._wire_payloads import PayloadShape
 from raftflow.sdk._workflow_execution import (
     WorkflowExecution,
     WorkflowExecutionStatus,
@@ -61,6 +62,7 @@ class WorkflowHandle:
                  result_run_id: str | None, first_execution_run_id: str | None) -> None:
         self._connection = connection
         self._transport = connection.transport
+        self._payloads = connection.payloads
         self.id = workflow_id
         self.run_id = run_id
         self.result_run_id = result_run_id
@@ -80,14 +82,18 @@ class WorkflowHandle:
 
         Waits on the server (long poll, no busy polling) and follows continue-as-new to the
         last run. Raises `WorkflowFailureError` if it failed, timed out, was terminated or
-        canceled; its `cause` is the decoded failure.
+        canceled; its `cause` is the decoded failure. With a payload codec the result and the
+        failure's details are decoded (`PayloadCodecError` if they cannot be).
         """
         run_id = self.result_run_id
         for _ in range(CONTINUE_AS_NEW_FOLLOW_MAX):
             closed = await self._wait_closed(run_id)
             status = closed.status
             if status is WorkflowExecutionStatus.COMPLETED:
-                return None if closed.result is msgspec.UNSET else payload_json(closed.result)
+                if closed.result is msgspec.UNSET:
+                    return None
+                return payload_json(await self._payloads.decode(
+                    closed.result, f"result of workflow {self.id!r}"))
             if status is WorkflowExecutionStatus.CONTINUED_AS_NEW and follow_runs:
                 close = (await self._last_event(closed)).attributes
                 if not isinstance(close, WorkflowExecutionContinuedAsNewEventAttributes):
@@ -127,8 +133,9 @@ class WorkflowHandle:
         status = closed.status
         cause: BaseException
         if status is WorkflowExecutionStatus.FAILED:
-            cause = errors.from_failure(
-                None if closed.failure is msgspec.UNSET else closed.failure)
+            cause = errors.from_failure(None if closed.failure is msgspec.UNSET else (
+                await self._payloads.decode_failure(
+                    closed.failure, f"failure details of workflow {self.id!r}")))
         elif status is WorkflowExecutionStatus.TIMED_OUT:
             attributes = (await self._last_event(closed)).attributes
             timeout_type = (attributes.timeout_type.value if isinstance(
@@ -154,8 +161,10 @@ class WorkflowHandle:
         this call raised passes the same `request_id` (one is chosen if not given).
         """
         name = signal_name_of(signal)
+        what = f"input of signal {name}"
         body = SignalWorkflowRequest(
-            signal_name=name, input=payload(list(args), f"input of signal {name}"),
+            signal_name=name, input=await self._payloads.encode(
+                payload(list(args), what), PayloadShape.ARGS, what),
             request_id=request_id or uuid.uuid4().hex, run_id=self.run_id)
         await self._transport.call("POST", self._path("/signal"), body=body)
 
@@ -167,8 +176,10 @@ class WorkflowHandle:
         the workflow's task queue answered in time.
         """
         timeout_ms = None if timeout is None else duration_ms(timeout)
-        body = QueryWorkflowRequest(query_type=query_name_of(query), args=list(args),
-                                    run_id=self.run_id, timeout_ms=timeout_ms)
+        name = query_name_of(query)
+        body = QueryWorkflowRequest(
+            query_type=name, args=await self._payloads.encode_args(args, f"args of query {name}"),
+            run_id=self.run_id, timeout_ms=timeout_ms)
         wait_s = (timeout_ms or QUERY_WAIT_MS_DEFAULT) / 1000 + _http.REQUEST_TIMEOUT_S
         path = self._path("/query")
         try:
@@ -179,10 +190,13 @@ class WorkflowHandle:
             if error.code in ("query_failed", "timeout"):
                 raise errors.QueryFailedError(error.message) from error
             raise
-        return decode_answer(answer, QueryWorkflowAnswer, f"POST {path}").result
+        result = decode_answer(answer, QueryWorkflowAnswer, f"POST {path}").result
+        return await self._payloads.decode_json(result, f"result of query {name}")
 
     async def describe(self) -> WorkflowExecution:
-        """The run's description. Raises `MalformedAnswerError` if the answer is not one."""
+        """The run's description. Raises `MalformedAnswerError` if the answer is not one.
+        Its payloads (a closed run's result, failure details) are as the server stores them,
+        envelopes when a payload codec encoded them: `result()` decodes."""
         path = self._path()
         answer = await self._transport.call("GET", path, params=self._run_params(self.run_id))
         return decode_execution(answer, f"GET {path}")
@@ -210,7 +224,9 @@ class WorkflowHandle:
     async def history(self) -> WorkflowHistory:
         """Every event of the run, all pages, as typed protocol events. Raises
         `MalformedAnswerError` if a page is not a history page (an unknown event type
-        included), `MalformedHistoryError` if an event's attributes are not its type's."""
+        included), `MalformedHistoryError` if an event's attributes are not its type's.
+        Payloads are as the server stores them (Temporal's `fetch_history` too): to replay a
+        history a codec encoded, `replayer.decode_workflow_history(history, codec)` first."""
         # Pin the run first: pages of "the latest run" could straddle a new run.
         run_id = self.run_id or (await self.describe()).run_id
         events: list[HistoryEvent] = []

@@ -13,7 +13,10 @@ and run here at once, skipping a poll and a commit each.
 A task is decoded into typed values where it enters, in `handle` (`_wire_tasks`: polled and
 eager tasks alike), with its history as protocol events; a malformed one fails the task
 (`MalformedTaskError`) before any workflow code runs, or is dropped if it has no readable
-token. The commands are rendered into the completion's JSON here, once.
+token. The commands are rendered into the completion's JSON here, once. With a payload codec
+the history's payloads are decoded before the code replays and the commands' payloads encoded
+after it ran (`_history_payloads`); a payload the codec cannot read fails the task like a bug
+(`PayloadCodecError`), so the run resumes once a worker with the right codec takes it.
 
 Query tasks arrive on the workflow-task poll (they carry `query_id`): answered from the cached
 runner when it has seen exactly the query's history, else from a fresh replay.
@@ -27,6 +30,7 @@ from collections.abc import Callable, Collection
 
 import msgspec
 
+from raftflow.protocol.commands import Failure
 from raftflow.protocol.http_bodies import (
     CompleteWorkflowTaskRequest,
     FailWorkflowTaskRequest,
@@ -35,9 +39,11 @@ from raftflow.protocol.http_bodies import (
 )
 from raftflow.protocol.payload import Payload, json_enc_hook
 from raftflow.sdk import errors
+from raftflow.sdk._history_payloads import decode_events, encode_commands
 from raftflow.sdk._replay.commands import payload
 from raftflow.sdk._runner_cache import RunnerCache
 from raftflow.sdk._task_exchange import TaskExchange, reserve_slots
+from raftflow.sdk._wire_payloads import NO_CODEC, PayloadShape, WirePayloads
 from raftflow.sdk._wire_tasks import (
     TypedQueryTask,
     TypedWorkflowTask,
@@ -58,8 +64,10 @@ class WorkflowTaskRunner:
 
     def __init__(self, exchange: TaskExchange, cache: RunnerCache, *, task_queue: str,
                  activity_types: Collection[str], activity_slots: asyncio.Semaphore,
-                 start_activity: Callable[[str, object], None]) -> None:
+                 start_activity: Callable[[str, object], None],
+                 payloads: WirePayloads = NO_CODEC) -> None:
         self._exchange = exchange
+        self._payloads = payloads
         self._cache = cache
         self._task_queue = task_queue
         self._activity_types = activity_types
@@ -81,8 +89,12 @@ class WorkflowTaskRunner:
     async def _run(self, address: str, task: TypedWorkflowTask) -> None:
         answer = task.answer
         try:
+            # The codec is awaited here, never inside replay: payloads in, plain; out, encoded.
+            task = TypedWorkflowTask(answer, await decode_events(
+                self._payloads, task.events, f"workflow task of run {answer.run_id}"))
             runner, events = await self._cache.take(task)
             commands = runner.activate(events)
+            wire_commands = await encode_commands(self._payloads, commands)
         except Exception as error:  # fail the task: the server retries it (I4)
             cause = ("NonDeterministicError" if isinstance(error, errors.NondeterminismError)
                      else "WorkflowWorkerUnhandledFailure")
@@ -96,7 +108,7 @@ class WorkflowTaskRunner:
         try:
             completed = await self._exchange.post_to(
                 address, "/api/v1/tasks/workflow/complete", CompleteWorkflowTaskRequest(
-                    task_token=answer.task_token, commands=list(commands),
+                    task_token=answer.task_token, commands=wire_commands,
                     identity=self._exchange.identity, sticky_queue=self._exchange.sticky_queue,
                     eager_task_queue=self._task_queue if eager else None,
                     eager_activities_max=eager))
@@ -125,8 +137,10 @@ class WorkflowTaskRunner:
     async def _fail(self, task_token: str, attempt: int, cause: str,
                     error: BaseException) -> None:
         await asyncio.sleep(fail_backoff_s(attempt))
+        failure = await self._payloads.encode_failure(errors.failure_of(error),
+                                                      "workflow task failure details")
         await self._exchange.post("/api/v1/tasks/workflow/fail", FailWorkflowTaskRequest(
-            task_token=task_token, cause=cause, failure=_failure_payload(error),
+            task_token=task_token, cause=cause, failure=_failure_payload(failure),
             identity=self._exchange.identity))
 
     async def _refuse(self, error: errors.MalformedTaskError) -> None:
@@ -140,10 +154,17 @@ class WorkflowTaskRunner:
                              error)
 
     async def _answer_query(self, task: TypedQueryTask) -> None:
-        query_id = task.answer.query_id
+        query = task.answer
+        query_id = query.query_id
+        what = f"result of query {query.query_type}"
         try:
-            reply = QueryAnswerRequest(query_id=query_id, result=payload(
-                self._cache.query(task), "query result"))
+            task = TypedQueryTask(
+                msgspec.structs.replace(query, args=await self._payloads.decode_args(
+                    query.args, f"args of query {query.query_type}")),
+                await decode_events(self._payloads, task.events, f"query of run {query.run_id}"))
+            result = await self._payloads.encode(payload(self._cache.query(task), what),
+                                                 PayloadShape.VALUE, what)
+            reply = QueryAnswerRequest(query_id=query_id, result=result)
         except Exception as error:
             reply = _query_failed(query_id, error)
         await self._respond(reply)
@@ -158,7 +179,7 @@ def _query_failed(query_id: str, error: BaseException) -> QueryAnswerRequest:
         message=str(error), type=type(error).__name__))
 
 
-def _failure_payload(error: BaseException) -> Payload:
+def _failure_payload(failure: Failure) -> Payload:
     """A failed workflow task's failure: the JSON of the typed failure, an opaque payload in
     the WorkflowTaskFailed event."""
-    return Payload(msgspec.json.encode(errors.failure_of(error), enc_hook=json_enc_hook))
+    return Payload(msgspec.json.encode(failure, enc_hook=json_enc_hook))

@@ -27,6 +27,7 @@ from raftflow.sdk._replay.commands import payload
 from raftflow.sdk._replay.definition import workflow_type_of
 from raftflow.sdk._search_attribute_values import json_attributes
 from raftflow.sdk._wire_answers import decode_start
+from raftflow.sdk._wire_payloads import PayloadShape, WirePayloads
 from raftflow.sdk._wire_tasks import eager_workflow_task
 from raftflow.sdk._workflow_execution import (
     WorkflowExecution,
@@ -35,6 +36,7 @@ from raftflow.sdk._workflow_execution import (
 )
 from raftflow.sdk._workflow_handle import WorkflowHandle
 from raftflow.sdk._workflow_listing import PAGE_SIZE_DEFAULT, WorkflowListing, count_workflows
+from raftflow.sdk.converter import PayloadCodec
 from raftflow.sdk.retry import duration_ms
 from raftflow.sdk.tls import TLSConfig, ssl_context
 
@@ -52,13 +54,16 @@ def _timeout_ms(value: timedelta | float | None) -> int | None:
 class Client:
     """A connection to a raftflow cluster for one namespace. Use `await Client.connect(...)`."""
 
-    def __init__(self, transport: _http.Transport, namespace: str) -> None:
-        self._connection = ClusterConnection(transport=transport, namespace=namespace)
+    def __init__(self, transport: _http.Transport, namespace: str, *,
+                 payload_codec: PayloadCodec | None = None) -> None:
+        self._connection = ClusterConnection(transport=transport, namespace=namespace,
+                                             payloads=WirePayloads(payload_codec))
 
     @staticmethod
     async def connect(address: str | Sequence[str], *, namespace: str = "default",
                       api_key: str | None = None,
-                      tls: bool | TLSConfig | ssl.SSLContext = False) -> Client:
+                      tls: bool | TLSConfig | ssl.SSLContext = False,
+                      payload_codec: PayloadCodec | None = None) -> Client:
         """Connect to the cluster; raises (RPCError, aiohttp.ClientError or TimeoutError) if no
         node answers /healthz within CONNECT_DEADLINE_S.
 
@@ -67,6 +72,13 @@ class Client:
         without the role it needs raises `RPCError` with status 401 or 403. `tls`: True for
         HTTPS verified by the system's CAs, a `TLSConfig` naming the nodes' CA (and a client
         certificate for mutual TLS), or an `ssl.SSLContext`.
+
+        `payload_codec` (`raftflow.sdk.converter.PayloadCodec`, e.g. an encrypting one) encodes
+        every payload this client and its workers send (inputs, results, signal and query
+        arguments, heartbeat and failure details) and decodes every encoded one they receive,
+        so the server stores only what the codec produced. Without one an encoded payload
+        received raises `PayloadCodecError`. Ids, types, task queues, search attributes and
+        failure messages stay plain (docs/security.md).
         """
         addresses = [address] if isinstance(address, str) else list(address)
         transport = _http.Transport(
@@ -77,11 +89,16 @@ class Client:
         except BaseException:
             await transport.close()
             raise
-        return Client(transport, namespace)
+        return Client(transport, namespace, payload_codec=payload_codec)
 
     @property
     def namespace(self) -> str:
         return self._connection.namespace
+
+    @property
+    def payload_codec(self) -> PayloadCodec | None:
+        """The codec this client and its workers put every payload through (None: none)."""
+        return self._connection.payloads.codec
 
     @property
     def addresses(self) -> tuple[str, ...]:
@@ -134,12 +151,15 @@ class Client:
         milliseconds); another type raises TypeError here, a name or type the namespace does
         not have is an `RPCError` 400 naming `search_attributes.<name>`.
         """
-        # Everything that can refuse the call (input not JSON, an unknown policy, a duration
-        # that is not positive) is done before a worker slot is reserved for it.
+        # Everything that can refuse the call (input not JSON, a codec that fails, an unknown
+        # policy, a duration that is not positive) is done before a worker slot is reserved.
         workflow_type = workflow_type_of(workflow)
+        what = f"input of workflow {workflow_type}"
+        wire_input = await self._connection.payloads.encode(
+            payload(list(args), what), PayloadShape.ARGS, what)
         body = StartWorkflowRequest(
             workflow_id=id, workflow_type=workflow_type, task_queue=task_queue,
-            input=payload(list(args), f"input of workflow {workflow_type}"),
+            input=wire_input,
             request_id=request_id or uuid.uuid4().hex,
             id_reuse_policy=None if id_reuse_policy is None else IdReusePolicy(id_reuse_policy),
             execution_timeout_ms=_timeout_ms(execution_timeout),

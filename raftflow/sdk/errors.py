@@ -6,9 +6,9 @@ Two families, kept apart as the house style asks:
   `ActivityError` (an activity failed, timed out or was canceled; `cause` says which) and
   `TimeoutError`. Raising a `FailureError` out of workflow code fails the workflow.
 - *Local errors*: misuse or a broken contract on this side (`NondeterminismError`,
-  `WorkflowTaskError`, `QueryFailedError`, `MalformedHistoryError`, `MalformedTaskError`) and
-  client-side answers (`WorkflowFailureError`, `WorkflowAlreadyStartedError`, `RPCError` and
-  its `MalformedAnswerError`).
+  `WorkflowTaskError`, `QueryFailedError`, `MalformedHistoryError`, `MalformedTaskError`,
+  `PayloadCodecError`) and client-side answers (`WorkflowFailureError`,
+  `WorkflowAlreadyStartedError`, `RPCError` and its `MalformedAnswerError`).
 
 `failure_parts(exc)` (what a failure says about an exception), `failure_of(exc)` (that as the
 protocol's `Failure`) and `from_failure(failure)` are the one place a failure is built or read:
@@ -147,6 +147,15 @@ class MalformedTaskError(ValueError):
         self.task_token = task_token
         self.query_id = query_id
         self.attempt = attempt
+
+
+class PayloadCodecError(ValueError):
+    """A payload could not pass the client's payload codec (`converter.PayloadCodec`): an
+    encoded payload (a `_raftflow_payload` envelope) reached a client or worker without a codec,
+    an envelope is malformed, the codec failed or broke its contract (as many payloads back as
+    given, `json/plain` after decoding), or refused the data (a wrong key, tampered data).
+    Raised where the payload is encoded or decoded, before any user code sees it; in a worker
+    it fails the task (the server retries it), so a run resumes once the codec can read it."""
 
 
 class QueryFailedError(Exception):

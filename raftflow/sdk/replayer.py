@@ -7,6 +7,9 @@ pages joined, as `raftflow workflow show --json` prints it) or a bare list of ev
 passes if replaying every event produces exactly the commands the history recorded; a
 divergence raises `NondeterminismError` naming the event id, the expected and the produced
 command, which is what a worker running that code would hit on this workflow.
+
+A history whose payloads a codec encoded is refused with `PayloadCodecError`: decode it first,
+`replay_history(await decode_workflow_history(history, codec), workflows)`.
 """
 
 from __future__ import annotations
@@ -23,10 +26,13 @@ from typing import Any
 from raftflow.protocol.commands import WorkflowCommand
 from raftflow.protocol.events import WorkflowExecutionStartedEventAttributes
 from raftflow.sdk import errors
+from raftflow.sdk._history_payloads import decode_events, refuse_envelopes
 from raftflow.sdk._replay import WorkflowRunner
 from raftflow.sdk._replay.definition import workflow_type_of
 from raftflow.sdk._wire_json import commands_json
+from raftflow.sdk._wire_payloads import WirePayloads
 from raftflow.sdk._workflow_execution import WorkflowHistory
+from raftflow.sdk.converter import PayloadCodec
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,11 +48,13 @@ def replay_history(history: WorkflowHistory | Mapping[str, Any] | Sequence[Any],
     """Replay `history` with the matching class of `workflows` (raises NondeterminismError).
 
     `history` is a `WorkflowHistory` or its JSON (`{"events": [...]}` or a bare list); JSON
-    that is not a history raises `MalformedHistoryError` (a ValueError)."""
+    that is not a history raises `MalformedHistoryError` (a ValueError), one whose payloads a
+    codec encoded `PayloadCodecError` (a ValueError: `decode_workflow_history` it first)."""
     typed = history if isinstance(history, WorkflowHistory) else WorkflowHistory.from_json(history)
     events = typed.events
     if not events:
         raise ValueError("the history holds no events (expected {\"events\": [...]} or a list)")
+    refuse_envelopes(events, "history")
     started = events[0].attributes
     if not isinstance(started, WorkflowExecutionStartedEventAttributes):
         raise ValueError("a history must start with its WorkflowExecutionStarted event")
@@ -64,6 +72,16 @@ def replay_history(history: WorkflowHistory | Mapping[str, Any] | Sequence[Any],
     commands = runner.activate(events)
     return ReplayResult(workflow_type=workflow_type, events=len(events), closed=runner.is_done,
                         next_commands=list(commands))
+
+
+async def decode_workflow_history(history: WorkflowHistory,
+                                  codec: PayloadCodec) -> WorkflowHistory:
+    """`history` (from `WorkflowHandle.history()`, as the server stores it) with the payloads
+    `codec` encoded decoded, ready for `replay_history`. Raises `PayloadCodecError`."""
+    events = await decode_events(WirePayloads(codec), history.events,
+                                 f"history of workflow {history.workflow_id!r}")
+    return WorkflowHistory(workflow_id=history.workflow_id, run_id=history.run_id,
+                           events=events)
 
 
 def load_class(spec: str) -> type:

@@ -9,6 +9,10 @@ pinned to nodes, slots, answers to the node a task came from, drain), `_workflow
 (attempts, heartbeats, eager workflow tasks). Slots bound the work: a poller takes a slot
 before it polls, so a task is never taken that cannot start at once.
 
+Payloads: the worker uses its client's payload codec (`Client.connect(payload_codec=...)`),
+as it uses its client's token: it decodes what its tasks carry before any workflow or activity
+code sees it, and encodes what it answers (`_wire_payloads`, `_history_payloads`).
+
 Eager starts: a worker registers with its client's `ClusterConnection`; `start_workflow(...,
 request_eager_start=True)` of that client reserves a workflow slot here and the first workflow
 task arrives in the start's answer (`EagerWorker` methods below).
@@ -32,6 +36,7 @@ from typing import Any
 from raftflow.protocol.events import HistoryEvent
 from raftflow.sdk import activity as _activity
 from raftflow.sdk._activity_task_runner import ActivityTaskRunner
+from raftflow.sdk._history_payloads import decode_events
 from raftflow.sdk._replay.definition import definition_of
 from raftflow.sdk._runner_cache import RunnerCache
 from raftflow.sdk._task_exchange import TaskExchange, reserve_slots
@@ -87,12 +92,12 @@ class Worker:
         self._workflow_tasks = WorkflowTaskRunner(
             self._exchange, self._cache, task_queue=task_queue,
             activity_types=activity_types.keys(), activity_slots=self._activity_slots,
-            start_activity=self._start_activity)
+            start_activity=self._start_activity, payloads=self._connection.payloads)
         self._activity_tasks = ActivityTaskRunner(
             self._exchange, activity_types, namespace=client.namespace, task_queue=task_queue,
             threads_max=max_concurrent_activities,
             workflow_slots=self._workflow_slots if workflows else None,
-            start_workflow_task=self._start_workflow_task)
+            start_workflow_task=self._start_workflow_task, payloads=self._connection.payloads)
         self._run_task: asyncio.Task[None] | None = None
         self._started = False
         self._finished = asyncio.Event()
@@ -182,8 +187,10 @@ class Worker:
             self._workflow_slots.release()
 
     async def _fetch_history(self, workflow_id: str, run_id: str) -> list[HistoryEvent]:
+        """A run's whole history for a replay, its payloads decoded like a task's."""
         handle = self.client.get_workflow_handle(workflow_id, run_id=run_id)
-        return list((await handle.history()).events)
+        return await decode_events(self._connection.payloads, (await handle.history()).events,
+                                   f"history of run {run_id}")
 
 
 class _Stop(Exception):
