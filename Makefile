@@ -23,8 +23,10 @@ run: install
 	$(BIN)/raftflow dev --nodes 3 --data-dir data --http-port 8080 \
 		--worker-command "$(BIN)/python examples/order_app.py worker"
 
+# Two pytest-xdist workers: the tests marked xdist_group("heavy") (chaos, fuzz, load) run one
+# after another on one worker, everything else beside them on both.
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 # Style, types and the package layers (import-linter contracts in pyproject.toml); CI runs it
 # before the tests.

@@ -39,7 +39,7 @@ from raftflow.api.rate_limits import (
     LimitKind,
     NamespaceRateLimiter,
     RateDefaults,
-    rate_limit_middleware,
+    rate_limited,
 )
 from raftflow.api.routing import Gateway
 from raftflow.matching.matcher import Matcher
@@ -116,16 +116,13 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp,
     """The node's application; `auth` None: every route open (`raftflow dev`'s default);
     `rate_defaults`: the namespaces' rate limits where they set none (default: unlimited)."""
     rules: dict[web.AbstractRoute, Rule] = {}
-    limited: dict[web.AbstractRoute, LimitKind] = {}
     limiter = NamespaceRateLimiter(lambda: node.cluster_map, rate_defaults)
     # Outermost first: the error middleware catches what the access and namespace checks
     # raise; access is checked before the namespace, so a stranger learns no namespace names.
     middlewares = [metrics_middleware(node.metrics), error_middleware]
     if auth is not None:
         middlewares.append(access_middleware(auth, rules))
-    # Rate limits last: a call is counted once it is allowed and its namespace exists.
-    app = web.Application(middlewares=[*middlewares, namespaces.namespace_middleware,
-                                       rate_limit_middleware(limiter, limited)],
+    app = web.Application(middlewares=[*middlewares, namespaces.namespace_middleware],
                           client_max_size=CLIENT_MAX_SIZE_BYTES,
                           handler_args={"max_line_size": REQUEST_LINE_BYTES_MAX,
                                         "max_field_size": REQUEST_LINE_BYTES_MAX})
@@ -134,10 +131,11 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp,
             limit: LimitKind | None = None) -> None:
         # Every route names who may call it (access.py refuses a route without a rule). No
         # HEAD twins: a GET answers only GET, so no route exists without its rule.
-        route = app.router.add_route(method, path, handler)
-        rules[route] = rule
-        if limit is not None:  # spends its namespace's `limit` bucket (rate_limits.py)
-            limited[route] = limit
+        if limit is not None:
+            # Spends its namespace's `limit` bucket after the middlewares ran: a call is
+            # counted once it is allowed and its namespace exists (rate_limits.py).
+            handler = rate_limited(limiter, limit, handler)
+        rules[app.router.add_route(method, path, handler)] = rule
 
     app[workflows.GATEWAY_KEY] = gateway
     app[tasks.POLLER_KEY] = poller

@@ -24,12 +24,12 @@ heartbeat); a bucket whose rate changes keeps its tokens, capped at the new size
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
+from aiohttp.typedefs import Handler
 
 from raftflow.api.errors import RateLimitedError
 from raftflow.api.routing import FORWARDED_HEADER
@@ -154,14 +154,12 @@ class NamespaceRateLimiter:
                 f"Retry-After", wait_s)
 
 
-def rate_limit_middleware(limiter: NamespaceRateLimiter,
-                          kinds: Mapping[web.AbstractRoute, LimitKind]) -> Middleware:
-    """Check the routes of `kinds` against their namespace's bucket (see the module text)."""
+def rate_limited(limiter: NamespaceRateLimiter, kind: LimitKind, handler: Handler) -> Handler:
+    """`handler`, spending its namespace's `kind` bucket first (see the module text). A wrapper
+    of the limited routes only, not a middleware: every other call pays nothing for limits."""
 
-    @web.middleware
-    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        kind = kinds.get(request.match_info.route)
-        if kind is not None and not request.headers.get(FORWARDED_HEADER):
+    async def check(request: web.Request) -> web.StreamResponse:
+        if not request.headers.get(FORWARDED_HEADER):
             limiter.check(request.match_info["namespace"], kind)
         return await handler(request)
 

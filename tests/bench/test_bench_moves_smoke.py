@@ -16,6 +16,10 @@ import sys
 
 import pytest
 
+# Loads the machine: CI runs it with the other heavy tests on one pytest-xdist worker, one at
+# a time, while the light tests run beside them (Makefile `test`: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("heavy")
+
 RUN_TIMEOUT_S = 150.0
 
 

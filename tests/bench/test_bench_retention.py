@@ -50,6 +50,7 @@ def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.timeout(RUN_TIMEOUT_S + STOP_GRACE_S + 10)
+@pytest.mark.xdist_group("heavy")  # loads the machine: run with the other heavy tests
 def test_bench_retention_reports_every_stage_at_exact_retained_counts() -> None:
     done = _run([sys.executable, "-m", "raftflow", "bench", "retention", "--stages", "300,600",
                  "--probe-workflows", str(PROBE_WORKFLOWS), "--fill-concurrency", "16",

@@ -21,6 +21,10 @@ from pathlib import Path
 
 import pytest
 
+# Loads the machine: CI runs it with the other heavy tests on one pytest-xdist worker, one at
+# a time, while the light tests run beside them (Makefile `test`: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("heavy")
+
 # Seed 1's schedule starts join, drain, replace, remove: each kind comes up in the first
 # 50 s even when the cluster takes its time (a membership fault lasts ~5-20 s).
 SEED = 1

@@ -18,6 +18,10 @@ from pathlib import Path
 
 import pytest
 
+# Loads the machine: CI runs it with the other heavy tests on one pytest-xdist worker, one at
+# a time, while the light tests run beside them (Makefile `test`: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("heavy")
+
 SUMMARY_KEYS = {"seed", "duration_s", "faults_injected", "workflows_started",
                 "workflows_completed", "violations"}
 # Kinds whose schedule for this seed fits in 45 s: node faults, a partition and link faults.

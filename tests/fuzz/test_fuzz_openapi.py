@@ -21,6 +21,10 @@ from pathlib import Path
 
 import pytest
 
+# Loads the machine: CI runs it with the other heavy tests on one pytest-xdist worker, one at
+# a time, while the light tests run beside them (Makefile `test`: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("heavy")
+
 FUZZ_TIMEOUT_S = 300
 ROOT = Path(__file__).resolve().parents[2]
 

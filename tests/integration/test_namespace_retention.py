@@ -24,6 +24,7 @@ import aiohttp
 from raftflow.cluster.launcher import LocalCluster
 from raftflow.sdk import Client, Worker, activity, workflow
 from tests.integration.cli_runner import cli_json
+from tests.integration.http_retry import retrying_503
 
 RETENTION_S = 20
 GONE_WITHIN_S = 50
@@ -50,8 +51,11 @@ def _cli(cluster: LocalCluster, *args: str) -> Any:
 
 async def _json(session: aiohttp.ClientSession, method: str, url: str,
                 body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
-    async with session.request(method, url, json=body) as answer:
-        return answer.status, dict(await answer.json())
+    """One call's (status, body); a 503 is sent again after its Retry-After (http_retry.py)."""
+    async def once() -> tuple[int, dict[str, Any], str | None]:
+        async with session.request(method, url, json=body) as answer:
+            return answer.status, dict(await answer.json()), answer.headers.get("Retry-After")
+    return await retrying_503(once)
 
 
 async def _run_workflows(addresses: list[str], namespace: str, prefix: str) -> list[str]:
@@ -77,7 +81,8 @@ def test_a_namespace_keeps_closed_runs_for_its_retention_only(cluster: LocalClus
             created = _cli(cluster, "namespace", "create", "shop", "--retention",
                            f"{RETENTION_S}s", "--description", "orders")
             assert created == {"name": "shop", "retention_ms": 20_000, "description": "orders",
-                               "search_attributes": {}}
+                               "search_attributes": {}, "start_rate_per_s": None,
+                               "poll_rate_per_s": None}
             again = await _json(session, "POST", api, {
                 "name": "shop", "retention_ms": RETENTION_S * 1000, "description": "orders"})
             assert again == (200, created)

@@ -21,6 +21,10 @@ from raftflow.chaos import checker
 from raftflow.cluster.launcher import LocalCluster
 from tests.integration.chaos_load import run_under_load
 
+# Loads the machine: CI runs it with the other heavy tests on one pytest-xdist worker, one at
+# a time, while the light tests run beside them (Makefile `test`: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("heavy")
+
 SESSIONS = 6
 STOP_WITHIN_S = 15.0
 
