@@ -20,8 +20,8 @@ alone. It runs in its own process so that its client work does not slow the quie
 event loop; both share this machine's cores with the nodes, which is part of the result.
 
 With `--json` the last stdout line is `{"phases": [{"phase", "quiet": {"completed",
-"workflows_per_sec", "p50_ms", "p99_ms", "failed"}, "noisy": {"starts_per_sec", "errors"} |
-null}], "noisy_start_rate": ...}`. Numbers go to docs/benchmarks.md, never into assertions.
+"workflows_per_sec", "p50_ms", "p99_ms", "failed"}, "noisy": {"starts_per_sec", "errors",
+"retries", "flood_client_cores", "node_cores"} | null}], "noisy_start_rate": ...}`. Numbers go to docs/benchmarks.md, never into assertions.
 """
 
 from __future__ import annotations
@@ -128,8 +128,13 @@ def _flood_result(flood: subprocess.Popen[str], timeout_s: float) -> dict[str, o
     if flood.returncode not in (0, 1) or not lines:
         raise RuntimeError(f"the flood process failed (exit {flood.returncode})")
     summary = json.loads(lines[-1])
+    seconds = summary["seconds"] or 1.0
+    node_cpu_s = [n["cpu_s"] for n in summary["nodes"] if n["cpu_s"] is not None]
+    # Cores busy over the phase: the flood client's own, and the nodes' (all namespaces).
     return {"starts_per_sec": summary["starts_per_sec"], "errors": summary["errors"],
-            "retries": summary["retries"]}
+            "retries": summary["retries"],
+            "flood_client_cores": round((summary["client_cpu_s"] or 0.0) / seconds, 2),
+            "node_cores": round(sum(node_cpu_s) / seconds, 2) if node_cpu_s else None}
 
 
 async def _set_noisy_rate(session: aiohttp.ClientSession, address: str,
