@@ -184,8 +184,9 @@ def test_every_error_code_has_one_http_status() -> None:
     assert http_status(ErrorCode.PERMISSION_DENIED) == 403
     assert http_status(ErrorCode.UNAUTHENTICATED) == 401
     assert http_status(ErrorCode.FAILED_PRECONDITION) == 409
-    assert {http_status(code) for code in ErrorCode} <= {400, 401, 403, 404, 409, 413, 500,
-                                                         503, 504}
+    assert http_status(ErrorCode.RATE_LIMITED) == 429
+    assert {http_status(code) for code in ErrorCode} <= {400, 401, 403, 404, 409, 413, 429,
+                                                         500, 503, 504}
     error = RaftflowError(ErrorCode.NOT_FOUND, "gone")
     assert error.http_status == 404 and error.code is ErrorCode.NOT_FOUND
 
