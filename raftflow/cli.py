@@ -92,6 +92,23 @@ def _workflow_start(args: argparse.Namespace, api: ApiClient, out: TextIO) -> Js
     return started
 
 
+def _workflow_signal_with_start(args: argparse.Namespace, api: ApiClient,
+                                out: TextIO) -> JsonObject:
+    """Signal the workflow, starting it first if no run is open (one atomic call)."""
+    body: JsonObject = {"workflow_type": args.type, "task_queue": args.task_queue,
+                        "input": args.input, "signal_name": args.signal_name,
+                        "signal_input": args.signal_input,
+                        "request_id": args.request_id or str(uuid.uuid4())}
+    if args.search_attribute:
+        body["search_attributes"] = dict(args.search_attribute)
+    answer = api.call("POST", _workflows_path(args.namespace, args.workflow_id,
+                                              "signal-with-start"), body)
+    if not args.json:
+        out.write(f"signalled workflow {args.workflow_id} run {answer.get('run_id')} with "
+                  f"{args.signal_name} (started if no run was open)\n")
+    return answer
+
+
 def _workflow_describe(args: argparse.Namespace, api: ApiClient, out: TextIO) -> JsonObject:
     described = api.call("GET", _workflows_path(args.namespace, args.workflow_id))
     if not args.json:
@@ -242,12 +259,21 @@ def build_parser() -> argparse.ArgumentParser:
     workflow = commands.add_parser("workflow", help="start, inspect and control workflows")
     wf = workflow.add_subparsers(dest="workflow_command", required=True)
     start = _workflow_parser(wf, "start", _workflow_start, "start a workflow")
-    start.add_argument("-t", "--type", required=True, help="workflow type")
-    start.add_argument("-q", "--task-queue", required=True)
-    start.add_argument("-i", "--input", type=_json_arg, default=None, help="input as JSON")
-    start.add_argument("--request-id", default=None, help="idempotency key (default: random)")
-    start.add_argument("--search-attribute", action="append", type=search_attribute_value_arg,
-                       metavar="NAME=VALUE", help="a registered search attribute (repeatable)")
+    with_start = _workflow_parser(wf, "signal-with-start", _workflow_signal_with_start,
+                                  "signal a workflow, starting it if no run is open")
+    for starting in (start, with_start):
+        starting.add_argument("-t", "--type", required=True, help="workflow type")
+        starting.add_argument("-q", "--task-queue", required=True)
+        starting.add_argument("-i", "--input", type=_json_arg, default=None,
+                            help="input as JSON")
+        starting.add_argument("--request-id", default=None,
+                            help="idempotency key (default: random)")
+        starting.add_argument("--search-attribute", action="append",
+                            type=search_attribute_value_arg, metavar="NAME=VALUE",
+                            help="a registered search attribute (repeatable)")
+    with_start.add_argument("--signal-name", required=True, help="signal name")
+    with_start.add_argument("--signal-input", type=_json_arg, default=None,
+                            help="the signal's input as JSON")
     _workflow_parser(wf, "describe", _workflow_describe, "show a workflow's status")
     _workflow_parser(wf, "show", _workflow_show, "print a workflow's full history")
     signal = _workflow_parser(wf, "signal", _workflow_signal, "send a signal to a workflow")

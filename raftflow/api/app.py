@@ -166,6 +166,9 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp,
     add("GET", WF, workflows.describe_workflow, READ)
     add("GET", WF + "/history", workflows.workflow_history, READ)
     add("POST", WF + "/signal", workflows.signal_workflow, WRITE, LimitKind.STARTS)
+    # One token of the start bucket, like a start or a signal alone.
+    add("POST", WF + "/signal-with-start", workflows.signal_with_start_workflow, WRITE,
+        LimitKind.STARTS)
     add("POST", WF + "/cancel", workflows.cancel_workflow, WRITE)
     add("POST", WF + "/terminate", workflows.terminate_workflow, WRITE)
     add("GET", WF + "/result", query.workflow_result, READ)

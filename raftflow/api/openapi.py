@@ -241,6 +241,12 @@ ROUTES: tuple[Route, ...] = (
                      "events per page (default 1000)"))),
     Route(method="post", path=ONE + "/signal", summary="Signal a run (idempotent by request_id)",
           request=bodies.SignalWorkflowRequest, ok={200: answers.Empty}, errors=_LIMITED_WRITE),
+    Route(method="post", path=ONE + "/signal-with-start", summary=(
+        "Signal a workflow, starting it first if no run is open (atomic; 201: started, 200: "
+        "an open run was signalled; idempotent by request_id)"),
+          request=bodies.SignalWithStartWorkflowRequest,
+          ok={201: answers.StartWorkflowAnswer, 200: answers.StartWorkflowAnswer},
+          errors=_LIMITED_WRITE),
     Route(method="post", path=ONE + "/cancel", summary=(
         "Request cancellation (the workflow decides how)"),
         request=bodies.CancelWorkflowRequest, ok={200: answers.Empty}, errors=_WRITE),

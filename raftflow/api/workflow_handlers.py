@@ -32,11 +32,13 @@ from raftflow.protocol.commands import (
 )
 from raftflow.protocol.http_bodies import (
     CancelWorkflowRequest,
+    SignalWithStartWorkflowRequest,
     SignalWorkflowRequest,
     StartWorkflowRequest,
     TerminateWorkflowRequest,
 )
 from raftflow.protocol.limits import WORKFLOW_TASK_TIMEOUT_MS_DEFAULT
+from raftflow.protocol.payload import EMPTY
 from raftflow.protocol.results import (
     Ack,
     Rejected,
@@ -81,12 +83,26 @@ def _path(request: web.Request) -> tuple[str, str]:
 
 
 async def start_workflow(request: web.Request) -> web.StreamResponse:
-    gateway = request.app[GATEWAY_KEY]
     namespace = v.check_path_id("namespace", request.match_info["namespace"])
     body = v.decode_body(await request.read(), StartWorkflowRequest)
-    workflow_id = body.workflow_id
-    workflow_input = body.input
+    return await _start(request, namespace, body.workflow_id, body)
+
+
+async def signal_with_start_workflow(request: web.Request) -> web.StreamResponse:
+    """A start carrying a signal: 201 when it opened the run, 200 when it signalled the open
+    one (or a retry found its first answer); shards/core/on_start.py."""
+    namespace, workflow_id = _path(request)
+    body = v.decode_body(await request.read(), SignalWithStartWorkflowRequest)
+    return await _start(request, namespace, workflow_id, body)
+
+
+async def _start(request: web.Request, namespace: str, workflow_id: str,
+                 body: StartWorkflowRequest | SignalWithStartWorkflowRequest,
+                 ) -> web.StreamResponse:
+    gateway = request.app[GATEWAY_KEY]
     attributes = body.search_attributes or {}
+    eager = body if isinstance(body, StartWorkflowRequest) else None
+    signal = body if isinstance(body, SignalWithStartWorkflowRequest) else None
 
     async def start(actor: ShardActor) -> Started:
         # An early 400 against the registry this shard holds; the core checks it again.
@@ -94,16 +110,18 @@ async def start_workflow(request: web.Request) -> web.StreamResponse:
         now_ms = gateway.now_ms()
         command = StartWorkflow(
             now_ms=now_ms, namespace=namespace, workflow_id=workflow_id,
-            workflow_type=body.workflow_type, task_queue=body.task_queue, input=workflow_input,
+            workflow_type=body.workflow_type, task_queue=body.task_queue, input=body.input,
             request_id=body.request_id or uuid.uuid4().hex,
             run_id=new_run_id(now_ms),
             id_reuse_policy=body.id_reuse_policy or IdReusePolicy.ALLOW_DUPLICATE,
             execution_timeout_ms=body.execution_timeout_ms,
             run_timeout_ms=body.run_timeout_ms,
             task_timeout_ms=body.task_timeout_ms or WORKFLOW_TASK_TIMEOUT_MS_DEFAULT,
-            eager_task_queue=body.eager_task_queue or "",
-            eager_identity=body.eager_identity or "",
+            eager_task_queue=(eager and eager.eager_task_queue) or "",
+            eager_identity=(eager and eager.eager_identity) or "",
             search_attributes=attributes,
+            signal_name=signal.signal_name if signal is not None else "",
+            signal_input=signal.signal_input if signal is not None else EMPTY,
         )
         result = accepted(await actor.execute(command))
         assert isinstance(result, WorkflowStartedResult), result

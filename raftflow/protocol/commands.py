@@ -217,6 +217,10 @@ class StartWorkflow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     eager_identity: str = ""
     # JSON forms, typed by the core against its copy of the namespace's registry.
     search_attributes: dict[str, JsonAttributeValue] = msgspec.field(default_factory=dict)
+    # Signal-with-start ("": a plain start): the run this opens, or the open run it then
+    # signals instead of refusing, gets the signal in the same commit (on_start.py).
+    signal_name: str = ""
+    signal_input: bytes = b""
 
 
 class SignalWorkflow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="SignalWorkflow",

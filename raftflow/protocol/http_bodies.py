@@ -95,6 +95,25 @@ class StartWorkflowRequest(_Body, frozen=True):
         max_length=SEARCH_ATTRIBUTES_PER_RUN_MAX)] | None = None
 
 
+class SignalWithStartWorkflowRequest(_Body, frozen=True):
+    """`POST .../workflows/{workflow_id}/signal-with-start`: a start's fields (no eager start)
+    and a signal, which the run gets whether this call opens it or finds it open. Both payloads
+    together fit the body limit."""
+
+    signal_name: NonEmptyName
+    workflow_type: NonEmptyName
+    task_queue: NonEmptyName
+    signal_input: PayloadField = NO_PAYLOAD
+    input: PayloadField = NO_PAYLOAD
+    request_id: RequestId | None = None
+    id_reuse_policy: IdReusePolicy | None = None
+    execution_timeout_ms: DurationMs | None = None
+    run_timeout_ms: DurationMs | None = None
+    task_timeout_ms: Annotated[int, msgspec.Meta(ge=1, le=WORKFLOW_TASK_TIMEOUT_MS_MAX)] | None = None
+    search_attributes: Annotated[dict[str, JsonAttributeValue], msgspec.Meta(
+        max_length=SEARCH_ATTRIBUTES_PER_RUN_MAX)] | None = None
+
+
 class SignalWorkflowRequest(_Body, frozen=True):
     signal_name: NonEmptyName
     input: PayloadField = NO_PAYLOAD

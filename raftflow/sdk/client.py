@@ -20,11 +20,11 @@ from typing import Any
 import msgspec
 
 from raftflow.protocol.commands import IdReusePolicy
-from raftflow.protocol.http_bodies import StartWorkflowRequest
+from raftflow.protocol.http_bodies import SignalWithStartWorkflowRequest, StartWorkflowRequest
 from raftflow.sdk import _http, errors
 from raftflow.sdk._cluster_connection import ClusterConnection
 from raftflow.sdk._replay.commands import payload
-from raftflow.sdk._replay.definition import workflow_type_of
+from raftflow.sdk._replay.definition import signal_name_of, workflow_type_of
 from raftflow.sdk._search_attribute_values import json_attributes
 from raftflow.sdk._wire_answers import decode_start
 from raftflow.sdk._wire_payloads import PayloadShape, WirePayloads
@@ -134,6 +134,8 @@ class Client:
                              task_timeout: timedelta | float | None = None,
                              request_eager_start: bool = False,
                              search_attributes: Mapping[str, object] | None = None,
+                             start_signal: Callable[..., Any] | str | None = None,
+                             start_signal_args: Sequence[Any] = (),
                              ) -> WorkflowHandle:
         """Start a run of `workflow` (its `@workflow.run` method, class, or type name).
 
@@ -150,6 +152,11 @@ class Client:
         `str`, `int`, `float`, `bool` or a timezone-aware `datetime` (sent as RFC 3339, UTC,
         milliseconds); another type raises TypeError here, a name or type the namespace does
         not have is an `RPCError` 400 naming `search_attributes.<name>`.
+
+        `start_signal` (signal-with-start, as in Temporal): send this signal with
+        `start_signal_args` in the same atomic call; if a run of `id` is open it is signalled
+        instead of refused (unless `id_reuse_policy` is terminate_if_running), and the handle is
+        on that run. Not with `request_eager_start` (ValueError).
         """
         # Everything that can refuse the call (input not JSON, a codec that fails, an unknown
         # policy, a duration that is not positive) is done before a worker slot is reserved.
@@ -166,6 +173,10 @@ class Client:
             run_timeout_ms=_timeout_ms(run_timeout), task_timeout_ms=_timeout_ms(task_timeout),
             search_attributes=None if not search_attributes else json_attributes(
                 search_attributes))
+        if start_signal is not None:
+            if request_eager_start:
+                raise ValueError("request_eager_start cannot be used with start_signal")
+            return await self._signal_with_start(body, start_signal, start_signal_args)
         path = self._connection.workflows_path()
         workers = self._connection.local_workers
         worker = workers.for_task_queue(task_queue) if request_eager_start else None
@@ -191,6 +202,35 @@ class Client:
         started = decode_start(answer, f"POST {path}")
         return WorkflowHandle(self._connection, id, run_id=None, result_run_id=started.run_id,
                               first_execution_run_id=started.run_id)
+
+    async def _signal_with_start(self, start: StartWorkflowRequest,
+                                 signal: Callable[..., Any] | str,
+                                 args: Sequence[Any]) -> WorkflowHandle:
+        name = signal_name_of(signal)
+        what = f"input of signal {name}"
+        body = SignalWithStartWorkflowRequest(
+            signal_name=name, workflow_type=start.workflow_type, task_queue=start.task_queue,
+            signal_input=await self._connection.payloads.encode(
+                payload(list(args), what), PayloadShape.ARGS, what),
+            input=start.input, request_id=start.request_id,
+            id_reuse_policy=start.id_reuse_policy,
+            execution_timeout_ms=start.execution_timeout_ms,
+            run_timeout_ms=start.run_timeout_ms, task_timeout_ms=start.task_timeout_ms,
+            search_attributes=start.search_attributes)
+        path = self._connection.workflow_path(start.workflow_id, "/signal-with-start")
+        try:
+            answer = await self._connection.transport.call("POST", path, body=body)
+        except errors.RPCError as error:
+            if error.code == "workflow_already_started":
+                raise errors.WorkflowAlreadyStartedError(start.workflow_id,
+                                                         error.message) from error
+            raise
+        started = decode_start(answer, f"POST {path}")
+        # 200: an open run was signalled, maybe a later run of a continue-as-new chain.
+        return WorkflowHandle(self._connection, start.workflow_id, run_id=None,
+                              result_run_id=started.run_id,
+                              first_execution_run_id=(started.run_id if answer.status == 201
+                                                      else None))
 
     async def execute_workflow(self, workflow: Callable[..., Any] | type | str, *args: Any,
                                id: str, task_queue: str, request_id: str | None = None,

@@ -27,7 +27,8 @@ EXPECTED = {
     ("/api/v1/cluster/nodes/{node_id}/remove", "post"), ("/api/v1/cluster/rebalance", "post"),
     ("/api/v1/node/digests", "get"), (WF, "post"), (WF, "get"),
     (WF + "/{workflow_id}", "get"), (WF + "/{workflow_id}/history", "get"),
-    (WF + "/{workflow_id}/signal", "post"), (WF + "/{workflow_id}/terminate", "post"),
+    (WF + "/{workflow_id}/signal", "post"), (WF + "/{workflow_id}/signal-with-start", "post"),
+    (WF + "/{workflow_id}/terminate", "post"),
     (WF + "/{workflow_id}/cancel", "post"), (WF + "/{workflow_id}/result", "get"),
     (WF + "/{workflow_id}/query", "post"), ("/api/v1/tasks/query/respond", "post"),
     (TQ + "/workflow-tasks/poll", "post"), (TQ + "/activity-tasks/poll", "post"),
@@ -106,6 +107,7 @@ def test_document_is_json_and_fresh_per_call() -> None:
 
 @pytest.mark.parametrize(
     "body", [http_bodies.StartWorkflowRequest, http_bodies.SignalWorkflowRequest,
+             http_bodies.SignalWithStartWorkflowRequest,
              http_bodies.TerminateWorkflowRequest, http_bodies.CancelWorkflowRequest,
              http_bodies.CompleteWorkflowTaskRequest, http_bodies.PollRequest],
     ids=lambda body: body.__name__,

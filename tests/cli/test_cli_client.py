@@ -82,6 +82,10 @@ def _app(fake: Fake) -> web.Application:
                   for i in ids]
         return web.json_response({"events": events, "next_page_token": token})
 
+    async def started(request: web.Request) -> web.Response:
+        await record(request)
+        return web.json_response({"workflow_id": request.match_info["id"], "run_id": "run-7"})
+
     async def ok(request: web.Request) -> web.Response:
         await record(request)
         return web.json_response({})
@@ -106,6 +110,7 @@ def _app(fake: Fake) -> web.Application:
     app.router.add_get("/api/v1/namespaces/{ns}/workflows/{id}", describe)
     app.router.add_get("/api/v1/namespaces/{ns}/workflows/{id}/history", history)
     app.router.add_post("/api/v1/namespaces/{ns}/workflows/{id}/signal", ok)
+    app.router.add_post("/api/v1/namespaces/{ns}/workflows/{id}/signal-with-start", started)
     app.router.add_post("/api/v1/namespaces/{ns}/workflows/{id}/terminate", ok)
     app.router.add_post("/api/v1/namespaces/{ns}/workflows/{id}/cancel", ok)
     return app
@@ -156,6 +161,26 @@ def test_start_sends_the_documented_body(fake: Fake, capsys: pytest.CaptureFixtu
     assert (method, path) == ("POST", "/api/v1/namespaces/shop/workflows")
     assert body == {"workflow_id": "order 1/a", "workflow_type": "Checkout",
                     "task_queue": "orders", "input": {"items": [1]}, "request_id": "r-1"}
+
+
+def test_signal_with_start_sends_the_documented_body(
+        fake: Fake, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(fake, capsys, "workflow", "signal-with-start", "-w", "inbox 1",
+                       "-t", "Inbox", "-q", "mail", "-i", '["x"]', "--signal-name", "add",
+                       "--signal-input", '"hello"', "--request-id", "r-9", "-n", "shop",
+                       "--search-attribute", "CustomerId=c1")
+    assert code == 0
+    assert out == ("signalled workflow inbox 1 run run-7 with add (started if no run was "
+                   "open)\n")
+    method, path, _, body = fake.requests[-1]
+    assert (method, path) == ("POST", "/api/v1/namespaces/shop/workflows/inbox 1/"
+                                      "signal-with-start")  # the fake records it decoded
+    assert body == {"workflow_type": "Inbox", "task_queue": "mail", "input": ["x"],
+                    "signal_name": "add", "signal_input": "hello", "request_id": "r-9",
+                    "search_attributes": {"CustomerId": "c1"}}
+    code, out, _ = run(fake, capsys, "workflow", "signal-with-start", "-w", "a", "-t", "T",
+                       "-q", "q", "--signal-name", "s", "--json")
+    assert code == 0 and json.loads(out) == {"workflow_id": "a", "run_id": "run-7"}
 
 
 def test_start_without_request_id_sends_a_fresh_one(

@@ -50,6 +50,7 @@ from raftflow.protocol.commands import (
     WorkflowCommand,
 )
 from raftflow.protocol.errors import ErrorCode
+from raftflow.protocol.events import WorkflowExecutionSignaledEventAttributes
 from raftflow.protocol.results import (
     ActivityTaskCompletedResult,
     ActivityTaskStartedResult,
@@ -190,6 +191,28 @@ class ShardMachine(RuleBasedStateMachine):
                                 run_timeout_ms=run_timeout_ms, task_timeout_ms=5_000,
                                 eager_task_queue=eager_queue, eager_identity="me")
         self._client("start", command, workflow_id, request_id)
+
+    @rule(workflow_id=WORKFLOW_IDS, request_id=REQUEST_IDS,
+          policy=st.sampled_from(IdReusePolicy))
+    def signal_with_start(self, workflow_id: str, request_id: str,
+                          policy: IdReusePolicy) -> None:
+        """A start carrying a signal: its own request key is the start's, and a first accepted
+        answer leaves exactly one signal of its request id in the run it names."""
+        self.runs += 1
+        fresh = ("start", workflow_id, request_id) not in self.answers
+        command = StartWorkflow(now_ms=self.now_ms, namespace=NS, workflow_id=workflow_id,
+                                workflow_type="W", task_queue="q", request_id=request_id,
+                                run_id=f"run-{self.runs}", id_reuse_policy=policy,
+                                task_timeout_ms=5_000, signal_name="sws", signal_input=b'"x"')
+        self._client("start", command, workflow_id, request_id)
+        answer = self.answers.get(("start", workflow_id, request_id))
+        if fresh and isinstance(answer, WorkflowStartedResult):
+            execution = self.state.executions[answer.run_id]  # open: it was just signalled
+            events = [*execution.history, *execution.buffered]
+            # A plain signal ("s") may share the request id: it is another request.
+            assert [e.attributes.request_id for e in events
+                    if isinstance(e.attributes, WorkflowExecutionSignaledEventAttributes)
+                    and e.attributes.signal_name == "sws"].count(request_id) == 1
 
     @rule(workflow_id=WORKFLOW_IDS, request_id=REQUEST_IDS, kind=st.sampled_from(
         ["signal", "cancel", "terminate"]))

@@ -111,6 +111,32 @@ def test_signals_arrive_in_order_and_queries_see_them(cluster: LocalCluster) -> 
     _run(cluster, body)
 
 
+def test_signal_with_start_starts_once_then_signals_the_open_run(cluster: LocalCluster) -> None:
+    async def body(client: Client, queue: str) -> None:
+        wid = f"sws-{queue}"
+        first = await client.start_workflow(Mailbox.run, id=wid, task_queue=queue,
+                                            start_signal=Mailbox.add, start_signal_args=["a"])
+        second = await client.start_workflow(Mailbox.run, id=wid, task_queue=queue,
+                                             start_signal="add", start_signal_args=["b"])
+        assert second.result_run_id == first.result_run_id is not None
+        assert first.first_execution_run_id == first.result_run_id
+        assert second.first_execution_run_id is None  # it signalled the run it found open
+        async with _worker(client, queue):
+            await first.signal(Mailbox.close_mailbox)
+            result = await asyncio.wait_for(first.result(), RESULT_TIMEOUT_S)
+        assert result == ["a", "b"]
+        types = [e.event_type for e in (await first.history()).events]
+        assert types[:3] == ["WorkflowExecutionStarted", "WorkflowTaskScheduled",
+                             "WorkflowExecutionSignaled"]
+        assert types.count("WorkflowExecutionSignaled") == 3  # a, b, close
+        with pytest.raises(WorkflowAlreadyStartedError):  # closed, and the policy refuses
+            await client.start_workflow(Mailbox.run, id=wid, task_queue=queue,
+                                        start_signal="add", start_signal_args=["c"],
+                                        id_reuse_policy=IdReusePolicy.REJECT_DUPLICATE)
+
+    _run(cluster, body)
+
+
 async def _first_query(ask: Callable[[], Awaitable[Any]]) -> Any:
     """A query before the first workflow task completed fails ("has not started yet")."""
     for _ in range(50):

@@ -5,6 +5,11 @@ start retried with the same request id gets the first answer back; a start whose
 the one that opened the current run answers that run with `created=False` even after the
 request table evicted it. Otherwise the reuse policy decides, from the open run (only
 terminate_if_running may replace it) or from the latest closed run.
+
+Signal-with-start is a start carrying a signal (`signal_name`): where a plain start would be
+refused because a run is open, the open run is signalled instead (`created=False`); where it
+opens a run, the signal follows WorkflowExecutionStarted in the same commit. Either way the
+signal is in the history exactly once per request id, atomically with the answer.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import msgspec
 from raftflow.protocol.commands import IdReusePolicy, StartWorkflow
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import (
+    WorkflowExecutionSignaledEventAttributes,
     WorkflowExecutionStartedEventAttributes,
     WorkflowExecutionTerminatedEventAttributes,
 )
@@ -29,12 +35,13 @@ from raftflow.shards.core.retried_completions import (
     workflow_task_of_retried_eager_start,
 )
 from raftflow.shards.core.run_attributes import typed_or_rejected
-from raftflow.shards.core.state import Execution, ShardState, TimerKind
+from raftflow.shards.core.state import Execution, RequestKey, ShardState, TimerKind
 from raftflow.shards.core.writes import (
     Changes,
     do_append,
     do_arm,
     do_close_run,
+    do_deliver,
     do_remember,
     do_schedule_workflow_task,
 )
@@ -81,6 +88,9 @@ def on_start_workflow(state: ShardState, command: StartWorkflow) -> Output:
         if started.request_id == command.request_id:
             return Output(result=_with_eager_task(state, command, WorkflowStartedResult(
                 run_id=open_run.run_id, created=False)))
+        if (command.signal_name
+                and command.id_reuse_policy is not IdReusePolicy.TERMINATE_IF_RUNNING):
+            return _signal_open_run(state, command, open_run, request_key)
         if command.id_reuse_policy is not IdReusePolicy.TERMINATE_IF_RUNNING:
             return Output(result=Rejected(code=ErrorCode.WORKFLOW_ALREADY_STARTED,
                                           message=f"run {open_run.run_id} is open"))
@@ -99,10 +109,32 @@ def on_start_workflow(state: ShardState, command: StartWorkflow) -> Output:
             WorkflowStatus.TERMINATED, WorkflowExecutionTerminatedEventAttributes(
                 reason="terminate_if_running", request_id=command.request_id)))
     execution = do_start_run(state, changes, spec, command.now_ms)
+    if command.signal_name:  # after WorkflowTaskScheduled: it needs no task of its own
+        do_deliver(state, execution, changes, command.now_ms, (_signaled(command),))
     do_remember(state, request_key, result, command.now_ms)
     assert state.open_runs[(command.namespace, command.workflow_id)] == command.run_id
     if command.eager_task_queue and command.eager_task_queue == command.task_queue:
         return Output.of(_do_start_eager(state, execution, changes, command, result), changes)
+    return Output.of(result, changes)
+
+
+def _signaled(command: StartWorkflow) -> WorkflowExecutionSignaledEventAttributes:
+    return WorkflowExecutionSignaledEventAttributes(
+        signal_name=command.signal_name, input=command.signal_input,
+        request_id=command.request_id)
+
+
+def _signal_open_run(state: ShardState, command: StartWorkflow, open_run: Execution,
+                     request_key: RequestKey) -> Output:
+    """Signal-with-start that finds a run open: signal it, as a SignalWorkflow would."""
+    rejected = validate.history_room(open_run.history_length, len(open_run.buffered), 2)
+    if rejected is not None:
+        return Output(result=rejected)
+    assert open_run.is_open and command.signal_name
+    changes = Changes()
+    do_deliver(state, open_run, changes, command.now_ms, (_signaled(command),))
+    result = WorkflowStartedResult(run_id=open_run.run_id, created=False)
+    do_remember(state, request_key, result, command.now_ms)
     return Output.of(result, changes)
 
 
@@ -137,6 +169,13 @@ def _check_start(state: ShardState, command: StartWorkflow) -> Rejected | None:
     rejected = rejected or validate.check_duration("execution_timeout_ms",
                                                    command.execution_timeout_ms)
     rejected = rejected or validate.check_duration("run_timeout_ms", command.run_timeout_ms)
+    if command.signal_name or command.signal_input:
+        rejected = (rejected or validate.check_id("signal_name", command.signal_name)
+                    or validate.check_payload("signal_input", command.signal_input))
+        if rejected is None and command.eager_task_queue:
+            # The eager task would have to carry the signal too; Temporal refuses it as well.
+            rejected = Rejected(code=ErrorCode.INVALID_ARGUMENT, field="eager_task_queue",
+                                message="an eager start cannot carry a signal")
     if rejected is not None:
         return rejected
     if not 1 <= command.task_timeout_ms <= limits.WORKFLOW_TASK_TIMEOUT_MS_MAX:
