@@ -9,6 +9,15 @@ from __future__ import annotations
 # would make one log entry, one snapshot chunk and one worker response dangerously large.
 PAYLOAD_BYTES_MAX = 2 * 1024 * 1024
 
+# Temporal's default history count limit: a worker replays the whole history on a cache miss, so
+# replay time and snapshot size grow with it; long-lived workflows must continue-as-new.
+HISTORY_EVENTS_MAX = 51_200
+
+# A run whose history reached this many events is told to continue as new
+# (`workflow.info().continue_as_new_suggested`): Temporal's 10,240, a fifth of the limit, so a
+# loop that checks it between iterations has ample room to finish one.
+CONTINUE_AS_NEW_SUGGESTED_EVENTS = HISTORY_EVENTS_MAX // 5
+
 # Temporal's id length limit (workflow id, request ids, namespaces, type names, task queues,
 # activity and timer ids).
 ID_LENGTH_MAX = 1_000
@@ -35,4 +44,5 @@ DURATION_MS_MAX = 10 * 365 * 24 * 3600 * 1000
 EAGER_ACTIVITIES_MAX = 16
 
 assert PAYLOAD_BYTES_MAX > ID_LENGTH_MAX
+assert 0 < CONTINUE_AS_NEW_SUGGESTED_EVENTS < HISTORY_EVENTS_MAX
 assert WORKFLOW_TASK_TIMEOUT_MS_DEFAULT <= WORKFLOW_TASK_TIMEOUT_MS_MAX <= DURATION_MS_MAX

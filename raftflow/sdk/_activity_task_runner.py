@@ -35,6 +35,7 @@ from raftflow.protocol.payload import EMPTY
 from raftflow.sdk import errors
 from raftflow.sdk._activity_context import ActivityContext
 from raftflow.sdk._activity_support import Heartbeater, activity_info, invoke
+from raftflow.sdk._payload_limits import too_large
 from raftflow.sdk._replay.commands import payload
 from raftflow.sdk._task_exchange import TaskExchange, reserve_slots
 from raftflow.sdk._wire_payloads import NO_CODEC, PayloadShape, WirePayloads
@@ -125,11 +126,17 @@ class ActivityTaskRunner:
         match outcome:
             case CompleteActivityTaskRequest():
                 try:
-                    return msgspec.structs.replace(outcome, result=await self._payloads.encode(
-                        outcome.result, PayloadShape.VALUE, "activity result"))
+                    result = await self._payloads.encode(outcome.result, PayloadShape.VALUE,
+                                                         "activity result")
                 except errors.PayloadCodecError as error:
                     return await self._encoded(self._failed(outcome.task_token,
                                                             errors.failure_of(error)))
+                # The server would refuse it, and every retry would return the same (413 is no
+                # answer): the attempt fails, non-retryably, naming the limit.
+                oversized = too_large(result, "the activity's result")
+                if oversized is not None:
+                    return self._failed(outcome.task_token, oversized)
+                return msgspec.structs.replace(outcome, result=result)
             case FailActivityTaskRequest():
                 failure = outcome.failure
                 try:

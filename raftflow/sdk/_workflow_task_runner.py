@@ -40,6 +40,7 @@ from raftflow.protocol.http_bodies import (
 from raftflow.protocol.payload import Payload, json_enc_hook
 from raftflow.sdk import errors
 from raftflow.sdk._history_payloads import decode_events, encode_commands
+from raftflow.sdk._payload_limits import checked_commands
 from raftflow.sdk._replay.commands import payload
 from raftflow.sdk._runner_cache import RunnerCache
 from raftflow.sdk._task_exchange import TaskExchange, reserve_slots
@@ -94,7 +95,8 @@ class WorkflowTaskRunner:
                 self._payloads, task.events, f"workflow task of run {answer.run_id}"))
             runner, events = await self._cache.take(task)
             commands = runner.activate(events)
-            wire_commands = await encode_commands(self._payloads, commands)
+            # A payload the server would refuse fails the workflow, naming it (_payload_limits).
+            wire_commands = checked_commands(await encode_commands(self._payloads, commands))
         except Exception as error:  # fail the task: the server retries it (I4)
             cause = ("NonDeterministicError" if isinstance(error, errors.NondeterminismError)
                      else "WorkflowWorkerUnhandledFailure")

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar, overload
 
 from raftflow.protocol.commands import ScheduleActivityTask
+from raftflow.protocol.limits import CONTINUE_AS_NEW_SUGGESTED_EVENTS
 from raftflow.sdk import activity as _activity
 from raftflow.sdk import errors
 from raftflow.sdk._replay import commands as _commands
@@ -122,6 +123,10 @@ class WorkflowInfo:
     history_length: int  # id of the current task's WorkflowTaskStarted event
     continued_run_id: str | None
     first_execution_run_id: str | None
+    # The history reached CONTINUE_AS_NEW_SUGGESTED_EVENTS (a fifth of HISTORY_EVENTS_MAX, as
+    # Temporal): a long-lived loop should `continue_as_new` before the limit terminates the run.
+    # Deterministic: it depends only on the history replayed so far.
+    continue_as_new_suggested: bool
 
 
 def _runtime() -> Runtime:
@@ -167,7 +172,9 @@ def info() -> WorkflowInfo:
                         task_queue=rt.ids.task_queue, attempt=started.attempt,
                         history_length=rt.state.history_length,
                         continued_run_id=started.continued_execution_run_id or None,
-                        first_execution_run_id=started.first_execution_run_id or None)
+                        first_execution_run_id=started.first_execution_run_id or None,
+                        continue_as_new_suggested=(
+                            rt.state.history_length >= CONTINUE_AS_NEW_SUGGESTED_EVENTS))
 
 
 def _optional_ms(value: timedelta | None) -> int | None:

@@ -17,6 +17,9 @@ from raftflow.protocol.limits import (
     EAGER_ACTIVITIES_MAX as EAGER_ACTIVITIES_MAX,
 )
 from raftflow.protocol.limits import (
+    HISTORY_EVENTS_MAX as HISTORY_EVENTS_MAX,
+)
+from raftflow.protocol.limits import (
     ID_LENGTH_MAX as ID_LENGTH_MAX,
 )
 from raftflow.protocol.limits import (
@@ -28,10 +31,6 @@ from raftflow.protocol.limits import (
 from raftflow.protocol.limits import (
     WORKFLOW_TASK_TIMEOUT_MS_MAX as WORKFLOW_TASK_TIMEOUT_MS_MAX,
 )
-
-# Temporal's default history count limit: a worker replays the whole history on a cache miss, so
-# replay time and snapshot size grow with it; long-lived workflows must continue-as-new.
-HISTORY_EVENTS_MAX = 51_200
 
 # Events per stored history chunk: a closed run's history is stored in chunks of this many
 # events, and an open run moves its oldest events to the archive a chunk at a time (below), so
