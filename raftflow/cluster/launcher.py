@@ -32,6 +32,26 @@ PORT_BASE_MIN = 20_000
 PORT_BASE_MAX = 30_000
 RAFT_PORT_OFFSET = 1_000  # raft ports sit this far above the HTTP ports, as in `raftflow dev`
 PORT_PROBES_MAX = 200
+# `LO-HI`: where to look for base ports instead (HI exclusive; raft ports go up to HI +
+# RAFT_PORT_OFFSET). The test suite gives each pytest-xdist worker a range of its own
+# (tests/conftest.py), so two workers never probe the same port and then both bind it.
+PORT_RANGE_ENV = "RAFTFLOW_PORT_RANGE"
+
+
+def port_range() -> tuple[int, int]:
+    """The base ports free_port_block picks from: PORT_RANGE_ENV, else the defaults."""
+    text = os.environ.get(PORT_RANGE_ENV, "")
+    if not text:
+        return PORT_BASE_MIN, PORT_BASE_MAX
+    low_text, _, high_text = text.partition("-")
+    try:
+        low, high = int(low_text), int(high_text)
+    except ValueError:
+        low = high = 0  # refused just below, with the rule
+    if not 1024 <= low < high <= 65_535 - RAFT_PORT_OFFSET:
+        raise ValueError(f"{PORT_RANGE_ENV}={text!r}: want LO-HI with 1024 <= LO < HI <= "
+                         f"{65_535 - RAFT_PORT_OFFSET}")
+    return low, high
 
 
 def _port_free(port: int) -> bool:
@@ -46,8 +66,9 @@ def _port_free(port: int) -> bool:
 def free_port_block(count: int, rng: random.Random) -> int:
     """A base port such that base..base+count-1 and the matching raft ports are all free."""
     assert 1 <= count <= RAFT_PORT_OFFSET
+    low, high = port_range()
     for _ in range(PORT_PROBES_MAX):
-        base = rng.randrange(PORT_BASE_MIN, PORT_BASE_MAX - count)
+        base = rng.randrange(low, high - count)
         ports = [base + i for i in range(count)]
         ports += [port + RAFT_PORT_OFFSET for port in ports]
         if all(_port_free(port) for port in ports):

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import json
 import random
-import socket
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
@@ -25,6 +24,7 @@ from yarl import URL
 
 from raftflow.api.access import Authenticator
 from raftflow.cluster.config import dev_cluster_config
+from raftflow.cluster.launcher import free_port_block
 from raftflow.cluster.placement_plan import preferred_leaders
 from raftflow.node.map_duties import LEADER_BALANCE_BACKOFF_S
 from raftflow.node.runtime import NodeRuntime
@@ -37,18 +37,9 @@ SETTLE_TIMEOUT_S = 10.0
 
 
 def _free_port_base(count: int) -> int:
-    """A base port such that base..base+count-1 and base+1000.. are all free on loopback."""
-    for _ in range(200):
-        base = random.randint(20_000, 40_000)
-        ports = [base + i for i in range(count)] + [base + 1000 + i for i in range(count)]
-        try:
-            for port in ports:
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free port range")
+    """A base port such that base..base+count-1 and base+1000.. are all free (this worker's
+    range, below the ephemeral ports: tests/conftest.py)."""
+    return free_port_block(count, random.Random())
 
 
 class LiveCluster:

@@ -42,6 +42,7 @@ from raftflow.chaos.link_limits import (
     LOSS_STALL_MS_MIN,
 )
 from raftflow.chaos.link_process import LinkProxyProcess, LinkProxyStartError
+from tests import ports
 
 PROXY_SEED = 1
 TIMEOUT_S = 5.0
@@ -49,10 +50,7 @@ LINKS = ("a->echo", "b->echo", "stats->echo")
 
 
 def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    return ports.free_port()
 
 
 class _EchoHandler(socketserver.BaseRequestHandler):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,12 +13,11 @@ import msgpack
 
 from raftflow.raftlog.host import RaftHost
 from raftflow.raftlog.interface import ShardId
+from tests import ports
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return ports.free_port()  # this worker's range, below the ephemeral ports
 
 
 class ListConsumer:

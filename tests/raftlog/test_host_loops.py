@@ -10,7 +10,6 @@ Method: a PeerNetwork with a stub connection; a real RaftHost on uvloop whose se
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import uvloop
 
 from raftflow.raftlog.host import RaftHost
 from raftflow.raftlog.network import PeerNetwork
+from tests import ports
 
 
 class _ClosingTransport:
@@ -42,9 +42,7 @@ class _Out:
 
 
 def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return ports.free_port()
 
 
 def test_a_batch_for_a_connection_being_closed_is_dropped_not_raised() -> None:
