@@ -33,6 +33,7 @@ import pytest
 from raftflow.cluster.launcher import LocalCluster, free_port_block, load_or_create_dev_config
 from raftflow.sdk import Client, Worker, activity, workflow
 from raftflow.sdk.errors import RPCError
+from tests.integration.http_retry import retrying_503
 from tests.integration.test_task_token_forgery import _forgeries
 
 SHOP = "/api/v1/namespaces/shop"
@@ -97,10 +98,18 @@ class Parcel:
 
 async def _call(session: aiohttp.ClientSession, method: str, url: str, who: str | None = None,
                 body: Any = None) -> tuple[int, Any]:
+    """One call's (status, body); a 503 (a leadership moving) is sent again after its
+    Retry-After, as docs/api.md tells clients (http_retry.py). Bodies that change state carry
+    a request_id, so a resend is safe."""
     headers = _auth(who) if who else {}
-    async with session.request(method, url, json=body, headers=headers) as answer:
-        text = await answer.text()
-        return answer.status, json.loads(text) if text else None
+
+    async def once() -> tuple[int, Any, str | None]:
+        async with session.request(method, url, json=body, headers=headers) as answer:
+            text = await answer.text()
+            return (answer.status, json.loads(text) if text else None,
+                    answer.headers.get("Retry-After"))
+
+    return await retrying_503(once)
 
 
 def _cli(cluster: LocalCluster, *args: str, token: str | None = None,
@@ -234,7 +243,8 @@ def test_dev_passes_auth_tokens_to_its_nodes(tmp_path: Path) -> None:
             async with aiohttp.ClientSession() as session:
                 for n in range(3):
                     url = f"http://127.0.0.1:{port + n}/api/v1/namespaces/default/workflows"
-                    body = {"workflow_id": f"dev-{n}", "workflow_type": "T", "task_queue": "q"}
+                    body = {"workflow_id": f"dev-{n}", "workflow_type": "T", "task_queue": "q",
+                            "request_id": f"dev-r-{n}"}
                     status, _ = await _call(session, "POST", url, None, body)
                     assert status == 401
                     status, answer = await _call(session, "POST", url, "admin", body)

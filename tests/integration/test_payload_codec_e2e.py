@@ -24,6 +24,7 @@ from raftflow.cluster.launcher import LocalCluster
 from raftflow.sdk import Client, PayloadCodecError, Worker, activity, workflow
 from raftflow.sdk.contrib.aes_gcm_codec import AesGcmCodec
 from raftflow.sdk.errors import QueryFailedError
+from tests.integration.http_retry import retrying_503
 
 MARKER = "plaintext-marker-c0dec"
 ENVELOPE_KEY = "_raftflow_payload"
@@ -78,14 +79,18 @@ async def _raw_answers(address: str, workflow_id: str) -> dict[str, str]:
     one = f"{address}{WORKFLOWS}/{workflow_id}"
     texts: dict[str, str] = {}
     async with aiohttp.ClientSession() as session:
+        async def read(method: str, url: str, body: Any = None) -> str:
+            async def once() -> tuple[int, str, str | None]:
+                async with session.request(method, url, json=body) as answer:
+                    return answer.status, await answer.text(), answer.headers.get("Retry-After")
+            status, text = await retrying_503(once)  # a leadership moving: as docs/api.md says
+            assert status == 200, (url, status, text)
+            return text
+
         for name, url in (("history", f"{one}/history"), ("describe", one),
                           ("result", f"{one}/result?wait_ms=1000")):
-            async with session.get(url) as answer:
-                assert answer.status == 200, (name, answer.status)
-                texts[name] = await answer.text()
-        async with session.post(f"{one}/query", json={"query_type": "notes_seen"}) as answer:
-            assert answer.status == 200, await answer.text()
-            texts["query"] = await answer.text()
+            texts[name] = await read("GET", url)
+        texts["query"] = await read("POST", f"{one}/query", {"query_type": "notes_seen"})
     return texts
 
 
