@@ -21,6 +21,7 @@ import time
 import urllib.parse
 from typing import Protocol, TextIO
 
+from raftflow.cli_http import TRANSIENT_ERROR_CODES
 from raftflow.cli_output import CliError, JsonObject, print_table, records
 from raftflow.cluster.limit_flags import rate_per_s_arg
 from raftflow.protocol.limits import DURATION_MS_MAX
@@ -30,8 +31,6 @@ from raftflow.protocol.search_attributes import AttributeType
 # Same pacing as the membership commands: the map's leader is re-elected within seconds.
 RETRY_PAUSE_S = 1.0
 RETRY_FOR_S = 60.0
-# The API's 503/504 codes, and the bare statuses a proxy in front of a node may answer with.
-_RETRIED_CODES = frozenset({"not_leader", "overloaded", "timeout", "http_503", "http_504"})
 
 # A duration longer than this is not one a person types; refusing it early keeps the parser
 # from turning a pasted blob into a giant integer.
@@ -138,7 +137,7 @@ def _call(api: Api, method: str, path: str, body: JsonObject | None = None) -> J
         try:
             return api.call(method, path, body)
         except CliError as error:
-            if error.code not in _RETRIED_CODES or time.monotonic() > deadline:
+            if error.code not in TRANSIENT_ERROR_CODES or time.monotonic() > deadline:
                 raise
         time.sleep(RETRY_PAUSE_S)
 

@@ -2,145 +2,25 @@
 default and exactly one JSON object with `--json`, and turn API errors into
 `error: <code>: <message>` on stderr with exit status 1.
 
-Method: a tiny fake aiohttp server (its own event loop on a background thread, bound to
-127.0.0.1 on a free port) records each request and answers canned bodies, including a paged
-history and error bodies; `main(argv)` runs in-process and pytest captures its output. The
-server subcommands are checked with stand-in `node.serve`/`cluster.dev` modules in `sys.modules`.
+Method: a tiny fake aiohttp server (tests/cli/fake_node.py: its own event loop on a background
+thread, bound to 127.0.0.1 on a free port) records each request and answers canned bodies,
+including a paged history and error bodies; `main(argv)` runs in-process and pytest captures its
+output. The server subcommands are checked with stand-in `node.serve`/`cluster.dev` modules in
+`sys.modules`. The commands that wait for a run are in test_cli_workflow.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import socket
 import sys
-import threading
 import types
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import pytest
-from aiohttp import web
 
 from raftflow.cli import build_parser, main, node_cluster_config
-
-NS = "/api/v1/namespaces/{ns}/workflows"
-HISTORY_PAGES = {"": ("p2", [1, 2]), "p2": ("p3", [3]), "p3": (None, [4, 5])}
-
-
-@dataclass
-class Fake:
-    base_url: str = ""
-    requests: list[tuple[str, str, dict[str, str], object]] = field(default_factory=list)
-
-
-def _error(status: int, code: str, message: str) -> web.Response:
-    body = {"error": {"code": code, "message": message, "field": None}}
-    return web.json_response(body, status=status)
-
-
-def _app(fake: Fake) -> web.Application:
-    async def record(request: web.Request) -> object:
-        body = await request.json() if request.can_read_body else None
-        fake.requests.append((request.method, request.path, dict(request.query), body))
-        return body
-
-    async def status(request: web.Request) -> web.Response:
-        await record(request)
-        return web.json_response({
-            "nodes": [{"id": "n1", "address": "127.0.0.1:8080", "pid": 11, "alive": True}],
-            "shards": [{"shard": 0, "leader": "n1", "replicas": ["n1", "n2"], "term": 3,
-                        "commit_index": 42}]})
-
-    async def start(request: web.Request) -> web.Response:
-        body = await record(request)
-        assert isinstance(body, dict)
-        if body["workflow_id"] == "dup":
-            return _error(409, "workflow_already_started", "workflow 'dup' is running")
-        return web.json_response({"workflow_id": body["workflow_id"], "run_id": "run-1"},
-                                 status=201)
-
-    async def describe(request: web.Request) -> web.Response:
-        await record(request)
-        workflow_id = request.match_info["id"]
-        if workflow_id == "missing":
-            return _error(404, "not_found", "no workflow 'missing'")
-        if workflow_id == "busy":
-            return web.json_response({"error": {"code": "overloaded", "message": "try later"}},
-                                     status=503, headers={"Retry-After": "1"})
-        if workflow_id == "broken":
-            return web.Response(status=500, text="Internal Server Error")
-        return web.json_response({"workflow_id": workflow_id, "run_id": "run-1",
-                                  "workflow_type": "Checkout", "task_queue": "orders",
-                                  "status": "running", "history_length": 5, "result": None})
-
-    async def history(request: web.Request) -> web.Response:
-        await record(request)
-        token, ids = HISTORY_PAGES[request.query.get("next_page_token", "")]
-        events = [{"event_id": i, "event_type": f"E{i}", "timestamp": "t", "attributes": {}}
-                  for i in ids]
-        return web.json_response({"events": events, "next_page_token": token})
-
-    async def started(request: web.Request) -> web.Response:
-        await record(request)
-        return web.json_response({"workflow_id": request.match_info["id"], "run_id": "run-7"})
-
-    async def ok(request: web.Request) -> web.Response:
-        await record(request)
-        return web.json_response({})
-
-    async def listing(request: web.Request) -> web.Response:
-        await record(request)
-        second = request.query.get("next_page_token") == "p2"
-        return web.json_response({"workflows": [
-            {"workflow_id": "b" if second else "a", "run_id": "r", "workflow_type": "T",
-             "task_queue": "q", "status": "running", "start_time": "2026-12-06T10:00:00Z"}],
-            "next_page_token": None if second else "p2"})
-
-    async def count(request: web.Request) -> web.Response:
-        await record(request)
-        return web.json_response({"count": 7})
-
-    app = web.Application()
-    app.router.add_get("/api/v1/cluster/status", status)
-    app.router.add_post("/api/v1/namespaces/{ns}/workflows", start)
-    app.router.add_get("/api/v1/namespaces/{ns}/workflows", listing)
-    app.router.add_get("/api/v1/namespaces/{ns}/workflow-count", count)
-    app.router.add_get("/api/v1/namespaces/{ns}/workflows/{id}", describe)
-    app.router.add_get("/api/v1/namespaces/{ns}/workflows/{id}/history", history)
-    app.router.add_post("/api/v1/namespaces/{ns}/workflows/{id}/signal", ok)
-    app.router.add_post("/api/v1/namespaces/{ns}/workflows/{id}/signal-with-start", started)
-    app.router.add_post("/api/v1/namespaces/{ns}/workflows/{id}/terminate", ok)
-    app.router.add_post("/api/v1/namespaces/{ns}/workflows/{id}/cancel", ok)
-    return app
-
-
-@pytest.fixture
-def fake() -> Iterator[Fake]:
-    fake = Fake()
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(_app(fake))
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)  # port 0: the kernel picks a free port
-    loop.run_until_complete(site.start())
-    host, port = runner.addresses[0][:2]
-    fake.base_url = f"http://{host}:{port}"
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield fake
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
-
-
-def run(fake: Fake, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main([*argv, "--address", fake.base_url])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.cli.fake_node import Fake, run
 
 
 def test_cluster_status_table_and_json(fake: Fake, capsys: pytest.CaptureFixture[str]) -> None:
