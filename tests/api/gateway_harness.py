@@ -95,7 +95,15 @@ class LiveCluster:
 
     def _all_shards_ready(self) -> bool:
         return self.every_shard_led() and all(
-            n.all_local_shards_have_leaders() for n in self.nodes)
+            n.all_local_shards_have_leaders() for n in self.nodes) and self.map_led()
+
+    def map_led(self) -> bool:
+        """One node leads the cluster map and every node knows it: namespace and membership
+        calls (which run on the map's leader) are answered, not 503, from the first test on."""
+        leaders = [n for n in self.nodes if n.map_replica is not None
+                   and n.map_replica.is_leader() and n.map_replica.map is not None]
+        return len(leaders) == 1 and all(n.meta_leader() == leaders[0].node_id
+                                         for n in self.nodes)
 
     def stop(self) -> None:
         try:

@@ -23,6 +23,7 @@ from raftflow.api.jwt_auth import JwtSettings, JwtVerifier
 from raftflow.api.principals import CALLER_HEADER, encode_caller, principal_of
 from raftflow.cluster.node_credential import NODE_CREDENTIAL_HEADER, node_credential
 from tests.api.gateway_harness import API, Call, LiveCluster, _drive, _error_code, _wid
+from tests.http_retry import retrying_503
 
 SHOP = f"{API}/namespaces/shop"
 TOKENS = {  # name -> roles; each key is "key-<name>"
@@ -59,8 +60,14 @@ def secured(tmp_path_factory: pytest.TempPathFactory, auth: Authenticator,
     try:
         async def create(call: Call) -> None:
             for name in ("shop", "other"):
-                status, body, _ = await call("POST", f"{API}/namespaces", json={"name": name},
-                                             headers=_bearer("admin"))
+                async def once(name: str = name) -> tuple[int, Any, str | None]:
+                    status, body, headers = await call(
+                        "POST", f"{API}/namespaces", json={"name": name},
+                        headers=_bearer("admin"))
+                    return status, body, headers.get("Retry-After")
+                # The map's leader may still be moving just after start-up: a 503 is sent
+                # again after its Retry-After (a create is idempotent), as docs/api.md says.
+                status, body = await retrying_503(once)
                 assert status in (200, 201), body
         _drive(cluster, cluster.url(cluster.nodes[0]), create)
         yield cluster

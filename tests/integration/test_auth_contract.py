@@ -33,7 +33,7 @@ import pytest
 from raftflow.cluster.launcher import LocalCluster, free_port_block, load_or_create_dev_config
 from raftflow.sdk import Client, Worker, activity, workflow
 from raftflow.sdk.errors import RPCError
-from tests.integration.http_retry import retrying_503
+from tests.http_retry import retrying_503
 from tests.integration.test_task_token_forgery import _forgeries
 
 SHOP = "/api/v1/namespaces/shop"
@@ -99,7 +99,7 @@ class Parcel:
 async def _call(session: aiohttp.ClientSession, method: str, url: str, who: str | None = None,
                 body: Any = None) -> tuple[int, Any]:
     """One call's (status, body); a 503 (a leadership moving) is sent again after its
-    Retry-After, as docs/api.md tells clients (http_retry.py). Bodies that change state carry
+    Retry-After, as docs/api.md tells clients (tests/http_retry.py). Bodies that change state carry
     a request_id, so a resend is safe."""
     headers = _auth(who) if who else {}
 

@@ -23,8 +23,8 @@ import aiohttp
 
 from raftflow.cluster.launcher import LocalCluster
 from raftflow.sdk import Client, Worker, activity, workflow
+from tests.http_retry import retrying_503
 from tests.integration.cli_runner import cli_json
-from tests.integration.http_retry import retrying_503
 
 RETENTION_S = 20
 GONE_WITHIN_S = 50
@@ -51,7 +51,7 @@ def _cli(cluster: LocalCluster, *args: str) -> Any:
 
 async def _json(session: aiohttp.ClientSession, method: str, url: str,
                 body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
-    """One call's (status, body); a 503 is sent again after its Retry-After (http_retry.py)."""
+    """One call's (status, body); a 503 is sent again after its Retry-After (tests/http_retry.py)."""
     async def once() -> tuple[int, dict[str, Any], str | None]:
         async with session.request(method, url, json=body) as answer:
             return answer.status, dict(await answer.json()), answer.headers.get("Retry-After")

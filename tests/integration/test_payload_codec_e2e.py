@@ -24,7 +24,7 @@ from raftflow.cluster.launcher import LocalCluster
 from raftflow.sdk import Client, PayloadCodecError, Worker, activity, workflow
 from raftflow.sdk.contrib.aes_gcm_codec import AesGcmCodec
 from raftflow.sdk.errors import QueryFailedError
-from tests.integration.http_retry import retrying_503
+from tests.http_retry import retrying_503
 
 MARKER = "plaintext-marker-c0dec"
 ENVELOPE_KEY = "_raftflow_payload"
