@@ -11,14 +11,16 @@ matches the one its first run recorded.
 Every payload field of every event type is decoded, found from the structs' declarations (a
 `bytes` field, or a `Failure`'s details), so an event type added later is covered without a
 change here; decoding needs no knowledge of the field (`WirePayloads.decode` goes by the
-value's shape). Encoding does: each command's fields are listed with their shape, and a new
-command type is a type error here until it is listed (`assert_never`).
+value's shape). Encoding does: each command's payloads are listed with their shape
+(`command_payloads`, also the worker's size check), and a new command type is a type error
+here until it is listed (`assert_never`).
 """
 
 from __future__ import annotations
 
 import typing
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import assert_never
 
@@ -140,29 +142,56 @@ async def encode_commands(payloads: WirePayloads,
     return [await _encode_command(payloads, command) for command in commands]
 
 
-async def _encode_command(payloads: WirePayloads, command: WorkflowCommand) -> WorkflowCommand:
-    replace = msgspec.structs.replace
+@dataclass(frozen=True, slots=True)
+class CommandPayload:
+    """One payload a workflow command carries: the field holding it (a `Failure` field: its
+    details), its shape, and how errors name it."""
+
+    field: str
+    shape: PayloadShape
+    what: str
+    in_failure: bool = False
+
+
+def command_payloads(command: WorkflowCommand) -> tuple[CommandPayload, ...]:
+    """The payloads of `command`: the one list of them, for the codec (`encode_commands`) and
+    the size check (`_payload_limits`). A new command type is a type error here until listed."""
     match command:
         case ScheduleActivityTask():
-            return replace(command, input=await payloads.encode(
-                command.input, PayloadShape.ARGS, f"input of activity {command.activity_type}"))
+            return (CommandPayload("input", PayloadShape.ARGS, f"input of activity "
+                                   f"{command.activity_type} ({command.activity_id})"),)
         case CompleteWorkflowExecution():
-            return replace(command, result=await payloads.encode(
-                command.result, PayloadShape.VALUE, "workflow result"))
+            return (CommandPayload("result", PayloadShape.VALUE, "workflow result"),)
         case FailWorkflowExecution():
-            return replace(command, failure=await payloads.encode_failure(
-                command.failure, "workflow failure details"))
+            return (CommandPayload("failure", PayloadShape.ARGS, "workflow failure details",
+                                   in_failure=True),)
         case CancelWorkflowExecution():
-            return replace(command, details=await payloads.encode(
-                command.details, PayloadShape.VALUE, "workflow cancel details"))
+            return (CommandPayload("details", PayloadShape.VALUE, "workflow cancel details"),)
         case ContinueAsNewWorkflowExecution():
-            return replace(command, input=await payloads.encode(
-                command.input, PayloadShape.ARGS, "continue-as-new input"))
+            return (CommandPayload("input", PayloadShape.ARGS, "continue-as-new input"),)
         case RecordMarker():
-            return replace(command, details=await payloads.encode(
-                command.details, PayloadShape.VALUE, f"details of marker {command.marker_name}"))
+            return (CommandPayload("details", PayloadShape.VALUE,
+                                   f"details of marker {command.marker_name}"),)
         case (RequestCancelActivityTask() | StartTimer() | CancelTimer()
               | UpsertWorkflowSearchAttributes()):
-            return command  # no payload: ids, durations, search attributes stay plain
+            return ()  # no payload: ids, durations, search attributes stay plain
         case _:
             assert_never(command)
+
+
+def payload_data(command: WorkflowCommand, payload: CommandPayload) -> bytes:
+    """The payload's JSON text as the command holds it."""
+    value = getattr(command, payload.field)
+    data = value.details if payload.in_failure else value
+    assert isinstance(data, bytes), (payload, type(data))
+    return data
+
+
+async def _encode_command(payloads: WirePayloads, command: WorkflowCommand) -> WorkflowCommand:
+    changes: dict[str, object] = {}
+    for payload in command_payloads(command):
+        value = getattr(command, payload.field)
+        changes[payload.field] = (
+            await payloads.encode_failure(value, payload.what) if payload.in_failure
+            else await payloads.encode(value, payload.shape, payload.what))
+    return msgspec.structs.replace(command, **changes) if changes else command

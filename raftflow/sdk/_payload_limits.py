@@ -13,25 +13,12 @@ that callers and retry policies can match it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import assert_never
 
 import msgspec
 
-from raftflow.protocol.commands import (
-    CancelTimer,
-    CancelWorkflowExecution,
-    CompleteWorkflowExecution,
-    ContinueAsNewWorkflowExecution,
-    Failure,
-    FailWorkflowExecution,
-    RecordMarker,
-    RequestCancelActivityTask,
-    ScheduleActivityTask,
-    StartTimer,
-    WorkflowCommand,
-)
+from raftflow.protocol.commands import Failure, FailWorkflowExecution, WorkflowCommand
 from raftflow.protocol.limits import PAYLOAD_BYTES_MAX
-from raftflow.protocol.search_attributes import UpsertWorkflowSearchAttributes
+from raftflow.sdk._history_payloads import command_payloads, payload_data
 
 PAYLOAD_TOO_LARGE = "PayloadTooLargeError"
 # Payloads this close to the limit are measured as the server measures them (msgspec's compact
@@ -60,34 +47,12 @@ def too_large(data: bytes, what: str) -> Failure | None:
         type=PAYLOAD_TOO_LARGE, non_retryable=True)
 
 
-def _payloads(command: WorkflowCommand) -> list[tuple[bytes, str]]:
-    match command:
-        case ScheduleActivityTask():
-            return [(command.input, f"input of activity {command.activity_type} "
-                                    f"({command.activity_id})")]
-        case CompleteWorkflowExecution():
-            return [(command.result, "the workflow's result")]
-        case FailWorkflowExecution():
-            return [(command.failure.details, "the workflow failure's details")]
-        case CancelWorkflowExecution():
-            return [(command.details, "the workflow's cancellation details")]
-        case ContinueAsNewWorkflowExecution():
-            return [(command.input, "the continue-as-new input")]
-        case RecordMarker():
-            return [(command.details, f"the details of marker {command.marker_name}")]
-        case (RequestCancelActivityTask() | StartTimer() | CancelTimer()
-              | UpsertWorkflowSearchAttributes()):
-            return []
-        case _:
-            assert_never(command)
-
-
 def checked_commands(commands: Sequence[WorkflowCommand]) -> list[WorkflowCommand]:
     """`commands` as given, or, if one carries a payload the server would refuse, a single
     FailWorkflowExecution naming it (the same code would produce it again on every retry)."""
     for command in commands:
-        for data, what in _payloads(command):
-            failure = too_large(data, what)
+        for payload in command_payloads(command):
+            failure = too_large(payload_data(command, payload), payload.what)
             if failure is not None:
                 return [FailWorkflowExecution(failure=failure)]
     return list(commands)

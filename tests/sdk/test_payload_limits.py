@@ -82,7 +82,7 @@ def _only_command(posts: list[Post]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("what", "named"), [
-    ("over", "the workflow's result"), ("activity-input", "input of activity produce")])
+    ("over", "workflow result"), ("activity-input", "input of activity produce")])
 def test_an_oversized_command_payload_fails_the_workflow_naming_it(what: str,
                                                                    named: str) -> None:
     command = _only_command(_workflow_task(what))
