@@ -6,8 +6,8 @@ create, an update or a search attribute registration is a command to the meta gr
 on its leader (forwarded there in one hop, like every membership call). Before it answers, the
 leader hands the new settings to every shard (`ConfigureNamespace`, through each shard's
 leader): a workflow started after the answer closes with the namespace's retention and may
-carry the attribute. A shard that cannot be reached makes the call a
-503; the map keeps the change, a retry (same settings: idempotent) hands it out again, and each
+carry the attribute. An update of only the description or the rate limits, which shards do not
+hold, answers once the map has it. A shard that cannot be reached makes the call a 503; the map keeps the change, a retry (same settings: idempotent) hands it out again, and each
 node also hands the map's settings to the shards it leads whenever their copy differs
 (node/namespace_sync.py). Reads run on the meta leader, so they see every acknowledged change.
 
@@ -146,6 +146,10 @@ async def update_namespace(request: web.Request) -> web.StreamResponse:
             request_id=uuid.uuid4().hex, name=name, retention_ms=body.retention_ms,
             description=body.description, start_rate_per_s=body.start_rate_per_s,
             poll_rate_per_s=body.poll_rate_per_s))
+        if body.retention_ms is None:
+            # Shards hold only the retention and the attribute registry (ConfigureNamespace):
+            # a description or a rate lives in the map alone, so no shard is written.
+            return json_answer(_info(_in_map(replica, name, epoch)))
         return json_answer(_info(await _hand_to_shards(request, replica, name, epoch)))
 
     return await on_meta_leader(request, update)
@@ -165,13 +169,21 @@ async def add_search_attribute(request: web.Request) -> web.StreamResponse:
     return await on_meta_leader(request, add)
 
 
-async def _hand_to_shards(request: web.Request, replica: MapReplica, name: str,
-                          epoch: int) -> Namespace:
-    """Give every shard the namespace's settings as of map epoch `epoch` (or later)."""
+def _in_map(replica: MapReplica, name: str, epoch: int) -> Namespace:
+    """The namespace in the leader's map, which has applied the change of `epoch`."""
     current = replica.map
     assert current is not None and current.epoch >= epoch
     found = namespace_in(current.namespaces, name)
     assert found is not None, name
+    return found
+
+
+async def _hand_to_shards(request: web.Request, replica: MapReplica, name: str,
+                          epoch: int) -> Namespace:
+    """Give every shard the namespace's settings as of map epoch `epoch` (or later)."""
+    current = replica.map
+    assert current is not None
+    found = _in_map(replica, name, epoch)
     gateway = request.app[GATEWAY_KEY]
 
     async def one(shard: int) -> None:
