@@ -75,8 +75,9 @@ class _Body(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
 # --- Client bodies --------------------------------------------------------------------------------
 
 
-class StartWorkflowRequest(_Body, frozen=True):
-    workflow_id: Id
+class _RunSettings(_Body, frozen=True):
+    """What a start and a signal-with-start both say about the run they may open."""
+
     workflow_type: NonEmptyName
     task_queue: NonEmptyName
     input: PayloadField = NO_PAYLOAD
@@ -85,33 +86,27 @@ class StartWorkflowRequest(_Body, frozen=True):
     execution_timeout_ms: DurationMs | None = None
     run_timeout_ms: DurationMs | None = None
     task_timeout_ms: Annotated[int, msgspec.Meta(ge=1, le=WORKFLOW_TASK_TIMEOUT_MS_MAX)] | None = None
-    # Eager start: when this is the task_queue, the first workflow task is started for the
-    # caller's own worker (eager_identity) and returned in the answer's workflow_task.
-    eager_task_queue: Name | None = None
-    eager_identity: Name | None = None
     # Custom search attributes, by registered name, in their JSON form: keyword a string, int
     # an integer, double a number, bool true/false, datetime an RFC 3339 string.
     search_attributes: Annotated[dict[str, JsonAttributeValue], msgspec.Meta(
         max_length=SEARCH_ATTRIBUTES_PER_RUN_MAX)] | None = None
 
 
-class SignalWithStartWorkflowRequest(_Body, frozen=True):
-    """`POST .../workflows/{workflow_id}/signal-with-start`: a start's fields (no eager start)
+class StartWorkflowRequest(_RunSettings, frozen=True, kw_only=True):
+    workflow_id: Id
+    # Eager start: when this is the task_queue, the first workflow task is started for the
+    # caller's own worker (eager_identity) and returned in the answer's workflow_task.
+    eager_task_queue: Name | None = None
+    eager_identity: Name | None = None
+
+
+class SignalWithStartWorkflowRequest(_RunSettings, frozen=True, kw_only=True):
+    """`POST .../workflows/{workflow_id}/signal-with-start`: a start's settings (no eager start)
     and a signal, which the run gets whether this call opens it or finds it open. Both payloads
     together fit the body limit."""
 
     signal_name: NonEmptyName
-    workflow_type: NonEmptyName
-    task_queue: NonEmptyName
     signal_input: PayloadField = NO_PAYLOAD
-    input: PayloadField = NO_PAYLOAD
-    request_id: RequestId | None = None
-    id_reuse_policy: IdReusePolicy | None = None
-    execution_timeout_ms: DurationMs | None = None
-    run_timeout_ms: DurationMs | None = None
-    task_timeout_ms: Annotated[int, msgspec.Meta(ge=1, le=WORKFLOW_TASK_TIMEOUT_MS_MAX)] | None = None
-    search_attributes: Annotated[dict[str, JsonAttributeValue], msgspec.Meta(
-        max_length=SEARCH_ATTRIBUTES_PER_RUN_MAX)] | None = None
 
 
 class SignalWorkflowRequest(_Body, frozen=True):
