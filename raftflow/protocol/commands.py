@@ -24,43 +24,88 @@ A mailbox drain becomes one `Proposal(proposer, incarnation, seq, commands)` log
 (proposer, incarnation, seq) triple identifies the entry for the proposer's waiting futures.
 """
 
+
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
 
 import msgspec
 
-from raftflow.protocol.edge_rules import rule
-from raftflow.protocol.limits import (
-    DURATION_MS_MAX,
-    ID_LENGTH_MAX,
-    MESSAGE_LENGTH_MAX,
-    WORKFLOW_TASK_TIMEOUT_MS_DEFAULT,
-)
-from raftflow.protocol.payload import EMPTY, Payload, PayloadField
+from raftflow.protocol.limits import WORKFLOW_TASK_TIMEOUT_MS_DEFAULT
 from raftflow.protocol.search_attributes import (
     AttributeType,
     JsonAttributeValue,
     UpsertWorkflowSearchAttributes,
 )
+from raftflow.protocol.workflow_commands import (
+    NO_PAYLOAD,
+    CancelTimer,
+    CancelWorkflowExecution,
+    Coefficient,
+    CompleteWorkflowExecution,
+    ContinueAsNewWorkflowExecution,
+    Count,
+    DurationMs,
+    EventId,
+    Failure,
+    FailWorkflowExecution,
+    Id,
+    Message,
+    Name,
+    RecordMarker,
+    RequestCancelActivityTask,
+    RetryPolicy,
+    ScheduleActivityTask,
+    StartTimer,
+    WorkflowCommand,
+)
 
-# Field types of values a worker sends over HTTP and the log keeps. Their bounds are edge rules
-# (`edge_rules.py`): the OpenAPI document states them and the gateway refuses a request that
-# breaks one (400 naming the field); log and snapshot decoding never checks them, so an entry
-# an older release accepted always decodes.
-Id = Annotated[str, rule(min_length=1, max_length=ID_LENGTH_MAX)]
-# Type names and task queues share the id bound; "" means "same as the workflow's" where allowed.
-Name = Annotated[str, rule(max_length=ID_LENGTH_MAX)]
-DurationMs = Annotated[int, rule(ge=1, le=DURATION_MS_MAX, description="Milliseconds.")]
-EventId = Annotated[int, rule(ge=1, le=2**63 - 1)]
-Message = Annotated[str, rule(max_length=MESSAGE_LENGTH_MAX)]
-Count = Annotated[int, rule(ge=0, le=2**63 - 1)]
-Coefficient = Annotated[float, rule(ge=1.0, le=1000.0)]
-# The empty payload (none given) as a field default. A factory, not `EMPTY` itself: msgspec
-# writes a plain default into the JSON Schema and cannot write a custom type there.
-NO_PAYLOAD = msgspec.field(default_factory=Payload)
-assert not Payload() and Payload() == EMPTY
+# Public names, including the workflow commands and field types defined in `workflow_commands.py`:
+# most of the tree imports every command from this one module.
+__all__ = [
+    "Barrier",
+    "CancelTimer",
+    "CancelWorkflowExecution",
+    "Coefficient",
+    "Command",
+    "CompleteWorkflowExecution",
+    "ConfigureNamespace",
+    "ContinueAsNewWorkflowExecution",
+    "Count",
+    "DurationMs",
+    "EventId",
+    "FailWorkflowExecution",
+    "Failure",
+    "FireTimers",
+    "Id",
+    "IdReusePolicy",
+    "Message",
+    "NO_PAYLOAD",
+    "Name",
+    "Proposal",
+    "RecordActivityTaskHeartbeat",
+    "RecordActivityTaskStarted",
+    "RecordMarker",
+    "RecordWorkflowTaskStarted",
+    "RequestCancelActivityTask",
+    "RequestCancelWorkflow",
+    "RespondActivityTaskCanceled",
+    "RespondActivityTaskCompleted",
+    "RespondActivityTaskFailed",
+    "RespondWorkflowTaskCompleted",
+    "RespondWorkflowTaskFailed",
+    "RetryPolicy",
+    "ScheduleActivityTask",
+    "SignalWorkflow",
+    "StartTimer",
+    "StartWorkflow",
+    "TaskKind",
+    "TaskToken",
+    "TerminateWorkflow",
+    "UpsertWorkflowSearchAttributes",
+    "WorkflowCommand",
+]
+
 
 
 class IdReusePolicy(StrEnum):
@@ -88,109 +133,6 @@ class TaskToken(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     attempt: int
     kind: TaskKind
 
-
-# Not a union member, so untagged: `type` is Temporal's failure type, not a tag.
-class Failure(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Temporal's failure: what went wrong, its kind (matched by retry policies), details."""
-
-    message: Message = ""
-    type: Name = ""
-    non_retryable: bool = False
-    details: PayloadField = NO_PAYLOAD
-
-
-class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Temporal's retry policy. `maximum_interval_ms=None` means 100x the initial interval;
-    `maximum_attempts=0` means unlimited (bounded by the schedule-to-close timeout, if any)."""
-
-    initial_interval_ms: DurationMs = 1000
-    backoff_coefficient: Coefficient = 2.0
-    maximum_interval_ms: DurationMs | None = None
-    maximum_attempts: Count = 0
-    non_retryable_error_types: tuple[Name, ...] = ()
-
-
-# --- Commands a workflow task completes with (Temporal's names) ---------------------------------
-
-
-class ScheduleActivityTask(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="ScheduleActivityTask",
-                           tag_field="type"):
-    """At least one of schedule_to_close / start_to_close must be set (as in Temporal).
-    An empty `task_queue` means the workflow's own task queue."""
-
-    activity_id: Id
-    activity_type: Id
-    task_queue: Name = ""
-    input: PayloadField = NO_PAYLOAD
-    schedule_to_close_timeout_ms: DurationMs | None = None
-    schedule_to_start_timeout_ms: DurationMs | None = None
-    start_to_close_timeout_ms: DurationMs | None = None
-    heartbeat_timeout_ms: DurationMs | None = None
-    retry_policy: RetryPolicy | None = None
-
-
-class RequestCancelActivityTask(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
-                                tag="RequestCancelActivityTask", tag_field="type"):
-    scheduled_event_id: EventId
-
-
-class StartTimer(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="StartTimer",
-                 tag_field="type"):
-    timer_id: Id
-    start_to_fire_timeout_ms: DurationMs
-
-
-class CancelTimer(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="CancelTimer",
-                  tag_field="type"):
-    timer_id: Id
-
-
-class CompleteWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
-                                tag="CompleteWorkflowExecution", tag_field="type"):
-    result: PayloadField = NO_PAYLOAD
-
-
-class FailWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="FailWorkflowExecution",
-                            tag_field="type"):
-    failure: Failure
-
-
-class CancelWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
-                              tag="CancelWorkflowExecution", tag_field="type"):
-    details: PayloadField = NO_PAYLOAD
-
-
-class ContinueAsNewWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
-                                     tag="ContinueAsNewWorkflowExecution",
-                                     tag_field="type"):
-    """Empty workflow_type / task_queue and None timeouts mean "same as the current run".
-    The new run id is derived in the core from the old run id and the close event id."""
-
-    workflow_type: Name = ""
-    task_queue: Name = ""
-    input: PayloadField = NO_PAYLOAD
-    run_timeout_ms: DurationMs | None = None
-    task_timeout_ms: DurationMs | None = None
-
-
-class RecordMarker(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="RecordMarker",
-                   tag_field="type"):
-    marker_name: Id
-    details: PayloadField = NO_PAYLOAD
-
-
-WorkflowCommand = (
-    ScheduleActivityTask
-    | RequestCancelActivityTask
-    | StartTimer
-    | CancelTimer
-    | CompleteWorkflowExecution
-    | FailWorkflowExecution
-    | CancelWorkflowExecution
-    | ContinueAsNewWorkflowExecution
-    | RecordMarker
-    | UpsertWorkflowSearchAttributes
-)
 
 
 # --- Commands proposed to a shard log ------------------------------------------------------------

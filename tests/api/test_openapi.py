@@ -14,7 +14,8 @@ import json
 import msgspec
 import pytest
 
-from raftflow.api.openapi import REF_TEMPLATE, ROUTES, openapi_document
+from raftflow.api.openapi import REF_TEMPLATE, openapi_document
+from raftflow.api.openapi_routes import ROUTES
 from raftflow.protocol import http_bodies
 
 WF = "/api/v1/namespaces/{ns}/workflows"
