@@ -42,7 +42,7 @@ class NodeView(Protocol):
 
     def node_ids(self) -> list[str]: ...
 
-    def replica_digests(self) -> list[tuple[int, int, str]]: ...
+    def replica_digests(self) -> list[tuple[int, int, str, int]]: ...
 
 
 NODE_KEY: web.AppKey[NodeView] = web.AppKey("node", NodeView)
@@ -121,8 +121,9 @@ async def node_digests(request: web.Request) -> web.StreamResponse:
     is for checks at quiescence (the chaos checker), not for monitoring."""
     node = request.app[NODE_KEY]
     return _json(wire.NodeDigests(id=node.node_id, shards=[
-        wire.ReplicaDigest(shard=shard, applied_index=index, digest=digest)
-        for shard, index, digest in node.replica_digests()]))
+        wire.ReplicaDigest(shard=shard, applied_index=index, digest=digest,
+                           outbox_messages=outbox)
+        for shard, index, digest, outbox in node.replica_digests()]))
 
 
 async def cluster_status(request: web.Request) -> web.StreamResponse:

@@ -31,6 +31,7 @@ from raftflow.protocol.results import (
     Ack,
     ActivityTaskCompletedResult,
     HeartbeatResult,
+    MessagesDelivered,
     WorkflowDescription,
     WorkflowStartedResult,
     WorkflowTaskCompletedResult,
@@ -75,6 +76,7 @@ TaskOutcome = Ack | WorkflowTaskCompletedResult | ActivityTaskCompletedResult | 
 
 Answer = (
     Relayed
+    | MessagesDelivered
     | Started
     | Described
     | HistoryPage
@@ -98,6 +100,8 @@ def respond(answer: Answer, tokens: TaskTokens | None = None) -> web.StreamRespo
     match answer:
         case Relayed():
             return web.Response(status=answer.status, body=answer.body, headers=answer.headers)
+        case MessagesDelivered():
+            return _json(wire.DeliverMessagesAnswer(outcomes=list(answer.outcomes)))
         case Started():
             result = answer.result
             task = result.workflow_task

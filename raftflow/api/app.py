@@ -10,6 +10,7 @@ from aiohttp.typedefs import Handler
 
 from raftflow.api import admin_handlers as admin
 from raftflow.api import membership_handlers as membership
+from raftflow.api import message_handlers as messages
 from raftflow.api import namespace_handlers as namespaces
 from raftflow.api import query_handlers as query
 from raftflow.api import task_handlers as tasks
@@ -31,6 +32,7 @@ from raftflow.api.access import (
 )
 from raftflow.api.errors import InternalError, PayloadTooLargeError, error_response
 from raftflow.api.handouts import HANDOUT_PATH
+from raftflow.api.message_courier import DELIVER_BODY_BYTES_MAX, MESSAGES_PATH
 from raftflow.api.metrics import Metrics, metrics_handler, metrics_middleware
 from raftflow.api.polling import TaskPoller
 from raftflow.api.query_broker import QueryBroker
@@ -55,6 +57,7 @@ WF = NS + "/workflows/{workflow_id}"
 TQ = NS + "/task-queues/{task_queue}"
 # aiohttp's own body bound, above validation.BODY_BYTES_MAX so that our check answers first.
 CLIENT_MAX_SIZE_BYTES = 4 * 1024 * 1024
+assert DELIVER_BODY_BYTES_MAX < CLIENT_MAX_SIZE_BYTES
 # aiohttp refuses a request line or header above 8190 bytes with a text/plain 400 before any
 # handler runs. The longest valid request line holds three ids (namespace, workflow id, run
 # id) of ID_LENGTH_MAX characters, or a namespace, a visibility query of QUERY_CHARS_MAX and
@@ -178,6 +181,7 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp,
     add("POST", TQ + "/activity-tasks/poll", tasks.poll_activity_task, WORK, LimitKind.POLLS)
     add("POST", "/api/v1/tasks/poll/end", tasks.end_polls, ADMIN)  # internal (polling.py)
     add("POST", HANDOUT_PATH, tasks.retry_handout, ADMIN)  # internal (handouts.py)
+    add("POST", MESSAGES_PATH, messages.deliver_messages, ADMIN)  # internal (message_courier.py)
     add("POST", "/api/v1/tasks/workflow/complete", tasks.complete_workflow_task, WORK_ON_TASK)
     add("POST", "/api/v1/tasks/workflow/fail", tasks.fail_workflow_task, WORK_ON_TASK)
     add("POST", "/api/v1/tasks/activity/complete", tasks.complete_activity_task, WORK_ON_TASK)

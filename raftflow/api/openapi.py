@@ -104,6 +104,10 @@ def _parameters(route: Route) -> list[Schema]:
         path_ids.append(path_id("tq", "task queue"))
     if "{node_id}" in route.path:
         path_ids.append(path_id("node_id", "a member's node id"))
+    if "{shard}" in route.path:
+        path_ids.append({"name": "shard", "in": "path", "required": True,
+                         "description": "a shard number", "schema": {"type": "integer",
+                                                                      "minimum": 0}})
     return path_ids + list(route.query)
 
 

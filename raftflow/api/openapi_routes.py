@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from raftflow.api.handouts import HANDOUT_PATH, HandoutRequest
+from raftflow.api.message_courier import MESSAGES_PATH
 from raftflow.api.poll_fanout import POLL_END_PATH
 from raftflow.api.validation import QUERY_LIMIT_MAX
 from raftflow.api.workflow_handlers import HISTORY_PAGE_SIZE_MAX, HISTORY_PAGE_TOKEN
@@ -240,6 +241,11 @@ ROUTES: tuple[Route, ...] = (
         "in doubt (same request id: the started task if it committed, else 409 stale_task)"),
         request=HandoutRequest, ok={200: _HANDOUT}, errors=(400, 404, 409, 413, 503, 504),
         audience=Audience.INTERNAL),
+    Route(method="post", path=MESSAGES_PATH, summary=(
+        "Internal: apply outbox messages of another shard to this node's shard, if it leads it "
+        "(idempotent by message id)"),
+        request=bodies.DeliverMessagesRequest, ok={200: answers.DeliverMessagesAnswer},
+        errors=(400, 413, 503, 504), audience=Audience.INTERNAL),
     Route(method="post", path=POLL_END_PATH, summary=(
         "Internal: a gateway poll has its answer; its legs waiting on this node answer now"),
         request=bodies.EndPollsRequest, ok={204: NO_BODY}, errors=(400, 413),

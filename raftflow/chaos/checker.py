@@ -28,6 +28,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from raftflow.chaos import message_checks
 from raftflow.chaos.history_checks import (
     EvidenceEvent,
     Pair,
@@ -65,6 +66,7 @@ INVARIANTS: tuple[tuple[str, str], ...] = (
     ("membership_completes",
      "each join, drain and forced remove completes within its bound, and a removed node "
      "exits 0 by itself"),
+    (message_checks.NAME, message_checks.DESCRIPTION),
 )
 _NAMES = frozenset(name for name, _ in INVARIANTS)
 LISTED_MAX = 5  # items quoted in one detail
@@ -77,7 +79,7 @@ def check(observations: Observations) -> tuple[Violation, ...]:
     for invariant in (_acked_starts_complete, _no_lost_ack, _histories_well_formed,
                       _activity_results_produced, _signals_exactly_once, _one_open_run,
                       _no_stuck_workflow, _replicas_agree, _one_leader_per_term,
-                      _replication_restored, _membership_completes):
+                      _replication_restored, _membership_completes, _messages_exactly_once):
         found.update(invariant(evidence))
     assert all(v.invariant in _NAMES for v in found), found
     return tuple(sorted(found))
@@ -320,6 +322,11 @@ def _one_open_run(ev: _Evidence) -> Iterator[Violation]:
         if len(open_runs) > 1:
             yield Violation(invariant="one_open_run", subject=workflow_id, detail=(
                 f"{len(open_runs)} RUNNING runs ({_quote(open_runs)}), expected at most one"))
+
+
+def _messages_exactly_once(ev: _Evidence) -> Iterator[Violation]:
+    return message_checks.message_problems(((r.record, r.events) for r in ev.all_runs),
+                                           ev.obs.digests)
 
 
 def _no_stuck_workflow(ev: _Evidence) -> Iterator[Violation]:

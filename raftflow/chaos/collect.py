@@ -32,13 +32,17 @@ DIGEST_POLL_S = 0.5
 LIST_LIMIT = 1000  # the API's maximum; more open runs at quiescence is a failed run anyway
 
 
-async def read_runs(client: Client, starts: Iterable[StartAck]) -> tuple[list[RunRecord], list[str]]:
-    """Every run worth checking, and the ids of the workflows the cluster lists as open."""
+async def read_runs(client: Client, starts: Iterable[StartAck],
+                    others: Iterable[tuple[str, str]] = ()) -> tuple[list[RunRecord], list[str]]:
+    """Every run worth checking (those of `starts`, the `others` (workflow id, run id), and
+    every open one), and the ids of the workflows the cluster lists as open."""
     listed = await client.list_workflows("ExecutionStatus = 'Running'", page_size=LIST_LIMIT)
     listed_ids = sorted({execution.id for execution in listed})
     wanted: dict[tuple[str, str | None], None] = {(wid, None): None for wid in listed_ids}
     for start in starts:
         wanted[(start.plan.workflow_id, start.run_id)] = None
+    for workflow_id, run_id in others:
+        wanted[(workflow_id, run_id)] = None
     gate = asyncio.Semaphore(READ_CONCURRENCY)
 
     async def one(workflow_id: str, run_id: str | None) -> RunRecord | None:
@@ -94,7 +98,8 @@ async def _digests_once(session: aiohttp.ClientSession,
         except (aiohttp.ClientError, TimeoutError, msgspec.DecodeError):
             return []  # a node that does not answer (or not yet as itself) has no digests
         return [ReplicaDigest(shard=s.shard, node=node, applied_index=s.applied_index,
-                              digest=s.digest) for s in body.shards]
+                              digest=s.digest, outbox_messages=s.outbox_messages)
+                for s in body.shards]
 
     per_node = await asyncio.gather(*(one(n, a) for n, a in addresses.items()))
     return sorted((d for digests in per_node for d in digests), key=lambda d: (d.shard, d.node))

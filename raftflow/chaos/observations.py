@@ -35,6 +35,9 @@ class WorkflowPlan:
     parallel: int
     timer_ms: int
     signals: int
+    # Signals the workflow itself sends, from workflow code, to its inbox workflow (`inbox_of`,
+    # started by the driver), through the shard outbox; each awaited, a failed one sent again.
+    external_signals: int = 0
 
     @property
     def activity_count(self) -> int:
@@ -42,7 +45,8 @@ class WorkflowPlan:
 
     def to_json(self) -> dict[str, int]:
         return {"sequential": self.sequential, "parallel": self.parallel,
-                "timer_ms": self.timer_ms, "signals": self.signals}
+                "timer_ms": self.timer_ms, "signals": self.signals,
+                "external_signals": self.external_signals}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,6 +125,7 @@ class ReplicaDigest:
     node: str
     applied_index: int
     digest: str
+    outbox_messages: int = 0  # waiting in the replica's outbox: 0 at quiescence
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -40,6 +40,7 @@ from raftflow.chaos.timeline import buckets
 from raftflow.chaos.workload import Workload
 from raftflow.chaos.workload_defs import (
     TASK_QUEUE,
+    ChaosInbox,
     ChaosWorkflow,
     ExecutionLog,
     chaos_step,
@@ -127,7 +128,7 @@ async def _run_on(cluster: ChaosCluster, root: Path, options: ChaosOptions,
     background: list[asyncio.Task[None]] = [asyncio.ensure_future(sampler.run())]
     client = await cluster.credentials.client(cluster.addresses())
     worker = FollowingWorker(lambda: Worker(
-        client, task_queue=TASK_QUEUE, workflows=[ChaosWorkflow], activities=[chaos_step],
+        client, task_queue=TASK_QUEUE, workflows=[ChaosWorkflow, ChaosInbox], activities=[chaos_step],
         max_concurrent_activities=WORKER_SLOTS, max_concurrent_workflow_tasks=WORKER_SLOTS))
     worker.start()
     workload = Workload(client, seed=options.seed, t0_monotonic=t0)
@@ -169,7 +170,8 @@ async def _run_on(cluster: ChaosCluster, root: Path, options: ChaosOptions,
         windows = await nemesis.finish()
         await _until_every_shard_led(sampler)
         placement = await asyncio.to_thread(membership_ops.final_placement, cluster)
-        runs, listed = await collect.read_runs(client, workload.record.starts)
+        runs, listed = await collect.read_runs(client, workload.record.starts,
+                                               workload.record.inboxes)
         digests = await collect.read_digests(cluster.member_addresses(), cluster.credentials)
     finally:
         await worker.shutdown()

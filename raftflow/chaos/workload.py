@@ -25,7 +25,13 @@ from typing import TypeVar
 
 from raftflow.chaos.observations import ClientResult, SignalAck, StartAck, WorkflowPlan
 from raftflow.chaos.timeline import Timeline
-from raftflow.chaos.workload_defs import SIGNAL_NAME, TASK_QUEUE, ChaosWorkflow
+from raftflow.chaos.workload_defs import (
+    SIGNAL_NAME,
+    TASK_QUEUE,
+    ChaosInbox,
+    ChaosWorkflow,
+    inbox_of,
+)
 from raftflow.sdk import Client, WorkflowHandle
 
 log = logging.getLogger(__name__)
@@ -48,6 +54,8 @@ class WorkloadRecord:
     results: list[ClientResult] = field(default_factory=list)
     timeline: Timeline = field(default_factory=Timeline)
     last_errors: list[str] = field(default_factory=list)  # a few, for the log
+    # Inbox workflows started (workflow id, run id): their runs are evidence too.
+    inboxes: list[tuple[str, str]] = field(default_factory=list)
 
 
 def draw_plan(rng: random.Random, workflow_id: str) -> WorkflowPlan:
@@ -55,7 +63,8 @@ def draw_plan(rng: random.Random, workflow_id: str) -> WorkflowPlan:
     return WorkflowPlan(workflow_id=workflow_id, sequential=sequential,
                         parallel=rng.randint(0, PARALLEL_MAX),
                         timer_ms=rng.choice((0, rng.randint(100, TIMER_MS_MAX))),
-                        signals=rng.randint(0, SIGNALS_MAX))
+                        signals=rng.randint(0, SIGNALS_MAX),
+                        external_signals=rng.choice((0, 0, rng.randint(1, SIGNALS_MAX))))
 
 
 class Workload:
@@ -99,6 +108,11 @@ class Workload:
         self.record.timeline.start_acks_s.append(started_s)
         self.record.starts.append(StartAck(plan=plan, run_id=run_id, request_id=request_id,
                                            acked_at_s=started_s))
+        if plan.external_signals:
+            inbox_run = await self._until_acked(deadline_s, lambda: self._start_inbox(plan))
+            if inbox_run is None:
+                return
+            self.record.inboxes.append((inbox_of(plan.workflow_id), inbox_run))
         handle = self._client.get_workflow_handle(plan.workflow_id, run_id=run_id)
         for seq, sender in self._signal_order(plan):
             signal_request = f"signal-{plan.workflow_id}-{sender}-{seq}"
@@ -130,6 +144,13 @@ class Workload:
         handle = await self._client.start_workflow(
             ChaosWorkflow.run, plan.to_json(), id=plan.workflow_id, task_queue=TASK_QUEUE,
             request_id=request_id, request_eager_start=True)
+        assert handle.result_run_id is not None
+        return handle.result_run_id
+
+    async def _start_inbox(self, plan: WorkflowPlan) -> str:
+        handle = await self._client.start_workflow(
+            ChaosInbox.run, plan.external_signals, id=inbox_of(plan.workflow_id),
+            task_queue=TASK_QUEUE, request_id=f"inbox-{plan.workflow_id}")
         assert handle.result_run_id is not None
         return handle.result_run_id
 

@@ -1,7 +1,8 @@
 """The chaos workload's workflow and activity, written with the public SDK like any user's.
 
 `ChaosWorkflow` runs its plan (see `observations.WorkflowPlan`): sequential activities, then
-parallel ones, a durable timer, then waits for its signals. Its result is everything the
+parallel ones, a durable timer, signals to its inbox (`ChaosInbox`, on another shard most of
+the time: the outbox's path), then waits for its signals. Its result is everything the
 checker needs to compare with the outside record: the activity tokens it received, in plan
 order, and the signals in the order it received them.
 
@@ -34,6 +35,8 @@ ACTIVITY_START_TO_CLOSE = timedelta(seconds=8)
 ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200),
                              backoff_coefficient=2.0, maximum_interval=timedelta(seconds=2))
 FAIL_FIRST_ATTEMPT_ONE_IN = 5  # this share of activities fails its first attempt
+INBOX_SUFFIX = "-inbox"
+INBOX_RETRY = timedelta(milliseconds=500)  # before re-sending a signal the inbox refused
 
 
 class ExecutionLog:
@@ -87,6 +90,41 @@ def chaos_step(workflow_id: str, activity_index: int) -> str:
     return _log.append(workflow_id, activity_index, attempt)
 
 
+def inbox_of(workflow_id: str) -> str:
+    """The id of the workflow a plan's external signals go to (most often on another shard)."""
+    return f"{workflow_id}{INBOX_SUFFIX}"
+
+
+async def _signal_inbox(workflow_id: str, seq: int) -> None:
+    """One external signal `[workflow_id, seq]` to the inbox, sent again (as a new message)
+    after a failure: the driver starts the inbox just after this workflow, so it may not exist
+    yet. A failed message had no effect, so the inbox still gets each seq once."""
+    inbox = workflow.get_external_workflow_handle(inbox_of(workflow_id))
+    while True:
+        try:
+            await inbox.signal(SIGNAL_NAME, args=[workflow_id, seq])
+            return
+        except ApplicationError:
+            await workflow.sleep(INBOX_RETRY)
+
+
+@workflow.defn(name="ChaosInbox")
+class ChaosInbox:
+    """Receives `expected` signals from its sender workflow; returns them in arrival order."""
+
+    def __init__(self) -> None:
+        self.received: list[list[Any]] = []
+
+    @workflow.run
+    async def run(self, expected: int) -> dict[str, Any]:
+        await workflow.wait_condition(lambda: len(self.received) >= expected)
+        return {"signals": self.received}
+
+    @workflow.signal(name=SIGNAL_NAME)
+    def deliver(self, sender: str, seq: int) -> None:
+        self.received.append([sender, seq])
+
+
 @workflow.defn(name="ChaosWorkflow")
 class ChaosWorkflow:
     def __init__(self) -> None:
@@ -102,6 +140,8 @@ class ChaosWorkflow:
         tokens.extend(await asyncio.gather(*(self._step(workflow_id, i) for i in parallel)))
         if plan["timer_ms"] > 0:
             await workflow.sleep(timedelta(milliseconds=plan["timer_ms"]))
+        for seq in range(plan.get("external_signals", 0)):
+            await _signal_inbox(workflow_id, seq)
         await workflow.wait_condition(lambda: len(self.received) >= plan["signals"])
         return {"activities": tokens, "signals": self.received}
 

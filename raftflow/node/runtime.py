@@ -26,6 +26,7 @@ from aiohttp import web
 
 from raftflow.api.access import Authenticator
 from raftflow.api.app import make_app
+from raftflow.api.message_courier import MessageCourier
 from raftflow.api.metrics import Metrics
 from raftflow.api.polling import TaskPoller
 from raftflow.api.rate_limits import UNLIMITED, RateDefaults
@@ -38,6 +39,7 @@ from raftflow.cluster.map_store import genesis_of, load_join_map, load_map, stor
 from raftflow.cluster.node_credential import node_headers
 from raftflow.matching.matcher import Matcher
 from raftflow.node.cluster_view import REFRESH_S, ClusterView
+from raftflow.node.effect_sink import NodeEffects
 from raftflow.node.map_duties import MapDuties
 from raftflow.node.replicas import ReplicaSet
 from raftflow.node.tls_setup import NodeTls
@@ -113,6 +115,7 @@ class NodeRuntime:
         self._incarnation = 0
         self._runner: web.AppRunner | None = None
         self.session: aiohttp.ClientSession | None = None
+        self.courier: MessageCourier | None = None
         self._poller: TaskPoller | None = None
         self._loops: list[asyncio.Task[None]] = []
 
@@ -172,12 +175,13 @@ class NodeRuntime:
     def _scheme(self, address: str) -> str:
         return served_address(address, tls=self.tls is not None)
 
-    def replica_digests(self) -> list[tuple[int, int, str]]:
-        """(shard, applied index, state digest) of every local replica, read in one go on the
-        event loop, so each digest is the state as of exactly that index."""
+    def replica_digests(self) -> list[tuple[int, int, str, int]]:
+        """(shard, applied index, state digest, outbox messages) of every local replica, read
+        in one go on the event loop, so each is the state as of exactly that index."""
         assert self.host is not None
         return [(shard, self.host.groups[shard].status().applied_index,
-                 state_digest(actor.state)) for shard, actor in sorted(self.actors.items())]
+                 state_digest(actor.state), len(actor.state.outbox))
+                for shard, actor in sorted(self.actors.items())]
 
     def node_ids(self) -> list[str]:
         return [m.id for m in self.cluster_map.members]
@@ -206,21 +210,24 @@ class NodeRuntime:
                              peers=self._raft_peers(self.cluster_map),
                              secret=self.config.secret.encode(), on_fatal=self._fatal,
                              tls=None if self.tls is None else self.tls.peers)
-        self.replicas = ReplicaSet(
-            node_id=self._node_id, host=self.host,
-            make_shard_actor=lambda shard: new_shard_actor(
-                shard=shard, node_id=self._node_id, incarnation=incarnation, sink=self.matcher,
-                clock=self.clock, observer=self.metrics, store=self._open_store(shard)),
-            make_map_replica=lambda: MapReplica(genesis=self._genesis, on_change=self.follow),
-            on_dropped=lambda shard: self.matcher.on_leadership(shard, False))
-        # Before the host runs: every replica the map gives this node, rebuilt from its files.
-        self.replicas.converge(self.cluster_map, lambda group: None)
-        await self.host.start()
         # Every call this node makes to another carries the node credential, so the internal
         # routes answer it with auth on (a node without auth ignores the header).
         client_ssl = True if self.tls is None else self.tls.client
         self.session = aiohttp.ClientSession(headers=node_headers(self.config.secret),
                                              connector=aiohttp.TCPConnector(ssl=client_ssl))
+        # The courier exists before any replica can lead: a ready leader hands it its outbox.
+        self.courier = MessageCourier(self, self.session)
+        effects = NodeEffects(self.matcher, self.courier)
+        self.replicas = ReplicaSet(
+            node_id=self._node_id, host=self.host,
+            make_shard_actor=lambda shard: new_shard_actor(
+                shard=shard, node_id=self._node_id, incarnation=incarnation, sink=effects,
+                clock=self.clock, observer=self.metrics, store=self._open_store(shard)),
+            make_map_replica=lambda: MapReplica(genesis=self._genesis, on_change=self.follow),
+            on_dropped=lambda shard: effects.on_leadership(shard, False))
+        # Before the host runs: every replica the map gives this node, rebuilt from its files.
+        self.replicas.converge(self.cluster_map, lambda group: None)
+        await self.host.start()
         self.view = ClusterView(self._node_id, self.session, self.http_address)
         self.duties = MapDuties(self)
         # Signs the task tokens this node hands out; any node of the cluster checks them.
@@ -315,6 +322,8 @@ class NodeRuntime:
             await self._runner.cleanup()
         if self._poller is not None:
             await self._poller.close()
+        if self.courier is not None:
+            self.courier.close()
         if self.session is not None:
             await self.session.close()
         if self.host is not None:

@@ -31,6 +31,7 @@ from raftflow.protocol import commands as c
 from raftflow.protocol import effects as e
 from raftflow.protocol import events as ev
 from raftflow.protocol import legacy_arrays
+from raftflow.protocol import messages as m
 from raftflow.protocol import results as r
 from raftflow.protocol import search_attributes as sa
 from raftflow.protocol.payload import msgpack_dec_hook, msgpack_enc_hook
@@ -43,25 +44,28 @@ PROTOCOL_CLASSES: tuple[type[msgspec.Struct], ...] = (
     c.ScheduleActivityTask, c.RequestCancelActivityTask, c.StartTimer, c.CancelTimer,
     c.CompleteWorkflowExecution, c.FailWorkflowExecution, c.CancelWorkflowExecution,
     c.ContinueAsNewWorkflowExecution, c.RecordMarker, sa.UpsertWorkflowSearchAttributes,
-    sa.SearchAttribute,
+    sa.SearchAttribute, c.SignalExternalWorkflowExecution,
+    c.RequestCancelExternalWorkflowExecution,
     c.StartWorkflow, c.SignalWorkflow, c.RequestCancelWorkflow, c.TerminateWorkflow,
     c.RecordWorkflowTaskStarted, c.RespondWorkflowTaskCompleted, c.RespondWorkflowTaskFailed,
     c.RecordActivityTaskStarted, c.RespondActivityTaskCompleted, c.RespondActivityTaskFailed,
     c.RespondActivityTaskCanceled, c.RecordActivityTaskHeartbeat, c.FireTimers, c.Barrier,
-    c.ConfigureNamespace,
+    c.ConfigureNamespace, m.DeliverMessages, m.AckMessages,
+    m.SignalMessage, m.CancelMessage, m.OutboxEntry, m.MessageOutcome,
     c.Proposal,
     ev.HistoryEvent,
-    e.DispatchWorkflowTask, e.DispatchActivityTask, e.ArmTimer, e.WorkflowClosed,
+    e.DispatchWorkflowTask, e.DispatchActivityTask, e.ArmTimer, e.WorkflowClosed, e.MessageQueued,
     r.Ack, r.Rejected, r.WorkflowStartedResult, r.WorkflowTaskInfo, r.WorkflowTaskStartedResult,
     r.ActivityTaskInfo, r.ActivityTaskStartedResult, r.WorkflowTaskCompletedResult,
     r.ActivityTaskCompletedResult, r.HeartbeatResult, r.WorkflowDescription,
+    r.MessagesDelivered,
     *typing.get_args(ev.EventAttributes),
 )
 
 
 UNION_TAG_FIELDS: dict[object, str] = {
     c.Command: "command", c.WorkflowCommand: "type", r.Result: "result", e.Effect: "effect",
-    ev.EventAttributes: "event_type",
+    ev.EventAttributes: "event_type", m.MessageBody: "message",
 }
 
 

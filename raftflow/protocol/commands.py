@@ -32,6 +32,7 @@ from enum import StrEnum
 import msgspec
 
 from raftflow.protocol.limits import WORKFLOW_TASK_TIMEOUT_MS_DEFAULT
+from raftflow.protocol.messages import AckMessages, DeliverMessages
 from raftflow.protocol.search_attributes import (
     AttributeType,
     JsonAttributeValue,
@@ -54,8 +55,10 @@ from raftflow.protocol.workflow_commands import (
     Name,
     RecordMarker,
     RequestCancelActivityTask,
+    RequestCancelExternalWorkflowExecution,
     RetryPolicy,
     ScheduleActivityTask,
+    SignalExternalWorkflowExecution,
     StartTimer,
     WorkflowCommand,
 )
@@ -63,6 +66,8 @@ from raftflow.protocol.workflow_commands import (
 # Public names, including the workflow commands and field types defined in `workflow_commands.py`:
 # most of the tree imports every command from this one module.
 __all__ = [
+    "AckMessages",
+    "DeliverMessages",
     "Barrier",
     "CancelTimer",
     "CancelWorkflowExecution",
@@ -88,6 +93,7 @@ __all__ = [
     "RecordMarker",
     "RecordWorkflowTaskStarted",
     "RequestCancelActivityTask",
+    "RequestCancelExternalWorkflowExecution",
     "RequestCancelWorkflow",
     "RespondActivityTaskCanceled",
     "RespondActivityTaskCompleted",
@@ -96,6 +102,7 @@ __all__ = [
     "RespondWorkflowTaskFailed",
     "RetryPolicy",
     "ScheduleActivityTask",
+    "SignalExternalWorkflowExecution",
     "SignalWorkflow",
     "StartTimer",
     "StartWorkflow",
@@ -323,6 +330,8 @@ Command = (
     | FireTimers
     | Barrier
     | ConfigureNamespace
+    | DeliverMessages
+    | AckMessages
 )
 
 

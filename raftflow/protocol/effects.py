@@ -50,4 +50,14 @@ class WorkflowClosed(msgspec.Struct, frozen=True, kw_only=True, tag="WorkflowClo
     run_id: str
 
 
-Effect = DispatchWorkflowTask | DispatchActivityTask | ArmTimer | WorkflowClosed
+class MessageQueued(msgspec.Struct, frozen=True, kw_only=True, tag="MessageQueued",
+                    tag_field="effect"):
+    """A message waits in the outbox for delivery to the shard of (`namespace`, `workflow_id`).
+    The courier reads the message itself from state when it sends, so no payload rides here."""
+
+    message_id: str
+    namespace: str
+    workflow_id: str
+
+
+Effect = DispatchWorkflowTask | DispatchActivityTask | ArmTimer | WorkflowClosed | MessageQueued

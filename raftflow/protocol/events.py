@@ -25,39 +25,16 @@ from typing import ClassVar
 import msgspec
 
 from raftflow.protocol.commands import Failure, RetryPolicy
+from raftflow.protocol.event_types import EventType as EventType
+from raftflow.protocol.events_external import (
+    ExternalWorkflowExecutionCancelRequestedEventAttributes,
+    ExternalWorkflowExecutionSignaledEventAttributes,
+    RequestCancelExternalWorkflowExecutionFailedEventAttributes,
+    RequestCancelExternalWorkflowExecutionInitiatedEventAttributes,
+    SignalExternalWorkflowExecutionFailedEventAttributes,
+    SignalExternalWorkflowExecutionInitiatedEventAttributes,
+)
 from raftflow.protocol.search_attributes import SearchAttribute
-
-
-class EventType(StrEnum):
-    """Temporal's history event names; the value is what clients see."""
-
-    WORKFLOW_EXECUTION_STARTED = "WorkflowExecutionStarted"
-    WORKFLOW_EXECUTION_COMPLETED = "WorkflowExecutionCompleted"
-    WORKFLOW_EXECUTION_FAILED = "WorkflowExecutionFailed"
-    WORKFLOW_EXECUTION_TIMED_OUT = "WorkflowExecutionTimedOut"
-    WORKFLOW_EXECUTION_CANCELED = "WorkflowExecutionCanceled"
-    WORKFLOW_EXECUTION_TERMINATED = "WorkflowExecutionTerminated"
-    WORKFLOW_EXECUTION_CONTINUED_AS_NEW = "WorkflowExecutionContinuedAsNew"
-    WORKFLOW_EXECUTION_SIGNALED = "WorkflowExecutionSignaled"
-    WORKFLOW_EXECUTION_CANCEL_REQUESTED = "WorkflowExecutionCancelRequested"
-    WORKFLOW_TASK_SCHEDULED = "WorkflowTaskScheduled"
-    WORKFLOW_TASK_STARTED = "WorkflowTaskStarted"
-    WORKFLOW_TASK_COMPLETED = "WorkflowTaskCompleted"
-    WORKFLOW_TASK_FAILED = "WorkflowTaskFailed"
-    WORKFLOW_TASK_TIMED_OUT = "WorkflowTaskTimedOut"
-    ACTIVITY_TASK_SCHEDULED = "ActivityTaskScheduled"
-    ACTIVITY_TASK_STARTED = "ActivityTaskStarted"
-    ACTIVITY_TASK_COMPLETED = "ActivityTaskCompleted"
-    ACTIVITY_TASK_FAILED = "ActivityTaskFailed"
-    ACTIVITY_TASK_TIMED_OUT = "ActivityTaskTimedOut"
-    ACTIVITY_TASK_CANCEL_REQUESTED = "ActivityTaskCancelRequested"
-    ACTIVITY_TASK_CANCELED = "ActivityTaskCanceled"
-    TIMER_STARTED = "TimerStarted"
-    TIMER_FIRED = "TimerFired"
-    TIMER_CANCELED = "TimerCanceled"
-    MARKER_RECORDED = "MarkerRecorded"
-    UPSERT_WORKFLOW_SEARCH_ATTRIBUTES = "UpsertWorkflowSearchAttributes"
-
 
 # Events that close a run: at most one per history and it is the last event (DESIGN §4 I3).
 CLOSE_EVENT_TYPES: frozenset[str] = frozenset(
@@ -352,6 +329,12 @@ EventAttributes = (
     | WorkflowExecutionTerminatedEventAttributes
     | WorkflowExecutionTimedOutEventAttributes
     | WorkflowExecutionContinuedAsNewEventAttributes
+    | SignalExternalWorkflowExecutionInitiatedEventAttributes
+    | SignalExternalWorkflowExecutionFailedEventAttributes
+    | ExternalWorkflowExecutionSignaledEventAttributes
+    | RequestCancelExternalWorkflowExecutionInitiatedEventAttributes
+    | RequestCancelExternalWorkflowExecutionFailedEventAttributes
+    | ExternalWorkflowExecutionCancelRequestedEventAttributes
 )
 
 assert {cls.event_type.value for cls in typing.get_args(EventAttributes)} == (

@@ -21,6 +21,7 @@ import msgspec
 from raftflow.protocol.commands import Failure
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import EventType
+from raftflow.protocol.messages import MessageOutcome
 from raftflow.protocol.payload import PayloadField
 from raftflow.protocol.results import WorkflowExecutionStatus
 from raftflow.protocol.search_attributes import JsonAttributeValue
@@ -249,8 +250,15 @@ class ReplicaDigest(_Answer, frozen=True):
     shard: int
     applied_index: int
     digest: str
+    outbox_messages: int = 0  # messages waiting in the shard's outbox (0 once all delivered)
 
 
 class NodeDigests(_Answer, frozen=True):
     id: str
     shards: list[ReplicaDigest]
+
+
+class DeliverMessagesAnswer(_Answer, frozen=True):
+    """Internal: what the target shard did with each message, in the request's order."""
+
+    outcomes: list[MessageOutcome]

@@ -37,9 +37,11 @@ from raftflow.protocol.limits import (
     EAGER_ACTIVITIES_MAX,
     ID_LENGTH_MAX,
     MESSAGE_LENGTH_MAX,
+    MESSAGES_PER_DELIVERY_MAX,
     PAYLOAD_BYTES_MAX,
     WORKFLOW_TASK_TIMEOUT_MS_MAX,
 )
+from raftflow.protocol.messages import OutboxEntry
 from raftflow.protocol.payload import PayloadField
 from raftflow.protocol.search_attributes import SEARCH_ATTRIBUTES_PER_RUN_MAX, JsonAttributeValue
 
@@ -213,3 +215,10 @@ class EndPollsRequest(_Body, frozen=True):
     poll_ids: Annotated[list[Annotated[str, msgspec.Meta(
         min_length=1, max_length=POLL_ID_LENGTH_MAX)]], msgspec.Meta(
         max_length=POLL_ENDS_PER_CALL_MAX)]
+
+
+class DeliverMessagesRequest(_Body, frozen=True):
+    """Internal (a source shard's leader to a target shard's): outbox messages to apply, in
+    order (api/message_courier.py). Payload fields are base64 in JSON."""
+
+    entries: Annotated[tuple[OutboxEntry, ...], msgspec.Meta(max_length=MESSAGES_PER_DELIVERY_MAX)]

@@ -46,3 +46,8 @@ EAGER_ACTIVITIES_MAX = 16
 assert PAYLOAD_BYTES_MAX > ID_LENGTH_MAX
 assert 0 < CONTINUE_AS_NEW_SUGGESTED_EVENTS < HISTORY_EVENTS_MAX
 assert WORKFLOW_TASK_TIMEOUT_MS_DEFAULT <= WORKFLOW_TASK_TIMEOUT_MS_MAX <= DURATION_MS_MAX
+
+# Messages one DeliverMessages or AckMessages carries (shard outbox, protocol/messages.py):
+# bounds the time of one apply (each may write a few events), like the core's
+# TIMERS_PER_FIRE_MAX, and the internal delivery route's body.
+MESSAGES_PER_DELIVERY_MAX = 64

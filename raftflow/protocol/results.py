@@ -13,6 +13,7 @@ import msgspec
 from raftflow.protocol.commands import TaskToken
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import HistoryEvent
+from raftflow.protocol.messages import MessageOutcome
 from raftflow.protocol.search_attributes import SearchAttribute
 
 
@@ -144,6 +145,13 @@ class HeartbeatResult(msgspec.Struct, frozen=True, kw_only=True, tag="HeartbeatR
     cancel_requested: bool
 
 
+class MessagesDelivered(msgspec.Struct, frozen=True, kw_only=True, tag="MessagesDelivered",
+                        tag_field="result"):
+    """`DeliverMessages`' answer: one outcome per entry, in order (messages.py)."""
+
+    outcomes: tuple[MessageOutcome, ...]
+
+
 Result = (
     Ack
     | Rejected
@@ -153,6 +161,7 @@ Result = (
     | WorkflowTaskCompletedResult
     | ActivityTaskCompletedResult
     | HeartbeatResult
+    | MessagesDelivered
 )
 
 

@@ -126,6 +126,31 @@ class RecordMarker(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     details: PayloadField = NO_PAYLOAD
 
 
+class SignalExternalWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True,
+                                      forbid_unknown_fields=True,
+                                      tag="SignalExternalWorkflowExecution", tag_field="type"):
+    """Signal another workflow (or this one) through the shard's outbox. `namespace` "" is the
+    workflow's own, the only one allowed for now; `run_id` "" targets the open run."""
+
+    namespace: Name = ""
+    workflow_id: Id
+    run_id: Name = ""
+    signal_name: Id
+    input: PayloadField = NO_PAYLOAD
+
+
+class RequestCancelExternalWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True,
+                                             forbid_unknown_fields=True,
+                                             tag="RequestCancelExternalWorkflowExecution",
+                                             tag_field="type"):
+    """Ask another workflow to cancel, through the shard's outbox (same target rules)."""
+
+    namespace: Name = ""
+    workflow_id: Id
+    run_id: Name = ""
+    reason: Message = ""
+
+
 WorkflowCommand = (
     ScheduleActivityTask
     | RequestCancelActivityTask
@@ -137,4 +162,6 @@ WorkflowCommand = (
     | ContinueAsNewWorkflowExecution
     | RecordMarker
     | UpsertWorkflowSearchAttributes
+    | SignalExternalWorkflowExecution
+    | RequestCancelExternalWorkflowExecution
 )

@@ -35,7 +35,9 @@ from raftflow.protocol.commands import (
     FailWorkflowExecution,
     RecordMarker,
     RequestCancelActivityTask,
+    RequestCancelExternalWorkflowExecution,
     ScheduleActivityTask,
+    SignalExternalWorkflowExecution,
     StartTimer,
     WorkflowCommand,
 )
@@ -172,8 +174,11 @@ def command_payloads(command: WorkflowCommand) -> tuple[CommandPayload, ...]:
         case RecordMarker():
             return (CommandPayload("details", PayloadShape.VALUE,
                                    f"details of marker {command.marker_name}"),)
+        case SignalExternalWorkflowExecution():
+            return (CommandPayload("input", PayloadShape.ARGS, f"input of signal "
+                                   f"{command.signal_name} to {command.workflow_id}"),)
         case (RequestCancelActivityTask() | StartTimer() | CancelTimer()
-              | UpsertWorkflowSearchAttributes()):
+              | UpsertWorkflowSearchAttributes() | RequestCancelExternalWorkflowExecution()):
             return ()  # no payload: ids, durations, search attributes stay plain
         case _:
             assert_never(command)

@@ -29,15 +29,17 @@ from raftflow.protocol.commands import ScheduleActivityTask
 from raftflow.protocol.limits import CONTINUE_AS_NEW_SUGGESTED_EVENTS
 from raftflow.sdk import activity as _activity
 from raftflow.sdk import errors
+from raftflow.sdk._external import ExternalWorkflowHandle
 from raftflow.sdk._replay import commands as _commands
 from raftflow.sdk._replay import definition as _definition
 from raftflow.sdk._replay.loop import WorkflowLoop
 from raftflow.sdk._replay.runtime import Runtime
 from raftflow.sdk.retry import RetryPolicy, duration_ms
 
-__all__ = ["WorkflowInfo", "continue_as_new", "defn", "deprecate_patch", "execute_activity",
+__all__ = ["ExternalWorkflowHandle", "WorkflowInfo", "continue_as_new", "defn", "deprecate_patch", "execute_activity",
            "info", "is_replaying", "now", "patched", "query", "random", "run", "signal",
-           "sleep", "upsert_search_attributes", "uuid4", "wait_condition"]
+           "sleep", "upsert_search_attributes", "uuid4", "wait_condition",
+           "get_external_workflow_handle"]
 
 ClassT = TypeVar("ClassT", bound=type)
 CallableT = TypeVar("CallableT", bound=Callable[..., Any])
@@ -303,3 +305,10 @@ def deprecate_patch(patch_id: str) -> None:
     """Step two of removing a patch: the old path is gone, accept histories with or without
     the marker of `patch_id`."""
     _runtime().patched(patch_id, deprecated=True)
+
+
+def get_external_workflow_handle(workflow_id: str, *,
+                                 run_id: str | None = None) -> ExternalWorkflowHandle:
+    """A handle to signal or cancel another workflow of this namespace (Temporal's name); no
+    run id targets its open run."""
+    return ExternalWorkflowHandle(_runtime(), workflow_id, run_id)

@@ -37,8 +37,10 @@ EXPECTED = {
     ("/api/v1/tasks/activity/complete", "post"), ("/api/v1/tasks/activity/fail", "post"),
     ("/api/v1/tasks/activity/heartbeat", "post"), ("/api/v1/tasks/activity/canceled", "post"),
     ("/api/v1/tasks/handout", "post"), ("/api/v1/tasks/poll/end", "post"),
+    ("/api/v1/shards/{shard}/messages", "post"),
 }
-INTERNAL = {("/api/v1/tasks/handout", "post"), ("/api/v1/tasks/poll/end", "post")}
+INTERNAL = {("/api/v1/tasks/handout", "post"), ("/api/v1/tasks/poll/end", "post"),
+            ("/api/v1/shards/{shard}/messages", "post")}
 EXPECTED |= {("/api/v1/namespaces", "get"), ("/api/v1/namespaces", "post"),
                         ("/api/v1/namespaces/{ns}/workflow-count", "get"),
                         ("/api/v1/namespaces/{ns}", "get"), ("/api/v1/namespaces/{ns}", "patch"),

@@ -75,7 +75,8 @@ def test_clean_evidence_has_no_violation_and_every_invariant_is_counted() -> Non
     assert list(counts) == ["acked_start_completes", "no_lost_ack", "history_well_formed",
                             "activity_result_produced", "signals_exactly_once", "one_open_run",
                             "no_stuck_workflow", "replicas_agree", "one_leader_per_term",
-                            "replication_restored", "membership_completes"]
+                            "replication_restored", "membership_completes",
+                            "messages_exactly_once"]
     assert set(counts.values()) == {0}
 
 

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from raftflow.protocol import codec
 from raftflow.protocol import commands as c
 from raftflow.protocol import effects as e
+from raftflow.protocol import messages as m
 from raftflow.protocol import results as r
 from raftflow.protocol.errors import ErrorCode, RaftflowError, http_status
 from raftflow.protocol.events import HistoryEvent, WorkflowExecutionStartedEventAttributes
@@ -43,6 +44,8 @@ WORKFLOW_COMMANDS: tuple[c.WorkflowCommand, ...] = (
     c.ContinueAsNewWorkflowExecution(workflow_type="w", task_queue="q", input=b"i",
                                      run_timeout_ms=5, task_timeout_ms=None),
     UpsertWorkflowSearchAttributes(search_attributes={"CustomerId": "c1", "Amount": 3}),
+    c.SignalExternalWorkflowExecution(workflow_id="x", run_id="r", signal_name="s", input=b"1"),
+    c.RequestCancelExternalWorkflowExecution(namespace="ns", workflow_id="x", reason="why"),
 )
 COMMANDS: tuple[c.Command, ...] = (
     c.StartWorkflow(now_ms=1, namespace="ns", workflow_id="wf", workflow_type="W",
@@ -71,6 +74,13 @@ COMMANDS: tuple[c.Command, ...] = (
     c.FireTimers(now_ms=13),
     c.Barrier(now_ms=14, leader_node="n1", term=3),
     c.ConfigureNamespace(now_ms=15, namespace="shop", retention_ms=20_000),
+    m.DeliverMessages(now_ms=16, entries=(m.OutboxEntry(
+        message_id="r1/5", created_ms=16, source_namespace="ns", source_workflow_id="wf",
+        source_run_id="r1", initiated_event_id=5,
+        body=m.SignalMessage(namespace="ns", workflow_id="x", signal_name="s", input=b"1")),)),
+    m.AckMessages(now_ms=17, outcomes=(
+        m.MessageOutcome(message_id="r1/5"),
+        m.MessageOutcome(message_id="r1/6", error=ErrorCode.NOT_FOUND, detail="d"))),
 )
 EVENT = HistoryEvent(event_id=1, time_ms=5, attributes=WorkflowExecutionStartedEventAttributes(
     workflow_type="W", task_queue="q", input=b"x", workflow_id="wf", namespace="ns",
@@ -93,6 +103,7 @@ RESULTS: tuple[r.Result, ...] = (
     r.WorkflowTaskCompletedResult(activity_tasks=(ACT_INFO, ACT_INFO)),
     r.ActivityTaskCompletedResult(workflow_task=WF_INFO),
     r.ActivityTaskCompletedResult(workflow_task=None),
+    r.MessagesDelivered(outcomes=(m.MessageOutcome(message_id="r1/5"),)),
 )
 EFFECTS: tuple[e.Effect, ...] = (
     e.DispatchWorkflowTask(namespace="ns", task_queue="q", workflow_id="wf", run_id="r",
@@ -100,6 +111,7 @@ EFFECTS: tuple[e.Effect, ...] = (
     e.DispatchActivityTask(namespace="ns", task_queue="q", workflow_id="wf", run_id="r",
                            scheduled_event_id=5, attempt=2),
     e.ArmTimer(fire_at_ms=7), e.WorkflowClosed(namespace="ns", workflow_id="wf", run_id="r"),
+    e.MessageQueued(message_id="r1/5", namespace="ns", workflow_id="x"),
 )
 
 

@@ -34,6 +34,7 @@ from raftflow.protocol.commands import (
     RecordMarker,
     RecordWorkflowTaskStarted,
     RequestCancelActivityTask,
+    RequestCancelExternalWorkflowExecution,
     RequestCancelWorkflow,
     RespondActivityTaskCanceled,
     RespondActivityTaskCompleted,
@@ -42,6 +43,7 @@ from raftflow.protocol.commands import (
     RespondWorkflowTaskFailed,
     RetryPolicy,
     ScheduleActivityTask,
+    SignalExternalWorkflowExecution,
     SignalWorkflow,
     StartTimer,
     StartWorkflow,
@@ -50,10 +52,17 @@ from raftflow.protocol.commands import (
     WorkflowCommand,
 )
 from raftflow.protocol.errors import ErrorCode
-from raftflow.protocol.events import WorkflowExecutionSignaledEventAttributes
+from raftflow.protocol.events import EventType, WorkflowExecutionSignaledEventAttributes
+from raftflow.protocol.messages import (
+    AckMessages,
+    DeliverMessages,
+    MessageOutcome,
+    OutboxEntry,
+)
 from raftflow.protocol.results import (
     ActivityTaskCompletedResult,
     ActivityTaskStartedResult,
+    MessagesDelivered,
     Rejected,
     Result,
     WorkflowStartedResult,
@@ -64,7 +73,7 @@ from raftflow.protocol.results import (
 from raftflow.shards.core import ShardState, apply, snapshot
 from raftflow.shards.core.digest import state_digest
 from raftflow.shards.core.invariants import check_invariants
-from tests.core.core_driver import history_events
+from tests.core.core_driver import all_runs, history_events
 
 NS = "ns"
 WORKFLOW_IDS = st.sampled_from(["w1", "w2", "w3"])
@@ -89,6 +98,11 @@ OPEN_COMMANDS: st.SearchStrategy[WorkflowCommand] = st.one_of(
     SCHEDULE, SCHEDULE,
     st.builds(StartTimer, timer_id=TIMER_IDS, start_to_fire_timeout_ms=SHORT_MS),
     st.builds(RecordMarker, marker_name=st.just("m")),
+    # Messages to other workflows of this shard (or to none): the deliver and ack rules play
+    # a courier that repeats, drops and reorders.
+    st.builds(SignalExternalWorkflowExecution, workflow_id=st.sampled_from(["w1", "w2", "gone"]),
+              signal_name=st.just("s"), input=st.sampled_from([b"", b"12"])),
+    st.builds(RequestCancelExternalWorkflowExecution, workflow_id=WORKFLOW_IDS),
 )
 CANCEL_COMMANDS: st.SearchStrategy[WorkflowCommand] = st.one_of(
     st.builds(CancelTimer, timer_id=TIMER_IDS),
@@ -119,6 +133,14 @@ TASK_COMMANDS = st.tuples(
 ).map(lambda t: tuple(c for c in (t[0], *t[1], t[2]) if c is not None))
 
 
+_TARGET_TYPES = frozenset({EventType.WORKFLOW_EXECUTION_SIGNALED,
+                           EventType.WORKFLOW_EXECUTION_CANCEL_REQUESTED})
+_OUTCOME_TYPES = frozenset({EventType.EXTERNAL_WORKFLOW_EXECUTION_SIGNALED,
+                            EventType.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED,
+                            EventType.EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED,
+                            EventType.REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED})
+
+
 class ShardMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
@@ -131,6 +153,10 @@ class ShardMachine(RuleBasedStateMachine):
         # Model of I5: the first accepted answer per (command kind, workflow id, request id).
         self.answers: dict[tuple[str, str, str], Result] = {}
         self.eager_tasks: dict[tuple[str, str, str], WorkflowTaskInfo] = {}
+        # Every outbox entry seen, and every outcome a delivery answered: a courier may send
+        # any of them again, late, or never.
+        self.sent: dict[str, OutboxEntry] = {}
+        self.outcomes: list[MessageOutcome] = []
 
     def _client(self, kind: str, command: Command, workflow_id: str, request_id: str) -> None:
         """Apply a client command; a retried request id must get its first answer, unchanged."""
@@ -340,6 +366,24 @@ class ShardMachine(RuleBasedStateMachine):
         earliest = self.state.earliest_timer()
         assert earliest is None or earliest[0] > self.now_ms
 
+    @precondition(lambda self: self.state.outbox or self.sent)
+    @rule(data=st.data())
+    def deliver_messages(self, data: st.DataObject) -> None:
+        self.sent.update(self.state.outbox)
+        entries = data.draw(st.lists(st.sampled_from(list(self.sent.values())), min_size=1,
+                                     max_size=4))
+        result = self._apply(DeliverMessages(now_ms=self.now_ms, entries=tuple(entries)))
+        assert isinstance(result, MessagesDelivered), result
+        assert [o.message_id for o in result.outcomes] == [e.message_id for e in entries]
+        self.outcomes.extend(result.outcomes)
+
+    @precondition(lambda self: self.outcomes)
+    @rule(data=st.data())
+    def ack_messages(self, data: st.DataObject) -> None:
+        outcomes = data.draw(st.lists(st.sampled_from(self.outcomes), min_size=1, max_size=4))
+        self._apply(AckMessages(now_ms=self.now_ms, outcomes=tuple(outcomes)))
+        assert not {o.message_id for o in outcomes} & set(self.state.outbox)
+
     @rule()
     def restore_replica_from_snapshot(self) -> None:
         data = snapshot.to_bytes(self.replica)
@@ -351,6 +395,26 @@ class ShardMachine(RuleBasedStateMachine):
         check_invariants(self.state)
         check_invariants(self.replica)
         assert state_digest(self.state) == state_digest(self.replica)
+        self._messages_took_effect_at_most_once()
+
+    def _messages_took_effect_at_most_once(self) -> None:
+        """Each message id is applied to a target at most once, and each initiating event has
+        at most one outcome event (and none while its message waits in the outbox)."""
+        applied: dict[str, int] = {}
+        outcomes: dict[tuple[str, int], int] = {}
+        for execution in all_runs(self.state):
+            attributes = [e.attributes for e in execution.history] + [
+                b.attributes for b in execution.buffered]
+            for a in attributes:
+                if a.event_type in _TARGET_TYPES and "/" in a.request_id:
+                    applied[a.request_id] = applied.get(a.request_id, 0) + 1
+                elif a.event_type in _OUTCOME_TYPES:
+                    key = (execution.run_id, a.initiated_event_id)
+                    outcomes[key] = outcomes.get(key, 0) + 1
+        assert all(count == 1 for count in applied.values()), applied
+        assert all(count == 1 for count in outcomes.values()), outcomes
+        waiting = {(e.source_run_id, e.initiated_event_id) for e in self.state.outbox.values()}
+        assert not waiting & set(outcomes)
 
 
 ShardMachine.TestCase.settings = settings(

@@ -13,6 +13,7 @@ from __future__ import annotations
 from raftflow.protocol import commands as c
 from raftflow.protocol import effects as e
 from raftflow.protocol import events as ev
+from raftflow.protocol import messages as m
 from raftflow.protocol import results as r
 from raftflow.protocol import search_attributes as sa
 from raftflow.protocol.errors import ErrorCode
@@ -93,7 +94,22 @@ WORKFLOW_COMMANDS_SINCE_0_1: dict[str, c.WorkflowCommand] = {
     "UpsertWorkflowSearchAttributes": sa.UpsertWorkflowSearchAttributes(search_attributes={
         "CustomerId": "c-1", "Amount": 7, "Score": 0.5, "Vip": True,
         "DueAt": "2026-12-06T10:00:00Z"}),
+    "SignalExternalWorkflowExecution": c.SignalExternalWorkflowExecution(
+        workflow_id="inbox-7", signal_name="add", input=b'["x"]'),
+    "RequestCancelExternalWorkflowExecution": c.RequestCancelExternalWorkflowExecution(
+        namespace="default", workflow_id="inbox-7", run_id="r9", reason="done"),
 }
+SIGNAL_ENTRY = m.OutboxEntry(
+    message_id="r1/5", created_ms=NOW_MS, source_namespace="default",
+    source_workflow_id="order-42", source_run_id="r1", initiated_event_id=5,
+    body=m.SignalMessage(namespace="default", workflow_id="inbox-7", signal_name="add",
+                         input=b'["x"]'))
+CANCEL_ENTRY = m.OutboxEntry(
+    message_id="r1/6", created_ms=NOW_MS, source_namespace="default",
+    source_workflow_id="order-42", source_run_id="r1", initiated_event_id=6,
+    body=m.CancelMessage(namespace="default", workflow_id="inbox-7", run_id="r9", reason="done"))
+OUTCOMES = (m.MessageOutcome(message_id="r1/5"),
+            m.MessageOutcome(message_id="r1/6", error=ErrorCode.NOT_FOUND, detail="gone"))
 COMMANDS_SINCE_0_1: dict[str, c.Command] = {
     "ConfigureNamespace": c.ConfigureNamespace(now_ms=NOW_MS, namespace="shop",
                                                retention_ms=20_000),
@@ -106,6 +122,8 @@ COMMANDS_SINCE_0_1: dict[str, c.Command] = {
     "RespondWorkflowTaskCompleted.upsert": c.RespondWorkflowTaskCompleted(
         now_ms=NOW_MS, token=WORKFLOW_TOKEN,
         commands=tuple(WORKFLOW_COMMANDS_SINCE_0_1.values())),
+    "DeliverMessages": m.DeliverMessages(now_ms=NOW_MS, entries=(SIGNAL_ENTRY, CANCEL_ENTRY)),
+    "AckMessages": m.AckMessages(now_ms=NOW_MS, outcomes=OUTCOMES),
 }
 EMPTY_PROPOSAL = c.Proposal(proposer="node-2", incarnation=0, seq=0, commands=())
 
@@ -155,6 +173,18 @@ EFFECTS: dict[str, e.Effect] = {
     "ArmTimer": e.ArmTimer(fire_at_ms=NOW_MS),
     "WorkflowClosed": e.WorkflowClosed(namespace="ns", workflow_id="wf", run_id="r"),
 }
+
+# Results and effects added after 0.1: round-tripped in the current layout.
+RESULTS_SINCE_0_1: dict[str, r.Result] = {
+    "MessagesDelivered": r.MessagesDelivered(outcomes=OUTCOMES),
+}
+EFFECTS_SINCE_0_1: dict[str, e.Effect] = {
+    "MessageQueued": e.MessageQueued(message_id="r1/5", namespace="default",
+                                     workflow_id="inbox-7"),
+}
+# Structs added after 0.1 that travel only inside the values above.
+NESTED_SINCE_0_1: tuple[type, ...] = (m.OutboxEntry, m.SignalMessage, m.CancelMessage,
+                                      m.MessageOutcome)
 
 DESCRIPTION = r.WorkflowDescription(
     namespace="ns", workflow_id="wf", run_id="r1", workflow_type="W", task_queue="q",

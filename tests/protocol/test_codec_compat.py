@@ -69,11 +69,16 @@ def test_the_fixture_covers_every_wire_type() -> None:
     assert {type(v) for v in (*samples.WORKFLOW_COMMANDS.values(),
                               *samples.WORKFLOW_COMMANDS_SINCE_0_1.values())} == set(
         typing.get_args(c.WorkflowCommand))
-    assert {type(v) for v in samples.RESULTS.values()} == set(typing.get_args(r.Result))
-    assert {type(v) for v in samples.EFFECTS.values()} == set(typing.get_args(e.Effect))
+    assert {type(v) for v in (*samples.RESULTS.values(), *samples.RESULTS_SINCE_0_1.values())
+            } == set(typing.get_args(r.Result))
+    assert {type(v) for v in (*samples.EFFECTS.values(), *samples.EFFECTS_SINCE_0_1.values())
+            } == set(typing.get_args(e.Effect))
     covered = {type(value) for value, _, _ in CASES.values()}
     covered |= {type(value) for value in (*samples.COMMANDS_SINCE_0_1.values(),
-                                          *samples.WORKFLOW_COMMANDS_SINCE_0_1.values())}
+                                          *samples.WORKFLOW_COMMANDS_SINCE_0_1.values(),
+                                          *samples.RESULTS_SINCE_0_1.values(),
+                                          *samples.EFFECTS_SINCE_0_1.values())}
+    covered |= set(samples.NESTED_SINCE_0_1)
     nested = {c.TaskToken, r.WorkflowTaskInfo, r.ActivityTaskInfo,  # inside the results
               *typing.get_args(ev.EventAttributes),  # inside events (tests/core writes all)
               SearchAttribute}  # inside events and descriptions
@@ -106,6 +111,18 @@ def test_commands_added_since_0_1_round_trip_in_the_current_layout(command: c.Co
     data = codec.encode_command(command)
     assert msgspec.msgpack.decode(data).__class__ is dict
     assert codec.decode_command(data) == command
+
+
+@pytest.mark.parametrize("result", samples.RESULTS_SINCE_0_1.values(),
+                         ids=samples.RESULTS_SINCE_0_1)
+def test_results_added_since_0_1_round_trip(result: r.Result) -> None:
+    assert codec.decode_result(codec.encode_result(result)) == result
+
+
+@pytest.mark.parametrize("effect", samples.EFFECTS_SINCE_0_1.values(),
+                         ids=samples.EFFECTS_SINCE_0_1)
+def test_effects_added_since_0_1_round_trip(effect: e.Effect) -> None:
+    assert codec.decode_effect(codec.encode_effect(effect)) == effect
 
 
 def test_union_members_carry_their_union_tag_field_and_others_none() -> None:

@@ -34,6 +34,12 @@ from raftflow.protocol.events import (
     WorkflowExecutionStartedEventAttributes,
     WorkflowTaskStartedEventAttributes,
 )
+from raftflow.protocol.events_external import (
+    ExternalWorkflowExecutionCancelRequestedEventAttributes,
+    ExternalWorkflowExecutionSignaledEventAttributes,
+    RequestCancelExternalWorkflowExecutionFailedEventAttributes,
+    SignalExternalWorkflowExecutionFailedEventAttributes,
+)
 from raftflow.protocol.history_json import payload_json
 from raftflow.sdk import errors
 from raftflow.sdk._replay import commands
@@ -44,6 +50,10 @@ log = logging.getLogger(__name__)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+ExternalOutcome = (ExternalWorkflowExecutionSignaledEventAttributes
+                   | ExternalWorkflowExecutionCancelRequestedEventAttributes
+                   | SignalExternalWorkflowExecutionFailedEventAttributes
+                   | RequestCancelExternalWorkflowExecutionFailedEventAttributes)
 ActivityClose = (ActivityTaskCompletedEventAttributes | ActivityTaskFailedEventAttributes
                  | ActivityTaskTimedOutEventAttributes | ActivityTaskCanceledEventAttributes)
 
@@ -113,6 +123,11 @@ def _apply(rt: Runtime, event: HistoryEvent) -> None:
                 timer.fire()
         case WorkflowExecutionSignaledEventAttributes() as signal:
             _signal(rt, signal.signal_name, input_args(signal.input))
+        case (ExternalWorkflowExecutionSignaledEventAttributes()
+              | ExternalWorkflowExecutionCancelRequestedEventAttributes()
+              | SignalExternalWorkflowExecutionFailedEventAttributes()
+              | RequestCancelExternalWorkflowExecutionFailedEventAttributes()) as outcome:
+            _resolve_external(rt, outcome)
         case WorkflowExecutionCancelRequestedEventAttributes():
             rt.state.cancel_requested = True
             if rt.main is not None and not rt.main.done():
@@ -165,6 +180,24 @@ def _resolve_activity(rt: Runtime, closing: ActivityClose) -> None:
         f"activity {op.activity_type} ({op.activity_id}) failed: {cause}", cause=cause,
         activity_id=op.activity_id, activity_type=op.activity_type,
         scheduled_event_id=scheduled_event_id, retry_state=retry_state))
+
+
+def _resolve_external(rt: Runtime, outcome: ExternalOutcome) -> None:
+    op = rt.externals.pop(outcome.initiated_event_id, None)
+    assert op is not None, f"{outcome.event_type} for unknown event {outcome.initiated_event_id}"
+    future = op.future
+    if future is None or future.done():
+        return  # the code stopped waiting
+    if isinstance(outcome, ExternalWorkflowExecutionSignaledEventAttributes
+                  | ExternalWorkflowExecutionCancelRequestedEventAttributes):
+        future.set_result(None)
+        return
+    what = ("signal" if isinstance(outcome, SignalExternalWorkflowExecutionFailedEventAttributes)
+            else "cancel request")
+    future.set_exception(errors.ApplicationError(
+        f"{what} to workflow {outcome.workflow_id} failed: {outcome.cause}"
+        + (f" ({outcome.detail})" if outcome.detail else ""), type=outcome.cause,
+        non_retryable=True))
 
 
 def _signal(rt: Runtime, name: str, args: list[object]) -> None:

@@ -26,8 +26,10 @@ from raftflow.protocol.commands import (
     FailWorkflowExecution,
     RecordMarker,
     RequestCancelActivityTask,
+    RequestCancelExternalWorkflowExecution,
     RetryPolicy,
     ScheduleActivityTask,
+    SignalExternalWorkflowExecution,
     StartTimer,
     WorkflowCommand,
 )
@@ -43,6 +45,10 @@ from raftflow.protocol.events import (
     WorkflowExecutionCompletedEventAttributes,
     WorkflowExecutionContinuedAsNewEventAttributes,
     WorkflowExecutionFailedEventAttributes,
+)
+from raftflow.protocol.events_external import (
+    RequestCancelExternalWorkflowExecutionInitiatedEventAttributes,
+    SignalExternalWorkflowExecutionInitiatedEventAttributes,
 )
 from raftflow.protocol.history_json import payload_json
 from raftflow.protocol.payload import EMPTY, Payload
@@ -61,6 +67,8 @@ CommandEventAttributes = (
     | WorkflowExecutionCanceledEventAttributes
     | WorkflowExecutionContinuedAsNewEventAttributes
     | UpsertWorkflowSearchAttributesEventAttributes
+    | SignalExternalWorkflowExecutionInitiatedEventAttributes
+    | RequestCancelExternalWorkflowExecutionInitiatedEventAttributes
 )
 
 # The commands that close the run: the last command of a run, produced once.
@@ -78,6 +86,9 @@ COMMAND_OF_EVENT: Mapping[type[CommandEventAttributes], type[WorkflowCommand]] =
     WorkflowExecutionCanceledEventAttributes: CancelWorkflowExecution,
     WorkflowExecutionContinuedAsNewEventAttributes: ContinueAsNewWorkflowExecution,
     UpsertWorkflowSearchAttributesEventAttributes: UpsertWorkflowSearchAttributes,
+    SignalExternalWorkflowExecutionInitiatedEventAttributes: SignalExternalWorkflowExecution,
+    RequestCancelExternalWorkflowExecutionInitiatedEventAttributes: (
+        RequestCancelExternalWorkflowExecution),
 }
 
 Identity = tuple[tuple[str, object], ...]
@@ -104,6 +115,12 @@ def identity(value: CommandEventAttributes | WorkflowCommand) -> Identity:
             return (("names", tuple(a.name for a in value.search_attributes)),)
         case UpsertWorkflowSearchAttributes():
             return (("names", tuple(sorted(value.search_attributes))),)
+        case SignalExternalWorkflowExecutionInitiatedEventAttributes() | (
+                SignalExternalWorkflowExecution()):
+            return (("workflow_id", value.workflow_id), ("signal_name", value.signal_name))
+        case RequestCancelExternalWorkflowExecutionInitiatedEventAttributes() | (
+                RequestCancelExternalWorkflowExecution()):
+            return (("workflow_id", value.workflow_id),)
         case _:
             return ()  # a close has no identity: one per run, and it is last
 
@@ -206,3 +223,14 @@ def continue_as_new(error: errors.ContinueAsNewError) -> ContinueAsNewWorkflowEx
         workflow_type=error.workflow_type or "", task_queue=error.task_queue or "",
         input=payload(error.input, "continue-as-new input"),
         run_timeout_ms=error.run_timeout_ms, task_timeout_ms=error.task_timeout_ms)
+
+
+def signal_external(workflow_id: str, run_id: str | None, signal_name: str,
+                    args: list[object]) -> SignalExternalWorkflowExecution:
+    return SignalExternalWorkflowExecution(
+        workflow_id=workflow_id, run_id=run_id or "", signal_name=signal_name,
+        input=payload(args, f"input of signal {signal_name} to {workflow_id}"))
+
+
+def cancel_external(workflow_id: str, run_id: str | None) -> RequestCancelExternalWorkflowExecution:
+    return RequestCancelExternalWorkflowExecution(workflow_id=workflow_id, run_id=run_id or "")

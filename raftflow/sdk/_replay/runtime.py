@@ -35,6 +35,10 @@ from raftflow.protocol.events import (
     TimerStartedEventAttributes,
     WorkflowExecutionStartedEventAttributes,
 )
+from raftflow.protocol.events_external import (
+    RequestCancelExternalWorkflowExecutionInitiatedEventAttributes,
+    SignalExternalWorkflowExecutionInitiatedEventAttributes,
+)
 from raftflow.protocol.history_json import payload_json
 from raftflow.sdk import errors
 from raftflow.sdk._replay import commands, limits
@@ -81,11 +85,19 @@ class Timer:
 
 
 @dataclass(slots=True, eq=False)
+class External:
+    """A signal or cancel request sent to another workflow, waiting for its outcome event."""
+
+    future: OpFuture | None = None
+    initiated_event_id: int = 0  # known once its ...Initiated event is matched
+
+
+@dataclass(slots=True, eq=False)
 class Pending:
     """A produced command waiting for its history event; `sent` once returned to the worker."""
 
     command: WorkflowCommand
-    op: Activity | Timer | None = None
+    op: Activity | Timer | External | None = None
     sent: bool = False
 
 
@@ -122,6 +134,7 @@ class Runtime:
         self.pending: list[Pending] = []
         self.activities: dict[int, Activity] = {}
         self.timers: dict[int, Timer] = {}
+        self.externals: dict[int, External] = {}  # by initiated event id
         self.conditions: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self.patches: dict[str, bool] = {}
         self.recorded: list[HistoryEvent] = []  # command events of the task being replayed
@@ -132,7 +145,8 @@ class Runtime:
 
     # -- commands ------------------------------------------------------------------------
 
-    def emit(self, command: WorkflowCommand, op: Activity | Timer | None = None) -> Pending:
+    def emit(self, command: WorkflowCommand,
+             op: Activity | Timer | External | None = None) -> Pending:
         if self.state.in_query:
             raise errors.QueryFailedError(
                 f"a query handler may not issue {type(command).__name__}")
@@ -147,7 +161,7 @@ class Runtime:
         self.pending.append(pending)
         return pending
 
-    def _withdraw(self, op: Activity | Timer) -> bool:
+    def _withdraw(self, op: Activity | Timer | External) -> bool:
         """Drop the unsent command of `op`; False if it was already sent."""
         for index, pending in enumerate(self.pending):
             if pending.op is op and not pending.sent:
@@ -185,6 +199,19 @@ class Runtime:
             return
         assert op.scheduled_event_id > 0, op
         self.emit(commands.request_cancel_activity(op.scheduled_event_id))
+
+    def send_external(self, command: WorkflowCommand) -> OpFuture:
+        """Signal or ask to cancel another workflow; the future resolves with the outcome.
+        Cancelling it before the command was sent withdraws the command; once sent, the
+        message goes out regardless (as in Temporal) and only the wait is abandoned."""
+        op = External()
+        op.future = OpFuture(self.loop, lambda: self._abandon(op))
+        self.emit(command, op)
+        return op.future
+
+    def _abandon(self, op: External) -> None:
+        if self._code_running() and not self.state.closed:
+            self._withdraw(op)
 
     def start_timer(self, duration_ms: int, fire: Callable[[], None]) -> object:
         self.counters.timer += 1
@@ -253,6 +280,10 @@ class Runtime:
             case Timer(), TimerStartedEventAttributes():
                 op.started_event_id = event.event_id
                 self.timers[event.event_id] = op
+            case External(), (SignalExternalWorkflowExecutionInitiatedEventAttributes()
+                              | RequestCancelExternalWorkflowExecutionInitiatedEventAttributes()):
+                op.initiated_event_id = event.event_id
+                self.externals[event.event_id] = op
             case _:
                 assert op is None, (op, event)
 

@@ -13,9 +13,11 @@ import dataclasses
 from typing import assert_never
 
 from raftflow.protocol.commands import (
+    AckMessages,
     Barrier,
     Command,
     ConfigureNamespace,
+    DeliverMessages,
     FireTimers,
     RecordActivityTaskHeartbeat,
     RecordActivityTaskStarted,
@@ -33,10 +35,12 @@ from raftflow.protocol.commands import (
 from raftflow.protocol.effects import ArmTimer, Effect
 from raftflow.protocol.results import Ack
 from raftflow.shards.core import on_activity, on_requests, on_workflow_task, run_history
+from raftflow.shards.core.on_deliver import on_deliver_messages
 from raftflow.shards.core.on_namespace import on_configure_namespace
 from raftflow.shards.core.on_start import on_start_workflow
 from raftflow.shards.core.on_task_completed import on_respond_workflow_task_completed
 from raftflow.shards.core.on_timers import on_fire_timers
+from raftflow.shards.core.outbox import on_ack_messages, queued_effects
 from raftflow.shards.core.output import Output
 from raftflow.shards.core.state import ActivityPhase, ShardState
 from raftflow.shards.core.writes import dispatch_activity_task, dispatch_workflow_task
@@ -93,6 +97,10 @@ def _route(state: ShardState, command: Command) -> Output:
             return Output(result=Ack())
         case ConfigureNamespace():
             return on_configure_namespace(state, command)
+        case DeliverMessages():
+            return on_deliver_messages(state, command)
+        case AckMessages():
+            return on_ack_messages(state, command)
         case _:
             assert_never(command)
 
@@ -101,7 +109,7 @@ def pending_effects(state: ShardState) -> list[Effect]:
     """Every order the leader's shell must hold, rebuilt from state (effects are hints).
 
     One dispatch per scheduled-not-started workflow task and activity attempt, in the order
-    the runs opened, then one `ArmTimer` for the next wake-up (durable timer or archive
+    the runs opened, then one `MessageQueued` per outbox entry, then one `ArmTimer` for the next wake-up (durable timer or archive
     expiry), if any.
     """
     effects: list[Effect] = []
@@ -113,6 +121,7 @@ def pending_effects(state: ShardState) -> list[Effect]:
         for activity in execution.activities.values():
             if activity.phase is ActivityPhase.SCHEDULED:
                 effects.append(dispatch_activity_task(execution, activity))
+    effects.extend(queued_effects(state))  # the courier re-sends the whole outbox
     wakeup_ms = state.next_wakeup_ms()
     if wakeup_ms is not None:
         effects.append(ArmTimer(fire_at_ms=wakeup_ms))

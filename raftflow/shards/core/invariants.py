@@ -14,7 +14,10 @@ property. Checked (DESIGN §4 I3, I5, I7):
 - closed runs live only in the archive, each with a deletion time after its close time, and
   every latest-run pointer names a retained run of that workflow id (reference archive only: a
   store-backed one is compared to it by digest);
-- a run's search attributes are sorted by name, unique, within SEARCH_ATTRIBUTES_PER_RUN_MAX.
+- a run's search attributes are sorted by name, unique, within SEARCH_ATTRIBUTES_PER_RUN_MAX;
+- the outbox holds at most OUTBOX_MESSAGES_PER_SHARD_MAX entries under their own ids,
+  `outbox_bytes` is their payload total, each open run's `pending_messages` counts exactly its
+  entries, and an open source run's entry names a `...Initiated` event of its history.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from raftflow.protocol.events import (
 from raftflow.protocol.search_attributes import SEARCH_ATTRIBUTES_PER_RUN_MAX
 from raftflow.shards.core import limits, run_history
 from raftflow.shards.core.memory_archive import MemoryArchive
+from raftflow.shards.core.outbox import entry_bytes
 from raftflow.shards.core.state import (
     ActivityPhase,
     Execution,
@@ -39,6 +43,11 @@ from raftflow.shards.core.state import (
 _TASK_CLOSE_EVENT_TYPES = frozenset({EventType.WORKFLOW_TASK_COMPLETED,
                                      EventType.WORKFLOW_TASK_FAILED,
                                      EventType.WORKFLOW_TASK_TIMED_OUT})
+
+
+_INITIATED_TYPES = frozenset({
+    EventType.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED,
+    EventType.REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED})
 
 
 class InvariantViolation(AssertionError):
@@ -63,8 +72,32 @@ def check_invariants(state: ShardState) -> None:
         _check_attributes(execution)
     _require(open_seen == state.open_runs, "open_runs does not list exactly the open runs")
     _check_timers(state)
+    _check_outbox(state)
     if isinstance(state.archive, MemoryArchive):  # a store-backed archive is checked by digest
         _check_archive(state, state.archive)
+
+
+def _check_outbox(state: ShardState) -> None:
+    outbox = state.outbox
+    _require(len(outbox) <= limits.OUTBOX_MESSAGES_PER_SHARD_MAX, "outbox over its bound")
+    _require(sum(entry_bytes(e.body) for e in outbox.values()) == state.outbox_bytes,
+             "outbox_bytes is not the outbox's payload total")
+    pending: dict[str, int] = {}
+    for message_id, entry in outbox.items():
+        _require(message_id == entry.message_id == f"{entry.source_run_id}/"
+                 f"{entry.initiated_event_id}", f"outbox entry {message_id} under a wrong id")
+        pending[entry.source_run_id] = pending.get(entry.source_run_id, 0) + 1
+        source = state.executions.get(entry.source_run_id)
+        if source is None:
+            continue  # a closed source: the message still goes out
+        initiated = _whole_history(state, source)[entry.initiated_event_id - 1]
+        _require(initiated.event_type in _INITIATED_TYPES,
+                 f"outbox entry {message_id} names event {initiated.event_type}")
+    for run_id, execution in state.executions.items():
+        _require(execution.pending_messages == pending.get(run_id, 0),
+                 f"run {run_id} counts {execution.pending_messages} pending messages")
+        _require(execution.pending_messages <= limits.PENDING_MESSAGES_PER_RUN_MAX,
+                 f"run {run_id} over PENDING_MESSAGES_PER_RUN_MAX")
 
 
 def _check_archive(state: ShardState, archive: MemoryArchive) -> None:

@@ -23,6 +23,9 @@ from raftflow.protocol.limits import (
     ID_LENGTH_MAX as ID_LENGTH_MAX,
 )
 from raftflow.protocol.limits import (
+    MESSAGES_PER_DELIVERY_MAX as MESSAGES_PER_DELIVERY_MAX,
+)
+from raftflow.protocol.limits import (
     PAYLOAD_BYTES_MAX as PAYLOAD_BYTES_MAX,
 )
 from raftflow.protocol.limits import (
@@ -46,7 +49,7 @@ HISTORY_HOT_EVENTS_MAX = 1_024
 # Events the server itself may add after a run reached HISTORY_EVENTS_MAX (timeouts firing for
 # every pending activity and timer, then the terminate event): server-driven events cannot be
 # refused, so the run is terminated instead and this bounds how far it overshoots.
-HISTORY_EVENTS_SERVER_SLACK = 2 * 2_000 + 2_000 + 16
+HISTORY_EVENTS_SERVER_SLACK = 2 * 2_000 + 2_000 + 2_000 + 16
 
 # Temporal's default pending-activities limit per run: each one holds timers and state in memory.
 PENDING_ACTIVITIES_MAX = 2_000
@@ -80,7 +83,31 @@ OPEN_RUNS_PER_SHARD_MAX = 100_000
 # due timers are fired by the next FireTimers, proposed at once.
 TIMERS_PER_FIRE_MAX = 512
 
-assert HISTORY_EVENTS_SERVER_SLACK >= 2 * PENDING_ACTIVITIES_MAX + PENDING_TIMERS_MAX
+# Messages a run may have in the outbox at once (signals and cancel requests to other workflows
+# not yet acknowledged): Temporal's pending-signals limit per run. Each outcome is a
+# server-driven event, hence its share of HISTORY_EVENTS_SERVER_SLACK.
+PENDING_MESSAGES_PER_RUN_MAX = 2_000
+
+# Messages in one shard's outbox: the outbox is part of the state's open part (every replica
+# holds it in memory; a store-backed one rewrites it in the meta row at each commit), and a new
+# leader re-sends all of it. A workflow task that would pass either bound is refused
+# (limit_exceeded) and retried like any refused completion; the outbox drains meanwhile.
+OUTBOX_MESSAGES_PER_SHARD_MAX = 4_096
+# Payload bytes in one shard's outbox (signal inputs), for the same reason: at most this much is
+# rewritten per store commit while messages wait.
+OUTBOX_BYTES_PER_SHARD_MAX = 16 * 1024 * 1024
+
+# How long a source shard keeps re-sending an unacknowledged message before it records the
+# outcome DeliveryTimedOut. Well inside REQUEST_IDS_RETENTION_MS, for which the target remembers
+# a message id: a re-send can never arrive after the target forgot the id (and apply twice),
+# even with an hour of clock difference between the two shards' leaders.
+MESSAGE_RETRY_HORIZON_MS = 12 * 3_600_000
+
+assert HISTORY_EVENTS_SERVER_SLACK >= (2 * PENDING_ACTIVITIES_MAX + PENDING_TIMERS_MAX
+                                       + PENDING_MESSAGES_PER_RUN_MAX)
+assert MESSAGE_RETRY_HORIZON_MS + 3_600_000 < REQUEST_IDS_RETENTION_MS
+assert 0 < MESSAGES_PER_DELIVERY_MAX <= OUTBOX_MESSAGES_PER_SHARD_MAX
+assert OUTBOX_BYTES_PER_SHARD_MAX >= 4 * PAYLOAD_BYTES_MAX
 assert HISTORY_CHUNK_EVENTS >= 1 and HISTORY_HOT_EVENTS_MAX >= HISTORY_CHUNK_EVENTS
 assert PENDING_ACTIVITIES_MAX < HISTORY_EVENTS_MAX and PENDING_TIMERS_MAX < HISTORY_EVENTS_MAX
 assert COMMANDS_PER_TASK_MAX < HISTORY_EVENTS_MAX

@@ -22,9 +22,11 @@ from raftflow.protocol.commands import (
     FailWorkflowExecution,
     RecordMarker,
     RequestCancelActivityTask,
+    RequestCancelExternalWorkflowExecution,
     RespondWorkflowTaskCompleted,
     RetryPolicy,
     ScheduleActivityTask,
+    SignalExternalWorkflowExecution,
     StartTimer,
     WorkflowCommand,
 )
@@ -60,6 +62,7 @@ from raftflow.shards.core.on_workflow_task import (
     do_end_workflow_task,
     do_retry_workflow_task,
 )
+from raftflow.shards.core.outbox import do_send
 from raftflow.shards.core.output import Output
 from raftflow.shards.core.retried_completions import (
     activities_of_retried_workflow_task_completion,
@@ -218,6 +221,8 @@ def _do_command(state: ShardState, execution: Execution, changes: Changes, now_m
                                 new_run_id)
         case UpsertWorkflowSearchAttributes():
             do_upsert(state, execution, changes, now_ms, completed_id, command)
+        case SignalExternalWorkflowExecution() | RequestCancelExternalWorkflowExecution():
+            do_send(state, execution, changes, now_ms, completed_id, command)
     assert execution.history[-1].event_id == execution.history_length
     return None
 

@@ -29,6 +29,7 @@ from raftflow.protocol.results import Ack, WorkflowStatus
 from raftflow.shards.core import limits, retry
 from raftflow.shards.core.on_activity import do_close_activity, do_retry_activity
 from raftflow.shards.core.on_workflow_task import on_workflow_task_timeout
+from raftflow.shards.core.outbox import do_expire_messages
 from raftflow.shards.core.output import Output
 from raftflow.shards.core.state import (
     ActivityPhase,
@@ -79,6 +80,8 @@ def on_fire_timers(state: ShardState, command: FireTimers) -> Output:
     assert nxt is None or nxt[0] > command.now_ms or fired == limits.TIMERS_PER_FIRE_MAX
     # Retention and request-id expiry are durable timers too: the archive deletes what is due.
     state.archive.expire(command.now_ms, limits.EXPIRIES_PER_FIRE_MAX)
+    # And so is the retry horizon of outbox messages with no answer (outbox.py).
+    do_expire_messages(state, changes, command.now_ms, limits.EXPIRIES_PER_FIRE_MAX)
     changes.armed_at_ms = state.next_wakeup_ms()
     return Output.of(Ack(), changes)
 

@@ -133,6 +133,8 @@ class Execution(msgspec.Struct, kw_only=True):
     # at event spilled_events + 1): whole chunks of an open run (run_history.py). Always 0
     # for a closed run as the archive hands it out (its history whole).
     spilled_events: int = 0
+    # Messages this run queued in the shard's outbox and not acknowledged yet (outbox.py).
+    pending_messages: int = 0
 
     @property
     def key(self) -> WorkflowKey:

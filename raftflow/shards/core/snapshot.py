@@ -12,7 +12,8 @@ state is decoded.
 The version is read before the state is decoded, so each layout gets its own reader: version 1
 is release 0.1's array layout, read by `legacy_arrays`; versions 1 and 2 kept closed runs and
 request ids in the state itself and are upgraded by `snapshot_v2`; version 3 had no spilled
-chunks (no run spilled then). A replica restored from any writes version 4 from then on.
+chunks (no run spilled then); version 4 had no outbox (it decodes with an empty one). A replica
+restored from any writes version 5 from then on.
 
 A store-backed replica (`raftflow.shards.store`) keeps its archive on disk and stores only
 `open_part_bytes` of the state; `to_bytes` is for states with the reference archive.
@@ -36,7 +37,11 @@ from raftflow.shards.core.state import (
     WorkflowTaskState,
 )
 
-SNAPSHOT_FORMAT_VERSION = 4
+# 5: the same layout, and the state may hold an outbox (`ShardState.outbox`). A release before
+# it would decode such a state without its outbox (an unknown field) and lose the messages, so
+# it must refuse the snapshot: it knows no version 5.
+SNAPSHOT_FORMAT_VERSION = 5
+OUTBOXLESS_FORMAT_VERSION = 4
 UNSPILLED_FORMAT_VERSION = 3  # the archive's rows without spilled chunks
 OPEN_RUNS_MAPS_FORMAT_VERSION = 2  # closed runs and request ids inside the state, as maps
 LEGACY_ARRAYS_FORMAT_VERSION = 1  # release 0.1
@@ -69,7 +74,7 @@ def from_bytes(data: bytes) -> ShardState:
     """Rebuild a state written by `to_bytes` on any replica, of this release or an older one."""
     envelope = _ENVELOPE_DECODER.decode(data)
     version = msgspec.msgpack.decode(envelope[0], type=int)
-    if version == SNAPSHOT_FORMAT_VERSION:
+    if version in (SNAPSHOT_FORMAT_VERSION, OUTBOXLESS_FORMAT_VERSION):
         _, state, runs, latest, requests, spilled = _SNAPSHOT_DECODER.decode(data)
         state.archive = MemoryArchive.of(runs, latest, requests, spilled)
     elif version == UNSPILLED_FORMAT_VERSION:

@@ -27,9 +27,10 @@ from collections.abc import Callable, Iterable, MutableMapping
 
 import msgspec
 
+from raftflow.protocol.messages import OutboxEntry
 from raftflow.protocol.search_attributes import AttributeType
 from raftflow.shards.core.archive import Archive
-from raftflow.shards.core.limits import EXPIRY_BATCHING_MS
+from raftflow.shards.core.limits import EXPIRY_BATCHING_MS, MESSAGE_RETRY_HORIZON_MS
 from raftflow.shards.core.memory_archive import MemoryArchive
 
 # The run-level types are defined in runs.py; the core's modules import them from here.
@@ -74,6 +75,10 @@ class ShardState(msgspec.Struct, kw_only=True, dict=True):
     timers: dict[TimerKey, int] = msgspec.field(default_factory=dict)  # key -> fire_at_ms
     # Namespaces the cluster map gave this shard (a namespace absent here keeps the defaults).
     namespaces: dict[str, NamespaceConfig] = msgspec.field(default_factory=dict)
+    # Messages to other workflows waiting for their target's acknowledgement, by message id,
+    # in the order they were queued (outbox.py); and their payload bytes (the byte bound).
+    outbox: dict[str, OutboxEntry] = msgspec.field(default_factory=dict)
+    outbox_bytes: int = 0
 
     def __post_init__(self) -> None:
         # Runs after construction and after every snapshot decode: the heap is derived, never
@@ -155,13 +160,17 @@ class ShardState(msgspec.Struct, kw_only=True, dict=True):
 
 
     def next_wakeup_ms(self) -> int | None:
-        """When the leader should next propose `FireTimers`: the earliest durable timer, or
-        EXPIRY_BATCHING_MS after the earliest archive row falls due, whichever is first."""
+        """When the leader should next propose `FireTimers`: the earliest durable timer,
+        EXPIRY_BATCHING_MS after the earliest archive row falls due, or the retry horizon of
+        the oldest outbox message, whichever is first."""
         earliest = self.earliest_timer()
         expiry = self.archive.next_expiry_ms()
         candidates = [] if earliest is None else [earliest[0]]
         if expiry is not None:
             candidates.append(expiry + EXPIRY_BATCHING_MS)
+        oldest = next(iter(self.outbox.values()), None)
+        if oldest is not None:
+            candidates.append(oldest.created_ms + MESSAGE_RETRY_HORIZON_MS)
         return min(candidates) if candidates else None
 
 

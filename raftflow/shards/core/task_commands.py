@@ -18,7 +18,9 @@ from raftflow.protocol.commands import (
     FailWorkflowExecution,
     RecordMarker,
     RequestCancelActivityTask,
+    RequestCancelExternalWorkflowExecution,
     ScheduleActivityTask,
+    SignalExternalWorkflowExecution,
     StartTimer,
     WorkflowCommand,
 )
@@ -26,6 +28,7 @@ from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.results import Rejected
 from raftflow.protocol.search_attributes import SearchAttribute, UpsertWorkflowSearchAttributes
 from raftflow.shards.core import limits, validate
+from raftflow.shards.core.outbox import body_of, check_message, check_outbox_room, entry_bytes
 from raftflow.shards.core.run_attributes import check_upsert
 from raftflow.shards.core.state import Execution, ShardState
 
@@ -43,6 +46,9 @@ class _Scratch:
     events: int = 0
     # The run's search attributes after the upserts checked so far (limit across upserts).
     attributes: tuple[SearchAttribute, ...] = ()
+    # Messages (and their payload bytes) queued in the outbox by the commands checked so far.
+    messages_added: int = 0
+    message_bytes_added: int = 0
 
 
 def _invalid(field_name: str, message: str) -> Rejected:
@@ -76,6 +82,9 @@ def check_commands(state: ShardState, execution: Execution,
         return 0, validate.limit_exceeded("PENDING_ACTIVITIES_MAX", limits.PENDING_ACTIVITIES_MAX)
     if len(execution.timers) + scratch.timers_added > limits.PENDING_TIMERS_MAX:
         return 0, validate.limit_exceeded("PENDING_TIMERS_MAX", limits.PENDING_TIMERS_MAX)
+    rejected = check_outbox_room(state, scratch.messages_added, scratch.message_bytes_added)
+    if rejected is not None:
+        return 0, rejected
     assert scratch.events <= 2 * len(commands)
     return scratch.events, None
 
@@ -121,6 +130,12 @@ def _check_one(execution: Execution, scratch: _Scratch, where: str,
             return validate.check_payload(f"{where}.details", command.details)
         case ContinueAsNewWorkflowExecution():
             return _check_continue(where, command)
+        case SignalExternalWorkflowExecution() | RequestCancelExternalWorkflowExecution():
+            rejected = check_message(execution, where, command,
+                                     (scratch.messages_added + 1, 0))
+            scratch.messages_added += 1
+            scratch.message_bytes_added += entry_bytes(body_of(execution, command))
+            return rejected
     raise AssertionError(f"unknown workflow command {command!r}")
 
 

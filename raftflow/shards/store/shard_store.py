@@ -40,7 +40,9 @@ log = logging.getLogger(__name__)
 #    (`Execution.spilled_events`); a format-2 file has none, so only its number changes. An
 #    older release must not read such a file: it would drop the count and the chunks.
 # 4: open runs are rows of `open_runs`, no longer inside the meta row's open part.
-STORE_FORMAT = 4
+# 5: the open part may hold an outbox (`ShardState.outbox`); a format-4 file has none, so only
+#    its number changes. An older release must not read such a file: it would drop the outbox.
+STORE_FORMAT = 5
 
 _META = """CREATE TABLE IF NOT EXISTS meta (
     id INTEGER PRIMARY KEY CHECK (id = 0), format INTEGER NOT NULL, shard_id INTEGER NOT NULL,

@@ -11,6 +11,8 @@ upgrade only sets the number (a format-1 file gets both steps in the one transac
 
 Format 4 keeps each open run as a row of `open_runs` instead of inside the meta row's open part:
 the upgrade moves them out, in their order (open_run_rows.py).
+
+Format 5 lets the open part hold an outbox; a format-4 file has none, so only the number changes.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ _REBUILT_TABLES = ("runs", "history")
 
 def upgrade(db: sqlite3.Connection, found_format: int, to_format: int) -> None:
     """Bring the store on `db` (no transaction open) from `found_format` to `to_format`."""
-    assert 1 <= found_format < to_format <= 4, (found_format, to_format)
+    assert 1 <= found_format < to_format <= 5, (found_format, to_format)
     db.execute("BEGIN IMMEDIATE")
     try:
         if found_format == 1:

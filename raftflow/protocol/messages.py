@@ -1,0 +1,84 @@
+"""Messages between shards: what a shard's outbox holds, and the two log commands that move a
+message (`DeliverMessages` on the target's shard, `AckMessages` back on the source's).
+
+Theory of operation (DESIGN §4; shards/core/outbox.py has the core's side). A workflow command
+that affects another workflow (signal it, ask it to cancel) cannot change the target's state when
+the target lives on another shard: that shard changes only by its own log. So the command puts a
+message in its own shard's outbox, in the same commit as the event that caused it. The source
+shard's leader then proposes `DeliverMessages` to the target's shard (a command like any other,
+from any node) and, with the target's answer, `AckMessages` to its own shard, which removes the
+message and writes its outcome to the source run. Every step may be repeated (a lost answer, a
+new leader re-sending its whole outbox): the target applies a message id at most once (it
+remembers it, like a client's request id) and the source acts on the first acknowledgement only.
+
+A message id is `{source run id}/{initiated event id}`: unique (event ids are never reused in a
+run, run ids never in a cluster) and it names its cause. Same wire contract as commands.py.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from raftflow.protocol.errors import ErrorCode
+
+
+class SignalMessage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                    tag="SignalMessage", tag_field="message"):
+    namespace: str
+    workflow_id: str
+    run_id: str = ""  # "" = the open run
+    signal_name: str
+    input: bytes = b""
+
+
+class CancelMessage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                    tag="CancelMessage", tag_field="message"):
+    namespace: str
+    workflow_id: str
+    run_id: str = ""
+    reason: str = ""
+
+
+MessageBody = SignalMessage | CancelMessage
+
+
+class OutboxEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One message waiting in its source shard's outbox until the target acknowledges it."""
+
+    message_id: str
+    created_ms: int  # the now_ms of the command that queued it (its retry horizon counts from it)
+    source_namespace: str
+    source_workflow_id: str
+    source_run_id: str
+    initiated_event_id: int
+    body: MessageBody
+
+
+def message_id(source_run_id: str, initiated_event_id: int) -> str:
+    assert source_run_id and initiated_event_id >= 1
+    return f"{source_run_id}/{initiated_event_id}"
+
+
+class MessageOutcome(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What the target's shard did with one message: `error` None = it took effect (now or at
+    an earlier delivery of the same id); otherwise why it never will."""
+
+    message_id: str
+    error: ErrorCode | None = None
+    detail: str = ""
+
+
+class DeliverMessages(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                      tag="DeliverMessages", tag_field="command"):
+    """Apply messages to their targets, all on this shard; each is decided on its own."""
+
+    now_ms: int
+    entries: tuple[OutboxEntry, ...]
+
+
+class AckMessages(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                  tag="AckMessages", tag_field="command"):
+    """The outcomes of this shard's outbox messages, as their targets' shards answered."""
+
+    now_ms: int
+    outcomes: tuple[MessageOutcome, ...]
