@@ -48,7 +48,7 @@ PROTOCOL_CLASSES: tuple[type[msgspec.Struct], ...] = (
     c.RecordWorkflowTaskStarted, c.RespondWorkflowTaskCompleted, c.RespondWorkflowTaskFailed,
     c.RecordActivityTaskStarted, c.RespondActivityTaskCompleted, c.RespondActivityTaskFailed,
     c.RespondActivityTaskCanceled, c.RecordActivityTaskHeartbeat, c.FireTimers, c.Barrier,
-    c.ConfigureNamespace,
+    c.ConfigureNamespace, c.ResetWorkflow,
     c.Proposal,
     ev.HistoryEvent,
     e.DispatchWorkflowTask, e.DispatchActivityTask, e.ArmTimer, e.WorkflowClosed,

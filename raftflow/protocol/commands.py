@@ -32,6 +32,7 @@ from enum import StrEnum
 import msgspec
 
 from raftflow.protocol.limits import WORKFLOW_TASK_TIMEOUT_MS_DEFAULT
+from raftflow.protocol.reset_commands import ResetType, ResetWorkflow
 from raftflow.protocol.search_attributes import (
     AttributeType,
     JsonAttributeValue,
@@ -89,6 +90,8 @@ __all__ = [
     "RecordWorkflowTaskStarted",
     "RequestCancelActivityTask",
     "RequestCancelWorkflow",
+    "ResetType",
+    "ResetWorkflow",
     "RespondActivityTaskCanceled",
     "RespondActivityTaskCompleted",
     "RespondActivityTaskFailed",
@@ -323,6 +326,7 @@ Command = (
     | FireTimers
     | Barrier
     | ConfigureNamespace
+    | ResetWorkflow
 )
 
 

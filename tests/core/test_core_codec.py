@@ -71,6 +71,8 @@ COMMANDS: tuple[c.Command, ...] = (
     c.FireTimers(now_ms=13),
     c.Barrier(now_ms=14, leader_node="n1", term=3),
     c.ConfigureNamespace(now_ms=15, namespace="shop", retention_ms=20_000),
+    c.ResetWorkflow(now_ms=16, namespace="ns", workflow_id="wf", run_id="r1", new_run_id="r2",
+                    reset_type=c.ResetType.LAST_WORKFLOW_TASK, reason="why", request_id="q"),
 )
 EVENT = HistoryEvent(event_id=1, time_ms=5, attributes=WorkflowExecutionStartedEventAttributes(
     workflow_type="W", task_queue="q", input=b"x", workflow_id="wf", namespace="ns",

@@ -35,6 +35,8 @@ from raftflow.protocol.commands import (
     RecordWorkflowTaskStarted,
     RequestCancelActivityTask,
     RequestCancelWorkflow,
+    ResetType,
+    ResetWorkflow,
     RespondActivityTaskCanceled,
     RespondActivityTaskCompleted,
     RespondActivityTaskFailed,
@@ -227,6 +229,28 @@ class ShardMachine(RuleBasedStateMachine):
         else:
             command = TerminateWorkflow(**fields)  # type: ignore[arg-type]
         self._client(kind, command, workflow_id, request_id)
+
+    @rule(workflow_id=WORKFLOW_IDS, request_id=REQUEST_IDS,
+          reset_type=st.sampled_from([None, *ResetType]),
+          event_id=st.integers(min_value=0, max_value=14))
+    def reset(self, workflow_id: str, request_id: str, reset_type: ResetType | None,
+              event_id: int) -> None:
+        """A reset by kind or by event id (often not a workflow task's: refused); a retry
+        answers the first new run again, and a fresh one leaves that run open."""
+        self.runs += 1
+        key = ("reset", workflow_id, request_id)
+        events_before = history_events(self.state)
+        result = self._apply(ResetWorkflow(
+            now_ms=self.now_ms, namespace=NS, workflow_id=workflow_id,
+            new_run_id=f"run-{self.runs}", event_id=0 if reset_type else event_id,
+            reset_type=reset_type, reason="r", request_id=request_id))
+        first = self.answers.get(key)
+        if isinstance(first, WorkflowStartedResult):
+            assert result == WorkflowStartedResult(run_id=first.run_id, created=False)
+            assert history_events(self.state) == events_before
+        elif isinstance(result, WorkflowStartedResult):
+            assert result.created and self._open_run(workflow_id) == result.run_id
+            self.answers[key] = result
 
     @rule(workflow_id=WORKFLOW_IDS, request_id=REQUEST_IDS, skew=st.sampled_from([0, 0, 0, 1]),
           sticky=STICKY_QUEUES)

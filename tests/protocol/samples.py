@@ -106,6 +106,12 @@ COMMANDS_SINCE_0_1: dict[str, c.Command] = {
     "RespondWorkflowTaskCompleted.upsert": c.RespondWorkflowTaskCompleted(
         now_ms=NOW_MS, token=WORKFLOW_TOKEN,
         commands=tuple(WORKFLOW_COMMANDS_SINCE_0_1.values())),
+    "ResetWorkflow": c.ResetWorkflow(now_ms=NOW_MS, namespace="ns", workflow_id="wf",
+                                     new_run_id="r3", event_id=4, reason="bad deploy",
+                                     request_id="req"),
+    "ResetWorkflow.reset_type": c.ResetWorkflow(
+        now_ms=NOW_MS, namespace="ns", workflow_id="wf", run_id="r1", new_run_id="r3",
+        reset_type=c.ResetType.FIRST_WORKFLOW_TASK, request_id="req"),
 }
 EMPTY_PROPOSAL = c.Proposal(proposer="node-2", incarnation=0, seq=0, commands=())
 
