@@ -16,6 +16,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+import pytest
+
+from raftflow.cli import main
 from raftflow.cluster.launcher import LocalCluster
 from raftflow.protocol.events import (
     EventType,
@@ -137,5 +140,34 @@ def test_reset_to_the_last_task_keeps_what_was_recorded_before_it(cluster: Local
         result = await asyncio.wait_for(new.result(), RESULT_TIMEOUT_S)
         assert result == {"step": f"did {tag}", "items": ["one", "done"]}
         assert STEP_RUNS.count(tag) == 1  # the step's result was in the copied history
+
+    _run(cluster, body)
+
+
+def test_the_cli_resets_by_event_id_on_the_cluster(
+        cluster: LocalCluster, capsys: pytest.CaptureFixture[str]) -> None:
+    """`raftflow workflow reset --event-id` (the first task's WorkflowTaskCompleted, event 4)
+    against a real node: the new run it prints re-runs the step and completes."""
+    tag = f"cli-{uuid.uuid4().hex[:6]}"
+
+    async def body(client: Client, queue: str) -> None:
+        handle = await client.start_workflow(StepThenSignals.run, tag, id=f"wf-{tag}",
+                                             task_queue=queue)
+        await _wait_for_completed_tasks(handle, 2)
+        history = (await handle.history()).events
+        assert history[3].event_type is EventType.WORKFLOW_TASK_COMPLETED
+        capsys.readouterr()
+        argv = ["workflow", "reset", "--address", cluster.address(cluster.node_ids[0]),
+                "-w", handle.id, "--event-id", "4", "--reason", "from the cli", "--json"]
+        assert await asyncio.to_thread(main, argv) == 0
+        new_run = json.loads(capsys.readouterr().out)["run_id"]
+        assert (await handle.describe()).run_id == new_run  # now the workflow's open run
+        base = client.get_workflow_handle(handle.id, run_id=handle.result_run_id)
+        assert (await base.describe()).status is WorkflowExecutionStatus.TERMINATED
+        new = client.get_workflow_handle(handle.id, run_id=new_run)
+        await new.signal(StepThenSignals.add, "done")
+        result = await asyncio.wait_for(new.result(), RESULT_TIMEOUT_S)
+        assert result == {"step": f"did {tag}", "items": ["done"]}
+        assert STEP_RUNS.count(tag) == 2
 
     _run(cluster, body)
