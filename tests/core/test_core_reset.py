@@ -24,11 +24,13 @@ from raftflow.protocol.commands import (
 from raftflow.protocol.effects import DispatchActivityTask, DispatchWorkflowTask
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import (
+    EventType,
     WorkflowExecutionSignaledEventAttributes,
     WorkflowExecutionTerminatedEventAttributes,
     WorkflowTaskFailedEventAttributes,
 )
 from raftflow.protocol.results import WorkflowStartedResult, WorkflowStatus
+from raftflow.shards.core import limits, run_history
 from raftflow.shards.core.state import ActivityPhase, TimerKind
 from tests.core.core_driver import NAMESPACE, Shard, activity
 
@@ -47,7 +49,8 @@ def signal(shard: Shard, request_id: str, name: str = "go") -> None:
 
 
 def signal_ids(shard: Shard, run_id: str) -> list[str]:
-    return [e.attributes.request_id for e in shard.execution(run_id).history
+    execution = shard.execution(run_id)
+    return [e.attributes.request_id for e in run_history.whole(shard.state.archive, execution)
             if isinstance(e.attributes, WorkflowExecutionSignaledEventAttributes)]
 
 
@@ -195,3 +198,28 @@ def test_a_run_with_no_completed_task_cannot_be_reset_by_kind() -> None:
         now_ms=shard.now_ms, namespace=NAMESPACE, workflow_id="nope", new_run_id="r",
         request_id="x", reset_type=ResetType.FIRST_WORKFLOW_TASK))
     assert other.code is ErrorCode.NOT_FOUND
+
+
+def test_long_histories_are_copied_from_and_into_spilled_chunks(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bounds small enough that the base run's history is mostly in the archive and the copy
+    spills again: the new run holds the same events, wherever they live."""
+    monkeypatch.setattr(limits, "HISTORY_CHUNK_EVENTS", 4)
+    monkeypatch.setattr(limits, "HISTORY_HOT_EVENTS_MAX", 6)
+    shard = Shard()
+    run_id = shard.start()
+    for n in range(8):
+        shard.decide(run_id)
+        signal(shard, f"sig-{n}")
+    base = shard.execution(run_id)
+    assert base.spilled_events > 0
+    whole_base = list(run_history.whole(shard.state.archive, base))
+    shard.run(reset(shard, reset_type=ResetType.LAST_WORKFLOW_TASK))
+    new = shard.execution("run-2")
+    assert new.spilled_events > 0
+    copied = run_history.whole(shard.state.archive, new)
+    last_started = max(e.event_id for e in whole_base
+                       if e.event_type == EventType.WORKFLOW_TASK_STARTED
+                       and e.event_id < len(whole_base) - 1)
+    assert copied[:last_started] == whole_base[:last_started]
+    assert signal_ids(shard, "run-2") == [f"sig-{n}" for n in range(8)]
