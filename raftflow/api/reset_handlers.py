@@ -1,8 +1,7 @@
 """Public endpoint: reset a workflow (`POST .../workflows/{workflow_id}/reset`).
 
-Parse → route to the shard's leader → `ResetWorkflow` (shards/core/on_reset.py) → the new
-run's id: 201 when this call reset the workflow, 200 when a retry (same `request_id`) found the
-first answer. The proposer picks the new run's id, as for a start; a missing request id gets a
+Parse → route to the shard's leader → `ResetWorkflow` (shards/core/on_reset.py) → 201 and the
+new run's id; a retry with the same `request_id` gets that first answer again. The proposer picks the new run's id, as for a start; a missing request id gets a
 fresh one (the call is then not idempotent across retries).
 """
 

@@ -1,7 +1,7 @@
 """Goal: `POST .../workflows/{id}/reset` over HTTP on a live node: 201 and a new run whose
 history is the base run's up to the chosen workflow task, then WorkflowTaskFailed (cause
 ResetWorkflow) and the signals received after that task; the base run is terminated; a retry
-with the same request_id answers the same run (200) and adds nothing; bad input is 400 naming
+with the same request_id gets the first answer and adds nothing; bad input is 400 naming
 the field, an unknown workflow 404.
 
 Method: the one-node cluster (`one`, conftest.py) driven by an aiohttp client playing the
@@ -45,7 +45,7 @@ def test_reset_copies_history_reapplies_signals_and_is_idempotent(one: LiveClust
         status, first, _ = await call("POST", wf + "/reset", json=body)
         assert status == 201 and first["workflow_id"] == wid and first["run_id"] != base, first
         status, again, _ = await call("POST", wf + "/reset", json=body)
-        assert (status, again) == (200, first)
+        assert (status, again) == (201, first)
 
         status, page, _ = await call("GET", wf + "/history")
         events = page["events"]

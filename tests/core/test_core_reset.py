@@ -15,6 +15,7 @@ import json
 import pytest
 
 from raftflow.protocol.commands import (
+    Command,
     CompleteWorkflowExecution,
     ResetType,
     ResetWorkflow,
@@ -29,10 +30,12 @@ from raftflow.protocol.events import (
     WorkflowExecutionTerminatedEventAttributes,
     WorkflowTaskFailedEventAttributes,
 )
-from raftflow.protocol.results import WorkflowStartedResult, WorkflowStatus
-from raftflow.shards.core import limits, run_history
+from raftflow.protocol.results import Result, WorkflowStartedResult, WorkflowStatus
+from raftflow.shards.core import limits, run_history, snapshot
+from raftflow.shards.core.digest import state_digest
 from raftflow.shards.core.state import ActivityPhase, TimerKind
 from tests.core.core_driver import NAMESPACE, Shard, activity
+from tests.core.test_core_random_walk import STEPS, Walk
 
 
 def reset(shard: Shard, *, new_run_id: str = "run-2", request_id: str = "reset-1",
@@ -152,7 +155,7 @@ def test_a_retry_answers_the_same_new_run_and_changes_nothing() -> None:
     activity_then_signal(shard)
     shard.run(reset(shard))
     retry = shard.run(reset(shard, new_run_id="run-other"))
-    assert retry.result == WorkflowStartedResult(run_id="run-2", created=False)
+    assert retry.result == WorkflowStartedResult(run_id="run-2", created=True)
     assert not retry.events and shard.state.find_run("run-other") is None
 
 
@@ -223,3 +226,30 @@ def test_long_histories_are_copied_from_and_into_spilled_chunks(
                        and e.event_id < len(whole_base) - 1)
     assert copied[:last_started] == whole_base[:last_started]
     assert signal_ids(shard, "run-2") == [f"sig-{n}" for n in range(8)]
+
+
+class ResetWalk(Walk):
+    RESET_WEIGHT = 3
+    accepted = 0
+
+    def apply(self, command: Command) -> Result:
+        result = super().apply(command)
+        if isinstance(command, ResetWorkflow) and isinstance(result, WorkflowStartedResult):
+            self.accepted += 1
+        return result
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_walks_with_resets_keep_invariants_and_replicas_agree(seed: int) -> None:
+    """The seeded random walk of test_core_random_walk.py (retries, timeouts, buffering,
+    continue-as-new, stale answers) with resets among its steps: invariants after every
+    command, refusals change nothing, a retried reset gets its first answer, the replica fed
+    the decoded log agrees, also after a snapshot round trip."""
+    walk = ResetWalk(seed)
+    for index in range(STEPS):
+        walk.step()
+        if index % 50 == 49:
+            assert state_digest(walk.replica) == state_digest(walk.state), (seed, index)
+            walk.replica = snapshot.from_bytes(snapshot.to_bytes(walk.replica))
+    assert state_digest(walk.replica) == state_digest(walk.state)
+    assert walk.accepted >= 5, walk.accepted

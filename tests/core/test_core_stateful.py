@@ -246,7 +246,7 @@ class ShardMachine(RuleBasedStateMachine):
             reset_type=reset_type, reason="r", request_id=request_id))
         first = self.answers.get(key)
         if isinstance(first, WorkflowStartedResult):
-            assert result == WorkflowStartedResult(run_id=first.run_id, created=False)
+            assert result == first
             assert history_events(self.state) == events_before
         elif isinstance(result, WorkflowStartedResult):
             assert result.created and self._open_run(workflow_id) == result.run_id

@@ -15,7 +15,7 @@ Started, Failed or TimedOut) or by kind (the first or last completed task). In o
    task) are delivered again, in order and keeping their request ids, then a workflow task is
    scheduled. The worker replays the copied history and re-executes from the point.
 
-A retry with the same request id gets the first answer (I5): the new run's id. Refusals name
+A retry with the same request id gets the first answer (I5), the same new run. Refusals name
 the field: `event_id` (not a workflow task's event), `reset_type` (no completed task, or both
 or neither given), `run_id`.
 """
@@ -101,10 +101,10 @@ def on_reset_workflow(state: ShardState, command: ResetWorkflow) -> Output:
         do_deliver(state, execution, changes, command.now_ms, signals)
     else:
         do_schedule_workflow_task(state, execution, changes, command.now_ms, attempt=1)
-    do_remember(state, key, WorkflowStartedResult(run_id=command.new_run_id, created=False),
-                command.now_ms)
+    result = WorkflowStartedResult(run_id=command.new_run_id, created=True)
+    do_remember(state, key, result, command.now_ms)
     assert state.open_runs[execution.key] == command.new_run_id and execution.workflow_task
-    return Output.of(WorkflowStartedResult(run_id=command.new_run_id, created=True), changes)
+    return Output.of(result, changes)
 
 
 def reset_failure(base_run_id: str, command: ResetWorkflow) -> bytes:
