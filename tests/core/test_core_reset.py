@@ -17,6 +17,7 @@ import pytest
 from raftflow.protocol.commands import (
     Command,
     CompleteWorkflowExecution,
+    RequestCancelWorkflow,
     ResetType,
     ResetWorkflow,
     SignalWorkflow,
@@ -148,6 +149,24 @@ def test_event_id_names_a_task_by_any_of_its_events_and_a_closed_run_may_be_rese
                     request_id="reset-2", run_id="run-2"))
     assert shard.execution("run-2").status is WorkflowStatus.TERMINATED
     assert shard.state.open_runs[(NAMESPACE, "wf")] == "run-3"
+    # A closed run reset while another run is open: that open run is terminated.
+    shard.run(reset(shard, reset_type=None, event_id=4, new_run_id="run-4",
+                    request_id="reset-3", run_id=run_id))
+    assert shard.execution("run-3").status is WorkflowStatus.TERMINATED
+    assert shard.state.open_runs[(NAMESPACE, "wf")] == "run-4"
+    assert shard.execution("run-4").history[:3] == shard.execution(run_id).history[:3]
+
+
+def test_a_cancel_request_before_the_point_stays_requested() -> None:
+    shard = Shard()
+    run_id = shard.start()
+    shard.decide(run_id)
+    shard.run(RequestCancelWorkflow(now_ms=shard.now_ms, namespace=NAMESPACE, workflow_id="wf",
+                                    request_id="cancel-1"))
+    shard.decide(run_id)  # the workflow ignores it for now
+    shard.run(reset(shard, reset_type=ResetType.LAST_WORKFLOW_TASK))
+    assert shard.execution("run-2").cancel_requested
+    assert not shard.execution("run-2").activities and not shard.execution("run-2").timers
 
 
 def test_a_retry_answers_the_same_new_run_and_changes_nothing() -> None:
