@@ -11,7 +11,10 @@ run's state, then arms what the pending work needs, as a fresh start and a fresh
   and is refused as stale), its schedule-to-start and schedule-to-close timers counted from then;
 - a pending user timer keeps its original due instant (TimerStarted time + duration), so a
   timer already due fires at once, as Temporal's rebuilt timers do;
-- the run timeout counts from the reset's instant, the execution timeout is the chain's.
+- the run timeout counts from the reset's instant, the execution timeout is the chain's;
+- the search attributes are the base run's as they are now: a start's are not in its history,
+  so upserts recorded after the reset point are not undone (Temporal rebuilds them from the
+  history; a workflow that upserts re-upserts when it re-executes anyway).
 The caller (on_reset.py) then closes the reset point's task and schedules the next one.
 """
 
