@@ -7,7 +7,7 @@ wait for a run (`result`, `execute`, `show --follow`) live in `cli_wait`; `list`
 in `cli_visibility`; this module holds the rest and the parser wiring of them all.
 
 `--run-id` picks one run of the workflow id for `describe`, `show`, `result`, `query`,
-`signal`, `cancel` and `terminate`; without it the API takes the open run, else the latest
+`signal`, `cancel`, `terminate` and `reset`; without it the API takes the open run, else the latest
 closed one.
 """
 
@@ -28,6 +28,7 @@ from raftflow.cli_http import (
 )
 from raftflow.cli_namespace import search_attribute_value_arg
 from raftflow.cli_output import JsonObject
+from raftflow.cli_reset import add_reset_arguments, workflow_reset
 from raftflow.cli_visibility import (
     add_count_arguments,
     add_list_arguments,
@@ -234,6 +235,10 @@ def add_workflow_parsers(
         closing.add_argument("--request-id", default=None,
                              help="idempotency key: a repeated id gets the first answer")
     _add_run_id(result, describe, show, query, signal, cancel, terminate)
+    reset = _parser(wf, "reset", workflow_reset, "re-run a workflow from one of its workflow "
+                    "tasks: a new run, the open one terminated (cli_reset.py)")
+    add_reset_arguments(reset)
+    _add_run_id(reset)
 
     replay = wf.add_parser("replay", help="replay a saved history against current code")
     replay.add_argument("--history", required=True,

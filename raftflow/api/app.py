@@ -13,6 +13,7 @@ from raftflow.api import membership_handlers as membership
 from raftflow.api import message_handlers as messages
 from raftflow.api import namespace_handlers as namespaces
 from raftflow.api import query_handlers as query
+from raftflow.api import reset_handlers as resets
 from raftflow.api import task_handlers as tasks
 from raftflow.api import visibility_handlers as visibility
 from raftflow.api import workflow_handlers as workflows
@@ -174,6 +175,7 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp,
         LimitKind.STARTS)
     add("POST", WF + "/cancel", workflows.cancel_workflow, WRITE)
     add("POST", WF + "/terminate", workflows.terminate_workflow, WRITE)
+    add("POST", WF + "/reset", resets.reset_workflow, WRITE)
     add("GET", WF + "/result", query.workflow_result, READ)
     add("POST", WF + "/query", query.query_workflow, READ)
     add("POST", "/api/v1/tasks/query/respond", query.respond_query, WORK_ON_TASK)

@@ -34,13 +34,14 @@ from raftflow.protocol.errors import RaftflowError
 from raftflow.protocol.http_answers import DeliverMessagesAnswer
 from raftflow.protocol.http_bodies import DeliverMessagesRequest
 from raftflow.protocol.messages import AckMessages, DeliverMessages, MessageOutcome, OutboxEntry
+from raftflow.protocol.payload import json_enc_hook
 from raftflow.protocol.results import MessagesDelivered, Rejected
 from raftflow.shards.core.limits import (
     MESSAGES_PER_DELIVERY_MAX,
     OUTBOX_MESSAGES_PER_SHARD_MAX,
     PAYLOAD_BYTES_MAX,
 )
-from raftflow.shards.core.outbox import entry_bytes
+from raftflow.shards.core.outbox_queue import entry_bytes
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,11 @@ class MessageCourier:
                 await asyncio.sleep(pause_s)
                 pause_s = min(pause_s * 2, RETRY_PAUSE_MAX_S)
                 continue
+            except Exception:  # a bug: keep the messages and try again, loudly
+                log.exception("courier %s: sending failed; retrying in %.1f s", pair, pause_s)
+                await asyncio.sleep(pause_s)
+                pause_s = min(pause_s * 2, RETRY_PAUSE_MAX_S)
+                continue
             pause_s = RETRY_PAUSE_S
             for _ in batch:
                 self._queued.get(source, set()).discard(queue.popleft())
@@ -206,7 +212,7 @@ class MessageCourier:
         try:
             async with self._session.post(
                 address + MESSAGES_PATH.format(shard=target),
-                data=msgspec.json.encode(DeliverMessagesRequest(entries=entries)),
+                data=delivery_body(entries),
                 headers={FORWARDED_HEADER: self._directory.node_id,
                          "Content-Type": "application/json"},
                 timeout=aiohttp.ClientTimeout(total=ATTEMPT_TIMEOUT_S),
@@ -243,3 +249,9 @@ def _batch(outbox: dict[str, OutboxEntry], ids: list[str],
             entries.append(entry)
     assert taken or not ids
     return taken, tuple(entries)
+
+
+def delivery_body(entries: tuple[OutboxEntry, ...]) -> bytes:
+    """The internal route's JSON body: Payload-typed fields (a failure's details) as their JSON
+    value, as every HTTP body carries them; bytes fields (inputs, results) as base64."""
+    return msgspec.json.encode(DeliverMessagesRequest(entries=entries), enc_hook=json_enc_hook)

@@ -209,6 +209,12 @@ ROUTES: tuple[Route, ...] = (
         request=bodies.CancelWorkflowRequest, ok={200: answers.Empty}, errors=WRITE),
     Route(method="post", path=ONE + "/terminate", summary="Terminate a run",
           request=bodies.TerminateWorkflowRequest, ok={200: answers.Empty}, errors=WRITE),
+    Route(method="post", path=ONE + "/reset", summary=(
+        "Reset a workflow to a workflow task: a new run re-executes from there with the "
+        "history before it and the signals after it; the open run is terminated (idempotent by request_id: "
+        "a retry gets the first answer)"),
+          request=bodies.ResetWorkflowRequest, ok={201: answers.StartWorkflowAnswer},
+          errors=WRITE),
     Route(method="get", path=ONE + "/result", summary=(
         "Wait for a run to close (long poll): its description once closed, 204 if still "
         "running after wait_ms"),

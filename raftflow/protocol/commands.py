@@ -33,6 +33,7 @@ import msgspec
 
 from raftflow.protocol.limits import WORKFLOW_TASK_TIMEOUT_MS_DEFAULT
 from raftflow.protocol.messages import AckMessages, DeliverMessages
+from raftflow.protocol.reset_commands import ResetType, ResetWorkflow
 from raftflow.protocol.search_attributes import (
     AttributeType,
     JsonAttributeValue,
@@ -53,12 +54,14 @@ from raftflow.protocol.workflow_commands import (
     Id,
     Message,
     Name,
+    ParentClosePolicy,
     RecordMarker,
     RequestCancelActivityTask,
     RequestCancelExternalWorkflowExecution,
     RetryPolicy,
     ScheduleActivityTask,
     SignalExternalWorkflowExecution,
+    StartChildWorkflowExecution,
     StartTimer,
     WorkflowCommand,
 )
@@ -94,7 +97,11 @@ __all__ = [
     "RecordWorkflowTaskStarted",
     "RequestCancelActivityTask",
     "RequestCancelExternalWorkflowExecution",
+    "ParentClosePolicy",
+    "StartChildWorkflowExecution",
     "RequestCancelWorkflow",
+    "ResetType",
+    "ResetWorkflow",
     "RespondActivityTaskCanceled",
     "RespondActivityTaskCompleted",
     "RespondActivityTaskFailed",
@@ -332,6 +339,7 @@ Command = (
     | ConfigureNamespace
     | DeliverMessages
     | AckMessages
+    | ResetWorkflow
 )
 
 

@@ -44,3 +44,12 @@ class EventType(StrEnum):
     REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED = (
         "RequestCancelExternalWorkflowExecutionFailed")
     EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED = "ExternalWorkflowExecutionCancelRequested"
+    # Child workflows (events_children.py).
+    START_CHILD_WORKFLOW_EXECUTION_INITIATED = "StartChildWorkflowExecutionInitiated"
+    START_CHILD_WORKFLOW_EXECUTION_FAILED = "StartChildWorkflowExecutionFailed"
+    CHILD_WORKFLOW_EXECUTION_STARTED = "ChildWorkflowExecutionStarted"
+    CHILD_WORKFLOW_EXECUTION_COMPLETED = "ChildWorkflowExecutionCompleted"
+    CHILD_WORKFLOW_EXECUTION_FAILED = "ChildWorkflowExecutionFailed"
+    CHILD_WORKFLOW_EXECUTION_CANCELED = "ChildWorkflowExecutionCanceled"
+    CHILD_WORKFLOW_EXECUTION_TIMED_OUT = "ChildWorkflowExecutionTimedOut"
+    CHILD_WORKFLOW_EXECUTION_TERMINATED = "ChildWorkflowExecutionTerminated"

@@ -26,6 +26,16 @@ import msgspec
 
 from raftflow.protocol.commands import Failure, RetryPolicy
 from raftflow.protocol.event_types import EventType as EventType
+from raftflow.protocol.events_children import (
+    ChildWorkflowExecutionCanceledEventAttributes,
+    ChildWorkflowExecutionCompletedEventAttributes,
+    ChildWorkflowExecutionFailedEventAttributes,
+    ChildWorkflowExecutionStartedEventAttributes,
+    ChildWorkflowExecutionTerminatedEventAttributes,
+    ChildWorkflowExecutionTimedOutEventAttributes,
+    StartChildWorkflowExecutionFailedEventAttributes,
+    StartChildWorkflowExecutionInitiatedEventAttributes,
+)
 from raftflow.protocol.events_external import (
     ExternalWorkflowExecutionCancelRequestedEventAttributes,
     ExternalWorkflowExecutionSignaledEventAttributes,
@@ -335,6 +345,14 @@ EventAttributes = (
     | RequestCancelExternalWorkflowExecutionInitiatedEventAttributes
     | RequestCancelExternalWorkflowExecutionFailedEventAttributes
     | ExternalWorkflowExecutionCancelRequestedEventAttributes
+    | StartChildWorkflowExecutionInitiatedEventAttributes
+    | StartChildWorkflowExecutionFailedEventAttributes
+    | ChildWorkflowExecutionStartedEventAttributes
+    | ChildWorkflowExecutionCompletedEventAttributes
+    | ChildWorkflowExecutionFailedEventAttributes
+    | ChildWorkflowExecutionCanceledEventAttributes
+    | ChildWorkflowExecutionTimedOutEventAttributes
+    | ChildWorkflowExecutionTerminatedEventAttributes
 )
 
 assert {cls.event_type.value for cls in typing.get_args(EventAttributes)} == (

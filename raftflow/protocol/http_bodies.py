@@ -25,10 +25,12 @@ import msgspec
 from raftflow.protocol.commands import (
     NO_PAYLOAD,
     DurationMs,
+    EventId,
     Failure,
     Id,
     IdReusePolicy,
     Name,
+    ResetType,
     WorkflowCommand,
 )
 from raftflow.protocol.limits import (
@@ -125,6 +127,19 @@ class TerminateWorkflowRequest(_Body, frozen=True):
 
 
 class CancelWorkflowRequest(_Body, frozen=True):
+    reason: Reason | None = None
+    request_id: RequestId | None = None
+    run_id: Id | None = None
+
+
+class ResetWorkflowRequest(_Body, frozen=True):
+    """`POST .../workflows/{workflow_id}/reset`: re-run the workflow from one of its workflow
+    tasks, named by `event_id` (its WorkflowTaskCompleted, Started, Failed or TimedOut event)
+    or by `reset_type`, exactly one of the two; `run_id` picks the base run (default: the
+    latest). Idempotent by `request_id`."""
+
+    event_id: EventId | None = None
+    reset_type: ResetType | None = None
     reason: Reason | None = None
     request_id: RequestId | None = None
     run_id: Id | None = None

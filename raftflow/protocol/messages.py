@@ -20,6 +20,7 @@ from __future__ import annotations
 import msgspec
 
 from raftflow.protocol.errors import ErrorCode
+from raftflow.protocol.workflow_commands import Failure
 
 
 class SignalMessage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
@@ -39,7 +40,52 @@ class CancelMessage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     reason: str = ""
 
 
-MessageBody = SignalMessage | CancelMessage
+class TerminateMessage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                       tag="TerminateMessage", tag_field="message"):
+    """A parent closed with parent close policy TERMINATE: its child must end too."""
+
+    namespace: str
+    workflow_id: str
+    run_id: str = ""
+    reason: str = ""
+
+
+class StartChildMessage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                        tag="StartChildMessage", tag_field="message"):
+    """Start the child (namespace, workflow_id) of the message's source run, idempotently by
+    the message id; the target's shard derives the child's run id from it."""
+
+    namespace: str
+    workflow_id: str
+    workflow_type: str
+    task_queue: str
+    input: bytes = b""
+    execution_timeout_ms: int | None = None
+    run_timeout_ms: int | None = None
+    task_timeout_ms: int
+    id_reuse_policy: str = ""
+    parent_close_policy: str = "terminate"
+
+
+class ChildClosedMessage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                         tag="ChildClosedMessage", tag_field="message"):
+    """A child run closed: tell its parent run (namespace, workflow_id, run_id), whose event
+    `initiated_event_id` started it. `close` is the child's close event attributes."""
+
+    namespace: str
+    workflow_id: str
+    run_id: str
+    initiated_event_id: int
+    child_workflow_id: str
+    child_run_id: str
+    child_workflow_type: str
+    status: str  # the child's WorkflowStatus value
+    result: bytes = b""
+    failure: Failure | None = None
+
+
+MessageBody = (SignalMessage | CancelMessage | TerminateMessage | StartChildMessage
+               | ChildClosedMessage)
 
 
 class OutboxEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -54,9 +100,12 @@ class OutboxEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     body: MessageBody
 
 
-def message_id(source_run_id: str, initiated_event_id: int) -> str:
+def message_id(source_run_id: str, initiated_event_id: int, suffix: str = "") -> str:
+    """`{source run}/{event}`, and a suffix when one event causes several messages (a
+    parent's close tells each child, named by the event that started it)."""
     assert source_run_id and initiated_event_id >= 1
-    return f"{source_run_id}/{initiated_event_id}"
+    base = f"{source_run_id}/{initiated_event_id}"
+    return f"{base}/{suffix}" if suffix else base
 
 
 class MessageOutcome(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -66,6 +115,7 @@ class MessageOutcome(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     message_id: str
     error: ErrorCode | None = None
     detail: str = ""
+    run_id: str = ""  # a started child's run id (StartChildMessage)
 
 
 class DeliverMessages(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,

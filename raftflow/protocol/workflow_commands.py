@@ -9,6 +9,7 @@ file holds one kind of command as the vocabulary grows.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import msgspec
@@ -151,6 +152,33 @@ class RequestCancelExternalWorkflowExecution(msgspec.Struct, frozen=True, kw_onl
     reason: Message = ""
 
 
+class ParentClosePolicy(StrEnum):
+    """What happens to a child still running when its parent closes (Temporal's policies)."""
+
+    TERMINATE = "terminate"
+    REQUEST_CANCEL = "request_cancel"
+    ABANDON = "abandon"
+
+
+class StartChildWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True,
+                                  forbid_unknown_fields=True, tag="StartChildWorkflowExecution",
+                                  tag_field="type"):
+    """Start a child workflow, on whichever shard owns its id, through the shard's outbox.
+    `namespace` "" is the parent's (the only one allowed for now); `task_queue` "" is the
+    parent's; `id_reuse_policy` "" is allow_duplicate (`commands.IdReusePolicy` values)."""
+
+    namespace: Name = ""
+    workflow_id: Id
+    workflow_type: Id
+    task_queue: Name = ""
+    input: PayloadField = NO_PAYLOAD
+    execution_timeout_ms: DurationMs | None = None
+    run_timeout_ms: DurationMs | None = None
+    task_timeout_ms: DurationMs | None = None
+    id_reuse_policy: Name = ""
+    parent_close_policy: ParentClosePolicy = ParentClosePolicy.TERMINATE
+
+
 WorkflowCommand = (
     ScheduleActivityTask
     | RequestCancelActivityTask
@@ -164,4 +192,5 @@ WorkflowCommand = (
     | UpsertWorkflowSearchAttributes
     | SignalExternalWorkflowExecution
     | RequestCancelExternalWorkflowExecution
+    | StartChildWorkflowExecution
 )

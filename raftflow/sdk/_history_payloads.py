@@ -38,6 +38,7 @@ from raftflow.protocol.commands import (
     RequestCancelExternalWorkflowExecution,
     ScheduleActivityTask,
     SignalExternalWorkflowExecution,
+    StartChildWorkflowExecution,
     StartTimer,
     WorkflowCommand,
 )
@@ -174,6 +175,9 @@ def command_payloads(command: WorkflowCommand) -> tuple[CommandPayload, ...]:
         case RecordMarker():
             return (CommandPayload("details", PayloadShape.VALUE,
                                    f"details of marker {command.marker_name}"),)
+        case StartChildWorkflowExecution():
+            return (CommandPayload("input", PayloadShape.ARGS, f"input of child workflow "
+                                   f"{command.workflow_type} ({command.workflow_id})"),)
         case SignalExternalWorkflowExecution():
             return (CommandPayload("input", PayloadShape.ARGS, f"input of signal "
                                    f"{command.signal_name} to {command.workflow_id}"),)

@@ -1,10 +1,11 @@
-"""A handle on one workflow: wait for its result, signal, query, describe, cancel, terminate.
+"""A handle on one workflow: wait for its result, signal, query, describe, cancel, terminate,
+reset.
 
 Public as `raftflow.sdk.WorkflowHandle` / `raftflow.sdk.client.WorkflowHandle`; users get one
 from `Client.start_workflow` or `Client.get_workflow_handle`. A handle holds only the client's
 `ClusterConnection` and ids, so it is cheap and any number may exist.
 
-Writes (signal, cancel, terminate) carry a request id chosen once per call: the transport's
+Writes (signal, cancel, terminate, reset) carry a request id chosen once per call: the transport's
 retries on another node resend the same body, so a write whose answer was lost is applied
 once (DESIGN §4 I5).
 """
@@ -29,14 +30,21 @@ from raftflow.protocol.http_answers import HistoryPage, QueryWorkflowAnswer, Wor
 from raftflow.protocol.http_bodies import (
     CancelWorkflowRequest,
     QueryWorkflowRequest,
+    ResetWorkflowRequest,
     SignalWorkflowRequest,
     TerminateWorkflowRequest,
 )
+from raftflow.protocol.reset_commands import ResetType
 from raftflow.sdk import _http, errors
 from raftflow.sdk._cluster_connection import ClusterConnection
 from raftflow.sdk._replay.commands import payload
 from raftflow.sdk._replay.definition import query_name_of, signal_name_of
-from raftflow.sdk._wire_answers import decode_answer, decode_execution, page_events
+from raftflow.sdk._wire_answers import (
+    decode_answer,
+    decode_execution,
+    decode_start,
+    page_events,
+)
 from raftflow.sdk._wire_payloads import PayloadShape
 from raftflow.sdk._workflow_execution import (
     WorkflowExecution,
@@ -220,6 +228,28 @@ class WorkflowHandle:
         """
         await self._transport.call("POST", self._path("/terminate"), body=TerminateWorkflowRequest(
             reason=reason, request_id=request_id or uuid.uuid4().hex, run_id=self.run_id))
+
+    async def reset(self, *, event_id: int | None = None,
+                    reset_type: ResetType | str | None = None, reason: str = "",
+                    request_id: str | None = None) -> str:
+        """Reset the workflow to one of this run's workflow tasks (the latest run's when the
+        handle names none) and return the new run's id (Temporal's reset).
+
+        Give exactly one of `event_id` (a WorkflowTaskCompleted event's id, or the task's
+        Started, Failed or TimedOut event) and `reset_type` (`"FirstWorkflowTask"` or
+        `"LastWorkflowTask"`: the first or last completed task). The new run holds the history
+        up to that task and re-executes the workflow from there; signals received after it are
+        delivered again; the open run, if any, is terminated. Follow the new run with
+        `client.get_workflow_handle(handle.id, run_id=new_run_id)`. Idempotent like `signal`:
+        a repeated `request_id` gets the first answer, the same new run.
+        """
+        if (event_id is None) == (reset_type is None):
+            raise ValueError("give exactly one of event_id and reset_type")
+        path = self._path("/reset")
+        answer = await self._transport.call("POST", path, body=ResetWorkflowRequest(
+            event_id=event_id, reset_type=None if reset_type is None else ResetType(reset_type),
+            reason=reason, request_id=request_id or uuid.uuid4().hex, run_id=self.run_id))
+        return decode_start(answer, f"POST {path}").run_id
 
     async def history(self) -> WorkflowHistory:
         """Every event of the run, all pages, as typed protocol events. Raises

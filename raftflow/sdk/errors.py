@@ -86,6 +86,24 @@ class ActivityError(FailureError):
         self.retry_state = retry_state
 
 
+class ChildWorkflowError(FailureError):
+    """A child workflow ended without a result (Temporal's name); `cause` says how: an
+    `ApplicationError` (it failed), `TimeoutError`, `asyncio.CancelledError` (canceled) or
+    `TerminatedError`."""
+
+    def __init__(self, message: str, *, cause: BaseException, workflow_id: str, run_id: str,
+                 workflow_type: str) -> None:
+        super().__init__(message)
+        self.__cause__ = cause
+        self.workflow_id = workflow_id
+        self.run_id = run_id
+        self.workflow_type = workflow_type
+
+
+class TerminatedError(FailureError):
+    """The run was terminated (a child's cause in `ChildWorkflowError`)."""
+
+
 class ContinueAsNewError(BaseException):
     """Raised by `workflow.continue_as_new`; a BaseException so `except Exception` in workflow
     code does not swallow it. The runner turns it into a ContinueAsNewWorkflowExecution."""

@@ -20,15 +20,16 @@ from __future__ import annotations
 import asyncio
 import random as _random
 import uuid as _uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar, overload
 
-from raftflow.protocol.commands import ScheduleActivityTask
+from raftflow.protocol.commands import IdReusePolicy, ParentClosePolicy, ScheduleActivityTask
 from raftflow.protocol.limits import CONTINUE_AS_NEW_SUGGESTED_EVENTS
+from raftflow.sdk import _child_workflows, errors
 from raftflow.sdk import activity as _activity
-from raftflow.sdk import errors
+from raftflow.sdk._child_workflows import ChildWorkflowHandle
 from raftflow.sdk._external import ExternalWorkflowHandle
 from raftflow.sdk._replay import commands as _commands
 from raftflow.sdk._replay import definition as _definition
@@ -36,7 +37,8 @@ from raftflow.sdk._replay.loop import WorkflowLoop
 from raftflow.sdk._replay.runtime import Runtime
 from raftflow.sdk.retry import RetryPolicy, duration_ms
 
-__all__ = ["ExternalWorkflowHandle", "WorkflowInfo", "continue_as_new", "defn", "deprecate_patch", "execute_activity",
+__all__ = ["ChildWorkflowHandle", "ExternalWorkflowHandle", "ParentClosePolicy", "WorkflowInfo",
+           "continue_as_new", "execute_child_workflow", "start_child_workflow", "defn", "deprecate_patch", "execute_activity",
            "info", "is_replaying", "now", "patched", "query", "random", "run", "signal",
            "sleep", "upsert_search_attributes", "uuid4", "wait_condition",
            "get_external_workflow_handle"]
@@ -312,3 +314,34 @@ def get_external_workflow_handle(workflow_id: str, *,
     """A handle to signal or cancel another workflow of this namespace (Temporal's name); no
     run id targets its open run."""
     return ExternalWorkflowHandle(_runtime(), workflow_id, run_id)
+
+
+async def start_child_workflow(
+        workflow: type | Callable[..., Any] | str, arg: Any = _child_workflows._UNSET, *,
+        args: Sequence[Any] = (), id: str | None = None, task_queue: str | None = None,
+        execution_timeout: timedelta | None = None, run_timeout: timedelta | None = None,
+        task_timeout: timedelta | None = None, id_reuse_policy: IdReusePolicy | None = None,
+        parent_close_policy: ParentClosePolicy = ParentClosePolicy.TERMINATE,
+) -> ChildWorkflowHandle:
+    """Start a child workflow (temporalio's arguments; `id` defaults to a deterministic
+    `workflow.uuid4()`) and return its handle once it runs. Raises
+    `WorkflowAlreadyStartedError` if its id is taken under `id_reuse_policy`."""
+    return await _child_workflows.start_child_workflow(
+        _runtime(), workflow, arg, args=args, id=id or str(uuid4()), task_queue=task_queue,
+        execution_timeout=execution_timeout, run_timeout=run_timeout, task_timeout=task_timeout,
+        id_reuse_policy=id_reuse_policy, parent_close_policy=parent_close_policy)
+
+
+async def execute_child_workflow(
+        workflow: type | Callable[..., Any] | str, arg: Any = _child_workflows._UNSET, *,
+        args: Sequence[Any] = (), id: str | None = None, task_queue: str | None = None,
+        execution_timeout: timedelta | None = None, run_timeout: timedelta | None = None,
+        task_timeout: timedelta | None = None, id_reuse_policy: IdReusePolicy | None = None,
+        parent_close_policy: ParentClosePolicy = ParentClosePolicy.TERMINATE,
+) -> Any:
+    """Start a child workflow and wait for its result (`ChildWorkflowError` if it fails)."""
+    handle = await start_child_workflow(
+        workflow, arg, args=args, id=id, task_queue=task_queue,
+        execution_timeout=execution_timeout, run_timeout=run_timeout, task_timeout=task_timeout,
+        id_reuse_policy=id_reuse_policy, parent_close_policy=parent_close_policy)
+    return await handle.result()

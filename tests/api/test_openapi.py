@@ -30,6 +30,7 @@ EXPECTED = {
     (WF + "/{workflow_id}", "get"), (WF + "/{workflow_id}/history", "get"),
     (WF + "/{workflow_id}/signal", "post"), (WF + "/{workflow_id}/signal-with-start", "post"),
     (WF + "/{workflow_id}/terminate", "post"),
+    (WF + "/{workflow_id}/reset", "post"),
     (WF + "/{workflow_id}/cancel", "post"), (WF + "/{workflow_id}/result", "get"),
     (WF + "/{workflow_id}/query", "post"), ("/api/v1/tasks/query/respond", "post"),
     (TQ + "/workflow-tasks/poll", "post"), (TQ + "/activity-tasks/poll", "post"),

@@ -207,6 +207,7 @@ def app(fake: Fake) -> web.Application:
     application.router.add_post(one + "/signal-with-start", started)
     application.router.add_post(one + "/terminate", ok)
     application.router.add_post(one + "/cancel", ok)
+    application.router.add_post(one + "/reset", started)
     return application
 
 

@@ -221,3 +221,34 @@ def test_show_follow_gives_up_at_its_timeout(
     assert [line.split()[0] for line in out.splitlines()] == ["ID", "1"]
     assert err == "error: timeout: workflow stuck run run-1 is still running after --timeout 2.5s\n"
     assert fake.clock.sleeps_s == [1.0, 1.0, 0.5]
+
+
+# --- reset ----------------------------------------------------------------------------------
+
+def test_reset_sends_the_point_reason_and_run_and_prints_the_new_run(
+        fake: Fake, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(fake, capsys, "workflow", "reset", "-w", "wf", "--type",
+                       "FirstWorkflowTask", "--reason", "bad deploy")
+    assert (code, out) == (0, "reset workflow wf: new run run-7\n")
+    assert fake.requests[-1] == ("POST", f"{WF}/wf/reset", {}, {
+        "reason": "bad deploy", "reset_type": "FirstWorkflowTask"})
+    code, out, _ = run(fake, capsys, "workflow", "reset", "-w", "wf", "--event-id", "4",
+                       "--reason", "r", "--run-id", "r2", "--request-id", "x-1", "--json")
+    assert code == 0 and json.loads(out) == {"workflow_id": "wf", "run_id": "run-7"}
+    assert fake.requests[-1][3] == {"reason": "r", "event_id": 4, "request_id": "x-1",
+                                    "run_id": "r2"}
+
+
+@pytest.mark.parametrize("argv", [
+    ("--reason", "r"),                                           # no reset point
+    ("--event-id", "4", "--type", "LastWorkflowTask", "--reason", "r"),  # two
+    ("--event-id", "0", "--reason", "r"),
+    ("--type", "Middle", "--reason", "r"),
+    ("--type", "LastWorkflowTask"),                              # no reason
+])
+def test_reset_refuses_bad_arguments_before_any_request(
+        fake: Fake, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        run(fake, capsys, "workflow", "reset", "-w", "wf", *argv)
+    assert caught.value.code == 2
+    assert fake.requests == []

@@ -46,6 +46,9 @@ WORKFLOW_COMMANDS: tuple[c.WorkflowCommand, ...] = (
     UpsertWorkflowSearchAttributes(search_attributes={"CustomerId": "c1", "Amount": 3}),
     c.SignalExternalWorkflowExecution(workflow_id="x", run_id="r", signal_name="s", input=b"1"),
     c.RequestCancelExternalWorkflowExecution(namespace="ns", workflow_id="x", reason="why"),
+    c.StartChildWorkflowExecution(workflow_id="child", workflow_type="W", input=b"[1]",
+                                  run_timeout_ms=5, id_reuse_policy="reject_duplicate",
+                                  parent_close_policy=c.ParentClosePolicy.ABANDON),
 )
 COMMANDS: tuple[c.Command, ...] = (
     c.StartWorkflow(now_ms=1, namespace="ns", workflow_id="wf", workflow_type="W",
@@ -81,6 +84,8 @@ COMMANDS: tuple[c.Command, ...] = (
     m.AckMessages(now_ms=17, outcomes=(
         m.MessageOutcome(message_id="r1/5"),
         m.MessageOutcome(message_id="r1/6", error=ErrorCode.NOT_FOUND, detail="d"))),
+    c.ResetWorkflow(now_ms=18, namespace="ns", workflow_id="wf", run_id="r1", new_run_id="r2",
+                    reset_type=c.ResetType.LAST_WORKFLOW_TASK, reason="why", request_id="q"),
 )
 EVENT = HistoryEvent(event_id=1, time_ms=5, attributes=WorkflowExecutionStartedEventAttributes(
     workflow_type="W", task_queue="q", input=b"x", workflow_id="wf", namespace="ns",

@@ -13,6 +13,8 @@ import pytest
 from raftflow.protocol.commands import (
     CompleteWorkflowExecution,
     RequestCancelExternalWorkflowExecution,
+    ResetType,
+    ResetWorkflow,
     RespondWorkflowTaskCompleted,
     SignalExternalWorkflowExecution,
     TaskToken,
@@ -229,3 +231,24 @@ def _completion(shard: Shard, token: TaskToken,
                 *commands: WorkflowCommand) -> RespondWorkflowTaskCompleted:
     return RespondWorkflowTaskCompleted(now_ms=shard.now_ms, token=token, commands=commands,
                                         identity="w")
+
+
+def test_a_reset_sends_the_copied_unanswered_messages_again_from_the_new_run() -> None:
+    source, target, run_id, inbox_run = _pair()
+    source.decide(run_id, SIGNAL)  # Initiated at event 5, no outcome yet
+    source.wake(run_id)
+    source.decide(run_id)  # a later completed task, so the reset copies event 5
+    reset = ResetWorkflow(now_ms=source.now_ms, namespace="default", workflow_id="sender",
+                          new_run_id="run-reset", reset_type=ResetType.LAST_WORKFLOW_TASK,
+                          reason="test", request_id="reset-1")
+    output = source.run(reset)
+    assert not isinstance(output.result, Rejected), output.result
+    assert sorted(source.state.outbox) == sorted([f"{run_id}/5", "run-reset/5"])
+    assert source.execution("run-reset").pending_messages == 1
+    # Both are delivered (the target sees two message ids); the new run gets its outcome.
+    for entry in list(source.state.outbox.values()):
+        _ack(source, _deliver(target, [entry]))
+    assert len(_signaled(target, inbox_run)) == 2
+    new_run = source.execution("run-reset")
+    assert new_run.pending_messages == 0
+    assert EventType.EXTERNAL_WORKFLOW_EXECUTION_SIGNALED in source.event_types("run-reset")

@@ -32,6 +32,8 @@ from raftflow.protocol.commands import (
     RecordWorkflowTaskStarted,
     RequestCancelActivityTask,
     RequestCancelWorkflow,
+    ResetType,
+    ResetWorkflow,
     RespondActivityTaskCanceled,
     RespondActivityTaskCompleted,
     RespondActivityTaskFailed,
@@ -78,6 +80,10 @@ def _remembered(result: Result) -> bool:
 
 
 class Walk:
+    # Weight of `reset` among the steps: 0 here, so every seed walks as it always did (the
+    # 0.1 snapshot fixtures are of seed 2's walk); test_core_reset.py walks with resets.
+    RESET_WEIGHT = 0
+
     def __init__(self, seed: int, ticks_ms: Sequence[int] = TICKS_MS) -> None:
         self.rng = random.Random(seed)
         self.ticks_ms = list(ticks_ms)
@@ -117,6 +123,8 @@ class Walk:
     def step(self) -> None:
         actions = [(self.start, 3), (self.client, 3), (self.workflow_worker, 8),
                    (self.activity_worker, 8), (self.stale_answer, 2), (self.tick, 5)]
+        if self.RESET_WEIGHT:
+            actions.append((self.reset, self.RESET_WEIGHT))
         action = self.rng.choices([a for a, _ in actions], [w for _, w in actions])[0]
         action()
 
@@ -145,6 +153,18 @@ class Walk:
         else:
             command = TerminateWorkflow(**fields)  # type: ignore[arg-type]
         self.client_apply(kind, command, str(fields["workflow_id"]), str(fields["request_id"]))
+
+    def reset(self) -> None:
+        """A reset by kind or by event id (often not a workflow task's: refused)."""
+        self.runs += 1
+        rng = self.rng
+        workflow_id, request_id = rng.choice("abcd"), f"x{rng.randrange(30)}"
+        reset_type = rng.choice([None, *ResetType])
+        self.client_apply("reset", ResetWorkflow(
+            now_ms=self.now_ms, namespace=NS, workflow_id=workflow_id,
+            new_run_id=f"run{self.runs}", reset_type=reset_type,
+            event_id=0 if reset_type else rng.randrange(1, 16), reason="r",
+            request_id=request_id), workflow_id, request_id)
 
     def workflow_worker(self) -> None:
         open_runs = [run for run in self.state.open_runs.values()

@@ -29,6 +29,7 @@ from raftflow.protocol.commands import (
     FailWorkflowExecution,
     FireTimers,
     IdReusePolicy,
+    ParentClosePolicy,
     RecordActivityTaskHeartbeat,
     RecordActivityTaskStarted,
     RecordMarker,
@@ -36,6 +37,8 @@ from raftflow.protocol.commands import (
     RequestCancelActivityTask,
     RequestCancelExternalWorkflowExecution,
     RequestCancelWorkflow,
+    ResetType,
+    ResetWorkflow,
     RespondActivityTaskCanceled,
     RespondActivityTaskCompleted,
     RespondActivityTaskFailed,
@@ -45,6 +48,7 @@ from raftflow.protocol.commands import (
     ScheduleActivityTask,
     SignalExternalWorkflowExecution,
     SignalWorkflow,
+    StartChildWorkflowExecution,
     StartTimer,
     StartWorkflow,
     TaskToken,
@@ -103,6 +107,9 @@ OPEN_COMMANDS: st.SearchStrategy[WorkflowCommand] = st.one_of(
     st.builds(SignalExternalWorkflowExecution, workflow_id=st.sampled_from(["w1", "w2", "gone"]),
               signal_name=st.just("s"), input=st.sampled_from([b"", b"12"])),
     st.builds(RequestCancelExternalWorkflowExecution, workflow_id=WORKFLOW_IDS),
+    st.builds(StartChildWorkflowExecution, workflow_id=st.sampled_from(["c1", "c2", "w2"]),
+              workflow_type=st.just("C"),
+              parent_close_policy=st.sampled_from(list(ParentClosePolicy))),
 )
 CANCEL_COMMANDS: st.SearchStrategy[WorkflowCommand] = st.one_of(
     st.builds(CancelTimer, timer_id=TIMER_IDS),
@@ -253,6 +260,28 @@ class ShardMachine(RuleBasedStateMachine):
         else:
             command = TerminateWorkflow(**fields)  # type: ignore[arg-type]
         self._client(kind, command, workflow_id, request_id)
+
+    @rule(workflow_id=WORKFLOW_IDS, request_id=REQUEST_IDS,
+          reset_type=st.sampled_from([None, *ResetType]),
+          event_id=st.integers(min_value=0, max_value=14))
+    def reset(self, workflow_id: str, request_id: str, reset_type: ResetType | None,
+              event_id: int) -> None:
+        """A reset by kind or by event id (often not a workflow task's: refused); a retry
+        answers the first new run again, and a fresh one leaves that run open."""
+        self.runs += 1
+        key = ("reset", workflow_id, request_id)
+        events_before = history_events(self.state)
+        result = self._apply(ResetWorkflow(
+            now_ms=self.now_ms, namespace=NS, workflow_id=workflow_id,
+            new_run_id=f"run-{self.runs}", event_id=0 if reset_type else event_id,
+            reset_type=reset_type, reason="r", request_id=request_id))
+        first = self.answers.get(key)
+        if isinstance(first, WorkflowStartedResult):
+            assert result == first
+            assert history_events(self.state) == events_before
+        elif isinstance(result, WorkflowStartedResult):
+            assert result.created and self._open_run(workflow_id) == result.run_id
+            self.answers[key] = result
 
     @rule(workflow_id=WORKFLOW_IDS, request_id=REQUEST_IDS, skew=st.sampled_from([0, 0, 0, 1]),
           sticky=STICKY_QUEUES)

@@ -98,6 +98,9 @@ WORKFLOW_COMMANDS_SINCE_0_1: dict[str, c.WorkflowCommand] = {
         workflow_id="inbox-7", signal_name="add", input=b'["x"]'),
     "RequestCancelExternalWorkflowExecution": c.RequestCancelExternalWorkflowExecution(
         namespace="default", workflow_id="inbox-7", run_id="r9", reason="done"),
+    "StartChildWorkflowExecution": c.StartChildWorkflowExecution(
+        workflow_id="child-1", workflow_type="Child", task_queue="q", input=b"[1]",
+        execution_timeout_ms=60_000, parent_close_policy=c.ParentClosePolicy.REQUEST_CANCEL),
 }
 SIGNAL_ENTRY = m.OutboxEntry(
     message_id="r1/5", created_ms=NOW_MS, source_namespace="default",
@@ -108,6 +111,25 @@ CANCEL_ENTRY = m.OutboxEntry(
     message_id="r1/6", created_ms=NOW_MS, source_namespace="default",
     source_workflow_id="order-42", source_run_id="r1", initiated_event_id=6,
     body=m.CancelMessage(namespace="default", workflow_id="inbox-7", run_id="r9", reason="done"))
+CHILD_ENTRIES = (
+    m.OutboxEntry(message_id="r1/7", created_ms=NOW_MS, source_namespace="default",
+                  source_workflow_id="order-42", source_run_id="r1", initiated_event_id=7,
+                  body=m.StartChildMessage(namespace="default", workflow_id="child-1",
+                                           workflow_type="Child", task_queue="q",
+                                           input=b"[1]", task_timeout_ms=10_000)),
+    m.OutboxEntry(message_id="c1/9", created_ms=NOW_MS, source_namespace="default",
+                  source_workflow_id="child-1", source_run_id="c1", initiated_event_id=9,
+                  body=m.ChildClosedMessage(
+                      namespace="default", workflow_id="order-42", run_id="r1",
+                      initiated_event_id=7, child_workflow_id="child-1", child_run_id="c1",
+                      child_workflow_type="Child", status="failed",
+                      failure=c.Failure(message="boom"))),
+    m.OutboxEntry(message_id="r1/7/parent-closed", created_ms=NOW_MS,
+                  source_namespace="default", source_workflow_id="order-42",
+                  source_run_id="r1", initiated_event_id=7,
+                  body=m.TerminateMessage(namespace="default", workflow_id="child-1",
+                                          run_id="c1", reason="parent closed")),
+)
 OUTCOMES = (m.MessageOutcome(message_id="r1/5"),
             m.MessageOutcome(message_id="r1/6", error=ErrorCode.NOT_FOUND, detail="gone"))
 COMMANDS_SINCE_0_1: dict[str, c.Command] = {
@@ -123,7 +145,14 @@ COMMANDS_SINCE_0_1: dict[str, c.Command] = {
         now_ms=NOW_MS, token=WORKFLOW_TOKEN,
         commands=tuple(WORKFLOW_COMMANDS_SINCE_0_1.values())),
     "DeliverMessages": m.DeliverMessages(now_ms=NOW_MS, entries=(SIGNAL_ENTRY, CANCEL_ENTRY)),
+    "DeliverMessages.children": m.DeliverMessages(now_ms=NOW_MS, entries=CHILD_ENTRIES),
     "AckMessages": m.AckMessages(now_ms=NOW_MS, outcomes=OUTCOMES),
+    "ResetWorkflow": c.ResetWorkflow(now_ms=NOW_MS, namespace="ns", workflow_id="wf",
+                                     new_run_id="r3", event_id=4, reason="bad deploy",
+                                     request_id="req"),
+    "ResetWorkflow.reset_type": c.ResetWorkflow(
+        now_ms=NOW_MS, namespace="ns", workflow_id="wf", run_id="r1", new_run_id="r3",
+        reset_type=c.ResetType.FIRST_WORKFLOW_TASK, request_id="req"),
 }
 EMPTY_PROPOSAL = c.Proposal(proposer="node-2", incarnation=0, seq=0, commands=())
 
@@ -184,7 +213,8 @@ EFFECTS_SINCE_0_1: dict[str, e.Effect] = {
 }
 # Structs added after 0.1 that travel only inside the values above.
 NESTED_SINCE_0_1: tuple[type, ...] = (m.OutboxEntry, m.SignalMessage, m.CancelMessage,
-                                      m.MessageOutcome)
+                                      m.MessageOutcome, m.StartChildMessage,
+                                      m.ChildClosedMessage, m.TerminateMessage)
 
 DESCRIPTION = r.WorkflowDescription(
     namespace="ns", workflow_id="wf", run_id="r1", workflow_type="W", task_queue="q",

@@ -161,6 +161,22 @@ async def nothing(worker: MiniWorker, workflow_id: str) -> None:
     return None
 
 
+async def reset_to_first_task(worker: MiniWorker, workflow_id: str) -> None:
+    """One signal, a reset to the first workflow task (the signal is re-applied to the new
+    run, the timer of wait_condition started again), then the rest of the signals."""
+    path = f"/api/v1/namespaces/{NAMESPACE}/workflows/{workflow_id}"
+    await worker.post(path + "/signal", {"signal_name": "add", "input": ["a"],
+                                         "request_id": str(uuid.uuid4())})
+    await asyncio.sleep(0.5)
+    status, answer = await worker.post(path + "/reset", {
+        "reset_type": "FirstWorkflowTask", "reason": "golden", "request_id": str(uuid.uuid4())})
+    assert status == 201, answer
+    for name, args in (("add", ["b"]), ("close", [])):
+        await worker.post(path + "/signal", {"signal_name": name, "input": args,
+                                             "request_id": str(uuid.uuid4())})
+        await asyncio.sleep(0.05)
+
+
 SCENARIOS: list[tuple[str, str, list[Any], Script]] = [
     ("order_retry", "Order", ["o-1"], nothing),
     ("gather_three", "FanOut", [3], nothing),
@@ -172,15 +188,19 @@ SCENARIOS: list[tuple[str, str, list[Any], Script]] = [
     ("unpatched_v1", "UnpatchedOrder", ["o-4"], nothing),
     ("cancelled", "Cancellable", ["o-5"], cancel_later),
     ("activity_timeout", "Impatient", ["o-6"], nothing),
+    ("reset", "Mailbox", [], reset_to_first_task),
+    ("child_and_external", "Family", [], nothing),
 ]
 
 
-async def record(address: str) -> None:
+async def record(address: str, only: set[str]) -> None:
     async with aiohttp.ClientSession() as session:
         worker = MiniWorker(session, address)
         loops = [asyncio.create_task(worker.workflow_loop()),
                  asyncio.create_task(worker.activity_loop())]
         for name, workflow_type, args, script in SCENARIOS:
+            if only and name not in only:
+                continue
             workflow_id = f"golden-{name}-{uuid.uuid4().hex[:8]}"
             status, started = await worker.post(f"/api/v1/namespaces/{NAMESPACE}/workflows", {
                 "workflow_id": workflow_id, "workflow_type": workflow_type,
@@ -191,7 +211,11 @@ async def record(address: str) -> None:
             run_ids = [started["run_id"]]
             while run_ids[-1] != described["run_id"]:  # follow continue-as-new
                 events = await history(session, address, workflow_id, run_ids[-1])
-                run_ids.append(events[-1]["attributes"]["new_execution_run_id"])
+                following = events[-1]["attributes"].get("new_execution_run_id")
+                if not following:  # reset: record the run the reset made, alone
+                    run_ids = [described["run_id"]]
+                    break
+                run_ids.append(following)
             for index, run_id in enumerate(run_ids):
                 events = await history(session, address, workflow_id, run_id)
                 suffix = "" if len(run_ids) == 1 else f"_run{index + 1}"
@@ -209,7 +233,10 @@ async def record(address: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--address", default="http://127.0.0.1:19300")
-    asyncio.run(record(parser.parse_args().address))
+    parser.add_argument("--only", nargs="*", default=[], metavar="SCENARIO",
+                        help="record only these scenarios (default: all)")
+    args = parser.parse_args()
+    asyncio.run(record(args.address, set(args.only)))
 
 
 if __name__ == "__main__":

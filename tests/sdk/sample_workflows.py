@@ -201,7 +201,27 @@ class Impatient:
         return "finished"
 
 
+@workflow.defn
+class Family:
+    """A child Mailbox signalled through its handle, then a cancel request to nobody: the
+    child-workflow and external-message events of one history."""
+
+    @workflow.run
+    async def run(self) -> list[object]:
+        me = workflow.info().workflow_id
+        box = await workflow.start_child_workflow(Mailbox.run, id=f"{me}-box")
+        await box.signal(Mailbox.add, "x")
+        await box.signal("close")
+        items = await box
+        try:
+            await workflow.get_external_workflow_handle(f"{me}-nobody").cancel()
+            cancel: object = "requested"
+        except ApplicationError as error:
+            cancel = error.type
+        return [items, cancel]
+
+
 WORKFLOWS: dict[str, type] = {cls.__name__: cls for cls in (
     Order, FanOut, Failing, Mailbox, Waiter, Counter, PatchedOrder, UnpatchedOrder, Cancellable,
-    Impatient)}
+    Impatient, Family)}
 ACTIVITIES = {fn.__name__: fn for fn in (charge, ship, square, refuse, slow)}

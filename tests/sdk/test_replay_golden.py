@@ -28,7 +28,14 @@ FILES = sorted(HISTORIES.glob("*.json"))
 _SERVER_FILLED = {"workflow_task_completed_event_id", "retry_policy", "task_queue",
                   "schedule_to_close_timeout_ms", "schedule_to_start_timeout_ms",
                   "heartbeat_timeout_ms", "started_event_id", "new_execution_run_id",
-                  "workflow_type", "run_timeout_ms", "task_timeout_ms"}
+                  "workflow_type", "run_timeout_ms", "task_timeout_ms",
+                  # Defaults the wire leaves out and the server writes out (the namespace is
+                  # the workflow's own):
+                  "namespace", "id_reuse_policy", "parent_close_policy"}
+
+
+# Text fields whose "" (the default the wire leaves out) an event writes out.
+_EMPTY_IS_DEFAULT = {"run_id", "reason"}
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -46,7 +53,8 @@ def runner(document: dict[str, Any], cls: type | None = None) -> WorkflowRunner:
 def as_command(event: dict[str, Any]) -> dict[str, Any]:
     """The command that wrote `event`, minus the fields the server fills in."""
     body = {k: v for k, v in event["attributes"].items()
-            if k not in _SERVER_FILLED and v is not None}
+            if k not in _SERVER_FILLED and v is not None
+            and (v != "" or k not in _EMPTY_IS_DEFAULT)}
     return {"type": COMMAND_EVENTS[event["event_type"]], **body}
 
 

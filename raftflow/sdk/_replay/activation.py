@@ -34,6 +34,15 @@ from raftflow.protocol.events import (
     WorkflowExecutionStartedEventAttributes,
     WorkflowTaskStartedEventAttributes,
 )
+from raftflow.protocol.events_children import (
+    ChildWorkflowExecutionCanceledEventAttributes,
+    ChildWorkflowExecutionCompletedEventAttributes,
+    ChildWorkflowExecutionFailedEventAttributes,
+    ChildWorkflowExecutionStartedEventAttributes,
+    ChildWorkflowExecutionTerminatedEventAttributes,
+    ChildWorkflowExecutionTimedOutEventAttributes,
+    StartChildWorkflowExecutionFailedEventAttributes,
+)
 from raftflow.protocol.events_external import (
     ExternalWorkflowExecutionCancelRequestedEventAttributes,
     ExternalWorkflowExecutionSignaledEventAttributes,
@@ -43,6 +52,7 @@ from raftflow.protocol.events_external import (
 from raftflow.protocol.history_json import payload_json
 from raftflow.sdk import errors
 from raftflow.sdk._replay import commands
+from raftflow.sdk._replay.children import apply_child_event
 from raftflow.sdk._replay.commands import CloseCommand
 from raftflow.sdk._replay.runtime import Runtime
 
@@ -128,6 +138,14 @@ def _apply(rt: Runtime, event: HistoryEvent) -> None:
               | SignalExternalWorkflowExecutionFailedEventAttributes()
               | RequestCancelExternalWorkflowExecutionFailedEventAttributes()) as outcome:
             _resolve_external(rt, outcome)
+        case (ChildWorkflowExecutionStartedEventAttributes()
+              | StartChildWorkflowExecutionFailedEventAttributes()
+              | ChildWorkflowExecutionCompletedEventAttributes()
+              | ChildWorkflowExecutionFailedEventAttributes()
+              | ChildWorkflowExecutionCanceledEventAttributes()
+              | ChildWorkflowExecutionTimedOutEventAttributes()
+              | ChildWorkflowExecutionTerminatedEventAttributes()) as child_event:
+            apply_child_event(rt, child_event)
         case WorkflowExecutionCancelRequestedEventAttributes():
             rt.state.cancel_requested = True
             if rt.main is not None and not rt.main.done():

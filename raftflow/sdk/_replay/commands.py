@@ -30,6 +30,7 @@ from raftflow.protocol.commands import (
     RetryPolicy,
     ScheduleActivityTask,
     SignalExternalWorkflowExecution,
+    StartChildWorkflowExecution,
     StartTimer,
     WorkflowCommand,
 )
@@ -45,6 +46,9 @@ from raftflow.protocol.events import (
     WorkflowExecutionCompletedEventAttributes,
     WorkflowExecutionContinuedAsNewEventAttributes,
     WorkflowExecutionFailedEventAttributes,
+)
+from raftflow.protocol.events_children import (
+    StartChildWorkflowExecutionInitiatedEventAttributes,
 )
 from raftflow.protocol.events_external import (
     RequestCancelExternalWorkflowExecutionInitiatedEventAttributes,
@@ -69,6 +73,7 @@ CommandEventAttributes = (
     | UpsertWorkflowSearchAttributesEventAttributes
     | SignalExternalWorkflowExecutionInitiatedEventAttributes
     | RequestCancelExternalWorkflowExecutionInitiatedEventAttributes
+    | StartChildWorkflowExecutionInitiatedEventAttributes
 )
 
 # The commands that close the run: the last command of a run, produced once.
@@ -89,6 +94,7 @@ COMMAND_OF_EVENT: Mapping[type[CommandEventAttributes], type[WorkflowCommand]] =
     SignalExternalWorkflowExecutionInitiatedEventAttributes: SignalExternalWorkflowExecution,
     RequestCancelExternalWorkflowExecutionInitiatedEventAttributes: (
         RequestCancelExternalWorkflowExecution),
+    StartChildWorkflowExecutionInitiatedEventAttributes: StartChildWorkflowExecution,
 }
 
 Identity = tuple[tuple[str, object], ...]
@@ -121,6 +127,9 @@ def identity(value: CommandEventAttributes | WorkflowCommand) -> Identity:
         case RequestCancelExternalWorkflowExecutionInitiatedEventAttributes() | (
                 RequestCancelExternalWorkflowExecution()):
             return (("workflow_id", value.workflow_id),)
+        case StartChildWorkflowExecutionInitiatedEventAttributes() | (
+                StartChildWorkflowExecution()):
+            return (("workflow_id", value.workflow_id), ("workflow_type", value.workflow_type))
         case _:
             return ()  # a close has no identity: one per run, and it is last
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from raftflow.protocol.commands import WorkflowCommand
+from raftflow.protocol.commands import StartChildWorkflowExecution, WorkflowCommand
 from raftflow.protocol.events import (
     ActivityTaskScheduledEventAttributes,
     EventAttributes,
@@ -34,6 +34,9 @@ from raftflow.protocol.events import (
     MarkerRecordedEventAttributes,
     TimerStartedEventAttributes,
     WorkflowExecutionStartedEventAttributes,
+)
+from raftflow.protocol.events_children import (
+    StartChildWorkflowExecutionInitiatedEventAttributes,
 )
 from raftflow.protocol.events_external import (
     RequestCancelExternalWorkflowExecutionInitiatedEventAttributes,
@@ -93,11 +96,24 @@ class External:
 
 
 @dataclass(slots=True, eq=False)
+class Child:
+    """A child workflow started by this run: `started` resolves with its run id (or fails),
+    `result` with its result (or fails)."""
+
+    workflow_id: str
+    workflow_type: str
+    started: OpFuture | None = None
+    result: asyncio.Future[Any] | None = None
+    run_id: str = ""
+    initiated_event_id: int = 0  # known once its Initiated event is matched
+
+
+@dataclass(slots=True, eq=False)
 class Pending:
     """A produced command waiting for its history event; `sent` once returned to the worker."""
 
     command: WorkflowCommand
-    op: Activity | Timer | External | None = None
+    op: Activity | Timer | External | Child | None = None
     sent: bool = False
 
 
@@ -135,6 +151,7 @@ class Runtime:
         self.activities: dict[int, Activity] = {}
         self.timers: dict[int, Timer] = {}
         self.externals: dict[int, External] = {}  # by initiated event id
+        self.children: dict[int, Child] = {}  # by initiated event id
         self.conditions: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self.patches: dict[str, bool] = {}
         self.recorded: list[HistoryEvent] = []  # command events of the task being replayed
@@ -146,7 +163,7 @@ class Runtime:
     # -- commands ------------------------------------------------------------------------
 
     def emit(self, command: WorkflowCommand,
-             op: Activity | Timer | External | None = None) -> Pending:
+             op: Activity | Timer | External | Child | None = None) -> Pending:
         if self.state.in_query:
             raise errors.QueryFailedError(
                 f"a query handler may not issue {type(command).__name__}")
@@ -161,7 +178,7 @@ class Runtime:
         self.pending.append(pending)
         return pending
 
-    def _withdraw(self, op: Activity | Timer | External) -> bool:
+    def _withdraw(self, op: Activity | Timer | External | Child) -> bool:
         """Drop the unsent command of `op`; False if it was already sent."""
         for index, pending in enumerate(self.pending):
             if pending.op is op and not pending.sent:
@@ -209,9 +226,17 @@ class Runtime:
         self.emit(command, op)
         return op.future
 
-    def _abandon(self, op: External) -> None:
+    def _abandon(self, op: External | Child) -> None:
         if self._code_running() and not self.state.closed:
             self._withdraw(op)
+
+    def start_child(self, command: StartChildWorkflowExecution) -> Child:
+        """Start a child; cancelling the start before it was sent withdraws it."""
+        op = Child(command.workflow_id, command.workflow_type)
+        op.started = OpFuture(self.loop, lambda: self._abandon(op))
+        op.result = self.loop.create_future()
+        self.emit(command, op)
+        return op
 
     def start_timer(self, duration_ms: int, fire: Callable[[], None]) -> object:
         self.counters.timer += 1
@@ -284,6 +309,9 @@ class Runtime:
                               | RequestCancelExternalWorkflowExecutionInitiatedEventAttributes()):
                 op.initiated_event_id = event.event_id
                 self.externals[event.event_id] = op
+            case Child(), StartChildWorkflowExecutionInitiatedEventAttributes():
+                op.initiated_event_id = event.event_id
+                self.children[event.event_id] = op
             case _:
                 assert op is None, (op, event)
 

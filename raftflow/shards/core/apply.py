@@ -23,6 +23,7 @@ from raftflow.protocol.commands import (
     RecordActivityTaskStarted,
     RecordWorkflowTaskStarted,
     RequestCancelWorkflow,
+    ResetWorkflow,
     RespondActivityTaskCanceled,
     RespondActivityTaskCompleted,
     RespondActivityTaskFailed,
@@ -37,10 +38,12 @@ from raftflow.protocol.results import Ack
 from raftflow.shards.core import on_activity, on_requests, on_workflow_task, run_history
 from raftflow.shards.core.on_deliver import on_deliver_messages
 from raftflow.shards.core.on_namespace import on_configure_namespace
+from raftflow.shards.core.on_reset import on_reset_workflow
 from raftflow.shards.core.on_start import on_start_workflow
 from raftflow.shards.core.on_task_completed import on_respond_workflow_task_completed
 from raftflow.shards.core.on_timers import on_fire_timers
-from raftflow.shards.core.outbox import on_ack_messages, queued_effects
+from raftflow.shards.core.outbox import on_ack_messages
+from raftflow.shards.core.outbox_queue import queued_effects
 from raftflow.shards.core.output import Output
 from raftflow.shards.core.state import ActivityPhase, ShardState
 from raftflow.shards.core.writes import dispatch_activity_task, dispatch_workflow_task
@@ -101,6 +104,8 @@ def _route(state: ShardState, command: Command) -> Output:
             return on_deliver_messages(state, command)
         case AckMessages():
             return on_ack_messages(state, command)
+        case ResetWorkflow():
+            return on_reset_workflow(state, command)
         case _:
             assert_never(command)
 

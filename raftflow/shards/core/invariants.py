@@ -15,9 +15,10 @@ property. Checked (DESIGN §4 I3, I5, I7):
   every latest-run pointer names a retained run of that workflow id (reference archive only: a
   store-backed one is compared to it by digest);
 - a run's search attributes are sorted by name, unique, within SEARCH_ATTRIBUTES_PER_RUN_MAX;
-- the outbox holds at most OUTBOX_MESSAGES_PER_SHARD_MAX entries under their own ids,
-  `outbox_bytes` is their payload total, each open run's `pending_messages` counts exactly its
-  entries, and an open source run's entry names a `...Initiated` event of its history.
+- every outbox entry is under its own id, `outbox_bytes` is their payload total (the outbox
+  bounds limit what tasks send; a close's notices are server-driven and may pass them), each open run's `pending_messages` counts exactly its
+  entries, an open source run's entry names a `...Initiated` event of its history, and each
+  pending child names a StartChildWorkflowExecutionInitiated event.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from raftflow.protocol.events import (
 from raftflow.protocol.search_attributes import SEARCH_ATTRIBUTES_PER_RUN_MAX
 from raftflow.shards.core import limits, run_history
 from raftflow.shards.core.memory_archive import MemoryArchive
-from raftflow.shards.core.outbox import entry_bytes
+from raftflow.shards.core.outbox_queue import entry_bytes
 from raftflow.shards.core.state import (
     ActivityPhase,
     Execution,
@@ -47,7 +48,8 @@ _TASK_CLOSE_EVENT_TYPES = frozenset({EventType.WORKFLOW_TASK_COMPLETED,
 
 _INITIATED_TYPES = frozenset({
     EventType.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED,
-    EventType.REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED})
+    EventType.REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED,
+    EventType.START_CHILD_WORKFLOW_EXECUTION_INITIATED})
 
 
 class InvariantViolation(AssertionError):
@@ -79,13 +81,13 @@ def check_invariants(state: ShardState) -> None:
 
 def _check_outbox(state: ShardState) -> None:
     outbox = state.outbox
-    _require(len(outbox) <= limits.OUTBOX_MESSAGES_PER_SHARD_MAX, "outbox over its bound")
     _require(sum(entry_bytes(e.body) for e in outbox.values()) == state.outbox_bytes,
              "outbox_bytes is not the outbox's payload total")
     pending: dict[str, int] = {}
     for message_id, entry in outbox.items():
-        _require(message_id == entry.message_id == f"{entry.source_run_id}/"
-                 f"{entry.initiated_event_id}", f"outbox entry {message_id} under a wrong id")
+        _require(message_id == entry.message_id and message_id.startswith(
+            f"{entry.source_run_id}/{entry.initiated_event_id}"),
+            f"outbox entry {message_id} under a wrong id")
         pending[entry.source_run_id] = pending.get(entry.source_run_id, 0) + 1
         source = state.executions.get(entry.source_run_id)
         if source is None:
@@ -98,6 +100,11 @@ def _check_outbox(state: ShardState) -> None:
                  f"run {run_id} counts {execution.pending_messages} pending messages")
         _require(execution.pending_messages <= limits.PENDING_MESSAGES_PER_RUN_MAX,
                  f"run {run_id} over PENDING_MESSAGES_PER_RUN_MAX")
+        events = _whole_history(state, execution) if execution.children else []
+        for child_event_id in execution.children:
+            _require(events[child_event_id - 1].event_type
+                     == EventType.START_CHILD_WORKFLOW_EXECUTION_INITIATED,
+                     f"run {run_id} child {child_event_id} names no StartChild event")
 
 
 def _check_archive(state: ShardState, archive: MemoryArchive) -> None:

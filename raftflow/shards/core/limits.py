@@ -49,7 +49,7 @@ HISTORY_HOT_EVENTS_MAX = 1_024
 # Events the server itself may add after a run reached HISTORY_EVENTS_MAX (timeouts firing for
 # every pending activity and timer, then the terminate event): server-driven events cannot be
 # refused, so the run is terminated instead and this bounds how far it overshoots.
-HISTORY_EVENTS_SERVER_SLACK = 2 * 2_000 + 2_000 + 2_000 + 16
+HISTORY_EVENTS_SERVER_SLACK = 2 * 2_000 + 2_000 + 2_000 + 2 * 2_000 + 16
 
 # Temporal's default pending-activities limit per run: each one holds timers and state in memory.
 PENDING_ACTIVITIES_MAX = 2_000
@@ -88,6 +88,10 @@ TIMERS_PER_FIRE_MAX = 512
 # server-driven event, hence its share of HISTORY_EVENTS_SERVER_SLACK.
 PENDING_MESSAGES_PER_RUN_MAX = 2_000
 
+# Children a run may have started and not seen close (Temporal's pending child executions
+# limit): each is state in the run and, when the parent closes, a message of its close policy.
+PENDING_CHILDREN_PER_RUN_MAX = 2_000
+
 # Messages in one shard's outbox: the outbox is part of the state's open part (every replica
 # holds it in memory; a store-backed one rewrites it in the meta row at each commit), and a new
 # leader re-sends all of it. A workflow task that would pass either bound is refused
@@ -104,7 +108,8 @@ OUTBOX_BYTES_PER_SHARD_MAX = 16 * 1024 * 1024
 MESSAGE_RETRY_HORIZON_MS = 12 * 3_600_000
 
 assert HISTORY_EVENTS_SERVER_SLACK >= (2 * PENDING_ACTIVITIES_MAX + PENDING_TIMERS_MAX
-                                       + PENDING_MESSAGES_PER_RUN_MAX)
+                                       + PENDING_MESSAGES_PER_RUN_MAX
+                                       + 2 * PENDING_CHILDREN_PER_RUN_MAX)
 assert MESSAGE_RETRY_HORIZON_MS + 3_600_000 < REQUEST_IDS_RETENTION_MS
 assert 0 < MESSAGES_PER_DELIVERY_MAX <= OUTBOX_MESSAGES_PER_SHARD_MAX
 assert OUTBOX_BYTES_PER_SHARD_MAX >= 4 * PAYLOAD_BYTES_MAX

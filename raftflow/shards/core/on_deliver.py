@@ -12,22 +12,39 @@ remembered, as for a client's signal: nothing took effect, so a later delivery m
 
 from __future__ import annotations
 
+import hashlib
+
+from raftflow.protocol.commands import IdReusePolicy, StartWorkflow
+from raftflow.protocol.effects import ArmTimer
 from raftflow.protocol.events import (
     WorkflowExecutionCancelRequestedEventAttributes,
     WorkflowExecutionSignaledEventAttributes,
+    WorkflowExecutionTerminatedEventAttributes,
 )
 from raftflow.protocol.messages import (
+    CancelMessage,
+    ChildClosedMessage,
     DeliverMessages,
     MessageOutcome,
     OutboxEntry,
     SignalMessage,
+    StartChildMessage,
+    TerminateMessage,
 )
-from raftflow.protocol.results import Ack, MessagesDelivered, Rejected
+from raftflow.protocol.results import (
+    Ack,
+    MessagesDelivered,
+    Rejected,
+    WorkflowStartedResult,
+    WorkflowStatus,
+)
 from raftflow.shards.core import limits, validate
+from raftflow.shards.core.children import do_child_closed
 from raftflow.shards.core.on_requests import resolve_run
+from raftflow.shards.core.on_start import on_start_workflow
 from raftflow.shards.core.output import Output
-from raftflow.shards.core.state import ShardState
-from raftflow.shards.core.writes import Changes, do_deliver, do_remember
+from raftflow.shards.core.state import ParentRef, RequestKey, ShardState
+from raftflow.shards.core.writes import Changes, do_close_run, do_deliver, do_remember
 
 MESSAGE_KIND = "message"
 
@@ -52,25 +69,81 @@ def _deliver_one(state: ShardState, changes: Changes, now_ms: int,
                  entry: OutboxEntry) -> MessageOutcome:
     body = entry.body
     key = (MESSAGE_KIND, body.namespace, body.workflow_id, entry.message_id)
-    delivered = MessageOutcome(message_id=entry.message_id)
-    if state.archive.recall(key) is not None:
-        return delivered  # took effect at an earlier delivery
+    previous = state.archive.recall(key)
+    if previous is not None:  # took effect at an earlier delivery
+        run_id = previous.run_id if isinstance(previous, WorkflowStartedResult) else ""
+        return MessageOutcome(message_id=entry.message_id, run_id=run_id)
+    if isinstance(body, StartChildMessage):
+        return _start_child(state, changes, now_ms, entry, body, key)
     target = resolve_run(state, body.namespace, body.workflow_id, body.run_id or None)
     if isinstance(target, Rejected):
         return _refused(entry, target)
-    if isinstance(body, SignalMessage):
-        rejected = validate.history_room(target.history_length, len(target.buffered), 2)
-        if rejected is not None:
-            return _refused(entry, rejected)
-        do_deliver(state, target, changes, now_ms, (WorkflowExecutionSignaledEventAttributes(
-            signal_name=body.signal_name, input=body.input, request_id=entry.message_id),))
-    elif not target.cancel_requested:  # one already requested: nothing new to tell it
-        rejected = validate.history_room(target.history_length, len(target.buffered), 2)
-        if rejected is not None:
-            return _refused(entry, rejected)
-        target.cancel_requested = True
-        do_deliver(state, target, changes, now_ms, (
-            WorkflowExecutionCancelRequestedEventAttributes(cause=body.reason,
-                                                            request_id=entry.message_id),))
+    match body:
+        case SignalMessage():
+            rejected = validate.history_room(target.history_length, len(target.buffered), 2)
+            if rejected is not None:
+                return _refused(entry, rejected)
+            do_deliver(state, target, changes, now_ms, (WorkflowExecutionSignaledEventAttributes(
+                signal_name=body.signal_name, input=body.input, request_id=entry.message_id),))
+        case CancelMessage() if not target.cancel_requested:  # else nothing new to tell it
+            rejected = validate.history_room(target.history_length, len(target.buffered), 2)
+            if rejected is not None:
+                return _refused(entry, rejected)
+            target.cancel_requested = True
+            do_deliver(state, target, changes, now_ms, (
+                WorkflowExecutionCancelRequestedEventAttributes(cause=body.reason,
+                                                                request_id=entry.message_id),))
+        case TerminateMessage():
+            do_close_run(state, target, changes, now_ms, (
+                WorkflowStatus.TERMINATED, WorkflowExecutionTerminatedEventAttributes(
+                    reason=body.reason, request_id=entry.message_id)))
+        case ChildClosedMessage():
+            do_child_closed(state, target, changes, now_ms, body)
+        case _:
+            pass
     do_remember(state, key, Ack(), now_ms)
-    return delivered
+    return MessageOutcome(message_id=entry.message_id)
+
+
+def child_run_id(message_id: str) -> str:
+    """A child's first run id, derived from its start message's id: every replica derives the
+    same, and a re-delivered start names the same run."""
+    return hashlib.sha256(f"child/{message_id}".encode()).hexdigest()[:32]
+
+
+def _start_child(state: ShardState, changes: Changes, now_ms: int, entry: OutboxEntry,
+                 body: StartChildMessage, key: RequestKey) -> MessageOutcome:
+    """Start the child as a client's start would (reuse policy, limits), idempotent by the
+    message id (its request id), and link it to its parent."""
+    run_id = child_run_id(entry.message_id)
+    output = on_start_workflow(state, StartWorkflow(
+        now_ms=now_ms, namespace=body.namespace, workflow_id=body.workflow_id,
+        workflow_type=body.workflow_type, task_queue=body.task_queue, input=body.input,
+        request_id=entry.message_id, run_id=run_id,
+        id_reuse_policy=IdReusePolicy(body.id_reuse_policy),
+        execution_timeout_ms=body.execution_timeout_ms, run_timeout_ms=body.run_timeout_ms,
+        task_timeout_ms=body.task_timeout_ms))
+    result = output.result
+    if isinstance(result, Rejected):
+        return _refused(entry, result)
+    assert isinstance(result, WorkflowStartedResult), result
+    if output.events:  # opened now (not an answer remembered from an earlier delivery)
+        child = state.executions[result.run_id]
+        child.parent = ParentRef(namespace=entry.source_namespace,
+                                 workflow_id=entry.source_workflow_id,
+                                 run_id=entry.source_run_id,
+                                 initiated_event_id=entry.initiated_event_id)
+        _merge(changes, output)
+    do_remember(state, key, result, now_ms)
+    return MessageOutcome(message_id=entry.message_id, run_id=result.run_id)
+
+
+def _merge(changes: Changes, output: Output) -> None:
+    changes.events.extend(output.events)
+    for effect in output.effects:
+        if isinstance(effect, ArmTimer):
+            if changes.armed_at_ms is None or effect.fire_at_ms < changes.armed_at_ms:
+                changes.armed_at_ms = effect.fire_at_ms
+        else:
+            changes.effects.append(effect)
+    changes.grown.extend(output.grown)

@@ -27,6 +27,7 @@ from raftflow.protocol.commands import (
     RetryPolicy,
     ScheduleActivityTask,
     SignalExternalWorkflowExecution,
+    StartChildWorkflowExecution,
     StartTimer,
     WorkflowCommand,
 )
@@ -55,6 +56,7 @@ from raftflow.protocol.results import (
 from raftflow.protocol.search_attributes import UpsertWorkflowSearchAttributes
 from raftflow.shards.core import validate
 from raftflow.shards.core.activity_start import do_start_activity
+from raftflow.shards.core.children import do_start_child
 from raftflow.shards.core.limits import EAGER_ACTIVITIES_MAX
 from raftflow.shards.core.on_start import RunSpec, do_start_run
 from raftflow.shards.core.on_workflow_task import (
@@ -223,6 +225,8 @@ def _do_command(state: ShardState, execution: Execution, changes: Changes, now_m
             do_upsert(state, execution, changes, now_ms, completed_id, command)
         case SignalExternalWorkflowExecution() | RequestCancelExternalWorkflowExecution():
             do_send(state, execution, changes, now_ms, completed_id, command)
+        case StartChildWorkflowExecution():
+            do_start_child(state, execution, changes, now_ms, completed_id, command)
     assert execution.history[-1].event_id == execution.history_length
     return None
 
@@ -313,6 +317,7 @@ def _do_continue_as_new(state: ShardState, execution: Execution, changes: Change
             task_timeout_ms=spec.task_timeout_ms,
             workflow_task_completed_event_id=completed_id)))
     new_run = do_start_run(state, changes, spec, now_ms)
+    new_run.parent = execution.parent  # a child's chain tells its parent when it ends
     assert new_run.is_open and not execution.is_open
 
 

@@ -18,7 +18,6 @@ from raftflow.protocol.commands import (
     RequestCancelExternalWorkflowExecution,
     SignalExternalWorkflowExecution,
 )
-from raftflow.protocol.effects import MessageQueued
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import EventAttributes
 from raftflow.protocol.events_external import (
@@ -33,24 +32,23 @@ from raftflow.protocol.events_external import (
 from raftflow.protocol.messages import (
     AckMessages,
     CancelMessage,
+    ChildClosedMessage,
     MessageBody,
     MessageOutcome,
     OutboxEntry,
     SignalMessage,
-    message_id,
+    StartChildMessage,
+    TerminateMessage,
 )
 from raftflow.protocol.results import Ack, Rejected
 from raftflow.shards.core import limits, validate
+from raftflow.shards.core.children import do_child_start_outcome
+from raftflow.shards.core.outbox_queue import do_queue, entry_bytes
 from raftflow.shards.core.output import Output
 from raftflow.shards.core.state import Execution, ShardState
 from raftflow.shards.core.writes import Changes, do_append, do_deliver
 
 MessageCommand = SignalExternalWorkflowExecution | RequestCancelExternalWorkflowExecution
-
-
-def entry_bytes(body: MessageBody) -> int:
-    """What a message counts against OUTBOX_BYTES_PER_SHARD_MAX: its payload."""
-    return len(body.input) if isinstance(body, SignalMessage) else len(body.reason)
 
 
 def check_message(execution: Execution, where: str, command: MessageCommand,
@@ -87,7 +85,7 @@ def check_outbox_room(state: ShardState, count: int, size: int) -> Rejected | No
     return None
 
 
-def body_of(execution: Execution, command: MessageCommand) -> MessageBody:
+def body_of(execution: Execution, command: MessageCommand) -> SignalMessage | CancelMessage:
     if isinstance(command, SignalExternalWorkflowExecution):
         return SignalMessage(namespace=execution.namespace, workflow_id=command.workflow_id,
                              run_id=command.run_id, signal_name=command.signal_name,
@@ -113,29 +111,21 @@ def do_send(state: ShardState, execution: Execution, changes: Changes, now_ms: i
             namespace=body.namespace, workflow_id=body.workflow_id, run_id=body.run_id,
             reason=body.reason, workflow_task_completed_event_id=completed_id)
     event = do_append(execution, changes, now_ms, initiated)
-    entry = OutboxEntry(message_id=message_id(execution.run_id, event.event_id),
-                        created_ms=now_ms, source_namespace=execution.namespace,
-                        source_workflow_id=execution.workflow_id,
-                        source_run_id=execution.run_id, initiated_event_id=event.event_id,
-                        body=body)
-    assert entry.message_id not in state.outbox, entry.message_id
-    state.outbox[entry.message_id] = entry
-    state.outbox_bytes += entry_bytes(body)
-    execution.pending_messages += 1
-    changes.effects.append(queued_effect(entry))
-    horizon_ms = now_ms + limits.MESSAGE_RETRY_HORIZON_MS
-    if changes.armed_at_ms is None or horizon_ms < changes.armed_at_ms:
-        changes.armed_at_ms = horizon_ms  # the leader must wake to give it up, if need be
+    do_queue(state, execution, changes, now_ms, event.event_id, body)
 
 
-def queued_effect(entry: OutboxEntry) -> MessageQueued:
-    return MessageQueued(message_id=entry.message_id, namespace=entry.body.namespace,
-                         workflow_id=entry.body.workflow_id)
-
-
-def queued_effects(state: ShardState) -> list[MessageQueued]:
-    """One order per outbox entry, in queue order: what a new leader's courier must send."""
-    return [queued_effect(entry) for entry in state.outbox.values()]
+def initiated_body(execution: Execution, attributes: EventAttributes) -> MessageBody | None:
+    """The message an `...Initiated` event of `execution` stands for; None for other events."""
+    match attributes:
+        case SignalExternalWorkflowExecutionInitiatedEventAttributes():
+            return SignalMessage(namespace=attributes.namespace or execution.namespace,
+                                 workflow_id=attributes.workflow_id, run_id=attributes.run_id,
+                                 signal_name=attributes.signal_name, input=attributes.input)
+        case RequestCancelExternalWorkflowExecutionInitiatedEventAttributes():
+            return CancelMessage(namespace=attributes.namespace or execution.namespace,
+                                 workflow_id=attributes.workflow_id, run_id=attributes.run_id,
+                                 reason=attributes.reason)
+    return None
 
 
 def on_ack_messages(state: ShardState, command: AckMessages) -> Output:
@@ -176,11 +166,18 @@ def do_settle(state: ShardState, changes: Changes, now_ms: int, outcome: Message
         return  # the source run closed: nobody waits for the outcome
     source.pending_messages -= 1
     assert source.pending_messages >= 0, source.run_id
-    do_deliver(state, source, changes, now_ms, (outcome_event(entry, outcome),))
-
-
-def outcome_event(entry: OutboxEntry, outcome: MessageOutcome) -> EventAttributes:
     body = entry.body
+    match body:
+        case SignalMessage() | CancelMessage():
+            do_deliver(state, source, changes, now_ms, (outcome_event(entry, body, outcome),))
+        case StartChildMessage():
+            do_child_start_outcome(state, source, changes, now_ms, entry, outcome)
+        case TerminateMessage() | ChildClosedMessage():
+            pass  # a closed run's notices: their source never waits (it is not open)
+
+
+def outcome_event(entry: OutboxEntry, body: SignalMessage | CancelMessage,
+                  outcome: MessageOutcome) -> EventAttributes:
     ns, wid, rid, initiated = (body.namespace, body.workflow_id, body.run_id,
                                entry.initiated_event_id)
     signal = isinstance(body, SignalMessage)

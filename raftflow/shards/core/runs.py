@@ -88,6 +88,25 @@ class ActivityState(msgspec.Struct, kw_only=True):
     cancel_requested_event_id: int = 0  # 0 unless the workflow asked to cancel it
 
 
+class ChildState(msgspec.Struct, kw_only=True):
+    """A child this run started (StartChildWorkflowExecutionInitiated) and has not seen close."""
+
+    workflow_id: str
+    workflow_type: str
+    parent_close_policy: str  # ParentClosePolicy value
+    run_id: str = ""  # set when ChildWorkflowExecutionStarted is written
+    started_event_id: int = 0  # that event's id, if it was written (not buffered) then
+
+
+class ParentRef(msgspec.Struct, frozen=True, kw_only=True):
+    """The parent run of a child run: told when the child's last run closes."""
+
+    namespace: str
+    workflow_id: str
+    run_id: str
+    initiated_event_id: int
+
+
 class BufferedEvent(msgspec.Struct, kw_only=True):
     """An event that arrived while a workflow task was started; written after that task closes
     (Temporal's buffered events), so a started task's history never changes under it."""
@@ -135,6 +154,10 @@ class Execution(msgspec.Struct, kw_only=True):
     spilled_events: int = 0
     # Messages this run queued in the shard's outbox and not acknowledged yet (outbox.py).
     pending_messages: int = 0
+    # Children started and not closed, by initiating event id; and this run's parent, if it
+    # is a child (child_links.py).
+    children: dict[int, ChildState] = msgspec.field(default_factory=dict)
+    parent: ParentRef | None = None
 
     @property
     def key(self) -> WorkflowKey:

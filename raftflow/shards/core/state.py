@@ -39,7 +39,9 @@ from raftflow.shards.core.runs import (
     ActivityPhase,
     ActivityState,
     BufferedEvent,
+    ChildState,
     Execution,
+    ParentRef,
     RequestKey,
     TimerKey,
     TimerKind,
@@ -48,6 +50,7 @@ from raftflow.shards.core.runs import (
 )
 
 __all__ = ["ACTIVITY_TIMER_KINDS", "ActivityPhase", "ActivityState", "BufferedEvent",
+           "ChildState", "ParentRef",
            "Execution", "NamespaceConfig", "RequestKey", "ShardState", "TimerKey", "TimerKind", "WorkflowKey",
            "WorkflowTaskState"]
 

@@ -21,6 +21,7 @@ from raftflow.protocol.commands import (
     RequestCancelExternalWorkflowExecution,
     ScheduleActivityTask,
     SignalExternalWorkflowExecution,
+    StartChildWorkflowExecution,
     StartTimer,
     WorkflowCommand,
 )
@@ -28,7 +29,9 @@ from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.results import Rejected
 from raftflow.protocol.search_attributes import SearchAttribute, UpsertWorkflowSearchAttributes
 from raftflow.shards.core import limits, validate
-from raftflow.shards.core.outbox import body_of, check_message, check_outbox_room, entry_bytes
+from raftflow.shards.core.children import check_child
+from raftflow.shards.core.outbox import body_of, check_message, check_outbox_room
+from raftflow.shards.core.outbox_queue import entry_bytes
 from raftflow.shards.core.run_attributes import check_upsert
 from raftflow.shards.core.state import Execution, ShardState
 
@@ -49,6 +52,7 @@ class _Scratch:
     # Messages (and their payload bytes) queued in the outbox by the commands checked so far.
     messages_added: int = 0
     message_bytes_added: int = 0
+    children_added: int = 0
 
 
 def _invalid(field_name: str, message: str) -> Rejected:
@@ -130,6 +134,15 @@ def _check_one(execution: Execution, scratch: _Scratch, where: str,
             return validate.check_payload(f"{where}.details", command.details)
         case ContinueAsNewWorkflowExecution():
             return _check_continue(where, command)
+        case StartChildWorkflowExecution():
+            scratch.children_added += 1
+            scratch.messages_added += 1
+            scratch.message_bytes_added += len(command.input)
+            if execution.pending_messages + scratch.messages_added > (
+                    limits.PENDING_MESSAGES_PER_RUN_MAX):
+                return validate.limit_exceeded("PENDING_MESSAGES_PER_RUN_MAX",
+                                               limits.PENDING_MESSAGES_PER_RUN_MAX)
+            return check_child(execution, where, command, scratch.children_added)
         case SignalExternalWorkflowExecution() | RequestCancelExternalWorkflowExecution():
             rejected = check_message(execution, where, command,
                                      (scratch.messages_added + 1, 0))

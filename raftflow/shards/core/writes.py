@@ -9,14 +9,12 @@ effect produced is recorded in `Changes` for the `Output`.
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
 
 import msgspec
 
 from raftflow.protocol.effects import (
     DispatchActivityTask,
     DispatchWorkflowTask,
-    Effect,
     WorkflowClosed,
 )
 from raftflow.protocol.events import (
@@ -39,6 +37,8 @@ from raftflow.protocol.events import (
 )
 from raftflow.protocol.results import Result, WorkflowStatus
 from raftflow.shards.core import limits
+from raftflow.shards.core.changes import Changes as Changes
+from raftflow.shards.core.child_links import do_tell_links
 from raftflow.shards.core.state import (
     ACTIVITY_TIMER_KINDS,
     ActivityState,
@@ -57,18 +57,6 @@ RunClosedAttributes = (WorkflowExecutionCompletedEventAttributes
                        | WorkflowExecutionCanceledEventAttributes
                        | WorkflowExecutionTerminatedEventAttributes
                        | WorkflowExecutionContinuedAsNewEventAttributes)
-
-
-@dataclass(slots=True)
-class Changes:
-    """What one command wrote: events appended (all runs), effects, earliest timer armed."""
-
-    events: list[HistoryEvent] = field(default_factory=list)
-    effects: list[Effect] = field(default_factory=list)
-    armed_at_ms: int | None = None
-    # Runs whose in-memory history reached the spill mark: `apply` spills them once the
-    # command is applied (run_history.py), so no handler sees a history change under it.
-    grown: list[Execution] = field(default_factory=list)
 
 
 def do_append(execution: Execution, changes: Changes, time_ms: int,
@@ -242,6 +230,7 @@ def do_close_run(state: ShardState, execution: Execution, changes: Changes, now_
     execution.activities.clear()
     execution.activity_ids.clear()
     execution.timers.clear()
+    do_tell_links(state, execution, changes, now_ms, status, attributes, event.event_id)
     execution.status = status
     execution.close_time_ms = now_ms
     del state.open_runs[execution.key]
