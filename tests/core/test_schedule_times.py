@@ -1,0 +1,297 @@
+"""Goal: a schedule's nominal times, jitter, action ids, catch-up steps and the validation of
+its spec behave as documented in `schedule_times.py`, `schedule_catchup.py` and
+`protocol/schedules.py`, including DST changes, leap days and every-second schedules.
+
+Method: tables of (spec, after) -> the next times as RFC 3339 strings; properties for jitter;
+a simulated every-second schedule with downtime checking that no nominal time is acted on twice
+and none outside the downtime's missed window is lost.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from raftflow.protocol.rfc3339 import format_rfc3339_ms, parse_rfc3339_ms
+from raftflow.protocol.schedules import (
+    IntervalSpec,
+    Schedule,
+    ScheduleBackfill,
+    SchedulePolicies,
+    ScheduleSpec,
+    ScheduleStartWorkflowAction,
+    backfill_problem,
+    schedule_problem,
+)
+from raftflow.shards.core.limits import SCHEDULE_MISSED_COUNT_MAX
+from raftflow.shards.core.schedule_catchup import backfill_times, due_times
+from raftflow.shards.core.schedule_times import (
+    action_workflow_id,
+    actual_time_ms,
+    compile_spec,
+    jitter_offset_ms,
+    next_nominal_after,
+    next_nominal_times,
+)
+
+
+def ms(text: str) -> int:
+    return parse_rfc3339_ms(text)
+
+
+def times(spec: ScheduleSpec, after: str, count: int = 4) -> list[str]:
+    found = next_nominal_times(compile_spec(spec, ZoneInfo), ms(after), count)
+    return [format_rfc3339_ms(t).replace(".000Z", "Z") for t in found]
+
+
+NY = "America/New_York"
+BERLIN = "Europe/Berlin"
+
+
+@pytest.mark.parametrize(("spec", "after", "expected"), [
+    # Every second (6 fields), strictly after a fractional instant.
+    (ScheduleSpec(cron_expressions=("*/1 * * * * *",)), "2026-01-01T00:00:00.500Z",
+     ["2026-01-01T00:00:01Z", "2026-01-01T00:00:02Z", "2026-01-01T00:00:03Z",
+      "2026-01-01T00:00:04Z"]),
+    # New York, spring forward (2026-03-08 02:00 EST -> 03:00 EDT): 02:30 fires at 03:30 EDT.
+    (ScheduleSpec(cron_expressions=("30 2 * * *",), time_zone_name=NY), "2026-03-07T00:00:00Z",
+     ["2026-03-07T07:30:00Z", "2026-03-08T07:30:00Z", "2026-03-09T06:30:00Z",
+      "2026-03-10T06:30:00Z"]),
+    # ... and the skipped hour's images coincide with 03:xx: each instant once.
+    (ScheduleSpec(cron_expressions=("0,30 * * * *",), time_zone_name=NY), "2026-03-08T06:00:00Z",
+     ["2026-03-08T06:30:00Z", "2026-03-08T07:00:00Z", "2026-03-08T07:30:00Z",
+      "2026-03-08T08:00:00Z"]),
+    # New York, fall back (2026-11-01 02:00 EDT -> 01:00 EST): 01:30 fires once, the first time.
+    (ScheduleSpec(cron_expressions=("30 1 * * *",), time_zone_name=NY), "2026-10-31T00:00:00Z",
+     ["2026-10-31T05:30:00Z", "2026-11-01T05:30:00Z", "2026-11-02T06:30:00Z",
+      "2026-11-03T06:30:00Z"]),
+    # ... an hourly job skips the repeated hour.
+    (ScheduleSpec(cron_expressions=("0 * * * *",), time_zone_name=NY), "2026-11-01T04:30:00Z",
+     ["2026-11-01T05:00:00Z", "2026-11-01T07:00:00Z", "2026-11-01T08:00:00Z",
+      "2026-11-01T09:00:00Z"]),
+    # Berlin, spring forward 2026-03-29 02:00 CET -> 03:00 CEST.
+    (ScheduleSpec(cron_expressions=("30 2 * * *",), time_zone_name=BERLIN),
+     "2026-03-28T00:00:00Z",
+     ["2026-03-28T01:30:00Z", "2026-03-29T01:30:00Z", "2026-03-30T00:30:00Z",
+      "2026-03-31T00:30:00Z"]),
+    # Berlin, fall back 2026-10-25 03:00 CEST -> 02:00 CET: 02:30 once.
+    (ScheduleSpec(cron_expressions=("30 2 * * *",), time_zone_name=BERLIN),
+     "2026-10-24T00:00:00Z",
+     ["2026-10-24T00:30:00Z", "2026-10-25T00:30:00Z", "2026-10-26T01:30:00Z",
+      "2026-10-27T01:30:00Z"]),
+    # CRON_TZ overrides the spec's zone.
+    (ScheduleSpec(cron_expressions=("CRON_TZ=Europe/Berlin 0 9 * * *",), time_zone_name=NY),
+     "2026-07-01T00:00:00Z",
+     ["2026-07-01T07:00:00Z", "2026-07-02T07:00:00Z", "2026-07-03T07:00:00Z",
+      "2026-07-04T07:00:00Z"]),
+    # Samoa skipped 2011-12-30 entirely (UTC-10 -> UTC+14): its times fire shifted by a day.
+    (ScheduleSpec(cron_expressions=("0 12 * * *",), time_zone_name="Pacific/Apia"),
+     "2011-12-28T00:00:00Z",
+     ["2011-12-28T22:00:00Z", "2011-12-29T22:00:00Z", "2011-12-30T22:00:00Z",
+      "2011-12-31T22:00:00Z"]),
+    # Leap days and months without a 31st.
+    (ScheduleSpec(cron_expressions=("0 0 29 2 *",)), "2026-01-01T00:00:00Z",
+     ["2028-02-29T00:00:00Z", "2032-02-29T00:00:00Z", "2036-02-29T00:00:00Z",
+      "2040-02-29T00:00:00Z"]),
+    (ScheduleSpec(cron_expressions=("0 0 31 * *",)), "2026-01-15T00:00:00Z",
+     ["2026-01-31T00:00:00Z", "2026-03-31T00:00:00Z", "2026-05-31T00:00:00Z",
+      "2026-07-31T00:00:00Z"]),
+    # Intervals: offset + k * every since the epoch, in UTC whatever the zone.
+    (ScheduleSpec(intervals=(IntervalSpec(every_ms=3_600_000, offset_ms=300_000),),
+                  time_zone_name=NY), "2026-03-08T06:05:00Z",
+     ["2026-03-08T07:05:00Z", "2026-03-08T08:05:00Z", "2026-03-08T09:05:00Z",
+      "2026-03-08T10:05:00Z"]),
+    # The union of sources, each instant once; start/end bounds inclusive.
+    (ScheduleSpec(cron_expressions=("0 * * * *",),
+                  intervals=(IntervalSpec(every_ms=1_800_000),),
+                  start_at_ms=ms("2026-01-01T01:00:00Z"), end_at_ms=ms("2026-01-01T02:30:00Z")),
+     "2026-01-01T00:00:00Z",
+     ["2026-01-01T01:00:00Z", "2026-01-01T01:30:00Z", "2026-01-01T02:00:00Z",
+      "2026-01-01T02:30:00Z"]),
+    # Skip expressions remove the times they match (local wall time).
+    (ScheduleSpec(cron_expressions=("0 * * * *",), skip=("0 12-13 * * *",)),
+     "2026-01-01T10:30:00Z",
+     ["2026-01-01T11:00:00Z", "2026-01-01T14:00:00Z", "2026-01-01T15:00:00Z",
+      "2026-01-01T16:00:00Z"]),
+])
+def test_next_times(spec: ScheduleSpec, after: str, expected: list[str]) -> None:
+    assert times(spec, after) == expected
+
+
+def test_a_spec_without_more_times_gives_none() -> None:
+    ended = compile_spec(ScheduleSpec(intervals=(IntervalSpec(every_ms=60_000),),
+                                      end_at_ms=ms("2026-01-01T00:00:00Z")), ZoneInfo)
+    assert next_nominal_after(ended, ms("2026-01-01T00:00:00Z")) is None
+    all_skipped = compile_spec(ScheduleSpec(cron_expressions=("* * * * *",),
+                                            skip=("* * * * *",)), ZoneInfo)
+    assert next_nominal_after(all_skipped, 0) is None
+
+
+def test_action_ids_name_the_nominal_time_as_temporal_does() -> None:
+    assert action_workflow_id("report", ms("2026-12-07T05:00:00Z")) == "report-2026-12-07T05:00:00Z"
+    assert action_workflow_id("r", ms("2026-12-07T05:00:00.250Z")) == "r-2026-12-07T05:00:00.250Z"
+
+
+@settings(max_examples=200, deadline=None)
+@given(schedule_id=st.text(min_size=1, max_size=20), nominal=st.integers(0, 2**41),
+       jitter=st.integers(0, 86_400_000), gap=st.none() | st.integers(1, 10**8))
+def test_jitter_is_stable_and_within_its_bounds(schedule_id: str, nominal: int, jitter: int,
+                                                gap: int | None) -> None:
+    following = None if gap is None else nominal + gap
+    offset = jitter_offset_ms(schedule_id, nominal, jitter, following)
+    assert offset == jitter_offset_ms(schedule_id, nominal, jitter, following)
+    assert 0 <= offset < max(1, jitter)
+    assert following is None or nominal + offset < following
+
+
+def test_jitter_spreads_schedules_and_keeps_order() -> None:
+    spec = compile_spec(ScheduleSpec(cron_expressions=("* * * * *",), jitter_ms=120_000),
+                        ZoneInfo)
+    nominal = ms("2026-01-01T00:00:00Z")
+    offsets = {actual_time_ms(spec, f"s{i}", nominal) - nominal for i in range(50)}
+    assert len(offsets) > 40 and all(0 <= o < 60_000 for o in offsets)  # capped by the next time
+
+
+# --- Catch-up -------------------------------------------------------------------------------------
+
+
+EVERY_SECOND = compile_spec(ScheduleSpec(intervals=(IntervalSpec(every_ms=1_000),)), ZoneInfo)
+
+
+def test_catch_up_takes_the_window_and_counts_the_rest_missed() -> None:
+    start = ms("2026-01-01T00:00:00Z")
+    step = due_times(EVERY_SECOND, "s", processed_through_ms=start, now_ms=start + 600_000,
+                     catchup_window_ms=60_000)
+    assert step.missed == 540 - 1 and not step.missed_capped  # (start, now-60s) exclusive
+    assert [d.nominal_ms for d in step.due] == list(range(start + 540_000, start + 600_001,
+                                                         1_000))
+    assert step.processed_through_ms == start + 600_000
+    assert step.next_wake_ms == start + 601_000
+
+
+def test_catch_up_stops_at_its_bound_and_wakes_at_once() -> None:
+    start = ms("2026-01-01T00:00:00Z")
+    step = due_times(EVERY_SECOND, "s", processed_through_ms=start, now_ms=start + 100_000,
+                     catchup_window_ms=3_600_000, times_max=30)
+    assert len(step.due) == 30 and step.processed_through_ms == start + 30_000
+    assert step.next_wake_ms == start + 31_000  # already due: the leader steps again
+
+
+def test_a_year_of_downtime_is_one_bounded_step() -> None:
+    start = ms("2025-01-01T00:00:00Z")
+    now = start + 365 * 86_400_000
+    step = due_times(EVERY_SECOND, "s", processed_through_ms=start, now_ms=now,
+                     catchup_window_ms=10_000)
+    assert step.missed_capped and step.missed >= SCHEDULE_MISSED_COUNT_MAX
+    assert [d.nominal_ms for d in step.due] == list(range(now - 10_000, now + 1, 1_000))
+
+
+def test_nothing_due_before_the_next_time_and_the_cursor_never_moves_back() -> None:
+    start = ms("2026-01-01T00:00:00Z")
+    step = due_times(EVERY_SECOND, "s", processed_through_ms=start, now_ms=start + 999,
+                     catchup_window_ms=60_000)
+    assert step.due == () and step.processed_through_ms == start
+    assert step.next_wake_ms == start + 1_000
+
+
+def test_an_every_second_schedule_with_downtime_acts_once_per_time() -> None:
+    """The issue's check: a 1 s schedule, woken late, with leader steps repeated (a retried
+    proposal) and a downtime: every nominal time is acted on at most once, and all of them are
+    except those older than the catch-up window when the leader came back."""
+    start = ms("2026-01-01T00:00:00Z")
+    window = 30_000
+    acted: list[int] = []
+    missed = 0
+    cursor = start
+    wakes = [start + s * 1_000 + 370 for s in range(1, 20)] + [start + 200_000 + 5,
+                                                               start + 200_000 + 5]
+    wakes += [start + 201_000 + s * 1_000 for s in range(10)]
+    for now in wakes:
+        step = due_times(EVERY_SECOND, "s", processed_through_ms=cursor, now_ms=now,
+                         catchup_window_ms=window)
+        acted.extend(d.nominal_ms for d in step.due)
+        missed += step.missed
+        cursor = step.processed_through_ms
+    assert len(acted) == len(set(acted)), "an action was taken twice"
+    expected = set(range(start + 1_000, start + 20_000, 1_000)) | set(
+        range(start + 171_000, start + 211_000, 1_000))  # window start: 200.005 s - 30 s
+    assert set(acted) == expected
+    assert missed == len(range(start + 20_000, start + 171_000, 1_000))
+
+
+def test_backfill_walks_its_range_in_steps() -> None:
+    spec = compile_spec(ScheduleSpec(cron_expressions=("0 * * * *",)), ZoneInfo)
+    first = backfill_times(spec, start_at_ms=ms("2026-01-01T00:00:00Z"),
+                           end_at_ms=ms("2026-01-01T05:00:00Z"), processed_through_ms=None,
+                           times_max=4)
+    assert [format_rfc3339_ms(t)[11:16] for t in first.nominal_times] == [
+        "00:00", "01:00", "02:00", "03:00"]
+    assert not first.done
+    rest = backfill_times(spec, start_at_ms=ms("2026-01-01T00:00:00Z"),
+                          end_at_ms=ms("2026-01-01T05:00:00Z"),
+                          processed_through_ms=first.processed_through_ms, times_max=4)
+    assert [format_rfc3339_ms(t)[11:16] for t in rest.nominal_times] == ["04:00", "05:00"]
+    assert rest.done
+
+
+# --- Validation -----------------------------------------------------------------------------------
+
+
+ACTION = ScheduleStartWorkflowAction(workflow_id="w", workflow_type="T", task_queue="q")
+
+
+@pytest.mark.parametrize(("spec", "policies", "field", "words"), [
+    (ScheduleSpec(), None, "spec", "at least one cron expression or interval"),
+    (ScheduleSpec(cron_expressions=("61 * * * *",)), None, "spec.cron_expressions[0]",
+     "minute field '61'"),
+    (ScheduleSpec(cron_expressions=("@daily",), skip=("x * * * *",)), None, "spec.skip[0]",
+     "not a number"),
+    (ScheduleSpec(cron_expressions=("0 0 30 2 *",)), None, "spec.cron_expressions[0]",
+     "never fires"),
+    (ScheduleSpec(cron_expressions=("@daily",), time_zone_name="Mars/Olympus"), None,
+     "spec.time_zone_name", "unknown time zone 'Mars/Olympus'"),
+    (ScheduleSpec(cron_expressions=("CRON_TZ=Nowhere/City @daily",)), None,
+     "spec.cron_expressions[0]", "unknown time zone 'Nowhere/City'"),
+    (ScheduleSpec(intervals=(IntervalSpec(every_ms=500),)), None, "spec.intervals[0].every_ms",
+     "must be >= 1000"),
+    (ScheduleSpec(intervals=(IntervalSpec(every_ms=1_500),)), None, "spec.intervals[0]",
+     "whole seconds"),
+    (ScheduleSpec(intervals=(IntervalSpec(every_ms=60_000, offset_ms=60_000),)), None,
+     "spec.intervals[0].offset_ms", "less than every_ms"),
+    (ScheduleSpec(cron_expressions=("@daily",), start_at_ms=10_000, end_at_ms=5_000), None,
+     "spec.end_at_ms", "must not be before start_at_ms"),
+    (ScheduleSpec(cron_expressions=("@daily",) * 33), None, "spec.cron_expressions",
+     "at most 32"),
+    (ScheduleSpec(cron_expressions=("@daily",), jitter_ms=-1), None, "spec.jitter_ms",
+     "must be >= 0"),
+    (ScheduleSpec(cron_expressions=("@daily",)), SchedulePolicies(catchup_window_ms=1_000),
+     "policies.catchup_window_ms", "must be >= 10000"),
+])
+def test_bad_schedules_are_refused_naming_the_field(spec: ScheduleSpec,
+                                                   policies: SchedulePolicies | None,
+                                                   field: str, words: str) -> None:
+    schedule = Schedule(spec=spec, action=ACTION, policies=policies or SchedulePolicies())
+    problem = schedule_problem(schedule)
+    assert problem is not None and problem.field == field, problem
+    assert words in problem.message and problem.message.startswith(field), problem.message
+
+
+def test_good_schedules_pass_and_the_core_may_skip_zone_lookups() -> None:
+    good = Schedule(spec=ScheduleSpec(cron_expressions=("*/1 * * * * *", "@weekly"),
+                                      intervals=(IntervalSpec(every_ms=90_000, offset_ms=1_000),),
+                                      time_zone_name=BERLIN), action=ACTION)
+    assert schedule_problem(good) is None
+    unknown_zone = Schedule(spec=ScheduleSpec(cron_expressions=("@daily",),
+                                              time_zone_name="Mars/Olympus"), action=ACTION)
+    assert schedule_problem(unknown_zone, check_time_zones=False) is None
+
+
+def test_backfill_bounds() -> None:
+    assert backfill_problem(ScheduleBackfill(start_at_ms=0, end_at_ms=10)) is None
+    refused = backfill_problem(ScheduleBackfill(start_at_ms=10, end_at_ms=0))
+    assert refused is not None and refused.field == "end_at_ms"
+    too_long = backfill_problem(ScheduleBackfill(start_at_ms=0, end_at_ms=400 * 86_400_000))
+    assert too_long is not None and "SCHEDULE_BACKFILL_SPAN_MS_MAX" in too_long.message
