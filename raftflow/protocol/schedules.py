@@ -67,6 +67,11 @@ TIME_ZONE_NAME_LENGTH_MAX = 64
 # Characters of a schedule's note: for people, like a failure's message.
 SCHEDULE_NOTE_LENGTH_MAX = MESSAGE_LENGTH_MAX
 
+# Actions a schedule remembers and describe shows (Temporal keeps the last 10).
+SCHEDULE_RECENT_ACTIONS_MAX = 10
+# Upcoming times describe and list show (Temporal shows 10).
+SCHEDULE_NEXT_TIMES_SHOWN = 10
+
 assert SCHEDULE_CATCHUP_WINDOW_MS_MIN <= SCHEDULE_CATCHUP_WINDOW_MS_DEFAULT <= DURATION_MS_MAX
 assert SCHEDULE_JITTER_MS_MAX <= DURATION_MS_MAX and SCHEDULE_BACKFILL_SPAN_MS_MAX <= DURATION_MS_MAX
 
@@ -173,6 +178,59 @@ class ScheduleBackfill(_Wire, frozen=True):
     start_at_ms: EpochMs
     end_at_ms: EpochMs
     overlap: OverlapPolicy | None = None
+
+
+# --- Answers: what describe and list say about a schedule -------------------------------------
+
+
+class ScheduleActionRun(_Wire, frozen=True):
+    """A run an action started (`run_id`: its first run)."""
+
+    workflow_id: str
+    run_id: str
+
+
+class ScheduleActionResult(_Wire, frozen=True):
+    """An action taken: its nominal time, when it actually started, and its run."""
+
+    scheduled_at_ms: int
+    started_at_ms: int
+    action: ScheduleActionRun
+
+
+class ScheduleInfo(_Wire, frozen=True):
+    """A schedule's record (Temporal's `ScheduleInfo`); `recent_actions` are the last
+    SCHEDULE_RECENT_ACTIONS_MAX, oldest first; `next_action_times_ms` the next
+    SCHEDULE_NEXT_TIMES_SHOWN nominal times."""
+
+    num_actions: int = 0
+    num_actions_missed_catchup_window: int = 0
+    num_actions_skipped_overlap: int = 0
+    running_actions: tuple[ScheduleActionRun, ...] = ()
+    recent_actions: tuple[ScheduleActionResult, ...] = ()
+    next_action_times_ms: tuple[int, ...] = ()
+    created_at_ms: int = 0
+    last_updated_at_ms: int | None = None
+
+
+class ScheduleDescription(_Wire, frozen=True):
+    """`GET .../schedules/{schedule_id}`'s answer."""
+
+    schedule_id: str
+    schedule: Schedule
+    info: ScheduleInfo
+
+
+class ScheduleListEntry(_Wire, frozen=True):
+    """One schedule in a list: what Temporal's list shows without a describe."""
+
+    schedule_id: str
+    workflow_type: str
+    spec: ScheduleSpec
+    note: str = ""
+    paused: bool = False
+    recent_actions: tuple[ScheduleActionResult, ...] = ()
+    next_action_times_ms: tuple[int, ...] = ()
 
 
 # --- Validation -----------------------------------------------------------------------------------
