@@ -154,8 +154,10 @@ def _parse_part(kind: _FieldKind, field: str, part: str) -> range:
         if not step_text.isdigit() or int(step_text) == 0:
             raise CronError(f"{where}: step {step_text!r} must be a positive integer")
         step = int(step_text)
+    # `*` and `a/n` mean each day of the week once: 7 (Sunday again) only when written.
+    top = 6 if kind is _DAY_OF_WEEK else kind.high
     if span in ("*", "?"):
-        low, high = kind.low, kind.high
+        low, high = kind.low, top
     elif "-" in span:
         first, _, last = span.partition("-")
         low, high = _value(kind, where, first), _value(kind, where, last)
@@ -164,9 +166,7 @@ def _parse_part(kind: _FieldKind, field: str, part: str) -> range:
     else:
         low = _value(kind, where, span)
         # `a/n` runs from a to the field's maximum (robfig, Vixie cron); a bare value is itself.
-        high = kind.high if slash else low
-    if kind is _DAY_OF_WEEK and span in ("*", "?"):
-        high = 6  # `*` means each day once; 7 would repeat Sunday
+        high = max(low, top) if slash else low
     return range(low, high + 1, step)
 
 

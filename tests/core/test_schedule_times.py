@@ -9,6 +9,7 @@ and none outside the downtime's missed window is lost.
 
 from __future__ import annotations
 
+from datetime import UTC, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -295,3 +296,23 @@ def test_backfill_bounds() -> None:
     assert refused is not None and refused.field == "end_at_ms"
     too_long = backfill_problem(ScheduleBackfill(start_at_ms=0, end_at_ms=400 * 86_400_000))
     assert too_long is not None and "SCHEDULE_BACKFILL_SPAN_MS_MAX" in too_long.message
+
+
+def test_zones_come_from_the_caller_only() -> None:
+    """The core resolves no zone itself: `zone_of` is asked for exactly the names the spec uses
+    (the shell passes zoneinfo.ZoneInfo; see the determinism note in schedule_times.py)."""
+    asked: list[str] = []
+
+    def zone_of(name: str) -> tzinfo:
+        asked.append(name)
+        return timezone(timedelta(hours=5, minutes=30))  # fixed offsets take the fast path
+
+    spec = compile_spec(ScheduleSpec(cron_expressions=("0 9 * * *", "CRON_TZ=Asia/Tokyo @daily"),
+                                     intervals=(IntervalSpec(every_ms=86_400_000),),
+                                     time_zone_name="Asia/Kolkata"), zone_of)
+    assert asked == ["Asia/Kolkata", "Asia/Tokyo"]
+    found = next_nominal_times(spec, ms("2026-01-01T00:00:00Z"), 3)
+    assert [format_rfc3339_ms(t) for t in found] == [
+        "2026-01-01T03:30:00.000Z", "2026-01-01T18:30:00.000Z", "2026-01-02T00:00:00.000Z"]
+    assert compile_spec(ScheduleSpec(cron_expressions=("@daily",)), zone_of).crons[0].zone is UTC
+    assert asked == ["Asia/Kolkata", "Asia/Tokyo"]

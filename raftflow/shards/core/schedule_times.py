@@ -206,13 +206,16 @@ def _cron_after(cron: ZonedCron, start_s: int, until_s: int) -> int | None:
     change = _change_between(zone, start_s - _LOOKBACK_S, start_s)
     begin, before = (start_s, offset) if change is None else (change, _offset_s(zone, change - 1))
     while begin <= until_s:
-        following = _change_between(zone, max(begin, start_s), until_s)
-        end = until_s + 1 if following is None else following
-        found = _stretch_first(cron.expression, begin, end, before, offset, start_s)
-        if found is not None:
-            return found if found <= until_s else None
+        # Search as if the stretch ran to the bound, then look for a change only up to what
+        # was found: an every-second expression probes seconds ahead, not months.
+        found = _stretch_first(cron.expression, begin, until_s + 1, before, offset, start_s)
+        following = _change_between(zone, max(begin, start_s),
+                                    until_s if found is None else found)
         if following is None:
-            return None
+            return found
+        found = _stretch_first(cron.expression, begin, following, before, offset, start_s)
+        if found is not None:
+            return found
         begin, before, offset = following, offset, _offset_s(zone, following)
     return None
 
