@@ -77,10 +77,14 @@ class CronExpression:
     day_of_month_restricted: bool
     day_of_week_restricted: bool
     time_zone_name: str = ""
+    # Calendar specs only (`schedule_calendars.py`): the years allowed, () for any.
+    years: tuple[int, ...] = ()
 
     def matches_day(self, year: int, month: int, day: int) -> bool:
         """Whether the date is a firing day (month and the dom/dow rule; not the time)."""
         if month not in self.months or day > calendar.monthrange(year, month)[1]:
+            return False
+        if self.years and year not in self.years:
             return False
         dom = day in self.days_of_month
         # calendar.weekday: Monday 0 .. Sunday 6; cron: Sunday 0 .. Saturday 6.

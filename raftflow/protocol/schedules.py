@@ -30,6 +30,11 @@ from raftflow.protocol.edge_rules import first_violation, rule
 from raftflow.protocol.limits import DURATION_MS_MAX, ID_LENGTH_MAX, MESSAGE_LENGTH_MAX
 from raftflow.protocol.payload import PayloadField
 from raftflow.protocol.rfc3339 import DATETIME_MS_MAX
+from raftflow.protocol.schedule_calendars import (
+    CalendarSpec,
+    calendar_expression,
+    calendar_problem,
+)
 from raftflow.protocol.schedule_cron import (
     CRON_EXPRESSION_LENGTH_MAX,
     CronError,
@@ -41,7 +46,7 @@ from raftflow.protocol.workflow_commands import NO_PAYLOAD, DurationMs, Id, Retr
 
 # --- Limits ---------------------------------------------------------------------------------------
 
-# Cron expressions (and skip expressions) per spec: each is matched on every fire-time search,
+# Cron expressions (and skip expressions, calendars, skip calendars) per spec: each is matched on every fire-time search,
 # so the search cost grows with their number; Temporal users rarely need more than a handful.
 SCHEDULE_CRON_EXPRESSIONS_MAX = 32
 # Intervals per spec, same reasoning.
@@ -119,13 +124,16 @@ class IntervalSpec(_Wire, frozen=True):
 
 
 class ScheduleSpec(_Wire, frozen=True):
-    """When actions are due. `time_zone_name` ("" is UTC) is the IANA zone cron expressions are
-    read in, unless one names its own (`CRON_TZ=`); `skip` expressions remove the times they
-    match. Bounds are inclusive; None is unbounded."""
+    """When actions are due: the times of the calendars, cron expressions and intervals.
+    `time_zone_name` ("" is UTC) is the IANA zone calendars and cron expressions are read in,
+    unless an expression names its own (`CRON_TZ=`); `skip` expressions and `skip_calendars`
+    remove the times they match. Bounds are inclusive; None is unbounded."""
 
+    calendars: tuple[CalendarSpec, ...] = ()
     cron_expressions: tuple[CronText, ...] = ()
     intervals: tuple[IntervalSpec, ...] = ()
     skip: tuple[CronText, ...] = ()
+    skip_calendars: tuple[CalendarSpec, ...] = ()
     start_at_ms: EpochMs | None = None
     end_at_ms: EpochMs | None = None
     jitter_ms: JitterMs = 0
@@ -284,14 +292,30 @@ def backfill_problem(backfill: ScheduleBackfill) -> ScheduleProblem | None:
 
 
 def _spec_problem(spec: ScheduleSpec, *, check_time_zones: bool) -> ScheduleProblem | None:
-    if not spec.cron_expressions and not spec.intervals:
-        return ScheduleProblem("spec", "spec: give at least one cron expression or interval")
+    if not spec.cron_expressions and not spec.intervals and not spec.calendars:
+        return ScheduleProblem("spec", "spec: give at least one calendar, cron expression or "
+                               "interval")
     for name, count, limit in (
             ("cron_expressions", len(spec.cron_expressions), SCHEDULE_CRON_EXPRESSIONS_MAX),
             ("skip", len(spec.skip), SCHEDULE_CRON_EXPRESSIONS_MAX),
+            ("calendars", len(spec.calendars), SCHEDULE_CRON_EXPRESSIONS_MAX),
+            ("skip_calendars", len(spec.skip_calendars), SCHEDULE_CRON_EXPRESSIONS_MAX),
             ("intervals", len(spec.intervals), SCHEDULE_INTERVALS_MAX)):
         if count > limit:
             return ScheduleProblem(f"spec.{name}", f"spec.{name}: at most {limit} entries")
+    for name, calendars in (("calendars", spec.calendars),
+                            ("skip_calendars", spec.skip_calendars)):
+        for index, calendar in enumerate(calendars):
+            broken = calendar_problem(calendar)
+            if broken is not None:
+                field = f"spec.{name}[{index}].{broken[0]}"
+                return ScheduleProblem(field, f"{field}: {broken[1]}")
+            expression = calendar_expression(calendar)
+            if (name == "calendars" and not calendar.year
+                    and next_wall_match(expression, *_CALENDAR_CYCLE_WALL_S) is None):
+                field = f"spec.calendars[{index}]"
+                return ScheduleProblem(field, f"{field}: never fires (no such day, as "
+                                       "February 30)")
     zones = [("spec.time_zone_name", spec.time_zone_name)]
     for name, texts in (("cron_expressions", spec.cron_expressions), ("skip", spec.skip)):
         for index, text in enumerate(texts):

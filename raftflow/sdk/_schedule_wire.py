@@ -9,12 +9,15 @@ their JSON form (a datetime as its RFC 3339 string).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from raftflow.protocol import commands as protocol
 from raftflow.protocol import schedules as wire
 from raftflow.protocol.history_json import payload_json
 from raftflow.protocol.payload import EMPTY
+from raftflow.protocol.schedule_calendars import CalendarSpec
+from raftflow.protocol.schedule_calendars import ScheduleRange as WireRange
 from raftflow.sdk._replay.commands import payload
 from raftflow.sdk._search_attribute_values import json_attributes
 from raftflow.sdk._wire_payloads import PayloadShape, WirePayloads
@@ -25,6 +28,7 @@ from raftflow.sdk.schedules import (
     ScheduleActionResult,
     ScheduleActionStartWorkflow,
     ScheduleBackfill,
+    ScheduleCalendarSpec,
     ScheduleDescription,
     ScheduleInfo,
     ScheduleIntervalSpec,
@@ -35,6 +39,7 @@ from raftflow.sdk.schedules import (
     ScheduleListState,
     ScheduleOverlapPolicy,
     SchedulePolicy,
+    ScheduleRange,
     ScheduleSpec,
     ScheduleState,
 )
@@ -75,13 +80,35 @@ def overlap_from_wire(policy: wire.OverlapPolicy) -> ScheduleOverlapPolicy:
     return _OVERLAPS_BACK[policy]
 
 
+def _calendar_to_wire(spec: ScheduleCalendarSpec) -> CalendarSpec:
+    def ranges(values: Sequence[ScheduleRange]) -> tuple[WireRange, ...]:
+        return tuple(WireRange(start=r.start, end=r.end, step=r.step) for r in values)
+    return CalendarSpec(second=ranges(spec.second), minute=ranges(spec.minute),
+                        hour=ranges(spec.hour), day_of_month=ranges(spec.day_of_month),
+                        month=ranges(spec.month), year=ranges(spec.year),
+                        day_of_week=ranges(spec.day_of_week), comment=spec.comment or "")
+
+
+def _calendar_from_wire(spec: CalendarSpec) -> ScheduleCalendarSpec:
+    def ranges(values: tuple[WireRange, ...]) -> tuple[ScheduleRange, ...]:
+        return tuple(ScheduleRange(r.start, r.end, r.step) for r in values)
+    return ScheduleCalendarSpec(second=ranges(spec.second), minute=ranges(spec.minute),
+                                hour=ranges(spec.hour), day_of_month=ranges(spec.day_of_month),
+                                month=ranges(spec.month), year=ranges(spec.year),
+                                day_of_week=ranges(spec.day_of_week),
+                                comment=spec.comment or None)
+
+
 def spec_to_wire(spec: ScheduleSpec) -> wire.ScheduleSpec:
     return wire.ScheduleSpec(
+        calendars=tuple(_calendar_to_wire(c) for c in spec.calendars),
+        skip_calendars=tuple(_calendar_to_wire(c) for c in spec.skip
+                             if isinstance(c, ScheduleCalendarSpec)),
         cron_expressions=tuple(spec.cron_expressions),
         intervals=tuple(wire.IntervalSpec(every_ms=_ms(i.every),
                                           offset_ms=0 if i.offset is None else _ms(i.offset))
                         for i in spec.intervals),
-        skip=tuple(spec.skip),
+        skip=tuple(c for c in spec.skip if isinstance(c, str)),
         start_at_ms=None if spec.start_at is None else epoch_ms(spec.start_at, "start_at"),
         end_at_ms=None if spec.end_at is None else epoch_ms(spec.end_at, "end_at"),
         jitter_ms=0 if spec.jitter is None else _ms(spec.jitter),
@@ -90,12 +117,13 @@ def spec_to_wire(spec: ScheduleSpec) -> wire.ScheduleSpec:
 
 def spec_from_wire(spec: wire.ScheduleSpec) -> ScheduleSpec:
     return ScheduleSpec(
+        calendars=[_calendar_from_wire(c) for c in spec.calendars],
         cron_expressions=list(spec.cron_expressions),
         intervals=[ScheduleIntervalSpec(every=timedelta(milliseconds=i.every_ms),
                                         offset=(timedelta(milliseconds=i.offset_ms)
                                                 if i.offset_ms else None))
                    for i in spec.intervals],
-        skip=list(spec.skip),
+        skip=[*(_calendar_from_wire(c) for c in spec.skip_calendars), *spec.skip],
         start_at=None if spec.start_at_ms is None else moment_of(spec.start_at_ms),
         end_at=None if spec.end_at_ms is None else moment_of(spec.end_at_ms),
         jitter=timedelta(milliseconds=spec.jitter_ms) if spec.jitter_ms else None,

@@ -11,8 +11,7 @@ given (`input.description.schedule.state.note = "..."`) and returns it in a `Sch
 Datetimes must carry a time zone; durations are `timedelta`s. The wire forms are
 `raftflow.protocol.schedules`; `_schedule_wire.py` converts both ways.
 
-Not (yet) supported from temporalio: calendar specs (`calendars`, and `skip` takes cron
-expressions instead of `ScheduleCalendarSpec`s), memos, headers and typed search attributes
+Not (yet) supported from temporalio: memos, headers and typed search attributes
 (`search_attributes` takes a plain mapping, as `Client.start_workflow` does).
 """
 
@@ -29,10 +28,12 @@ from raftflow.sdk.retry import RetryPolicy
 
 __all__ = [
     "Schedule", "ScheduleActionExecutionStartWorkflow", "ScheduleActionResult",
-    "ScheduleActionStartWorkflow", "ScheduleBackfill", "ScheduleDescription", "ScheduleInfo",
+    "ScheduleActionStartWorkflow", "ScheduleBackfill", "ScheduleCalendarSpec",
+    "ScheduleDescription", "ScheduleInfo",
     "ScheduleIntervalSpec", "ScheduleListActionStartWorkflow", "ScheduleListDescription",
     "ScheduleListInfo", "ScheduleListSchedule", "ScheduleListState", "ScheduleOverlapPolicy",
-    "SchedulePolicy", "ScheduleSpec", "ScheduleState", "ScheduleUpdate", "ScheduleUpdateInput",
+    "SchedulePolicy", "ScheduleRange", "ScheduleSpec", "ScheduleState", "ScheduleUpdate",
+    "ScheduleUpdateInput",
 ]
 
 
@@ -56,17 +57,44 @@ class ScheduleIntervalSpec:
     offset: timedelta | None = None
 
 
+@dataclass(frozen=True)
+class ScheduleRange:
+    """Values `start` to `end` (inclusive; 0 or below start: `start` alone) every `step` (0: 1)."""
+
+    start: int
+    end: int = 0
+    step: int = 0
+
+
+@dataclass(frozen=True)
+class ScheduleCalendarSpec:
+    """Times field by field (temporalio's defaults: second, minute and hour 0, any day, month
+    and year). Day of week 0-6 from Sunday; unlike cron, day of month and day of week must both
+    match."""
+
+    second: Sequence[ScheduleRange] = (ScheduleRange(0),)
+    minute: Sequence[ScheduleRange] = (ScheduleRange(0),)
+    hour: Sequence[ScheduleRange] = (ScheduleRange(0),)
+    day_of_month: Sequence[ScheduleRange] = (ScheduleRange(1, 31),)
+    month: Sequence[ScheduleRange] = (ScheduleRange(1, 12),)
+    year: Sequence[ScheduleRange] = ()
+    day_of_week: Sequence[ScheduleRange] = (ScheduleRange(0, 6),)
+    comment: str | None = None
+
+
 @dataclass
 class ScheduleSpec:
-    """When actions are due: the union of `cron_expressions` (5 fields, or 6 with seconds
-    first; `@daily` and the like; `CRON_TZ=<zone>` prefix) and `intervals`, between `start_at`
-    and `end_at` (inclusive), minus the times a `skip` cron expression matches. Cron
-    expressions are read in `time_zone_name` (an IANA name; None is UTC). Each action is
-    delayed by up to `jitter`, the same delay for the same schedule and time on every node."""
+    """When actions are due: the union of `calendars`, `cron_expressions` (5 fields, or 6 with
+    seconds first; `@daily` and the like; `CRON_TZ=<zone>` prefix) and `intervals`, between
+    `start_at` and `end_at` (inclusive), minus the times a `skip` entry (a calendar spec or,
+    beyond temporalio, a cron expression) matches. Calendars and cron expressions are read in
+    `time_zone_name` (an IANA name; None is UTC). Each action is delayed by up to `jitter`,
+    the same delay for the same schedule and time on every node."""
 
+    calendars: Sequence[ScheduleCalendarSpec] = field(default_factory=list)
     intervals: Sequence[ScheduleIntervalSpec] = field(default_factory=list)
     cron_expressions: Sequence[str] = field(default_factory=list)
-    skip: Sequence[str] = field(default_factory=list)
+    skip: Sequence[ScheduleCalendarSpec | str] = field(default_factory=list)
     start_at: datetime | None = None
     end_at: datetime | None = None
     jitter: timedelta | None = None

@@ -17,6 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from raftflow.protocol.rfc3339 import format_rfc3339_ms, parse_rfc3339_ms
+from raftflow.protocol.schedule_calendars import CalendarSpec
+from raftflow.protocol.schedule_calendars import ScheduleRange as R
 from raftflow.protocol.schedules import (
     IntervalSpec,
     Schedule,
@@ -114,6 +116,28 @@ BERLIN = "Europe/Berlin"
       "2026-01-01T02:30:00Z"]),
     # Skip expressions remove the times they match (local wall time).
     (ScheduleSpec(cron_expressions=("0 * * * *",), skip=("0 12-13 * * *",)),
+     "2026-01-01T10:30:00Z",
+     ["2026-01-01T11:00:00Z", "2026-01-01T14:00:00Z", "2026-01-01T15:00:00Z",
+      "2026-01-01T16:00:00Z"]),
+    # Calendars (Temporal's): noon on the 1st, 3rd, 5th, 7th, 9th and 22nd, in Berlin.
+    (ScheduleSpec(calendars=(CalendarSpec(hour=(R(start=12),), day_of_month=(
+        R(start=1, end=10, step=2), R(start=22))),), time_zone_name=BERLIN),
+     "2026-01-08T00:00:00Z",
+     ["2026-01-09T11:00:00Z", "2026-01-22T11:00:00Z", "2026-02-01T11:00:00Z",
+      "2026-02-03T11:00:00Z"]),
+    # ... both day fields must match (unlike cron): Friday the 13th.
+    (ScheduleSpec(calendars=(CalendarSpec(day_of_month=(R(start=13),),
+                                          day_of_week=(R(start=5),)),)),
+     "2026-01-01T00:00:00Z",
+     ["2026-02-13T00:00:00Z", "2026-03-13T00:00:00Z", "2026-11-13T00:00:00Z",
+      "2027-08-13T00:00:00Z"]),
+    # ... a year range, and end below start meaning start alone.
+    (ScheduleSpec(calendars=(CalendarSpec(month=(R(start=6, end=1),), day_of_month=(
+        R(start=1),), year=(R(start=2030, end=2031),)),)), "2026-01-01T00:00:00Z",
+     ["2030-06-01T00:00:00Z", "2031-06-01T00:00:00Z"]),
+    # ... and skip calendars.
+    (ScheduleSpec(cron_expressions=("0 * * * *",), skip_calendars=(CalendarSpec(
+        hour=(R(start=12, end=13),), minute=(R(start=0, end=59),)),)),
      "2026-01-01T10:30:00Z",
      ["2026-01-01T11:00:00Z", "2026-01-01T14:00:00Z", "2026-01-01T15:00:00Z",
       "2026-01-01T16:00:00Z"]),
@@ -245,7 +269,16 @@ ACTION = ScheduleStartWorkflowAction(workflow_id="w", workflow_type="T", task_qu
 
 
 @pytest.mark.parametrize(("spec", "policies", "field", "words"), [
-    (ScheduleSpec(), None, "spec", "at least one cron expression or interval"),
+    (ScheduleSpec(), None, "spec", "at least one calendar, cron expression or interval"),
+    (ScheduleSpec(calendars=(CalendarSpec(hour=(R(start=24),)),)), None,
+     "spec.calendars[0].hour[0].start", "must be in 0-23"),
+    (ScheduleSpec(calendars=(CalendarSpec(minute=()),)), None, "spec.calendars[0].minute",
+     "at least one range"),
+    (ScheduleSpec(cron_expressions=("@daily",), skip_calendars=(CalendarSpec(
+        day_of_week=(R(start=0, end=7),)),)), None, "spec.skip_calendars[0].day_of_week[0].end",
+     "must be in 0-6"),
+    (ScheduleSpec(calendars=(CalendarSpec(month=(R(start=2),), day_of_month=(R(start=30),)),)),
+     None, "spec.calendars[0]", "never fires"),
     (ScheduleSpec(cron_expressions=("61 * * * *",)), None, "spec.cron_expressions[0]",
      "minute field '61'"),
     (ScheduleSpec(cron_expressions=("@daily",), skip=("x * * * *",)), None, "spec.skip[0]",

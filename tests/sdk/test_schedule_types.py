@@ -17,6 +17,7 @@ import pytest
 
 from raftflow.protocol import payload as wire_payload
 from raftflow.protocol import schedules as wire
+from raftflow.protocol.schedule_calendars import ScheduleRange as ScheduleRangeWire
 from raftflow.sdk import workflow
 from raftflow.sdk._schedule_wire import (
     backfill_to_wire,
@@ -34,9 +35,11 @@ from raftflow.sdk.schedules import (
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleBackfill,
+    ScheduleCalendarSpec,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
+    ScheduleRange,
     ScheduleSpec,
     ScheduleState,
     ScheduleUpdate,
@@ -71,9 +74,12 @@ def full_schedule() -> Schedule:
             retry_policy=RetryPolicy(maximum_attempts=3),
             search_attributes={"Region": "eu"}),
         spec=ScheduleSpec(
+            calendars=[ScheduleCalendarSpec(hour=(ScheduleRange(8, 17, 3),), comment="shifts")],
             intervals=[ScheduleIntervalSpec(every=timedelta(hours=1),
                                             offset=timedelta(minutes=5))],
-            cron_expressions=["0 6 * * MON-FRI", "*/1 * * * * *"], skip=["0 6 25 12 *"],
+            cron_expressions=["0 6 * * MON-FRI", "*/1 * * * * *"],
+            skip=[ScheduleCalendarSpec(month=(ScheduleRange(12),), day_of_month=(
+                ScheduleRange(25),)), "0 6 1 1 *"],
             start_at=datetime(2026, 1, 1, tzinfo=UTC), end_at=datetime(2027, 1, 1, tzinfo=UTC),
             jitter=timedelta(seconds=30), time_zone_name="Europe/Berlin"),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.BUFFER_ONE,
@@ -99,6 +105,8 @@ def test_a_full_schedule_round_trips() -> None:
     assert sent.action.workflow_type == "DailyReport" and sent.action.input == b'["eu"]'
     assert sent.spec.intervals == (wire.IntervalSpec(every_ms=3_600_000, offset_ms=300_000),)
     assert sent.policies.overlap is wire.OverlapPolicy.BUFFER_ONE
+    assert sent.spec.calendars[0].hour == (ScheduleRangeWire(start=8, end=17, step=3),)
+    assert sent.spec.skip == ("0 6 1 1 *",) and len(sent.spec.skip_calendars) == 1
     assert back == schedule
 
 
@@ -143,7 +151,7 @@ def test_overlap_policies_map_both_ways(policy: ScheduleOverlapPolicy) -> None:
      "spec.cron_expressions[0]: minute field '61'"),
     (ScheduleSpec(cron_expressions=["@daily"], time_zone_name="Mars/Olympus"), ValueError,
      "unknown time zone 'Mars/Olympus'"),
-    (ScheduleSpec(), ValueError, "at least one cron expression or interval"),
+    (ScheduleSpec(), ValueError, "at least one calendar, cron expression or interval"),
     (ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(milliseconds=1500))]),
      ValueError, "whole seconds"),
     (ScheduleSpec(cron_expressions=["@daily"], start_at=datetime(2026, 1, 1)), TypeError,

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timezone, tzinfo
 
 from raftflow.protocol.rfc3339 import DATETIME_MS_MAX
+from raftflow.protocol.schedule_calendars import calendar_expression
 from raftflow.protocol.schedule_cron import CronExpression, next_wall_match, parse_cron
 from raftflow.protocol.schedules import IntervalSpec, ScheduleSpec
 from raftflow.shards.core.limits import SCHEDULE_SEARCH_HORIZON_MS, SCHEDULE_SKIPPED_TIMES_MAX
@@ -66,15 +67,20 @@ class CompiledSpec:
 
 
 def compile_spec(spec: ScheduleSpec, zone_of: Callable[[str], tzinfo]) -> CompiledSpec:
-    """`spec`, parsed. `zone_of(name)` resolves a non-empty IANA zone name (the shell passes
+    """`spec`, parsed (calendars become cron matchers). `zone_of(name)` resolves a non-empty IANA zone name (the shell passes
     `zoneinfo.ZoneInfo`); "" is UTC. The spec must have passed `schedules.schedule_problem`."""
     def zoned(text: str) -> ZonedCron:
         expression = parse_cron(text)
-        name = expression.time_zone_name or spec.time_zone_name
-        return ZonedCron(expression, zone_of(name) if name else UTC)
+        if not expression.time_zone_name:
+            return ZonedCron(expression, spec_zone)
+        return ZonedCron(expression, zone_of(expression.time_zone_name))
+    spec_zone = zone_of(spec.time_zone_name) if spec.time_zone_name else UTC
+    calendars = tuple(ZonedCron(calendar_expression(c), spec_zone) for c in spec.calendars)
+    skip_calendars = tuple(ZonedCron(calendar_expression(c), spec_zone)
+                           for c in spec.skip_calendars)
     compiled = CompiledSpec(
-        crons=tuple(zoned(t) for t in spec.cron_expressions),
-        skips=tuple(zoned(t) for t in spec.skip), intervals=spec.intervals,
+        crons=calendars + tuple(zoned(t) for t in spec.cron_expressions),
+        skips=skip_calendars + tuple(zoned(t) for t in spec.skip), intervals=spec.intervals,
         start_at_ms=spec.start_at_ms, end_at_ms=spec.end_at_ms, jitter_ms=spec.jitter_ms)
     assert compiled.crons or compiled.intervals, "a spec without times passed validation"
     return compiled
