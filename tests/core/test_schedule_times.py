@@ -349,3 +349,38 @@ def test_zones_come_from_the_caller_only() -> None:
         "2026-01-01T03:30:00.000Z", "2026-01-01T18:30:00.000Z", "2026-01-02T00:00:00.000Z"]
     assert compile_spec(ScheduleSpec(cron_expressions=("@daily",)), zone_of).crons[0].zone is UTC
     assert asked == ["Asia/Kolkata", "Asia/Tokyo"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(every_s=st.sampled_from([1, 7, 60]), jitter_ms=st.sampled_from([0, 500, 5_000]),
+       window_s=st.integers(10, 120), cron=st.booleans(),
+       gaps_ms=st.lists(st.integers(0, 200_000), min_size=1, max_size=25))
+def test_steps_partition_the_nominal_times(every_s: int, jitter_ms: int, window_s: int,
+                                           cron: bool, gaps_ms: list[int]) -> None:
+    """Whatever the wake-up times (repeats, long gaps), each nominal time up to the final
+    cursor is taken or counted missed exactly once, in order, and taken only inside the window
+    at the step that took it."""
+    spec = compile_spec(ScheduleSpec(
+        cron_expressions=("*/7 * * * * *",) if cron else (),
+        intervals=() if cron else (IntervalSpec(every_ms=every_s * 1_000),),
+        jitter_ms=jitter_ms, time_zone_name=NY), ZoneInfo)
+    start = cursor = ms("2026-03-08T06:58:00Z")  # across New York's spring-forward
+    now = start
+    taken: list[int] = []
+    missed = 0
+    for gap in gaps_ms:
+        now += gap
+        step = due_times(spec, "s", processed_through_ms=cursor, now_ms=now,
+                         catchup_window_ms=window_s * 1_000)
+        assert step.processed_through_ms >= cursor and not step.missed_capped
+        for due in step.due:
+            assert now - window_s * 1_000 <= due.actual_ms <= now
+            assert due.actual_ms == actual_time_ms(spec, "s", due.nominal_ms)
+        taken += [d.nominal_ms for d in step.due]
+        missed += step.missed
+        cursor = step.processed_through_ms
+        assert step.next_wake_ms is None or step.next_wake_ms > now or len(step.due) > 0
+    expected = next_nominal_times(spec, start, 10_000)
+    expected = tuple(t for t in expected if t <= cursor)
+    assert taken == sorted(set(taken)) and set(taken) <= set(expected)
+    assert len(taken) + missed == len(expected)
