@@ -27,7 +27,12 @@ from typing import Annotated
 import msgspec
 
 from raftflow.protocol.edge_rules import first_violation, rule
-from raftflow.protocol.limits import DURATION_MS_MAX, ID_LENGTH_MAX, MESSAGE_LENGTH_MAX
+from raftflow.protocol.limits import (
+    DURATION_MS_MAX,
+    ID_LENGTH_MAX,
+    MESSAGE_LENGTH_MAX,
+    WORKFLOW_TASK_TIMEOUT_MS_MAX,
+)
 from raftflow.protocol.payload import PayloadField
 from raftflow.protocol.rfc3339 import DATETIME_MS_MAX
 from raftflow.protocol.schedule_calendars import (
@@ -98,6 +103,8 @@ CatchupWindowMs = Annotated[int, rule(ge=SCHEDULE_CATCHUP_WINDOW_MS_MIN, le=DURA
 TimeZoneName = Annotated[str, rule(max_length=TIME_ZONE_NAME_LENGTH_MAX)]
 Note = Annotated[str, rule(max_length=SCHEDULE_NOTE_LENGTH_MAX)]
 ActionCount = Annotated[int, rule(ge=0, le=2**63 - 1)]
+TaskTimeoutMs = Annotated[int, rule(ge=1, le=WORKFLOW_TASK_TIMEOUT_MS_MAX,
+                                    description="Milliseconds.")]
 
 
 class OverlapPolicy(StrEnum):
@@ -167,7 +174,7 @@ class ScheduleStartWorkflowAction(_Wire, frozen=True):
     input: PayloadField = NO_PAYLOAD
     execution_timeout_ms: DurationMs | None = None
     run_timeout_ms: DurationMs | None = None
-    task_timeout_ms: DurationMs | None = None
+    task_timeout_ms: TaskTimeoutMs | None = None
     retry_policy: RetryPolicy | None = None
     search_attributes: dict[str, JsonAttributeValue] = msgspec.field(default_factory=dict)
 

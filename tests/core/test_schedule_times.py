@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -311,6 +312,17 @@ def test_bad_schedules_are_refused_naming_the_field(spec: ScheduleSpec,
     problem = schedule_problem(schedule)
     assert problem is not None and problem.field == field, problem
     assert words in problem.message and problem.message.startswith(field), problem.message
+
+
+def test_action_bounds_are_checked() -> None:
+    slow_task = msgspec.structs.replace(ACTION, task_timeout_ms=121_000)
+    problem = schedule_problem(Schedule(spec=ScheduleSpec(cron_expressions=("@daily",)),
+                                        action=slow_task))
+    assert problem is not None and problem.field == "action.task_timeout_ms"
+    long_id = msgspec.structs.replace(ACTION, workflow_id="w" * 990)
+    problem = schedule_problem(Schedule(spec=ScheduleSpec(cron_expressions=("@daily",)),
+                                        action=long_id))
+    assert problem is not None and "nominal time" in problem.message
 
 
 def test_good_schedules_pass_and_the_core_may_skip_zone_lookups() -> None:
