@@ -107,6 +107,24 @@ OUTBOX_BYTES_PER_SHARD_MAX = 16 * 1024 * 1024
 # even with an hour of clock difference between the two shards' leaders.
 MESSAGE_RETRY_HORIZON_MS = 12 * 3_600_000
 
+# Schedules (schedule_times.py). How far ahead a fire-time search looks: a spec with no time in
+# this long has none worth arming a timer for; 10 years covers a February-29-only expression
+# across a century's skipped leap year.
+SCHEDULE_SEARCH_HORIZON_MS = 10 * 366 * 24 * 3_600_000
+
+# Consecutive times one search may drop because a `skip` expression matches them: skips that
+# cover every time would otherwise make the search endless.
+SCHEDULE_SKIPPED_TIMES_MAX = 10_000
+
+# Times one catch-up step looks at (due, missed or skipped): bounds the work of one apply like
+# TIMERS_PER_FIRE_MAX; more due times are taken by the next step, proposed at once.
+SCHEDULE_TIMES_PER_TICK_MAX = 512
+
+# Times older than the catch-up window counted one by one after downtime; beyond this the
+# count stops (reported as capped) and the search jumps to the window's start, so a year of
+# every-second times costs one bounded step, not millions.
+SCHEDULE_MISSED_COUNT_MAX = 10_000
+
 assert HISTORY_EVENTS_SERVER_SLACK >= (2 * PENDING_ACTIVITIES_MAX + PENDING_TIMERS_MAX
                                        + PENDING_MESSAGES_PER_RUN_MAX
                                        + 2 * PENDING_CHILDREN_PER_RUN_MAX)
@@ -120,3 +138,5 @@ assert 0 < TIMERS_PER_FIRE_MAX <= PENDING_TIMERS_MAX
 assert EXPIRIES_PER_FIRE_MAX > 0 and 0 <= EXPIRY_BATCHING_MS < REQUEST_IDS_RETENTION_MS
 assert WORKFLOW_TASK_TIMEOUT_MS_DEFAULT <= WORKFLOW_TASK_TIMEOUT_MS_MAX <= DURATION_MS_MAX
 assert DURATION_MS_MAX * 4 < 2**62, "deadlines must stay msgpack int64"
+assert SCHEDULE_TIMES_PER_TICK_MAX <= SCHEDULE_MISSED_COUNT_MAX <= SCHEDULE_SKIPPED_TIMES_MAX
+assert SCHEDULE_SEARCH_HORIZON_MS > DURATION_MS_MAX // 10
