@@ -27,6 +27,7 @@ from collections.abc import Sequence
 
 import msgspec
 
+from raftflow.protocol import batches as b
 from raftflow.protocol import commands as c
 from raftflow.protocol import effects as e
 from raftflow.protocol import events as ev
@@ -53,9 +54,10 @@ PROTOCOL_CLASSES: tuple[type[msgspec.Struct], ...] = (
     c.ConfigureNamespace, c.ResetWorkflow, m.DeliverMessages, m.AckMessages,
     m.SignalMessage, m.CancelMessage, m.TerminateMessage, m.StartChildMessage,
     m.ChildClosedMessage, m.OutboxEntry, m.MessageOutcome,
+    b.StartBatch, b.RecordBatchProgress, b.StopBatch, b.BatchOperation,
     c.Proposal,
     ev.HistoryEvent,
-    e.DispatchWorkflowTask, e.DispatchActivityTask, e.ArmTimer, e.WorkflowClosed, e.MessageQueued,
+    e.DispatchWorkflowTask, e.DispatchActivityTask, e.ArmTimer, e.WorkflowClosed, e.MessageQueued, e.BatchActive,
     r.Ack, r.Rejected, r.WorkflowStartedResult, r.WorkflowTaskInfo, r.WorkflowTaskStartedResult,
     r.ActivityTaskInfo, r.ActivityTaskStartedResult, r.WorkflowTaskCompletedResult,
     r.ActivityTaskCompletedResult, r.HeartbeatResult, r.WorkflowDescription,

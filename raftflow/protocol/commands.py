@@ -31,6 +31,7 @@ from enum import StrEnum
 
 import msgspec
 
+from raftflow.protocol.batches import RecordBatchProgress, StartBatch, StopBatch
 from raftflow.protocol.limits import WORKFLOW_TASK_TIMEOUT_MS_DEFAULT
 from raftflow.protocol.messages import AckMessages, DeliverMessages
 from raftflow.protocol.reset_commands import ResetType, ResetWorkflow
@@ -69,6 +70,9 @@ from raftflow.protocol.workflow_commands import (
 # Public names, including the workflow commands and field types defined in `workflow_commands.py`:
 # most of the tree imports every command from this one module.
 __all__ = [
+    "RecordBatchProgress",
+    "StartBatch",
+    "StopBatch",
     "AckMessages",
     "DeliverMessages",
     "Barrier",
@@ -339,6 +343,9 @@ Command = (
     | ConfigureNamespace
     | DeliverMessages
     | AckMessages
+    | StartBatch
+    | RecordBatchProgress
+    | StopBatch
     | ResetWorkflow
 )
 

@@ -60,4 +60,13 @@ class MessageQueued(msgspec.Struct, frozen=True, kw_only=True, tag="MessageQueue
     workflow_id: str
 
 
-Effect = DispatchWorkflowTask | DispatchActivityTask | ArmTimer | WorkflowClosed | MessageQueued
+class BatchActive(msgspec.Struct, frozen=True, kw_only=True, tag="BatchActive",
+                  tag_field="effect"):
+    """A batch job runs on this shard: its leader's batch runner works through it."""
+
+    namespace: str
+    job_id: str
+
+
+Effect = (DispatchWorkflowTask | DispatchActivityTask | ArmTimer | WorkflowClosed
+          | MessageQueued | BatchActive)

@@ -21,6 +21,7 @@ from raftflow.protocol.commands import (
     FireTimers,
     RecordActivityTaskHeartbeat,
     RecordActivityTaskStarted,
+    RecordBatchProgress,
     RecordWorkflowTaskStarted,
     RequestCancelWorkflow,
     ResetWorkflow,
@@ -30,12 +31,20 @@ from raftflow.protocol.commands import (
     RespondWorkflowTaskCompleted,
     RespondWorkflowTaskFailed,
     SignalWorkflow,
+    StartBatch,
     StartWorkflow,
+    StopBatch,
     TerminateWorkflow,
 )
 from raftflow.protocol.effects import ArmTimer, Effect
 from raftflow.protocol.results import Ack
 from raftflow.shards.core import on_activity, on_requests, on_workflow_task, run_history
+from raftflow.shards.core.on_batch import (
+    on_record_batch_progress,
+    on_start_batch,
+    on_stop_batch,
+    running_jobs,
+)
 from raftflow.shards.core.on_deliver import on_deliver_messages
 from raftflow.shards.core.on_namespace import on_configure_namespace
 from raftflow.shards.core.on_reset import on_reset_workflow
@@ -104,6 +113,12 @@ def _route(state: ShardState, command: Command) -> Output:
             return on_deliver_messages(state, command)
         case AckMessages():
             return on_ack_messages(state, command)
+        case StartBatch():
+            return on_start_batch(state, command)
+        case RecordBatchProgress():
+            return on_record_batch_progress(state, command)
+        case StopBatch():
+            return on_stop_batch(state, command)
         case ResetWorkflow():
             return on_reset_workflow(state, command)
         case _:
@@ -127,6 +142,7 @@ def pending_effects(state: ShardState) -> list[Effect]:
             if activity.phase is ActivityPhase.SCHEDULED:
                 effects.append(dispatch_activity_task(execution, activity))
     effects.extend(queued_effects(state))  # the courier re-sends the whole outbox
+    effects.extend(running_jobs(state))  # the batch runner resumes every running job
     wakeup_ms = state.next_wakeup_ms()
     if wakeup_ms is not None:
         effects.append(ArmTimer(fire_at_ms=wakeup_ms))

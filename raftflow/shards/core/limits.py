@@ -92,6 +92,10 @@ PENDING_MESSAGES_PER_RUN_MAX = 2_000
 # limit): each is state in the run and, when the parent closes, a message of its close policy.
 PENDING_CHILDREN_PER_RUN_MAX = 2_000
 
+# Batch jobs one shard keeps (running ones, and finished ones for describe; the oldest finished
+# one makes room for a new job): each is a small record in the state's open part.
+BATCH_JOBS_PER_SHARD_MAX = 256
+
 # Messages in one shard's outbox: the outbox is part of the state's open part (every replica
 # holds it in memory; a store-backed one rewrites it in the meta row at each commit), and a new
 # leader re-sends all of it. A workflow task that would pass either bound is refused

@@ -30,6 +30,7 @@ import msgspec
 from raftflow.protocol.messages import OutboxEntry
 from raftflow.protocol.search_attributes import AttributeType
 from raftflow.shards.core.archive import Archive
+from raftflow.shards.core.batch_jobs import BatchJob, BatchKey
 from raftflow.shards.core.limits import EXPIRY_BATCHING_MS, MESSAGE_RETRY_HORIZON_MS
 from raftflow.shards.core.memory_archive import MemoryArchive
 
@@ -82,6 +83,8 @@ class ShardState(msgspec.Struct, kw_only=True, dict=True):
     # in the order they were queued (outbox.py); and their payload bytes (the byte bound).
     outbox: dict[str, OutboxEntry] = msgspec.field(default_factory=dict)
     outbox_bytes: int = 0
+    # Batch jobs held by this shard, running and finished, by (namespace, job id) (on_batch.py).
+    batches: dict[BatchKey, BatchJob] = msgspec.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Runs after construction and after every snapshot decode: the heap is derived, never
