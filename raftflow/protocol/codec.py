@@ -33,6 +33,7 @@ from raftflow.protocol import events as ev
 from raftflow.protocol import legacy_arrays
 from raftflow.protocol import results as r
 from raftflow.protocol import search_attributes as sa
+from raftflow.protocol import updates as u
 from raftflow.protocol.payload import msgpack_dec_hook, msgpack_enc_hook
 
 T = typing.TypeVar("T")
@@ -56,6 +57,8 @@ PROTOCOL_CLASSES: tuple[type[msgspec.Struct], ...] = (
     r.ActivityTaskInfo, r.ActivityTaskStartedResult, r.WorkflowTaskCompletedResult,
     r.ActivityTaskCompletedResult, r.HeartbeatResult, r.WorkflowDescription,
     *typing.get_args(ev.EventAttributes),
+    u.RequestWorkflowUpdate, u.WorkflowUpdateRequest, u.WorkflowUpdateResponse,
+    u.CompleteWorkflowUpdate, u.WorkflowUpdateResult,
 )
 
 

@@ -37,12 +37,14 @@ from raftflow.protocol.search_attributes import (
     JsonAttributeValue,
     UpsertWorkflowSearchAttributes,
 )
+from raftflow.protocol.updates import RequestWorkflowUpdate, WorkflowUpdateResponse
 from raftflow.protocol.workflow_commands import (
     NO_PAYLOAD,
     CancelTimer,
     CancelWorkflowExecution,
     Coefficient,
     CompleteWorkflowExecution,
+    CompleteWorkflowUpdate,
     ContinueAsNewWorkflowExecution,
     Count,
     DurationMs,
@@ -69,6 +71,7 @@ __all__ = [
     "Coefficient",
     "Command",
     "CompleteWorkflowExecution",
+    "CompleteWorkflowUpdate",
     "ConfigureNamespace",
     "ContinueAsNewWorkflowExecution",
     "Count",
@@ -89,6 +92,7 @@ __all__ = [
     "RecordWorkflowTaskStarted",
     "RequestCancelActivityTask",
     "RequestCancelWorkflow",
+    "RequestWorkflowUpdate",
     "RespondActivityTaskCanceled",
     "RespondActivityTaskCompleted",
     "RespondActivityTaskFailed",
@@ -104,6 +108,7 @@ __all__ = [
     "TerminateWorkflow",
     "UpsertWorkflowSearchAttributes",
     "WorkflowCommand",
+    "WorkflowUpdateResponse",
 ]
 
 
@@ -223,6 +228,8 @@ class RespondWorkflowTaskCompleted(msgspec.Struct, frozen=True, kw_only=True, fo
     # returned in the answer (Temporal's eager activity execution), saving a poll and a commit.
     eager_task_queue: str = ""
     eager_activities_max: int = 0
+    # Workflow updates: the worker's accept or reject of each update the task carried.
+    update_responses: tuple[WorkflowUpdateResponse, ...] = ()
 
 
 class RespondWorkflowTaskFailed(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
@@ -323,6 +330,7 @@ Command = (
     | FireTimers
     | Barrier
     | ConfigureNamespace
+    | RequestWorkflowUpdate
 )
 
 

@@ -25,6 +25,12 @@ from typing import ClassVar
 import msgspec
 
 from raftflow.protocol.commands import Failure, RetryPolicy
+from raftflow.protocol.events_updates import (
+    WorkflowExecutionUpdateAcceptedEventAttributes as WorkflowExecutionUpdateAcceptedEventAttributes,
+)
+from raftflow.protocol.events_updates import (
+    WorkflowExecutionUpdateCompletedEventAttributes as WorkflowExecutionUpdateCompletedEventAttributes,
+)
 from raftflow.protocol.search_attributes import SearchAttribute
 
 
@@ -57,6 +63,13 @@ class EventType(StrEnum):
     TIMER_CANCELED = "TimerCanceled"
     MARKER_RECORDED = "MarkerRecorded"
     UPSERT_WORKFLOW_SEARCH_ATTRIBUTES = "UpsertWorkflowSearchAttributes"
+    WORKFLOW_EXECUTION_UPDATE_ACCEPTED = "WorkflowExecutionUpdateAccepted"
+    WORKFLOW_EXECUTION_UPDATE_COMPLETED = "WorkflowExecutionUpdateCompleted"
+
+
+# The update events' structs are in events_updates.py, which cannot import this module.
+WorkflowExecutionUpdateAcceptedEventAttributes.event_type = EventType.WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+WorkflowExecutionUpdateCompletedEventAttributes.event_type = EventType.WORKFLOW_EXECUTION_UPDATE_COMPLETED
 
 
 # Events that close a run: at most one per history and it is the last event (DESIGN §4 I3).
@@ -352,6 +365,8 @@ EventAttributes = (
     | WorkflowExecutionTerminatedEventAttributes
     | WorkflowExecutionTimedOutEventAttributes
     | WorkflowExecutionContinuedAsNewEventAttributes
+    | WorkflowExecutionUpdateAcceptedEventAttributes
+    | WorkflowExecutionUpdateCompletedEventAttributes
 )
 
 assert {cls.event_type.value for cls in typing.get_args(EventAttributes)} == (

@@ -14,6 +14,7 @@ from raftflow.protocol.commands import TaskToken
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import HistoryEvent
 from raftflow.protocol.search_attributes import SearchAttribute
+from raftflow.protocol.updates import WorkflowUpdateRequest, WorkflowUpdateResult
 
 
 class WorkflowStatus(StrEnum):
@@ -91,6 +92,8 @@ class WorkflowTaskInfo(msgspec.Struct, frozen=True, kw_only=True):
     started_event_id: int
     previous_started_event_id: int
     history: tuple[HistoryEvent, ...]
+    # The updates admitted before this task started, in admission order (updates.py).
+    updates: tuple[WorkflowUpdateRequest, ...] = ()
 
 
 class WorkflowTaskStartedResult(msgspec.Struct, frozen=True, kw_only=True,
@@ -153,6 +156,7 @@ Result = (
     | WorkflowTaskCompletedResult
     | ActivityTaskCompletedResult
     | HeartbeatResult
+    | WorkflowUpdateResult
 )
 
 

@@ -126,6 +126,15 @@ class RecordMarker(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     details: PayloadField = NO_PAYLOAD
 
 
+class CompleteWorkflowUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                             tag="CompleteWorkflowUpdate", tag_field="type"):
+    """An accepted update's handler ended: with `result`, or with `failure` when it raised."""
+
+    update_id: Id
+    result: PayloadField = NO_PAYLOAD
+    failure: Failure | None = None
+
+
 WorkflowCommand = (
     ScheduleActivityTask
     | RequestCancelActivityTask
@@ -137,4 +146,5 @@ WorkflowCommand = (
     | ContinueAsNewWorkflowExecution
     | RecordMarker
     | UpsertWorkflowSearchAttributes
+    | CompleteWorkflowUpdate
 )

@@ -30,6 +30,7 @@ from raftflow.protocol.commands import (
     CancelTimer,
     CancelWorkflowExecution,
     CompleteWorkflowExecution,
+    CompleteWorkflowUpdate,
     ContinueAsNewWorkflowExecution,
     Failure,
     FailWorkflowExecution,
@@ -172,6 +173,10 @@ def command_payloads(command: WorkflowCommand) -> tuple[CommandPayload, ...]:
         case RecordMarker():
             return (CommandPayload("details", PayloadShape.VALUE,
                                    f"details of marker {command.marker_name}"),)
+        case CompleteWorkflowUpdate():
+            # A handler's failure keeps its details plain (as a rejection's does).
+            return (CommandPayload("result", PayloadShape.VALUE,
+                                   f"result of update {command.update_id}"),)
         case (RequestCancelActivityTask() | StartTimer() | CancelTimer()
               | UpsertWorkflowSearchAttributes()):
             return ()  # no payload: ids, durations, search attributes stay plain

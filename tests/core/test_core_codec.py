@@ -21,6 +21,7 @@ from raftflow.protocol import results as r
 from raftflow.protocol.errors import ErrorCode, RaftflowError, http_status
 from raftflow.protocol.events import HistoryEvent, WorkflowExecutionStartedEventAttributes
 from raftflow.protocol.search_attributes import UpsertWorkflowSearchAttributes
+from raftflow.protocol.updates import UpdateStage
 
 TOKEN = c.TaskToken(namespace="ns", workflow_id="wf", run_id="r1", scheduled_event_id=2,
                     attempt=3, kind=c.TaskKind.ACTIVITY)
@@ -43,6 +44,7 @@ WORKFLOW_COMMANDS: tuple[c.WorkflowCommand, ...] = (
     c.ContinueAsNewWorkflowExecution(workflow_type="w", task_queue="q", input=b"i",
                                      run_timeout_ms=5, task_timeout_ms=None),
     UpsertWorkflowSearchAttributes(search_attributes={"CustomerId": "c1", "Amount": 3}),
+    c.CompleteWorkflowUpdate(update_id="u1", result=b"r", failure=FAILURE),
 )
 COMMANDS: tuple[c.Command, ...] = (
     c.StartWorkflow(now_ms=1, namespace="ns", workflow_id="wf", workflow_type="W",
@@ -71,6 +73,8 @@ COMMANDS: tuple[c.Command, ...] = (
     c.FireTimers(now_ms=13),
     c.Barrier(now_ms=14, leader_node="n1", term=3),
     c.ConfigureNamespace(now_ms=15, namespace="shop", retention_ms=20_000),
+    c.RequestWorkflowUpdate(now_ms=16, namespace="ns", workflow_id="wf", update_id="u",
+                            name="n", input=b"1"),
 )
 EVENT = HistoryEvent(event_id=1, time_ms=5, attributes=WorkflowExecutionStartedEventAttributes(
     workflow_type="W", task_queue="q", input=b"x", workflow_id="wf", namespace="ns",
@@ -93,6 +97,8 @@ RESULTS: tuple[r.Result, ...] = (
     r.WorkflowTaskCompletedResult(activity_tasks=(ACT_INFO, ACT_INFO)),
     r.ActivityTaskCompletedResult(workflow_task=WF_INFO),
     r.ActivityTaskCompletedResult(workflow_task=None),
+    r.WorkflowUpdateResult(run_id="r", update_id="u", stage=UpdateStage.COMPLETED, value=b"1",
+                           failure=FAILURE),
 )
 EFFECTS: tuple[e.Effect, ...] = (
     e.DispatchWorkflowTask(namespace="ns", task_queue="q", workflow_id="wf", run_id="r",

@@ -10,6 +10,8 @@ what 0.1's bytes of the old free-form events decode to (see the comment at EVENT
 
 from __future__ import annotations
 
+import msgspec
+
 from raftflow.protocol import commands as c
 from raftflow.protocol import effects as e
 from raftflow.protocol import events as ev
@@ -17,6 +19,7 @@ from raftflow.protocol import results as r
 from raftflow.protocol import search_attributes as sa
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import HistoryEvent
+from raftflow.protocol.updates import UpdateStage, WorkflowUpdateRequest
 
 NOW_MS = 1_765_000_000_123  # a real epoch-ms clock reading: packed as uint64
 
@@ -93,6 +96,8 @@ WORKFLOW_COMMANDS_SINCE_0_1: dict[str, c.WorkflowCommand] = {
     "UpsertWorkflowSearchAttributes": sa.UpsertWorkflowSearchAttributes(search_attributes={
         "CustomerId": "c-1", "Amount": 7, "Score": 0.5, "Vip": True,
         "DueAt": "2026-12-06T10:00:00Z"}),
+    "CompleteWorkflowUpdate": c.CompleteWorkflowUpdate(update_id="u1", result=b'"ok"'),
+    "CompleteWorkflowUpdate.failure": c.CompleteWorkflowUpdate(update_id="u2", failure=FAILURE),
 }
 COMMANDS_SINCE_0_1: dict[str, c.Command] = {
     "ConfigureNamespace": c.ConfigureNamespace(now_ms=NOW_MS, namespace="shop",
@@ -106,6 +111,13 @@ COMMANDS_SINCE_0_1: dict[str, c.Command] = {
     "RespondWorkflowTaskCompleted.upsert": c.RespondWorkflowTaskCompleted(
         now_ms=NOW_MS, token=WORKFLOW_TOKEN,
         commands=tuple(WORKFLOW_COMMANDS_SINCE_0_1.values())),
+    "RequestWorkflowUpdate": c.RequestWorkflowUpdate(
+        now_ms=NOW_MS, namespace="ns", workflow_id="wf", run_id="r1", update_id="u1",
+        name="set", input=b'["v"]'),
+    "RespondWorkflowTaskCompleted.update_responses": c.RespondWorkflowTaskCompleted(
+        now_ms=NOW_MS, token=WORKFLOW_TOKEN, update_responses=(
+            c.WorkflowUpdateResponse(update_id="u1"),
+            c.WorkflowUpdateResponse(update_id="u2", rejection=FAILURE))),
 }
 EMPTY_PROPOSAL = c.Proposal(proposer="node-2", incarnation=0, seq=0, commands=())
 
@@ -144,6 +156,16 @@ RESULTS: dict[str, r.Result] = {
     "ActivityTaskCompletedResult": r.ActivityTaskCompletedResult(workflow_task=WF_INFO),
     "ActivityTaskCompletedResult.none": r.ActivityTaskCompletedResult(workflow_task=None),
     "HeartbeatResult": r.HeartbeatResult(cancel_requested=True),
+}
+
+# Results added after 0.1: round-tripped in the current layout.
+RESULTS_SINCE_0_1: dict[str, r.Result] = {
+    "WorkflowUpdateResult": r.WorkflowUpdateResult(run_id="r1", update_id="u1",
+                                                   stage=UpdateStage.ADMITTED),
+    "WorkflowUpdateResult.completed": r.WorkflowUpdateResult(
+        run_id="r1", update_id="u1", stage=UpdateStage.COMPLETED, value=b'"ok"', failure=FAILURE),
+    "WorkflowTaskStartedResult.updates": r.WorkflowTaskStartedResult(task=msgspec.structs.replace(
+        WF_INFO, updates=(WorkflowUpdateRequest(update_id="u1", name="set", input=b"[1]"),))),
 }
 
 EFFECTS: dict[str, e.Effect] = {

@@ -30,6 +30,7 @@ from raftflow.protocol import results as r
 from raftflow.protocol.events import EventType, HistoryEvent
 from raftflow.protocol.payload import json_enc_hook
 from raftflow.protocol.search_attributes import SearchAttribute
+from raftflow.protocol.updates import WorkflowUpdateRequest
 from tests.protocol import samples
 
 FIXTURE = Path(__file__).parent.parent / "data" / "protocol-v0.1" / "codec-values.json"
@@ -69,12 +70,15 @@ def test_the_fixture_covers_every_wire_type() -> None:
     assert {type(v) for v in (*samples.WORKFLOW_COMMANDS.values(),
                               *samples.WORKFLOW_COMMANDS_SINCE_0_1.values())} == set(
         typing.get_args(c.WorkflowCommand))
-    assert {type(v) for v in samples.RESULTS.values()} == set(typing.get_args(r.Result))
+    assert {type(v) for v in (*samples.RESULTS.values(), *samples.RESULTS_SINCE_0_1.values())
+            } == set(typing.get_args(r.Result))
     assert {type(v) for v in samples.EFFECTS.values()} == set(typing.get_args(e.Effect))
     covered = {type(value) for value, _, _ in CASES.values()}
     covered |= {type(value) for value in (*samples.COMMANDS_SINCE_0_1.values(),
-                                          *samples.WORKFLOW_COMMANDS_SINCE_0_1.values())}
+                                          *samples.WORKFLOW_COMMANDS_SINCE_0_1.values(),
+                                          *samples.RESULTS_SINCE_0_1.values())}
     nested = {c.TaskToken, r.WorkflowTaskInfo, r.ActivityTaskInfo,  # inside the results
+              c.WorkflowUpdateResponse, WorkflowUpdateRequest,  # in a completion, in a task
               *typing.get_args(ev.EventAttributes),  # inside events (tests/core writes all)
               SearchAttribute}  # inside events and descriptions
     assert covered | nested == set(codec.PROTOCOL_CLASSES)
@@ -106,6 +110,14 @@ def test_commands_added_since_0_1_round_trip_in_the_current_layout(command: c.Co
     data = codec.encode_command(command)
     assert msgspec.msgpack.decode(data).__class__ is dict
     assert codec.decode_command(data) == command
+
+
+@pytest.mark.parametrize("result", samples.RESULTS_SINCE_0_1.values(),
+                         ids=samples.RESULTS_SINCE_0_1)
+def test_results_added_since_0_1_round_trip_in_the_current_layout(result: r.Result) -> None:
+    data = codec.encode_result(result)
+    assert msgspec.msgpack.decode(data).__class__ is dict
+    assert codec.decode_result(data) == result
 
 
 def test_union_members_carry_their_union_tag_field_and_others_none() -> None:

@@ -21,6 +21,7 @@ from raftflow.protocol.commands import (
     RecordActivityTaskStarted,
     RecordWorkflowTaskStarted,
     RequestCancelWorkflow,
+    RequestWorkflowUpdate,
     RespondActivityTaskCanceled,
     RespondActivityTaskCompleted,
     RespondActivityTaskFailed,
@@ -32,7 +33,7 @@ from raftflow.protocol.commands import (
 )
 from raftflow.protocol.effects import ArmTimer, Effect
 from raftflow.protocol.results import Ack
-from raftflow.shards.core import on_activity, on_requests, on_workflow_task, run_history
+from raftflow.shards.core import on_activity, on_requests, on_update, on_workflow_task, run_history
 from raftflow.shards.core.on_namespace import on_configure_namespace
 from raftflow.shards.core.on_start import on_start_workflow
 from raftflow.shards.core.on_task_completed import on_respond_workflow_task_completed
@@ -93,6 +94,8 @@ def _route(state: ShardState, command: Command) -> Output:
             return Output(result=Ack())
         case ConfigureNamespace():
             return on_configure_namespace(state, command)
+        case RequestWorkflowUpdate():
+            return on_update.on_request_workflow_update(state, command)
         case _:
             assert_never(command)
 

@@ -20,6 +20,7 @@ from raftflow.protocol.events import (
 )
 from raftflow.protocol.results import WorkflowStatus
 from raftflow.protocol.search_attributes import SearchAttribute
+from raftflow.shards.core.update_state import UpdateState
 
 
 class TimerKind(StrEnum):
@@ -133,6 +134,9 @@ class Execution(msgspec.Struct, kw_only=True):
     # at event spilled_events + 1): whole chunks of an open run (run_history.py). Always 0
     # for a closed run as the archive hands it out (its history whole).
     spilled_events: int = 0
+    # Workflow updates admitted or accepted and not completed yet, by update id, in admission
+    # order (on_update.py); a completed or rejected one is remembered in the archive instead.
+    updates: dict[str, UpdateState] = msgspec.field(default_factory=dict)
 
     @property
     def key(self) -> WorkflowKey:

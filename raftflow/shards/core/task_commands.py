@@ -14,6 +14,7 @@ from raftflow.protocol.commands import (
     CancelTimer,
     CancelWorkflowExecution,
     CompleteWorkflowExecution,
+    CompleteWorkflowUpdate,
     ContinueAsNewWorkflowExecution,
     FailWorkflowExecution,
     RecordMarker,
@@ -26,6 +27,7 @@ from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.results import Rejected
 from raftflow.protocol.search_attributes import SearchAttribute, UpsertWorkflowSearchAttributes
 from raftflow.shards.core import limits, validate
+from raftflow.shards.core.on_update import check_update_completion
 from raftflow.shards.core.run_attributes import check_upsert
 from raftflow.shards.core.state import Execution, ShardState
 
@@ -121,6 +123,8 @@ def _check_one(execution: Execution, scratch: _Scratch, where: str,
             return validate.check_payload(f"{where}.details", command.details)
         case ContinueAsNewWorkflowExecution():
             return _check_continue(where, command)
+        case CompleteWorkflowUpdate():
+            return check_update_completion(where, command)
     raise AssertionError(f"unknown workflow command {command!r}")
 
 
