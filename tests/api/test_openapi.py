@@ -32,6 +32,7 @@ EXPECTED = {
     (WF + "/{workflow_id}/terminate", "post"),
     (WF + "/{workflow_id}/cancel", "post"), (WF + "/{workflow_id}/result", "get"),
     (WF + "/{workflow_id}/query", "post"), ("/api/v1/tasks/query/respond", "post"),
+    (WF + "/{workflow_id}/updates", "post"), (WF + "/{workflow_id}/updates/{update_id}", "get"),
     (TQ + "/workflow-tasks/poll", "post"), (TQ + "/activity-tasks/poll", "post"),
     ("/api/v1/tasks/workflow/complete", "post"), ("/api/v1/tasks/workflow/fail", "post"),
     ("/api/v1/tasks/activity/complete", "post"), ("/api/v1/tasks/activity/fail", "post"),
