@@ -31,6 +31,7 @@ from collections.abc import Callable, Collection
 import msgspec
 
 from raftflow.protocol.commands import Failure
+from raftflow.protocol.history_json import payload_from_json
 from raftflow.protocol.http_bodies import (
     CompleteWorkflowTaskRequest,
     FailWorkflowTaskRequest,
@@ -38,6 +39,7 @@ from raftflow.protocol.http_bodies import (
     QueryFailureBody,
 )
 from raftflow.protocol.payload import Payload, json_enc_hook
+from raftflow.protocol.updates import WorkflowUpdateRequest
 from raftflow.sdk import errors
 from raftflow.sdk._history_payloads import decode_events, encode_commands
 from raftflow.sdk._payload_limits import checked_commands
@@ -94,7 +96,10 @@ class WorkflowTaskRunner:
             task = TypedWorkflowTask(answer, await decode_events(
                 self._payloads, task.events, f"workflow task of run {answer.run_id}"))
             runner, events = await self._cache.take(task)
-            commands = runner.activate(events)
+            commands = runner.activate(events, [WorkflowUpdateRequest(
+                update_id=u.update_id, name=u.name, input=payload_from_json(u.input))
+                for u in answer.updates])
+            update_responses = runner.take_update_responses()
             # A payload the server would refuse fails the workflow, naming it (_payload_limits).
             wire_commands = checked_commands(await encode_commands(self._payloads, commands))
         except Exception as error:  # fail the task: the server retries it (I4)
@@ -113,7 +118,7 @@ class WorkflowTaskRunner:
                     task_token=answer.task_token, commands=wire_commands,
                     identity=self._exchange.identity, sticky_queue=self._exchange.sticky_queue,
                     eager_task_queue=self._task_queue if eager else None,
-                    eager_activities_max=eager))
+                    eager_activities_max=eager, update_responses=update_responses))
         except BaseException as error:
             for _ in range(eager):
                 self._activity_slots.release()

@@ -37,7 +37,7 @@ from raftflow.sdk.retry import RetryPolicy, duration_ms
 
 __all__ = ["WorkflowInfo", "continue_as_new", "defn", "deprecate_patch", "execute_activity",
            "info", "is_replaying", "now", "patched", "query", "random", "run", "signal",
-           "sleep", "upsert_search_attributes", "uuid4", "wait_condition"]
+           "sleep", "update", "upsert_search_attributes", "uuid4", "wait_condition"]
 
 ClassT = TypeVar("ClassT", bound=type)
 CallableT = TypeVar("CallableT", bound=Callable[..., Any])
@@ -103,6 +103,26 @@ def query(fn: CallableT | None = None, /, *,
 
     def mark(target: CallableT) -> CallableT:
         _definition.mark_query(target, name)
+        return target
+
+    return mark if fn is None else mark(fn)
+
+
+@overload
+def update(fn: CallableT, /) -> CallableT: ...
+@overload
+def update(*, name: str | None = None) -> Callable[[CallableT], CallableT]: ...
+def update(fn: CallableT | None = None, /, *,
+           name: str | None = None) -> CallableT | Callable[[CallableT], CallableT]:
+    """Mark an update handler (`def` or `async def`, Temporal's workflow update): a caller's
+    `handle.execute_update` runs it in the workflow and gets its return value, or the failure
+    if it raises an `ApplicationError` (any other exception fails the workflow task). An
+    optional validator, a plain `def` taking the same arguments, is declared with
+    `@<handler>.validator`: it runs before the update is accepted (never on replay) and
+    rejects the update by raising; a rejected update leaves no event in history."""
+
+    def mark(target: CallableT) -> CallableT:
+        _definition.mark_update(target, name)
         return target
 
     return mark if fn is None else mark(fn)

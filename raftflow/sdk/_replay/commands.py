@@ -21,6 +21,7 @@ from raftflow.protocol.commands import (
     CancelTimer,
     CancelWorkflowExecution,
     CompleteWorkflowExecution,
+    CompleteWorkflowUpdate,
     ContinueAsNewWorkflowExecution,
     Failure,
     FailWorkflowExecution,
@@ -43,6 +44,7 @@ from raftflow.protocol.events import (
     WorkflowExecutionCompletedEventAttributes,
     WorkflowExecutionContinuedAsNewEventAttributes,
     WorkflowExecutionFailedEventAttributes,
+    WorkflowExecutionUpdateCompletedEventAttributes,
 )
 from raftflow.protocol.history_json import payload_json
 from raftflow.protocol.payload import EMPTY, Payload
@@ -61,6 +63,7 @@ CommandEventAttributes = (
     | WorkflowExecutionCanceledEventAttributes
     | WorkflowExecutionContinuedAsNewEventAttributes
     | UpsertWorkflowSearchAttributesEventAttributes
+    | WorkflowExecutionUpdateCompletedEventAttributes
 )
 
 # The commands that close the run: the last command of a run, produced once.
@@ -78,6 +81,7 @@ COMMAND_OF_EVENT: Mapping[type[CommandEventAttributes], type[WorkflowCommand]] =
     WorkflowExecutionCanceledEventAttributes: CancelWorkflowExecution,
     WorkflowExecutionContinuedAsNewEventAttributes: ContinueAsNewWorkflowExecution,
     UpsertWorkflowSearchAttributesEventAttributes: UpsertWorkflowSearchAttributes,
+    WorkflowExecutionUpdateCompletedEventAttributes: CompleteWorkflowUpdate,
 }
 
 Identity = tuple[tuple[str, object], ...]
@@ -104,6 +108,8 @@ def identity(value: CommandEventAttributes | WorkflowCommand) -> Identity:
             return (("names", tuple(a.name for a in value.search_attributes)),)
         case UpsertWorkflowSearchAttributes():
             return (("names", tuple(sorted(value.search_attributes))),)
+        case WorkflowExecutionUpdateCompletedEventAttributes() | CompleteWorkflowUpdate():
+            return (("update_id", value.update_id),)
         case _:
             return ()  # a close has no identity: one per run, and it is last
 

@@ -1,0 +1,119 @@
+"""Workflow updates through the SDK against a real 3-node cluster.
+
+Goal: `@workflow.update` handlers (with a validator) run through `handle.execute_update` and
+`start_update` + `WorkflowUpdateHandle.result()`: the caller gets the result; a validator's
+rejection and a handler's ApplicationError reach it as `WorkflowUpdateFailedError` (a rejection
+leaves no event); an update id runs once; a worker that lost its cache replays the update
+events deterministically and the workflow goes on.
+Method: `raftflow node` processes on loopback (conftest.py); the public SDK only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from raftflow.cluster.launcher import LocalCluster
+from raftflow.sdk import (
+    ApplicationError,
+    Client,
+    Worker,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateStage,
+    workflow,
+)
+
+TIMEOUT_S = 20
+
+
+@workflow.defn
+class Account:
+    def __init__(self) -> None:
+        self.balance = 0
+        self.closed = False
+
+    @workflow.run
+    async def run(self) -> int:
+        await workflow.wait_condition(lambda: self.closed)
+        return self.balance
+
+    @workflow.update
+    async def deposit(self, amount: int) -> int:
+        if amount > 1000:
+            raise ApplicationError("over the limit", type="Limit")
+        await workflow.sleep(timedelta(milliseconds=20))  # accepted and completed apart
+        self.balance += amount
+        return self.balance
+
+    @deposit.validator  # type: ignore[attr-defined]
+    def check_deposit(self, amount: int) -> None:
+        if amount <= 0:
+            raise ValueError("amount must be positive")
+
+    @workflow.update(name="close")
+    def close_account(self) -> str:
+        self.closed = True
+        return "closed"
+
+
+def _run(cluster: LocalCluster, body: object) -> None:
+    async def main() -> None:
+        addresses = [cluster.address(n) for n in cluster.node_ids]
+        async with await Client.connect(addresses) as client:
+            await body(client, f"q-{uuid.uuid4().hex[:8]}")  # type: ignore[operator]
+
+    asyncio.run(main())
+
+
+def test_updates_run_validate_fail_and_deduplicate(cluster: LocalCluster) -> None:
+    async def body(client: Client, queue: str) -> None:
+        handle = await client.start_workflow(Account.run, id=f"acct-{queue}", task_queue=queue)
+        async with Worker(client, task_queue=queue, workflows=[Account]):
+            assert await asyncio.wait_for(handle.execute_update(Account.deposit, 5),
+                                          TIMEOUT_S) == 5
+            assert await handle.execute_update("deposit", args=[10], id="dep-2") == 15
+            # The same update id: the first outcome, the handler does not run again.
+            assert await handle.execute_update("deposit", args=[10], id="dep-2") == 15
+            with pytest.raises(WorkflowUpdateFailedError) as rejected:
+                await handle.execute_update(Account.deposit, -1, id="dep-neg")
+            assert "positive" in str(rejected.value.cause)
+            with pytest.raises(WorkflowUpdateFailedError) as failed:
+                await handle.execute_update(Account.deposit, 5000)
+            assert isinstance(failed.value.cause, ApplicationError)
+            assert failed.value.cause.type == "Limit"
+            started = await handle.start_update(Account.deposit, 1,
+                                                wait_for_stage=WorkflowUpdateStage.ACCEPTED)
+            assert await asyncio.wait_for(started.result(), TIMEOUT_S) == 16
+            again = handle.get_update_handle(started.id)
+            assert await again.result() == 16
+            assert await handle.execute_update(Account.close_account) == "closed"
+            assert await asyncio.wait_for(handle.result(), TIMEOUT_S) == 16
+        events = (await handle.history()).events
+        accepted = [e for e in events if e.event_type == "WorkflowExecutionUpdateAccepted"]
+        completed = [e for e in events if e.event_type == "WorkflowExecutionUpdateCompleted"]
+        # deposit 5, dep-2, 5000 (failed in the handler), the started one, close; not dep-neg.
+        assert len(accepted) == len(completed) == 5
+        assert "dep-neg" not in {e.attributes.update_id for e in accepted}  # type: ignore[union-attr]
+
+    _run(cluster, body)
+
+
+def test_a_new_worker_replays_update_events_and_continues(cluster: LocalCluster) -> None:
+    async def body(client: Client, queue: str) -> None:
+        handle = await client.start_workflow(Account.run, id=f"replay-{queue}", task_queue=queue)
+        async with Worker(client, task_queue=queue, workflows=[Account]):
+            assert await asyncio.wait_for(handle.execute_update(Account.deposit, 7),
+                                          TIMEOUT_S) == 7
+        # A fresh worker (empty cache) replays the whole history, update events included.
+        async with Worker(client, task_queue=queue, workflows=[Account]):
+            assert await asyncio.wait_for(handle.execute_update(Account.deposit, 3),
+                                          TIMEOUT_S) == 10
+            await handle.execute_update("close")
+            assert await asyncio.wait_for(handle.result(), TIMEOUT_S) == 10
+        types = [e.event_type for e in (await handle.history()).events]
+        assert "WorkflowTaskFailed" not in types  # no nondeterminism on replay
+
+    _run(cluster, body)
