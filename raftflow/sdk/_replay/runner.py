@@ -38,7 +38,7 @@ from raftflow.protocol.events import (
 )
 from raftflow.protocol.updates import WorkflowUpdateRequest, WorkflowUpdateResponse
 from raftflow.sdk import errors
-from raftflow.sdk._replay import activation, commands
+from raftflow.sdk._replay import activation, commands, updates
 from raftflow.sdk._replay.definition import definition_of
 from raftflow.sdk._replay.runtime import RunIds, Runtime
 
@@ -98,7 +98,13 @@ class _Replay:
             case WorkflowTaskCompletedEventAttributes():
                 pass
             case WorkflowExecutionUpdateAcceptedEventAttributes():
-                pass  # its handler started with the task it followed (`_activate`)
+                # Its handler started with the task it followed (`_activate`), unless that
+                # task ran before its updates were known.
+                if (attributes.update_id not in self.runtime.delivered_updates
+                        and not self.runtime.state.closed):
+                    updates.deliver_late(self.runtime, WorkflowUpdateRequest(
+                        update_id=attributes.update_id, name=attributes.name,
+                        input=attributes.input))
             case _:
                 self.inputs.append(event)
 

@@ -129,6 +129,7 @@ class Runtime:
         self.task_failure: BaseException | None = None
         # The live task's answers to its updates (accepted or rejected), for the completion.
         self.update_responses: list[WorkflowUpdateResponse] = []
+        self.delivered_updates: set[str] = set()  # ids whose handler started (or rejected)
         self.counters = _Counters()
         seed = hashlib.sha256(ids.run_id.encode()).digest()
         self.random = random.Random(int.from_bytes(seed[:8], "big"))

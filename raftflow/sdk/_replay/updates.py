@@ -44,6 +44,7 @@ def deliver(rt: Runtime, requests: Sequence[WorkflowUpdateRequest], *, validate:
     """Start the handlers of the task's updates; when live (`validate`), validate each first
     and record the answers in `rt.update_responses`."""
     for request in requests:
+        rt.delivered_updates.add(request.update_id)
         handler = _handler(rt, request.name)
         if validate:
             rejection = _validate(rt, request, handler)
@@ -59,6 +60,28 @@ def deliver(rt: Runtime, requests: Sequence[WorkflowUpdateRequest], *, validate:
         task = rt.loop.create_task(_call(handler, input_args(request.input)),
                                    name=f"update {request.name} ({request.update_id})")
         task.add_done_callback(functools.partial(_on_done, rt, request.update_id))
+
+
+def deliver_late(rt: Runtime, request: WorkflowUpdateRequest) -> None:
+    """History shows an update accepted by a task this runtime ran live without it (the
+    task's events were fed before its updates were known, e.g. one event at a time): start
+    its handler now and run the loop until the code waits again."""
+    undo = rt.loop.enter()
+    try:
+        deliver(rt, [request], validate=False)
+    finally:
+        undo()
+
+    def stop() -> bool:
+        return rt.state.closed or rt.task_failure is not None
+
+    while not stop():
+        rt.loop.drain(stop)
+        if stop() or not rt.check_conditions():
+            break
+    if rt.task_failure is not None:
+        failure, rt.task_failure = rt.task_failure, None
+        raise errors.WorkflowTaskError(f"update handler failed: {failure!r}") from failure
 
 
 def _handler(rt: Runtime, name: str) -> Callable[..., Any] | None:
