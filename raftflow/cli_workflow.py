@@ -28,6 +28,7 @@ from raftflow.cli_http import (
 )
 from raftflow.cli_namespace import search_attribute_value_arg
 from raftflow.cli_output import JsonObject
+from raftflow.cli_update import add_update_parsers
 from raftflow.cli_visibility import (
     add_count_arguments,
     add_list_arguments,
@@ -234,6 +235,7 @@ def add_workflow_parsers(
         closing.add_argument("--request-id", default=None,
                              help="idempotency key: a repeated id gets the first answer")
     _add_run_id(result, describe, show, query, signal, cancel, terminate)
+    add_update_parsers(wf, _json_arg, NAMESPACE_DEFAULT)
 
     replay = wf.add_parser("replay", help="replay a saved history against current code")
     replay.add_argument("--history", required=True,

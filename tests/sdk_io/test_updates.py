@@ -16,6 +16,7 @@ from datetime import timedelta
 
 import pytest
 
+from raftflow.cli import main
 from raftflow.cluster.launcher import LocalCluster
 from raftflow.sdk import (
     ApplicationError,
@@ -115,5 +116,29 @@ def test_a_new_worker_replays_update_events_and_continues(cluster: LocalCluster)
             assert await asyncio.wait_for(handle.result(), TIMEOUT_S) == 10
         types = [e.event_type for e in (await handle.history()).events]
         assert "WorkflowTaskFailed" not in types  # no nondeterminism on replay
+
+    _run(cluster, body)
+
+
+def test_the_cli_runs_updates_against_the_cluster(cluster: LocalCluster,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    async def body(client: Client, queue: str) -> None:
+        wid = f"cli-{queue}"
+        handle = await client.start_workflow(Account.run, id=wid, task_queue=queue)
+        address = cluster.address(cluster.node_ids[0])
+
+        def cli(*argv: str) -> int:
+            return main(["workflow", "update", *argv, "-w", wid, "--address", address,
+                         "--timeout", str(TIMEOUT_S)])
+
+        async with Worker(client, task_queue=queue, workflows=[Account]):
+            assert await asyncio.to_thread(cli, "execute", "--name", "deposit", "-i", "4",
+                                           "--update-id", "c-1") == 0
+            assert await asyncio.to_thread(cli, "execute", "--name", "deposit", "-i", "0") == 1
+            assert await asyncio.to_thread(cli, "result", "--update-id", "c-1") == 0
+            assert await handle.execute_update("close") == "closed"
+        captured = capsys.readouterr()
+        assert captured.out == "4\n4\n"
+        assert "error: update_failed:" in captured.err and "positive" in captured.err
 
     _run(cluster, body)
