@@ -174,9 +174,12 @@ def command_payloads(command: WorkflowCommand) -> tuple[CommandPayload, ...]:
             return (CommandPayload("details", PayloadShape.VALUE,
                                    f"details of marker {command.marker_name}"),)
         case CompleteWorkflowUpdate():
-            # A handler's failure keeps its details plain (as a rejection's does).
-            return (CommandPayload("result", PayloadShape.VALUE,
-                                   f"result of update {command.update_id}"),)
+            result = CommandPayload("result", PayloadShape.VALUE,
+                                    f"result of update {command.update_id}")
+            if command.failure is None:
+                return (result,)
+            return (result, CommandPayload("failure", PayloadShape.ARGS, f"failure details of "
+                                           f"update {command.update_id}", in_failure=True))
         case (RequestCancelActivityTask() | StartTimer() | CancelTimer()
               | UpsertWorkflowSearchAttributes()):
             return ()  # no payload: ids, durations, search attributes stay plain

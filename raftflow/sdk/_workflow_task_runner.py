@@ -95,11 +95,15 @@ class WorkflowTaskRunner:
             # The codec is awaited here, never inside replay: payloads in, plain; out, encoded.
             task = TypedWorkflowTask(answer, await decode_events(
                 self._payloads, task.events, f"workflow task of run {answer.run_id}"))
+            updates = [WorkflowUpdateRequest(
+                update_id=u.update_id, name=u.name, input=await self._payloads.decode(
+                    payload_from_json(u.input), f"input of update {u.name} ({u.update_id})"))
+                for u in answer.updates]
             runner, events = await self._cache.take(task)
-            commands = runner.activate(events, [WorkflowUpdateRequest(
-                update_id=u.update_id, name=u.name, input=payload_from_json(u.input))
-                for u in answer.updates])
-            update_responses = runner.take_update_responses()
+            commands = runner.activate(events, updates)
+            update_responses = [msgspec.structs.replace(r, rejection=(
+                await self._payloads.encode_failure(r.rejection, "update rejection details")))
+                if r.rejection is not None else r for r in runner.take_update_responses()]
             # A payload the server would refuse fails the workflow, naming it (_payload_limits).
             wire_commands = checked_commands(await encode_commands(self._payloads, commands))
         except Exception as error:  # fail the task: the server retries it (I4)

@@ -11,6 +11,7 @@ Method: `raftflow node` processes on loopback (conftest.py); the public SDK only
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import timedelta
 
@@ -26,6 +27,7 @@ from raftflow.sdk import (
     WorkflowUpdateStage,
     workflow,
 )
+from raftflow.sdk.contrib.aes_gcm_codec import AesGcmCodec
 
 TIMEOUT_S = 20
 
@@ -142,3 +144,28 @@ def test_the_cli_runs_updates_against_the_cluster(cluster: LocalCluster,
         assert "error: update_failed:" in captured.err and "positive" in captured.err
 
     _run(cluster, body)
+
+
+def test_update_payloads_go_through_the_payload_codec(cluster: LocalCluster) -> None:
+    codec = AesGcmCodec({"k1": AesGcmCodec.new_key()}, encrypt_with="k1")
+
+    async def main() -> None:
+        addresses = [cluster.address(n) for n in cluster.node_ids]
+        async with await Client.connect(addresses, payload_codec=codec) as client:
+            queue = f"q-{uuid.uuid4().hex[:8]}"
+            handle = await client.start_workflow(Account.run, id=f"codec-{queue}",
+                                                 task_queue=queue)
+            async with Worker(client, task_queue=queue, workflows=[Account]):
+                assert await asyncio.wait_for(handle.execute_update(Account.deposit, 6),
+                                              TIMEOUT_S) == 6
+                with pytest.raises(WorkflowUpdateFailedError):
+                    await handle.execute_update(Account.deposit, 0)
+                assert await handle.execute_update("close") == "closed"
+                assert await asyncio.wait_for(handle.result(), TIMEOUT_S) == 6
+            events = (await handle.history()).events
+            accepted = next(e for e in events
+                            if e.event_type == "WorkflowExecutionUpdateAccepted")
+            sealed = json.loads(accepted.attributes.input)  # type: ignore[union-attr]
+            assert sealed != [6] and "_raftflow_payload" in sealed[0]  # the server saw no 6
+
+    asyncio.run(main())
