@@ -61,6 +61,13 @@ from raftflow.protocol.results import (
     WorkflowTaskInfo,
     WorkflowTaskStartedResult,
 )
+from raftflow.protocol.updates import (
+    CompleteWorkflowUpdate,
+    RequestWorkflowUpdate,
+    UpdateStage,
+    WorkflowUpdateResponse,
+    WorkflowUpdateResult,
+)
 from raftflow.shards.core import ShardState, apply, snapshot
 from raftflow.shards.core.digest import state_digest
 from raftflow.shards.core.invariants import check_invariants
@@ -102,6 +109,10 @@ CLOSE_COMMANDS: st.SearchStrategy[WorkflowCommand] = st.one_of(
 )
 
 
+CLOSE_TYPES = (CompleteWorkflowExecution, FailWorkflowExecution, CancelWorkflowExecution,
+               ContinueAsNewWorkflowExecution)
+
+
 def _sometimes(strategy: st.SearchStrategy[WorkflowCommand],
                ) -> st.SearchStrategy[WorkflowCommand | None]:
     """`strategy` one time in four, else None (one_of alone would pick it half the time)."""
@@ -131,6 +142,9 @@ class ShardMachine(RuleBasedStateMachine):
         # Model of I5: the first accepted answer per (command kind, workflow id, request id).
         self.answers: dict[tuple[str, str, str], Result] = {}
         self.eager_tasks: dict[tuple[str, str, str], WorkflowTaskInfo] = {}
+        # Workflow updates: the ids each handed-out task carried, and each update's outcome.
+        self.carried: dict[TaskToken, tuple[str, ...]] = {}
+        self.update_outcomes: dict[tuple[str, str], WorkflowUpdateResult] = {}
 
     def _client(self, kind: str, command: Command, workflow_id: str, request_id: str) -> None:
         """Apply a client command; a retried request id must get its first answer, unchanged."""
@@ -243,6 +257,7 @@ class ShardMachine(RuleBasedStateMachine):
         if isinstance(result, WorkflowTaskStartedResult):
             self._check_task_history(run_id, result.task)
             self.workflow_tokens.append(result.task.token)
+            self.carried[result.task.token] = tuple(u.update_id for u in result.task.updates)
 
     def _check_task_history(self, run_id: str, task: WorkflowTaskInfo) -> None:
         """A task's history is the run's from event 1, or (sticky) from the event after the
@@ -255,12 +270,45 @@ class ShardMachine(RuleBasedStateMachine):
     def _complete(self, token: TaskToken, commands: tuple[WorkflowCommand, ...],
                   eager: tuple[str, int, str]) -> None:
         eager_queue, eager_max, sticky = eager
+        responses, commands = self._answer_updates(token, commands)
         result = self._apply(RespondWorkflowTaskCompleted(
             now_ms=self.now_ms, token=token, commands=commands, sticky_queue=sticky,
-            eager_task_queue=eager_queue, eager_activities_max=eager_max))
+            eager_task_queue=eager_queue, eager_activities_max=eager_max,
+            update_responses=responses))
         if isinstance(result, WorkflowTaskCompletedResult):
             assert 1 <= len(result.activity_tasks) <= eager_max and eager_queue
             self.activity_tokens.extend(t.token for t in result.activity_tasks)
+
+    def _answer_updates(self, token: TaskToken, commands: tuple[WorkflowCommand, ...],
+                        ) -> tuple[tuple[WorkflowUpdateResponse, ...], tuple[WorkflowCommand, ...]]:
+        """A worker's answer to the updates its task carried (by the id: "u1" is rejected,
+        "u2" accepted and left running, the others accepted and completed), and completions of
+        the updates accepted earlier, before any closing command."""
+        carried = self.carried.get(token, ())
+        responses = tuple(WorkflowUpdateResponse(update_id=u, rejection=(
+            Failure(message="no") if u == "u1" else None)) for u in carried)
+        execution = self.state.executions.get(token.run_id)
+        earlier = [] if execution is None else [u for u, state in execution.updates.items()
+                                                if state.accepted]
+        done = [*earlier, *(u for u in carried if u not in ("u1", "u2"))]
+        ends = tuple(CompleteWorkflowUpdate(update_id=u, result=b"1") for u in done)
+        if commands and isinstance(commands[-1], CLOSE_TYPES):
+            return responses, (*commands[:-1], *ends, commands[-1])
+        return responses, (*commands, *ends)
+
+    @rule(workflow_id=WORKFLOW_IDS, update_id=st.sampled_from(["u1", "u2", "u3", "u4"]))
+    def request_update(self, workflow_id: str, update_id: str) -> None:
+        """An update (dedup by update id): once completed, every request gets that outcome."""
+        result = self._apply(RequestWorkflowUpdate(
+            now_ms=self.now_ms, namespace=NS, workflow_id=workflow_id, update_id=update_id,
+            name="upd", input=b"[1]"))
+        if not isinstance(result, WorkflowUpdateResult):
+            return
+        key = (workflow_id, update_id)
+        if key in self.update_outcomes:
+            assert result == self.update_outcomes[key], (key, result)
+        elif result.stage is UpdateStage.COMPLETED:
+            self.update_outcomes[key] = result
 
     @rule(workflow_id=WORKFLOW_IDS, request_id=REQUEST_IDS, commands=TASK_COMMANDS,
           eager=EAGER)

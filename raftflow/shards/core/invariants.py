@@ -14,7 +14,9 @@ property. Checked (DESIGN §4 I3, I5, I7):
 - closed runs live only in the archive, each with a deletion time after its close time, and
   every latest-run pointer names a retained run of that workflow id (reference archive only: a
   store-backed one is compared to it by digest);
-- a run's search attributes are sorted by name, unique, within SEARCH_ATTRIBUTES_PER_RUN_MAX.
+- a run's search attributes are sorted by name, unique, within SEARCH_ATTRIBUTES_PER_RUN_MAX;
+- a run's updates are bounded, an accepted one names its Accepted event, and one not yet
+  delivered has a workflow task pending (on_update.update_problem).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from raftflow.protocol.events import (
 from raftflow.protocol.search_attributes import SEARCH_ATTRIBUTES_PER_RUN_MAX
 from raftflow.shards.core import limits, run_history
 from raftflow.shards.core.memory_archive import MemoryArchive
+from raftflow.shards.core.on_update import update_problem
 from raftflow.shards.core.state import (
     ActivityPhase,
     Execution,
@@ -142,6 +145,8 @@ def _check_pending(execution: Execution, history: list[HistoryEvent]) -> None:
         timer = history[started_id - 1].attributes
         _require(isinstance(timer, TimerStartedEventAttributes)
                  and timer.timer_id == timer_id, f"timer {timer_id}")
+    problem = update_problem(execution, history)
+    _require(problem is None, str(problem))
 
 
 def _check_closed(execution: Execution) -> None:

@@ -23,6 +23,7 @@ from raftflow.protocol.commands import (
 )
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import (
+    HistoryEvent,
     WorkflowExecutionUpdateAcceptedEventAttributes,
     WorkflowExecutionUpdateCompletedEventAttributes,
 )
@@ -217,3 +218,22 @@ def update_view(state: ShardState, namespace: str, workflow_id: str,
     if update is None:
         return validate.not_found(f"update {update_id} of workflow {workflow_id} not found")
     return _stage_of(execution, update)
+
+
+def update_problem(execution: Execution, history: list[HistoryEvent]) -> str | None:
+    """What is wrong with an open run's updates (None: nothing), for `check_invariants`: at
+    most UPDATES_IN_FLIGHT_PER_RUN_MAX, each under its own id, an accepted one naming its
+    Accepted event, and a workflow task pending while any waits to be delivered."""
+    if len(execution.updates) > UPDATES_IN_FLIGHT_PER_RUN_MAX:
+        return f"run {execution.run_id}: more than UPDATES_IN_FLIGHT_PER_RUN_MAX updates"
+    for update_id, update in execution.updates.items():
+        if update_id != update.update_id or update.admitted_at > execution.history_length:
+            return f"run {execution.run_id}: update {update_id} mislabelled"
+        if update.accepted:
+            event = history[update.accepted_event_id - 1].attributes
+            if not (isinstance(event, WorkflowExecutionUpdateAcceptedEventAttributes)
+                    and event.update_id == update_id):
+                return f"run {execution.run_id}: update {update_id} names no Accepted event"
+        elif execution.workflow_task is None:
+            return f"run {execution.run_id}: update {update_id} waits with no workflow task"
+    return None
