@@ -104,6 +104,8 @@ def _parameters(route: Route) -> list[Schema]:
         path_ids.append(path_id("tq", "task queue"))
     if "{node_id}" in route.path:
         path_ids.append(path_id("node_id", "a member's node id"))
+    if "{update_id}" in route.path:
+        path_ids.append(path_id("update_id", "a workflow update's id"))
     return path_ids + list(route.query)
 
 

@@ -27,6 +27,9 @@ from raftflow.sdk._replay.commands import payload
 from raftflow.sdk._replay.definition import update_name_of
 from raftflow.sdk._wire_answers import decode_answer
 from raftflow.sdk._wire_payloads import PayloadShape
+from raftflow.sdk.errors import WorkflowUpdateFailedError
+
+__all__ = ["WorkflowUpdateFailedError", "WorkflowUpdateHandle", "WorkflowUpdateStage"]
 
 UPDATE_WAIT_MS = 30_000  # one long poll; the server allows up to 60 s
 
@@ -42,20 +45,6 @@ class WorkflowUpdateStage(IntEnum):
 _WIRE_STAGE = {WorkflowUpdateStage.ADMITTED: UpdateStage.ADMITTED,
                WorkflowUpdateStage.ACCEPTED: UpdateStage.ACCEPTED,
                WorkflowUpdateStage.COMPLETED: UpdateStage.COMPLETED}
-
-
-class WorkflowUpdateFailedError(Exception):
-    """The update was rejected by its validator or its handler failed; `cause` (also
-    `__cause__`) is that failure, decoded."""
-
-    def __init__(self, message: str = "workflow update failed", *,
-                 cause: BaseException | None = None) -> None:
-        super().__init__(message)
-        self.__cause__ = cause
-
-    @property
-    def cause(self) -> BaseException | None:
-        return self.__cause__
 
 
 class WorkflowUpdateHandle:
@@ -97,7 +86,7 @@ async def outcome(connection: ClusterConnection, answer: WorkflowUpdateAnswer) -
     if not isinstance(answer.failure, msgspec.UnsetType):
         failure = await connection.payloads.decode_failure(answer.failure,
                                                            f"failure details of {what}")
-        raise WorkflowUpdateFailedError(f"{what} failed: {failure.message}",
+        raise errors.WorkflowUpdateFailedError(f"{what} failed: {failure.message}",
                                         cause=errors.from_failure(failure))
     if isinstance(answer.result, msgspec.UnsetType):
         return None

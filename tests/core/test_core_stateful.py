@@ -61,17 +61,17 @@ from raftflow.protocol.results import (
     WorkflowTaskInfo,
     WorkflowTaskStartedResult,
 )
-from raftflow.protocol.updates import (
-    CompleteWorkflowUpdate,
-    RequestWorkflowUpdate,
-    UpdateStage,
-    WorkflowUpdateResponse,
-    WorkflowUpdateResult,
-)
 from raftflow.shards.core import ShardState, apply, snapshot
 from raftflow.shards.core.digest import state_digest
 from raftflow.shards.core.invariants import check_invariants
 from tests.core.core_driver import history_events
+from tests.core.update_steps import (
+    UPDATE_IDS,
+    UpdateOutcomes,
+    answer_updates,
+    check_update_answer,
+    update_request,
+)
 
 NS = "ns"
 WORKFLOW_IDS = st.sampled_from(["w1", "w2", "w3"])
@@ -109,10 +109,6 @@ CLOSE_COMMANDS: st.SearchStrategy[WorkflowCommand] = st.one_of(
 )
 
 
-CLOSE_TYPES = (CompleteWorkflowExecution, FailWorkflowExecution, CancelWorkflowExecution,
-               ContinueAsNewWorkflowExecution)
-
-
 def _sometimes(strategy: st.SearchStrategy[WorkflowCommand],
                ) -> st.SearchStrategy[WorkflowCommand | None]:
     """`strategy` one time in four, else None (one_of alone would pick it half the time)."""
@@ -144,7 +140,7 @@ class ShardMachine(RuleBasedStateMachine):
         self.eager_tasks: dict[tuple[str, str, str], WorkflowTaskInfo] = {}
         # Workflow updates: the ids each handed-out task carried, and each update's outcome.
         self.carried: dict[TaskToken, tuple[str, ...]] = {}
-        self.update_outcomes: dict[tuple[str, str], WorkflowUpdateResult] = {}
+        self.update_outcomes: UpdateOutcomes = {}
 
     def _client(self, kind: str, command: Command, workflow_id: str, request_id: str) -> None:
         """Apply a client command; a retried request id must get its first answer, unchanged."""
@@ -270,7 +266,8 @@ class ShardMachine(RuleBasedStateMachine):
     def _complete(self, token: TaskToken, commands: tuple[WorkflowCommand, ...],
                   eager: tuple[str, int, str]) -> None:
         eager_queue, eager_max, sticky = eager
-        responses, commands = self._answer_updates(token, commands)
+        responses, commands = answer_updates(self.state, self.carried.get(token, ()), token,
+                                             commands)
         result = self._apply(RespondWorkflowTaskCompleted(
             now_ms=self.now_ms, token=token, commands=commands, sticky_queue=sticky,
             eager_task_queue=eager_queue, eager_activities_max=eager_max,
@@ -279,36 +276,11 @@ class ShardMachine(RuleBasedStateMachine):
             assert 1 <= len(result.activity_tasks) <= eager_max and eager_queue
             self.activity_tokens.extend(t.token for t in result.activity_tasks)
 
-    def _answer_updates(self, token: TaskToken, commands: tuple[WorkflowCommand, ...],
-                        ) -> tuple[tuple[WorkflowUpdateResponse, ...], tuple[WorkflowCommand, ...]]:
-        """A worker's answer to the updates its task carried (by the id: "u1" is rejected,
-        "u2" accepted and left running, the others accepted and completed), and completions of
-        the updates accepted earlier, before any closing command."""
-        carried = self.carried.get(token, ())
-        responses = tuple(WorkflowUpdateResponse(update_id=u, rejection=(
-            Failure(message="no") if u == "u1" else None)) for u in carried)
-        execution = self.state.executions.get(token.run_id)
-        earlier = [] if execution is None else [u for u, state in execution.updates.items()
-                                                if state.accepted]
-        done = [*earlier, *(u for u in carried if u not in ("u1", "u2"))]
-        ends = tuple(CompleteWorkflowUpdate(update_id=u, result=b"1") for u in done)
-        if commands and isinstance(commands[-1], CLOSE_TYPES):
-            return responses, (*commands[:-1], *ends, commands[-1])
-        return responses, (*commands, *ends)
-
-    @rule(workflow_id=WORKFLOW_IDS, update_id=st.sampled_from(["u1", "u2", "u3", "u4"]))
+    @rule(workflow_id=WORKFLOW_IDS, update_id=UPDATE_IDS)
     def request_update(self, workflow_id: str, update_id: str) -> None:
         """An update (dedup by update id): once completed, every request gets that outcome."""
-        result = self._apply(RequestWorkflowUpdate(
-            now_ms=self.now_ms, namespace=NS, workflow_id=workflow_id, update_id=update_id,
-            name="upd", input=b"[1]"))
-        if not isinstance(result, WorkflowUpdateResult):
-            return
-        key = (workflow_id, update_id)
-        if key in self.update_outcomes:
-            assert result == self.update_outcomes[key], (key, result)
-        elif result.stage is UpdateStage.COMPLETED:
-            self.update_outcomes[key] = result
+        result = self._apply(update_request(self.now_ms, NS, workflow_id, update_id))
+        check_update_answer(self.update_outcomes, (workflow_id, update_id), result)
 
     @rule(workflow_id=WORKFLOW_IDS, request_id=REQUEST_IDS, commands=TASK_COMMANDS,
           eager=EAGER)
