@@ -146,6 +146,7 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp,
     app[namespaces.FOLLOWER_KEY] = node
     app[query.MATCHER_KEY] = node.matcher
     app[query.BROKER_KEY] = QueryBroker(node.node_id, node.matcher)
+    app[updates.WAITERS_KEY] = updates.UpdateWaiters()
     app.on_cleanup.append(_close_gateway)
     add("GET", namespaces.NAMESPACES, namespaces.list_namespaces, SIGNED_IN)
     add("POST", namespaces.NAMESPACES, namespaces.create_namespace, ADMIN)

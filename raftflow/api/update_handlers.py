@@ -14,15 +14,17 @@ update completed answers 409 workflow_not_running.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
+from collections.abc import Iterator
 
 import msgspec
 from aiohttp import web
 
 from raftflow.api import validation as v
 from raftflow.api.answers import respond
-from raftflow.api.errors import InvalidArgumentError, accepted
+from raftflow.api.errors import InvalidArgumentError, OverloadedError, accepted
 from raftflow.api.routing import Relayed, RouteAgain
 from raftflow.api.workflow_handlers import GATEWAY_KEY, _path
 from raftflow.protocol.history_json import payload_json
@@ -39,25 +41,58 @@ from raftflow.shards.actor import ShardActor
 from raftflow.shards.core.on_update import update_view
 
 UPDATE_WAIT_MS_DEFAULT = 30_000
-# How often a waiting call re-reads the leader's applied state (no log entry per read).
-UPDATE_WAIT_POLL_S = 0.05
+# A waiting call re-reads the leader's applied state (no log entry per read), first after
+# UPDATE_WAIT_POLL_S_MIN, then less and less often, at least every UPDATE_WAIT_POLL_S_MAX:
+# most updates complete within a few tens of milliseconds, some wait for a long handler.
+UPDATE_WAIT_POLL_S_MIN = 0.01
+UPDATE_WAIT_POLL_S_MAX = 0.25
+# Calls waiting on one node at a time; beyond it a call is 503 overloaded (DESIGN §4 I7).
+UPDATE_WAITERS_MAX = 2_000
+
+
+class UpdateWaiters:
+    """How many calls wait for an update stage on this node (bounded)."""
+
+    def __init__(self, limit: int = UPDATE_WAITERS_MAX) -> None:
+        self.limit = limit
+        self.waiting = 0
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        if self.waiting >= self.limit:
+            raise OverloadedError(f"UPDATE_WAITERS_MAX={self.limit} calls wait for updates "
+                                  "on this node")
+        self.waiting += 1
+        try:
+            yield
+        finally:
+            self.waiting -= 1
+
+
+WAITERS_KEY: web.AppKey[UpdateWaiters] = web.AppKey("update_waiters", UpdateWaiters)
 
 
 def _reached(result: WorkflowUpdateResult, wanted: UpdateStage) -> bool:
     return UPDATE_STAGE_ORDER[result.stage] >= UPDATE_STAGE_ORDER[wanted]
 
 
-async def _wait(actor: ShardActor, key: tuple[str, str, str], first: WorkflowUpdateResult,
-                wanted: UpdateStage, deadline: float) -> WorkflowUpdateResult | RouteAgain:
+async def _wait(request: web.Request, actor: ShardActor, key: tuple[str, str, str],
+                first: WorkflowUpdateResult, wanted: UpdateStage,
+                deadline: float) -> WorkflowUpdateResult | RouteAgain:
     """`first`, or a later stage read from the applied state, once it reaches `wanted` or the
     deadline passes; RouteAgain if this node stopped leading the shard meanwhile."""
     namespace, workflow_id, update_id = key
     current = first
-    while not _reached(current, wanted) and time.monotonic() < deadline:
-        await asyncio.sleep(min(UPDATE_WAIT_POLL_S, max(0.0, deadline - time.monotonic())))
-        if not actor.is_leader():
-            return RouteAgain()
-        current = accepted(update_view(actor.state, namespace, workflow_id, update_id))
+    if _reached(current, wanted) or time.monotonic() >= deadline:
+        return current
+    pause_s = UPDATE_WAIT_POLL_S_MIN
+    with request.app[WAITERS_KEY].slot():
+        while not _reached(current, wanted) and time.monotonic() < deadline:
+            await asyncio.sleep(min(pause_s, max(0.0, deadline - time.monotonic())))
+            pause_s = min(pause_s * 1.5, UPDATE_WAIT_POLL_S_MAX)
+            if not actor.is_leader():
+                return RouteAgain()
+            current = accepted(update_view(actor.state, namespace, workflow_id, update_id))
     return current
 
 
@@ -93,7 +128,8 @@ async def update_workflow(request: web.Request) -> web.StreamResponse:
             now_ms=gateway.now_ms(), namespace=namespace, workflow_id=workflow_id,
             run_id=body.run_id, update_id=update_id, name=body.name, input=body.input)))
         assert isinstance(result, WorkflowUpdateResult), result
-        return await _wait(actor, (namespace, workflow_id, update_id), result, wanted, deadline)
+        return await _wait(request, actor, (namespace, workflow_id, update_id), result, wanted,
+                           deadline)
 
     return _render(await gateway.on_leader(request, gateway.shard_of(namespace, workflow_id),
                                            update), workflow_id)
@@ -117,7 +153,8 @@ async def update_outcome(request: web.Request) -> web.StreamResponse:
     async def read(actor: ShardActor) -> WorkflowUpdateResult | RouteAgain:
         first = accepted(await actor.read(
             lambda s: update_view(s, namespace, workflow_id, update_id)))
-        return await _wait(actor, (namespace, workflow_id, update_id), first, wanted, deadline)
+        return await _wait(request, actor, (namespace, workflow_id, update_id), first, wanted,
+                           deadline)
 
     return _render(await gateway.on_leader(request, gateway.shard_of(namespace, workflow_id),
                                            read), workflow_id)

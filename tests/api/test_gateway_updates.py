@@ -12,6 +12,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
+from raftflow.api.errors import OverloadedError
+from raftflow.api.update_handlers import UpdateWaiters
 from tests.api.gateway_harness import (
     API,
     NS,
@@ -118,3 +122,14 @@ def test_bad_update_input_and_closed_runs_are_refused(one: LiveCluster) -> None:
         assert status == 409 and _error_code(body) == "workflow_not_running"
 
     _drive(one, one.url(one.nodes[0]), scenario)
+
+
+def test_update_waiters_are_bounded_per_node() -> None:
+    waiters = UpdateWaiters(limit=2)
+    with waiters.slot(), waiters.slot():
+        with pytest.raises(OverloadedError), waiters.slot():
+            pass
+        assert waiters.waiting == 2
+    assert waiters.waiting == 0
+    with waiters.slot():  # freed again
+        assert waiters.waiting == 1
