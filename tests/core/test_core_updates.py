@@ -25,7 +25,11 @@ from raftflow.protocol.updates import (
     WorkflowUpdateResponse,
     WorkflowUpdateResult,
 )
-from raftflow.shards.core.on_update import UPDATES_IN_FLIGHT_PER_RUN_MAX, update_view
+from raftflow.shards.core.on_update import (
+    UPDATE_NOT_ANSWERED,
+    UPDATES_IN_FLIGHT_PER_RUN_MAX,
+    update_view,
+)
 from raftflow.shards.core.output import Output
 from tests.core.core_driver import NAMESPACE, Shard
 
@@ -145,15 +149,25 @@ def test_in_flight_updates_are_bounded_per_run() -> None:
     assert refused.field == "UPDATES_IN_FLIGHT_PER_RUN_MAX"
 
 
-def test_completion_must_answer_every_carried_update_and_complete_only_accepted_ones() -> None:
+def test_an_update_the_completion_leaves_out_is_rejected() -> None:
+    """A worker that knows no updates answers none: the update fails, the run goes on."""
     shard = Shard()
     run_id = _idle_run(shard)
     shard.run(_request(shard))
     task = shard.poll_workflow_task(run_id)
-    unanswered = shard.run_unchanged(RespondWorkflowTaskCompleted(
-        now_ms=shard.now_ms, token=task.token, identity="worker-1"))
-    assert unanswered.code is ErrorCode.INVALID_ARGUMENT
-    assert unanswered.field == "update_responses"
+    output = _complete(shard, task.token, ())
+    assert [e.event_type for e in output.events] == ["WorkflowTaskCompleted"]
+    view = _view(shard)
+    assert isinstance(view, WorkflowUpdateResult) and view.stage is UpdateStage.COMPLETED
+    assert view.failure is not None and view.failure.type == UPDATE_NOT_ANSWERED
+    assert shard.execution(run_id).workflow_task is None and not shard.execution(run_id).updates
+
+
+def test_completion_answers_only_carried_updates_and_completes_only_accepted_ones() -> None:
+    shard = Shard()
+    run_id = _idle_run(shard)
+    shard.run(_request(shard))
+    task = shard.poll_workflow_task(run_id)
     unknown = shard.run_unchanged(RespondWorkflowTaskCompleted(
         now_ms=shard.now_ms, token=task.token,
         update_responses=(_accept(), _accept("nope"))))

@@ -2,7 +2,7 @@
 
 Not a test module. A worker's answer to the updates its task carried is decided by the update
 id, so that every kind of answer occurs: "u1" is rejected, "u2" accepted and left running,
-the others accepted and completed at once; updates accepted by earlier tasks are completed
+"u4" left out (the core rejects it), "u3" accepted and completed at once; updates accepted by earlier tasks are completed
 too. Completions go before a closing command, which must stay last.
 """
 
@@ -57,11 +57,11 @@ def answer_updates(state: ShardState, carried: tuple[str, ...], token: TaskToken
                    ) -> tuple[tuple[WorkflowUpdateResponse, ...], tuple[WorkflowCommand, ...]]:
     """(The completion's update responses, its commands with the update completions added)."""
     responses = tuple(WorkflowUpdateResponse(update_id=u, rejection=(
-        Failure(message="no") if u == "u1" else None)) for u in carried)
+        Failure(message="no") if u == "u1" else None)) for u in carried if u != "u4")
     execution = state.executions.get(token.run_id)
     earlier = [] if execution is None else [u for u, update in execution.updates.items()
                                             if update.accepted]
-    done = [*earlier, *(u for u in carried if u not in ("u1", "u2"))]
+    done = [*earlier, *(u for u in carried if u == "u3")]
     ends = tuple(CompleteWorkflowUpdate(update_id=u, result=b"1") for u in done)
     if commands and isinstance(commands[-1], CLOSE_TYPES):
         return responses, (*commands[:-1], *ends, commands[-1])

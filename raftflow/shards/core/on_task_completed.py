@@ -139,7 +139,8 @@ def on_respond_workflow_task_completed(state: ShardState,
     do_end_workflow_task(state, execution, changes)
     execution.previous_started_event_id = task.started_event_id
     execution.sticky_queue = command.sticky_queue
-    on_update.do_responses(state, execution, changes, command.now_ms, completed.event_id, command)
+    on_update.do_responses(state, execution, changes, command.now_ms, completed.event_id, task,
+                           command)
     scheduled: list[ActivityState] = []
     for workflow_command in command.commands:
         activity = _do_command(state, execution, changes, command.now_ms, completed.event_id,

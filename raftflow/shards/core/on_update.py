@@ -46,6 +46,7 @@ from raftflow.shards.core.writes import Changes, do_append, do_remember, do_sche
 # limit_exceeded (Temporal bounds in-flight updates per workflow the same way).
 UPDATES_IN_FLIGHT_PER_RUN_MAX = 10
 REQUEST_KIND = "update"
+UPDATE_NOT_ANSWERED = "UpdateNotAnswered"  # the failure type of an update a task left out
 
 
 def update_key(namespace: str, workflow_id: str, update_id: str) -> RequestKey:
@@ -114,9 +115,9 @@ def _invalid(field: str, message: str) -> Rejected:
 
 def check_responses(execution: Execution, task: WorkflowTaskState,
                     command: RespondWorkflowTaskCompleted) -> tuple[int, Rejected | None]:
-    """(Accepted events the completion writes, first refusal or None). Every update the task
-    carried must be answered once; a completion must name an update accepted before or by
-    this same answer, once."""
+    """(Accepted events the completion writes, first refusal or None). An answer names an
+    update the task carried, once (one left out is rejected: `do_responses`); a completion
+    names an update accepted before or by this same answer, once."""
     carried = {u.update_id for u in delivered_updates(execution, task)}
     answered: set[str] = set()
     accepted = {u.update_id for u in execution.updates.values() if u.accepted}
@@ -134,10 +135,6 @@ def check_responses(execution: Execution, task: WorkflowTaskState,
             rejected = validate.check_failure(f"{where}.rejection", response.rejection)
             if rejected is not None:
                 return 0, rejected
-    if answered != carried:
-        missing = sorted(carried - answered)[0]
-        return 0, _invalid("update_responses", f"update {missing!r} carried by the task is "
-                           "not answered (accept or reject every update of the task)")
     return accepts, _check_completions(command.commands, accepted)
 
 
@@ -154,9 +151,19 @@ def _check_completions(commands: tuple[WorkflowCommand, ...],
 
 
 def do_responses(state: ShardState, execution: Execution, changes: Changes, now_ms: int,
-                 completed_id: int, command: RespondWorkflowTaskCompleted) -> None:
+                 completed_id: int, task: WorkflowTaskState,
+                 command: RespondWorkflowTaskCompleted) -> None:
     """Write the checked answers: WorkflowExecutionUpdateAccepted per acceptance, in order,
-    right after WorkflowTaskCompleted; a rejection's failure is remembered, nothing written."""
+    right after WorkflowTaskCompleted; a rejection's failure is remembered, nothing written.
+    An update the task carried and the answer left out (a worker that knows no updates) is
+    rejected with UPDATE_NOT_ANSWERED, so it cannot hold the run's tasks forever."""
+    answered = {r.update_id for r in command.update_responses}
+    for request in delivered_updates(execution, task):
+        if request.update_id not in answered:
+            _do_settle(state, execution, execution.updates[request.update_id], now_ms,
+                       failure=Failure(message=f"the workflow task did not answer update "
+                                       f"{request.update_id} (does its worker support "
+                                       "updates?)", type=UPDATE_NOT_ANSWERED))
     for response in command.update_responses:
         update = execution.updates[response.update_id]
         assert not update.accepted, update.update_id
