@@ -28,6 +28,7 @@ from raftflow.sdk import (
     workflow,
 )
 from raftflow.sdk.contrib.aes_gcm_codec import AesGcmCodec
+from raftflow.sdk.errors import RPCError
 
 TIMEOUT_S = 20
 
@@ -92,6 +93,12 @@ def test_updates_run_validate_fail_and_deduplicate(cluster: LocalCluster) -> Non
             assert await asyncio.wait_for(started.result(), TIMEOUT_S) == 16
             again = handle.get_update_handle(started.id)
             assert await again.result() == 16
+            with pytest.raises(RPCError) as unknown:
+                await handle.get_update_handle("never-sent").result()
+            assert unknown.value.code == "not_found"
+            with pytest.raises(ValueError, match="ADMITTED"):
+                await handle.start_update(Account.deposit, 1,
+                                          wait_for_stage=WorkflowUpdateStage.ADMITTED)
             assert await handle.execute_update(Account.close_account) == "closed"
             assert await asyncio.wait_for(handle.result(), TIMEOUT_S) == 16
         events = (await handle.history()).events
@@ -107,9 +114,12 @@ def test_updates_run_validate_fail_and_deduplicate(cluster: LocalCluster) -> Non
 def test_a_new_worker_replays_update_events_and_continues(cluster: LocalCluster) -> None:
     async def body(client: Client, queue: str) -> None:
         handle = await client.start_workflow(Account.run, id=f"replay-{queue}", task_queue=queue)
+        # Sent before any worker runs: the run's first workflow task carries it.
+        first = asyncio.ensure_future(handle.execute_update(Account.deposit, 7, id="early"))
+        await asyncio.sleep(0.3)
+        assert not first.done()
         async with Worker(client, task_queue=queue, workflows=[Account]):
-            assert await asyncio.wait_for(handle.execute_update(Account.deposit, 7),
-                                          TIMEOUT_S) == 7
+            assert await asyncio.wait_for(first, TIMEOUT_S) == 7
         # A fresh worker (empty cache) replays the whole history, update events included.
         async with Worker(client, task_queue=queue, workflows=[Account]):
             assert await asyncio.wait_for(handle.execute_update(Account.deposit, 3),
