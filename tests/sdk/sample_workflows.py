@@ -223,7 +223,7 @@ class Ledger:
                                                         start_to_close_timeout=FAST)
         return self.balance
 
-    @deposit.validator  # type: ignore[attr-defined]
+    @deposit.validator
     def check_deposit(self, amount: int) -> None:
         if amount <= 0:
             raise ValueError("amount must be positive")

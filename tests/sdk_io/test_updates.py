@@ -52,7 +52,7 @@ class Account:
         self.balance += amount
         return self.balance
 
-    @deposit.validator  # type: ignore[attr-defined]
+    @deposit.validator
     def check_deposit(self, amount: int) -> None:
         if amount <= 0:
             raise ValueError("amount must be positive")
