@@ -26,10 +26,8 @@ import msgspec
 
 from raftflow.protocol.commands import Failure, RetryPolicy
 from raftflow.protocol.events_updates import (
-    WorkflowExecutionUpdateAcceptedEventAttributes as WorkflowExecutionUpdateAcceptedEventAttributes,
-)
-from raftflow.protocol.events_updates import (
-    WorkflowExecutionUpdateCompletedEventAttributes as WorkflowExecutionUpdateCompletedEventAttributes,
+    WorkflowExecutionUpdateAcceptedEventAttributes,
+    WorkflowExecutionUpdateCompletedEventAttributes,
 )
 from raftflow.protocol.search_attributes import SearchAttribute
 
@@ -68,8 +66,10 @@ class EventType(StrEnum):
 
 
 # The update events' structs are in events_updates.py, which cannot import this module.
-WorkflowExecutionUpdateAcceptedEventAttributes.event_type = EventType.WORKFLOW_EXECUTION_UPDATE_ACCEPTED
-WorkflowExecutionUpdateCompletedEventAttributes.event_type = EventType.WORKFLOW_EXECUTION_UPDATE_COMPLETED
+WorkflowExecutionUpdateAcceptedEventAttributes.event_type = (
+    EventType.WORKFLOW_EXECUTION_UPDATE_ACCEPTED)
+WorkflowExecutionUpdateCompletedEventAttributes.event_type = (
+    EventType.WORKFLOW_EXECUTION_UPDATE_COMPLETED)
 
 
 # Events that close a run: at most one per history and it is the last event (DESIGN §4 I3).

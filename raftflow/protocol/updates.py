@@ -7,10 +7,13 @@ open run's state (not in history) and makes sure a workflow task is scheduled. T
 every update admitted before it started (`WorkflowUpdateRequest`); the worker runs the update's
 validator and answers each one in its completion (`WorkflowUpdateResponse`): rejected (a
 failure, and no event: the caller gets the failure) or accepted (WorkflowExecutionUpdateAccepted
-is written right after WorkflowTaskCompleted). The handler then runs in the workflow; its end is
-the workflow command `CompleteWorkflowUpdate` (in `workflow_commands.py`), written as WorkflowExecutionUpdateCompleted. The
-outcome of a completed or rejected update is remembered under its update id, which deduplicates
-requests (a second request with the id of one in flight attaches to it).
+is written right after WorkflowTaskCompleted); one the answer leaves out is rejected. The
+handler then runs in the workflow; its end is the workflow command `CompleteWorkflowUpdate` (in
+`workflow_commands.py`), written as WorkflowExecutionUpdateCompleted. The outcome of a completed
+or rejected update is remembered under its update id, which deduplicates requests (a second
+request with the id of one in flight attaches to it). The events are in `events_updates.py`;
+the core's side is `shards/core/on_update.py`, the gateway's `api/update_handlers.py`, the
+SDK's `sdk/_replay/updates.py` (worker) and `sdk/_updates.py` (client).
 
 Same wire contract as `commands.py`: frozen msgspec Structs, union members tagged (`command` for
 log commands, `type` for workflow commands, `result` for results), fields only added with a

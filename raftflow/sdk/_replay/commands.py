@@ -44,6 +44,8 @@ from raftflow.protocol.events import (
     WorkflowExecutionCompletedEventAttributes,
     WorkflowExecutionContinuedAsNewEventAttributes,
     WorkflowExecutionFailedEventAttributes,
+)
+from raftflow.protocol.events_updates import (
     WorkflowExecutionUpdateCompletedEventAttributes,
 )
 from raftflow.protocol.history_json import payload_json

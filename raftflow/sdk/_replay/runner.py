@@ -29,12 +29,14 @@ from raftflow.protocol.events import (
     HistoryEvent,
     WorkflowExecutionTerminatedEventAttributes,
     WorkflowExecutionTimedOutEventAttributes,
-    WorkflowExecutionUpdateAcceptedEventAttributes,
     WorkflowTaskCompletedEventAttributes,
     WorkflowTaskFailedEventAttributes,
     WorkflowTaskScheduledEventAttributes,
     WorkflowTaskStartedEventAttributes,
     WorkflowTaskTimedOutEventAttributes,
+)
+from raftflow.protocol.events_updates import (
+    WorkflowExecutionUpdateAcceptedEventAttributes,
 )
 from raftflow.protocol.updates import WorkflowUpdateRequest, WorkflowUpdateResponse
 from raftflow.sdk import errors

@@ -24,6 +24,8 @@ from raftflow.protocol.commands import (
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import (
     HistoryEvent,
+)
+from raftflow.protocol.events_updates import (
     WorkflowExecutionUpdateAcceptedEventAttributes,
     WorkflowExecutionUpdateCompletedEventAttributes,
 )
