@@ -4,10 +4,10 @@ Temporal's `temporal workflow update` commands.
 `execute` sends an update and waits for its outcome: it prints the handler's result, or exits 1
 (`update_failed`) with the rejection or the handler's failure. `start` returns once the update
 was accepted (or rejected: then it is completed at once) and prints its update id; `result`
-waits for the outcome of an update already sent. Every call names the update by its id
-(`--update-id`, random when `execute` or `start` get none), so asking again never runs an
-update twice; a long wait is a series of bounded long polls within `--timeout`, and a 503/504
-between them is asked again.
+waits for the outcome of an update already sent. The update is named by its id
+(`--update-id`, random when `execute` or `start` get none), so sending it again never runs it
+twice; once sent, waiting reads where it stands (`GET .../updates/{id}`): a series of bounded
+long polls within `--timeout`, a 503/504 between them asked again.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import TextIO
+from urllib.parse import quote
 
 from raftflow.cli_http import TRANSIENT_ERROR_CODES, TimeoutFlag, client_parser, workflows_path
 from raftflow.cli_output import CliError, JsonObject
@@ -68,8 +69,20 @@ def _send(args: argparse.Namespace, api: Api, stage: str) -> JsonObject:
     if args.run_id:
         body["run_id"] = args.run_id
     path = workflows_path(args.namespace, args.workflow_id, "updates")
-    return _wait(args, stage, lambda wait_ms, timeout_s: api.call(
-        "POST", path, {**body, "wait_ms": wait_ms}, timeout_s=timeout_s))
+    sent: list[JsonObject] = []
+
+    def ask(wait_ms: int, timeout_s: float) -> JsonObject:
+        """The first call admits the update (asked again, with the same update id, until one
+        is answered); later ones read where it stands, proposing nothing."""
+        if not sent:
+            sent.append(api.call("POST", path, {**body, "wait_ms": wait_ms},
+                                 timeout_s=timeout_s))
+            return sent[0]
+        return api.call("GET", f"{path}/{quote(str(body['update_id']), safe='')}",
+                        query={"wait_for_stage": stage, "wait_ms": str(wait_ms)},
+                        timeout_s=timeout_s)
+
+    return _wait(args, stage, ask)
 
 
 def _report(args: argparse.Namespace, answer: JsonObject, out: TextIO) -> JsonObject:

@@ -2,9 +2,10 @@
 `start_update` and `get_update_handle` build on this module.
 
 Theory of operation. `POST .../updates` admits the update (or finds the one with the same
-update id) and answers the stage it reached within one long poll; the call is repeated with the
-same update id until the stage asked for is reached, so a lost answer or a retry on another
-node never runs an update twice (the server deduplicates by update id). `result()` then long-polls
+update id) and answers the stage it reached within one long poll; a retry of it (a lost answer,
+another node) carries the same update id, so it never runs an update twice (the server
+deduplicates by update id). Until the stage asked for is reached the client then long-polls
+`GET .../updates/{id}`, which proposes nothing. `result()` then long-polls
 `GET .../updates/{id}` until the update completed: its handler's return value, or
 `WorkflowUpdateFailedError` whose `cause` is the validator's rejection or the handler's failure.
 """
@@ -109,10 +110,17 @@ async def start_update(connection: ClusterConnection, workflow_id: str, run_id: 
         update_id=update_id or uuid.uuid4().hex, run_id=run_id, wait_for_stage=wanted,
         wait_ms=UPDATE_WAIT_MS)
     path = connection.workflow_path(workflow_id, "/updates")
-    while True:  # the same update id each time: the server attaches, never runs it twice
+    # Retried (another node, a lost answer) with the same update id: never run twice.
+    raw = await connection.transport.call(
+        "POST", path, body=body, timeout_s=UPDATE_WAIT_MS / 1000 + _http.REQUEST_TIMEOUT_S)
+    answer = decode_answer(raw, WorkflowUpdateAnswer, f"POST {path}")
+    outcome_path = f"{path}/{answer.update_id}"
+    while UPDATE_STAGE_ORDER[answer.stage] < UPDATE_STAGE_ORDER[wanted]:
+        # Admitted: wait on by reading (no further proposal), one long poll at a time.
         raw = await connection.transport.call(
-            "POST", path, body=body, timeout_s=UPDATE_WAIT_MS / 1000 + _http.REQUEST_TIMEOUT_S)
-        answer = decode_answer(raw, WorkflowUpdateAnswer, f"POST {path}")
-        if UPDATE_STAGE_ORDER[answer.stage] >= UPDATE_STAGE_ORDER[wanted]:
-            return WorkflowUpdateHandle(connection, workflow_id, answer.update_id,
-                                        workflow_run_id=answer.run_id, known=answer)
+            "GET", outcome_path, params={"wait_for_stage": wanted.value,
+                                         "wait_ms": str(UPDATE_WAIT_MS)},
+            timeout_s=UPDATE_WAIT_MS / 1000 + _http.REQUEST_TIMEOUT_S)
+        answer = decode_answer(raw, WorkflowUpdateAnswer, f"GET {outcome_path}")
+    return WorkflowUpdateHandle(connection, workflow_id, answer.update_id,
+                                workflow_run_id=answer.run_id, known=answer)

@@ -1,5 +1,6 @@
 """Goal: `raftflow workflow update execute|start|result` send the documented requests (the
-update id chosen once and reused while waiting), repeat a long poll until the stage asked for,
+update id chosen once; after the first call, waiting only reads), repeat a long poll until the
+stage asked for,
 print the result, and turn a rejected or failed update into exit status 1 (`update_failed`).
 
 Method: a small fake node of its own (aiohttp on a background thread, a port the kernel picks)
@@ -90,11 +91,13 @@ def test_execute_waits_for_completion_with_one_update_id(
     code, out, _ = _run(node, capsys, "execute", "-w", "slow", "--name", "deposit", "-i", "[3]")
     assert (code, out) == (0, '{"balance": 9}\n')
     first, second = node.requests
-    assert first[1] == f"{WF}/slow/updates" and first[1] == second[1]
+    assert first[:2] == ("POST", f"{WF}/slow/updates")
     body = first[3]
     assert body["name"] == "deposit" and body["input"] == [3]
     assert body["wait_for_stage"] == "completed" and body["wait_ms"] > 0
-    assert second[3]["update_id"] == body["update_id"]  # asked again for the same update
+    # Admitted only: then read where that same update stands, proposing nothing.
+    assert second[:2] == ("GET", f"{WF}/slow/updates/{body['update_id']}")
+    assert second[2]["wait_for_stage"] == "completed"
 
 
 def test_a_rejected_update_exits_1(node: UpdateNode, capsys: pytest.CaptureFixture[str]) -> None:

@@ -27,6 +27,7 @@ from raftflow.sdk import (
     WorkflowUpdateStage,
     workflow,
 )
+from raftflow.sdk import _updates as sdk_updates
 from raftflow.sdk.contrib.aes_gcm_codec import AesGcmCodec
 from raftflow.sdk.errors import RPCError
 
@@ -111,7 +112,11 @@ def test_updates_run_validate_fail_and_deduplicate(cluster: LocalCluster) -> Non
     _run(cluster, body)
 
 
-def test_a_new_worker_replays_update_events_and_continues(cluster: LocalCluster) -> None:
+def test_a_new_worker_replays_update_events_and_continues(
+        cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Short long polls: the early update's POST answers "admitted", then the client reads.
+    monkeypatch.setattr(sdk_updates, "UPDATE_WAIT_MS", 100)
+
     async def body(client: Client, queue: str) -> None:
         handle = await client.start_workflow(Account.run, id=f"replay-{queue}", task_queue=queue)
         # Sent before any worker runs: the run's first workflow task carries it.
