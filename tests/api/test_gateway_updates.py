@@ -133,3 +133,29 @@ def test_update_waiters_are_bounded_per_node() -> None:
     assert waiters.waiting == 0
     with waiters.slot():  # freed again
         assert waiters.waiting == 1
+
+
+def test_updates_reach_the_leader_from_every_node(three: LiveCluster) -> None:
+    """Sent to any node, an update is admitted on the shard's leader (forwarded one hop), and
+    its outcome is read through any node."""
+    async def scenario(call: Call) -> None:
+        wid, queue = _wid("upd3"), _wid("tq")
+        wf = f"{API}/namespaces/{NS}/workflows/{wid}"
+        status, _, _ = await call("POST", f"{API}/namespaces/{NS}/workflows",
+                                  json=_start_body(wid, task_queue=queue))
+        assert status == 201
+        urls = [three.url(node) for node in three.nodes]
+        for index, url in enumerate(urls):
+            status, answer, _ = await call("POST", f"{wf}/updates", base_url=url, json={
+                "name": "n", "update_id": f"via-{index}", "wait_ms": 0})
+            assert status == 200 and answer["stage"] == "admitted", answer
+        for url in urls:
+            for index in range(len(urls)):
+                status, answer, _ = await call("GET", f"{wf}/updates/via-{index}?wait_ms=0",
+                                               base_url=url)
+                assert status == 200 and answer["stage"] == "admitted"
+        tq = f"{API}/namespaces/{NS}/task-queues/{queue}"
+        task = await _poll(call, tq)
+        assert [u["update_id"] for u in task["updates"]] == ["via-0", "via-1", "via-2"]
+
+    _drive(three, three.url(three.nodes[0]), scenario)
