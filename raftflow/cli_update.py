@@ -1,10 +1,11 @@
-"""`raftflow workflow update execute|start|result`: workflow updates from the command line, as
+"""`raftflow workflow update execute|start|result|describe`: workflow updates from the command line, as
 Temporal's `temporal workflow update` commands.
 
 `execute` sends an update and waits for its outcome: it prints the handler's result, or exits 1
 (`update_failed`) with the rejection or the handler's failure. `start` returns once the update
 was accepted (or rejected: then it is completed at once) and prints its update id; `result`
-waits for the outcome of an update already sent. The update is named by its id
+waits for the outcome of an update already sent; `describe` shows where one stands, with no
+wait. The update is named by its id
 (`--update-id`, random when `execute` or `start` get none), so sending it again never runs it
 twice; once sent, waiting reads where it stands (`GET .../updates/{id}`): a series of bounded
 long polls within `--timeout`, a 503/504 between them asked again.
@@ -116,6 +117,18 @@ def update_result(args: argparse.Namespace, api: Api, out: TextIO) -> JsonObject
         timeout_s=timeout_s)), out)
 
 
+def update_describe(args: argparse.Namespace, api: Api, out: TextIO) -> JsonObject:
+    """Where an update stands now (no wait): its stage and, once completed, its outcome."""
+    answer = api.call("GET", workflows_path(args.namespace, args.workflow_id, "updates",
+                                            args.update_id), query={"wait_ms": "0"})
+    if not args.json:
+        width = max((len(k) for k in answer), default=0) + 1
+        for key, value in answer.items():
+            shown = value if isinstance(value, str) else json.dumps(value)
+            out.write(f"{key + ':':<{width}} {shown}\n")
+    return answer
+
+
 def add_update_parsers(wf: argparse._SubParsersAction[argparse.ArgumentParser],
                        json_arg: Callable[[str], object], namespace_default: str) -> None:
     """`raftflow workflow update` and its subcommands."""
@@ -125,14 +138,15 @@ def add_update_parsers(wf: argparse._SubParsersAction[argparse.ArgumentParser],
             ("execute", update_execute, "run an update and print its result (exit 1 if it "
                                         "was rejected or failed)"),
             ("start", update_start, "send an update; return once it was accepted"),
-            ("result", update_result, "wait for an update's outcome and print its result")):
+            ("result", update_result, "wait for an update's outcome and print its result"),
+            ("describe", update_describe, "show where an update stands (no wait)")):
         parser = client_parser(commands, name, command, help_text, timeout=WAIT_TIMEOUT)
         parser.add_argument("-n", "--namespace", default=namespace_default)
         parser.add_argument("-w", "--workflow-id", required=True)
-        parser.add_argument("--update-id", required=name == "result", default=None,
+        parser.add_argument("--update-id", required=name in ("result", "describe"), default=None,
                             help="the update's id: a repeated id gets the first outcome "
                                  "(default: random)")
-        if name != "result":
+        if name in ("execute", "start"):
             parser.add_argument("--name", required=True, help="update name (the handler's)")
             parser.add_argument("-i", "--input", type=json_arg, default=None,
                                 help="input as JSON (a list: the handler's arguments)")

@@ -122,6 +122,15 @@ def test_start_then_result(node: UpdateNode, capsys: pytest.CaptureFixture[str])
     assert query["wait_for_stage"] == "completed"
 
 
+def test_describe_shows_the_stage_without_waiting(
+        node: UpdateNode, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(node, capsys, "describe", "-w", "bad", "--update-id", "u-5")
+    assert code == 0  # a failed update is described, not an error of the command
+    assert "stage:" in out and "completed" in out and "amount must be positive" in out
+    method, path, query, _ = node.requests[-1]
+    assert (method, path, query) == ("GET", f"{WF}/bad/updates/u-5", {"wait_ms": "0"})
+
+
 def test_result_needs_an_update_id(node: UpdateNode, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
         _run(node, capsys, "result", "-w", "wf")
