@@ -29,6 +29,7 @@ from raftflow.cli_http import (
 from raftflow.cli_namespace import search_attribute_value_arg
 from raftflow.cli_output import JsonObject
 from raftflow.cli_reset import add_reset_arguments, workflow_reset
+from raftflow.cli_update import add_update_parsers
 from raftflow.cli_visibility import (
     add_count_arguments,
     add_list_arguments,
@@ -239,6 +240,7 @@ def add_workflow_parsers(
                     "tasks: a new run, the open one terminated (cli_reset.py)")
     add_reset_arguments(reset)
     _add_run_id(reset)
+    add_update_parsers(wf, _json_arg, NAMESPACE_DEFAULT)
 
     replay = wf.add_parser("replay", help="replay a saved history against current code")
     replay.add_argument("--history", required=True,

@@ -15,6 +15,7 @@ from raftflow.api import namespace_handlers as namespaces
 from raftflow.api import query_handlers as query
 from raftflow.api import reset_handlers as resets
 from raftflow.api import task_handlers as tasks
+from raftflow.api import update_handlers as updates
 from raftflow.api import visibility_handlers as visibility
 from raftflow.api import workflow_handlers as workflows
 from raftflow.api.access import (
@@ -149,6 +150,7 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp,
     app[namespaces.FOLLOWER_KEY] = node
     app[query.MATCHER_KEY] = node.matcher
     app[query.BROKER_KEY] = QueryBroker(node.node_id, node.matcher)
+    app[updates.WAITERS_KEY] = updates.UpdateWaiters()
     app.on_cleanup.append(_close_gateway)
     add("GET", namespaces.NAMESPACES, namespaces.list_namespaces, SIGNED_IN)
     add("POST", namespaces.NAMESPACES, namespaces.create_namespace, ADMIN)
@@ -178,6 +180,9 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp,
     add("POST", WF + "/reset", resets.reset_workflow, WRITE)
     add("GET", WF + "/result", query.workflow_result, READ)
     add("POST", WF + "/query", query.query_workflow, READ)
+    # One token of the start bucket, like a signal: an update is a write the worker runs.
+    add("POST", WF + "/updates", updates.update_workflow, WRITE, LimitKind.STARTS)
+    add("GET", WF + "/updates/{update_id}", updates.update_outcome, READ)
     add("POST", "/api/v1/tasks/query/respond", query.respond_query, WORK_ON_TASK)
     add("POST", TQ + "/workflow-tasks/poll", tasks.poll_workflow_task, WORK, LimitKind.POLLS)
     add("POST", TQ + "/activity-tasks/poll", tasks.poll_activity_task, WORK, LimitKind.POLLS)

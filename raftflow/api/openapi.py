@@ -108,6 +108,8 @@ def _parameters(route: Route) -> list[Schema]:
         path_ids.append({"name": "shard", "in": "path", "required": True,
                          "description": "a shard number", "schema": {"type": "integer",
                                                                       "minimum": 0}})
+    if "{update_id}" in route.path:
+        path_ids.append(path_id("update_id", "a workflow update's id"))
     return path_ids + list(route.query)
 
 

@@ -227,6 +227,21 @@ ROUTES: tuple[Route, ...] = (
         "answers within timeout_ms)"),
         request=bodies.QueryWorkflowRequest, ok={200: answers.QueryWorkflowAnswer},
         errors=(400, 404, 413, 503, 504)),
+    Route(method="post", path=ONE + "/updates", summary=(
+        "Run a workflow update (validator, then handler, in the workflow); answers the stage "
+        "reached within wait_ms (ask again with the same update_id for more; idempotent by "
+        "update_id)"),
+        request=bodies.UpdateWorkflowRequest, ok={200: answers.WorkflowUpdateAnswer},
+        errors=LIMITED_WRITE),
+    Route(method="get", path=ONE + "/updates/{update_id}", summary=(
+        "Where an update stands, waiting up to wait_ms for wait_for_stage (default completed); "
+        "409 workflow_not_running if its run closed before it completed"),
+        ok={200: answers.WorkflowUpdateAnswer}, errors=(*READ, 409), query=(
+            _query("wait_for_stage", {"type": "string", "enum": ["admitted", "accepted",
+                                                                 "completed"]},
+                   "the stage to wait for (default completed)"),
+            _query("wait_ms", {"type": "integer", "minimum": 0, "maximum": bodies.WAIT_MS_MAX},
+                   "how long to wait, in milliseconds (default 30000)"))),
     _task("/api/v1/tasks/query/respond", "Answer a query task", bodies.QueryAnswerRequest),
     _poll("workflow", _WORKFLOW_POLL),
     _poll("activity", answers.ActivityTask),

@@ -64,7 +64,10 @@ def workflow_task_answer(task: WorkflowTaskInfo, tokens: TaskTokens) -> answers.
         task_queue=task.task_queue, attempt=task.attempt,
         scheduled_event_id=task.scheduled_event_id, started_event_id=task.started_event_id,
         previous_started_event_id=task.previous_started_event_id,
-        history=[event_answer(e) for e in task.history])
+        history=[event_answer(e) for e in task.history],
+        updates=[answers.WorkflowUpdateRequestAnswer(
+            update_id=u.update_id, name=u.name, input=payload_json(u.input))
+            for u in task.updates])
 
 
 def activity_task_answer(task: ActivityTaskInfo, tokens: TaskTokens) -> answers.ActivityTask:

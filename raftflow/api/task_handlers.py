@@ -147,7 +147,8 @@ async def complete_workflow_task(request: web.Request) -> web.StreamResponse:
     return await _answer(request, token, RespondWorkflowTaskCompleted(
         now_ms=now, token=token, commands=tuple(body.commands), identity=body.identity,
         sticky_queue=body.sticky_queue or "", eager_task_queue=body.eager_task_queue or "",
-        eager_activities_max=body.eager_activities_max))
+        eager_activities_max=body.eager_activities_max,
+        update_responses=tuple(body.update_responses)))
 
 
 async def fail_workflow_task(request: web.Request) -> web.StreamResponse:

@@ -35,6 +35,7 @@ from raftflow.protocol import legacy_arrays
 from raftflow.protocol import messages as m
 from raftflow.protocol import results as r
 from raftflow.protocol import search_attributes as sa
+from raftflow.protocol import updates as u
 from raftflow.protocol.payload import msgpack_dec_hook, msgpack_enc_hook
 
 T = typing.TypeVar("T")
@@ -63,6 +64,8 @@ PROTOCOL_CLASSES: tuple[type[msgspec.Struct], ...] = (
     r.ActivityTaskCompletedResult, r.HeartbeatResult, r.WorkflowDescription,
     r.MessagesDelivered,
     *typing.get_args(ev.EventAttributes),
+    u.RequestWorkflowUpdate, u.WorkflowUpdateRequest, u.WorkflowUpdateResponse,
+    u.CompleteWorkflowUpdate, u.WorkflowUpdateResult,
 )
 
 

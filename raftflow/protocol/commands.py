@@ -40,12 +40,14 @@ from raftflow.protocol.search_attributes import (
     JsonAttributeValue,
     UpsertWorkflowSearchAttributes,
 )
+from raftflow.protocol.updates import RequestWorkflowUpdate, WorkflowUpdateResponse
 from raftflow.protocol.workflow_commands import (
     NO_PAYLOAD,
     CancelTimer,
     CancelWorkflowExecution,
     Coefficient,
     CompleteWorkflowExecution,
+    CompleteWorkflowUpdate,
     ContinueAsNewWorkflowExecution,
     Count,
     DurationMs,
@@ -81,6 +83,7 @@ __all__ = [
     "Coefficient",
     "Command",
     "CompleteWorkflowExecution",
+    "CompleteWorkflowUpdate",
     "ConfigureNamespace",
     "ContinueAsNewWorkflowExecution",
     "Count",
@@ -106,6 +109,7 @@ __all__ = [
     "RequestCancelWorkflow",
     "ResetType",
     "ResetWorkflow",
+    "RequestWorkflowUpdate",
     "RespondActivityTaskCanceled",
     "RespondActivityTaskCompleted",
     "RespondActivityTaskFailed",
@@ -122,6 +126,7 @@ __all__ = [
     "TerminateWorkflow",
     "UpsertWorkflowSearchAttributes",
     "WorkflowCommand",
+    "WorkflowUpdateResponse",
 ]
 
 
@@ -241,6 +246,8 @@ class RespondWorkflowTaskCompleted(msgspec.Struct, frozen=True, kw_only=True, fo
     # returned in the answer (Temporal's eager activity execution), saving a poll and a commit.
     eager_task_queue: str = ""
     eager_activities_max: int = 0
+    # Workflow updates: the worker's accept or reject of each update the task carried.
+    update_responses: tuple[WorkflowUpdateResponse, ...] = ()
 
 
 class RespondWorkflowTaskFailed(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
@@ -347,6 +354,7 @@ Command = (
     | RecordBatchProgress
     | StopBatch
     | ResetWorkflow
+    | RequestWorkflowUpdate
 )
 
 

@@ -44,6 +44,9 @@ class EventType(StrEnum):
     REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED = (
         "RequestCancelExternalWorkflowExecutionFailed")
     EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED = "ExternalWorkflowExecutionCancelRequested"
+    # Workflow updates (events_updates.py).
+    WORKFLOW_EXECUTION_UPDATE_ACCEPTED = "WorkflowExecutionUpdateAccepted"
+    WORKFLOW_EXECUTION_UPDATE_COMPLETED = "WorkflowExecutionUpdateCompleted"
     # Child workflows (events_children.py).
     START_CHILD_WORKFLOW_EXECUTION_INITIATED = "StartChildWorkflowExecutionInitiated"
     START_CHILD_WORKFLOW_EXECUTION_FAILED = "StartChildWorkflowExecutionFailed"

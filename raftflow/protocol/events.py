@@ -44,6 +44,10 @@ from raftflow.protocol.events_external import (
     SignalExternalWorkflowExecutionFailedEventAttributes,
     SignalExternalWorkflowExecutionInitiatedEventAttributes,
 )
+from raftflow.protocol.events_updates import (
+    WorkflowExecutionUpdateAcceptedEventAttributes,
+    WorkflowExecutionUpdateCompletedEventAttributes,
+)
 from raftflow.protocol.search_attributes import SearchAttribute
 
 # Events that close a run: at most one per history and it is the last event (DESIGN §4 I3).
@@ -353,6 +357,8 @@ EventAttributes = (
     | ChildWorkflowExecutionCanceledEventAttributes
     | ChildWorkflowExecutionTimedOutEventAttributes
     | ChildWorkflowExecutionTerminatedEventAttributes
+    | WorkflowExecutionUpdateAcceptedEventAttributes
+    | WorkflowExecutionUpdateCompletedEventAttributes
 )
 
 assert {cls.event_type.value for cls in typing.get_args(EventAttributes)} == (

@@ -25,6 +25,7 @@ from raftflow.protocol.messages import MessageOutcome
 from raftflow.protocol.payload import PayloadField
 from raftflow.protocol.results import WorkflowExecutionStatus
 from raftflow.protocol.search_attributes import JsonAttributeValue
+from raftflow.protocol.updates import UpdateStage
 
 Timestamp = Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})]
 JsonPayload = Annotated[Any, msgspec.Meta(description="The user's JSON value (null: none).")]
@@ -60,6 +61,14 @@ class HistoryEventAnswer(_Answer, frozen=True):
         "The event type's attributes (Temporal's names); payloads as JSON values."))]
 
 
+class WorkflowUpdateRequestAnswer(_Answer, frozen=True):
+    """An update a workflow task carries: validate it, then accept or reject it."""
+
+    update_id: str
+    name: str
+    input: JsonPayload
+
+
 class WorkflowTask(_Answer, frozen=True):
     """A workflow task: replay `history` (from event 1, or only the events this sticky worker
     has not seen) and answer with commands."""
@@ -75,6 +84,8 @@ class WorkflowTask(_Answer, frozen=True):
     started_event_id: int
     previous_started_event_id: int
     history: list[HistoryEventAnswer]
+    # Updates admitted before the task started: answer each in update_responses.
+    updates: list[WorkflowUpdateRequestAnswer] = []
 
 
 class QueryTask(_Answer, frozen=True):
@@ -165,6 +176,18 @@ class HistoryPage(_Answer, frozen=True):
 
 class QueryWorkflowAnswer(_Answer, frozen=True):
     result: JsonPayload
+
+
+class WorkflowUpdateAnswer(_Answer, frozen=True):
+    """Where an update stands. Once `completed`: `result` (the handler's return value) or
+    `failure` (the validator rejected it, or the handler raised)."""
+
+    workflow_id: str
+    run_id: str
+    update_id: str
+    stage: UpdateStage
+    result: JsonPayload | msgspec.UnsetType = msgspec.UNSET
+    failure: Failure | msgspec.UnsetType = msgspec.UNSET
 
 
 class CompleteWorkflowTaskAnswer(_Answer, frozen=True):

@@ -46,6 +46,10 @@ from raftflow.protocol.limits import (
 from raftflow.protocol.messages import OutboxEntry
 from raftflow.protocol.payload import PayloadField
 from raftflow.protocol.search_attributes import SEARCH_ATTRIBUTES_PER_RUN_MAX, JsonAttributeValue
+from raftflow.protocol.updates import UpdateStage, WorkflowUpdateResponse
+
+# A workflow task carries at most this many updates (the core's in-flight bound per run).
+UPDATES_PER_TASK_MAX = 10
 
 # A body carries at most one payload plus ids and names; 256 KiB of headroom covers them.
 BODY_BYTES_MAX = PAYLOAD_BYTES_MAX + 256 * 1024
@@ -152,6 +156,18 @@ class QueryWorkflowRequest(_Body, frozen=True):
     timeout_ms: Annotated[int, msgspec.Meta(ge=1, le=WAIT_MS_MAX)] | None = None
 
 
+class UpdateWorkflowRequest(_Body, frozen=True):
+    """`POST .../workflows/{workflow_id}/updates`: run the workflow's update handler `name`
+    (Temporal's workflow update). The answer says the stage reached within wait_ms."""
+
+    name: NonEmptyName
+    input: PayloadField = NO_PAYLOAD
+    update_id: RequestId | None = None  # the gateway makes one (uuid4) when left out
+    run_id: Id | None = None
+    wait_for_stage: UpdateStage | None = None  # default: accepted
+    wait_ms: WaitMs | None = None  # default 30000
+
+
 # --- Worker bodies --------------------------------------------------------------------------------
 
 
@@ -188,6 +204,9 @@ class CompleteWorkflowTaskRequest(_Body, frozen=True):
     # started for this worker in the same commit and returned in activity_tasks.
     eager_task_queue: Name | None = None
     eager_activities_max: Annotated[int, msgspec.Meta(ge=0, le=EAGER_ACTIVITIES_MAX)] = 0
+    # Accept (no rejection) or reject each update the task carried (`WorkflowTask.updates`).
+    update_responses: Annotated[list[WorkflowUpdateResponse], msgspec.Meta(
+        max_length=UPDATES_PER_TASK_MAX)] = []
 
 
 class FailWorkflowTaskRequest(_Body, frozen=True):

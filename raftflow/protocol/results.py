@@ -15,6 +15,7 @@ from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import HistoryEvent
 from raftflow.protocol.messages import MessageOutcome
 from raftflow.protocol.search_attributes import SearchAttribute
+from raftflow.protocol.updates import WorkflowUpdateRequest, WorkflowUpdateResult
 
 
 class WorkflowStatus(StrEnum):
@@ -92,6 +93,8 @@ class WorkflowTaskInfo(msgspec.Struct, frozen=True, kw_only=True):
     started_event_id: int
     previous_started_event_id: int
     history: tuple[HistoryEvent, ...]
+    # The updates admitted before this task started, in admission order (updates.py).
+    updates: tuple[WorkflowUpdateRequest, ...] = ()
 
 
 class WorkflowTaskStartedResult(msgspec.Struct, frozen=True, kw_only=True,
@@ -162,6 +165,7 @@ Result = (
     | ActivityTaskCompletedResult
     | HeartbeatResult
     | MessagesDelivered
+    | WorkflowUpdateResult
 )
 
 

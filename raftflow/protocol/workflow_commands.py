@@ -177,6 +177,13 @@ class StartChildWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True,
     task_timeout_ms: DurationMs | None = None
     id_reuse_policy: Name = ""
     parent_close_policy: ParentClosePolicy = ParentClosePolicy.TERMINATE
+class CompleteWorkflowUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                             tag="CompleteWorkflowUpdate", tag_field="type"):
+    """An accepted update's handler ended: with `result`, or with `failure` when it raised."""
+
+    update_id: Id
+    result: PayloadField = NO_PAYLOAD
+    failure: Failure | None = None
 
 
 WorkflowCommand = (
@@ -193,4 +200,5 @@ WorkflowCommand = (
     | SignalExternalWorkflowExecution
     | RequestCancelExternalWorkflowExecution
     | StartChildWorkflowExecution
+    | CompleteWorkflowUpdate
 )

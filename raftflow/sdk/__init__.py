@@ -9,6 +9,11 @@ payload_codec=...)`; an AES-GCM one is in `raftflow.sdk.contrib.aes_gcm_codec`.
 """
 
 from raftflow.sdk import activity, converter, errors, workflow
+from raftflow.sdk._updates import (
+    WorkflowUpdateFailedError,
+    WorkflowUpdateHandle,
+    WorkflowUpdateStage,
+)
 from raftflow.sdk.client import Client, WorkflowHandle
 from raftflow.sdk.converter import Payload, PayloadCodec
 from raftflow.sdk.errors import ActivityError, ApplicationError, PayloadCodecError
@@ -18,4 +23,5 @@ from raftflow.sdk.worker import Worker
 
 __all__ = ["ActivityError", "ApplicationError", "Client", "Payload", "PayloadCodec",
            "PayloadCodecError", "RetryPolicy", "TLSConfig", "Worker", "WorkflowHandle",
+           "WorkflowUpdateFailedError", "WorkflowUpdateHandle", "WorkflowUpdateStage",
            "activity", "converter", "errors", "workflow"]

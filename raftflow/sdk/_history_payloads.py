@@ -30,6 +30,7 @@ from raftflow.protocol.commands import (
     CancelTimer,
     CancelWorkflowExecution,
     CompleteWorkflowExecution,
+    CompleteWorkflowUpdate,
     ContinueAsNewWorkflowExecution,
     Failure,
     FailWorkflowExecution,
@@ -181,6 +182,13 @@ def command_payloads(command: WorkflowCommand) -> tuple[CommandPayload, ...]:
         case SignalExternalWorkflowExecution():
             return (CommandPayload("input", PayloadShape.ARGS, f"input of signal "
                                    f"{command.signal_name} to {command.workflow_id}"),)
+        case CompleteWorkflowUpdate():
+            result = CommandPayload("result", PayloadShape.VALUE,
+                                    f"result of update {command.update_id}")
+            if command.failure is None:
+                return (result,)
+            return (result, CommandPayload("failure", PayloadShape.ARGS, f"failure details of "
+                                           f"update {command.update_id}", in_failure=True))
         case (RequestCancelActivityTask() | StartTimer() | CancelTimer()
               | UpsertWorkflowSearchAttributes() | RequestCancelExternalWorkflowExecution()):
             return ()  # no payload: ids, durations, search attributes stay plain

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -35,10 +35,11 @@ from raftflow.protocol.http_bodies import (
     TerminateWorkflowRequest,
 )
 from raftflow.protocol.reset_commands import ResetType
-from raftflow.sdk import _http, errors
+from raftflow.sdk import _http, _updates, errors
 from raftflow.sdk._cluster_connection import ClusterConnection
 from raftflow.sdk._replay.commands import payload
 from raftflow.sdk._replay.definition import query_name_of, signal_name_of
+from raftflow.sdk._updates import WorkflowUpdateHandle, WorkflowUpdateStage
 from raftflow.sdk._wire_answers import (
     decode_answer,
     decode_execution,
@@ -57,6 +58,7 @@ RESULT_WAIT_MS = 30_000  # one result long poll; the server allows up to 60 s
 HISTORY_PAGE_SIZE = 1_000  # events per history page (the server's default page)
 CONTINUE_AS_NEW_FOLLOW_MAX = 10_000  # runs one result() follows before it gives up
 QUERY_WAIT_MS_DEFAULT = 10_000  # the server's query time-out when the caller gives none
+_ARG_UNSET: Any = object()  # `execute_update(update)` passes no argument; None is one
 
 
 class WorkflowHandle:
@@ -200,6 +202,33 @@ class WorkflowHandle:
             raise
         result = decode_answer(answer, QueryWorkflowAnswer, f"POST {path}").result
         return await self._payloads.decode_json(result, f"result of query {name}")
+
+    async def execute_update(self, update: Callable[..., Any] | str, arg: Any = _ARG_UNSET, *,
+                             args: Sequence[Any] = (), id: str | None = None) -> Any:  # noqa: A002
+        """Run a `@workflow.update` handler in the workflow and return its result (Temporal's
+        call). Raises `WorkflowUpdateFailedError` if the validator rejected it or the handler
+        failed. `id` (the update id, one chosen if not given) deduplicates: a second call
+        with the same id gets the first one's outcome."""
+        handle = await self.start_update(update, arg, args=args, id=id,
+                                         wait_for_stage=WorkflowUpdateStage.COMPLETED)
+        return await handle.result()
+
+    async def start_update(self, update: Callable[..., Any] | str, arg: Any = _ARG_UNSET, *,
+                           args: Sequence[Any] = (),
+                           wait_for_stage: WorkflowUpdateStage = WorkflowUpdateStage.ACCEPTED,
+                           id: str | None = None) -> WorkflowUpdateHandle:  # noqa: A002
+        """Send an update and return once it reached `wait_for_stage` (ACCEPTED: the
+        validator passed and the handler runs; COMPLETED) with its handle; `result()` waits for
+        the outcome. A rejected update is COMPLETED at once: `result()` raises."""
+        values = list(args) if arg is _ARG_UNSET else [arg, *args]
+        return await _updates.start_update(self._connection, self.id, self.run_id, update,
+                                           values, wait_for_stage=wait_for_stage, update_id=id)
+
+    def get_update_handle(self, id: str, *,  # noqa: A002 - Temporal's argument name
+                          workflow_run_id: str | None = None) -> WorkflowUpdateHandle:
+        """A handle on an update already sent (by its update id)."""
+        return WorkflowUpdateHandle(self._connection, self.id, id,
+                                    workflow_run_id=workflow_run_id or self.run_id)
 
     async def describe(self) -> WorkflowExecution:
         """The run's description. Raises `MalformedAnswerError` if the answer is not one.

@@ -31,6 +31,7 @@ from collections.abc import Callable, Collection
 import msgspec
 
 from raftflow.protocol.commands import Failure
+from raftflow.protocol.history_json import payload_from_json
 from raftflow.protocol.http_bodies import (
     CompleteWorkflowTaskRequest,
     FailWorkflowTaskRequest,
@@ -38,6 +39,7 @@ from raftflow.protocol.http_bodies import (
     QueryFailureBody,
 )
 from raftflow.protocol.payload import Payload, json_enc_hook
+from raftflow.protocol.updates import WorkflowUpdateRequest
 from raftflow.sdk import errors
 from raftflow.sdk._history_payloads import decode_events, encode_commands
 from raftflow.sdk._payload_limits import checked_commands
@@ -93,8 +95,15 @@ class WorkflowTaskRunner:
             # The codec is awaited here, never inside replay: payloads in, plain; out, encoded.
             task = TypedWorkflowTask(answer, await decode_events(
                 self._payloads, task.events, f"workflow task of run {answer.run_id}"))
+            updates = [WorkflowUpdateRequest(
+                update_id=u.update_id, name=u.name, input=await self._payloads.decode(
+                    payload_from_json(u.input), f"input of update {u.name} ({u.update_id})"))
+                for u in answer.updates]
             runner, events = await self._cache.take(task)
-            commands = runner.activate(events)
+            commands = runner.activate(events, updates)
+            update_responses = [msgspec.structs.replace(r, rejection=(
+                await self._payloads.encode_failure(r.rejection, "update rejection details")))
+                if r.rejection is not None else r for r in runner.take_update_responses()]
             # A payload the server would refuse fails the workflow, naming it (_payload_limits).
             wire_commands = checked_commands(await encode_commands(self._payloads, commands))
         except Exception as error:  # fail the task: the server retries it (I4)
@@ -113,7 +122,7 @@ class WorkflowTaskRunner:
                     task_token=answer.task_token, commands=wire_commands,
                     identity=self._exchange.identity, sticky_queue=self._exchange.sticky_queue,
                     eager_task_queue=self._task_queue if eager else None,
-                    eager_activities_max=eager))
+                    eager_activities_max=eager, update_responses=update_responses))
         except BaseException as error:
             for _ in range(eager):
                 self._activity_slots.release()

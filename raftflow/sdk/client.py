@@ -26,6 +26,11 @@ from raftflow.sdk._cluster_connection import ClusterConnection
 from raftflow.sdk._replay.commands import payload
 from raftflow.sdk._replay.definition import signal_name_of, workflow_type_of
 from raftflow.sdk._search_attribute_values import json_attributes
+from raftflow.sdk._updates import (
+    WorkflowUpdateFailedError,
+    WorkflowUpdateHandle,
+    WorkflowUpdateStage,
+)
 from raftflow.sdk._wire_answers import decode_start
 from raftflow.sdk._wire_payloads import PayloadShape, WirePayloads
 from raftflow.sdk._wire_tasks import eager_workflow_task
@@ -41,7 +46,8 @@ from raftflow.sdk.retry import duration_ms
 from raftflow.sdk.tls import TLSConfig, ssl_context
 
 __all__ = ["Client", "IdReusePolicy", "WorkflowExecution", "WorkflowExecutionStatus",
-           "WorkflowHandle", "WorkflowHistory", "WorkflowListing"]
+           "WorkflowHandle", "WorkflowHistory", "WorkflowListing", "WorkflowUpdateFailedError",
+           "WorkflowUpdateHandle", "WorkflowUpdateStage"]
 
 CONNECT_DEADLINE_S = 5.0  # connect() tries every node for this long before it gives up
 LIST_LIMIT_MAX = 1_000  # page_size of list_workflows

@@ -8,7 +8,7 @@ Two families, kept apart as the house style asks:
 - *Local errors*: misuse or a broken contract on this side (`NondeterminismError`,
   `WorkflowTaskError`, `QueryFailedError`, `MalformedHistoryError`, `MalformedTaskError`,
   `PayloadCodecError`) and client-side answers (`WorkflowFailureError`,
-  `WorkflowAlreadyStartedError`, `RPCError` and its `MalformedAnswerError`).
+  `WorkflowUpdateFailedError`, `WorkflowAlreadyStartedError`, `RPCError` and its `MalformedAnswerError`).
 
 `failure_parts(exc)` (what a failure says about an exception), `failure_of(exc)` (that as the
 protocol's `Failure`) and `from_failure(failure)` are the one place a failure is built or read:
@@ -192,6 +192,20 @@ class WorkflowFailureError(Exception):
         self.status = status
         self.workflow_id = workflow_id
         self.run_id = run_id
+
+    @property
+    def cause(self) -> BaseException | None:
+        return self.__cause__
+
+
+class WorkflowUpdateFailedError(Exception):
+    """Client side: the workflow update was rejected by its validator or its handler failed;
+    `cause` (also `__cause__`) is that failure, decoded."""
+
+    def __init__(self, message: str = "workflow update failed", *,
+                 cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.__cause__ = cause
 
     @property
     def cause(self) -> BaseException | None:

@@ -23,7 +23,7 @@ import uuid as _uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NoReturn, TypeVar, overload
+from typing import Any, NoReturn, ParamSpec, Protocol, TypeVar, cast, overload
 
 from raftflow.protocol.commands import IdReusePolicy, ParentClosePolicy, ScheduleActivityTask
 from raftflow.protocol.limits import CONTINUE_AS_NEW_SUGGESTED_EVENTS
@@ -40,12 +40,14 @@ from raftflow.sdk.retry import RetryPolicy, duration_ms
 __all__ = ["ChildWorkflowHandle", "ExternalWorkflowHandle", "ParentClosePolicy", "WorkflowInfo",
            "continue_as_new", "execute_child_workflow", "start_child_workflow", "defn", "deprecate_patch", "execute_activity",
            "info", "is_replaying", "now", "patched", "query", "random", "run", "signal",
-           "sleep", "upsert_search_attributes", "uuid4", "wait_condition",
-           "get_external_workflow_handle"]
+           "sleep", "update", "UpdateMethod", "upsert_search_attributes", "uuid4",
+           "wait_condition", "get_external_workflow_handle"]
 
 ClassT = TypeVar("ClassT", bound=type)
 CallableT = TypeVar("CallableT", bound=Callable[..., Any])
 ReturnT = TypeVar("ReturnT")
+_P = ParamSpec("_P")
+_R_co = TypeVar("_R_co", covariant=True)
 
 
 # -- definition ------------------------------------------------------------------------------
@@ -108,6 +110,36 @@ def query(fn: CallableT | None = None, /, *,
     def mark(target: CallableT) -> CallableT:
         _definition.mark_query(target, name)
         return target
+
+    return mark if fn is None else mark(fn)
+
+
+class UpdateMethod(Protocol[_P, _R_co]):
+    """What `@workflow.update` makes of a method: the method, plus `.validator`, the decorator
+    of its validator (a plain `def` with the same parameters, returning None)."""
+
+    def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R_co: ...
+
+    def validator(self, fn: Callable[_P, None], /) -> Callable[_P, None]: ...
+
+
+@overload
+def update(fn: Callable[_P, _R_co], /) -> UpdateMethod[_P, _R_co]: ...
+@overload
+def update(*, name: str | None = None,
+           ) -> Callable[[Callable[_P, _R_co]], UpdateMethod[_P, _R_co]]: ...
+def update(fn: Callable[_P, _R_co] | None = None, /, *, name: str | None = None,
+           ) -> UpdateMethod[_P, _R_co] | Callable[[Callable[_P, _R_co]], UpdateMethod[_P, _R_co]]:
+    """Mark an update handler (`def` or `async def`, Temporal's workflow update): a caller's
+    `handle.execute_update` runs it in the workflow and gets its return value, or the failure
+    if it raises an `ApplicationError` (any other exception fails the workflow task). An
+    optional validator, a plain `def` taking the same arguments, is declared with
+    `@<handler>.validator`: it runs before the update is accepted (never on replay) and
+    rejects the update by raising; a rejected update leaves no event in history."""
+
+    def mark(target: Callable[_P, _R_co]) -> UpdateMethod[_P, _R_co]:
+        _definition.mark_update(target, name)  # gives it `.validator`
+        return cast(UpdateMethod[_P, _R_co], target)
 
     return mark if fn is None else mark(fn)
 

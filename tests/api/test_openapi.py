@@ -10,6 +10,7 @@ body struct the route decodes, field for field and bound for bound.
 from __future__ import annotations
 
 import json
+import re
 
 import msgspec
 import pytest
@@ -33,6 +34,7 @@ EXPECTED = {
     (WF + "/{workflow_id}/reset", "post"),
     (WF + "/{workflow_id}/cancel", "post"), (WF + "/{workflow_id}/result", "get"),
     (WF + "/{workflow_id}/query", "post"), ("/api/v1/tasks/query/respond", "post"),
+    (WF + "/{workflow_id}/updates", "post"), (WF + "/{workflow_id}/updates/{update_id}", "get"),
     (TQ + "/workflow-tasks/poll", "post"), (TQ + "/activity-tasks/poll", "post"),
     ("/api/v1/tasks/workflow/complete", "post"), ("/api/v1/tasks/workflow/fail", "post"),
     ("/api/v1/tasks/activity/complete", "post"), ("/api/v1/tasks/activity/fail", "post"),
@@ -74,6 +76,14 @@ def test_document_lists_every_endpoint() -> None:
     paths = document["paths"]
     assert isinstance(paths, dict)
     assert {(path, method) for path, ops in paths.items() for method in ops} == EXPECTED
+
+
+def test_every_path_parameter_is_declared() -> None:
+    for path, operations in openapi_document()["paths"].items():  # type: ignore[union-attr]
+        names = set(re.findall(r"{(\w+)}", path))
+        for method, operation in operations.items():
+            declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
+            assert declared == names, (method, path)
 
 
 def test_internal_routes_are_marked_and_only_they() -> None:

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from raftflow.protocol import batches as b
 from raftflow.protocol import codec
 from raftflow.protocol import commands as c
 from raftflow.protocol import effects as e
@@ -22,6 +23,7 @@ from raftflow.protocol import results as r
 from raftflow.protocol.errors import ErrorCode, RaftflowError, http_status
 from raftflow.protocol.events import HistoryEvent, WorkflowExecutionStartedEventAttributes
 from raftflow.protocol.search_attributes import UpsertWorkflowSearchAttributes
+from raftflow.protocol.updates import UpdateStage
 
 TOKEN = c.TaskToken(namespace="ns", workflow_id="wf", run_id="r1", scheduled_event_id=2,
                     attempt=3, kind=c.TaskKind.ACTIVITY)
@@ -49,6 +51,7 @@ WORKFLOW_COMMANDS: tuple[c.WorkflowCommand, ...] = (
     c.StartChildWorkflowExecution(workflow_id="child", workflow_type="W", input=b"[1]",
                                   run_timeout_ms=5, id_reuse_policy="reject_duplicate",
                                   parent_close_policy=c.ParentClosePolicy.ABANDON),
+    c.CompleteWorkflowUpdate(update_id="u1", result=b"r", failure=FAILURE),
 )
 COMMANDS: tuple[c.Command, ...] = (
     c.StartWorkflow(now_ms=1, namespace="ns", workflow_id="wf", workflow_type="W",
@@ -86,6 +89,14 @@ COMMANDS: tuple[c.Command, ...] = (
         m.MessageOutcome(message_id="r1/6", error=ErrorCode.NOT_FOUND, detail="d"))),
     c.ResetWorkflow(now_ms=18, namespace="ns", workflow_id="wf", run_id="r1", new_run_id="r2",
                     reset_type=c.ResetType.LAST_WORKFLOW_TASK, reason="why", request_id="q"),
+    c.RequestWorkflowUpdate(now_ms=16, namespace="ns", workflow_id="wf", update_id="u",
+                            name="n", input=b"1"),
+    b.StartBatch(now_ms=19, namespace="ns", job_id="j", query="ExecutionStatus = 'Running'",
+                 operation=b.BatchOperation(type=b.BatchOperationType.SIGNAL, signal_name="s",
+                                            input=b"[1]"), rps=5, request_id="q"),
+    b.RecordBatchProgress(now_ms=20, namespace="ns", job_id="j", cursor="", next_cursor="t",
+                          done=False, succeeded=3, failed=1, errors=("e",)),
+    b.StopBatch(now_ms=21, namespace="ns", job_id="j", reason="r", request_id="q2"),
 )
 EVENT = HistoryEvent(event_id=1, time_ms=5, attributes=WorkflowExecutionStartedEventAttributes(
     workflow_type="W", task_queue="q", input=b"x", workflow_id="wf", namespace="ns",
@@ -109,6 +120,8 @@ RESULTS: tuple[r.Result, ...] = (
     r.ActivityTaskCompletedResult(workflow_task=WF_INFO),
     r.ActivityTaskCompletedResult(workflow_task=None),
     r.MessagesDelivered(outcomes=(m.MessageOutcome(message_id="r1/5"),)),
+    r.WorkflowUpdateResult(run_id="r", update_id="u", stage=UpdateStage.COMPLETED, value=b"1",
+                           failure=FAILURE),
 )
 EFFECTS: tuple[e.Effect, ...] = (
     e.DispatchWorkflowTask(namespace="ns", task_queue="q", workflow_id="wf", run_id="r",
@@ -117,6 +130,7 @@ EFFECTS: tuple[e.Effect, ...] = (
                            scheduled_event_id=5, attempt=2),
     e.ArmTimer(fire_at_ms=7), e.WorkflowClosed(namespace="ns", workflow_id="wf", run_id="r"),
     e.MessageQueued(message_id="r1/5", namespace="ns", workflow_id="x"),
+    e.BatchActive(namespace="ns", job_id="j"),
 )
 
 

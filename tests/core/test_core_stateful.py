@@ -78,6 +78,13 @@ from raftflow.shards.core import ShardState, apply, snapshot
 from raftflow.shards.core.digest import state_digest
 from raftflow.shards.core.invariants import check_invariants
 from tests.core.core_driver import all_runs, history_events
+from tests.core.update_steps import (
+    UPDATE_IDS,
+    UpdateOutcomes,
+    answer_updates,
+    check_update_answer,
+    update_request,
+)
 
 NS = "ns"
 WORKFLOW_IDS = st.sampled_from(["w1", "w2", "w3"])
@@ -164,6 +171,9 @@ class ShardMachine(RuleBasedStateMachine):
         # any of them again, late, or never.
         self.sent: dict[str, OutboxEntry] = {}
         self.outcomes: list[MessageOutcome] = []
+        # Workflow updates: the ids each handed-out task carried, and each update's outcome.
+        self.carried: dict[TaskToken, tuple[str, ...]] = {}
+        self.update_outcomes: UpdateOutcomes = {}
 
     def _client(self, kind: str, command: Command, workflow_id: str, request_id: str) -> None:
         """Apply a client command; a retried request id must get its first answer, unchanged."""
@@ -298,6 +308,7 @@ class ShardMachine(RuleBasedStateMachine):
         if isinstance(result, WorkflowTaskStartedResult):
             self._check_task_history(run_id, result.task)
             self.workflow_tokens.append(result.task.token)
+            self.carried[result.task.token] = tuple(u.update_id for u in result.task.updates)
 
     def _check_task_history(self, run_id: str, task: WorkflowTaskInfo) -> None:
         """A task's history is the run's from event 1, or (sticky) from the event after the
@@ -310,12 +321,21 @@ class ShardMachine(RuleBasedStateMachine):
     def _complete(self, token: TaskToken, commands: tuple[WorkflowCommand, ...],
                   eager: tuple[str, int, str]) -> None:
         eager_queue, eager_max, sticky = eager
+        responses, commands = answer_updates(self.state, self.carried.get(token, ()), token,
+                                             commands)
         result = self._apply(RespondWorkflowTaskCompleted(
             now_ms=self.now_ms, token=token, commands=commands, sticky_queue=sticky,
-            eager_task_queue=eager_queue, eager_activities_max=eager_max))
+            eager_task_queue=eager_queue, eager_activities_max=eager_max,
+            update_responses=responses))
         if isinstance(result, WorkflowTaskCompletedResult):
             assert 1 <= len(result.activity_tasks) <= eager_max and eager_queue
             self.activity_tokens.extend(t.token for t in result.activity_tasks)
+
+    @rule(workflow_id=WORKFLOW_IDS, update_id=UPDATE_IDS)
+    def request_update(self, workflow_id: str, update_id: str) -> None:
+        """An update (dedup by update id): once completed, every request gets that outcome."""
+        result = self._apply(update_request(self.now_ms, NS, workflow_id, update_id))
+        check_update_answer(self.update_outcomes, (workflow_id, update_id), result)
 
     @rule(workflow_id=WORKFLOW_IDS, request_id=REQUEST_IDS, commands=TASK_COMMANDS,
           eager=EAGER)
@@ -429,14 +449,16 @@ class ShardMachine(RuleBasedStateMachine):
     def _messages_took_effect_at_most_once(self) -> None:
         """Each message id is applied to a target at most once, and each initiating event has
         at most one outcome event (and none while its message waits in the outbox)."""
-        applied: dict[str, int] = {}
+        applied: dict[tuple[str, str], int] = {}
         outcomes: dict[tuple[str, int], int] = {}
         for execution in all_runs(self.state):
             attributes = [e.attributes for e in execution.history] + [
                 b.attributes for b in execution.buffered]
             for a in attributes:
+                # Per run: a reset copies the signals after its point, request ids included.
                 if a.event_type in _TARGET_TYPES and "/" in a.request_id:
-                    applied[a.request_id] = applied.get(a.request_id, 0) + 1
+                    key = (execution.run_id, a.request_id)
+                    applied[key] = applied.get(key, 0) + 1
                 elif a.event_type in _OUTCOME_TYPES:
                     key = (execution.run_id, a.initiated_event_id)
                     outcomes[key] = outcomes.get(key, 0) + 1

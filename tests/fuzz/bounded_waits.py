@@ -1,6 +1,6 @@
 """Schemathesis hook of `make fuzz`: long polls wait a little, not up to a minute.
 
-A task poll, a result wait and a query may each wait up to 60 s by design (`wait_ms`,
+A task poll, a result wait, a query and an update may each wait up to 60 s by design (`wait_ms`,
 `timeout_ms`; 30 s and 10 s when left out), and the fuzz cluster has no worker, so generated
 values would make one run take an hour. Before each call this caps a valid wait at
 `WAIT_MS_FUZZ` and gives one to a request that left it out or sent null; every other field
@@ -20,7 +20,8 @@ from schemathesis.core import NOT_SET
 WAIT_MS_FUZZ = 100
 # Where each route takes its wait: (part of the request, field).
 _WAITS = {"/workflow-tasks/poll": ("body", "wait_ms"), "/activity-tasks/poll": ("body", "wait_ms"),
-          "/result": ("query", "wait_ms"), "/query": ("body", "timeout_ms")}
+          "/result": ("query", "wait_ms"), "/query": ("body", "timeout_ms"),
+          "/updates": ("body", "wait_ms"), "/updates/{update_id}": ("query", "wait_ms")}
 
 
 def _bounded(value: object) -> object:

@@ -10,6 +10,9 @@ what 0.1's bytes of the old free-form events decode to (see the comment at EVENT
 
 from __future__ import annotations
 
+import msgspec
+
+from raftflow.protocol import batches as b
 from raftflow.protocol import commands as c
 from raftflow.protocol import effects as e
 from raftflow.protocol import events as ev
@@ -18,6 +21,7 @@ from raftflow.protocol import results as r
 from raftflow.protocol import search_attributes as sa
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import HistoryEvent
+from raftflow.protocol.updates import UpdateStage, WorkflowUpdateRequest
 
 NOW_MS = 1_765_000_000_123  # a real epoch-ms clock reading: packed as uint64
 
@@ -101,6 +105,8 @@ WORKFLOW_COMMANDS_SINCE_0_1: dict[str, c.WorkflowCommand] = {
     "StartChildWorkflowExecution": c.StartChildWorkflowExecution(
         workflow_id="child-1", workflow_type="Child", task_queue="q", input=b"[1]",
         execution_timeout_ms=60_000, parent_close_policy=c.ParentClosePolicy.REQUEST_CANCEL),
+    "CompleteWorkflowUpdate": c.CompleteWorkflowUpdate(update_id="u1", result=b'"ok"'),
+    "CompleteWorkflowUpdate.failure": c.CompleteWorkflowUpdate(update_id="u2", failure=FAILURE),
 }
 SIGNAL_ENTRY = m.OutboxEntry(
     message_id="r1/5", created_ms=NOW_MS, source_namespace="default",
@@ -147,12 +153,28 @@ COMMANDS_SINCE_0_1: dict[str, c.Command] = {
     "DeliverMessages": m.DeliverMessages(now_ms=NOW_MS, entries=(SIGNAL_ENTRY, CANCEL_ENTRY)),
     "DeliverMessages.children": m.DeliverMessages(now_ms=NOW_MS, entries=CHILD_ENTRIES),
     "AckMessages": m.AckMessages(now_ms=NOW_MS, outcomes=OUTCOMES),
+    "StartBatch": b.StartBatch(
+        now_ms=NOW_MS, namespace="default", job_id="job-1", query="WorkflowType = 'Order'",
+        operation=b.BatchOperation(type=b.BatchOperationType.TERMINATE, reason="cleanup"),
+        rps=50, request_id="req"),
+    "RecordBatchProgress": b.RecordBatchProgress(
+        now_ms=NOW_MS, namespace="default", job_id="job-1", cursor="", next_cursor="tok",
+        done=False, succeeded=99, failed=1, errors=("wf-3: not_found",)),
+    "StopBatch": b.StopBatch(now_ms=NOW_MS, namespace="default", job_id="job-1",
+                             reason="enough", request_id="req-2"),
     "ResetWorkflow": c.ResetWorkflow(now_ms=NOW_MS, namespace="ns", workflow_id="wf",
                                      new_run_id="r3", event_id=4, reason="bad deploy",
                                      request_id="req"),
     "ResetWorkflow.reset_type": c.ResetWorkflow(
         now_ms=NOW_MS, namespace="ns", workflow_id="wf", run_id="r1", new_run_id="r3",
         reset_type=c.ResetType.FIRST_WORKFLOW_TASK, request_id="req"),
+    "RequestWorkflowUpdate": c.RequestWorkflowUpdate(
+        now_ms=NOW_MS, namespace="ns", workflow_id="wf", run_id="r1", update_id="u1",
+        name="set", input=b'["v"]'),
+    "RespondWorkflowTaskCompleted.update_responses": c.RespondWorkflowTaskCompleted(
+        now_ms=NOW_MS, token=WORKFLOW_TOKEN, update_responses=(
+            c.WorkflowUpdateResponse(update_id="u1"),
+            c.WorkflowUpdateResponse(update_id="u2", rejection=FAILURE))),
 }
 EMPTY_PROPOSAL = c.Proposal(proposer="node-2", incarnation=0, seq=0, commands=())
 
@@ -193,6 +215,16 @@ RESULTS: dict[str, r.Result] = {
     "HeartbeatResult": r.HeartbeatResult(cancel_requested=True),
 }
 
+# Results added after 0.1: round-tripped in the current layout.
+RESULTS_SINCE_0_1: dict[str, r.Result] = {
+    "WorkflowUpdateResult": r.WorkflowUpdateResult(run_id="r1", update_id="u1",
+                                                   stage=UpdateStage.ADMITTED),
+    "WorkflowUpdateResult.completed": r.WorkflowUpdateResult(
+        run_id="r1", update_id="u1", stage=UpdateStage.COMPLETED, value=b'"ok"', failure=FAILURE),
+    "WorkflowTaskStartedResult.updates": r.WorkflowTaskStartedResult(task=msgspec.structs.replace(
+        WF_INFO, updates=(WorkflowUpdateRequest(update_id="u1", name="set", input=b"[1]"),))),
+}
+
 EFFECTS: dict[str, e.Effect] = {
     "DispatchWorkflowTask": e.DispatchWorkflowTask(
         namespace="ns", task_queue="q", workflow_id="wf", run_id="r", scheduled_event_id=2),
@@ -204,17 +236,17 @@ EFFECTS: dict[str, e.Effect] = {
 }
 
 # Results and effects added after 0.1: round-tripped in the current layout.
-RESULTS_SINCE_0_1: dict[str, r.Result] = {
-    "MessagesDelivered": r.MessagesDelivered(outcomes=OUTCOMES),
-}
+RESULTS_SINCE_0_1["MessagesDelivered"] = r.MessagesDelivered(outcomes=OUTCOMES)
 EFFECTS_SINCE_0_1: dict[str, e.Effect] = {
     "MessageQueued": e.MessageQueued(message_id="r1/5", namespace="default",
                                      workflow_id="inbox-7"),
+    "BatchActive": e.BatchActive(namespace="default", job_id="job-1"),
 }
 # Structs added after 0.1 that travel only inside the values above.
 NESTED_SINCE_0_1: tuple[type, ...] = (m.OutboxEntry, m.SignalMessage, m.CancelMessage,
                                       m.MessageOutcome, m.StartChildMessage,
-                                      m.ChildClosedMessage, m.TerminateMessage)
+                                      m.ChildClosedMessage, m.TerminateMessage,
+                                      b.BatchOperation)
 
 DESCRIPTION = r.WorkflowDescription(
     namespace="ns", workflow_id="wf", run_id="r1", workflow_type="W", task_queue="q",

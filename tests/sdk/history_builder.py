@@ -4,11 +4,13 @@ WorkflowTaskCompleted, ActivityTaskStarted right before an activity's closing ev
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
 
+from raftflow.protocol.updates import WorkflowUpdateRequest
 from raftflow.sdk._replay import WorkflowRunner
 from raftflow.sdk._replay.commands import COMMAND_OF_EVENT
 from raftflow.sdk._wire_json import commands_json, decode_history
@@ -96,11 +98,13 @@ class HistoryBuilder:
         self.add("WorkflowExecutionCancelRequested", cause="test", request_id="c")
 
 
-def activate(runner: WorkflowRunner, events: list[Event]) -> list[dict[str, Any]]:
+def activate(runner: WorkflowRunner, events: list[Event],
+             updates: Sequence[WorkflowUpdateRequest] = ()) -> list[dict[str, Any]]:
     """Feed JSON events as the worker does (decoded once, at its HTTP edge) and return the
     commands as the completion's JSON, which is what the server receives, written compactly
-    for the tests to spell out: a field left at its default (null, "", false) is left out."""
-    commands = runner.activate(decode_history(events, "test history"))
+    for the tests to spell out: a field left at its default (null, "", false) is left out.
+    `updates` are the updates the last task carries."""
+    commands = runner.activate(decode_history(events, "test history"), updates)
     return [_compact(body, type(command)) for body, command in
             zip(commands_json(commands), commands, strict=True)]
 

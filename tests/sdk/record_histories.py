@@ -25,7 +25,9 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from raftflow.protocol.history_json import payload_from_json
 from raftflow.protocol.payload import builtins_enc_hook
+from raftflow.protocol.updates import WorkflowUpdateRequest
 from raftflow.sdk import errors
 from raftflow.sdk._activity_context import ActivityContext, ActivityInfo, bind
 from raftflow.sdk._replay import WorkflowRunner
@@ -67,8 +69,13 @@ class MiniWorker:
             self.runners[run_id] = runner
         new_events = [e for e in decode_history(task["history"], "task")
                       if e.event_id > runner.last_event_id]
+        updates = [WorkflowUpdateRequest(update_id=u["update_id"], name=u["name"],
+                                         input=payload_from_json(u["input"]))
+                   for u in task.get("updates", [])]
         try:
-            commands = commands_json(runner.activate(new_events))
+            commands = commands_json(runner.activate(new_events, updates))
+            responses = msgspec.to_builtins(runner.take_update_responses(),
+                                            enc_hook=builtins_enc_hook)
         except Exception as error:
             self.runners.pop(run_id, None)
             await self.post("/api/v1/tasks/workflow/fail", {
@@ -77,7 +84,8 @@ class MiniWorker:
             return
         status, answer = await self.post("/api/v1/tasks/workflow/complete",
                                          {"task_token": task["task_token"],
-                                          "commands": commands})
+                                          "commands": commands,
+                                          "update_responses": responses})
         if status != 200:
             print("completion refused:", status, answer)
             self.runners.pop(run_id, None)
@@ -157,6 +165,15 @@ async def cancel_later(worker: MiniWorker, workflow_id: str) -> None:
                       {"reason": "golden", "request_id": str(uuid.uuid4())})
 
 
+async def updates(worker: MiniWorker, workflow_id: str) -> None:
+    """A deposit completed, one its validator rejects, one its handler fails, then close."""
+    path = f"/api/v1/namespaces/{NAMESPACE}/workflows/{workflow_id}/updates"
+    for name, args in (("deposit", [3]), ("deposit", [-1]), ("deposit", [5000]), ("close", [])):
+        status, answer = await worker.post(path, {"name": name, "input": args,
+                                                  "wait_for_stage": "completed"})
+        assert status == 200 and answer["stage"] == "completed", (status, answer)
+
+
 async def nothing(worker: MiniWorker, workflow_id: str) -> None:
     return None
 
@@ -190,10 +207,11 @@ SCENARIOS: list[tuple[str, str, list[Any], Script]] = [
     ("activity_timeout", "Impatient", ["o-6"], nothing),
     ("reset", "Mailbox", [], reset_to_first_task),
     ("child_and_external", "Family", [], nothing),
+    ("updates", "Ledger", [], updates),
 ]
 
 
-async def record(address: str, only: set[str]) -> None:
+async def record(address: str, only: list[str]) -> None:
     async with aiohttp.ClientSession() as session:
         worker = MiniWorker(session, address)
         loops = [asyncio.create_task(worker.workflow_loop()),
@@ -233,10 +251,10 @@ async def record(address: str, only: set[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--address", default="http://127.0.0.1:19300")
-    parser.add_argument("--only", nargs="*", default=[], metavar="SCENARIO",
+    parser.add_argument("--only", nargs="*", default=[],
                         help="record only these scenarios (default: all)")
-    args = parser.parse_args()
-    asyncio.run(record(args.address, set(args.only)))
+    arguments = parser.parse_args()
+    asyncio.run(record(arguments.address, arguments.only))
 
 
 if __name__ == "__main__":

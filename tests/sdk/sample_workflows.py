@@ -221,7 +221,40 @@ class Family:
         return [items, cancel]
 
 
+@workflow.defn
+class Ledger:
+    """Applies updates until "close": deposit (validated; squares the amount in an activity,
+    so it is accepted and completed in different tasks) and close."""
+
+    def __init__(self) -> None:
+        self.balance = 0
+        self.closed = False
+
+    @workflow.run
+    async def run(self) -> int:
+        await workflow.wait_condition(lambda: self.closed)
+        return self.balance
+
+    @workflow.update
+    async def deposit(self, amount: int) -> int:
+        if amount > 1000:
+            raise ApplicationError("over the limit", type="Limit", non_retryable=True)
+        self.balance += await workflow.execute_activity(square, amount,
+                                                        start_to_close_timeout=FAST)
+        return self.balance
+
+    @deposit.validator
+    def check_deposit(self, amount: int) -> None:
+        if amount <= 0:
+            raise ValueError("amount must be positive")
+
+    @workflow.update(name="close")
+    def close_ledger(self) -> int:
+        self.closed = True
+        return self.balance
+
+
 WORKFLOWS: dict[str, type] = {cls.__name__: cls for cls in (
     Order, FanOut, Failing, Mailbox, Waiter, Counter, PatchedOrder, UnpatchedOrder, Cancellable,
-    Impatient, Family)}
+    Impatient, Family, Ledger)}
 ACTIVITIES = {fn.__name__: fn for fn in (charge, ship, square, refuse, slow)}

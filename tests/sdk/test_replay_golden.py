@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from raftflow.protocol.history_json import payload_from_json
+from raftflow.protocol.updates import WorkflowUpdateRequest
 from raftflow.sdk._replay import WorkflowRunner
 from raftflow.sdk._replay.commands import COMMAND_OF_EVENT
 from tests.sdk.history_builder import activate
@@ -31,7 +33,8 @@ _SERVER_FILLED = {"workflow_task_completed_event_id", "retry_policy", "task_queu
                   "workflow_type", "run_timeout_ms", "task_timeout_ms",
                   # Defaults the wire leaves out and the server writes out (the namespace is
                   # the workflow's own):
-                  "namespace", "id_reuse_policy", "parent_close_policy"}
+                  "namespace", "id_reuse_policy", "parent_close_policy",
+                  "accepted_event_id"}
 
 
 # Text fields whose "" (the default the wire leaves out) an event writes out.
@@ -55,6 +58,9 @@ def as_command(event: dict[str, Any]) -> dict[str, Any]:
     body = {k: v for k, v in event["attributes"].items()
             if k not in _SERVER_FILLED and v is not None
             and (v != "" or k not in _EMPTY_IS_DEFAULT)}
+    if isinstance(body.get("failure"), dict) and body["failure"].get("details") is None:
+        # As `activate` writes commands: an empty failure payload left out.
+        body["failure"] = {k: v for k, v in body["failure"].items() if k != "details"}
     return {"type": COMMAND_EVENTS[event["event_type"]], **body}
 
 
@@ -69,6 +75,34 @@ def recorded_tasks(events: list[dict[str, Any]]) -> list[tuple[int, list[dict[st
                     and e["attributes"].get("workflow_task_completed_event_id") == event["event_id"]]
         tasks.append((index - 1, produced))
     return tasks
+
+
+def accepted_updates(events: list[dict[str, Any]],
+                     started_index: int) -> list[WorkflowUpdateRequest]:
+    """The updates the task started at `started_index` accepted (the Accepted events right
+    after its WorkflowTaskCompleted): what it carried, less the ones it rejected, which
+    produce no command."""
+    accepted = []
+    for event in events[started_index + 2:]:
+        if event["event_type"] != "WorkflowExecutionUpdateAccepted":
+            break
+        attributes = event["attributes"]
+        accepted.append(WorkflowUpdateRequest(update_id=attributes["update_id"],
+                                              name=attributes["name"],
+                                              input=payload_from_json(attributes["input"])))
+    return accepted
+
+
+def test_update_history_records_accept_and_complete_but_not_the_rejection() -> None:
+    events = load(HISTORIES / "updates.json")["events"]
+    names = [e["attributes"]["name"] for e in events
+             if e["event_type"] == "WorkflowExecutionUpdateAccepted"]
+    assert names == ["deposit", "deposit", "close"]  # the -1 deposit was rejected: no event
+    completed = [e["attributes"] for e in events
+                 if e["event_type"] == "WorkflowExecutionUpdateCompleted"]
+    assert [c["result"] for c in completed] == [9, None, 9]
+    assert completed[1]["failure"]["type"] == "Limit"
+    assert events[-1]["attributes"]["result"] == 9
 
 
 def comparable(command: dict[str, Any]) -> dict[str, Any]:
@@ -87,7 +121,8 @@ def test_each_task_reproduces_its_recorded_commands(path: Path) -> None:
     assert tasks, "a golden history has at least one completed task"
     for started_index, expected in tasks:
         assert events[started_index]["event_type"] == "WorkflowTaskStarted"
-        produced = activate(runner(document), events[:started_index + 1])
+        produced = activate(runner(document), events[:started_index + 1],
+                            accepted_updates(events, started_index))
         assert [comparable(c) for c in produced] == expected, f"task at event {started_index + 1}"
 
 

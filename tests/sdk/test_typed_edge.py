@@ -135,7 +135,7 @@ def _with_bad_event(event_type: str, **attributes: Any) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(("event_type", "attributes"), [
-    ("WorkflowExecutionUpdateAccepted", {"update_id": "u"}),  # not in the vocabulary
+    ("NexusOperationScheduled", {"endpoint": "e"}),  # not in the vocabulary
     ("WorkflowExecutionSignaled", {"signal_name": 5, "input": []}),  # mistyped field
     ("ActivityTaskFailed", {"scheduled_event_id": 1, "retry_state": "Bogus",
                             "failure": {"message": "m"}}),  # unknown enum value

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,8 +50,9 @@ from raftflow.protocol.events_external import (
     SignalExternalWorkflowExecutionFailedEventAttributes,
 )
 from raftflow.protocol.history_json import payload_json
+from raftflow.protocol.updates import WorkflowUpdateRequest
 from raftflow.sdk import errors
-from raftflow.sdk._replay import commands
+from raftflow.sdk._replay import commands, updates
 from raftflow.sdk._replay.children import apply_child_event
 from raftflow.sdk._replay.commands import CloseCommand
 from raftflow.sdk._replay.runtime import Runtime
@@ -84,8 +85,10 @@ def event_time(event: HistoryEvent) -> datetime:
 
 
 def activate(rt: Runtime, started: HistoryEvent, inputs: list[HistoryEvent], *, replaying: bool,
-             recorded: list[HistoryEvent]) -> None:
-    """Run one workflow task. Raises WorkflowTaskError when the task must fail."""
+             recorded: list[HistoryEvent],
+             update_requests: Sequence[WorkflowUpdateRequest] = ()) -> None:
+    """Run one workflow task. Raises WorkflowTaskError when the task must fail. The task's
+    updates are delivered after its inputs (`updates.deliver`: validated only when live)."""
     assert isinstance(started.attributes, WorkflowTaskStartedEventAttributes), started
     rt.state.now = event_time(started)
     rt.state.history_length = started.event_id
@@ -96,6 +99,7 @@ def activate(rt: Runtime, started: HistoryEvent, inputs: list[HistoryEvent], *, 
         for event in inputs:
             if not rt.state.closed:
                 _apply(rt, event)
+        updates.deliver(rt, update_requests, validate=not replaying)
     except (AssertionError, errors.WorkflowTaskError):
         raise
     except Exception as error:  # e.g. the workflow class's __init__ raised

@@ -21,6 +21,7 @@ from raftflow.protocol.commands import (
     CancelTimer,
     CancelWorkflowExecution,
     CompleteWorkflowExecution,
+    CompleteWorkflowUpdate,
     ContinueAsNewWorkflowExecution,
     Failure,
     FailWorkflowExecution,
@@ -54,6 +55,9 @@ from raftflow.protocol.events_external import (
     RequestCancelExternalWorkflowExecutionInitiatedEventAttributes,
     SignalExternalWorkflowExecutionInitiatedEventAttributes,
 )
+from raftflow.protocol.events_updates import (
+    WorkflowExecutionUpdateCompletedEventAttributes,
+)
 from raftflow.protocol.history_json import payload_json
 from raftflow.protocol.payload import EMPTY, Payload
 from raftflow.protocol.search_attributes import UpsertWorkflowSearchAttributes
@@ -74,6 +78,7 @@ CommandEventAttributes = (
     | SignalExternalWorkflowExecutionInitiatedEventAttributes
     | RequestCancelExternalWorkflowExecutionInitiatedEventAttributes
     | StartChildWorkflowExecutionInitiatedEventAttributes
+    | WorkflowExecutionUpdateCompletedEventAttributes
 )
 
 # The commands that close the run: the last command of a run, produced once.
@@ -95,6 +100,7 @@ COMMAND_OF_EVENT: Mapping[type[CommandEventAttributes], type[WorkflowCommand]] =
     RequestCancelExternalWorkflowExecutionInitiatedEventAttributes: (
         RequestCancelExternalWorkflowExecution),
     StartChildWorkflowExecutionInitiatedEventAttributes: StartChildWorkflowExecution,
+    WorkflowExecutionUpdateCompletedEventAttributes: CompleteWorkflowUpdate,
 }
 
 Identity = tuple[tuple[str, object], ...]
@@ -130,6 +136,8 @@ def identity(value: CommandEventAttributes | WorkflowCommand) -> Identity:
         case StartChildWorkflowExecutionInitiatedEventAttributes() | (
                 StartChildWorkflowExecution()):
             return (("workflow_id", value.workflow_id), ("workflow_type", value.workflow_type))
+        case WorkflowExecutionUpdateCompletedEventAttributes() | CompleteWorkflowUpdate():
+            return (("update_id", value.update_id),)
         case _:
             return ()  # a close has no identity: one per run, and it is last
 

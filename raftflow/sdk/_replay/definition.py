@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 _DEFINITION = "__raftflow_workflow__"
 _RUN_MARK = "__raftflow_run__"
 _SIGNAL_MARK = "__raftflow_signal__"
 _QUERY_MARK = "__raftflow_query__"
+_UPDATE_MARK = "__raftflow_update__"
+_VALIDATOR_MARK = "__raftflow_update_validator__"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,9 @@ class WorkflowDefinition:
     queries: dict[str, str]
     # Exceptions (besides FailureError) that fail the workflow; any other fails the task.
     failure_exception_types: tuple[type[BaseException], ...]
+    # Update handlers and their validators (by update name → method name).
+    updates: dict[str, str] = field(default_factory=dict)
+    validators: dict[str, str] = field(default_factory=dict)
 
 
 def mark_run(fn: Callable[..., Any]) -> None:
@@ -49,16 +54,34 @@ def mark_query(fn: Callable[..., Any], name: str | None) -> None:
     setattr(fn, _QUERY_MARK, name or fn.__name__)
 
 
+def mark_update(fn: Callable[..., Any], name: str | None) -> None:
+    """Mark an update handler and give it `.validator`, the decorator of its validator."""
+    update_name = name or fn.__name__
+    setattr(fn, _UPDATE_MARK, update_name)
+
+    def validator(check: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.iscoroutinefunction(check):
+            raise TypeError(f"update validator {check.__qualname__} must be a plain `def`: "
+                            "it runs before the update is accepted and may not wait")
+        setattr(check, _VALIDATOR_MARK, update_name)
+        return check
+
+    setattr(fn, "validator", validator)  # noqa: B010 - a function attribute, Temporal's API
+
+
 def define(cls: type, name: str | None,
            failure_exception_types: tuple[type[BaseException], ...]) -> WorkflowDefinition:
     """Collect the marks of `cls` into its definition and attach it to the class."""
     runs: list[str] = []
     signals: dict[str, str] = {}
     queries: dict[str, str] = {}
+    updates: dict[str, str] = {}
+    validators: dict[str, str] = {}
     for attribute, member in inspect.getmembers(cls, inspect.isfunction):
         if getattr(member, _RUN_MARK, False):
             runs.append(attribute)
-        for mark, table in ((_SIGNAL_MARK, signals), (_QUERY_MARK, queries)):
+        for mark, table in ((_SIGNAL_MARK, signals), (_QUERY_MARK, queries),
+                            (_UPDATE_MARK, updates), (_VALIDATOR_MARK, validators)):
             handler_name = getattr(member, mark, None)
             if handler_name is None:
                 continue
@@ -70,7 +93,8 @@ def define(cls: type, name: str | None,
                         f"found {runs or 'none'}")
     definition = WorkflowDefinition(name=name or cls.__name__, cls=cls, run_method=runs[0],
                                     signals=signals, queries=queries,
-                                    failure_exception_types=failure_exception_types)
+                                    failure_exception_types=failure_exception_types,
+                                    updates=updates, validators=validators)
     setattr(cls, _DEFINITION, definition)
     return definition
 
@@ -112,6 +136,16 @@ def signal_name_of(target: Callable[..., Any] | str) -> str:
     name = getattr(target, _SIGNAL_MARK, None)
     if not isinstance(name, str):
         raise TypeError(f"{target!r} is not a @workflow.signal method")
+    return name
+
+
+def update_name_of(target: Callable[..., Any] | str) -> str:
+    """The update name of a `@workflow.update` method, or a name."""
+    if isinstance(target, str):
+        return target
+    name = getattr(target, _UPDATE_MARK, None)
+    if not isinstance(name, str):
+        raise TypeError(f"{target!r} is not a @workflow.update method")
     return name
 
 

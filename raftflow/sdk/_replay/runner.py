@@ -35,8 +35,12 @@ from raftflow.protocol.events import (
     WorkflowTaskStartedEventAttributes,
     WorkflowTaskTimedOutEventAttributes,
 )
+from raftflow.protocol.events_updates import (
+    WorkflowExecutionUpdateAcceptedEventAttributes,
+)
+from raftflow.protocol.updates import WorkflowUpdateRequest, WorkflowUpdateResponse
 from raftflow.sdk import errors
-from raftflow.sdk._replay import activation, commands
+from raftflow.sdk._replay import activation, commands, updates
 from raftflow.sdk._replay.definition import definition_of
 from raftflow.sdk._replay.runtime import RunIds, Runtime
 
@@ -63,6 +67,8 @@ class _Replay:
         self.last_event_id = 0
         self.inputs: list[HistoryEvent] = []
         self.activated_started_id = 0
+        # The updates the task being worked on now (the last one) carries (updates.py).
+        self.live_updates: Sequence[WorkflowUpdateRequest] = ()
 
     def feed(self, events: Sequence[HistoryEvent]) -> None:
         for index, event in enumerate(events):
@@ -93,6 +99,14 @@ class _Replay:
                 self.runtime.state.closed = True
             case WorkflowTaskCompletedEventAttributes():
                 pass
+            case WorkflowExecutionUpdateAcceptedEventAttributes():
+                # Its handler started with the task it followed (`_activate`), unless that
+                # task ran before its updates were known.
+                if (attributes.update_id not in self.runtime.delivered_updates
+                        and not self.runtime.state.closed):
+                    updates.deliver_late(self.runtime, WorkflowUpdateRequest(
+                        update_id=attributes.update_id, name=attributes.name,
+                        input=attributes.input))
             case _:
                 self.inputs.append(event)
 
@@ -116,16 +130,22 @@ class _Replay:
         if following is not None and _is_task_failure(following.attributes):
             return  # this task's answer never reached history; its inputs go to the next
         recorded: list[HistoryEvent] = []
+        accepted: list[WorkflowUpdateRequest] = []
         for later_index in range(index + 2, len(events)):  # no slicing: O(task), not O(history)
             later = events[later_index]
             if _is_task_boundary(later.attributes):
                 break
             if commands.is_command_event(later.attributes):
                 recorded.append(later)
+            elif isinstance(later.attributes, WorkflowExecutionUpdateAcceptedEventAttributes):
+                update = later.attributes
+                accepted.append(WorkflowUpdateRequest(update_id=update.update_id,
+                                                      name=update.name, input=update.input))
         inputs, self.inputs = self.inputs, []
         self.activated_started_id = events[index].event_id
         activation.activate(self.runtime, events[index], inputs,
-                            replaying=following is not None, recorded=recorded)
+                            replaying=following is not None, recorded=recorded,
+                            update_requests=self.live_updates if following is None else accepted)
         # Everything produced while replaying is checked against the events that follow;
         # mark it sent so it is never returned as new work.
         if following is not None:
@@ -148,6 +168,7 @@ class WorkflowRunner:
         self._history: list[HistoryEvent] = []
         self._replay = _Replay(Runtime(self._definition, self._ids))
         self._broken = False
+        self._live_updates: Sequence[WorkflowUpdateRequest] = ()
 
     @property
     def last_event_id(self) -> int:
@@ -159,9 +180,11 @@ class WorkflowRunner:
         """True once the run produced its close command or history shows it closed."""
         return self._replay.runtime.state.closed
 
-    def activate(self, events: Sequence[HistoryEvent]) -> list[WorkflowCommand]:
+    def activate(self, events: Sequence[HistoryEvent],
+                 updates: Sequence[WorkflowUpdateRequest] = ()) -> list[WorkflowCommand]:
         """Feed new history events (typed: the worker decodes the JSON at its HTTP edge);
-        return the commands of the workflow task they end with.
+        return the commands of the workflow task they end with. `updates` are the updates
+        that task carries: their answers are then `take_update_responses()`.
 
         Raises:
             NondeterminismError: replayed code diverged from history (fail the task).
@@ -172,6 +195,8 @@ class WorkflowRunner:
             raise ValueError(f"history must continue at event {self.last_event_id + 1}, "
                              f"got {events[0].event_id}")
         self._history.extend(events)
+        self._live_updates = self._replay.live_updates = tuple(updates)
+        self._replay.runtime.update_responses = []
         try:
             if self._broken:
                 self._rebuild()
@@ -185,8 +210,14 @@ class WorkflowRunner:
             raise
         return self._replay.runtime.take_unsent()
 
+    def take_update_responses(self) -> list[WorkflowUpdateResponse]:
+        """The accept or reject of each update the last `activate` carried, in order."""
+        responses, self._replay.runtime.update_responses = self._replay.runtime.update_responses, []
+        return responses
+
     def _rebuild(self) -> None:
         self._replay = _Replay(Runtime(self._definition, self._ids))
+        self._replay.live_updates = self._live_updates
         self._broken = False
         self._replay.feed(self._history)
 

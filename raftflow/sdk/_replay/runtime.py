@@ -43,6 +43,7 @@ from raftflow.protocol.events_external import (
     SignalExternalWorkflowExecutionInitiatedEventAttributes,
 )
 from raftflow.protocol.history_json import payload_json
+from raftflow.protocol.updates import WorkflowUpdateResponse
 from raftflow.sdk import errors
 from raftflow.sdk._replay import commands, limits
 from raftflow.sdk._replay.definition import WorkflowDefinition
@@ -156,6 +157,9 @@ class Runtime:
         self.patches: dict[str, bool] = {}
         self.recorded: list[HistoryEvent] = []  # command events of the task being replayed
         self.task_failure: BaseException | None = None
+        # The live task's answers to its updates (accepted or rejected), for the completion.
+        self.update_responses: list[WorkflowUpdateResponse] = []
+        self.delivered_updates: set[str] = set()  # ids whose handler started (or rejected)
         self.counters = _Counters()
         seed = hashlib.sha256(ids.run_id.encode()).digest()
         self.random = random.Random(int.from_bytes(seed[:8], "big"))

@@ -24,6 +24,7 @@ from raftflow.protocol.commands import (
     RecordBatchProgress,
     RecordWorkflowTaskStarted,
     RequestCancelWorkflow,
+    RequestWorkflowUpdate,
     ResetWorkflow,
     RespondActivityTaskCanceled,
     RespondActivityTaskCompleted,
@@ -38,7 +39,13 @@ from raftflow.protocol.commands import (
 )
 from raftflow.protocol.effects import ArmTimer, Effect
 from raftflow.protocol.results import Ack
-from raftflow.shards.core import on_activity, on_requests, on_workflow_task, run_history
+from raftflow.shards.core import (
+    on_activity,
+    on_requests,
+    on_update,
+    on_workflow_task,
+    run_history,
+)
 from raftflow.shards.core.on_batch import (
     on_record_batch_progress,
     on_start_batch,
@@ -121,6 +128,8 @@ def _route(state: ShardState, command: Command) -> Output:
             return on_stop_batch(state, command)
         case ResetWorkflow():
             return on_reset_workflow(state, command)
+        case RequestWorkflowUpdate():
+            return on_update.on_request_workflow_update(state, command)
         case _:
             assert_never(command)
 

@@ -16,9 +16,11 @@ property. Checked (DESIGN §4 I3, I5, I7):
   store-backed one is compared to it by digest);
 - a run's search attributes are sorted by name, unique, within SEARCH_ATTRIBUTES_PER_RUN_MAX;
 - every outbox entry is under its own id, `outbox_bytes` is their payload total (the outbox
-  bounds limit what tasks send; a close's notices are server-driven and may pass them), each open run's `pending_messages` counts exactly its
-  entries, an open source run's entry names a `...Initiated` event of its history, and each
+  bounds limit what tasks send; a close's notices are server-driven and may pass them),
+  each open run's `pending_messages` counts exactly its entries, an open source run's entry names a `...Initiated` event of its history, and each
   pending child names a StartChildWorkflowExecutionInitiated event.
+- a run's updates are bounded, an accepted one names its Accepted event, and one not yet
+  delivered has a workflow task pending (on_update.update_problem).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from raftflow.protocol.events import (
 from raftflow.protocol.search_attributes import SEARCH_ATTRIBUTES_PER_RUN_MAX
 from raftflow.shards.core import limits, run_history
 from raftflow.shards.core.memory_archive import MemoryArchive
+from raftflow.shards.core.on_update import update_problem
 from raftflow.shards.core.outbox_queue import entry_bytes
 from raftflow.shards.core.state import (
     ActivityPhase,
@@ -182,6 +185,8 @@ def _check_pending(execution: Execution, history: list[HistoryEvent]) -> None:
         timer = history[started_id - 1].attributes
         _require(isinstance(timer, TimerStartedEventAttributes)
                  and timer.timer_id == timer_id, f"timer {timer_id}")
+    problem = update_problem(execution, history)
+    _require(problem is None, str(problem))
 
 
 def _check_closed(execution: Execution) -> None:

@@ -18,6 +18,7 @@ from raftflow.protocol.commands import (
     CancelTimer,
     CancelWorkflowExecution,
     CompleteWorkflowExecution,
+    CompleteWorkflowUpdate,
     ContinueAsNewWorkflowExecution,
     FailWorkflowExecution,
     RecordMarker,
@@ -54,7 +55,7 @@ from raftflow.protocol.results import (
     WorkflowTaskCompletedResult,
 )
 from raftflow.protocol.search_attributes import UpsertWorkflowSearchAttributes
-from raftflow.shards.core import validate
+from raftflow.shards.core import on_update, validate
 from raftflow.shards.core.activity_start import do_start_activity
 from raftflow.shards.core.children import do_start_child
 from raftflow.shards.core.limits import EAGER_ACTIVITIES_MAX
@@ -106,6 +107,8 @@ def on_respond_workflow_task_completed(state: ShardState,
                       WorkflowTaskCompletedResult(activity_tasks=again))
     execution, task = checked
     events, rejected = check_commands(state, execution, command.commands)
+    accepts, rejected_update = on_update.check_responses(execution, task, command)
+    rejected = rejected or rejected_update
     rejected = rejected or validate.check_optional_id("sticky_queue", command.sticky_queue)
     rejected = rejected or validate.check_optional_id("eager_task_queue",
                                                       command.eager_task_queue)
@@ -114,7 +117,7 @@ def on_respond_workflow_task_completed(state: ShardState,
                             message=f"must be in [0, EAGER_ACTIVITIES_MAX={EAGER_ACTIVITIES_MAX}]")
     # WorkflowTaskCompleted, the commands' events, buffered events, the next WorkflowTaskScheduled.
     rejected = rejected or validate.history_room(execution.history_length,
-                                                 len(execution.buffered), events + 2)
+                                                 len(execution.buffered), events + accepts + 2)
     # Derived only when needed: a sha256 per completion was 8 % of apply under load.
     continues = any(isinstance(c, ContinueAsNewWorkflowExecution) for c in command.commands)
     new_run_id = continued_run_id(execution.run_id, task.started_event_id) if continues else ""
@@ -141,6 +144,8 @@ def on_respond_workflow_task_completed(state: ShardState,
     do_end_workflow_task(state, execution, changes)
     execution.previous_started_event_id = task.started_event_id
     execution.sticky_queue = command.sticky_queue
+    on_update.do_responses(state, execution, changes, command.now_ms, completed.event_id, task,
+                           command)
     scheduled: list[ActivityState] = []
     for workflow_command in command.commands:
         activity = _do_command(state, execution, changes, command.now_ms, completed.event_id,
@@ -149,6 +154,7 @@ def on_respond_workflow_task_completed(state: ShardState,
             scheduled.append(activity)
     if execution.is_open and do_flush_buffered(execution, changes) > 0:
         do_schedule_workflow_task(state, execution, changes, command.now_ms, attempt=1)
+    on_update.do_schedule_for_waiting(state, execution, changes, command.now_ms)
     assert not closes or not execution.is_open
     eager = _do_start_eager(state, execution, changes, command, scheduled)
     # A plain Ack when nothing started eagerly (the answer of a worker that asked for none).
@@ -227,6 +233,8 @@ def _do_command(state: ShardState, execution: Execution, changes: Changes, now_m
             do_send(state, execution, changes, now_ms, completed_id, command)
         case StartChildWorkflowExecution():
             do_start_child(state, execution, changes, now_ms, completed_id, command)
+        case CompleteWorkflowUpdate():
+            on_update.do_complete_update(state, execution, changes, now_ms, completed_id, command)
     assert execution.history[-1].event_id == execution.history_length
     return None
 

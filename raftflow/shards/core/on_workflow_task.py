@@ -30,6 +30,7 @@ from raftflow.protocol.results import (
     WorkflowTaskStartedResult,
 )
 from raftflow.shards.core import run_history, validate
+from raftflow.shards.core.on_update import delivered_updates
 from raftflow.shards.core.output import Output
 from raftflow.shards.core.state import Execution, ShardState, TimerKind, WorkflowTaskState
 from raftflow.shards.core.writes import (
@@ -85,7 +86,8 @@ def task_info(state: ShardState, execution: Execution, task: WorkflowTaskState,
         scheduled_event_id=task.scheduled_event_id, started_event_id=task.started_event_id,
         previous_started_event_id=execution.previous_started_event_id,
         history=tuple(run_history.events(state.archive, execution, first_index + 1,
-                                         task.started_event_id)))
+                                         task.started_event_id)),
+        updates=delivered_updates(execution, task))
 
 
 def on_record_workflow_task_started(state: ShardState,

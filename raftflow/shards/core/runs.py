@@ -20,6 +20,7 @@ from raftflow.protocol.events import (
 )
 from raftflow.protocol.results import WorkflowStatus
 from raftflow.protocol.search_attributes import SearchAttribute
+from raftflow.shards.core.update_state import UpdateState
 
 
 class TimerKind(StrEnum):
@@ -158,6 +159,9 @@ class Execution(msgspec.Struct, kw_only=True):
     # is a child (child_links.py).
     children: dict[int, ChildState] = msgspec.field(default_factory=dict)
     parent: ParentRef | None = None
+    # Workflow updates admitted or accepted and not completed yet, by update id, in admission
+    # order (on_update.py); a completed or rejected one is remembered in the archive instead.
+    updates: dict[str, UpdateState] = msgspec.field(default_factory=dict)
 
     @property
     def key(self) -> WorkflowKey:

@@ -14,6 +14,7 @@ from raftflow.protocol.commands import (
     CancelTimer,
     CancelWorkflowExecution,
     CompleteWorkflowExecution,
+    CompleteWorkflowUpdate,
     ContinueAsNewWorkflowExecution,
     FailWorkflowExecution,
     RecordMarker,
@@ -30,6 +31,7 @@ from raftflow.protocol.results import Rejected
 from raftflow.protocol.search_attributes import SearchAttribute, UpsertWorkflowSearchAttributes
 from raftflow.shards.core import limits, validate
 from raftflow.shards.core.children import check_child
+from raftflow.shards.core.on_update import check_update_completion
 from raftflow.shards.core.outbox import body_of, check_message, check_outbox_room
 from raftflow.shards.core.outbox_queue import entry_bytes
 from raftflow.shards.core.run_attributes import check_upsert
@@ -149,6 +151,8 @@ def _check_one(execution: Execution, scratch: _Scratch, where: str,
             scratch.messages_added += 1
             scratch.message_bytes_added += entry_bytes(body_of(execution, command))
             return rejected
+        case CompleteWorkflowUpdate():
+            return check_update_completion(where, command)
     raise AssertionError(f"unknown workflow command {command!r}")
 
 
