@@ -22,6 +22,7 @@ from pathlib import Path
 from raftflow.bench.options import add_bench_subcommands
 from raftflow.bench.workflows import add_arguments as add_workflows_arguments
 from raftflow.chaos.cli import add_arguments as add_chaos_arguments
+from raftflow.cli_batch import add_batch_parsers
 from raftflow.cli_http import ApiClient, client_parser, client_ssl_context, client_token
 from raftflow.cli_membership import add_arguments as add_membership_arguments
 from raftflow.cli_membership import (
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         "register a custom search attribute (name and type) in a namespace"))
 
     add_workflow_parsers(commands)
+    add_batch_parsers(commands)
 
     bench = commands.add_parser(
         "bench", help="measure a cluster: workflows/s (default), `bench starts`, `bench moves`")

@@ -18,6 +18,7 @@ import json
 import uuid
 from typing import TextIO
 
+from raftflow.cli_batch import add_query_arguments, start_batch
 from raftflow.cli_http import (
     ANSWER_TIMEOUT,
     ApiClient,
@@ -27,7 +28,7 @@ from raftflow.cli_http import (
     workflows_path,
 )
 from raftflow.cli_namespace import search_attribute_value_arg
-from raftflow.cli_output import JsonObject
+from raftflow.cli_output import CliError, JsonObject
 from raftflow.cli_reset import add_reset_arguments, workflow_reset
 from raftflow.cli_update import add_update_parsers
 from raftflow.cli_visibility import (
@@ -133,6 +134,9 @@ def _query(args: argparse.Namespace, api: ApiClient, out: TextIO) -> JsonObject:
 
 
 def _signal(args: argparse.Namespace, api: ApiClient, out: TextIO) -> JsonObject:
+    if _one_workflow(args) is None:
+        return start_batch(args, api, out, {"type": "signal", "signal_name": args.name,
+                                            "input": args.input})
     body: JsonObject = {"signal_name": args.name, "input": args.input,
                         "request_id": args.request_id or str(uuid.uuid4())}
     answer = api.call("POST", workflows_path(args.namespace, args.workflow_id, "signal"),
@@ -143,6 +147,8 @@ def _signal(args: argparse.Namespace, api: ApiClient, out: TextIO) -> JsonObject
 
 
 def _cancel(args: argparse.Namespace, api: ApiClient, out: TextIO) -> JsonObject:
+    if _one_workflow(args) is None:
+        return start_batch(args, api, out, {"type": "cancel", "reason": args.reason})
     answer = api.call("POST", workflows_path(args.namespace, args.workflow_id, "cancel"),
                       _close_body(args))
     if not args.json:
@@ -151,11 +157,29 @@ def _cancel(args: argparse.Namespace, api: ApiClient, out: TextIO) -> JsonObject
 
 
 def _terminate(args: argparse.Namespace, api: ApiClient, out: TextIO) -> JsonObject:
+    if _one_workflow(args) is None:
+        return start_batch(args, api, out, {"type": "terminate", "reason": args.reason})
     answer = api.call("POST", workflows_path(args.namespace, args.workflow_id, "terminate"),
                       _close_body(args))
     if not args.json:
         out.write(f"terminated workflow {args.workflow_id}\n")
     return answer
+
+
+def _reset(args: argparse.Namespace, api: ApiClient, out: TextIO) -> JsonObject:
+    if _one_workflow(args) is None:
+        if args.event_id is not None:
+            raise CliError("invalid_argument", "a --query reset takes --type, not --event-id")
+        return start_batch(args, api, out, {"type": "reset", "reset_type": args.type,
+                                            "reason": args.reason})
+    return workflow_reset(args, api, out)
+
+
+def _one_workflow(args: argparse.Namespace) -> str | None:
+    """The -w of a command that also takes --query (exactly one of the two)."""
+    if (args.workflow_id is None) == (args.query is None):
+        raise CliError("invalid_argument", "give exactly one of -w/--workflow-id and --query")
+    return str(args.workflow_id) if args.workflow_id is not None else None
 
 
 def _close_body(args: argparse.Namespace) -> JsonObject:
@@ -171,11 +195,14 @@ def _close_body(args: argparse.Namespace) -> JsonObject:
 
 def _parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
             command: ClientCommand, help_text: str, *,
-            timeout: TimeoutFlag = ANSWER_TIMEOUT) -> argparse.ArgumentParser:
-    """A subcommand about one workflow id (-w)."""
+            timeout: TimeoutFlag = ANSWER_TIMEOUT, batch: bool = False) -> argparse.ArgumentParser:
+    """A subcommand about one workflow id (-w); with `batch`, or about every workflow a
+    `--query` selects (cli_batch.py)."""
     parser = client_parser(subparsers, name, command, help_text, timeout=timeout)
     parser.add_argument("-n", "--namespace", default=NAMESPACE_DEFAULT)
-    parser.add_argument("-w", "--workflow-id", required=True)
+    parser.add_argument("-w", "--workflow-id", required=not batch, default=None)
+    if batch:
+        add_query_arguments(parser)
     return parser
 
 
@@ -225,19 +252,20 @@ def add_workflow_parsers(
     query.add_argument("--type", required=True, help="query type (the handler's name)")
     query.add_argument("-i", "--input", type=_json_list_arg, default=None, metavar="JSON_LIST",
                        help="the query's arguments as a JSON list, e.g. '[1, \"x\"]'")
-    signal = _parser(wf, "signal", _signal, "send a signal to a workflow")
+    signal = _parser(wf, "signal", _signal, "send a signal to a workflow", batch=True)
     signal.add_argument("--name", required=True, help="signal name")
     signal.add_argument("-i", "--input", type=_json_arg, default=None, help="input as JSON")
     signal.add_argument("--request-id", default=None, help="idempotency key (default: random)")
-    cancel = _parser(wf, "cancel", _cancel, "ask a workflow to cancel (its code decides how)")
-    terminate = _parser(wf, "terminate", _terminate, "terminate a workflow")
+    cancel = _parser(wf, "cancel", _cancel, "ask a workflow to cancel (its code decides how)",
+                     batch=True)
+    terminate = _parser(wf, "terminate", _terminate, "terminate a workflow", batch=True)
     for closing in (cancel, terminate):
         closing.add_argument("--reason", default="", help="recorded in the history")
         closing.add_argument("--request-id", default=None,
                              help="idempotency key: a repeated id gets the first answer")
     _add_run_id(result, describe, show, query, signal, cancel, terminate)
-    reset = _parser(wf, "reset", workflow_reset, "re-run a workflow from one of its workflow "
-                    "tasks: a new run, the open one terminated (cli_reset.py)")
+    reset = _parser(wf, "reset", _reset, "re-run a workflow from one of its workflow "
+                    "tasks: a new run, the open one terminated (cli_reset.py)", batch=True)
     add_reset_arguments(reset)
     _add_run_id(reset)
     add_update_parsers(wf, _json_arg, NAMESPACE_DEFAULT)

@@ -9,6 +9,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from raftflow.api import admin_handlers as admin
+from raftflow.api import batch_handlers as batches
 from raftflow.api import membership_handlers as membership
 from raftflow.api import message_handlers as messages
 from raftflow.api import namespace_handlers as namespaces
@@ -183,6 +184,10 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp,
     # One token of the start bucket, like a signal: an update is a write the worker runs.
     add("POST", WF + "/updates", updates.update_workflow, WRITE, LimitKind.STARTS)
     add("GET", WF + "/updates/{update_id}", updates.update_outcome, READ)
+    add("POST", NS + "/batches", batches.start_batch, WRITE)
+    add("GET", NS + "/batches", batches.list_batches, READ)
+    add("GET", NS + "/batches/{job_id}", batches.describe_batch, READ)
+    add("POST", NS + "/batches/{job_id}/stop", batches.stop_batch, WRITE)
     add("POST", "/api/v1/tasks/query/respond", query.respond_query, WORK_ON_TASK)
     add("POST", TQ + "/workflow-tasks/poll", tasks.poll_workflow_task, WORK, LimitKind.POLLS)
     add("POST", TQ + "/activity-tasks/poll", tasks.poll_activity_task, WORK, LimitKind.POLLS)

@@ -104,6 +104,8 @@ def _parameters(route: Route) -> list[Schema]:
         path_ids.append(path_id("tq", "task queue"))
     if "{node_id}" in route.path:
         path_ids.append(path_id("node_id", "a member's node id"))
+    if "{job_id}" in route.path:
+        path_ids.append(path_id("job_id", "a batch job's id"))
     if "{shard}" in route.path:
         path_ids.append({"name": "shard", "in": "path", "required": True,
                          "description": "a shard number", "schema": {"type": "integer",

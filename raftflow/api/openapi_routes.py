@@ -29,6 +29,7 @@ from raftflow.cluster.membership_wire import (
     MembershipAnswer,
     RebalancePlan,
 )
+from raftflow.protocol import batches as batch_wire
 from raftflow.protocol import http_answers as answers
 from raftflow.protocol import http_bodies as bodies
 from raftflow.protocol.limits import ID_LENGTH_MAX
@@ -262,6 +263,22 @@ ROUTES: tuple[Route, ...] = (
         "in doubt (same request id: the started task if it committed, else 409 stale_task)"),
         request=HandoutRequest, ok={200: _HANDOUT}, errors=(400, 404, 409, 413, 503, 504),
         audience=Audience.INTERNAL),
+    Route(method="post", path=NAMESPACE + "/batches", summary=(
+        "Start a batch job: one operation (terminate, cancel, signal, reset) on every workflow a "
+        "visibility query selects, durable and rate-limited"),
+        request=batch_wire.StartBatchRequest, ok={201: batch_wire.BatchJobAnswer},
+        errors=WRITE),
+    Route(method="get", path=NAMESPACE + "/batches", summary=(
+        "The namespace's batch jobs, running and finished, newest first"),
+        ok={200: batch_wire.BatchJobList}, errors=READ,
+        query=(_query("shard", {"type": "integer", "minimum": 0},
+                      "Internal: one shard's jobs only (a list asks each shard's leader)"),)),
+    Route(method="get", path=NAMESPACE + "/batches/{job_id}", summary="Describe a batch job",
+        ok={200: batch_wire.BatchJobAnswer}, errors=READ),
+    Route(method="post", path=NAMESPACE + "/batches/{job_id}/stop", summary=(
+        "Stop a batch job (idempotent by request_id; a finished job is left as it is)"),
+        request=batch_wire.StopBatchRequest, ok={200: batch_wire.BatchJobAnswer},
+        errors=WRITE),
     Route(method="post", path=MESSAGES_PATH, summary=(
         "Internal: apply outbox messages of another shard to this node's shard, if it leads it "
         "(idempotent by message id)"),

@@ -26,6 +26,7 @@ from aiohttp import web
 
 from raftflow.api.access import Authenticator
 from raftflow.api.app import make_app
+from raftflow.api.batch_runner import BatchRunner
 from raftflow.api.message_courier import MessageCourier
 from raftflow.api.metrics import Metrics
 from raftflow.api.polling import TaskPoller
@@ -116,6 +117,7 @@ class NodeRuntime:
         self._runner: web.AppRunner | None = None
         self.session: aiohttp.ClientSession | None = None
         self.courier: MessageCourier | None = None
+        self.batches: BatchRunner | None = None
         self._poller: TaskPoller | None = None
         self._loops: list[asyncio.Task[None]] = []
 
@@ -217,7 +219,8 @@ class NodeRuntime:
                                              connector=aiohttp.TCPConnector(ssl=client_ssl))
         # The courier exists before any replica can lead: a ready leader hands it its outbox.
         self.courier = MessageCourier(self, self.session)
-        effects = NodeEffects(self.matcher, self.courier)
+        self.batches = BatchRunner(self, self.session)
+        effects = NodeEffects(self.matcher, self.courier, self.batches)
         self.replicas = ReplicaSet(
             node_id=self._node_id, host=self.host,
             make_shard_actor=lambda shard: new_shard_actor(
@@ -324,6 +327,8 @@ class NodeRuntime:
             await self._poller.close()
         if self.courier is not None:
             self.courier.close()
+        if self.batches is not None:
+            self.batches.close()
         if self.session is not None:
             await self.session.close()
         if self.host is not None:
