@@ -20,22 +20,13 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from raftflow.protocol import codec
 from raftflow.protocol.commands import (
-    CancelTimer,
-    CancelWorkflowExecution,
     Command,
-    CompleteWorkflowExecution,
-    ContinueAsNewWorkflowExecution,
     Failure,
-    FailWorkflowExecution,
     FireTimers,
     IdReusePolicy,
-    ParentClosePolicy,
     RecordActivityTaskHeartbeat,
     RecordActivityTaskStarted,
-    RecordMarker,
     RecordWorkflowTaskStarted,
-    RequestCancelActivityTask,
-    RequestCancelExternalWorkflowExecution,
     RequestCancelWorkflow,
     ResetType,
     ResetWorkflow,
@@ -44,19 +35,14 @@ from raftflow.protocol.commands import (
     RespondActivityTaskFailed,
     RespondWorkflowTaskCompleted,
     RespondWorkflowTaskFailed,
-    RetryPolicy,
-    ScheduleActivityTask,
-    SignalExternalWorkflowExecution,
     SignalWorkflow,
-    StartChildWorkflowExecution,
-    StartTimer,
     StartWorkflow,
     TaskToken,
     TerminateWorkflow,
     WorkflowCommand,
 )
 from raftflow.protocol.errors import ErrorCode
-from raftflow.protocol.events import EventType, WorkflowExecutionSignaledEventAttributes
+from raftflow.protocol.events import WorkflowExecutionSignaledEventAttributes
 from raftflow.protocol.messages import (
     AckMessages,
     DeliverMessages,
@@ -77,7 +63,18 @@ from raftflow.protocol.results import (
 from raftflow.shards.core import ShardState, apply, snapshot
 from raftflow.shards.core.digest import state_digest
 from raftflow.shards.core.invariants import check_invariants
-from tests.core.core_driver import all_runs, history_events
+from tests.core.core_driver import history_events
+from tests.core.stateful_strategies import (
+    EAGER,
+    EAGER_QUEUES,
+    FAILURES,
+    NS,
+    REQUEST_IDS,
+    STICKY_QUEUES,
+    TASK_COMMANDS,
+    WORKFLOW_IDS,
+    check_messages_once,
+)
 from tests.core.update_steps import (
     UPDATE_IDS,
     UpdateOutcomes,
@@ -85,74 +82,6 @@ from tests.core.update_steps import (
     check_update_answer,
     update_request,
 )
-
-NS = "ns"
-WORKFLOW_IDS = st.sampled_from(["w1", "w2", "w3"])
-REQUEST_IDS = st.sampled_from([f"q{i}" for i in range(6)])
-ACTIVITY_IDS = st.sampled_from(["a1", "a2", "a3"])
-TIMER_IDS = st.sampled_from(["t1", "t2"])
-SHORT_MS = st.integers(min_value=1, max_value=20_000)
-OPTIONAL_MS = st.none() | SHORT_MS
-FAILURES = st.builds(Failure, message=st.just("x"), type=st.sampled_from(["E", "Fatal"]),
-                     non_retryable=st.booleans())
-POLICIES = st.none() | st.builds(
-    RetryPolicy, initial_interval_ms=st.integers(1, 3_000),
-    backoff_coefficient=st.sampled_from([1.0, 1.5, 2.0]), maximum_attempts=st.integers(0, 3),
-    non_retryable_error_types=st.sampled_from([(), ("Fatal",)]))
-SCHEDULE = st.builds(ScheduleActivityTask, activity_id=ACTIVITY_IDS, activity_type=st.just("A"),
-                     schedule_to_close_timeout_ms=OPTIONAL_MS,
-                     schedule_to_start_timeout_ms=OPTIONAL_MS,
-                     start_to_close_timeout_ms=st.one_of(SHORT_MS, SHORT_MS, SHORT_MS, st.none()),
-                     heartbeat_timeout_ms=OPTIONAL_MS,
-                     retry_policy=POLICIES)
-OPEN_COMMANDS: st.SearchStrategy[WorkflowCommand] = st.one_of(
-    SCHEDULE, SCHEDULE,
-    st.builds(StartTimer, timer_id=TIMER_IDS, start_to_fire_timeout_ms=SHORT_MS),
-    st.builds(RecordMarker, marker_name=st.just("m")),
-    # Messages to other workflows of this shard (or to none): the deliver and ack rules play
-    # a courier that repeats, drops and reorders.
-    st.builds(SignalExternalWorkflowExecution, workflow_id=st.sampled_from(["w1", "w2", "gone"]),
-              signal_name=st.just("s"), input=st.sampled_from([b"", b"12"])),
-    st.builds(RequestCancelExternalWorkflowExecution, workflow_id=WORKFLOW_IDS),
-    st.builds(StartChildWorkflowExecution, workflow_id=st.sampled_from(["c1", "c2", "w2"]),
-              workflow_type=st.just("C"),
-              parent_close_policy=st.sampled_from(list(ParentClosePolicy))),
-)
-CANCEL_COMMANDS: st.SearchStrategy[WorkflowCommand] = st.one_of(
-    st.builds(CancelTimer, timer_id=TIMER_IDS),
-    st.builds(RequestCancelActivityTask, scheduled_event_id=st.integers(5, 12)),
-)
-CLOSE_COMMANDS: st.SearchStrategy[WorkflowCommand] = st.one_of(
-    st.builds(CompleteWorkflowExecution, result=st.just(b"1")),
-    st.builds(FailWorkflowExecution, failure=FAILURES),
-    st.builds(CancelWorkflowExecution),
-    st.builds(ContinueAsNewWorkflowExecution, run_timeout_ms=OPTIONAL_MS),
-)
-
-
-def _sometimes(strategy: st.SearchStrategy[WorkflowCommand],
-               ) -> st.SearchStrategy[WorkflowCommand | None]:
-    """`strategy` one time in four, else None (one_of alone would pick it half the time)."""
-    return st.sampled_from([False, False, False, True]).flatmap(
-        lambda chosen: strategy if chosen else st.none())
-
-
-# Eager and sticky fields: mostly off, sometimes the run's queue "q", sometimes another queue.
-EAGER_QUEUES = st.sampled_from(["", "q", "q", "other"])
-STICKY_QUEUES = st.sampled_from(["", "s1", "s1", "s2"])
-EAGER = st.tuples(EAGER_QUEUES, st.integers(min_value=0, max_value=3), STICKY_QUEUES)
-
-TASK_COMMANDS = st.tuples(
-    _sometimes(CANCEL_COMMANDS), st.lists(OPEN_COMMANDS, max_size=3), _sometimes(CLOSE_COMMANDS),
-).map(lambda t: tuple(c for c in (t[0], *t[1], t[2]) if c is not None))
-
-
-_TARGET_TYPES = frozenset({EventType.WORKFLOW_EXECUTION_SIGNALED,
-                           EventType.WORKFLOW_EXECUTION_CANCEL_REQUESTED})
-_OUTCOME_TYPES = frozenset({EventType.EXTERNAL_WORKFLOW_EXECUTION_SIGNALED,
-                            EventType.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED,
-                            EventType.EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED,
-                            EventType.REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED})
 
 
 class ShardMachine(RuleBasedStateMachine):
@@ -444,28 +373,7 @@ class ShardMachine(RuleBasedStateMachine):
         check_invariants(self.state)
         check_invariants(self.replica)
         assert state_digest(self.state) == state_digest(self.replica)
-        self._messages_took_effect_at_most_once()
-
-    def _messages_took_effect_at_most_once(self) -> None:
-        """Each message id is applied to a target at most once, and each initiating event has
-        at most one outcome event (and none while its message waits in the outbox)."""
-        applied: dict[tuple[str, str], int] = {}
-        outcomes: dict[tuple[str, int], int] = {}
-        for execution in all_runs(self.state):
-            attributes = [e.attributes for e in execution.history] + [
-                b.attributes for b in execution.buffered]
-            for a in attributes:
-                # Per run: a reset copies the signals after its point, request ids included.
-                if a.event_type in _TARGET_TYPES and "/" in a.request_id:
-                    key = (execution.run_id, a.request_id)
-                    applied[key] = applied.get(key, 0) + 1
-                elif a.event_type in _OUTCOME_TYPES:
-                    key = (execution.run_id, a.initiated_event_id)
-                    outcomes[key] = outcomes.get(key, 0) + 1
-        assert all(count == 1 for count in applied.values()), applied
-        assert all(count == 1 for count in outcomes.values()), outcomes
-        waiting = {(e.source_run_id, e.initiated_event_id) for e in self.state.outbox.values()}
-        assert not waiting & set(outcomes)
+        check_messages_once(self.state)
 
 
 ShardMachine.TestCase.settings = settings(
