@@ -23,7 +23,17 @@ from raftflow.protocol.commands import (
 from raftflow.protocol.effects import ArmTimer, MessageQueued
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import EventType
-from raftflow.protocol.messages import AckMessages, DeliverMessages, MessageOutcome, OutboxEntry
+from raftflow.protocol.messages import (
+    AckMessages,
+    ChildClosedMessage,
+    DeliverMessages,
+    MessageBody,
+    MessageOutcome,
+    OutboxEntry,
+    SignalMessage,
+    StartChildMessage,
+    TerminateMessage,
+)
 from raftflow.protocol.results import Ack, MessagesDelivered, Rejected
 from raftflow.shards.core import limits, pending_effects
 from raftflow.shards.core.digest import state_digest
@@ -252,3 +262,30 @@ def test_a_reset_sends_the_copied_unanswered_messages_again_from_the_new_run() -
     new_run = source.execution("run-reset")
     assert new_run.pending_messages == 0
     assert EventType.EXTERNAL_WORKFLOW_EXECUTION_SIGNALED in source.event_types("run-reset")
+
+
+@pytest.mark.parametrize("body", [
+    SignalMessage(namespace="default", workflow_id="inbox", signal_name=""),
+    StartChildMessage(namespace="default", workflow_id="kid", workflow_type="K", task_queue="q",
+                      task_timeout_ms=10, id_reuse_policy="sometimes"),
+    StartChildMessage(namespace="default", workflow_id="kid", workflow_type="K", task_queue="q",
+                      task_timeout_ms=-1),
+    ChildClosedMessage(namespace="default", workflow_id="inbox", run_id="x",
+                       initiated_event_id=5, child_workflow_id="k", child_run_id="k",
+                       child_workflow_type="K", status="sleeping"),
+    TerminateMessage(namespace="default", workflow_id="", reason="r"),
+])
+def test_a_malformed_delivery_is_refused_not_applied(body: MessageBody) -> None:
+    """The internal route takes any body: applying must refuse, never raise (a replica that
+    raises on a committed command stops)."""
+    shard = Shard()
+    shard.start("inbox")
+    entry = OutboxEntry(message_id="m/1", created_ms=1, source_namespace="default",
+                        source_workflow_id="s", source_run_id="m", initiated_event_id=1,
+                        body=body)
+    shard.state.applied_index += 1
+    before = state_digest(shard.state)
+    shard.state.applied_index -= 1
+    (outcome,) = _deliver(shard, [entry])
+    assert outcome.error is not None
+    assert state_digest(shard.state) == before

@@ -73,6 +73,9 @@ def _deliver_one(state: ShardState, changes: Changes, now_ms: int,
     if previous is not None:  # took effect at an earlier delivery
         run_id = previous.run_id if isinstance(previous, WorkflowStartedResult) else ""
         return MessageOutcome(message_id=entry.message_id, run_id=run_id)
+    rejected = entry_problem(entry)
+    if rejected is not None:  # a message no outbox of this release writes: refused, not applied
+        return _refused(entry, rejected)
     if isinstance(body, StartChildMessage):
         return _start_child(state, changes, now_ms, entry, body, key)
     target = resolve_run(state, body.namespace, body.workflow_id, body.run_id or None)
@@ -103,6 +106,39 @@ def _deliver_one(state: ShardState, changes: Changes, now_ms: int,
             pass
     do_remember(state, key, Ack(), now_ms)
     return MessageOutcome(message_id=entry.message_id)
+
+
+def entry_problem(entry: OutboxEntry) -> Rejected | None:
+    """A message's fields out of bounds. Outboxes write only valid messages, but a delivery
+    also arrives over the internal route, and applying must never fail on what a command
+    carries (a replica that raises stops): so every field is checked before use."""
+    body = entry.body
+    rejected = (validate.check_ids(message_id=entry.message_id, namespace=body.namespace,
+                                   workflow_id=body.workflow_id)
+                or validate.check_optional_id("run_id", getattr(body, "run_id", "")))
+    match body:
+        case SignalMessage():
+            rejected = (rejected or validate.check_id("signal_name", body.signal_name)
+                        or validate.check_payload("input", body.input))
+        case CancelMessage() | TerminateMessage():
+            rejected = rejected or validate.check_payload("reason", body.reason.encode())
+        case StartChildMessage():
+            if body.id_reuse_policy not in _REUSE_POLICIES:
+                rejected = rejected or validate.invalid("id_reuse_policy", "unknown policy")
+        case ChildClosedMessage():
+            rejected = rejected or validate.check_ids(
+                child_workflow_id=body.child_workflow_id, child_run_id=body.child_run_id)
+            if body.status not in _CLOSED_STATUSES or body.initiated_event_id < 1:
+                rejected = rejected or validate.invalid("status", "not a closed run's status")
+            rejected = rejected or validate.check_payload("result", body.result)
+            if body.failure is not None:
+                rejected = rejected or validate.check_failure("failure", body.failure)
+    return rejected
+
+
+_REUSE_POLICIES = frozenset(p.value for p in IdReusePolicy)
+_CLOSED_STATUSES = frozenset(s.value for s in WorkflowStatus if s not in (
+    WorkflowStatus.RUNNING, WorkflowStatus.CONTINUED_AS_NEW))
 
 
 def child_run_id(message_id: str) -> str:

@@ -86,6 +86,10 @@ def check_retry_policy(field: str, policy: RetryPolicy) -> Rejected | None:
     return None
 
 
+def invalid(field: str, message: str) -> Rejected:
+    return Rejected(code=ErrorCode.INVALID_ARGUMENT, message=f"{field}: {message}", field=field)
+
+
 def limit_exceeded(name: str, value: int) -> Rejected:
     return Rejected(code=ErrorCode.LIMIT_EXCEEDED, message=f"{name}={value} reached", field=name)
 
