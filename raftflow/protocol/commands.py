@@ -34,6 +34,13 @@ import msgspec
 from raftflow.protocol.limits import WORKFLOW_TASK_TIMEOUT_MS_DEFAULT
 from raftflow.protocol.messages import AckMessages, DeliverMessages
 from raftflow.protocol.reset_commands import ResetType, ResetWorkflow
+from raftflow.protocol.schedule_commands import (
+    CreateSchedule,
+    DeleteSchedule,
+    PatchSchedule,
+    ScheduleTick,
+    UpdateSchedule,
+)
 from raftflow.protocol.search_attributes import (
     AttributeType,
     JsonAttributeValue,
@@ -102,6 +109,11 @@ __all__ = [
     "RequestCancelWorkflow",
     "ResetType",
     "ResetWorkflow",
+    "CreateSchedule",
+    "UpdateSchedule",
+    "PatchSchedule",
+    "DeleteSchedule",
+    "ScheduleTick",
     "RespondActivityTaskCanceled",
     "RespondActivityTaskCompleted",
     "RespondActivityTaskFailed",
@@ -340,6 +352,11 @@ Command = (
     | DeliverMessages
     | AckMessages
     | ResetWorkflow
+    | CreateSchedule
+    | UpdateSchedule
+    | PatchSchedule
+    | DeleteSchedule
+    | ScheduleTick
 )
 
 

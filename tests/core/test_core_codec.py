@@ -22,6 +22,7 @@ from raftflow.protocol import results as r
 from raftflow.protocol.errors import ErrorCode, RaftflowError, http_status
 from raftflow.protocol.events import HistoryEvent, WorkflowExecutionStartedEventAttributes
 from raftflow.protocol.search_attributes import UpsertWorkflowSearchAttributes
+from tests.protocol import samples
 
 TOKEN = c.TaskToken(namespace="ns", workflow_id="wf", run_id="r1", scheduled_event_id=2,
                     attempt=3, kind=c.TaskKind.ACTIVITY)
@@ -86,6 +87,8 @@ COMMANDS: tuple[c.Command, ...] = (
         m.MessageOutcome(message_id="r1/6", error=ErrorCode.NOT_FOUND, detail="d"))),
     c.ResetWorkflow(now_ms=18, namespace="ns", workflow_id="wf", run_id="r1", new_run_id="r2",
                     reset_type=c.ResetType.LAST_WORKFLOW_TASK, reason="why", request_id="q"),
+    *(samples.COMMANDS_SINCE_0_1[name] for name in (
+        "CreateSchedule", "UpdateSchedule", "PatchSchedule", "DeleteSchedule", "ScheduleTick")),
 )
 EVENT = HistoryEvent(event_id=1, time_ms=5, attributes=WorkflowExecutionStartedEventAttributes(
     workflow_type="W", task_queue="q", input=b"x", workflow_id="wf", namespace="ns",

@@ -35,7 +35,20 @@ from raftflow.protocol.commands import (
 )
 from raftflow.protocol.effects import ArmTimer, Effect
 from raftflow.protocol.results import Ack
-from raftflow.shards.core import on_activity, on_requests, on_workflow_task, run_history
+from raftflow.protocol.schedule_commands import (
+    CreateSchedule,
+    DeleteSchedule,
+    PatchSchedule,
+    ScheduleTick,
+    UpdateSchedule,
+)
+from raftflow.shards.core import (
+    on_activity,
+    on_requests,
+    on_schedules,
+    on_workflow_task,
+    run_history,
+)
 from raftflow.shards.core.on_deliver import on_deliver_messages
 from raftflow.shards.core.on_namespace import on_configure_namespace
 from raftflow.shards.core.on_reset import on_reset_workflow
@@ -106,6 +119,16 @@ def _route(state: ShardState, command: Command) -> Output:
             return on_ack_messages(state, command)
         case ResetWorkflow():
             return on_reset_workflow(state, command)
+        case CreateSchedule():
+            return on_schedules.on_create_schedule(state, command)
+        case UpdateSchedule():
+            return on_schedules.on_update_schedule(state, command)
+        case PatchSchedule():
+            return on_schedules.on_patch_schedule(state, command)
+        case DeleteSchedule():
+            return on_schedules.on_delete_schedule(state, command)
+        case ScheduleTick():
+            return on_schedules.on_schedule_tick(state, command)
         case _:
             assert_never(command)
 

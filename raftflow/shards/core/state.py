@@ -48,6 +48,7 @@ from raftflow.shards.core.runs import (
     WorkflowKey,
     WorkflowTaskState,
 )
+from raftflow.shards.core.schedule_records import ScheduleRecord
 
 __all__ = ["ACTIVITY_TIMER_KINDS", "ActivityPhase", "ActivityState", "BufferedEvent",
            "ChildState", "ParentRef",
@@ -82,6 +83,9 @@ class ShardState(msgspec.Struct, kw_only=True, dict=True):
     # in the order they were queued (outbox.py); and their payload bytes (the byte bound).
     outbox: dict[str, OutboxEntry] = msgspec.field(default_factory=dict)
     outbox_bytes: int = 0
+    # Schedules whose home is this shard (shard_for(namespace, schedule_id)), by (namespace,
+    # schedule id), in creation order (schedule_records.py).
+    schedules: dict[tuple[str, str], ScheduleRecord] = msgspec.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Runs after construction and after every snapshot decode: the heap is derived, never
