@@ -11,8 +11,10 @@ works on the actions' task queue, so an action runs until the test terminates it
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
+from raftflow.cli import main
 from tests.api.gateway_harness import API, NS, Call, LiveCluster, _drive, _error_code, _wid
 
 
@@ -106,3 +108,40 @@ def test_a_bad_schedule_is_a_400_naming_the_field(one: LiveCluster) -> None:
         assert status == 400 and body["error"]["field"].startswith("schedule.spec.cron")
 
     _drive(one, one.url(one.nodes[0]), scenario)
+
+
+def test_the_cli_drives_a_schedule(one: LiveCluster, capsys: Any) -> None:
+    address = one.url(one.nodes[0])
+    sid = _wid("cli")
+
+    def run(*argv: str) -> Any:
+        assert main([*argv, "--address", address, "--json"]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    assert run("schedule", "create", "-s", sid, "--interval", "1h/5m", "--cron", "0 6 * * *",
+               "--time-zone", "Europe/Berlin", "-w", "report", "-t", "Report", "-q", "rq",
+               "-i", '{"day": 1}', "--overlap", "buffer_one", "--catchup-window", "1m",
+               "--remaining-actions", "3") == {"schedule_id": sid}
+    described = run("schedule", "describe", "-s", sid)
+    schedule = described["schedule"]
+    assert schedule["spec"]["intervals"] == [{"every_ms": 3_600_000, "offset_ms": 300_000}]
+    assert schedule["spec"]["time_zone_name"] == "Europe/Berlin"
+    assert schedule["policies"]["catchup_window_ms"] == 60_000
+    assert schedule["state"]["remaining_actions"] == 3
+    assert len(described["info"]["next_action_times_ms"]) == 10
+    assert sid in [s["schedule_id"] for s in run("schedule", "list")["schedules"]]
+    run("schedule", "pause", "-s", sid, "--note", "holiday")
+    assert run("schedule", "describe", "-s", sid)["schedule"]["state"]["note"] == "holiday"
+    run("schedule", "unpause", "-s", sid)
+    run("schedule", "trigger", "-s", sid, "--overlap", "allow_all")
+    run("schedule", "backfill", "-s", sid, "--start-at", "2026-01-01T00:00:00Z",
+        "--end-at", "2026-01-01T03:00:00Z")
+    described = run("schedule", "describe", "-s", sid)
+    assert described["info"]["num_actions"] >= 1  # the trigger (backfills buffer behind it)
+    run("schedule", "update", "-s", sid, "--interval", "2h", "-w", "report", "-t", "Report",
+        "-q", "rq")
+    assert run("schedule", "describe", "-s", sid)["schedule"]["spec"]["intervals"] == [
+        {"every_ms": 7_200_000, "offset_ms": 0}]
+    run("schedule", "delete", "-s", sid)
+    assert main(["schedule", "describe", "-s", sid, "--address", address]) == 1
+    assert "not_found" in capsys.readouterr().err
