@@ -14,103 +14,34 @@ import pytest
 from raftflow.protocol.commands import (
     AckMessages,
     CompleteWorkflowExecution,
-    Failure,
-    FailWorkflowExecution,
 )
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.messages import (
     CancelMessage,
     DeliverMessages,
     MessageOutcome,
-    OutboxEntry,
     ScheduleActionClosedMessage,
     ScheduleStartMessage,
     TerminateMessage,
 )
-from raftflow.protocol.results import Ack, MessagesDelivered, Rejected
+from raftflow.protocol.results import Ack, Rejected
 from raftflow.protocol.schedule_commands import (
     CreateSchedule,
     DeleteSchedule,
     PatchSchedule,
-    ScheduleTick,
     UpdateSchedule,
 )
 from raftflow.protocol.schedules import (
-    IntervalSpec,
     OverlapPolicy,
     Schedule,
     ScheduleBackfill,
-    SchedulePolicies,
     ScheduleSpec,
-    ScheduleStartWorkflowAction,
     ScheduleState,
 )
 from raftflow.shards.core import snapshot
-from raftflow.shards.core.schedule_records import ScheduleRecord
 from raftflow.shards.core.schedule_ticks import describe, plan_tick
-from tests.core.core_driver import NAMESPACE, Shard
-
-T0 = 1_800_000_000_000  # a whole second
-
-
-def _schedule(overlap: OverlapPolicy = OverlapPolicy.SKIP, every_ms: int = 1_000,
-              state: ScheduleState | None = None, pause_on_failure: bool = False) -> Schedule:
-    return Schedule(spec=ScheduleSpec(intervals=(IntervalSpec(every_ms=every_ms),)),
-                    action=ScheduleStartWorkflowAction(workflow_id="job", workflow_type="Job",
-                                                       task_queue="q", input=b"[1]"),
-                    policies=SchedulePolicies(overlap=overlap, catchup_window_ms=60_000,
-                                              pause_on_failure=pause_on_failure),
-                    state=state or ScheduleState())
-
-
-class World:
-    """The schedule's shard and the actions' shard, and the courier between them."""
-
-    def __init__(self, schedule: Schedule | None = None) -> None:
-        self.home, self.runs = Shard(), Shard()
-        self.home.now_ms = self.runs.now_ms = T0
-        result = self.home.run(CreateSchedule(now_ms=T0, namespace=NAMESPACE,
-                                              schedule_id="s1", request_id="create",
-                                              schedule=schedule or _schedule())).result
-        assert result == Ack()
-
-    @property
-    def record(self) -> ScheduleRecord:
-        return self.home.state.schedules[(NAMESPACE, "s1")]
-
-    def at(self, now_ms: int) -> None:
-        self.home.now_ms = self.runs.now_ms = now_ms
-
-    def tick(self) -> ScheduleTick | None:
-        """Plan and propose ticks until the schedule needs none; returns the last one."""
-        last = None
-        while (tick := plan_tick(self.record, self.home.now_ms, zoneinfo.ZoneInfo)) is not None:
-            assert self.home.run(tick).result == Ack()
-            last = tick
-        return last
-
-    def carry(self) -> list[OutboxEntry]:
-        """Deliver every outbox message of both shards (a round of the courier)."""
-        carried: list[OutboxEntry] = []
-        for source, target in ((self.home, self.runs), (self.runs, self.home)):
-            entries = tuple(source.state.outbox.values())
-            if not entries:
-                continue
-            output = target.run(DeliverMessages(now_ms=target.now_ms, entries=entries))
-            assert isinstance(output.result, MessagesDelivered)
-            source.run(AckMessages(now_ms=source.now_ms, outcomes=output.result.outcomes))
-            carried.extend(entries)
-        return carried
-
-    def finish(self, workflow_id: str, failed: bool = False) -> None:
-        execution = self.runs.state.open_execution(NAMESPACE, workflow_id)
-        assert execution is not None
-        self.runs.decide(execution.run_id, FailWorkflowExecution(failure=Failure(message="x"))
-                         if failed else CompleteWorkflowExecution(result=b"1"))
-        self.carry()
-
-    def open_actions(self) -> list[str]:
-        return sorted(wid for (_, wid) in self.runs.state.open_runs)
+from tests.core.core_driver import NAMESPACE
+from tests.core.schedule_world import T0, World, schedule_of
 
 
 def test_an_interval_schedule_starts_deterministic_runs_and_skips_overlaps() -> None:
@@ -148,12 +79,12 @@ def test_a_stale_tick_changes_nothing() -> None:
     rejected = world.home.run_unchanged(tick)  # the same step again: its cursor moved
     assert rejected.code is ErrorCode.STALE_TASK
     world.home.run(UpdateSchedule(now_ms=T0 + 2_000, namespace=NAMESPACE, schedule_id="s1",
-                                  schedule=_schedule(every_ms=2_000), request_id="u1"))
+                                  schedule=schedule_of(every_ms=2_000), request_id="u1"))
     assert world.home.run_unchanged(tick).code is ErrorCode.STALE_TASK
 
 
 def test_downtime_past_the_catchup_window_counts_missed_times() -> None:
-    world = World(_schedule(OverlapPolicy.ALLOW_ALL))
+    world = World(schedule_of(OverlapPolicy.ALLOW_ALL))
     world.at(T0 + 100_000)  # 100 times, a 60 s window
     world.tick()
     assert world.record.num_missed == 39  # the window's start is inclusive
@@ -163,23 +94,23 @@ def test_downtime_past_the_catchup_window_counts_missed_times() -> None:
 def test_client_commands_are_idempotent_and_refuse_a_second_create() -> None:
     world = World()
     again = world.home.run(CreateSchedule(now_ms=T0, namespace=NAMESPACE, schedule_id="s1",
-                                          request_id="create", schedule=_schedule()))
+                                          request_id="create", schedule=schedule_of()))
     assert again.result == Ack()
     other = world.home.run_unchanged(CreateSchedule(
         now_ms=T0, namespace=NAMESPACE, schedule_id="s1", request_id="other",
-        schedule=_schedule()))
+        schedule=schedule_of()))
     assert other.code is ErrorCode.SCHEDULE_ALREADY_EXISTS
     missing = world.home.run_unchanged(DeleteSchedule(now_ms=T0, namespace=NAMESPACE,
                                                       schedule_id="nope", request_id="d"))
     assert missing.code is ErrorCode.NOT_FOUND
     bad = world.home.run_unchanged(CreateSchedule(
         now_ms=T0, namespace=NAMESPACE, schedule_id="s2", request_id="bad",
-        schedule=Schedule(spec=ScheduleSpec(), action=_schedule().action)))
+        schedule=Schedule(spec=ScheduleSpec(), action=schedule_of().action)))
     assert isinstance(bad, Rejected) and bad.field == "schedule.spec"
 
 
 def test_remaining_actions_limit_scheduled_actions_only() -> None:
-    world = World(_schedule(OverlapPolicy.ALLOW_ALL,
+    world = World(schedule_of(OverlapPolicy.ALLOW_ALL,
                             state=ScheduleState(limited_actions=True, remaining_actions=2)))
     world.at(T0 + 5_000)
     world.tick()
@@ -228,7 +159,7 @@ def test_a_backfill_with_buffer_all_runs_each_time_in_turn() -> None:
                                           (OverlapPolicy.TERMINATE_OTHER, TerminateMessage)])
 def test_replacing_policies_stop_the_running_action(policy: OverlapPolicy,
                                                      stop: type) -> None:
-    world = World(_schedule(policy))
+    world = World(schedule_of(policy))
     world.at(T0 + 1_000)
     world.tick()
     world.carry()
@@ -252,8 +183,8 @@ def test_a_refused_start_frees_the_slot() -> None:
     assert not world.record.running and world.record.num_actions == 1
 
 
-def test_pause_on_failure_pauses_the_schedule() -> None:
-    world = World(_schedule(pause_on_failure=True))
+def test_pause_on_failure_pauses_theschedule_of() -> None:
+    world = World(schedule_of(pause_on_failure=True))
     world.at(T0 + 1_000)
     world.tick()
     world.carry()
@@ -275,7 +206,7 @@ def test_a_close_notice_after_delete_is_a_no_op_and_snapshots_keep_schedules() -
 
 
 def test_a_repeated_close_notice_changes_nothing() -> None:
-    world = World(_schedule(OverlapPolicy.BUFFER_ONE))
+    world = World(schedule_of(OverlapPolicy.BUFFER_ONE))
     world.at(T0 + 2_000)
     world.tick()
     world.carry()

@@ -229,6 +229,9 @@ def on_schedule_tick(state: ShardState, command: ScheduleTick) -> Output:
 def _check_tick(state: ShardState, record: ScheduleRecord, tick: ScheduleTick) -> Rejected | None:
     if tick.revision != record.revision or tick.from_cursor_ms != record.processed_through_ms:
         return validate.stale("schedule tick computed from an older state")
+    if (tick.processed_through_ms == tick.from_cursor_ms and tick.backfill is None
+            and tick.next_wake_ms == record.next_wake_ms):
+        return validate.stale("schedule tick changes nothing (applied before)")
     nominals = [d.nominal_ms for d in tick.due]
     if (tick.processed_through_ms < tick.from_cursor_ms or tick.missed < 0
             or nominals != sorted(set(nominals))
