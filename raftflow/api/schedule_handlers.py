@@ -11,6 +11,7 @@ from the schedule read behind a barrier (the core never reads zones). List asks 
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 import zoneinfo
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ from raftflow.api.errors import InvalidArgumentError, NotFoundError, accepted
 from raftflow.api.routing import Relayed
 from raftflow.api.visibility_handlers import _every_shard, _shard
 from raftflow.api.workflow_handlers import GATEWAY_KEY
+from raftflow.protocol.limits import ID_LENGTH_MAX
 from raftflow.protocol.payload import json_enc_hook
 from raftflow.protocol.results import Ack, Result
 from raftflow.protocol.schedule_commands import (
@@ -83,6 +85,15 @@ def _check_backfills(backfills: tuple[ScheduleBackfill, ...]) -> None:
             raise InvalidArgumentError(problem.message, f"backfills[{index}].{problem.field}")
 
 
+def _derived(request_id: str, suffix: str) -> str:
+    """A second request id derived from `request_id` (a retry derives the same), within
+    ID_LENGTH_MAX."""
+    derived = f"{request_id}/{suffix}"
+    if len(derived) <= ID_LENGTH_MAX:
+        return derived
+    return hashlib.sha256(derived.encode()).hexdigest()
+
+
 def _acked(result: Result) -> msgspec.Struct:
     assert isinstance(accepted(result), Ack), result
     return Ack()
@@ -120,7 +131,7 @@ async def create_schedule(request: web.Request) -> web.StreamResponse:
         if body.trigger_immediately or body.backfills:
             found.append(PatchSchedule(
                 now_ms=now_ms, namespace=namespace, schedule_id=body.schedule_id,
-                request_id=f"{request_id}/patch", trigger=body.trigger_immediately,
+                request_id=_derived(request_id, "patch"), trigger=body.trigger_immediately,
                 backfills=body.backfills))
         return found
 
