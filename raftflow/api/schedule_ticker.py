@@ -23,6 +23,8 @@ from raftflow.actors.errors import NotLeaderError, ProposalTimeoutError
 from raftflow.api.routing import ShardDirectory
 from raftflow.protocol.errors import RaftflowError
 from raftflow.protocol.results import Rejected
+from raftflow.protocol.schedule_commands import ScheduleTick
+from raftflow.shards.actor import ShardActor
 from raftflow.shards.core.schedule_ticks import plan_tick
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,7 @@ log = logging.getLogger(__name__)
 POLL_S = 0.1
 # One proposal's bound (a commit on a healthy leader takes milliseconds).
 ATTEMPT_TIMEOUT_S = 5.0
-# Steps proposed for one schedule in one round: a step takes at most
+# Steps proposed for one shard's schedules in one round: a step takes at most
 # SCHEDULE_TIMES_PER_TICK_MAX times, so a long downtime needs several; the rest wait a round.
 STEPS_PER_ROUND_MAX = 16
 
@@ -58,34 +60,40 @@ class ScheduleTicker:
             actor = self._directory.actor(shard)
             if actor is None or not actor.is_ready_leader() or not actor.state.schedules:
                 continue
-            for key in list(actor.state.schedules):
-                for _ in range(STEPS_PER_ROUND_MAX):
-                    if not await self._step(shard, key):
-                        break
+            for _ in range(STEPS_PER_ROUND_MAX):
+                if not await self._step_shard(shard):
+                    break
 
-    async def _step(self, shard: int, key: tuple[str, str]) -> bool:
-        """Propose one step of the schedule `key` if it needs one; whether it took one."""
+    async def _step_shard(self, shard: int) -> bool:
+        """Propose one step of every schedule of `shard` that needs one, together (the actor
+        puts concurrent proposals in one log entry); whether any was taken."""
         actor = self._directory.actor(shard)
         if actor is None or not actor.is_ready_leader():
             return False
-        record = actor.state.schedules.get(key)
-        if record is None:
-            return False
         now_ms = self._directory.now_ms()
-        try:
-            tick = plan_tick(record, now_ms, zoneinfo.ZoneInfo)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
-            if (shard, *key) not in self._broken:
-                self._broken.add((shard, *key))
-                log.error("schedule %s/%s: cannot compute its times on this node: %s",
-                          key[0], key[1], error)
+        ticks: list[ScheduleTick] = []
+        for key, record in list(actor.state.schedules.items()):
+            try:
+                tick = plan_tick(record, now_ms, zoneinfo.ZoneInfo)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+                if (shard, *key) not in self._broken:
+                    self._broken.add((shard, *key))
+                    log.error("schedule %s/%s: cannot compute its times on this node: %s",
+                              key[0], key[1], error)
+                continue
+            if tick is not None:
+                ticks.append(tick)
+        if not ticks:
             return False
-        if tick is None:
-            return False
+        results = await asyncio.gather(*(self._propose(actor, t) for t in ticks))
+        self.proposed += len(ticks)
+        return any(results)
+
+    async def _propose(self, actor: ShardActor, tick: ScheduleTick) -> bool:
         try:
             result = await asyncio.wait_for(actor.execute(tick), ATTEMPT_TIMEOUT_S)
         except (TimeoutError, NotLeaderError, ProposalTimeoutError, RaftflowError) as error:
-            log.debug("schedule %s/%s: tick in doubt (%r)", key[0], key[1], error)
+            log.debug("schedule %s/%s: tick in doubt (%r)", tick.namespace, tick.schedule_id,
+                      error)
             return False
-        self.proposed += 1
         return not isinstance(result, Rejected)
