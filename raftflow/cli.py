@@ -41,6 +41,7 @@ from raftflow.cli_namespace import (
     namespace_update,
 )
 from raftflow.cli_output import CliError
+from raftflow.cli_schedule import add_schedule_parsers
 from raftflow.cli_server import add_server_parsers
 from raftflow.cli_workflow import add_workflow_parsers
 from raftflow.cluster.config import ClusterConfig, resolve_config
@@ -104,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_workflow_parsers(commands)
     add_batch_parsers(commands)
+    add_schedule_parsers(commands)
 
     bench = commands.add_parser(
         "bench", help="measure a cluster: workflows/s (default), `bench starts`, `bench moves`")

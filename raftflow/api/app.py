@@ -15,6 +15,7 @@ from raftflow.api import message_handlers as messages
 from raftflow.api import namespace_handlers as namespaces
 from raftflow.api import query_handlers as query
 from raftflow.api import reset_handlers as resets
+from raftflow.api import schedule_handlers as schedules
 from raftflow.api import task_handlers as tasks
 from raftflow.api import update_handlers as updates
 from raftflow.api import visibility_handlers as visibility
@@ -194,6 +195,14 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp,
     add("POST", "/api/v1/tasks/poll/end", tasks.end_polls, ADMIN)  # internal (polling.py)
     add("POST", HANDOUT_PATH, tasks.retry_handout, ADMIN)  # internal (handouts.py)
     add("POST", MESSAGES_PATH, messages.deliver_messages, ADMIN)  # internal (message_courier.py)
+    add("POST", schedules.SCHEDULES, schedules.create_schedule, WRITE)
+    add("GET", schedules.SCHEDULES, schedules.list_schedules, READ)
+    add("GET", schedules.SCHEDULE, schedules.describe_schedule, READ)
+    add("POST", schedules.SCHEDULE + "/update", schedules.update_schedule, WRITE)
+    add("POST", schedules.SCHEDULE + "/patch", schedules.patch_schedule, WRITE)
+    add("DELETE", schedules.SCHEDULE, schedules.delete_schedule, WRITE)
+    # Internal (schedule_handlers.py): one shard's part of the schedule list.
+    add("GET", schedules.SHARD_SCHEDULES, schedules.list_shard_schedules, READ)
     add("POST", "/api/v1/tasks/workflow/complete", tasks.complete_workflow_task, WORK_ON_TASK)
     add("POST", "/api/v1/tasks/workflow/fail", tasks.fail_workflow_task, WORK_ON_TASK)
     add("POST", "/api/v1/tasks/activity/complete", tasks.complete_activity_task, WORK_ON_TASK)

@@ -100,6 +100,8 @@ def _parameters(route: Route) -> list[Schema]:
     path_ids = [path_id("ns", "namespace")] if "{ns}" in route.path else []
     if "{workflow_id}" in route.path:
         path_ids.append(path_id("workflow_id"))
+    if "{schedule_id}" in route.path:
+        path_ids.append(path_id("schedule_id"))
     if "{tq}" in route.path:
         path_ids.append(path_id("tq", "task queue"))
     if "{node_id}" in route.path:

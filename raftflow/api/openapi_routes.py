@@ -32,6 +32,7 @@ from raftflow.cluster.membership_wire import (
 from raftflow.protocol import batches as batch_wire
 from raftflow.protocol import http_answers as answers
 from raftflow.protocol import http_bodies as bodies
+from raftflow.protocol import schedule_http
 from raftflow.protocol.limits import ID_LENGTH_MAX
 from raftflow.protocol.namespaces import (
     AddSearchAttributeRequest,
@@ -41,6 +42,7 @@ from raftflow.protocol.namespaces import (
     UpdateNamespaceRequest,
 )
 from raftflow.protocol.results import WorkflowStatus
+from raftflow.protocol.schedules import ScheduleDescription
 from raftflow.visibility.limits import QUERY_CHARS_MAX
 from raftflow.visibility.paging import PAGE_TOKEN_LENGTH_MAX
 
@@ -95,6 +97,7 @@ _RUN_ID = _query("run_id", {"type": "string", "maxLength": ID_LENGTH_MAX},
                  "this run rather than the latest")
 NAMESPACES = "/api/v1/namespaces"
 NAMESPACE = NAMESPACES + "/{ns}"
+SCHEDULES = NAMESPACE + "/schedules"
 WF = NAMESPACE + "/workflows"
 _VISIBILITY_QUERY = _query("query", {"type": "string", "maxLength": QUERY_CHARS_MAX}, (
     "e.g. WorkflowType = 'Order' AND ExecutionStatus = 'Running' ORDER BY StartTime DESC; "
@@ -284,6 +287,32 @@ ROUTES: tuple[Route, ...] = (
         "(idempotent by message id)"),
         request=bodies.DeliverMessagesRequest, ok={200: answers.DeliverMessagesAnswer},
         errors=(400, 413, 503, 504), audience=Audience.INTERNAL),
+    Route(method="post", path=SCHEDULES, summary=(
+        "Create a schedule (idempotent by request_id; 409 schedule_already_exists for another "
+        "request with the same schedule_id)"),
+        request=schedule_http.CreateScheduleRequest, ok={201: schedule_http.ScheduleCreated},
+        errors=WRITE),
+    Route(method="get", path=SCHEDULES, summary=(
+        "Every schedule of the namespace, by schedule id, with its next action times"),
+        ok={200: schedule_http.ScheduleList}, errors=(400, 404, 503, 504)),
+    Route(method="get", path=SCHEDULES + "/{schedule_id}", summary=(
+        "Describe a schedule: its definition, counters, running and recent actions, next "
+        "action times"), ok={200: ScheduleDescription}, errors=READ),
+    Route(method="post", path=SCHEDULES + "/{schedule_id}/update", summary=(
+        "Replace a schedule's spec, action, policies and state (running actions go on)"),
+        request=schedule_http.UpdateScheduleRequest, ok={200: answers.Empty}, errors=WRITE),
+    Route(method="post", path=SCHEDULES + "/{schedule_id}/patch", summary=(
+        "Pause or unpause (with a note), trigger an action now, backfill time ranges"),
+        request=schedule_http.PatchScheduleRequest, ok={200: answers.Empty}, errors=WRITE),
+    Route(method="delete", path=SCHEDULES + "/{schedule_id}", summary=(
+        "Delete a schedule (the runs it started go on)"),
+        ok={200: answers.Empty}, errors=(400, 404, 503, 504), query=(_query(
+            "request_id", {"type": "string", "maxLength": ID_LENGTH_MAX},
+            "makes a retry safe (a retry after the delete answers 200 again)"),)),
+    Route(method="get", path=NAMESPACE + "/shards/{shard}/schedules", summary=(
+        "Internal: one shard's part of the schedule list"),
+        ok={200: schedule_http.ScheduleList}, errors=(400, 404, 503, 504),
+        audience=Audience.INTERNAL),
     Route(method="post", path=POLL_END_PATH, summary=(
         "Internal: a gateway poll has its answer; its legs waiting on this node answer now"),
         request=bodies.EndPollsRequest, ok={204: NO_BODY}, errors=(400, 413),

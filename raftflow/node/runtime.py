@@ -32,6 +32,7 @@ from raftflow.api.metrics import Metrics
 from raftflow.api.polling import TaskPoller
 from raftflow.api.rate_limits import UNLIMITED, RateDefaults
 from raftflow.api.routing import Gateway
+from raftflow.api.schedule_ticker import ScheduleTicker
 from raftflow.api.task_tokens import TaskTokens
 from raftflow.cluster.cluster_map import META_GROUP_ID, ClusterMap, Member
 from raftflow.cluster.config import ClusterConfig, NodeSpec, check_or_persist, served_address
@@ -249,7 +250,8 @@ class NodeRuntime:
                           ssl_context=None if self.tls is None else self.tls.server).start()
         loop = asyncio.get_running_loop()
         self._loops = [loop.create_task(self._refresh_forever()),
-                       loop.create_task(self.duties.run_forever())]
+                       loop.create_task(self.duties.run_forever()),
+                       loop.create_task(ScheduleTicker(self).run_forever())]
         for task in self._loops:
             task.add_done_callback(self._loop_ended)
         log.info("node %s serving %s (%d shard replicas, map epoch %d, incarnation %d)",

@@ -34,6 +34,9 @@ from raftflow.protocol import events as ev
 from raftflow.protocol import legacy_arrays
 from raftflow.protocol import messages as m
 from raftflow.protocol import results as r
+from raftflow.protocol import schedule_calendars as cal
+from raftflow.protocol import schedule_commands as sc
+from raftflow.protocol import schedules as sp
 from raftflow.protocol import search_attributes as sa
 from raftflow.protocol import updates as u
 from raftflow.protocol.payload import msgpack_dec_hook, msgpack_enc_hook
@@ -56,6 +59,11 @@ PROTOCOL_CLASSES: tuple[type[msgspec.Struct], ...] = (
     m.SignalMessage, m.CancelMessage, m.TerminateMessage, m.StartChildMessage,
     m.ChildClosedMessage, m.OutboxEntry, m.MessageOutcome,
     b.StartBatch, b.RecordBatchProgress, b.StopBatch, b.BatchOperation,
+    m.ScheduleStartMessage, m.ScheduleActionClosedMessage,
+    sc.CreateSchedule, sc.UpdateSchedule, sc.PatchSchedule, sc.DeleteSchedule, sc.ScheduleTick,
+    sc.ScheduleDueTime, sc.BackfillTick,
+    sp.Schedule, sp.ScheduleSpec, sp.IntervalSpec, sp.SchedulePolicies, sp.ScheduleState,
+    sp.ScheduleStartWorkflowAction, sp.ScheduleBackfill, cal.CalendarSpec, cal.ScheduleRange,
     c.Proposal,
     ev.HistoryEvent,
     e.DispatchWorkflowTask, e.DispatchActivityTask, e.ArmTimer, e.WorkflowClosed, e.MessageQueued, e.BatchActive,

@@ -35,6 +35,13 @@ from raftflow.protocol.batches import RecordBatchProgress, StartBatch, StopBatch
 from raftflow.protocol.limits import WORKFLOW_TASK_TIMEOUT_MS_DEFAULT
 from raftflow.protocol.messages import AckMessages, DeliverMessages
 from raftflow.protocol.reset_commands import ResetType, ResetWorkflow
+from raftflow.protocol.schedule_commands import (
+    CreateSchedule,
+    DeleteSchedule,
+    PatchSchedule,
+    ScheduleTick,
+    UpdateSchedule,
+)
 from raftflow.protocol.search_attributes import (
     AttributeType,
     JsonAttributeValue,
@@ -110,6 +117,11 @@ __all__ = [
     "ResetType",
     "ResetWorkflow",
     "RequestWorkflowUpdate",
+    "CreateSchedule",
+    "UpdateSchedule",
+    "PatchSchedule",
+    "DeleteSchedule",
+    "ScheduleTick",
     "RespondActivityTaskCanceled",
     "RespondActivityTaskCompleted",
     "RespondActivityTaskFailed",
@@ -355,6 +367,11 @@ Command = (
     | StopBatch
     | ResetWorkflow
     | RequestWorkflowUpdate
+    | CreateSchedule
+    | UpdateSchedule
+    | PatchSchedule
+    | DeleteSchedule
+    | ScheduleTick
 )
 
 

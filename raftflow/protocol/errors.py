@@ -43,6 +43,8 @@ class ErrorCode(StrEnum):
     # A namespace's rate limit (starts and signals, or polls) is spent on this node for now:
     # retry after Retry-After (api/rate_limits.py).
     RATE_LIMITED = "rate_limited"
+    # A schedule with this id exists in the namespace (create).
+    SCHEDULE_ALREADY_EXISTS = "schedule_already_exists"
     OVERLOADED = "overloaded"
     NOT_LEADER = "not_leader"
     TIMEOUT = "timeout"
@@ -67,6 +69,7 @@ _HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNAUTHENTICATED: 401,
     ErrorCode.PERMISSION_DENIED: 403,
     ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.SCHEDULE_ALREADY_EXISTS: 409,
     ErrorCode.OVERLOADED: 503,
     ErrorCode.NOT_LEADER: 503,
     ErrorCode.TIMEOUT: 504,

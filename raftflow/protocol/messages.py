@@ -20,6 +20,7 @@ from __future__ import annotations
 import msgspec
 
 from raftflow.protocol.errors import ErrorCode
+from raftflow.protocol.search_attributes import JsonAttributeValue
 from raftflow.protocol.workflow_commands import Failure
 
 
@@ -84,8 +85,40 @@ class ChildClosedMessage(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
     failure: Failure | None = None
 
 
+class ScheduleStartMessage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
+                           tag="ScheduleStartMessage", tag_field="message"):
+    """A schedule's action: start (namespace, workflow_id), the action's deterministic id,
+    idempotently by the message id (its run id derives from it), and link the run to the
+    schedule `schedule_id` (shards/core/schedule_actions.py)."""
+
+    namespace: str
+    workflow_id: str
+    schedule_id: str
+    workflow_type: str
+    task_queue: str
+    input: bytes = b""
+    execution_timeout_ms: int | None = None
+    run_timeout_ms: int | None = None
+    task_timeout_ms: int
+    search_attributes: dict[str, JsonAttributeValue] = msgspec.field(default_factory=dict)
+
+
+class ScheduleActionClosedMessage(msgspec.Struct, frozen=True, kw_only=True,
+                                  forbid_unknown_fields=True,
+                                  tag="ScheduleActionClosedMessage", tag_field="message"):
+    """A schedule's action run closed (its last run: continue-as-new keeps the link): tell the
+    schedule. `workflow_id` is the schedule's id (messages route by (namespace, workflow_id),
+    and schedules live on shard_for(namespace, schedule_id)); `action_workflow_id` the run's."""
+
+    namespace: str
+    workflow_id: str
+    action_workflow_id: str
+    action_run_id: str
+    status: str  # the run's WorkflowStatus value
+
+
 MessageBody = (SignalMessage | CancelMessage | TerminateMessage | StartChildMessage
-               | ChildClosedMessage)
+               | ChildClosedMessage | ScheduleStartMessage | ScheduleActionClosedMessage)
 
 
 class OutboxEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

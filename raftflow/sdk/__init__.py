@@ -9,6 +9,7 @@ payload_codec=...)`; an AES-GCM one is in `raftflow.sdk.contrib.aes_gcm_codec`.
 """
 
 from raftflow.sdk import activity, converter, errors, workflow
+from raftflow.sdk._schedule_handle import ScheduleAlreadyRunningError, ScheduleHandle
 from raftflow.sdk._updates import (
     WorkflowUpdateFailedError,
     WorkflowUpdateHandle,
@@ -18,10 +19,13 @@ from raftflow.sdk.client import Client, WorkflowHandle
 from raftflow.sdk.converter import Payload, PayloadCodec
 from raftflow.sdk.errors import ActivityError, ApplicationError, PayloadCodecError
 from raftflow.sdk.retry import RetryPolicy
+from raftflow.sdk.schedules import *  # noqa: F403  # temporalio's Schedule* names
+from raftflow.sdk.schedules import __all__ as _schedule_names
 from raftflow.sdk.tls import TLSConfig
 from raftflow.sdk.worker import Worker
 
 __all__ = ["ActivityError", "ApplicationError", "Client", "Payload", "PayloadCodec",
            "PayloadCodecError", "RetryPolicy", "TLSConfig", "Worker", "WorkflowHandle",
            "WorkflowUpdateFailedError", "WorkflowUpdateHandle", "WorkflowUpdateStage",
-           "activity", "converter", "errors", "workflow"]
+           "activity", "converter", "errors", "workflow",
+           "ScheduleAlreadyRunningError", "ScheduleHandle", *_schedule_names]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ssl
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -22,9 +22,11 @@ import msgspec
 from raftflow.protocol.commands import IdReusePolicy
 from raftflow.protocol.http_bodies import SignalWithStartWorkflowRequest, StartWorkflowRequest
 from raftflow.sdk import _http, errors
+from raftflow.sdk import _schedule_handle as _schedules
 from raftflow.sdk._cluster_connection import ClusterConnection
 from raftflow.sdk._replay.commands import payload
 from raftflow.sdk._replay.definition import signal_name_of, workflow_type_of
+from raftflow.sdk._schedule_handle import ScheduleHandle
 from raftflow.sdk._search_attribute_values import json_attributes
 from raftflow.sdk._updates import (
     WorkflowUpdateFailedError,
@@ -43,6 +45,7 @@ from raftflow.sdk._workflow_handle import WorkflowHandle
 from raftflow.sdk._workflow_listing import PAGE_SIZE_DEFAULT, WorkflowListing, count_workflows
 from raftflow.sdk.converter import PayloadCodec
 from raftflow.sdk.retry import duration_ms
+from raftflow.sdk.schedules import Schedule, ScheduleBackfill, ScheduleListDescription
 from raftflow.sdk.tls import TLSConfig, ssl_context
 
 __all__ = ["Client", "IdReusePolicy", "WorkflowExecution", "WorkflowExecutionStatus",
@@ -250,6 +253,26 @@ class Client:
                                            execution_timeout=execution_timeout,
                                            request_eager_start=request_eager_start)
         return await handle.result()
+
+    async def create_schedule(self, id: str, schedule: Schedule, *,
+                              trigger_immediately: bool = False,
+                              backfill: Sequence[ScheduleBackfill] = (),
+                              request_id: str | None = None) -> ScheduleHandle:
+        """Create the schedule `id` (temporalio's signature); raises
+        `ScheduleAlreadyRunningError` if the namespace has one of that id, ValueError naming
+        the field for a schedule the server would refuse (a bad cron expression or zone).
+        `trigger_immediately` takes one action at once; `backfill` ranges are taken now."""
+        return await _schedules.create_schedule(
+            self._connection, id, schedule, trigger_immediately=trigger_immediately,
+            backfill=backfill, request_id=request_id)
+
+    def get_schedule_handle(self, id: str) -> ScheduleHandle:
+        return ScheduleHandle(self._connection, id)
+
+    async def list_schedules(self) -> AsyncIterator[ScheduleListDescription]:
+        """Every schedule of the namespace, by id: `async for s in await
+        client.list_schedules()`, as in temporalio."""
+        return _schedules.list_schedules(self._connection)
 
     def get_workflow_handle(self, workflow_id: str, run_id: str | None = None,
                             ) -> WorkflowHandle:

@@ -43,7 +43,16 @@ EXPECTED = {
     ("/api/v1/shards/{shard}/messages", "post"),
 }
 INTERNAL = {("/api/v1/tasks/handout", "post"), ("/api/v1/tasks/poll/end", "post"),
-            ("/api/v1/shards/{shard}/messages", "post")}
+            ("/api/v1/shards/{shard}/messages", "post"),
+            ("/api/v1/namespaces/{ns}/shards/{shard}/schedules", "get")}
+SCHEDULES = "/api/v1/namespaces/{ns}/schedules"
+EXPECTED |= {(SCHEDULES, "post"), (SCHEDULES, "get"), (SCHEDULES + "/{schedule_id}", "get"),
+             (SCHEDULES + "/{schedule_id}/update", "post"), (SCHEDULES + "/{schedule_id}", "delete"),
+             (SCHEDULES + "/{schedule_id}/patch", "post"),
+             ("/api/v1/namespaces/{ns}/shards/{shard}/schedules", "get")}
+BATCHES = "/api/v1/namespaces/{ns}/batches"
+EXPECTED |= {(BATCHES, "post"), (BATCHES, "get"), (BATCHES + "/{job_id}", "get"),
+             (BATCHES + "/{job_id}/stop", "post")}
 EXPECTED |= {("/api/v1/namespaces", "get"), ("/api/v1/namespaces", "post"),
                         ("/api/v1/namespaces/{ns}/workflow-count", "get"),
                         ("/api/v1/namespaces/{ns}", "get"), ("/api/v1/namespaces/{ns}", "patch"),

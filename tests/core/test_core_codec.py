@@ -24,6 +24,7 @@ from raftflow.protocol.errors import ErrorCode, RaftflowError, http_status
 from raftflow.protocol.events import HistoryEvent, WorkflowExecutionStartedEventAttributes
 from raftflow.protocol.search_attributes import UpsertWorkflowSearchAttributes
 from raftflow.protocol.updates import UpdateStage
+from tests.protocol import samples
 
 TOKEN = c.TaskToken(namespace="ns", workflow_id="wf", run_id="r1", scheduled_event_id=2,
                     attempt=3, kind=c.TaskKind.ACTIVITY)
@@ -97,6 +98,8 @@ COMMANDS: tuple[c.Command, ...] = (
     b.RecordBatchProgress(now_ms=20, namespace="ns", job_id="j", cursor="", next_cursor="t",
                           done=False, succeeded=3, failed=1, errors=("e",)),
     b.StopBatch(now_ms=21, namespace="ns", job_id="j", reason="r", request_id="q2"),
+    *(samples.COMMANDS_SINCE_0_1[name] for name in (
+        "CreateSchedule", "UpdateSchedule", "PatchSchedule", "DeleteSchedule", "ScheduleTick")),
 )
 EVENT = HistoryEvent(event_id=1, time_ms=5, attributes=WorkflowExecutionStartedEventAttributes(
     workflow_type="W", task_queue="q", input=b"x", workflow_id="wf", namespace="ns",

@@ -20,6 +20,7 @@ from raftflow.chaos.runner import read_execution_log
 from raftflow.chaos.workload import Workload
 from raftflow.chaos.workload_defs import (
     TASK_QUEUE,
+    ChaosInbox,
     ChaosWorkflow,
     ExecutionLog,
     chaos_step,
@@ -35,7 +36,7 @@ async def run_under_load(addresses: Sequence[str], log_dir: Path, *, seed: int, 
     execution_log = ExecutionLog(log_dir / "activities.jsonl", t0)
     install_log(execution_log)
     client = await Client.connect(list(addresses))
-    worker = Worker(client, task_queue=TASK_QUEUE, workflows=[ChaosWorkflow],
+    worker = Worker(client, task_queue=TASK_QUEUE, workflows=[ChaosWorkflow, ChaosInbox],
                     activities=[chaos_step])
     running = asyncio.ensure_future(worker.run())
     workload = Workload(client, seed=seed, t0_monotonic=t0)
@@ -44,7 +45,8 @@ async def run_under_load(addresses: Sequence[str], log_dir: Path, *, seed: int, 
         await asyncio.to_thread(operate)
         workload.accepting = False
         await asyncio.gather(*drivers)
-        runs, listed = await collect.read_runs(client, workload.record.starts)
+        runs, listed = await collect.read_runs(client, workload.record.starts,
+                                               workload.record.inboxes)
     finally:
         workload.accepting = False
         await worker.shutdown()

@@ -18,6 +18,9 @@ from raftflow.protocol import effects as e
 from raftflow.protocol import events as ev
 from raftflow.protocol import messages as m
 from raftflow.protocol import results as r
+from raftflow.protocol import schedule_calendars as cal
+from raftflow.protocol import schedule_commands as sc
+from raftflow.protocol import schedules as sp
 from raftflow.protocol import search_attributes as sa
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import HistoryEvent
@@ -136,6 +139,31 @@ CHILD_ENTRIES = (
                   body=m.TerminateMessage(namespace="default", workflow_id="child-1",
                                           run_id="c1", reason="parent closed")),
 )
+SCHEDULE = sp.Schedule(
+    spec=sp.ScheduleSpec(cron_expressions=("0 * * * *",), intervals=(
+        sp.IntervalSpec(every_ms=60_000, offset_ms=1_000),), jitter_ms=500,
+        calendars=(cal.CalendarSpec(hour=(cal.ScheduleRange(start=9, end=17, step=2),)),),
+        time_zone_name="Europe/Paris"),
+    action=sp.ScheduleStartWorkflowAction(workflow_id="report", workflow_type="Report",
+                                          task_queue="q", input=b"[1]"),
+    policies=sp.SchedulePolicies(overlap=sp.OverlapPolicy.BUFFER_ONE),
+    state=sp.ScheduleState(note="n", limited_actions=True, remaining_actions=3))
+SCHEDULE_ENTRIES = (
+    m.OutboxEntry(message_id="schedule:5:default:nightly/1", created_ms=NOW_MS,
+                  source_namespace="default", source_workflow_id="nightly",
+                  source_run_id="schedule:5:default:nightly", initiated_event_id=1,
+                  body=m.ScheduleStartMessage(
+                      namespace="default", workflow_id="report-2026-12-07T05:00:00Z",
+                      schedule_id="nightly", workflow_type="Report", task_queue="q",
+                      task_timeout_ms=10_000, search_attributes={"CustomerId": "c-1"})),
+    m.OutboxEntry(message_id="a1/4", created_ms=NOW_MS, source_namespace="default",
+                  source_workflow_id="report-2026-12-07T05:00:00Z", source_run_id="a1",
+                  initiated_event_id=4,
+                  body=m.ScheduleActionClosedMessage(
+                      namespace="default", workflow_id="nightly",
+                      action_workflow_id="report-2026-12-07T05:00:00Z", action_run_id="a1",
+                      status="completed")),
+)
 OUTCOMES = (m.MessageOutcome(message_id="r1/5"),
             m.MessageOutcome(message_id="r1/6", error=ErrorCode.NOT_FOUND, detail="gone"))
 COMMANDS_SINCE_0_1: dict[str, c.Command] = {
@@ -165,6 +193,28 @@ COMMANDS_SINCE_0_1: dict[str, c.Command] = {
     "ResetWorkflow": c.ResetWorkflow(now_ms=NOW_MS, namespace="ns", workflow_id="wf",
                                      new_run_id="r3", event_id=4, reason="bad deploy",
                                      request_id="req"),
+    "DeliverMessages.schedules": m.DeliverMessages(now_ms=NOW_MS, entries=SCHEDULE_ENTRIES),
+    "CreateSchedule": c.CreateSchedule(now_ms=NOW_MS, namespace="default",
+                                       schedule_id="nightly", schedule=SCHEDULE,
+                                       request_id="req"),
+    "UpdateSchedule": c.UpdateSchedule(now_ms=NOW_MS, namespace="default",
+                                       schedule_id="nightly", schedule=SCHEDULE,
+                                       request_id="req"),
+    "PatchSchedule": c.PatchSchedule(
+        now_ms=NOW_MS, namespace="default", schedule_id="nightly", request_id="req",
+        pause=True, note="maintenance", trigger=True,
+        trigger_overlap=sp.OverlapPolicy.ALLOW_ALL,
+        backfills=(sp.ScheduleBackfill(start_at_ms=0, end_at_ms=3_600_000),)),
+    "DeleteSchedule": c.DeleteSchedule(now_ms=NOW_MS, namespace="default",
+                                       schedule_id="nightly", request_id="req"),
+    "ScheduleTick": c.ScheduleTick(
+        now_ms=NOW_MS, namespace="default", schedule_id="nightly", revision=2,
+        from_cursor_ms=NOW_MS - 5_000, processed_through_ms=NOW_MS - 1_000,
+        due=(sc.ScheduleDueTime(nominal_ms=NOW_MS - 1_000, actual_ms=NOW_MS - 900),),
+        missed=3, next_wake_ms=NOW_MS + 59_000,
+        backfill=sc.BackfillTick(backfill_id=1, from_cursor_ms=None,
+                                 nominal_times=(60_000,), processed_through_ms=60_000,
+                                 done=False)),
     "ResetWorkflow.reset_type": c.ResetWorkflow(
         now_ms=NOW_MS, namespace="ns", workflow_id="wf", run_id="r1", new_run_id="r3",
         reset_type=c.ResetType.FIRST_WORKFLOW_TASK, request_id="req"),
@@ -246,7 +296,13 @@ EFFECTS_SINCE_0_1: dict[str, e.Effect] = {
 NESTED_SINCE_0_1: tuple[type, ...] = (m.OutboxEntry, m.SignalMessage, m.CancelMessage,
                                       m.MessageOutcome, m.StartChildMessage,
                                       m.ChildClosedMessage, m.TerminateMessage,
-                                      b.BatchOperation)
+                                      b.BatchOperation,
+                                      m.ScheduleStartMessage, m.ScheduleActionClosedMessage,
+                                      sc.ScheduleDueTime, sc.BackfillTick, sp.Schedule,
+                                      sp.ScheduleSpec, sp.IntervalSpec, sp.SchedulePolicies,
+                                      sp.ScheduleState, sp.ScheduleStartWorkflowAction,
+                                      sp.ScheduleBackfill, cal.CalendarSpec,
+                                      cal.ScheduleRange)
 
 DESCRIPTION = r.WorkflowDescription(
     namespace="ns", workflow_id="wf", run_id="r1", workflow_type="W", task_queue="q",

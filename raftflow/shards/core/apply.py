@@ -39,9 +39,17 @@ from raftflow.protocol.commands import (
 )
 from raftflow.protocol.effects import ArmTimer, Effect
 from raftflow.protocol.results import Ack
+from raftflow.protocol.schedule_commands import (
+    CreateSchedule,
+    DeleteSchedule,
+    PatchSchedule,
+    ScheduleTick,
+    UpdateSchedule,
+)
 from raftflow.shards.core import (
     on_activity,
     on_requests,
+    on_schedules,
     on_update,
     on_workflow_task,
     run_history,
@@ -130,6 +138,16 @@ def _route(state: ShardState, command: Command) -> Output:
             return on_reset_workflow(state, command)
         case RequestWorkflowUpdate():
             return on_update.on_request_workflow_update(state, command)
+        case CreateSchedule():
+            return on_schedules.on_create_schedule(state, command)
+        case UpdateSchedule():
+            return on_schedules.on_update_schedule(state, command)
+        case PatchSchedule():
+            return on_schedules.on_patch_schedule(state, command)
+        case DeleteSchedule():
+            return on_schedules.on_delete_schedule(state, command)
+        case ScheduleTick():
+            return on_schedules.on_schedule_tick(state, command)
         case _:
             assert_never(command)
 

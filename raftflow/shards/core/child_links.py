@@ -23,7 +23,12 @@ from raftflow.protocol.events import (
     WorkflowExecutionCompletedEventAttributes,
     WorkflowExecutionFailedEventAttributes,
 )
-from raftflow.protocol.messages import CancelMessage, ChildClosedMessage, TerminateMessage
+from raftflow.protocol.messages import (
+    CancelMessage,
+    ChildClosedMessage,
+    ScheduleActionClosedMessage,
+    TerminateMessage,
+)
 from raftflow.protocol.results import WorkflowStatus
 from raftflow.shards.core.outbox_queue import do_queue
 
@@ -52,6 +57,12 @@ def do_tell_links(state: ShardState, execution: Execution, changes: Changes, now
     execution.children.clear()
     parent = execution.parent
     if parent is None or status is WorkflowStatus.CONTINUED_AS_NEW:
+        return
+    if parent.schedule_id:
+        do_queue(state, execution, changes, now_ms, close_event_id, ScheduleActionClosedMessage(
+            namespace=parent.namespace, workflow_id=parent.schedule_id,
+            action_workflow_id=execution.workflow_id, action_run_id=parent.run_id,
+            status=status.value))
         return
     result, failure = b"", None
     match close:

@@ -31,6 +31,7 @@ from raftflow.protocol.events import (
     HistoryEvent,
     TimerStartedEventAttributes,
 )
+from raftflow.protocol.schedules import SCHEDULE_BUFFERED_ACTIONS_MAX
 from raftflow.protocol.search_attributes import SEARCH_ATTRIBUTES_PER_RUN_MAX
 from raftflow.shards.core import limits, run_history
 from raftflow.shards.core.memory_archive import MemoryArchive
@@ -78,8 +79,26 @@ def check_invariants(state: ShardState) -> None:
     _require(open_seen == state.open_runs, "open_runs does not list exactly the open runs")
     _check_timers(state)
     _check_outbox(state)
+    _check_schedules(state)
     if isinstance(state.archive, MemoryArchive):  # a store-backed archive is checked by digest
         _check_archive(state, state.archive)
+
+
+def _check_schedules(state: ShardState) -> None:
+    """Each schedule under its key, within its bounds; no action both running and buffered;
+    the action budget never negative; the cursor never before the schedule's creation (it
+    only moves forward: on_schedules refuses a tick that would move it back)."""
+    _require(len(state.schedules) <= limits.SCHEDULES_PER_SHARD_MAX, "too many schedules")
+    for key, record in state.schedules.items():
+        _require(key == (record.namespace, record.schedule_id), f"schedule {key} misfiled")
+        buffered = [b.workflow_id for b in record.buffered]
+        _require(len(buffered) <= SCHEDULE_BUFFERED_ACTIONS_MAX, f"schedule {key}: buffer")
+        _require(not set(buffered) & set(record.running), f"schedule {key}: buffered runs")
+        _require(record.schedule.state.remaining_actions >= 0, f"schedule {key}: budget")
+        _require(len(record.backfills) <= limits.SCHEDULE_BACKFILLS_PENDING_MAX,
+                 f"schedule {key}: backfills")
+        _require(record.processed_through_ms >= record.created_at_ms,
+                 f"schedule {key}: cursor before its creation")
 
 
 def _check_outbox(state: ShardState) -> None:

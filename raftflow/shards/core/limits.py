@@ -129,6 +129,14 @@ SCHEDULE_TIMES_PER_TICK_MAX = 512
 # every-second times costs one bounded step, not millions.
 SCHEDULE_MISSED_COUNT_MAX = 10_000
 
+# Schedules one shard holds: each is a record in the shard's open part (like the outbox), which
+# a store-backed replica rewrites at every commit, so their number bounds that write.
+SCHEDULES_PER_SHARD_MAX = 1_000
+
+# Backfills one schedule keeps waiting: each is walked by later ticks, a few at a time; more
+# pending at once is a script gone wrong, not a backfill.
+SCHEDULE_BACKFILLS_PENDING_MAX = 16
+
 assert HISTORY_EVENTS_SERVER_SLACK >= (2 * PENDING_ACTIVITIES_MAX + PENDING_TIMERS_MAX
                                        + PENDING_MESSAGES_PER_RUN_MAX
                                        + 2 * PENDING_CHILDREN_PER_RUN_MAX)

@@ -27,6 +27,8 @@ from raftflow.protocol.messages import (
     DeliverMessages,
     MessageOutcome,
     OutboxEntry,
+    ScheduleActionClosedMessage,
+    ScheduleStartMessage,
     SignalMessage,
     StartChildMessage,
     TerminateMessage,
@@ -43,6 +45,7 @@ from raftflow.shards.core.children import do_child_closed
 from raftflow.shards.core.on_requests import resolve_run
 from raftflow.shards.core.on_start import on_start_workflow
 from raftflow.shards.core.output import Output
+from raftflow.shards.core.schedule_actions import action_run_id, on_action_closed
 from raftflow.shards.core.state import ParentRef, RequestKey, ShardState
 from raftflow.shards.core.writes import Changes, do_close_run, do_deliver, do_remember
 
@@ -78,6 +81,12 @@ def _deliver_one(state: ShardState, changes: Changes, now_ms: int,
         return _refused(entry, rejected)
     if isinstance(body, StartChildMessage):
         return _start_child(state, changes, now_ms, entry, body, key)
+    if isinstance(body, ScheduleStartMessage):
+        return _start_action(state, changes, now_ms, entry, body, key)
+    if isinstance(body, ScheduleActionClosedMessage):
+        on_action_closed(state, changes, now_ms, body)
+        do_remember(state, key, Ack(), now_ms)
+        return MessageOutcome(message_id=entry.message_id)
     target = resolve_run(state, body.namespace, body.workflow_id, body.run_id or None)
     if isinstance(target, Rejected):
         return _refused(entry, target)
@@ -169,6 +178,30 @@ def _start_child(state: ShardState, changes: Changes, now_ms: int, entry: Outbox
                                  workflow_id=entry.source_workflow_id,
                                  run_id=entry.source_run_id,
                                  initiated_event_id=entry.initiated_event_id)
+        _merge(changes, output)
+    do_remember(state, key, result, now_ms)
+    return MessageOutcome(message_id=entry.message_id, run_id=result.run_id)
+
+
+def _start_action(state: ShardState, changes: Changes, now_ms: int, entry: OutboxEntry,
+                  body: ScheduleStartMessage, key: RequestKey) -> MessageOutcome:
+    """Start a schedule's action as a client's start would, idempotent by the message id, with
+    the run id derived from it, and link the run to its schedule (schedule_actions.py)."""
+    output = on_start_workflow(state, StartWorkflow(
+        now_ms=now_ms, namespace=body.namespace, workflow_id=body.workflow_id,
+        workflow_type=body.workflow_type, task_queue=body.task_queue, input=body.input,
+        request_id=entry.message_id, run_id=action_run_id(entry.message_id),
+        execution_timeout_ms=body.execution_timeout_ms, run_timeout_ms=body.run_timeout_ms,
+        task_timeout_ms=body.task_timeout_ms, search_attributes=dict(body.search_attributes)))
+    result = output.result
+    if isinstance(result, Rejected):
+        return _refused(entry, result)
+    assert isinstance(result, WorkflowStartedResult), result
+    if output.events:  # opened now (not an answer remembered from an earlier delivery)
+        run = state.executions[result.run_id]
+        run.parent = ParentRef(namespace=body.namespace, workflow_id=body.schedule_id,
+                               run_id=result.run_id, initiated_event_id=0,
+                               schedule_id=body.schedule_id)
         _merge(changes, output)
     do_remember(state, key, result, now_ms)
     return MessageOutcome(message_id=entry.message_id, run_id=result.run_id)

@@ -36,6 +36,8 @@ from raftflow.protocol.messages import (
     MessageBody,
     MessageOutcome,
     OutboxEntry,
+    ScheduleActionClosedMessage,
+    ScheduleStartMessage,
     SignalMessage,
     StartChildMessage,
     TerminateMessage,
@@ -45,6 +47,8 @@ from raftflow.shards.core import limits, validate
 from raftflow.shards.core.children import do_child_start_outcome
 from raftflow.shards.core.outbox_queue import do_queue, entry_bytes
 from raftflow.shards.core.output import Output
+from raftflow.shards.core.schedule_actions import settle_start
+from raftflow.shards.core.schedule_records import is_schedule_source
 from raftflow.shards.core.state import Execution, ShardState
 from raftflow.shards.core.writes import Changes, do_append, do_deliver
 
@@ -161,6 +165,9 @@ def do_settle(state: ShardState, changes: Changes, now_ms: int, outcome: Message
         return  # settled before: a duplicate or late acknowledgement
     state.outbox_bytes -= entry_bytes(entry.body)
     assert state.outbox_bytes >= 0, state.outbox_bytes
+    if is_schedule_source(entry.source_run_id):
+        settle_start(state, changes, now_ms, entry, outcome)
+        return
     source = state.open_execution(entry.source_namespace, entry.source_workflow_id)
     if source is None or source.run_id != entry.source_run_id:
         return  # the source run closed: nobody waits for the outcome
@@ -172,7 +179,8 @@ def do_settle(state: ShardState, changes: Changes, now_ms: int, outcome: Message
             do_deliver(state, source, changes, now_ms, (outcome_event(entry, body, outcome),))
         case StartChildMessage():
             do_child_start_outcome(state, source, changes, now_ms, entry, outcome)
-        case TerminateMessage() | ChildClosedMessage():
+        case (TerminateMessage() | ChildClosedMessage() | ScheduleStartMessage()
+              | ScheduleActionClosedMessage()):
             pass  # a closed run's notices: their source never waits (it is not open)
 
 

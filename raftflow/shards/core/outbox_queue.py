@@ -15,6 +15,8 @@ from raftflow.protocol.messages import (
     ChildClosedMessage,
     MessageBody,
     OutboxEntry,
+    ScheduleActionClosedMessage,
+    ScheduleStartMessage,
     SignalMessage,
     StartChildMessage,
     TerminateMessage,
@@ -31,10 +33,12 @@ if TYPE_CHECKING:
 def entry_bytes(body: MessageBody) -> int:
     """What a message counts against OUTBOX_BYTES_PER_SHARD_MAX: its payload and texts."""
     match body:
-        case SignalMessage() | StartChildMessage():
+        case SignalMessage() | StartChildMessage() | ScheduleStartMessage():
             return len(body.input)
         case CancelMessage() | TerminateMessage():
             return len(body.reason)
+        case ScheduleActionClosedMessage():
+            return 0
         case ChildClosedMessage():
             failure = body.failure
             return len(body.result) + (0 if failure is None else

@@ -106,6 +106,10 @@ class ParentRef(msgspec.Struct, frozen=True, kw_only=True):
     workflow_id: str
     run_id: str
     initiated_event_id: int
+    # Not "": the run is an action of this schedule (workflow_id is then the schedule id,
+    # run_id the action's first run id, initiated_event_id 0); its close is told to the
+    # schedule (schedule_actions.py), not to a parent run.
+    schedule_id: str = ""
 
 
 class BufferedEvent(msgspec.Struct, kw_only=True):

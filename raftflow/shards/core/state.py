@@ -49,6 +49,7 @@ from raftflow.shards.core.runs import (
     WorkflowKey,
     WorkflowTaskState,
 )
+from raftflow.shards.core.schedule_records import ScheduleRecord
 
 __all__ = ["ACTIVITY_TIMER_KINDS", "ActivityPhase", "ActivityState", "BufferedEvent",
            "ChildState", "ParentRef",
@@ -85,6 +86,9 @@ class ShardState(msgspec.Struct, kw_only=True, dict=True):
     outbox_bytes: int = 0
     # Batch jobs held by this shard, running and finished, by (namespace, job id) (on_batch.py).
     batches: dict[BatchKey, BatchJob] = msgspec.field(default_factory=dict)
+    # Schedules whose home is this shard (shard_for(namespace, schedule_id)), by (namespace,
+    # schedule id), in creation order (schedule_records.py).
+    schedules: dict[tuple[str, str], ScheduleRecord] = msgspec.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Runs after construction and after every snapshot decode: the heap is derived, never
