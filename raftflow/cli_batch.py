@@ -32,6 +32,9 @@ def add_query_arguments(parser: argparse.ArgumentParser) -> None:
                         help="confirm a --query batch (it may act on many workflows)")
     parser.add_argument("--rps", type=int, default=None,
                         help="a --query batch's operations per second (default 50)")
+    parser.add_argument("--job-id", default=None,
+                        help="a --query batch's id (default: random); running the command again "
+                             "with the same id gets the same job, never a second one")
 
 
 def start_batch(args: argparse.Namespace, api: ApiClient, out: TextIO,
@@ -42,6 +45,9 @@ def start_batch(args: argparse.Namespace, api: ApiClient, out: TextIO,
     body: JsonObject = {"query": args.query, "operation": operation}
     if args.rps is not None:
         body["rps"] = args.rps
+    if args.job_id:  # and a request id of its own: a rerun is a retry of the same start
+        body["job_id"] = args.job_id
+        body["request_id"] = f"cli-start-{args.job_id}"
     answer = api.call("POST", _batches_path(args.namespace), body)
     if not args.json:
         out.write(f"started batch job {answer.get('job_id')}: {operation['type']} on the "

@@ -20,6 +20,15 @@ def free_port() -> int:
     return ports.free_port()  # this worker's range, below the ephemeral ports
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports of this worker's range, below the ephemeral ports."""
+    picked: list[int] = []
+    for _ in range(count):
+        picked.append(ports.free_port(besides=frozenset(picked)))
+    assert len(set(picked)) == count
+    return picked
+
+
 class ListConsumer:
     """A state machine whose state is the list of applied entries."""
 
@@ -95,7 +104,8 @@ class Cluster:
         self.data_dir = data_dir
         self.groups = groups
         self.secret = secret
-        self.addresses = {f"n{i}": ("127.0.0.1", free_port()) for i in range(size)}
+        self.addresses = {f"n{i}": ("127.0.0.1", port)
+                          for i, port in enumerate(free_ports(size))}
         self.hosts: dict[str, RaftHost] = {}
         self.consumers: dict[tuple[str, int], ListConsumer] = {}
         self.stores = stores

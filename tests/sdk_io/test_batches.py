@@ -155,10 +155,11 @@ def test_the_cli_terminates_by_query_and_shows_the_job(cluster: LocalCluster) ->
     queue, *ids = asyncio.run(main())
     address = cluster.address(cluster.node_ids[0])
 
-    def cli(*args: str, reads: bool = True) -> str:
-        # The CLI makes one attempt per run; a read that met a 503 while leaders settle is run
-        # again, as docs/api.md asks of clients (a start is not: it would start a second job).
-        for _ in range(20 if reads else 1):
+    def cli(*args: str) -> str:
+        # The CLI makes one attempt per run; a call that met a 503 while leaders settle is run
+        # again, as docs/api.md asks of clients (the start names its --job-id, so a rerun is a
+        # retry of the same start, never a second job).
+        for _ in range(20):
             done = subprocess.run([sys.executable, "-m", "raftflow", *args, "--address", address],
                                   capture_output=True, text=True, timeout=60)
             if done.returncode == 0 or "not_leader" not in done.stderr:
@@ -167,9 +168,11 @@ def test_the_cli_terminates_by_query_and_shows_the_job(cluster: LocalCluster) ->
         assert done.returncode == 0, done.stderr
         return done.stdout
 
+    job_id = f"cli-{queue}"
     started = json.loads(cli("workflow", "terminate", "--query", f"TaskQueue = '{queue}'",
-                             "--reason", "cli", "--yes", "--rps", "20", "--json", reads=False))
-    job_id = started["job_id"]
+                             "--reason", "cli", "--yes", "--rps", "20", "--job-id", job_id,
+                             "--json"))
+    assert started["job_id"] == job_id
     deadline = time.monotonic() + JOB_TIMEOUT_S
     while (job := json.loads(cli("batch", "describe", "-j", job_id, "--json")))["state"] == (
             "running") and time.monotonic() < deadline:
