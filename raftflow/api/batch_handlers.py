@@ -17,6 +17,7 @@ import msgspec
 from aiohttp import web
 
 from raftflow.api import validation as v
+from raftflow.api.answers import respond
 from raftflow.api.errors import accepted
 from raftflow.api.namespace_handlers import FOLLOWER_KEY
 from raftflow.api.routing import Relayed
@@ -55,10 +56,6 @@ def job_answer(job: BatchJob) -> BatchJobAnswer:
         reason=job.reason, errors=list(job.errors))
 
 
-def _relayed(answer: Relayed) -> web.Response:
-    return web.Response(status=answer.status, body=answer.body, headers=answer.headers)
-
-
 async def start_batch(request: web.Request) -> web.StreamResponse:
     gateway = request.app[GATEWAY_KEY]
     namespace = request.match_info["namespace"]
@@ -78,7 +75,7 @@ async def start_batch(request: web.Request) -> web.StreamResponse:
         return job_answer(job)
 
     answer = await gateway.on_leader(request, gateway.shard_of(namespace, job_id), start)
-    return _relayed(answer) if isinstance(answer, Relayed) else _json(answer, 201)
+    return respond(answer) if isinstance(answer, Relayed) else _json(answer, 201)
 
 
 async def describe_batch(request: web.Request) -> web.StreamResponse:
@@ -92,7 +89,7 @@ async def describe_batch(request: web.Request) -> web.StreamResponse:
         return job_answer(job)
 
     answer = await gateway.on_leader(request, gateway.shard_of(namespace, job_id), describe)
-    return _relayed(answer) if isinstance(answer, Relayed) else _json(answer)
+    return respond(answer) if isinstance(answer, Relayed) else _json(answer)
 
 
 async def stop_batch(request: web.Request) -> web.StreamResponse:
@@ -110,7 +107,7 @@ async def stop_batch(request: web.Request) -> web.StreamResponse:
         return job_answer(job)
 
     answer = await gateway.on_leader(request, gateway.shard_of(namespace, job_id), stop)
-    return _relayed(answer) if isinstance(answer, Relayed) else _json(answer)
+    return respond(answer) if isinstance(answer, Relayed) else _json(answer)
 
 
 async def list_batches(request: web.Request) -> web.StreamResponse:

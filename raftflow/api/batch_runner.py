@@ -37,7 +37,14 @@ from raftflow.protocol.batches import (
 from raftflow.protocol.effects import BatchActive, Effect
 from raftflow.protocol.errors import RaftflowError
 from raftflow.protocol.http_answers import WorkflowList
+from raftflow.protocol.http_bodies import (
+    CancelWorkflowRequest,
+    ResetWorkflowRequest,
+    SignalWorkflowRequest,
+    TerminateWorkflowRequest,
+)
 from raftflow.protocol.payload import json_enc_hook
+from raftflow.protocol.reset_commands import ResetType
 from raftflow.protocol.results import Rejected
 from raftflow.shards.core.batch_jobs import BatchJob
 
@@ -158,7 +165,7 @@ class BatchRunner:
             return True
         return not isinstance(result, Rejected)  # stale: another runner moved it
 
-    async def _call(self, method: str, path: str, body: object | None = None,
+    async def _call(self, method: str, path: str, body: msgspec.Struct | None = None,
                     ) -> tuple[int, bytes, float]:
         address = self._directory.http_address(self._directory.node_id)
         if address is None:
@@ -218,18 +225,21 @@ class _Refused(Exception):
     """The job cannot go on: it ends, with the reason among its errors."""
 
 
-def _request(operation: BatchOperation, request_id: str, run_id: str) -> tuple[str, dict[str, object]]:
-    """(route action, JSON body) of the operation on one run."""
+def _request(operation: BatchOperation, request_id: str, run_id: str,
+             ) -> tuple[str, msgspec.Struct]:
+    """(route action, the body a client would send) of the operation on one run."""
     match operation.type:
         case BatchOperationType.TERMINATE:
-            return "terminate", {"reason": operation.reason or "batch", "request_id": request_id,
-                                 "run_id": run_id}
+            return "terminate", TerminateWorkflowRequest(
+                reason=operation.reason or "batch", request_id=request_id, run_id=run_id)
         case BatchOperationType.CANCEL:
-            return "cancel", {"reason": operation.reason, "request_id": request_id,
-                              "run_id": run_id}
+            return "cancel", CancelWorkflowRequest(reason=operation.reason,
+                                                   request_id=request_id, run_id=run_id)
         case BatchOperationType.SIGNAL:
-            return "signal", {"signal_name": operation.signal_name, "input": operation.input,
-                              "request_id": request_id, "run_id": run_id}
+            return "signal", SignalWorkflowRequest(
+                signal_name=operation.signal_name, input=operation.input,
+                request_id=request_id, run_id=run_id)
         case BatchOperationType.RESET:
-            return "reset", {"reset_type": operation.reset_type, "reason": operation.reason,
-                             "request_id": request_id, "run_id": run_id}
+            return "reset", ResetWorkflowRequest(
+                reset_type=ResetType(operation.reset_type), reason=operation.reason,
+                request_id=request_id, run_id=run_id)

@@ -56,9 +56,9 @@ MessageCommand = SignalExternalWorkflowExecution | RequestCancelExternalWorkflow
 
 
 def check_message(execution: Execution, where: str, command: MessageCommand,
-                  queued: tuple[int, int]) -> Rejected | None:
-    """Refusals of one message command, given (messages, bytes) the same task queued before
-    it. Only the workflow's own namespace for now: a message to another namespace would need
+                  queued: int) -> Rejected | None:
+    """Refusals of one message command, given how many messages the same task queued up to
+    and including it (the shard-wide bounds, bytes included, are `check_outbox_room`'s). Only the workflow's own namespace for now: a message to another namespace would need
     that namespace's authorization, which the shards do not hold."""
     if command.namespace and command.namespace != execution.namespace:
         return Rejected(code=ErrorCode.INVALID_ARGUMENT, field=f"{where}.namespace",
@@ -71,8 +71,7 @@ def check_message(execution: Execution, where: str, command: MessageCommand,
         rejected = validate.check_id(f"{where}.run_id", command.run_id)
     if rejected is not None:
         return rejected
-    count, size = queued
-    if execution.pending_messages + count > limits.PENDING_MESSAGES_PER_RUN_MAX:
+    if execution.pending_messages + queued > limits.PENDING_MESSAGES_PER_RUN_MAX:
         return validate.limit_exceeded("PENDING_MESSAGES_PER_RUN_MAX",
                                        limits.PENDING_MESSAGES_PER_RUN_MAX)
     return None

@@ -146,8 +146,7 @@ def _check_one(execution: Execution, scratch: _Scratch, where: str,
                                                limits.PENDING_MESSAGES_PER_RUN_MAX)
             return check_child(execution, where, command, scratch.children_added)
         case SignalExternalWorkflowExecution() | RequestCancelExternalWorkflowExecution():
-            rejected = check_message(execution, where, command,
-                                     (scratch.messages_added + 1, 0))
+            rejected = check_message(execution, where, command, scratch.messages_added + 1)
             scratch.messages_added += 1
             scratch.message_bytes_added += entry_bytes(body_of(execution, command))
             return rejected
