@@ -4,10 +4,11 @@ the workflow commands that read a run until it closes.
 Theory of operation. `result` long-polls `GET .../result?wait_ms=`: the server holds each call
 up to RESULT_POLL_WAIT_MS and answers 204 while the run is open, 200 with its description once
 it is closed; the command polls again until then, or until `--timeout` runs out. A run that
-continued as new is followed to its next run, as Temporal's `result` and the SDK's
-`handle.result()` do. The description cannot name that run (its `continued_execution_run_id` is
-the *previous* run), so the next run's id is read from the closed run's last event,
-`WorkflowExecutionContinuedAsNew.new_execution_run_id`.
+continued as new, or failed or timed out into the next attempt of its retry policy, is followed
+to its next run, as Temporal's `result` and the SDK's `handle.result()` do. The description
+cannot name that run (its `continued_execution_run_id` is the *previous* run), so the next
+run's id is read from the closed run's last event: `new_execution_run_id` of
+WorkflowExecutionContinuedAsNew, or of WorkflowExecutionFailed / TimedOut when it is not "".
 
 `show` prints every page of a run's history. `--follow` first pins the run (describe), so a run
 that continues as new meanwhile does not switch the pages to its successor; then, every
@@ -61,6 +62,12 @@ CALL_TIMEOUT_S_MIN = 1.0
 
 _COMPLETED = WorkflowExecutionStatus.COMPLETED.value
 _CONTINUED_AS_NEW = WorkflowExecutionStatus.CONTINUED_AS_NEW.value
+# Closes whose last event may name a next run: continue-as-new, and a retried attempt.
+_MAY_NAME_NEXT_RUN = frozenset({_CONTINUED_AS_NEW, WorkflowExecutionStatus.FAILED.value,
+                                WorkflowExecutionStatus.TIMED_OUT.value})
+_NEXT_RUN_EVENTS = frozenset({EventType.WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+                              EventType.WORKFLOW_EXECUTION_FAILED,
+                              EventType.WORKFLOW_EXECUTION_TIMED_OUT})
 _RUNNING = WorkflowExecutionStatus.RUNNING.value
 _EVENT_HEADERS = ("ID", "TIME", "TYPE", "ATTRIBUTES")
 
@@ -120,17 +127,18 @@ def _call(api: Api, path: str, query: dict[str, str], *, timeout_s: float,
 
 def wait_for_result(api: Api, args: argparse.Namespace, run_id: str | None) -> JsonObject:
     """The closed description of `run_id` (default: the current run), or of the last run it
-    continued as new into; raises CliError `timeout` if `--timeout` runs out first."""
+    continued as new or was retried into; raises CliError `timeout` if `--timeout` runs out
+    first."""
     deadline = Deadline.after(args.wait_timeout_s)
     for _ in range(CONTINUE_AS_NEW_FOLLOW_MAX):
         closed = _wait_closed(api, args, run_id, deadline)
-        if closed.get("status") != _CONTINUED_AS_NEW:
+        if closed.get("status") not in _MAY_NAME_NEXT_RUN:
             return closed
         next_run_id = _next_run_id(api, args, closed, deadline)
         if next_run_id is None:
             return closed  # reported as it is: the history does not name a next run
         if next_run_id == closed.get("run_id"):
-            raise CliError("bad_response", f"run {next_run_id} continued as new into itself")
+            raise CliError("bad_response", f"run {next_run_id} names itself as its next run")
         run_id = next_run_id
     raise CliError("bad_response", f"workflow {args.workflow_id} continued as new more than "
                                    f"{CONTINUE_AS_NEW_FOLLOW_MAX} times")
@@ -154,7 +162,8 @@ def _wait_closed(api: Api, args: argparse.Namespace, run_id: str | None,
 
 def _next_run_id(api: Api, args: argparse.Namespace, closed: JsonObject,
                  deadline: Deadline) -> str | None:
-    """The run `closed` continued as new into, named by its last (close) event."""
+    """The run `closed` continued as new or was retried into, named by its last (close)
+    event; None when it names none (a failure the retry policy did not retry)."""
     run_id, length = closed.get("run_id"), closed.get("history_length")
     if not isinstance(run_id, str) or not isinstance(length, int) or length < 1:
         return None
@@ -162,7 +171,7 @@ def _next_run_id(api: Api, args: argparse.Namespace, closed: JsonObject,
                  {"run_id": run_id, "next_page_token": str(length), "page_size": "1"},
                  timeout_s=deadline.call_timeout_s(args.timeout), deadline=deadline)
     events = records(page.get("events"))
-    if not events or events[-1].get("event_type") != EventType.WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+    if not events or events[-1].get("event_type") not in _NEXT_RUN_EVENTS:
         return None
     attributes = events[-1].get("attributes")
     next_run_id = attributes.get("new_execution_run_id") if isinstance(attributes, dict) else None

@@ -122,6 +122,7 @@ async def _start(request: web.Request, namespace: str, workflow_id: str,
             search_attributes=attributes,
             signal_name=signal.signal_name if signal is not None else "",
             signal_input=signal.signal_input if signal is not None else EMPTY,
+            retry_policy=body.retry_policy,
         )
         result = accepted(await actor.execute(command))
         assert isinstance(result, WorkflowStartedResult), result

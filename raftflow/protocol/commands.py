@@ -198,6 +198,9 @@ class StartWorkflow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     # signals instead of refusing, gets the signal in the same commit (on_start.py).
     signal_name: str = ""
     signal_input: bytes = b""
+    # The workflow's retry policy (None: a failed run is not retried): a run that fails or
+    # reaches its run timeout starts its next attempt after the back-off (workflow_retry.py).
+    retry_policy: RetryPolicy | None = None
 
 
 class SignalWorkflow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="SignalWorkflow",

@@ -101,6 +101,10 @@ class WorkflowExecutionStartedEventAttributes(msgspec.Struct, frozen=True, kw_on
     continued_execution_run_id: str | None = None
     first_execution_run_id: str = ""
     attempt: int = 1
+    # Added with workflow retries: the chain's retry policy, and how long this attempt's
+    # first workflow task waited after the previous attempt failed (0 for attempt 1).
+    retry_policy: RetryPolicy | None = None
+    first_workflow_task_backoff_ms: int = 0
 
 
 class WorkflowTaskScheduledEventAttributes(msgspec.Struct, frozen=True, kw_only=True, tag="WorkflowTaskScheduled",
@@ -282,6 +286,7 @@ class WorkflowExecutionFailedEventAttributes(msgspec.Struct, frozen=True, kw_onl
     event_type: ClassVar[EventType] = EventType.WORKFLOW_EXECUTION_FAILED
     failure: Failure
     workflow_task_completed_event_id: int = 0
+    new_execution_run_id: str = ""  # not "": the retry policy started this next attempt
 
 
 class WorkflowExecutionCanceledEventAttributes(msgspec.Struct, frozen=True, kw_only=True, tag="WorkflowExecutionCanceled",
@@ -302,6 +307,7 @@ class WorkflowExecutionTimedOutEventAttributes(msgspec.Struct, frozen=True, kw_o
                                                tag_field="event_type"):
     event_type: ClassVar[EventType] = EventType.WORKFLOW_EXECUTION_TIMED_OUT
     timeout_type: WorkflowTimeoutType
+    new_execution_run_id: str = ""  # not "": the retry policy started this next attempt
 
 
 class WorkflowExecutionContinuedAsNewEventAttributes(msgspec.Struct, frozen=True, kw_only=True, tag="WorkflowExecutionContinuedAsNew",

@@ -16,7 +16,7 @@ from typing import ClassVar
 import msgspec
 
 from raftflow.protocol.event_types import EventType
-from raftflow.protocol.workflow_commands import Failure
+from raftflow.protocol.workflow_commands import Failure, RetryPolicy
 
 
 class StartChildWorkflowExecutionInitiatedEventAttributes(
@@ -34,6 +34,7 @@ class StartChildWorkflowExecutionInitiatedEventAttributes(
     id_reuse_policy: str = ""
     parent_close_policy: str = ""
     workflow_task_completed_event_id: int = 0
+    retry_policy: RetryPolicy | None = None  # added with workflow retries
 
 
 class StartChildWorkflowExecutionFailedEventAttributes(

@@ -31,6 +31,7 @@ from raftflow.protocol.commands import (
     IdReusePolicy,
     Name,
     ResetType,
+    RetryPolicy,
     WorkflowCommand,
 )
 from raftflow.protocol.limits import (
@@ -98,6 +99,8 @@ class _RunSettings(_Body, frozen=True):
     # an integer, double a number, bool true/false, datetime an RFC 3339 string.
     search_attributes: Annotated[dict[str, JsonAttributeValue], msgspec.Meta(
         max_length=SEARCH_ATTRIBUTES_PER_RUN_MAX)] | None = None
+    # The workflow's retry policy: a failed or run-timed-out run starts its next attempt.
+    retry_policy: RetryPolicy | None = None
 
 
 class StartWorkflowRequest(_RunSettings, frozen=True, kw_only=True):

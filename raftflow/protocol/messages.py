@@ -21,7 +21,7 @@ import msgspec
 
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.search_attributes import JsonAttributeValue
-from raftflow.protocol.workflow_commands import Failure
+from raftflow.protocol.workflow_commands import Failure, RetryPolicy
 
 
 class SignalMessage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
@@ -66,6 +66,7 @@ class StartChildMessage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     task_timeout_ms: int
     id_reuse_policy: str = ""
     parent_close_policy: str = "terminate"
+    retry_policy: RetryPolicy | None = None
 
 
 class ChildClosedMessage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
@@ -101,6 +102,7 @@ class ScheduleStartMessage(msgspec.Struct, frozen=True, kw_only=True, forbid_unk
     run_timeout_ms: int | None = None
     task_timeout_ms: int
     search_attributes: dict[str, JsonAttributeValue] = msgspec.field(default_factory=dict)
+    retry_policy: RetryPolicy | None = None
 
 
 class ScheduleActionClosedMessage(msgspec.Struct, frozen=True, kw_only=True,

@@ -177,6 +177,7 @@ class StartChildWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True,
     task_timeout_ms: DurationMs | None = None
     id_reuse_policy: Name = ""
     parent_close_policy: ParentClosePolicy = ParentClosePolicy.TERMINATE
+    retry_policy: RetryPolicy | None = None  # the child's own: its parent sees the last attempt
 class CompleteWorkflowUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
                              tag="CompleteWorkflowUpdate", tag_field="type"):
     """An accepted update's handler ended: with `result`, or with `failure` when it raised."""

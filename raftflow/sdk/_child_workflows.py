@@ -5,7 +5,9 @@ A child start is a command of the workflow task. The server starts the child on 
 shard owns its id, exactly once (shard outbox), and writes `ChildWorkflowExecutionStarted` then
 the child's close into this workflow's history, so `await start_child_workflow(...)` returns a
 handle once the child runs and `await handle` (or `handle.result()`) its result, the same in
-replay. When this workflow closes, children still open get its `parent_close_policy`.
+replay. When this workflow closes, children still open get its `parent_close_policy`. A child
+with a `retry_policy` retries inside its own chain of runs: the parent sees only how the last
+attempt ended.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from raftflow.sdk._external import ExternalWorkflowHandle
 from raftflow.sdk._replay import commands as _commands
 from raftflow.sdk._replay.definition import workflow_type_of
 from raftflow.sdk._replay.runtime import Child, Runtime
-from raftflow.sdk.retry import duration_ms
+from raftflow.sdk.retry import RetryPolicy, duration_ms
 
 _UNSET: Any = object()
 
@@ -60,6 +62,7 @@ async def start_child_workflow(
         task_timeout: timedelta | None = None,
         id_reuse_policy: IdReusePolicy | None = None,
         parent_close_policy: ParentClosePolicy = ParentClosePolicy.TERMINATE,
+        retry_policy: RetryPolicy | None = None,
 ) -> ChildWorkflowHandle:
     if arg is not _UNSET and args:
         raise ValueError("give either arg or args, not both")
@@ -71,7 +74,8 @@ async def start_child_workflow(
         execution_timeout_ms=_ms(execution_timeout), run_timeout_ms=_ms(run_timeout),
         task_timeout_ms=_ms(task_timeout),
         id_reuse_policy="" if id_reuse_policy is None else IdReusePolicy(id_reuse_policy).value,
-        parent_close_policy=ParentClosePolicy(parent_close_policy))
+        parent_close_policy=ParentClosePolicy(parent_close_policy),
+        retry_policy=None if retry_policy is None else retry_policy.to_protocol())
     op = runtime.start_child(command)
     assert op.started is not None
     await op.started

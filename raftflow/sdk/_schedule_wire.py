@@ -250,12 +250,4 @@ def _optional_duration(ms: int | None) -> timedelta | None:
 
 
 def _retry_from_wire(policy: protocol.RetryPolicy | None) -> RetryPolicy | None:
-    if policy is None:
-        return None
-    return RetryPolicy(
-        initial_interval=timedelta(milliseconds=policy.initial_interval_ms),
-        backoff_coefficient=policy.backoff_coefficient,
-        maximum_interval=(None if policy.maximum_interval_ms is None
-                          else timedelta(milliseconds=policy.maximum_interval_ms)),
-        maximum_attempts=policy.maximum_attempts,
-        non_retryable_error_types=tuple(policy.non_retryable_error_types))
+    return None if policy is None else RetryPolicy.from_protocol(policy)

@@ -23,6 +23,7 @@ import msgspec
 from raftflow.protocol.events import (
     HistoryEvent,
     WorkflowExecutionContinuedAsNewEventAttributes,
+    WorkflowExecutionFailedEventAttributes,
     WorkflowExecutionTimedOutEventAttributes,
 )
 from raftflow.protocol.history_json import payload_json
@@ -57,6 +58,8 @@ from raftflow.sdk.retry import duration_ms
 RESULT_WAIT_MS = 30_000  # one result long poll; the server allows up to 60 s
 HISTORY_PAGE_SIZE = 1_000  # events per history page (the server's default page)
 CONTINUE_AS_NEW_FOLLOW_MAX = 10_000  # runs one result() follows before it gives up
+# Closes that may name the next attempt of a workflow retry policy.
+_RETRIED_STATUSES = (WorkflowExecutionStatus.FAILED, WorkflowExecutionStatus.TIMED_OUT)
 QUERY_WAIT_MS_DEFAULT = 10_000  # the server's query time-out when the caller gives none
 _ARG_UNSET: Any = object()  # `execute_update(update)` passes no argument; None is one
 
@@ -90,8 +93,8 @@ class WorkflowHandle:
     async def result(self, *, follow_runs: bool = True) -> Any:
         """Wait for the run to close and return its result (a JSON value).
 
-        Waits on the server (long poll, no busy polling) and follows continue-as-new to the
-        last run. Raises `WorkflowFailureError` if it failed, timed out, was terminated or
+        Waits on the server (long poll, no busy polling) and follows continue-as-new and
+        retries (a failed or timed-out run that names its next attempt) to the last run. Raises `WorkflowFailureError` if it failed, timed out, was terminated or
         canceled; its `cause` is the decoded failure. With a payload codec the result and the
         failure's details are decoded (`PayloadCodecError` if they cannot be).
         """
@@ -112,6 +115,13 @@ class WorkflowHandle:
                         f"{close.event_type.value}")
                 run_id = close.new_execution_run_id
                 continue
+            if status in _RETRIED_STATUSES and follow_runs:
+                close = (await self._last_event(closed)).attributes
+                if (isinstance(close, (WorkflowExecutionFailedEventAttributes,
+                                       WorkflowExecutionTimedOutEventAttributes))
+                        and close.new_execution_run_id):
+                    run_id = close.new_execution_run_id  # the retry policy's next attempt
+                    continue
             raise await self._failure(closed)
         raise RuntimeError(f"workflow {self.id!r} continued as new more than "
                            f"{CONTINUE_AS_NEW_FOLLOW_MAX} times")

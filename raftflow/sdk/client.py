@@ -44,7 +44,7 @@ from raftflow.sdk._workflow_execution import (
 from raftflow.sdk._workflow_handle import WorkflowHandle
 from raftflow.sdk._workflow_listing import PAGE_SIZE_DEFAULT, WorkflowListing, count_workflows
 from raftflow.sdk.converter import PayloadCodec
-from raftflow.sdk.retry import duration_ms
+from raftflow.sdk.retry import RetryPolicy, duration_ms
 from raftflow.sdk.schedules import Schedule, ScheduleBackfill, ScheduleListDescription
 from raftflow.sdk.tls import TLSConfig, ssl_context
 
@@ -145,6 +145,7 @@ class Client:
                              search_attributes: Mapping[str, object] | None = None,
                              start_signal: Callable[..., Any] | str | None = None,
                              start_signal_args: Sequence[Any] = (),
+                             retry_policy: RetryPolicy | None = None,
                              ) -> WorkflowHandle:
         """Start a run of `workflow` (its `@workflow.run` method, class, or type name).
 
@@ -166,6 +167,12 @@ class Client:
         `start_signal_args` in the same atomic call; if a run of `id` is open it is signalled
         instead of refused (unless `id_reuse_policy` is terminate_if_running), and the handle is
         on that run. Not with `request_eager_start` (ValueError).
+
+        `retry_policy` (Temporal's workflow retry): a run that fails (the workflow raised) or
+        reaches `run_timeout` is started again after the policy's back-off, with the same
+        input, as a new run of the same id (`workflow.info().attempt` counts); a non-retryable
+        failure, the attempts used up or `execution_timeout` end the chain. `result()` follows
+        the retries to the last run.
         """
         # Everything that can refuse the call (input not JSON, a codec that fails, an unknown
         # policy, a duration that is not positive) is done before a worker slot is reserved.
@@ -181,7 +188,8 @@ class Client:
             execution_timeout_ms=_timeout_ms(execution_timeout),
             run_timeout_ms=_timeout_ms(run_timeout), task_timeout_ms=_timeout_ms(task_timeout),
             search_attributes=None if not search_attributes else json_attributes(
-                search_attributes))
+                search_attributes),
+            retry_policy=None if retry_policy is None else retry_policy.to_protocol())
         if start_signal is not None:
             if request_eager_start:
                 raise ValueError("request_eager_start cannot be used with start_signal")
@@ -225,7 +233,7 @@ class Client:
             id_reuse_policy=start.id_reuse_policy,
             execution_timeout_ms=start.execution_timeout_ms,
             run_timeout_ms=start.run_timeout_ms, task_timeout_ms=start.task_timeout_ms,
-            search_attributes=start.search_attributes)
+            search_attributes=start.search_attributes, retry_policy=start.retry_policy)
         path = self._connection.workflow_path(start.workflow_id, "/signal-with-start")
         try:
             answer = await self._connection.transport.call("POST", path, body=body)
@@ -245,13 +253,20 @@ class Client:
                                id: str, task_queue: str, request_id: str | None = None,
                                id_reuse_policy: IdReusePolicy | str | None = None,
                                execution_timeout: timedelta | float | None = None,
-                               request_eager_start: bool = False) -> Any:
+                               run_timeout: timedelta | float | None = None,
+                               task_timeout: timedelta | float | None = None,
+                               request_eager_start: bool = False,
+                               search_attributes: Mapping[str, object] | None = None,
+                               retry_policy: RetryPolicy | None = None) -> Any:
         """`start_workflow` then `result()`."""
         handle = await self.start_workflow(workflow, *args, id=id, task_queue=task_queue,
                                            request_id=request_id,
                                            id_reuse_policy=id_reuse_policy,
                                            execution_timeout=execution_timeout,
-                                           request_eager_start=request_eager_start)
+                                           run_timeout=run_timeout, task_timeout=task_timeout,
+                                           request_eager_start=request_eager_start,
+                                           search_attributes=search_attributes,
+                                           retry_policy=retry_policy)
         return await handle.result()
 
     async def create_schedule(self, id: str, schedule: Schedule, *,

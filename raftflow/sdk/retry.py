@@ -1,4 +1,5 @@
-"""Activity retry policy, as the worker protocol's `retry_policy` object (docs/api.md)."""
+"""Retry policy of activities and workflows, as the protocol's `retry_policy` object
+(docs/api.md)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def duration_ms(value: timedelta | float) -> int:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetryPolicy:
-    """How the server retries a failed activity attempt.
+    """How the server retries a failed activity attempt, or a failed or run-timed-out workflow
+    run (a workflow's `retry_policy`, at start or for a child).
 
     The n-th retry waits `initial_interval * backoff_coefficient**(n-1)`, capped by
     `maximum_interval`; `maximum_attempts=0` means unlimited (bounded by the activity's
@@ -51,6 +53,17 @@ class RetryPolicy:
                                  else duration_ms(self.maximum_interval)),
             maximum_attempts=self.maximum_attempts,
             non_retryable_error_types=tuple(self.non_retryable_error_types))
+
+    @staticmethod
+    def from_protocol(policy: protocol.RetryPolicy) -> RetryPolicy:
+        """Inverse of `to_protocol`."""
+        return RetryPolicy(
+            initial_interval=timedelta(milliseconds=policy.initial_interval_ms),
+            backoff_coefficient=policy.backoff_coefficient,
+            maximum_interval=(None if policy.maximum_interval_ms is None
+                              else timedelta(milliseconds=policy.maximum_interval_ms)),
+            maximum_attempts=policy.maximum_attempts,
+            non_retryable_error_types=tuple(policy.non_retryable_error_types))
 
     def to_json(self) -> dict[str, object]:
         """The worker API's `retry_policy` object."""

@@ -163,6 +163,8 @@ class WorkflowInfo:
     # Temporal): a long-lived loop should `continue_as_new` before the limit terminates the run.
     # Deterministic: it depends only on the history replayed so far.
     continue_as_new_suggested: bool
+    # The chain's retry policy, if its start gave one (`attempt` counts its attempts).
+    retry_policy: RetryPolicy | None = None
 
 
 def _runtime() -> Runtime:
@@ -210,7 +212,9 @@ def info() -> WorkflowInfo:
                         continued_run_id=started.continued_execution_run_id or None,
                         first_execution_run_id=started.first_execution_run_id or None,
                         continue_as_new_suggested=(
-                            rt.state.history_length >= CONTINUE_AS_NEW_SUGGESTED_EVENTS))
+                            rt.state.history_length >= CONTINUE_AS_NEW_SUGGESTED_EVENTS),
+                        retry_policy=(None if started.retry_policy is None
+                                      else RetryPolicy.from_protocol(started.retry_policy)))
 
 
 def _optional_ms(value: timedelta | None) -> int | None:
@@ -354,14 +358,18 @@ async def start_child_workflow(
         execution_timeout: timedelta | None = None, run_timeout: timedelta | None = None,
         task_timeout: timedelta | None = None, id_reuse_policy: IdReusePolicy | None = None,
         parent_close_policy: ParentClosePolicy = ParentClosePolicy.TERMINATE,
+        retry_policy: RetryPolicy | None = None,
 ) -> ChildWorkflowHandle:
     """Start a child workflow (temporalio's arguments; `id` defaults to a deterministic
     `workflow.uuid4()`) and return its handle once it runs. Raises
-    `WorkflowAlreadyStartedError` if its id is taken under `id_reuse_policy`."""
+    `WorkflowAlreadyStartedError` if its id is taken under `id_reuse_policy`. With a
+    `retry_policy` the child's failed attempts are retried in the child's chain; the parent
+    sees the last one's outcome."""
     return await _child_workflows.start_child_workflow(
         _runtime(), workflow, arg, args=args, id=id or str(uuid4()), task_queue=task_queue,
         execution_timeout=execution_timeout, run_timeout=run_timeout, task_timeout=task_timeout,
-        id_reuse_policy=id_reuse_policy, parent_close_policy=parent_close_policy)
+        id_reuse_policy=id_reuse_policy, parent_close_policy=parent_close_policy,
+        retry_policy=retry_policy)
 
 
 async def execute_child_workflow(
@@ -370,10 +378,12 @@ async def execute_child_workflow(
         execution_timeout: timedelta | None = None, run_timeout: timedelta | None = None,
         task_timeout: timedelta | None = None, id_reuse_policy: IdReusePolicy | None = None,
         parent_close_policy: ParentClosePolicy = ParentClosePolicy.TERMINATE,
+        retry_policy: RetryPolicy | None = None,
 ) -> Any:
     """Start a child workflow and wait for its result (`ChildWorkflowError` if it fails)."""
     handle = await start_child_workflow(
         workflow, arg, args=args, id=id, task_queue=task_queue,
         execution_timeout=execution_timeout, run_timeout=run_timeout, task_timeout=task_timeout,
-        id_reuse_policy=id_reuse_policy, parent_close_policy=parent_close_policy)
+        id_reuse_policy=id_reuse_policy, parent_close_policy=parent_close_policy,
+        retry_policy=retry_policy)
     return await handle.result()

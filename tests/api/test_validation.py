@@ -87,6 +87,12 @@ def test_absent_or_null_payload_is_empty_and_null_fields_are_absent() -> None:
         ({"workflowId": "x"}, "workflowId", "unknown field"),
         ({"input": 1e400}, "input", "must be valid JSON"),
         ({"id_reuse_policy": "sometimes"}, "id_reuse_policy", "Invalid enum value 'sometimes'"),
+        ({"retry_policy": {"initial_interval_ms": 0}}, "retry_policy.initial_interval_ms",
+         ">= 1"),
+        ({"retry_policy": {"backoff_coefficient": 0.5}}, "retry_policy.backoff_coefficient",
+         ">= 1.0"),
+        ({"retry_policy": {"maximum_attempts": -1}}, "retry_policy.maximum_attempts", ">= 0"),
+        ({"retry_policy": {"tries": 3}}, "retry_policy.tries", "unknown field"),
     ],
 )
 def test_refusals_name_field_and_rule(change: dict[str, object], field: str, rule: str) -> None:

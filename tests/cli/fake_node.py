@@ -134,6 +134,15 @@ def app(fake: Fake) -> web.Application:
                 "next_page_token": None})
         if workflow_id == "orphan":
             return web.json_response({"events": [], "next_page_token": None})
+        if workflow_id == "retried":  # attempt r1 failed; its retry policy started r2
+            return web.json_response({"events": [_event(
+                5, "WorkflowExecutionFailed", failure={"message": "first", "type": "E"},
+                new_execution_run_id="r2")], "next_page_token": None})
+        if workflow_id in ("failed", "timed-out"):  # closes that name no retried attempt
+            close = (_event(5, "WorkflowExecutionFailed", failure=CLOSED["failed"]["failure"])
+                     if workflow_id == "failed" else
+                     _event(5, "WorkflowExecutionTimedOut", timeout_type="run"))
+            return web.json_response({"events": [close], "next_page_token": None})
         if workflow_id == "stuck":
             started = [_event(1, "WorkflowExecutionStarted")] if not token else []
             return web.json_response({"events": started, "next_page_token": None})
@@ -157,6 +166,11 @@ def app(fake: Fake) -> web.Application:
                 return _description(workflow_id, "c2", {"status": "COMPLETED", "result": "end"})
             return _description(workflow_id, "c1", {"status": "CONTINUED_AS_NEW",
                                                     "history_length": 7})
+        if workflow_id == "retried":
+            if run_id == "r2":
+                return _description(workflow_id, "r2", {"status": "COMPLETED", "result": "2nd"})
+            return _description(workflow_id, "r1", {"status": "FAILED", "failure": {
+                "message": "first", "type": "E"}})
         if workflow_id == "missing":
             return _error(404, "not_found", "no workflow 'missing'")
         if workflow_id == "flaky" and polls == 1:

@@ -80,6 +80,15 @@ def test_result_follows_continue_as_new_to_the_last_run(
         (f"{WF}/chain/result", {"run_id": "c2", "wait_ms": WAIT_MS})]
 
 
+def test_result_follows_a_retried_attempt_to_the_next(
+        fake: Fake, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(fake, capsys, "workflow", "result", "-w", "retried") == (0, '"2nd"\n', "")
+    assert [r[1:3] for r in fake.requests] == [
+        (f"{WF}/retried/result", {"wait_ms": WAIT_MS}),
+        (f"{WF}/retried/history", {"run_id": "r1", "next_page_token": "5", "page_size": "1"}),
+        (f"{WF}/retried/result", {"run_id": "r2", "wait_ms": WAIT_MS})]
+
+
 def test_result_gives_up_at_its_timeout(fake: Fake, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(fake, capsys, "workflow", "result", "-w", "forever", "--timeout", "45") == (
         1, "", "error: timeout: workflow forever is still running after --timeout 45s\n")

@@ -62,7 +62,8 @@ OPEN_COMMANDS: st.SearchStrategy[WorkflowCommand] = st.one_of(
     st.builds(RequestCancelExternalWorkflowExecution, workflow_id=WORKFLOW_IDS),
     st.builds(StartChildWorkflowExecution, workflow_id=st.sampled_from(["c1", "c2", "w2"]),
               workflow_type=st.just("C"),
-              parent_close_policy=st.sampled_from(list(ParentClosePolicy))),
+              parent_close_policy=st.sampled_from(list(ParentClosePolicy)),
+              retry_policy=POLICIES),
 )
 CANCEL_COMMANDS: st.SearchStrategy[WorkflowCommand] = st.one_of(
     st.builds(CancelTimer, timer_id=TIMER_IDS),

@@ -22,6 +22,7 @@ from raftflow.protocol import codec
 from raftflow.protocol.commands import (
     Command,
     Failure,
+    FailWorkflowExecution,
     FireTimers,
     IdReusePolicy,
     RecordActivityTaskHeartbeat,
@@ -35,6 +36,7 @@ from raftflow.protocol.commands import (
     RespondActivityTaskFailed,
     RespondWorkflowTaskCompleted,
     RespondWorkflowTaskFailed,
+    RetryPolicy,
     SignalWorkflow,
     StartWorkflow,
     TaskToken,
@@ -69,6 +71,7 @@ from tests.core.stateful_strategies import (
     EAGER_QUEUES,
     FAILURES,
     NS,
+    POLICIES,
     REQUEST_IDS,
     STICKY_QUEUES,
     TASK_COMMANDS,
@@ -153,15 +156,19 @@ class ShardMachine(RuleBasedStateMachine):
     @rule(workflow_id=WORKFLOW_IDS, request_id=REQUEST_IDS,
           policy=st.sampled_from(IdReusePolicy),
           run_timeout_ms=st.sampled_from([None, None, None, 30_000, 200_000]),
-          eager_queue=EAGER_QUEUES)
+          eager_queue=EAGER_QUEUES, retry_policy=POLICIES,
+          execution_timeout_ms=st.sampled_from([None, None, 60_000]))
     def start(self, workflow_id: str, request_id: str, policy: IdReusePolicy,
-              run_timeout_ms: int | None, eager_queue: str) -> None:
+              run_timeout_ms: int | None, eager_queue: str, retry_policy: RetryPolicy | None,
+              execution_timeout_ms: int | None) -> None:
         self.runs += 1
         command = StartWorkflow(now_ms=self.now_ms, namespace=NS, workflow_id=workflow_id,
                                 workflow_type="W", task_queue="q", request_id=request_id,
                                 run_id=f"run-{self.runs}", id_reuse_policy=policy,
                                 run_timeout_ms=run_timeout_ms, task_timeout_ms=5_000,
-                                eager_task_queue=eager_queue, eager_identity="me")
+                                eager_task_queue=eager_queue, eager_identity="me",
+                                retry_policy=retry_policy,
+                                execution_timeout_ms=execution_timeout_ms)
         self._client("start", command, workflow_id, request_id)
 
     @rule(workflow_id=WORKFLOW_IDS, request_id=REQUEST_IDS,
@@ -277,6 +284,14 @@ class ShardMachine(RuleBasedStateMachine):
         token = self.workflow_tokens[-1] if self.workflow_tokens else None
         if run_id is not None and token is not None and token.run_id == run_id:
             self._complete(token, commands, eager)
+
+    @rule(workflow_id=WORKFLOW_IDS, request_id=REQUEST_IDS, failure=st.builds(
+        Failure, message=st.just("x"), type=st.sampled_from(["E", "E", "Fatal"])))
+    def fail_the_run(self, workflow_id: str, request_id: str, failure: Failure) -> None:
+        """The workflow code raises: with a retry policy, often the next attempt starts, and
+        the rules go on with it (its back-off, signals and updates meanwhile, its own close)."""
+        self.run_workflow_task(workflow_id, request_id, (FailWorkflowExecution(failure=failure),),
+                               ("", 0, ""))
 
     @precondition(lambda self: bool(self.workflow_tokens))
     @rule(data=st.data(), commands=TASK_COMMANDS, eager=EAGER)

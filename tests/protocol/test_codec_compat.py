@@ -209,7 +209,7 @@ def test_event_attributes_are_tagged_by_event_type_and_history_events_are_not() 
     assert data == {"event_id": 9, "time_ms": 10, "attributes": {
         "event_type": "WorkflowExecutionFailed", "failure": {
             "message": "m", "type": "", "non_retryable": False, "details": b""},
-        "workflow_task_completed_event_id": 8}}
+        "workflow_task_completed_event_id": 8, "new_execution_run_id": ""}}
     assert samples.CLOSE_EVENT.event_type == "WorkflowExecutionFailed"
 
 

@@ -29,6 +29,8 @@ from raftflow.api import validation
 from raftflow.protocol import http_answers as answers
 from raftflow.protocol import http_bodies as bodies
 from raftflow.protocol.commands import Failure, IdReusePolicy
+from raftflow.protocol.events import HistoryEvent, WorkflowExecutionFailedEventAttributes
+from raftflow.protocol.history_json import event_json
 from raftflow.protocol.payload import Payload, json_enc_hook
 from raftflow.protocol.results import WorkflowExecutionStatus
 from raftflow.sdk import ApplicationError, errors
@@ -175,8 +177,13 @@ def test_a_value_json_cannot_carry_is_refused_before_anything_is_sent() -> None:
 def test_answers_are_read_as_the_gateways_structs() -> None:
     failure = Failure(message="card declined", type="Declined", non_retryable=True,
                       details=Payload(b'["c-1",3]'))
+    # result() reads the close event too: a retried failure would name the next attempt.
+    close = HistoryEvent(event_id=5, time_ms=0, attributes=WorkflowExecutionFailedEventAttributes(
+        failure=Failure(message="card declined", type="Declined", non_retryable=True)))
     server = _Server({("GET", ONE + "/result"): (200, _json(_description(
-        status=WorkflowExecutionStatus.FAILED, failure=failure)))})
+        status=WorkflowExecutionStatus.FAILED, failure=failure))),
+        ("GET", ONE + "/history"): (200, {"events": [event_json(close)],
+                                          "next_page_token": None})})
 
     async def act(client: Client) -> tuple[Any, ...]:
         handle = await client.start_workflow("Order", id="w", task_queue="q")

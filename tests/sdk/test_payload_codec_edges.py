@@ -33,7 +33,7 @@ from raftflow.protocol.commands import (
     StartTimer,
     WorkflowCommand,
 )
-from raftflow.protocol.history_json import payload_json
+from raftflow.protocol.history_json import event_json, payload_json
 from raftflow.protocol.payload import Payload, json_enc_hook
 from raftflow.protocol.results import WorkflowExecutionStatus
 from raftflow.sdk import ApplicationError, Client, PayloadCodecError, activity, errors, workflow
@@ -316,8 +316,13 @@ def test_a_codec_client_sends_only_ciphertext_and_reads_results_in_plain() -> No
 def test_a_codec_client_decodes_the_details_of_a_workflow_failure() -> None:
     failure = Failure(message="no stock", type="OutOfStock",
                       details=Payload(json.dumps(_sealed_args(MARKER, 2)).encode()))
+    # result() reads the close event too: a retried failure would name the next attempt.
+    close = ev.HistoryEvent(event_id=5, time_ms=0,
+                            attributes=ev.WorkflowExecutionFailedEventAttributes(failure=failure))
     server = _Server({("GET", WORKFLOWS + "/w/result"): _described(
-        status=WorkflowExecutionStatus.FAILED, failure=failure)})
+        status=WorkflowExecutionStatus.FAILED, failure=failure),
+        ("GET", WORKFLOWS + "/w/history"): {"events": [event_json(close)],
+                                            "next_page_token": None}})
     with pytest.raises(errors.WorkflowFailureError) as raised:
         _run(_client(server).get_workflow_handle("w").result())
     cause = raised.value.cause

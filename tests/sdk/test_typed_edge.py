@@ -41,6 +41,7 @@ from raftflow.sdk._wire_json import command_json, decode_history
 from raftflow.sdk._workflow_task_runner import WorkflowTaskRunner
 from raftflow.sdk.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHistory
 from raftflow.sdk.replayer import replay_history
+from tests.protocol.recorded_histories import with_added_fields
 from tests.sdk.history_builder import HistoryBuilder
 from tests.sdk.recording_exchange import RecordingExchange, no_history
 from tests.sdk.sample_workflows import Order
@@ -197,7 +198,7 @@ def test_a_saved_history_reads_back_typed_and_renders_as_saved() -> None:
     document = json.loads((HISTORIES / "order_retry.json").read_text())
     history = WorkflowHistory.from_json(document)
     assert history.workflow_id == document["workflow_id"]
-    assert history.to_json()["events"] == document["events"]
+    assert history.to_json()["events"] == [with_added_fields(e) for e in document["events"]]
     assert replay_history(history, [Order]).closed
 
 

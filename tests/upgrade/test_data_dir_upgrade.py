@@ -29,6 +29,7 @@ import pytest
 
 from raftflow.cluster.launcher import LocalCluster, free_port_block, load_or_create_dev_config
 from raftflow.sdk import Client, Worker
+from tests.protocol.recorded_histories import with_added_fields
 from tests.upgrade import upgrade_workflows as uw
 
 FIXTURE = Path(__file__).parent.parent / "data" / "upgrade-v0.1"
@@ -112,7 +113,13 @@ def test_closed_runs_read_back_unchanged(cluster: LocalCluster, expected: dict[s
     added = {name: described.pop(name) for name in ADDED_SINCE_RECORDING if name in described}
     assert added == ADDED_SINCE_RECORDING
     assert described == expected[workflow_id]["describe"]
-    assert _workflow(cluster, workflow_id, "/history") == expected[workflow_id]["history"]
+    assert _workflow(cluster, workflow_id, "/history") == _as_rendered_now(
+        expected[workflow_id]["history"])
+
+
+def _as_rendered_now(history: dict[str, Any]) -> dict[str, Any]:
+    """A recorded history with the event fields added since (recorded_histories.py)."""
+    return {**history, "events": [with_added_fields(e) for e in history["events"]]}
 
 
 def test_running_runs_go_on(cluster: LocalCluster, expected: dict[str, Any]) -> None:
@@ -120,7 +127,7 @@ def test_running_runs_go_on(cluster: LocalCluster, expected: dict[str, Any]) -> 
         described = _workflow(cluster, workflow_id)
         assert described["run_id"] == expected[workflow_id]["describe"]["run_id"]
         # Histories only grow: the overdue timer may have fired since the start.
-        recorded = expected[workflow_id]["history"]["events"]
+        recorded = _as_rendered_now(expected[workflow_id]["history"])["events"]
         now = _workflow(cluster, workflow_id, "/history")["events"]
         assert now[:len(recorded)] == recorded
     results = asyncio.run(_finish_running([cluster.address(n) for n in cluster.node_ids]))

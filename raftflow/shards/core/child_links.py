@@ -22,6 +22,7 @@ from raftflow.protocol.events import (
     WorkflowExecutionCanceledEventAttributes,
     WorkflowExecutionCompletedEventAttributes,
     WorkflowExecutionFailedEventAttributes,
+    WorkflowExecutionTimedOutEventAttributes,
 )
 from raftflow.protocol.messages import (
     CancelMessage,
@@ -40,6 +41,13 @@ if TYPE_CHECKING:
 PARENT_CLOSED = "parent-closed"
 
 
+def _retried(close: EventAttributes) -> bool:
+    """The close started the chain's next attempt (workflow_retry.py)."""
+    return (isinstance(close, (WorkflowExecutionFailedEventAttributes,
+                               WorkflowExecutionTimedOutEventAttributes))
+            and bool(close.new_execution_run_id))
+
+
 def do_tell_links(state: ShardState, execution: Execution, changes: Changes, now_ms: int,
                   status: WorkflowStatus, close: EventAttributes, close_event_id: int) -> None:
     for initiated, child in execution.children.items():
@@ -56,8 +64,8 @@ def do_tell_links(state: ShardState, execution: Execution, changes: Changes, now
         do_queue(state, execution, changes, now_ms, initiated, body, suffix=PARENT_CLOSED)
     execution.children.clear()
     parent = execution.parent
-    if parent is None or status is WorkflowStatus.CONTINUED_AS_NEW:
-        return
+    if parent is None or status is WorkflowStatus.CONTINUED_AS_NEW or _retried(close):
+        return  # the chain's next run inherits the link, and its last run tells
     if parent.schedule_id:
         do_queue(state, execution, changes, now_ms, close_event_id, ScheduleActionClosedMessage(
             namespace=parent.namespace, workflow_id=parent.schedule_id,

@@ -66,6 +66,8 @@ def check_child(execution: Execution, where: str, command: StartChildWorkflowExe
     if rejected is None and command.id_reuse_policy and command.id_reuse_policy not in _POLICIES:
         rejected = Rejected(code=ErrorCode.INVALID_ARGUMENT, field=f"{where}.id_reuse_policy",
                             message=f"id_reuse_policy must be one of {sorted(_POLICIES)}")
+    if rejected is None and command.retry_policy is not None:
+        rejected = validate.check_retry_policy(f"{where}.retry_policy", command.retry_policy)
     if rejected is None and (command.workflow_id == execution.workflow_id):
         rejected = Rejected(code=ErrorCode.INVALID_ARGUMENT, field=f"{where}.workflow_id",
                             message="a child cannot have its parent's workflow id")
@@ -84,7 +86,7 @@ def start_message(execution: Execution, command: StartChildWorkflowExecution) ->
         run_timeout_ms=command.run_timeout_ms,
         task_timeout_ms=command.task_timeout_ms or execution.task_timeout_ms,
         id_reuse_policy=command.id_reuse_policy or IdReusePolicy.ALLOW_DUPLICATE.value,
-        parent_close_policy=command.parent_close_policy.value)
+        parent_close_policy=command.parent_close_policy.value, retry_policy=command.retry_policy)
 
 
 def do_start_child(state: ShardState, execution: Execution, changes: Changes, now_ms: int,
@@ -96,7 +98,7 @@ def do_start_child(state: ShardState, execution: Execution, changes: Changes, no
         execution_timeout_ms=body.execution_timeout_ms, run_timeout_ms=body.run_timeout_ms,
         task_timeout_ms=body.task_timeout_ms, id_reuse_policy=body.id_reuse_policy,
         parent_close_policy=body.parent_close_policy,
-        workflow_task_completed_event_id=completed_id))
+        workflow_task_completed_event_id=completed_id, retry_policy=body.retry_policy))
     execution.children[event.event_id] = ChildState(
         workflow_id=body.workflow_id, workflow_type=body.workflow_type,
         parent_close_policy=command.parent_close_policy.value)

@@ -193,6 +193,9 @@ def _check_pending(execution: Execution, history: list[HistoryEvent]) -> None:
             _require(started.event_type == EventType.WORKFLOW_TASK_STARTED, "task started id")
             _require(task.started_event_id == len(history), "events after a started task")
     _require(not execution.buffered or execution.task_started(), "buffer without started task")
+    _require(not execution.awaiting_backoff or execution.workflow_task is None,
+             "a task scheduled during the back-off")
+    _require(execution.attempt >= 1, "run attempt")
     _require(len(execution.activities) <= limits.PENDING_ACTIVITIES_MAX, "pending activities")
     _require(len(execution.activity_ids) == len(execution.activities), "activity id index")
     for sid, activity in execution.activities.items():
@@ -210,7 +213,8 @@ def _check_pending(execution: Execution, history: list[HistoryEvent]) -> None:
 
 def _check_closed(execution: Execution) -> None:
     _require(execution.workflow_task is None and not execution.activities
-             and not execution.timers and not execution.buffered,
+             and not execution.timers and not execution.buffered
+             and not execution.awaiting_backoff,
              f"closed run {execution.run_id} keeps pending work")
     _require(execution.close_time_ms is not None, "closed run without close time")
 
@@ -223,6 +227,10 @@ def _check_timers(state: ShardState) -> None:
         assert execution is not None
         _require(fire_at_ms >= 0, "timer instant")
         _check_timer_owner(execution, TimerKind(kind), ref)
+    for run_id, execution in state.executions.items():
+        _require(not execution.awaiting_backoff
+                 or (run_id, TimerKind.WORKFLOW_BACKOFF, 0) in state.timers,
+                 f"run {run_id} waits for a back-off timer that is not armed")
 
 
 def _check_timer_owner(execution: Execution, kind: TimerKind, ref: int) -> None:
@@ -234,6 +242,9 @@ def _check_timer_owner(execution: Execution, kind: TimerKind, ref: int) -> None:
                  and task.started_event_id > 0, f"workflow task timer {ref} has no owner")
     elif kind in (TimerKind.RUN_TIMEOUT, TimerKind.EXECUTION_TIMEOUT):
         _require(ref == 0, "run timer ref")
+    elif kind is TimerKind.WORKFLOW_BACKOFF:
+        _require(ref == 0 and execution.awaiting_backoff and execution.workflow_task is None,
+                 f"back-off timer of run {execution.run_id} with no attempt waiting")
     else:
         activity = execution.activities.get(ref)
         _require(activity is not None, f"activity timer {kind}/{ref} has no owner")

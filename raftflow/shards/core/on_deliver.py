@@ -41,12 +41,13 @@ from raftflow.protocol.results import (
     WorkflowStatus,
 )
 from raftflow.shards.core import limits, validate
+from raftflow.shards.core.child_links import PARENT_CLOSED
 from raftflow.shards.core.children import do_child_closed
 from raftflow.shards.core.on_requests import resolve_run
 from raftflow.shards.core.on_start import on_start_workflow
 from raftflow.shards.core.output import Output
 from raftflow.shards.core.schedule_actions import action_run_id, on_action_closed
-from raftflow.shards.core.state import ParentRef, RequestKey, ShardState
+from raftflow.shards.core.state import Execution, ParentRef, RequestKey, ShardState
 from raftflow.shards.core.writes import Changes, do_close_run, do_deliver, do_remember
 
 MESSAGE_KIND = "message"
@@ -88,6 +89,8 @@ def _deliver_one(state: ShardState, changes: Changes, now_ms: int,
         do_remember(state, key, Ack(), now_ms)
         return MessageOutcome(message_id=entry.message_id)
     target = resolve_run(state, body.namespace, body.workflow_id, body.run_id or None)
+    if isinstance(target, Rejected) and entry.message_id.endswith(PARENT_CLOSED):
+        target = _chain_successor(state, body.namespace, body.workflow_id, body.run_id) or target
     if isinstance(target, Rejected):
         return _refused(entry, target)
     match body:
@@ -115,6 +118,16 @@ def _deliver_one(state: ShardState, changes: Changes, now_ms: int,
             pass
     do_remember(state, key, Ack(), now_ms)
     return MessageOutcome(message_id=entry.message_id)
+
+
+def _chain_successor(state: ShardState, namespace: str, workflow_id: str,
+                     first_run_id: str) -> Execution | None:
+    """The open run of the chain a child started as `first_run_id`: a parent close policy
+    applies to the child's current run, after any continue-as-new or retry (as in Temporal)."""
+    execution = state.open_execution(namespace, workflow_id)
+    if execution is None or not first_run_id or execution.first_execution_run_id != first_run_id:
+        return None
+    return execution
 
 
 def entry_problem(entry: OutboxEntry) -> Rejected | None:
@@ -167,7 +180,7 @@ def _start_child(state: ShardState, changes: Changes, now_ms: int, entry: Outbox
         request_id=entry.message_id, run_id=run_id,
         id_reuse_policy=IdReusePolicy(body.id_reuse_policy),
         execution_timeout_ms=body.execution_timeout_ms, run_timeout_ms=body.run_timeout_ms,
-        task_timeout_ms=body.task_timeout_ms))
+        task_timeout_ms=body.task_timeout_ms, retry_policy=body.retry_policy))
     result = output.result
     if isinstance(result, Rejected):
         return _refused(entry, result)
@@ -192,7 +205,8 @@ def _start_action(state: ShardState, changes: Changes, now_ms: int, entry: Outbo
         workflow_type=body.workflow_type, task_queue=body.task_queue, input=body.input,
         request_id=entry.message_id, run_id=action_run_id(entry.message_id),
         execution_timeout_ms=body.execution_timeout_ms, run_timeout_ms=body.run_timeout_ms,
-        task_timeout_ms=body.task_timeout_ms, search_attributes=dict(body.search_attributes)))
+        task_timeout_ms=body.task_timeout_ms, search_attributes=dict(body.search_attributes),
+        retry_policy=body.retry_policy))
     result = output.result
     if isinstance(result, Rejected):
         return _refused(entry, result)

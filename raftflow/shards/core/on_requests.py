@@ -74,7 +74,7 @@ def on_signal_workflow(state: ShardState, command: SignalWorkflow) -> Output:
         signal_name=command.signal_name, input=command.input, request_id=command.request_id),))
     result = Ack()
     do_remember(state, key, result, command.now_ms)
-    assert target.workflow_task is not None
+    assert target.workflow_task is not None or target.awaiting_backoff
     return Output.of(result, changes)
 
 
@@ -97,7 +97,7 @@ def on_request_cancel_workflow(state: ShardState, command: RequestCancelWorkflow
                                                         request_id=command.request_id),))
     result = Ack()
     do_remember(state, key, result, command.now_ms)
-    assert target.workflow_task is not None and target.cancel_requested
+    assert (target.workflow_task is not None or target.awaiting_backoff) and target.cancel_requested
     return Output.of(result, changes)
 
 

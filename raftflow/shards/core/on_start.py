@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from raftflow.protocol.commands import IdReusePolicy, StartWorkflow
+from raftflow.protocol.commands import IdReusePolicy, RetryPolicy, StartWorkflow
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import (
     WorkflowExecutionSignaledEventAttributes,
@@ -68,6 +68,10 @@ class RunSpec:
     first_execution_run_id: str
     continued_execution_run_id: str | None
     search_attributes: tuple[SearchAttribute, ...] = ()  # typed, sorted by name
+    retry_policy: RetryPolicy | None = None
+    attempt: int = 1
+    # > 0: the first workflow task waits this long (a retried attempt's back-off).
+    first_task_backoff_ms: int = 0
 
 
 def on_start_workflow(state: ShardState, command: StartWorkflow) -> Output:
@@ -169,6 +173,8 @@ def _check_start(state: ShardState, command: StartWorkflow) -> Rejected | None:
     rejected = rejected or validate.check_duration("execution_timeout_ms",
                                                    command.execution_timeout_ms)
     rejected = rejected or validate.check_duration("run_timeout_ms", command.run_timeout_ms)
+    if command.retry_policy is not None:
+        rejected = rejected or validate.check_retry_policy("retry_policy", command.retry_policy)
     if command.signal_name or command.signal_input:
         rejected = (rejected or validate.check_id("signal_name", command.signal_name)
                     or validate.check_payload("signal_input", command.signal_input))
@@ -221,11 +227,12 @@ def _spec_from(command: StartWorkflow, attributes: tuple[SearchAttribute, ...]) 
                    execution_timeout_ms=command.execution_timeout_ms,
                    execution_expire_ms=execution_expire_ms,
                    first_execution_run_id=command.run_id, continued_execution_run_id=None,
-                   search_attributes=attributes)
+                   search_attributes=attributes, retry_policy=command.retry_policy)
 
 
 def do_start_run(state: ShardState, changes: Changes, spec: RunSpec, now_ms: int) -> Execution:
-    """Open a run: WorkflowExecutionStarted, first WorkflowTaskScheduled, run timers."""
+    """Open a run: WorkflowExecutionStarted, first WorkflowTaskScheduled (or, for a retried
+    attempt, the back-off timer that schedules it), run timers."""
     key = (spec.namespace, spec.workflow_id)
     # Run ids are unique in a shard: a start checked it (`_check_start`), a continue-as-new
     # derives a fresh one and checks it too (on_task_completed.py).
@@ -238,7 +245,8 @@ def do_start_run(state: ShardState, changes: Changes, spec: RunSpec, now_ms: int
         execution_expire_ms=spec.execution_expire_ms,
         first_execution_run_id=spec.first_execution_run_id,
         continued_execution_run_id=spec.continued_execution_run_id,
-        search_attributes=spec.search_attributes)
+        search_attributes=spec.search_attributes, retry_policy=spec.retry_policy,
+        attempt=spec.attempt)
     state.executions[spec.run_id] = execution
     state.touch(spec.run_id)
     state.open_runs[key] = spec.run_id
@@ -248,13 +256,19 @@ def do_start_run(state: ShardState, changes: Changes, spec: RunSpec, now_ms: int
         execution_timeout_ms=spec.execution_timeout_ms, run_timeout_ms=spec.run_timeout_ms,
         task_timeout_ms=spec.task_timeout_ms,
         continued_execution_run_id=spec.continued_execution_run_id,
-        first_execution_run_id=spec.first_execution_run_id, attempt=1))
-    do_schedule_workflow_task(state, execution, changes, now_ms, attempt=1)
-    if spec.run_timeout_ms is not None:
+        first_execution_run_id=spec.first_execution_run_id, attempt=spec.attempt,
+        retry_policy=spec.retry_policy, first_workflow_task_backoff_ms=spec.first_task_backoff_ms))
+    backoff_ms = spec.first_task_backoff_ms
+    if backoff_ms:
+        execution.awaiting_backoff = True
+        do_arm(state, changes, (spec.run_id, TimerKind.WORKFLOW_BACKOFF, 0), now_ms + backoff_ms)
+    else:
+        do_schedule_workflow_task(state, execution, changes, now_ms, attempt=1)
+    if spec.run_timeout_ms is not None:  # the run's time starts when its first task may
         do_arm(state, changes, (spec.run_id, TimerKind.RUN_TIMEOUT, 0),
-               now_ms + spec.run_timeout_ms)
+               now_ms + backoff_ms + spec.run_timeout_ms)
     if spec.execution_expire_ms is not None:
         do_arm(state, changes, (spec.run_id, TimerKind.EXECUTION_TIMEOUT, 0),
                spec.execution_expire_ms)
-    assert execution.history[-1].event_id == len(execution.history) == 2
+    assert execution.history[-1].event_id == len(execution.history) == (1 if backoff_ms else 2)
     return execution

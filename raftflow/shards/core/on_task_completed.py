@@ -79,6 +79,7 @@ from raftflow.shards.core.state import (
     TimerKind,
 )
 from raftflow.shards.core.task_commands import CLOSE_COMMANDS, check_commands
+from raftflow.shards.core.workflow_retry import do_fail_run
 from raftflow.shards.core.writes import (
     Changes,
     dispatch_activity_task,
@@ -217,9 +218,8 @@ def _do_command(state: ShardState, execution: Execution, changes: Changes, now_m
                 WorkflowStatus.COMPLETED, WorkflowExecutionCompletedEventAttributes(
                     result=command.result, workflow_task_completed_event_id=completed_id)))
         case FailWorkflowExecution():
-            do_close_run(state, execution, changes, now_ms, (
-                WorkflowStatus.FAILED, WorkflowExecutionFailedEventAttributes(
-                    failure=command.failure, workflow_task_completed_event_id=completed_id)))
+            do_fail_run(state, execution, changes, now_ms, WorkflowExecutionFailedEventAttributes(
+                failure=command.failure, workflow_task_completed_event_id=completed_id))
         case CancelWorkflowExecution():
             do_close_run(state, execution, changes, now_ms, (
                 WorkflowStatus.CANCELED, WorkflowExecutionCanceledEventAttributes(
@@ -317,7 +317,8 @@ def _do_continue_as_new(state: ShardState, execution: Execution, changes: Change
         execution_expire_ms=execution.execution_expire_ms,
         first_execution_run_id=execution.first_execution_run_id,
         continued_execution_run_id=execution.run_id,
-        search_attributes=execution.search_attributes)  # carried over, as Temporal does
+        # Carried over, as Temporal does (a new chain of attempts starts at 1):
+        search_attributes=execution.search_attributes, retry_policy=execution.retry_policy)
     do_close_run(state, execution, changes, now_ms, (
         WorkflowStatus.CONTINUED_AS_NEW, WorkflowExecutionContinuedAsNewEventAttributes(
             new_execution_run_id=new_run_id, workflow_type=spec.workflow_type,

@@ -39,6 +39,7 @@ from raftflow.shards.core.state import (
     TimerKey,
     TimerKind,
 )
+from raftflow.shards.core.workflow_retry import do_end_backoff, do_fail_run
 from raftflow.shards.core.writes import (
     Changes,
     dispatch_activity_task,
@@ -101,9 +102,10 @@ def _fire(state: ShardState, execution: Execution, changes: Changes, now_ms: int
     elif kind in (TimerKind.RUN_TIMEOUT, TimerKind.EXECUTION_TIMEOUT):
         timeout_type = (WorkflowTimeoutType.RUN if kind is TimerKind.RUN_TIMEOUT
                         else WorkflowTimeoutType.EXECUTION)
-        do_close_run(state, execution, changes, now_ms, (
-            WorkflowStatus.TIMED_OUT,
-            WorkflowExecutionTimedOutEventAttributes(timeout_type=timeout_type)))
+        do_fail_run(state, execution, changes, now_ms,
+                    WorkflowExecutionTimedOutEventAttributes(timeout_type=timeout_type))
+    elif kind is TimerKind.WORKFLOW_BACKOFF:
+        do_end_backoff(state, execution, changes, now_ms)
     else:
         _fire_activity(state, execution, changes, now_ms, kind, execution.activities[ref])
 

@@ -79,7 +79,8 @@ def on_request_workflow_update(state: ShardState, command: RequestWorkflowUpdate
     if len(target.updates) >= UPDATES_IN_FLIGHT_PER_RUN_MAX:
         return Output(result=validate.limit_exceeded("UPDATES_IN_FLIGHT_PER_RUN_MAX",
                                                      UPDATES_IN_FLIGHT_PER_RUN_MAX))
-    schedules = target.workflow_task is None
+    # A retried attempt waiting out its back-off gets its first task from the timer.
+    schedules = target.workflow_task is None and not target.awaiting_backoff
     rejected = validate.history_room(target.history_length, len(target.buffered),
                                      1 if schedules else 0)
     if rejected is not None:
@@ -90,7 +91,7 @@ def on_request_workflow_update(state: ShardState, command: RequestWorkflowUpdate
     target.updates[command.update_id] = update
     if schedules:
         do_schedule_workflow_task(state, target, changes, command.now_ms, attempt=1)
-    assert target.workflow_task is not None
+    assert target.workflow_task is not None or target.awaiting_backoff
     return Output.of(_stage_of(target, update), changes)
 
 
@@ -232,7 +233,8 @@ def update_view(state: ShardState, namespace: str, workflow_id: str,
 def update_problem(execution: Execution, history: list[HistoryEvent]) -> str | None:
     """What is wrong with an open run's updates (None: nothing), for `check_invariants`: at
     most UPDATES_IN_FLIGHT_PER_RUN_MAX, each under its own id, an accepted one naming its
-    Accepted event, and a workflow task pending while any waits to be delivered."""
+    Accepted event, and a workflow task pending (or a retried attempt's back-off timer, which
+    schedules one) while any waits to be delivered."""
     if len(execution.updates) > UPDATES_IN_FLIGHT_PER_RUN_MAX:
         return f"run {execution.run_id}: more than UPDATES_IN_FLIGHT_PER_RUN_MAX updates"
     for update_id, update in execution.updates.items():
@@ -243,6 +245,6 @@ def update_problem(execution: Execution, history: list[HistoryEvent]) -> str | N
             if not (isinstance(event, WorkflowExecutionUpdateAcceptedEventAttributes)
                     and event.update_id == update_id):
                 return f"run {execution.run_id}: update {update_id} names no Accepted event"
-        elif execution.workflow_task is None:
+        elif execution.workflow_task is None and not execution.awaiting_backoff:
             return f"run {execution.run_id}: update {update_id} waits with no workflow task"
     return None

@@ -89,7 +89,8 @@ def do_open_copy(state: ShardState, changes: Changes, base: Execution,
         execution_expire_ms=base.execution_expire_ms,
         first_execution_run_id=base.first_execution_run_id,
         continued_execution_run_id=base.continued_execution_run_id,
-        search_attributes=base.search_attributes, parent=base.parent)
+        search_attributes=base.search_attributes, parent=base.parent,
+        retry_policy=base.retry_policy, attempt=base.attempt)
     state.executions[execution.run_id] = execution
     state.touch(execution.run_id)
     state.open_runs[key] = execution.run_id

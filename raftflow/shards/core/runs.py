@@ -33,6 +33,9 @@ class TimerKind(StrEnum):
     WORKFLOW_TASK_START_TO_CLOSE = "workflow_task_start_to_close"
     RUN_TIMEOUT = "run_timeout"
     EXECUTION_TIMEOUT = "execution_timeout"
+    # A retried run's first workflow task waits out the retry policy's back-off
+    # (workflow_retry.py); ref 0.
+    WORKFLOW_BACKOFF = "workflow_backoff"
 
 
 ACTIVITY_TIMER_KINDS: tuple[TimerKind, ...] = (
@@ -44,7 +47,7 @@ ACTIVITY_TIMER_KINDS: tuple[TimerKind, ...] = (
 )
 
 # (run_id, kind, ref): ref is the TimerStarted event id (user timers), the scheduled event id
-# (activity and workflow task timers) or 0 (run and execution timeouts).
+# (activity and workflow task timers) or 0 (run and execution timeouts, workflow back-off).
 TimerKey = tuple[str, str, int]
 WorkflowKey = tuple[str, str]  # (namespace, workflow_id)
 RequestKey = tuple[str, str, str, str]  # (command kind, namespace, workflow_id, request_id)
@@ -166,6 +169,12 @@ class Execution(msgspec.Struct, kw_only=True):
     # Workflow updates admitted or accepted and not completed yet, by update id, in admission
     # order (on_update.py); a completed or rejected one is remembered in the archive instead.
     updates: dict[str, UpdateState] = msgspec.field(default_factory=dict)
+    # The chain's retry policy (None: no retry), this run's attempt in it (1 unless the
+    # policy started it after a failed one), and whether its first workflow task still waits
+    # for the back-off timer: nothing schedules a task meanwhile (workflow_retry.py).
+    retry_policy: RetryPolicy | None = None
+    attempt: int = 1
+    awaiting_backoff: bool = False
 
     @property
     def key(self) -> WorkflowKey:

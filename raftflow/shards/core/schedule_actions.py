@@ -95,7 +95,7 @@ def _start(state: ShardState, record: ScheduleRecord, changes: Changes, now_ms: 
         task_queue=spec.task_queue, input=bytes(spec.input),
         execution_timeout_ms=spec.execution_timeout_ms, run_timeout_ms=spec.run_timeout_ms,
         task_timeout_ms=spec.task_timeout_ms or WORKFLOW_TASK_TIMEOUT_MS_DEFAULT,
-        search_attributes=dict(spec.search_attributes)))
+        search_attributes=dict(spec.search_attributes), retry_policy=spec.retry_policy))
     run_id = action_run_id(entry.message_id)
     record.num_actions += 1
     record.note_action(ScheduleActionResult(

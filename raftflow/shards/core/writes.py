@@ -110,9 +110,10 @@ def do_deliver(state: ShardState, execution: Execution, changes: Changes, time_m
         return
     for attributes in deliveries:
         do_append(execution, changes, time_ms, _resolve(execution, attributes))
-    if execution.workflow_task is None:
+    # A retried attempt waiting out its back-off gets its first task from the timer.
+    if execution.workflow_task is None and not execution.awaiting_backoff:
         do_schedule_workflow_task(state, execution, changes, time_ms, attempt=1)
-    assert execution.workflow_task is not None
+    assert execution.workflow_task is not None or execution.awaiting_backoff
 
 
 def do_flush_buffered(execution: Execution, changes: Changes) -> int:
@@ -227,6 +228,8 @@ def do_close_run(state: ShardState, execution: Execution, changes: Changes, now_
         do_disarm(state, (run_id, TimerKind.USER, started_event_id))
     do_disarm(state, (run_id, TimerKind.RUN_TIMEOUT, 0))
     do_disarm(state, (run_id, TimerKind.EXECUTION_TIMEOUT, 0))
+    do_disarm(state, (run_id, TimerKind.WORKFLOW_BACKOFF, 0))
+    execution.awaiting_backoff = False  # closed under its back-off: no first task will come
     execution.activities.clear()
     execution.activity_ids.clear()
     execution.timers.clear()
