@@ -46,7 +46,8 @@ class ChildWorkflowHandle:
 
     async def signal(self, signal: Callable[..., Any] | str, arg: Any = None, *,
                      args: Sequence[Any] = ()) -> None:
-        """Signal the child (this run of it), through the outbox like any external signal."""
+        """Signal the child, through the outbox like any external signal: its current run
+        (after a continue-as-new or a retry, the server follows the chain this handle started)."""
         await ExternalWorkflowHandle(self._runtime, self.id, self.run_id).signal(
             signal, arg, args=args)
 

@@ -38,7 +38,7 @@ from raftflow.protocol.http_bodies import (
 from raftflow.protocol.reset_commands import ResetType
 from raftflow.sdk import _http, _updates, errors
 from raftflow.sdk._cluster_connection import ClusterConnection
-from raftflow.sdk._replay.commands import payload
+from raftflow.sdk._replay.commands import arguments, payload
 from raftflow.sdk._replay.definition import query_name_of, signal_name_of
 from raftflow.sdk._updates import WorkflowUpdateHandle, WorkflowUpdateStage
 from raftflow.sdk._wire_answers import (
@@ -172,8 +172,8 @@ class WorkflowHandle:
             f"workflow {self.id!r} {status.value.lower()}", cause=cause, status=status.value,
             workflow_id=self.id, run_id=closed.run_id)
 
-    async def signal(self, signal: Callable[..., Any] | str, *args: Any,
-                     request_id: str | None = None) -> None:
+    async def signal(self, signal: Callable[..., Any] | str, *positional: Any,
+                     args: Sequence[Any] = (), request_id: str | None = None) -> None:
         """Send a signal; delivered exactly once, in the order the server accepted signals.
 
         Retries (connection loss, 503/504) reuse this call's request id, so a signal that was
@@ -184,12 +184,12 @@ class WorkflowHandle:
         what = f"input of signal {name}"
         body = SignalWorkflowRequest(
             signal_name=name, input=await self._payloads.encode(
-                payload(list(args), what), PayloadShape.ARGS, what),
+                payload(arguments(positional, args), what), PayloadShape.ARGS, what),
             request_id=request_id or uuid.uuid4().hex, run_id=self.run_id)
         await self._transport.call("POST", self._path("/signal"), body=body)
 
-    async def query(self, query: Callable[..., Any] | str, *args: Any,
-                    timeout: timedelta | float | None = None) -> Any:
+    async def query(self, query: Callable[..., Any] | str, *positional: Any,
+                    args: Sequence[Any] = (), timeout: timedelta | float | None = None) -> Any:
         """Ask a worker to run a query handler on the workflow's current state.
 
         Raises `QueryFailedError` if the handler raised, the name is unknown, or no worker of
@@ -198,7 +198,8 @@ class WorkflowHandle:
         timeout_ms = None if timeout is None else duration_ms(timeout)
         name = query_name_of(query)
         body = QueryWorkflowRequest(
-            query_type=name, args=await self._payloads.encode_args(args, f"args of query {name}"),
+            query_type=name, args=await self._payloads.encode_args(
+                arguments(positional, args), f"args of query {name}"),
             run_id=self.run_id, timeout_ms=timeout_ms)
         wait_s = (timeout_ms or QUERY_WAIT_MS_DEFAULT) / 1000 + _http.REQUEST_TIMEOUT_S
         path = self._path("/query")

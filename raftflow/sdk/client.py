@@ -24,7 +24,7 @@ from raftflow.protocol.http_bodies import SignalWithStartWorkflowRequest, StartW
 from raftflow.sdk import _http, errors
 from raftflow.sdk import _schedule_handle as _schedules
 from raftflow.sdk._cluster_connection import ClusterConnection
-from raftflow.sdk._replay.commands import payload
+from raftflow.sdk._replay.commands import arguments, payload
 from raftflow.sdk._replay.definition import signal_name_of, workflow_type_of
 from raftflow.sdk._schedule_handle import ScheduleHandle
 from raftflow.sdk._search_attribute_values import json_attributes
@@ -135,7 +135,8 @@ class Client:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def start_workflow(self, workflow: Callable[..., Any] | type | str, *args: Any,
+    async def start_workflow(self, workflow: Callable[..., Any] | type | str,
+                             *positional: Any, args: Sequence[Any] = (),
                              id: str, task_queue: str, request_id: str | None = None,
                              id_reuse_policy: IdReusePolicy | str | None = None,
                              execution_timeout: timedelta | float | None = None,
@@ -147,7 +148,8 @@ class Client:
                              start_signal_args: Sequence[Any] = (),
                              retry_policy: RetryPolicy | None = None,
                              ) -> WorkflowHandle:
-        """Start a run of `workflow` (its `@workflow.run` method, class, or type name).
+        """Start a run of `workflow` (its `@workflow.run` method, class, or type name) with
+        its arguments given positionally or as `args=[...]` (temporalio's two forms).
 
         Idempotent: retried with the same `request_id` (one is chosen if not given), the call
         returns the first run. Raises `WorkflowAlreadyStartedError` if a run with this id is
@@ -179,7 +181,7 @@ class Client:
         workflow_type = workflow_type_of(workflow)
         what = f"input of workflow {workflow_type}"
         wire_input = await self._connection.payloads.encode(
-            payload(list(args), what), PayloadShape.ARGS, what)
+            payload(arguments(positional, args), what), PayloadShape.ARGS, what)
         body = StartWorkflowRequest(
             workflow_id=id, workflow_type=workflow_type, task_queue=task_queue,
             input=wire_input,
@@ -249,8 +251,8 @@ class Client:
                               first_execution_run_id=(started.run_id if answer.status == 201
                                                       else None))
 
-    async def execute_workflow(self, workflow: Callable[..., Any] | type | str, *args: Any,
-                               id: str, task_queue: str, request_id: str | None = None,
+    async def execute_workflow(self, workflow: Callable[..., Any] | type | str,
+                               *positional: Any, args: Sequence[Any] = (), id: str, task_queue: str, request_id: str | None = None,
                                id_reuse_policy: IdReusePolicy | str | None = None,
                                execution_timeout: timedelta | float | None = None,
                                run_timeout: timedelta | float | None = None,
@@ -259,7 +261,8 @@ class Client:
                                search_attributes: Mapping[str, object] | None = None,
                                retry_policy: RetryPolicy | None = None) -> Any:
         """`start_workflow` then `result()`."""
-        handle = await self.start_workflow(workflow, *args, id=id, task_queue=task_queue,
+        handle = await self.start_workflow(workflow, *positional, args=args, id=id,
+                                           task_queue=task_queue,
                                            request_id=request_id,
                                            id_reuse_policy=id_reuse_policy,
                                            execution_timeout=execution_timeout,

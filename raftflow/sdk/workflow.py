@@ -222,7 +222,8 @@ def _optional_ms(value: timedelta | None) -> int | None:
 
 
 @overload
-async def execute_activity(activity: Callable[..., Awaitable[ReturnT]], *args: Any,
+async def execute_activity(activity: Callable[..., Awaitable[ReturnT]], *positional: Any,
+                           args: Sequence[Any] = (),
                            start_to_close_timeout: timedelta | None = None,
                            schedule_to_close_timeout: timedelta | None = None,
                            schedule_to_start_timeout: timedelta | None = None,
@@ -231,7 +232,8 @@ async def execute_activity(activity: Callable[..., Awaitable[ReturnT]], *args: A
                            task_queue: str | None = None,
                            activity_id: str | None = None) -> ReturnT: ...
 @overload
-async def execute_activity(activity: Callable[..., ReturnT], *args: Any,
+async def execute_activity(activity: Callable[..., ReturnT], *positional: Any,
+                           args: Sequence[Any] = (),
                            start_to_close_timeout: timedelta | None = None,
                            schedule_to_close_timeout: timedelta | None = None,
                            schedule_to_start_timeout: timedelta | None = None,
@@ -240,7 +242,7 @@ async def execute_activity(activity: Callable[..., ReturnT], *args: Any,
                            task_queue: str | None = None,
                            activity_id: str | None = None) -> ReturnT: ...
 @overload
-async def execute_activity(activity: str, *args: Any,
+async def execute_activity(activity: str, *positional: Any, args: Sequence[Any] = (),
                            start_to_close_timeout: timedelta | None = None,
                            schedule_to_close_timeout: timedelta | None = None,
                            schedule_to_start_timeout: timedelta | None = None,
@@ -248,7 +250,8 @@ async def execute_activity(activity: str, *args: Any,
                            retry_policy: RetryPolicy | None = None,
                            task_queue: str | None = None,
                            activity_id: str | None = None) -> Any: ...
-async def execute_activity(activity: Callable[..., Any] | str, *args: Any,
+async def execute_activity(activity: Callable[..., Any] | str, *positional: Any,
+                           args: Sequence[Any] = (),
                            start_to_close_timeout: timedelta | None = None,
                            schedule_to_close_timeout: timedelta | None = None,
                            schedule_to_start_timeout: timedelta | None = None,
@@ -256,7 +259,8 @@ async def execute_activity(activity: Callable[..., Any] | str, *args: Any,
                            retry_policy: RetryPolicy | None = None,
                            task_queue: str | None = None,
                            activity_id: str | None = None) -> Any:
-    """Run an activity and return its result (a JSON value).
+    """Run an activity with its arguments (positionally or as `args=[...]`) and return its
+    result (a JSON value).
 
     One of `start_to_close_timeout` / `schedule_to_close_timeout` is required. The server
     retries failed attempts per `retry_policy`; when it gives up, this raises `ActivityError`
@@ -269,10 +273,11 @@ async def execute_activity(activity: Callable[..., Any] | str, *args: Any,
     activity_type = (activity if isinstance(activity, str)
                      else _activity.definition_of(activity).name)
     policy = None if retry_policy is None else retry_policy.to_protocol()
+    values = _commands.arguments(positional, args)
 
     def build(assigned_id: str) -> ScheduleActivityTask:
         return _commands.schedule_activity(
-            activity_id=assigned_id, activity_type=activity_type, args=list(args),
+            activity_id=assigned_id, activity_type=activity_type, args=values,
             task_queue=task_queue,
             start_to_close_timeout_ms=_optional_ms(start_to_close_timeout),
             schedule_to_close_timeout_ms=_optional_ms(schedule_to_close_timeout),
@@ -306,13 +311,15 @@ async def wait_condition(fn: Callable[[], bool], *,
     await asyncio.wait_for(future, seconds)
 
 
-def continue_as_new(*args: Any, workflow: type | Callable[..., Any] | str | None = None,
+def continue_as_new(*positional: Any, args: Sequence[Any] = (),
+                    workflow: type | Callable[..., Any] | str | None = None,
                     task_queue: str | None = None, run_timeout: timedelta | None = None,
                     task_timeout: timedelta | None = None) -> NoReturn:
-    """End this run and start a new one of the same workflow id with `args` (fresh history)."""
+    """End this run and start a new one of the same workflow id with these arguments
+    (positionally or as `args=[...]`; fresh history)."""
     _runtime()
     raise errors.ContinueAsNewError(
-        args, workflow_type=None if workflow is None else _definition.workflow_type_of(workflow),
+        tuple(_commands.arguments(positional, args)), workflow_type=None if workflow is None else _definition.workflow_type_of(workflow),
         task_queue=task_queue, run_timeout_ms=_optional_ms(run_timeout),
         task_timeout_ms=_optional_ms(task_timeout))
 

@@ -9,6 +9,7 @@ invariants run after every command.
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from raftflow.protocol.commands import (
@@ -163,3 +164,40 @@ def test_a_child_that_continues_as_new_tells_the_parent_only_at_its_end() -> Non
     assert isinstance(notice.body, ChildClosedMessage) and notice.body.child_run_id == next_run
     _deliver(parents, notice)
     assert EventType.CHILD_WORKFLOW_EXECUTION_COMPLETED in parents.event_types(parent)
+
+
+def test_a_parents_messages_reach_the_childs_current_run_and_no_one_elses_do() -> None:
+    """A child retried (or continued as new) runs under a new run id; its parent's messages
+    name the first one and reach the current one. A message of another sender naming the
+    first run is refused: it keeps to the run it names."""
+    from raftflow.protocol.commands import RetryPolicy, SignalExternalWorkflowExecution
+    from raftflow.protocol.messages import SignalMessage
+    parents, kids = Shard(), Shard()
+    parent = parents.start("parent")
+    start = msgspec.structs.replace(_child(), retry_policy=RetryPolicy(initial_interval_ms=10))
+    parents.decide(parent, start)
+    outcomes = _deliver(kids, _only(parents))
+    _ack(parents, outcomes)
+    first = outcomes[0].run_id
+    kids.decide(first, FailWorkflowExecution(failure=Failure(message="once")))
+    current = kids.state.open_runs[("default", "kid")]
+    assert current != first and kids.execution(current).first_execution_run_id == first
+    parents.wake(parent)
+    parents.decide(parent, SignalExternalWorkflowExecution(workflow_id="kid", run_id=first,
+                                                           signal_name="poke"))
+    signal = _only(parents)
+    stranger = msgspec.structs.replace(signal, message_id="other/5", source_run_id="other",
+                                       source_workflow_id="other")
+    assert isinstance(signal.body, SignalMessage)
+    (refused,) = _deliver(kids, stranger)
+    assert refused.error is not None
+    (delivered,) = _deliver(kids, signal)
+    assert delivered.error is None
+    assert EventType.WORKFLOW_EXECUTION_SIGNALED in kids.event_types(current)
+    _ack(parents, (delivered,))
+    parents.wake(parent)
+    parents.decide(parent, CompleteWorkflowExecution(result=b"1"))
+    notice = _only(parents)
+    assert isinstance(notice.body, TerminateMessage) and notice.body.run_id == first
+    _deliver(kids, notice)
+    assert kids.execution(current).status is WorkflowStatus.TERMINATED

@@ -19,7 +19,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import msgspec
@@ -29,11 +29,12 @@ from raftflow.api import validation
 from raftflow.protocol import http_answers as answers
 from raftflow.protocol import http_bodies as bodies
 from raftflow.protocol.commands import Failure, IdReusePolicy
+from raftflow.protocol.commands import RetryPolicy as RetryPolicyBody
 from raftflow.protocol.events import HistoryEvent, WorkflowExecutionFailedEventAttributes
 from raftflow.protocol.history_json import event_json
 from raftflow.protocol.payload import Payload, json_enc_hook
 from raftflow.protocol.results import WorkflowExecutionStatus
-from raftflow.sdk import ApplicationError, errors
+from raftflow.sdk import ApplicationError, RetryPolicy, errors
 from raftflow.sdk._activity_support import Heartbeater
 from raftflow.sdk._http import Answer, Transport, encode_body
 from raftflow.sdk._task_exchange import TaskExchange
@@ -159,6 +160,32 @@ def test_start_payload_and_policy_are_typed_before_they_leave() -> None:
     assert isinstance(start, bodies.StartWorkflowRequest)
     assert start.input == Payload('[1,{"x":"é"}]'.encode())
     assert start.id_reuse_policy is IdReusePolicy.TERMINATE_IF_RUNNING
+
+
+def test_arguments_go_positionally_or_as_args_and_a_retry_policy_as_its_object() -> None:
+    """temporalio's two forms of arguments (`f(wf, x)`, `f(wf, args=[x, y])`) send the same
+    list; both at once is refused before anything is sent."""
+    server = _Server()
+
+    async def act(client: Client) -> None:
+        policy = RetryPolicy(initial_interval=timedelta(milliseconds=250), maximum_attempts=4,
+                             non_retryable_error_types=("Fatal",))
+        await client.start_workflow("Order", args=[1, "two"], id="w", task_queue="q",
+                                    retry_policy=policy)
+        handle = client.get_workflow_handle("w")
+        await handle.signal("approve", args=["yes", 2])
+        await handle.query("status", args=[3])
+        with pytest.raises(ValueError, match="not both"):
+            await client.start_workflow("Order", 1, args=[2], id="w", task_queue="q")
+
+    _run(server, act)
+    start, signal, query = (body for _, body in server.sent)
+    assert isinstance(start, bodies.StartWorkflowRequest)
+    assert start.input == Payload(b'[1,"two"]')
+    assert start.retry_policy == RetryPolicyBody(initial_interval_ms=250, maximum_attempts=4,
+                                                 non_retryable_error_types=("Fatal",))
+    assert isinstance(signal, bodies.SignalWorkflowRequest) and signal.input == b'["yes",2]'
+    assert isinstance(query, bodies.QueryWorkflowRequest) and query.args == [3]
 
 
 def test_a_value_json_cannot_carry_is_refused_before_anything_is_sent() -> None:

@@ -20,7 +20,11 @@ import pytest
 
 from raftflow.cli import main as cli_main
 from raftflow.cluster.launcher import LocalCluster
-from raftflow.protocol.events import EventType, WorkflowExecutionFailedEventAttributes
+from raftflow.protocol.events import (
+    EventType,
+    WorkflowExecutionFailedEventAttributes,
+    WorkflowExecutionStartedEventAttributes,
+)
 from raftflow.sdk import (
     ApplicationError,
     Client,
@@ -31,6 +35,7 @@ from raftflow.sdk import (
     ScheduleSpec,
     ScheduleState,
     Worker,
+    activity,
     workflow,
 )
 from raftflow.sdk.client import WorkflowExecutionStatus
@@ -39,6 +44,11 @@ from raftflow.sdk.errors import WorkflowFailureError
 RESULT_TIMEOUT_S = 60
 FAST = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=1.0,
                    maximum_attempts=3, non_retryable_error_types=("Fatal",))
+
+
+@activity.defn
+async def say(text: str, number: int) -> str:
+    return f"{text} {number}"
 
 
 @workflow.defn
@@ -51,7 +61,9 @@ class Flaky:
         if info.attempt < succeed_at:
             raise ApplicationError(f"attempt {info.attempt} fails", type=kind)
         policy = info.retry_policy
-        return f"ok at attempt {info.attempt} of {policy.maximum_attempts if policy else 0}"
+        said: str = await workflow.execute_activity(  # temporalio's args= form
+            say, args=["ok at attempt", info.attempt], start_to_close_timeout=timedelta(seconds=10))
+        return f"{said} of {policy.maximum_attempts if policy else 0}"
 
 
 @workflow.defn
@@ -64,6 +76,26 @@ class FailsThenWaits:
             raise ApplicationError("first attempt fails")
         await workflow.wait_condition(lambda: False)
         return "unreachable"
+
+
+@workflow.defn
+class FailsThenListens:
+    """Attempt 1 fails; later attempts return the signals they got (those sent during the
+    back-off included, recorded before the attempt's first workflow task)."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    @workflow.run
+    async def run(self) -> list[str]:
+        if workflow.info().attempt == 1:
+            raise ApplicationError("first attempt fails")
+        await workflow.wait_condition(lambda: len(self.notes) >= 2)
+        return self.notes
+
+    @workflow.signal
+    def note(self, text: str) -> None:
+        self.notes.append(text)
 
 
 @workflow.defn
@@ -87,7 +119,24 @@ class Abandoner:
         return "parent done"
 
 
-WORKFLOWS = [Flaky, FailsThenWaits, Parent, Abandoner]
+@workflow.defn
+class SignalsItsChild:
+    """Signals a child through its handle after the child's first attempt failed: the
+    signals reach the attempt that runs now."""
+
+    @workflow.run
+    async def run(self, child_id: str) -> list[str]:
+        child = await workflow.start_child_workflow(FailsThenListens.run, id=child_id,
+                                                    retry_policy=FAST)
+        await workflow.sleep(timedelta(seconds=3))  # attempt 1 fails at its first task
+        await child.signal(FailsThenListens.note, "one")
+        await child.signal(FailsThenListens.note, "two")
+        notes: list[str] = await child
+        return notes
+
+
+WORKFLOWS = [Flaky, FailsThenWaits, FailsThenListens, Parent, Abandoner, SignalsItsChild]
+SLOW = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=2)
 
 
 def _addresses(cluster: LocalCluster) -> list[str]:
@@ -107,7 +156,7 @@ def test_a_failing_workflow_is_retried_until_it_succeeds(
         async with await Client.connect(_addresses(cluster)) as client:
             queue = f"q-{uuid.uuid4().hex[:8]}"
             wid = f"flaky-{queue}"
-            async with Worker(client, task_queue=queue, workflows=WORKFLOWS):
+            async with Worker(client, task_queue=queue, workflows=WORKFLOWS, activities=[say]):
                 handle = await client.start_workflow(Flaky.run, 3, id=wid, task_queue=queue,
                                                      retry_policy=FAST)
                 assert await asyncio.wait_for(handle.result(), RESULT_TIMEOUT_S) == (
@@ -120,7 +169,7 @@ def test_a_failing_workflow_is_retried_until_it_succeeds(
             assert close.new_execution_run_id == runs[1]
             last = await client.get_workflow_handle(wid, run_id=runs[2]).history()
             started = last.events[0].attributes
-            assert started.event_type == EventType.WORKFLOW_EXECUTION_STARTED
+            assert isinstance(started, WorkflowExecutionStartedEventAttributes)
             assert (started.attempt, started.continued_execution_run_id,
                     started.first_execution_run_id, started.first_workflow_task_backoff_ms) == (
                 3, runs[1], runs[0], 200)
@@ -135,6 +184,31 @@ def test_a_failing_workflow_is_retried_until_it_succeeds(
     asyncio.run(main())
 
 
+def test_signals_sent_during_the_back_off_reach_the_next_attempt(cluster: LocalCluster) -> None:
+    async def main() -> None:
+        async with await Client.connect(_addresses(cluster)) as client:
+            queue = f"q-{uuid.uuid4().hex[:8]}"
+            wid = f"listens-{queue}"
+            async with Worker(client, task_queue=queue, workflows=WORKFLOWS, activities=[say]):
+                handle = await client.start_workflow(FailsThenListens.run, id=wid,
+                                                     task_queue=queue, retry_policy=SLOW)
+                for _ in range(100):  # until attempt 2 is open, in its 2 s back-off
+                    if len(await _runs(client, wid)) == 2:
+                        break
+                    await asyncio.sleep(0.05)
+                waiting = client.get_workflow_handle(wid)
+                assert (await waiting.describe()).description.workflow_task_pending is False
+                await waiting.signal(FailsThenListens.note, "early")
+                history = await waiting.history()
+                assert [e.event_type for e in history.events] == [
+                    EventType.WORKFLOW_EXECUTION_STARTED, EventType.WORKFLOW_EXECUTION_SIGNALED]
+                await waiting.signal(FailsThenListens.note, "later")
+                assert await asyncio.wait_for(handle.result(), RESULT_TIMEOUT_S) == [
+                    "early", "later"]
+
+    asyncio.run(main())
+
+
 @pytest.mark.parametrize(("succeed_at", "kind", "attempts"), [
     (9, "Boom", 3),  # the policy's three attempts used up
     (9, "Fatal", 1),  # a non-retryable error type: no second attempt
@@ -145,8 +219,8 @@ def test_the_chain_ends_with_the_last_attempts_failure(cluster: LocalCluster, su
         async with await Client.connect(_addresses(cluster)) as client:
             queue = f"q-{uuid.uuid4().hex[:8]}"
             wid = f"doomed-{queue}"
-            async with Worker(client, task_queue=queue, workflows=WORKFLOWS):
-                handle = await client.start_workflow(Flaky.run, succeed_at, kind, id=wid,
+            async with Worker(client, task_queue=queue, workflows=WORKFLOWS, activities=[say]):
+                handle = await client.start_workflow(Flaky.run, args=[succeed_at, kind], id=wid,
                                                      task_queue=queue, retry_policy=FAST)
                 with pytest.raises(WorkflowFailureError) as raised:
                     await asyncio.wait_for(handle.result(), RESULT_TIMEOUT_S)
@@ -161,7 +235,7 @@ def test_a_child_retries_inside_its_own_chain(cluster: LocalCluster) -> None:
         async with await Client.connect(_addresses(cluster)) as client:
             queue = f"q-{uuid.uuid4().hex[:8]}"
             child = f"child-{queue}"
-            async with Worker(client, task_queue=queue, workflows=WORKFLOWS):
+            async with Worker(client, task_queue=queue, workflows=WORKFLOWS, activities=[say]):
                 assert await client.execute_workflow(
                     Parent.run, child, 2, id=f"parent-{queue}", task_queue=queue,
                 ) == "child said: ok at attempt 2 of 3"
@@ -175,13 +249,27 @@ def test_a_child_retries_inside_its_own_chain(cluster: LocalCluster) -> None:
     asyncio.run(main())
 
 
+def test_a_parent_signals_its_childs_current_attempt(cluster: LocalCluster) -> None:
+    async def main() -> None:
+        async with await Client.connect(_addresses(cluster)) as client:
+            queue = f"q-{uuid.uuid4().hex[:8]}"
+            child = f"listener-{queue}"
+            async with Worker(client, task_queue=queue, workflows=WORKFLOWS, activities=[say]):
+                assert await asyncio.wait_for(client.execute_workflow(
+                    SignalsItsChild.run, child, id=f"signaller-{queue}", task_queue=queue),
+                    RESULT_TIMEOUT_S) == ["one", "two"]
+            assert len(await _runs(client, child)) == 2
+
+    asyncio.run(main())
+
+
 def test_the_parent_close_policy_reaches_the_childs_current_attempt(
         cluster: LocalCluster) -> None:
     async def main() -> None:
         async with await Client.connect(_addresses(cluster)) as client:
             queue = f"q-{uuid.uuid4().hex[:8]}"
             child = f"held-{queue}"
-            async with Worker(client, task_queue=queue, workflows=WORKFLOWS):
+            async with Worker(client, task_queue=queue, workflows=WORKFLOWS, activities=[say]):
                 assert await client.execute_workflow(
                     Abandoner.run, child, id=f"abandoner-{queue}", task_queue=queue,
                 ) == "parent done"
@@ -208,7 +296,7 @@ def test_a_schedule_action_is_retried_by_its_policy(cluster: LocalCluster) -> No
                                                    task_queue=queue, retry_policy=FAST),
                 spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(hours=1))]),
                 state=ScheduleState(paused=True))
-            async with Worker(client, task_queue=queue, workflows=WORKFLOWS):
+            async with Worker(client, task_queue=queue, workflows=WORKFLOWS, activities=[say]):
                 handle = await client.create_schedule(f"sched-{queue}", schedule)
                 await handle.trigger()
                 action_id = ""

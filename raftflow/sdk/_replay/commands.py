@@ -14,8 +14,8 @@ cannot carry; identity payloads are compared as JSON values, not bytes.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import TypeGuard
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeGuard
 
 from raftflow.protocol.commands import (
     CancelTimer,
@@ -163,6 +163,14 @@ def checked_payload(value: object, what: str) -> object:
     """`value` as the JSON value it travels as (tuples become lists), else TypeError naming
     `what` (query results)."""
     return json.loads(payload(value, what))
+
+
+def arguments(positional: tuple[Any, ...], args: Sequence[Any]) -> list[Any]:
+    """A call's arguments given either way temporalio allows: positionally (`f(wf, x)`) or
+    as `args=[x, y]`; both at once is a ValueError."""
+    if positional and args:
+        raise ValueError("give the arguments positionally or as args=[...], not both")
+    return list(positional or args)
 
 
 def payload(value: object, what: str) -> Payload:

@@ -41,7 +41,6 @@ from raftflow.protocol.results import (
     WorkflowStatus,
 )
 from raftflow.shards.core import limits, validate
-from raftflow.shards.core.child_links import PARENT_CLOSED
 from raftflow.shards.core.children import do_child_closed
 from raftflow.shards.core.on_requests import resolve_run
 from raftflow.shards.core.on_start import on_start_workflow
@@ -89,8 +88,8 @@ def _deliver_one(state: ShardState, changes: Changes, now_ms: int,
         do_remember(state, key, Ack(), now_ms)
         return MessageOutcome(message_id=entry.message_id)
     target = resolve_run(state, body.namespace, body.workflow_id, body.run_id or None)
-    if isinstance(target, Rejected) and entry.message_id.endswith(PARENT_CLOSED):
-        target = _chain_successor(state, body.namespace, body.workflow_id, body.run_id) or target
+    if isinstance(target, Rejected) and body.run_id:
+        target = _childs_current_run(state, entry, body.workflow_id, body.run_id) or target
     if isinstance(target, Rejected):
         return _refused(entry, target)
     match body:
@@ -120,12 +119,19 @@ def _deliver_one(state: ShardState, changes: Changes, now_ms: int,
     return MessageOutcome(message_id=entry.message_id)
 
 
-def _chain_successor(state: ShardState, namespace: str, workflow_id: str,
-                     first_run_id: str) -> Execution | None:
-    """The open run of the chain a child started as `first_run_id`: a parent close policy
-    applies to the child's current run, after any continue-as-new or retry (as in Temporal)."""
-    execution = state.open_execution(namespace, workflow_id)
-    if execution is None or not first_run_id or execution.first_execution_run_id != first_run_id:
+def _childs_current_run(state: ShardState, entry: OutboxEntry, workflow_id: str,
+                        first_run_id: str) -> Execution | None:
+    """A parent's message to its child names the child's first run (the one its
+    ChildWorkflowExecutionStarted recorded); it reaches the child's current run, after any
+    continue-as-new or retry, as in Temporal (a signal through the child handle, the parent
+    close policy). Another sender's message keeps to the exact run it names."""
+    execution = state.open_execution(entry.body.namespace, workflow_id)
+    if execution is None or execution.first_execution_run_id != first_run_id:
+        return None
+    parent = execution.parent
+    if parent is None or parent.schedule_id or (
+            parent.namespace, parent.workflow_id, parent.run_id) != (
+            entry.source_namespace, entry.source_workflow_id, entry.source_run_id):
         return None
     return execution
 
