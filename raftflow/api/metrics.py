@@ -13,6 +13,7 @@ metrics_workflows.py, the Raft host's timings in `LogMetrics`; docs/metrics.md l
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -35,6 +36,9 @@ _TIMER_DELAY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 # Powers of two up to the largest batch an actor may propose.
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 UNMATCHED_ROUTE = "unmatched"
+# nginx's "client closed request": the status label of a request whose client left before
+# its answer (aiohttp cancels the handler), so it is not counted as a 500.
+CLIENT_CLOSED_STATUS = 499
 
 
 class Metrics:
@@ -154,6 +158,10 @@ def metrics_middleware(metrics: Metrics) -> Middleware:
             return response
         except web.HTTPException as err:
             status = err.status
+            raise
+        except asyncio.CancelledError:
+            # The client left (a worker stopping its long polls): not a server error.
+            status = CLIENT_CLOSED_STATUS
             raise
         finally:
             metrics.observe_request(_route_of(request), request.method, status,
