@@ -1,7 +1,8 @@
 """Goal: the gauges sampled at scrape time say what the node holds now: a task queue's backlog
 and waiting polls from the real matcher, replica indexes and leadership from log statuses,
 each leader's per-peer lag; a sample replaces the previous one whole (no stale series), and
-queues beyond the label limit are summed into the overflow series.
+queues beyond the label limit are summed into the overflow series. A request whose client left
+is not counted as a server error.
 
 Method: a real `Matcher` fed dispatch effects with a poll waiting on another queue, and a
 small `ClusterSource` of typed statuses; samples are read back from the node's registry.
@@ -10,10 +11,15 @@ small `ClusterSource` of typed statuses; samples are read back from the node's r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable
 
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
 from raftflow.api.metric_labels import OVERFLOW_LABEL, TASK_QUEUES_MAX
-from raftflow.api.metrics import Metrics
+from raftflow.api.metrics import Metrics, metrics_middleware
 from raftflow.cluster.cluster_map import ClusterMap, genesis_map
 from raftflow.matching.items import QueueSample
 from raftflow.matching.matcher import Matcher
@@ -115,3 +121,23 @@ def test_task_queues_beyond_the_limit_are_summed_into_the_overflow_series() -> N
     assert len(labelled) == TASK_QUEUES_MAX + 1
     assert metrics.registry.get_sample_value("raftflow_task_queue_backlog", {
         "namespace": "shop", "task_queue": OVERFLOW_LABEL, "kind": "workflow"}) == 5
+
+
+def test_a_request_whose_client_left_is_counted_as_499_not_as_a_server_error() -> None:
+    metrics = Metrics()
+
+    async def left(request: web.Request) -> web.StreamResponse:
+        raise asyncio.CancelledError  # what aiohttp does to a handler whose client is gone
+
+    async def main() -> None:
+        app = web.Application(middlewares=[metrics_middleware(metrics)])
+        app.router.add_post("/poll", left)
+        async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as client:
+            with contextlib.suppress(aiohttp.ClientError):
+                await client.post("/poll")
+
+    asyncio.run(main())
+    count = "raftflow_http_request_duration_seconds_count"
+    labels = {"route": "/poll", "method": "POST"}
+    assert metrics.registry.get_sample_value(count, {**labels, "status": "499"}) == 1
+    assert metrics.registry.get_sample_value(count, {**labels, "status": "500"}) is None
