@@ -7,8 +7,9 @@ Method: a real 3-node cluster (`raftflow node` processes, loopback, temp dir) an
 Prometheus (Debian's package; its own temp dir and free port) scraping every node each
 second, with alerts.yml loaded as its rule file. An SDK worker runs workflows that complete,
 retry an activity, sleep on a durable timer and fail; more are started on a task queue nobody
-polls (a backlog). Once Prometheus has scraped the workflows' closes, each query goes through
-its HTTP API (`/api/v1/query`). Both processes are stopped by PID in a `finally`.
+polls (a backlog); then workflows keep running while the test queries. Once Prometheus has
+scraped the workflows' closes, each query goes through its HTTP API (`/api/v1/query`). Both
+processes are stopped by PID in a `finally`.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import asyncio
 import json
 import random
 import subprocess
+import threading
 import time
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +51,13 @@ SCRAPE_INTERVAL = "1s"
 READY_TIMEOUT_S = 30.0
 DATA_TIMEOUT_S = 60.0
 RESULT_TIMEOUT_S = 30.0
+LOAD_READY_TIMEOUT_S = 90.0
 # Panels that must show data after the load, in one query at least (the rest may be empty:
 # no snapshot was due, no move ran, nothing timed out).
 MUST_SHOW_DATA = ("Nodes up", "Groups without a leader", "Leaders per node",
                   "Workflows started", "Workflows closed by outcome", "Workflow failure ratio",
-                  "Activity failures, retries and timeouts", "Backlog", "Tasks handed out",
+                  "Activity failures, retries and timeouts", "Timer firing delay", "Backlog",
+                  "Pollers", "Schedule-to-start p95", "Tasks handed out",
                   "Apply rate", "WAL fsync latency", "WAL written", "HTTP latency p99")
 
 
@@ -127,28 +131,66 @@ def prometheus(cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) 
         log.close()
 
 
-def _load(cluster: LocalCluster) -> None:
-    """Workflows that complete (with a retried activity and a timer) and fail, and a backlog."""
+class Load:
+    """Runs workflows in a thread of its own while the test queries Prometheus.
 
-    async def main() -> None:
-        addresses = [cluster.address(n) for n in cluster.node_ids]
+    First a fixed mix: workflows that complete (a retried activity, a durable timer) and one
+    that fails, then starts on a task queue nobody polls (a backlog); `ready` is set. Then a
+    steady stream of workflows that complete, one after the other, until `stop`.
+    """
+
+    def __init__(self, cluster: LocalCluster) -> None:
+        self._addresses = [cluster.address(n) for n in cluster.node_ids]
+        self.ready = threading.Event()
+        self._stop = threading.Event()
+        self.completed = 0
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="load", daemon=True)
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        if not self.ready.wait(LOAD_READY_TIMEOUT_S):
+            self._stop.set()
+            raise AssertionError(f"the load's first workflows did not finish: {self.error!r}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(LOAD_READY_TIMEOUT_S)
+        assert not self._thread.is_alive(), "the load did not stop"
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as error:  # handed to the test's thread in __exit__
+            self.error = error
+
+    async def _main(self) -> None:
         queue = f"q-{uuid.uuid4().hex[:8]}"
-        async with await Client.connect(addresses) as client:
-            async with Worker(client, task_queue=queue, workflows=WORKFLOWS,
-                              activities=ACTIVITIES):
-                orders = [await client.start_workflow(Order.run, f"o-{i}", id=f"order-{i}",
-                                                      task_queue=queue) for i in range(4)]
-                failing = await client.start_workflow(Failing.run, "f", id="failing",
-                                                      task_queue=queue)
-                for handle in orders:
-                    await asyncio.wait_for(handle.result(), RESULT_TIMEOUT_S)
-                with pytest.raises(WorkflowFailureError):
-                    await asyncio.wait_for(failing.result(), RESULT_TIMEOUT_S)
+        async with await Client.connect(self._addresses) as client, Worker(
+                client, task_queue=queue, workflows=WORKFLOWS, activities=ACTIVITIES):
+            orders = [await client.start_workflow(Order.run, f"o-{i}", id=f"order-{i}",
+                                                  task_queue=queue) for i in range(4)]
+            failing = await client.start_workflow(Failing.run, "f", id="failing",
+                                                  task_queue=queue)
+            for handle in orders:
+                await asyncio.wait_for(handle.result(), RESULT_TIMEOUT_S)
+            try:
+                await asyncio.wait_for(failing.result(), RESULT_TIMEOUT_S)
+                raise AssertionError("the Failing workflow did not fail")
+            except WorkflowFailureError:
+                pass
             for i in range(3):  # nobody polls this queue: its tasks wait
                 await client.start_workflow(Order.run, f"w-{i}", id=f"waiting-{i}",
                                             task_queue="nobody-polls")
-
-    asyncio.run(main())
+            self.ready.set()
+            while not self._stop.is_set():
+                handle = await client.start_workflow(
+                    Order.run, "steady", id=f"steady-{self.completed}", task_queue=queue)
+                await asyncio.wait_for(handle.result(), RESULT_TIMEOUT_S)
+                self.completed += 1
 
 
 def _raftflow_samples(cluster: LocalCluster) -> str:
@@ -161,6 +203,13 @@ def _raftflow_samples(cluster: LocalCluster) -> str:
                       if line.startswith("raftflow_") and "_bucket" not in line
                       and "_created" not in line and "raftflow_http" not in line]
     return "\n".join(lines)
+
+
+def _wait_until(condition: Callable[[], bool], why: str) -> None:
+    deadline = time.monotonic() + DATA_TIMEOUT_S
+    while not condition():
+        assert time.monotonic() < deadline, why
+        time.sleep(0.2)
 
 
 def _wait_for_data(base: str, expr: str) -> None:
@@ -184,7 +233,17 @@ def _evaluate_all(base: str) -> tuple[list[str], set[str]]:
 
 def test_every_panel_and_alert_query_evaluates_on_a_loaded_cluster(
         cluster: LocalCluster, prometheus: str) -> None:
-    _load(cluster)
+    with Load(cluster) as load:
+        _wait_until(lambda: load.completed > 0, "no workflow of the steady load completed")
+        _evaluate_under_load(cluster, prometheus)
+        running = load.completed
+        _wait_until(lambda: load.completed > running, "the load stopped during the queries")
+    rules = _get_json(f"{prometheus}/api/v1/rules")["data"]["groups"]
+    loaded = {rule["name"]: rule["health"] for group in rules for rule in group["rules"]}
+    assert loaded == {name: "ok" for name, _ in alert_expressions()}
+
+
+def _evaluate_under_load(cluster: LocalCluster, prometheus: str) -> None:
     _wait_for_data(prometheus, 'raftflow_workflows_closed_total{outcome="failed"}')
     _wait_for_data(prometheus, 'raftflow_task_queue_backlog{task_queue="nobody-polls"}')
     # A rate() needs two scrapes of a series in its window: wait until the panels that must
@@ -199,9 +258,6 @@ def test_every_panel_and_alert_query_evaluates_on_a_loaded_cluster(
         assert time.monotonic() < deadline, (
             f"panels without data: {missing}; the nodes export:\n{_raftflow_samples(cluster)}")
         time.sleep(1)
-    rules = _get_json(f"{prometheus}/api/v1/rules")["data"]["groups"]
-    loaded = {rule["name"]: rule["health"] for group in rules for rule in group["rules"]}
-    assert loaded == {name: "ok" for name, _ in alert_expressions()}
 
 
 def test_the_panels_and_alerts_read_only_metrics_the_nodes_export(
