@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Protocol
 
 from raftflow.actors.clock import WallClock
 from raftflow.actors.errors import NotLeaderError
+from raftflow.actors.stats import ActorObserver, NoObserver
 from raftflow.protocol.commands import Command, FireTimers
 from raftflow.protocol.effects import ArmTimer, Effect
 from raftflow.protocol.results import Result
@@ -37,8 +39,10 @@ class LeaderEffects:
     """Runs one shard replica's leader-only effects. One event loop, no locks."""
 
     def __init__(self, *, shard: int, sink: EffectSink, clock: WallClock,
-                 submit: Callable[[Command], asyncio.Future[Result]]) -> None:
+                 submit: Callable[[Command], asyncio.Future[Result]],
+                 observer: ActorObserver | None = None) -> None:
         self._shard = shard
+        self._observer: ActorObserver = observer or NoObserver()
         self._sink = sink
         self._clock = clock
         self._submit = submit  # the actor's own `submit`: raises NotLeaderError or when full
@@ -90,6 +94,8 @@ class LeaderEffects:
         self._timer_at_ms = None
 
     def _fire_timers(self) -> None:
+        due_ms = self._timer_at_ms
+        assert due_ms is not None
         self._timer = None
         self._timer_at_ms = None
         if not self.ready:
@@ -101,10 +107,16 @@ class LeaderEffects:
         except Exception:  # mailbox full: try again shortly, the timers stay in state
             self._arm_retry()
             return
-        future.add_done_callback(self._after_fire)
+        future.add_done_callback(partial(self._after_fire, due_ms))
 
-    def _after_fire(self, future: asyncio.Future[Result]) -> None:
-        if future.cancelled() or future.exception() is None:
+    def _after_fire(self, due_ms: int, future: asyncio.Future[Result]) -> None:
+        if future.cancelled():
+            return
+        if future.exception() is None:
+            # From when the earliest timer was due to its FireTimers applied and synced: the
+            # latest any timer of this wake-up fired (one due later waited less).
+            self._observer.record_timer_delay(
+                self._shard, max(0, self._clock.now_ms() - due_ms) / 1000)
             return
         if self.ready:  # failed without losing leadership: wake up again soon
             self._arm_retry()

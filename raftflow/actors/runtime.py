@@ -78,7 +78,8 @@ class ActorRuntime(Generic[S]):
         self._drain_scheduled = False
         self._leader_term: int | None = None  # set while this replica leads
         self._gone = False  # discarded (the node dropped the replica) or closed (the node stops)
-        self._effects = LeaderEffects(shard=shard, sink=sink, clock=clock, submit=self.submit)
+        self._effects = LeaderEffects(shard=shard, sink=sink, clock=clock, submit=self.submit,
+                                      observer=self._observer)
         self._expiry: asyncio.TimerHandle | None = None
         # Last log index applied (or covered by the restored snapshot), and how many commands
         # the machine has applied by then: checked against each other on every entry.
@@ -204,8 +205,11 @@ class ActorRuntime(Generic[S]):
         if fired:  # events written by durable timers (timer fired, timeouts, retries)
             self.stats.timers_fired += fired
             self._observer.record_timers_fired(self.shard, fired)
-        mine = (proposal.proposer == self._node_id and proposal.incarnation == self._incarnation
-                and self._mailbox.is_parked(proposal.seq))
+        proposed_here = (proposal.proposer == self._node_id
+                         and proposal.incarnation == self._incarnation)
+        if proposed_here:  # one replica per entry counts what it did (stats.ActorObserver)
+            self._observer.record_applied(self.shard, proposal.commands, outputs)
+        mine = proposed_here and self._mailbox.is_parked(proposal.seq)
         if mine:
             results = [o.result for o in outputs]
             futures = self._mailbox.resolve(proposal.seq, results)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
+
+from raftflow.actors.state_machine import AppliedCommand
+from raftflow.protocol.commands import Command
 
 
 class ActorObserver(Protocol):
@@ -13,6 +17,14 @@ class ActorObserver(Protocol):
     def record_leader_change(self, shard: int) -> None: ...
 
     def record_timers_fired(self, shard: int, count: int) -> None: ...
+
+    def record_applied(self, shard: int, commands: Sequence[Command],
+                       outputs: Sequence[AppliedCommand]) -> None:
+        """An entry this node (this incarnation) proposed applied here: its facts are counted
+        once per cluster by counting them only here (every other replica applies it too)."""
+
+    def record_timer_delay(self, shard: int, delay_s: float) -> None:
+        """A FireTimers this leader proposed applied `delay_s` after its wake-up was due."""
 
 
 class NoObserver:
@@ -25,6 +37,13 @@ class NoObserver:
         pass
 
     def record_timers_fired(self, shard: int, count: int) -> None:
+        pass
+
+    def record_applied(self, shard: int, commands: Sequence[Command],
+                       outputs: Sequence[AppliedCommand]) -> None:
+        pass
+
+    def record_timer_delay(self, shard: int, delay_s: float) -> None:
         pass
 
 

@@ -38,6 +38,7 @@ from raftflow.api.errors import InternalError, PayloadTooLargeError, error_respo
 from raftflow.api.handouts import HANDOUT_PATH
 from raftflow.api.message_courier import DELIVER_BODY_BYTES_MAX, MESSAGES_PATH
 from raftflow.api.metrics import Metrics, metrics_handler, metrics_middleware
+from raftflow.api.metrics_cluster import ClusterSource
 from raftflow.api.polling import TaskPoller
 from raftflow.api.query_broker import QueryBroker
 from raftflow.api.rate_limits import (
@@ -72,7 +73,7 @@ REQUEST_LINE_BYTES_MAX = (12 * (3 * ID_LENGTH_MAX + QUERY_CHARS_MAX + PAGE_TOKEN
                           + 4 * 1024)
 
 
-class NodeForApp(admin.NodeView, membership.MembershipNode, Protocol):
+class NodeForApp(admin.NodeView, membership.MembershipNode, ClusterSource, Protocol):
     @property
     def metrics(self) -> Metrics: ...
 
@@ -106,8 +107,7 @@ def _metrics(node: NodeForApp) -> Handler:
 
     async def handle(request: web.Request) -> web.StreamResponse:
         # Gauges are read at scrape time rather than updated on every enqueue.
-        for shard, depth in node.mailbox_depths().items():
-            node.metrics.set_mailbox_depth(shard, depth)
+        node.metrics.sample(node)
         return await render(request)
 
     return handle

@@ -6,12 +6,16 @@ registered at import time. Label values are bounded: routes are the router's pat
 (`/api/v1/namespaces/{ns}/workflows`, not the concrete path), shards are 0..shard_count-1,
 task kinds are "workflow"/"activity" (DESIGN §4 I7: bounded everything, metrics included).
 
-The shells call the `record_*` methods; `GET /metrics` serves `render()`.
+The shells call the `record_*` methods; `GET /metrics` samples the scrape-time gauges
+(`sample`, metrics_cluster.py) and serves `render()`. Workflow and activity counters live in
+metrics_workflows.py, the Raft host's timings in `LogMetrics`; docs/metrics.md lists them all.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -19,12 +23,22 @@ from aiohttp.typedefs import Handler, Middleware
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from raftflow.actors.state_machine import AppliedCommand
+from raftflow.api.metrics_cluster import ClusterGauges, ClusterSource, LogMetrics
+from raftflow.api.metrics_workflows import WorkflowMetrics
+from raftflow.protocol.commands import Command
+
 # Latency buckets span a 1 ms local read to a 30 s long poll.
 _LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                       10.0, 30.0, 60.0)
+# A timer fires late by a commit (milliseconds) up to a leader change or an overload (seconds).
+_TIMER_DELAY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 # Powers of two up to the largest batch an actor may propose.
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 UNMATCHED_ROUTE = "unmatched"
+# nginx's "client closed request": the status label of a request whose client left before
+# its answer (aiohttp cancels the handler), so it is not counted as a 500.
+CLIENT_CLOSED_STATUS = 499
 
 
 class Metrics:
@@ -54,7 +68,16 @@ class Metrics:
         self.timers_fired = Counter(
             "raftflow_timers_fired", "Durable timers fired, per shard.",
             ("shard",), registry=self.registry)
+        self.timer_delay = Histogram(
+            "raftflow_timer_fire_delay_seconds", "From a leader's timer wake-up being due to "
+            "its FireTimers applied, per shard.", ("shard",), buckets=_TIMER_DELAY_BUCKETS_S,
+            registry=self.registry)
+        self.workflows = WorkflowMetrics(self.registry)
+        self.cluster = ClusterGauges(self.registry, self.workflows.namespaces,
+                                     self.workflows.queues)
+        self.log = LogMetrics(self.registry)  # the Raft host's LogObserver
         self._commit_children: dict[int, tuple[Any, Any]] = {}
+        self._timer_delay_children: dict[int, Any] = {}
         self._request_children: dict[tuple[str, str, int], Any] = {}
 
     def observe_request(self, route: str, method: str, status: int, duration_s: float) -> None:
@@ -91,6 +114,27 @@ class Metrics:
         assert count >= 0
         self.timers_fired.labels(str(shard)).inc(count)
 
+    def record_applied(self, shard: int, commands: Sequence[Command],
+                       outputs: Sequence[AppliedCommand]) -> None:
+        self.workflows.record_applied(shard, commands, outputs)
+
+    def record_timer_delay(self, shard: int, delay_s: float) -> None:
+        assert delay_s >= 0
+        child = self._timer_delay_children.get(shard)
+        if child is None:  # bounded: one per shard
+            child = self._timer_delay_children[shard] = self.timer_delay.labels(str(shard))
+        child.observe(delay_s)
+
+    def observe_schedule_to_start(self, namespace: str, task_queue: str, kind: str,
+                                  waited_s: float) -> None:
+        self.workflows.observe_schedule_to_start(namespace, task_queue, kind, waited_s)
+
+    def sample(self, source: ClusterSource) -> None:
+        """Read the scrape-time gauges (called by `GET /metrics` before `render`)."""
+        for shard, depth in source.mailbox_depths().items():
+            self.set_mailbox_depth(shard, depth)
+        self.cluster.sample(source)
+
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type, for `GET /metrics`."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
@@ -114,6 +158,10 @@ def metrics_middleware(metrics: Metrics) -> Middleware:
             return response
         except web.HTTPException as err:
             status = err.status
+            raise
+        except asyncio.CancelledError:
+            # The client left (a worker stopping its long polls): not a server error.
+            status = CLIENT_CLOSED_STATUS
             raise
         finally:
             metrics.observe_request(_route_of(request), request.method, status,

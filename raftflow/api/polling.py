@@ -59,6 +59,9 @@ Leg = asyncio.Future[PolledTask | None]
 class DispatchCounter(Protocol):
     def record_tasks_dispatched(self, kind: str, count: int = 1) -> None: ...
 
+    def observe_schedule_to_start(self, namespace: str, task_queue: str, kind: str,
+                                  waited_s: float) -> None: ...
+
 
 class TaskPoller:
     def __init__(self, directory: ShardDirectory, matcher: Matcher,
@@ -166,7 +169,12 @@ class TaskPoller:
         except RaftflowError:
             return None
         if task is not None and self._metrics is not None:
-            self._metrics.record_tasks_dispatched(ready.kind.value)
+            kind = ready.kind.value
+            self._metrics.record_tasks_dispatched(kind)
+            # Waited in this node's matcher (eager hand-outs never queue and are not seen).
+            self._metrics.observe_schedule_to_start(
+                ready.dispatch.namespace, ready.dispatch.task_queue, kind,
+                time.monotonic() - ready.offered_at)
         return task
 
     def _end_poll(self, key: QueueKey, poll_id: str, legs: dict[Leg, str | None],

@@ -17,6 +17,9 @@ class ReadyTask:
 
     shard: int
     dispatch: Dispatch
+    # time.monotonic() when the dispatch reached this node's matcher: a poll that takes the
+    # task reports how long it waited (schedule-to-start, metrics). Not part of its identity.
+    offered_at: float = field(default=0.0, compare=False)
 
     @property
     def kind(self) -> TaskKind:
@@ -65,6 +68,17 @@ class StartedTask:
 
 
 Item = ReadyTask | QueryTask | StartedTask
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueSample:
+    """One queue of the matcher at one instant (metrics): tasks waiting and polls waiting."""
+
+    namespace: str
+    task_queue: str
+    kind: str
+    backlog: int
+    pollers: int
 
 
 def queue_key(item: Item) -> QueueKey:

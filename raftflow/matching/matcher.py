@@ -34,6 +34,7 @@ from raftflow.matching.items import (
     Item,
     QueryTask,
     QueueKey,
+    QueueSample,
     ReadyTask,
     StartedTask,
     queue_key,
@@ -71,9 +72,10 @@ class Matcher:
     # -- EffectSink ----------------------------------------------------------------------------
 
     def on_effects(self, shard: int, effects: Sequence[Effect]) -> None:
+        now = time.monotonic()
         for effect in effects:
             if isinstance(effect, DispatchWorkflowTask | DispatchActivityTask):
-                self._offer(ReadyTask(shard, effect))
+                self._offer(ReadyTask(shard, effect, now))
             elif isinstance(effect, WorkflowClosed):
                 for waiter in self._close_waiters.pop((effect.namespace, effect.workflow_id), []):
                     if not waiter.done():
@@ -193,6 +195,18 @@ class Matcher:
     def depth(self) -> int:
         return (sum(len(q) for q in self._queues.values())
                 + sum(len(q) for q in self._started.values()))
+
+    def queue_samples(self) -> list[QueueSample]:
+        """Every queue with tasks or polls waiting (metrics, read at scrape time)."""
+        samples = []
+        for key in self._queues.keys() | self._started.keys() | self._pollers.keys():
+            backlog = len(self._queues.get(key, ())) + len(self._started.get(key, ()))
+            pollers = sum(1 for w in self._pollers.get(key, ()) if not w.done())
+            if backlog or pollers:
+                namespace, task_queue, kind = key
+                samples.append(QueueSample(namespace=namespace, task_queue=task_queue,
+                                           kind=kind.value, backlog=backlog, pollers=pollers))
+        return samples
 
     # -- internals -----------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ from raftflow.cluster.config import ClusterConfig, NodeSpec, check_or_persist, s
 from raftflow.cluster.map_replica import MapReplica
 from raftflow.cluster.map_store import genesis_of, load_join_map, load_map, store_map
 from raftflow.cluster.node_credential import node_headers
+from raftflow.matching.items import QueueSample
 from raftflow.matching.matcher import Matcher
 from raftflow.node.cluster_view import REFRESH_S, ClusterView
 from raftflow.node.effect_sink import NodeEffects
@@ -196,6 +197,22 @@ class NodeRuntime:
         assert self.host is not None
         return [g.status() for _, g in sorted(self.host.groups.items())]
 
+    def replica_lags(self) -> list[tuple[int, str, int]]:
+        """(group, peer, entries behind) for every group this node leads (metrics)."""
+        assert self.host is not None
+        lags = []
+        for shard, group in sorted(self.host.groups.items()):
+            if not group.is_leader():
+                continue
+            status = group.status()
+            for peer in (*status.members, *status.learners):
+                if peer != self._node_id and (lag := group.replication_lag(peer)) is not None:
+                    lags.append((shard, str(peer), lag))
+        return lags
+
+    def queue_samples(self) -> list[QueueSample]:
+        return self.matcher.queue_samples()
+
     @property
     def cluster_secret(self) -> str:
         return self.config.secret
@@ -212,7 +229,8 @@ class NodeRuntime:
                              listen=(self.spec.host, self.spec.raft_port),
                              peers=self._raft_peers(self.cluster_map),
                              secret=self.config.secret.encode(), on_fatal=self._fatal,
-                             tls=None if self.tls is None else self.tls.peers)
+                             tls=None if self.tls is None else self.tls.peers,
+                             observer=self.metrics.log)
         # Every call this node makes to another carries the node credential, so the internal
         # routes answer it with auth on (a node without auth ignores the header).
         client_ssl = True if self.tls is None else self.tls.client
@@ -283,6 +301,7 @@ class NodeRuntime:
         if cluster_map.epoch <= self.cluster_map.epoch:
             return
         old_peers = self._raft_peers(self.cluster_map)
+        self._count_moves(self.cluster_map, cluster_map)
         self.cluster_map = cluster_map
         store_map(self._data_dir, cluster_map)
         if self.host is not None:
@@ -298,6 +317,17 @@ class NodeRuntime:
             self.removed.set()
         if self.duties is not None:
             self.duties.converge_soon()
+
+    def _count_moves(self, old: ClusterMap, new: ClusterMap) -> None:
+        """Moves started and ended between two maps, counted on the map group's leader only
+        (every node follows the same maps: counting everywhere would count each move N times).
+        Maps can skip epochs, so a move started and ended between two followed maps is missed."""
+        meta = None if self.host is None else self.host.groups.get(META_GROUP_ID)
+        if meta is None or not meta.is_leader():
+            return
+        was = {g for g, replicas in old.groups().items() if replicas.moving}
+        now = {g for g, replicas in new.groups().items() if replicas.moving}
+        self.metrics.log.record_moves(started=len(now - was), ended=len(was - now))
 
     def _loop_ended(self, task: asyncio.Task[None]) -> None:
         """The refresh and duty loops run for the node's whole life and catch their own

@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -305,6 +306,7 @@ class RaftGroup:
             self._consumer.on_leadership(is_leader, int(self._sync.raftCurrentTerm))
 
     def _write_snapshot(self, path: str, raft_data: tuple[Any, Any, Any]) -> None:
+        started_s = time.perf_counter()
         last_entry, previous_entry, cluster = raft_data
         body = _snapshot_body(last_entry, previous_entry, sorted(n.id for n in cluster),
                               self._consumer.take_snapshot())
@@ -312,6 +314,7 @@ class RaftGroup:
             f.write(body)
             f.flush()
             os.fsync(f.fileno())  # pysyncobj renames it into place; the journal fsyncs the dir
+        self._host.note_snapshot(self._shard, time.perf_counter() - started_s)
 
     def _read_snapshot(self, path: str) -> tuple[Any, Any, list[Node]]:
         with open(path, "rb") as f:

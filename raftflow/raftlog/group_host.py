@@ -37,3 +37,6 @@ class GroupHost(Protocol):
 
     def note_leader_change(self, shard: ShardId) -> None:
         """Count a leadership change of group `shard` (metrics)."""
+
+    def note_snapshot(self, shard: ShardId, duration_s: float) -> None:
+        """Group `shard` took and wrote a snapshot in `duration_s` (metrics)."""

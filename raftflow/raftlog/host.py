@@ -25,6 +25,7 @@ import contextlib
 import logging
 import os
 import re
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -33,6 +34,7 @@ from raftflow.raftlog import limits
 from raftflow.raftlog.group import RaftGroup, snapshot_files, snapshot_path
 from raftflow.raftlog.interface import LogConsumer, ShardId
 from raftflow.raftlog.network import PeerNetwork, PeerTls
+from raftflow.raftlog.observer import LogObserver, NoLogObserver
 from raftflow.raftlog.wal import NodeWal, fsync_directory
 
 log = logging.getLogger(__name__)
@@ -64,8 +66,9 @@ class RaftHost:
     def __init__(self, *, node_id: str, data_dir: str, listen: tuple[str, int],
                  peers: dict[str, tuple[str, int]], secret: bytes,
                  on_fatal: Callable[[BaseException], None] | None = None,
-                 tls: PeerTls | None = None) -> None:
+                 tls: PeerTls | None = None, observer: LogObserver | None = None) -> None:
         self.node_id = node_id
+        self.observer: LogObserver = observer or NoLogObserver()
         self._on_fatal = on_fatal
         self._data_dir = data_dir
         self.wal = NodeWal(os.path.join(data_dir, "raft"))
@@ -219,6 +222,9 @@ class RaftHost:
     def note_leader_change(self, shard: ShardId) -> None:
         self.stats.leader_changes += 1
 
+    def note_snapshot(self, shard: ShardId, duration_s: float) -> None:
+        self.observer.observe_snapshot(shard, duration_s)
+
     # -- network callbacks ---------------------------------------------------------------------
 
     def _on_frame(self, peer: str, shard: int, message: dict[str, Any]) -> None:
@@ -289,10 +295,16 @@ class RaftHost:
                 # no longer run them) keep their records: only remove_group forgets a group.
                 records += [r for shard, recovered in self.wal.recovered.items()
                             for r in recovered.checkpoint_records(shard)]
+                started_s = time.perf_counter()
                 await loop.run_in_executor(self._executor, self.wal.checkpoint, records)
+                self.observer.observe_wal_checkpoint(time.perf_counter() - started_s)
             elif self.wal.has_pending():
                 data = self.wal.take_pending()
+                # Timed as the round waits for it (thread hop included): that is the delay
+                # every message and answer of the round sees.
+                started_s = time.perf_counter()
                 await loop.run_in_executor(self._executor, self.wal.write_and_sync, data)
+                self.observer.observe_wal_sync(time.perf_counter() - started_s, len(data))
                 self.stats.wal_bytes += len(data)
             self.stats.wal_rounds += 1
             for peer, frames in outbox.items():
