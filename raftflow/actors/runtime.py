@@ -31,6 +31,7 @@ from raftflow.actors.leader_effects import EffectSink, LeaderEffects
 from raftflow.actors.mailbox import Mailbox
 from raftflow.actors.state_machine import StateMachine
 from raftflow.actors.stats import ActorObserver, ActorStats, NoObserver
+from raftflow.observability.json_logs import shard_fields
 from raftflow.protocol.codec import decode_proposal, encode_command, encode_proposal_parts
 from raftflow.protocol.commands import Barrier, Command, FireTimers, Proposal
 from raftflow.protocol.errors import ErrorCode, RaftflowError
@@ -105,6 +106,11 @@ class ActorRuntime(Generic[S]):
 
     def is_leader(self) -> bool:
         return self._log is not None and self._log.is_leader()
+
+    @property
+    def leader_term(self) -> int | None:
+        """The Raft term this replica leads in (None while it follows): for log lines."""
+        return self._leader_term
 
     # -- callers -------------------------------------------------------------------------------
 
@@ -253,6 +259,9 @@ class ActorRuntime(Generic[S]):
         self.stats.leader_changes += 1
         self._observer.record_leader_change(self.shard)
         self._effects.stand_down()
+        # Rare (elections, hand-offs), and what an operator reads first after an incident.
+        log.info("shard %d: %s at term %d", self.shard, "leader" if is_leader else "follower",
+                 term, extra=shard_fields(self.shard, term))
         if not is_leader:
             self._leader_term = None
             self._mailbox.fail_everything(NotLeaderError(self.shard, "leadership lost"))
