@@ -22,6 +22,7 @@ from raftflow.api.answers import (
     respond,
 )
 from raftflow.api.errors import InvalidArgumentError, accepted
+from raftflow.api.request_traces import request_traceparent
 from raftflow.api.routing import Gateway
 from raftflow.api.run_ids import new_run_id
 from raftflow.observability.json_logs import shard_fields
@@ -127,6 +128,7 @@ async def _start(request: web.Request, namespace: str, workflow_id: str,
             signal_name=signal.signal_name if signal is not None else "",
             signal_input=signal.signal_input if signal is not None else EMPTY,
             retry_policy=body.retry_policy,
+            traceparent=request_traceparent(request),
         )
         result = accepted(await actor.execute(command))
         assert isinstance(result, WorkflowStartedResult), result

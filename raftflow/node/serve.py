@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import logging
 import signal
 import sys
@@ -136,6 +137,10 @@ def run_node(args: argparse.Namespace) -> int:
     observability = observability_of(args)
     configure_logging(level=getattr(args, "log_level", "info"),
                       log_format=observability.log_format, node_id=args.id)
+    if observability.tracing and importlib.util.find_spec("opentelemetry.sdk") is None:
+        print("error: --otel-exporter needs OpenTelemetry: pip install 'raftflow[otel]'",
+              file=sys.stderr)
+        return 2
     try:
         tls = tls_from_args(args)
         # A joining node's secret is its flag; the others' is in their config.

@@ -30,8 +30,10 @@ from collections.abc import Callable, Collection
 
 import msgspec
 
-from raftflow.protocol.commands import Failure
+from raftflow.protocol.commands import Failure, ScheduleActivityTask, WorkflowCommand
+from raftflow.protocol.events import HistoryEvent, WorkflowExecutionStartedEventAttributes
 from raftflow.protocol.history_json import payload_from_json
+from raftflow.protocol.http_answers import WorkflowTask
 from raftflow.protocol.http_bodies import (
     CompleteWorkflowTaskRequest,
     FailWorkflowTaskRequest,
@@ -42,7 +44,9 @@ from raftflow.protocol.payload import Payload, json_enc_hook
 from raftflow.protocol.updates import WorkflowUpdateRequest
 from raftflow.sdk import errors
 from raftflow.sdk._history_payloads import decode_events, encode_commands
+from raftflow.sdk._interceptors import NO_INTERCEPTORS, Interceptors
 from raftflow.sdk._payload_limits import checked_commands
+from raftflow.sdk._replay import WorkflowRunner
 from raftflow.sdk._replay.commands import payload
 from raftflow.sdk._runner_cache import RunnerCache
 from raftflow.sdk._task_exchange import TaskExchange, reserve_slots
@@ -54,6 +58,7 @@ from raftflow.sdk._wire_tasks import (
     eager_activity_tasks,
 )
 from raftflow.sdk._worker_policy import eager_activities_wanted, fail_backoff_s
+from raftflow.sdk.interceptor import WorkflowTaskInput
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +73,10 @@ class WorkflowTaskRunner:
     def __init__(self, exchange: TaskExchange, cache: RunnerCache, *, task_queue: str,
                  activity_types: Collection[str], activity_slots: asyncio.Semaphore,
                  start_activity: Callable[[str, object], None],
-                 payloads: WirePayloads = NO_CODEC) -> None:
+                 payloads: WirePayloads = NO_CODEC,
+                 interceptors: Interceptors = NO_INTERCEPTORS) -> None:
         self._exchange = exchange
+        self._interceptors = interceptors
         self._payloads = payloads
         self._cache = cache
         self._task_queue = task_queue
@@ -100,7 +107,10 @@ class WorkflowTaskRunner:
                     payload_from_json(u.input), f"input of update {u.name} ({u.update_id})"))
                 for u in answer.updates]
             runner, events = await self._cache.take(task)
-            commands = runner.activate(events, updates)
+            if self._interceptors:
+                commands = self._traced_activation(answer, runner, events, updates)
+            else:
+                commands = runner.activate(events, updates)
             update_responses = [msgspec.structs.replace(r, rejection=(
                 await self._payloads.encode_failure(r.rejection, "update rejection details")))
                 if r.rejection is not None else r for r in runner.take_update_responses()]
@@ -133,6 +143,24 @@ class WorkflowTaskRunner:
             return
         self._cache.keep(answer.run_id, runner)
         self._start_eager_activities(completed.address or address, completed.body, eager)
+
+    def _traced_activation(self, answer: WorkflowTask, runner: WorkflowRunner,
+                           events: list[HistoryEvent],
+                           updates: list[WorkflowUpdateRequest]) -> list[WorkflowCommand]:
+        """`runner.activate` inside the interceptors' `run_workflow_task`, parented by the
+        run's start context; the activities it schedules carry the task's context. Stamped
+        here, after replay: replay never sees it, and it is no part of a command's match."""
+        started = runner.started_traceparent or (
+            _traceparent_of(events[0]) if events and events[0].event_id == 1 else "")
+        with self._interceptors.run_workflow_task(WorkflowTaskInput(
+                namespace=answer.namespace, workflow_id=answer.workflow_id,
+                run_id=answer.run_id, workflow_type=answer.workflow_type,
+                attempt=answer.attempt, traceparent=started)) as traceparent:
+            commands = runner.activate(events, updates)
+        if not traceparent:
+            return commands
+        return [msgspec.structs.replace(c, traceparent=traceparent)
+                if isinstance(c, ScheduleActivityTask) else c for c in commands]
 
     def _start_eager_activities(self, address: str, body: object, eager: int) -> None:
         """Run the activities the completion started for this worker, each in one of the
@@ -183,6 +211,12 @@ class WorkflowTaskRunner:
     async def _respond(self, reply: QueryAnswerRequest) -> None:
         # Any node relays the answer to the node where the caller waits.
         await self._exchange.post("/api/v1/tasks/query/respond", reply)
+
+
+def _traceparent_of(event: HistoryEvent) -> str:
+    started = event.attributes
+    return (started.traceparent
+            if isinstance(started, WorkflowExecutionStartedEventAttributes) else "")
 
 
 def _query_failed(query_id: str, error: BaseException) -> QueryAnswerRequest:
