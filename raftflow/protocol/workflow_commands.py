@@ -190,6 +190,9 @@ class StartChildWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True,
     id_reuse_policy: Name = ""
     parent_close_policy: ParentClosePolicy = ParentClosePolicy.TERMINATE
     retry_policy: RetryPolicy | None = None  # the child's own: its parent sees the last attempt
+    # The starting workflow task's trace context: the child's WorkflowExecutionStarted records
+    # it, so the child's tasks join the parent's trace (docs/observability.md).
+    traceparent: TraceParent = ""
 class CompleteWorkflowUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
                              tag="CompleteWorkflowUpdate", tag_field="type"):
     """An accepted update's handler ended: with `result`, or with `failure` when it raised."""

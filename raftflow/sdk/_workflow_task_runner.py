@@ -30,7 +30,12 @@ from collections.abc import Callable, Collection
 
 import msgspec
 
-from raftflow.protocol.commands import Failure, ScheduleActivityTask, WorkflowCommand
+from raftflow.protocol.commands import (
+    Failure,
+    ScheduleActivityTask,
+    StartChildWorkflowExecution,
+    WorkflowCommand,
+)
 from raftflow.protocol.events import HistoryEvent, WorkflowExecutionStartedEventAttributes
 from raftflow.protocol.history_json import payload_from_json
 from raftflow.protocol.http_answers import WorkflowTask
@@ -148,7 +153,8 @@ class WorkflowTaskRunner:
                            events: list[HistoryEvent],
                            updates: list[WorkflowUpdateRequest]) -> list[WorkflowCommand]:
         """`runner.activate` inside the interceptors' `run_workflow_task`, parented by the
-        run's start context; the activities it schedules carry the task's context. Stamped
+        run's start context; the activities and children it starts carry the task's context
+        (the children's WorkflowExecutionStarted records it). Stamped
         here, after replay: replay never sees it, and it is no part of a command's match."""
         started = runner.started_traceparent or (
             _traceparent_of(events[0]) if events and events[0].event_id == 1 else "")
@@ -160,7 +166,8 @@ class WorkflowTaskRunner:
         if not traceparent:
             return commands
         return [msgspec.structs.replace(c, traceparent=traceparent)
-                if isinstance(c, ScheduleActivityTask) else c for c in commands]
+                if isinstance(c, ScheduleActivityTask | StartChildWorkflowExecution) else c
+                for c in commands]
 
     def _start_eager_activities(self, address: str, body: object, eager: int) -> None:
         """Run the activities the completion started for this worker, each in one of the

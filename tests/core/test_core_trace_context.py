@@ -1,7 +1,8 @@
 """Goal: the shard core carries a trace context as an opaque string and nothing more: a start's
 traceparent reaches WorkflowExecutionStarted; an activity's, its ActivityTaskScheduled and
-every attempt's task (retries included); a continue-as-new and a workflow retry hand the
-starter's to the next run; a run started without one records "" everywhere.
+every attempt's task (retries included); a child's, through the outbox, the child's
+WorkflowExecutionStarted; a continue-as-new and a workflow retry hand the starter's to the
+next run; a run started without one records "" everywhere.
 
 Method: the driver shard plays client, workflow worker and activity worker; each field is read
 back from the typed events and task answers.
@@ -14,11 +15,14 @@ from raftflow.protocol.commands import (
     Failure,
     FailWorkflowExecution,
     RetryPolicy,
+    StartChildWorkflowExecution,
 )
 from raftflow.protocol.events import (
     ActivityTaskScheduledEventAttributes,
     WorkflowExecutionStartedEventAttributes,
 )
+from raftflow.protocol.messages import DeliverMessages, StartChildMessage
+from raftflow.protocol.results import MessagesDelivered
 from tests.core.core_driver import Shard, activity
 
 START_CONTEXT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -70,3 +74,18 @@ def test_continue_as_new_and_a_workflow_retry_keep_the_starters_context() -> Non
                   if e.run_id not in (run_id, continued.run_id)]
     assert retried.attempt == 2
     assert _started(shard, retried.run_id).traceparent == START_CONTEXT
+
+
+def test_a_child_is_started_in_its_parent_tasks_trace() -> None:
+    parents, kids = Shard(), Shard()
+    parent = parents.start("parent", traceparent=START_CONTEXT)
+    parents.decide(parent, StartChildWorkflowExecution(workflow_id="kid", workflow_type="Kid",
+                                                       traceparent=TASK_CONTEXT))
+    (entry,) = parents.state.outbox.values()
+    assert isinstance(entry.body, StartChildMessage)
+    assert entry.body.traceparent == TASK_CONTEXT
+    output = kids.run(DeliverMessages(now_ms=kids.now_ms, entries=(entry,)))
+    assert isinstance(output.result, MessagesDelivered), output.result
+    (outcome,) = output.result.outcomes
+    assert outcome.error is None
+    assert _started(kids, outcome.run_id).traceparent == TASK_CONTEXT

@@ -4,7 +4,8 @@ Goal: with `TracingInterceptor` on the client (and so on its worker) and `--otel
 console` on every node, starting a workflow that runs one activity produces, in the client's
 trace: `StartWorkflow:<type>` (client) → the nodes' `POST /api/v1/namespaces/{namespace}/
 workflows` span (one more hop's span when the call was forwarded) → `RunWorkflow:<type>` for
-each workflow task → `RunActivity:<type>` under the workflow task that scheduled it. The
+each workflow task → `RunActivity:<type>` under the workflow task that scheduled it, and the
+child's `RunWorkflow:<type>` under the workflow task that started the child. The
 traceparent recorded in WorkflowExecutionStarted and ActivityTaskScheduled is that chain's.
 Method: a 3-node cluster of `raftflow node` processes; client, worker and their spans (an
 in-memory exporter) in this process; the nodes' spans read from their log files (the console
@@ -43,11 +44,22 @@ async def greet(name: str) -> str:
 
 
 @workflow.defn
-class Greeter:
+class Kid:
     @workflow.run
     async def run(self, name: str) -> str:
-        return await workflow.execute_activity(greet, name,
-                                               start_to_close_timeout=timedelta(seconds=10))
+        return name.upper()
+
+
+@workflow.defn
+class Greeter:
+    """An activity, then a child started by the workflow task that got its result."""
+
+    @workflow.run
+    async def run(self, name: str) -> str:
+        greeting = await workflow.execute_activity(greet, name,
+                                                   start_to_close_timeout=timedelta(seconds=10))
+        loud = await workflow.execute_child_workflow(Kid.run, name, id=f"{name}-kid")
+        return f"{greeting} / {loud}"
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +102,7 @@ def test_one_trace_from_the_client_start_to_the_activity(
         client = await Client.connect([cluster.address(n) for n in cluster.node_ids],
                                       interceptors=[interceptor])
         try:
-            async with Worker(client, task_queue="traced", workflows=[Greeter],
+            async with Worker(client, task_queue="traced", workflows=[Greeter, Kid],
                               activities=[greet]):
                 handle = await client.start_workflow(Greeter.run, "ada", id="traced-1",
                                                      task_queue="traced")
@@ -100,7 +112,7 @@ def test_one_trace_from_the_client_start_to_the_activity(
             await client.close()
 
     result, events = asyncio.run(scenario())
-    assert result == "hello ada"
+    assert result == "hello ada / ADA"
     cluster.stop()  # flushes and closes the nodes' logs
     mine = {span.name: span for span in exporter.get_finished_spans()}
     start = mine["StartWorkflow:Greeter"]
@@ -109,7 +121,10 @@ def test_one_trace_from_the_client_start_to_the_activity(
     assert {s.context.trace_id for s in in_process} == {trace_id}, [s.name for s in in_process]
     runs = [s for s in in_process if s.name == "RunWorkflow:Greeter"]
     activities = [s for s in in_process if s.name == "RunActivity:greet"]
-    assert len(runs) >= 2 and len(activities) == 1  # the task that schedules, the one that ends
+    # The task that schedules the activity, the one that starts the child, the one that ends.
+    assert len(runs) >= 3 and len(activities) == 1
+    kid_runs = [s for s in in_process if s.name == "RunWorkflow:Kid"]
+    assert kid_runs
 
     # The nodes' spans of the start call: the first is the client span's child, each
     # forwarded hop the previous one's; the last is the parent of every workflow task.
@@ -137,6 +152,11 @@ def test_one_trace_from_the_client_start_to_the_activity(
     assert isinstance(started, WorkflowExecutionStartedEventAttributes)
     # (flags: sampled, plus W3C level 2's random-trace-id bit where the SDK sets it)
     assert started.traceparent.rsplit("-", 1)[0] == f"00-{trace_id:032x}-{recorded_parent}"
+    # The child's tasks hang under the parent's task that started it (the second one).
+    second_run = sorted(runs, key=lambda s: s.start_time or 0)[1]
+    assert all(k.parent is not None and k.parent.span_id == second_run.context.span_id
+               for k in kid_runs), [k.parent for k in kid_runs]
+
     (scheduled,) = [e.attributes for e in events
                     if isinstance(e.attributes, ActivityTaskScheduledEventAttributes)]
     assert scheduled.traceparent.rsplit("-", 1)[0] == (
