@@ -17,8 +17,11 @@ __all__ = ["TRACEPARENT_HEADER", "request_traceparent", "tracing_middleware"]
 
 # This node's span context for the call, set by the middleware (as a traceparent).
 _SPAN_TRACEPARENT: web.RequestKey[str] = web.RequestKey("span_traceparent", str)
-# Not traced: probes and scrapes, which would only add noise to every trace store.
-_UNTRACED_PATHS = frozenset({"/healthz", "/metrics"})
+# Not traced: probes, scrapes and task long polls (a poll waits, it does no work: the task it
+# returns is traced by the worker's span and its answer's call), which would only add noise.
+_UNTRACED_PATHS = frozenset({"/healthz", "/metrics", "/api/v1/tasks/poll/end"})
+_UNTRACED_ROUTE_SUFFIX = "/poll"
+
 
 
 def _header_traceparent(request: web.Request) -> str:
@@ -42,6 +45,8 @@ def tracing_middleware(tracer: NodeTracer) -> Middleware:
             return await handler(request)
         info = request.match_info
         route = info.route.resource.canonical if info.route.resource is not None else "unmatched"
+        if route.endswith(_UNTRACED_ROUTE_SUFFIX):
+            return await handler(request)
         attributes: dict[str, str | int] = {"http.request.method": request.method,
                                             "http.route": route}
         for name in ("namespace", "workflow_id"):

@@ -35,7 +35,7 @@ from raftflow.protocol.payload import EMPTY
 from raftflow.sdk import errors
 from raftflow.sdk._activity_context import ActivityContext
 from raftflow.sdk._activity_support import Heartbeater, activity_info, invoke
-from raftflow.sdk._interceptors import NO_INTERCEPTORS, Interceptors
+from raftflow.sdk._interceptors import NO_INTERCEPTORS, Interceptors, trace_headers
 from raftflow.sdk._payload_limits import too_large
 from raftflow.sdk._replay.commands import payload
 from raftflow.sdk._task_exchange import TaskExchange, reserve_slots
@@ -110,15 +110,16 @@ class ActivityTaskRunner:
                         f"with this worker (known: {sorted(self._activities)})",
                 type="NotFoundError"))
             return
+        traceparent = ""
         if self._interceptors:
             with self._interceptors.run_activity(ActivityInput(
                     namespace=task.namespace, workflow_id=task.workflow_id, run_id=task.run_id,
                     activity_id=task.activity_id, activity_type=task.activity_type,
-                    attempt=task.attempt, traceparent=task.traceparent)):
+                    attempt=task.attempt, traceparent=task.traceparent)) as traceparent:
                 outcome = await self._attempt(definition, task)
         else:
             outcome = await self._attempt(definition, task)
-        await self._answer(address, await self._encoded(outcome))
+        await self._answer(address, await self._encoded(outcome), traceparent)
 
     async def _decoded(self, task: ActivityTask) -> ActivityTask:
         """The task with its input and last heartbeat details decoded by the client's codec
@@ -204,7 +205,7 @@ class ActivityTaskRunner:
         return FailActivityTaskRequest(task_token=token, failure=failure,
                                        identity=self._exchange.identity)
 
-    async def _answer(self, address: str, outcome: Outcome) -> None:
+    async def _answer(self, address: str, outcome: Outcome, traceparent: str) -> None:
         slots = self._workflow_slots
         eager = False
         if (isinstance(outcome, CompleteActivityTaskRequest) and slots is not None
@@ -214,7 +215,8 @@ class ActivityTaskRunner:
             outcome = msgspec.structs.replace(outcome, eager_task_queue=self._task_queue,
                                               sticky_queue=self._exchange.sticky_queue)
         try:
-            answer = await self._exchange.post_to(address, _PATHS[type(outcome)], outcome)
+            answer = await self._exchange.post_to(address, _PATHS[type(outcome)], outcome,
+                                                  trace_headers(traceparent))
         except BaseException:
             if eager:
                 assert slots is not None

@@ -187,11 +187,12 @@ class Transport:
     async def call_node(self, address: str, method: str, path: str, *,
                         body: Body | None = None,
                         params: Mapping[str, str] | None = None,
-                        timeout_s: float = REQUEST_TIMEOUT_S) -> Answer:
+                        timeout_s: float = REQUEST_TIMEOUT_S,
+                        headers: Mapping[str, str] | None = None) -> Answer:
         """One attempt on one node, no retry (long polls pinned to a node use this)."""
         data = None if body is None else encode_body(body)
         try:
-            return await self._once(address, method, path, data, params, timeout_s)
+            return await self._once(address, method, path, data, params, timeout_s, headers)
         except _Retryable as retryable:
             raise retryable.error from None
 

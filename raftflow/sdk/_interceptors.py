@@ -44,11 +44,14 @@ class Interceptors:
                              for i in self._chain)
 
     @contextmanager
-    def run_activity(self, task: ActivityInput) -> Iterator[None]:
+    def run_activity(self, task: ActivityInput) -> Iterator[str]:
         with ExitStack() as stack:
-            for interceptor in self._chain:
-                stack.enter_context(interceptor.run_activity(task))
-            yield
+            yield _innermost(stack.enter_context(i.run_activity(task)) for i in self._chain)
+
+
+def trace_headers(traceparent: str) -> dict[str, str] | None:
+    """The headers of a call made for a traced piece of work (None: not traced)."""
+    return {TRACEPARENT_HEADER: traceparent} if traceparent else None
 
 
 NO_INTERCEPTORS = Interceptors()

@@ -49,7 +49,7 @@ from raftflow.protocol.payload import Payload, json_enc_hook
 from raftflow.protocol.updates import WorkflowUpdateRequest
 from raftflow.sdk import errors
 from raftflow.sdk._history_payloads import decode_events, encode_commands
-from raftflow.sdk._interceptors import NO_INTERCEPTORS, Interceptors
+from raftflow.sdk._interceptors import NO_INTERCEPTORS, Interceptors, trace_headers
 from raftflow.sdk._payload_limits import checked_commands
 from raftflow.sdk._replay import WorkflowRunner
 from raftflow.sdk._replay.commands import payload
@@ -112,8 +112,9 @@ class WorkflowTaskRunner:
                     payload_from_json(u.input), f"input of update {u.name} ({u.update_id})"))
                 for u in answer.updates]
             runner, events = await self._cache.take(task)
+            traceparent = ""
             if self._interceptors:
-                commands = self._traced_activation(answer, runner, events, updates)
+                commands, traceparent = self._traced_activation(answer, runner, events, updates)
             else:
                 commands = runner.activate(events, updates)
             update_responses = [msgspec.structs.replace(r, rejection=(
@@ -137,7 +138,8 @@ class WorkflowTaskRunner:
                     task_token=answer.task_token, commands=wire_commands,
                     identity=self._exchange.identity, sticky_queue=self._exchange.sticky_queue,
                     eager_task_queue=self._task_queue if eager else None,
-                    eager_activities_max=eager, update_responses=update_responses))
+                    eager_activities_max=eager, update_responses=update_responses),
+                trace_headers(traceparent))
         except BaseException as error:
             for _ in range(eager):
                 self._activity_slots.release()
@@ -151,10 +153,12 @@ class WorkflowTaskRunner:
 
     def _traced_activation(self, answer: WorkflowTask, runner: WorkflowRunner,
                            events: list[HistoryEvent],
-                           updates: list[WorkflowUpdateRequest]) -> list[WorkflowCommand]:
+                           updates: list[WorkflowUpdateRequest],
+                           ) -> tuple[list[WorkflowCommand], str]:
         """`runner.activate` inside the interceptors' `run_workflow_task`, parented by the
         run's start context; the activities and children it starts carry the task's context
-        (the children's WorkflowExecutionStarted records it). Stamped
+        (the children's WorkflowExecutionStarted records it), and so does the completion
+        (returned with the commands). Stamped
         here, after replay: replay never sees it, and it is no part of a command's match."""
         started = runner.started_traceparent or (
             _traceparent_of(events[0]) if events and events[0].event_id == 1 else "")
@@ -164,10 +168,10 @@ class WorkflowTaskRunner:
                 attempt=answer.attempt, traceparent=started)) as traceparent:
             commands = runner.activate(events, updates)
         if not traceparent:
-            return commands
+            return commands, ""
         return [msgspec.structs.replace(c, traceparent=traceparent)
                 if isinstance(c, ScheduleActivityTask | StartChildWorkflowExecution) else c
-                for c in commands]
+                for c in commands], traceparent
 
     def _start_eager_activities(self, address: str, body: object, eager: int) -> None:
         """Run the activities the completion started for this worker, each in one of the

@@ -24,7 +24,7 @@ from raftflow.protocol.http_bodies import SignalWithStartWorkflowRequest, StartW
 from raftflow.sdk import _http, errors
 from raftflow.sdk import _schedule_handle as _schedules
 from raftflow.sdk._cluster_connection import ClusterConnection
-from raftflow.sdk._interceptors import TRACEPARENT_HEADER, Interceptors
+from raftflow.sdk._interceptors import Interceptors, trace_headers
 from raftflow.sdk._replay.commands import arguments, payload
 from raftflow.sdk._replay.definition import signal_name_of, workflow_type_of
 from raftflow.sdk._schedule_handle import ScheduleHandle
@@ -273,8 +273,8 @@ class Client:
         with interceptors.start_workflow(StartWorkflowInput(
                 namespace=self.namespace, workflow_id=workflow_id,
                 workflow_type=body.workflow_type, task_queue=body.task_queue)) as traceparent:
-            return await transport.call("POST", path, body=body, headers=(
-                {TRACEPARENT_HEADER: traceparent} if traceparent else None))
+            return await transport.call("POST", path, body=body,
+                                        headers=trace_headers(traceparent))
 
     async def execute_workflow(self, workflow: Callable[..., Any] | type | str,
                                *positional: Any, args: Sequence[Any] = (), id: str, task_queue: str, request_id: str | None = None,

@@ -4,10 +4,11 @@ running an activity attempt (temporalio's interceptors, cut to what tracing need
     client = await Client.connect(address, interceptors=[TracingInterceptor()])
 
 A client's interceptors apply to its calls and to every `Worker` built on it, as in
-temporalio. Each hook is a context manager around the work; the first two yield the W3C
-`traceparent` the work passes on ("" for none): a start sends it to the server, which records
-it in WorkflowExecutionStarted; a workflow task puts it on the activities it schedules, whose
-tasks hand it to `run_activity`. With no interceptor the SDK runs none of this.
+temporalio. Each hook is a context manager around the work and yields the W3C `traceparent`
+the work passes on ("" for none): a start sends it to the server, which records it in
+WorkflowExecutionStarted; a workflow task puts it on the activities and children it starts
+(whose tasks hand it to `run_activity` and to the child's `run_workflow_task`); a task's
+answer is sent with its own. With no interceptor the SDK runs none of this.
 
 `raftflow.sdk.contrib.opentelemetry.TracingInterceptor` implements it with OpenTelemetry.
 """
@@ -63,5 +64,7 @@ class Interceptor(Protocol):
     def run_workflow_task(self, task: WorkflowTaskInput) -> AbstractContextManager[str]:
         """Around one workflow task's run; yields the traceparent its activities carry."""
 
-    def run_activity(self, task: ActivityInput) -> AbstractContextManager[None]:
-        """Around one activity attempt (an `async def` one runs inside it on the loop)."""
+    def run_activity(self, task: ActivityInput) -> AbstractContextManager[str]:
+        """Around one activity attempt (an `async def` one runs inside it on the loop, a `def`
+        one in a thread with a copy of its context); yields the traceparent the attempt's
+        answer is sent with."""

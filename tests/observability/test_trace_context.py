@@ -3,7 +3,9 @@
 Goal: only W3C traceparents of version 00 with non-zero ids pass (`is_traceparent`); a worker's
 ScheduleActivityTask with anything else is refused with a 400 naming the field; the gateway
 passes on a caller's valid traceparent header and drops a malformed one (as W3C asks of a
-receiver); with tracing off, neither a node nor an SDK client or worker imports OpenTelemetry.
+receiver); with tracing off, neither a node nor an SDK client or worker imports OpenTelemetry;
+a client's interceptors nest in order, the innermost context is passed on, and a hook that
+yields something else than a traceparent is refused.
 Method: the checks on hand-made values; a tiny aiohttp app around `request_traceparent`;
 a fresh interpreter that imports the node's and the SDK's modules.
 """
@@ -13,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import pytest
 from aiohttp import web
@@ -23,6 +27,8 @@ from raftflow.api.request_traces import request_traceparent
 from raftflow.api.validation import decode_body
 from raftflow.observability.tracing import is_traceparent
 from raftflow.protocol.http_bodies import CompleteWorkflowTaskRequest
+from raftflow.sdk._interceptors import NO_INTERCEPTORS, Interceptors, trace_headers
+from raftflow.sdk.interceptor import ActivityInput, StartWorkflowInput, WorkflowTaskInput
 
 VALID = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -98,3 +104,45 @@ def test_tracing_off_imports_no_opentelemetry() -> None:
          "print(any(m.startswith('opentelemetry') for m in sys.modules))"],
         capture_output=True, text=True, timeout=60, check=False)
     assert loaded.stdout.strip() == "True", loaded.stderr
+
+
+class _Recording:
+    """An interceptor that records its enters and exits and yields a fixed context."""
+
+    def __init__(self, name: str, yields: str, log: list[str]) -> None:
+        self._name, self._yields, self._log = name, yields, log
+
+    @contextmanager
+    def _around(self) -> Iterator[str]:
+        self._log.append(f"enter {self._name}")
+        yield self._yields
+        self._log.append(f"exit {self._name}")
+
+    def start_workflow(self, call: StartWorkflowInput) -> AbstractContextManager[str]:
+        return self._around()
+
+    def run_workflow_task(self, task: WorkflowTaskInput) -> AbstractContextManager[str]:
+        return self._around()
+
+    def run_activity(self, task: ActivityInput) -> AbstractContextManager[str]:
+        return self._around()
+
+
+def test_interceptors_nest_in_order_and_the_innermost_context_wins() -> None:
+    log: list[str] = []
+    other = VALID[:36] + "b7ad6b7169203331-01"
+    chain = Interceptors([_Recording("outer", VALID, log), _Recording("inner", other, log),
+                          _Recording("silent", "", log)])
+    call = StartWorkflowInput(namespace="n", workflow_id="w", workflow_type="T", task_queue="q")
+    with chain.start_workflow(call) as traceparent:
+        log.append("work")
+    assert traceparent == other  # "" passes nothing on: the inner context stands
+    assert log == ["enter outer", "enter inner", "enter silent", "work",
+                   "exit silent", "exit inner", "exit outer"]
+    assert not NO_INTERCEPTORS and chain
+    assert trace_headers("") is None and trace_headers(VALID) == {"traceparent": VALID}
+    broken = Interceptors([_Recording("bug", "not a traceparent", [])])
+    with pytest.raises(ValueError, match="not a traceparent"), broken.run_activity(
+            ActivityInput(namespace="n", workflow_id="w", run_id="r", activity_id="a",
+                          activity_type="t", attempt=1, traceparent="")):
+        pass

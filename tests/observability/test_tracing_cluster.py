@@ -5,7 +5,8 @@ console` on every node, starting a workflow that runs one activity produces, in 
 trace: `StartWorkflow:<type>` (client) → the nodes' `POST /api/v1/namespaces/{namespace}/
 workflows` span (one more hop's span when the call was forwarded) → `RunWorkflow:<type>` for
 each workflow task → `RunActivity:<type>` under the workflow task that scheduled it, and the
-child's `RunWorkflow:<type>` under the workflow task that started the child. The
+child's `RunWorkflow:<type>` under the workflow task that started the child; each task's
+answer is a node span under its task's span, and task polls are not traced. The
 traceparent recorded in WorkflowExecutionStarted and ActivityTaskScheduled is that chain's.
 Method: a 3-node cluster of `raftflow node` processes; client, worker and their spans (an
 in-memory exporter) in this process; the nodes' spans read from their log files (the console
@@ -146,6 +147,18 @@ def test_one_trace_from_the_client_start_to_the_activity(
     assert act.parent is not None and act.parent.span_id in {r.context.span_id for r in runs}
     first_run = min(runs, key=lambda s: s.start_time or 0)
     assert act.parent.span_id == first_run.context.span_id
+
+    # Each task's answer is a call under the span of the work it answers; polls are untraced.
+    all_node = _node_spans(data_dir, cluster)
+    assert not [s for s in all_node if s["name"].endswith("/poll")]
+    # (A forwarded answer's second span is the first's child: only first hops are compared.)
+    node_ids = {_hex(s["context"]["span_id"]) for s in node_spans}
+    first_hops = [s for s in node_spans if _hex(s["parent_id"] or "") not in node_ids]
+    completions = [s for s in first_hops if s["name"] == "POST /api/v1/tasks/workflow/complete"]
+    assert {_hex(s["parent_id"]) for s in completions} == {
+        f"{r.context.span_id:016x}" for r in runs + kid_runs}
+    (answered,) = [s for s in first_hops if s["name"] == "POST /api/v1/tasks/activity/complete"]
+    assert _hex(answered["parent_id"]) == f"{act.context.span_id:016x}"
 
     # What history recorded is that chain (read from the typed events).
     started = events[0].attributes

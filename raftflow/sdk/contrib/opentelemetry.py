@@ -61,7 +61,7 @@ class TracingInterceptor:
             yield self._current_traceparent()
 
     @contextmanager
-    def run_activity(self, task: ActivityInput) -> Iterator[None]:
+    def run_activity(self, task: ActivityInput) -> Iterator[str]:
         with self._tracer.start_as_current_span(
                 f"RunActivity:{task.activity_type}", context=self._parent(task.traceparent),
                 kind=trace.SpanKind.SERVER,
@@ -70,7 +70,7 @@ class TracingInterceptor:
                             "raftflow.run_id": task.run_id,
                             "raftflow.activity_id": task.activity_id,
                             "raftflow.activity_attempt": task.attempt}):
-            yield
+            yield self._current_traceparent()
 
     def _parent(self, traceparent: str) -> otel_context.Context | None:
         """The context of a recorded traceparent; None (the current one) when there is none:
