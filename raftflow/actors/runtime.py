@@ -124,7 +124,8 @@ class ActorRuntime(Generic[S]):
         except (TypeError, ValueError, OverflowError) as error:
             # A value the codec refuses slipped past validation (a bug upstream): fail this
             # command alone, at once; nothing batched with it is affected.
-            log.exception("shard %d: cannot encode a command", self.shard)
+            log.exception("shard %d: cannot encode a command", self.shard,
+                          extra=shard_fields(self.shard, self._leader_term))
             failed: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
             failed.set_exception(RaftflowError(
                 ErrorCode.INTERNAL, f"shard {self.shard} could not encode a command: {error}"))

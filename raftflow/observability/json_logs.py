@@ -50,8 +50,10 @@ def unbind_request(token: Token[RequestFields | None]) -> None:
 
 
 def shard_fields(shard: int, term: int | None = None) -> dict[str, int]:
-    """`extra=` for a line about one shard (and the Raft term it is in, when known)."""
-    assert shard >= 0, shard
+    """`extra=` for a line about one shard (and the Raft term it is in, when known). A group
+    id below 0 is the cluster map's Raft group, not a shard: no fields (its lines say so)."""
+    if shard < 0:
+        return {}
     return {"shard": shard} if term is None else {"shard": shard, "term": term}
 
 

@@ -100,7 +100,8 @@ class ActivityTaskRunner:
             task = await self._decoded(task)
         except errors.PayloadCodecError as error:  # e.g. no codec, or the wrong key
             log.warning("activity task of %s/%s refused: %s", task.workflow_id, task.run_id,
-                        error)
+                        error, extra={"namespace": task.namespace,
+                                      "workflow_id": task.workflow_id, "run_id": task.run_id})
             await self._post_failure(task.task_token, errors.failure_of(error))
             return
         definition = self._activities.get(task.activity_type)

@@ -126,7 +126,7 @@ class WorkflowTaskRunner:
             cause = ("NonDeterministicError" if isinstance(error, errors.NondeterminismError)
                      else "WorkflowWorkerUnhandledFailure")
             log.warning("workflow task of %s/%s failed: %r", answer.workflow_id, answer.run_id,
-                        error)
+                        error, extra=_run_fields(answer))
             await self._fail(answer.task_token, answer.attempt, cause, error)
             return
         wanted = 0 if self._exchange.stopping.is_set() else eager_activities_wanted(
@@ -146,7 +146,8 @@ class WorkflowTaskRunner:
             if not isinstance(error, errors.RPCError):
                 raise
             # Refused (stale, or new events arrived): the runner may be ahead of history.
-            log.info("completion of %s/%s refused: %s", answer.workflow_id, answer.run_id, error)
+            log.info("completion of %s/%s refused: %s", answer.workflow_id, answer.run_id, error,
+                     extra=_run_fields(answer))
             return
         self._cache.keep(answer.run_id, runner)
         self._start_eager_activities(completed.address or address, completed.body, eager)
@@ -222,6 +223,11 @@ class WorkflowTaskRunner:
     async def _respond(self, reply: QueryAnswerRequest) -> None:
         # Any node relays the answer to the node where the caller waits.
         await self._exchange.post("/api/v1/tasks/query/respond", reply)
+
+
+def _run_fields(task: WorkflowTask) -> dict[str, str]:
+    """A line's structured fields (`extra`) naming the run, for JSON log formatters."""
+    return {"namespace": task.namespace, "workflow_id": task.workflow_id, "run_id": task.run_id}
 
 
 def _traceparent_of(event: HistoryEvent) -> str:

@@ -134,3 +134,8 @@ def test_dev_hands_the_log_and_trace_flags_to_its_nodes() -> None:
     assert config.json_logs and config.tracing and config.otel_exporter == "console"
     with pytest.raises(SystemExit):
         parser.parse_args(["--log-format", "xml"])
+
+
+def test_the_cluster_map_group_is_no_shard() -> None:
+    assert shard_fields(-1, 4) == {}  # META_GROUP_ID: its lines carry no shard field
+    assert shard_fields(0) == {"shard": 0}
