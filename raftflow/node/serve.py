@@ -133,11 +133,18 @@ def run_loop(main: Coroutine[Any, Any, None], *, tls: bool) -> None:
         uvloop.run(main)
 
 
+def _opentelemetry_installed() -> bool:
+    try:
+        return importlib.util.find_spec("opentelemetry.sdk") is not None
+    except ModuleNotFoundError:  # not even the `opentelemetry` namespace package
+        return False
+
+
 def run_node(args: argparse.Namespace) -> int:
     observability = observability_of(args)
     configure_logging(level=getattr(args, "log_level", "info"),
                       log_format=observability.log_format, node_id=args.id)
-    if observability.tracing and importlib.util.find_spec("opentelemetry.sdk") is None:
+    if observability.tracing and not _opentelemetry_installed():
         print("error: --otel-exporter needs OpenTelemetry: pip install 'raftflow[otel]'",
               file=sys.stderr)
         return 2
