@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from raftflow.cluster.limit_flags import add_limit_arguments
+from raftflow.cluster.observability_flags import add_observability_arguments
 from raftflow.cluster.security_flags import add_security_arguments
 
 
@@ -52,5 +53,4 @@ def add_server_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPar
     for parser in (node, dev):
         add_security_arguments(parser)  # dev passes them to its nodes
         add_limit_arguments(parser)  # so does it these
-        parser.add_argument("--log-level", default="info",
-                            choices=("debug", "info", "warning", "error"))
+        add_observability_arguments(parser)  # and these (--log-level, --log-format, ...)

@@ -31,6 +31,7 @@ from raftflow.actors.leader_effects import EffectSink, LeaderEffects
 from raftflow.actors.mailbox import Mailbox
 from raftflow.actors.state_machine import StateMachine
 from raftflow.actors.stats import ActorObserver, ActorStats, NoObserver
+from raftflow.observability.json_logs import shard_fields
 from raftflow.protocol.codec import decode_proposal, encode_command, encode_proposal_parts
 from raftflow.protocol.commands import Barrier, Command, FireTimers, Proposal
 from raftflow.protocol.errors import ErrorCode, RaftflowError
@@ -107,6 +108,11 @@ class ActorRuntime(Generic[S]):
     def is_leader(self) -> bool:
         return self._log is not None and self._log.is_leader()
 
+    @property
+    def leader_term(self) -> int | None:
+        """The Raft term this replica leads in (None while it follows): for log lines."""
+        return self._leader_term
+
     # -- callers -------------------------------------------------------------------------------
 
     def submit(self, command: Command) -> asyncio.Future[Result]:
@@ -119,7 +125,8 @@ class ActorRuntime(Generic[S]):
         except (TypeError, ValueError, OverflowError) as error:
             # A value the codec refuses slipped past validation (a bug upstream): fail this
             # command alone, at once; nothing batched with it is affected.
-            log.exception("shard %d: cannot encode a command", self.shard)
+            log.exception("shard %d: cannot encode a command", self.shard,
+                          extra=shard_fields(self.shard, self._leader_term))
             failed: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
             failed.set_exception(RaftflowError(
                 ErrorCode.INTERNAL, f"shard {self.shard} could not encode a command: {error}"))
@@ -257,6 +264,9 @@ class ActorRuntime(Generic[S]):
         self.stats.leader_changes += 1
         self._observer.record_leader_change(self.shard)
         self._effects.stand_down()
+        # Rare (elections, hand-offs), and what an operator reads first after an incident.
+        log.info("shard %d: %s at term %d", self.shard, "leader" if is_leader else "follower",
+                 term, extra=shard_fields(self.shard, term))
         if not is_leader:
             self._leader_term = None
             self._mailbox.fail_everything(NotLeaderError(self.shard, "leadership lost"))

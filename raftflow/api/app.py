@@ -48,8 +48,12 @@ from raftflow.api.rate_limits import (
     RateDefaults,
     rate_limited,
 )
+from raftflow.api.request_logs import log_fields_middleware
+from raftflow.api.request_traces import tracing_middleware
 from raftflow.api.routing import Gateway
 from raftflow.matching.matcher import Matcher
+from raftflow.observability.config import DEFAULT_OBSERVABILITY, ObservabilityConfig
+from raftflow.observability.tracing import NodeTracer
 from raftflow.protocol.errors import RaftflowError
 from raftflow.protocol.limits import ID_LENGTH_MAX
 from raftflow.visibility.limits import QUERY_CHARS_MAX
@@ -119,14 +123,22 @@ async def _close_gateway(app: web.Application) -> None:
 
 def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp,
              auth: Authenticator | None = None,
-             rate_defaults: RateDefaults = UNLIMITED) -> web.Application:
+             rate_defaults: RateDefaults = UNLIMITED,
+             observability: ObservabilityConfig = DEFAULT_OBSERVABILITY,
+             tracer: NodeTracer | None = None) -> web.Application:
     """The node's application; `auth` None: every route open (`raftflow dev`'s default);
-    `rate_defaults`: the namespaces' rate limits where they set none (default: unlimited)."""
+    `rate_defaults`: the namespaces' rate limits where they set none (default: unlimited);
+    `observability`: JSON logs add the middleware naming each call's workflow in its lines;
+    `tracer` (--otel-exporter): one server span per call (request_traces.py)."""
     rules: dict[web.AbstractRoute, Rule] = {}
     limiter = NamespaceRateLimiter(lambda: node.cluster_map, rate_defaults)
     # Outermost first: the error middleware catches what the access and namespace checks
     # raise; access is checked before the namespace, so a stranger learns no namespace names.
     middlewares = [metrics_middleware(node.metrics), error_middleware]
+    if observability.json_logs:  # outermost: the error middleware's lines carry the fields
+        middlewares.insert(0, log_fields_middleware)
+    if tracer is not None:  # outermost: the span covers the whole call and sees its status
+        middlewares.insert(0, tracing_middleware(tracer))
     if auth is not None:
         middlewares.append(access_middleware(auth, rules))
     app = web.Application(middlewares=[*middlewares, namespaces.namespace_middleware],

@@ -30,6 +30,7 @@ from raftflow.api.poll_types import PolledTask
 from raftflow.api.render import activity_task_answer, workflow_task_answer
 from raftflow.api.routing import FORWARDED_HEADER, SERVED_BY_HEADER, ShardDirectory
 from raftflow.api.task_tokens import TaskTokens
+from raftflow.observability.json_logs import shard_fields
 from raftflow.protocol.commands import RecordActivityTaskStarted, RecordWorkflowTaskStarted
 from raftflow.protocol.errors import RaftflowError
 from raftflow.protocol.results import (
@@ -42,6 +43,12 @@ from raftflow.protocol.results import (
 log = logging.getLogger(__name__)
 
 Handout = RecordWorkflowTaskStarted | RecordActivityTaskStarted
+
+
+def _fields(shard: int, handout: Handout) -> dict[str, object]:
+    """A hand-out line's structured fields (json_logs.py): its shard and run."""
+    return {**shard_fields(shard), "namespace": handout.namespace,
+            "workflow_id": handout.workflow_id, "run_id": handout.run_id}
 
 HANDOUT_PATH = "/api/v1/tasks/handout"
 # How long a hand-out in doubt is asked again: a new leader is elected within about a second
@@ -109,10 +116,12 @@ class HandoutSettler:
                 outcome = await self._there(leader, handout, timeout_s)
             if not isinstance(outcome, _InDoubt):
                 log.info("shard %d: hand-out %s settled after %d attempts (%s)", shard,
-                         handout.request_id, attempts, "started" if outcome else "refused")
+                         handout.request_id, attempts, "started" if outcome else "refused",
+                         extra=_fields(shard, handout))
                 return outcome
         log.warning("shard %d: hand-out %s still in doubt after %.1f s; its task timeout "
-                    "retries it if it committed", shard, handout.request_id, HANDOUT_SETTLE_S)
+                    "retries it if it committed", shard, handout.request_id, HANDOUT_SETTLE_S,
+                    extra=_fields(shard, handout))
         return None
 
     async def _here(self, shard: int, handout: Handout,

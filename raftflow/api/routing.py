@@ -32,6 +32,7 @@ from aiohttp import web
 from raftflow.actors.errors import NotLeaderError
 from raftflow.api.access import caller_headers
 from raftflow.api.peer_liveness import PeerLiveness, PeerSilentError
+from raftflow.api.request_traces import TRACEPARENT_HEADER, request_traceparent
 from raftflow.api.task_tokens import TaskTokens
 from raftflow.cluster.ring import shard_for
 from raftflow.shards.actor import ShardActor
@@ -189,6 +190,11 @@ class Gateway:
                    FORWARDED_FROM_HEADER: self.directory.node_id, **caller_headers(request)}
         if request.content_type:
             headers["Content-Type"] = request.content_type
+        # The caller's trace context goes on with the call (W3C Trace Context); with tracing
+        # on here, the context of this node's span instead (request_traces.py).
+        traceparent = request_traceparent(request)
+        if traceparent:
+            headers[TRACEPARENT_HEADER] = traceparent
         exchange = asyncio.ensure_future(self._exchange(
             request.method, address + (path_qs or request.path_qs), body, headers,
             served_by or address))

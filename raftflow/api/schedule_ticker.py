@@ -21,6 +21,7 @@ import zoneinfo
 
 from raftflow.actors.errors import NotLeaderError, ProposalTimeoutError
 from raftflow.api.routing import ShardDirectory
+from raftflow.observability.json_logs import shard_fields
 from raftflow.protocol.errors import RaftflowError
 from raftflow.protocol.results import Rejected
 from raftflow.protocol.schedule_commands import ScheduleTick
@@ -79,7 +80,8 @@ class ScheduleTicker:
                 if (shard, *key) not in self._broken:
                     self._broken.add((shard, *key))
                     log.error("schedule %s/%s: cannot compute its times on this node: %s",
-                              key[0], key[1], error)
+                              key[0], key[1], error,
+                              extra={**shard_fields(shard), "namespace": key[0]})
                 continue
             if tick is not None:
                 ticks.append(tick)

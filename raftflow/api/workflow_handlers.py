@@ -7,6 +7,7 @@ refused becomes a typed error (errors.py) rendered by the app's error middleware
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Mapping
@@ -21,8 +22,10 @@ from raftflow.api.answers import (
     respond,
 )
 from raftflow.api.errors import InvalidArgumentError, accepted
+from raftflow.api.request_traces import request_traceparent
 from raftflow.api.routing import Gateway
 from raftflow.api.run_ids import new_run_id
+from raftflow.observability.json_logs import shard_fields
 from raftflow.protocol.commands import (
     IdReusePolicy,
     RequestCancelWorkflow,
@@ -50,6 +53,8 @@ from raftflow.shards.actor import ShardActor
 from raftflow.shards.core import queries
 from raftflow.shards.core.run_attributes import typed_or_rejected
 from raftflow.shards.core.state import ShardState
+
+log = logging.getLogger(__name__)
 
 GATEWAY_KEY: web.AppKey[Gateway] = web.AppKey("gateway", Gateway)
 
@@ -123,6 +128,7 @@ async def _start(request: web.Request, namespace: str, workflow_id: str,
             signal_name=signal.signal_name if signal is not None else "",
             signal_input=signal.signal_input if signal is not None else EMPTY,
             retry_policy=body.retry_policy,
+            traceparent=request_traceparent(request),
         )
         result = accepted(await actor.execute(command))
         assert isinstance(result, WorkflowStartedResult), result
@@ -201,10 +207,16 @@ async def _close_request(request: web.Request,
     body = v.decode_body(await request.read(), body_type)
 
     async def close(actor: ShardActor) -> Ack:
-        return acked(await actor.execute(kind(
+        ack = acked(await actor.execute(kind(
             now_ms=gateway.now_ms(), namespace=namespace, workflow_id=workflow_id,
             run_id=body.run_id, reason=body.reason or "",
             request_id=body.request_id or uuid.uuid4().hex)))
+        # An operator's act on a run, worth a line (rare next to starts and completions);
+        # on the leader that applied it, with the shard, term and run (json_logs.py).
+        log.info("%s of workflow %s/%s accepted (reason %r)", kind.__name__, namespace,
+                 workflow_id, body.reason or "", extra={
+                     **shard_fields(actor.shard, actor.leader_term), "run_id": body.run_id})
+        return ack
 
     return respond(await gateway.on_leader(request, gateway.shard_of(namespace, workflow_id),
                                            close))

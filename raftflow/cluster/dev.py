@@ -14,6 +14,7 @@ from pathlib import Path
 
 from raftflow.cluster.launcher import LocalCluster, load_or_create_dev_config
 from raftflow.cluster.limit_flags import limit_flags_of
+from raftflow.cluster.observability_flags import observability_flags_of
 from raftflow.cluster.security_flags import auth_on, security_flags_of
 from raftflow.cluster.supervisor import RestartPolicy, Supervisor
 
@@ -30,7 +31,7 @@ def run_dev(args: argparse.Namespace) -> int:
     # as a local one is): nodes verify each other with it, and the peer links use it too.
     if args.tls_cert and not args.cluster_ca:
         args.cluster_ca = args.tls_cert
-    flags = security_flags_of(args) + limit_flags_of(args)
+    flags = security_flags_of(args) + limit_flags_of(args) + observability_flags_of(args)
     cluster = LocalCluster(config, data_dir, node_args={n.id: flags for n in config.nodes},
                            tls_ca=Path(args.cluster_ca) if args.tls_cert else None)
     stop = threading.Event()

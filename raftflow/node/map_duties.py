@@ -31,6 +31,7 @@ from raftflow.cluster.placement_plan import next_moves, preferred_leaders
 from raftflow.node.cluster_view import ClusterView
 from raftflow.node.namespace_sync import NamespaceSync
 from raftflow.node.replicas import ReplicaSet
+from raftflow.observability.json_logs import shard_fields
 from raftflow.protocol.errors import RaftflowError
 from raftflow.raftlog.host import RaftHost
 from raftflow.raftlog.interface import NodeId
@@ -198,7 +199,8 @@ class MapDuties:
                 continue
             self._balance_attempts[shard] = now
             led.remove(shard)
-            log.info("shard %d: handing leadership to preferred replica %s", shard, target)
+            log.info("shard %d: handing leadership to preferred replica %s", shard, target,
+                     extra=shard_fields(shard))
             group.transfer_leadership(NodeId(target), lambda _: None)
 
     # -- rebalance (meta leader only) ----------------------------------------------------------

@@ -47,6 +47,8 @@ from raftflow.node.map_duties import MapDuties
 from raftflow.node.replicas import ReplicaSet
 from raftflow.node.tls_setup import NodeTls
 from raftflow.node.wall_clock import SkewableWallClock
+from raftflow.observability.config import DEFAULT_OBSERVABILITY, ObservabilityConfig
+from raftflow.observability.tracing import NodeTracer
 from raftflow.raftlog.host import RaftHost
 from raftflow.raftlog.interface import LogStatus
 from raftflow.raftlog.wal import fsync_directory
@@ -86,8 +88,13 @@ class NodeRuntime:
                  dial: Mapping[str, NodeSpec] | None = None,
                  clock: SkewableWallClock | None = None,
                  auth: Authenticator | None = None, tls: NodeTls | None = None,
-                 rate_defaults: RateDefaults = UNLIMITED) -> None:
+                 rate_defaults: RateDefaults = UNLIMITED,
+                 observability: ObservabilityConfig = DEFAULT_OBSERVABILITY) -> None:
         self.config = check_or_persist(data_dir, config, node_id)
+        self.observability = observability  # log format and trace exporter (its HTTP part)
+        # Only with --otel-exporter: NodeTracer imports OpenTelemetry, nothing else does.
+        self.tracer = (NodeTracer(observability.otel_exporter, node_id)
+                       if observability.otel_exporter is not None else None)
         self.auth = auth  # None: every HTTP route is open (access.py)
         self.rate_defaults = rate_defaults  # namespaces without limits of their own use these
         # None: plain HTTP. Else the API is HTTPS, and so is every node's (tls_setup.py):
@@ -258,7 +265,8 @@ class NodeRuntime:
                                   ssl=client_ssl)
         app = make_app(gateway=Gateway(self, self.session, self.tokens, ssl=client_ssl),
                        poller=self._poller, node=self, auth=self.auth,
-                       rate_defaults=self.rate_defaults)
+                       rate_defaults=self.rate_defaults, observability=self.observability,
+                       tracer=self.tracer)
         # Cancelling a handler when its client leaves lets a cancelled long poll hand its
         # task to the next poller instead of starting it for nobody (polling.py).
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None,
@@ -367,6 +375,8 @@ class NodeRuntime:
             await self.host.stop()
             for actor in self.actors.values():
                 actor.close()
+        if self.tracer is not None:
+            self.tracer.shutdown()  # the spans still buffered are exported now
 
     def all_local_shards_have_leaders(self) -> bool:
         return all(self.leader_of(s) is not None for s in self.actors)

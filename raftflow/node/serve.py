@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import logging
 import signal
 import sys
@@ -29,12 +30,15 @@ from raftflow.cluster.config import (
     parse_peers,
     resolve_config,
 )
+from raftflow.cluster.observability_flags import observability_of
 from raftflow.node import gc_tuning
 from raftflow.node.auth_setup import authenticator_from_args, reload_on_sighup
 from raftflow.node.join import join_config, split_address
 from raftflow.node.runtime import NodeRuntime
 from raftflow.node.tls_setup import NodeTls, TlsConfigError, is_loopback, tls_from_args
 from raftflow.node.wall_clock import SkewableWallClock, read_skew_file, watch_skew_file
+from raftflow.observability.config import DEFAULT_OBSERVABILITY, ObservabilityConfig
+from raftflow.observability.json_logs import configure_logging
 
 log = logging.getLogger("raftflow.node")
 
@@ -63,10 +67,11 @@ async def serve(config: ClusterConfig, node_id: str, data_dir: Path, *,
                 dial: Mapping[str, NodeSpec] | None = None,
                 clock_skew_file: Path | None = None,
                 auth: Authenticator | None = None, auth_tokens: Path | None = None,
-                tls: NodeTls | None = None, rate_defaults: RateDefaults = UNLIMITED) -> None:
+                tls: NodeTls | None = None, rate_defaults: RateDefaults = UNLIMITED,
+                observability: ObservabilityConfig = DEFAULT_OBSERVABILITY) -> None:
     clock = SkewableWallClock()
     runtime = NodeRuntime(config, node_id, data_dir, dial=dial, clock=clock, auth=auth, tls=tls,
-                          rate_defaults=rate_defaults)
+                          rate_defaults=rate_defaults, observability=observability)
     if clock_skew_file is not None:
         clock.set_skew_ms(read_skew_file(clock_skew_file))  # before any command
     stop = asyncio.Event()
@@ -128,9 +133,21 @@ def run_loop(main: Coroutine[Any, Any, None], *, tls: bool) -> None:
         uvloop.run(main)
 
 
+def _opentelemetry_installed() -> bool:
+    try:
+        return importlib.util.find_spec("opentelemetry.sdk") is not None
+    except ModuleNotFoundError:  # not even the `opentelemetry` namespace package
+        return False
+
+
 def run_node(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=getattr(args, "log_level", "info").upper(),
-                        format=f"%(asctime)s {args.id} %(levelname)s %(name)s: %(message)s")
+    observability = observability_of(args)
+    configure_logging(level=getattr(args, "log_level", "info"),
+                      log_format=observability.log_format, node_id=args.id)
+    if observability.tracing and not _opentelemetry_installed():
+        print("error: --otel-exporter needs OpenTelemetry: pip install 'raftflow[otel]'",
+              file=sys.stderr)
+        return 2
     try:
         tls = tls_from_args(args)
         # A joining node's secret is its flag; the others' is in their config.
@@ -146,7 +163,8 @@ def run_node(args: argparse.Namespace) -> int:
         rate_defaults = RateDefaults(start_rate_per_s=getattr(args, "default_start_rate", None),
                                      poll_rate_per_s=getattr(args, "default_poll_rate", None))
         run_loop(serve(config, args.id, data_dir, dial=dial, clock_skew_file=skew_file,
-                       auth=auth, auth_tokens=tokens, tls=tls, rate_defaults=rate_defaults),
+                       auth=auth, auth_tokens=tokens, tls=tls, rate_defaults=rate_defaults,
+                       observability=observability),
                  tls=tls is not None)
     except (ClusterConfigError, AuthConfigError, TlsConfigError) as error:
         print(f"error: {error}", file=sys.stderr)

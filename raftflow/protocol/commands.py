@@ -201,6 +201,9 @@ class StartWorkflow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     # The workflow's retry policy (None: a failed run is not retried): a run that fails or
     # reaches its run timeout starts its next attempt after the back-off (workflow_retry.py).
     retry_policy: RetryPolicy | None = None
+    # The caller's W3C traceparent ("": none), checked by the gateway, copied opaque into
+    # WorkflowExecutionStarted for the workers (docs/observability.md).
+    traceparent: str = ""
 
 
 class SignalWorkflow(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag="SignalWorkflow",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -29,10 +30,14 @@ class Rule(msgspec.Struct, frozen=True, kw_only=True):
     max_length: int | None = None
     ge: int | float | None = None
     le: int | float | None = None
+    # A regular expression a non-empty string must match whole ("" means "not given").
+    pattern: str | None = None
 
     def broken_by(self, value: object) -> str | None:
         """What `value` breaks, worded for a client, or None."""
         if isinstance(value, str):
+            if self.pattern is not None and value and re.fullmatch(self.pattern, value) is None:
+                return f"must be empty or match {self.pattern}"
             if self.min_length is not None and len(value) < self.min_length:
                 return f"must be string of length >= {self.min_length}"
             if self.max_length is not None and len(value) > self.max_length:
@@ -47,13 +52,16 @@ class Rule(msgspec.Struct, frozen=True, kw_only=True):
 
 def rule(*, min_length: int | None = None, max_length: int | None = None,
          ge: int | float | None = None, le: int | float | None = None,
-         description: str | None = None) -> msgspec.Meta:
+         pattern: str | None = None, description: str | None = None) -> msgspec.Meta:
     """A field type's edge bound: `Annotated[str, rule(min_length=1)]`."""
-    schema = {key: value for key, value in (
+    schema: dict[str, object] = {key: value for key, value in (
         ("minLength", min_length), ("maxLength", max_length), ("minimum", ge),
         ("maximum", le)) if value is not None}
+    if pattern is not None:  # "" (not given) passes too, in the document as at the edge
+        schema["pattern"] = f"^$|^(?:{pattern})$"
     return msgspec.Meta(description=description, extra_json_schema=schema, extra={
-        _KEY: Rule(min_length=min_length, max_length=max_length, ge=ge, le=le)})
+        _KEY: Rule(min_length=min_length, max_length=max_length, ge=ge, le=le,
+                   pattern=pattern)})
 
 
 # A check of one value: None, or (where below the value it broke, as `.name` / `[i]` path
@@ -130,9 +138,11 @@ def _rule_check(found: Rule) -> _Check:
     lengths = found.min_length is not None or found.max_length is not None
     low = -math.inf if low is None else low
     high = math.inf if high is None else high
+    shape = None if found.pattern is None else re.compile(found.pattern)
 
     def check(value: Any) -> tuple[str, str] | None:
-        if value is None or low <= (len(value) if lengths else value) <= high:
+        if value is None or (low <= (len(value) if lengths else value) <= high and (
+                shape is None or not value or shape.fullmatch(value) is not None)):
             return None
         broken = found.broken_by(value)
         return None if broken is None else ("", broken)

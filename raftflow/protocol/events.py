@@ -105,6 +105,9 @@ class WorkflowExecutionStartedEventAttributes(msgspec.Struct, frozen=True, kw_on
     # first workflow task waited after the previous attempt failed (0 for attempt 1).
     retry_policy: RetryPolicy | None = None
     first_workflow_task_backoff_ms: int = 0
+    # Added with tracing: the starter's W3C traceparent ("": none), inherited by the runs a
+    # continue-as-new or a retry starts; workers parent their workflow task spans on it.
+    traceparent: str = ""
 
 
 class WorkflowTaskScheduledEventAttributes(msgspec.Struct, frozen=True, kw_only=True, tag="WorkflowTaskScheduled",
@@ -162,6 +165,7 @@ class ActivityTaskScheduledEventAttributes(msgspec.Struct, frozen=True, kw_only=
     heartbeat_timeout_ms: int | None = None
     retry_policy: RetryPolicy = msgspec.field(default_factory=RetryPolicy)
     workflow_task_completed_event_id: int = 0
+    traceparent: str = ""  # added with tracing: the scheduling workflow task's context
 
 
 class ActivityTaskStartedEventAttributes(msgspec.Struct, frozen=True, kw_only=True, tag="ActivityTaskStarted",

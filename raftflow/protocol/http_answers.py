@@ -121,6 +121,8 @@ class ActivityTask(_Answer, frozen=True):
     schedule_to_close_timeout_ms: int | None
     start_to_close_timeout_ms: int | None
     heartbeat_timeout_ms: int | None
+    # The W3C traceparent of the workflow task that scheduled the activity ("": none).
+    traceparent: str = ""
 
 
 class StartWorkflowAnswer(_Answer, frozen=True):

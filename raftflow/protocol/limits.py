@@ -39,6 +39,12 @@ WORKFLOW_TASK_TIMEOUT_MS_MAX = 120_000
 # nonsense inputs; timer instants stay far below 2**63 ms.
 DURATION_MS_MAX = 10 * 365 * 24 * 3600 * 1000
 
+# A W3C Trace Context `traceparent` of version 00 (version-trace_id-parent_id-flags in
+# lowercase hex: 2+1+32+1+16+1+2 characters), the one trace context the engine carries from a
+# client or a worker to the tasks it causes (docs/observability.md). Exactly this long or "".
+TRACEPARENT_LENGTH = 55
+TRACEPARENT_PATTERN = "00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}"
+
 # Activities one workflow task completion may start eagerly for its worker (the rest are
 # dispatched to pollers); bounds the answer's size and one worker's grab of a fan-out.
 EAGER_ACTIVITIES_MAX = 16

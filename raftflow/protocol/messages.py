@@ -67,6 +67,7 @@ class StartChildMessage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     id_reuse_policy: str = ""
     parent_close_policy: str = "terminate"
     retry_policy: RetryPolicy | None = None
+    traceparent: str = ""  # the parent task's W3C traceparent, for the child's start
 
 
 class ChildClosedMessage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,

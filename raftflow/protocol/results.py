@@ -122,6 +122,7 @@ class ActivityTaskInfo(msgspec.Struct, frozen=True, kw_only=True):
     schedule_to_close_timeout_ms: int | None
     start_to_close_timeout_ms: int
     heartbeat_timeout_ms: int | None
+    traceparent: str = ""  # the scheduling workflow task's W3C traceparent ("": none)
 
 
 class ActivityTaskStartedResult(msgspec.Struct, frozen=True, kw_only=True,

@@ -15,7 +15,13 @@ from typing import Annotated
 import msgspec
 
 from raftflow.protocol.edge_rules import rule
-from raftflow.protocol.limits import DURATION_MS_MAX, ID_LENGTH_MAX, MESSAGE_LENGTH_MAX
+from raftflow.protocol.limits import (
+    DURATION_MS_MAX,
+    ID_LENGTH_MAX,
+    MESSAGE_LENGTH_MAX,
+    TRACEPARENT_LENGTH,
+    TRACEPARENT_PATTERN,
+)
 from raftflow.protocol.payload import EMPTY, Payload, PayloadField
 from raftflow.protocol.search_attributes import UpsertWorkflowSearchAttributes
 
@@ -31,6 +37,9 @@ EventId = Annotated[int, rule(ge=1, le=2**63 - 1)]
 Message = Annotated[str, rule(max_length=MESSAGE_LENGTH_MAX)]
 Count = Annotated[int, rule(ge=0, le=2**63 - 1)]
 Coefficient = Annotated[float, rule(ge=1.0, le=1000.0)]
+# "" (no trace) or a W3C traceparent; the engine copies it, never reads it.
+TraceParent = Annotated[str, rule(max_length=TRACEPARENT_LENGTH, pattern=TRACEPARENT_PATTERN,
+                                  description="W3C traceparent (version 00), or empty.")]
 # The empty payload (none given) as a field default. A factory, not `EMPTY` itself: msgspec
 # writes a plain default into the JSON Schema and cannot write a custom type there.
 NO_PAYLOAD = msgspec.field(default_factory=Payload)
@@ -75,6 +84,9 @@ class ScheduleActivityTask(msgspec.Struct, frozen=True, kw_only=True, forbid_unk
     start_to_close_timeout_ms: DurationMs | None = None
     heartbeat_timeout_ms: DurationMs | None = None
     retry_policy: RetryPolicy | None = None
+    # The trace context of the workflow task that scheduled it: every attempt's task carries
+    # it to the activity worker (docs/observability.md). Not part of replay's match.
+    traceparent: TraceParent = ""
 
 
 class RequestCancelActivityTask(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
@@ -178,6 +190,9 @@ class StartChildWorkflowExecution(msgspec.Struct, frozen=True, kw_only=True,
     id_reuse_policy: Name = ""
     parent_close_policy: ParentClosePolicy = ParentClosePolicy.TERMINATE
     retry_policy: RetryPolicy | None = None  # the child's own: its parent sees the last attempt
+    # The starting workflow task's trace context: the child's WorkflowExecutionStarted records
+    # it, so the child's tasks join the parent's trace (docs/observability.md).
+    traceparent: TraceParent = ""
 class CompleteWorkflowUpdate(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,
                              tag="CompleteWorkflowUpdate", tag_field="type"):
     """An accepted update's handler ended: with `result`, or with `failure` when it raised."""

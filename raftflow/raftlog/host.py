@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from raftflow.observability.json_logs import shard_fields
 from raftflow.raftlog import limits
 from raftflow.raftlog.group import RaftGroup, snapshot_files, snapshot_path
 from raftflow.raftlog.interface import LogConsumer, ShardId
@@ -261,7 +262,7 @@ class RaftHost:
             group.tick()
         except Exception as error:
             log.critical("shard %s failed on node %s; stopping the node", group.shard,
-                         self.node_id, exc_info=True)
+                         self.node_id, exc_info=True, extra=shard_fields(group.shard))
             self.failed = error
             self.groups.clear()  # nothing ticks or applies any more
             if self._on_fatal is not None:

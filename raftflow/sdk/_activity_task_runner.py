@@ -35,12 +35,14 @@ from raftflow.protocol.payload import EMPTY
 from raftflow.sdk import errors
 from raftflow.sdk._activity_context import ActivityContext
 from raftflow.sdk._activity_support import Heartbeater, activity_info, invoke
+from raftflow.sdk._interceptors import NO_INTERCEPTORS, Interceptors, trace_headers
 from raftflow.sdk._payload_limits import too_large
 from raftflow.sdk._replay.commands import payload
 from raftflow.sdk._task_exchange import TaskExchange, reserve_slots
 from raftflow.sdk._wire_payloads import NO_CODEC, PayloadShape, WirePayloads
 from raftflow.sdk._wire_tasks import decode_activity_task, eager_workflow_task
 from raftflow.sdk.activity import ActivityDefinition
+from raftflow.sdk.interceptor import ActivityInput
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +67,10 @@ class ActivityTaskRunner:
                  *, namespace: str, task_queue: str, threads_max: int,
                  workflow_slots: asyncio.Semaphore | None,
                  start_workflow_task: Callable[[str, object], None],
-                 payloads: WirePayloads = NO_CODEC) -> None:
+                 payloads: WirePayloads = NO_CODEC,
+                 interceptors: Interceptors = NO_INTERCEPTORS) -> None:
         self._exchange = exchange
+        self._interceptors = interceptors
         self._payloads = payloads
         self._activities = activities
         self._namespace = namespace
@@ -96,7 +100,8 @@ class ActivityTaskRunner:
             task = await self._decoded(task)
         except errors.PayloadCodecError as error:  # e.g. no codec, or the wrong key
             log.warning("activity task of %s/%s refused: %s", task.workflow_id, task.run_id,
-                        error)
+                        error, extra={"namespace": task.namespace,
+                                      "workflow_id": task.workflow_id, "run_id": task.run_id})
             await self._post_failure(task.task_token, errors.failure_of(error))
             return
         definition = self._activities.get(task.activity_type)
@@ -106,8 +111,16 @@ class ActivityTaskRunner:
                         f"with this worker (known: {sorted(self._activities)})",
                 type="NotFoundError"))
             return
-        outcome = await self._encoded(await self._attempt(definition, task))
-        await self._answer(address, outcome)
+        traceparent = ""
+        if self._interceptors:
+            with self._interceptors.run_activity(ActivityInput(
+                    namespace=task.namespace, workflow_id=task.workflow_id, run_id=task.run_id,
+                    activity_id=task.activity_id, activity_type=task.activity_type,
+                    attempt=task.attempt, traceparent=task.traceparent)) as traceparent:
+                outcome = await self._attempt(definition, task)
+        else:
+            outcome = await self._attempt(definition, task)
+        await self._answer(address, await self._encoded(outcome), traceparent)
 
     async def _decoded(self, task: ActivityTask) -> ActivityTask:
         """The task with its input and last heartbeat details decoded by the client's codec
@@ -193,7 +206,7 @@ class ActivityTaskRunner:
         return FailActivityTaskRequest(task_token=token, failure=failure,
                                        identity=self._exchange.identity)
 
-    async def _answer(self, address: str, outcome: Outcome) -> None:
+    async def _answer(self, address: str, outcome: Outcome, traceparent: str) -> None:
         slots = self._workflow_slots
         eager = False
         if (isinstance(outcome, CompleteActivityTaskRequest) and slots is not None
@@ -203,7 +216,8 @@ class ActivityTaskRunner:
             outcome = msgspec.structs.replace(outcome, eager_task_queue=self._task_queue,
                                               sticky_queue=self._exchange.sticky_queue)
         try:
-            answer = await self._exchange.post_to(address, _PATHS[type(outcome)], outcome)
+            answer = await self._exchange.post_to(address, _PATHS[type(outcome)], outcome,
+                                                  trace_headers(traceparent))
         except BaseException:
             if eager:
                 assert slots is not None

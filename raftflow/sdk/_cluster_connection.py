@@ -13,6 +13,7 @@ from typing import Protocol
 from urllib.parse import quote
 
 from raftflow.sdk import _http
+from raftflow.sdk._interceptors import NO_INTERCEPTORS, Interceptors
 from raftflow.sdk._wire_payloads import NO_CODEC, WirePayloads
 
 
@@ -61,12 +62,14 @@ class ClusterConnection:
     payloads:      the client's payload codec at the wire (`_wire_payloads`), for its handles
                    and its workers alike.
     local_workers: Workers running on this client (they register here; eager starts look).
+    interceptors:  the client's interceptors, for its starts and its workers' tasks.
     """
 
     transport: _http.Transport
     namespace: str
     payloads: WirePayloads = NO_CODEC
     local_workers: LocalWorkers = field(default_factory=LocalWorkers)
+    interceptors: Interceptors = NO_INTERCEPTORS
 
     def workflows_path(self, suffix: str = "") -> str:
         return f"/api/v1/namespaces/{quote(self.namespace, safe='')}/workflows{suffix}"

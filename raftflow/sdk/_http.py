@@ -149,8 +149,10 @@ class Transport:
                    params: Mapping[str, str] | None = None,
                    retry_statuses: frozenset[int] = RETRYABLE_STATUSES,
                    timeout_s: float = REQUEST_TIMEOUT_S,
-                   deadline_s: float = CALL_DEADLINE_S) -> Answer:
+                   deadline_s: float = CALL_DEADLINE_S,
+                   headers: Mapping[str, str] | None = None) -> Answer:
         """Send one call, moving to the next node on connection errors and `retry_statuses`.
+        `headers` go with every attempt (a start's `traceparent`).
 
         Raises:
             RPCError: the server refused the call, or kept failing it past the retry budget.
@@ -169,7 +171,7 @@ class Transport:
                 break
             try:
                 return await self._once(self.addresses[index], method, path, data, params,
-                                        timeout_s)
+                                        timeout_s, headers)
             except _Retryable as retryable:
                 last_error = retryable.error
                 self.attempts_failed += 1
@@ -185,18 +187,22 @@ class Transport:
     async def call_node(self, address: str, method: str, path: str, *,
                         body: Body | None = None,
                         params: Mapping[str, str] | None = None,
-                        timeout_s: float = REQUEST_TIMEOUT_S) -> Answer:
+                        timeout_s: float = REQUEST_TIMEOUT_S,
+                        headers: Mapping[str, str] | None = None) -> Answer:
         """One attempt on one node, no retry (long polls pinned to a node use this)."""
         data = None if body is None else encode_body(body)
         try:
-            return await self._once(address, method, path, data, params, timeout_s)
+            return await self._once(address, method, path, data, params, timeout_s, headers)
         except _Retryable as retryable:
             raise retryable.error from None
 
     async def _once(self, address: str, method: str, path: str, data: bytes | None,
-                    params: Mapping[str, str] | None, timeout_s: float) -> Answer:
+                    params: Mapping[str, str] | None, timeout_s: float,
+                    extra_headers: Mapping[str, str] | None = None) -> Answer:
         session = self._open_session()
         headers = {"Content-Type": "application/json"} if data is not None else None
+        if extra_headers:
+            headers = {**(headers or {}), **extra_headers}
         self.requests_sent += 1
         try:
             async with session.request(method, address + path, data=data, params=params,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import aiohttp
 import msgspec
@@ -133,21 +133,24 @@ class TaskExchange:
             await asyncio.wait(late)
         assert not self._in_flight or all(t.done() for t in self._in_flight)
 
-    async def post(self, path: str, body: msgspec.Struct) -> _http.Answer:
+    async def post(self, path: str, body: msgspec.Struct,
+                   headers: Mapping[str, str] | None = None) -> _http.Answer:
         """Send a task's answer (an `http_bodies` request struct) to any node (retried across
         nodes with the same body)."""
-        return await self._transport.call("POST", path, body=body)
+        return await self._transport.call("POST", path, body=body, headers=headers)
 
-    async def post_to(self, address: str, path: str, body: msgspec.Struct) -> _http.Answer:
+    async def post_to(self, address: str, path: str, body: msgspec.Struct,
+                      headers: Mapping[str, str] | None = None) -> _http.Answer:
         """Answer a task on the node it came from: that node led the task's shard a moment
         ago, so the answer usually needs no forwarding hop. Any other node will do if it is
         down or no longer leads (the same body: a completion that did commit is then refused
         as stale, never applied twice)."""
         try:
-            return await self._transport.call_node(address, "POST", path, body=body)
+            return await self._transport.call_node(address, "POST", path, body=body,
+                                                   headers=headers)
         except errors.RPCError as error:
             if error.status not in _http.RETRYABLE_STATUSES:
                 raise
         except (aiohttp.ClientError, TimeoutError):
             pass
-        return await self.post(path, body)
+        return await self.post(path, body, headers)

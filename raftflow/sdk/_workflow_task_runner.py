@@ -30,8 +30,15 @@ from collections.abc import Callable, Collection
 
 import msgspec
 
-from raftflow.protocol.commands import Failure
+from raftflow.protocol.commands import (
+    Failure,
+    ScheduleActivityTask,
+    StartChildWorkflowExecution,
+    WorkflowCommand,
+)
+from raftflow.protocol.events import HistoryEvent, WorkflowExecutionStartedEventAttributes
 from raftflow.protocol.history_json import payload_from_json
+from raftflow.protocol.http_answers import WorkflowTask
 from raftflow.protocol.http_bodies import (
     CompleteWorkflowTaskRequest,
     FailWorkflowTaskRequest,
@@ -42,7 +49,9 @@ from raftflow.protocol.payload import Payload, json_enc_hook
 from raftflow.protocol.updates import WorkflowUpdateRequest
 from raftflow.sdk import errors
 from raftflow.sdk._history_payloads import decode_events, encode_commands
+from raftflow.sdk._interceptors import NO_INTERCEPTORS, Interceptors, trace_headers
 from raftflow.sdk._payload_limits import checked_commands
+from raftflow.sdk._replay import WorkflowRunner
 from raftflow.sdk._replay.commands import payload
 from raftflow.sdk._runner_cache import RunnerCache
 from raftflow.sdk._task_exchange import TaskExchange, reserve_slots
@@ -54,6 +63,7 @@ from raftflow.sdk._wire_tasks import (
     eager_activity_tasks,
 )
 from raftflow.sdk._worker_policy import eager_activities_wanted, fail_backoff_s
+from raftflow.sdk.interceptor import WorkflowTaskInput
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +78,10 @@ class WorkflowTaskRunner:
     def __init__(self, exchange: TaskExchange, cache: RunnerCache, *, task_queue: str,
                  activity_types: Collection[str], activity_slots: asyncio.Semaphore,
                  start_activity: Callable[[str, object], None],
-                 payloads: WirePayloads = NO_CODEC) -> None:
+                 payloads: WirePayloads = NO_CODEC,
+                 interceptors: Interceptors = NO_INTERCEPTORS) -> None:
         self._exchange = exchange
+        self._interceptors = interceptors
         self._payloads = payloads
         self._cache = cache
         self._task_queue = task_queue
@@ -100,7 +112,11 @@ class WorkflowTaskRunner:
                     payload_from_json(u.input), f"input of update {u.name} ({u.update_id})"))
                 for u in answer.updates]
             runner, events = await self._cache.take(task)
-            commands = runner.activate(events, updates)
+            traceparent = ""
+            if self._interceptors:
+                commands, traceparent = self._traced_activation(answer, runner, events, updates)
+            else:
+                commands = runner.activate(events, updates)
             update_responses = [msgspec.structs.replace(r, rejection=(
                 await self._payloads.encode_failure(r.rejection, "update rejection details")))
                 if r.rejection is not None else r for r in runner.take_update_responses()]
@@ -110,7 +126,7 @@ class WorkflowTaskRunner:
             cause = ("NonDeterministicError" if isinstance(error, errors.NondeterminismError)
                      else "WorkflowWorkerUnhandledFailure")
             log.warning("workflow task of %s/%s failed: %r", answer.workflow_id, answer.run_id,
-                        error)
+                        error, extra=_run_fields(answer))
             await self._fail(answer.task_token, answer.attempt, cause, error)
             return
         wanted = 0 if self._exchange.stopping.is_set() else eager_activities_wanted(
@@ -122,17 +138,41 @@ class WorkflowTaskRunner:
                     task_token=answer.task_token, commands=wire_commands,
                     identity=self._exchange.identity, sticky_queue=self._exchange.sticky_queue,
                     eager_task_queue=self._task_queue if eager else None,
-                    eager_activities_max=eager, update_responses=update_responses))
+                    eager_activities_max=eager, update_responses=update_responses),
+                trace_headers(traceparent))
         except BaseException as error:
             for _ in range(eager):
                 self._activity_slots.release()
             if not isinstance(error, errors.RPCError):
                 raise
             # Refused (stale, or new events arrived): the runner may be ahead of history.
-            log.info("completion of %s/%s refused: %s", answer.workflow_id, answer.run_id, error)
+            log.info("completion of %s/%s refused: %s", answer.workflow_id, answer.run_id, error,
+                     extra=_run_fields(answer))
             return
         self._cache.keep(answer.run_id, runner)
         self._start_eager_activities(completed.address or address, completed.body, eager)
+
+    def _traced_activation(self, answer: WorkflowTask, runner: WorkflowRunner,
+                           events: list[HistoryEvent],
+                           updates: list[WorkflowUpdateRequest],
+                           ) -> tuple[list[WorkflowCommand], str]:
+        """`runner.activate` inside the interceptors' `run_workflow_task`, parented by the
+        run's start context; the activities and children it starts carry the task's context
+        (the children's WorkflowExecutionStarted records it), and so does the completion
+        (returned with the commands). Stamped
+        here, after replay: replay never sees it, and it is no part of a command's match."""
+        started = runner.started_traceparent or (
+            _traceparent_of(events[0]) if events and events[0].event_id == 1 else "")
+        with self._interceptors.run_workflow_task(WorkflowTaskInput(
+                namespace=answer.namespace, workflow_id=answer.workflow_id,
+                run_id=answer.run_id, workflow_type=answer.workflow_type,
+                attempt=answer.attempt, traceparent=started)) as traceparent:
+            commands = runner.activate(events, updates)
+        if not traceparent:
+            return commands, ""
+        return [msgspec.structs.replace(c, traceparent=traceparent)
+                if isinstance(c, ScheduleActivityTask | StartChildWorkflowExecution) else c
+                for c in commands], traceparent
 
     def _start_eager_activities(self, address: str, body: object, eager: int) -> None:
         """Run the activities the completion started for this worker, each in one of the
@@ -183,6 +223,17 @@ class WorkflowTaskRunner:
     async def _respond(self, reply: QueryAnswerRequest) -> None:
         # Any node relays the answer to the node where the caller waits.
         await self._exchange.post("/api/v1/tasks/query/respond", reply)
+
+
+def _run_fields(task: WorkflowTask) -> dict[str, str]:
+    """A line's structured fields (`extra`) naming the run, for JSON log formatters."""
+    return {"namespace": task.namespace, "workflow_id": task.workflow_id, "run_id": task.run_id}
+
+
+def _traceparent_of(event: HistoryEvent) -> str:
+    started = event.attributes
+    return (started.traceparent
+            if isinstance(started, WorkflowExecutionStartedEventAttributes) else "")
 
 
 def _query_failed(query_id: str, error: BaseException) -> QueryAnswerRequest:

@@ -24,6 +24,7 @@ from raftflow.protocol.http_bodies import SignalWithStartWorkflowRequest, StartW
 from raftflow.sdk import _http, errors
 from raftflow.sdk import _schedule_handle as _schedules
 from raftflow.sdk._cluster_connection import ClusterConnection
+from raftflow.sdk._interceptors import Interceptors, trace_headers
 from raftflow.sdk._replay.commands import arguments, payload
 from raftflow.sdk._replay.definition import signal_name_of, workflow_type_of
 from raftflow.sdk._schedule_handle import ScheduleHandle
@@ -44,6 +45,7 @@ from raftflow.sdk._workflow_execution import (
 from raftflow.sdk._workflow_handle import WorkflowHandle
 from raftflow.sdk._workflow_listing import PAGE_SIZE_DEFAULT, WorkflowListing, count_workflows
 from raftflow.sdk.converter import PayloadCodec
+from raftflow.sdk.interceptor import Interceptor, StartWorkflowInput
 from raftflow.sdk.retry import RetryPolicy, duration_ms
 from raftflow.sdk.schedules import Schedule, ScheduleBackfill, ScheduleListDescription
 from raftflow.sdk.tls import TLSConfig, ssl_context
@@ -64,15 +66,18 @@ class Client:
     """A connection to a raftflow cluster for one namespace. Use `await Client.connect(...)`."""
 
     def __init__(self, transport: _http.Transport, namespace: str, *,
-                 payload_codec: PayloadCodec | None = None) -> None:
+                 payload_codec: PayloadCodec | None = None,
+                 interceptors: Sequence[Interceptor] = ()) -> None:
         self._connection = ClusterConnection(transport=transport, namespace=namespace,
-                                             payloads=WirePayloads(payload_codec))
+                                             payloads=WirePayloads(payload_codec),
+                                             interceptors=Interceptors(interceptors))
 
     @staticmethod
     async def connect(address: str | Sequence[str], *, namespace: str = "default",
                       api_key: str | None = None,
                       tls: bool | TLSConfig | ssl.SSLContext = False,
-                      payload_codec: PayloadCodec | None = None) -> Client:
+                      payload_codec: PayloadCodec | None = None,
+                      interceptors: Sequence[Interceptor] = ()) -> Client:
         """Connect to the cluster; raises (RPCError, aiohttp.ClientError or TimeoutError) if no
         node answers /healthz within CONNECT_DEADLINE_S.
 
@@ -88,6 +93,10 @@ class Client:
         so the server stores only what the codec produced. Without one an encoded payload
         received raises `PayloadCodecError`. Ids, types, task queues, search attributes and
         failure messages stay plain (docs/security.md).
+
+        `interceptors` (`raftflow.sdk.interceptor.Interceptor`, e.g.
+        `raftflow.sdk.contrib.opentelemetry.TracingInterceptor()`) wrap this client's starts and
+        the tasks of every Worker built on it, as temporalio's client interceptors do.
         """
         addresses = [address] if isinstance(address, str) else list(address)
         transport = _http.Transport(
@@ -98,7 +107,8 @@ class Client:
         except BaseException:
             await transport.close()
             raise
-        return Client(transport, namespace, payload_codec=payload_codec)
+        return Client(transport, namespace, payload_codec=payload_codec,
+                      interceptors=interceptors)
 
     @property
     def namespace(self) -> str:
@@ -205,7 +215,7 @@ class Client:
         else:
             worker = None
         try:
-            answer = await self._connection.transport.call("POST", path, body=body)
+            answer = await self._start_call(path, body, body.workflow_id)
         except errors.RPCError as error:
             if worker is not None:
                 worker.release_workflow_slot()
@@ -238,7 +248,7 @@ class Client:
             search_attributes=start.search_attributes, retry_policy=start.retry_policy)
         path = self._connection.workflow_path(start.workflow_id, "/signal-with-start")
         try:
-            answer = await self._connection.transport.call("POST", path, body=body)
+            answer = await self._start_call(path, body, start.workflow_id)
         except errors.RPCError as error:
             if error.code == "workflow_already_started":
                 raise errors.WorkflowAlreadyStartedError(start.workflow_id,
@@ -250,6 +260,21 @@ class Client:
                               result_run_id=started.run_id,
                               first_execution_run_id=(started.run_id if answer.status == 201
                                                       else None))
+
+    async def _start_call(self, path: str,
+                          body: StartWorkflowRequest | SignalWithStartWorkflowRequest,
+                          workflow_id: str) -> _http.Answer:
+        """POST a start; inside the interceptors' `start_workflow`, whose traceparent goes
+        with it as the W3C header (the server records it in WorkflowExecutionStarted)."""
+        transport = self._connection.transport
+        interceptors = self._connection.interceptors
+        if not interceptors:
+            return await transport.call("POST", path, body=body)
+        with interceptors.start_workflow(StartWorkflowInput(
+                namespace=self.namespace, workflow_id=workflow_id,
+                workflow_type=body.workflow_type, task_queue=body.task_queue)) as traceparent:
+            return await transport.call("POST", path, body=body,
+                                        headers=trace_headers(traceparent))
 
     async def execute_workflow(self, workflow: Callable[..., Any] | type | str,
                                *positional: Any, args: Sequence[Any] = (), id: str, task_queue: str, request_id: str | None = None,

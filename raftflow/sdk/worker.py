@@ -92,12 +92,14 @@ class Worker:
         self._workflow_tasks = WorkflowTaskRunner(
             self._exchange, self._cache, task_queue=task_queue,
             activity_types=activity_types.keys(), activity_slots=self._activity_slots,
-            start_activity=self._start_activity, payloads=self._connection.payloads)
+            start_activity=self._start_activity, payloads=self._connection.payloads,
+            interceptors=self._connection.interceptors)
         self._activity_tasks = ActivityTaskRunner(
             self._exchange, activity_types, namespace=client.namespace, task_queue=task_queue,
             threads_max=max_concurrent_activities,
             workflow_slots=self._workflow_slots if workflows else None,
-            start_workflow_task=self._start_workflow_task, payloads=self._connection.payloads)
+            start_workflow_task=self._start_workflow_task, payloads=self._connection.payloads,
+            interceptors=self._connection.interceptors)
         self._run_task: asyncio.Task[None] | None = None
         self._started = False
         self._finished = asyncio.Event()

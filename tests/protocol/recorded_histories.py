@@ -12,9 +12,12 @@ from typing import Any
 DATA = Path(__file__).parent.parent / "data"
 
 # Attribute fields events gained after recordings were made, by event type, with the value an
-# event written before then reads back with (workflow retries added these).
+# event written before then reads back with (workflow retries added these; tracing added the
+# traceparents).
 FIELDS_ADDED_SINCE_RECORDING: dict[str, dict[str, Any]] = {
-    "WorkflowExecutionStarted": {"retry_policy": None, "first_workflow_task_backoff_ms": 0},
+    "WorkflowExecutionStarted": {"retry_policy": None, "first_workflow_task_backoff_ms": 0,
+                                 "traceparent": ""},
+    "ActivityTaskScheduled": {"traceparent": ""},
     "WorkflowExecutionFailed": {"new_execution_run_id": ""},
     "WorkflowExecutionTimedOut": {"new_execution_run_id": ""},
     "StartChildWorkflowExecutionInitiated": {"retry_policy": None},

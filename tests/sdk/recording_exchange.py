@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from raftflow.sdk._http import Answer, Body, encode_body
@@ -20,16 +21,20 @@ class RecordingExchange:
         self.stopping = asyncio.Event()
         self.posts: list[Post] = []
         self.structs: list[object] = []  # the bodies as the worker built them
+        self.headers: list[Mapping[str, str] | None] = []  # each post's extra headers
 
-    async def post(self, path: str, body: Body) -> Answer:
+    async def post(self, path: str, body: Body,
+                   headers: Mapping[str, str] | None = None) -> Answer:
         self.structs.append(body)
+        self.headers.append(headers)
         sent = json.loads(encode_body(body))
         assert isinstance(sent, dict), sent
         self.posts.append((path, sent))
         return Answer(status=200, body={})
 
-    async def post_to(self, address: str, path: str, body: Body) -> Answer:
-        return await self.post(path, body)
+    async def post_to(self, address: str, path: str, body: Body,
+                      headers: Mapping[str, str] | None = None) -> Answer:
+        return await self.post(path, body, headers)
 
 
 async def no_history(workflow_id: str, run_id: str) -> list[Any]:

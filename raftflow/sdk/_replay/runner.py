@@ -27,6 +27,7 @@ from raftflow.protocol.commands import WorkflowCommand
 from raftflow.protocol.events import (
     EventAttributes,
     HistoryEvent,
+    WorkflowExecutionStartedEventAttributes,
     WorkflowExecutionTerminatedEventAttributes,
     WorkflowExecutionTimedOutEventAttributes,
     WorkflowTaskCompletedEventAttributes,
@@ -174,6 +175,13 @@ class WorkflowRunner:
     def last_event_id(self) -> int:
         """Id of the last event fed; the next `activate` must start at this + 1."""
         return len(self._history)
+
+    @property
+    def started_traceparent(self) -> str:
+        """The traceparent the run was started with ("" for none, or before event 1 is fed)."""
+        started = self._history[0].attributes if self._history else None
+        return (started.traceparent
+                if isinstance(started, WorkflowExecutionStartedEventAttributes) else "")
 
     @property
     def is_done(self) -> bool:

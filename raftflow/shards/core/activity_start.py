@@ -44,7 +44,7 @@ def activity_info(execution: Execution, activity: ActivityState) -> ActivityTask
         started_time_ms=activity.started_time_ms,
         schedule_to_close_timeout_ms=activity.schedule_to_close_timeout_ms,
         start_to_close_timeout_ms=activity.start_to_close_timeout_ms,
-        heartbeat_timeout_ms=activity.heartbeat_timeout_ms)
+        heartbeat_timeout_ms=activity.heartbeat_timeout_ms, traceparent=activity.traceparent)
 
 
 def do_start_activity(state: ShardState, execution: Execution, activity: ActivityState,

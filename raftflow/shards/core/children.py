@@ -86,7 +86,8 @@ def start_message(execution: Execution, command: StartChildWorkflowExecution) ->
         run_timeout_ms=command.run_timeout_ms,
         task_timeout_ms=command.task_timeout_ms or execution.task_timeout_ms,
         id_reuse_policy=command.id_reuse_policy or IdReusePolicy.ALLOW_DUPLICATE.value,
-        parent_close_policy=command.parent_close_policy.value, retry_policy=command.retry_policy)
+        parent_close_policy=command.parent_close_policy.value, retry_policy=command.retry_policy,
+        traceparent=command.traceparent)
 
 
 def do_start_child(state: ShardState, execution: Execution, changes: Changes, now_ms: int,

@@ -186,7 +186,8 @@ def _start_child(state: ShardState, changes: Changes, now_ms: int, entry: Outbox
         request_id=entry.message_id, run_id=run_id,
         id_reuse_policy=IdReusePolicy(body.id_reuse_policy),
         execution_timeout_ms=body.execution_timeout_ms, run_timeout_ms=body.run_timeout_ms,
-        task_timeout_ms=body.task_timeout_ms, retry_policy=body.retry_policy))
+        task_timeout_ms=body.task_timeout_ms, retry_policy=body.retry_policy,
+        traceparent=body.traceparent))
     result = output.result
     if isinstance(result, Rejected):
         return _refused(entry, result)

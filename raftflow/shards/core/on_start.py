@@ -72,6 +72,7 @@ class RunSpec:
     attempt: int = 1
     # > 0: the first workflow task waits this long (a retried attempt's back-off).
     first_task_backoff_ms: int = 0
+    traceparent: str = ""  # the starter's W3C traceparent, copied opaque ("": none)
 
 
 def on_start_workflow(state: ShardState, command: StartWorkflow) -> Output:
@@ -227,7 +228,8 @@ def _spec_from(command: StartWorkflow, attributes: tuple[SearchAttribute, ...]) 
                    execution_timeout_ms=command.execution_timeout_ms,
                    execution_expire_ms=execution_expire_ms,
                    first_execution_run_id=command.run_id, continued_execution_run_id=None,
-                   search_attributes=attributes, retry_policy=command.retry_policy)
+                   search_attributes=attributes, retry_policy=command.retry_policy,
+                   traceparent=command.traceparent)
 
 
 def do_start_run(state: ShardState, changes: Changes, spec: RunSpec, now_ms: int) -> Execution:
@@ -257,7 +259,8 @@ def do_start_run(state: ShardState, changes: Changes, spec: RunSpec, now_ms: int
         task_timeout_ms=spec.task_timeout_ms,
         continued_execution_run_id=spec.continued_execution_run_id,
         first_execution_run_id=spec.first_execution_run_id, attempt=spec.attempt,
-        retry_policy=spec.retry_policy, first_workflow_task_backoff_ms=spec.first_task_backoff_ms))
+        retry_policy=spec.retry_policy, first_workflow_task_backoff_ms=spec.first_task_backoff_ms,
+        traceparent=spec.traceparent))
     backoff_ms = spec.first_task_backoff_ms
     if backoff_ms:
         execution.awaiting_backoff = True

@@ -44,6 +44,7 @@ from raftflow.protocol.events import (
     WorkflowExecutionCompletedEventAttributes,
     WorkflowExecutionContinuedAsNewEventAttributes,
     WorkflowExecutionFailedEventAttributes,
+    WorkflowExecutionStartedEventAttributes,
     WorkflowTaskCompletedEventAttributes,
     WorkflowTaskFailedEventAttributes,
 )
@@ -55,7 +56,7 @@ from raftflow.protocol.results import (
     WorkflowTaskCompletedResult,
 )
 from raftflow.protocol.search_attributes import UpsertWorkflowSearchAttributes
-from raftflow.shards.core import on_update, validate
+from raftflow.shards.core import on_update, run_history, validate
 from raftflow.shards.core.activity_start import do_start_activity
 from raftflow.shards.core.children import do_start_child
 from raftflow.shards.core.limits import EAGER_ACTIVITIES_MAX
@@ -253,7 +254,7 @@ def _do_schedule_activity(state: ShardState, execution: Execution, changes: Chan
         schedule_to_start_timeout_ms=command.schedule_to_start_timeout_ms,
         start_to_close_timeout_ms=start_to_close_ms,
         heartbeat_timeout_ms=command.heartbeat_timeout_ms, retry_policy=policy,
-        workflow_task_completed_event_id=completed_id))
+        workflow_task_completed_event_id=completed_id, traceparent=command.traceparent))
     sid = event.event_id
     activity = ActivityState(
         scheduled_event_id=sid, activity_id=command.activity_id,
@@ -262,7 +263,8 @@ def _do_schedule_activity(state: ShardState, execution: Execution, changes: Chan
         schedule_to_start_timeout_ms=command.schedule_to_start_timeout_ms,
         start_to_close_timeout_ms=start_to_close_ms,
         heartbeat_timeout_ms=command.heartbeat_timeout_ms, retry_policy=policy,
-        scheduled_time_ms=now_ms, attempt_scheduled_time_ms=now_ms)
+        scheduled_time_ms=now_ms, attempt_scheduled_time_ms=now_ms,
+        traceparent=command.traceparent)
     assert sid not in execution.activities and command.activity_id not in execution.activity_ids
     execution.activities[sid] = activity
     execution.activity_ids[command.activity_id] = sid
@@ -307,6 +309,8 @@ def do_remove_activity(state: ShardState, execution: Execution, activity: Activi
 def _do_continue_as_new(state: ShardState, execution: Execution, changes: Changes, now_ms: int,
                         completed_id: int, command: ContinueAsNewWorkflowExecution,
                         new_run_id: str) -> None:
+    started = run_history.event(state.archive, execution, 1).attributes
+    assert isinstance(started, WorkflowExecutionStartedEventAttributes), started
     spec = RunSpec(
         namespace=execution.namespace, workflow_id=execution.workflow_id, run_id=new_run_id,
         workflow_type=command.workflow_type or execution.workflow_type,
@@ -318,7 +322,8 @@ def _do_continue_as_new(state: ShardState, execution: Execution, changes: Change
         first_execution_run_id=execution.first_execution_run_id,
         continued_execution_run_id=execution.run_id,
         # Carried over, as Temporal does (a new chain of attempts starts at 1):
-        search_attributes=execution.search_attributes, retry_policy=execution.retry_policy)
+        search_attributes=execution.search_attributes, retry_policy=execution.retry_policy,
+        traceparent=started.traceparent)  # the next run stays in the starter's trace
     do_close_run(state, execution, changes, now_ms, (
         WorkflowStatus.CONTINUED_AS_NEW, WorkflowExecutionContinuedAsNewEventAttributes(
             new_execution_run_id=new_run_id, workflow_type=spec.workflow_type,

@@ -119,7 +119,7 @@ def _fold(execution: Execution, event: HistoryEvent, now_ms: int) -> None:
                 start_to_close_timeout_ms=attributes.start_to_close_timeout_ms,
                 heartbeat_timeout_ms=attributes.heartbeat_timeout_ms,
                 retry_policy=attributes.retry_policy, scheduled_time_ms=now_ms,
-                attempt_scheduled_time_ms=now_ms)
+                attempt_scheduled_time_ms=now_ms, traceparent=attributes.traceparent)
             execution.activity_ids[attributes.activity_id] = sid
         case (ActivityTaskCompletedEventAttributes() | ActivityTaskFailedEventAttributes()
               | ActivityTaskTimedOutEventAttributes() | ActivityTaskCanceledEventAttributes()):

@@ -90,6 +90,9 @@ class ActivityState(msgspec.Struct, kw_only=True):
     heartbeat_details: bytes = b""
     last_failure: Failure | None = None
     cancel_requested_event_id: int = 0  # 0 unless the workflow asked to cancel it
+    # Added with tracing, last with a default (older snapshots lack it): the W3C traceparent
+    # its ScheduleActivityTask carried, handed to every attempt's worker ("": none).
+    traceparent: str = ""
 
 
 class ChildState(msgspec.Struct, kw_only=True):

@@ -97,7 +97,8 @@ def do_fail_run(state: ShardState, execution: Execution, changes: Changes, now_m
         first_execution_run_id=execution.first_execution_run_id,
         continued_execution_run_id=execution.run_id,
         search_attributes=execution.search_attributes, retry_policy=execution.retry_policy,
-        attempt=execution.attempt + 1, first_task_backoff_ms=backoff_ms)
+        attempt=execution.attempt + 1, first_task_backoff_ms=backoff_ms,
+        traceparent=started.traceparent)  # the next attempt stays in the starter's trace
     do_close_run(state, execution, changes, now_ms, (
         status, msgspec.structs.replace(close, new_execution_run_id=new_run_id)))
     new_run = do_start_run(state, changes, spec, now_ms)
