@@ -1,0 +1,122 @@
+// One run: summary, input and result, pending activities, timers and children, the history
+// as a table and as a timeline, actions, and the history's download. Refreshes while the
+// run is open.
+
+import {call, fullHistory, withQuery, wf} from "./api.js";
+import {clear, el, errorBox, jsonBlock, statusBadge, table} from "./dom.js";
+import {runDuration, time} from "./format.js";
+import {downloadLink, historyTable} from "./history_view.js";
+import {autoRefresh} from "./refresh.js";
+import {timeline} from "./timeline_view.js";
+import {actionButtons} from "./workflow_actions.js";
+
+export const name = "workflow";
+
+export function render(view, params, ui) {
+  const {namespace, workflowId} = params;
+  let runId = params.run_id || "";
+  let closed = false;
+  // Rows the user opened stay open across refreshes.
+  const opened = new Set();
+  const message = el("div", {id: "action-message"});
+  const body = el("div", {id: "workflow-body"});
+  view.append(el("h2", {}, "Workflow ", el("code", {id: "workflow-id"}, workflowId)),
+    message, body);
+
+  const done = (error, text) => {
+    clear(message).append(error ? errorBox(error) : el("p", {class: "ok"}, text));
+    refresher.now();
+  };
+
+  async function load() {
+    let d;
+    let events;
+    try {
+      d = await call(withQuery(wf(namespace, workflowId), {run_id: runId}));
+      runId = d.run_id;
+      events = await fullHistory(namespace, workflowId, runId);
+    } catch (error) {
+      clear(body).append(errorBox(error));
+      return;
+    }
+    for (const row of body.querySelectorAll("tr.detail:not([hidden])")) opened.add(row.id);
+    closed = d.status !== "RUNNING";
+    clear(body).append(
+      actionButtons(namespace, d, ui, done),
+      el("div", {class: "grid"}, summary(d, namespace, ui), payloads(d, events)),
+      pending(d, namespace, ui),
+      el("h3", {}, "Timeline"), timeline(events, d.close_time),
+      el("h3", {}, `History (${events.length} events) `, downloadLink(events, workflowId, runId)),
+      historyTable(events));
+    for (const id of opened) {
+      const row = document.getElementById(id);
+      if (row) row.hidden = false;
+    }
+  }
+
+  const refresher = autoRefresh(load, {enabled: () => !closed});
+  return () => refresher.stop();
+}
+
+function summary(d, namespace, ui) {
+  const link = (id, run) => el("a", {href: ui.href(["ns", namespace, "workflows", id],
+    {run_id: run})}, `${id} / ${run}`);
+  const items = [
+    ["Workflow ID", d.workflow_id], ["Run ID", el("code", {id: "run-id"}, d.run_id)],
+    ["Type", d.workflow_type], ["Status", el("span", {id: "workflow-status"},
+      statusBadge(d.status))],
+    ["Task queue", d.task_queue], ["Start", time(d.start_time)], ["Close", time(d.close_time)],
+    ["Duration", runDuration(d.start_time, d.close_time)],
+    ["History length", String(d.history_length)],
+    ["Parent", d.parent ? link(d.parent.workflow_id, d.parent.run_id) : "none"],
+  ];
+  if (d.continued_execution_run_id) {
+    items.push(["Continued from", link(d.workflow_id, d.continued_execution_run_id)]);
+  }
+  if (d.reason !== undefined) items.push(["Reason", d.reason]);
+  return el("div", {}, el("h3", {}, "Summary"), el("dl", {class: "summary", id: "summary"},
+    items.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])));
+}
+
+function payloads(d, events) {
+  const started = events.find((e) => e.event_type === "WorkflowExecutionStarted");
+  const parts = [el("h3", {}, "Input"),
+    jsonBlock(started ? started.attributes.input : undefined, {id: "workflow-input"})];
+  if (d.result !== undefined) {
+    parts.push(el("h3", {}, "Result"), jsonBlock(d.result, {id: "workflow-result"}));
+  }
+  if (d.failure !== undefined) {
+    parts.push(el("h3", {}, "Failure"), jsonBlock(d.failure, {id: "workflow-failure"}));
+  }
+  return el("div", {}, parts);
+}
+
+function pending(d, namespace, ui) {
+  const parts = [el("h3", {}, `Pending activities (${d.pending_activity_count})`)];
+  const activities = d.pending_activities || [];
+  parts.push(activities.length ? table(["Activity", "Type", "State", "Attempt",
+    "Scheduled", "Last failure", "Heartbeat details", "Worker"], activities.map((a) => [
+    a.activity_id, a.activity_type,
+    a.cancel_requested ? `${a.state} (cancel requested)` : a.state,
+    `${a.attempt}${a.maximum_attempts ? ` of ${a.maximum_attempts}` : ""}`,
+    time(a.current_attempt_scheduled_time) + (a.next_attempt_schedule_time
+      ? ` (next ${time(a.next_attempt_schedule_time)})` : ""),
+    a.last_failure ? `${a.last_failure.type ? `${a.last_failure.type}: ` : ""}${
+      a.last_failure.message}` : "",
+    a.heartbeat_details === null ? "" : jsonBlock(a.heartbeat_details),
+    a.last_worker_identity]), {id: "pending-activities"})
+    : el("p", {class: "muted"}, "None."));
+  const timers = d.pending_timers || [];
+  parts.push(el("h3", {}, `Pending timers (${d.pending_timer_count})`), timers.length
+    ? table(["Timer", "Started event", "Fires at"], timers.map((t) =>
+      [t.timer_id, String(t.started_event_id), time(t.fire_time)]), {id: "pending-timers"})
+    : el("p", {class: "muted"}, "None."));
+  const children = d.pending_children || [];
+  if (children.length) {
+    parts.push(el("h3", {}, "Children"), table(["Workflow", "Type", "Run", "Close policy"],
+      children.map((c) => [el("a", {href: ui.href(["ns", namespace, "workflows",
+        c.workflow_id], {run_id: c.run_id})}, c.workflow_id), c.workflow_type,
+      c.run_id || "starting", c.parent_close_policy]), {id: "pending-children"}));
+  }
+  return el("div", {}, parts);
+}

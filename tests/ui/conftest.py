@@ -1,0 +1,107 @@
+"""Browser tests of the web UI: one real 3-node cluster and one headless Chromium for the package,
+always torn down.
+
+Chromium and chromedriver are Debian's (`apt-get install chromium chromium-driver`; `.ci/run`
+installs them when missing), driven by selenium. A missing browser fails the tests, naming what
+to install: a UI nobody tested is not a UI that works. Screenshots go to docs/ui/ (docs/ui.md
+shows them).
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from raftflow.cluster.launcher import LocalCluster, free_port_block, load_or_create_dev_config
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "ui"
+WINDOW = (1280, 800)
+BALANCED_WAIT_S = 15.0
+# Offline machine: without these Chromium keeps dialling Google's services (refused
+# connections by the hundred); the rest make it run headless in a container.
+CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync",
+                  f"--window-size={WINDOW[0]},{WINDOW[1]}")
+
+pytestmark = pytest.mark.xdist_group("heavy")
+
+
+@pytest.fixture(scope="package")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    data_dir: Path = tmp_path_factory.mktemp("ui-cluster")
+    config = load_or_create_dev_config(data_dir, nodes=3, shards=8,
+                                       http_port=free_port_block(3, random.Random()))
+    local = LocalCluster(config, data_dir)
+    local.start()
+    try:
+        local.wait_ready()
+        _wait_balanced(local)
+        yield local
+    finally:
+        local.stop()
+
+
+def _wait_balanced(local: LocalCluster) -> None:
+    """Leaders settle on their preferred replicas ~2 s after start (tests/sdk_io/conftest.py);
+    the tests' own calls should not meet the moves."""
+    deadline = time.monotonic() + BALANCED_WAIT_S
+    while time.monotonic() < deadline:
+        status = local.status()
+        if status is not None and all(s["leader"] == s["replicas"][0] for s in status["shards"]):
+            return
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="package")
+def browser() -> Iterator[Any]:
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).exists()]
+    if missing:
+        pytest.fail(f"the UI tests need {', '.join(missing)}: apt-get install -y "
+                    "--no-install-recommends chromium chromium-driver (.ci/run does)")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        pytest.fail("the UI tests need selenium: pip install -e '.[dev]'")
+    profile = tempfile.mkdtemp(prefix="raftflow-ui-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    try:
+        driver.set_window_size(*WINDOW)
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def screenshot(browser: Any) -> Callable[[str], None]:
+    def take(name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        browser.execute_script("window.scrollTo(0, 0)")  # the page's top, whatever was clicked
+        browser.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+    return take
+
+
+@pytest.fixture(autouse=True)
+def no_script_errors(browser: Any) -> Iterator[None]:
+    """A page that threw (or hit a CSP refusal) fails the test that showed it."""
+    browser.get_log("browser")  # drop what earlier tests left
+    yield
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"
+              and "status of 4" not in e["message"]]  # 4xx the page asked for and showed
+    assert errors == []
