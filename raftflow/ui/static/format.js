@@ -32,3 +32,20 @@ export function preview(value, chars = 80) {
   const text = JSON.stringify(value);
   return text.length > chars ? `${text.slice(0, chars - 1)}…` : text;
 }
+
+/** Milliseconds since the epoch as the same UTC text as `time`. */
+export function timeMs(ms) {
+  return ms === null || ms === undefined ? "" : time(new Date(ms).toISOString());
+}
+
+/** A schedule spec in one line: its cron expressions, intervals and calendars. */
+export function specText(spec) {
+  const parts = [...(spec.cron_expressions || [])];
+  for (const interval of spec.intervals || []) {
+    parts.push(`every ${durationMs(interval.every_ms)}${interval.offset_ms
+      ? ` + ${durationMs(interval.offset_ms)}` : ""}`);
+  }
+  if ((spec.calendars || []).length) parts.push(`${spec.calendars.length} calendar(s)`);
+  if (spec.time_zone_name) parts.push(`(${spec.time_zone_name})`);
+  return parts.join("; ");
+}
