@@ -15,13 +15,17 @@ CALL_TIMEOUT_S = 30.0
 RETRY_WAIT_S = 0.2
 
 
-def call(base: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    """One call; 503 (a leader moving) is asked again, as clients must."""
+def call(base: str, method: str, path: str, body: Any = None,
+         token: str | None = None) -> tuple[int, Any]:
+    """One call (with `token` as its bearer token, if any); 503 (a leader moving) is asked
+    again, as clients must."""
     deadline = time.monotonic() + CALL_TIMEOUT_S
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
     while True:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(base + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=CALL_TIMEOUT_S) as answer:
                 raw = answer.read()
@@ -32,8 +36,8 @@ def call(base: str, method: str, path: str, body: Any = None) -> tuple[int, Any]
         time.sleep(RETRY_WAIT_S)
 
 
-def ok(base: str, method: str, path: str, body: Any = None) -> Any:
-    status, answer = call(base, method, path, body)
+def ok(base: str, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+    status, answer = call(base, method, path, body, token)
     assert 200 <= status < 300, (method, path, status, answer)
     return answer
 
