@@ -135,7 +135,10 @@ def _pending_activity(state: ShardState, run_id: str,
         cancel_requested=activity.cancel_requested_event_id > 0, attempt=activity.attempt,
         maximum_attempts=activity.retry_policy.maximum_attempts,
         scheduled_time_ms=activity.scheduled_time_ms,
-        attempt_scheduled_time_ms=activity.attempt_scheduled_time_ms,
+        # In back-off the attempt counter already names the next attempt: it is scheduled
+        # for its retry time.
+        attempt_scheduled_time_ms=(retry_at if backoff and retry_at is not None
+                                   else activity.attempt_scheduled_time_ms),
         started_time_ms=activity.started_time_ms if started else None,
         next_attempt_time_ms=retry_at if backoff else None,
         identity=activity.identity if started else "",
