@@ -82,3 +82,26 @@ def charge_with_a_retry(base: str, workflow_id: str, task_queue: str) -> None:
     assert second["attempt"] == 2, second
     ok(base, "POST", "/api/v1/tasks/activity/heartbeat",
        {"task_token": second["task_token"], "details": {"progress": 50}})
+
+
+def complete_first_task(base: str, workflow_id: str, workflow_type: str, task_queue: str,
+                        commands: list[dict[str, Any]]) -> str:
+    """Start `workflow_id` and answer its first workflow task with `commands`; its run id."""
+    run_id = start(base, workflow_id, workflow_type, task_queue)
+    task = poll(base, "workflow", task_queue)
+    assert task["workflow_id"] == workflow_id, task
+    ok(base, "POST", "/api/v1/tasks/workflow/complete",
+       {"task_token": task["task_token"], "commands": commands})
+    return run_id
+
+
+def wait_described(base: str, workflow_id: str, ready: Any) -> dict[str, Any]:
+    """Describe `workflow_id` until `ready(description)` holds (a child's start crosses
+    shards through the outbox: it lands a moment after the parent's task completed)."""
+    deadline = time.monotonic() + CALL_TIMEOUT_S
+    while True:
+        described = dict(ok(base, "GET", f"{NS}/workflows/{workflow_id}"))
+        if ready(described):
+            return described
+        assert time.monotonic() < deadline, described
+        time.sleep(RETRY_WAIT_S)

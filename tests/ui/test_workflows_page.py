@@ -33,12 +33,17 @@ def test_the_list_shows_a_started_workflow_and_the_query_box_filters(
     wait_text(browser, "#workflows-table", order, invoice)
     assert "UiOrder" in element(browser, "#workflows-table").text
     screenshot("workflows")
+    # Auto-refresh: a run started after the page loaded appears without a reload.
+    late = f"late-{tag}"
+    start(_base(cluster), late, "UiOrder", f"ui-list-{tag}")
+    wait_text(browser, "#workflows-table", late, order, invoice)
 
     box = element(browser, "#query-input")
     box.clear()
     box.send_keys(f"WorkflowType = 'UiInvoice{tag}'")
     click(browser, "#query-apply")
     wait_for(browser, lambda b: order not in b.find_element(By.ID, "workflow-list").text
+             and late not in b.find_element(By.ID, "workflow-list").text
              and invoice in b.find_element(By.ID, "workflow-list").text, "the filtered list")
     assert f"WorkflowType+%3D+%27UiInvoice{tag}%27" in browser.current_url  # bookmarkable
     wait_text(browser, "#count-all", "All 1")

@@ -36,13 +36,34 @@ export function withQuery(url, params) {
   return text ? `${url}?${text}` : url;
 }
 
-/** Call the API; resolves to the JSON answer (null for 204), rejects with an ApiError. */
-export async function call(url, {method = "GET", body} = {}) {
+// A 503 (a shard's leader moving, a mailbox full) is asked again after its Retry-After, as
+// docs/api.md tells clients; writes carry a request_id, so a retry applies at most once.
+const RETRIES_503 = 3;
+const RETRY_WAIT_MAX_MS = 2000;
+
+/** A fresh request id for a write (getRandomValues also works outside secure contexts). */
+export function requestId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function send(url, method, body) {
   const headers = {Accept: "application/json"};
   if (token()) headers.Authorization = `Bearer ${token()}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const answer = await fetch(url, {method, headers,
-    body: body === undefined ? undefined : JSON.stringify(body)});
+  for (let attempt = 0; ; attempt += 1) {
+    const answer = await fetch(url, {method, headers,
+      body: body === undefined ? undefined : JSON.stringify(body)});
+    if (answer.status !== 503 || attempt >= RETRIES_503) return answer;
+    const waitMs = Math.min(1000 * (Number(answer.headers.get("Retry-After")) || 1),
+      RETRY_WAIT_MAX_MS);
+    await new Promise((resolve) => setTimeout(resolve, waitMs));
+  }
+}
+
+/** Call the API; resolves to the JSON answer (null for 204), rejects with an ApiError. */
+export async function call(url, {method = "GET", body} = {}) {
+  const answer = await send(url, method, body);
   if (answer.status === 204) return null;
   let json = null;
   try {
