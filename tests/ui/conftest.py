@@ -95,10 +95,14 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def screenshot(browser: Any) -> Callable[[str], None]:
-    def take(name: str) -> None:
+def screenshot(browser: Any) -> Callable[..., None]:
+    def take(name: str, at: str | None = None) -> None:
+        """docs/ui/<name>.png: the page's top, whatever was clicked, or the element `at`."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        browser.execute_script("window.scrollTo(0, 0)")  # the page's top, whatever was clicked
+        if at is None:
+            browser.execute_script("window.scrollTo(0, 0)")
+        else:
+            browser.execute_script("document.querySelector(arguments[0]).scrollIntoView()", at)
         browser.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
     return take
 
