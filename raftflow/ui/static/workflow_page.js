@@ -16,10 +16,15 @@ export function render(view, params, ui) {
   const {namespace, workflowId} = params;
   let runId = params.run_id || "";
   let closed = false;
-  // Rows the user opened stay open across refreshes.
-  const opened = new Set();
+  // The history is read again only when its length changed (a history may hold 51,200
+  // events: the 3 s refresh must not page through them all each time).
+  let events = [];
+  let eventsOf = "";
   const message = el("div", {id: "action-message"});
   const body = el("div", {id: "workflow-body"});
+  const head = el("div");
+  const timelineBox = el("div");
+  const historyBox = el("div");
   view.append(el("h2", {}, "Workflow ", el("code", {id: "workflow-id"}, workflowId)),
     message, body);
 
@@ -30,22 +35,31 @@ export function render(view, params, ui) {
 
   async function load() {
     let d;
-    let events;
+    let changed = false;
     try {
       d = await call(withQuery(wf(namespace, workflowId), {run_id: runId}));
       runId = d.run_id;
-      events = await fullHistory(namespace, workflowId, runId);
+      if (eventsOf !== runId || events.length !== d.history_length) {
+        events = await fullHistory(namespace, workflowId, runId);
+        eventsOf = runId;
+        changed = true;
+      }
     } catch (error) {
       clear(body).append(errorBox(error));
+      eventsOf = "";
       return;
     }
-    for (const row of body.querySelectorAll("tr.detail:not([hidden])")) opened.add(row.id);
     closed = d.status !== "RUNNING";
-    clear(body).append(
+    if (!body.contains(head)) clear(body).append(head, timelineBox, historyBox);
+    clear(head).append(
       actionButtons(namespace, d, ui, done),
       el("div", {class: "grid"}, summary(d, namespace, ui), payloads(d, events)),
-      pending(d, namespace, ui),
-      el("h3", {}, "Timeline"), timeline(events, d.close_time),
+      pending(d, namespace, ui));
+    clear(timelineBox).append(el("h3", {}, "Timeline"), timeline(events, d.close_time));
+    if (!changed) return;
+    // Rows the user opened stay open when the table is rebuilt.
+    const opened = [...historyBox.querySelectorAll("tr.detail:not([hidden])")].map((r) => r.id);
+    clear(historyBox).append(
       el("h3", {}, `History (${events.length} events) `, downloadLink(events, workflowId, runId)),
       historyTable(events));
     for (const id of opened) {
