@@ -34,8 +34,6 @@ CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-
                   "--disable-component-update", "--disable-sync",
                   f"--window-size={WINDOW[0]},{WINDOW[1]}")
 
-pytestmark = pytest.mark.xdist_group("heavy")
-
 
 @pytest.fixture(scope="package")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:

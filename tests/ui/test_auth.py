@@ -21,6 +21,10 @@ from raftflow.cluster.launcher import LocalCluster, free_port_block, load_or_cre
 from tests.ui.pages import click, confirm, element, wait_for, wait_text
 from tests.ui.scenario import NS, ok
 
+# One pytest-xdist worker runs the UI tests: they share one cluster and one browser
+# (conftest.py, package scope).
+pytestmark = pytest.mark.xdist_group("ui")
+
 ADMIN_KEY = "ui-admin-key"
 READER_KEY = "ui-reader-key"
 TOKENS = (f'[[token]]\nname = "admin"\nkey = "{ADMIN_KEY}"\nroles = ["admin"]\n\n'

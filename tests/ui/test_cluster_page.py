@@ -10,11 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from selenium.webdriver.common.by import By
 
 from raftflow.cluster.launcher import LocalCluster
 from tests.ui.pages import click, confirm, wait_for, wait_text
 from tests.ui.scenario import ok
+
+# One pytest-xdist worker runs the UI tests: they share one cluster and one browser
+# (conftest.py, package scope).
+pytestmark = pytest.mark.xdist_group("ui")
 
 
 def test_the_cluster_page_shows_every_node_and_shard(cluster: LocalCluster, browser: Any,

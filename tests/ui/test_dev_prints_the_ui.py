@@ -15,7 +15,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from raftflow.cluster.launcher import free_port_block
+
+# One pytest-xdist worker runs the UI tests: they share one cluster and one browser
+# (conftest.py, package scope).
+pytestmark = pytest.mark.xdist_group("ui")
 
 READY_WAIT_S = 60
 UI_LINE = re.compile(r"^\s+UI: (http://127\.0\.0\.1:\d+/ui/)$")

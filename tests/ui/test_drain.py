@@ -22,6 +22,10 @@ from raftflow.cluster.launcher import LocalCluster, free_port_block, load_or_cre
 from tests.ui.pages import click, confirm, wait_for, wait_text
 from tests.ui.scenario import ok
 
+# One pytest-xdist worker runs the UI tests: they share one cluster and one browser
+# (conftest.py, package scope).
+pytestmark = pytest.mark.xdist_group("ui")
+
 DRAIN_WAIT_S = 120.0
 DRAINED = "node-4"
 

@@ -11,9 +11,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
+
 from raftflow.cluster.launcher import LocalCluster
 from tests.ui.pages import click, wait_text
 from tests.ui.scenario import NS, ok
+
+# One pytest-xdist worker runs the UI tests: they share one cluster and one browser
+# (conftest.py, package scope).
+pytestmark = pytest.mark.xdist_group("ui")
 
 
 def test_a_schedule_in_the_list_and_on_its_page(cluster: LocalCluster, browser: Any,

@@ -12,11 +12,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from selenium.webdriver.common.by import By
 
 from raftflow.cluster.launcher import LocalCluster
 from tests.ui.pages import click, confirm, element, wait_for, wait_text
 from tests.ui.scenario import NS, complete_first_task, ok, wait_described
+
+# One pytest-xdist worker runs the UI tests: they share one cluster and one browser
+# (conftest.py, package scope).
+pytestmark = pytest.mark.xdist_group("ui")
 
 
 def _fill(browser: Any, field: str, text: str) -> None:

@@ -14,11 +14,16 @@ import uuid
 from typing import Any
 from urllib.parse import quote
 
+import pytest
 from selenium.webdriver.common.by import By
 
 from raftflow.cluster.launcher import LocalCluster
 from tests.ui.pages import click, confirm, displayed, element, enabled, wait_text
 from tests.ui.scenario import NS, charge_with_a_retry, ok
+
+# One pytest-xdist worker runs the UI tests: they share one cluster and one browser
+# (conftest.py, package scope).
+pytestmark = pytest.mark.xdist_group("ui")
 
 
 def test_history_pending_activity_and_a_confirmed_terminate(

@@ -11,11 +11,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
 from selenium.webdriver.common.by import By
 
 from raftflow.cluster.launcher import LocalCluster
 from tests.ui.pages import click, element, enabled, wait_for, wait_text
 from tests.ui.scenario import start
+
+# One pytest-xdist worker runs the UI tests: they share one cluster and one browser
+# (conftest.py, package scope).
+pytestmark = pytest.mark.xdist_group("ui")
 
 
 def _base(cluster: LocalCluster) -> str:
