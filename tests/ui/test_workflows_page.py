@@ -16,7 +16,7 @@ from selenium.webdriver.common.by import By
 
 from raftflow.cluster.launcher import LocalCluster
 from tests.ui.pages import click, element, enabled, wait_for, wait_text
-from tests.ui.scenario import start
+from tests.ui.scenario import NS, call, start
 
 # One pytest-xdist worker runs the UI tests: they share one cluster and one browser
 # (conftest.py, package scope).
@@ -78,3 +78,15 @@ def test_pages_and_the_status_filter(cluster: LocalCluster, browser: Any) -> Non
     click(browser, "#count-COMPLETED")  # a count is also the status filter
     wait_text(browser, "#no-workflows", "No workflows match.")
     assert "status=COMPLETED" in browser.current_url
+
+
+def test_a_bad_query_shows_the_apis_message(cluster: LocalCluster, browser: Any) -> None:
+    browser.get(f"{_base(cluster)}/ui/#/ns/default/workflows")
+    box = element(browser, "#query-input")
+    box.clear()
+    box.send_keys("WorkflowType = ")
+    click(browser, "#query-apply")
+    shown = wait_text(browser, "#list-message", "position")
+    status, answer = call(_base(cluster), "GET",
+                          f"{NS}/workflows?query=WorkflowType%20%3D")  # the box is trimmed
+    assert status == 400 and answer["error"]["message"] in shown
