@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from raftflow.cluster.launcher import LocalCluster
-from tests.ui.pages import click, wait_text
+from tests.ui.pages import click, confirm, wait_text
 from tests.ui.scenario import NS, ok
 
 # One pytest-xdist worker runs the UI tests: they share one cluster and one browser
@@ -44,6 +44,23 @@ def test_a_schedule_in_the_list_and_on_its_page(cluster: LocalCluster, browser: 
     wait_text(browser, "#schedule-summary", "Actions\n1")
     assert len(wait_text(browser, "#next-times", "Z").splitlines()) == 10
     screenshot("schedule")
+
+    click(browser, "#schedule-pause")
+    confirm(browser, accept=True)
+    wait_text(browser, "#schedule-summary", "paused", "paused from the UI")
+    described = ok(base, "GET", f"{NS}/schedules/{schedule_id}")
+    assert described["schedule"]["state"]["paused"] is True
+    # A trigger is taken also while paused (docs/api.md); the first action still runs, so
+    # the schedule's overlap policy (skip) skips it.
+    click(browser, "#schedule-trigger")
+    confirm(browser, accept=True)
+    wait_text(browser, "#schedule-summary", "Skipped (overlap)\n1", "Actions\n1")
+    click(browser, "#schedule-unpause")
+    confirm(browser, accept=True)
+    wait_text(browser, "#schedule-summary", "active")
+    assert ok(base, "GET", f"{NS}/schedules/{schedule_id}")["schedule"]["state"].get(
+        "paused") in (False, None)
+
     click(browser, "#recent-actions a")
     wait_text(browser, "#summary", "UiReport", f"{schedule_id}-")
 

@@ -1,7 +1,7 @@
 // Schedules of a namespace (list) and one schedule (detail): spec, action, policies, state,
 // counters, running and recent actions (links to their workflows), next times.
 
-import {call, ns, path} from "./api.js";
+import {call, ns, path, requestId} from "./api.js";
 import {clear, el, errorBox, jsonBlock, statusBadge, table} from "./dom.js";
 import {specText, timeMs} from "./format.js";
 import {autoRefresh} from "./refresh.js";
@@ -35,14 +35,44 @@ function renderList(view, {namespace}, ui) {
 }
 
 function renderOne(view, {namespace, scheduleId}, ui) {
+  const url = path(`${ns(namespace)}/schedules`, scheduleId);
+  const message = el("div", {id: "schedule-message"});
   const body = el("div", {id: "schedule-body"});
-  view.append(el("h2", {}, "Schedule ", el("code", {id: "schedule-id"}, scheduleId)), body);
+  view.append(el("h2", {}, "Schedule ", el("code", {id: "schedule-id"}, scheduleId)), message,
+    body);
+  // Pause, unpause and trigger are patches (docs/api.md, "Schedules"), each confirmed first.
+  async function patch(what, ask, build) {
+    const values = await ui.confirm(ask);
+    if (values === null) return;
+    try {
+      await call(`${url}/patch`, {method: "POST", body: {...build(values),
+        request_id: requestId()}});
+      clear(message).append(el("p", {class: "ok"}, `${what} sent`));
+    } catch (error) {
+      clear(message).append(errorBox(error));
+    }
+    refresher.now();
+  }
+  const actions = (paused) => el("div", {class: "actions", id: "schedule-actions"},
+    paused
+      ? el("button", {type: "button", id: "schedule-unpause", onclick: () => patch("Unpause",
+        {title: "Unpause schedule", action: "Unpause", text: `Let ${scheduleId} take its ` +
+          "next times again.", fields: [{name: "note", label: "Note"}]},
+        (v) => ({unpause: v.note}))}, "Unpause…")
+      : el("button", {type: "button", id: "schedule-pause", onclick: () => patch("Pause",
+        {title: "Pause schedule", action: "Pause", text: `Skip ${scheduleId}'s times until ` +
+          "it is unpaused.", fields: [{name: "note", label: "Note", value: "paused from the UI"}]},
+        (v) => ({pause: v.note}))}, "Pause…"),
+    el("button", {type: "button", id: "schedule-trigger", onclick: () => patch("Trigger",
+      {title: "Trigger schedule", action: "Start now", text: `Start ${scheduleId}'s workflow ` +
+        "now, with the schedule's overlap policy."}, () => ({trigger_immediately: {}}))},
+    "Trigger now…"));
   const run = (r) => el("a", {href: ui.href(["ns", namespace, "workflows", r.workflow_id],
     {run_id: r.run_id})}, r.workflow_id);
   async function load() {
     let d;
     try {
-      d = await call(path(`${ns(namespace)}/schedules`, scheduleId));
+      d = await call(url);
     } catch (error) {
       clear(body).append(errorBox(error));
       return;
@@ -59,7 +89,7 @@ function renderOne(view, {namespace, scheduleId}, ui) {
       ["Missed (catch-up window)", String(info.num_actions_missed_catchup_window)],
       ["Skipped (overlap)", String(info.num_actions_skipped_overlap)],
       ["Created", timeMs(info.created_at_ms)], ["Updated", timeMs(info.last_updated_at_ms)]];
-    clear(body).append(
+    clear(body).append(actions(Boolean(state.paused)),
       el("dl", {class: "summary", id: "schedule-summary"},
         summary.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
       el("h3", {}, "Running actions"),
