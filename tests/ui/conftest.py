@@ -9,6 +9,7 @@ shows them).
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import tempfile
@@ -23,7 +24,10 @@ from raftflow.cluster.launcher import LocalCluster, free_port_block, load_or_cre
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "ui"
+# docs/ui.md shows these; RAFTFLOW_UI_SCREENSHOTS=DIR writes them elsewhere (a CI run that
+# should leave the work tree as it found it).
+SCREENSHOTS = Path(os.environ.get("RAFTFLOW_UI_SCREENSHOTS")
+                   or Path(__file__).resolve().parents[2] / "docs" / "ui")
 WINDOW = (1280, 800)
 DOWNLOADS = "downloads"
 BALANCED_WAIT_S = 15.0
