@@ -1,5 +1,5 @@
 """More of one workflow's page on a live 3-node cluster: a parent and its child link to each
-other, a signal and a reset sent from the page, the history downloaded as JSON.
+other (the child listed open, then closed), a signal and a reset sent from the page, the history downloaded as JSON.
 
 Method: the test plays the worker over HTTP (scenario.py), drives the page in headless
 Chromium and checks every outcome through the API.
@@ -51,12 +51,16 @@ def test_a_parent_and_its_child_link_to_each_other(cluster: LocalCluster,
     kid_run = described["pending_children"][0]["run_id"]
 
     browser.get(f"{base}/ui/#/ns/default/workflows/{parent}")
-    wait_text(browser, "#pending-children", kid, "UiKid", kid_run, "abandon")
+    wait_text(browser, "#children", kid, "UiKid", kid_run, "RUNNING", "abandon")
     assert f"child UiKid {kid}" in wait_text(browser, "#timeline", "child")
-    click(browser, "#pending-children a")
+    click(browser, "#children a")
     wait_text(browser, "#summary", kid, kid_run, "UiKid", f"{parent} / ")
     click(browser, "#summary dd a")  # the parent link
     wait_text(browser, "#summary", parent, "UiParent")
+    # A closed child stays listed, with the outcome the parent's history recorded.
+    ok(base, "POST", f"{NS}/workflows/{kid}/terminate", {"reason": "enough"})
+    wait_text(browser, "#children", kid, "TERMINATED")
+    assert "0 open" in wait_text(browser, "#workflow-body h3", "Children")
 
 
 def test_signal_reset_and_download_from_the_page(cluster: LocalCluster, browser: Any) -> None:

@@ -54,7 +54,7 @@ export function render(view, params, ui) {
     clear(head).append(
       actionButtons(namespace, d, ui, done),
       el("div", {class: "grid"}, summary(d, namespace, ui), payloads(d, events)),
-      pending(d, namespace, ui));
+      pending(d, events, namespace, ui));
     clear(timelineBox).append(el("h3", {}, "Timeline"), timeline(events, d.close_time));
     if (!changed) return;
     // Rows the user opened stay open when the table is rebuilt.
@@ -105,7 +105,7 @@ function payloads(d, events) {
   return el("div", {}, parts);
 }
 
-function pending(d, namespace, ui) {
+function pending(d, events, namespace, ui) {
   const parts = [el("h3", {}, `Pending activities (${d.pending_activity_count})`)];
   const activities = d.pending_activities || [];
   parts.push(activities.length ? table(["Activity", "Type", "State", "Attempt",
@@ -125,12 +125,44 @@ function pending(d, namespace, ui) {
     ? table(["Timer", "Started event", "Fires at"], timers.map((t) =>
       [t.timer_id, String(t.started_event_id), time(t.fire_time)]), {id: "pending-timers"})
     : el("p", {class: "muted"}, "None."));
-  const children = d.pending_children || [];
+  const children = childrenOf(events);
   if (children.length) {
-    parts.push(el("h3", {}, "Children"), table(["Workflow", "Type", "Run", "Close policy"],
-      children.map((c) => [el("a", {href: ui.href(["ns", namespace, "workflows",
-        c.workflow_id], {run_id: c.run_id})}, c.workflow_id), c.workflow_type,
-      c.run_id || "starting", c.parent_close_policy]), {id: "pending-children"}));
+    parts.push(el("h3", {}, `Children (${d.pending_children
+      ? d.pending_children.length : 0} open)`), table(["Workflow", "Type", "Run", "State",
+      "Close policy"], children.map((c) => [el("a", {href: ui.href(["ns", namespace,
+      "workflows", c.workflow_id], {run_id: c.run_id})}, c.workflow_id), c.workflow_type,
+    c.run_id || "", statusBadge(c.state), c.parent_close_policy]), {id: "children"}));
   }
   return el("div", {}, parts);
+}
+
+// A child's outcome as its parent's history records it (Temporal's event names).
+const CHILD_OUTCOMES = {
+  ChildWorkflowExecutionCompleted: "COMPLETED", ChildWorkflowExecutionFailed: "FAILED",
+  ChildWorkflowExecutionCanceled: "CANCELED", ChildWorkflowExecutionTerminated: "TERMINATED",
+  ChildWorkflowExecutionTimedOut: "TIMED_OUT", StartChildWorkflowExecutionFailed: "NOT_STARTED",
+};
+
+/** Every child the run started, open or closed, from its history, in the order started. */
+export function childrenOf(events) {
+  const byInitiated = new Map();
+  for (const event of events) {
+    const a = event.attributes || {};
+    if (event.event_type === "StartChildWorkflowExecutionInitiated") {
+      byInitiated.set(event.event_id, {workflow_id: a.workflow_id,
+        workflow_type: a.workflow_type, parent_close_policy: a.parent_close_policy || "",
+        run_id: "", state: "STARTING"});
+      continue;
+    }
+    const child = byInitiated.get(a.initiated_event_id);
+    if (!child) continue;
+    if (event.event_type === "ChildWorkflowExecutionStarted") {
+      child.run_id = a.run_id || child.run_id;
+      child.state = "RUNNING";
+    } else if (event.event_type in CHILD_OUTCOMES) {
+      child.run_id = a.run_id || child.run_id;
+      child.state = CHILD_OUTCOMES[event.event_type];
+    }
+  }
+  return [...byInitiated.values()];
 }
