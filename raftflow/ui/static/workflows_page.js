@@ -12,6 +12,9 @@ export const name = "workflows";
 export const STATUSES = ["RUNNING", "COMPLETED", "FAILED", "CANCELED", "TERMINATED",
   "TIMED_OUT", "CONTINUED_AS_NEW"];
 const PAGE_SIZES = [10, 20, 50, 100];
+// Counts ask every shard eight times (all, and per status), each read behind a log barrier
+// on the shard's leader: they refresh less often than the page shown.
+const COUNTS_REFRESH_MS = 15000;
 
 export function render(view, params, ui) {
   const namespace = params.namespace;
@@ -84,16 +87,21 @@ export function render(view, params, ui) {
     pageLabel.textContent = `page ${tokens.length + 1}`;
   }
 
-  async function load() {
+  const guarded = (load, box) => async () => {
     try {
-      await Promise.all([loadPage(), loadCounts()]);
-      clear(message);
+      await load();
     } catch (error) {
-      clear(message).append(errorBox(error));
+      clear(box).append(errorBox(error));
+      return;
     }
-  }
+    if (box === message) clear(box);
+  };
 
-  const refresher = autoRefresh(load, {enabled: () => refreshBox.checked});
+  const refresher = autoRefresh(guarded(loadPage, message),
+    {enabled: () => refreshBox.checked});
+  // A count that fails shows its error in place of the counts, not over the list's.
+  const countsRefresher = autoRefresh(guarded(loadCounts, counts),
+    {periodMs: COUNTS_REFRESH_MS, enabled: () => refreshBox.checked});
   nextButton.addEventListener("click", () => {
     if (!next) return;
     tokens.push(current);
@@ -105,6 +113,12 @@ export function render(view, params, ui) {
     current = tokens.pop();
     refresher.now();
   });
-  refreshBox.addEventListener("change", () => refresher.now());
-  return () => refresher.stop();
+  refreshBox.addEventListener("change", () => {
+    refresher.now();
+    countsRefresher.now();
+  });
+  return () => {
+    refresher.stop();
+    countsRefresher.stop();
+  };
 }
