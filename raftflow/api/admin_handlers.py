@@ -147,8 +147,9 @@ async def cluster_status(request: web.Request) -> web.StreamResponse:
     cluster_map = node.cluster_map
     node_ids = [m.id for m in cluster_map.members]
     views = await asyncio.gather(*(ask(n) for n in node_ids))
-    reports = [status for view in views if view is not None for status in view.shards]
-    shards = [_merge_shard(s, group.voters, [r for r in reports if r.shard == s])
+    reports = [(view.node_id, status) for view in views if view is not None
+               for status in view.shards]
+    shards = [_merge_shard(s, group.voters, [r for r in reports if r[1].shard == s])
               for s, group in enumerate(cluster_map.shards)]
     leaders: dict[str, int] = {}
     for shard in shards:
@@ -166,11 +167,16 @@ async def cluster_status(request: web.Request) -> web.StreamResponse:
 
 
 def _merge_shard(shard: int, replicas: tuple[str, ...],
-                 reports: list[LogStatus]) -> wire.ClusterShard:
-    """One shard's line: a leader only if a live replica claims it, the highest term wins."""
-    leaders = [r for r in reports if r.is_leader]
+                 reports: list[tuple[str, LogStatus]]) -> wire.ClusterShard:
+    """One shard's line: a leader only if a live replica claims it, the highest term wins;
+    each live replica's lag is how far its applied index is behind the highest commit index
+    any replica reported."""
+    leaders = [r for _, r in reports if r.is_leader]
     leader = max(leaders, key=lambda r: r.term) if leaders else None
+    commit_index = max((r.commit_index for _, r in reports), default=0)
     return wire.ClusterShard(shard=shard, leader=None if leader is None else leader.leader,
                              replicas=list(replicas),
-                             term=max((r.term for r in reports), default=0),
-                             commit_index=max((r.commit_index for r in reports), default=0))
+                             term=max((r.term for _, r in reports), default=0),
+                             commit_index=commit_index,
+                             replica_lags={node: max(0, commit_index - r.applied_index)
+                                           for node, r in reports})

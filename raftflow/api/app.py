@@ -17,6 +17,7 @@ from raftflow.api import query_handlers as query
 from raftflow.api import reset_handlers as resets
 from raftflow.api import schedule_handlers as schedules
 from raftflow.api import task_handlers as tasks
+from raftflow.api import ui_routes as ui
 from raftflow.api import update_handlers as updates
 from raftflow.api import visibility_handlers as visibility
 from raftflow.api import workflow_handlers as workflows
@@ -232,6 +233,11 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp,
     add("GET", "/api/v1/openapi.json", admin.openapi, OPEN)
     add("GET", "/healthz", admin.healthz, OPEN)
     add("GET", "/metrics", _metrics(node), METRICS)
+    # The web UI's files (docs/ui.md): no data in them, the pages call the API with a token.
+    app[ui.UI_FILES_KEY] = ui.load_ui_files()
+    add("GET", "/ui", ui.ui_redirect, OPEN)
+    add("GET", ui.UI_PATH, ui.ui_index, OPEN)
+    add("GET", ui.UI_FILE_PATH, ui.ui_file, OPEN)
     assert len(rules) == len(app.router.routes()), "every route has its access rule"
     app.freeze()
     return app

@@ -22,6 +22,7 @@ from raftflow.api.openapi_routes import (
     NO_BODY,
     PROMETHEUS,
     ROUTES,
+    UI_FILE,
     UNIONS,
     Audience,
     Body,
@@ -60,7 +61,7 @@ ERROR_STATUSES: Mapping[int, str] = MappingProxyType({
 # With auth on (docs/security.md) every route but these needs credentials: a bearer token
 # (API key or JWT) or, between nodes, the node credential. /metrics needs them only with
 # --protect-metrics.
-_OPEN_PATHS = frozenset({"/healthz", "/api/v1/openapi.json"})
+_OPEN_PATHS = frozenset({"/healthz", "/api/v1/openapi.json", "/ui", "/ui/", "/ui/{file}"})
 _OPTIONAL_AUTH_PATHS = frozenset({"/metrics"})
 # Clients use bearer tokens; the node credential is the nodes' own (it is accepted on every
 # route, but a client never holds it), so only the internal routes list it.
@@ -92,6 +93,10 @@ def _ok(status: int, body: Body) -> Schema:
                 "content": {"text/plain": {"schema": {"type": "string"}}}}
     if body == DOCUMENT:
         return {"description": description, "content": _json({"type": "object"})}
+    if body == UI_FILE:
+        return {"description": description, "content": {
+            media: {"schema": {"type": "string"}}
+            for media in ("text/html", "text/css", "text/javascript")}}
     name = body if isinstance(body, str) else body.__name__
     return {"description": description, "content": _json(_ref(name))}
 
@@ -112,6 +117,8 @@ def _parameters(route: Route) -> list[Schema]:
         path_ids.append({"name": "shard", "in": "path", "required": True,
                          "description": "a shard number", "schema": {"type": "integer",
                                                                       "minimum": 0}})
+    if "{file}" in route.path:
+        path_ids.append(path_id("file", "a file name of the UI, e.g. app.js"))
     if "{update_id}" in route.path:
         path_ids.append(path_id("update_id", "a workflow update's id"))
     return path_ids + list(route.query)

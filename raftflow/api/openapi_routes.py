@@ -59,8 +59,9 @@ UNIONS: Mapping[str, tuple[type[msgspec.Struct], ...]] = MappingProxyType({
     _WORKFLOW_POLL: (answers.WorkflowTask, answers.QueryTask),
     _HANDOUT: (answers.WorkflowTask, answers.ActivityTask),
 })
-# Ok answers that are not JSON structs: no body (204), the document itself, Prometheus text.
-NO_BODY, DOCUMENT, PROMETHEUS = "none", "document", "prometheus"
+# Ok answers that are not JSON structs: no body (204), the document itself, Prometheus text,
+# the web UI's files (HTML, CSS, JavaScript).
+NO_BODY, DOCUMENT, PROMETHEUS, UI_FILE = "none", "document", "prometheus", "ui_file"
 Body = type[msgspec.Struct] | str
 
 
@@ -125,6 +126,12 @@ ROUTES: tuple[Route, ...] = (
     Route(method="get", path="/metrics", summary="Prometheus metrics", ok={200: PROMETHEUS}),
     Route(method="get", path="/api/v1/openapi.json", summary="This document",
           ok={200: DOCUMENT}),
+    # The web UI (docs/ui.md): static files holding no data, open like this document.
+    Route(method="get", path="/ui", summary="The web UI (redirects to /ui/)",
+          ok={302: NO_BODY}),
+    Route(method="get", path="/ui/", summary="The web UI's page", ok={200: UI_FILE}),
+    Route(method="get", path="/ui/{file}", summary="One of the web UI's files",
+          ok={200: UI_FILE}, errors=(404,)),
     Route(method="get", path="/api/v1/cluster/status", summary=(
         "Nodes, shards, leaders and terms, as every node sees them"),
         ok={200: answers.ClusterStatus}),

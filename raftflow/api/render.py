@@ -24,6 +24,7 @@ from raftflow.protocol.results import (
     WorkflowExecutionStatus,
     WorkflowTaskInfo,
 )
+from raftflow.protocol.run_details import PendingActivityInfo, RunDetails
 from raftflow.protocol.search_attributes import json_map
 
 
@@ -39,6 +40,8 @@ def description_answer(d: WorkflowDescription) -> answers.WorkflowDescription:
             extra["failure"] = close.failure
         case WorkflowExecutionTerminatedEventAttributes():
             extra["reason"] = close.reason
+    if d.details is not None:
+        extra.update(_details_answer(d.details))
     return answers.WorkflowDescription(
         workflow_id=d.workflow_id, run_id=d.run_id, workflow_type=d.workflow_type,
         task_queue=d.task_queue, status=WorkflowExecutionStatus.of(d.status),
@@ -49,6 +52,36 @@ def description_answer(d: WorkflowDescription) -> answers.WorkflowDescription:
         workflow_task_pending=d.workflow_task_pending,
         continued_execution_run_id=d.continued_execution_run_id,
         search_attributes=json_map(d.search_attributes), **extra)
+
+
+def _details_answer(details: RunDetails) -> dict[str, Any]:
+    parent = details.parent
+    return {
+        "pending_activities": [_pending_activity(a) for a in details.pending_activities],
+        "pending_timers": [answers.PendingTimer(timer_id=t.timer_id,
+                                                started_event_id=t.started_event_id,
+                                                fire_time=timestamp(t.fire_time_ms))
+                           for t in details.pending_timers],
+        "pending_children": [answers.PendingChild(
+            workflow_id=c.workflow_id, run_id=c.run_id, workflow_type=c.workflow_type,
+            initiated_event_id=c.initiated_event_id, parent_close_policy=c.parent_close_policy)
+            for c in details.pending_children],
+        "parent": None if parent is None else answers.WorkflowParent(
+            namespace=parent.namespace, workflow_id=parent.workflow_id, run_id=parent.run_id)}
+
+
+def _pending_activity(a: PendingActivityInfo) -> answers.PendingActivity:
+    return answers.PendingActivity(
+        activity_id=a.activity_id, activity_type=a.activity_type, task_queue=a.task_queue,
+        scheduled_event_id=a.scheduled_event_id, state=a.state,
+        cancel_requested=a.cancel_requested, attempt=a.attempt,
+        maximum_attempts=a.maximum_attempts, scheduled_time=timestamp(a.scheduled_time_ms),
+        current_attempt_scheduled_time=timestamp(a.attempt_scheduled_time_ms),
+        last_started_time=None if a.started_time_ms is None else timestamp(a.started_time_ms),
+        next_attempt_schedule_time=None if a.next_attempt_time_ms is None
+        else timestamp(a.next_attempt_time_ms),
+        last_worker_identity=a.identity, heartbeat_details=payload_json(a.heartbeat_details),
+        last_failure=a.last_failure)
 
 
 def event_answer(event: HistoryEvent) -> answers.HistoryEventAnswer:

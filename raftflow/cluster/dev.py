@@ -44,6 +44,8 @@ def run_dev(args: argparse.Namespace) -> int:
         print(f"raftflow dev cluster ready: {len(cluster.node_ids)} nodes, "
               f"{len(status['shards'])} shards, data in {data_dir}", flush=True)
         print(f"  HTTP: {addresses}", flush=True)
+        # Every node serves the web UI (docs/ui.md); the first is as good as any.
+        print(f"  UI: {cluster.address(cluster.node_ids[0])}/ui/", flush=True)
         if auth_on(args):
             print("  auth: on (send Authorization: Bearer <token>; CLI: --token or "
                   "RAFTFLOW_TOKEN)", flush=True)

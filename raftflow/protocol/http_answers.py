@@ -24,6 +24,7 @@ from raftflow.protocol.events import EventType
 from raftflow.protocol.messages import MessageOutcome
 from raftflow.protocol.payload import PayloadField
 from raftflow.protocol.results import WorkflowExecutionStatus
+from raftflow.protocol.run_details import PendingActivityState
 from raftflow.protocol.search_attributes import JsonAttributeValue
 from raftflow.protocol.updates import UpdateStage
 
@@ -134,6 +135,48 @@ class StartWorkflowAnswer(_Answer, frozen=True):
     workflow_task: WorkflowTask | msgspec.UnsetType = msgspec.UNSET
 
 
+class PendingActivity(_Answer, frozen=True):
+    """An activity the run scheduled and has not seen close (Temporal's PendingActivityInfo)."""
+
+    activity_id: str
+    activity_type: str
+    task_queue: str
+    scheduled_event_id: int
+    state: PendingActivityState  # SCHEDULED, STARTED, or BACKOFF between two attempts
+    cancel_requested: bool
+    attempt: Annotated[int, msgspec.Meta(ge=1)]
+    maximum_attempts: Annotated[int, msgspec.Meta(description="0: unlimited")]
+    scheduled_time: Timestamp
+    current_attempt_scheduled_time: Timestamp
+    last_started_time: Timestamp | None  # of the current attempt, while a worker runs it
+    next_attempt_schedule_time: Timestamp | None  # in BACKOFF: when the next attempt comes
+    last_worker_identity: str
+    heartbeat_details: JsonPayload  # the last heartbeat's details of the current attempt
+    last_failure: Failure | None  # why the previous attempt failed
+
+
+class PendingTimer(_Answer, frozen=True):
+    timer_id: str
+    started_event_id: int
+    fire_time: Timestamp
+
+
+class PendingChild(_Answer, frozen=True):
+    """A child the run started and has not seen close; run_id null until it started."""
+
+    workflow_id: str
+    run_id: str | None
+    workflow_type: str
+    initiated_event_id: int
+    parent_close_policy: str
+
+
+class WorkflowParent(_Answer, frozen=True):
+    namespace: str
+    workflow_id: str
+    run_id: str
+
+
 class WorkflowDescription(_Answer, frozen=True):
     workflow_id: str
     run_id: str
@@ -154,6 +197,12 @@ class WorkflowDescription(_Answer, frozen=True):
     reason: str | msgspec.UnsetType = msgspec.UNSET
     # Custom search attributes in their JSON form (datetimes as RFC 3339, UTC), by name.
     search_attributes: dict[str, JsonAttributeValue] = msgspec.field(default_factory=dict)
+    # Describe's answer only (left out of a list's entries): what the run waits on, in the
+    # order it scheduled them (empty once closed), and the parent run of a child.
+    pending_activities: list[PendingActivity] | msgspec.UnsetType = msgspec.UNSET
+    pending_timers: list[PendingTimer] | msgspec.UnsetType = msgspec.UNSET
+    pending_children: list[PendingChild] | msgspec.UnsetType = msgspec.UNSET
+    parent: WorkflowParent | None | msgspec.UnsetType = msgspec.UNSET
 
 
 class WorkflowList(_Answer, frozen=True):
@@ -229,6 +278,9 @@ class ClusterShard(_Answer, frozen=True):
     replicas: list[str]
     term: int
     commit_index: int
+    # Entries each live replica (voter or learner) has not applied yet, behind the highest
+    # commit index reported; a replica that did not answer is left out.
+    replica_lags: dict[str, int] = {}
 
 
 class ClusterMove(_Answer, frozen=True):

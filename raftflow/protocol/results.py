@@ -14,6 +14,7 @@ from raftflow.protocol.commands import TaskToken
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import HistoryEvent
 from raftflow.protocol.messages import MessageOutcome
+from raftflow.protocol.run_details import RunDetails
 from raftflow.protocol.search_attributes import SearchAttribute
 from raftflow.protocol.updates import WorkflowUpdateRequest, WorkflowUpdateResult
 
@@ -192,3 +193,5 @@ class WorkflowDescription(msgspec.Struct, frozen=True, kw_only=True):
     continued_execution_run_id: str | None
     close_event: HistoryEvent | None
     search_attributes: tuple[SearchAttribute, ...] = ()  # typed, sorted by name
+    # What the run waits on and its parent: describe sets it, a list's entries do not.
+    details: RunDetails | None = None

@@ -39,9 +39,13 @@ def test_metrics_openapi_and_cluster_status(one: LiveCluster) -> None:
         assert cluster["epoch"] >= 0 and cluster["moves"] == []
         assert len(cluster["shards"]) == one.shard_count
         for shard in cluster["shards"]:
-            assert set(shard) == {"shard", "leader", "replicas", "term", "commit_index"}
+            assert set(shard) == {"shard", "leader", "replicas", "term", "commit_index",
+                                  "replica_lags"}
             assert shard["leader"] == "node-1" and shard["replicas"] == ["node-1"]
             assert shard["term"] >= 1 and shard["commit_index"] >= 1
+            # One replica, its own commit index: it lags by what it has not applied yet.
+            assert set(shard["replica_lags"]) == {"node-1"}
+            assert 0 <= shard["replica_lags"]["node-1"] <= shard["commit_index"]
 
     _drive(one, one.url(one.nodes[0]), scenario)
 

@@ -23,6 +23,7 @@ WF = "/api/v1/namespaces/{ns}/workflows"
 TQ = "/api/v1/namespaces/{ns}/task-queues/{tq}"
 EXPECTED = {
     ("/healthz", "get"), ("/metrics", "get"), ("/api/v1/openapi.json", "get"),
+    ("/ui", "get"), ("/ui/", "get"), ("/ui/{file}", "get"),
     ("/api/v1/cluster/status", "get"), ("/api/v1/node/status", "get"),
     ("/api/v1/cluster/map", "get"), ("/api/v1/cluster/join", "post"),
     ("/api/v1/cluster/nodes/{node_id}/drain", "post"),
@@ -162,7 +163,7 @@ def test_every_operation_documents_its_errors_with_the_error_body() -> None:
 
 
 def test_a_secured_node_declares_its_security_schemes_and_401_403() -> None:
-    open_paths = {"/healthz", "/api/v1/openapi.json"}
+    open_paths = {"/healthz", "/api/v1/openapi.json", "/ui", "/ui/", "/ui/{file}"}
     plain = openapi_document()
     assert "securitySchemes" not in plain["components"]  # type: ignore[operator]
     secured = openapi_document(secured=True)

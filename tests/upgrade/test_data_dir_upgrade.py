@@ -103,7 +103,9 @@ def test_fixture_has_snapshots_and_a_log_tail() -> None:
 
 # Fields the describe answer gained after the fixture was recorded, with the value every run
 # of the old release reads back with. Anything else added or changed still fails the test.
-ADDED_SINCE_RECORDING: dict[str, Any] = {"search_attributes": {}}
+ADDED_SINCE_RECORDING: dict[str, Any] = {
+    "search_attributes": {}, "pending_activities": [], "pending_timers": [],
+    "pending_children": [], "parent": None}
 
 
 @pytest.mark.parametrize("workflow_id", CLOSED)

@@ -6,14 +6,30 @@ linearizable reads (DESIGN §4 I6) it runs them on the leader after a committed 
 
 from __future__ import annotations
 
+import msgspec
+
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.events import HistoryEvent
 from raftflow.protocol.results import Rejected, WorkflowDescription
+from raftflow.protocol.run_details import (
+    ParentInfo,
+    PendingActivityInfo,
+    PendingActivityState,
+    PendingChildInfo,
+    PendingTimerInfo,
+    RunDetails,
+)
 from raftflow.shards.core import run_history, validate
 from raftflow.shards.core.archive import ClosedRunHead
-from raftflow.shards.core.state import Execution, ShardState
+from raftflow.shards.core.state import (
+    ActivityPhase,
+    ActivityState,
+    Execution,
+    ShardState,
+    TimerKind,
+)
 
-__all__ = ["WorkflowDescription", "describe", "description_of", "history"]
+__all__ = ["WorkflowDescription", "describe", "description_of", "history", "run_details"]
 
 # Largest page `history` returns, whatever the caller asks: bounds one response.
 HISTORY_PAGE_SIZE_MAX = 1_000
@@ -72,7 +88,61 @@ def describe(state: ShardState, namespace: str, workflow_id: str,
     found = _find(state, namespace, workflow_id, run_id)
     if isinstance(found, Rejected):
         return found
-    return _description(found)
+    execution = found.execution if isinstance(found, ClosedRunHead) else found
+    return msgspec.structs.replace(_description(found),
+                                   details=run_details(state, execution))
+
+
+def run_details(state: ShardState, execution: Execution) -> RunDetails:
+    """What the run waits on (its activities, user timers and children, in the order they
+    were scheduled) and its parent. A closed run waits on nothing: its lists are empty."""
+    run_id = execution.run_id
+    activities = tuple(_pending_activity(state, run_id, a)
+                       for a in execution.activities.values())
+    timers = tuple(PendingTimerInfo(
+        timer_id=timer_id, started_event_id=event_id,
+        fire_time_ms=state.timers[(run_id, TimerKind.USER, event_id)])
+        for timer_id, event_id in execution.timers.items())
+    children = tuple(PendingChildInfo(
+        workflow_id=child.workflow_id, run_id=child.run_id or None,
+        workflow_type=child.workflow_type, initiated_event_id=initiated,
+        parent_close_policy=child.parent_close_policy)
+        for initiated, child in execution.children.items())
+    parent = execution.parent
+    assert len(activities) == len(execution.activities)
+    assert execution.is_open or not (activities or timers or children), run_id
+    return RunDetails(
+        pending_activities=activities, pending_timers=timers, pending_children=children,
+        parent=None if parent is None or parent.schedule_id else ParentInfo(
+            namespace=parent.namespace, workflow_id=parent.workflow_id, run_id=parent.run_id))
+
+
+_ACTIVITY_STATES = {ActivityPhase.SCHEDULED: PendingActivityState.SCHEDULED,
+                    ActivityPhase.STARTED: PendingActivityState.STARTED,
+                    ActivityPhase.BACKOFF: PendingActivityState.BACKOFF}
+
+
+def _pending_activity(state: ShardState, run_id: str,
+                      activity: ActivityState) -> PendingActivityInfo:
+    started = activity.phase is ActivityPhase.STARTED
+    backoff = activity.phase is ActivityPhase.BACKOFF
+    retry_at = state.timers.get((run_id, TimerKind.ACTIVITY_RETRY, activity.scheduled_event_id))
+    assert not backoff or retry_at is not None, (run_id, activity.scheduled_event_id)
+    return PendingActivityInfo(
+        activity_id=activity.activity_id, activity_type=activity.activity_type,
+        task_queue=activity.task_queue, scheduled_event_id=activity.scheduled_event_id,
+        state=_ACTIVITY_STATES[activity.phase],
+        cancel_requested=activity.cancel_requested_event_id > 0, attempt=activity.attempt,
+        maximum_attempts=activity.retry_policy.maximum_attempts,
+        scheduled_time_ms=activity.scheduled_time_ms,
+        # In back-off the attempt counter already names the next attempt: it is scheduled
+        # for its retry time.
+        attempt_scheduled_time_ms=(retry_at if backoff and retry_at is not None
+                                   else activity.attempt_scheduled_time_ms),
+        started_time_ms=activity.started_time_ms if started else None,
+        next_attempt_time_ms=retry_at if backoff else None,
+        identity=activity.identity if started else "",
+        heartbeat_details=activity.heartbeat_details, last_failure=activity.last_failure)
 
 
 def history(state: ShardState, namespace: str, workflow_id: str, run_id: str | None,
