@@ -215,7 +215,10 @@ class ActorRuntime(Generic[S]):
         proposed_here = (proposal.proposer == self._node_id
                          and proposal.incarnation == self._incarnation)
         if proposed_here:  # one replica per entry counts what it did (stats.ActorObserver)
-            self._observer.record_applied(self.shard, proposal.commands, outputs)
+            try:
+                self._observer.record_applied(self.shard, proposal.commands, outputs)
+            except Exception:  # a metrics bug must never stop a replica applying its log
+                log.exception("shard %d: counting applied entry %d failed", self.shard, index)
         mine = proposed_here and self._mailbox.is_parked(proposal.seq)
         if mine:
             results = [o.result for o in outputs]

@@ -127,3 +127,31 @@ def test_workflow_types_beyond_the_limit_are_counted_in_the_overflow_series() ->
     assert sum(metrics.registry.get_sample_value(
         STARTED, {"namespace": "default", "workflow_type": t}) or 0 for t in seen) == (
         WORKFLOW_TYPES_MAX + 3)
+
+
+class _BrokenMetrics(Metrics):
+    def record_applied(self, shard: int, commands: object, outputs: object) -> None:
+        raise RuntimeError("a bug in counting")
+
+
+class _BrokenNode(Node):
+    def __init__(self, group: SimGroup, node_id: str, clock: list[int]) -> None:
+        self.metrics = _BrokenMetrics()
+        self.actor = new_shard_actor(shard=SHARD, node_id=node_id, incarnation=1,
+                                     sink=RecordingSink(), clock=FakeClock(clock),
+                                     observer=self.metrics)
+        self.log = group.replica(node_id, self.actor)
+        self.actor.bind(self.log)
+
+
+def test_a_metrics_bug_never_stops_the_replica_applying_or_answering() -> None:
+    """Counting runs inside apply on the proposer: if it raised, the entry is still applied
+    and its callers still answered (the failure is logged)."""
+    async def main() -> None:
+        group = SimGroup(SHARD)
+        a = _BrokenNode(group, "a", [1_000])
+        await _lead(group, a)
+        await asyncio.wait_for(_run(group, a, _start("wf1")), 10)
+        assert "run-wf1" in a.actor.state.executions
+
+    asyncio.run(main())
