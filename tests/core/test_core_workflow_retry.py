@@ -186,3 +186,15 @@ def test_an_invalid_policy_is_refused_and_changes_nothing() -> None:
                                                       maximum_interval_ms=5)))
     assert refused.code is ErrorCode.INVALID_ARGUMENT
     assert refused.field == "retry_policy.maximum_interval_ms"
+
+
+def test_the_workflow_id_stays_taken_during_the_back_off() -> None:
+    """The next attempt opens in the same commit as the failure, so a start between the two
+    attempts finds a run open and is refused, changing nothing."""
+    shard = Shard()
+    second = _fail(shard, shard.start(retry_policy=POLICY))
+    assert shard.execution(second).awaiting_backoff
+    refused = shard.run_unchanged(start_command(now_ms=shard.now_ms, run_id="intruder",
+                                                request_id="other"))
+    assert refused.code is ErrorCode.WORKFLOW_ALREADY_STARTED
+    assert shard.state.open_runs[(NAMESPACE, "wf")] == second

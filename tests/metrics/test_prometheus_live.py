@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import subprocess
 import threading
 import time
@@ -24,16 +23,16 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from raftflow.cluster.launcher import LocalCluster, free_port_block, load_or_create_dev_config
+from raftflow.cluster.launcher import LocalCluster
 from raftflow.sdk.client import Client
 from raftflow.sdk.errors import WorkflowFailureError
 from raftflow.sdk.worker import Worker
+from tests.live_cluster import running
 from tests.metrics.prometheus_tools import (
     PROMETHEUS_DIR,
     alert_expressions,
@@ -42,7 +41,6 @@ from tests.metrics.prometheus_tools import (
     tool,
 )
 from tests.ports import free_port
-from tests.sdk_io.conftest import _wait_balanced
 from tests.sdk_io.workflows import ACTIVITIES, WORKFLOWS, Failing, Order
 
 pytestmark = [pytest.mark.xdist_group("heavy"), pytest.mark.timeout(240)]
@@ -63,17 +61,8 @@ MUST_SHOW_DATA = ("Nodes up", "Groups without a leader", "Leaders per node",
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    data_dir: Path = tmp_path_factory.mktemp("metrics-cluster")
-    config = load_or_create_dev_config(data_dir, nodes=3, shards=4,
-                                       http_port=free_port_block(3, random.Random()))
-    local = LocalCluster(config, data_dir)
-    local.start()
-    try:
-        local.wait_ready()
-        _wait_balanced(local)
+    with running(tmp_path_factory, "metrics-cluster", shards=4) as local:
         yield local
-    finally:
-        local.stop()
 
 
 def _prometheus_config(cluster: LocalCluster) -> dict[str, Any]:

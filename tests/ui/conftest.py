@@ -10,17 +10,16 @@ shows them).
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from raftflow.cluster.launcher import LocalCluster, free_port_block, load_or_create_dev_config
+from raftflow.cluster.launcher import LocalCluster
+from tests.live_cluster import running
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -30,7 +29,6 @@ SCREENSHOTS = Path(os.environ.get("RAFTFLOW_UI_SCREENSHOTS")
                    or Path(__file__).resolve().parents[2] / "docs" / "ui")
 WINDOW = (1280, 800)
 DOWNLOADS = "downloads"
-BALANCED_WAIT_S = 15.0
 # Offline machine: without these Chromium keeps dialling Google's services (refused
 # connections by the hundred); the rest make it run headless in a container.
 CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -41,28 +39,8 @@ CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-
 
 @pytest.fixture(scope="package")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    data_dir: Path = tmp_path_factory.mktemp("ui-cluster")
-    config = load_or_create_dev_config(data_dir, nodes=3, shards=8,
-                                       http_port=free_port_block(3, random.Random()))
-    local = LocalCluster(config, data_dir)
-    local.start()
-    try:
-        local.wait_ready()
-        _wait_balanced(local)
+    with running(tmp_path_factory, "ui-cluster") as local:
         yield local
-    finally:
-        local.stop()
-
-
-def _wait_balanced(local: LocalCluster) -> None:
-    """Leaders settle on their preferred replicas ~2 s after start (tests/sdk_io/conftest.py);
-    the tests' own calls should not meet the moves."""
-    deadline = time.monotonic() + BALANCED_WAIT_S
-    while time.monotonic() < deadline:
-        status = local.status()
-        if status is not None and all(s["leader"] == s["replicas"][0] for s in status["shards"]):
-            return
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="package")

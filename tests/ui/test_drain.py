@@ -9,16 +9,15 @@ on another node's /ui/#/cluster, the outcome read from GET /api/v1/cluster/statu
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from selenium.webdriver.common.by import By
 
-from raftflow.cluster.launcher import LocalCluster, free_port_block, load_or_create_dev_config
+from raftflow.cluster.launcher import LocalCluster
+from tests.live_cluster import running
 from tests.ui.pages import click, confirm, wait_for, wait_text
 from tests.ui.scenario import ok
 
@@ -32,16 +31,9 @@ DRAINED = "node-4"
 
 @pytest.fixture(scope="module")
 def four(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    data_dir: Path = tmp_path_factory.mktemp("ui-drain")
-    config = load_or_create_dev_config(data_dir, nodes=4, shards=4,
-                                       http_port=free_port_block(4, random.Random()))
-    cluster = LocalCluster(config, data_dir)
-    cluster.start()
-    try:
-        cluster.wait_ready()
+    # Not waited balanced: the drain moves leaders anyway, and the test waits for its own ends.
+    with running(tmp_path_factory, "ui-drain", nodes=4, shards=4, balanced=False) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 def test_drain_from_the_cluster_page(four: LocalCluster, browser: Any,
