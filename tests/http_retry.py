@@ -34,3 +34,13 @@ async def retrying_503(call: Callable[[], Awaitable[tuple[int, T, str | None]]],
         if status != 503 or time.monotonic() > deadline:
             return status, body
         await asyncio.sleep(retry_after_s(retry_after))
+
+
+def retrying_503_sync(call: Callable[[], tuple[int, T, str | None]]) -> tuple[int, T]:
+    """`retrying_503` for a blocking client (urllib): the same rule, slept in this thread."""
+    deadline = time.monotonic() + RETRY_FOR_S
+    while True:
+        status, body, retry_after = call()
+        if status != 503 or time.monotonic() > deadline:
+            return status, body
+        time.sleep(retry_after_s(retry_after))

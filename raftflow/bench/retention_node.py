@@ -7,8 +7,8 @@ entry of the node's dir (raft log, snapshots, shard stores), so that a growing p
 
 A restart stops every node gracefully (the launcher's SIGTERM, SIGKILL only after its stop
 timeout: the exit codes tell which), starts them again on the same ports and data, and times
-from the first spawn until the cluster is ready as the launcher defines it (every shard has a
-leader that a live node reports: `LocalCluster.wait_ready`), and until each node answers its
+from the first spawn until the cluster is ready as the launcher defines it (every live node
+reports a leader for every shard: `LocalCluster.wait_ready`), and until each node answers its
 own `/healthz` (the node has opened its stores and serves HTTP).
 """
 

@@ -180,14 +180,19 @@ class LocalCluster:
         return [n for n, p in self.processes.items() if p.poll() is None]
 
     def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> dict[str, Any]:
-        """Wait until every shard has a leader that a live node reports."""
+        """Wait until every live node reports a leader for every shard.
+
+        Every node, not just one: a node that has not yet heard of a shard's leader answers a
+        call it must forward with 503 not_leader, so "ready" from one node's view let the first
+        calls to another fail (seen in CI under load)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for node_id, process in self.processes.items():
                 if process.poll() is not None and process.returncode not in (-9, 0):
                     raise RuntimeError(f"{node_id} exited with {process.returncode}; see its log")
-            status = self.status()
-            if status is not None and all(s["leader"] for s in status["shards"]):
-                return status
+            views = [self.status(node_id) for node_id in self.live_nodes()]
+            if views and all(v is not None and all(s["leader"] for s in v["shards"])
+                             for v in views):
+                return views[0]  # type: ignore[return-value]
             time.sleep(0.1)
         raise TimeoutError(f"cluster not ready within {timeout_s} s")
