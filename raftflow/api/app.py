@@ -50,8 +50,10 @@ from raftflow.api.rate_limits import (
     rate_limited,
 )
 from raftflow.api.request_logs import log_fields_middleware
-from raftflow.api.request_traces import tracing_middleware
+from raftflow.api.request_traces import TRACER_KEY, tracing_middleware
 from raftflow.api.routing import Gateway
+from raftflow.api.task_calls import TASK_CALLS
+from raftflow.api.task_stream_handler import task_stream
 from raftflow.matching.matcher import Matcher
 from raftflow.observability.config import DEFAULT_OBSERVABILITY, ObservabilityConfig
 from raftflow.observability.tracing import NodeTracer
@@ -158,6 +160,8 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp,
         rules[app.router.add_route(method, path, handler)] = rule
 
     app[workflows.GATEWAY_KEY] = gateway
+    if tracer is not None:
+        app[TRACER_KEY] = tracer
     app[tasks.POLLER_KEY] = poller
     app[admin.NODE_KEY] = node
     app[admin.SECURED_KEY] = auth is not None
@@ -205,6 +209,8 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp,
     add("POST", "/api/v1/tasks/query/respond", query.respond_query, WORK_ON_TASK)
     add("POST", TQ + "/workflow-tasks/poll", tasks.poll_workflow_task, WORK, LimitKind.POLLS)
     add("POST", TQ + "/activity-tasks/poll", tasks.poll_activity_task, WORK, LimitKind.POLLS)
+    # The SDK's worker protocol (protocol/task_stream.py): one WebSocket per worker and node.
+    add("GET", TQ + "/stream", task_stream, WORK, LimitKind.POLLS)
     add("POST", "/api/v1/tasks/poll/end", tasks.end_polls, ADMIN)  # internal (polling.py)
     add("POST", HANDOUT_PATH, tasks.retry_handout, ADMIN)  # internal (handouts.py)
     add("POST", MESSAGES_PATH, messages.deliver_messages, ADMIN)  # internal (message_courier.py)
@@ -216,12 +222,8 @@ def make_app(*, gateway: Gateway, poller: TaskPoller, node: NodeForApp,
     add("DELETE", schedules.SCHEDULE, schedules.delete_schedule, WRITE)
     # Internal (schedule_handlers.py): one shard's part of the schedule list.
     add("GET", schedules.SHARD_SCHEDULES, schedules.list_shard_schedules, READ)
-    add("POST", "/api/v1/tasks/workflow/complete", tasks.complete_workflow_task, WORK_ON_TASK)
-    add("POST", "/api/v1/tasks/workflow/fail", tasks.fail_workflow_task, WORK_ON_TASK)
-    add("POST", "/api/v1/tasks/activity/complete", tasks.complete_activity_task, WORK_ON_TASK)
-    add("POST", "/api/v1/tasks/activity/fail", tasks.fail_activity_task, WORK_ON_TASK)
-    add("POST", "/api/v1/tasks/activity/canceled", tasks.cancel_activity_task, WORK_ON_TASK)
-    add("POST", "/api/v1/tasks/activity/heartbeat", tasks.heartbeat_activity_task, WORK_ON_TASK)
+    for task_call_path in TASK_CALLS:  # complete, fail, cancel, heartbeat (task_calls.py)
+        add("POST", task_call_path, tasks.task_route(task_call_path), WORK_ON_TASK)
     add("GET", "/api/v1/cluster/status", admin.cluster_status, SIGNED_IN)
     add("GET", "/api/v1/cluster/map", membership.cluster_map, ADMIN)
     add("POST", "/api/v1/cluster/join", membership.join, ADMIN)

@@ -85,7 +85,7 @@ def _ref(name: str) -> Schema:
 
 
 def _ok(status: int, body: Body) -> Schema:
-    description = "No content" if status == 204 else "OK"
+    description = {204: "No content", 101: "Switching protocols (WebSocket)"}.get(status, "OK")
     if body == NO_BODY:
         return {"description": description}
     if body == PROMETHEUS:

@@ -43,6 +43,7 @@ from raftflow.protocol.namespaces import (
 )
 from raftflow.protocol.results import WorkflowStatus
 from raftflow.protocol.schedules import ScheduleDescription
+from raftflow.protocol.task_stream import IDENTITY_LENGTH_MAX
 from raftflow.visibility.limits import QUERY_CHARS_MAX
 from raftflow.visibility.paging import PAGE_TOKEN_LENGTH_MAX
 
@@ -256,6 +257,15 @@ ROUTES: tuple[Route, ...] = (
     _task("/api/v1/tasks/query/respond", "Answer a query task", bodies.QueryAnswerRequest),
     _poll("workflow", _WORKFLOW_POLL),
     _poll("activity", answers.ActivityTask),
+    Route(method="get", path=f"{TQ}/stream", summary=(
+        "Open a task stream: a WebSocket (subprotocol raftflow.tasks.v1) of msgpack frames "
+        "carrying tasks pushed on grants and task calls with their replies (docs/api.md, "
+        "'Task streams'); the SDK's worker protocol"), ok={101: NO_BODY},
+        errors=(400, 404, 429, 503), query=(
+            _query("identity", {"type": "string", "maxLength": IDENTITY_LENGTH_MAX},
+                   "the worker's identity (default: the caller's address)"),
+            _query("sticky_queue", {"type": "string", "maxLength": ID_LENGTH_MAX},
+                   "the worker's sticky queue: its cached runs get only new events"))),
     _task("/api/v1/tasks/workflow/complete", "Complete a workflow task with commands",
           bodies.CompleteWorkflowTaskRequest, answers.CompleteWorkflowTaskAnswer),
     _task("/api/v1/tasks/workflow/fail", "Fail a workflow task (it is retried)",

@@ -8,20 +8,28 @@ W3C's is dropped, as the spec asks of a receiver, never refused.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from raftflow.observability.tracing import TRACEPARENT_HEADER, NodeTracer, is_traceparent
 
-__all__ = ["TRACEPARENT_HEADER", "request_traceparent", "tracing_middleware"]
+__all__ = ["TRACEPARENT_HEADER", "TRACER_KEY", "call_span", "request_traceparent",
+           "tracing_middleware"]
+
+# The node's tracer, for calls that are not requests of their own (a task stream's: app.py
+# sets it only with --otel-exporter).
+TRACER_KEY: web.AppKey[NodeTracer] = web.AppKey("tracer", NodeTracer)
 
 # This node's span context for the call, set by the middleware (as a traceparent).
 _SPAN_TRACEPARENT: web.RequestKey[str] = web.RequestKey("span_traceparent", str)
-# Not traced: probes, scrapes and task long polls (a poll waits, it does no work: the task it
-# returns is traced by the worker's span and its answer's call), which would only add noise.
+# Not traced: probes, scrapes, task long polls (a poll waits, it does no work: the task it
+# returns is traced by the worker's span and its answer's call) and task streams (each call on
+# one gets its own span: `call_span`), which would only add noise.
 _UNTRACED_PATHS = frozenset({"/healthz", "/metrics", "/api/v1/tasks/poll/end"})
-_UNTRACED_ROUTE_SUFFIX = "/poll"
-
+_UNTRACED_ROUTE_SUFFIXES = ("/poll", "/stream")
 
 
 def _header_traceparent(request: web.Request) -> str:
@@ -45,7 +53,7 @@ def tracing_middleware(tracer: NodeTracer) -> Middleware:
             return await handler(request)
         info = request.match_info
         route = info.route.resource.canonical if info.route.resource is not None else "unmatched"
-        if route.endswith(_UNTRACED_ROUTE_SUFFIX):
+        if route.endswith(_UNTRACED_ROUTE_SUFFIXES):
             return await handler(request)
         attributes: dict[str, str | int] = {"http.request.method": request.method,
                                             "http.route": route}
@@ -60,3 +68,18 @@ def tracing_middleware(tracer: NodeTracer) -> Middleware:
             return response
 
     return trace
+
+
+@contextmanager
+def call_span(tracer: NodeTracer | None, method: str, path: str,
+              traceparent: str) -> Iterator[str]:
+    """The server span of a call that came on a task stream, as the middleware makes one for
+    a request (named `POST /api/v1/tasks/...`, child of the call's traceparent); yields what
+    the call passes on: that span's context, or without a tracer the caller's valid one."""
+    valid = traceparent if traceparent and is_traceparent(traceparent) else ""
+    if tracer is None:
+        yield valid
+        return
+    with tracer.server_span(f"{method} {path}", valid, {"http.request.method": method,
+                                                        "http.route": path}) as span:
+        yield tracer.traceparent_of(span)

@@ -105,6 +105,23 @@ class RouteAgain:
 Work = Callable[[ShardActor], Awaitable[T | RouteAgain]]
 
 
+@dataclass(frozen=True, slots=True)
+class OutgoingCall:
+    """A call that did not come as an HTTP request of its own (one of a task stream's calls,
+    task_stream_handler.py), as `relay` sends it on: what a request would have carried."""
+
+    method: str
+    path_qs: str
+    body: bytes
+    hops: int  # forwards so far (0: straight from a worker)
+    headers: Mapping[str, str]  # the caller's principal (access.caller_headers), trace context
+    content_type: str = "application/json"
+
+
+# What a call to route came as: an HTTP request, or a call read from a task stream.
+CallSource = web.Request | OutgoingCall
+
+
 class Gateway:
     """Where a call runs: the one routing decision of the HTTP shell (`on_leader`), the node's
     clock for the `now_ms` of the commands it proposes, and the one-hop forward."""
@@ -134,7 +151,7 @@ class Gateway:
             return actor
         return None
 
-    async def on_leader(self, request: web.Request, shard: int, work: Work[T], *,
+    async def on_leader(self, request: CallSource, shard: int, work: Work[T], *,
                         path_qs: str | None = None) -> T | Relayed:
         """Run `work` on this node's replica of `shard` if it leads the shard, else forward
         the call to the leader (one hop) and give back its answer.
@@ -151,7 +168,7 @@ class Gateway:
             if not isinstance(outcome, RouteAgain):
                 return outcome
 
-    async def _forward(self, request: web.Request, shard: int, *,
+    async def _forward(self, request: CallSource, shard: int, *,
                        path_qs: str | None = None) -> Relayed:
         """Send the call to the shard's leader and relay its answer (FORWARD_HOPS_MAX hops)."""
         hops = _hops(request)
@@ -175,7 +192,7 @@ class Gateway:
                 return leader
             await asyncio.sleep(LEADER_POLL_S)
 
-    async def relay(self, request: web.Request, address: str, *, path_qs: str | None = None,
+    async def relay(self, request: CallSource, address: str, *, path_qs: str | None = None,
                     served_by: str | None = None) -> Relayed:
         """Send `request` to the node at `address` and give back its answer.
 
@@ -183,20 +200,15 @@ class Gateway:
         knows one) when the node cannot be reached or stops answering while the call waits;
         the call may then still have been applied there, as after any timeout, and a retry
         with the same request id gets the first answer (I5)."""
-        body = await request.read()
+        call = request if isinstance(request, OutgoingCall) else await outgoing(request)
         # The node credential travels in the session's own headers; the caller's principal
         # goes with it, so the node that runs the call authorizes it as this one did.
-        headers = {FORWARDED_HEADER: str(_hops(request) + 1),
-                   FORWARDED_FROM_HEADER: self.directory.node_id, **caller_headers(request)}
-        if request.content_type:
-            headers["Content-Type"] = request.content_type
-        # The caller's trace context goes on with the call (W3C Trace Context); with tracing
-        # on here, the context of this node's span instead (request_traces.py).
-        traceparent = request_traceparent(request)
-        if traceparent:
-            headers[TRACEPARENT_HEADER] = traceparent
+        headers = {FORWARDED_HEADER: str(call.hops + 1),
+                   FORWARDED_FROM_HEADER: self.directory.node_id, **call.headers}
+        if call.content_type:
+            headers["Content-Type"] = call.content_type
         exchange = asyncio.ensure_future(self._exchange(
-            request.method, address + (path_qs or request.path_qs), body, headers,
+            call.method, address + (path_qs or call.path_qs), call.body, headers,
             served_by or address))
         try:
             relayed = await self._liveness.await_answer(address, exchange)
@@ -228,10 +240,24 @@ class Gateway:
             return Relayed(status=answer.status, body=payload, headers=passed)
 
 
-def _hops(request: web.Request) -> int:
+async def outgoing(request: web.Request) -> OutgoingCall:
+    """`request` as `relay` sends it on: its caller's principal, and its trace context (W3C
+    Trace Context; with tracing on here, the context of this node's span: request_traces.py)."""
+    headers = caller_headers(request)
+    traceparent = request_traceparent(request)
+    if traceparent:
+        headers[TRACEPARENT_HEADER] = traceparent
+    return OutgoingCall(method=request.method, path_qs=request.path_qs,
+                        body=await request.read(), hops=_hops(request), headers=headers,
+                        content_type=request.content_type)
+
+
+def _hops(request: CallSource) -> int:
     """How often the call was forwarded before it reached this node (0: from a client).
 
     Nodes of the previous release send their node id in the header: one hop."""
+    if isinstance(request, OutgoingCall):
+        return request.hops
     raw = request.headers.get(FORWARDED_HEADER)
     if not raw:
         return 0

@@ -1,49 +1,25 @@
-"""Worker endpoints: long-poll for tasks, complete or fail them, heartbeat activities."""
+"""Worker endpoints over HTTP: long-poll for tasks; complete or fail them and heartbeat
+activities (each a `task_calls` call, as on a task stream)."""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from raftflow.actors.errors import NotLeaderError
 from raftflow.api import validation as v
-from raftflow.api.access import require
-from raftflow.api.answers import NoContent, TaskOutcome, respond
+from raftflow.api.access import PRINCIPAL_KEY
+from raftflow.api.answers import NoContent, respond
 from raftflow.api.errors import InvalidArgumentError, accepted
 from raftflow.api.handouts import HandoutRequest, started_task
 from raftflow.api.poll_types import POLL_ID_LENGTH_MAX, Poller
 from raftflow.api.polling import TaskPoller
-from raftflow.api.principals import Permission
 from raftflow.api.routing import FORWARDED_HEADER
+from raftflow.api.task_calls import TASK_CALLS, TaskCall
 from raftflow.api.workflow_handlers import GATEWAY_KEY
-from raftflow.protocol.commands import (
-    Command,
-    RecordActivityTaskHeartbeat,
-    RespondActivityTaskCanceled,
-    RespondActivityTaskCompleted,
-    RespondActivityTaskFailed,
-    RespondWorkflowTaskCompleted,
-    RespondWorkflowTaskFailed,
-    TaskKind,
-    TaskToken,
-)
-from raftflow.protocol.http_bodies import (
-    ActivityTaskCanceledRequest,
-    CompleteActivityTaskRequest,
-    CompleteWorkflowTaskRequest,
-    EndPollsRequest,
-    FailActivityTaskRequest,
-    FailWorkflowTaskRequest,
-    HeartbeatRequest,
-    PollRequest,
-)
-from raftflow.protocol.results import (
-    Ack,
-    ActivityTaskCompletedResult,
-    HeartbeatResult,
-    WorkflowTaskCompletedResult,
-)
-from raftflow.protocol.search_attributes import UpsertWorkflowSearchAttributes, unencodable
-from raftflow.shards.actor import ShardActor
+from raftflow.protocol.commands import TaskKind
+from raftflow.protocol.http_bodies import EndPollsRequest, PollRequest
 
 POLLER_KEY: web.AppKey[TaskPoller] = web.AppKey("poller", TaskPoller)
 
@@ -107,89 +83,14 @@ async def retry_handout(request: web.Request) -> web.StreamResponse:
     return respond(task)
 
 
-def _token(request: web.Request, raw: str, kind: TaskKind) -> TaskToken:
-    """The attempt a returned token names, checked before anything is proposed: the token
-    is this cluster's, and the caller is a worker of the token's namespace."""
-    token = request.app[GATEWAY_KEY].tokens.check(raw, kind)
-    require(request, Permission.WORK, token.namespace)
-    return token
+def task_route(path: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The HTTP handler of the task call at `path` (task_calls.py runs it, as for a stream)."""
+    run = TASK_CALLS[path]
 
+    async def handle(request: web.Request) -> web.StreamResponse:
+        gateway = request.app[GATEWAY_KEY]
+        call = TaskCall(body=await request.read(), principal=request.get(PRINCIPAL_KEY),
+                        source=request)
+        return respond(await run(gateway, call), gateway.tokens)
 
-async def _answer(request: web.Request, token: TaskToken, command: Command,
-                  ) -> web.StreamResponse:
-    """Run a task's completion (or heartbeat) on the leader of the token's workflow's shard;
-    routed like every shard-addressed call, by the namespace and workflow id it names."""
-    gateway = request.app[GATEWAY_KEY]
-
-    async def execute(actor: ShardActor) -> TaskOutcome:
-        outcome = accepted(await actor.execute(command))
-        assert isinstance(outcome, _TASK_OUTCOMES), outcome
-        return outcome
-
-    return respond(await gateway.on_leader(
-        request, gateway.shard_of(token.namespace, token.workflow_id), execute), gateway.tokens)
-
-
-_TASK_OUTCOMES = (Ack, WorkflowTaskCompletedResult, ActivityTaskCompletedResult, HeartbeatResult)
-
-
-async def complete_workflow_task(request: web.Request) -> web.StreamResponse:
-    body = v.decode_body(await request.read(), CompleteWorkflowTaskRequest)
-    for index, command in enumerate(body.commands):
-        # The shard types upserts against its registry; only values no log entry can hold
-        # are refused here.
-        if isinstance(command, UpsertWorkflowSearchAttributes):
-            problem = unencodable(command.search_attributes)
-            if problem is not None:
-                raise InvalidArgumentError(problem.message, f"commands[{index}].{problem.field}")
-    token = _token(request, body.task_token, TaskKind.WORKFLOW)
-    now = request.app[GATEWAY_KEY].now_ms()
-    return await _answer(request, token, RespondWorkflowTaskCompleted(
-        now_ms=now, token=token, commands=tuple(body.commands), identity=body.identity,
-        sticky_queue=body.sticky_queue or "", eager_task_queue=body.eager_task_queue or "",
-        eager_activities_max=body.eager_activities_max,
-        update_responses=tuple(body.update_responses)))
-
-
-async def fail_workflow_task(request: web.Request) -> web.StreamResponse:
-    body = v.decode_body(await request.read(), FailWorkflowTaskRequest)
-    token = _token(request, body.task_token, TaskKind.WORKFLOW)
-    now = request.app[GATEWAY_KEY].now_ms()
-    return await _answer(request, token, RespondWorkflowTaskFailed(
-        now_ms=now, token=token, cause=body.cause or "WorkflowWorkerUnhandledFailure",
-        failure=body.failure, identity=body.identity))
-
-
-async def complete_activity_task(request: web.Request) -> web.StreamResponse:
-    body = v.decode_body(await request.read(), CompleteActivityTaskRequest)
-    token = _token(request, body.task_token, TaskKind.ACTIVITY)
-    now = request.app[GATEWAY_KEY].now_ms()
-    return await _answer(request, token, RespondActivityTaskCompleted(
-        now_ms=now, token=token, result=body.result, identity=body.identity,
-        eager_task_queue=body.eager_task_queue or "", sticky_queue=body.sticky_queue or ""))
-
-
-async def fail_activity_task(request: web.Request) -> web.StreamResponse:
-    body = v.decode_body(await request.read(), FailActivityTaskRequest)
-    token = _token(request, body.task_token, TaskKind.ACTIVITY)
-    now = request.app[GATEWAY_KEY].now_ms()
-    return await _answer(request, token, RespondActivityTaskFailed(
-        now_ms=now, token=token, failure=body.failure,
-        identity=body.identity))
-
-
-async def cancel_activity_task(request: web.Request) -> web.StreamResponse:
-    body = v.decode_body(await request.read(), ActivityTaskCanceledRequest)
-    token = _token(request, body.task_token, TaskKind.ACTIVITY)
-    now = request.app[GATEWAY_KEY].now_ms()
-    return await _answer(request, token, RespondActivityTaskCanceled(
-        now_ms=now, token=token, details=body.details,
-        identity=body.identity))
-
-
-async def heartbeat_activity_task(request: web.Request) -> web.StreamResponse:
-    body = v.decode_body(await request.read(), HeartbeatRequest)
-    token = _token(request, body.task_token, TaskKind.ACTIVITY)
-    now = request.app[GATEWAY_KEY].now_ms()
-    return await _answer(request, token, RecordActivityTaskHeartbeat(
-        now_ms=now, token=token, details=body.details))
+    return handle

@@ -93,6 +93,8 @@ class WindowMark:
     """One edge of the measured window: SDK requests sent so far, CPU and node metrics."""
 
     requests_sent: int
+    stream_calls_sent: int
+    stream_frames_sent: int
     snapshot: Snapshot
 
 
@@ -100,7 +102,10 @@ async def mark_window(session: aiohttp.ClientSession, nodes: list[NodeRef],
                       transport: Transport) -> WindowMark:
     # The request counter first, then take_snapshot reads CPU before it scrapes the nodes.
     requests_sent = transport.requests_sent
-    return WindowMark(requests_sent=requests_sent, snapshot=await take_snapshot(session, nodes))
+    return WindowMark(requests_sent=requests_sent,
+                      stream_calls_sent=transport.stream_calls_sent,
+                      stream_frames_sent=transport.stream_frames_sent,
+                      snapshot=await take_snapshot(session, nodes))
 
 
 def _metric_deltas(nodes: list[NodeRef], before: Snapshot, after: Snapshot,
@@ -147,6 +152,12 @@ def cost_summary(nodes: list[NodeRef], before: WindowMark, after: WindowMark,
         # a node forwarding a call to the shard's leader sends another, not counted here.
         "http_requests_per_workflow": _per(after.requests_sent - before.requests_sent,
                                            completed),
+        # Task calls the worker sent on task streams instead, and the frames that carried them
+        # (with the streams' grants): one frame carries whatever was ready at once.
+        "stream_calls_per_workflow": _per(
+            after.stream_calls_sent - before.stream_calls_sent, completed),
+        "stream_frames_per_workflow": _per(
+            after.stream_frames_sent - before.stream_frames_sent, completed),
         # Client and worker share this process, so "client" is both.
         "cpu_ms_per_workflow": {"client": _per(new.client_cpu_s - old.client_cpu_s, completed,
                                                1000.0),
@@ -166,6 +177,8 @@ def describe_cost(cost: JsonObject) -> str:
     busy_text = "n/a" if not isinstance(busy, float) else f"{100 * busy:.0f}%"
     return (f"per workflow: {cost['commits_per_workflow']} log entries, "
             f"{cost['commands_per_workflow']} commands, "
-            f"{cost['http_requests_per_workflow']} SDK HTTP requests, CPU ms client+worker "
+            f"{cost['http_requests_per_workflow']} SDK HTTP requests, "
+            f"{cost['stream_calls_per_workflow']} stream calls in "
+            f"{cost['stream_frames_per_workflow']} frames, CPU ms client+worker "
             f"{cpu['client']} / nodes {cpu['nodes']}; machine busy {busy_text}; "
             f"leader changes {cost['leader_changes']}")

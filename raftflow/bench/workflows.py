@@ -7,7 +7,8 @@ measuring it waits until shard leadership has settled (workflow_cost.py). Progre
 stderr once a second; with `--json` the last stdout line is `{"workflows", "completed",
 "failed", "seconds", "workflows_per_sec", "p50_ms", "p99_ms"}`. The cost per completed workflow
 over the measured window (`commits_per_workflow`, `commands_per_workflow`,
-`http_requests_per_workflow`, `cpu_ms_per_workflow` {"client", "nodes"},
+`http_requests_per_workflow`, `stream_calls_per_workflow`, `stream_frames_per_workflow`,
+`cpu_ms_per_workflow` {"client", "nodes"},
 `machine_busy_fraction`, `leader_changes`; workflow_cost.py) goes to stderr, as a sentence and
 as one `cost: {...}` JSON line. Numbers belong in docs/benchmarks.md, never in test assertions.
 """
@@ -42,6 +43,7 @@ from raftflow.bench.workflow_cost import (
 )
 from raftflow.cluster.local_pki import make_local_security
 from raftflow.sdk import Client, Worker, activity, workflow
+from raftflow.sdk.worker import TaskProtocol
 
 STEP_TIMEOUT = timedelta(seconds=30)
 WORKER_SLOTS_MIN = 100  # the SDK worker's default
@@ -101,6 +103,7 @@ async def _progress(tally: _Tally, started: float) -> None:
 
 async def drive(addresses: Sequence[str], *, workflows: int, concurrency: int,
                 activities: int, eager_start: bool, credentials: Credentials | None = None,
+                worker_protocol: TaskProtocol = "stream",
                 ) -> tuple[dict[str, object], dict[str, object]]:
     """One measured run on a running cluster: (summary, cost); also bench/retention.py's probe."""
     task_queue = f"bench-{uuid.uuid4().hex[:8]}"
@@ -117,7 +120,7 @@ async def drive(addresses: Sequence[str], *, workflows: int, concurrency: int,
         slots = max(WORKER_SLOTS_MIN, concurrency * 2)
         worker = Worker(client, task_queue=task_queue, workflows=[BenchWorkflow],
                         activities=[bench_step], max_concurrent_activities=slots,
-                        max_concurrent_workflow_tasks=slots)
+                        max_concurrent_workflow_tasks=slots, task_protocol=worker_protocol)
         async with worker:
             before = await mark_window(observer, nodes, client.transport)
             started = time.monotonic()
@@ -153,6 +156,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-eager-start", dest="eager_start", action="store_false",
                         help="start workflows without handing the first task to the in-process "
                              "worker in the same commit (Temporal's eager start; on by default)")
+    parser.add_argument("--worker-protocol", choices=("stream", "http"), default="stream",
+                        help="how the in-process worker takes tasks and answers them: task "
+                             "streams (the SDK's default) or HTTP long polls and calls")
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
     add_credential_arguments(parser)
 
@@ -169,7 +175,8 @@ def run_cli(args: argparse.Namespace) -> int:
         run = asyncio.run if credentials.ssl_context is not None else uvloop.run
         return run(drive(addresses, workflows=args.workflows,
                                 concurrency=args.concurrency, activities=args.activities,
-                                eager_start=args.eager_start, credentials=credentials))
+                                eager_start=args.eager_start, credentials=credentials,
+                                worker_protocol=args.worker_protocol))
 
     with sigterm_raises_interrupt():
         try:

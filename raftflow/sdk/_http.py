@@ -85,7 +85,8 @@ def encode_body(body: Body) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _error_of(status: int, text: str) -> RPCError:
+def error_of(status: int, text: str) -> RPCError:
+    """The RPCError of a refused call: the API's JSON error body, or the status alone."""
     try:
         body = json.loads(text) if text else None
     except ValueError:
@@ -133,6 +134,9 @@ class Transport:
         # Attempts that failed and were retried (connection errors, 502-504); the chaos
         # harness draws them as the error rate.
         self.attempts_failed = 0
+        # Task calls and frames sent on task streams (_task_stream.py); read by `raftflow bench`.
+        self.stream_calls_sent = 0
+        self.stream_frames_sent = 0
 
     def _open_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -144,6 +148,21 @@ class Transport:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    async def open_websocket(self, address: str, path: str, *, params: Mapping[str, str],
+                             protocol: str, heartbeat_s: float, frame_bytes_max: int,
+                             ) -> aiohttp.ClientWebSocketResponse:
+        """A WebSocket to one node, with this transport's credentials and TLS settings.
+
+        Raises aiohttp.WSServerHandshakeError (its `status`: the node refused the upgrade, e.g.
+        404 from a node without the route), aiohttp.ClientError or TimeoutError."""
+        session = self._open_session()
+        self.requests_sent += 1
+        return await session.ws_connect(
+            address + path, params=params, protocols=(protocol,), heartbeat=heartbeat_s,
+            max_msg_size=frame_bytes_max, server_hostname=self._server_hostname,
+            timeout=aiohttp.ClientWSTimeout(ws_close=REQUEST_TIMEOUT_S),
+            autoping=True)
 
     async def call(self, method: str, path: str, *, body: Body | None = None,
                    params: Mapping[str, str] | None = None,
@@ -216,7 +235,7 @@ class Transport:
                     served_by = answer.headers.get(SERVED_BY_HEADER) or address
                     return Answer(answer.status, json.loads(text) if text else None,
                                   normalize_address(served_by))
-                error = _error_of(answer.status, text)
+                error = error_of(answer.status, text)
                 if answer.status in RETRYABLE_STATUSES:
                     raise _Retryable(error, _wait_s(error, answer.headers.get("Retry-After")))
                 raise error

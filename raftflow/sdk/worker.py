@@ -29,22 +29,28 @@ import contextlib
 import os
 import socket
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
+from raftflow.protocol.commands import TaskKind
 from raftflow.protocol.events import HistoryEvent
 from raftflow.sdk import activity as _activity
 from raftflow.sdk._activity_task_runner import ActivityTaskRunner
 from raftflow.sdk._history_payloads import decode_events
 from raftflow.sdk._replay.definition import definition_of
 from raftflow.sdk._runner_cache import RunnerCache
-from raftflow.sdk._task_exchange import TaskExchange, reserve_slots
+from raftflow.sdk._task_exchange import KindPlan, TaskExchange, reserve_slots
 from raftflow.sdk._worker_policy import GRACEFUL_SHUTDOWN_S_DEFAULT, poll_plan
 from raftflow.sdk._workflow_task_runner import WorkflowTaskRunner
 from raftflow.sdk.client import Client
 
 __all__ = ["Worker"]
+
+# How the worker takes tasks and answers them: a task stream per node (the default), or the
+# HTTP long polls and calls any worker in any language uses (docs/api.md).
+TaskProtocol = Literal["stream", "http"]
 
 
 class Worker:
@@ -62,13 +68,17 @@ class Worker:
                  max_cached_workflows: int = 1000,
                  graceful_shutdown_timeout: timedelta = timedelta(
                      seconds=GRACEFUL_SHUTDOWN_S_DEFAULT),
-                 identity: str | None = None) -> None:
+                 identity: str | None = None,
+                 task_protocol: TaskProtocol = "stream") -> None:
         if not workflows and not activities:
             raise ValueError("a worker needs at least one workflow or activity")
         if min(max_concurrent_activities, max_concurrent_workflow_tasks) < 1:
             raise ValueError("concurrency limits must be at least 1")
         if max_cached_workflows < 0:
             raise ValueError("max_cached_workflows must be >= 0")
+        if task_protocol not in ("stream", "http"):
+            raise ValueError("task_protocol is 'stream' (default) or 'http'")
+        self._task_protocol = task_protocol
         self.client = client
         self._connection = client.connection
         self.task_queue = task_queue
@@ -127,6 +137,10 @@ class Worker:
 
     def _start_pollers(self, pollers: asyncio.TaskGroup, addresses: Sequence[str]) -> None:
         path = self._connection.task_queue_path
+        if self._task_protocol == "stream":
+            self._exchange.open_streams(addresses, self._stream_plans(addresses),
+                                        path(self.task_queue, "/stream"))
+            return
         if self._workflow_slots_max:
             for address in poll_plan(addresses, self._workflow_slots_max):
                 pollers.create_task(self._exchange.poll_loop(
@@ -137,6 +151,30 @@ class Worker:
                 pollers.create_task(self._exchange.poll_loop(
                     address, path(self.task_queue, "/activity-tasks/poll"),
                     self._activity_slots, self._activity_tasks.handle))
+
+    def _stream_plans(self, addresses: Sequence[str]) -> dict[str, list[KindPlan]]:
+        """What each node's stream serves: as many grants per node and kind as the poll plan
+        would send polls there (each holds a slot)."""
+        path = self._connection.task_queue_path
+        plans: dict[str, list[KindPlan]] = {address: [] for address in addresses}
+        for kind, slots_max, slots, handle, poll in (
+                (TaskKind.WORKFLOW, self._workflow_slots_max, self._workflow_slots,
+                 self._workflow_tasks.handle, "/workflow-tasks/poll"),
+                (TaskKind.ACTIVITY, self._activity_slots_max, self._activity_slots,
+                 self._activity_tasks.handle, "/activity-tasks/poll")):
+            if not slots_max:
+                continue
+            wanted = Counter(poll_plan(addresses, slots_max))
+            # Fewer slots than nodes: some node gets no grant, so every grant takes tasks of
+            # any shard (the node waits on all of them, as for an HTTP poll).
+            anywhere = len(wanted) < len(addresses)
+            for address in addresses:
+                if wanted[address]:
+                    plans[address].append(KindPlan(kind=kind, wanted=wanted[address],
+                                                   slots=slots, handle=handle,
+                                                   poll_path=path(self.task_queue, poll),
+                                                   anywhere=anywhere))
+        return plans
 
     async def _stop_on_shutdown(self) -> None:
         await self._exchange.stopping.wait()

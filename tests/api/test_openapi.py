@@ -37,6 +37,7 @@ EXPECTED = {
     (WF + "/{workflow_id}/query", "post"), ("/api/v1/tasks/query/respond", "post"),
     (WF + "/{workflow_id}/updates", "post"), (WF + "/{workflow_id}/updates/{update_id}", "get"),
     (TQ + "/workflow-tasks/poll", "post"), (TQ + "/activity-tasks/poll", "post"),
+    (TQ + "/stream", "get"),
     ("/api/v1/tasks/workflow/complete", "post"), ("/api/v1/tasks/workflow/fail", "post"),
     ("/api/v1/tasks/activity/complete", "post"), ("/api/v1/tasks/activity/fail", "post"),
     ("/api/v1/tasks/activity/heartbeat", "post"), ("/api/v1/tasks/activity/canceled", "post"),

@@ -26,7 +26,8 @@ def _mark(*, requests: int, cpu_s: float, entries: float, commands: float, elect
     snapshot = Snapshot(taken_s=taken_s, client_cpu_s=cpu_s, machine_busy_cpu_s=2 * cpu_s,
                         node_cpu_s={n.node_id: cpu_s for n in NODES},
                         node_metrics={n.node_id: dict(metrics) for n in NODES})
-    return WindowMark(requests_sent=requests, snapshot=snapshot)
+    return WindowMark(requests_sent=requests, stream_calls_sent=0, stream_frames_sent=0,
+                      snapshot=snapshot)
 
 
 def test_cost_divides_replicated_deltas_by_replicas_and_workflows() -> None:
