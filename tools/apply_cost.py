@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import tempfile
 import time
@@ -31,6 +32,7 @@ import uvloop
 
 from raftflow.actors.runtime import ActorRuntime
 from raftflow.api.metrics import Metrics
+from raftflow.node import gc_tuning
 from raftflow.protocol.codec import encode_command, encode_proposal_parts
 from raftflow.protocol.commands import (
     Barrier,
@@ -222,11 +224,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     commands = build_stream(args.workflows)
+    gc_tuning.install()  # as a node process runs: young collections only, full ones timed
     leader_us: list[float] = []
     follower_us: list[float] = []
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory() as directory:
+            gc.collect()  # what the node's timed full collection does between passes
+            gc.freeze()
             follower_us.append(measure_follower(commands, Path(directory)) * 1e6 / len(commands))
+            gc.collect()
+            gc.freeze()
             leader_us.append(measure_leader(commands, Path(directory)) * 1e6 / len(commands))
     print(f"{len(commands)} commands ({args.workflows} workflows), median of {args.repeat}: "
           f"leader {statistics.median(leader_us):.1f} us/command, "

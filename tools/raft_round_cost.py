@@ -5,7 +5,7 @@ Standalone (nothing in `raftflow/` imports it); run it alone on the machine, ~10
     PYTHONPATH=. .venv/bin/python tools/raft_round_cost.py [--entries N] [--repeat R]
 
 Three `RaftHost`s in this process on one uvloop loop (real pysyncobj groups, real loopback TCP,
-real WAL with fdatasync in each host's thread), 16 groups as a dev cluster has, and an open
+real WAL with fdatasync in each host's thread, the node's GC tuning), 16 groups as a dev cluster has, and an open
 loop of 400-byte entries at a fixed rate (default 1,200/s: about what `raftflow bench
 --activities 3` commits on this machine, 8 entries per workflow), each on a group drawn from a
 seeded generator, at most 64 in flight (the bench's concurrency). At a fixed rate, how many
@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import uvloop
 
+from raftflow.node import gc_tuning
 from raftflow.raftlog.host import RaftHost
 from raftflow.raftlog.interface import ShardId
 
@@ -99,6 +100,7 @@ async def _run(directory: str, entries: int, rate: int, seed: int) -> RunCost:
     while not all(any(consumers[(n, g)].leader for n in NODES) for g in range(GROUPS)):
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.5)  # elections settle
+    collector = asyncio.get_running_loop().create_task(gc_tuning.collect_forever())
     rng = random.Random(seed)
     payload = b"x" * ENTRY_BYTES
     done = asyncio.get_running_loop().create_future()
@@ -134,7 +136,7 @@ async def _run(directory: str, entries: int, rate: int, seed: int) -> RunCost:
         committed += 1
         if committed == entries:
             done.set_result(None)
-    
+
     for (n, g), consumer in consumers.items():
         base = consumer.apply_entry
 
@@ -163,6 +165,7 @@ async def _run(directory: str, entries: int, rate: int, seed: int) -> RunCost:
     cost = RunCost(cpu_us_per_entry=spent_s * 1e6 / entries, rounds_per_entry=rounds / entries,
                    syncs_per_entry=sum(syncs.values()) / entries,
                    writes_per_entry=sum(writes.values()) / entries)
+    collector.cancel()
     for host in hosts.values():
         await host.stop()
     return cost
@@ -190,6 +193,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--rate", type=int, default=1_200, help="entries per second")
     args = parser.parse_args()
+    gc_tuning.install()  # as a node process runs (node/gc_tuning.py)
     costs = []
     for run in range(args.repeat):
         with tempfile.TemporaryDirectory() as directory, \
