@@ -37,13 +37,15 @@ class SyncThread:
         self._done: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._stopping = False
+        # Made in `start`: a host built and never started holds no descriptors.
+        self._to_thread_r = self._to_thread_w = self._to_loop_r = self._to_loop_w = -1
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        assert self._thread is None and not self._stopping, "started twice, or after stop"
         self._to_thread_r, self._to_thread_w = os.pipe()
         self._to_loop_r, self._to_loop_w = os.pipe()
         os.set_blocking(self._to_loop_r, False)
-        self._stopping = False
-
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        assert self._thread is None, "started twice"
         self._loop = loop
         loop.add_reader(self._to_loop_r, self._on_done)
         self._thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
@@ -73,8 +75,8 @@ class SyncThread:
             self._job = None
             os.write(self._to_thread_w, _WAKE)  # no job: the thread ends
             self._thread.join()
-        for fd in (self._to_thread_r, self._to_thread_w, self._to_loop_r, self._to_loop_w):
-            os.close(fd)
+            for fd in (self._to_thread_r, self._to_thread_w, self._to_loop_r, self._to_loop_w):
+                os.close(fd)
 
     def _wait_for_job(self) -> None:
         os.set_blocking(self._to_loop_r, True)

@@ -72,3 +72,9 @@ def test_stop_waits_for_a_job_whose_waiter_was_cancelled() -> None:
         assert finished == [True]
 
     asyncio.run(main())
+
+
+def test_a_thread_never_started_holds_nothing_and_stops_quietly() -> None:
+    thread = SyncThread(name="wal-test")  # a host built and discarded before start
+    thread.stop()
+    thread.stop()
