@@ -4,8 +4,9 @@ Why not `loop.run_in_executor`: a WAL round runs hundreds of times a second unde
 each executor hand-off costs a `concurrent.futures.Future`, a work item, two locks, a
 `SimpleQueue` wake-up, the asyncio wrapper future with its chained callbacks and a
 `call_soon_threadsafe`, plus more Python run in the worker that contends for the GIL with the
-loop. Measured on this 2-core machine (`tools/raft_round_cost.py`, issue #17): ~46 us of CPU
-per hand-off through the executor against ~13 us through two pipes. Here one long-lived thread
+loop. Measured on a 2-core machine (`tools/wal_handoff_cost.py`, issue #17), CPU per round of
+all threads: 40-55 us through the executor against 12-16 us through two pipes for the hand-off
+alone, 179-199 us against 128-137 us with the write and fdatasync. Here one long-lived thread
 blocks in `os.read` on a pipe (GIL released) until the loop hands it a job by writing a byte;
 when the job is done it writes a byte to a second pipe that the loop watches with `add_reader`.
 
