@@ -5,14 +5,18 @@ Standalone (nothing in `raftflow/` imports it); run it alone on the machine, ~10
     PYTHONPATH=. .venv/bin/python tools/raft_round_cost.py [--entries N] [--repeat R]
 
 Three `RaftHost`s in this process on one uvloop loop (real pysyncobj groups, real loopback TCP,
-real WAL with fdatasync in each host's thread, the node's GC tuning), 16 groups as a dev cluster has, and an open
-loop of 400-byte entries at a fixed rate (default 1,200/s: about what `raftflow bench
---activities 3` commits on this machine, 8 entries per workflow), each on a group drawn from a
-seeded generator, at most 64 in flight (the bench's concurrency). At a fixed rate, how many
-entries share a WAL round depends on the round's latency, as it does under the bench. The
-consumers only count entries, so what is measured is the log's own cost. It
-prints, as the median of R runs: `time.process_time()` microseconds per committed entry (all
-threads of the three hosts), and per entry the WAL rounds, the fdatasyncs and the peer writes.
+real WAL with fdatasync in each host's thread, the node's GC tuning), 16 groups as a dev
+cluster has, and an open loop of 400-byte entries at a fixed rate (default 1,200/s, the order
+of what `raftflow bench --activities 3` commits here: 8 entries per workflow), each on a group
+drawn from a seeded generator, at most 64 in flight (the bench's concurrency). An entry is
+answered, as the actor answers, by `after_durable` on its leader once applied there. The
+consumers only count entries, so what is measured is the log's own cost. It prints, as the
+median of R runs: `time.process_time()` microseconds per committed entry (all threads of the
+three hosts), and per entry the WAL rounds, the fdatasyncs and the peer writes.
+
+Read it with care on a busy machine: at a fixed rate, how many entries share a WAL round
+depends on the round's latency, so contention moves rounds per entry (and CPU per entry with
+them) more than most changes do; compare rounds per entry before comparing CPU.
 """
 
 from __future__ import annotations
@@ -109,22 +113,18 @@ async def _run(directory: str, entries: int, rate: int, seed: int) -> RunCost:
     def propose() -> None:
         group = rng.randrange(GROUPS)
         leader = next(h for n, h in hosts.items() if consumers[(n, group)].leader)
-        raft_group = leader.groups[group]
-        count_before = consumers[(leader.node_id, group)].applied
+        queued = waiting.setdefault((leader.node_id, group), [])
+        # Applied after everything already waiting on this group: its position in the log.
+        queued.append(consumers[(leader.node_id, group)].applied + len(queued) + 1)
 
         def failed(reason: str) -> None:
             raise AssertionError(f"proposal failed: {reason}")
 
-        raft_group.propose(payload, failed)
-        _answer_when_applied(leader.node_id, group, count_before + 1)
+        leader.groups[group].propose(payload, failed)
 
-    waiting: dict[tuple[str, int], list[int]] = {}
-
-    def _answer_when_applied(node: str, group: int, count: int) -> None:
-        waiting.setdefault((node, group), []).append(count)
+    waiting: dict[tuple[str, int], list[int]] = {}  # applied counts that answer a proposal
 
     def on_apply(node: str, group: int, consumer: _Counter) -> None:
-        nonlocal committed
         counts = waiting.get((node, group))
         if not counts or consumer.applied < counts[0]:
             return
