@@ -25,6 +25,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from raftflow.actors.state_machine import AppliedCommand
 from raftflow.api.metrics_cluster import ClusterGauges, ClusterSource, LogMetrics
+from raftflow.api.metrics_commits import CommitTallies
 from raftflow.api.metrics_workflows import WorkflowMetrics
 from raftflow.protocol.commands import Command
 
@@ -50,12 +51,9 @@ class Metrics:
             "raftflow_http_request_duration_seconds",
             "HTTP request latency by route pattern, method and status.",
             ("route", "method", "status"), buckets=_LATENCY_BUCKETS_S, registry=self.registry)
-        self.commits = Counter(
-            "raftflow_commits", "Log entries committed and applied, per shard.",
-            ("shard",), registry=self.registry)
-        self.batch_commands = Histogram(
-            "raftflow_batch_commands", "Commands per committed log entry (group commit size).",
-            ("shard",), buckets=_BATCH_BUCKETS, registry=self.registry)
+        # Counted on the apply path of every replica: plain ints, families built at scrape.
+        self.commits = CommitTallies(_BATCH_BUCKETS)
+        self.registry.register(self.commits)
         self.mailbox_depth = Gauge(
             "raftflow_mailbox_depth", "Commands waiting in a shard actor's mailbox.",
             ("shard",), registry=self.registry)
@@ -76,7 +74,6 @@ class Metrics:
         self.cluster = ClusterGauges(self.registry, self.workflows.namespaces,
                                      self.workflows.queues)
         self.log = LogMetrics(self.registry)  # the Raft host's LogObserver
-        self._commit_children: dict[int, tuple[Any, Any]] = {}
         self._timer_delay_children: dict[int, Any] = {}
         self._request_children: dict[tuple[str, str, int], Any] = {}
 
@@ -92,12 +89,7 @@ class Metrics:
     def record_commit(self, shard: int, batch_commands: int) -> None:
         """One committed entry holding `batch_commands` commands was applied on `shard`."""
         assert batch_commands >= 1, "an entry holds at least one command"
-        children = self._commit_children.get(shard)
-        if children is None:  # the label lookup is a lock and a dict walk: once per shard
-            children = (self.commits.labels(str(shard)), self.batch_commands.labels(str(shard)))
-            self._commit_children[shard] = children
-        children[0].inc()
-        children[1].observe(batch_commands)
+        self.commits.record(shard, batch_commands)
 
     def set_mailbox_depth(self, shard: int, depth: int) -> None:
         assert depth >= 0

@@ -2,14 +2,18 @@
 
 Theory of operation. One `RaftHost` per node process holds the shared WAL, the peer network and
 the groups (one per shard replica on this node). Three things move it:
-- a tick loop calls `doTick(0)` on every group each `TICK_PERIOD_S` (elections, heartbeats,
-  commit advancement, applying committed entries, draining proposals);
+- a tick loop calls `doTick(0)` each `TICK_PERIOD_S` on every group that no event ticked since
+  the last period (elections, heartbeats, commit advancement, applying committed entries,
+  draining proposals): an event tick runs the same checks, so under load, when events tick
+  nearly every group every period, the timer adds almost no ticks, and every group is still
+  ticked at least every two periods;
 - events (a proposal, an incoming message) ask for an extra tick of that group on the next loop
   iteration, so a commit does not wait for the timer;
 - the WAL round loop: take the WAL bytes written so far, the Raft messages queued so far and the
-  `after_durable` callbacks registered so far; write and fdatasync the bytes in a worker thread;
-  only then send the messages and run the callbacks. Rounds never overlap, so a message or an
-  answer never leaves before every WAL record written before it is on disk (sync-before-send).
+  `after_durable` callbacks registered so far; write and fdatasync the bytes in the node's WAL
+  thread (sync_thread.py); only then send the messages and run the callbacks. Rounds never
+  overlap, so a message or an answer never leaves before every WAL record written before it is
+  on disk (sync-before-send).
 
 Groups and peers come and go at run time (replica moves): `add_group(..., learner=True)`,
 `remove_group`, `add_peer`, `remove_peer`. A removed group is forgotten in two steps, so that no
@@ -27,7 +31,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from raftflow.observability.json_logs import shard_fields
@@ -36,6 +40,7 @@ from raftflow.raftlog.group import RaftGroup, snapshot_files, snapshot_path
 from raftflow.raftlog.interface import LogConsumer, ShardId
 from raftflow.raftlog.network import PeerNetwork, PeerTls
 from raftflow.raftlog.observer import LogObserver, NoLogObserver
+from raftflow.raftlog.sync_thread import SyncThread
 from raftflow.raftlog.wal import NodeWal, fsync_directory
 
 log = logging.getLogger(__name__)
@@ -82,9 +87,10 @@ class RaftHost:
         self._outbox: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self._callbacks: list[Callable[[], None]] = []
         self._tick_requested: set[int] = set()
+        self._event_ticked: set[int] = set()  # groups an event ticked in this tick period
         self._tick_scheduled = False
         self._round_wanted = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-sync")
+        self._sync_thread = SyncThread(name=f"wal-sync-{node_id}")
         self._tasks: list[asyncio.Task[None]] = []
         self._removing: set[int] = set()  # groups dropped whose snapshot files still exist
         self.failed: BaseException | None = None
@@ -92,6 +98,7 @@ class RaftHost:
     async def start(self) -> None:
         await self.network.start()
         loop = asyncio.get_running_loop()
+        self._sync_thread.start(loop)
         self._tasks = [loop.create_task(self._tick_loop()), loop.create_task(self._round_loop())]
         for task in self._tasks:
             task.add_done_callback(self._loop_ended)
@@ -121,7 +128,7 @@ class RaftHost:
         await self.network.stop()
         for group in self.groups.values():
             group.destroy()
-        self._executor.shutdown(wait=True)
+        self._sync_thread.stop()  # a round's write still running finishes first
         self.wal.close()
 
     def add_group(self, shard: ShardId, members: list[str], consumer: LogConsumer, *,
@@ -250,6 +257,7 @@ class RaftHost:
             group = self.groups.get(shard)
             if group is not None:
                 self._tick(group)
+        self._event_ticked |= shards
         self._after_ticks()
 
     def _tick(self, group: RaftGroup) -> None:
@@ -275,12 +283,13 @@ class RaftHost:
     async def _tick_loop(self) -> None:
         while True:
             await asyncio.sleep(limits.TICK_PERIOD_S)
+            ticked, self._event_ticked = self._event_ticked, set()
             for group in list(self.groups.values()):
-                self._tick(group)
+                if group.shard not in ticked:
+                    self._tick(group)
             self._after_ticks()
 
     async def _round_loop(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             await self._round_wanted.wait()
             self._round_wanted.clear()
@@ -297,14 +306,14 @@ class RaftHost:
                 records += [r for shard, recovered in self.wal.recovered.items()
                             for r in recovered.checkpoint_records(shard)]
                 started_s = time.perf_counter()
-                await loop.run_in_executor(self._executor, self.wal.checkpoint, records)
+                await self._sync_thread.run(partial(self.wal.checkpoint, records))
                 self.observer.observe_wal_checkpoint(time.perf_counter() - started_s)
             elif self.wal.has_pending():
                 data = self.wal.take_pending()
                 # Timed as the round waits for it (thread hop included): that is the delay
                 # every message and answer of the round sees.
                 started_s = time.perf_counter()
-                await loop.run_in_executor(self._executor, self.wal.write_and_sync, data)
+                await self._sync_thread.run(partial(self.wal.write_and_sync, data))
                 self.observer.observe_wal_sync(time.perf_counter() - started_s, len(data))
                 self.stats.wal_bytes += len(data)
             self.stats.wal_rounds += 1
