@@ -12,7 +12,7 @@ drawn from a seeded generator, at most 64 in flight (the bench's concurrency). A
 answered, as the actor answers, by `after_durable` on its leader once applied there. The
 consumers only count entries, so what is measured is the log's own cost. It prints, as the
 median of R runs: `time.process_time()` microseconds per committed entry (all threads of the
-three hosts), and per entry the WAL rounds, the fdatasyncs, the peer writes and the group ticks.
+three hosts), and per entry the WAL rounds, the fdatasyncs and the peer writes.
 
 Read it with care on a busy machine: at a fixed rate, how many entries share a WAL round
 depends on the round's latency, so contention moves rounds per entry (and CPU per entry with
@@ -33,7 +33,6 @@ from dataclasses import dataclass
 import uvloop
 
 from raftflow.node import gc_tuning
-from raftflow.raftlog.group import RaftGroup
 from raftflow.raftlog.host import RaftHost
 from raftflow.raftlog.interface import ShardId
 
@@ -76,7 +75,6 @@ class RunCost:
     rounds_per_entry: float
     syncs_per_entry: float
     writes_per_entry: float
-    ticks_per_entry: float
 
 
 def _free_ports(count: int) -> list[int]:
@@ -98,12 +96,11 @@ async def _run(directory: str, entries: int, rate: int, seed: int) -> RunCost:
     consumers = {(n, g): _Counter() for n in NODES for g in range(GROUPS)}
     syncs = {n: 0 for n in NODES}
     writes = {n: 0 for n in NODES}
-    ticks = {n: 0 for n in NODES}
     for n, host in hosts.items():
         await host.start()
         for g in range(GROUPS):
             host.add_group(ShardId(g), list(NODES), consumers[(n, g)])
-        _count_calls(host, n, syncs, writes, ticks)
+        _count_calls(host, n, syncs, writes)
     while not all(any(consumers[(n, g)].leader for n in NODES) for g in range(GROUPS)):
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.5)  # elections settle
@@ -151,7 +148,7 @@ async def _run(directory: str, entries: int, rate: int, seed: int) -> RunCost:
         consumer.apply_entry = apply_entry  # type: ignore[method-assign]
     rounds_before = sum(h.stats.wal_rounds for h in hosts.values())
     for n in NODES:
-        syncs[n] = writes[n] = ticks[n] = 0
+        syncs[n] = writes[n] = 0
     started_s = time.process_time()
     proposed = 0
     loop = asyncio.get_running_loop()
@@ -167,23 +164,16 @@ async def _run(directory: str, entries: int, rate: int, seed: int) -> RunCost:
     rounds = sum(h.stats.wal_rounds for h in hosts.values()) - rounds_before
     cost = RunCost(cpu_us_per_entry=spent_s * 1e6 / entries, rounds_per_entry=rounds / entries,
                    syncs_per_entry=sum(syncs.values()) / entries,
-                   writes_per_entry=sum(writes.values()) / entries,
-                   ticks_per_entry=sum(ticks.values()) / entries)
+                   writes_per_entry=sum(writes.values()) / entries)
     collector.cancel()
     for host in hosts.values():
         await host.stop()
     return cost
 
 
-def _count_calls(host: RaftHost, node: str, syncs: dict[str, int], writes: dict[str, int],
-                 ticks: dict[str, int]) -> None:
+def _count_calls(host: RaftHost, node: str, syncs: dict[str, int], writes: dict[str, int]) -> None:
     write_and_sync = host.wal.write_and_sync
     send_batch = host.network.send_batch
-    tick = host._tick  # noqa: SLF001 (counted, not changed)
-
-    def counted_tick(group: RaftGroup) -> None:
-        ticks[node] += 1
-        tick(group)
 
     def counted_sync(data: bytes) -> None:
         syncs[node] += 1
@@ -195,7 +185,6 @@ def _count_calls(host: RaftHost, node: str, syncs: dict[str, int], writes: dict[
 
     host.wal.write_and_sync = counted_sync  # type: ignore[method-assign]
     host.network.send_batch = counted_send  # type: ignore[method-assign]
-    host._tick = counted_tick  # type: ignore[method-assign]  # noqa: SLF001
 
 
 def main() -> None:
@@ -215,8 +204,7 @@ def main() -> None:
           f"{statistics.median(cpu):.1f} us CPU/entry, "
           f"{statistics.median(c.rounds_per_entry for c in costs):.2f} rounds, "
           f"{statistics.median(c.syncs_per_entry for c in costs):.2f} fdatasyncs, "
-          f"{statistics.median(c.writes_per_entry for c in costs):.2f} peer writes, "
-          f"{statistics.median(c.ticks_per_entry for c in costs):.2f} group ticks per entry")
+          f"{statistics.median(c.writes_per_entry for c in costs):.2f} peer writes per entry")
     print("cpu runs:", " ".join(f"{v:.1f}" for v in cpu))
 
 

@@ -2,11 +2,8 @@
 
 Theory of operation. One `RaftHost` per node process holds the shared WAL, the peer network and
 the groups (one per shard replica on this node). Three things move it:
-- a tick loop calls `doTick(0)` each `TICK_PERIOD_S` on every group that no event ticked since
-  the last period (elections, heartbeats, commit advancement, applying committed entries,
-  draining proposals): an event tick runs the same checks, so under load, when events tick
-  nearly every group every period, the timer adds almost no ticks, and every group is still
-  ticked at least every two periods;
+- a tick loop calls `doTick(0)` on every group each `TICK_PERIOD_S` (elections, heartbeats,
+  commit advancement, applying committed entries, draining proposals);
 - events (a proposal, an incoming message) ask for an extra tick of that group on the next loop
   iteration, so a commit does not wait for the timer;
 - the WAL round loop: take the WAL bytes written so far, the Raft messages queued so far and the
@@ -87,7 +84,6 @@ class RaftHost:
         self._outbox: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self._callbacks: list[Callable[[], None]] = []
         self._tick_requested: set[int] = set()
-        self._event_ticked: set[int] = set()  # groups an event ticked in this tick period
         self._tick_scheduled = False
         self._round_wanted = asyncio.Event()
         self._sync_thread = SyncThread(name=f"wal-sync-{node_id}")
@@ -257,7 +253,6 @@ class RaftHost:
             group = self.groups.get(shard)
             if group is not None:
                 self._tick(group)
-        self._event_ticked |= shards
         self._after_ticks()
 
     def _tick(self, group: RaftGroup) -> None:
@@ -283,10 +278,8 @@ class RaftHost:
     async def _tick_loop(self) -> None:
         while True:
             await asyncio.sleep(limits.TICK_PERIOD_S)
-            ticked, self._event_ticked = self._event_ticked, set()
             for group in list(self.groups.values()):
-                if group.shard not in ticked:
-                    self._tick(group)
+                self._tick(group)
             self._after_ticks()
 
     async def _round_loop(self) -> None:
