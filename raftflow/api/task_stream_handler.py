@@ -139,6 +139,10 @@ class StreamSession:
         writer = asyncio.create_task(self._write_loop())
         try:
             async for message in self._ws:
+                if message.type is WSMsgType.ERROR:  # the link broke: nothing to answer
+                    log.debug("task stream of %s failed: %r", self._peer.worker.identity,
+                              message.data)
+                    break
                 if message.type is not WSMsgType.BINARY:
                     await self._close_for("frames are binary (msgpack)")
                     break

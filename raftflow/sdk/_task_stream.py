@@ -233,9 +233,12 @@ class NodeStream:
 
     async def _read_all(self) -> None:
         async for message in self._ws:
+            if message.type is aiohttp.WSMsgType.ERROR:  # the link broke (a reset, a timeout)
+                log.debug("task stream to %s failed: %r", self.address, message.data)
+                return
             if message.type is not aiohttp.WSMsgType.BINARY:
                 log.warning("task stream to %s sent a %s message; closing", self.address,
-                            message.type)
+                            message.type.name)
                 return
             try:
                 frame = decode_to_worker(message.data)
