@@ -75,6 +75,10 @@ log = logging.getLogger(__name__)
 # is gone (a dead host, a blackholed link) and its stream is closed, its claims given back.
 STREAM_HEARTBEAT_S = 10.0
 STREAM_CALL_RETRY_AFTER_S = 1  # a call beyond CALLS_IN_FLIGHT_MAX: try again after this
+# A grant's poll that comes back empty sooner than this (the matcher parks at most
+# POLLERS_PER_QUEUE_MAX polls per queue and answers more at once; a fan-out whose legs all
+# failed fast) waits out the rest before polling again: a grant never spins the event loop.
+GRANT_POLL_S_MIN = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,10 +198,14 @@ class StreamSession:
         peer = self._peer
         poll = self._poller.poll_cluster if anywhere else self._poller.poll_local
         here = self._gateway.directory.public_address(self._gateway.directory.node_id) or ""
+        loop = asyncio.get_running_loop()
         while True:
+            started = loop.time()
             task = await poll(peer.namespace, peer.task_queue, kind, peer.worker,
                               POLL_TIMEOUT_S_MAX)
-            if task is not None:
+            if task is None:
+                await asyncio.sleep(max(0.0, started + GRANT_POLL_S_MIN - loop.time()))
+            else:
                 self._send(PushedTask(kind=kind, body=msgspec.json.encode(task.payload),
                                       served_by="" if task.served_by == here
                                       else task.served_by))
@@ -208,7 +216,9 @@ class StreamSession:
         for polls in self._polls.values():
             for poll in polls:
                 poll.cancel()  # a claim in progress completes and is given back (polling.py)
-        asyncio.create_task(self._answer_withdraw())
+        answer = asyncio.create_task(self._answer_withdraw())
+        self._calls.add(answer)  # held (a bare task may be collected) and ended with the stream
+        answer.add_done_callback(self._calls.discard)
 
     async def _answer_withdraw(self) -> None:
         polls = [*self._polls[TaskKind.WORKFLOW], *self._polls[TaskKind.ACTIVITY]]
