@@ -46,7 +46,11 @@ from raftflow.raftlog.group_host import GroupHost
 from raftflow.raftlog.group_transport import GroupTransport
 from raftflow.raftlog.interface import LogConsumer, LogStatus, NodeId, ShardId
 from raftflow.raftlog.journal import GroupJournal
-from raftflow.raftlog.snapshot_transfer import TransferSerializer
+from raftflow.raftlog.snapshot_transfer import (
+    TransferSerializer,
+    snapshot_body,
+    snapshot_supersedes_log,
+)
 from raftflow.raftlog.wal import fsync_directory
 
 log = logging.getLogger(__name__)
@@ -143,7 +147,8 @@ class RaftGroup:
         self._serializer = TransferSerializer(
             file_name=self._snapshot_path, chunk_bytes=limits.SNAPSHOT_CHUNK_BYTES,
             write=self._write_snapshot, read=self._read_snapshot,
-            transfer_body=self._transfer_body)
+            transfer_body=self._transfer_body,
+            accept=lambda path: snapshot_supersedes_log(path, self.journal))
         self._sync._SyncObj__serializer = self._serializer
         self.journal = GroupJournal(host.wal, shard, self._snapshot_path)
         self._sync.install_journal(self.journal)
@@ -308,7 +313,7 @@ class RaftGroup:
     def _write_snapshot(self, path: str, raft_data: tuple[Any, Any, Any]) -> None:
         started_s = time.perf_counter()
         last_entry, previous_entry, cluster = raft_data
-        body = _snapshot_body(last_entry, previous_entry, sorted(n.id for n in cluster),
+        body = snapshot_body(last_entry, previous_entry, sorted(n.id for n in cluster),
                               self._consumer.take_snapshot())
         with open(path, "wb") as f:
             f.write(body)
@@ -339,7 +344,7 @@ class RaftGroup:
         return last_entry, previous_entry, [Node(i) for i in body["cluster"]]
 
     def _rewrite_snapshot(self, path: str, received: dict[str, Any]) -> None:
-        body = _snapshot_body(received["last"], received["previous"], received["cluster"],
+        body = snapshot_body(received["last"], received["previous"], received["cluster"],
                               self._consumer.take_snapshot())
         tmp = path + ".local"
         with open(tmp, "wb") as f:
@@ -357,7 +362,7 @@ class RaftGroup:
             return None
         with open(self._snapshot_path, "rb") as f:
             local = msgpack.unpackb(f.read(), raw=False)
-        return _snapshot_body(local["last"], local["previous"], local["cluster"], state)
+        return snapshot_body(local["last"], local["previous"], local["cluster"], state)
 
     def _align_journal_with_snapshot(self, previous_entry: tuple[Any, ...]) -> None:
         # pysyncobj clears the whole journal on load unless it starts exactly at the snapshot's
@@ -371,14 +376,6 @@ class RaftGroup:
         position = index - journal.first_index
         if 0 < position < len(journal) - 1 and journal[position][2] == previous_entry[2]:
             journal.deleteEntriesTo(position)
-
-
-def _snapshot_body(last_entry: Any, previous_entry: Any, cluster: list[str],
-                   state: bytes) -> bytes:
-    body = msgpack.packb({"v": 1, "last": list(last_entry), "previous": list(previous_entry),
-                          "cluster": cluster, "state": state}, use_bin_type=True)
-    assert isinstance(body, bytes)
-    return body
 
 
 def snapshot_path(directory: str, shard: int) -> str:

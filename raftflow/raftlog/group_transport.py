@@ -149,6 +149,7 @@ class GroupTransport(Transport):  # type: ignore[misc]
             normalized = normalize_append_entries(
                 message,
                 current_term=self.current_term(),
+                commit_index=journal.getRaftCommitIndex(),
                 first_index=journal.first_index,
                 last_index=journal.last_index,
                 term_at=journal.term_at,

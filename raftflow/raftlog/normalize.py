@@ -14,6 +14,12 @@ The fix is a pure function of the message and the follower's log:
   pysyncobj gets a heartbeat with no `prevLogIdx` (term, leader and election timer updates) and
   a commit index capped at the last entry this message vouches for (Raft's
   `min(leaderCommit, index of last new entry)`), and we answer success for that index ourselves.
+
+A snapshot chunk (`serialized`, no `prevLogIdx`) vouches for no entry of the follower's log, yet
+pysyncobj moves the commit index to `min(leaderCommit, last index)` on every AppendEntries: a
+follower holding uncommitted entries of an older term after a matching prefix would apply them.
+Its commit index is capped at the follower's own; the AppendEntries after the snapshot, which do
+carry `prevLogIdx`, advance it.
 """
 
 from __future__ import annotations
@@ -37,12 +43,17 @@ def normalize_append_entries(
     message: Message,
     *,
     current_term: int,
+    commit_index: int,
     first_index: int,
     last_index: int,
     term_at: Callable[[int], int | None],
 ) -> Normalized:
     """Return the message pysyncobj should process in place of `message`."""
-    if message.get("type") != "append_entries" or "prevLogIdx" not in message:
+    if message.get("type") != "append_entries":
+        return Normalized(message)
+    if "prevLogIdx" not in message:
+        if "serialized" in message and message["commit_index"] > commit_index:
+            return Normalized(dict(message, commit_index=commit_index))
         return Normalized(message)
     if "transmission" in message or message["term"] < current_term:
         return Normalized(message)  # chunked entries are never produced (limits.py); stale term ignored

@@ -37,7 +37,8 @@ def _run(log: list[Any], message: dict[str, Any], normalize: bool) -> tuple[list
     if not normalize:
         return _pysyncobj_model(log, message)
     by_index = {e[1]: e[2] for e in log}
-    n = normalize_append_entries(message, current_term=2, first_index=log[0][1],
+    n = normalize_append_entries(message, current_term=2, commit_index=0,
+                                 first_index=log[0][1],
                                  last_index=log[-1][1], term_at=by_index.get)
     new_log, acked = _pysyncobj_model(log, n.message)
     if n.reply is not None:
@@ -88,7 +89,8 @@ def test_unnormalised_pysyncobj_drops_acknowledged_entries() -> None:
 def test_redundant_message_caps_commit_index_at_what_it_vouches_for() -> None:
     by_index = {e[1]: e[2] for e in FOLLOWER}
     n = normalize_append_entries(_ae(2, 1, _entries((3, 1)), commit=6), current_term=2,
-                                 first_index=1, last_index=6, term_at=by_index.get)
+                                 commit_index=0, first_index=1, last_index=6,
+                                 term_at=by_index.get)
     assert "prevLogIdx" not in n.message
     assert n.message["commit_index"] == 3  # entries 4-6 were not vouched for by this message
     assert n.reply == {"type": "next_node_idx", "next_node_idx": 4, "reset": False, "success": True}
@@ -98,6 +100,21 @@ def test_stale_term_and_other_messages_pass_through() -> None:
     by_index = {e[1]: e[2] for e in FOLLOWER}
     old = dict(_ae(2, 1, []), term=1)
     for message in (old, {"type": "request_vote", "term": 3}):
-        n = normalize_append_entries(message, current_term=2, first_index=1, last_index=6,
-                                     term_at=by_index.get)
+        n = normalize_append_entries(message, current_term=2, commit_index=0, first_index=1,
+                                     last_index=6, term_at=by_index.get)
         assert n.message is message and n.reply is None
+
+
+def test_snapshot_chunk_does_not_advance_the_commit_index() -> None:
+    # A snapshot chunk vouches for no entry here: entries 4-6 (term 2) might be an old term's
+    # uncommitted tail, and pysyncobj would commit min(leader commit, 6) of them.
+    by_index = {e[1]: e[2] for e in FOLLOWER}
+    chunk = {"type": "append_entries", "term": 3, "commit_index": 9,
+             "serialized": (b"part", True, False)}
+    n = normalize_append_entries(chunk, current_term=2, commit_index=3, first_index=1,
+                                 last_index=6, term_at=by_index.get)
+    assert n.message["commit_index"] == 3 and n.message["serialized"] == chunk["serialized"]
+    assert n.reply is None
+    behind = dict(chunk, commit_index=2)  # a lower leader commit passes as it is
+    assert normalize_append_entries(behind, current_term=2, commit_index=3, first_index=1,
+                                    last_index=6, term_at=by_index.get).message is behind
