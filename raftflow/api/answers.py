@@ -21,7 +21,7 @@ from raftflow.api.render import (
     event_answer,
     workflow_task_answer,
 )
-from raftflow.api.routing import SERVED_BY_HEADER, Relayed
+from raftflow.api.routing import SERVED_BY_HEADER, Gateway, Relayed
 from raftflow.api.task_tokens import TaskTokens
 from raftflow.protocol import http_answers as wire
 from raftflow.protocol.events import HistoryEvent
@@ -36,6 +36,7 @@ from raftflow.protocol.results import (
     WorkflowStartedResult,
     WorkflowTaskCompletedResult,
 )
+from raftflow.protocol.shard_keys import SHARD_HEADER, shard_header
 
 JsonObject = dict[str, JsonValue]
 
@@ -127,6 +128,17 @@ def respond(answer: Answer, tokens: TaskTokens | None = None) -> web.StreamRespo
                                 content_type="application/json")
         case _:
             return _json(_task_outcome(answer, tokens))
+
+
+def respond_for_workflow(gateway: Gateway, namespace: str, workflow_id: str, answer: Answer,
+                         tokens: TaskTokens | None = None) -> web.StreamResponse:
+    """`respond`, naming the workflow's shard and the cluster's shard count: a client computes
+    the shard of its next workflows itself and sends their calls to the node that answered
+    for that shard, its leader, with no forwarding hop (protocol/shard_keys.py)."""
+    response = respond(answer, tokens)
+    response.headers[SHARD_HEADER] = shard_header(gateway.shard_of(namespace, workflow_id),
+                                                  gateway.directory.shard_count)
+    return response
 
 
 def _signer(tokens: TaskTokens | None) -> TaskTokens:

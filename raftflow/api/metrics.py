@@ -60,6 +60,9 @@ class Metrics:
         self.leader_changes = Counter(
             "raftflow_leader_changes", "Times this node gained or lost a shard's leadership.",
             ("shard",), registry=self.registry)
+        self.forwarded_calls = Counter(
+            "raftflow_forwarded_calls", "Calls forwarded to the leader of their shard.",
+            registry=self.registry)
         self.tasks_dispatched = Counter(
             "raftflow_tasks_dispatched", "Tasks handed to workers, by kind.",
             ("kind",), registry=self.registry)

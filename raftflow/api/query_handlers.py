@@ -10,7 +10,13 @@ from aiohttp import web
 
 from raftflow.api import validation as v
 from raftflow.api.access import require
-from raftflow.api.answers import Described, NoContent, QueryAnswered, respond
+from raftflow.api.answers import (
+    Described,
+    NoContent,
+    QueryAnswered,
+    respond,
+    respond_for_workflow,
+)
 from raftflow.api.errors import (
     DeadlineExceededError,
     NotFoundError,
@@ -77,8 +83,8 @@ async def workflow_result(request: web.Request) -> web.StreamResponse:
         except OverflowError:
             raise OverloadedError("too many callers wait for this workflow's result") from None
 
-    return respond(await gateway.on_leader(request, gateway.shard_of(namespace, workflow_id),
-                                           wait_for_close))
+    return respond_for_workflow(gateway, namespace, workflow_id, await gateway.on_leader(
+        request, gateway.shard_of(namespace, workflow_id), wait_for_close))
 
 
 def _run_and_history(state: ShardState, namespace: str, workflow_id: str, run_id: str | None,

@@ -12,7 +12,7 @@ import uuid
 from aiohttp import web
 
 from raftflow.api import validation as v
-from raftflow.api.answers import Started, respond
+from raftflow.api.answers import Started, respond_for_workflow
 from raftflow.api.errors import InvalidArgumentError, accepted
 from raftflow.api.run_ids import new_run_id
 from raftflow.api.workflow_handlers import GATEWAY_KEY
@@ -40,5 +40,5 @@ async def reset_workflow(request: web.Request) -> web.StreamResponse:
         assert isinstance(result, WorkflowStartedResult), result
         return Started(workflow_id=workflow_id, result=result)
 
-    return respond(await gateway.on_leader(request, gateway.shard_of(namespace, workflow_id),
-                                           reset), gateway.tokens)
+    return respond_for_workflow(gateway, namespace, workflow_id, await gateway.on_leader(
+        request, gateway.shard_of(namespace, workflow_id), reset), gateway.tokens)

@@ -127,8 +127,10 @@ class Gateway:
     clock for the `now_ms` of the commands it proposes, and the one-hop forward."""
 
     def __init__(self, directory: ShardDirectory, session: aiohttp.ClientSession,
-                 tokens: TaskTokens, *, ssl: SSLContext | bool = True) -> None:
+                 tokens: TaskTokens, *, ssl: SSLContext | bool = True,
+                 on_forward: Callable[[], None] = lambda: None) -> None:
         self.directory = directory
+        self._on_forward = on_forward  # counts forwarded calls (raftflow_forwarded_calls)
         self.session = session
         self.tokens = tokens  # signs the task tokens this node hands out, checks returned ones
         self._liveness = PeerLiveness(ssl)
@@ -178,6 +180,7 @@ class Gateway:
         address = None if leader is None else self.directory.http_address(leader)
         if leader is None or leader == self.directory.node_id or address is None:
             raise NotLeaderError(shard, "no leader known yet")
+        self._on_forward()
         return await self.relay(request, address, path_qs=path_qs,
                                 served_by=self.directory.public_address(leader))
 

@@ -19,7 +19,7 @@ from raftflow.api.answers import (
     Described,
     HistoryPage,
     Started,
-    respond,
+    respond_for_workflow,
 )
 from raftflow.api.errors import InvalidArgumentError, accepted
 from raftflow.api.request_traces import request_traceparent
@@ -134,8 +134,8 @@ async def _start(request: web.Request, namespace: str, workflow_id: str,
         assert isinstance(result, WorkflowStartedResult), result
         return Started(workflow_id=workflow_id, result=result)
 
-    return respond(await gateway.on_leader(request, gateway.shard_of(namespace, workflow_id),
-                                           start), gateway.tokens)
+    return respond_for_workflow(gateway, namespace, workflow_id, await gateway.on_leader(
+        request, gateway.shard_of(namespace, workflow_id), start), gateway.tokens)
 
 
 async def describe_workflow(request: web.Request) -> web.StreamResponse:
@@ -147,8 +147,8 @@ async def describe_workflow(request: web.Request) -> web.StreamResponse:
         found = await actor.read(lambda s: queries.describe(s, namespace, workflow_id, run_id))
         return Described(accepted(found))
 
-    return respond(await gateway.on_leader(request, gateway.shard_of(namespace, workflow_id),
-                                           describe))
+    return respond_for_workflow(gateway, namespace, workflow_id, await gateway.on_leader(
+        request, gateway.shard_of(namespace, workflow_id), describe))
 
 
 async def workflow_history(request: web.Request) -> web.StreamResponse:
@@ -170,8 +170,8 @@ async def workflow_history(request: web.Request) -> web.StreamResponse:
         events, next_event_id = accepted(found)
         return HistoryPage(events=tuple(events), next_event_id=next_event_id)
 
-    return respond(await gateway.on_leader(request, gateway.shard_of(namespace, workflow_id),
-                                           page))
+    return respond_for_workflow(gateway, namespace, workflow_id, await gateway.on_leader(
+        request, gateway.shard_of(namespace, workflow_id), page))
 
 
 async def signal_workflow(request: web.Request) -> web.StreamResponse:
@@ -186,8 +186,8 @@ async def signal_workflow(request: web.Request) -> web.StreamResponse:
             run_id=body.run_id, signal_name=body.signal_name, input=signal_input,
             request_id=body.request_id or uuid.uuid4().hex)))
 
-    return respond(await gateway.on_leader(request, gateway.shard_of(namespace, workflow_id),
-                                           signal))
+    return respond_for_workflow(gateway, namespace, workflow_id, await gateway.on_leader(
+        request, gateway.shard_of(namespace, workflow_id), signal))
 
 
 async def terminate_workflow(request: web.Request) -> web.StreamResponse:
@@ -218,6 +218,6 @@ async def _close_request(request: web.Request,
                      **shard_fields(actor.shard, actor.leader_term), "run_id": body.run_id})
         return ack
 
-    return respond(await gateway.on_leader(request, gateway.shard_of(namespace, workflow_id),
-                                           close))
+    return respond_for_workflow(gateway, namespace, workflow_id, await gateway.on_leader(
+        request, gateway.shard_of(namespace, workflow_id), close))
 

@@ -24,6 +24,7 @@ import aiohttp
 from raftflow.bench.observe import (
     BATCH_COUNT,
     BATCH_SUM,
+    FORWARDED,
     LEADER_CHANGES,
     NodeRef,
     Snapshot,
@@ -141,6 +142,7 @@ def cost_summary(nodes: list[NodeRef], before: WindowMark, after: WindowMark,
         node_cpu = None if node_cpu is None or cpu_old is None or cpu_new is None \
             else node_cpu + cpu_new - cpu_old
     changes = _metric_deltas(nodes, old, new, LEADER_CHANGES)
+    forwarded = _metric_deltas(nodes, old, new, FORWARDED)
     wall_s = new.taken_s - old.taken_s
     machine_cores_s = wall_s * (os.cpu_count() or 1)
     return {
@@ -152,6 +154,9 @@ def cost_summary(nodes: list[NodeRef], before: WindowMark, after: WindowMark,
         # a node forwarding a call to the shard's leader sends another, not counted here.
         "http_requests_per_workflow": _per(after.requests_sent - before.requests_sent,
                                            completed),
+        # Calls a node did not lead the shard for and sent on (one more HTTP exchange each).
+        "forwarded_calls_per_workflow": (None if None in forwarded else _per(
+            sum(f for f in forwarded if f is not None), completed)),
         # Task calls the worker sent on task streams instead, and the frames that carried them
         # (with the streams' grants): one frame carries whatever was ready at once.
         "stream_calls_per_workflow": _per(
@@ -177,7 +182,8 @@ def describe_cost(cost: JsonObject) -> str:
     busy_text = "n/a" if not isinstance(busy, float) else f"{100 * busy:.0f}%"
     return (f"per workflow: {cost['commits_per_workflow']} log entries, "
             f"{cost['commands_per_workflow']} commands, "
-            f"{cost['http_requests_per_workflow']} SDK HTTP requests, "
+            f"{cost['http_requests_per_workflow']} SDK HTTP requests "
+            f"({cost['forwarded_calls_per_workflow']} forwarded by a node), "
             f"{cost['stream_calls_per_workflow']} stream calls in "
             f"{cost['stream_frames_per_workflow']} frames, CPU ms client+worker "
             f"{cpu['client']} / nodes {cpu['nodes']}; machine busy {busy_text}; "

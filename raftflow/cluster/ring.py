@@ -6,6 +6,7 @@ node):
 
 1. `shard_for(namespace, workflow_id, shard_count)` hashes the pair to a shard. The shard count
    is fixed for the life of a cluster (`ClusterConfig` refuses a change), so this never moves.
+   It lives in protocol/shard_keys.py (clients compute it too) and is re-exported here.
 2. `place_replicas(node_ids, shard_count, replication_factor)` places shards on nodes. Every node
    owns `vnodes_per_node` points ("virtual nodes") on a 64-bit ring; every shard has one point.
    A shard's replicas are the first `replication_factor` *distinct* nodes met walking clockwise
@@ -26,52 +27,17 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
-from hashlib import blake2b
+
+# shard_for lives with the protocol (the SDK computes it too); re-exported for the nodes.
+from raftflow.protocol.shard_keys import SHARD_COUNT_MAX as SHARD_COUNT_MAX
+from raftflow.protocol.shard_keys import shard_for as shard_for
+from raftflow.protocol.shard_keys import stable_hash64 as _hash64
 
 VNODES_PER_NODE_DEFAULT = 64
 # Upper bounds keep placement cheap to compute on every membership change (O(N·V log(N·V))).
 VNODES_PER_NODE_MAX = 1024
-SHARD_COUNT_MAX = 4096
-_HASH_BYTES = 8
 
 Placement = dict[int, tuple[str, ...]]
-
-
-def _hash64(*parts: str) -> int:
-    """A stable 64-bit hash of a sequence of strings.
-
-    Each part is length-prefixed so that ("ab", "c") and ("a", "bc") never collide by
-    construction (a namespace may contain any character, including separators).
-    """
-    digest = blake2b(digest_size=_HASH_BYTES, person=b"raftflow-ring")
-    for part in parts:
-        encoded = part.encode("utf-8")
-        digest.update(len(encoded).to_bytes(4, "big"))
-        digest.update(encoded)
-    return int.from_bytes(digest.digest(), "big")
-
-
-# Workflow ids whose hash is kept: a gateway routes each workflow's calls (start, task
-# completions, result) within seconds, so a recent id is hashed once instead of per call.
-WORKFLOW_HASHES_CACHED = 16_384
-
-
-@lru_cache(maxsize=WORKFLOW_HASHES_CACHED)
-def _workflow_hash(namespace: str, workflow_id: str) -> int:
-    return _hash64("workflow", namespace, workflow_id)
-
-
-def shard_for(namespace: str, workflow_id: str, shard_count: int) -> int:
-    """The shard that owns (namespace, workflow_id): stable across processes and versions.
-
-    Guarantees: the answer depends only on the three arguments, and lies in [0, shard_count).
-    """
-    if not 1 <= shard_count <= SHARD_COUNT_MAX:
-        raise ValueError(f"shard_count must be in [1, {SHARD_COUNT_MAX}], got {shard_count}")
-    shard = _workflow_hash(namespace, workflow_id) % shard_count
-    assert 0 <= shard < shard_count
-    return shard
 
 
 def _ring_points(node_ids: Sequence[str], vnodes_per_node: int) -> list[tuple[int, str]]:

@@ -263,7 +263,8 @@ class NodeRuntime:
         self.tokens = TaskTokens(self.config.secret, self.now_ms)
         self._poller = TaskPoller(self, self.matcher, self.session, self.tokens, self.metrics,
                                   ssl=client_ssl)
-        app = make_app(gateway=Gateway(self, self.session, self.tokens, ssl=client_ssl),
+        app = make_app(gateway=Gateway(self, self.session, self.tokens, ssl=client_ssl,
+                                       on_forward=self.metrics.forwarded_calls.inc),
                        poller=self._poller, node=self, auth=self.auth,
                        rate_defaults=self.rate_defaults, observability=self.observability,
                        tracer=self.tracer)

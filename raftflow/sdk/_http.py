@@ -28,6 +28,7 @@ import aiohttp
 import msgspec
 
 from raftflow.protocol.payload import json_enc_hook
+from raftflow.protocol.shard_keys import SHARD_HEADER, parse_shard_header, shard_for
 from raftflow.sdk.errors import RPCError
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,11 @@ class Transport:
         # Task calls and frames sent on task streams (_task_stream.py); read by `raftflow bench`.
         self.stream_calls_sent = 0
         self.stream_frames_sent = 0
+        # Workflow calls go first to the node that last answered for the workflow's shard (its
+        # leader), learnt from the `X-Raftflow-Shard` header of a workflow's answers: no
+        # forwarding hop. At most SHARD_COUNT_MAX entries; a node that fails a call is forgotten.
+        self._shard_count: int | None = None
+        self._shard_leaders: dict[int, str] = {}
 
     def _open_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -169,9 +175,12 @@ class Transport:
                    retry_statuses: frozenset[int] = RETRYABLE_STATUSES,
                    timeout_s: float = REQUEST_TIMEOUT_S,
                    deadline_s: float = CALL_DEADLINE_S,
-                   headers: Mapping[str, str] | None = None) -> Answer:
+                   headers: Mapping[str, str] | None = None,
+                   workflow: tuple[str, str] | None = None) -> Answer:
         """Send one call, moving to the next node on connection errors and `retry_statuses`.
-        `headers` go with every attempt (a start's `traceparent`).
+        `headers` go with every attempt (a start's `traceparent`). A call about one workflow
+        names it (`workflow`: namespace, workflow id): its first attempt goes to the node known
+        to lead the workflow's shard, if one is known.
 
         Raises:
             RPCError: the server refused the call, or kept failing it past the retry budget.
@@ -180,25 +189,38 @@ class Transport:
         data = None if body is None else encode_body(body)
         deadline = time.monotonic() + deadline_s
         start = self._preferred
+        shard = self._shard_of(workflow)
+        leader = None if shard is None else self._shard_leaders.get(shard)
+        rotated = 0  # attempts on the rotation of given addresses
         last_error: BaseException | None = None
         for attempt in range(CALL_ATTEMPTS_MAX):
-            index = (start + attempt) % len(self.addresses)
-            if attempt and index == start % len(self.addresses):
-                rounds = attempt // len(self.addresses)
-                await asyncio.sleep(min(ROUND_BACKOFF_S_MAX, ROUND_BACKOFF_S_MIN * 2 ** rounds))
+            routed = attempt == 0 and leader is not None
+            if routed:
+                assert leader is not None
+                address = leader
+            else:
+                index = (start + rotated) % len(self.addresses)
+                if rotated and index == start % len(self.addresses):
+                    rounds = rotated // len(self.addresses)
+                    await asyncio.sleep(min(ROUND_BACKOFF_S_MAX,
+                                            ROUND_BACKOFF_S_MIN * 2 ** rounds))
+                address = self.addresses[index]
+                rotated += 1
             if time.monotonic() > deadline:
                 break
             try:
-                return await self._once(self.addresses[index], method, path, data, params,
-                                        timeout_s, headers)
+                return await self._once(address, method, path, data, params, timeout_s,
+                                        headers)
             except _Retryable as retryable:
+                if routed and shard is not None:
+                    self._shard_leaders.pop(shard, None)
                 last_error = retryable.error
                 self.attempts_failed += 1
                 if (isinstance(retryable.error, RPCError)
                         and retryable.error.status not in retry_statuses):
                     raise retryable.error from None
                 log.debug("%s %s on %s: %s; trying the next node", method, path,
-                          self.addresses[index], retryable.error)
+                          address, retryable.error)
                 await asyncio.sleep(retryable.wait_s)
         assert last_error is not None
         raise last_error
@@ -232,9 +254,11 @@ class Transport:
                     self._preferred = self.addresses.index(address) if (
                         address in self.addresses) else self._preferred
                     # A relayed answer names the node that gave it (the shard's leader).
-                    served_by = answer.headers.get(SERVED_BY_HEADER) or address
+                    served_by = normalize_address(answer.headers.get(SERVED_BY_HEADER)
+                                                  or address)
+                    self._note_shard(answer.headers.get(SHARD_HEADER), served_by)
                     return Answer(answer.status, json.loads(text) if text else None,
-                                  normalize_address(served_by))
+                                  served_by)
                 error = error_of(answer.status, text)
                 if answer.status in RETRYABLE_STATUSES:
                     raise _Retryable(error, _wait_s(error, answer.headers.get("Retry-After")))
@@ -242,6 +266,23 @@ class Transport:
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError,
                 TimeoutError) as error:
             raise _Retryable(error, 0.0) from error
+
+
+    def _shard_of(self, workflow: tuple[str, str] | None) -> int | None:
+        if workflow is None or self._shard_count is None:
+            return None
+        return shard_for(workflow[0], workflow[1], self._shard_count)
+
+    def _note_shard(self, header: str | None, served_by: str) -> None:
+        """Remember who answered for a shard (a workflow's answer names its shard)."""
+        named = parse_shard_header(header)
+        if named is None:
+            return
+        shard, count = named
+        if count != self._shard_count:  # first answer, or another cluster behind the same name
+            self._shard_count = count
+            self._shard_leaders.clear()
+        self._shard_leaders[shard] = served_by
 
 
 class _Retryable(Exception):

@@ -80,6 +80,8 @@ class WorkflowHandle:
         self.run_id = run_id
         self.result_run_id = result_run_id
         self.first_execution_run_id = first_execution_run_id
+        # Names the workflow to the transport: its calls go to its shard's leader first.
+        self._key = (connection.namespace, workflow_id)
 
     def __repr__(self) -> str:
         return f"WorkflowHandle(id={self.id!r}, run_id={self.run_id!r})"
@@ -132,7 +134,7 @@ class WorkflowHandle:
         while True:
             answer = await self._transport.call(
                 "GET", path, params=params,
-                timeout_s=RESULT_WAIT_MS / 1000 + _http.REQUEST_TIMEOUT_S)
+                timeout_s=RESULT_WAIT_MS / 1000 + _http.REQUEST_TIMEOUT_S, workflow=self._key)
             if answer.status == 200:
                 return decode_answer(answer, WorkflowDescription, f"GET {path}")
             if answer.status != 204:  # 204: still running, wait again
@@ -186,7 +188,7 @@ class WorkflowHandle:
             signal_name=name, input=await self._payloads.encode(
                 payload(arguments(positional, args), what), PayloadShape.ARGS, what),
             request_id=request_id or uuid.uuid4().hex, run_id=self.run_id)
-        await self._transport.call("POST", self._path("/signal"), body=body)
+        await self._transport.call("POST", self._path("/signal"), body=body, workflow=self._key)
 
     async def query(self, query: Callable[..., Any] | str, *positional: Any,
                     args: Sequence[Any] = (), timeout: timedelta | float | None = None) -> Any:
@@ -206,7 +208,7 @@ class WorkflowHandle:
         try:
             answer = await self._transport.call(
                 "POST", path, body=body, timeout_s=wait_s,
-                retry_statuses=_http.UNAVAILABLE_STATUSES)
+                retry_statuses=_http.UNAVAILABLE_STATUSES, workflow=self._key)
         except errors.RPCError as error:
             if error.code in ("query_failed", "timeout"):
                 raise errors.QueryFailedError(error.message) from error
@@ -246,7 +248,8 @@ class WorkflowHandle:
         Its payloads (a closed run's result, failure details) are as the server stores them,
         envelopes when a payload codec encoded them: `result()` decodes."""
         path = self._path()
-        answer = await self._transport.call("GET", path, params=self._run_params(self.run_id))
+        answer = await self._transport.call("GET", path, params=self._run_params(self.run_id),
+                                            workflow=self._key)
         return decode_execution(answer, f"GET {path}")
 
     async def cancel(self, reason: str = "", *, request_id: str | None = None) -> None:
@@ -258,7 +261,8 @@ class WorkflowHandle:
         no second cancel request.
         """
         await self._transport.call("POST", self._path("/cancel"), body=CancelWorkflowRequest(
-            reason=reason, request_id=request_id or uuid.uuid4().hex, run_id=self.run_id))
+            reason=reason, request_id=request_id or uuid.uuid4().hex, run_id=self.run_id),
+            workflow=self._key)
 
     async def terminate(self, reason: str = "", *, request_id: str | None = None) -> None:
         """End the run at once; no workflow code runs.
@@ -267,7 +271,8 @@ class WorkflowHandle:
         although the run is closed by then; one is chosen per call if not given.
         """
         await self._transport.call("POST", self._path("/terminate"), body=TerminateWorkflowRequest(
-            reason=reason, request_id=request_id or uuid.uuid4().hex, run_id=self.run_id))
+            reason=reason, request_id=request_id or uuid.uuid4().hex, run_id=self.run_id),
+            workflow=self._key)
 
     async def reset(self, *, event_id: int | None = None,
                     reset_type: ResetType | str | None = None, reason: str = "",
@@ -288,7 +293,8 @@ class WorkflowHandle:
         path = self._path("/reset")
         answer = await self._transport.call("POST", path, body=ResetWorkflowRequest(
             event_id=event_id, reset_type=None if reset_type is None else ResetType(reset_type),
-            reason=reason, request_id=request_id or uuid.uuid4().hex, run_id=self.run_id))
+            reason=reason, request_id=request_id or uuid.uuid4().hex, run_id=self.run_id),
+            workflow=self._key)
         return decode_start(answer, f"POST {path}").run_id
 
     async def history(self) -> WorkflowHistory:
@@ -312,6 +318,7 @@ class WorkflowHandle:
         token (None at the history's current end)."""
         path = self._path("/history")
         answer = await self._transport.call("GET", path, params={
-            "run_id": run_id, "next_page_token": token, "page_size": str(page_size)})
+            "run_id": run_id, "next_page_token": token, "page_size": str(page_size)},
+            workflow=self._key)
         page = decode_answer(answer, HistoryPage, f"GET {path}")
         return page_events(page, f"history of run {run_id}"), page.next_page_token

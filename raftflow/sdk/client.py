@@ -269,12 +269,14 @@ class Client:
         transport = self._connection.transport
         interceptors = self._connection.interceptors
         if not interceptors:
-            return await transport.call("POST", path, body=body)
+            return await transport.call("POST", path, body=body,
+                                        workflow=(self.namespace, workflow_id))
         with interceptors.start_workflow(StartWorkflowInput(
                 namespace=self.namespace, workflow_id=workflow_id,
                 workflow_type=body.workflow_type, task_queue=body.task_queue)) as traceparent:
             return await transport.call("POST", path, body=body,
-                                        headers=trace_headers(traceparent))
+                                        headers=trace_headers(traceparent),
+                                        workflow=(self.namespace, workflow_id))
 
     async def execute_workflow(self, workflow: Callable[..., Any] | type | str,
                                *positional: Any, args: Sequence[Any] = (), id: str, task_queue: str, request_id: str | None = None,
