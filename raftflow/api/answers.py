@@ -141,6 +141,10 @@ def respond_for_workflow(gateway: Gateway, namespace: str, workflow_id: str, ans
     return response
 
 
+def _events(events: tuple[HistoryEvent, ...]) -> list[wire.HistoryEventAnswer] | msgspec.UnsetType:
+    return [event_answer(e) for e in events] if events else msgspec.UNSET
+
+
 def _signer(tokens: TaskTokens | None) -> TaskTokens:
     assert tokens is not None, "an answer with a task is rendered with the node's tokens"
     return tokens
@@ -152,7 +156,14 @@ def _task_outcome(outcome: TaskOutcome, tokens: TaskTokens | None) -> msgspec.St
         case WorkflowTaskCompletedResult():
             return wire.CompleteWorkflowTaskAnswer(
                 activity_tasks=[activity_task_answer(t, _signer(tokens))
-                                for t in outcome.activity_tasks])
+                                for t in outcome.activity_tasks],
+                events=_events(outcome.events))
+        case ActivityTaskCompletedResult() if outcome.workflow_task_completed:
+            return wire.CompleteActivityTaskAnswer(
+                workflow_task_completed=True,
+                activity_tasks=[activity_task_answer(t, _signer(tokens))
+                                for t in outcome.activity_tasks],
+                events=_events(outcome.events))
         case ActivityTaskCompletedResult():
             task = outcome.workflow_task
             return wire.CompleteActivityTaskAnswer(

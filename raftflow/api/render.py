@@ -115,4 +115,5 @@ def activity_task_answer(task: ActivityTaskInfo, tokens: TaskTokens) -> answers.
         started_time=timestamp(task.started_time_ms),
         schedule_to_close_timeout_ms=task.schedule_to_close_timeout_ms,
         start_to_close_timeout_ms=task.start_to_close_timeout_ms,
-        heartbeat_timeout_ms=task.heartbeat_timeout_ms, traceparent=task.traceparent)
+        heartbeat_timeout_ms=task.heartbeat_timeout_ms, traceparent=task.traceparent,
+        scheduled_event_id=task.token.scheduled_event_id)

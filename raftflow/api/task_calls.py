@@ -28,6 +28,7 @@ from raftflow.protocol.commands import (
     RespondWorkflowTaskFailed,
     TaskKind,
     TaskToken,
+    WorkflowCommand,
 )
 from raftflow.protocol.http_bodies import (
     ActivityTaskCanceledRequest,
@@ -44,6 +45,7 @@ from raftflow.protocol.results import (
     WorkflowTaskCompletedResult,
 )
 from raftflow.protocol.search_attributes import UpsertWorkflowSearchAttributes, unencodable
+from raftflow.protocol.workflow_commands import FoldedWorkflowTask
 from raftflow.shards.actor import ShardActor
 
 _TASK_OUTCOMES = (Ack, WorkflowTaskCompletedResult, ActivityTaskCompletedResult, HeartbeatResult)
@@ -82,15 +84,20 @@ async def _execute(gateway: Gateway, call: TaskCall, token: TaskToken,
         call.source, gateway.shard_of(token.namespace, token.workflow_id), execute)
 
 
-async def complete_workflow_task(gateway: Gateway, call: TaskCall) -> TaskOutcome | Relayed:
-    body = v.decode_body(call.body, CompleteWorkflowTaskRequest)
-    for index, command in enumerate(body.commands):
+def _check_upserts(commands: list[WorkflowCommand], field: str) -> None:
+    for index, command in enumerate(commands):
         # The shard types upserts against its registry; only values no log entry can hold
         # are refused here.
         if isinstance(command, UpsertWorkflowSearchAttributes):
             problem = unencodable(command.search_attributes)
             if problem is not None:
-                raise InvalidArgumentError(problem.message, f"commands[{index}].{problem.field}")
+                raise InvalidArgumentError(problem.message,
+                                           f"{field}[{index}].{problem.field}")
+
+
+async def complete_workflow_task(gateway: Gateway, call: TaskCall) -> TaskOutcome | Relayed:
+    body = v.decode_body(call.body, CompleteWorkflowTaskRequest)
+    _check_upserts(body.commands, "commands")
     token = _token(gateway, call, body.task_token, TaskKind.WORKFLOW)
     return await _execute(gateway, call, token, RespondWorkflowTaskCompleted(
         now_ms=gateway.now_ms(), token=token, commands=tuple(body.commands),
@@ -111,10 +118,17 @@ async def fail_workflow_task(gateway: Gateway, call: TaskCall) -> TaskOutcome | 
 
 async def complete_activity_task(gateway: Gateway, call: TaskCall) -> TaskOutcome | Relayed:
     body = v.decode_body(call.body, CompleteActivityTaskRequest)
+    folded = body.workflow_task_completion
+    if folded is not None:
+        _check_upserts(folded.commands, "workflow_task_completion.commands")
     token = _token(gateway, call, body.task_token, TaskKind.ACTIVITY)
     return await _execute(gateway, call, token, RespondActivityTaskCompleted(
         now_ms=gateway.now_ms(), token=token, result=body.result, identity=body.identity,
-        eager_task_queue=body.eager_task_queue or "", sticky_queue=body.sticky_queue or ""))
+        eager_task_queue=body.eager_task_queue or "", sticky_queue=body.sticky_queue or "",
+        workflow_task_completion=None if folded is None else FoldedWorkflowTask(
+            after_event_id=folded.after_event_id, workflow_time_ms=folded.workflow_time_ms,
+            commands=tuple(folded.commands),
+            eager_activities_max=folded.eager_activities_max)))
 
 
 async def fail_activity_task(gateway: Gateway, call: TaskCall) -> TaskOutcome | Relayed:

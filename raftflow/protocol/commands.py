@@ -61,6 +61,7 @@ from raftflow.protocol.workflow_commands import (
     EventId,
     Failure,
     FailWorkflowExecution,
+    FoldedWorkflowTask,
     Id,
     Message,
     Name,
@@ -300,6 +301,8 @@ class RespondActivityTaskCompleted(msgspec.Struct, frozen=True, kw_only=True, fo
     # worker's sticky queue decides whether the task carries the full history or only new events.
     eager_task_queue: str = ""
     sticky_queue: str = ""
+    # That task completed in advance by this worker, in the same commit if still valid.
+    workflow_task_completion: FoldedWorkflowTask | None = None
 
 
 class RespondActivityTaskFailed(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True,

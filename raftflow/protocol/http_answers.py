@@ -124,6 +124,9 @@ class ActivityTask(_Answer, frozen=True):
     heartbeat_timeout_ms: int | None
     # The W3C traceparent of the workflow task that scheduled the activity ("": none).
     traceparent: str = ""
+    # Its ActivityTaskScheduled event (0 from an older server): a worker holding the run names
+    # it in the events it expects this completion to write (workflow_task_completion).
+    scheduled_event_id: int = 0
 
 
 class StartWorkflowAnswer(_Answer, frozen=True):
@@ -242,15 +245,23 @@ class WorkflowUpdateAnswer(_Answer, frozen=True):
 
 
 class CompleteWorkflowTaskAnswer(_Answer, frozen=True):
-    """Activities started eagerly for the completing worker (eager_activities_max)."""
+    """Activities started eagerly for the completing worker (eager_activities_max); for a
+    worker that gave a sticky_queue, the events the completion wrote to the still open run
+    (WorkflowTaskCompleted onwards), which its cached replay follows."""
 
     activity_tasks: list[ActivityTask]
+    events: list[HistoryEventAnswer] | msgspec.UnsetType = msgspec.UNSET
 
 
 class CompleteActivityTaskAnswer(_Answer, frozen=True):
-    """The run's next workflow task, when it was started eagerly for this worker."""
+    """The run's next workflow task, when it was started eagerly for this worker; or, when the
+    completion's workflow_task_completion was applied with it (workflow_task_completed), the
+    activities its commands started eagerly for this worker."""
 
     workflow_task: WorkflowTask | msgspec.UnsetType = msgspec.UNSET
+    workflow_task_completed: bool | msgspec.UnsetType = msgspec.UNSET
+    activity_tasks: list[ActivityTask] | msgspec.UnsetType = msgspec.UNSET
+    events: list[HistoryEventAnswer] | msgspec.UnsetType = msgspec.UNSET
 
 
 class HeartbeatAnswer(_Answer, frozen=True):

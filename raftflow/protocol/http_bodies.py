@@ -219,6 +219,18 @@ class FailWorkflowTaskRequest(_Body, frozen=True):
     identity: Name = ""
 
 
+class FoldedWorkflowTaskBody(_Body, frozen=True):
+    """The workflow task an activity's completion makes, completed in advance by the worker
+    that holds the run: its commands, computed on the history up to `after_event_id` followed
+    by the events this completion writes, at `workflow_time_ms` (docs/api.md)."""
+
+    after_event_id: EventId
+    workflow_time_ms: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+    commands: Annotated[list[WorkflowCommand], msgspec.Meta(
+        max_length=COMMANDS_PER_TASK_MAX)] = []
+    eager_activities_max: Annotated[int, msgspec.Meta(ge=0, le=EAGER_ACTIVITIES_MAX)] = 0
+
+
 class CompleteActivityTaskRequest(_Body, frozen=True):
     task_token: TaskToken
     result: PayloadField = NO_PAYLOAD
@@ -227,6 +239,9 @@ class CompleteActivityTaskRequest(_Body, frozen=True):
     # started for this worker and returned in workflow_task.
     eager_task_queue: Name | None = None
     sticky_queue: Name | None = None
+    # That task, completed in advance: applied with the completion when the history is still
+    # what the worker replayed (answer: workflow_task_completed), else ignored.
+    workflow_task_completion: FoldedWorkflowTaskBody | None = None
 
 
 class FailActivityTaskRequest(_Body, frozen=True):

@@ -133,16 +133,24 @@ class ActivityTaskStartedResult(msgspec.Struct, frozen=True, kw_only=True,
 
 class WorkflowTaskCompletedResult(msgspec.Struct, frozen=True, kw_only=True,
                                   tag="WorkflowTaskCompletedResult", tag_field="result"):
-    """The activities started eagerly for the completing worker (may be empty)."""
+    """The activities started eagerly for the completing worker (may be empty); for a sticky
+    worker, the events the completion wrote to the open run (WorkflowTaskCompleted onwards),
+    so that its cached replay can follow them before its next task (a folded one)."""
 
     activity_tasks: tuple[ActivityTaskInfo, ...] = ()
+    events: tuple[HistoryEvent, ...] = ()
 
 
 class ActivityTaskCompletedResult(msgspec.Struct, frozen=True, kw_only=True,
                                   tag="ActivityTaskCompletedResult", tag_field="result"):
-    """The run's next workflow task, started eagerly for the completing worker, if any."""
+    """The run's next workflow task, started eagerly for the completing worker, if any; or,
+    when the completion carried that task completed in advance and it was applied
+    (`workflow_task_completed`), the activities its commands started for the worker."""
 
     workflow_task: WorkflowTaskInfo | None = None
+    workflow_task_completed: bool = False
+    activity_tasks: tuple[ActivityTaskInfo, ...] = ()
+    events: tuple[HistoryEvent, ...] = ()  # as WorkflowTaskCompletedResult's
 
 
 class HeartbeatResult(msgspec.Struct, frozen=True, kw_only=True, tag="HeartbeatResult",

@@ -218,3 +218,16 @@ WorkflowCommand = (
     | StartChildWorkflowExecution
     | CompleteWorkflowUpdate
 )
+
+
+class FoldedWorkflowTask(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The workflow task an activity's completion makes, completed in advance by the worker that
+    holds the run (shards/core/on_folded_task.py): applied in the completion's own commit only
+    if the run's history still ends at `after_event_id` (the last event the worker replayed),
+    at `workflow_time_ms`, the worker's clock when the code ran (what it saw as now), which
+    becomes the time of the commit's events. Otherwise the completion alone is applied."""
+
+    after_event_id: EventId
+    workflow_time_ms: Annotated[int, rule(ge=0, le=2**63 - 1)]
+    commands: tuple[WorkflowCommand, ...] = ()
+    eager_activities_max: int = 0

@@ -10,7 +10,8 @@ before any activity code runs.
 
 Eager workflow tasks: a completion of a worker that also runs workflows asks the server for
 the workflow task it schedules (a workflow slot reserved first); it arrives in the answer and
-runs here at once, skipping a poll and a commit.
+runs here at once, skipping a poll and a commit; when this worker holds the run, that task
+runs before the completion is sent and rides on it, one commit for both (`_folded_task`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from raftflow.protocol.payload import EMPTY
 from raftflow.sdk import errors
 from raftflow.sdk._activity_context import ActivityContext
 from raftflow.sdk._activity_support import Heartbeater, activity_info, invoke
+from raftflow.sdk._folded_task import TaskFolding
 from raftflow.sdk._interceptors import NO_INTERCEPTORS, Interceptors, trace_headers
 from raftflow.sdk._payload_limits import too_large
 from raftflow.sdk._replay.commands import payload
@@ -68,8 +70,10 @@ class ActivityTaskRunner:
                  workflow_slots: asyncio.Semaphore | None,
                  start_workflow_task: Callable[[str, object], None],
                  payloads: WirePayloads = NO_CODEC,
-                 interceptors: Interceptors = NO_INTERCEPTORS) -> None:
+                 interceptors: Interceptors = NO_INTERCEPTORS,
+                 folding: TaskFolding | None = None) -> None:
         self._exchange = exchange
+        self._folding = folding
         self._interceptors = interceptors
         self._payloads = payloads
         self._activities = activities
@@ -120,7 +124,7 @@ class ActivityTaskRunner:
                 outcome = await self._attempt(definition, task)
         else:
             outcome = await self._attempt(definition, task)
-        await self._answer(address, await self._encoded(outcome), traceparent)
+        await self._answer(address, task, await self._encoded(outcome), traceparent)
 
     async def _decoded(self, task: ActivityTask) -> ActivityTask:
         """The task with its input and last heartbeat details decoded by the client's codec
@@ -206,15 +210,22 @@ class ActivityTaskRunner:
         return FailActivityTaskRequest(task_token=token, failure=failure,
                                        identity=self._exchange.identity)
 
-    async def _answer(self, address: str, outcome: Outcome, traceparent: str) -> None:
+    async def _answer(self, address: str, task: ActivityTask, outcome: Outcome,
+                      traceparent: str) -> None:
         slots = self._workflow_slots
         eager = False
         if (isinstance(outcome, CompleteActivityTaskRequest) and slots is not None
                 and not self._exchange.stopping.is_set()):
             eager = await reserve_slots(slots, 1) == 1
+        fold = None
         if eager:  # the workflow task this completion schedules may run here at once
+            assert isinstance(outcome, CompleteActivityTaskRequest)
             outcome = msgspec.structs.replace(outcome, eager_task_queue=self._task_queue,
                                               sticky_queue=self._exchange.sticky_queue)
+            # ... or even now, riding on this completion (_folded_task.py).
+            fold = None if self._folding is None else await self._folding.fold(task, outcome)
+            if fold is not None:
+                outcome = msgspec.structs.replace(outcome, workflow_task_completion=fold.body)
         try:
             answer = await self._exchange.post_to(address, _PATHS[type(outcome)], outcome,
                                                   trace_headers(traceparent))
@@ -222,7 +233,15 @@ class ActivityTaskRunner:
             if eager:
                 assert slots is not None
                 slots.release()
+            if fold is not None:
+                assert self._folding is not None
+                self._folding.abandon(fold)
             raise
+        if fold is not None:
+            assert self._folding is not None and slots is not None
+            if await self._folding.settle(fold, answer.address or address, answer.body):
+                slots.release()  # the task ran here already: no workflow task to start
+                return
         workflow_task = eager_workflow_task(answer.body)
         if eager and workflow_task is not None:
             self._start_workflow_task(answer.address or address, workflow_task)

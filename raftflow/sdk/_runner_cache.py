@@ -48,6 +48,16 @@ class RunnerCache:
             history = await self._whole_history(task.answer)
         return self.fresh(task.answer), history
 
+    def take_waiting(self, run_id: str, scheduled_event_id: int) -> WorkflowRunner | None:
+        """The cached runner of `run_id`, out of the cache, if it waits for the activity
+        scheduled at that event (to run the task its completion makes: _folded_task.py);
+        else None, and the cache is left as it was."""
+        runner = self._runners.get(run_id)
+        if runner is None or runner.is_done or not runner.awaits_activity(scheduled_event_id):
+            return None
+        del self._runners[run_id]
+        return runner
+
     def keep(self, run_id: str, runner: WorkflowRunner) -> None:
         """Put a runner back after the server accepted its task's completion."""
         if self._size_max == 0 or runner.is_done:

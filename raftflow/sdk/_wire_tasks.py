@@ -96,6 +96,27 @@ def eager_workflow_task(answer: object) -> object | None:
     return answer.get("workflow_task") if isinstance(answer, Mapping) else None
 
 
+def written_events(answer: object) -> list[HistoryEvent]:
+    """The events a completion wrote to the run, typed (`events` of a workflow-task
+    completion's answer, or of an activity completion's that completed the workflow task it
+    carried); [] when there are none. Raises `MalformedTaskError`."""
+    listed = answer.get("events") if isinstance(answer, Mapping) else None
+    if not listed:
+        return []
+    try:
+        answers = msgspec.convert(listed, list[http_answers.HistoryEventAnswer])
+    except msgspec.ValidationError as error:
+        raise _malformed(f"events of a completion's answer are malformed: {error}",
+                         answer) from error
+    return _events(answers, answer, "a completion's answer")
+
+
+def folded_task_completed(answer: object) -> bool:
+    """True if an activity completion's answer says the workflow task it carried completed
+    with it (`workflow_task_completed`)."""
+    return isinstance(answer, Mapping) and answer.get("workflow_task_completed") is True
+
+
 def describe_task(body: object) -> str:
     """`workflow_id/run_id` of a task's JSON, for a log line only (read leniently: it also
     names a task that could not be decoded)."""

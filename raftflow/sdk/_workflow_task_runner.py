@@ -48,6 +48,7 @@ from raftflow.protocol.http_bodies import (
 from raftflow.protocol.payload import Payload, json_enc_hook
 from raftflow.protocol.updates import WorkflowUpdateRequest
 from raftflow.sdk import errors
+from raftflow.sdk._folded_task import follow_written
 from raftflow.sdk._history_payloads import decode_events, encode_commands
 from raftflow.sdk._interceptors import NO_INTERCEPTORS, Interceptors, trace_headers
 from raftflow.sdk._payload_limits import checked_commands
@@ -149,7 +150,10 @@ class WorkflowTaskRunner:
             log.info("completion of %s/%s refused: %s", answer.workflow_id, answer.run_id, error,
                      extra=_run_fields(answer))
             return
-        self._cache.keep(answer.run_id, runner)
+        # The runner follows what the completion wrote, so the run's next activity can carry
+        # the next task (_folded_task.py).
+        if await follow_written(runner, completed.body, self._payloads):
+            self._cache.keep(answer.run_id, runner)
         self._start_eager_activities(completed.address or address, completed.body, eager)
 
     def _traced_activation(self, answer: WorkflowTask, runner: WorkflowRunner,

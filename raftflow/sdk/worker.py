@@ -38,6 +38,7 @@ from raftflow.protocol.commands import TaskKind
 from raftflow.protocol.events import HistoryEvent
 from raftflow.sdk import activity as _activity
 from raftflow.sdk._activity_task_runner import ActivityTaskRunner
+from raftflow.sdk._folded_task import TaskFolding
 from raftflow.sdk._history_payloads import decode_events
 from raftflow.sdk._replay.definition import definition_of
 from raftflow.sdk._runner_cache import RunnerCache
@@ -104,12 +105,18 @@ class Worker:
             activity_types=activity_types.keys(), activity_slots=self._activity_slots,
             start_activity=self._start_activity, payloads=self._connection.payloads,
             interceptors=self._connection.interceptors)
+        self.folding = TaskFolding(
+            self._cache, task_queue=task_queue, identity=self.identity,
+            activity_types=activity_types.keys(), activity_slots=self._activity_slots,
+            start_activity=self._start_activity, payloads=self._connection.payloads,
+            interceptors=self._connection.interceptors)
         self._activity_tasks = ActivityTaskRunner(
             self._exchange, activity_types, namespace=client.namespace, task_queue=task_queue,
             threads_max=max_concurrent_activities,
             workflow_slots=self._workflow_slots if workflows else None,
             start_workflow_task=self._start_workflow_task, payloads=self._connection.payloads,
-            interceptors=self._connection.interceptors)
+            interceptors=self._connection.interceptors,
+            folding=self.folding if workflows else None)
         self._run_task: asyncio.Task[None] | None = None
         self._started = False
         self._finished = asyncio.Event()

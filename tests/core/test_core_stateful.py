@@ -264,8 +264,16 @@ class ShardMachine(RuleBasedStateMachine):
             eager_task_queue=eager_queue, eager_activities_max=eager_max,
             update_responses=responses))
         if isinstance(result, WorkflowTaskCompletedResult):
-            assert 1 <= len(result.activity_tasks) <= eager_max and eager_queue
+            assert len(result.activity_tasks) <= eager_max
+            assert eager_queue or not result.activity_tasks
+            assert result.activity_tasks or result.events
             self.activity_tokens.extend(t.token for t in result.activity_tasks)
+            if result.events:  # a sticky worker's: what the completion wrote to the open run
+                execution = self.state.executions[token.run_id]
+                first = result.events[0]
+                assert sticky and first.event_type == "WorkflowTaskCompleted"
+                assert list(result.events) == execution.history[
+                    first.event_id - execution.spilled_events - 1:]
 
     @rule(workflow_id=WORKFLOW_IDS, update_id=UPDATE_IDS)
     def request_update(self, workflow_id: str, update_id: str) -> None:

@@ -218,6 +218,11 @@ class WorkflowRunner:
             raise
         return self._replay.runtime.take_unsent()
 
+    def awaits_activity(self, scheduled_event_id: int) -> bool:
+        """True if the code waits for the activity scheduled at that event (its close resolves
+        it) and the runner is sound: the task that close makes may be run in advance."""
+        return not self._broken and scheduled_event_id in self._replay.runtime.activities
+
     def take_update_responses(self) -> list[WorkflowUpdateResponse]:
         """The accept or reject of each update the last `activate` carried, in order."""
         responses, self._replay.runtime.update_responses = self._replay.runtime.update_responses, []

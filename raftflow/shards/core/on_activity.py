@@ -38,11 +38,13 @@ from raftflow.protocol.results import (
 )
 from raftflow.shards.core import retry, validate
 from raftflow.shards.core.activity_start import activity_info, do_start_activity
+from raftflow.shards.core.on_folded_task import do_folded_task, fold_time_ms
 from raftflow.shards.core.on_task_completed import do_remove_activity
 from raftflow.shards.core.on_workflow_task import do_start_workflow_task
 from raftflow.shards.core.output import Output
 from raftflow.shards.core.retried_completions import (
     eager_request_id,
+    result_of_retried_folded_completion,
     workflow_task_of_retried_activity_completion,
 )
 from raftflow.shards.core.state import (
@@ -150,8 +152,10 @@ def on_respond_activity_task_completed(state: ShardState,
     checked = check_activity_token(state, command.token)
     if isinstance(checked, Rejected):
         again = workflow_task_of_retried_activity_completion(state, command)
-        return Output(result=checked if again is None else
-                      ActivityTaskCompletedResult(workflow_task=again))
+        if again is not None:
+            return Output(result=ActivityTaskCompletedResult(workflow_task=again))
+        folded = result_of_retried_folded_completion(state, command)
+        return Output(result=checked if folded is None else folded)
     execution, activity = checked
     rejected = validate.check_payload("result", command.result)
     rejected = rejected or validate.check_optional_id("eager_task_queue",
@@ -164,19 +168,24 @@ def on_respond_activity_task_completed(state: ShardState,
     changes = Changes()
     assert activity.phase is ActivityPhase.STARTED
     task_was_pending = execution.workflow_task is not None
-    do_close_activity(state, execution, changes, command.now_ms, activity,
+    # With the next workflow task completed in advance (on_folded_task.py), the worker's time.
+    folded_ms = fold_time_ms(execution, command)
+    now_ms = command.now_ms if folded_ms is None else folded_ms
+    do_close_activity(state, execution, changes, now_ms, activity,
                       ActivityTaskCompletedEventAttributes(
                           scheduled_event_id=activity.scheduled_event_id, result=command.result,
                           identity=command.identity))
     assert execution.workflow_task is not None, "the completion must reach the workflow"
     eager = None if task_was_pending else _try_start_eager_workflow_task(
-        state, execution, changes, command)
+        state, execution, changes, command, now_ms)
+    if eager is not None and folded_ms is not None:
+        return Output.of(do_folded_task(state, changes, command, eager, folded_ms), changes)
     result = validate.ack() if eager is None else ActivityTaskCompletedResult(workflow_task=eager)
     return Output.of(result, changes)
 
 
 def _try_start_eager_workflow_task(state: ShardState, execution: Execution, changes: Changes,
-                                   command: RespondActivityTaskCompleted,
+                                   command: RespondActivityTaskCompleted, now_ms: int,
                                    ) -> WorkflowTaskInfo | None:
     """Start the workflow task this completion just scheduled for the completing worker, when
     that worker runs workflows of the run's queue (it asked with `eager_task_queue`). The
@@ -187,7 +196,7 @@ def _try_start_eager_workflow_task(state: ShardState, execution: Execution, chan
         return None
     if validate.history_room(execution.history_length, len(execution.buffered), 1) is not None:
         return None  # no room for WorkflowTaskStarted: the task waits for a poller (who fails)
-    return do_start_workflow_task(state, execution, changes, command.now_ms, (
+    return do_start_workflow_task(state, execution, changes, now_ms, (
         eager_request_id(command.token.scheduled_event_id, command.token.attempt),
         command.identity, command.sticky_queue))
 

@@ -37,6 +37,7 @@ from raftflow.protocol.events import (
     ActivityTaskCanceledEventAttributes,
     ActivityTaskCancelRequestedEventAttributes,
     ActivityTaskScheduledEventAttributes,
+    HistoryEvent,
     MarkerRecordedEventAttributes,
     TimerCanceledEventAttributes,
     TimerStartedEventAttributes,
@@ -101,7 +102,10 @@ def continued_run_id(run_id: str, started_event_id: int) -> str:
 
 
 def on_respond_workflow_task_completed(state: ShardState,
-                                       command: RespondWorkflowTaskCompleted) -> Output:
+                                       command: RespondWorkflowTaskCompleted,
+                                       into: Changes | None = None) -> Output:
+    """`into`: the changes of the command this completion is part of (a folded task,
+    on_folded_task.py); a refusal changes nothing either way."""
     checked = check_workflow_token(state, command.token)
     if isinstance(checked, Rejected):
         again = activities_of_retried_workflow_task_completion(state, command)
@@ -128,7 +132,7 @@ def on_respond_workflow_task_completed(state: ShardState,
     if rejected is not None:
         return Output(result=rejected)
     closes = bool(command.commands) and isinstance(command.commands[-1], CLOSE_COMMANDS)
-    changes = Changes()
+    changes = Changes() if into is None else into
     if closes and execution.buffered:
         do_append(execution, changes, command.now_ms, WorkflowTaskFailedEventAttributes(
             scheduled_event_id=task.scheduled_event_id,
@@ -159,9 +163,21 @@ def on_respond_workflow_task_completed(state: ShardState,
     on_update.do_schedule_for_waiting(state, execution, changes, command.now_ms)
     assert not closes or not execution.is_open
     eager = _do_start_eager(state, execution, changes, command, scheduled)
-    # A plain Ack when nothing started eagerly (the answer of a worker that asked for none).
-    answer: Result = WorkflowTaskCompletedResult(activity_tasks=eager) if eager else validate.ack()
+    # A sticky worker's cached replay follows the events written to the open run.
+    written = (_written_since(execution, completed.event_id)
+               if command.sticky_queue and execution.is_open else ())
+    # A plain Ack when there is nothing to hand back (a worker that asked for nothing).
+    answer: Result = (WorkflowTaskCompletedResult(activity_tasks=eager, events=written)
+                      if eager or written else validate.ack())
     return Output.of(answer, changes)
+
+
+def _written_since(execution: Execution, first_event_id: int) -> tuple[HistoryEvent, ...]:
+    """The run's events from `first_event_id` on: all in its in-memory tail (a spill, which
+    keeps HISTORY_HOT_EVENTS_MAX events there, happens after the command)."""
+    first = first_event_id - execution.spilled_events - 1
+    assert first >= 0 and execution.history[first].event_id == first_event_id
+    return tuple(execution.history[first:])
 
 
 def _do_start_eager(state: ShardState, execution: Execution, changes: Changes,

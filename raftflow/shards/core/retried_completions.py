@@ -19,14 +19,20 @@ from raftflow.protocol.commands import (
     RespondActivityTaskCompleted,
     RespondWorkflowTaskCompleted,
     StartWorkflow,
+    TaskKind,
     TaskToken,
 )
 from raftflow.protocol.events import (
     ActivityTaskScheduledEventAttributes,
     WorkflowTaskCompletedEventAttributes,
     WorkflowTaskScheduledEventAttributes,
+    WorkflowTaskStartedEventAttributes,
 )
-from raftflow.protocol.results import ActivityTaskInfo, WorkflowTaskInfo
+from raftflow.protocol.results import (
+    ActivityTaskCompletedResult,
+    ActivityTaskInfo,
+    WorkflowTaskInfo,
+)
 from raftflow.shards.core import run_history
 from raftflow.shards.core.activity_start import activity_info
 from raftflow.shards.core.archive import Archive
@@ -88,6 +94,40 @@ def workflow_task_of_retried_activity_completion(
             or task.identity != command.identity):
         return None
     return task_info(state, execution, task, command.sticky_queue)
+
+
+def result_of_retried_folded_completion(
+        state: ShardState, command: RespondActivityTaskCompleted,
+) -> ActivityTaskCompletedResult | None:
+    """The answer of this activity completion's committed first attempt if that attempt also
+    completed the workflow task it carried (on_folded_task.py): that task was scheduled and
+    started right after `after_event_id`, for this worker, by this activity attempt."""
+    folded = command.workflow_task_completion
+    execution = _open_run(state, command.token) if folded is not None else None
+    if execution is None or folded is None:
+        return None
+    scheduled_id = folded.after_event_id + 3
+    if not scheduled_id + 2 <= execution.history_length:
+        return None
+    started, completed = (e.attributes for e in run_history.events(
+        state.archive, execution, scheduled_id + 1, scheduled_id + 2))
+    # Started for this worker by this activity attempt, and completed in the same commit.
+    if (not isinstance(started, WorkflowTaskStartedEventAttributes)
+            or started.scheduled_event_id != scheduled_id
+            or started.request_id != eager_request_id(command.token.scheduled_event_id,
+                                                      command.token.attempt)
+            or started.identity != command.identity
+            or not isinstance(completed, WorkflowTaskCompletedEventAttributes)
+            or completed.scheduled_event_id != scheduled_id):
+        return None
+    activities = activities_of_retried_workflow_task_completion(state, RespondWorkflowTaskCompleted(
+        now_ms=command.now_ms, identity=command.identity,
+        token=TaskToken(namespace=execution.namespace, workflow_id=execution.workflow_id,
+                        run_id=execution.run_id, scheduled_event_id=scheduled_id, attempt=1,
+                        kind=TaskKind.WORKFLOW),
+        eager_task_queue=command.eager_task_queue,
+        eager_activities_max=folded.eager_activities_max))
+    return ActivityTaskCompletedResult(workflow_task_completed=True, activity_tasks=activities or ())
 
 
 def activities_of_retried_workflow_task_completion(
