@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 
 from raftflow.sdk import Worker
+
+log = logging.getLogger(__name__)
 
 WORKERS_MAX = 64  # bound on workers kept (running or shutting down); a run changes members less
 
@@ -25,6 +28,7 @@ class FollowingWorker:
     def __init__(self, make: Callable[[], Worker]) -> None:
         self._make = make
         self._current: Worker | None = None
+        self._made: list[Worker] = []  # every worker started (at most WORKERS_MAX)
         self._runs: list[asyncio.Task[None]] = []
         self._retiring: list[asyncio.Task[None]] = []
 
@@ -34,6 +38,7 @@ class FollowingWorker:
         assert len(self._runs) < WORKERS_MAX, "more membership changes than a run can have"
         previous = self._current
         self._current = self._make()
+        self._made.append(self._current)
         self._runs.append(asyncio.ensure_future(self._current.run()))
         if previous is not None:
             self._retiring.append(asyncio.ensure_future(previous.shutdown()))
@@ -48,6 +53,12 @@ class FollowingWorker:
             run.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*self._runs, return_exceptions=True)
+        # How often the workers' activity completions carried the workflow task they made
+        # (sdk/_folded_task.py), so that a run shows the fold was under its faults.
+        sent = sum(w.folding.folds_sent for w in self._made)
+        applied = sum(w.folding.folds_applied for w in self._made)
+        log.info("workers sent %d activity completions with their workflow task; %d were "
+                 "applied together", sent, applied)
         failures = [o for o in outcomes if isinstance(o, BaseException)]
         if failures:
             raise failures[0]
