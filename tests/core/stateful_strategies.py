@@ -29,7 +29,9 @@ from raftflow.protocol.commands import (
     WorkflowCommand,
 )
 from raftflow.protocol.events import EventType
+from raftflow.protocol.workflow_commands import FoldedWorkflowTask
 from raftflow.shards.core import ShardState
+from raftflow.shards.core.runs import Execution
 from tests.core.core_driver import all_runs
 
 NS = "ns"
@@ -122,3 +124,16 @@ def check_messages_once(state: ShardState) -> None:
     assert all(count == 1 for count in outcomes.values()), outcomes
     waiting = {(e.source_run_id, e.initiated_event_id) for e in state.outbox.values()}
     assert not waiting & set(outcomes)
+
+
+def folded_task(data: st.DataObject, execution: Execution | None,
+                now_ms: int) -> FoldedWorkflowTask | None:
+    """The workflow task an activity's completion makes, completed in advance: for the run's
+    current end or not, at a worker time before, at or after the proposer's."""
+    if execution is None:
+        return None
+    return FoldedWorkflowTask(
+        after_event_id=execution.history_length + data.draw(st.sampled_from([0, 0, 0, -1])),
+        workflow_time_ms=now_ms + data.draw(st.sampled_from([0, -1, -10, 1])),
+        commands=data.draw(TASK_COMMANDS),
+        eager_activities_max=data.draw(st.integers(min_value=0, max_value=3)))

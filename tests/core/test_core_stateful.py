@@ -73,10 +73,12 @@ from tests.core.stateful_strategies import (
     NS,
     POLICIES,
     REQUEST_IDS,
+    SCHEDULE,
     STICKY_QUEUES,
     TASK_COMMANDS,
     WORKFLOW_IDS,
     check_messages_once,
+    folded_task,
 )
 from tests.core.update_steps import (
     UPDATE_IDS,
@@ -345,20 +347,47 @@ class ShardMachine(RuleBasedStateMachine):
         token = self._pick(data, self.activity_tokens)
         now_ms = self.now_ms
         if answer == "completed":
-            eager_queue, sticky = data.draw(EAGER_QUEUES), data.draw(STICKY_QUEUES)
-            result = self._apply(RespondActivityTaskCompleted(
-                now_ms=now_ms, token=token, result=b"r", eager_task_queue=eager_queue,
-                sticky_queue=sticky))
-            if isinstance(result, ActivityTaskCompletedResult):
-                assert result.workflow_task is not None and eager_queue == "q"
-                self._check_task_history(token.run_id, result.workflow_task)
-                self.workflow_tokens.append(result.workflow_task.token)
+            self._complete_activity(data, token, data.draw(EAGER_QUEUES),
+                                    data.draw(STICKY_QUEUES), data.draw(st.booleans()))
         elif answer == "failed":
             self._apply(RespondActivityTaskFailed(now_ms=now_ms, token=token, failure=failure))
         elif answer == "canceled":
             self._apply(RespondActivityTaskCanceled(now_ms=now_ms, token=token))
         else:
             self._apply(RecordActivityTaskHeartbeat(now_ms=now_ms, token=token, details=b"h"))
+
+    @rule(workflow_id=WORKFLOW_IDS, request_id=REQUEST_IDS, data=st.data())
+    def step_with_folded_task(self, workflow_id: str, request_id: str,
+                              data: st.DataObject) -> None:
+        """A sticky worker's step: a workflow task schedules an activity, started eagerly for
+        the worker, which completes it with the workflow task it makes, run in advance
+        (on_folded_task.py), valid or not."""
+        count = len(self.activity_tokens)
+        self.run_workflow_task(workflow_id, request_id, (data.draw(SCHEDULE),), ("q", 1, "s1"))
+        if len(self.activity_tokens) > count:
+            self._complete_activity(data, self.activity_tokens[-1], "q", "s1", True)
+
+    def _complete_activity(self, data: st.DataObject, token: TaskToken, eager_queue: str,
+                           sticky: str, fold: bool) -> None:
+        execution = self.state.executions.get(token.run_id)
+        result = self._apply(RespondActivityTaskCompleted(
+            now_ms=self.now_ms, token=token, result=b"r", eager_task_queue=eager_queue,
+            sticky_queue=sticky, workflow_task_completion=(
+                folded_task(data, execution, self.now_ms) if fold else None)))
+        if isinstance(result, ActivityTaskCompletedResult) and result.workflow_task_completed:
+            # The folded task went in with it: the activities it started are the worker's
+            # now, and what it wrote is the run's history tail.
+            assert eager_queue == "q" and result.workflow_task is None
+            self.activity_tokens.extend(t.token for t in result.activity_tasks)
+            if result.events:
+                run = self.state.find_run(token.run_id)
+                assert run is not None and run.is_open and sticky
+                first = result.events[0].event_id - run.spilled_events - 1
+                assert list(result.events) == run.history[first:]
+        elif isinstance(result, ActivityTaskCompletedResult):
+            assert result.workflow_task is not None and eager_queue == "q"
+            self._check_task_history(token.run_id, result.workflow_task)
+            self.workflow_tokens.append(result.workflow_task.token)
 
     @rule(advance_ms=st.sampled_from([0, 1, 500, 1_000, 5_000, 20_000, 100_000]))
     def fire_timers(self, advance_ms: int) -> None:

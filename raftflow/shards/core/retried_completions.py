@@ -111,7 +111,9 @@ def result_of_retried_folded_completion(
         return None
     started, completed = (e.attributes for e in run_history.events(
         state.archive, execution, scheduled_id + 1, scheduled_id + 2))
-    # Started for this worker by this activity attempt, and completed in the same commit.
+    # Started for this worker by this activity attempt and completed right after: the fold.
+    # (Had the fold been refused, the answer would have handed this worker the task; a worker
+    # retries only a completion whose answer it never got.)
     if (not isinstance(started, WorkflowTaskStartedEventAttributes)
             or started.scheduled_event_id != scheduled_id
             or started.request_id != eager_request_id(command.token.scheduled_event_id,
