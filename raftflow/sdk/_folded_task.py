@@ -17,8 +17,9 @@ from history like any eager task.
 A completion answer's events are followed in the same way after every workflow task this
 worker completes (`follow_written`): that is what keeps a cached runner at the run's last
 event. Not folded: with a payload codec or interceptors (the codec and the trace context are
-applied around a workflow task run, which this path does not repeat), or when the runner is
-busy, missing, or not waiting for that activity.
+applied around a workflow task run, which this path does not repeat), when the runner is busy,
+missing, or not waiting for that activity, or when the result and commands are big
+(FOLDED_BODY_BYTES_MAX: the two calls each have the gateway's whole body limit).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
+import msgspec
+
 from raftflow.protocol.events import (
     ActivityTaskCompletedEventAttributes,
     ActivityTaskStartedEventAttributes,
@@ -38,6 +41,7 @@ from raftflow.protocol.events import (
 )
 from raftflow.protocol.http_answers import ActivityTask
 from raftflow.protocol.http_bodies import CompleteActivityTaskRequest, FoldedWorkflowTaskBody
+from raftflow.protocol.payload import json_enc_hook
 from raftflow.sdk._history_payloads import decode_events, encode_commands
 from raftflow.sdk._interceptors import Interceptors
 from raftflow.sdk._payload_limits import checked_commands
@@ -49,6 +53,10 @@ from raftflow.sdk._wire_tasks import eager_activity_tasks, folded_task_completed
 from raftflow.sdk._worker_policy import eager_activities_wanted
 
 log = logging.getLogger(__name__)
+
+# A fold's activity result plus its commands' JSON, at most: a bigger step takes two calls, so
+# the folded body stays far below the gateway's BODY_BYTES_MAX (each part alone may reach it).
+FOLDED_BODY_BYTES_MAX = 256 * 1024
 
 
 @dataclass(slots=True)
@@ -95,7 +103,8 @@ class TaskFolding:
 
     async def fold(self, task: ActivityTask, outcome: CompleteActivityTaskRequest) -> Fold | None:
         """Run the task this completion makes, if this worker holds the run ready for it."""
-        if not self._enabled or task.scheduled_event_id < 1:
+        if (not self._enabled or task.scheduled_event_id < 1
+                or len(outcome.result) > FOLDED_BODY_BYTES_MAX):
             return None
         runner = self._cache.take_waiting(task.run_id, task.scheduled_event_id)
         if runner is None:
@@ -111,6 +120,9 @@ class TaskFolding:
         except Exception as error:  # as a failed task would: the task runs from history
             log.info("folded workflow task of run %s not run: %r", task.run_id, error)
             return None
+        size = len(outcome.result) + len(msgspec.json.encode(wire, enc_hook=json_enc_hook))
+        if size > FOLDED_BODY_BYTES_MAX:
+            return None  # the runner ran ahead: dropped, the task runs from history
         wanted = eager_activities_wanted(commands, self._task_queue, self._activity_types)
         eager = await reserve_slots(self._activity_slots, wanted)
         self.folds_sent += 1

@@ -175,3 +175,35 @@ def test_a_worker_clock_ahead_of_the_nodes_folds_nothing_and_loses_nothing(
     assert sent == 3 and applied == 0  # each task then ran from history, as without folding
     replay_history(history, [ThreeSteps])
     assert all(e.time_ms <= time.time() * 1000 for e in history.events)  # nodes' times only
+
+
+@activity.defn
+async def big(n: int) -> str:
+    return "x" * (_folded_task.FOLDED_BODY_BYTES_MAX + n)
+
+
+@workflow.defn
+class BigStep:
+    @workflow.run
+    async def run(self) -> int:
+        first = await workflow.execute_activity(big, 1, start_to_close_timeout=STEP)
+        second = await workflow.execute_activity(double, 2, start_to_close_timeout=STEP)
+        return len(first) + second
+
+
+def test_a_big_result_takes_two_calls_and_a_small_one_folds(cluster: LocalCluster) -> None:
+    """The activity's result alone could fill the body limit with the task's commands on top:
+    that step is not folded; the next, small one is."""
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+
+    async def main() -> tuple[int, int, int]:
+        async with (await Client.connect(_addresses(cluster)) as client,
+                    Worker(client, task_queue=queue, workflows=[BigStep],
+                           activities=[big, double]) as worker):
+            result = await asyncio.wait_for(client.execute_workflow(
+                BigStep.run, id=f"big-{queue}", task_queue=queue), RESULT_TIMEOUT_S)
+        return result, worker.folding.folds_sent, worker.folding.folds_applied
+
+    result, sent, applied = asyncio.run(main())
+    assert result == _folded_task.FOLDED_BODY_BYTES_MAX + 1 + 4
+    assert (sent, applied) == (1, 1)
