@@ -139,8 +139,9 @@ class Transport:
         self.stream_calls_sent = 0
         self.stream_frames_sent = 0
         # Workflow calls go first to the node that last answered for the workflow's shard (its
-        # leader), learnt from the `X-Raftflow-Shard` header of a workflow's answers: no
-        # forwarding hop. At most SHARD_COUNT_MAX entries; a node that fails a call is forgotten.
+        # leader, if it is one of `addresses`), learnt from the `X-Raftflow-Shard` header of a
+        # workflow's answers: no forwarding hop. At most SHARD_COUNT_MAX entries; a node that
+        # fails a call is forgotten.
         self._shard_count: int | None = None
         self._shard_leaders: dict[int, str] = {}
 
@@ -276,7 +277,10 @@ class Transport:
     def _note_shard(self, header: str | None, served_by: str) -> None:
         """Remember who answered for a shard (a workflow's answer names its shard)."""
         named = parse_shard_header(header)
-        if named is None:
+        # Only nodes this client was given: a node's public address may be unreachable from
+        # here (a client behind a load balancer), and a failed first attempt on every call
+        # would cost more than the hop it saves.
+        if named is None or served_by not in self.addresses:
             return
         shard, count = named
         if count != self._shard_count:  # first answer, or another cluster behind the same name

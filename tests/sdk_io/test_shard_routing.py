@@ -118,6 +118,30 @@ def test_a_failed_shard_leader_is_forgotten_and_the_call_goes_on() -> None:
     _two_nodes(test, headers)
 
 
+def test_a_leader_the_client_was_not_given_is_not_used() -> None:
+    """A client given one address (say, a load balancer's) keeps to it: the served-by node
+    may be unreachable from where the client runs."""
+    holder: dict[str, str] = {}
+
+    def headers(node: str, path: str) -> dict[str, str]:
+        workflow = path.rsplit("/", 1)[-1]
+        return {SHARD_HEADER: f"{shard_for('ns', workflow, COUNT)}/{COUNT}",
+                _http.SERVED_BY_HEADER: holder["b"]}
+
+    async def test(a: str, b: str, reached: list[tuple[str, str]]) -> None:
+        holder["b"] = b
+        transport = _http.Transport([a])
+        other = _same_shard("wf-x")
+        try:
+            await transport.call("GET", "/w/wf-x", workflow=("ns", "wf-x"))
+            await transport.call("GET", f"/w/{other}", workflow=("ns", other))
+        finally:
+            await transport.close()
+        assert [node for node, _ in reached] == ["a", "a"]
+
+    _two_nodes(test, headers)
+
+
 def test_answers_without_the_header_leave_routing_as_it_was() -> None:
     async def test(a: str, b: str, reached: list[tuple[str, str]]) -> None:
         transport = _http.Transport([a, b])
