@@ -18,15 +18,18 @@ from msgspec.structs import replace
 
 from raftflow.protocol.commands import (
     CompleteWorkflowExecution,
+    CompleteWorkflowUpdate,
     RespondActivityTaskCompleted,
+    RespondWorkflowTaskCompleted,
     StartTimer,
     TaskToken,
     WorkflowCommand,
 )
 from raftflow.protocol.errors import ErrorCode
 from raftflow.protocol.results import Ack, ActivityTaskCompletedResult, Rejected
+from raftflow.protocol.updates import RequestWorkflowUpdate, WorkflowUpdateResponse
 from raftflow.protocol.workflow_commands import FoldedWorkflowTask
-from tests.core.core_driver import QUEUE, Shard, activity
+from tests.core.core_driver import NAMESPACE, QUEUE, Shard, activity
 from tests.core.eager_worker_steps import LONG_ID, _complete, _with_activity_running
 
 WORKER_TIME_MS = 1_000 + 7  # the worker's clock when it ran the task, before the proposer's
@@ -169,3 +172,30 @@ def test_no_fold_without_the_eager_task() -> None:
     assert not isinstance(output.result, Rejected)
     assert not getattr(output.result, "workflow_task_completed", False)
     assert shard.execution(run_id).workflow_task is not None
+
+
+def test_an_accepted_update_in_flight_is_completed_by_a_folded_task() -> None:
+    """An update the worker accepted earlier, whose handler waits for the activity, ends in
+    the folded task; one not yet delivered always has a task pending, so it refuses the fold
+    (the history_moved_on case above)."""
+    shard = Shard()
+    run_id = shard.start()
+    shard.decide(run_id, activity("a"))
+    token = shard.poll_activity(run_id, "a").token
+    shard.run(RequestWorkflowUpdate(now_ms=shard.now_ms, namespace=NAMESPACE, workflow_id="wf",
+                                    update_id="u1", name="set", input=b'["v"]'))
+    task = shard.poll_workflow_task(run_id)
+    assert [u.update_id for u in task.updates] == ["u1"]
+    shard.run(RespondWorkflowTaskCompleted(now_ms=shard.now_ms, token=task.token,
+                                           update_responses=(WorkflowUpdateResponse(
+                                               update_id="u1"),), identity="worker-1"))
+    execution = shard.execution(run_id)
+    assert execution.workflow_task is None and execution.updates["u1"].accepted
+    shard.now_ms = WORKER_TIME_MS + 5
+    output = shard.run(_completion(shard, token, run_id,
+                                   CompleteWorkflowUpdate(update_id="u1", result=b'"done"')))
+    assert isinstance(output.result, ActivityTaskCompletedResult)
+    assert output.result.workflow_task_completed
+    assert [e.event_type for e in output.events][-2:] == [
+        "WorkflowTaskCompleted", "WorkflowExecutionUpdateCompleted"]
+    assert not shard.execution(run_id).updates

@@ -10,9 +10,9 @@ replayed run. Its completion then carries the task's commands (`FoldedWorkflowTa
 both are applied in one command.
 
 When. Only if the history is exactly what the worker replayed: no workflow task scheduled or
-running, nothing buffered, the run's last event is `after_event_id`, no update waiting for the
-task, the completion asks for the task on the run's queue (eager), and the worker's clock
-reading `workflow_time_ms` lies between the last event's time and the proposer's now. That time
+running (so no update waits for one), nothing buffered, the run's last event is
+`after_event_id`, the completion asks for the task on the run's queue (eager), and the
+worker's clock reading `workflow_time_ms` lies between the last event's time and the proposer's now. That time
 is then the time of every event and timer of the command, so the code, when it is replayed from
 this history, sees the `now` it saw when it ran. Otherwise the completion is applied alone, at
 the proposer's time, and answers as before (with the started task for the worker, who runs it
@@ -44,7 +44,9 @@ def fold_time_ms(execution: Execution, command: RespondActivityTaskCompleted) ->
     folded = command.workflow_task_completion
     if folded is None or execution.workflow_task is not None or execution.buffered:
         return None
-    if execution.history_length != folded.after_event_id or execution.updates:
+    # An update not yet delivered always has a workflow task pending (an invariant,
+    # on_update.update_problem), so it is refused above; accepted ones may be completed here.
+    if execution.history_length != folded.after_event_id:
         return None
     if not command.eager_task_queue or command.eager_task_queue != execution.task_queue:
         return None
